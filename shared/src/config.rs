@@ -1,0 +1,459 @@
+//! Settings: every value the app reads, from the environment (Azure app settings) or from
+//! `local.settings.json` (`Values`), validated once at start-up.
+//!
+//! The environment wins over `local.settings.json`, as with the Functions host. Every setting
+//! is listed in `local.settings.example.json` and described in the README. An invalid value
+//! stops start-up with one line naming the setting and the fix ([`ConfigError`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A setting that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting {name}={value:?}: {problem}; fix: {fix}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        problem: String,
+        fix: String,
+    },
+    #[error("cannot read {path}: {reason}; fix: correct the file or remove it to use defaults")]
+    SettingsFile { path: String, reason: String },
+}
+
+/// Where raw setting values come from: the process environment over `local.settings.json`.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsSource {
+    values: HashMap<String, String>,
+}
+
+impl SettingsSource {
+    /// The environment, over the `Values` of `local.settings.json` in `app_dir` if it exists.
+    pub fn from_environment(app_dir: &Path) -> Result<Self, ConfigError> {
+        let mut source = Self::from_local_settings(&app_dir.join("local.settings.json"))?;
+        source.values.extend(std::env::vars());
+        Ok(source)
+    }
+
+    /// Only the given pairs (tests, and tools that build settings by hand).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            values: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        }
+    }
+
+    fn from_local_settings(path: &Path) -> Result<Self, ConfigError> {
+        #[derive(Deserialize)]
+        struct LocalSettings {
+            #[serde(rename = "Values", default)]
+            values: HashMap<String, serde_json::Value>,
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(error) => {
+                return Err(ConfigError::SettingsFile {
+                    path: path.display().to_string(),
+                    reason: error.to_string(),
+                })
+            }
+        };
+        let parsed: LocalSettings =
+            serde_json::from_str(&text).map_err(|error| ConfigError::SettingsFile {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            })?;
+        let values = parsed
+            .values
+            .into_iter()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(text) => (key, text),
+                other => (key, other.to_string()),
+            })
+            .collect();
+        Ok(Self { values })
+    }
+
+    /// A setting's value; empty counts as unset (Azure and local.settings.json use "").
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// Whether the handler runs under the Functions host (it sets this port).
+    pub fn custom_handler_port(&self) -> Result<Option<u16>, ConfigError> {
+        self.get("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .map(|value| parse_number("FUNCTIONS_CUSTOMHANDLER_PORT", value, "a TCP port, 1-65535", "let the Functions host set it"))
+            .transpose()
+    }
+}
+
+/// Which store holds the app's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The embedded SQLite database in `DATA_DIR` (the default, and local mode).
+    Sqlite,
+    /// Azure Cosmos DB (NoSQL API).
+    Cosmos,
+}
+
+/// Where archives go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Folder,
+    Blob,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON lines under the Functions host, readable lines otherwise.
+    Auto,
+    Json,
+    Text,
+}
+
+/// Identity providers whose tokens the API accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub entra_issuer: Option<String>,
+    pub entra_audience: Option<String>,
+    pub external_issuer: Option<String>,
+    pub external_audience: Option<String>,
+    /// The token claim that names the tenant.
+    pub tenant_claim: String,
+}
+
+/// Retention periods, with per-tenant overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSettings {
+    pub notification_days: u32,
+    pub read_notification_days: u32,
+    pub inactive_customer_years: u32,
+    pub audit_years: u32,
+    pub tenant_overrides: BTreeMap<String, RetentionOverride>,
+}
+
+/// A tenant's own retention periods; what is unset falls back to the global ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetentionOverride {
+    pub notification_days: Option<u32>,
+    pub read_notification_days: Option<u32>,
+    pub inactive_customer_years: Option<u32>,
+    pub audit_years: Option<u32>,
+}
+
+/// How housekeeping jobs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    pub max_runtime: Duration,
+    pub batch_size: u32,
+    pub dry_run: bool,
+}
+
+/// The local runtime (`handler local`): what plays the Functions host on a laptop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSettings {
+    pub port: u16,
+    pub timers_enabled: bool,
+    pub max_delivery_count: u32,
+    pub lock_duration: Duration,
+    pub retry_delay: Duration,
+}
+
+/// Every setting the app reads, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: StoreKind,
+    pub data_dir: PathBuf,
+    pub archive: ArchiveKind,
+    pub archive_dir: PathBuf,
+    pub cosmos_endpoint: Option<String>,
+    pub cosmos_database: String,
+    pub archive_blob_endpoint: Option<String>,
+    pub archive_container: String,
+    /// Client id of a user-assigned managed identity; `None` means system-assigned.
+    pub azure_client_id: Option<String>,
+    pub auth: AuthSettings,
+    pub gdpr_pseudonym_key: Option<String>,
+    pub retention: RetentionSettings,
+    pub jobs: JobSettings,
+    pub http_body_limit_bytes: usize,
+    pub log_format: LogFormat,
+    pub local: LocalSettings,
+}
+
+impl Settings {
+    /// Reads and validates every setting; the first invalid one is the error.
+    pub fn load(source: &SettingsSource) -> Result<Self, ConfigError> {
+        let reader = Reader { source };
+        let settings = Self {
+            store: reader.choice("STORE", &[("sqlite", StoreKind::Sqlite), ("cosmos", StoreKind::Cosmos)], StoreKind::Sqlite)?,
+            data_dir: reader.path("DATA_DIR", "./.data"),
+            archive: reader.choice("ARCHIVE", &[("folder", ArchiveKind::Folder), ("blob", ArchiveKind::Blob)], ArchiveKind::Folder)?,
+            archive_dir: reader.path("ARCHIVE_DIR", "./.data/archive"),
+            cosmos_endpoint: reader.url("COSMOS_ENDPOINT")?,
+            cosmos_database: reader.text("COSMOS_DATABASE", "platform"),
+            archive_blob_endpoint: reader.url("ARCHIVE_BLOB_ENDPOINT")?,
+            archive_container: reader.text("ARCHIVE_CONTAINER", "audit-archive"),
+            azure_client_id: reader.optional("AZURE_CLIENT_ID"),
+            auth: AuthSettings {
+                entra_issuer: reader.url("AUTH_ENTRA_ISSUER")?,
+                entra_audience: reader.optional("AUTH_ENTRA_AUDIENCE"),
+                external_issuer: reader.url("AUTH_EXTERNAL_ISSUER")?,
+                external_audience: reader.optional("AUTH_EXTERNAL_AUDIENCE"),
+                tenant_claim: reader.text("AUTH_TENANT_CLAIM", "tenant_id"),
+            },
+            gdpr_pseudonym_key: reader.optional("GDPR_PSEUDONYM_KEY"),
+            retention: RetentionSettings {
+                notification_days: reader.number("RETENTION_NOTIFICATION_DAYS", 90, 1..=36_500)?,
+                read_notification_days: reader.number("RETENTION_READ_NOTIFICATION_DAYS", 30, 1..=36_500)?,
+                inactive_customer_years: reader.number("RETENTION_INACTIVE_CUSTOMER_YEARS", 7, 1..=100)?,
+                audit_years: reader.number("RETENTION_AUDIT_YEARS", 10, 1..=100)?,
+                tenant_overrides: reader.json("RETENTION_TENANT_OVERRIDES", r#"{"tenant-a": {"notificationDays": 30}}"#)?,
+            },
+            jobs: JobSettings {
+                max_runtime: Duration::from_secs(reader.number("JOB_MAX_RUNTIME_SECONDS", 240, 1..=86_400)?),
+                batch_size: reader.number("JOB_BATCH_SIZE", 1000, 1..=100_000)?,
+                dry_run: reader.flag("JOB_DRY_RUN", false)?,
+            },
+            http_body_limit_bytes: reader.number("HTTP_BODY_LIMIT_BYTES", 262_144, 1_024..=104_857_600)?,
+            log_format: reader.choice("LOG_FORMAT", &[("auto", LogFormat::Auto), ("json", LogFormat::Json), ("text", LogFormat::Text)], LogFormat::Auto)?,
+            local: LocalSettings {
+                port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
+                timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
+                max_delivery_count: reader.number("LOCAL_QUEUE_MAX_DELIVERY_COUNT", 10, 1..=2_000)?,
+                lock_duration: Duration::from_secs(reader.number("LOCAL_QUEUE_LOCK_SECONDS", 60, 1..=300)?),
+                retry_delay: Duration::from_millis(reader.number("LOCAL_QUEUE_RETRY_DELAY_MS", 1000, 0..=600_000)?),
+            },
+        };
+        settings.check_combination()?;
+        Ok(settings)
+    }
+
+    /// Backends that are chosen but cannot work with what else is set.
+    fn check_combination(&self) -> Result<(), ConfigError> {
+        if self.store == StoreKind::Cosmos {
+            return Err(ConfigError::Invalid {
+                name: "STORE",
+                value: "cosmos".into(),
+                problem: "the Cosmos DB store is not built yet (issue 5)".into(),
+                fix: "set STORE=sqlite".into(),
+            });
+        }
+        if self.archive == ArchiveKind::Blob {
+            return Err(ConfigError::Invalid {
+                name: "ARCHIVE",
+                value: "blob".into(),
+                problem: "the Blob Storage archive is not built yet (issue 5)".into(),
+                fix: "set ARCHIVE=folder".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The SQLite database file inside `DATA_DIR`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("app.db")
+    }
+}
+
+/// Parses raw values into typed ones, naming the setting in every error.
+struct Reader<'a> {
+    source: &'a SettingsSource,
+}
+
+impl Reader<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        self.source.get(name).map(str::to_owned)
+    }
+
+    fn text(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn path(&self, name: &str, default: &str) -> PathBuf {
+        PathBuf::from(self.text(name, default))
+    }
+
+    fn choice<T: Copy>(&self, name: &'static str, options: &[(&str, T)], default: T) -> Result<T, ConfigError> {
+        let Some(value) = self.source.get(name) else {
+            return Ok(default);
+        };
+        options
+            .iter()
+            .find(|(label, _)| label.eq_ignore_ascii_case(value))
+            .map(|(_, choice)| *choice)
+            .ok_or_else(|| {
+                let labels: Vec<&str> = options.iter().map(|(label, _)| *label).collect();
+                ConfigError::Invalid {
+                    name,
+                    value: value.to_owned(),
+                    problem: format!("expected one of {}", labels.join(", ")),
+                    fix: format!("set {name}={} or remove it for the default", labels[0]),
+                }
+            })
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(value) = self.source.get(name) else {
+            return Ok(default);
+        };
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        let parsed: T = parse_number(name, value, &expected, &format!("set {name}={default}"))?;
+        if range.contains(&parsed) {
+            Ok(parsed)
+        } else {
+            Err(ConfigError::Invalid {
+                name,
+                value: value.to_owned(),
+                problem: format!("expected {expected}"),
+                fix: format!("set {name}={default}"),
+            })
+        }
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(value) = self.source.get(name) else {
+            return Ok(default);
+        };
+        match value.to_ascii_lowercase().as_str() {
+            "true" | "on" | "1" | "yes" => Ok(true),
+            "false" | "off" | "0" | "no" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name,
+                value: value.to_owned(),
+                problem: "expected true or false (on/off also work)".into(),
+                fix: format!("set {name}={default}"),
+            }),
+        }
+    }
+
+    fn url(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(value) = self.source.get(name) else {
+            return Ok(None);
+        };
+        if value.starts_with("https://") || value.starts_with("http://") {
+            Ok(Some(value.trim_end_matches('/').to_owned()))
+        } else {
+            Err(ConfigError::Invalid {
+                name,
+                value: value.to_owned(),
+                problem: "expected an absolute http(s) URL".into(),
+                fix: format!("set {name}=https://... or leave it empty"),
+            })
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned + Default>(&self, name: &'static str, example: &str) -> Result<T, ConfigError> {
+        let Some(value) = self.source.get(name) else {
+            return Ok(T::default());
+        };
+        serde_json::from_str(value).map_err(|error| ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            problem: format!("not valid JSON for this setting ({error})"),
+            fix: format!("use the form {example}, or {{}} for none"),
+        })
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str, expected: &str, fix: &str) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        problem: format!("expected {expected}"),
+        fix: fix.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(&SettingsSource::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_need_no_settings_at_all() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.store, StoreKind::Sqlite);
+        assert_eq!(settings.sqlite_path(), PathBuf::from("./.data/app.db"));
+        assert_eq!(settings.local.port, 7071);
+        assert_eq!(settings.local.max_delivery_count, 10);
+        assert_eq!(settings.retention.notification_days, 90);
+    }
+
+    #[test]
+    fn an_invalid_value_names_the_setting_and_the_fix_on_one_line() {
+        let message = load(&[("LOCAL_PORT", "seventy")]).unwrap_err().to_string();
+        assert!(message.starts_with("invalid setting LOCAL_PORT=\"seventy\""), "{message}");
+        assert!(message.contains("fix: set LOCAL_PORT=7071"), "{message}");
+        assert!(!message.contains('\n'));
+        let message = load(&[("STORE", "postgres")]).unwrap_err().to_string();
+        assert!(message.contains("expected one of sqlite, cosmos"), "{message}");
+        let message = load(&[("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "0")]).unwrap_err().to_string();
+        assert!(message.contains("from 1 to 2000"), "{message}");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let settings = load(&[("COSMOS_ENDPOINT", ""), ("LOCAL_PORT", " ")]).unwrap();
+        assert_eq!(settings.cosmos_endpoint, None);
+        assert_eq!(settings.local.port, 7071);
+    }
+
+    #[test]
+    fn tenant_overrides_are_validated() {
+        let settings = load(&[("RETENTION_TENANT_OVERRIDES", r#"{"t1":{"notificationDays":30}}"#)]).unwrap();
+        assert_eq!(settings.retention.tenant_overrides["t1"].notification_days, Some(30));
+        let message = load(&[("RETENTION_TENANT_OVERRIDES", r#"{"t1":{"days":30}}"#)]).unwrap_err().to_string();
+        assert!(message.contains("RETENTION_TENANT_OVERRIDES") && message.contains("unknown field"), "{message}");
+    }
+
+    #[test]
+    fn backends_not_built_yet_are_refused_clearly() {
+        let message = load(&[("STORE", "cosmos")]).unwrap_err().to_string();
+        assert!(message.contains("not built yet") && message.contains("STORE=sqlite"), "{message}");
+    }
+
+    #[test]
+    fn local_settings_file_is_read_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("local.settings.json"),
+            r#"{"IsEncrypted": false, "Values": {"LOCAL_PORT": "7999", "JOB_BATCH_SIZE": 50}}"#,
+        )
+        .unwrap();
+        let mut source = SettingsSource::from_local_settings(&dir.path().join("local.settings.json")).unwrap();
+        assert_eq!(Settings::load(&source).unwrap().local.port, 7999);
+        assert_eq!(Settings::load(&source).unwrap().jobs.batch_size, 50);
+        source.values.insert("LOCAL_PORT".into(), "7100".into());
+        assert_eq!(Settings::load(&source).unwrap().local.port, 7100);
+    }
+
+    #[test]
+    fn a_broken_settings_file_is_an_error_not_a_silent_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("local.settings.json"), "{ not json").unwrap();
+        let error = SettingsSource::from_environment(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("local.settings.json"), "{error}");
+    }
+}

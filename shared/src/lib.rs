@@ -1,0 +1,11 @@
+//! The app's library: what every function of the `handler` binary uses.
+//!
+//! - [`protocol`]: the custom-handler protocol (host envelopes in, replies out), typed.
+//! - [`config`]: every setting, from the environment or `local.settings.json`, validated.
+//! - [`store`]: storage ports and the embedded SQLite adapter.
+//! - [`telemetry`]: logging, invocation spans, W3C trace context.
+
+pub mod config;
+pub mod protocol;
+pub mod store;
+pub mod telemetry;

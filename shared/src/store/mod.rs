@@ -1,0 +1,133 @@
+//! Storage ports: the types and traits every storage adapter shares.
+//!
+//! The domain sees only these. Two adapters implement them: SQLite (embedded, the default and
+//! local mode: [`sqlite`]) and, later, Cosmos DB. They are shaped for Cosmos from the start:
+//! every document belongs to a tenant (the partition key), listing pages by an opaque
+//! continuation token rather than offsets, and updates carry an ETag for optimistic
+//! concurrency.
+
+mod paging;
+pub mod sqlite;
+
+use std::fmt;
+
+pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
+
+/// What a storage call can fail with, in terms the API maps to HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Missing, or belonging to another tenant (the two are indistinguishable on purpose).
+    #[error("not found")]
+    NotFound,
+    /// An update's ETag no longer matches the stored document.
+    #[error("the document changed since it was read (current ETag {current})")]
+    PreconditionFailed { current: ETag },
+    /// The write conflicts with existing data (a duplicate id, say).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A continuation token that this store did not issue, or for another query.
+    #[error("invalid continuation token: {0}")]
+    InvalidContinuation(String),
+    /// The backend cannot be reached or refused the call.
+    #[error("{backend} is unavailable: {reason}")]
+    Unavailable { backend: &'static str, reason: String },
+}
+
+/// The tenant a document belongs to: the partition key of every stored document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// A tenant id: 1 to 64 characters of letters, digits, `-` and `_`.
+    pub fn new(id: impl Into<String>) -> Result<Self, InvalidId> {
+        let id = id.into();
+        let valid = (1..=64).contains(&id.len())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(id))
+        } else {
+            Err(InvalidId { kind: "tenant id" })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An id that does not have the allowed form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind}: use 1 to 64 letters, digits, '-' or '_'")]
+pub struct InvalidId {
+    pub kind: &'static str,
+}
+
+/// An opaque version tag of a stored document (HTTP `ETag`, Cosmos `_etag`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ETag(String);
+
+impl ETag {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// A fresh, unique tag for a new version of a document.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The HTTP header form: the tag in double quotes.
+    pub fn to_header(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+
+    /// Reads an `If-Match` / `ETag` header value (quoted or not, weak prefix ignored).
+    pub fn from_header(value: &str) -> Self {
+        Self(value.trim().trim_start_matches("W/").trim_matches('"').to_owned())
+    }
+}
+
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Reachability of a backend, for `GET /api/health/ready`.
+#[async_trait::async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// A short name for reports (`sqlite`, `cosmos`, `blob`, `folder`).
+    fn backend(&self) -> &'static str;
+    /// Succeeds when the backend answers a trivial request.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_checked() {
+        assert!(TenantId::new("contoso-01").is_ok());
+        assert!(TenantId::new("").is_err());
+        assert!(TenantId::new("a/b").is_err());
+        assert!(TenantId::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn etag_header_forms_round_trip() {
+        let tag = ETag::generate();
+        assert_eq!(ETag::from_header(&tag.to_header()), tag);
+        assert_eq!(ETag::from_header("W/\"abc\""), ETag::new("abc"));
+    }
+}

@@ -1,0 +1,311 @@
+//! The embedded SQLite store: one database file in `DATA_DIR`, WAL mode, migrated at start-up.
+//!
+//! [`Db`] owns one writer connection and a few reader connections (WAL lets readers run while
+//! the writer writes); calls run on tokio's blocking pool so they never stall the async
+//! runtime. The same database also holds the local runtime's durable queue and timer state.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{HealthCheck, StoreError};
+
+/// Schema versions, applied in order, each once, each in its own transaction.
+/// Never edit a released migration: add a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "local runtime: durable queue and timer state",
+    r#"
+    CREATE TABLE local_queue_messages (
+        sequence_number        INTEGER PRIMARY KEY AUTOINCREMENT,
+        entity                 TEXT NOT NULL,
+        message_id             TEXT NOT NULL,
+        body                   TEXT NOT NULL,
+        content_type           TEXT,
+        correlation_id         TEXT,
+        application_properties TEXT NOT NULL DEFAULT '{}',
+        enqueued_at            TEXT NOT NULL,
+        delivery_count         INTEGER NOT NULL DEFAULT 0,
+        visible_at             TEXT NOT NULL,
+        state                  TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'dead')),
+        last_error             TEXT,
+        dead_letter_reason     TEXT,
+        dead_lettered_at       TEXT
+    );
+    CREATE INDEX local_queue_ready ON local_queue_messages (entity, state, visible_at, sequence_number);
+    CREATE TABLE local_timer_status (
+        function_name TEXT PRIMARY KEY,
+        last          TEXT NOT NULL,
+        next          TEXT NOT NULL,
+        last_updated  TEXT NOT NULL
+    );
+    "#,
+)];
+
+/// How many reader connections a database keeps.
+const READERS: usize = 4;
+
+/// A handle on the SQLite database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+/// Opening or migrating the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the SQLite database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("migration {version} ({name}) failed on {path}: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the database {path} has schema version {found}, newer than this build knows ({known}); use a newer handler")]
+    TooNew { path: String, found: i64, known: i64 },
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let display = path.display().to_string();
+        let open_error = |source| OpenError::Open { path: display.clone(), source };
+        let mut writer = open_connection(path, false).map_err(open_error)?;
+        migrate(&mut writer, &display)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(path, true).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(open_error)?;
+        Ok(Self {
+            inner: Arc::new(DbInner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `work` on the writer connection, off the async runtime.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let mut connection = inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut connection)
+        })
+        .await
+    }
+
+    /// Runs `work` on a reader connection (read-only), off the async runtime.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let index = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let connection = inner.readers[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&connection)
+        })
+        .await
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.read(|conn| conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0)))
+            .await
+    }
+}
+
+async fn run_blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> rusqlite::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(sqlite_error),
+        Err(join_error) => Err(StoreError::Unavailable {
+            backend: "sqlite",
+            reason: format!("the database task stopped: {join_error}"),
+        }),
+    }
+}
+
+/// Maps a SQLite error to the store's terms.
+pub fn sqlite_error(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(error.to_string())
+        }
+        _ => StoreError::Unavailable {
+            backend: "sqlite",
+            reason: error.to_string(),
+        },
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+    };
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    if !read_only {
+        // auto_vacuum must be chosen before the first table exists; it is a no-op afterwards.
+        connection.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(connection)
+}
+
+fn migrate(connection: &mut Connection, path: &str) -> Result<(), OpenError> {
+    let failed = |version, name, source| OpenError::Migration { version, name, path: path.to_owned(), source };
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .map_err(|source| failed(0, "schema_migrations", source))?;
+    let current: i64 = connection
+        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0))
+        .map_err(|source| failed(0, "schema_migrations", source))?;
+    let known = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
+    if current > known {
+        return Err(OpenError::TooNew { path: path.to_owned(), found: current, known });
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(version, _, _)| *version > current) {
+        let apply = |connection: &mut Connection| -> rusqlite::Result<()> {
+            let transaction = connection.transaction()?;
+            transaction.execute_batch(sql)?;
+            transaction.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![version, name, chrono::Utc::now().to_rfc3339()],
+            )?;
+            transaction.commit()
+        };
+        apply(connection).map_err(|source| failed(*version, name, source))?;
+        tracing::info!(version, name, "applied database migration");
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl HealthCheck for Db {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_reopens_keeping_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("app.db");
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().await.unwrap(), MIGRATIONS.len() as i64);
+        db.write(|conn| conn.execute("INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')", []))
+            .await
+            .unwrap();
+        drop(db);
+        let reopened = Db::open(&path).unwrap();
+        let next: String = reopened
+            .read(|conn| conn.query_row("SELECT next FROM local_timer_status WHERE function_name = 'T'", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(next, "b");
+        reopened.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn uses_wal_and_incremental_vacuum() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("app.db")).unwrap();
+        let (journal, vacuum): (String, i64) = db
+            .write(|conn| {
+                Ok((
+                    conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
+                    conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(vacuum, 2, "2 = incremental");
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let db = Db::open(&path).unwrap();
+        db.write(|conn| conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'now')", []))
+            .await
+            .unwrap();
+        drop(db);
+        let error = Db::open(&path).err().unwrap().to_string();
+        assert!(error.contains("newer than this build"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_location_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        let error = Db::open(&blocker.join("app.db")).err().unwrap().to_string();
+        assert!(error.contains("cannot create the data directory"), "{error}");
+    }
+}
