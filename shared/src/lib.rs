@@ -2,10 +2,12 @@
 //!
 //! - [`protocol`]: the custom-handler protocol (host envelopes in, replies out), typed.
 //! - [`config`]: every setting, from the environment or `local.settings.json`, validated.
+//! - [`domain`]: domain types shared between functions (message bodies).
 //! - [`store`]: storage ports and the embedded SQLite adapter.
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
 pub mod config;
+pub mod domain;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;

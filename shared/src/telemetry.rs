@@ -18,7 +18,10 @@ pub fn init(format: LogFormat, under_host: bool) {
         LogFormat::Text => false,
         LogFormat::Auto => under_host,
     };
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _already_set = if json {
         builder
             .json()

@@ -61,6 +61,7 @@ fn lookup<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 
 /// `Metadata.sys` as the host writes it for every invocation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SysMetadata {
     /// The function's name as the host knows it (`MethodName`).
     pub method_name: Option<String>,
@@ -92,7 +93,7 @@ impl SysMetadata {
         if let Some(now) = self.utc_now {
             map.insert(
                 "UtcNow".into(),
-                Value::String(super::format_host_datetime(now)),
+                Value::String(now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             );
         }
         if let Some(guid) = &self.rand_guid {

@@ -36,8 +36,8 @@ pub struct HttpRequestData {
     /// Claims identities App Service authentication attached, if any; passed through.
     #[serde(rename = "Identities")]
     pub identities: Value,
-    /// The body as text; `None` when the request had none.
-    #[serde(rename = "Body")]
+    /// The body as text; `None` (and absent from the envelope) when the request had none.
+    #[serde(rename = "Body", skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
 
@@ -102,6 +102,44 @@ impl HttpRequestData {
             }
         }
         builder.body(self.body.clone().map(Bytes::from).unwrap_or_default())
+    }
+
+    /// The envelope the host POSTs for this request to an HTTP function whose trigger binding
+    /// is `binding`: the request in `Data`, and in `Metadata` the binding data the host adds
+    /// (top-level body properties, query values and route values, each JSON-encoded into a
+    /// string; `Query` and `Headers` as objects with comma-joined header values; `sys`).
+    pub fn to_host_request(&self, binding: &str, function_name: &str) -> InvocationRequest {
+        let encoded = |text: &str| Value::String(Value::String(text.to_owned()).to_string());
+        let mut metadata = serde_json::Map::new();
+        if let Some(Ok(Value::Object(properties))) = self.body.as_deref().map(serde_json::from_str::<Value>) {
+            for (key, value) in properties {
+                let text = match value {
+                    Value::String(text) => text,
+                    Value::Array(_) | Value::Null => continue,
+                    other => other.to_string(),
+                };
+                metadata.insert(key, encoded(&text));
+            }
+        }
+        for (key, value) in self.query.iter().chain(self.params.iter()) {
+            metadata.insert(key.clone(), encoded(value));
+        }
+        metadata.insert("Query".into(), serde_json::to_value(&self.query).unwrap_or(Value::Null));
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(name, values)| (name.clone(), Value::String(values.join(","))))
+            .collect();
+        metadata.insert("Headers".into(), Value::Object(headers));
+        let sys = super::SysMetadata {
+            method_name: Some(function_name.to_owned()),
+            utc_now: Some(chrono::Utc::now()),
+            rand_guid: Some(uuid::Uuid::new_v4().to_string()),
+        };
+        metadata.insert("sys".into(), sys.to_value());
+        let mut data = serde_json::Map::new();
+        data.insert(binding.to_owned(), serde_json::to_value(self).unwrap_or(Value::Null));
+        InvocationRequest { data, metadata }
     }
 
     /// The envelope form of a plain request: what the host builds from an incoming request.

@@ -51,9 +51,15 @@ pub(crate) fn as_u64(value: &Value) -> Option<u64> {
 /// A JSON value that may have been wrapped into strings: `"{\"a\":1}"` becomes `{"a":1}`.
 /// Text that is not JSON stays the string it is.
 pub(crate) fn unwrap_json(value: &Value) -> Value {
-    let mut current = value.clone();
+    unwrap_json_layers(value).pop().unwrap_or(Value::Null)
+}
+
+/// Every decoding of a value, outermost first: the value itself, then each layer of JSON
+/// found inside a string (`"\"{...}\""` gives the string, the inner string, the object).
+pub(crate) fn unwrap_json_layers(value: &Value) -> Vec<Value> {
+    let mut layers = vec![value.clone()];
     for _ in 0..MAX_ENCODING_DEPTH {
-        let Value::String(text) = &current else { break };
+        let Some(Value::String(text)) = layers.last() else { break };
         let trimmed = text.trim_start();
         let looks_like_json = trimmed.starts_with('{')
             || trimmed.starts_with('[')
@@ -62,11 +68,11 @@ pub(crate) fn unwrap_json(value: &Value) -> Value {
             break;
         }
         match serde_json::from_str::<Value>(text) {
-            Ok(inner) => current = inner,
+            Ok(inner) => layers.push(inner),
             Err(_) => break,
         }
     }
-    current
+    layers
 }
 
 /// Parses a date the way the host may write it: RFC 3339 (`2026-11-21T02:00:00.1234567Z`,

@@ -7,12 +7,13 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::envelope::{InvocationRequest, SysMetadata};
-use super::lenient::{as_datetime, as_text, as_u64, unwrap_json};
+use super::lenient::{as_datetime, as_text, as_u64, unwrap_json, unwrap_json_layers};
 use super::timer::kind_of;
-use super::{format_host_datetime, ProtocolError};
+use super::ProtocolError;
 
 /// A message delivered by a Service Bus trigger, with its body deserialised into `T`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceBusMessage<T> {
     pub body: T,
     pub message_id: String,
@@ -31,7 +32,7 @@ impl<T: DeserializeOwned> ServiceBusMessage<T> {
         let body = decode_body(request.binding(binding)?).map_err(|reason| {
             ProtocolError::InvalidBinding {
                 binding: binding.to_owned(),
-                expected: std::any::type_name::<T>(),
+                expected: short_type_name::<T>(),
                 reason,
             }
         })?;
@@ -61,20 +62,36 @@ impl<T: DeserializeOwned> ServiceBusMessage<T> {
     }
 }
 
-/// The body as `T`: as sent, or after peeling JSON-in-a-string layers (a body bound as a
-/// string arrives as a JSON string that may itself hold JSON).
+/// `ErasureRequest` rather than `shared::domain::messages::ErasureRequest`.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let without_generics = full.split('<').next().unwrap_or(full);
+    without_generics.rsplit("::").next().unwrap_or(full)
+}
+
+/// The body as `T`. The host JSON-encodes a string-bound body into the binding value, which
+/// may itself hold JSON, so the innermost decoding that fits `T` wins: an object for a struct,
+/// the text for a `String`.
 fn decode_body<T: DeserializeOwned>(raw: &Value) -> Result<T, String> {
-    if let Ok(body) = T::deserialize(raw) {
-        return Ok(body);
-    }
-    let unwrapped = unwrap_json(raw);
-    T::deserialize(&unwrapped).map_err(|error| match &unwrapped {
-        Value::String(text) if text.len() > 80 => {
-            format!("{error} (the body is text that is not JSON)")
+    let layers = unwrap_json_layers(raw);
+    let mut first_error = None;
+    for layer in layers.iter().rev() {
+        match T::deserialize(layer) {
+            Ok(body) => return Ok(body),
+            Err(error) => {
+                first_error.get_or_insert_with(|| describe(&error, layer));
+            }
         }
-        Value::String(_) | Value::Object(_) => error.to_string(),
+    }
+    Err(first_error.unwrap_or_else(|| "the body is empty".to_owned()))
+}
+
+fn describe(error: &serde_json::Error, layer: &Value) -> String {
+    match layer {
+        Value::String(_) => format!("{error} (the body is text that is not JSON)"),
+        Value::Object(_) => error.to_string(),
         other => format!("{error} (the body is {})", kind_of(other)),
-    })
+    }
 }
 
 /// `ApplicationProperties` (older hosts: `UserProperties`): an object, possibly JSON in a string.
@@ -103,6 +120,7 @@ fn invalid(request: &InvocationRequest, key: &str, expected: &'static str) -> Pr
 /// A message as a queue holds it, before it is handed to a function: what the local runtime
 /// stores and what it encodes into a host-shaped envelope.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OutgoingMessage {
     /// The body as text (the host binds Service Bus bodies to custom handlers as strings).
     pub body: String,
@@ -116,27 +134,38 @@ pub struct OutgoingMessage {
 
 impl OutgoingMessage {
     /// The envelope the host would POST for this message to a function whose trigger binding
-    /// is named `binding`, with the host's encodings: the body as a JSON string, scalar
-    /// metadata JSON-encoded a second time, dates as the host writes them.
+    /// is named `binding`, with the host's encodings (see `functions/tests/fixtures/host`):
+    /// the body bound as a string and JSON-encoded twice more, scalar metadata JSON-encoded a
+    /// second time (`"MessageId": "\"abc\""`, `"DeliveryCount": "1"`), dates without
+    /// fractions or zone, and the top-level properties of a JSON object body copied into the
+    /// metadata as the host's binding data does.
     pub fn to_host_request(&self, binding: &str, function_name: &str) -> InvocationRequest {
-        let twice = |text: &str| Value::String(Value::String(text.to_owned()).to_string());
         let mut metadata = Map::new();
-        metadata.insert("MessageId".into(), twice(&self.message_id));
+        if let Ok(Value::Object(properties)) = serde_json::from_str::<Value>(&self.body) {
+            for (key, value) in properties {
+                match value {
+                    Value::Array(_) | Value::Null => {}
+                    Value::Object(_) => {
+                        metadata.insert(key, value);
+                    }
+                    scalar => {
+                        metadata.insert(key, encode_scalar(&scalar));
+                    }
+                }
+            }
+        }
+        metadata.insert("MessageId".into(), encode_text(&self.message_id));
         metadata.insert("DeliveryCount".into(), Value::String(self.delivery_count.to_string()));
-        metadata.insert(
-            "EnqueuedTimeUtc".into(),
-            twice(&format_host_datetime(self.enqueued_time_utc)),
-        );
+        metadata.insert("EnqueuedTimeUtc".into(), Value::String(host_trigger_date(self.enqueued_time_utc)));
         if let Some(id) = &self.correlation_id {
-            metadata.insert("CorrelationId".into(), twice(id));
+            metadata.insert("CorrelationId".into(), encode_text(id));
         }
         if let Some(content_type) = &self.content_type {
-            metadata.insert("ContentType".into(), twice(content_type));
+            metadata.insert("ContentType".into(), encode_text(content_type));
         }
-        metadata.insert(
-            "ApplicationProperties".into(),
-            Value::Object(self.application_properties.clone()),
-        );
+        let properties = Value::Object(self.application_properties.clone());
+        metadata.insert("ApplicationProperties".into(), properties.clone());
+        metadata.insert("UserProperties".into(), properties);
         let sys = SysMetadata {
             method_name: Some(function_name.to_owned()),
             utc_now: Some(Utc::now()),
@@ -144,9 +173,28 @@ impl OutgoingMessage {
         };
         metadata.insert("sys".into(), sys.to_value());
         let mut data = Map::new();
-        data.insert(binding.to_owned(), Value::String(self.body.clone()));
+        data.insert(binding.to_owned(), encode_text(&Value::String(self.body.clone()).to_string()));
         InvocationRequest { data, metadata }
     }
+}
+
+/// A string as the host passes scalar binding data: JSON-encoded into a string.
+fn encode_text(text: &str) -> Value {
+    Value::String(Value::String(text.to_owned()).to_string())
+}
+
+/// A number or boolean as the host passes it: its JSON text, encoded once more as a string
+/// (`3` becomes `"\"3\""` in the body-property copies, as `ToString()` then JSON does).
+fn encode_scalar(value: &Value) -> Value {
+    match value {
+        Value::String(text) => encode_text(text),
+        other => encode_text(&other.to_string()),
+    }
+}
+
+/// A trigger date as the host writes it after its `ToString()` round trip: no fraction, no zone.
+fn host_trigger_date(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// Output-binding values as a list of message bodies: the handler may set one message

@@ -13,6 +13,7 @@ use super::{format_host_datetime, ProtocolError};
 
 /// When the timer last fired and when it fires next, as the host's schedule monitor keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScheduleStatus {
     pub last: DateTime<Utc>,
     pub next: DateTime<Utc>,
@@ -21,6 +22,7 @@ pub struct ScheduleStatus {
 
 /// A timer trigger's input.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TimerInfo {
     /// `Schedule` as the host describes it (`{"AdjustForDST": true}` for cron schedules).
     pub schedule: Value,

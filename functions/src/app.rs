@@ -1,0 +1,151 @@
+//! The custom handler's HTTP surface: what the Functions host (or the local runtime) calls.
+//!
+//! - `GET /`: answered at once; the host polls it to learn the handler is up.
+//! - `POST /{FunctionName}`: an invocation envelope for a timer, Service Bus, or enveloped HTTP
+//!   function.
+//! - `/api/...`: forwarded HTTP requests, served by the HTTP functions' routes.
+//!
+//! Every request runs in a `tracing` span carrying the function name, the host's invocation id
+//! (`X-Azure-Functions-InvocationId`) and the W3C trace id (`traceparent`, or a new one).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use shared::config::Settings;
+use shared::store::sqlite::Db;
+use shared::store::HealthCheck;
+use shared::telemetry::TraceParent;
+use tracing::Instrument;
+
+use crate::invoke::{ready_probe, run_envelope};
+use crate::problem::Problem;
+use crate::registry::{self, Code, FUNCTIONS};
+
+/// The header carrying the host's id for one invocation.
+pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
+
+/// Largest invocation envelope accepted (Service Bus Premium allows messages up to 100 MB; the
+/// envelope adds little). HTTP API bodies have their own, smaller limit (`HTTP_BODY_LIMIT_BYTES`).
+const ENVELOPE_LIMIT_BYTES: usize = 128 * 1024 * 1024;
+
+/// What every function can reach: settings and backends. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    /// The backends `GET /api/health/ready` checks.
+    pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
+}
+
+impl AppState {
+    /// Opens the configured backends (creating and migrating the SQLite database).
+    pub fn open(settings: Settings) -> Result<Self, shared::store::sqlite::OpenError> {
+        let db = Db::open(&settings.sqlite_path())?;
+        let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone())];
+        Ok(Self {
+            settings: Arc::new(settings),
+            db,
+            health_checks: Arc::new(health_checks),
+        })
+    }
+}
+
+/// The routes of every HTTP function (`/api/...`), with the API body limit.
+pub fn api_router(state: AppState) -> Router {
+    let body_limit = state.settings.http_body_limit_bytes;
+    FUNCTIONS
+        .iter()
+        .filter_map(|def| match def.code {
+            Code::Http(routes) => Some(routes()),
+            Code::Invoke(_) => None,
+        })
+        .fold(Router::new(), Router::merge)
+        .fallback(|| async { Problem::not_found("no API route matches this path") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+#[derive(Clone)]
+struct Envelopes {
+    state: AppState,
+    api: Router,
+}
+
+/// The whole handler: probe, invocation envelopes and forwarded HTTP requests.
+pub fn handler_router(state: AppState) -> Router {
+    let api = api_router(state.clone());
+    let envelopes = Router::new()
+        .route("/{function}", post(invoke_function))
+        .layer(DefaultBodyLimit::max(ENVELOPE_LIMIT_BYTES))
+        .with_state(Envelopes { state, api: api.clone() });
+    Router::new()
+        .route("/", get(ready_probe))
+        .merge(envelopes)
+        .merge(api)
+        .layer(middleware::from_fn(invocation_span))
+}
+
+async fn invoke_function(State(envelopes): State<Envelopes>, Path(function): Path<String>, body: Bytes) -> Response {
+    match registry::find(&function) {
+        Some(def) => run_envelope(envelopes.state, envelopes.api, def, &body).await,
+        None => Problem::not_found(format!("no function named {function:?} in this app")).into_response(),
+    }
+}
+
+/// Wraps each request in a span naming the function, the invocation and the trace.
+async fn invocation_span(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path == "/" {
+        return next.run(request).await;
+    }
+    let function = function_for_path(path);
+    let invocation_id = header_text(&request, INVOCATION_ID_HEADER);
+    let trace = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceParent::parse)
+        .unwrap_or_else(TraceParent::new_root);
+    let span = tracing::info_span!(
+        "invocation",
+        function = %function,
+        invocation_id = %invocation_id,
+        trace_id = %trace.trace_id,
+    );
+    let started = Instant::now();
+    let method = request.method().clone();
+    async move {
+        let response = next.run(request).await;
+        tracing::info!(
+            method = %method,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "invocation finished"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+fn function_for_path(path: &str) -> String {
+    if path.starts_with("/api/") {
+        return registry::match_http_route(path).map_or_else(|| "-".to_owned(), |found| found.function.name.to_owned());
+    }
+    path.trim_start_matches('/').to_owned()
+}
+
+fn header_text(request: &Request, name: &str) -> String {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}

@@ -1,0 +1,269 @@
+//! The `handler` command line.
+//!
+//! With no command, `handler` serves the Functions host (it needs `FUNCTIONS_CUSTOMHANDLER_PORT`,
+//! which the host sets). `handler local` runs the whole app locally. The other commands work on
+//! the local app's data (`DATA_DIR`), whether or not `handler local` is running: SQLite lets
+//! both use the database at once.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use shared::config::{Settings, SettingsSource};
+
+use crate::app::{handler_router, AppState};
+use crate::local::queue::NewMessage;
+use crate::local::LocalRuntime;
+use crate::registry::{self, FUNCTIONS};
+
+#[derive(Parser)]
+#[command(name = "handler", version, about = "Custom handler of the Customer Service & Order Management function app")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Functions host on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (the default command).
+    Serve {
+        /// Port to listen on (default: $FUNCTIONS_CUSTOMHANDLER_PORT).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run the whole app locally on http://127.0.0.1:$LOCAL_PORT (7071): HTTP, timers, queues.
+    Local,
+    /// Run one timer or Service Bus function once, now, and print its reply.
+    Invoke {
+        /// Function name (`handler functions list`).
+        name: String,
+        /// File holding the message body, for Service Bus functions ('-' for stdin).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// The embedded queue: send and look at messages.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+    /// Dead-lettered messages of the embedded queue.
+    Deadletters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+    /// The app's functions.
+    Functions {
+        #[command(subcommand)]
+        command: FunctionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Send one message to a queue (`gdpr-requests`) or topic (`order-events`).
+    Send {
+        name: String,
+        /// File holding the message body ('-' for stdin).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        correlation_id: Option<String>,
+        #[arg(long)]
+        message_id: Option<String>,
+    },
+    /// List the active messages of a queue or subscription (`order-events/subscriptions/notifications`).
+    Peek { entity: String },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// List dead letters, of one queue or subscription or of all.
+    List {
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// Put a dead letter back on its queue as a new message.
+    Replay { sequence_number: i64 },
+}
+
+#[derive(Subcommand)]
+enum FunctionsCommand {
+    /// List the functions with their triggers.
+    List,
+    /// Write every functions/<Name>/function.json from the registry.
+    Write {
+        #[arg(long, default_value = "functions")]
+        dir: PathBuf,
+    },
+}
+
+/// Errors the command line reports as one line.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] shared::config::ConfigError),
+    #[error(transparent)]
+    Open(#[from] shared::store::sqlite::OpenError),
+    #[error(transparent)]
+    Local(#[from] crate::local::LocalError),
+    #[error(transparent)]
+    Store(#[from] shared::store::StoreError),
+    #[error("cannot read {path}: {source}")]
+    ReadInput { path: String, #[source] source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, #[source] source: std::io::Error },
+    #[error("FUNCTIONS_CUSTOMHANDLER_PORT is not set: the Functions host sets it; to run the app yourself use `handler local`")]
+    NoHostPort,
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, #[source] source: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("no queue or topic named {0:?}; the app has: {1}")]
+    UnknownTarget(String, String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("the invocation failed: {0}")]
+    InvocationFailed(String),
+}
+
+/// Parses the command line, runs the command, and turns an error into one line and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return report(&CliError::Runtime(error)),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => report(&error),
+    }
+}
+
+fn report(error: &CliError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::FAILURE
+}
+
+async fn run(command: Option<Command>) -> Result<(), CliError> {
+    let source = SettingsSource::from_environment(Path::new("."))?;
+    let host_port = source.custom_handler_port()?;
+    match command {
+        None => serve(source, host_port.ok_or(CliError::NoHostPort)?).await,
+        Some(Command::Serve { port }) => serve(source, port.or(host_port).ok_or(CliError::NoHostPort)?).await,
+        Some(Command::Functions { command: FunctionsCommand::List }) => {
+            list_functions();
+            Ok(())
+        }
+        Some(Command::Functions { command: FunctionsCommand::Write { dir } }) => write_function_json(&dir),
+        Some(command) => run_local_command(source, command).await,
+    }
+}
+
+/// Azure mode: the handler alone, for the Functions host.
+async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
+    let settings = Settings::load(&source)?;
+    shared::telemetry::init(settings.log_format, true);
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CliError::Listen { address, source })?;
+    let state = AppState::open(settings)?;
+    tracing::info!(%address, "handler listening for the Functions host");
+    axum::serve(listener, handler_router(state))
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await
+        .map_err(CliError::Serve)
+}
+
+async fn run_local_command(source: SettingsSource, command: Command) -> Result<(), CliError> {
+    let settings = Settings::load(&source)?;
+    shared::telemetry::init(settings.log_format, false);
+    let runtime = LocalRuntime::new(AppState::open(settings)?);
+    match command {
+        Command::Local => Ok(runtime.run().await?),
+        Command::Invoke { name, data } => {
+            let input = data.as_deref().map(read_input).transpose()?;
+            match runtime.invoke_now(&name, input).await {
+                Ok(reply) => print_json(&json!(reply)),
+                Err(crate::local::LocalError::Invocation(failure)) => return Err(CliError::InvocationFailed(failure.to_string())),
+                Err(error) => return Err(error.into()),
+            }
+            Ok(())
+        }
+        Command::Queue { command: QueueCommand::Send { name, data, correlation_id, message_id } } => {
+            let target = registry::target_named(&name).ok_or_else(|| CliError::UnknownTarget(name.clone(), target_names()))?;
+            let message = NewMessage {
+                body: read_input(&data)?,
+                message_id,
+                correlation_id,
+                content_type: Some("application/json".into()),
+                application_properties: serde_json::Map::new(),
+            };
+            let numbers = runtime.host.queue().send(target, message).await?;
+            print_json(&json!({ "sequenceNumbers": numbers }));
+            Ok(())
+        }
+        Command::Queue { command: QueueCommand::Peek { entity } } => {
+            print_json(&json!(runtime.host.queue().peek(&entity).await?));
+            Ok(())
+        }
+        Command::Deadletters { command: DeadLetterCommand::List { entity } } => {
+            print_json(&json!(runtime.host.queue().dead_letters(entity.as_deref()).await?));
+            Ok(())
+        }
+        Command::Deadletters { command: DeadLetterCommand::Replay { sequence_number } } => {
+            let new_number = runtime.host.queue().replay(sequence_number).await?;
+            print_json(&json!({ "replayed": sequence_number, "sequenceNumber": new_number }));
+            Ok(())
+        }
+        Command::Serve { .. } | Command::Functions { .. } => Ok(()),
+    }
+}
+
+fn target_names() -> String {
+    registry::known_targets()
+        .iter()
+        .map(|target| match target {
+            registry::MessageTarget::Queue(name) | registry::MessageTarget::Topic(name) => *name,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn read_input(path: &Path) -> Result<String, CliError> {
+    let read = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    read.map_err(|source| CliError::ReadInput { path: path.display().to_string(), source })
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+fn list_functions() {
+    for def in FUNCTIONS {
+        let trigger = match def.trigger {
+            registry::Trigger::Http { route, .. } => format!("http  /api/{route}"),
+            registry::Trigger::Timer { schedule } => format!("timer {schedule}"),
+            registry::Trigger::Queue { queue } => format!("queue {queue}"),
+            registry::Trigger::Subscription { topic, subscription } => format!("topic {topic} / {subscription}"),
+        };
+        println!("{:<24} {trigger}", def.name);
+    }
+}
+
+/// Writes `dir/<Name>/function.json` for every function, from the registry.
+fn write_function_json(dir: &Path) -> Result<(), CliError> {
+    for def in FUNCTIONS {
+        let folder = dir.join(def.name);
+        let path = folder.join("function.json");
+        let write_error = |source| CliError::Write { path: path.display().to_string(), source };
+        std::fs::create_dir_all(&folder).map_err(write_error)?;
+        std::fs::write(&path, registry::function_json_text(def)).map_err(write_error)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! `Health`: liveness and readiness (HTTP trigger, route `health/{check}`).
+//!
+//! - `GET /api/health/live`: the process answers.
+//! - `GET /api/health/ready`: every configured backend answers within a short timeout; `503`
+//!   with a problem document naming the failing backend otherwise.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::app::AppState;
+use crate::problem::Problem;
+
+/// How long one backend may take to answer the readiness check.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/health/{check}", get(health))
+}
+
+async fn health(State(state): State<AppState>, Path(check): Path<String>) -> Response {
+    match check.as_str() {
+        "live" => Json(json!({ "status": "live" })).into_response(),
+        "ready" => ready(&state).await,
+        other => Problem::not_found(format!("unknown health check {other:?}; use live or ready")).into_response(),
+    }
+}
+
+async fn ready(state: &AppState) -> Response {
+    let mut checks = Map::new();
+    let mut failing = Vec::new();
+    for backend in state.health_checks.iter() {
+        let outcome = match tokio::time::timeout(CHECK_TIMEOUT, backend.ping()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(error)) => format!("failing: {error}"),
+            Err(_) => format!("failing: no answer within {} s", CHECK_TIMEOUT.as_secs()),
+        };
+        if outcome != "ok" {
+            failing.push(backend.backend());
+        }
+        checks.insert(backend.backend().to_owned(), Value::String(outcome));
+    }
+    if failing.is_empty() {
+        return Json(json!({ "status": "ready", "checks": checks })).into_response();
+    }
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Not Ready")
+        .detail(format!("backend not reachable: {}", failing.join(", ")))
+        .extension("checks", Value::Object(checks))
+        .into_response()
+}

@@ -1,0 +1,13 @@
+//! `NotificationCleanup`: timer (daily at 01) that 00 UTC:removes read notifications older than the retention, archiving a summary first.
+//!
+//! Not implemented yet: the job lands with issue 4. Until then the timer input is parsed and
+//! the run succeeds saying that nothing was changed.
+
+use shared::protocol::InvocationRequest;
+
+use crate::app::AppState;
+use crate::invoke::InvokeFuture;
+
+pub fn invoke(_state: AppState, request: InvocationRequest) -> InvokeFuture {
+    Box::pin(async move { super::pending::timer(&request, "NotificationCleanup", 4) })
+}

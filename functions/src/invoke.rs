@@ -1,0 +1,151 @@
+//! Running one invocation that arrived as a host envelope (`POST /{FunctionName}`).
+//!
+//! Timer and Service Bus functions are plain async functions from envelope to reply
+//! ([`InvokeFn`]). HTTP functions with output bindings also arrive here, with the request in
+//! `Data.req`: the request is rebuilt and run through the same axum routes a forwarded request
+//! takes, the response becomes `Outputs.res`, and messages the code queued on the
+//! [`OutputSink`] become the other outputs. A failure is a non-2xx reply with a clear message,
+//! so the host fails the invocation (and Service Bus redelivers, then dead-letters).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use shared::protocol::{HttpRequestData, HttpResponseData, InvocationRequest, InvocationResponse, ProtocolError};
+use tower::ServiceExt;
+
+use crate::app::AppState;
+use crate::registry::{Code, FunctionDef, HTTP_OUTPUT_BINDING};
+
+/// The future an [`InvokeFn`] returns.
+pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<InvocationResponse, FunctionError>> + Send>>;
+
+/// A timer or Service Bus function: envelope in, reply out.
+pub type InvokeFn = fn(AppState, InvocationRequest) -> InvokeFuture;
+
+/// Why an invocation failed. Every kind is a non-2xx reply, so the host counts a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// The input cannot be processed, however often it is retried (a malformed message).
+    #[error("bad input: {0}")]
+    BadInput(String),
+    /// The function exists but its implementation has not landed yet; the input is kept
+    /// (a message is retried, then dead-lettered, and can be replayed later).
+    #[error("{function} is not implemented yet (issue {issue}); {detail}")]
+    NotImplemented { function: &'static str, issue: u32, detail: String },
+    /// Anything else; retrying may help.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<ProtocolError> for FunctionError {
+    fn from(error: ProtocolError) -> Self {
+        Self::BadInput(error.to_string())
+    }
+}
+
+impl FunctionError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadInput(_) => StatusCode::BAD_REQUEST,
+            Self::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
+            Self::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for FunctionError {
+    /// The host logs a failed invocation's body, so it carries the message in `Logs` too.
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let body = json!({
+            "Outputs": {},
+            "Logs": [message.clone()],
+            "ReturnValue": null,
+            "Error": message,
+        });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+/// Messages an HTTP function queues on its output bindings while handling an enveloped request.
+#[derive(Clone, Default)]
+pub struct OutputSink {
+    messages: Arc<Mutex<BTreeMap<String, Vec<Value>>>>,
+}
+
+impl OutputSink {
+    /// Queues `message` on the output binding `binding`.
+    pub fn send(&self, binding: &str, message: Value) {
+        let mut messages = self.messages.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        messages.entry(binding.to_owned()).or_default().push(message);
+    }
+
+    fn take(&self) -> BTreeMap<String, Vec<Value>> {
+        std::mem::take(&mut *self.messages.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+/// Runs `def` on an envelope and renders the reply (2xx JSON) or the failure (non-2xx).
+pub async fn run_envelope(state: AppState, api: axum::Router, def: &'static FunctionDef, body: &[u8]) -> Response {
+    let request = match InvocationRequest::from_slice(body) {
+        Ok(request) => request,
+        Err(error) => return FunctionError::from(error).into_response(),
+    };
+    let result = match def.code {
+        Code::Invoke(invoke) => invoke(state, request).await,
+        Code::Http(_) => run_http_envelope(api, def, &request).await,
+    };
+    match result {
+        Ok(reply) => (StatusCode::OK, axum::Json(reply)).into_response(),
+        Err(error) => {
+            tracing::warn!(function = def.name, error = %error, "invocation failed");
+            error.into_response()
+        }
+    }
+}
+
+/// An HTTP request delivered in `Data.req`, run through the API routes.
+async fn run_http_envelope(
+    api: axum::Router,
+    def: &'static FunctionDef,
+    request: &InvocationRequest,
+) -> Result<InvocationResponse, FunctionError> {
+    let data = HttpRequestData::from_request(request, def.trigger_binding)?;
+    let http_request = data
+        .to_http_request()
+        .map_err(|error| FunctionError::BadInput(format!("the request in `{}` is not valid HTTP: {error}", def.trigger_binding)))?;
+    let sink = OutputSink::default();
+    let (mut parts, body) = http_request.into_parts();
+    parts.extensions.insert(sink.clone());
+    let routed = match api.oneshot(axum::http::Request::from_parts(parts, Body::from(body))).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (parts, body) = routed.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|error| FunctionError::Failed(format!("reading the response body failed: {error}")))?
+        .to_bytes();
+    let res = HttpResponseData::from_parts(parts.status, &parts.headers, &bytes);
+    let mut reply = InvocationResponse::empty().output(HTTP_OUTPUT_BINDING, serde_json::to_value(res).unwrap_or(Value::Null));
+    for (binding, messages) in sink.take() {
+        if !def.outputs.iter().any(|output| output.name == binding) {
+            return Err(FunctionError::Failed(format!("{} has no output binding named `{binding}`", def.name)));
+        }
+        reply = reply.output(binding, Value::Array(messages));
+    }
+    Ok(reply)
+}
+
+/// The answer to `GET /`: the host polls it until the handler is up.
+pub async fn ready_probe() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain")], "handler is running").into_response()
+}

@@ -1,0 +1,41 @@
+//! The function app: everything the `handler` binary runs.
+//!
+//! - [`registry`]: the one declaration of the app's functions (triggers, bindings, code).
+//! - [`app`]: the handler's HTTP surface, what the Functions host calls.
+//! - [`invoke`]: running one invocation envelope; function errors.
+//! - [`functions`]: one module per Azure Function.
+//! - [`local`]: local mode, the runtime that plays the Functions host on a laptop.
+//! - [`cli`]: the `handler` command line.
+
+pub mod app;
+pub mod cli;
+pub mod functions;
+pub mod invoke;
+pub mod local;
+pub mod problem;
+pub mod registry;
+
+/// Resolves on Ctrl-C or SIGTERM (what the Functions host sends to stop the handler).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,191 @@
+//! [`LocalHost`]: plays the Functions host's part towards the handler.
+//!
+//! It calls the handler's routes with the host's encodings (envelopes built by
+//! `shared::protocol`), in process through the same axum router that serves Azure's calls,
+//! with an invocation id and a `traceparent` on every call. Output-binding messages in a reply
+//! are sent to the local queue, so the functions bound to that queue or topic run next.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use shared::protocol::{output_messages, InvocationRequest, InvocationResponse, SysMetadata, TimerInfo};
+use shared::store::StoreError;
+use shared::telemetry::TraceParent;
+use tower::ServiceExt;
+
+use super::queue::{LocalQueue, LockedMessage, NewMessage};
+use crate::app::INVOCATION_ID_HEADER;
+use crate::registry::{FunctionDef, Trigger};
+
+/// Why an invocation did not succeed, as the host would see it.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationFailure {
+    /// The handler answered non-2xx.
+    #[error("{function} failed with HTTP {status}: {message}")]
+    Failed { function: &'static str, status: u16, message: String },
+    /// The handler answered 2xx with a body that is not a reply envelope.
+    #[error("{function} answered with a body the host cannot read: {reason}")]
+    BadReply { function: &'static str, reason: String },
+    /// Sending its output messages failed.
+    #[error("{function} succeeded but its output messages could not be queued: {source}")]
+    Outputs {
+        function: &'static str,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// The local stand-in for the Functions host.
+#[derive(Clone)]
+pub struct LocalHost {
+    handler: Router,
+    queue: LocalQueue,
+}
+
+impl LocalHost {
+    pub fn new(handler: Router, queue: LocalQueue) -> Self {
+        Self { handler, queue }
+    }
+
+    pub fn queue(&self) -> &LocalQueue {
+        &self.queue
+    }
+
+    /// POSTs an envelope to `/{FunctionName}`, then queues the reply's output messages.
+    pub async fn invoke(&self, def: &'static FunctionDef, request: &InvocationRequest) -> Result<InvocationResponse, InvocationFailure> {
+        let body = serde_json::to_vec(request).map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?;
+        let http_request = self.request_to(&format!("/{}", def.name)).body(Body::from(body));
+        let response = self.call(http_request.map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?).await;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(InvocationFailure::Failed { function: def.name, status: status.as_u16(), message: failure_message(&bytes) });
+        }
+        let reply: InvocationResponse =
+            serde_json::from_slice(&bytes).map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?;
+        self.send_outputs(def, &reply).await?;
+        Ok(reply)
+    }
+
+    /// Runs a timer function now with the given timer input.
+    pub async fn invoke_timer(&self, def: &'static FunctionDef, timer: &TimerInfo) -> Result<InvocationResponse, InvocationFailure> {
+        let mut request = InvocationRequest::default();
+        request.data.insert(def.trigger_binding.to_owned(), timer.to_host_value());
+        request.metadata.insert("sys".to_owned(), sys_metadata(def).to_value());
+        self.invoke(def, &request).await
+    }
+
+    /// Delivers one locked message to a Service Bus function.
+    pub async fn invoke_message(&self, def: &'static FunctionDef, locked: &LockedMessage) -> Result<InvocationResponse, InvocationFailure> {
+        let request = locked.message.to_host_request(def.trigger_binding, def.name);
+        self.invoke(def, &request).await
+    }
+
+    /// Passes an HTTP request to the handler as it is (`enableForwardingHttpRequest`).
+    pub async fn forward(&self, mut request: Request<Body>) -> Response {
+        let headers = request.headers_mut();
+        if let Ok(value) = uuid::Uuid::new_v4().to_string().parse() {
+            headers.insert(INVOCATION_ID_HEADER, value);
+        }
+        ensure_traceparent(headers);
+        self.call(request).await
+    }
+
+    async fn call(&self, request: Request<Body>) -> Response {
+        match self.handler.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    fn request_to(&self, path: &str) -> axum::http::request::Builder {
+        let trace = TraceParent::new_root();
+        Request::post(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(INVOCATION_ID_HEADER, uuid::Uuid::new_v4().to_string())
+            .header("traceparent", trace.child_header())
+    }
+
+    /// Sends every output binding's messages to its queue or topic.
+    async fn send_outputs(&self, def: &'static FunctionDef, reply: &InvocationResponse) -> Result<(), InvocationFailure> {
+        for output in def.outputs {
+            let Some(value) = reply.outputs.get(output.name) else { continue };
+            for body in output_messages(value) {
+                let message = NewMessage { body, content_type: Some("application/json".into()), ..NewMessage::default() };
+                self.queue
+                    .send(output.target, message)
+                    .await
+                    .map_err(|source| InvocationFailure::Outputs { function: def.name, source })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sys_metadata(def: &FunctionDef) -> SysMetadata {
+    SysMetadata {
+        method_name: Some(def.name.to_owned()),
+        utc_now: Some(chrono::Utc::now()),
+        rand_guid: Some(uuid::Uuid::new_v4().to_string()),
+    }
+}
+
+fn ensure_traceparent(headers: &mut axum::http::HeaderMap) {
+    let incoming = headers.get("traceparent").and_then(|value| value.to_str().ok()).and_then(TraceParent::parse);
+    let context = incoming.unwrap_or_else(TraceParent::new_root);
+    if let Ok(value) = context.child_header().parse() {
+        headers.insert("traceparent", value);
+    }
+}
+
+/// The message of a failed reply: its `Error`, its problem `detail`, or its text.
+fn failure_message(bytes: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
+    let from_json = parsed.as_ref().and_then(|value| {
+        value.get("Error").or_else(|| value.get("detail")).and_then(Value::as_str).map(str::to_owned)
+    });
+    from_json.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        if text.is_empty() { "(empty body)".to_owned() } else { text }
+    })
+}
+
+/// An HTTP function's `res` output turned into the response the host sends to the client.
+pub fn response_from_reply(reply: &InvocationResponse) -> Response {
+    let res = reply
+        .outputs
+        .get(crate::registry::HTTP_OUTPUT_BINDING)
+        .and_then(shared::protocol::HttpResponseData::from_output);
+    let Some(res) = res else {
+        return json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "the function set no `res` output"}));
+    };
+    let mut builder = Response::builder().status(StatusCode::from_u16(res.status_code).unwrap_or(StatusCode::OK));
+    for (name, value) in &res.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder
+        .body(Body::from(res.body))
+        .unwrap_or_else(|_| json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "the function set invalid headers"})))
+}
+
+pub fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Whether a function is started by the local queue (Service Bus triggers).
+pub fn is_message_triggered(def: &FunctionDef) -> bool {
+    matches!(def.trigger, Trigger::Queue { .. } | Trigger::Subscription { .. })
+}

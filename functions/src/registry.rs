@@ -1,0 +1,398 @@
+//! The one declaration of the app's functions: names, triggers, output bindings and code.
+//!
+//! Everything else is derived from [`FUNCTIONS`]: the `function.json` files under `functions/`
+//! (written by `handler functions write`, checked by a test), the handler's routes, and what the
+//! local runtime triggers (timers, queues, HTTP routes). Add a function here and nowhere else.
+
+use serde_json::{json, Value};
+
+use crate::functions;
+use crate::invoke::InvokeFn;
+
+/// Name of the app setting prefix holding the Service Bus connection
+/// (`ServiceBusConnection__fullyQualifiedNamespace` for identity-based connections).
+pub const SERVICE_BUS_CONNECTION: &str = "ServiceBusConnection";
+
+/// What starts a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// An HTTP request on `/api/{route}` (route template syntax of the host: `{name}`,
+    /// `{*rest}` for the remainder of the path).
+    Http { route: &'static str, methods: &'static [&'static str], auth_level: AuthLevel },
+    /// An NCRONTAB schedule (6 fields, UTC).
+    Timer { schedule: &'static str },
+    /// Messages on a Service Bus queue.
+    Queue { queue: &'static str },
+    /// Messages on a Service Bus topic subscription.
+    Subscription { topic: &'static str, subscription: &'static str },
+}
+
+/// Who may call an HTTP function directly on the function app (APIM calls with the function key;
+/// health probes need none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthLevel {
+    Anonymous,
+    Function,
+}
+
+impl AuthLevel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Anonymous => "anonymous",
+            Self::Function => "function",
+        }
+    }
+}
+
+/// Where an output binding sends messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageTarget {
+    Queue(&'static str),
+    Topic(&'static str),
+}
+
+/// A Service Bus output binding: the handler sets `Outputs.{name}` to one message or an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBinding {
+    pub name: &'static str,
+    pub target: MessageTarget,
+}
+
+/// How the handler runs a function.
+#[derive(Clone, Copy)]
+pub enum Code {
+    /// HTTP functions: axum routes under `/api`, reached by forwarded requests or, for
+    /// functions with output bindings, through the `req` envelope.
+    Http(fn() -> axum::Router<crate::app::AppState>),
+    /// Timer and Service Bus functions: an envelope in, a reply out.
+    Invoke(InvokeFn),
+}
+
+/// One Azure Function of the app.
+#[derive(Clone, Copy)]
+pub struct FunctionDef {
+    pub name: &'static str,
+    pub trigger: Trigger,
+    /// The trigger binding's name in function.json (`req`, `timer`, `message`).
+    pub trigger_binding: &'static str,
+    pub outputs: &'static [OutputBinding],
+    pub code: Code,
+}
+
+impl std::fmt::Debug for FunctionDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionDef").field("name", &self.name).field("trigger", &self.trigger).finish_non_exhaustive()
+    }
+}
+
+/// Binding names used across the app.
+pub const HTTP_TRIGGER_BINDING: &str = "req";
+pub const HTTP_OUTPUT_BINDING: &str = "res";
+pub const TIMER_BINDING: &str = "timer";
+pub const MESSAGE_BINDING: &str = "message";
+
+const HTTP_METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
+
+/// Every function of the app.
+pub const FUNCTIONS: &[FunctionDef] = &[
+    FunctionDef {
+        name: "Health",
+        trigger: Trigger::Http { route: "health/{check}", methods: &["get"], auth_level: AuthLevel::Anonymous },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::Http(functions::health::routes),
+    },
+    FunctionDef {
+        name: "CustomersApi",
+        trigger: Trigger::Http { route: "v1/customers/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[OutputBinding { name: "gdprRequests", target: MessageTarget::Queue("gdpr-requests") }],
+        code: Code::Http(functions::customers_api::routes),
+    },
+    FunctionDef {
+        name: "OrdersApi",
+        trigger: Trigger::Http { route: "v1/orders/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[OutputBinding { name: "orderEvents", target: MessageTarget::Topic("order-events") }],
+        code: Code::Http(functions::orders_api::routes),
+    },
+    FunctionDef {
+        name: "ProductsApi",
+        trigger: Trigger::Http { route: "v1/products/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::Http(functions::products_api::routes),
+    },
+    FunctionDef {
+        name: "NotificationsApi",
+        trigger: Trigger::Http { route: "v1/notifications/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::Http(functions::notifications_api::routes),
+    },
+    FunctionDef {
+        name: "AuditApi",
+        trigger: Trigger::Http { route: "v1/audit/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::Http(functions::audit_api::routes),
+    },
+    FunctionDef {
+        name: "DataRetentionCleanup",
+        trigger: Trigger::Timer { schedule: "0 0 2 * * *" },
+        trigger_binding: TIMER_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::data_retention_cleanup::invoke),
+    },
+    FunctionDef {
+        name: "NotificationCleanup",
+        trigger: Trigger::Timer { schedule: "0 0 1 * * *" },
+        trigger_binding: TIMER_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::notification_cleanup::invoke),
+    },
+    FunctionDef {
+        name: "DatabaseMaintenance",
+        trigger: Trigger::Timer { schedule: "0 0 3 * * 0" },
+        trigger_binding: TIMER_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::database_maintenance::invoke),
+    },
+    FunctionDef {
+        name: "GDPRDataAnonymization",
+        trigger: Trigger::Queue { queue: "gdpr-requests" },
+        trigger_binding: MESSAGE_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::gdpr_data_anonymization::invoke),
+    },
+    FunctionDef {
+        name: "NotificationDispatch",
+        trigger: Trigger::Subscription { topic: "order-events", subscription: "notifications" },
+        trigger_binding: MESSAGE_BINDING,
+        outputs: &[OutputBinding { name: "outboundNotifications", target: MessageTarget::Queue("notifications-outbound") }],
+        code: Code::Invoke(functions::notification_dispatch::invoke),
+    },
+];
+
+/// Looks a function up by name, as the host does (case-insensitively).
+pub fn find(name: &str) -> Option<&'static FunctionDef> {
+    FUNCTIONS.iter().find(|def| def.name.eq_ignore_ascii_case(name))
+}
+
+impl FunctionDef {
+    /// Whether the host forwards HTTP requests to this function as they are
+    /// (`enableForwardingHttpRequest`): only when its sole bindings are the HTTP trigger and
+    /// the HTTP output. Functions with more outputs get the `req` envelope instead.
+    pub fn is_forwarded_http(&self) -> bool {
+        matches!(self.trigger, Trigger::Http { .. }) && self.outputs.is_empty()
+    }
+
+    /// The queue or topic-subscription entity the function consumes, in Service Bus path form.
+    pub fn consumed_entity(&self) -> Option<String> {
+        match self.trigger {
+            Trigger::Queue { queue } => Some(queue.to_owned()),
+            Trigger::Subscription { topic, subscription } => Some(subscription_path(topic, subscription)),
+            Trigger::Http { .. } | Trigger::Timer { .. } => None,
+        }
+    }
+
+    /// The function's `function.json`, exactly as the host reads it.
+    pub fn function_json(&self) -> Value {
+        let mut bindings = vec![self.trigger_json()];
+        if matches!(self.trigger, Trigger::Http { .. }) {
+            bindings.push(json!({"type": "http", "direction": "out", "name": HTTP_OUTPUT_BINDING}));
+        }
+        bindings.extend(self.outputs.iter().map(|output| {
+            let mut binding = json!({
+                "type": "serviceBus",
+                "direction": "out",
+                "name": output.name,
+                "connection": SERVICE_BUS_CONNECTION,
+            });
+            match output.target {
+                MessageTarget::Queue(queue) => binding["queueName"] = json!(queue),
+                MessageTarget::Topic(topic) => binding["topicName"] = json!(topic),
+            }
+            binding
+        }));
+        json!({ "bindings": bindings })
+    }
+
+    fn trigger_json(&self) -> Value {
+        let name = self.trigger_binding;
+        match self.trigger {
+            Trigger::Http { route, methods, auth_level } => json!({
+                "type": "httpTrigger", "direction": "in", "name": name,
+                "authLevel": auth_level.as_str(), "route": route, "methods": methods,
+            }),
+            Trigger::Timer { schedule } => json!({
+                "type": "timerTrigger", "direction": "in", "name": name,
+                "schedule": schedule, "runOnStartup": false, "useMonitor": true,
+            }),
+            Trigger::Queue { queue } => json!({
+                "type": "serviceBusTrigger", "direction": "in", "name": name,
+                "queueName": queue, "connection": SERVICE_BUS_CONNECTION,
+            }),
+            Trigger::Subscription { topic, subscription } => json!({
+                "type": "serviceBusTrigger", "direction": "in", "name": name,
+                "topicName": topic, "subscriptionName": subscription,
+                "connection": SERVICE_BUS_CONNECTION,
+            }),
+        }
+    }
+}
+
+/// `topic/subscriptions/subscription`, as Service Bus names a subscription entity.
+pub fn subscription_path(topic: &str, subscription: &str) -> String {
+    format!("{topic}/subscriptions/{subscription}")
+}
+
+/// The entities a message sent to `target` lands in: a queue itself, or every subscription of
+/// a topic that a function of this app consumes (a topic with no subscription drops it, as
+/// Service Bus does).
+pub fn entities_for(target: MessageTarget) -> Vec<String> {
+    match target {
+        MessageTarget::Queue(queue) => vec![queue.to_owned()],
+        MessageTarget::Topic(topic) => FUNCTIONS
+            .iter()
+            .filter_map(|def| match def.trigger {
+                Trigger::Subscription { topic: t, subscription } if t == topic => Some(subscription_path(t, subscription)),
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// Every queue and topic the app uses, by name, for the local runtime's `send` commands.
+pub fn known_targets() -> Vec<MessageTarget> {
+    let mut targets: Vec<MessageTarget> = Vec::new();
+    let consumed = FUNCTIONS.iter().filter_map(|def| match def.trigger {
+        Trigger::Queue { queue } => Some(MessageTarget::Queue(queue)),
+        Trigger::Subscription { topic, .. } => Some(MessageTarget::Topic(topic)),
+        _ => None,
+    });
+    let produced = FUNCTIONS.iter().flat_map(|def| def.outputs.iter().map(|output| output.target));
+    for target in consumed.chain(produced) {
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    targets
+}
+
+/// Resolves a queue or topic name given on the command line or the admin API.
+pub fn target_named(name: &str) -> Option<MessageTarget> {
+    known_targets().into_iter().find(|target| match target {
+        MessageTarget::Queue(queue) => *queue == name,
+        MessageTarget::Topic(topic) => *topic == name,
+    })
+}
+
+/// A request path matched to an HTTP function, with the route parameters the host would pass.
+#[derive(Debug, Clone)]
+pub struct RouteMatch {
+    pub function: &'static FunctionDef,
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+/// Finds the HTTP function whose route matches `path` (`/api/...`), as the host's router does:
+/// literal segments case-insensitively, `{name}` one segment, `{*name}` the rest (maybe empty).
+pub fn match_http_route(path: &str) -> Option<RouteMatch> {
+    let relative = path.strip_prefix("/api/")?;
+    let segments: Vec<&str> = relative.trim_end_matches('/').split('/').collect();
+    FUNCTIONS.iter().find_map(|def| match def.trigger {
+        Trigger::Http { route, .. } => match_template(route, &segments).map(|params| RouteMatch { function: def, params }),
+        _ => None,
+    })
+}
+
+fn match_template(template: &str, segments: &[&str]) -> Option<std::collections::BTreeMap<String, String>> {
+    let mut params = std::collections::BTreeMap::new();
+    let parts: Vec<&str> = template.split('/').collect();
+    for (index, part) in parts.iter().enumerate() {
+        if let Some(name) = part.strip_prefix("{*").and_then(|rest| rest.strip_suffix('}')) {
+            params.insert(name.to_owned(), segments.get(index..).map(|rest| rest.join("/")).unwrap_or_default());
+            return Some(params);
+        }
+        let segment = segments.get(index).filter(|segment| !segment.is_empty())?;
+        match part.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+            Some(name) => {
+                let name = name.split(':').next().unwrap_or(name);
+                params.insert(name.to_owned(), (*segment).to_owned());
+            }
+            None if part.eq_ignore_ascii_case(segment) => {}
+            None => return None,
+        }
+    }
+    (segments.len() == parts.len()).then_some(params)
+}
+
+impl FunctionDef {
+    /// Whether an HTTP function accepts `method` (always false for other triggers).
+    pub fn accepts_method(&self, method: &str) -> bool {
+        match self.trigger {
+            Trigger::Http { methods, .. } => methods.iter().any(|allowed| allowed.eq_ignore_ascii_case(method)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_like_the_host() {
+        let health = match_http_route("/api/health/ready").unwrap();
+        assert_eq!(health.function.name, "Health");
+        assert_eq!(health.params["check"], "ready");
+        assert!(match_http_route("/api/health").is_none());
+        assert!(match_http_route("/api/health/ready/extra").is_none());
+
+        let customers = match_http_route("/api/v1/customers").unwrap();
+        assert_eq!(customers.function.name, "CustomersApi");
+        assert_eq!(customers.params["path"], "");
+        let nested = match_http_route("/api/V1/Customers/c-1/orders").unwrap();
+        assert_eq!(nested.function.name, "CustomersApi");
+        assert_eq!(nested.params["path"], "c-1/orders");
+
+        assert!(match_http_route("/api/v2/customers").is_none());
+        assert!(match_http_route("/health/ready").is_none());
+    }
+
+    #[test]
+    fn only_functions_without_extra_outputs_are_forwarded() {
+        assert!(find("Health").unwrap().is_forwarded_http());
+        assert!(!find("CustomersApi").unwrap().is_forwarded_http());
+        assert!(!find("DataRetentionCleanup").unwrap().is_forwarded_http());
+    }
+
+    #[test]
+    fn topics_fan_out_to_the_subscriptions_the_app_consumes() {
+        assert_eq!(entities_for(MessageTarget::Topic("order-events")), vec!["order-events/subscriptions/notifications".to_owned()]);
+        assert_eq!(entities_for(MessageTarget::Queue("gdpr-requests")), vec!["gdpr-requests".to_owned()]);
+        assert_eq!(target_named("order-events"), Some(MessageTarget::Topic("order-events")));
+        assert_eq!(target_named("notifications-outbound"), Some(MessageTarget::Queue("notifications-outbound")));
+        assert_eq!(target_named("nope"), None);
+    }
+
+    #[test]
+    fn names_are_unique_and_the_fixed_set() {
+        let names: Vec<&str> = FUNCTIONS.iter().map(|def| def.name).collect();
+        assert_eq!(
+            names,
+            [
+                "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi",
+                "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
+                "GDPRDataAnonymization", "NotificationDispatch"
+            ]
+        );
+    }
+}
+
+/// The exact text of a `function.json` file (pretty JSON, trailing newline).
+pub fn function_json_text(def: &FunctionDef) -> String {
+    let mut text = serde_json::to_string_pretty(&def.function_json()).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,68 @@
+//! Message bodies on the app's Service Bus entities.
+//!
+//! - `gdpr-requests` (queue): [`ErasureRequest`], sent by `DELETE /api/v1/customers/{id}` or an
+//!   operator, consumed by `GDPRDataAnonymization`.
+//! - `order-events` (topic): [`OrderEvent`], sent on every order lifecycle change, consumed by
+//!   `NotificationDispatch` through the `notifications` subscription.
+//!
+//! Bodies are JSON with camelCase names; unknown fields are refused, so a malformed or
+//! mistaken message fails clearly instead of being half-processed. Ids only: no names, emails
+//! or addresses travel in messages.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A request to erase one customer of one tenant across all data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErasureRequest {
+    /// The erasure request's own id (its status URL names it).
+    pub request_id: String,
+    pub tenant_id: String,
+    pub customer_id: String,
+    /// Who asked: a user id or `operator:<id>`.
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderEventType {
+    Created,
+    Confirmed,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+/// One order lifecycle change, published to the `order-events` topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderEvent {
+    /// Unique per event: consumers deduplicate on it.
+    pub event_id: String,
+    pub event_type: OrderEventType,
+    pub tenant_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erasure_requests_refuse_unknown_fields() {
+        let good = r#"{"requestId":"r1","tenantId":"t1","customerId":"c1","requestedBy":"u1","requestedAt":"2026-11-21T02:00:00Z"}"#;
+        assert!(serde_json::from_str::<ErasureRequest>(good).is_ok());
+        let extra = good.replace("\"requestId\"", "\"email\":\"x\",\"requestId\"");
+        assert!(serde_json::from_str::<ErasureRequest>(&extra).is_err());
+    }
+
+    #[test]
+    fn order_event_types_are_camel_case() {
+        assert_eq!(serde_json::to_string(&OrderEventType::Shipped).unwrap(), "\"shipped\"");
+    }
+}
