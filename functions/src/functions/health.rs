@@ -32,18 +32,30 @@ async fn health(State(state): State<AppState>, Path(check): Path<String>) -> Res
 }
 
 async fn ready(state: &AppState) -> Response {
+    // All backends are checked at once, so the whole check takes at most one timeout.
+    let pending: Vec<_> = state
+        .health_checks
+        .iter()
+        .map(|backend| {
+            let backend = std::sync::Arc::clone(backend);
+            tokio::spawn(async move {
+                let outcome = match tokio::time::timeout(CHECK_TIMEOUT, backend.ping()).await {
+                    Ok(Ok(())) => "ok".to_owned(),
+                    Ok(Err(error)) => format!("failing: {error}"),
+                    Err(_) => format!("failing: no answer within {} s", CHECK_TIMEOUT.as_secs()),
+                };
+                (backend.backend(), outcome)
+            })
+        })
+        .collect();
     let mut checks = Map::new();
     let mut failing = Vec::new();
-    for backend in state.health_checks.iter() {
-        let outcome = match tokio::time::timeout(CHECK_TIMEOUT, backend.ping()).await {
-            Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(error)) => format!("failing: {error}"),
-            Err(_) => format!("failing: no answer within {} s", CHECK_TIMEOUT.as_secs()),
-        };
+    for task in pending {
+        let (backend, outcome) = task.await.unwrap_or(("unknown", "failing: the check panicked".to_owned()));
         if outcome != "ok" {
-            failing.push(backend.backend());
+            failing.push(backend);
         }
-        checks.insert(backend.backend().to_owned(), Value::String(outcome));
+        checks.insert(backend.to_owned(), Value::String(outcome));
     }
     if failing.is_empty() {
         return Json(json!({ "status": "ready", "checks": checks })).into_response();

@@ -189,3 +189,69 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response {
 pub fn is_message_triggered(def: &FunctionDef) -> bool {
     matches!(def.trigger, Trigger::Queue { .. } | Trigger::Subscription { .. })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::routing::post;
+    use shared::store::sqlite::Db;
+
+    use super::*;
+    use crate::local::queue::QueueOptions;
+    use crate::registry;
+
+    /// A stand-in handler that answers every envelope with the given reply and status.
+    fn handler_answering(status: StatusCode, reply: Value) -> Router {
+        Router::new().route("/{function}", post(move || async move { json_response(status, &reply) }))
+    }
+
+    fn host_with(dir: &std::path::Path, handler: Router) -> LocalHost {
+        let db = Db::open(&dir.join("app.db")).unwrap();
+        let options = QueueOptions { max_delivery_count: 10, lock_duration: Duration::from_secs(60), retry_delay: Duration::ZERO };
+        LocalHost::new(handler, LocalQueue::new(db, options))
+    }
+
+    #[tokio::test]
+    async fn output_bindings_are_sent_to_their_queue_and_topic_subscriptions() {
+        let dir = tempfile::tempdir().unwrap();
+        let reply = json!({
+            "Outputs": {
+                "res": {"statusCode": 202, "body": ""},
+                "gdprRequests": [{"requestId": "r-1"}, {"requestId": "r-2"}],
+                "unrelated": "ignored"
+            },
+            "Logs": [], "ReturnValue": null
+        });
+        let host = host_with(dir.path(), handler_answering(StatusCode::OK, reply));
+        let customers = registry::find("CustomersApi").unwrap();
+        host.invoke(customers, &InvocationRequest::default()).await.unwrap();
+        let queued = host.queue().peek("gdpr-requests").await.unwrap();
+        assert_eq!(queued.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), [r#"{"requestId":"r-1"}"#, r#"{"requestId":"r-2"}"#]);
+
+        let orders_reply = json!({"Outputs": {"orderEvents": {"eventId": "e-1"}}, "Logs": [], "ReturnValue": null});
+        let host = host_with(dir.path(), handler_answering(StatusCode::OK, orders_reply));
+        host.invoke(registry::find("OrdersApi").unwrap(), &InvocationRequest::default()).await.unwrap();
+        let delivered = host.queue().peek("order-events/subscriptions/notifications").await.unwrap();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].body, r#"{"eventId":"e-1"}"#);
+    }
+
+    #[tokio::test]
+    async fn a_failed_invocation_sends_nothing_and_reports_the_handlers_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let reply = json!({"Outputs": {"gdprRequests": [{"requestId": "r-1"}]}, "Logs": [], "ReturnValue": null, "Error": "store down"});
+        let host = host_with(dir.path(), handler_answering(StatusCode::INTERNAL_SERVER_ERROR, reply));
+        let error = host.invoke(registry::find("CustomersApi").unwrap(), &InvocationRequest::default()).await.unwrap_err();
+        assert!(error.to_string().contains("HTTP 500: store down"), "{error}");
+        assert!(host.queue().peek("gdpr-requests").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_2xx_reply_that_is_not_an_envelope_is_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = host_with(dir.path(), handler_answering(StatusCode::OK, json!(["not", "an", "envelope"])));
+        let error = host.invoke(registry::find("DataRetentionCleanup").unwrap(), &InvocationRequest::default()).await.unwrap_err();
+        assert!(matches!(error, InvocationFailure::BadReply { .. }), "{error}");
+    }
+}

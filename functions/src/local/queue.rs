@@ -291,3 +291,82 @@ impl StoredMessage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(dir: &std::path::Path, max_delivery_count: u32, lock_ms: u64) -> LocalQueue {
+        let db = Db::open(&dir.join("app.db")).unwrap();
+        LocalQueue::new(db, QueueOptions { max_delivery_count, lock_duration: Duration::from_millis(lock_ms), retry_delay: Duration::ZERO })
+    }
+
+    fn message(body: &str) -> NewMessage {
+        NewMessage { body: body.into(), ..NewMessage::default() }
+    }
+
+    #[tokio::test]
+    async fn a_locked_message_is_invisible_until_its_lock_expires_then_counts_a_new_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(dir.path(), 10, 300);
+        queue.send(MessageTarget::Queue("gdpr-requests"), message("a")).await.unwrap();
+        let first = queue.receive("gdpr-requests").await.unwrap().unwrap();
+        assert_eq!(first.message.delivery_count, 1);
+        assert!(queue.receive("gdpr-requests").await.unwrap().is_none(), "locked");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let second = queue.receive("gdpr-requests").await.unwrap().unwrap();
+        assert_eq!(second.sequence_number, first.sequence_number);
+        assert_eq!(second.message.delivery_count, 2);
+        queue.complete(second.sequence_number).await.unwrap();
+        assert!(queue.peek("gdpr-requests").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn messages_come_in_order_and_each_entity_is_separate() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(dir.path(), 10, 60_000);
+        for body in ["1", "2"] {
+            queue.send(MessageTarget::Queue("gdpr-requests"), message(body)).await.unwrap();
+        }
+        queue.send(MessageTarget::Queue("notifications-outbound"), message("other")).await.unwrap();
+        assert_eq!(queue.receive("gdpr-requests").await.unwrap().unwrap().message.body, "1");
+        assert_eq!(queue.receive("gdpr-requests").await.unwrap().unwrap().message.body, "2");
+        assert!(queue.receive("gdpr-requests").await.unwrap().is_none());
+        assert_eq!(queue.peek("notifications-outbound").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lock_that_expires_on_the_last_delivery_dead_letters_instead_of_an_extra_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(dir.path(), 2, 100);
+        queue.send(MessageTarget::Queue("gdpr-requests"), message("crashy")).await.unwrap();
+        let first = queue.receive("gdpr-requests").await.unwrap().unwrap();
+        assert!(!queue.abandon(first.sequence_number, "boom").await.unwrap());
+        let second = queue.receive("gdpr-requests").await.unwrap().unwrap();
+        assert_eq!(second.message.delivery_count, 2);
+        // The process "dies" here: no abandon, no complete. The lock expires.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(queue.receive("gdpr-requests").await.unwrap().is_none());
+        let dead = queue.dead_letters(Some("gdpr-requests")).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].delivery_count, 2);
+        assert_eq!(dead[0].dead_letter_reason.as_deref(), Some(MAX_DELIVERY_REASON));
+        assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
+    }
+
+    #[tokio::test]
+    async fn a_topic_without_subscribers_drops_and_unknown_dead_letters_are_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(dir.path(), 10, 1000);
+        assert!(queue.send(MessageTarget::Topic("nobody-listens"), message("x")).await.unwrap().is_empty());
+        assert!(matches!(queue.replay(42).await, Err(StoreError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn messages_survive_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        queue(dir.path(), 10, 1000).send(MessageTarget::Queue("gdpr-requests"), message("kept")).await.unwrap();
+        let reopened = queue(dir.path(), 10, 1000);
+        assert_eq!(reopened.receive("gdpr-requests").await.unwrap().unwrap().message.body, "kept");
+    }
+}

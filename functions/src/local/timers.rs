@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde_json::json;
-use shared::protocol::{ScheduleStatus, TimerInfo};
+use shared::protocol::{InvocationResponse, ScheduleStatus, TimerInfo};
 use shared::store::sqlite::Db;
 use shared::store::StoreError;
 
-use super::host::LocalHost;
+use super::host::{InvocationFailure, LocalHost};
 use super::ncrontab::Schedule;
 use crate::registry::FunctionDef;
 
@@ -101,12 +101,12 @@ pub async fn run_timer(host: LocalHost, statuses: TimerStatusStore, def: &'stati
         let wait = (due - Utc::now()).to_std().unwrap_or_default();
         tracing::debug!(function = def.name, due = %due, "timer waiting");
         tokio::time::sleep(wait).await;
-        fire(&host, &statuses, def, &schedule, status, due).await;
+        let _outcome = fire(&host, &statuses, def, &schedule, status, due).await;
     }
 }
 
 /// Fires one occurrence and records the new status (also when the run failed: timers are not
-/// retried, as with the host).
+/// retried, as with the host). Returns the run's outcome.
 pub async fn fire(
     host: &LocalHost,
     statuses: &TimerStatusStore,
@@ -114,19 +114,22 @@ pub async fn fire(
     schedule: &Schedule,
     status: Option<ScheduleStatus>,
     due: DateTime<Utc>,
-) {
+) -> Result<InvocationResponse, InvocationFailure> {
     let now = Utc::now();
     let input = timer_input(status, due, now);
-    match host.invoke_timer(def, &input).await {
+    let outcome = host.invoke_timer(def, &input).await;
+    match &outcome {
         Ok(_) => tracing::info!(function = def.name, is_past_due = input.is_past_due, "timer run succeeded"),
         Err(error) => tracing::error!(function = def.name, %error, "timer run failed"),
     }
     let finished = Utc::now();
-    let Some(next) = schedule.next_after(finished.max(due)) else { return };
-    let new_status = ScheduleStatus { last: due, next, last_updated: finished };
-    if let Err(error) = statuses.save(def.name, new_status).await {
-        tracing::error!(function = def.name, %error, "cannot record the timer status");
+    if let Some(next) = schedule.next_after(finished.max(due)) {
+        let new_status = ScheduleStatus { last: due, next, last_updated: finished };
+        if let Err(error) = statuses.save(def.name, new_status).await {
+            tracing::error!(function = def.name, %error, "cannot record the timer status");
+        }
     }
+    outcome
 }
 
 #[cfg(test)]

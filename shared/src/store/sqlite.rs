@@ -242,7 +242,7 @@ impl HealthCheck for Db {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))).await?;
+        self.read(|conn| conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| row.get::<_, i64>(0))).await?;
         Ok(())
     }
 }

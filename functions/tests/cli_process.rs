@@ -1,0 +1,178 @@
+//! The `handler` binary as a user runs it, as real processes: under a host-style port, in
+//! local mode, one-off commands against the same data, restarts, and bad settings.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn handler(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", dir.join("data"))
+        .env("LOCAL_QUEUE_RETRY_DELAY_MS", "0")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process that is stopped (SIGTERM, then killed) when dropped.
+struct Running(Child);
+
+impl Running {
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = self.0.kill();
+                return self.0.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(mut command: Command) -> Running {
+    Running(command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+}
+
+fn get(url: &str) -> Option<(u16, String)> {
+    let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().ok()?;
+    let response = client.get(url).send().ok()?;
+    Some((response.status().as_u16(), response.text().ok()?))
+}
+
+fn wait_until_up(url: &str) -> (u16, String) {
+    let started = Instant::now();
+    loop {
+        if let Some(answer) = get(url) {
+            return answer;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{url} never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().unwrap()
+}
+
+fn json_stdout(output: &Output) -> Value {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = handler(dir.path());
+    command.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string());
+    let mut process = spawn(command);
+    let (status, _) = wait_until_up(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status, 200);
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/api/health/ready")).unwrap();
+    assert_eq!((status, body.as_str()), (200, r#"{"checks":{"sqlite":"ok"},"status":"ready"}"#));
+    assert!(process.stop().success(), "a graceful stop exits 0");
+}
+
+#[test]
+fn local_mode_end_to_end_keeps_its_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let start = || {
+        let mut command = handler(dir.path());
+        command.env("LOCAL_PORT", port.to_string()).arg("local");
+        spawn(command)
+    };
+    let mut first = start();
+    let (status, _) = wait_until_up(&format!("http://127.0.0.1:{port}/api/health/ready"));
+    assert_eq!(status, 200);
+
+    // A one-off run of a timer function, from another process, through the protocol.
+    let invoked = json_stdout(&run(handler(dir.path()).args(["invoke", "DataRetentionCleanup"])));
+    assert_eq!(invoked["ReturnValue"]["implemented"], false);
+    assert_eq!(invoked["ReturnValue"]["timer"]["isPastDue"], false);
+
+    // A message that makes the function fail, sent from another process.
+    std::fs::write(dir.path().join("poison.json"), r#"{"customer": "c-1"}"#).unwrap();
+    json_stdout(&run(handler(dir.path()).args(["queue", "send", "gdpr-requests", "--data", "poison.json"])));
+    let started = Instant::now();
+    let dead = loop {
+        let listed = json_stdout(&run(handler(dir.path()).args(["deadletters", "list", "--entity", "gdpr-requests"])));
+        if listed.as_array().is_some_and(|items| !items.is_empty()) {
+            break listed;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never dead-lettered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(dead[0]["deliveryCount"], 10);
+    assert_eq!(dead[0]["deadLetterReason"], "MaxDeliveryCountExceeded");
+    assert!(dead[0]["lastError"].as_str().unwrap().contains("unknown field `customer`"));
+    assert!(first.stop().success());
+
+    let mut second = start();
+    wait_until_up(&format!("http://127.0.0.1:{port}/api/health/ready"));
+    let (_, listed) = get(&format!("http://127.0.0.1:{port}/admin/deadletters")).unwrap();
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed, dead, "the dead letter is still there after a restart");
+    assert!(second.stop().success());
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(handler(dir.path()).env("LOCAL_PORT", "seventy-seventy-one").arg("local"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: invalid setting LOCAL_PORT=\"seventy-seventy-one\""), "{stderr}");
+    assert!(stderr.contains("fix: set LOCAL_PORT=7071"), "{stderr}");
+}
+
+#[test]
+fn a_broken_local_settings_file_is_reported_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("local.settings.json"), "{ \"Values\": ").unwrap();
+    let output = run(handler(dir.path()).arg("local"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("local.settings.json"));
+}
+
+#[test]
+fn without_the_hosts_port_it_says_how_to_run_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&mut handler(dir.path()));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("FUNCTIONS_CUSTOMHANDLER_PORT is not set") && stderr.contains("handler local"), "{stderr}");
+}
+
+#[test]
+fn invoking_an_unknown_or_http_function_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = run(handler(dir.path()).args(["invoke", "Nope"]));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no function named \"Nope\""));
+    let http = run(handler(dir.path()).args(["invoke", "Health"]));
+    assert!(String::from_utf8_lossy(&http.stderr).contains("is an HTTP function"));
+}
