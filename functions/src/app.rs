@@ -19,7 +19,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use shared::config::Settings;
 use shared::store::sqlite::Db;
-use shared::store::HealthCheck;
+use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
+use shared::store::{HealthCheck, Store};
 use shared::telemetry::TraceParent;
 use tracing::Instrument;
 
@@ -34,26 +35,78 @@ pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 /// envelope adds little). HTTP API bodies have their own, smaller limit (`HTTP_BODY_LIMIT_BYTES`).
 const ENVELOPE_LIMIT_BYTES: usize = 128 * 1024 * 1024;
 
-/// What every function can reach: settings and backends. Cheap to clone.
+/// What every function can reach: settings, backends, token validation. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// The SQLite database (also the local runtime's queue and timer state).
     pub db: Db,
+    /// The app's data, behind the storage ports.
+    pub store: Arc<dyn Store>,
+    pub authenticator: Arc<Authenticator>,
     /// The backends `GET /api/health/ready` checks.
     pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
 }
 
+/// Where the app runs: under the Functions host, or in local mode (which also trusts the
+/// local dev token issuer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Azure,
+    Local,
+}
+
+/// Start-up failures of the app's state.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] shared::store::sqlite::OpenError),
+    #[error("invalid setting AUTH_ENTRA_ISSUER=\"\": no token issuer is configured, so every API call would be refused; fix: set AUTH_ENTRA_ISSUER and AUTH_ENTRA_AUDIENCE (employees) and/or AUTH_EXTERNAL_ISSUER and AUTH_EXTERNAL_AUDIENCE (clients)")]
+    NoIssuer,
+    #[error("token validation cannot be set up: {0}")]
+    Auth(shared::auth::AuthConfigError),
+    #[error("the local dev token key cannot be used: {0}")]
+    DevKey(#[from] shared::auth::DevKeyError),
+}
+
 impl AppState {
-    /// Opens the configured backends (creating and migrating the SQLite database).
-    pub fn open(settings: Settings) -> Result<Self, shared::store::sqlite::OpenError> {
+    /// Opens the configured backends (creating and migrating the SQLite database) and sets up
+    /// token validation for `mode`.
+    pub fn open(settings: Settings, mode: Mode) -> Result<Self, StartError> {
         let db = Db::open(&settings.sqlite_path())?;
+        let authenticator = Authenticator::new(auth_config(&settings, mode)?).map_err(|error| match error {
+            shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
+            other => StartError::Auth(other),
+        })?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone())];
         Ok(Self {
             settings: Arc::new(settings),
+            store: Arc::new(db.clone()),
             db,
+            authenticator: Arc::new(authenticator),
             health_checks: Arc::new(health_checks),
         })
     }
+}
+
+/// The trusted issuers from the settings; in local mode the dev issuer too.
+fn auth_config(settings: &Settings, mode: Mode) -> Result<AuthConfig, StartError> {
+    let auth = &settings.auth;
+    let mut config = AuthConfig::default();
+    if let (Some(issuer), Some(audience)) = (&auth.entra_issuer, &auth.entra_audience) {
+        config = config.with_issuer(IssuerConfig::employee(issuer, audience).with_tenant_claim(&auth.tenant_claim));
+    }
+    if let (Some(issuer), Some(audience)) = (&auth.external_issuer, &auth.external_audience) {
+        config = config.with_issuer(
+            IssuerConfig::client(issuer, audience)
+                .with_tenant_claim(&auth.tenant_claim)
+                .with_customer_claim(&auth.customer_claim),
+        );
+    }
+    if mode == Mode::Local {
+        config = config.with_dev_issuer(DevIssuer::load_or_create(&settings.data_dir)?.trust());
+    }
+    Ok(config)
 }
 
 /// The routes of every HTTP function (`/api/...`), with the API body limit.

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use shared::config::{Settings, SettingsSource};
 
-use crate::app::{handler_router, AppState};
+use crate::app::{handler_router, AppState, Mode};
 use crate::local::queue::NewMessage;
 use crate::local::LocalRuntime;
 use crate::registry::{self, FUNCTIONS};
@@ -52,6 +52,21 @@ enum Command {
     Deadletters {
         #[command(subcommand)]
         command: DeadLetterCommand,
+    },
+    /// Print a token for local mode, signed by the local dev key (trusted only by `handler local`).
+    DevToken {
+        /// The tenant the token is scoped to.
+        #[arg(long)]
+        tenant: String,
+        /// Employee role (repeat for several): admin, customer-service, order-manager.
+        #[arg(long = "role", conflicts_with = "customer")]
+        roles: Vec<String>,
+        /// Make a client token bound to this customer id instead.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Lifetime in minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
     },
     /// The app's functions.
     Functions {
@@ -105,7 +120,7 @@ enum CliError {
     #[error(transparent)]
     Config(#[from] shared::config::ConfigError),
     #[error(transparent)]
-    Open(#[from] shared::store::sqlite::OpenError),
+    Start(#[from] crate::app::StartError),
     #[error(transparent)]
     Local(#[from] crate::local::LocalError),
     #[error(transparent)]
@@ -126,6 +141,10 @@ enum CliError {
     Runtime(#[source] std::io::Error),
     #[error("the invocation failed: {0}")]
     InvocationFailed(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot make a dev token: {0}")]
+    DevToken(#[from] shared::auth::DevKeyError),
 }
 
 /// Parses the command line, runs the command, and turns an error into one line and exit code 1.
@@ -157,6 +176,7 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
             Ok(())
         }
         Some(Command::Functions { command: FunctionsCommand::Write { dir } }) => write_function_json(&dir),
+        Some(Command::DevToken { tenant, roles, customer, minutes }) => dev_token(&source, &tenant, &roles, customer, minutes),
         Some(command) => run_local_command(source, command).await,
     }
 }
@@ -167,7 +187,7 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
     shared::telemetry::init(settings.log_format, true);
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CliError::Listen { address, source })?;
-    let state = AppState::open(settings)?;
+    let state = AppState::open(settings, Mode::Azure)?;
     tracing::info!(%address, "handler listening for the Functions host");
     axum::serve(listener, handler_router(state))
         .with_graceful_shutdown(crate::shutdown_signal())
@@ -178,7 +198,7 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
 async fn run_local_command(source: SettingsSource, command: Command) -> Result<(), CliError> {
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let runtime = LocalRuntime::new(AppState::open(settings)?);
+    let runtime = LocalRuntime::new(AppState::open(settings, Mode::Local)?);
     match command {
         Command::Local => Ok(runtime.run().await?),
         Command::Invoke { name, data } => {
@@ -216,8 +236,29 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
             print_json(&json!({ "replayed": sequence_number, "sequenceNumber": new_number }));
             Ok(())
         }
-        Command::Serve { .. } | Command::Functions { .. } => Ok(()),
+        Command::Serve { .. } | Command::Functions { .. } | Command::DevToken { .. } => Ok(()),
     }
+}
+
+/// Prints a dev token (to stdout, nothing else, so `TOKEN=$(handler dev-token ...)` works).
+fn dev_token(source: &SettingsSource, tenant: &str, roles: &[String], customer: Option<String>, minutes: u64) -> Result<(), CliError> {
+    use shared::auth::{DevIssuer, DevSubject, Role};
+    let settings = Settings::load(source)?;
+    let tenant = shared::store::TenantId::new(tenant).map_err(|error| CliError::Usage(format!("--tenant: {error}")))?;
+    let subject = match customer {
+        Some(customer_id) => DevSubject::Client { customer_id },
+        None if roles.is_empty() => return Err(CliError::Usage("give --role admin|customer-service|order-manager (or --customer ID for a client)".into())),
+        None => {
+            let roles = roles
+                .iter()
+                .map(|role| role.parse::<Role>().map_err(|_| CliError::Usage(format!("unknown role {role:?}; use admin, customer-service or order-manager"))))
+                .collect::<Result<_, _>>()?;
+            DevSubject::Employee { roles }
+        }
+    };
+    let issuer = DevIssuer::load_or_create(&settings.data_dir)?;
+    println!("{}", issuer.token(&tenant, subject, std::time::Duration::from_secs(minutes.max(1) * 60))?);
+    Ok(())
 }
 
 fn target_names() -> String {

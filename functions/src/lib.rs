@@ -2,11 +2,13 @@
 //!
 //! - [`registry`]: the one declaration of the app's functions (triggers, bindings, code).
 //! - [`app`]: the handler's HTTP surface, what the Functions host calls.
+//! - [`api`]: what the API functions share (caller, JSON bodies, paging, problem mapping).
 //! - [`invoke`]: running one invocation envelope; function errors.
 //! - [`functions`]: one module per Azure Function.
 //! - [`local`]: local mode, the runtime that plays the Functions host on a laptop.
 //! - [`cli`]: the `handler` command line.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod functions;

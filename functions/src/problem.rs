@@ -20,10 +20,18 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A problem of `status`. With the status's own reason phrase as title the type is
+    /// `about:blank` (RFC 9457 §4.2.1); a more specific title gets its own type URI.
     pub fn new(status: StatusCode, title: impl Into<String>) -> Self {
+        let title = title.into();
+        let kind = if status.canonical_reason() == Some(title.as_str()) {
+            "about:blank".to_owned()
+        } else {
+            format!("urn:problem-type:{}", title.to_ascii_lowercase().replace(' ', "-"))
+        };
         Self {
-            kind: "about:blank".to_owned(),
-            title: title.into(),
+            kind,
+            title,
             status: status.as_u16(),
             detail: None,
             extensions: Map::new(),
@@ -42,12 +50,6 @@ impl Problem {
 
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not Found").detail(detail)
-    }
-
-    /// For functions whose issue has not landed yet: they exist, but say so plainly.
-    pub fn not_implemented(function: &str, issue: u32) -> Self {
-        Self::new(StatusCode::NOT_IMPLEMENTED, "Not Implemented Yet")
-            .detail(format!("{function} is declared but not implemented yet (issue {issue})"))
     }
 }
 

@@ -86,7 +86,10 @@ fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut command = handler(dir.path());
-    command.env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string());
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("AUTH_ENTRA_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0")
+        .env("AUTH_ENTRA_AUDIENCE", "api://platform");
     let mut process = spawn(command);
     let (status, _) = wait_until_up(&format!("http://127.0.0.1:{port}/"));
     assert_eq!(status, 200);
@@ -147,6 +150,16 @@ fn an_invalid_setting_stops_start_up_with_one_line_naming_it() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: invalid setting LOCAL_PORT=\"seventy-seventy-one\""), "{stderr}");
     assert!(stderr.contains("fix: set LOCAL_PORT=7071"), "{stderr}");
+}
+
+#[test]
+fn under_the_host_a_missing_token_issuer_stops_start_up_naming_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(handler(dir.path()).env("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string()));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: invalid setting AUTH_ENTRA_ISSUER") && last.contains("AUTH_EXTERNAL_ISSUER"), "{stderr}");
 }
 
 #[test]

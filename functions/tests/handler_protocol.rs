@@ -11,13 +11,13 @@ mod common;
 use std::sync::Arc;
 
 use common::{client, fixture, settings, spawn_handler};
-use functions::app::AppState;
+use functions::app::{AppState, Mode};
 use serde_json::{json, Value};
 use shared::store::{HealthCheck, StoreError};
 
 async fn handler() -> (std::net::SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState::open(settings(dir.path(), &[])).unwrap();
+    let state = AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap();
     (spawn_handler(state).await, dir)
 }
 
@@ -132,7 +132,7 @@ async fn http_envelope_runs_the_same_routes_and_answers_in_outputs_res() {
     envelope["Data"]["req"]["Url"] = json!("http://localhost:7071/api/v1/customers/c-1");
     let (status, _, reply) = post(address, "CustomersApi", &envelope).await;
     assert_eq!(status, 200, "the invocation succeeded; the HTTP answer is in res");
-    assert_eq!(reply["Outputs"]["res"]["statusCode"], 501);
+    assert_eq!(reply["Outputs"]["res"]["statusCode"], 401, "the fixture carries no token");
     assert_eq!(reply["Outputs"]["res"]["headers"]["content-type"], "application/problem+json");
 }
 
@@ -143,7 +143,7 @@ async fn forwarded_http_requests_reach_the_http_functions() {
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ready", "checks": {"sqlite": "ok"}}));
     let orders = client().get(format!("http://{address}/api/v1/orders")).send().await.unwrap();
-    assert_eq!(orders.status(), 501);
+    assert_eq!(orders.status(), 401, "no token");
     assert_eq!(orders.headers()["content-type"], "application/problem+json");
     let unknown = client().get(format!("http://{address}/api/v9/nothing")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
@@ -197,7 +197,7 @@ impl HealthCheck for Hanging {
 #[tokio::test]
 async fn readiness_is_503_naming_each_failing_backend() {
     let dir = tempfile::tempdir().unwrap();
-    let mut state = AppState::open(settings(dir.path(), &[])).unwrap();
+    let mut state = AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap();
     let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(state.db.clone()), Arc::new(Unreachable), Arc::new(Hanging)];
     state.health_checks = Arc::new(checks);
     let address = spawn_handler(state).await;

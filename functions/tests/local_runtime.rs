@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{client, settings, spawn_local};
-use functions::app::AppState;
+use functions::app::{AppState, Mode};
 use functions::local::ncrontab::Schedule;
 use functions::local::timers::{fire, run_timer, TimerStatusStore};
 use functions::local::LocalRuntime;
@@ -17,7 +17,7 @@ use functions::registry;
 use serde_json::{json, Value};
 
 async fn local(dir: &std::path::Path) -> (SocketAddr, LocalRuntime) {
-    let runtime = LocalRuntime::new(AppState::open(settings(dir, &[])).unwrap());
+    let runtime = LocalRuntime::new(AppState::open(settings(dir, &[]), Mode::Local).unwrap());
     (spawn_local(runtime.clone()).await, runtime)
 }
 
@@ -40,12 +40,12 @@ async fn http_functions_answer_at_their_routes_forwarded_or_enveloped() {
     let (address, _) = local(dir.path()).await;
     let ready = client().get(format!("http://{address}/api/health/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    // CustomersApi has a Service Bus output, so it goes through the `req` envelope and `res`.
+    // CustomersApi has a Service Bus output, so it goes through the `req` envelope and `res`;
+    // without a token it answers 401 with a problem document and a bearer challenge.
     let customers = client().get(format!("http://{address}/api/v1/customers/c-1")).send().await.unwrap();
-    assert_eq!(customers.status(), 501);
+    assert_eq!(customers.status(), 401);
     assert_eq!(customers.headers()["content-type"], "application/problem+json");
-    let problem: Value = customers.json().await.unwrap();
-    assert!(problem["detail"].as_str().unwrap().contains("CustomersApi"));
+    assert!(customers.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
     let wrong_method = client().post(format!("http://{address}/api/health/live")).send().await.unwrap();
     assert_eq!(wrong_method.status(), 405);
     let nothing = client().get(format!("http://{address}/api/nothing/here")).send().await.unwrap();
@@ -122,7 +122,7 @@ async fn topic_messages_reach_the_subscribed_function() {
 #[tokio::test]
 async fn timer_fires_on_its_schedule_and_its_status_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = LocalRuntime::new(AppState::open(settings(dir.path(), &[])).unwrap());
+    let runtime = LocalRuntime::new(AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap());
     let def = registry::find("NotificationCleanup").unwrap();
     let every_second = Schedule::parse("* * * * * *").unwrap();
     let timer = tokio::spawn(run_timer(runtime.host.clone(), runtime.timer_status.clone(), def, every_second));
@@ -140,7 +140,7 @@ async fn timer_fires_on_its_schedule_and_its_status_survives_a_restart() {
 
     // A new process on the same data: the status is still there, and an occurrence that passed
     // while it was down runs as past due.
-    let reopened = LocalRuntime::new(AppState::open(settings(dir.path(), &[])).unwrap());
+    let reopened = LocalRuntime::new(AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap());
     let kept = TimerStatusStore::new(reopened.state.db.clone()).load(def.name).await.unwrap().unwrap();
     assert_eq!(kept.last, status.last);
     tokio::time::sleep(Duration::from_millis(100)).await;

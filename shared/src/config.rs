@@ -134,6 +134,8 @@ pub struct AuthSettings {
     pub external_audience: Option<String>,
     /// The token claim that names the tenant.
     pub tenant_claim: String,
+    /// The claim of client tokens that names their customer record.
+    pub customer_claim: String,
 }
 
 /// Retention periods, with per-tenant overrides.
@@ -216,6 +218,7 @@ impl Settings {
                 external_issuer: reader.url("AUTH_EXTERNAL_ISSUER")?,
                 external_audience: reader.optional("AUTH_EXTERNAL_AUDIENCE"),
                 tenant_claim: reader.text("AUTH_TENANT_CLAIM", "tenant_id"),
+                customer_claim: reader.text("AUTH_CUSTOMER_CLAIM", "extension_customerId"),
             },
             gdpr_pseudonym_key: reader.optional("GDPR_PSEUDONYM_KEY"),
             retention: RetentionSettings {
@@ -246,6 +249,20 @@ impl Settings {
 
     /// Backends that are chosen but cannot work with what else is set.
     fn check_combination(&self) -> Result<(), ConfigError> {
+        let pairs = [
+            ("AUTH_ENTRA_ISSUER", &self.auth.entra_issuer, "AUTH_ENTRA_AUDIENCE", &self.auth.entra_audience),
+            ("AUTH_EXTERNAL_ISSUER", &self.auth.external_issuer, "AUTH_EXTERNAL_AUDIENCE", &self.auth.external_audience),
+        ];
+        for (issuer_name, issuer, audience_name, audience) in pairs {
+            if let (Some(issuer), None) = (issuer, audience) {
+                return Err(ConfigError::Invalid {
+                    name: audience_name,
+                    value: String::new(),
+                    problem: format!("{issuer_name} is set to {issuer} but its audience is not"),
+                    fix: format!("set {audience_name} to the API's application id URI (api://...)"),
+                });
+            }
+        }
         if self.store == StoreKind::Cosmos {
             return Err(ConfigError::Invalid {
                 name: "STORE",

@@ -1,12 +1,213 @@
-//! `CustomersApi`: the customers API under `/api/v1/customers` (HTTP trigger, route `v1/customers/{*path}`).
+//! `CustomersApi`: customer profiles and GDPR rights under `/api/v1/customers` (HTTP trigger,
+//! route `v1/customers/{*path}`, Service Bus output `gdprRequests` → queue `gdpr-requests`).
 //!
-//! Not implemented yet: the API lands with issue 3. Until then every route answers `501`
-//! with a problem document saying so.
+//! Employees (`admin`, `customer-service`) manage their tenant's customers; a client sees and
+//! changes only their own record (any other id answers 404, like a missing one).
+//!
+//! - `GET /customers` (paged), `POST /customers`, `GET /customers/{id}`,
+//!   `PUT /customers/{id}` (`If-Match` honoured: 412 when stale).
+//! - `GET /customers/{id}/orders` (paged).
+//! - `POST /customers/{id}/gdpr/export`: everything held about the customer.
+//! - `DELETE /customers/{id}`: records an erasure request, sends it to `gdpr-requests`, answers
+//!   `202` with its status URL, `GET /customers/{id}/gdpr/erasure/{requestId}`.
 
-use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::json;
+use shared::auth::Role;
+use shared::domain::customer::{Customer, CustomerInput, CustomerStatus};
+use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
+use shared::domain::messages::ErasureRequest;
+use shared::domain::notification::Recipient;
+use shared::domain::validation::new_id;
+use shared::store::{AuditFilter, OrderFilter, PageRequest, MAX_PAGE_SIZE};
 
+use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
 use crate::app::AppState;
+use crate::invoke::OutputSink;
+
+/// Staff roles that manage customers.
+const CUSTOMER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
+
+/// The output binding erasure requests go out on.
+pub const ERASURE_OUTPUT: &str = "gdprRequests";
 
 pub fn routes() -> Router<AppState> {
-    super::pending::http_routes("/api/v1/customers", "CustomersApi", 3)
+    Router::new()
+        .route("/api/v1/customers", get(list).post(create))
+        .route("/api/v1/customers/{id}", get(read).put(update).delete(request_erasure))
+        .route("/api/v1/customers/{id}/orders", get(orders))
+        .route("/api/v1/customers/{id}/gdpr/export", post(export))
+        .route("/api/v1/customers/{id}/gdpr/erasure/{request_id}", get(erasure_status))
+}
+
+async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
+    let page = query.page();
+    query.finish(&["limit", "continuation"])?;
+    if let Some(own) = caller.principal.customer_id() {
+        let customer = state.store.get_customer(caller.tenant(), own).await?;
+        return Ok(Json(json!({ "items": [customer] })).into_response());
+    }
+    caller.require_employee("list customers")?;
+    let page = state.store.list_customers(caller.tenant(), page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    Ok(Json(PageResponse::from(page)).into_response())
+}
+
+async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input): ValidJson<CustomerInput>) -> Result<Response, ApiError> {
+    caller.require_role(CUSTOMER_ROLES, "create customers")?;
+    input.validate()?;
+    let now = shared::domain::now();
+    let customer = Customer {
+        id: new_id(),
+        tenant_id: caller.tenant().to_string(),
+        name: input.name.trim().to_owned(),
+        email: input.email,
+        phone: input.phone,
+        address: input.address,
+        preferences: input.preferences.unwrap_or_default(),
+        status: CustomerStatus::Active,
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        etag: String::new(),
+    };
+    let audit = caller.audit("customer.create", "customer", &customer.id).about_customer(&customer.id);
+    let customer = state.store.create_customer(caller.tenant(), customer, audit).await?;
+    let mut response = with_etag(StatusCode::CREATED, &customer);
+    if let Ok(location) = format!("/api/v1/customers/{}", customer.id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    check_read(&caller, &id)?;
+    let customer = state.store.get_customer(caller.tenant(), &id).await?;
+    Ok(with_etag(StatusCode::OK, &customer))
+}
+
+async fn update(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, ValidJson(input): ValidJson<CustomerInput>) -> Result<Response, ApiError> {
+    check_write(&caller, &id, "change customers")?;
+    input.validate()?;
+    let audit = caller.audit("customer.update", "customer", &id).about_customer(&id);
+    let customer = state.store.update_customer(caller.tenant(), &id, input, if_match(&headers), audit).await?;
+    Ok(with_etag(StatusCode::OK, &customer))
+}
+
+async fn orders(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, mut query: QueryParams) -> Result<Response, ApiError> {
+    check_read(&caller, &id)?;
+    let page = query.page();
+    query.finish(&["limit", "continuation"])?;
+    state.store.get_customer(caller.tenant(), &id).await?;
+    let filter = OrderFilter { customer_id: Some(id), ..OrderFilter::default() };
+    let page = state.store.list_orders(caller.tenant(), filter, page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    Ok(Json(PageResponse::from(page)).into_response())
+}
+
+/// Everything held about a customer, read page by page (bounded per kind).
+async fn export(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    check_write(&caller, &id, "export customer data")?;
+    let tenant = caller.tenant().clone();
+    let customer = state.store.get_customer(&tenant, &id).await?;
+    let orders = collect_pages(|page| state.store.list_orders(&tenant, OrderFilter { customer_id: Some(id.clone()), ..OrderFilter::default() }, page)).await?;
+    let recipients = [Recipient::Customer(id.clone())];
+    let notifications = collect_pages(|page| state.store.list_notifications(&tenant, &recipients, page)).await?;
+    let audit_trail = collect_pages(|page| state.store.list_audit(&tenant, AuditFilter { customer_id: Some(id.clone()), ..AuditFilter::default() }, page)).await?;
+    state.store.append_audit(&tenant, caller.audit("gdpr.export", "customer", &id).about_customer(&id)).await?;
+    Ok(Json(json!({
+        "exportedAt": shared::domain::now(),
+        "customer": customer,
+        "orders": orders,
+        "notifications": notifications,
+        "auditTrail": audit_trail,
+    }))
+    .into_response())
+}
+
+/// Most items of one kind an export gathers (100 pages of 100).
+const EXPORT_PAGES: usize = 100;
+
+async fn collect_pages<T, F, Fut>(mut next: F) -> Result<Vec<T>, ApiError>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = shared::store::StoreResult<shared::store::Page<T>>>,
+{
+    let mut items = Vec::new();
+    let mut continuation = None;
+    for _ in 0..EXPORT_PAGES {
+        let page = next(PageRequest::new(MAX_PAGE_SIZE, continuation)).await?;
+        items.extend(page.items);
+        match page.continuation {
+            Some(token) => continuation = Some(token),
+            None => return Ok(items),
+        }
+    }
+    Err(ApiError::Internal("the export is larger than this endpoint returns at once".into()))
+}
+
+/// `DELETE /customers/{id}`: record the erasure request, queue it, answer 202.
+async fn request_erasure(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, sink: Option<Extension<OutputSink>>) -> Result<Response, ApiError> {
+    check_write(&caller, &id, "request erasure of customers")?;
+    let Some(Extension(sink)) = sink else {
+        return Err(ApiError::Internal("CustomersApi was invoked without its output bindings (the host must not forward it)".into()));
+    };
+    let now = shared::domain::now();
+    let record = ErasureRecord {
+        id: new_id(),
+        tenant_id: caller.tenant().to_string(),
+        customer_id: id.clone(),
+        requested_by: caller.principal.subject.clone(),
+        status: ErasureStatus::Accepted,
+        requested_at: now,
+        updated_at: now,
+        report: None,
+    };
+    let audit = caller.audit("gdpr.erasure.request", "customer", &id).about_customer(&id);
+    let (record, _created) = state.store.request_erasure(caller.tenant(), record, audit).await?;
+    if record.status == ErasureStatus::Accepted {
+        // Sent again on a repeated DELETE while not started: erasure is idempotent, and this
+        // way a message the host failed to send the first time is not lost.
+        let message = ErasureRequest {
+            request_id: record.id.clone(),
+            tenant_id: record.tenant_id.clone(),
+            customer_id: record.customer_id.clone(),
+            requested_by: record.requested_by.clone(),
+            requested_at: record.requested_at,
+        };
+        sink.send(ERASURE_OUTPUT, serde_json::to_value(&message).map_err(|e| ApiError::Internal(e.to_string()))?);
+    }
+    let status_url = format!("/api/v1/customers/{id}/gdpr/erasure/{}", record.id);
+    let mut response = (StatusCode::ACCEPTED, Json(json!({ "requestId": record.id, "status": record.status, "statusUrl": status_url }))).into_response();
+    if let Ok(location) = status_url.parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn erasure_status(State(state): State<AppState>, caller: Caller, Path((id, request_id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    check_read(&caller, &id)?;
+    let record = state.store.get_erasure(caller.tenant(), &id, &request_id).await?;
+    Ok(Json(record).into_response())
+}
+
+/// Reading: a client only their own record, any employee every record of the tenant.
+fn check_read(caller: &Caller, customer_id: &str) -> Result<(), ApiError> {
+    caller.check_customer(customer_id)
+}
+
+/// Changing (and exporting, erasing): a client only their own record, employees with a
+/// customer role.
+fn check_write(caller: &Caller, customer_id: &str, action: &str) -> Result<(), ApiError> {
+    caller.check_customer(customer_id)?;
+    if caller.principal.is_employee() {
+        caller.require_role(CUSTOMER_ROLES, action)?;
+    }
+    Ok(())
+}
+
+fn with_etag(status: StatusCode, customer: &Customer) -> Response {
+    (status, [etag_header(&customer.etag)], Json(customer)).into_response()
 }

@@ -1,12 +1,183 @@
-//! `OrdersApi`: the orders API under `/api/v1/orders` (HTTP trigger, route `v1/orders/{*path}`).
+//! `OrdersApi`: orders under `/api/v1/orders` (HTTP trigger, route `v1/orders/{*path}`, Service
+//! Bus output `orderEvents` → topic `order-events`).
 //!
-//! Not implemented yet: the API lands with issue 3. Until then every route answers `501`
-//! with a problem document saying so.
+//! - `POST /orders`: items reference products; stock is checked and reserved atomically. An
+//!   `Idempotency-Key` header makes a retried POST return the first result, not a second order.
+//! - `GET /orders?status=&customerId=&createdFrom=&createdTo=` (paged, newest first),
+//!   `GET /orders/{id}`, `GET /orders/{id}/history`.
+//! - `PUT /orders/{id}/status`: pending → confirmed → shipped → delivered; cancelled before
+//!   shipped. An illegal move is 409 naming the allowed ones.
+//!
+//! Every lifecycle change (creation included) emits an [`OrderEvent`] on `orderEvents`. Clients
+//! see and create only their own orders and may only cancel them; employees with `admin` or
+//! `order-manager` move orders along; any employee may read and create.
 
-use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Extension, Json, Router};
+use sha2::{Digest, Sha256};
+use shared::auth::Role;
+use shared::domain::messages::OrderEvent;
+use shared::domain::order::{Order, OrderInput, OrderStatus, StatusInput};
+use shared::domain::validation::{new_id, FieldError, Invalid};
+use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter, PageRequest};
 
+use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
 use crate::app::AppState;
+use crate::invoke::OutputSink;
+
+/// The output binding order events go out on.
+pub const EVENT_OUTPUT: &str = "orderEvents";
+
+/// Staff roles that move orders along their lifecycle.
+const FULFILMENT_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
 
 pub fn routes() -> Router<AppState> {
-    super::pending::http_routes("/api/v1/orders", "OrdersApi", 3)
+    Router::new()
+        .route("/api/v1/orders", get(list).post(create))
+        .route("/api/v1/orders/{id}", get(read))
+        .route("/api/v1/orders/{id}/status", put(change_status))
+        .route("/api/v1/orders/{id}/history", get(history))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    sink: Option<Extension<OutputSink>>,
+    ValidJson(input): ValidJson<OrderInput>,
+) -> Result<Response, ApiError> {
+    input.validate()?;
+    let sink = output_sink(sink)?;
+    let customer_id = ordering_customer(&caller, &input)?;
+    let idempotency = idempotency_key(&headers, &input)?;
+    let order = NewOrder { id: new_id(), customer_id: customer_id.clone(), input, actor_id: caller.principal.subject.clone(), idempotency };
+    let audit = caller.audit("order.create", "order", &order.id).about_customer(&customer_id);
+    let (order, replayed) = match state.store.create_order(caller.tenant(), order, audit).await? {
+        OrderCreated::New(order) => {
+            emit(&sink, &order, OrderStatus::Pending)?;
+            (order, false)
+        }
+        OrderCreated::Replayed(order) => (order, true),
+    };
+    caller.check_customer(&order.customer_id)?;
+    let mut response = with_etag(StatusCode::CREATED, &order);
+    if let Ok(location) = format!("/api/v1/orders/{}", order.id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Clients order for themselves (a `customerId` of someone else is not found); employees name
+/// the customer.
+fn ordering_customer(caller: &Caller, input: &OrderInput) -> Result<String, ApiError> {
+    match (caller.principal.customer_id(), &input.customer_id) {
+        (Some(own), None) => Ok(own.to_owned()),
+        (Some(own), Some(given)) => {
+            caller.check_customer(given)?;
+            Ok(own.to_owned())
+        }
+        (None, Some(given)) => Ok(given.clone()),
+        (None, None) => Err(ApiError::Invalid(Invalid(vec![FieldError { field: "customerId".into(), message: "is required for employees".into() }]))),
+    }
+}
+
+/// `Idempotency-Key` (1 to 128 visible ASCII characters) with a hash of the request, so the
+/// same key with a different body is refused rather than silently replayed.
+fn idempotency_key(headers: &HeaderMap, input: &OrderInput) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().ok().filter(|key| (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()));
+    let Some(key) = key else {
+        return Err(ApiError::Invalid(Invalid(vec![FieldError { field: "Idempotency-Key".into(), message: "must be 1 to 128 visible ASCII characters".into() }])));
+    };
+    let canonical = serde_json::to_vec(input).map_err(|error| ApiError::Internal(error.to_string()))?;
+    let request_hash = format!("{:x}", Sha256::digest(&canonical));
+    Ok(Some(IdempotencyKey { key: key.to_owned(), request_hash }))
+}
+
+async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
+    let mut filter = OrderFilter {
+        status: query.parsed("status", "pending, confirmed, shipped, delivered, cancelled", OrderStatus::parse),
+        customer_id: query.id("customerId"),
+        created_from: query.time("createdFrom"),
+        created_to: query.time("createdTo"),
+    };
+    let page = query.page();
+    query.finish(&["status", "customerId", "createdFrom", "createdTo", "limit", "continuation"])?;
+    if let Some(own) = caller.principal.customer_id() {
+        if filter.customer_id.as_deref().is_some_and(|given| given != own) {
+            return Ok(Json(PageResponse::<Order> { items: Vec::new(), continuation: None }).into_response());
+        }
+        filter.customer_id = Some(own.to_owned());
+    }
+    let page = state.store.list_orders(caller.tenant(), filter, page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    Ok(Json(PageResponse::from(page)).into_response())
+}
+
+async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let order = visible_order(&state, &caller, &id).await?;
+    Ok(with_etag(StatusCode::OK, &order))
+}
+
+async fn history(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    visible_order(&state, &caller, &id).await?;
+    let changes = state.store.order_history(caller.tenant(), &id).await?;
+    Ok(Json(serde_json::json!({ "orderId": id, "history": changes })).into_response())
+}
+
+async fn change_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    sink: Option<Extension<OutputSink>>,
+    ValidJson(input): ValidJson<StatusInput>,
+) -> Result<Response, ApiError> {
+    input.validate()?;
+    let sink = output_sink(sink)?;
+    let current = visible_order(&state, &caller, &id).await?;
+    let may = if caller.principal.is_client() { input.status == OrderStatus::Cancelled } else { caller.principal.has_any_role(FULFILMENT_ROLES) };
+    if !may {
+        return Err(ApiError::Forbidden(format!("your role may not set orders to {}", input.status.as_str())));
+    }
+    let target = input.status;
+    let audit = caller.audit(&format!("order.status.{}", target.as_str()), "order", &id).about_customer(&current.customer_id);
+    let order = state.store.change_order_status(caller.tenant(), &id, input, &caller.principal.subject, if_match(&headers), audit).await?;
+    emit(&sink, &order, target)?;
+    Ok(with_etag(StatusCode::OK, &order))
+}
+
+/// The order, if it exists in the tenant and the caller may see it (else 404).
+async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> Result<Order, ApiError> {
+    let order = state.store.get_order(caller.tenant(), id).await?;
+    caller.check_customer(&order.customer_id)?;
+    Ok(order)
+}
+
+fn output_sink(sink: Option<Extension<OutputSink>>) -> Result<OutputSink, ApiError> {
+    sink.map(|Extension(sink)| sink)
+        .ok_or_else(|| ApiError::Internal("OrdersApi was invoked without its output bindings (the host must not forward it)".into()))
+}
+
+/// Queues the lifecycle event of `order` entering `status`.
+fn emit(sink: &OutputSink, order: &Order, status: OrderStatus) -> Result<(), ApiError> {
+    let event = OrderEvent {
+        event_id: new_id(),
+        event_type: status.event_type(),
+        tenant_id: order.tenant_id.clone(),
+        order_id: order.id.clone(),
+        customer_id: order.customer_id.clone(),
+        occurred_at: order.updated_at,
+    };
+    sink.send(EVENT_OUTPUT, serde_json::to_value(&event).map_err(|error| ApiError::Internal(error.to_string()))?);
+    Ok(())
+}
+
+fn with_etag(status: StatusCode, order: &Order) -> Response {
+    (status, [etag_header(&order.etag)], Json(order)).into_response()
 }

@@ -1,31 +1,18 @@
 //! Shared behaviour of functions whose issue has not landed yet.
 //!
 //! They are declared, routed and typed now, so everything else can refer to them:
-//! - HTTP APIs answer `501` with a problem document naming the issue;
 //! - timers parse their `TimerInfo` strictly, then succeed with a log line saying nothing was
 //!   done (a timer has nothing to lose);
 //! - Service Bus functions parse their message strictly (a malformed one fails as bad input),
 //!   then fail as not implemented, so the message is kept: redelivered, then dead-lettered,
 //!   and replayable once the function lands.
 
-use axum::routing::any;
-use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage, TimerInfo};
 
-use crate::app::AppState;
 use crate::invoke::FunctionError;
-use crate::problem::Problem;
 use crate::registry::{MESSAGE_BINDING, TIMER_BINDING};
-
-/// `/api/{prefix}` and everything below it answer 501 for `function`.
-pub fn http_routes(prefix: &'static str, function: &'static str, issue: u32) -> Router<AppState> {
-    let answer = move || async move { Problem::not_implemented(function, issue) };
-    Router::new()
-        .route(prefix, any(answer))
-        .route(&format!("{prefix}/{{*rest}}"), any(answer))
-}
 
 /// A timer function that is not built yet: the input is checked and described.
 pub fn timer(request: &InvocationRequest, function: &'static str, issue: u32) -> Result<InvocationResponse, FunctionError> {

@@ -1,4 +1,18 @@
-//! Domain types that cross function boundaries: the messages one function sends and another
-//! receives. They know nothing of HTTP, envelopes or storage.
+//! The domain: entities, their rules, and the messages between functions. Nothing here knows
+//! about HTTP, envelopes or storage.
 
+pub mod audit;
+pub mod customer;
+pub mod gdpr;
 pub mod messages;
+pub mod notification;
+pub mod order;
+pub mod product;
+pub mod validation;
+
+/// The current time at the precision the stores keep (microseconds), so a value returned
+/// when a document is created equals the value read back later.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}

@@ -207,7 +207,7 @@ impl HttpResponseData {
         };
         Some(Self {
             status_code,
-            headers: field("headers").map(string_map).unwrap_or_default(),
+            headers: field("headers").map(header_map).unwrap_or_default(),
             body,
         })
     }
@@ -229,6 +229,25 @@ fn string_map(value: &Value) -> BTreeMap<String, String> {
             .collect(),
         _ => BTreeMap::new(),
     }
+}
+
+/// Response headers as the handler set them: values are taken as they are (an ETag's quotes
+/// are part of its value), numbers as their text.
+fn header_map(value: &Value) -> BTreeMap<String, String> {
+    let Value::Object(map) = unwrap_json(value) else {
+        return BTreeMap::new();
+    };
+    map.iter()
+        .filter_map(|(name, value)| {
+            let text = match value {
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => flag.to_string(),
+                _ => return None,
+            };
+            Some((name.clone(), text))
+        })
+        .collect()
 }
 
 fn scalar_or_first(value: &Value) -> Option<String> {
@@ -379,6 +398,13 @@ mod tests {
         assert_eq!(res.status_code, 201);
         assert_eq!(res.body, r#"{"id":1}"#);
         assert_eq!(res.headers["Location"], "/x");
+    }
+
+    #[test]
+    fn response_header_values_keep_their_quotes() {
+        let res = HttpResponseData::from_output(&json!({"statusCode": 200, "headers": {"ETag": "\"abc\"", "Content-Length": 5}})).unwrap();
+        assert_eq!(res.headers["ETag"], "\"abc\"");
+        assert_eq!(res.headers["Content-Length"], "5");
     }
 
     #[test]

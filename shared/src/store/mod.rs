@@ -7,11 +7,16 @@
 //! concurrency.
 
 mod paging;
+pub mod ports;
 pub mod sqlite;
 
 use std::fmt;
 
 pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
+pub use ports::{
+    AuditFilter, AuditStore, CustomerStore, IdempotencyKey, NewOrder, NotificationStore, OrderCreated, OrderFilter, OrderStore,
+    ProductFilter, ProductStore, Store, StoreResult,
+};
 
 /// What a storage call can fail with, in terms the API maps to HTTP statuses.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +33,29 @@ pub enum StoreError {
     /// A continuation token that this store did not issue, or for another query.
     #[error("invalid continuation token: {0}")]
     InvalidContinuation(String),
+    /// A business rule refused the write (stock, state machine, idempotency).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// The backend cannot be reached or refused the call.
     #[error("{backend} is unavailable: {reason}")]
     Unavailable { backend: &'static str, reason: String },
+}
+
+/// A write that the domain's rules refuse; the API answers 409 (or 422) with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("not enough stock for product {product_id}: {available} available, {requested} requested")]
+    InsufficientStock { product_id: String, available: i64, requested: i64 },
+    #[error("unknown or inactive products: {}", .0.join(", "))]
+    UnknownProducts(Vec<String>),
+    #[error("all items of an order must be in one currency; found {}", .0.join(", "))]
+    MixedCurrencies(Vec<String>),
+    #[error(transparent)]
+    IllegalTransition(#[from] crate::domain::order::IllegalTransition),
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("the customer is {0} and cannot be changed or order")]
+    CustomerNotActive(&'static str),
 }
 
 /// The tenant a document belongs to: the partition key of every stored document.

@@ -51,20 +51,31 @@ impl ContinuationToken {
     }
 }
 
-/// A page size and where to start.
+/// A page size and where to start: the client's continuation token, checked by the store
+/// against the listing it is used for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub limit: u32,
-    pub after: Option<ContinuationToken>,
+    pub continuation: Option<String>,
 }
 
 impl PageRequest {
-    /// The first page of at most `limit` items (clamped to 1..=[`MAX_PAGE_SIZE`]).
+    /// At most `limit` items (clamped to 1..=[`MAX_PAGE_SIZE`]), after `continuation`.
+    pub fn new(limit: u32, continuation: Option<String>) -> Self {
+        Self { limit: limit.clamp(1, MAX_PAGE_SIZE), continuation }
+    }
+
+    /// The first page of at most `limit` items.
     pub fn first(limit: u32) -> Self {
-        Self {
-            limit: limit.clamp(1, MAX_PAGE_SIZE),
-            after: None,
-        }
+        Self::new(limit, None)
+    }
+
+    /// The `(sort key, id)` the page starts after, if it is not the first page.
+    pub fn position(&self, query: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.continuation
+            .as_deref()
+            .map(|text| ContinuationToken::decode(text, query).map(|token| (token.after_key, token.after_id)))
+            .transpose()
     }
 }
 
@@ -72,7 +83,7 @@ impl PageRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    pub continuation: Option<ContinuationToken>,
+    pub continuation: Option<String>,
 }
 
 #[cfg(test)]

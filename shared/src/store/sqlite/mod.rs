@@ -13,9 +13,17 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{HealthCheck, StoreError};
 
+mod audit;
+mod customers;
+mod notifications;
+mod orders;
+mod products;
+mod support;
+
 /// Schema versions, applied in order, each once, each in its own transaction.
 /// Never edit a released migration: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
     1,
     "local runtime: durable queue and timer state",
     r#"
@@ -43,7 +51,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
         last_updated  TEXT NOT NULL
     );
     "#,
-)];
+    ),
+    (2, "domain: customers, products, orders, notifications, audit, idempotency, erasure requests", include_str!("migrations/0002_domain.sql")),
+];
 
 /// How many reader connections a database keeps.
 const READERS: usize = 4;

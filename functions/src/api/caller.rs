@@ -1,0 +1,84 @@
+//! [`Caller`]: the authenticated principal of a request and its correlation id, extracted from
+//! `Authorization: Bearer ...` (and `x-correlation-id` / `traceparent`). Every handler that
+//! reads or writes data takes one, so there is no data access without a tenant.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use shared::auth::{Principal, Role};
+use shared::domain::audit::AuditEntry;
+use shared::store::TenantId;
+
+use super::ApiError;
+use crate::app::AppState;
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    /// `x-correlation-id` if the caller (or APIM) sent one, else the W3C trace id, else new.
+    pub correlation_id: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let authorization = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+        let principal = state.authenticator.authenticate(authorization).await?;
+        Ok(Self { principal, correlation_id: correlation_id(parts) })
+    }
+}
+
+fn correlation_id(parts: &Parts) -> String {
+    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    header("x-correlation-id")
+        .filter(|id| shared::domain::validation::is_valid_id(id))
+        .map(str::to_owned)
+        .or_else(|| header("traceparent").and_then(shared::telemetry::TraceParent::parse).map(|trace| trace.trace_id))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+impl Caller {
+    pub fn tenant(&self) -> &TenantId {
+        &self.principal.tenant
+    }
+
+    /// Employees holding one of `roles` may go on; anyone else gets 403.
+    pub fn require_role(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
+        if self.principal.has_any_role(roles) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(action))
+        }
+    }
+
+    /// Any employee may go on; a client gets 403.
+    pub fn require_employee(&self, action: &str) -> Result<(), ApiError> {
+        if self.principal.is_employee() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("clients may not {action}")))
+        }
+    }
+
+    /// Whether this caller may see the customer `customer_id`: employees see every customer of
+    /// their tenant, a client only their own.
+    pub fn may_see_customer(&self, customer_id: &str) -> bool {
+        self.principal.customer_id().is_none_or(|own| own == customer_id)
+    }
+
+    /// 404 (never 403: another customer's data must look like missing data) unless the caller
+    /// may see `customer_id`.
+    pub fn check_customer(&self, customer_id: &str) -> Result<(), ApiError> {
+        if self.may_see_customer(customer_id) {
+            Ok(())
+        } else {
+            Err(ApiError::Store(shared::store::StoreError::NotFound))
+        }
+    }
+
+    /// An audit entry for an action of this caller, now.
+    pub fn audit(&self, action: &str, target_type: &str, target_id: &str) -> AuditEntry {
+        AuditEntry::now(self.tenant().as_str(), &self.principal.subject, action, target_type, target_id, &self.correlation_id)
+    }
+}

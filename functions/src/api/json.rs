@@ -1,0 +1,57 @@
+//! [`ValidJson<T>`]: a JSON request body, parsed strictly (unknown fields refused), with a
+//! size limit (413), a content-type check (415), and errors that name the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+use shared::domain::validation::{FieldError, Invalid};
+
+use super::ApiError;
+use crate::app::AppState;
+
+/// A parsed JSON body. Validation of the values is the handler's next step.
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
+        }
+        let limit = state.settings.http_body_limit_bytes;
+        let bytes = Bytes::from_request(request, state).await.map_err(|_| ApiError::TooLarge { limit })?;
+        if bytes.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        parse(&bytes).map(ValidJson)
+    }
+}
+
+/// Parses `bytes`, naming the field that failed (`items[1].quantity: invalid type ...`).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = parsed.map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::BadRequest(format!("the body is not valid JSON: {inner}"));
+        }
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::Invalid(Invalid(vec![FieldError { field, message: strip_position(&inner.to_string()) }]))
+    })?;
+    deserializer.end().map_err(|error| ApiError::BadRequest(format!("the body has trailing data: {error}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}

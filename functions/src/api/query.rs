@@ -1,0 +1,105 @@
+//! Query-string parameters, read strictly: unknown parameters and bad values are 400 problem
+//! documents naming each parameter.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use shared::domain::validation::{is_valid_id, FieldError, Invalid};
+use shared::store::PageRequest;
+
+use super::{ApiError, PageQuery};
+
+/// The query string as a map, with checked accessors that collect errors.
+pub struct QueryParams {
+    values: BTreeMap<String, String>,
+    errors: Vec<FieldError>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(values) = Query::<BTreeMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|error| ApiError::BadRequest(format!("the query string cannot be read: {error}")))?;
+        Ok(Self { values, errors: Vec::new() })
+    }
+}
+
+impl QueryParams {
+    fn error(&mut self, field: &str, message: &str) {
+        self.errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+    }
+
+    /// Free text of at most `max` characters.
+    pub fn text(&mut self, name: &str, max: usize) -> Option<String> {
+        let value = self.values.get(name)?.trim().to_owned();
+        if value.is_empty() {
+            return None;
+        }
+        if value.chars().count() > max {
+            self.error(name, &format!("must be at most {max} characters"));
+            return None;
+        }
+        Some(value)
+    }
+
+    pub fn id(&mut self, name: &str) -> Option<String> {
+        let value = self.values.get(name)?.clone();
+        if is_valid_id(&value) {
+            Some(value)
+        } else {
+            self.error(name, "must be an id: 1 to 64 letters, digits, '-' or '_'");
+            None
+        }
+    }
+
+    pub fn time(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        let value = self.values.get(name)?.clone();
+        match DateTime::parse_from_rfc3339(&value) {
+            Ok(at) => Some(at.with_timezone(&Utc)),
+            Err(_) => {
+                self.error(name, "must be an RFC 3339 time, like 2026-11-21T00:00:00Z");
+                None
+            }
+        }
+    }
+
+    /// A value parsed by `parse`, with `expected` in the error.
+    pub fn parsed<T>(&mut self, name: &str, expected: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let value = self.values.get(name)?.clone();
+        let parsed = parse(&value);
+        if parsed.is_none() {
+            self.error(name, &format!("must be one of {expected}"));
+        }
+        parsed
+    }
+
+    /// `limit` and `continuation`.
+    pub fn page(&mut self) -> Option<PageRequest> {
+        let query = PageQuery { limit: self.values.get("limit").cloned(), continuation: self.values.get("continuation").cloned() };
+        match query.to_request() {
+            Ok(page) => Some(page),
+            Err(ApiError::Invalid(Invalid(errors))) => {
+                self.errors.extend(errors);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Checks that only `known` parameters were given and that all values were valid.
+    pub fn finish(mut self, known: &[&str]) -> Result<(), ApiError> {
+        let unknown: Vec<String> = self.values.keys().filter(|key| !known.contains(&key.as_str())).cloned().collect();
+        for key in unknown {
+            self.error(&key, &format!("is not a parameter here; use {}", known.join(", ")));
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(Invalid(self.errors)))
+        }
+    }
+}

@@ -1,0 +1,52 @@
+// Development: the smallest footprint that still exercises the production topology (private
+// endpoints, VNet integration, API Management, Entra ID everywhere).
+// Tenant-specific values come from environment variables (see README.md (Deploying)); scripts/deploy
+// checks they are set before it calls Azure.
+using 'main.bicep'
+
+param environmentName = 'dev'
+param tags = {
+  workload: 'customer-platform'
+  environment: 'dev'
+}
+
+// Functions Premium: one always-ready EP1 instance, bursting to 5.
+param planSku = 'EP1'
+param minimumInstances = 1
+param maximumBurst = 5
+param zoneRedundant = false
+
+// Data
+param hostStorageSku = 'Standard_LRS'
+param cosmosMaxThroughput = 1000
+param cosmosBackupTier = 'Continuous7Days'
+// One day of immutability, so a dev environment can be torn down the day after.
+param archiveImmutabilityDays = 1
+param archiveImmutabilityState = 'Unlocked'
+
+// Messaging: Standard has no private endpoint (Entra ID auth still required).
+param serviceBusSku = 'Standard'
+
+// Monitoring
+param logRetentionDays = 30
+param logDailyQuotaGb = 2
+
+// API Management
+param apimSku = 'StandardV2'
+param apimCapacity = 1
+param apimPublisherEmail = readEnvironmentVariable('APIM_PUBLISHER_EMAIL')
+param externalClientOrigins = split(readEnvironmentVariable('CLIENT_ORIGINS'), ',')
+param adminIpRanges = split(readEnvironmentVariable('ADMIN_IP_RANGES'), ',')
+
+// Tokens
+param authEntraIssuer = readEnvironmentVariable('AUTH_ENTRA_ISSUER')
+param authEntraAudience = readEnvironmentVariable('AUTH_ENTRA_AUDIENCE')
+param authExternalIssuer = readEnvironmentVariable('AUTH_EXTERNAL_ISSUER')
+param authExternalAudience = readEnvironmentVariable('AUTH_EXTERNAL_AUDIENCE')
+
+// Deployment and secrets
+param deployerIpRanges = empty(readEnvironmentVariable('DEPLOYER_IP_RANGES', '')) ? [] : split(readEnvironmentVariable('DEPLOYER_IP_RANGES', ''), ',')
+param gdprPseudonymKey = readEnvironmentVariable('GDPR_PSEUDONYM_KEY', '')
+
+// App tuning: dev logs more.
+param rustLog = 'info,handler=debug,shared=debug'

@@ -1,0 +1,458 @@
+// Everything the platform needs in Azure, in one resource group:
+//   network        VNet, subnets (function app, API Management, private endpoints), NSGs, private DNS
+//   monitoring     Log Analytics + Application Insights
+//   hostStorage    the Functions host's storage account and Premium content share
+//   archiveStorage the audit archive (versioning, immutability, lifecycle)
+//   cosmos         Cosmos DB account, the `platform` database and its containers
+//   serviceBus     gdpr-requests, order-events/notifications, notifications-outbound
+//   keyVault       RBAC-mode vault: the GDPR pseudonymisation key, the function key for APIM
+//   functionApp    Linux Elastic Premium plan + the custom-handler function app
+//   access         the app identity's least-privilege role assignments
+//   apim           API Management: external and internal APIs, products, policies
+//
+// Deploy with scripts/deploy (what-if first with --what-if). Parameters per environment are in
+// dev.bicepparam and prod.bicepparam; tenant-specific values come from environment variables
+// there, so the files hold no tenant ids.
+
+targetScope = 'resourceGroup'
+
+@description('Environment name, part of every resource name.')
+@allowed([
+  'dev'
+  'prod'
+])
+param environmentName string
+
+@description('Azure region of every resource (the resource group\'s by default).')
+param location string = resourceGroup().location
+
+@description('Short name of the workload, part of every resource name (lowercase letters and digits).')
+@minLength(3)
+@maxLength(10)
+param baseName string = 'custplat'
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+// ---- Functions Premium ----------------------------------------------------------------------
+
+@description('Elastic Premium size.')
+@allowed([
+  'EP1'
+  'EP2'
+  'EP3'
+])
+param planSku string = 'EP1'
+
+@description('Always-ready instances (billed around the clock).')
+@minValue(1)
+@maxValue(20)
+param minimumInstances int = 1
+
+@description('Most instances the plan bursts to.')
+@minValue(1)
+@maxValue(100)
+param maximumBurst int = 10
+
+@description('Availability-zone redundancy for the plan, Cosmos DB and a Premium Service Bus namespace (needs a region with zones; the plan then keeps at least 3 instances). Storage redundancy is its SKU.')
+param zoneRedundant bool = false
+
+@description('Identity of the function app. UserAssigned: created here, its roles exist before the app starts.')
+@allowed([
+  'UserAssigned'
+  'SystemAssigned'
+])
+param identityType string = 'UserAssigned'
+
+@description('Public IPv4 CIDR ranges allowed to reach the function app\'s SCM site for zip deployment (your workstation or CI runner). Empty: deploy from inside the VNet.')
+param deployerIpRanges array = []
+
+@description('Path the platform probes for instance health.')
+param healthCheckPath string = '/api/health/live'
+
+// ---- Network --------------------------------------------------------------------------------
+
+@description('VNet address space.')
+param vnetAddressPrefix string = '10.20.0.0/16'
+
+@description('Function app integration subnet.')
+param functionSubnetPrefix string = '10.20.1.0/24'
+
+@description('API Management integration subnet.')
+param apimSubnetPrefix string = '10.20.2.0/24'
+
+@description('Private endpoint subnet.')
+param privateEndpointSubnetPrefix string = '10.20.3.0/24'
+
+// ---- Data -----------------------------------------------------------------------------------
+
+@description('Cosmos DB autoscale ceiling (RU/s) shared by the database\'s containers.')
+@minValue(1000)
+param cosmosMaxThroughput int = 1000
+
+@description('Cosmos DB continuous backup window.')
+@allowed([
+  'Continuous7Days'
+  'Continuous30Days'
+])
+param cosmosBackupTier string = 'Continuous7Days'
+
+@description('Host storage replication.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param hostStorageSku string = 'Standard_LRS'
+
+@description('Days an archived audit blob stays immutable (3650 = RETENTION_AUDIT_YEARS of 10).')
+@minValue(1)
+@maxValue(146000)
+param archiveImmutabilityDays int = 3650
+
+@description('Archive immutability policy state. Locked is irreversible: lock once the retention is confirmed.')
+@allowed([
+  'Unlocked'
+  'Locked'
+])
+param archiveImmutabilityState string = 'Unlocked'
+
+// ---- Messaging ------------------------------------------------------------------------------
+
+@description('Service Bus tier. Premium gets a private endpoint and no public access.')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param serviceBusSku string = 'Standard'
+
+@description('Service Bus Premium messaging units.')
+param serviceBusPremiumCapacity int = 1
+
+@description('Grant Service Bus Data Owner on the two trigger entities so runtime scaling can read their depth (see access.bicep).')
+param grantServiceBusScaleRead bool = true
+
+// ---- Monitoring -----------------------------------------------------------------------------
+
+@description('Log Analytics retention in days.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Log Analytics daily ingestion cap in GB (-1 = none).')
+param logDailyQuotaGb int = 5
+
+// ---- Identity and tokens (app settings AUTH_*, APIM validate-jwt) ---------------------------
+
+@description('Entra ID (employees) token issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0.')
+param authEntraIssuer string
+
+@description('Entra ID (employees) token audience: the API app registration\'s client id or App ID URI.')
+param authEntraAudience string
+
+@description('Entra External ID (clients) token issuer, e.g. https://<tenant-id>.ciamlogin.com/<tenant-id>/v2.0.')
+param authExternalIssuer string
+
+@description('Entra External ID (clients) token audience.')
+param authExternalAudience string
+
+@description('Token claim that holds the platform tenant id.')
+param authTenantClaim string = 'tenant_id'
+
+@description('Token claim (External ID tokens) that holds the customer id of a client caller.')
+param authCustomerClaim string = 'extension_customerId'
+
+@description('GDPR pseudonymisation key. Empty keeps the existing Key Vault secret; scripts/deploy generates one on the first deployment.')
+@secure()
+param gdprPseudonymKey string = ''
+
+// ---- App tuning (app settings RETENTION_*, JOB_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG) ----------
+
+@description('Days notifications are kept.')
+param retentionNotificationDays int = 90
+
+@description('Days read notifications are kept.')
+param retentionReadNotificationDays int = 30
+
+@description('Years after which an inactive customer is anonymised.')
+param retentionInactiveCustomerYears int = 7
+
+@description('Years audit entries are kept.')
+param retentionAuditYears int = 10
+
+@description('Per-tenant retention overrides (JSON object keyed by tenant id).')
+param retentionTenantOverrides object = {}
+
+@description('Seconds a housekeeping job runs before it checkpoints and stops (below host.json functionTimeout).')
+param jobMaxRuntimeSeconds int = 240
+
+@description('Items a housekeeping job handles per batch.')
+param jobBatchSize int = 1000
+
+@description('Housekeeping jobs report what they would do without doing it.')
+param jobDryRun bool = false
+
+@description('Largest HTTP request body the handler accepts, in bytes.')
+param httpBodyLimitBytes int = 262144
+
+@description('Log filter for the handler (tracing EnvFilter syntax).')
+param rustLog string = 'info'
+
+// ---- API Management -------------------------------------------------------------------------
+
+@description('API Management tier.')
+@allowed([
+  'StandardV2'
+  'PremiumV2'
+])
+param apimSku string = 'StandardV2'
+
+@description('API Management scale units.')
+@minValue(1)
+param apimCapacity int = 1
+
+@description('API Management publisher e-mail.')
+param apimPublisherEmail string
+
+@description('API Management publisher organisation.')
+param apimPublisherName string = 'Customer Platform'
+
+@description('Origins of the client app (CORS on the external API).')
+@minLength(1)
+param externalClientOrigins array
+
+@description('IPv4 addresses or ranges (a.b.c.d or a.b.c.d-e.f.g.h) allowed on /admin routes of the internal API.')
+@minLength(1)
+param adminIpRanges array
+
+// ---- Names ----------------------------------------------------------------------------------
+
+var namePrefix = '${baseName}-${environmentName}'
+var suffix = take(uniqueString(resourceGroup().id, baseName, environmentName), 6)
+var compactBase = take(toLower(baseName), 8)
+var names = {
+  identity: 'id-${namePrefix}'
+  functionApp: 'func-${namePrefix}-${suffix}'
+  hostStorage: 'st${compactBase}${environmentName}${suffix}'
+  archiveStorage: 'sa${compactBase}${environmentName}${suffix}'
+  cosmos: 'cosmos-${namePrefix}-${suffix}'
+  serviceBus: 'sb-${namePrefix}-${suffix}'
+  keyVault: 'kv-${compactBase}-${environmentName}-${suffix}'
+  apim: 'apim-${namePrefix}-${suffix}'
+  contentShare: 'func-${namePrefix}-content'
+}
+var cosmosDatabaseName = 'platform'
+var archiveContainerName = 'audit-archive'
+var gdprKeySecretName = 'gdpr-pseudonym-key'
+var functionKeySecretName = 'function-app-apim-key'
+var isUserAssigned = identityType == 'UserAssigned'
+var auth = {
+  entraIssuer: authEntraIssuer
+  entraAudience: authEntraAudience
+  externalIssuer: authExternalIssuer
+  externalAudience: authExternalAudience
+  tenantClaim: authTenantClaim
+  customerClaim: authCustomerClaim
+}
+
+// ---- Resources ------------------------------------------------------------------------------
+
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (isUserAssigned) {
+  name: names.identity
+  location: location
+  tags: tags
+}
+
+module network 'modules/network.bicep' = {
+  name: 'network'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    tags: tags
+    addressPrefix: vnetAddressPrefix
+    functionSubnetPrefix: functionSubnetPrefix
+    apimSubnetPrefix: apimSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    tags: tags
+    retentionInDays: logRetentionDays
+    dailyQuotaGb: logDailyQuotaGb
+  }
+}
+
+module hostStorage 'modules/hostStorage.bicep' = {
+  name: 'hostStorage'
+  params: {
+    location: location
+    name: names.hostStorage
+    tags: tags
+    skuName: hostStorageSku
+    contentShareName: names.contentShare
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    dnsZoneIds: network.outputs.dnsZoneIds
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module archiveStorage 'modules/archiveStorage.bicep' = {
+  name: 'archiveStorage'
+  params: {
+    location: location
+    name: names.archiveStorage
+    tags: tags
+    containerName: archiveContainerName
+    immutabilityDays: archiveImmutabilityDays
+    immutabilityState: archiveImmutabilityState
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    dnsZoneIds: network.outputs.dnsZoneIds
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  params: {
+    location: location
+    name: names.cosmos
+    tags: tags
+    databaseName: cosmosDatabaseName
+    maxThroughput: cosmosMaxThroughput
+    backupTier: cosmosBackupTier
+    zoneRedundant: zoneRedundant
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    dnsZoneIds: network.outputs.dnsZoneIds
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module serviceBus 'modules/serviceBus.bicep' = {
+  name: 'serviceBus'
+  params: {
+    location: location
+    name: names.serviceBus
+    tags: tags
+    skuName: serviceBusSku
+    premiumCapacity: serviceBusPremiumCapacity
+    zoneRedundant: zoneRedundant
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    dnsZoneIds: network.outputs.dnsZoneIds
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module keyVault 'modules/keyVault.bicep' = {
+  name: 'keyVault'
+  params: {
+    location: location
+    name: names.keyVault
+    tags: tags
+    gdprKeySecretName: gdprKeySecretName
+    gdprPseudonymKey: gdprPseudonymKey
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    dnsZoneIds: network.outputs.dnsZoneIds
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module functionApp 'modules/functionApp.bicep' = {
+  name: 'functionApp'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    name: names.functionApp
+    tags: tags
+    planSku: planSku
+    minimumInstances: minimumInstances
+    maximumBurst: maximumBurst
+    zoneRedundant: zoneRedundant
+    identityType: identityType
+    userAssignedIdentityId: isUserAssigned ? appIdentity.id : ''
+    userAssignedIdentityClientId: isUserAssigned ? appIdentity.properties.clientId : ''
+    deployerIpRanges: deployerIpRanges
+    healthCheckPath: healthCheckPath
+    functionSubnetId: network.outputs.functionSubnetId
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    dnsZoneIds: network.outputs.dnsZoneIds
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    hostStorageName: hostStorage.outputs.name
+    contentShareName: hostStorage.outputs.contentShareName
+    serviceBusNamespaceHost: serviceBus.outputs.fullyQualifiedNamespace
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    archiveBlobEndpoint: archiveStorage.outputs.blobEndpoint
+    archiveContainerName: archiveStorage.outputs.containerName
+    gdprKeySecretUri: keyVault.outputs.gdprKeySecretUri
+    auth: auth
+    tuning: {
+      retentionNotificationDays: retentionNotificationDays
+      retentionReadNotificationDays: retentionReadNotificationDays
+      retentionInactiveCustomerYears: retentionInactiveCustomerYears
+      retentionAuditYears: retentionAuditYears
+      retentionTenantOverrides: retentionTenantOverrides
+      jobMaxRuntimeSeconds: jobMaxRuntimeSeconds
+      jobBatchSize: jobBatchSize
+      jobDryRun: jobDryRun
+      httpBodyLimitBytes: httpBodyLimitBytes
+      rustLog: rustLog
+    }
+  }
+}
+
+module access 'modules/access.bicep' = {
+  name: 'access'
+  params: {
+    principalId: isUserAssigned ? appIdentity.properties.principalId : functionApp.outputs.systemAssignedPrincipalId
+    cosmosAccountName: cosmos.outputs.name
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    serviceBusName: serviceBus.outputs.name
+    grantServiceBusScaleRead: grantServiceBusScaleRead
+    archiveStorageName: archiveStorage.outputs.name
+    archiveContainerName: archiveStorage.outputs.containerName
+    hostStorageName: hostStorage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    gdprKeySecretName: gdprKeySecretName
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+module apim 'modules/apim.bicep' = {
+  name: 'apim'
+  params: {
+    location: location
+    name: names.apim
+    tags: tags
+    skuName: apimSku
+    capacity: apimCapacity
+    publisherEmail: apimPublisherEmail
+    publisherName: apimPublisherName
+    apimSubnetId: network.outputs.apimSubnetId
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    functionAppName: functionApp.outputs.name
+    keyVaultName: keyVault.outputs.name
+    functionKeySecretName: functionKeySecretName
+    auth: auth
+    externalClientOrigins: externalClientOrigins
+    adminIpRanges: adminIpRanges
+  }
+}
+
+// ---- Outputs (scripts/deploy and scripts/smoke read these) ----------------------------------
+
+output functionAppName string = functionApp.outputs.name
+output functionAppHostName string = functionApp.outputs.defaultHostName
+output keyVaultName string = keyVault.outputs.name
+output gdprKeySecretName string = gdprKeySecretName
+output apimName string = apim.outputs.name
+output externalApiUrl string = apim.outputs.externalApiUrl
+output internalApiUrl string = apim.outputs.internalApiUrl
+output cosmosAccountName string = cosmos.outputs.name
+output serviceBusNamespace string = serviceBus.outputs.name

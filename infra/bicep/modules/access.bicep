@@ -1,0 +1,257 @@
+// The function app identity's role assignments, all of them in one place and each on the
+// narrowest scope that works:
+//   Cosmos DB       Built-in Data Contributor (data plane), on the `platform` database only
+//   Service Bus     Data Receiver on gdpr-requests and on order-events/notifications;
+//                   Data Sender on gdpr-requests, order-events, notifications-outbound;
+//                   optionally Data Owner on the two trigger entities (see grantServiceBusScaleRead)
+//   Archive blob    Storage Blob Data Contributor on the audit-archive container only
+//   Host storage    Storage Blob Data Owner + Storage Table Data Contributor on the host account
+//                   (the account holds nothing but host state)
+//   Key Vault       Key Vault Secrets User on the GDPR pseudonymisation key secret only
+//   App Insights    Monitoring Metrics Publisher (telemetry with Entra ID auth)
+
+@description('Object id of the function app identity.')
+param principalId string
+
+@description('Cosmos DB account name.')
+param cosmosAccountName string
+
+@description('Cosmos DB database name.')
+param cosmosDatabaseName string
+
+@description('Service Bus namespace name.')
+param serviceBusName string
+
+@description('''Also grant Azure Service Bus Data Owner on the two entities that trigger functions.
+Runtime-driven scaling reads queue and subscription depth through the management API, which
+needs the Manage right; without it the app still processes messages, it just does not scale out
+on backlog.''')
+param grantServiceBusScaleRead bool
+
+@description('Archive storage account name.')
+param archiveStorageName string
+
+@description('Archive container name.')
+param archiveContainerName string
+
+@description('Host storage account name.')
+param hostStorageName string
+
+@description('Key Vault name.')
+param keyVaultName string
+
+@description('Secret name of the GDPR pseudonymisation key.')
+param gdprKeySecretName string
+
+@description('Application Insights component name.')
+param appInsightsName string
+
+var roles = {
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+// Cosmos DB data plane (its own RBAC system, not Microsoft.Authorization).
+var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
+
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' existing = {
+  name: cosmosAccountName
+}
+
+resource cosmosDatabaseAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = {
+  parent: cosmos
+  name: guid(cosmos.id, cosmosDatabaseName, principalId, cosmosDataContributor)
+  properties: {
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
+    principalId: principalId
+    scope: '${cosmos.id}/dbs/${cosmosDatabaseName}'
+  }
+}
+
+resource serviceBus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+  name: serviceBusName
+}
+
+resource gdprQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  parent: serviceBus
+  name: 'gdpr-requests'
+}
+
+resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' existing = {
+  parent: serviceBus
+  name: 'order-events'
+}
+
+resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' existing = {
+  parent: orderEvents
+  name: 'notifications'
+}
+
+resource outboundQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  parent: serviceBus
+  name: 'notifications-outbound'
+}
+
+// GDPRDataAnonymization is triggered by gdpr-requests.
+resource gdprReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: gdprQueue
+  name: guid(gdprQueue.id, principalId, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// CustomersApi sends erasure requests to gdpr-requests.
+resource gdprSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: gdprQueue
+  name: guid(gdprQueue.id, principalId, roles.serviceBusDataSender)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// OrdersApi publishes to order-events.
+resource orderEventsSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: orderEvents
+  name: guid(orderEvents.id, principalId, roles.serviceBusDataSender)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// NotificationDispatch is triggered by order-events/notifications.
+resource notificationsReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: notificationsSubscription
+  name: guid(notificationsSubscription.id, principalId, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// NotificationDispatch sends email/SMS requests to notifications-outbound.
+resource outboundSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: outboundQueue
+  name: guid(outboundQueue.id, principalId, roles.serviceBusDataSender)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource gdprScaleRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantServiceBusScaleRead) {
+  scope: gdprQueue
+  name: guid(gdprQueue.id, principalId, roles.serviceBusDataOwner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource orderEventsScaleRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantServiceBusScaleRead) {
+  scope: orderEvents
+  name: guid(orderEvents.id, principalId, roles.serviceBusDataOwner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource archiveStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: archiveStorageName
+}
+
+resource archiveBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: archiveStorage
+  name: 'default'
+}
+
+resource archiveContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: archiveBlobService
+  name: archiveContainerName
+}
+
+resource archiveWrite 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: archiveContainer
+  name: guid(archiveContainer.id, principalId, roles.storageBlobDataContributor)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageName
+}
+
+// The Functions host keeps leases, timer schedules and its keys in blobs.
+resource hostBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: hostStorage
+  name: guid(hostStorage.id, principalId, roles.storageBlobDataOwner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ... and its diagnostic events in a table.
+resource hostTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: hostStorage
+  name: guid(hostStorage.id, principalId, roles.storageTableDataContributor)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource gdprKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: gdprKeySecretName
+}
+
+resource gdprKeyRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: gdprKeySecret
+  name: guid(gdprKeySecret.id, principalId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+resource telemetryPublish 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: appInsights
+  name: guid(appInsights.id, principalId, roles.monitoringMetricsPublisher)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}

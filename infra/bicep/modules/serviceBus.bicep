@@ -1,0 +1,157 @@
+// Service Bus: the messaging the function app's triggers and output bindings use.
+//   gdpr-requests           queue  CustomersApi sends, GDPRDataAnonymization receives
+//   order-events            topic  OrdersApi sends
+//     notifications         subscription of order-events, NotificationDispatch receives
+//   notifications-outbound  queue  NotificationDispatch sends, the email/SMS sender receives
+// Entra ID only (local SAS auth off). Premium gets a private endpoint and no public access;
+// Standard has no private endpoints, so it stays reachable publicly, Entra ID still required.
+
+@description('Azure region.')
+param location string
+
+@description('Namespace name.')
+param name string
+
+@description('Tags applied to every resource.')
+param tags object
+
+@description('Standard (shared, no private endpoint) or Premium (dedicated, private endpoint).')
+@allowed([
+  'Standard'
+  'Premium'
+])
+param skuName string
+
+@description('Messaging units (Premium only: 1, 2, 4, 8 or 16).')
+param premiumCapacity int = 1
+
+@description('Spread a Premium namespace across availability zones (needs a region with zones).')
+param zoneRedundant bool
+
+@description('Deliveries before a message is dead-lettered (the host abandons a message on a failed invocation).')
+param maxDeliveryCount int = 10
+
+@description('Subnet for the private endpoint (Premium only).')
+param privateEndpointSubnetId string
+
+@description('Private DNS zone ids by purpose (network.bicep output).')
+param dnsZoneIds object
+
+@description('Log Analytics workspace for diagnostics.')
+param logAnalyticsWorkspaceId string
+
+var isPremium = skuName == 'Premium'
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    name: skuName
+    tier: skuName
+    capacity: isPremium ? premiumCapacity : null
+  }
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+    publicNetworkAccess: isPremium ? 'Disabled' : 'Enabled'
+    zoneRedundant: isPremium && zoneRedundant
+  }
+}
+
+resource gdprRequests 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: 'gdpr-requests'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+    enablePartitioning: false
+  }
+}
+
+resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: namespace
+  name: 'order-events'
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    defaultMessageTimeToLive: 'P14D'
+    enablePartitioning: false
+    supportOrdering: true
+  }
+}
+
+resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+  parent: orderEvents
+  name: 'notifications'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+  }
+}
+
+resource notificationsOutbound 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: 'notifications-outbound'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P7D'
+    requiresSession: false
+    enablePartitioning: false
+  }
+}
+
+module endpoint 'privateEndpoint.bicep' = if (isPremium) {
+  name: 'pe-${name}-namespace'
+  params: {
+    location: location
+    name: 'pe-${name}-namespace'
+    tags: tags
+    subnetId: privateEndpointSubnetId
+    serviceId: namespace.id
+    groupId: 'namespace'
+    dnsZoneId: dnsZoneIds.serviceBus
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: namespace
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
+}
+
+output id string = namespace.id
+output name string = namespace.name
+@description('Host name for ServiceBusConnection__fullyQualifiedNamespace.')
+output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
+output gdprQueueName string = gdprRequests.name
+output orderEventsTopicName string = orderEvents.name
+output notificationsSubscriptionName string = notificationsSubscription.name
+output outboundQueueName string = notificationsOutbound.name

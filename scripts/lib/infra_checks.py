@@ -1,0 +1,1009 @@
+"""The checks behind scripts/test-infra (run with the .tools/venv Python, which has pycep).
+
+Each check prints `ok    NAME` or `FAIL  NAME: why`; the last line is `infra: N passed, M failed`
+and the exit status is 1 if anything failed. Nothing here needs Azure, the Bicep CLI or cargo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import traceback
+import xml.etree.ElementTree as ET
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterable
+
+# ---- Allow-lists for the app-settings check ------------------------------------------------
+
+# Keys of local.settings.example.json that configure only the laptop runtime (SQLite store, folder
+# archive, the embedded host that plays the Functions host, its timers and queue). In Azure,
+# STORE=cosmos and ARCHIVE=blob make the first two meaningless, and the real host runs the
+# timers and Service Bus; setting LOCAL_TIMERS there would make the handler fire the timers a
+# second time. So they must NOT appear in the Bicep.
+LOCAL_ONLY = {
+    "DATA_DIR",
+    "ARCHIVE_DIR",
+    "LOCAL_PORT",
+    "LOCAL_TIMERS",
+    "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
+    "LOCAL_QUEUE_LOCK_SECONDS",
+    "LOCAL_QUEUE_RETRY_DELAY_MS",
+}
+
+# Settings the Functions host and App Service read (not the handler), allowed in the Bicep only.
+PLATFORM_KEYS = {
+    "FUNCTIONS_EXTENSION_VERSION",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+}
+PLATFORM_PREFIXES = ("WEBSITE_",)
+
+# Connections: a local key `Conn` (connection string) or `Conn__fullyQualifiedNamespace` stands
+# for a connection the host builds from `Conn__*` settings; in Azure it is identity-based.
+IDENTITY_PROPERTIES = {
+    "accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri",
+    "fullyQualifiedNamespace", "credential", "clientId",
+}
+
+# Literal values Azure must have, whatever the local file says.
+REQUIRED_VALUES = {
+    "FUNCTIONS_WORKER_RUNTIME": "custom",
+    "FUNCTIONS_EXTENSION_VERSION": "~4",
+    "STORE": "cosmos",
+    "ARCHIVE": "blob",
+    "LOG_FORMAT": "json",
+    "AzureWebJobsStorage__credential": "managedidentity",
+    "ServiceBusConnection__credential": "managedidentity",
+    "WEBSITE_RUN_FROM_PACKAGE": "1",
+}
+
+# The function app the issue describes; a function added or renamed must be added here too.
+EXPECTED_FUNCTIONS = {
+    "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi",
+    "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
+    "GDPRDataAnonymization", "NotificationDispatch",
+}
+
+# The Cosmos DB data model the app's stores expect: container -> (partition key paths, default TTL).
+COSMOS_CONTAINERS = {
+    "customers": (["/tenantId", "/customerId"], None),
+    "notifications": (["/tenantId", "/customerId"], 7776000),
+    "products": (["/tenantId", "/productId"], None),
+    "audit": (["/tenantId", "/month"], None),
+    "idempotency": (["/tenantId"], 86400),
+    "jobs": (["/jobName"], None),
+    "processed_events": (["/tenantId"], 604800),
+}
+
+POLICY_SECTIONS = ("inbound", "backend", "outbound", "on-error")
+LOAD_TEXT_LIMIT = 131072  # characters Bicep's loadTextContent accepts
+
+
+class Fail(Exception):
+    pass
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name: str, fn: Callable[[], str | None]) -> None:
+        try:
+            note = fn()
+        except Fail as err:
+            self.failed += 1
+            print(f"FAIL  {name}: {err}", flush=True)
+        except Exception:  # a bug in a check is a failure too, with its trace
+            self.failed += 1
+            print(f"FAIL  {name}: error in the check:\n{traceback.format_exc()}", flush=True)
+        else:
+            self.passed += 1
+            print(f"ok    {name}{' (' + note + ')' if note else ''}", flush=True)
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise Fail(message)
+
+
+def rel(repo: Path, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(repo))
+    except ValueError:
+        return str(path)
+
+
+# ---- Bicep helpers --------------------------------------------------------------------------
+
+_PARSER = None
+
+
+def parse_bicep(path: Path) -> dict:
+    global _PARSER
+    from pycep import BicepParser  # from the venv (checkov depends on it)
+
+    if _PARSER is None:
+        _PARSER = BicepParser()
+    try:
+        return _PARSER.parse(text=path.read_text())
+    except Exception as err:  # lark's message names the line and column
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise Fail(f"does not parse: {first}") from None
+
+
+def resources_of(parsed: dict, rtype: str) -> list[dict]:
+    found = []
+    for res in (parsed.get("resources") or {}).values():
+        if res.get("type") == rtype:
+            config = res.get("config") or {}
+            if "condition" in config and "config" in config:  # `if (...)` resource
+                config = config["config"]
+            if isinstance(config, dict):
+                found.append(config)
+    return found
+
+
+def collect_dicts(node: object) -> Iterable[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from collect_dicts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from collect_dicts(value)
+
+
+def strip_comments(text: str) -> str:
+    return "\n".join(re.sub(r"//.*$", "", line) for line in text.splitlines())
+
+
+# ---- The checks -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repo", required=True, type=Path)
+    ap.add_argument("--checkov-json", required=True, type=Path)
+    ap.add_argument("--checkov-stderr", required=True, type=Path)
+    ap.add_argument("--work", required=True, type=Path)
+    args = ap.parse_args()
+    repo: Path = args.repo.resolve()
+    work: Path = args.work
+    bicep_dir = repo / "infra" / "bicep"
+    policies_dir = repo / "apim-policies"
+    bicep_files = sorted(bicep_dir.rglob("*.bicep"))
+    param_files = sorted(bicep_dir.glob("*.bicepparam"))
+    policy_files = sorted(policies_dir.rglob("*.xml"))
+    openapi = policies_dir / "openapi.json"
+    r = Runner()
+
+    # -- checkov ----------------------------------------------------------------------------
+    def checkov_report() -> dict:
+        try:
+            report = json.loads(args.checkov_json.read_text() or "null")
+        except ValueError:
+            report = None
+        if isinstance(report, list):  # one entry per framework
+            report = next((x for x in report if x.get("check_type") == "bicep"), None)
+        if not isinstance(report, dict) or "summary" not in report:
+            err = args.checkov_stderr.read_text().strip().splitlines()[-5:]
+            raise Fail("checkov produced no report: " + " | ".join(err))
+        return report
+
+    def checkov_no_failures() -> str:
+        report = checkov_report()
+        failed = report["results"].get("failed_checks", [])
+        expect(not failed, "; ".join(
+            f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]}) {c['check_name']}"
+            for c in failed))
+        s = report["summary"]
+        return f"{s['passed']} passed, {s['skipped']} skipped"
+
+    # Resource types checkov has Bicep checks for; a file declaring one must show up in its results.
+    checked_types = {
+        "Microsoft.Storage/storageAccounts", "Microsoft.Web/sites", "Microsoft.Web/serverfarms",
+        "Microsoft.KeyVault/vaults", "Microsoft.DocumentDB/databaseAccounts",
+        "Microsoft.ApiManagement/service", "Microsoft.Network/virtualNetworks",
+        "Microsoft.Network/networkSecurityGroups",
+    }
+
+    def checkov_parsed_everything() -> str:
+        report = checkov_report()
+        errors = report["summary"].get("parsing_errors", 0)
+        expect(errors == 0, f"checkov could not parse {errors} file(s); see the 'bicep parses' checks")
+        scanned = {c["file_path"].lstrip("/") for k in ("passed_checks", "failed_checks", "skipped_checks")
+                   for c in report["results"].get(k, [])}
+        unseen = []
+        for path, tree in parsed.items():
+            declared = {res.get("type") for res in (tree.get("resources") or {}).values() if not res.get("existing")}
+            if declared & checked_types and str(path.relative_to(bicep_dir)) not in scanned:
+                unseen.append(str(path.relative_to(bicep_dir)))
+        expect(not unseen, f"checkov checked nothing in {unseen}")
+        return f"{len(bicep_files)} files, {report['summary']['resource_count']} resources"
+
+    def checkov_skips_justified() -> str:
+        report = checkov_report()
+        skipped = report["results"].get("skipped_checks", [])
+        weak = [f"{c['check_id']} {c['resource']}" for c in skipped
+                if len((c.get("check_result") or {}).get("suppress_comment", "").strip()) < 20
+                or (c.get("check_result") or {}).get("suppress_comment", "").startswith("No comment")]
+        expect(not weak, "skips without a reason after the id: " + ", ".join(weak))
+        # Skips in the Bicep that apply to nothing are noise: every skip comment must be used.
+        used = {(c["file_path"].lstrip("/"), c["check_id"]) for c in skipped}
+        unused = []
+        for path in bicep_files:
+            name = str(path.relative_to(bicep_dir))
+            for m in re.finditer(r"checkov:skip=([A-Z0-9_]+)", path.read_text()):
+                if (name, m.group(1)) not in used:
+                    unused.append(f"{name}: {m.group(1)}")
+        expect(not unused, "skip comments that suppress nothing: " + ", ".join(unused))
+        return f"{len(skipped)} skips, each with its reason"
+
+
+    # -- Bicep structure --------------------------------------------------------------------
+    parsed: dict[Path, dict] = {}
+    for path in bicep_files:
+        def parse_one(path: Path = path) -> None:
+            parsed[path] = parse_bicep(path)
+        r.check(f"bicep parses: {rel(repo, path)}", parse_one)
+
+    r.check("checkov: no failed checks", checkov_no_failures)
+    r.check("checkov: every Bicep file parsed", checkov_parsed_everything)
+    r.check("checkov: every skip is justified and used", checkov_skips_justified)
+
+    def references_exist() -> str:
+        missing = []
+        notes = []
+        for path in bicep_files:
+            text = strip_comments(path.read_text())
+            for m in re.finditer(r"^\s*module\s+\w+\s+'([^']+)'", text, re.M):
+                if not (path.parent / m.group(1)).is_file():
+                    missing.append(f"{rel(repo, path)}: module {m.group(1)}")
+            for m in re.finditer(r"loadTextContent\('([^']+)'", text):
+                target = (path.parent / m.group(1)).resolve()
+                if target == openapi.resolve() and not target.exists():
+                    notes.append("apim-policies/openapi.json not generated yet")
+                elif not target.is_file():
+                    missing.append(f"{rel(repo, path)}: loadTextContent {m.group(1)}")
+        expect(not missing, "; ".join(missing))
+        return "; ".join(sorted(set(notes))) or None
+
+    r.check("bicep: module and loadTextContent paths exist", references_exist)
+
+    main_bicep = bicep_dir / "main.bicep"
+
+    def main_params() -> tuple[set[str], set[str]]:
+        text = strip_comments(main_bicep.read_text())
+        declared, required = set(), set()
+        for m in re.finditer(r"^param\s+(\w+)\s+\w+(\s*=)?", text, re.M):
+            declared.add(m.group(1))
+            if not m.group(2):
+                required.add(m.group(1))
+        return declared, required
+
+    for pf in param_files:
+        def param_file(pf: Path = pf) -> str:
+            text = strip_comments(pf.read_text())
+            expect(re.search(r"^using\s+'(\./)?main\.bicep'", text, re.M) is not None,
+                   "does not start with using 'main.bicep'")
+            declared, required = main_params()
+            assigned = re.findall(r"^param\s+(\w+)\s*=", text, re.M)
+            dupes = {p for p in assigned if assigned.count(p) > 1}
+            expect(not dupes, f"parameters set twice: {sorted(dupes)}")
+            unknown = set(assigned) - declared
+            expect(not unknown, f"main.bicep declares no parameter {sorted(unknown)}")
+            unset = required - set(assigned)
+            expect(not unset, f"required parameters not set: {sorted(unset)}")
+            env = re.search(r"^param\s+environmentName\s*=\s*'(\w+)'", text, re.M)
+            expect(env is not None and env.group(1) == pf.stem, f"environmentName must be '{pf.stem}'")
+            # Every environment variable it reads is one scripts/deploy knows and the README lists.
+            deploy_text = (repo / "scripts" / "deploy").read_text()
+            readme = (repo / "README.md").read_text() if (repo / "README.md").exists() else ""
+            env_vars = set(re.findall(r"readEnvironmentVariable\('(\w+)'", text))
+            undocumented = sorted(v for v in env_vars if v not in deploy_text or v not in readme)
+            expect(not undocumented, f"environment variables not described in scripts/deploy and README.md: {undocumented}")
+            return f"{len(assigned)} parameters, environment: {', '.join(sorted(env_vars))}"
+        r.check(f"bicepparam: {pf.name} matches main.bicep", param_file)
+
+    # -- Properties the issue requires that checkov has no check for -----------------------
+    def module(name: str) -> dict:
+        path = bicep_dir / "modules" / f"{name}.bicep"
+        return parsed.get(path) or parse_bicep(path)
+
+    def prop(tree: dict, symbol: str, dotted: str) -> object:
+        res = (tree.get("resources") or {}).get(symbol)
+        if res is None:
+            raise Fail(f"no resource {symbol}")
+        node = res.get("config") or {}
+        if "condition" in node and "config" in node:
+            node = node["config"]
+        for part in dotted.split("."):
+            if isinstance(node, list) and part.isdigit():
+                node = node[int(part)] if int(part) < len(node) else None
+            elif isinstance(node, dict):
+                node = node.get(part)
+            else:
+                node = None
+        return node
+
+    def param_default(tree: dict, name: str) -> object:
+        return ((tree.get("parameters") or {}).get(name) or {}).get("default")
+
+    def required_properties() -> str:
+        problems = []
+
+        def want(tree: dict, symbol: str, dotted: str, value: object, why: str) -> None:
+            got = prop(tree, symbol, dotted)
+            if got != value:
+                problems.append(f"{why}: {symbol}.{dotted} is {got!r}, expected {value!r}")
+
+        archive = module("archiveStorage")
+        want(archive, "account", "properties.allowBlobPublicAccess", False, "archive public access off")
+        want(archive, "account", "properties.allowSharedKeyAccess", False, "archive shared keys off")
+        want(archive, "account", "properties.publicNetworkAccess", "Disabled", "archive private only")
+        want(archive, "account", "properties.immutableStorageWithVersioning.enabled", True, "archive immutability")
+        want(archive, "blobService", "properties.isVersioningEnabled", True, "archive versioning")
+        want(archive, "container", "properties.publicAccess", "None", "archive container private")
+        if param_default(archive, "coolAfterDays") != 30 or param_default(archive, "archiveAfterDays") != 180:
+            problems.append("archive lifecycle: Cool after 30 days, Archive after 180")
+        for tier, days in (("tierToCool", "coolAfterDays"), ("tierToArchive", "archiveAfterDays")):
+            if prop(archive, "lifecycle", f"properties.policy.rules.0.definition.actions.baseBlob.{tier}.daysAfterModificationGreaterThan") != days:
+                problems.append(f"archive lifecycle rule {tier} does not use {days}")
+        host = module("hostStorage")
+        want(host, "account", "properties.allowBlobPublicAccess", False, "host storage public access off")
+        want(host, "account", "properties.publicNetworkAccess", "Disabled", "host storage private only")
+        cosmos = module("cosmos")
+        want(cosmos, "account", "properties.disableLocalAuth", True, "Cosmos DB local auth off")
+        want(cosmos, "account", "properties.publicNetworkAccess", "Disabled", "Cosmos DB private only")
+        want(cosmos, "account", "properties.backupPolicy.type", "Continuous", "Cosmos DB continuous backup")
+        containers = {c.get("name"): (c.get("partitionKeyPaths"), c.get("defaultTtl")) for c in (param_default(cosmos, "containers") or [])}
+        if containers != COSMOS_CONTAINERS:
+            problems.append(f"Cosmos DB containers differ from the data model: have {containers}")
+        sb = module("serviceBus")
+        want(sb, "namespace", "properties.disableLocalAuth", True, "Service Bus local auth off")
+        for symbol in ("gdprRequests", "notificationsOutbound"):
+            want(sb, symbol, "properties.requiresDuplicateDetection", True, "duplicate detection")
+            want(sb, symbol, "properties.deadLetteringOnMessageExpiration", True, "dead-lettering")
+        want(sb, "notificationsSubscription", "properties.deadLetteringOnMessageExpiration", True, "dead-lettering")
+        kv = module("keyVault")
+        want(kv, "vault", "properties.enableRbacAuthorization", True, "Key Vault RBAC mode")
+        want(kv, "vault", "properties.publicNetworkAccess", "Disabled", "Key Vault private only")
+        fa = module("functionApp")
+        want(fa, "plan", "sku.tier", "ElasticPremium", "Elastic Premium plan")
+        want(fa, "plan", "properties.reserved", True, "Linux plan")
+        want(fa, "site", "properties.vnetRouteAllEnabled", True, "all outbound through the VNet")
+        want(fa, "site", "properties.siteConfig.functionsRuntimeScaleMonitoringEnabled", True, "runtime scale monitoring")
+        want(fa, "site", "properties.virtualNetworkSubnetId", "functionSubnetId", "VNet integration")
+        want(fa, "site", "properties.httpsOnly", True, "HTTPS only")
+        want(fa, "site", "properties.siteConfig.ipSecurityRestrictionsDefaultAction", "Deny", "no public inbound")
+        for name, group in (("functionApp", "sites"), ("cosmos", "Sql"), ("keyVault", "vault"), ("archiveStorage", "blob")):
+            text = (bicep_dir / "modules" / f"{name}.bicep").read_text()
+            if f"groupId: '{group}'" not in text:
+                problems.append(f"{name}.bicep has no private endpoint ({group})")
+        expect(not problems, "; ".join(problems))
+        return None
+
+    r.check("bicep: properties checkov does not cover (archive WORM, private-only, local auth off, data model, VNet)", required_properties)
+
+    # -- App settings -----------------------------------------------------------------------
+    function_app_bicep = bicep_dir / "modules" / "functionApp.bicep"
+    example = repo / "local.settings.example.json"
+
+    def bicep_settings() -> list[str]:
+        tree = parsed.get(function_app_bicep) or parse_bicep(function_app_bicep)
+        var = (tree.get("variables") or {}).get("appSettings")
+        expect(var is not None, "functionApp.bicep has no `var appSettings`")
+        names = [d["name"] for d in collect_dicts(var.get("value")) if isinstance(d.get("name"), str) and "value" in d]
+        expect(bool(names), "no { name: ..., value: ... } entries in appSettings")
+        return names
+
+    def app_settings_match() -> str:
+        local = json.loads(example.read_text())["Values"]
+        names = bicep_settings()
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        expect(not dupes, f"set twice in Bicep: {dupes}")
+        in_bicep = set(names)
+        problems = []
+
+        def connection_forms(key: str) -> set[str]:
+            base = key.split("__", 1)[0]
+            return {n for n in in_bicep if n == base or (n.startswith(base + "__") and n.split("__", 1)[1] in IDENTITY_PROPERTIES)}
+
+        local_connections = set()
+        for key in local:
+            if key in LOCAL_ONLY:
+                if key in in_bicep:
+                    problems.append(f"{key} is local-only but set in Azure")
+                continue
+            if key in in_bicep:
+                if "__" in key:
+                    local_connections.add(key.split("__", 1)[0])
+                continue
+            forms = connection_forms(key)
+            if forms:
+                local_connections.add(key.split("__", 1)[0])
+                continue
+            problems.append(f"{key} (local.settings.example.json) is missing from Bicep")
+        for name in sorted(in_bicep):
+            if name in local or name in PLATFORM_KEYS or name.startswith(PLATFORM_PREFIXES):
+                continue
+            base, _, prop = name.partition("__")
+            if prop and base in local_connections and prop in IDENTITY_PROPERTIES:
+                continue
+            problems.append(f"{name} is in Bicep but neither in local.settings.example.json nor allow-listed")
+        for name in LOCAL_ONLY - set(local):
+            problems.append(f"allow-list names {name} local-only but local.settings.example.json has no such key")
+        expect(not problems, "; ".join(problems))
+        return f"{len(in_bicep)} in Bicep, {len(local)} local, {len(LOCAL_ONLY)} local-only"
+
+    def app_settings_values() -> str:
+        text = function_app_bicep.read_text()
+        problems = []
+        for key, want in REQUIRED_VALUES.items():
+            m = re.search(r"name:\s*'" + re.escape(key) + r"'\s*,\s*value:\s*'([^']*)'", text)
+            if not m:
+                problems.append(f"{key} is not set to a literal")
+            elif m.group(1) != want:
+                problems.append(f"{key} is '{m.group(1)}', expected '{want}'")
+        m = re.search(r"name:\s*'GDPR_PSEUDONYM_KEY'\s*,\s*value:\s*'([^']*)'", text)
+        if not m or not m.group(1).startswith("@Microsoft.KeyVault(SecretUri="):
+            problems.append("GDPR_PSEUDONYM_KEY must be a Key Vault reference @Microsoft.KeyVault(SecretUri=...)")
+        expect(not problems, "; ".join(problems))
+        return None
+
+    r.check("app settings: Bicep matches local.settings.example.json", app_settings_match)
+    r.check("app settings: Azure values (custom runtime, cosmos, blob, json logs, Key Vault reference)", app_settings_values)
+
+    # -- Functions <-> infrastructure ------------------------------------------------------
+    function_jsons = sorted((repo / "functions").glob("*/function.json"))
+
+    def bindings() -> list[tuple[str, dict]]:
+        out = []
+        for fj in function_jsons:
+            for b in json.loads(fj.read_text()).get("bindings", []):
+                out.append((fj.parent.name, b))
+        return out
+
+    def service_bus_matches() -> str:
+        sb = parsed.get(bicep_dir / "modules" / "serviceBus.bicep") or parse_bicep(bicep_dir / "modules" / "serviceBus.bicep")
+        queues = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/queues")}
+        topics = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/topics")}
+        subs = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/topics/subscriptions")}
+        used_q, used_t, used_s, connections = set(), set(), set(), set()
+        for fn, b in bindings():
+            if not str(b.get("type", "")).startswith("serviceBus"):
+                continue
+            connections.add(b.get("connection"))
+            if "queueName" in b:
+                used_q.add(b["queueName"])
+            if "topicName" in b:
+                used_t.add(b["topicName"])
+            if "subscriptionName" in b:
+                used_s.add(b["subscriptionName"])
+        expect(bool(connections), "no Service Bus bindings found in functions/*/function.json")
+        problems = []
+        for kind, have, used in (("queue", queues, used_q), ("topic", topics, used_t), ("subscription", subs, used_s)):
+            if used - have:
+                problems.append(f"{kind}s used by functions but not in serviceBus.bicep: {sorted(used - have)}")
+            if have - used:
+                problems.append(f"{kind}s in serviceBus.bicep no function uses: {sorted(have - used)}")
+        settings = set(bicep_settings())
+        for conn in sorted(c for c in connections if c):
+            if f"{conn}__fullyQualifiedNamespace" not in settings:
+                problems.append(f"connection {conn} has no {conn}__fullyQualifiedNamespace setting in Bicep")
+        access = (bicep_dir / "modules" / "access.bicep").read_text()
+        for name in sorted(used_q | used_t | used_s):
+            if f"name: '{name}'" not in access:
+                problems.append(f"access.bicep grants nothing on {name}")
+        expect(not problems, "; ".join(problems))
+        return f"queues {sorted(queues)}, topics {sorted(topics)}, subscriptions {sorted(subs)}"
+
+    def host_json_matches() -> str:
+        host = json.loads((repo / "host.json").read_text())
+        problems = []
+        desc = host.get("customHandler", {}).get("description", {})
+        if desc.get("defaultExecutablePath") != "handler":
+            problems.append("host.json defaultExecutablePath is not 'handler'")
+        prefix = host.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+        apim = (bicep_dir / "modules" / "apim.bicep").read_text()
+        if f"defaultHostName}}/{prefix}'" not in apim:
+            problems.append(f"the APIM backend URL does not end in /{prefix} (host.json routePrefix)")
+        health = re.search(r"param healthCheckPath string = '([^']*)'", main_bicep.read_text())
+        health_fn = repo / "functions" / "Health" / "function.json"
+        if health and health_fn.exists():
+            route = next((b.get("route", "") for b in json.loads(health_fn.read_text())["bindings"] if b.get("type") == "httpTrigger"), "")
+            pattern = "^/" + re.escape(prefix) + "/" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(route)) + "$"
+            if not re.match(pattern, health.group(1)):
+                problems.append(f"healthCheckPath {health.group(1)} does not match the Health route /{prefix}/{route}")
+        expect(not problems, "; ".join(problems))
+        return None
+
+    r.check("functions: Service Bus entities and connection match the Bicep", service_bus_matches)
+    r.check("functions: host.json route prefix and Health route match the Bicep", host_json_matches)
+
+    # -- APIM policies ----------------------------------------------------------------------
+    xml_docs: dict[Path, ET.Element] = {}
+    for pf in policy_files:
+        def well_formed(pf: Path = pf) -> str:
+            try:
+                root = ET.parse(pf).getroot()
+            except ET.ParseError as err:
+                raise Fail(f"not well-formed XML: {err}") from None
+            xml_docs[pf] = root
+            if root.tag == "policies":
+                problems = []
+                names = [child.tag for child in root]
+                for section in POLICY_SECTIONS:
+                    nodes = root.findall(section)
+                    if len(nodes) != 1:
+                        problems.append(f"needs exactly one <{section}>, has {len(nodes)}")
+                        continue
+                    bases = nodes[0].findall("base")
+                    if len(bases) != 1:
+                        problems.append(f"<{section}> needs one <base />, has {len(bases)}")
+                    if any(el.tag == "base" for el in nodes[0].iter() if el not in list(nodes[0])):
+                        problems.append(f"<{section}> has a nested <base />")
+                extra = set(names) - set(POLICY_SECTIONS)
+                if extra:
+                    problems.append(f"unexpected top-level elements {sorted(extra)}")
+                expect(not problems, "; ".join(problems))
+                return "policy: <base /> in " + ", ".join(POLICY_SECTIONS)
+            expect(root.tag == "fragment", f"root is <{root.tag}>, expected <policies> or <fragment>")
+            expect(root.find(".//base") is None, "a fragment cannot contain <base />")
+            bad = [s for s in POLICY_SECTIONS if root.find(s) is not None]
+            expect(not bad, f"a fragment cannot contain sections {bad}")
+            return "fragment"
+        r.check(f"policy: {rel(repo, pf)}", well_formed)
+
+    apim_bicep = bicep_dir / "modules" / "apim.bicep"
+
+    def apim_definitions() -> tuple[dict, set, set, set]:
+        tree = parsed.get(apim_bicep) or parse_bicep(apim_bicep)
+        named = {}
+        for c in resources_of(tree, "Microsoft.ApiManagement/service/namedValues"):
+            props = c.get("properties", {})
+            named[props.get("displayName")] = props
+            if props.get("displayName") != c.get("name"):
+                raise Fail(f"named value {c.get('name')} has displayName {props.get('displayName')}; policies use the display name")
+        fragments = {c["name"] for c in resources_of(tree, "Microsoft.ApiManagement/service/policyFragments")}
+        backends = {c["name"] for c in resources_of(tree, "Microsoft.ApiManagement/service/backends")}
+        loaded = set()
+        for path in bicep_files:
+            for m in re.finditer(r"loadTextContent\('([^']+\.xml)'", strip_comments(path.read_text())):
+                loaded.add((path.parent / m.group(1)).resolve())
+        return named, fragments, backends, loaded
+
+    def policies_wired() -> str:
+        named, fragments, backends, loaded = apim_definitions()
+        problems = []
+        for pf in policy_files:
+            if pf.resolve() not in loaded:
+                problems.append(f"{rel(repo, pf)} is not loaded by any Bicep file")
+            text = pf.read_text()
+            for nv in re.findall(r"\{\{([^{}]+)\}\}", text):
+                if nv not in named:
+                    problems.append(f"{rel(repo, pf)} uses named value {nv}, which apim.bicep does not define")
+            for fid in re.findall(r'fragment-id="([^"]+)"', text):
+                if fid not in fragments:
+                    problems.append(f"{rel(repo, pf)} includes fragment {fid}, which apim.bicep does not define")
+            for bid in re.findall(r'backend-id="([^"]+)"', text):
+                if bid not in backends:
+                    problems.append(f"{rel(repo, pf)} uses backend {bid}, which apim.bicep does not define")
+        for frag in fragments:
+            if not (policies_dir / "fragments" / f"{frag}.xml").exists():
+                problems.append(f"fragment {frag} has no apim-policies/fragments/{frag}.xml")
+        key = named.get("function-app-key", {})
+        if not (key.get("secret") is True and "keyVault" in key):
+            problems.append("named value function-app-key must be a Key Vault-backed secret")
+        expect(not problems, "; ".join(problems))
+        return f"{len(named)} named values, {len(fragments)} fragments, {len(backends)} backend"
+
+    def placeholders_render() -> str:
+        text = strip_comments(apim_bicep.read_text())
+        count = 0
+        for m in re.finditer(r"replace\(loadTextContent\('([^']+)'\),\s*'((?:[^'\\]|\\')*)'", text):
+            target = (apim_bicep.parent / m.group(1)).resolve()
+            placeholder = m.group(2).replace("\\'", "'")
+            source = target.read_text()
+            expect(placeholder in source, f"{rel(repo, target)} has no {placeholder!r} for apim.bicep to replace")
+            sample = {"origin": "<origin>https://app.example.test</origin><origin>https://admin.example.test</origin>",
+                      "address-range": '<address-range from="203.0.113.10" to="203.0.113.10" /><address-range from="198.51.100.0" to="198.51.100.255" />'}
+            kind = "origin" if "origin" in placeholder else "address-range"
+            rendered = source.replace(placeholder, sample[kind])
+            try:
+                ET.fromstring(rendered)
+            except ET.ParseError as err:
+                raise Fail(f"{rel(repo, target)} is not well-formed once rendered: {err}") from None
+            count += 1
+        expect(count == 2, f"expected 2 placeholder replacements in apim.bicep, found {count}")
+        return None
+
+    def required_policies() -> str:
+        ext = policies_dir / "external" / "api.xml"
+        internal = policies_dir / "internal" / "api.xml"
+        problems = []
+        for name, path, calls in (("external", ext, "1000"), ("internal", internal, "5000")):
+            root = xml_docs.get(path)
+            if root is None:
+                problems.append(f"{name}: {rel(repo, path)} missing or not parsed")
+                continue
+            inbound = root.find("inbound")
+            jwt = inbound.find("validate-jwt") if inbound is not None else None
+            if jwt is None or jwt.find("openid-config") is None:
+                problems.append(f"{name}: no validate-jwt with openid-config in <inbound>")
+            rl = inbound.find("rate-limit-by-key") if inbound is not None else None
+            if rl is None or rl.get("calls") != calls or rl.get("renewal-period") != "60":
+                problems.append(f"{name}: needs rate-limit-by-key {calls} calls per 60 s")
+            elif "jwt" not in (rl.get("counter-key") or ""):
+                problems.append(f"{name}: rate limit is not keyed on the caller's token")
+            included = [el.get("fragment-id") for el in inbound.iter("include-fragment")] if inbound is not None else []
+            for frag in ("strip-identity-headers", "correlation-id", "forward-to-function-app"):
+                if frag not in included:
+                    problems.append(f"{name}: <inbound> does not include {frag}")
+            if included and included[-1] != "forward-to-function-app":
+                problems.append(f"{name}: forward-to-function-app must be the last fragment of <inbound>")
+            if included[:2] != ["strip-identity-headers", "correlation-id"]:
+                problems.append(f"{name}: strip-identity-headers and correlation-id must come first")
+            on_error = root.find("on-error")
+            if on_error is None or "problem-response" not in [el.get("fragment-id") for el in on_error.iter("include-fragment")]:
+                problems.append(f"{name}: <on-error> does not include problem-response")
+        ext_root = xml_docs.get(ext)
+        if ext_root is not None and ext_root.find("inbound/cors/allowed-origins/origin") is None:
+            problems.append("external: no CORS allowed-origins")
+        int_root = xml_docs.get(internal)
+        if int_root is not None:
+            filt = int_root.find("inbound/choose/when/ip-filter")
+            when = int_root.find("inbound/choose/when")
+            if filt is None or filt.get("action") != "allow" or "admin" not in (when.get("condition") or ""):
+                problems.append("internal: /admin routes need an ip-filter action=allow inside a choose on the admin path")
+        for path, root in xml_docs.items():
+            for el in root.iter("set-status"):
+                if not el.get("code") or not el.get("reason"):
+                    problems.append(f"{rel(repo, path)}: set-status needs both code and reason")
+        problem = xml_docs.get(policies_dir / "fragments" / "problem-response.xml")
+        if problem is None or "application/problem+json" not in ET.tostring(problem, encoding="unicode"):
+            problems.append("problem-response does not answer application/problem+json")
+        strip = xml_docs.get(policies_dir / "fragments" / "strip-identity-headers.xml")
+        removed = {el.get("name", "").lower() for el in strip.iter("set-header") if el.get("exists-action") == "delete"} if strip is not None else set()
+        for header in ("x-ms-client-principal", "x-ms-client-principal-id", "x-tenant-id", "x-functions-key"):
+            if header not in removed:
+                problems.append(f"strip-identity-headers does not delete {header}")
+        expect(not problems, "; ".join(problems))
+        return None
+
+    def openapi_ok() -> str:
+        if not openapi.exists():
+            return "not generated yet (issue 3); checked when present"
+        text = openapi.read_text()
+        expect(len(text) <= LOAD_TEXT_LIMIT, f"{len(text)} characters; loadTextContent takes at most {LOAD_TEXT_LIMIT}")
+        try:
+            doc = json.loads(text)
+        except ValueError as err:
+            raise Fail(f"not valid JSON: {err}") from None
+        expect(str(doc.get("openapi", "")).startswith("3."), f"openapi version is {doc.get('openapi')!r}, expected 3.x")
+        paths = doc.get("paths") or {}
+        expect(bool(paths), "no paths")
+        bad = [p for p in paths if not p.startswith("/") or p.startswith("/api/")]
+        expect(not bad, f"paths must be relative to the /api route prefix (the backend URL adds it): {bad[:5]}")
+        missing = []
+        for fn, b in bindings():
+            if b.get("type") == "httpTrigger" and b.get("authLevel") != "anonymous":
+                prefix = "/" + b.get("route", "").split("{", 1)[0].rstrip("/")
+                if not any(p.startswith(prefix) for p in paths):
+                    missing.append(f"{fn} ({prefix})")
+        expect(not missing, f"no paths for {missing}")
+        expect(any(p.startswith("/health/") for p in paths), "no /health/{check} path (scripts/smoke calls /health/ready through API Management, which routes only the operations the document defines)")
+        return f"{len(paths)} paths"
+
+    r.check("policies: referenced from Bicep; named values, fragments, backends defined", policies_wired)
+    r.check("policies: list placeholders replaced by apim.bicep render to well-formed XML", placeholders_render)
+    r.check("policies: JWT, rate limits, CORS, admin IP filter, header stripping, correlation, problem documents", required_policies)
+    r.check("openapi.json: OpenAPI 3, relative paths, fits loadTextContent", openapi_ok)
+
+    # -- Package layout ---------------------------------------------------------------------
+    package_script = repo / "scripts" / "package"
+
+    def package_layout() -> str:
+        expect(bool(function_jsons), "no functions/*/function.json in the repository")
+        dummy = work / "dummy-handler"
+        dummy.write_text("#!/bin/sh\necho dummy handler\n")
+        dummy.chmod(0o644)  # the package must set the bit even when the file lacks it
+        out = work / "package" / "functionapp.zip"
+        proc = subprocess.run([str(package_script), "--binary", str(dummy), "--out", str(out)],
+                              capture_output=True, text=True, cwd=work)
+        expect(proc.returncode == 0, f"scripts/package failed: {proc.stderr.strip()}")
+        expect(proc.stdout.strip() == str(out), f"scripts/package printed {proc.stdout.strip()!r}, expected the zip path")
+        host = json.loads((repo / "host.json").read_text())
+        exe = host["customHandler"]["description"]["defaultExecutablePath"]
+        problems = []
+        with zipfile.ZipFile(out) as zf:
+            infos = {i.filename: i for i in zf.infolist()}
+            if zf.read("host.json") != (repo / "host.json").read_bytes():
+                problems.append("host.json differs from the repository's")
+            info = infos.get(exe)
+            if info is None:
+                problems.append(f"no {exe} at the zip root")
+            else:
+                mode = info.external_attr >> 16
+                if info.create_system != 3 or not stat.S_ISREG(mode) or mode & 0o111 != 0o111:
+                    problems.append(f"{exe} is not a regular file with the executable bit (mode {oct(mode)})")
+            expected_files = {"host.json", exe}
+            names = set()
+            for fj in function_jsons:
+                name = fj.parent.name
+                names.add(name)
+                member = f"{name}/function.json"
+                expected_files.add(member)
+                if member not in infos:
+                    problems.append(f"no {member}")
+                    continue
+                data = json.loads(zf.read(member))
+                if data != json.loads(fj.read_text()):
+                    problems.append(f"{member} differs from functions/{member}")
+                kinds = [b.get("type", "") for b in data.get("bindings", [])]
+                triggers = [k for k in kinds if k.endswith("Trigger")]
+                if len(triggers) != 1:
+                    problems.append(f"{member} has {len(triggers)} trigger bindings, expected 1")
+                for b in data.get("bindings", []):
+                    if not b.get("name") or b.get("direction") not in ("in", "out"):
+                        problems.append(f"{member}: a binding without a name or direction")
+            files = {n for n in infos if not n.endswith("/")}
+            if files != expected_files:
+                problems.append(f"unexpected entries {sorted(files - expected_files)}; missing {sorted(expected_files - files)}")
+            unsafe = [n for n in infos if n.startswith("/") or ".." in n.split("/")]
+            if unsafe:
+                problems.append(f"unsafe paths {unsafe}")
+        if names != EXPECTED_FUNCTIONS:
+            problems.append(f"functions differ from the app's: missing {sorted(EXPECTED_FUNCTIONS - names)}, extra {sorted(names - EXPECTED_FUNCTIONS)}")
+        # The bit must survive extraction the way the worker sees it.
+        extracted = work / "extracted"
+        with zipfile.ZipFile(out) as zf:
+            zf.extract(exe, extracted)
+            os.chmod(extracted / exe, (zf.getinfo(exe).external_attr >> 16) & 0o777)
+        try:
+            ran = subprocess.run([str(extracted / exe)], capture_output=True, text=True, timeout=10).stdout.strip()
+        except OSError as err:
+            ran = f"{type(err).__name__}: {err.strerror}"
+        if ran != "dummy handler":
+            problems.append(f"the extracted handler does not run ({ran})")
+        expect(not problems, "; ".join(problems))
+        return f"{len(names)} functions, {exe} mode 0755"
+
+    def package_rejects_bad_input() -> str:
+        bad_dir = work / "bad-functions" / "Broken"
+        bad_dir.mkdir(parents=True, exist_ok=True)
+        (bad_dir / "function.json").write_text("{ not json")
+        dummy = work / "dummy-handler"
+        proc = subprocess.run([str(package_script), "--binary", str(dummy), "--functions-dir", str(bad_dir.parent),
+                               "--out", str(work / "bad.zip")], capture_output=True, text=True)
+        expect(proc.returncode != 0, "scripts/package accepted an invalid function.json")
+        lines = proc.stderr.strip().splitlines()
+        expect(len(lines) == 1 and "Broken/function.json" in lines[0], f"expected one line naming the file, got {proc.stderr.strip()!r}")
+        expect(not (work / "bad.zip").exists(), "a zip was written anyway")
+        proc = subprocess.run([str(package_script), "--binary", str(work / "missing")], capture_output=True, text=True)
+        expect(proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1 and "scripts/build" in proc.stderr,
+               f"a missing binary should fail with one line pointing at scripts/build, got {proc.stderr.strip()!r}")
+        return None
+
+    r.check("package: zip layout, executable bit, one folder per function", package_layout)
+    r.check("package: invalid function.json or missing binary fail with one line", package_rejects_bad_input)
+
+    # -- Scripts ----------------------------------------------------------------------------
+    scripts = ["build", "package", "deploy", "smoke", "test-infra"]
+
+    def scripts_basics() -> str:
+        problems = []
+        for name in scripts:
+            path = repo / "scripts" / name
+            if not path.exists():
+                problems.append(f"{name} missing")
+                continue
+            text = path.read_text()
+            if not os.access(path, os.X_OK):
+                problems.append(f"{name} is not executable")
+            if "set -euo pipefail" not in text:
+                problems.append(f"{name} lacks set -euo pipefail")
+            if subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode != 0:
+                problems.append(f"{name} has a bash syntax error")
+            proc = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=30)
+            if proc.returncode != 0 or not proc.stdout.startswith("Usage: scripts/" + name):
+                problems.append(f"{name} --help does not print its usage")
+            proc = subprocess.run([str(path), "--no-such-flag"], capture_output=True, text=True, timeout=30)
+            if proc.returncode == 0 or len(proc.stderr.strip().splitlines()) != 1:
+                problems.append(f"{name} --no-such-flag should fail with one line, got {proc.stderr.strip()!r}")
+        if shutil.which("readelf"):
+            proc = subprocess.run([str(repo / "scripts" / "build"), "--check", str(repo / "host.json")], capture_output=True, text=True)
+            if proc.returncode == 0 or "not an x86-64 ELF" not in proc.stderr:
+                problems.append(f"build --check should reject a non-ELF file, got {proc.stderr.strip()!r}")
+        expect(not problems, "; ".join(problems))
+        return None
+
+    r.check("scripts: --help, set -euo pipefail, one-line errors", scripts_basics)
+
+    fake_bin = work / "fake-bin"
+    az_log = work / "az.log"
+
+    def write_fake_az() -> None:
+        fake_bin.mkdir(exist_ok=True)
+        az = fake_bin / "az"
+        az.write_text(r'''#!/usr/bin/env bash
+# A stand-in for the Azure CLI: records each call, answers what scripts/deploy asks.
+printf '%s GDPR=%s\n' "$*" "${GDPR_PSEUDONYM_KEY:+set}" >>"$AZ_LOG"
+case "$1 $2" in
+  "account show") echo '{"name":"test"}' ;;
+  "group show") [[ "$*" == *missing-rg* ]] && exit 3; echo '{}' ;;
+  "keyvault list") echo "${FAKE_VAULT_ID:-}" ;;
+  "resource show") [[ -n "${FAKE_SECRET_EXISTS:-}" ]] || exit 3; echo '{}' ;;
+  "deployment group")
+    case "$3" in
+      what-if) echo "Resource changes: 42 to create." ;;
+      create) ;;
+      show)
+        if [[ "$*" == *functionAppName* ]]; then echo "func-custplat-dev-abc123"; fi
+        if [[ "$*" == *internalApiUrl* ]]; then echo "https://apim.example.test/internal/api"; fi ;;
+    esac ;;
+  "functionapp list") echo "${FAKE_APPS:-}" ;;
+  "functionapp deployment") ;;
+  *) echo "fake az: unexpected call: $*" >&2; exit 2 ;;
+esac
+''')
+        az.chmod(0o755)
+
+    # scripts/deploy runs from a copy of the repository that has an openapi.json, so the checks
+    # do not depend on the app having generated the real one yet.
+    deploy_copy = work / "repo-copy"
+
+    def make_deploy_copy() -> None:
+        if deploy_copy.exists():
+            return
+        for part in ("scripts", "infra", "apim-policies"):
+            shutil.copytree(repo / part, deploy_copy / part, symlinks=True)
+        stub = deploy_copy / "apim-policies" / "openapi.json"
+        if not stub.exists():
+            stub.write_text('{"openapi":"3.0.3","info":{"title":"stub","version":"0"},"paths":{}}')
+
+    def run_deploy(*argv: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        if az_log.exists():
+            az_log.unlink()
+        env = dict(os.environ)
+        for k in ("GDPR_PSEUDONYM_KEY", "DEPLOYER_IP_RANGES", "FAKE_VAULT_ID", "FAKE_SECRET_EXISTS", "FAKE_APPS"):
+            env.pop(k, None)
+        env.update({
+            "PATH": f"{fake_bin}:{env['PATH']}", "AZ_LOG": str(az_log),
+            "AUTH_ENTRA_ISSUER": "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0",
+            "AUTH_ENTRA_AUDIENCE": "api://platform-internal",
+            "AUTH_EXTERNAL_ISSUER": "https://00000000-0000-0000-0000-000000000002.ciamlogin.com/00000000-0000-0000-0000-000000000002/v2.0",
+            "AUTH_EXTERNAL_AUDIENCE": "api://platform-external",
+            "APIM_PUBLISHER_EMAIL": "ops@example.test", "CLIENT_ORIGINS": "https://app.example.test",
+            "ADMIN_IP_RANGES": "203.0.113.10", "DEPLOY_HISTORY_DIR": str(work / "deployed"),
+        })
+        env.update(extra_env or {})
+        make_deploy_copy()
+        return subprocess.run([str(deploy_copy / "scripts" / "deploy"), *argv], capture_output=True, text=True, env=env, timeout=60)
+
+    def calls() -> list[str]:
+        return az_log.read_text().splitlines() if az_log.exists() else []
+
+    def deploy_what_if() -> str:
+        write_fake_az()
+        pkg = work / "package" / "functionapp.zip"
+        expect(pkg.exists(), "no package from the package check to deploy")
+        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--what-if", "--package", str(pkg))
+        expect(proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr.strip()}")
+        log = calls()
+        what_if = [c for c in log if c.startswith("deployment group what-if")]
+        expect(len(what_if) == 1, f"expected one what-if call, got {log}")
+        expect(f"--parameters {deploy_copy / 'infra' / 'bicep' / 'dev.bicepparam'}" in what_if[0], f"what-if not run with dev.bicepparam: {what_if[0]}")
+        expect("GDPR=set" in what_if[0], "no GDPR key handed to the first deployment")
+        changing = [c for c in log if c.startswith(("deployment group create", "functionapp deployment"))]
+        expect(not changing, f"a dry run changed Azure: {changing}")
+        expect("would zip-deploy" in proc.stderr, f"the dry run does not describe the zip deploy: {proc.stderr.strip()}")
+        return None
+
+    def deploy_real() -> str:
+        pkg = work / "package" / "functionapp.zip"
+        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--package", str(pkg),
+                          extra_env={"FAKE_VAULT_ID": "/subscriptions/x/resourceGroups/rg-test/providers/Microsoft.KeyVault/vaults/kv-x",
+                                     "FAKE_SECRET_EXISTS": "1", "DEPLOYER_IP_RANGES": "198.51.100.7/32"})
+        expect(proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr.strip()}")
+        log = calls()
+        create = [c for c in log if c.startswith("deployment group create")]
+        expect(len(create) == 1 and "GDPR=set" not in create[0], f"an existing GDPR key must be left alone: {create}")
+        zips = [c for c in log if c.startswith("functionapp deployment source config-zip")]
+        expect(len(zips) == 1 and "--name func-custplat-dev-abc123" in zips[0] and f"--src {pkg}" in zips[0],
+               f"zip deploy not made to the deployed app: {zips}")
+        expect(log.index(create[0]) < log.index(zips[0]), "code deployed before the infrastructure")
+        kept = list((work / "deployed").glob("dev-*.zip"))
+        expect(len(kept) == 1, "the deployed package was not kept for rollback")
+        return None
+
+    def deploy_refuses() -> str:
+        problems = []
+        pkg = work / "package" / "functionapp.zip"
+        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--package", str(pkg), extra_env={"AUTH_ENTRA_ISSUER": ""})
+        if proc.returncode == 0 or "AUTH_ENTRA_ISSUER" not in proc.stderr or len(proc.stderr.strip().splitlines()) != 1:
+            problems.append(f"missing AUTH_ENTRA_ISSUER: {proc.stderr.strip()!r}")
+        if any(c.startswith("deployment") for c in calls()):
+            problems.append("deployed despite a missing setting")
+        if not openapi.exists():
+            env = dict(os.environ, PATH=f"{fake_bin}:{os.environ['PATH']}", AZ_LOG=str(az_log))
+            proc = subprocess.run([str(repo / "scripts" / "deploy"), "--env", "dev", "--resource-group", "rg-test",
+                                   "--package", str(pkg)], capture_output=True, text=True, env=env, timeout=60)
+            if proc.returncode == 0 or "openapi.json" not in proc.stderr or len(proc.stderr.strip().splitlines()) != 1:
+                problems.append(f"missing openapi.json: {proc.stderr.strip()!r}")
+        proc = run_deploy("--env", "dev", "--resource-group", "missing-rg", "--package", str(pkg))
+        if proc.returncode == 0 or "az group create" not in proc.stderr:
+            problems.append(f"missing resource group: {proc.stderr.strip()!r}")
+        proc = run_deploy("--env", "prod", "--resource-group", "rg-test", "--package", str(pkg))
+        if proc.returncode == 0 or "--yes" not in proc.stderr or any(c.startswith("deployment") for c in calls()):
+            problems.append(f"prod without --yes and without a terminal must refuse: {proc.stderr.strip()!r}")
+        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--package", str(work / "nope.zip"))
+        if proc.returncode == 0 or "scripts/package" not in proc.stderr:
+            problems.append(f"missing package: {proc.stderr.strip()!r}")
+        expect(not problems, "; ".join(problems))
+        return None
+
+    r.check("deploy: --what-if runs az what-if with the env's parameters and changes nothing", deploy_what_if)
+    r.check("deploy: infrastructure, then zip deploy to the deployed app; package kept", deploy_real)
+    r.check("deploy: refuses with one line (missing setting, openapi.json, resource group, package; prod without --yes)", deploy_refuses)
+
+    def smoke_against(behaviour: str) -> subprocess.CompletedProcess:
+        class Gateway(BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                authed = self.headers.get("Authorization") == "Bearer good-token"
+                if behaviour == "open" or authed:
+                    if self.path.startswith("/api/health/ready"):
+                        body, ctype, status = b'{"status":"ready","checks":{}}', "application/json", 200
+                    else:
+                        body, ctype, status = b'{"items":[]}', "application/json", 200
+                else:
+                    body, ctype, status = b'{"type":"about:blank","title":"Unauthorized","status":401}', "application/problem+json", 401
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                if self.headers.get("x-correlation-id"):
+                    self.send_header("x-correlation-id", self.headers["x-correlation-id"])
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            return subprocess.run([str(repo / "scripts" / "smoke"), "--url", f"http://127.0.0.1:{server.server_port}/api",
+                                   "--token", "good-token", "--timeout", "5"], capture_output=True, text=True, timeout=60)
+        finally:
+            server.shutdown()
+
+    def smoke_passes_and_fails() -> str:
+        good = smoke_against("secure")
+        expect(good.returncode == 0 and good.stdout.strip().endswith("smoke: 3 passed, 0 failed"),
+               f"against a correct gateway: {good.stdout.strip()} {good.stderr.strip()}")
+        bad = smoke_against("open")
+        expect(bad.returncode != 0 and "smoke: 2 passed, 1 failed" in bad.stdout and "FAIL  no token" in bad.stdout,
+               f"against a gateway that lets anonymous calls through: {bad.stdout.strip()}")
+        return None
+
+    r.check("smoke: passes against a correct gateway, fails against one without auth", smoke_passes_and_fails)
+
+    print(f"infra: {r.passed} passed, {r.failed} failed")
+    sys.exit(1 if r.failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+//! Customers: the people and companies a tenant sells to. Profile fields are personal data
+//! (name, email, phone, address); everything else refers to a customer by id only.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::validation::{Invalid, Validation};
+
+/// Where a customer stands with respect to erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CustomerStatus {
+    Active,
+    /// An erasure was requested; the profile is read-only until it completes.
+    ErasureRequested,
+    /// Personal data was destroyed; the record stays for bookkeeping.
+    Erased,
+}
+
+impl CustomerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::ErasureRequested => "erasureRequested",
+            Self::Erased => "erased",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Active, Self::ErasureRequested, Self::Erased].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A postal address (personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+impl Address {
+    pub fn validate(&self, prefix: &str, check: &mut Validation) {
+        check.text(&format!("{prefix}.line1"), &self.line1, 1, 200);
+        if let Some(line2) = &self.line2 {
+            check.text(&format!("{prefix}.line2"), line2, 0, 200);
+        }
+        check.text(&format!("{prefix}.city"), &self.city, 1, 100);
+        check.text(&format!("{prefix}.postalCode"), &self.postal_code, 1, 20);
+        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            check.error(format!("{prefix}.country"), "must be an ISO 3166-1 alpha-2 code, like DE");
+        }
+    }
+}
+
+/// Which channels a customer wants notifications on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotificationPreferences {
+    pub in_app: bool,
+    pub email: bool,
+    pub sms: bool,
+}
+
+impl Default for NotificationPreferences {
+    fn default() -> Self {
+        Self { in_app: true, email: true, sms: false }
+    }
+}
+
+/// A stored customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    pub preferences: NotificationPreferences,
+    pub status: CustomerStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Last order, login or update: what retention counts inactivity from.
+    pub last_activity_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub etag: String,
+}
+
+/// The body of `POST /customers` and `PUT /customers/{id}` (a full replacement of the profile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerInput {
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<Address>,
+    #[serde(default)]
+    pub preferences: Option<NotificationPreferences>,
+}
+
+impl CustomerInput {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut check = Validation::new();
+        check.text("name", &self.name, 1, 200);
+        check.email("email", &self.email);
+        if let Some(phone) = &self.phone {
+            check.phone("phone", phone);
+        }
+        if let Some(address) = &self.address {
+            address.validate("address", &mut check);
+        }
+        check.finish()
+    }
+}

@@ -1,0 +1,53 @@
+//! In-app notifications: to one customer, or to every employee holding a staff role.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::validation::{Invalid, Validation};
+
+/// Who a notification is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "id")]
+pub enum Recipient {
+    /// A customer (clients read their own).
+    Customer(String),
+    /// Every employee with this role (`admin`, `customer-service`, `order-manager`).
+    Role(String),
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: String,
+    pub tenant_id: String,
+    pub recipient: Recipient,
+    /// What it is about (`order.shipped`, `message`, ...).
+    pub category: String,
+    pub title: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The body of `POST /notifications` (staff sending a message to a customer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotificationInput {
+    pub customer_id: String,
+    pub title: String,
+    pub message: String,
+}
+
+impl NotificationInput {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut check = Validation::new();
+        check.id("customerId", &self.customer_id);
+        check.text("title", &self.title, 1, 200);
+        check.text("message", &self.message, 1, 4000);
+        check.finish()
+    }
+}

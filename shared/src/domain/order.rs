@@ -1,0 +1,225 @@
+//! Orders and their state machine: pending → confirmed → shipped → delivered, and cancelled
+//! from pending or confirmed. Items snapshot the product's price; the shipping address is
+//! personal data, the amounts are bookkeeping facts kept after an erasure.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::customer::Address;
+use super::messages::OrderEventType;
+use super::validation::{Invalid, Validation};
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OrderStatus {
+    Pending,
+    Confirmed,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [Self; 5] = [Self::Pending, Self::Confirmed, Self::Shipped, Self::Delivered, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// The statuses an order in this status may move to.
+    pub fn allowed_next(self) -> &'static [Self] {
+        match self {
+            Self::Pending => &[Self::Confirmed, Self::Cancelled],
+            Self::Confirmed => &[Self::Shipped, Self::Cancelled],
+            Self::Shipped => &[Self::Delivered],
+            Self::Delivered | Self::Cancelled => &[],
+        }
+    }
+
+    /// Checks a transition; the error names the allowed ones.
+    pub fn transition(self, to: Self) -> Result<Self, IllegalTransition> {
+        if self.allowed_next().contains(&to) {
+            Ok(to)
+        } else {
+            Err(IllegalTransition { from: self, to, allowed: self.allowed_next().to_vec() })
+        }
+    }
+
+    /// The event published when an order enters this status.
+    pub fn event_type(self) -> OrderEventType {
+        match self {
+            Self::Pending => OrderEventType::Created,
+            Self::Confirmed => OrderEventType::Confirmed,
+            Self::Shipped => OrderEventType::Shipped,
+            Self::Delivered => OrderEventType::Delivered,
+            Self::Cancelled => OrderEventType::Cancelled,
+        }
+    }
+}
+
+/// A status change the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an order that is {} cannot become {}; allowed: {}", .from.as_str(), .to.as_str(), allowed_list(.allowed))]
+pub struct IllegalTransition {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    pub allowed: Vec<OrderStatus>,
+}
+
+fn allowed_list(allowed: &[OrderStatus]) -> String {
+    if allowed.is_empty() {
+        "none (final status)".to_owned()
+    } else {
+        allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub product_id: String,
+    pub product_name: String,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+}
+
+/// A stored order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    pub tenant_id: String,
+    pub customer_id: String,
+    pub status: OrderStatus,
+    pub items: Vec<OrderItem>,
+    pub total_cents: i64,
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub etag: String,
+}
+
+/// One entry of an order's status history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    pub status: OrderStatus,
+    pub at: DateTime<Utc>,
+    /// The id of who made the change.
+    pub actor_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A requested line of `POST /orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderLineInput {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+/// The body of `POST /orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderInput {
+    /// The customer ordering; clients may omit it (their own customer is used).
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    pub items: Vec<OrderLineInput>,
+    #[serde(default)]
+    pub shipping_address: Option<Address>,
+}
+
+/// Most lines one order may have.
+pub const MAX_ORDER_LINES: usize = 100;
+
+impl OrderInput {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut check = Validation::new();
+        if let Some(customer_id) = &self.customer_id {
+            check.id("customerId", customer_id);
+        }
+        if self.items.is_empty() || self.items.len() > MAX_ORDER_LINES {
+            check.error("items", format!("must have 1 to {MAX_ORDER_LINES} lines"));
+        }
+        for (index, line) in self.items.iter().enumerate() {
+            check.id(&format!("items[{index}].productId"), &line.product_id);
+            check.range(&format!("items[{index}].quantity"), line.quantity, 1, 10_000);
+        }
+        if let Some(address) = &self.shipping_address {
+            address.validate("shippingAddress", &mut check);
+        }
+        check.finish()
+    }
+}
+
+/// The body of `PUT /orders/{id}/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatusInput {
+    pub status: OrderStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl StatusInput {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut check = Validation::new();
+        if let Some(reason) = &self.reason {
+            check.text("reason", reason, 0, 500);
+        }
+        check.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machine_allows_exactly_the_documented_moves() {
+        use OrderStatus::*;
+        let allowed = [(Pending, Confirmed), (Pending, Cancelled), (Confirmed, Shipped), (Confirmed, Cancelled), (Shipped, Delivered)];
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                assert_eq!(from.transition(to).is_ok(), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_illegal_transition_names_the_allowed_ones() {
+        let error = OrderStatus::Shipped.transition(OrderStatus::Cancelled).unwrap_err();
+        assert_eq!(error.to_string(), "an order that is shipped cannot become cancelled; allowed: delivered");
+        let error = OrderStatus::Delivered.transition(OrderStatus::Pending).unwrap_err();
+        assert!(error.to_string().ends_with("allowed: none (final status)"));
+    }
+
+    #[test]
+    fn order_input_lists_every_bad_line() {
+        let input = OrderInput {
+            customer_id: None,
+            items: vec![OrderLineInput { product_id: "p-1".into(), quantity: 0 }, OrderLineInput { product_id: "".into(), quantity: 2 }],
+            shipping_address: None,
+        };
+        let Invalid(errors) = input.validate().unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["items[0].quantity", "items[1].productId"]);
+    }
+}

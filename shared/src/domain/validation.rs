@@ -1,0 +1,143 @@
+//! Field-by-field input validation: every problem with a request is collected, so a client
+//! learns about all bad fields at once (the API turns them into a 400 problem document).
+
+use serde::Serialize;
+
+/// One bad field: where (`items[2].quantity`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Collects field errors; [`Validation::finish`] turns them into a result.
+#[derive(Debug, Default)]
+pub struct Validation {
+    errors: Vec<FieldError>,
+}
+
+/// The input was invalid; every bad field is listed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid input: {}", summary(.0))]
+pub struct Invalid(pub Vec<FieldError>);
+
+fn summary(errors: &[FieldError]) -> String {
+    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+}
+
+impl Validation {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError { field: field.into(), message: message.into() });
+    }
+
+    /// Trimmed text of `min..=max` characters.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let length = value.trim().chars().count();
+        if length < min || length > max {
+            if min > 0 && length == 0 {
+                self.error(field, "must not be empty");
+            } else {
+                self.error(field, format!("must be {min} to {max} characters"));
+            }
+        }
+    }
+
+    /// An email address of a plausible shape (one `@`, a dot in the domain, no spaces).
+    pub fn email(&mut self, field: &str, value: &str) {
+        let valid = value.len() <= 254
+            && !value.contains(char::is_whitespace)
+            && value.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            });
+        if !valid {
+            self.error(field, "must be an email address");
+        }
+    }
+
+    /// A phone number in E.164 form (`+` and 8 to 15 digits).
+    pub fn phone(&mut self, field: &str, value: &str) {
+        let digits = value.strip_prefix('+').unwrap_or("");
+        if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            self.error(field, "must be an E.164 phone number, like +4915112345678");
+        }
+    }
+
+    /// A whole number in a range.
+    pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
+        if value < min || value > max {
+            self.error(field, format!("must be from {min} to {max}"));
+        }
+    }
+
+    /// An id of the form the store issues and accepts.
+    pub fn id(&mut self, field: &str, value: &str) {
+        if !is_valid_id(value) {
+            self.error(field, "must be an id: 1 to 64 letters, digits, '-' or '_'");
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn finish(self) -> Result<(), Invalid> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(self.errors))
+        }
+    }
+}
+
+/// 1 to 64 letters, digits, `-` or `_`.
+pub fn is_valid_id(value: &str) -> bool {
+    (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A new random id for a stored document.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_bad_field() {
+        let mut check = Validation::new();
+        check.text("name", "  ", 1, 10);
+        check.email("email", "no-at-sign");
+        check.phone("phone", "12345");
+        check.range("quantity", 0, 1, 1000);
+        check.id("productId", "a/b");
+        let Invalid(errors) = check.finish().unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "email", "phone", "quantity", "productId"]);
+        assert_eq!(errors[0].message, "must not be empty");
+    }
+
+    #[test]
+    fn accepts_good_values() {
+        let mut check = Validation::new();
+        check.text("name", "Ada", 1, 10);
+        check.email("email", "ada@example.org");
+        check.phone("phone", "+4915112345678");
+        check.range("quantity", 3, 1, 1000);
+        check.id("productId", "6f1c2b9a-0d3e");
+        assert!(check.finish().is_ok());
+    }
+
+    #[test]
+    fn email_edge_cases() {
+        for bad in ["a@b", "@b.c", "a@.b", "a@b.", "a b@c.d", "a@b@c.d"] {
+            let mut check = Validation::new();
+            check.email("e", bad);
+            assert!(!check.is_empty(), "{bad}");
+        }
+    }
+}

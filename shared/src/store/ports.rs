@@ -1,0 +1,126 @@
+//! The storage ports the API and the jobs use: one trait per aggregate, each call scoped to a
+//! tenant (the partition key), each write carrying the audit entry that the adapter stores
+//! atomically with it. [`Store`] is all of them together; adapters implement every trait.
+
+use chrono::{DateTime, Utc};
+
+use super::{ETag, HealthCheck, Page, PageRequest, StoreError, TenantId};
+use crate::domain::audit::AuditEntry;
+use crate::domain::customer::{Customer, CustomerInput};
+use crate::domain::gdpr::ErasureRecord;
+use crate::domain::notification::{Notification, Recipient};
+use crate::domain::order::{Order, OrderInput, OrderStatus, StatusChange, StatusInput};
+use crate::domain::product::{Product, ProductInput};
+
+/// Result type of every storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait::async_trait]
+pub trait CustomerStore: Send + Sync {
+    async fn create_customer(&self, tenant: &TenantId, customer: Customer, audit: AuditEntry) -> StoreResult<Customer>;
+    async fn get_customer(&self, tenant: &TenantId, id: &str) -> StoreResult<Customer>;
+    /// Replaces the profile; with `if_match`, only if the stored ETag still matches.
+    async fn update_customer(&self, tenant: &TenantId, id: &str, input: CustomerInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Customer>;
+    /// Customers by creation time.
+    async fn list_customers(&self, tenant: &TenantId, page: PageRequest) -> StoreResult<Page<Customer>>;
+    /// Records an erasure request and marks the customer; if one is already open for the
+    /// customer, returns that one instead (a repeated DELETE has one effect).
+    async fn request_erasure(&self, tenant: &TenantId, request: ErasureRecord, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)>;
+    async fn get_erasure(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> StoreResult<ErasureRecord>;
+}
+
+/// Filters of the product listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductFilter {
+    /// Case-insensitive substring of the name.
+    pub name: Option<String>,
+    pub category: Option<String>,
+}
+
+#[async_trait::async_trait]
+pub trait ProductStore: Send + Sync {
+    async fn create_product(&self, tenant: &TenantId, product: Product, audit: AuditEntry) -> StoreResult<Product>;
+    async fn get_product(&self, tenant: &TenantId, id: &str) -> StoreResult<Product>;
+    async fn update_product(&self, tenant: &TenantId, id: &str, input: ProductInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Product>;
+    async fn list_products(&self, tenant: &TenantId, filter: ProductFilter, page: PageRequest) -> StoreResult<Page<Product>>;
+}
+
+/// Filters of the order listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub customer_id: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+/// A validated order to create, for a known customer.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: String,
+    pub customer_id: String,
+    pub input: OrderInput,
+    pub actor_id: String,
+    /// `Idempotency-Key` and a hash of the request it came with.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// What creating an order did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderCreated {
+    /// A new order; stock was reserved.
+    New(Order),
+    /// The idempotency key was seen before with the same request: the first result.
+    Replayed(Order),
+}
+
+#[async_trait::async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Creates the order, checking and reserving stock for every line atomically.
+    async fn create_order(&self, tenant: &TenantId, order: NewOrder, audit: AuditEntry) -> StoreResult<OrderCreated>;
+    async fn get_order(&self, tenant: &TenantId, id: &str) -> StoreResult<Order>;
+    /// Newest first.
+    async fn list_orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>>;
+    /// Moves the order along its state machine (cancelling releases the reserved stock).
+    async fn change_order_status(&self, tenant: &TenantId, id: &str, change: StatusInput, actor_id: &str, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Order>;
+    async fn order_history(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<StatusChange>>;
+}
+
+#[async_trait::async_trait]
+pub trait NotificationStore: Send + Sync {
+    async fn create_notification(&self, tenant: &TenantId, notification: Notification, audit: AuditEntry) -> StoreResult<Notification>;
+    /// Notifications for any of `recipients`, unread first, then newest first.
+    async fn list_notifications(&self, tenant: &TenantId, recipients: &[Recipient], page: PageRequest) -> StoreResult<Page<Notification>>;
+    /// Marks one read, if it is addressed to one of `recipients` (else `NotFound`).
+    async fn mark_notification_read(&self, tenant: &TenantId, id: &str, recipients: &[Recipient], audit: AuditEntry) -> StoreResult<Notification>;
+}
+
+/// Filters of the audit listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor_id: Option<String>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry for an action that changed nothing else (an export, say).
+    async fn append_audit(&self, tenant: &TenantId, entry: AuditEntry) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, tenant: &TenantId, filter: AuditFilter, page: PageRequest) -> StoreResult<Page<AuditEntry>>;
+}
+
+/// Every port together: what the app holds as `Arc<dyn Store>`.
+pub trait Store: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + HealthCheck {}
+
+impl<T> Store for T where T: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + HealthCheck {}

@@ -1,0 +1,296 @@
+//! SQLite adapter of [`OrderStore`]: orders with their items and status history. Creating an
+//! order checks and reserves stock for every line in one transaction; cancelling releases it.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::customers::load_customer;
+use super::products::load_product;
+use super::support::{after, insert_audit, into_page, new_etag, now, optional_json_at, time_at, to_json, ts};
+use super::Db;
+use crate::domain::audit::AuditEntry;
+use crate::domain::customer::CustomerStatus;
+use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange, StatusInput};
+use crate::store::{ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
+
+const COLUMNS: &str = "tenant_id, id, customer_id, status, total_cents, currency, shipping_address, created_at, updated_at, etag";
+
+fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
+    let status: String = row.get(3)?;
+    Ok(Order {
+        tenant_id: row.get(0)?,
+        id: row.get(1)?,
+        customer_id: row.get(2)?,
+        status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Pending),
+        items: Vec::new(),
+        total_cents: row.get(4)?,
+        currency: row.get(5)?,
+        shipping_address: optional_json_at(row, 6)?,
+        created_at: time_at(row, 7)?,
+        updated_at: time_at(row, 8)?,
+        etag: row.get(9)?,
+    })
+}
+
+fn load_items(conn: &Connection, tenant: &str, order_id: &str) -> rusqlite::Result<Vec<OrderItem>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT product_id, product_name, quantity, unit_price_cents FROM order_items
+          WHERE tenant_id = ?1 AND order_id = ?2 ORDER BY line_no",
+    )?;
+    let rows = statement.query_map(params![tenant, order_id], |row| {
+        Ok(OrderItem { product_id: row.get(0)?, product_name: row.get(1)?, quantity: row.get(2)?, unit_price_cents: row.get(3)? })
+    })?;
+    rows.collect()
+}
+
+pub(super) fn load_order(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Order> {
+    let mut order = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE tenant_id = ?1 AND id = ?2"))?
+        .query_row(params![tenant, id], order_from_row)?;
+    order.items = load_items(conn, tenant, id)?;
+    Ok(order)
+}
+
+/// Checks every line against the catalogue and builds the items; stock is not touched yet.
+fn price_lines(transaction: &Transaction<'_>, tenant: &str, order: &NewOrder) -> rusqlite::Result<Result<(Vec<OrderItem>, String), Rejection>> {
+    let mut unknown = Vec::new();
+    let mut items = Vec::with_capacity(order.input.items.len());
+    let mut currencies = BTreeSet::new();
+    for line in &order.input.items {
+        match load_product(transaction, tenant, &line.product_id).optional()? {
+            Some(product) if product.active => {
+                let already = items.iter().filter(|item: &&OrderItem| item.product_id == product.id).map(|item| item.quantity).sum::<i64>();
+                if product.stock < already + line.quantity {
+                    return Ok(Err(Rejection::InsufficientStock { product_id: product.id, available: product.stock, requested: already + line.quantity }));
+                }
+                currencies.insert(product.currency.clone());
+                items.push(OrderItem { product_id: product.id, product_name: product.name, quantity: line.quantity, unit_price_cents: product.price_cents });
+            }
+            _ => unknown.push(line.product_id.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Ok(Err(Rejection::UnknownProducts(unknown)));
+    }
+    if currencies.len() > 1 {
+        return Ok(Err(Rejection::MixedCurrencies(currencies.into_iter().collect())));
+    }
+    Ok(Ok((items, currencies.into_iter().next().unwrap_or_else(|| "EUR".to_owned()))))
+}
+
+fn insert_status_change(conn: &Connection, tenant: &str, order_id: &str, change: &StatusChange) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO order_status_history (tenant_id, order_id, seq, status, at, actor_id, reason)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_status_history WHERE tenant_id = ?1 AND order_id = ?2), ?3, ?4, ?5, ?6)",
+        params![tenant, order_id, change.status.as_str(), ts(change.at), change.actor_id, change.reason],
+    )?;
+    Ok(())
+}
+
+fn create_in_transaction(transaction: &Transaction<'_>, tenant: &str, order: &NewOrder, audit: &AuditEntry) -> rusqlite::Result<StoreResult<OrderCreated>> {
+    if let Some(idempotency) = &order.idempotency {
+        let seen: Option<(String, String)> = transaction
+            .prepare_cached("SELECT request_hash, order_id FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2")?
+            .query_row(params![tenant, idempotency.key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some((hash, order_id)) = seen {
+            if hash != idempotency.request_hash {
+                return Ok(Err(Rejection::IdempotencyKeyReused.into()));
+            }
+            return Ok(Ok(OrderCreated::Replayed(load_order(transaction, tenant, &order_id)?)));
+        }
+    }
+    let customer = match load_customer(transaction, tenant, &order.customer_id).optional()? {
+        Some(customer) => customer,
+        None => return Ok(Err(StoreError::NotFound)),
+    };
+    if customer.status != CustomerStatus::Active {
+        return Ok(Err(Rejection::CustomerNotActive(customer.status.as_str()).into()));
+    }
+    let (items, currency) = match price_lines(transaction, tenant, order)? {
+        Ok(priced) => priced,
+        Err(rejection) => return Ok(Err(rejection.into())),
+    };
+    let at = now();
+    let total_cents: i64 = items.iter().map(|item| item.quantity * item.unit_price_cents).sum();
+    let created = Order {
+        id: order.id.clone(),
+        tenant_id: tenant.to_owned(),
+        customer_id: customer.id.clone(),
+        status: OrderStatus::Pending,
+        items,
+        total_cents,
+        currency,
+        shipping_address: order.input.shipping_address.clone().or(customer.address),
+        created_at: at,
+        updated_at: at,
+        etag: new_etag(),
+    };
+    for item in &created.items {
+        transaction.execute(
+            "UPDATE products SET stock = stock - ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant, item.product_id, item.quantity, new_etag()],
+        )?;
+    }
+    transaction.execute(
+        &format!("INSERT INTO orders ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            tenant,
+            created.id,
+            created.customer_id,
+            created.status.as_str(),
+            created.total_cents,
+            created.currency,
+            created.shipping_address.as_ref().map(to_json),
+            ts(at),
+            ts(at),
+            created.etag
+        ],
+    )?;
+    for (line_no, item) in created.items.iter().enumerate() {
+        transaction.execute(
+            "INSERT INTO order_items (tenant_id, order_id, line_no, product_id, product_name, quantity, unit_price_cents)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![tenant, created.id, line_no as i64, item.product_id, item.product_name, item.quantity, item.unit_price_cents],
+        )?;
+    }
+    insert_status_change(transaction, tenant, &created.id, &StatusChange { status: OrderStatus::Pending, at, actor_id: order.actor_id.clone(), reason: None })?;
+    transaction.execute(
+        "UPDATE customers SET last_activity_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant, created.customer_id, ts(at)],
+    )?;
+    if let Some(idempotency) = &order.idempotency {
+        transaction.execute(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, order_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![tenant, idempotency.key, idempotency.request_hash, created.id, ts(at)],
+        )?;
+    }
+    insert_audit(transaction, audit)?;
+    Ok(Ok(OrderCreated::New(created)))
+}
+
+fn query_name(filter: &OrderFilter) -> String {
+    format!(
+        "orders:{:?}:{:?}:{:?}:{:?}",
+        filter.status.map(OrderStatus::as_str),
+        filter.customer_id,
+        filter.created_from.map(ts),
+        filter.created_to.map(ts)
+    )
+}
+
+#[async_trait::async_trait]
+impl OrderStore for Db {
+    async fn create_order(&self, tenant: &TenantId, order: NewOrder, audit: AuditEntry) -> StoreResult<OrderCreated> {
+        let tenant = tenant.as_str().to_owned();
+        self.write(move |conn| {
+            let transaction = conn.transaction()?;
+            let outcome = create_in_transaction(&transaction, &tenant, &order, &audit)?;
+            if matches!(outcome, Ok(OrderCreated::New(_))) {
+                transaction.commit()?;
+            }
+            Ok(outcome)
+        })
+        .await?
+    }
+
+    async fn get_order(&self, tenant: &TenantId, id: &str) -> StoreResult<Order> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        self.read(move |conn| load_order(conn, &tenant, &id)).await
+    }
+
+    async fn list_orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {
+        let tenant = tenant.as_str().to_owned();
+        let query = query_name(&filter);
+        let (after_key, after_id) = after(&page, &query)?;
+        let limit = i64::from(page.limit) + 1;
+        let items = self
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM orders
+                      WHERE tenant_id = ?1
+                        AND (?2 IS NULL OR status = ?2)
+                        AND (?3 IS NULL OR customer_id = ?3)
+                        AND (?4 IS NULL OR created_at >= ?4)
+                        AND (?5 IS NULL OR created_at < ?5)
+                        AND (?6 IS NULL OR (created_at, id) < (?6, ?7))
+                      ORDER BY created_at DESC, id DESC LIMIT ?8"
+                ))?;
+                let rows = statement.query_map(
+                    params![
+                        tenant,
+                        filter.status.map(OrderStatus::as_str),
+                        filter.customer_id,
+                        filter.created_from.map(ts),
+                        filter.created_to.map(ts),
+                        after_key,
+                        after_id,
+                        limit
+                    ],
+                    order_from_row,
+                )?;
+                let mut orders = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                for order in &mut orders {
+                    order.items = load_items(conn, &tenant, &order.id)?;
+                }
+                Ok(orders)
+            })
+            .await?;
+        Ok(into_page(items, &page, &query, |o| (ts(o.created_at), o.id.clone())))
+    }
+
+    async fn change_order_status(&self, tenant: &TenantId, id: &str, change: StatusInput, actor_id: &str, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Order> {
+        let (tenant, id, actor_id) = (tenant.as_str().to_owned(), id.to_owned(), actor_id.to_owned());
+        self.write(move |conn| {
+            let transaction = conn.transaction()?;
+            let mut order = load_order(&transaction, &tenant, &id)?;
+            if let Some(expected) = &if_match {
+                if expected.as_str() != order.etag {
+                    return Ok(Err(StoreError::PreconditionFailed { current: ETag::new(order.etag) }));
+                }
+            }
+            let next = match order.status.transition(change.status) {
+                Ok(next) => next,
+                Err(illegal) => return Ok(Err(Rejection::IllegalTransition(illegal).into())),
+            };
+            if next == OrderStatus::Cancelled {
+                for item in &order.items {
+                    transaction.execute(
+                        "UPDATE products SET stock = stock + ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
+                        params![tenant, item.product_id, item.quantity, new_etag()],
+                    )?;
+                }
+            }
+            let at = now();
+            order.status = next;
+            order.updated_at = at;
+            order.etag = new_etag();
+            transaction.execute(
+                "UPDATE orders SET status = ?3, updated_at = ?4, etag = ?5 WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant, id, next.as_str(), ts(at), order.etag],
+            )?;
+            insert_status_change(&transaction, &tenant, &id, &StatusChange { status: next, at, actor_id, reason: change.reason })?;
+            insert_audit(&transaction, &audit)?;
+            transaction.commit()?;
+            Ok(Ok(order))
+        })
+        .await?
+    }
+
+    async fn order_history(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<StatusChange>> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        self.read(move |conn| {
+            load_order(conn, &tenant, &id)?;
+            let mut statement = conn.prepare_cached(
+                "SELECT status, at, actor_id, reason FROM order_status_history WHERE tenant_id = ?1 AND order_id = ?2 ORDER BY seq",
+            )?;
+            let rows = statement.query_map(params![tenant, id], |row| {
+                let status: String = row.get(0)?;
+                Ok(StatusChange { status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Pending), at: time_at(row, 1)?, actor_id: row.get(2)?, reason: row.get(3)? })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,1028 @@
+//! Bearer-token validation against a real identity provider stand-in: a small OpenID
+//! configuration + JWKS server on loopback, serving keys this test signs with.
+//!
+//! Covers the accepted tokens (employee with roles, client with customer), every refusal
+//! (signature, lifetime, audience, issuer, algorithm, claims, header), key rotation with its
+//! rate limit, concurrent first requests, and an unreachable or failing key endpoint.
+
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+use shared::auth::{
+    AuthConfig, AuthError, Authenticator, IssuerConfig, Principal, PrincipalKind, Role,
+};
+use shared::store::TenantId;
+
+const AUDIENCE: &str = "api://platform";
+
+// ---------------------------------------------------------------------------------------------
+// Accepted tokens
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_employee_token_yields_its_tenant_subject_and_known_roles() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let claims = json!({"roles": ["admin", "order-manager", "Admin", "auditor"]});
+    let principal = auth
+        .authenticate(Some(&idp.bearer(&key_a(), claims)))
+        .await
+        .expect("accepted");
+
+    assert_eq!(
+        principal,
+        Principal {
+            subject: "oid-employee-1".into(),
+            tenant: TenantId::new("contoso").expect("tenant"),
+            kind: PrincipalKind::Employee {
+                roles: [Role::Admin, Role::OrderManager].into()
+            },
+        }
+    );
+    assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
+
+    // Cached: a second request fetches nothing.
+    let again = auth
+        .authenticate(Some(&idp.bearer(&key_a(), json!({}))))
+        .await;
+    assert!(again.is_ok(), "{again:?}");
+    assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_client_token_is_bound_to_its_customer() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = Authenticator::new(
+        AuthConfig::default().with_issuer(IssuerConfig::client(idp.issuer(), AUDIENCE)),
+    )
+    .expect("valid config");
+    let claims = json!({"extension_customerId": "cust-42", "roles": ["admin"]});
+    let principal = auth
+        .authenticate(Some(&idp.bearer(&key_a(), claims)))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        principal.kind,
+        PrincipalKind::Client {
+            customer_id: "cust-42".into()
+        }
+    );
+    assert!(
+        !principal.has_role(Role::Admin),
+        "a client never has employee roles"
+    );
+
+    let without_customer = idp.bearer(&key_a(), json!({"extension_customerId": null}));
+    assert_eq!(
+        auth.authenticate(Some(&without_customer)).await,
+        Err(AuthError::MissingClaim {
+            claim: "extension_customerId".into()
+        })
+    );
+}
+
+#[tokio::test]
+async fn claim_names_and_jwks_uri_are_configurable() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let issuer = IssuerConfig::client(idp.issuer(), AUDIENCE)
+        .with_tenant_claim("extension_tenant")
+        .with_customer_claim("extension_0a1b_customerId")
+        .with_jwks_uri(idp.jwks_uri());
+    let auth = Authenticator::new(AuthConfig::default().with_issuer(issuer)).expect("valid config");
+    let claims = json!({"tenant_id": null, "extension_tenant": "fabrikam",
+                        "extension_0a1b_customerId": "c-9", "oid": null, "sub": "sub-9"});
+    let principal = auth
+        .authenticate(Some(&idp.bearer(&key_a(), claims)))
+        .await
+        .expect("accepted");
+    assert_eq!(principal.tenant.as_str(), "fabrikam");
+    assert_eq!(principal.customer_id(), Some("c-9"));
+    assert_eq!(
+        principal.subject, "sub-9",
+        "sub is the subject when there is no oid"
+    );
+    assert_eq!(
+        (idp.discovery_fetches(), idp.jwks_fetches()),
+        (0, 1),
+        "no discovery needed"
+    );
+}
+
+#[tokio::test]
+async fn employees_and_clients_of_several_issuers_are_told_apart_by_iss() {
+    let workforce = FakeIdp::start(vec![key_a()]).await;
+    let customers = FakeIdp::start(vec![key_b()]).await;
+    let auth = Authenticator::new(
+        AuthConfig::default()
+            .with_issuer(IssuerConfig::employee(workforce.issuer(), AUDIENCE))
+            .with_issuer(IssuerConfig::client(customers.issuer(), AUDIENCE)),
+    )
+    .expect("valid config");
+    let claims = json!({"extension_customerId": "c1", "roles": ["admin"]});
+    let employee = auth
+        .authenticate(Some(&workforce.bearer(&key_a(), claims.clone())))
+        .await;
+    assert!(employee.expect("employee").has_role(Role::Admin));
+    let client = auth
+        .authenticate(Some(&customers.bearer(&key_b(), claims)))
+        .await;
+    assert_eq!(client.expect("client").customer_id(), Some("c1"));
+
+    // A key of one issuer does not vouch for the other issuer's tokens.
+    let crossed = customers.bearer(&key_a(), json!({"extension_customerId": "c1"}));
+    assert_eq!(
+        auth.authenticate(Some(&crossed)).await,
+        Err(AuthError::UnknownKey)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refused tokens
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_tampered_token_is_refused() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let token = idp.token(&key_a(), json!({"roles": ["customer-service"]}));
+    let (header, rest) = token.split_once('.').expect("compact JWS");
+    let (_, signature) = rest.split_once('.').expect("compact JWS");
+
+    // Same header and signature, claims raised to admin.
+    let payload = idp.claims(json!({"roles": ["admin"]}));
+    let raised = format!(
+        "{header}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(payload.to_string())
+    );
+    assert_eq!(
+        auth.authenticate(Some(&bearer(&raised))).await,
+        Err(AuthError::InvalidSignature)
+    );
+
+    // One flipped signature byte.
+    let mut sig = URL_SAFE_NO_PAD
+        .decode(signature)
+        .expect("base64url signature");
+    sig[10] ^= 0x01;
+    let flipped = format!(
+        "{}.{}",
+        &token[..token.rfind('.').expect("dot")],
+        URL_SAFE_NO_PAD.encode(sig)
+    );
+    assert_eq!(
+        auth.authenticate(Some(&bearer(&flipped))).await,
+        Err(AuthError::InvalidSignature)
+    );
+
+    // A valid signature by another key, under the published key's kid.
+    let forged = sign(&key_b().with_kid(&key_a().kid), &idp.claims(json!({})));
+    assert_eq!(
+        auth.authenticate(Some(&bearer(&forged))).await,
+        Err(AuthError::InvalidSignature)
+    );
+
+    // The untouched token still passes: the refusals above are about the changes.
+    assert!(auth.authenticate(Some(&bearer(&token))).await.is_ok());
+}
+
+#[tokio::test]
+async fn token_lifetime_is_checked_with_the_allowed_clock_skew() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default()); // 60 s leeway
+    let now = now();
+    let cases = [
+        (json!({"exp": now - 120}), Err(AuthError::Expired)),
+        (json!({"exp": now - 30}), Ok(())),
+        (json!({"nbf": now + 300}), Err(AuthError::NotYetValid)),
+        (json!({"nbf": now + 30}), Ok(())),
+        (
+            json!({"exp": null}),
+            Err(AuthError::MissingClaim {
+                claim: "exp".into(),
+            }),
+        ),
+    ];
+    for (claims, expected) in cases {
+        let result = auth
+            .authenticate(Some(&idp.bearer(&key_a(), claims.clone())))
+            .await;
+        assert_eq!(result.map(|_| ()), expected, "claims {claims}");
+    }
+
+    let strict = idp.employee_authenticator(AuthConfig {
+        leeway: Duration::ZERO,
+        ..AuthConfig::default()
+    });
+    let just_expired = idp.bearer(&key_a(), json!({"exp": now - 30}));
+    assert_eq!(
+        strict.authenticate(Some(&just_expired)).await,
+        Err(AuthError::Expired)
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let other = idp.bearer(&key_a(), json!({"aud": "api://someone-else"}));
+    assert_eq!(
+        auth.authenticate(Some(&other)).await,
+        Err(AuthError::WrongAudience)
+    );
+    let none = idp.bearer(&key_a(), json!({"aud": null}));
+    assert_eq!(
+        auth.authenticate(Some(&none)).await,
+        Err(AuthError::MissingClaim {
+            claim: "aud".into()
+        })
+    );
+    let listed = idp.bearer(&key_a(), json!({"aud": ["api://someone-else", AUDIENCE]}));
+    assert!(
+        auth.authenticate(Some(&listed)).await.is_ok(),
+        "an aud list naming us is fine"
+    );
+}
+
+#[tokio::test]
+async fn a_token_from_an_unknown_issuer_is_refused_without_fetching_keys() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let lookalike = format!("{}/", idp.issuer());
+    for iss in [
+        json!("https://login.microsoftonline.com/attacker/v2.0"),
+        json!(lookalike),
+    ] {
+        let token = idp.bearer(&key_a(), json!({"iss": iss}));
+        assert_eq!(
+            auth.authenticate(Some(&token)).await,
+            Err(AuthError::UnknownIssuer),
+            "{iss}"
+        );
+    }
+    assert_eq!(idp.jwks_fetches() + idp.discovery_fetches(), 0);
+}
+
+#[tokio::test]
+async fn alg_none_is_refused_before_any_key_lookup() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let claims = idp.claims(json!({"roles": ["admin"]}));
+    for alg in ["none", "None", "NONE"] {
+        let header = json!({"alg": alg, "typ": "JWT", "kid": key_a().kid});
+        let unsigned = format!("{}.{}.", b64_json(&header), b64_json(&claims));
+        assert_eq!(
+            auth.authenticate(Some(&bearer(&unsigned))).await,
+            Err(AuthError::UnsupportedAlgorithm),
+            "alg {alg}"
+        );
+    }
+    assert_eq!(idp.jwks_fetches() + idp.discovery_fetches(), 0);
+}
+
+#[tokio::test]
+async fn hs256_signed_with_the_public_key_is_refused_before_any_key_lookup() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let claims = idp.claims(json!({"roles": ["admin"]}));
+    let public_pem = key_a()
+        .private
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("public key PEM");
+    for secret in [public_pem.as_bytes(), public_pem.trim_end().as_bytes()] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key_a().kid);
+        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
+            .expect("HS256 token");
+        assert_eq!(
+            auth.authenticate(Some(&bearer(&token))).await,
+            Err(AuthError::UnsupportedAlgorithm)
+        );
+    }
+    assert_eq!(idp.jwks_fetches() + idp.discovery_fetches(), 0);
+
+    // Also refused once the real key is cached (no confusion with the cached RSA key).
+    assert!(auth
+        .authenticate(Some(&idp.bearer(&key_a(), json!({}))))
+        .await
+        .is_ok());
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(key_a().kid);
+    let secret = EncodingKey::from_secret(public_pem.as_bytes());
+    let token = jsonwebtoken::encode(&header, &claims, &secret).expect("HS256 token");
+    assert_eq!(
+        auth.authenticate(Some(&bearer(&token))).await,
+        Err(AuthError::UnsupportedAlgorithm)
+    );
+}
+
+#[tokio::test]
+async fn other_rsa_algorithms_are_refused_too() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    for alg in [Algorithm::RS512, Algorithm::PS256] {
+        let mut header = Header::new(alg);
+        header.kid = Some(key_a().kid);
+        let token = jsonwebtoken::encode(&header, &idp.claims(json!({})), &key_a().encoding())
+            .expect("token");
+        assert_eq!(
+            auth.authenticate(Some(&bearer(&token))).await,
+            Err(AuthError::UnsupportedAlgorithm),
+            "{alg:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_tenant_claim_is_refused_without_echoing_it() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let missing = idp.bearer(&key_a(), json!({"tenant_id": null}));
+    let error = auth
+        .authenticate(Some(&missing))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        error,
+        AuthError::MissingClaim {
+            claim: "tenant_id".into()
+        }
+    );
+    assert_eq!(error.public_message(), "the token has no 'tenant_id' claim");
+
+    let personal = "jane.doe@example.com";
+    let malformed = idp.bearer(&key_a(), json!({"tenant_id": personal}));
+    let error = auth
+        .authenticate(Some(&malformed))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        error,
+        AuthError::InvalidClaim {
+            claim: "tenant_id".into()
+        }
+    );
+    for text in [
+        error.to_string(),
+        error.public_message(),
+        format!("{error:?}"),
+    ] {
+        assert!(!text.contains(personal), "claim value echoed: {text}");
+        assert!(!text.contains(&malformed[7..]), "token echoed: {text}");
+    }
+}
+
+#[tokio::test]
+async fn missing_or_garbage_authorization_headers_are_refused() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let token = idp.token(&key_a(), json!({}));
+    let cases = [
+        (None, AuthError::MissingToken),
+        (Some(String::new()), AuthError::MalformedHeader),
+        (Some("Bearer".into()), AuthError::MalformedHeader),
+        (Some(format!("Basic {token}")), AuthError::MalformedHeader),
+        (
+            Some(format!("Bearer {token} extra")),
+            AuthError::MalformedHeader,
+        ),
+        (Some(token.clone()), AuthError::MalformedHeader),
+        (Some("Bearer not-a-jwt".into()), AuthError::MalformedToken),
+        (Some("Bearer a.b.c".into()), AuthError::MalformedToken),
+        (
+            Some(format!("Bearer {token}.{token}")),
+            AuthError::MalformedToken,
+        ),
+    ];
+    for (header, expected) in cases {
+        let result = auth.authenticate(header.as_deref()).await;
+        assert_eq!(result, Err(expected), "header {header:?}");
+        let error = result.expect_err("refused");
+        assert!(!error.is_server_side());
+        assert!(!error.public_message().contains(&token));
+    }
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let header = format!("{scheme} {token}");
+        assert!(
+            auth.authenticate(Some(&header)).await.is_ok(),
+            "scheme {scheme}"
+        );
+    }
+    assert_eq!(idp.jwks_fetches(), 1, "only the valid tokens needed keys");
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_refused() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        &idp.claims(json!({})),
+        &key_a().encoding(),
+    )
+    .expect("token");
+    assert_eq!(
+        auth.authenticate(Some(&bearer(&token))).await,
+        Err(AuthError::MissingKeyId)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys: rotation, rate limit, sharing, outages
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn key_rotation_is_picked_up_with_at_most_one_fetch_per_interval() {
+    let interval = Duration::from_millis(1500);
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig {
+        refetch_interval: interval,
+        ..AuthConfig::default()
+    });
+    assert!(auth
+        .authenticate(Some(&idp.bearer(&key_a(), json!({}))))
+        .await
+        .is_ok());
+    assert_eq!(idp.jwks_fetches(), 1);
+
+    // The issuer rotates to a new key with a new kid.
+    idp.set_keys(vec![key_b()]);
+    let rotated = idp.bearer(&key_b(), json!({}));
+    // Right after a fetch, an unknown kid does not fetch again (a flood of made-up kids
+    // cannot hammer the issuer)...
+    assert_eq!(
+        auth.authenticate(Some(&rotated)).await,
+        Err(AuthError::UnknownKey)
+    );
+    assert_eq!(idp.jwks_fetches(), 1);
+
+    // ...once the interval has passed, it does, and the new key is accepted without a restart.
+    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    let accepted = auth.authenticate(Some(&rotated)).await;
+    assert!(accepted.is_ok(), "{accepted:?}");
+    assert_eq!(idp.jwks_fetches(), 2);
+
+    // A second unknown kid within the window: refused without another fetch.
+    let unknown = idp.bearer(&key_c(), json!({}));
+    assert_eq!(
+        auth.authenticate(Some(&unknown)).await,
+        Err(AuthError::UnknownKey)
+    );
+    assert_eq!(
+        auth.authenticate(Some(&unknown)).await,
+        Err(AuthError::UnknownKey)
+    );
+    assert_eq!(idp.jwks_fetches(), 2);
+    // The retired key went with the refetch.
+    let retired = idp.bearer(&key_a(), json!({}));
+    assert_eq!(
+        auth.authenticate(Some(&retired)).await,
+        Err(AuthError::UnknownKey)
+    );
+    assert_eq!(idp.jwks_fetches(), 2);
+    // The known key is still served from the cache.
+    assert!(auth.authenticate(Some(&rotated)).await.is_ok());
+
+    // After the window, the unknown kid may cause one more fetch (and is still unknown).
+    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    assert_eq!(
+        auth.authenticate(Some(&unknown)).await,
+        Err(AuthError::UnknownKey)
+    );
+    assert_eq!(idp.jwks_fetches(), 3);
+    assert_eq!(
+        idp.discovery_fetches(),
+        1,
+        "the discovered jwks_uri is reused"
+    );
+}
+
+#[tokio::test]
+async fn a_token_verified_before_is_refused_once_its_key_is_withdrawn() {
+    let interval = Duration::from_millis(800);
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig {
+        refetch_interval: interval,
+        ..AuthConfig::default()
+    });
+    let old = idp.bearer(&key_a(), json!({}));
+    assert!(auth.authenticate(Some(&old)).await.is_ok());
+    assert!(
+        auth.authenticate(Some(&old)).await.is_ok(),
+        "a repeated token is accepted"
+    );
+
+    idp.set_keys(vec![key_b()]);
+    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    assert!(auth
+        .authenticate(Some(&idp.bearer(&key_b(), json!({}))))
+        .await
+        .is_ok());
+    assert_eq!(idp.jwks_fetches(), 2);
+    // The earlier verification of `old` no longer counts: key A is gone.
+    assert_eq!(
+        auth.authenticate(Some(&old)).await,
+        Err(AuthError::UnknownKey)
+    );
+}
+
+#[tokio::test]
+async fn a_token_verified_before_still_expires() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig {
+        leeway: Duration::ZERO,
+        ..AuthConfig::default()
+    });
+    let short_lived = idp.bearer(&key_a(), json!({"exp": now() + 1}));
+    assert!(auth.authenticate(Some(&short_lived)).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        auth.authenticate(Some(&short_lived)).await,
+        Err(AuthError::Expired)
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_share_one_fetch() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    idp.set_jwks_delay(Duration::from_millis(300));
+    let auth = Arc::new(idp.employee_authenticator(AuthConfig::default()));
+    let header = idp.bearer(&key_a(), json!({"roles": ["admin"]}));
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let (auth, header) = (Arc::clone(&auth), header.clone());
+            tokio::spawn(async move { auth.authenticate(Some(&header)).await })
+        })
+        .collect();
+    for request in requests {
+        let principal = request.await.expect("task").expect("accepted");
+        assert!(principal.has_role(Role::Admin));
+    }
+    assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_unreachable_key_endpoint_is_a_server_side_error() {
+    let port = closed_port().await;
+    let issuer = format!("http://127.0.0.1:{port}/idp");
+    let auth = Authenticator::new(
+        AuthConfig::default().with_issuer(IssuerConfig::employee(issuer.clone(), AUDIENCE)),
+    )
+    .expect("valid config");
+    let token = sign(&key_a(), &base_claims(&issuer, json!({})));
+    let error = auth
+        .authenticate(Some(&bearer(&token)))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, AuthError::KeysUnavailable { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_server_side());
+    assert_eq!(error.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        error.to_string().contains(&issuer),
+        "the log line names the issuer: {error}"
+    );
+    assert!(
+        !error.public_message().contains(&port.to_string()),
+        "no internals in the response"
+    );
+    assert_eq!(
+        auth.prefetch_keys().await.map_err(|e| e.is_server_side()),
+        Err(true)
+    );
+}
+
+#[tokio::test]
+async fn a_failing_key_endpoint_recovers_without_a_restart() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    idp.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+    let interval = Duration::from_millis(400);
+    let auth = idp.employee_authenticator(AuthConfig {
+        refetch_interval: interval,
+        ..AuthConfig::default()
+    });
+    let token = idp.bearer(&key_a(), json!({}));
+    let error = auth.authenticate(Some(&token)).await.expect_err("refused");
+    assert!(error.is_server_side(), "{error:?}");
+    // Within the retry delay the failure is reported again, without hammering the issuer.
+    let again = auth.authenticate(Some(&token)).await.expect_err("refused");
+    assert!(again.is_server_side(), "{again:?}");
+    assert_eq!(idp.discovery_fetches(), 1);
+
+    idp.set_status(StatusCode::OK);
+    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    let accepted = auth.authenticate(Some(&token)).await;
+    assert!(accepted.is_ok(), "{accepted:?}");
+}
+
+#[tokio::test]
+async fn a_slow_key_endpoint_times_out() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    idp.set_jwks_delay(Duration::from_secs(5));
+    let timeout = Duration::from_millis(300);
+    let auth = idp.employee_authenticator(AuthConfig {
+        fetch_timeout: timeout,
+        ..AuthConfig::default()
+    });
+    let started = std::time::Instant::now();
+    let error = auth
+        .authenticate(Some(&idp.bearer(&key_a(), json!({}))))
+        .await
+        .expect_err("refused");
+    assert!(error.is_server_side(), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_withdrawn_key_goes_when_the_cache_ages_but_stale_keys_outlive_an_outage() {
+    let max_age = Duration::from_millis(400);
+    let idp = FakeIdp::start(vec![key_a(), key_b()]).await;
+    let config = AuthConfig {
+        key_max_age: max_age,
+        refetch_interval: Duration::ZERO,
+        ..AuthConfig::default()
+    };
+    let auth = idp.employee_authenticator(config);
+    let with_a = idp.bearer(&key_a(), json!({}));
+    let with_b = idp.bearer(&key_b(), json!({}));
+    assert!(auth.authenticate(Some(&with_a)).await.is_ok());
+    assert_eq!(idp.jwks_fetches(), 1);
+
+    // The issuer is down once the cache is old: cached keys keep working.
+    idp.set_status(StatusCode::SERVICE_UNAVAILABLE);
+    tokio::time::sleep(max_age + Duration::from_millis(100)).await;
+    let during_outage = auth.authenticate(Some(&with_a)).await;
+    assert!(during_outage.is_ok(), "{during_outage:?}");
+
+    // The issuer is back and has withdrawn key A: the next request on the old cache drops it.
+    idp.set_status(StatusCode::OK);
+    idp.set_keys(vec![key_b()]);
+    assert_eq!(
+        auth.authenticate(Some(&with_a)).await,
+        Err(AuthError::UnknownKey)
+    );
+    assert!(auth.authenticate(Some(&with_b)).await.is_ok());
+}
+
+#[tokio::test]
+async fn prefetching_fills_the_cache_before_the_first_request() {
+    let idp = FakeIdp::start(vec![key_a()]).await;
+    let auth = idp.employee_authenticator(AuthConfig::default());
+    auth.prefetch_keys().await.expect("keys fetched");
+    assert_eq!(idp.jwks_fetches(), 1);
+    auth.prefetch_keys()
+        .await
+        .expect("fresh keys are not fetched again");
+    assert_eq!(idp.jwks_fetches(), 1);
+    assert!(auth
+        .authenticate(Some(&idp.bearer(&key_a(), json!({}))))
+        .await
+        .is_ok());
+    assert_eq!(idp.jwks_fetches(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Support: test keys, token signing, the fake identity provider
+// ---------------------------------------------------------------------------------------------
+
+/// A signing key with the `kid` the fake IdP publishes it under.
+#[derive(Clone)]
+struct TestKey {
+    kid: String,
+    private: RsaPrivateKey,
+}
+
+impl TestKey {
+    fn from_pem(kid: &str, pem: &str) -> Self {
+        let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("test key PEM");
+        Self {
+            kid: kid.into(),
+            private,
+        }
+    }
+
+    fn with_kid(mut self, kid: &str) -> Self {
+        self.kid = kid.into();
+        self
+    }
+
+    fn encoding(&self) -> EncodingKey {
+        let der = self.private.to_pkcs1_der().expect("PKCS#1 DER");
+        EncodingKey::from_rsa_der(der.as_bytes())
+    }
+
+    /// The public key as the issuer's JWKS lists it (Entra style: `use`, no `alg`).
+    fn jwk(&self) -> Value {
+        json!({
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self.kid,
+            "n": URL_SAFE_NO_PAD.encode(self.private.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(self.private.e().to_bytes_be()),
+        })
+    }
+}
+
+fn key_a() -> TestKey {
+    TestKey::from_pem("key-a", KEY_A)
+}
+
+fn key_b() -> TestKey {
+    TestKey::from_pem("key-b", KEY_B)
+}
+
+fn key_c() -> TestKey {
+    TestKey::from_pem("key-c", KEY_C)
+}
+
+fn now() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since_epoch.as_secs()).expect("seconds fit i64")
+}
+
+/// Valid employee claims for `issuer`, with `overrides` merged in (`null` removes a claim).
+fn base_claims(issuer: &str, overrides: Value) -> Value {
+    let now = now();
+    let mut claims = json!({
+        "iss": issuer,
+        "aud": AUDIENCE,
+        "sub": "sub-employee-1",
+        "oid": "oid-employee-1",
+        "tenant_id": "contoso",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 600,
+    });
+    let (Value::Object(map), Value::Object(overrides)) = (&mut claims, overrides) else {
+        panic!("claims are objects");
+    };
+    for (name, value) in overrides {
+        if value.is_null() {
+            map.remove(&name);
+        } else {
+            map.insert(name, value);
+        }
+    }
+    claims
+}
+
+fn sign(key: &TestKey, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &key.encoding()).expect("signed token")
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn b64_json(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// A loopback port nothing listens on.
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+/// What the fake IdP serves, and what it has been asked.
+struct IdpState {
+    base: String,
+    keys: Mutex<Vec<Value>>,
+    status: AtomicU16,
+    jwks_delay: Mutex<Duration>,
+    discovery_fetches: AtomicUsize,
+    jwks_fetches: AtomicUsize,
+}
+
+/// An OpenID provider stand-in on 127.0.0.1: `/idp/.well-known/openid-configuration` and
+/// `/idp/keys`, counting requests. Stops when dropped.
+struct FakeIdp {
+    state: Arc<IdpState>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeIdp {
+    async fn start(keys: Vec<TestKey>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let state = Arc::new(IdpState {
+            base,
+            keys: Mutex::new(keys.iter().map(TestKey::jwk).collect()),
+            status: AtomicU16::new(200),
+            jwks_delay: Mutex::new(Duration::ZERO),
+            discovery_fetches: AtomicUsize::new(0),
+            jwks_fetches: AtomicUsize::new(0),
+        });
+        let app = Router::new()
+            .route("/idp/.well-known/openid-configuration", get(discovery))
+            .route("/idp/keys", get(jwks))
+            .with_state(Arc::clone(&state));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("fake IdP serves");
+        });
+        Self { state, server }
+    }
+
+    fn issuer(&self) -> String {
+        format!("{}/idp", self.state.base)
+    }
+
+    fn jwks_uri(&self) -> String {
+        format!("{}/idp/keys", self.state.base)
+    }
+
+    fn employee_authenticator(&self, config: AuthConfig) -> Authenticator {
+        Authenticator::new(config.with_issuer(IssuerConfig::employee(self.issuer(), AUDIENCE)))
+            .expect("valid config")
+    }
+
+    fn claims(&self, overrides: Value) -> Value {
+        base_claims(&self.issuer(), overrides)
+    }
+
+    fn token(&self, key: &TestKey, overrides: Value) -> String {
+        sign(key, &self.claims(overrides))
+    }
+
+    fn bearer(&self, key: &TestKey, overrides: Value) -> String {
+        bearer(&self.token(key, overrides))
+    }
+
+    fn set_keys(&self, keys: Vec<TestKey>) {
+        *self.state.keys.lock().expect("keys lock") = keys.iter().map(TestKey::jwk).collect();
+    }
+
+    fn set_status(&self, status: StatusCode) {
+        self.state.status.store(status.as_u16(), Ordering::SeqCst);
+    }
+
+    fn set_jwks_delay(&self, delay: Duration) {
+        *self.state.jwks_delay.lock().expect("delay lock") = delay;
+    }
+
+    fn discovery_fetches(&self) -> usize {
+        self.state.discovery_fetches.load(Ordering::SeqCst)
+    }
+
+    fn jwks_fetches(&self) -> usize {
+        self.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeIdp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn failure(state: &IdpState) -> Option<Response> {
+    let status = StatusCode::from_u16(state.status.load(Ordering::SeqCst)).expect("status");
+    (!status.is_success()).then(|| (status, "identity provider unavailable").into_response())
+}
+
+async fn discovery(State(state): State<Arc<IdpState>>) -> Response {
+    state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    if let Some(failure) = failure(&state) {
+        return failure;
+    }
+    Json(json!({
+        "issuer": format!("{}/idp", state.base),
+        "jwks_uri": format!("{}/idp/keys", state.base),
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(state): State<Arc<IdpState>>) -> Response {
+    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = *state.jwks_delay.lock().expect("delay lock");
+    tokio::time::sleep(delay).await;
+    if let Some(failure) = failure(&state) {
+        return failure;
+    }
+    let keys = state.keys.lock().expect("keys lock").clone();
+    Json(json!({ "keys": keys })).into_response()
+}
+
+// Test-only RSA-2048 keys (openssl genpkey, PKCS#8). Never used outside these tests.
+
+const KEY_A: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VAJa9UO48h13
+LvgEwq8LXm7J96pH20nizGCb4S6dhX0X9OeHbghgBGx0yb7h+CrRXgQfINe8hPUA
+F0cD0tg2z+yqTyJWO/GDcf+N8+wTu/LtURunnH4DnL71PNBM7VcfUtQsWgf+LJzY
+3nXeUIoIF0wln3tDY4YFf/AEok7eYYHA8ywTa/7EM2zdWXM910TDgGTty8o7Mw9t
+cANjS3QZEuCHuPGHVgFPRgo/RWyTPyZSCmSgHzGMiT1vQuqVi5M5tqDRuLhICbke
+5QqwFKJ5YTMcLjcNKtib/twfWyD6peAkOXT5v9F0K6w9+lzr2rqW0eTmyzJ217Xf
+hFABwcZpAgMBAAECggEACPh5C+bInVHP1iokQ6MYi5J0Ovz+lSYTy9X2buSJzU6M
+CuKGF1rOMR3pHS8fklXmZAQM7bouhpc13dEfjBfz1W0f09iKCAfjFQS3pJI4nQnQ
+NGvgx4YjlTPzg44r2fE4LbZzVWPi09nKUYrWqWShNYm7EmaomhWpIHiL04b7wKOk
+5rVeoPXAT6XkSlwrYu9PKbIgbGdLSjxIzD8fXJaANixDCuvTiMgqAaJ1ldTi6Clp
+CSPzbP3vMo8vHuE4akoz07oXTDrz22mKHFHfLO5xlgTR9tpMYUIUhFDNFb7ClcJM
+yfnMU3rBMaQaxX+kQULEtcM5Z5yh6Vgn/2WmHW7WgQKBgQDxXK6C19jgAhw4L6tT
+hYiIXf6udnQbT2L5SYMxUD1qZCz9LmJpai6Qb6NkrAvDFMHa99PuSmhwyIz+7xKw
+iVU7aYQ86iu63ThSO/9OF64UzT9llCTRnFWZQb4oaL2t2voWrT55SJ6M+kfkwZzt
+152JXY+69uP8zTWYsRHavWlFgQKBgQDGsGm1IBhYFIL8fxDQk9bw7YCkggfr+Xrn
+Q+B0K1AgbisDE0eBgg0e+PIMXHu5qV6t0IMSgcYINkP9z1Cd7i9B2ItM7SDMph5F
+OB65eyhs8fREbV9IF01RWPErFqrM5q7KfhSFVI+RWES2hVWsl2nNwXJG6HzElj6U
+bwdyQJuE6QKBgCPhwnPjQPO0fJuBwres/2o+hxFKvOIegDlNS3q2UhsR/3o4Phsr
+1PZWEnVx+mGrIVK7Sz9+wl4aApQX2LB0Cj7F5gnkSlICd1AKaV8juBaRmN4yEvMy
+ias6EdoSEDjbeBiM8t+3AxM0ViHVAs59Iod8aFTERYqcu14S3POm+xKBAoGAf7Us
+fKsgepzUhI73s9kSstE1eofJp7c3dCaAwqqEWhP1uYhO0cNRw7KngaKANBnVLUt0
+tBSNwQGAOkdiveA2p9AT2WIhTukHU956gSXUGhJ6uvDB6YhwvfS5LsTnC8TKXIUl
+k32Cuh1OLTMOmlzIOOQ6G7GbYJBhsO6cjqdQTuECgYEA6uloUlNc1s5IdyeLNkUR
+xsr+w5ID/zCgayW21R5KcQeFGqwSom/M3cnEwhgkIVkv7aGdjVwrPAG/wpdEB3M+
+Ri+r9kWWR1H7M/INctYXDc3FXEnsOBx+MezGsdyVz58YvMqJ0ITZCQXLrRwnJSrQ
+qpbjFy7BRwkI5RGrK8UtDM0=
+-----END PRIVATE KEY-----
+";
+
+const KEY_B: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQDHLFQyUJSmhCe6
+IuIWJjqpF0TL8ZJo5HZHjvqlVNowF1FWy3Gq99G82Dm7Fh0jSK1yluLsEq4gamHp
+QBivbFRe7aIVeRWvzSCT2stejb2bpSC1MLhpmH8gJB/ja7BN5AVntaCZO/Kh8b67
+u1R9gfj6MXf87vJiZQU/SxdYSNbrklCGCOwgK/+MgZUMnkTNkvvGpPzrokvW4S/2
+fccT0ZD0p4EMv3dQqBD07rYWKVrk4MUImdH+Pjb6075SMYRG9IF0PP4emelBENLV
+tVEMftcoIdWwT5MyKyBvHDcfaEJdj8gEqXINuhyEC/e0raljlhZWmKk1GRHKvP/U
+wrkbu1RdAgMBAAECggEAMLP4xLLqnos7Uas9ALCJcJaVho9EP2z6NUZTqQEGN3NE
+OwaVfXqK6XQwLbzbFCkt7JLT22k39go9dfVr8914BhxyoXCR6oKs4CrExxK+1iP7
+SwMmXP/iuh/LQmevXWSQI8uIgV/k1U/RVYOZxfT1xmw5THq7f273aQI6K6boEwMu
+NMNl5E+Km/Lzc4nL3uH7bSjv1IKC/ArtKkcP5yzFoMBmBoO7ZQlzpe2bu8G47XTz
+TKBzKi0tg2ard4YlAIBAWxeug7hzyImCftYoTf8mVYfroytFV09u3UxYsKed+mja
+ob5TCv/FZCbURU6y3EnQ0+Lm2EJw8SsQqeI/k1CLawKBgQDqsbJXhwZUDQW2m4TD
+9DRkBEcdVbo+PBJAS99EdIjPfzIRemAwt63ndd6a7+I0XithRlYqZ+h6I0cLse1z
+1zbKQc7OQ+6JiWs7p/EN/zvkxnPeepfZbH8tmv/6HH1tVOoD+X5C6QzxKQKuSEEb
+LjDZ0lhFVmj/GzThqgX1dwlixwKBgQDZQR+Hm4tdeHI0tmSqPHxjbKQ5tPCFDbDQ
+GPe5pIl6zZT1CE7fEfyehQ6oY/0AcKZQSN6or/4XHu/YidwcBhDA6XleDdo2EF1g
+ilIY/QYso0htxX1xQSJv2X+TgWov43guiU3qjSkwgCpjJfoQM5yJ1IUZ1VJ3iggH
+VxN7kLFruwKBgGcvhWeyN/gQWai1q6Oz5KzsrI+bN21RX/zg3uLsEZKZK9w/X7dL
+qqwPSLX6Lgw0MwJruEqgsLeydvQPYIUD5FT8pf5OI7xYrMrnxbYPt7eYAS2Z3NV9
+PFVCxrSifgrpwJHKydaFPGlzTHhv0CAxKM08DA9ANJ2kypVE+aW4lmnVAoGACZmn
+Gwb0kZzQ7yNgL2Wc2YfjeelU94wzU/7Gc52htZuACZPkaFcTIq4eh7Jja7GOp92Q
+eUPNppfnYVo2L8bU1rF6e32BNwJiHfH+zrvfmfldKfygHnESZH7n9EyztIoItYW7
+u7GhMFN5jAgRlMWzFSQe/ZU/n6ip0ik24y7xqCECgYBurYfl990YfUmpHd89KRR/
+e3Xd6DQc9l86EiD0nEOYdS789RmJvYisd9aP5iwc0rtiLH3fRgYHxgjZf33Ln2o9
+1zwVNzpJ3k1PKbzgMJzRuUALAAHmA0QOg4YTKo8P7sj7IGGqL3zJMfFg/lvCvFcJ
+qQksxDuzG7mp8WjcxlFlXg==
+-----END PRIVATE KEY-----
+";
+
+const KEY_C: &str = "\
+-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCScYTvI67L2KKm
+juw9rdG46ue7GZLZx5rXhGfPcpAh/5kiBW0709Zm/get5gJ64KGApO6LHmwTmB20
+SJ7h5AA6R+hSQ41Q4TzKQdO3u31M7lFppJN9O8ULI3mbELfu3dGPJO+G32B2lXuW
+90eJt8qktZDS0oOmhtPODywx2915WzHKhzfhWrPDx5SHuLuqJEPiaru2Dy4In0gv
+OanEjrS9b1MUpRJG/8R89ylmLEue1xqIPi3U3fEQ7RWCljOrAQKZdeFv68UmwiEE
++6e+pvI9zGMwaEYlWrsr6nesEkaU87VTXHLGWADsku+SfNj26AhJlvc0+01K6p4j
+e3OXZhGhAgMBAAECggEAJcdpXvQapPX3R/a5FVRhNU5Mh+UaEFrBJHZA/bB1ZH/2
+9mLmAjgtKJbCTmd3HlIS+AgUjglEIm3sw9S0QFw8fsyML6TDsSjaMOd4gf65XX5h
+vFo7vmQL+kqllY5jlRjedgo2TNoVnaIEpzaV2v5yJbm9adXrJqvDunYJlbc91I+B
+P0qsMW/BlPFA4OmGX0PJ21exHWwq09OLEckHZRNs1V7saY3i/SVyYMqQo0nJY/tO
+hXIxDk0bJvmU8+d9iPeZp4/1ldnDGB4ZBIuR9MiI5LLgZImjiUU9UpW2qJF2CugP
+F6p1inbEZWIuGb/oV+2TkqM/bJiiyh0XC7R1MoWfrQKBgQDHmAcbJv0Clj+q3uoC
+rNPFx8M9Z0RDQyRY9g+Z6yASYVrg1QcDcH6/1aroiDrLVkTldVmm1yKqKr/1rGbi
+J/MHLXf29sKnBPlVHEryHwInSjrxnowYuxziwoVP/v0Z7dqP6k8LND/MpPau49uh
+7hfaKUIg4hDDyZBYNwc1XPmQ1wKBgQC71DrNL+00VuaBYFVboRWLVgBSk7Kzp+cn
+SbKPrHLzckQdkbIgqL1CRsVKD2ecY9DHuXhsZRnnywvjt4gKt77bh/L/HT7YyPXi
+5j5aIeKD25o1kn7btkVv/1uJTiSIsXveqFYNFdZis6cKlQKLTNxsFSy53CTjIe6F
+zzU5mF2KRwKBgQCdggWpkbz8O6GGsF8vOT/txlT2sfWWtveKFLP/HSO0HYvf/XyJ
+ZE9CB9XVpxvutuerxE25cfDzJMVTlHekZS5OLb2L8PNvZmd0mN0z8PB8HQIjBqE8
+Kv0Cncsic/E8cw2VoKw8BUGLt2rMXRhH02KTURfUZ1Ifj4MPem1/2R1BBQKBgHEy
+ybFppfJ6QPdN4IOVhE9yKEWcIAHoOgZSgxvVmX2gqu6LJShLqawszLACsrXs7iHA
+ZJQnJkKs+2Bk9sdGz+6sc0VPEdZC3vW9P2zAqSxAiCKrRGsT4atK4ZbRknETTgz1
+tM60D31yukRFY8AiNWGqLUdiJpUAmSjppTEt44n3AoGAHE6rRcvB+7Z8Ld70q/oo
+6UFwI1gFiSWZMKWvtX+YI3D+pRdAdwaJIUjIOY9PkMQudqmIPAwcAUzdT4jR4i6i
+3ZxdcTU+x3H86dDLGOcQ1IKbc0/ENmS7V2WGn3Y8+mG/QPESrrT6bxT4RuZ4FL0z
+PN4+rEdzMsyWHEF/nO7ocEQ=
+-----END PRIVATE KEY-----
+";
