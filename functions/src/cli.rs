@@ -68,6 +68,11 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         minutes: u64,
     },
+    /// Print the API's OpenAPI document, or write it (for API Management: apim-policies/openapi.json).
+    Openapi {
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// The app's functions.
     Functions {
         #[command(subcommand)]
@@ -176,6 +181,7 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
             Ok(())
         }
         Some(Command::Functions { command: FunctionsCommand::Write { dir } }) => write_function_json(&dir),
+        Some(Command::Openapi { write }) => openapi(write.as_deref()),
         Some(Command::DevToken { tenant, roles, customer, minutes }) => dev_token(&source, &tenant, &roles, customer, minutes),
         Some(command) => run_local_command(source, command).await,
     }
@@ -236,7 +242,7 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
             print_json(&json!({ "replayed": sequence_number, "sequenceNumber": new_number }));
             Ok(())
         }
-        Command::Serve { .. } | Command::Functions { .. } | Command::DevToken { .. } => Ok(()),
+        Command::Serve { .. } | Command::Functions { .. } | Command::DevToken { .. } | Command::Openapi { .. } => Ok(()),
     }
 }
 
@@ -294,6 +300,19 @@ fn list_functions() {
         };
         println!("{:<24} {trigger}", def.name);
     }
+}
+
+/// Prints the OpenAPI document, or writes it to `path`.
+fn openapi(path: Option<&Path>) -> Result<(), CliError> {
+    let text = crate::api::openapi::document_text();
+    match path {
+        None => print!("{text}"),
+        Some(path) => {
+            std::fs::write(path, text).map_err(|source| CliError::Write { path: path.display().to_string(), source })?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Writes `dir/<Name>/function.json` for every function, from the registry.

@@ -138,6 +138,13 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         code: Code::Http(functions::audit_api::routes),
     },
     FunctionDef {
+        name: "ApiDefinition",
+        trigger: Trigger::Http { route: "v1/openapi.json", methods: &["get"], auth_level: AuthLevel::Anonymous },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::Http(functions::api_definition::routes),
+    },
+    FunctionDef {
         name: "DataRetentionCleanup",
         trigger: Trigger::Timer { schedule: "0 0 2 * * *" },
         trigger_binding: TIMER_BINDING,
@@ -382,7 +389,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi",
+                "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi", "ApiDefinition",
                 "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
                 "GDPRDataAnonymization", "NotificationDispatch"
             ]

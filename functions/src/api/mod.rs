@@ -5,6 +5,7 @@
 pub mod caller;
 pub mod error;
 pub mod json;
+pub mod openapi;
 pub mod paging;
 pub mod query;
 

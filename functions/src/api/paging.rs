@@ -37,7 +37,8 @@ impl PageQuery {
 }
 
 /// A page as the API returns it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct PageResponse<T> {
     pub items: Vec<T>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,19 +6,46 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::Role;
 use shared::domain::validation::is_valid_id;
 use shared::store::{AuditFilter, PageRequest};
 
+use crate::api::openapi::{self, Access, Operation};
+use shared::domain::audit::AuditEntry;
 use crate::api::{ApiError, Caller, PageResponse, QueryParams};
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/audit/logs", get(logs))
-        .route("/api/v1/audit/gdpr/{customer_id}", get(gdpr_trail))
+    openapi::router(operations())
+}
+
+/// The operations of this function (routes and their documentation).
+pub fn operations() -> Vec<Operation> {
+    const ADMIN: Access = Access::SignedIn("admin");
+    vec![
+        Operation::new(Method::GET, "/api/v1/audit/logs", "listAuditLogs", "The audit trail, newest first", get(logs))
+            .access(ADMIN)
+            .query(&[
+                ("actorId", "who acted"),
+                ("action", "what was done, like order.create"),
+                ("targetId", "the id acted on"),
+                ("customerId", "the customer concerned"),
+                ("from", "RFC 3339 time, inclusive"),
+                ("to", "RFC 3339 time, exclusive"),
+                ("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page"),
+            ])
+            .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
+        Operation::new(Method::GET, "/api/v1/audit/gdpr/{customer_id}", "getGdprTrail", "Every audit entry about one customer", get(gdpr_trail))
+            .access(ADMIN)
+            .query(&[("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
+            .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
+    ]
+    .into_iter()
+    .map(|operation| operation.tag("audit"))
+    .collect()
 }
 
 async fn logs(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {

@@ -14,7 +14,8 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::json;
 use shared::auth::Role;
@@ -22,9 +23,11 @@ use shared::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::messages::ErasureRequest;
 use shared::domain::notification::Recipient;
+use shared::domain::order::Order;
 use shared::domain::validation::new_id;
 use shared::store::{AuditFilter, OrderFilter, PageRequest, MAX_PAGE_SIZE};
 
+use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
 use crate::app::AppState;
 use crate::invoke::OutputSink;
@@ -36,12 +39,68 @@ const CUSTOMER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
 pub const ERASURE_OUTPUT: &str = "gdprRequests";
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/customers", get(list).post(create))
-        .route("/api/v1/customers/{id}", get(read).put(update).delete(request_erasure))
-        .route("/api/v1/customers/{id}/orders", get(orders))
-        .route("/api/v1/customers/{id}/gdpr/export", post(export))
-        .route("/api/v1/customers/{id}/gdpr/erasure/{request_id}", get(erasure_status))
+    openapi::router(operations())
+}
+
+/// The operations of this function (routes and their documentation).
+pub fn operations() -> Vec<Operation> {
+    const READ: Access = Access::SignedIn("employees; a client only for their own customer id");
+    const WRITE: Access = Access::SignedIn("admin, customer-service; a client only for their own customer id");
+    const PAGE: &[(&str, &str)] = &[("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")];
+    vec![
+        Operation::new(Method::GET, "/api/v1/customers", "listCustomers", "List customers (a client gets only their own)", get(list))
+            .access(READ)
+            .query(PAGE)
+            .returns::<PageResponse<Customer>>(200, "A page of customers, oldest first"),
+        Operation::new(Method::POST, "/api/v1/customers", "createCustomer", "Create a customer", post(create))
+            .access(Access::SignedIn("admin, customer-service"))
+            .body::<CustomerInput>()
+            .returns::<Customer>(201, "Created; Location and ETag headers are set")
+            .errors(&[400, 401, 403, 413, 415]),
+        Operation::new(Method::GET, "/api/v1/customers/{id}", "getCustomer", "Read a customer", get(read)).access(READ).returns::<Customer>(200, "The customer; ETag header set"),
+        Operation::new(Method::PUT, "/api/v1/customers/{id}", "updateCustomer", "Replace a customer's profile", put(update))
+            .access(WRITE)
+            .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
+            .body::<CustomerInput>()
+            .returns::<Customer>(200, "Updated; new ETag")
+            .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
+        Operation::new(Method::DELETE, "/api/v1/customers/{id}", "requestErasure", "Request erasure of the customer (GDPR)", delete(request_erasure))
+            .access(WRITE)
+            .returns::<ErasureAccepted>(202, "Recorded and queued; Location is the status URL"),
+        Operation::new(Method::GET, "/api/v1/customers/{id}/orders", "listCustomerOrders", "The customer's orders", get(orders))
+            .access(READ)
+            .query(PAGE)
+            .returns::<PageResponse<Order>>(200, "A page of orders, newest first"),
+        Operation::new(Method::POST, "/api/v1/customers/{id}/gdpr/export", "exportCustomer", "Everything held about the customer (GDPR access)", post(export))
+            .access(WRITE)
+            .returns::<CustomerExport>(200, "Profile, orders, notifications and audit trail"),
+        Operation::new(Method::GET, "/api/v1/customers/{id}/gdpr/erasure/{request_id}", "getErasure", "Progress of an erasure request", get(erasure_status))
+            .access(READ)
+            .returns::<ErasureRecord>(200, "The erasure request"),
+    ]
+    .into_iter()
+    .map(|operation| operation.tag("customers"))
+    .collect()
+}
+
+/// The answer to `DELETE /customers/{id}`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureAccepted {
+    request_id: String,
+    status: ErasureStatus,
+    status_url: String,
+}
+
+/// The answer to `POST /customers/{id}/gdpr/export`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerExport {
+    exported_at: chrono::DateTime<chrono::Utc>,
+    customer: Customer,
+    orders: Vec<Order>,
+    notifications: Vec<shared::domain::notification::Notification>,
+    audit_trail: Vec<shared::domain::audit::AuditEntry>,
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
@@ -117,14 +176,7 @@ async fn export(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     let notifications = collect_pages(|page| state.store.list_notifications(&tenant, &recipients, page)).await?;
     let audit_trail = collect_pages(|page| state.store.list_audit(&tenant, AuditFilter { customer_id: Some(id.clone()), ..AuditFilter::default() }, page)).await?;
     state.store.append_audit(&tenant, caller.audit("gdpr.export", "customer", &id).about_customer(&id)).await?;
-    Ok(Json(json!({
-        "exportedAt": shared::domain::now(),
-        "customer": customer,
-        "orders": orders,
-        "notifications": notifications,
-        "auditTrail": audit_trail,
-    }))
-    .into_response())
+    Ok(Json(CustomerExport { exported_at: shared::domain::now(), customer, orders, notifications, audit_trail }).into_response())
 }
 
 /// Most items of one kind an export gathers (100 pages of 100).
@@ -180,7 +232,8 @@ async fn request_erasure(State(state): State<AppState>, caller: Caller, Path(id)
         sink.send(ERASURE_OUTPUT, serde_json::to_value(&message).map_err(|e| ApiError::Internal(e.to_string()))?);
     }
     let status_url = format!("/api/v1/customers/{id}/gdpr/erasure/{}", record.id);
-    let mut response = (StatusCode::ACCEPTED, Json(json!({ "requestId": record.id, "status": record.status, "statusUrl": status_url }))).into_response();
+    let accepted = ErasureAccepted { request_id: record.id.clone(), status: record.status, status_url: status_url.clone() };
+    let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
     if let Ok(location) = status_url.parse() {
         response.headers_mut().insert(header::LOCATION, location);
     }

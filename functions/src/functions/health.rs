@@ -9,7 +9,10 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use axum::routing::get;
+
+use crate::api::openapi::{self, Access, Operation};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -20,7 +23,16 @@ use crate::problem::Problem;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/health/{check}", get(health))
+    openapi::router(operations())
+}
+
+/// The operations of this function (routes and their documentation).
+pub fn operations() -> Vec<Operation> {
+    vec![Operation::new(Method::GET, "/api/health/{check}", "health", "`live`: the process answers; `ready`: every backend answers", get(health))
+        .tag("health")
+        .access(Access::Anonymous)
+        .returns_nothing(200, "Live, or ready with the state of each backend")
+        .errors(&[404, 503])]
 }
 
 async fn health(State(state): State<AppState>, Path(check): Path<String>) -> Response {

@@ -4,6 +4,7 @@
 //! HTTP functions expose `routes()` (axum routes under `/api`); timer and Service Bus functions
 //! expose `invoke()` (envelope in, reply out).
 
+pub mod api_definition;
 pub mod audit_api;
 pub mod customers_api;
 pub mod data_retention_cleanup;

@@ -9,22 +9,41 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::http::Method;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use shared::auth::{PrincipalKind, Role};
 use shared::domain::notification::{Notification, NotificationInput, Recipient};
 use shared::domain::validation::new_id;
 use shared::store::PageRequest;
 
+use crate::api::openapi::{self, Access, Operation};
 use crate::api::{ApiError, Caller, PageResponse, QueryParams, ValidJson};
 use crate::app::AppState;
 
 const SENDER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/notifications", get(list).post(send))
-        .route("/api/v1/notifications/{id}/read", put(mark_read))
+    openapi::router(operations())
+}
+
+/// The operations of this function (routes and their documentation).
+pub fn operations() -> Vec<Operation> {
+    vec![
+        Operation::new(Method::GET, "/api/v1/notifications", "listNotifications", "Your notifications, unread first", get(list))
+            .query(&[("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
+            .returns::<PageResponse<Notification>>(200, "A page of notifications"),
+        Operation::new(Method::POST, "/api/v1/notifications", "sendNotification", "Send a message to a customer", post(send))
+            .access(Access::SignedIn("admin, customer-service"))
+            .body::<NotificationInput>()
+            .returns::<Notification>(201, "Sent")
+            .errors(&[400, 401, 403, 404, 413, 415]),
+        Operation::new(Method::PUT, "/api/v1/notifications/{id}/read", "markNotificationRead", "Mark one of your notifications read", put(mark_read))
+            .returns::<Notification>(200, "The notification, read"),
+    ]
+    .into_iter()
+    .map(|operation| operation.tag("notifications"))
+    .collect()
 }
 
 /// Whom the caller reads notifications as.

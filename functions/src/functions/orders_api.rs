@@ -15,7 +15,8 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::http::Method;
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use sha2::{Digest, Sha256};
 use shared::auth::Role;
@@ -24,6 +25,7 @@ use shared::domain::order::{Order, OrderInput, OrderStatus, StatusInput};
 use shared::domain::validation::{new_id, FieldError, Invalid};
 use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter, PageRequest};
 
+use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
 use crate::app::AppState;
 use crate::invoke::OutputSink;
@@ -35,11 +37,52 @@ pub const EVENT_OUTPUT: &str = "orderEvents";
 const FULFILMENT_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/orders", get(list).post(create))
-        .route("/api/v1/orders/{id}", get(read))
-        .route("/api/v1/orders/{id}/status", put(change_status))
-        .route("/api/v1/orders/{id}/history", get(history))
+    openapi::router(operations())
+}
+
+/// The operations of this function (routes and their documentation).
+pub fn operations() -> Vec<Operation> {
+    const ANY: Access = Access::SignedIn("employees; a client only for their own orders");
+    vec![
+        Operation::new(Method::GET, "/api/v1/orders", "listOrders", "List orders, newest first", get(list))
+            .access(ANY)
+            .query(&[
+                ("status", "pending, confirmed, shipped, delivered or cancelled"),
+                ("customerId", "only this customer's orders"),
+                ("createdFrom", "RFC 3339 time, inclusive"),
+                ("createdTo", "RFC 3339 time, exclusive"),
+                ("limit", "page size, 1 to 100 (default 20)"),
+                ("continuation", "the token from the previous page"),
+            ])
+            .returns::<PageResponse<Order>>(200, "A page of orders"),
+        Operation::new(Method::POST, "/api/v1/orders", "createOrder", "Place an order; stock is reserved atomically", post(create))
+            .access(ANY)
+            .headers(&[("Idempotency-Key", "a retried POST with the same key returns the first result (header Idempotent-Replayed: true)")])
+            .body::<OrderInput>()
+            .returns::<Order>(201, "Created; Location and ETag headers are set")
+            .errors(&[400, 401, 403, 404, 409, 413, 415, 422]),
+        Operation::new(Method::GET, "/api/v1/orders/{id}", "getOrder", "Read an order", get(read)).access(ANY).returns::<Order>(200, "The order; ETag header set"),
+        Operation::new(Method::PUT, "/api/v1/orders/{id}/status", "changeOrderStatus", "Move an order along pending → confirmed → shipped → delivered, or cancel it before shipping", put(change_status))
+            .access(Access::SignedIn("admin, order-manager; a client may only cancel their own order"))
+            .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
+            .body::<StatusInput>()
+            .returns::<Order>(200, "The order in its new status")
+            .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
+        Operation::new(Method::GET, "/api/v1/orders/{id}/history", "getOrderHistory", "Every status change of an order", get(history))
+            .access(ANY)
+            .returns::<OrderHistory>(200, "Status changes, oldest first"),
+    ]
+    .into_iter()
+    .map(|operation| operation.tag("orders"))
+    .collect()
+}
+
+/// `GET /orders/{id}/history`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderHistory {
+    order_id: String,
+    history: Vec<shared::domain::order::StatusChange>,
 }
 
 async fn create(
@@ -127,7 +170,7 @@ async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<Stri
 async fn history(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     visible_order(&state, &caller, &id).await?;
     let changes = state.store.order_history(caller.tenant(), &id).await?;
-    Ok(Json(serde_json::json!({ "orderId": id, "history": changes })).into_response())
+    Ok(Json(OrderHistory { order_id: id, history: changes }).into_response())
 }
 
 async fn change_status(

@@ -10,14 +10,15 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::http::Method;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde_json::json;
 use shared::auth::Role;
 use shared::domain::product::{Product, ProductInput};
 use shared::domain::validation::new_id;
 use shared::store::ProductFilter;
 
+use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
 use crate::app::AppState;
 
@@ -25,11 +26,45 @@ use crate::app::AppState;
 const CATALOGUE_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/products", get(list).post(create))
-        .route("/api/v1/products/search", get(search))
-        .route("/api/v1/products/{id}", get(read).put(update))
-        .route("/api/v1/products/{id}/stock", get(stock))
+    openapi::router(operations())
+}
+
+/// The operations of this function (routes and their documentation).
+pub fn operations() -> Vec<Operation> {
+    const WRITE: Access = Access::SignedIn("admin, order-manager");
+    vec![
+        Operation::new(Method::GET, "/api/v1/products", "listProducts", "List products", get(list))
+            .query(&[("name", "part of the name, case-insensitive"), ("category", "exact category"), ("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
+            .returns::<PageResponse<Product>>(200, "A page of products"),
+        Operation::new(Method::POST, "/api/v1/products", "createProduct", "Create a product", post(create))
+            .access(WRITE)
+            .body::<ProductInput>()
+            .returns::<Product>(201, "Created; Location and ETag headers are set")
+            .errors(&[400, 401, 403, 413, 415]),
+        Operation::new(Method::GET, "/api/v1/products/search", "searchProducts", "Search products by name and category", get(search))
+            .query(&[("q", "part of the name, case-insensitive"), ("category", "exact category"), ("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
+            .returns::<PageResponse<Product>>(200, "A page of matching products"),
+        Operation::new(Method::GET, "/api/v1/products/{id}", "getProduct", "Read a product", get(read)).returns::<Product>(200, "The product; ETag header set"),
+        Operation::new(Method::PUT, "/api/v1/products/{id}", "updateProduct", "Replace a product", put(update))
+            .access(WRITE)
+            .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
+            .body::<ProductInput>()
+            .returns::<Product>(200, "Updated; new ETag")
+            .errors(&[400, 401, 403, 404, 412, 413, 415]),
+        Operation::new(Method::GET, "/api/v1/products/{id}/stock", "getStock", "Stock level of a product", get(stock)).returns::<StockLevel>(200, "Units available"),
+    ]
+    .into_iter()
+    .map(|operation| operation.tag("products"))
+    .collect()
+}
+
+/// `GET /products/{id}/stock`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockLevel {
+    product_id: String,
+    stock: i64,
+    updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
@@ -55,7 +90,7 @@ async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<Stri
 
 async fn stock(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let product = state.store.get_product(caller.tenant(), &id).await?;
-    Ok(Json(json!({ "productId": product.id, "stock": product.stock, "updatedAt": product.updated_at })).into_response())
+    Ok(Json(StockLevel { product_id: product.id, stock: product.stock, updated_at: product.updated_at }).into_response())
 }
 
 async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input): ValidJson<ProductInput>) -> Result<Response, ApiError> {

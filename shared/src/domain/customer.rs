@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::validation::{Invalid, Validation};
 
 /// Where a customer stands with respect to erasure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CustomerStatus {
     Active,
@@ -32,7 +32,7 @@ impl CustomerStatus {
 }
 
 /// A postal address (personal data).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
     pub line1: String,
@@ -59,7 +59,7 @@ impl Address {
 }
 
 /// Which channels a customer wants notifications on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotificationPreferences {
     pub in_app: bool,
@@ -74,7 +74,7 @@ impl Default for NotificationPreferences {
 }
 
 /// A stored customer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Customer {
     pub id: String,
@@ -96,7 +96,7 @@ pub struct Customer {
 }
 
 /// The body of `POST /customers` and `PUT /customers/{id}` (a full replacement of the profile).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerInput {
     pub name: String,

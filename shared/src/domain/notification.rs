@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::validation::{Invalid, Validation};
 
 /// Who a notification is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "id")]
 pub enum Recipient {
     /// A customer (clients read their own).
@@ -16,7 +16,7 @@ pub enum Recipient {
 }
 
 /// A stored notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub id: String,
@@ -34,7 +34,7 @@ pub struct Notification {
 }
 
 /// The body of `POST /notifications` (staff sending a message to a customer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotificationInput {
     pub customer_id: String,

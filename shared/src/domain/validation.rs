@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// One bad field: where (`items[2].quantity`) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -1,0 +1,235 @@
+//! The API's operations, declared once: each [`Operation`] carries its route (the axum
+//! handler) and its documentation. The routers of the API functions and the OpenAPI 3.1
+//! document (`GET /api/v1/openapi.json`, also written to `apim-policies/openapi.json` for API
+//! Management) are both built from these declarations, so they cannot drift apart; a test
+//! checks the served document against the live routes as well.
+
+use axum::http::Method;
+use axum::routing::MethodRouter;
+use axum::Router;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use schemars::{JsonSchema, Schema};
+use serde_json::{json, Map, Value};
+
+use crate::app::AppState;
+
+/// Produces the schema of one type, registering its definitions in the generator.
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed.
+    Anonymous,
+    /// A valid token; what the caller sees is scoped by tenant (and, for clients, customer).
+    SignedIn(&'static str),
+}
+
+/// One API operation: method, path, handler, and what the document says about it.
+pub struct Operation {
+    pub method: Method,
+    /// The axum path, under `/api` (`/api/v1/orders/{id}`).
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    pub access: Access,
+    pub query: &'static [(&'static str, &'static str)],
+    pub headers: &'static [(&'static str, &'static str)],
+    pub request: Option<SchemaFn>,
+    pub success: (u16, &'static str, Option<SchemaFn>),
+    pub errors: &'static [u16],
+    pub route: MethodRouter<AppState>,
+}
+
+impl Operation {
+    /// An operation answering `status` with no documented body yet; chain the rest.
+    pub fn new(method: Method, path: &'static str, operation_id: &'static str, summary: &'static str, route: MethodRouter<AppState>) -> Self {
+        Self {
+            method,
+            path,
+            operation_id,
+            summary,
+            tag: "",
+            access: Access::SignedIn("any signed-in caller of the tenant"),
+            query: &[],
+            headers: &[],
+            request: None,
+            success: (200, "OK", None),
+            errors: &[400, 401, 403, 404],
+            route,
+        }
+    }
+
+    pub fn tag(mut self, tag: &'static str) -> Self {
+        self.tag = tag;
+        self
+    }
+
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    pub fn query(mut self, query: &'static [(&'static str, &'static str)]) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub fn headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    pub fn body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(schema_of::<T>);
+        self
+    }
+
+    pub fn returns<T: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
+        self.success = (status, description, Some(schema_of::<T>));
+        self
+    }
+
+    pub fn returns_nothing(mut self, status: u16, description: &'static str) -> Self {
+        self.success = (status, description, None);
+        self
+    }
+
+    pub fn errors(mut self, errors: &'static [u16]) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// The path as the document has it: relative to the Functions route prefix `/api`.
+    pub fn document_path(&self) -> &'static str {
+        self.path.strip_prefix("/api").unwrap_or(self.path)
+    }
+}
+
+/// The router of a list of operations.
+pub fn router(operations: Vec<Operation>) -> Router<AppState> {
+    operations.into_iter().fold(Router::new(), |router, operation| router.route(operation.path, operation.route))
+}
+
+/// Every documented operation of the app.
+pub fn all_operations() -> Vec<Operation> {
+    use crate::functions::*;
+    [
+        health::operations(),
+        customers_api::operations(),
+        orders_api::operations(),
+        products_api::operations(),
+        notifications_api::operations(),
+        audit_api::operations(),
+        api_definition::operations(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The OpenAPI 3.1 document of every operation.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+        })
+        .into_generator();
+    let problem = generator.subschema_for::<crate::problem::Problem>();
+    let mut paths: Map<String, Value> = Map::new();
+    for operation in all_operations() {
+        let entry = paths.entry(operation.document_path()).or_insert_with(|| json!({}));
+        entry[operation.method.as_str().to_ascii_lowercase()] = describe(&operation, &mut generator, &problem);
+    }
+    let schemas = generator.take_definitions(true);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Customer Service & Order Management API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Multi-tenant customers, orders, products, notifications and audit. Errors are RFC 9457 problem documents (application/problem+json). Lists page with an opaque continuation token."
+        },
+        "servers": [{ "url": "/api" }],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Entra ID (employees) or Entra External ID (clients) access token, RS256" }
+            }
+        }
+    })
+}
+
+/// The document as the file API Management imports: pretty JSON with a trailing newline.
+pub fn document_text() -> String {
+    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Schema) -> Value {
+    let mut parameters: Vec<Value> = path_parameters(operation.path)
+        .into_iter()
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    parameters.extend(operation.query.iter().map(|(name, description)| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })));
+    parameters.extend(operation.headers.iter().map(|(name, description)| json!({ "name": name, "in": "header", "required": false, "description": description, "schema": { "type": "string" } })));
+    let (status, description, schema) = operation.success;
+    let mut success = json!({ "description": description });
+    if let Some(schema) = schema {
+        success["content"] = json!({ "application/json": { "schema": schema(generator).to_value() } });
+    }
+    let mut responses = Map::new();
+    responses.insert(status.to_string(), success);
+    for error in operation.errors {
+        responses.insert(
+            error.to_string(),
+            json!({ "description": error_description(*error), "content": { "application/problem+json": { "schema": problem.as_value() } } }),
+        );
+    }
+    let mut described = json!({
+        "operationId": operation.operation_id,
+        "summary": operation.summary,
+        "tags": [operation.tag],
+        "parameters": parameters,
+        "responses": responses,
+    });
+    match operation.access {
+        Access::Anonymous => described["security"] = json!([]),
+        Access::SignedIn(who) => {
+            described["security"] = json!([{ "bearer": [] }]);
+            described["description"] = json!(format!("Who may call it: {who}."));
+        }
+    }
+    if let Some(request) = operation.request {
+        described["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": request(generator).to_value() } } });
+    }
+    described
+}
+
+/// `{id}` and `{request_id}` of `/api/v1/customers/{id}/gdpr/erasure/{request_id}`.
+pub fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|segment| segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}'))).collect()
+}
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => "Invalid request: the problem's `errors` lists each bad field",
+        401 => "Missing or invalid bearer token",
+        403 => "The caller's role may not do this",
+        404 => "Not found in the caller's tenant (another tenant's or customer's data looks the same)",
+        409 => "Conflicts with the current state (stock, order status, customer status)",
+        412 => "If-Match does not match the current ETag",
+        413 => "The request body is too large",
+        415 => "The body is not application/json",
+        422 => "Refers to unknown products, or reuses an Idempotency-Key with another request",
+        503 => "A backend or the token issuer is unavailable; retry later",
+        _ => "Error",
+    }
+}
