@@ -70,7 +70,7 @@ REQUIRED_VALUES = {
 
 # The function app the issue describes; a function added or renamed must be added here too.
 EXPECTED_FUNCTIONS = {
-    "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi",
+    "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi", "ApiDefinition",
     "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
     "GDPRDataAnonymization", "NotificationDispatch",
 }
