@@ -92,7 +92,7 @@ impl AppState {
 /// The trusted issuers from the settings; in local mode the dev issuer too.
 fn auth_config(settings: &Settings, mode: Mode) -> Result<AuthConfig, StartError> {
     let auth = &settings.auth;
-    let mut config = AuthConfig::default();
+    let mut config = AuthConfig { refetch_interval: auth.key_refetch_interval, ..AuthConfig::default() };
     if let (Some(issuer), Some(audience)) = (&auth.entra_issuer, &auth.entra_audience) {
         config = config.with_issuer(IssuerConfig::employee(issuer, audience).with_tenant_claim(&auth.tenant_claim));
     }
@@ -120,6 +120,9 @@ pub fn api_router(state: AppState) -> Router {
         })
         .fold(Router::new(), Router::merge)
         .fallback(|| async { Problem::not_found("no API route matches this path") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").detail("this path does not accept this method; see /api/v1/openapi.json")
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -136,6 +136,9 @@ pub struct AuthSettings {
     pub tenant_claim: String,
     /// The claim of client tokens that names their customer record.
     pub customer_claim: String,
+    /// Shortest time between two key fetches of one issuer (a token with an unknown `kid`
+    /// triggers one).
+    pub key_refetch_interval: Duration,
 }
 
 /// Retention periods, with per-tenant overrides.
@@ -219,6 +222,7 @@ impl Settings {
                 external_audience: reader.optional("AUTH_EXTERNAL_AUDIENCE"),
                 tenant_claim: reader.text("AUTH_TENANT_CLAIM", "tenant_id"),
                 customer_claim: reader.text("AUTH_CUSTOMER_CLAIM", "extension_customerId"),
+                key_refetch_interval: Duration::from_secs(reader.number("AUTH_KEY_REFETCH_SECONDS", 300, 1..=86_400)?),
             },
             gdpr_pseudonym_key: reader.optional("GDPR_PSEUDONYM_KEY"),
             retention: RetentionSettings {

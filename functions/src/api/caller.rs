@@ -32,10 +32,15 @@ impl FromRequestParts<AppState> for Caller {
 fn correlation_id(parts: &Parts) -> String {
     let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
     header("x-correlation-id")
-        .filter(|id| shared::domain::validation::is_valid_id(id))
+        .filter(|id| is_valid_correlation_id(id))
         .map(str::to_owned)
         .or_else(|| header("traceparent").and_then(shared::telemetry::TraceParent::parse).map(|trace| trace.trace_id))
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+        .unwrap_or_else(|| shared::telemetry::fast_uuid().replace('-', ""))
+}
+
+/// What API Management's correlation-id policy accepts and forwards: `[A-Za-z0-9._:-]{1,128}`.
+fn is_valid_correlation_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 impl Caller {

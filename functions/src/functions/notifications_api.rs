@@ -66,7 +66,10 @@ async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryPar
 }
 
 async fn mark_read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let audit = caller.audit("notification.read", "notification", &id);
+    let mut audit = caller.audit("notification.read", "notification", &id);
+    if let Some(customer_id) = caller.principal.customer_id() {
+        audit = audit.about_customer(customer_id);
+    }
     let notification = state.store.mark_notification_read(caller.tenant(), &id, &own_recipients(&caller), audit).await?;
     Ok(Json(notification).into_response())
 }

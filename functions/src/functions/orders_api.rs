@@ -95,7 +95,7 @@ async fn create(
     input.validate()?;
     let sink = output_sink(sink)?;
     let customer_id = ordering_customer(&caller, &input)?;
-    let idempotency = idempotency_key(&headers, &input)?;
+    let idempotency = idempotency_key(&headers, &customer_id, &input)?;
     let order = NewOrder { id: new_id(), customer_id: customer_id.clone(), input, actor_id: caller.principal.subject.clone(), idempotency };
     let audit = caller.audit("order.create", "order", &order.id).about_customer(&customer_id);
     let (order, replayed) = match state.store.create_order(caller.tenant(), order, audit).await? {
@@ -131,8 +131,9 @@ fn ordering_customer(caller: &Caller, input: &OrderInput) -> Result<String, ApiE
 }
 
 /// `Idempotency-Key` (1 to 128 visible ASCII characters) with a hash of the request, so the
-/// same key with a different body is refused rather than silently replayed.
-fn idempotency_key(headers: &HeaderMap, input: &OrderInput) -> Result<Option<IdempotencyKey>, ApiError> {
+/// same key with a different body is refused rather than silently replayed. Keys are scoped to
+/// the ordering customer: two clients choosing the same key get their own orders.
+fn idempotency_key(headers: &HeaderMap, customer_id: &str, input: &OrderInput) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     let key = value.to_str().ok().filter(|key| (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()));
     let Some(key) = key else {
@@ -140,7 +141,7 @@ fn idempotency_key(headers: &HeaderMap, input: &OrderInput) -> Result<Option<Ide
     };
     let canonical = serde_json::to_vec(input).map_err(|error| ApiError::Internal(error.to_string()))?;
     let request_hash = format!("{:x}", Sha256::digest(&canonical));
-    Ok(Some(IdempotencyKey { key: key.to_owned(), request_hash }))
+    Ok(Some(IdempotencyKey { key: format!("{customer_id}/{key}"), request_hash }))
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {

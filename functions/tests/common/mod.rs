@@ -64,10 +64,15 @@ pub fn client() -> reqwest::Client {
 
 pub mod jwks;
 
-/// The whole app in local mode on a loopback port (as `handler local` serves it, enveloped
-/// functions and queue workers included), with its own data folder and a dev issuer to mint
-/// tokens. Failed Service Bus deliveries are retried only after ten minutes, so a message a
-/// not-yet-implemented consumer fails stays on its entity, visible, and costs no CPU.
+/// The whole app in local mode on a loopback port (as `handler local` serves it: the local
+/// server, the host stand-in enveloping or forwarding each request, the handler), with its own
+/// data folder and a dev issuer to mint tokens.
+///
+/// The Service Bus consumers (`GDPRDataAnonymization`, `NotificationDispatch`) are disabled,
+/// as `AzureWebJobs.<Function>.Disabled` does under the Functions host: the host stand-in
+/// refuses their invocations, and a refused delivery is retried only after ten minutes. So
+/// every message the API sends stays on its queue or subscription, visible to
+/// [`ApiApp::messages_on`], and no background processing changes data under a test's feet.
 pub struct ApiApp {
     pub base: String,
     pub runtime: LocalRuntime,
@@ -90,7 +95,9 @@ impl ApiApp {
         let mut state = AppState::open(settings(dir.path(), &pairs), functions::app::Mode::Local).expect("the app starts");
         adjust(&mut state);
         let dev = shared::auth::DevIssuer::load_or_create(dir.path()).expect("dev issuer");
-        let runtime = LocalRuntime::new(state);
+        let mut runtime = LocalRuntime::new(state);
+        let handler = handler_router(runtime.state.clone()).layer(axum::middleware::from_fn(refuse_message_consumers));
+        runtime.host = functions::local::host::LocalHost::new(handler, runtime.host.queue().clone());
         let address = spawn_local(runtime.clone()).await;
         let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(20)).build().expect("client");
         Self { base: format!("http://{address}"), runtime, dev, http, _dir: dir }
@@ -129,6 +136,11 @@ impl ApiApp {
         Reply::read(self.request(reqwest::Method::GET, path, Some(token))).await
     }
 
+    /// `GET` of a path the app handed out (`/api/v1/...`, a `Location` or status URL).
+    pub async fn get_at(&self, path: &str, token: &str) -> Reply {
+        Reply::read(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: &serde_json::Value) -> Reply {
         Reply::read(self.request(reqwest::Method::POST, path, Some(token)).json(body)).await
     }
@@ -162,6 +174,16 @@ impl ApiApp {
         messages.sort_by_key(|message| message.sequence_number);
         messages.iter().map(|message| serde_json::from_str(&message.body).expect("message body is JSON")).collect()
     }
+}
+
+/// Fails every invocation of a Service Bus-triggered function (see [`ApiApp`]).
+async fn refuse_message_consumers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let function = functions::registry::find(request.uri().path().trim_start_matches('/'));
+    if function.is_some_and(functions::local::host::is_message_triggered) {
+        use axum::response::IntoResponse;
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "disabled in API tests").into_response();
+    }
+    next.run(request).await
 }
 
 /// A response read whole: status, headers, raw text and the JSON body (`Null` if not JSON).

@@ -150,6 +150,7 @@ var appSettings = concat([
   { name: 'AUTH_EXTERNAL_AUDIENCE', value: auth.externalAudience }
   { name: 'AUTH_TENANT_CLAIM', value: auth.tenantClaim }
   { name: 'AUTH_CUSTOMER_CLAIM', value: auth.customerClaim }
+  { name: 'AUTH_KEY_REFETCH_SECONDS', value: '300' }
   { name: 'GDPR_PSEUDONYM_KEY', value: '@Microsoft.KeyVault(SecretUri=${gdprKeySecretUri})' }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }

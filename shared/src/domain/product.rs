@@ -55,7 +55,7 @@ impl ProductInput {
         if let Some(description) = &self.description {
             check.text("description", description, 0, 4000);
         }
-        check.range("priceCents", self.price_cents, 0, 100_000_000_00);
+        check.range("priceCents", self.price_cents, 0, 10_000_000_000);
         validate_currency(&mut check, "currency", &self.currency);
         check.range("stock", self.stock, 0, 1_000_000_000);
         check.finish()

@@ -36,6 +36,10 @@ impl Validation {
 
     /// Trimmed text of `min..=max` characters.
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            self.error(field, "must not contain control characters");
+            return;
+        }
         let length = value.trim().chars().count();
         if length < min || length > max {
             if min > 0 && length == 0 {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::envelope::InvocationRequest;
-use super::lenient::{as_text, as_u64, unwrap_json};
+use super::lenient::{as_text, as_u64, unwrap_json, unwrap_json_ref};
 use super::ProtocolError;
 
 /// The `req` binding of an HTTP trigger, as the host writes it.
@@ -49,7 +49,7 @@ impl HttpRequestData {
             expected: "HTTP request",
             reason,
         };
-        let value = unwrap_json(request.binding(binding)?);
+        let value = unwrap_json_ref(request.binding(binding)?);
         let map = value.as_object().ok_or_else(|| invalid("expected an object".into()))?;
         let field = |name: &str| {
             map.iter()
@@ -134,7 +134,7 @@ impl HttpRequestData {
         let sys = super::SysMetadata {
             method_name: Some(function_name.to_owned()),
             utc_now: Some(chrono::Utc::now()),
-            rand_guid: Some(uuid::Uuid::new_v4().to_string()),
+            rand_guid: Some(crate::telemetry::fast_uuid()),
         };
         metadata.insert("sys".into(), sys.to_value());
         let mut data = serde_json::Map::new();
@@ -188,7 +188,7 @@ impl HttpResponseData {
     /// Reads a `res` output the way the host does: `statusCode` as a number or a string
     /// (`status` accepted too), `body` as text or JSON, `headers` as an object.
     pub fn from_output(value: &Value) -> Option<Self> {
-        let value = unwrap_json(value);
+        let value = unwrap_json_ref(value);
         let map = value.as_object()?;
         let field = |name: &str| {
             map.iter()

@@ -51,7 +51,16 @@ pub(crate) fn as_u64(value: &Value) -> Option<u64> {
 /// A JSON value that may have been wrapped into strings: `"{\"a\":1}"` becomes `{"a":1}`.
 /// Text that is not JSON stays the string it is.
 pub(crate) fn unwrap_json(value: &Value) -> Value {
-    unwrap_json_layers(value).pop().unwrap_or(Value::Null)
+    unwrap_json_ref(value).into_owned()
+}
+
+/// [`unwrap_json`] without copying a value that is not wrapped in a string (the usual case
+/// for objects such as `Data.req`).
+pub(crate) fn unwrap_json_ref(value: &Value) -> std::borrow::Cow<'_, Value> {
+    match value {
+        Value::String(_) => std::borrow::Cow::Owned(unwrap_json_layers(value).pop().unwrap_or(Value::Null)),
+        other => std::borrow::Cow::Borrowed(other),
+    }
 }
 
 /// Every decoding of a value, outermost first: the value itself, then each layer of JSON

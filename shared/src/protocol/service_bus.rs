@@ -169,7 +169,7 @@ impl OutgoingMessage {
         let sys = SysMetadata {
             method_name: Some(function_name.to_owned()),
             utc_now: Some(Utc::now()),
-            rand_guid: Some(uuid::Uuid::new_v4().to_string()),
+            rand_guid: Some(crate::telemetry::fast_uuid()),
         };
         metadata.insert("sys".into(), sys.to_value());
         let mut data = Map::new();

@@ -144,7 +144,29 @@ impl Db {
     }
 
     /// Runs `work` on a reader connection (read-only), off the async runtime.
+    ///
+    /// Reads are meant to be bounded (a point read, a page of at most a few hundred rows): in WAL
+    /// mode they never wait for the writer, so a free reader connection runs `work` right here on
+    /// the async worker, sparing the hand-off to the blocking pool (a thread switch per call,
+    /// which dominated the API's read path). When every reader is busy, the call waits on the
+    /// blocking pool instead of stalling the runtime. Long scans use [`Db::read_long`].
     pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let readers = &self.inner.readers;
+        let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
+        for offset in 0..readers.len() {
+            if let Ok(connection) = readers[(start + offset) % readers.len()].try_lock() {
+                return work(&connection).map_err(sqlite_error);
+            }
+        }
+        self.read_long(work).await
+    }
+
+    /// Runs `work` on a reader connection on the blocking pool: for reads that may take long.
+    pub async fn read_long<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
