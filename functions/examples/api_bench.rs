@@ -1,15 +1,27 @@
-//! API load benchmark (issue 3): `GET /api/v1/orders/{id}` with a valid token, against a bare
-//! axum route returning the same JSON, in the same run, on loopback; and `POST /api/v1/orders`.
+//! API load benchmark (issue 3), run by `scripts/bench-api`: `GET /api/v1/orders/{id}` with a
+//! valid token against a bare axum route returning the same JSON, in the same run, on loopback;
+//! and `POST /api/v1/orders`.
 //!
-//! Run with `scripts/bench-api` (it builds the release binary first). The handler runs as a real
-//! `handler local` process (requests go through the local host exactly as the Functions host
-//! would send them: OrdersApi has an output binding, so each request is wrapped in the `req`
-//! envelope and answered through `Outputs.res`); the bare route runs as a second process of this
-//! program; the load comes from this process. Each target gets:
-//! 1. closed loop: `CONNECTIONS` concurrent clients for `DURATION`, giving the maximum rate;
-//! 2. open loop at half that rate for `DURATION`, latency measured from each request's scheduled
-//!    send time (so queueing counts: no coordinated omission), giving p50/p99/max.
-//! Bounded: every phase stops after its duration, and the open loop sends at most rate × duration.
+//! Targets, each a separate process:
+//! - **bare**: one axum route answering the order's JSON bytes (a second process of this program);
+//! - **handler**: `handler serve` as the Functions host runs it, called exactly as the host calls
+//!   it: OrdersApi has a Service Bus output, so the host never forwards its requests; it POSTs
+//!   `/OrdersApi` with the request in the `req` envelope and reads the answer from `Outputs.res`.
+//!   The token is a real RS256 token from an identity provider served on loopback by this
+//!   program (keys fetched once, then cached, as in Azure);
+//! - **local**: `handler local`, the whole app end to end through the local host (which plays the
+//!   Functions host in process, envelope building and parsing included), for reference.
+//!
+//! Maximum rates come from `wrk` (closed loop, `CONNECTIONS` connections, `DURATION`); latency
+//! from an open loop at half the handler's maximum rate for `DURATION` (plain sockets, requests
+//! built once, so the generator stays cheap), measured from each request's scheduled send time
+//! when its connection was still busy then (queueing counts: no coordinated omission), else from
+//! the send itself (the generator's timer wakes up to 1 ms late, which is not the server's). Bounded: every
+//! phase stops after its duration; the open loop sends at most rate × duration requests.
+
+#[allow(dead_code)]
+#[path = "../tests/common/jwks.rs"]
+mod jwks;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,11 +30,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
+use shared::protocol::{HttpRequestData, HttpResponseData, InvocationRequest, InvocationResponse};
 
 const CONNECTIONS: usize = 32;
 const DURATION: Duration = Duration::from_secs(5);
-const OPEN_LOOP_IN_FLIGHT: usize = 512;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -78,74 +89,166 @@ async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<(), BoxError>
     Err(format!("{url} never answered").into())
 }
 
+/// The core servers run on; the load generators (this process, wrk) run on the other one, so a
+/// generator never takes CPU from the server it measures (`scripts/bench-api` pins this
+/// process to core 0).
+const SERVER_CPU: &str = "1";
+
+/// `program` pinned to [`SERVER_CPU`] when `taskset` is there.
+fn pinned(program: &Path) -> Command {
+    if Path::new("/usr/bin/taskset").exists() {
+        let mut command = Command::new("/usr/bin/taskset");
+        command.args(["-c", SERVER_CPU]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn spawn(handler: &Path, args: &[&str], data: &Path, env: &[(&str, String)]) -> Result<Killed, BoxError> {
+    let mut command = pinned(handler);
+    command
+        .args(args)
+        .current_dir(data)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", data.join("data"))
+        .env("LOCAL_TIMERS", "off")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Ok(Killed(command.spawn()?))
+}
+
+/// The host's envelope for `method path` with a token and an optional JSON body.
+fn envelope(function: &str, method: &str, path: &str, token: &str, body: Option<&Value>) -> Vec<u8> {
+    let mut headers = std::collections::BTreeMap::new();
+    headers.insert("Authorization".to_owned(), vec![format!("Bearer {token}")]);
+    headers.insert("Content-Type".to_owned(), vec!["application/json".to_owned()]);
+    let request = HttpRequestData {
+        url: format!("https://app.azurewebsites.net{path}"),
+        method: method.to_owned(),
+        headers,
+        identities: json!([]),
+        body: body.map(Value::to_string),
+        ..HttpRequestData::default()
+    };
+    let envelope: InvocationRequest = request.to_host_request("req", function);
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// Posts an envelope and returns the `res` output's body as JSON.
+async fn invoke(client: &reqwest::Client, base: &str, function: &str, body: Vec<u8>) -> Result<Value, BoxError> {
+    let reply: InvocationResponse = client.post(format!("{base}/{function}")).header("content-type", "application/json").body(body).send().await?.json().await?;
+    let res = reply.outputs.get("res").and_then(HttpResponseData::from_output).ok_or("no res output")?;
+    Ok(serde_json::from_str(&res.body)?)
+}
+
 async fn run(handler: &Path) -> Result<(), BoxError> {
-    let data = tempfile::tempdir()?;
+    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(CONNECTIONS).build()?;
+    let idp = jwks::FakeIdp::start("bench-idp", &[jwks::key_a()]).await;
+    let token = idp.token(&jwks::key_a(), json!({"roles": ["admin"], "tenant_id": "bench", "exp": jwks::now() + 7200}));
+
+    // The handler as the Functions host runs it.
+    let azure_data = tempfile::tempdir()?;
     let port = free_port()?;
-    let _app = Killed(
-        Command::new(handler)
-            .arg("local")
-            .current_dir(data.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATA_DIR", data.path().join("data"))
-            .env("LOCAL_PORT", port.to_string())
-            .env("LOCAL_TIMERS", "off")
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(CONNECTIONS * 2).build()?;
+    let azure_env = [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("AUTH_ENTRA_ISSUER", idp.issuer()),
+        ("AUTH_ENTRA_AUDIENCE", jwks::AUDIENCE.to_owned()),
+        ("GDPR_PSEUDONYM_KEY", format!("bench-{:032x}", fastrand::u128(..))),
+    ];
+    let _azure = spawn(handler, &["serve"], azure_data.path(), &azure_env)?;
     let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&client, &format!("{base}/api/health/ready")).await?;
+    wait_ready(&client, &format!("{base}/")).await?;
 
-    let token = String::from_utf8(
-        Command::new(handler)
-            .args(["dev-token", "--tenant", "bench", "--role", "admin", "--minutes", "120"])
-            .env("DATA_DIR", data.path().join("data"))
-            .output()?
-            .stdout,
-    )?
-    .trim()
-    .to_owned();
-    let auth = format!("Bearer {token}");
-    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).header("authorization", &auth).json(&body).send();
-    let product: Value = post("/api/v1/products", json!({"name": "Kettle", "category": "kitchen", "priceCents": 2999, "currency": "EUR", "stock": 1_000_000_000})).await?.json().await?;
-    let customer: Value = post("/api/v1/customers", json!({"name": "Bench Customer", "email": "bench@example.org"})).await?.json().await?;
-    let order_body = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}]});
-    let order: Value = post("/api/v1/orders", order_body.clone()).await?.json().await?;
-    let order_url = format!("{base}/api/v1/orders/{}", order["id"].as_str().ok_or("no order id")?);
-    let order_json = client.get(&order_url).header("authorization", &auth).send().await?.bytes().await?;
+    let product: Value = client
+        .post(format!("{base}/api/v1/products"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Kettle", "category": "kitchen", "priceCents": 2999, "currency": "EUR", "stock": 1_000_000_000}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let customer = invoke(&client, &base, "CustomersApi", envelope("CustomersApi", "POST", "/api/v1/customers", &token, Some(&json!({"name": "Bench Customer", "email": "bench@example.org"})))).await?;
+    let order_input = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}]});
+    let order = invoke(&client, &base, "OrdersApi", envelope("OrdersApi", "POST", "/api/v1/orders", &token, Some(&order_input))).await?;
+    let order_id = order["id"].as_str().ok_or("no order id")?.to_owned();
+    let get_envelope = envelope("OrdersApi", "GET", &format!("/api/v1/orders/{order_id}"), &token, None);
+    let order_json = invoke(&client, &base, "OrdersApi", get_envelope.clone()).await?;
+    let create_envelope = envelope("OrdersApi", "POST", "/api/v1/orders", &token, Some(&order_input));
 
-    let body_file = data.path().join("order.json");
-    std::fs::write(&body_file, &order_json)?;
+    // The bare route, answering the same JSON.
+    let body_file = azure_data.path().join("order.json");
+    std::fs::write(&body_file, serde_json::to_vec(&order_json)?)?;
     let bare_port = free_port()?;
     let _bare = Killed(
-        Command::new(std::env::current_exe()?)
+        pinned(&std::env::current_exe()?)
             .args(["--serve-bare", &bare_port.to_string(), &body_file.display().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?,
     );
-    let bare_url = format!("http://127.0.0.1:{bare_port}/api/v1/orders/{}", order["id"].as_str().unwrap_or_default());
+    let bare_url = format!("http://127.0.0.1:{bare_port}/api/v1/orders/{order_id}");
     wait_ready(&client, &bare_url).await?;
 
-    let get_bare = Target { client: client.clone(), method: reqwest::Method::GET, url: bare_url, auth: None, body: None };
-    let get_order = Target { client: client.clone(), method: reqwest::Method::GET, url: order_url, auth: Some(auth.clone()), body: None };
-    let create_order = Target { client: client.clone(), method: reqwest::Method::POST, url: format!("{base}/api/v1/orders"), auth: Some(auth.clone()), body: Some(order_body.to_string()) };
+    // The whole app in local mode, for reference.
+    let local_data = tempfile::tempdir()?;
+    let local_port = free_port()?;
+    let _local = spawn(handler, &["local"], local_data.path(), &[("LOCAL_PORT", local_port.to_string())])?;
+    let local_base = format!("http://127.0.0.1:{local_port}");
+    wait_ready(&client, &format!("{local_base}/api/health/live")).await?;
+    let dev_token = String::from_utf8(
+        Command::new(handler).args(["dev-token", "--tenant", "bench", "--role", "admin", "--minutes", "120"]).env("DATA_DIR", local_data.path().join("data")).output()?.stdout,
+    )?
+    .trim()
+    .to_owned();
+    let post_local = |path: &str, body: Value| client.post(format!("{local_base}{path}")).bearer_auth(&dev_token).json(&body).send();
+    let local_product: Value = post_local("/api/v1/products", json!({"name": "Kettle", "category": "kitchen", "priceCents": 2999, "currency": "EUR", "stock": 1_000_000_000})).await?.json().await?;
+    let local_customer: Value = post_local("/api/v1/customers", json!({"name": "Bench Customer", "email": "bench@example.org"})).await?.json().await?;
+    let local_order: Value = post_local("/api/v1/orders", json!({"customerId": local_customer["id"], "items": [{"productId": local_product["id"], "quantity": 1}]})).await?.json().await?;
+    let local_url = format!("{local_base}/api/v1/orders/{}", local_order["id"].as_str().ok_or("no local order")?);
 
-    println!("Loopback, {CONNECTIONS} connections, {} s per phase, 2 cores shared by load generator and server.", DURATION.as_secs());
+    let work = tempfile::tempdir()?;
+    let bare = Target::get(&client, &bare_url, None);
+    let get_order = Target::post(&client, &format!("{base}/OrdersApi"), get_envelope);
+    let create_order = Target::post(&client, &format!("{base}/OrdersApi"), create_envelope);
+    let local_get = Target::get(&client, &local_url, Some(format!("Bearer {dev_token}")));
+
+    let bare_rate = wrk(&bare, work.path(), "bare")?;
+    let get_rate = wrk(&get_order, work.path(), "get")?;
+    let create_rate = wrk(&create_order, work.path(), "create")?;
+    let local_rate = wrk(&local_get, work.path(), "local")?;
+    let get_latency = open_loop(&get_order, get_rate / 2.0).await;
+    let bare_latency = open_loop(&bare, get_rate / 2.0).await;
+    let create_latency = open_loop(&create_order, create_rate / 2.0).await;
+
+    println!("Loopback; each server process pinned to core {SERVER_CPU}, the load generators (wrk, the open loop) to the other core; wrk with {CONNECTIONS} connections for the maximum rate, an open loop at half the handler's maximum rate for latency; {} s per phase.", DURATION.as_secs());
     println!();
-    println!("| target | max rate (closed loop) | open loop at half rate: p50 | p99 | max | errors |");
-    println!("|---|---|---|---|---|---|");
-    let bare = measure("bare axum route, same JSON", &get_bare).await?;
-    let handler_get = measure("`GET /api/v1/orders/{id}` (token, tenant-scoped read)", &get_order).await?;
-    let handler_post = measure("`POST /api/v1/orders` (token, stock reserved, audit, event)", &create_order).await?;
+    println!("| target | max rate | open loop at | p50 | p99 | max | errors |");
+    println!("|---|---|---|---|---|---|---|");
+    row("bare axum route, same JSON", bare_rate, get_rate / 2.0, &bare_latency);
+    row("`GET /api/v1/orders/{id}`: handler as the Functions host calls it", get_rate, get_rate / 2.0, &get_latency);
+    row("`POST /api/v1/orders`: handler as the Functions host calls it", create_rate, create_rate / 2.0, &create_latency);
+    println!("| `GET /api/v1/orders/{{id}}`: `handler local` end to end (local host included) | {local_rate:.0} req/s | | | | | |");
     println!();
-    let ratio = handler_get / bare;
-    println!("Throughput ratio GET order / bare route: {ratio:.2} (goal ≥ 0.5)");
-    let _ = handler_post;
+    println!("Throughput ratio, GET order (handler) / bare route: {:.2} (goal ≥ 0.5)", get_rate / bare_rate);
+    println!("Throughput ratio, GET order (`handler local` end to end) / bare route: {:.2}", local_rate / bare_rate);
+    println!("p99 of GET order at half its maximum rate: {:.2} ms (goal < 5 ms)", get_latency.percentile(0.99));
     Ok(())
+}
+
+fn row(name: &str, max_rate: f64, open_rate: f64, latency: &Latencies) {
+    println!(
+        "| {name} | {max_rate:.0} req/s | {open_rate:.0} req/s | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+        latency.percentile(0.50),
+        latency.percentile(0.99),
+        latency.percentile(1.0),
+        latency.errors
+    );
 }
 
 #[derive(Clone)]
@@ -153,97 +256,196 @@ struct Target {
     client: reqwest::Client,
     method: reqwest::Method,
     url: String,
-    auth: Option<String>,
-    body: Option<String>,
+    authorization: Option<String>,
+    body: Option<bytes::Bytes>,
 }
 
 impl Target {
+    fn get(client: &reqwest::Client, url: &str, authorization: Option<String>) -> Self {
+        Self { client: client.clone(), method: reqwest::Method::GET, url: url.to_owned(), authorization, body: None }
+    }
+
+    fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Self {
+        Self { client: client.clone(), method: reqwest::Method::POST, url: url.to_owned(), authorization: None, body: Some(body.into()) }
+    }
+
+    /// `host:port` and the raw HTTP/1.1 request bytes of this target.
+    fn raw_request(&self) -> Option<(String, Vec<u8>)> {
+        let rest = self.url.strip_prefix("http://")?;
+        let (address, path) = rest.split_at(rest.find('/')?);
+        let mut request = format!("{} {path} HTTP/1.1\r\nHost: {address}\r\n", self.method);
+        if let Some(authorization) = &self.authorization {
+            request.push_str(&format!("Authorization: {authorization}\r\n"));
+        }
+        let mut bytes = match &self.body {
+            Some(body) => {
+                request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()));
+                let mut bytes = request.into_bytes();
+                bytes.extend_from_slice(body);
+                bytes
+            }
+            None => {
+                request.push_str("\r\n");
+                request.into_bytes()
+            }
+        };
+        bytes.shrink_to_fit();
+        Some((address.to_owned(), bytes))
+    }
+
+    #[allow(dead_code)]
     async fn send(&self) -> bool {
         let mut request = self.client.request(self.method.clone(), &self.url);
-        if let Some(auth) = &self.auth {
-            request = request.header("authorization", auth);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
         }
         if let Some(body) = &self.body {
             request = request.header("content-type", "application/json").body(body.clone());
         }
         match request.send().await {
-            Ok(response) => {
-                let ok = response.status().is_success();
-                ok && response.bytes().await.is_ok()
-            }
+            Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
             Err(_) => false,
         }
     }
 }
 
-/// Closed loop for the maximum rate, then open loop at half of it for latency; prints a row.
-async fn measure(name: &str, target: &Target) -> Result<f64, BoxError> {
-    let max_rate = closed_loop(target).await;
-    let (latencies, errors) = open_loop(target, max_rate / 2.0).await;
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
+/// The maximum rate by `wrk` (closed loop); the request comes from a Lua script it runs.
+fn wrk(target: &Target, work: &Path, name: &str) -> Result<f64, BoxError> {
+    let script = work.join(format!("{name}.lua"));
+    let mut lua = format!("wrk.method = \"{}\"\n", target.method);
+    if let Some(body) = &target.body {
+        let body_file = work.join(format!("{name}.body"));
+        std::fs::write(&body_file, body)?;
+        lua.push_str(&format!("local f = io.open(\"{}\", \"rb\")\nwrk.body = f:read(\"*a\")\nf:close()\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", body_file.display()));
+    }
+    if let Some(authorization) = &target.authorization {
+        lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"{authorization}\"\n"));
+    }
+    lua.push_str("done = function(summary, latency, requests)\n  io.write(string.format(\"non2xx=%d\\n\", summary.errors.status))\nend\n");
+    std::fs::write(&script, lua)?;
+    let output = Command::new("wrk")
+        .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{}s", DURATION.as_secs()), "-s"])
+        .arg(&script)
+        .arg(&target.url)
+        .output()
+        .map_err(|error| format!("wrk: {error} (scripts/bench-api installs it)"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !text.contains("non2xx=0") {
+        return Err(format!("{name}: wrk saw errors:\n{text}").into());
+    }
+    let rate = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("{name}: no rate in wrk's output:\n{text}"))?;
+    Ok(rate)
+}
+
+struct Latencies {
+    sorted_micros: Vec<u64>,
+    errors: u64,
+}
+
+impl Latencies {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.sorted_micros.is_empty() {
             return f64::NAN;
         }
-        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index] as f64 / 1000.0
-    };
-    println!(
-        "| {name} | {max_rate:.0} req/s | {:.2} ms | {:.2} ms | {:.2} ms | {errors} |",
-        percentile(0.50),
-        percentile(0.99),
-        latencies.last().map_or(f64::NAN, |max| *max as f64 / 1000.0)
-    );
-    Ok(max_rate)
+        let index = ((self.sorted_micros.len() as f64 * p).ceil() as usize).clamp(1, self.sorted_micros.len()) - 1;
+        self.sorted_micros[index] as f64 / 1000.0
+    }
 }
 
-async fn closed_loop(target: &Target) -> f64 {
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let target = target.clone();
-        workers.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            while started.elapsed() < DURATION {
-                if target.send().await {
-                    done += 1;
+/// Sends at `rate` per second for `DURATION` over `CONNECTIONS` kept-alive connections, request
+/// `i` on connection `i % CONNECTIONS` at `start + i / rate`, measuring from that scheduled time.
+/// Plain sockets and a pre-built request: the generator must cost far less than the server.
+async fn open_loop(target: &Target, rate: f64) -> Latencies {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let total = (rate * DURATION.as_secs_f64()) as usize;
+    let Some((address, request)) = target.raw_request() else {
+        return Latencies { sorted_micros: Vec::new(), errors: total as u64 };
+    };
+    let request = Arc::new(request);
+    let started = Instant::now() + Duration::from_millis(50);
+    let mut connections = Vec::new();
+    for connection in 0..CONNECTIONS {
+        let request = Arc::clone(&request);
+        let address = address.clone();
+        connections.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else {
+                return (latencies, (total / CONNECTIONS) as u64 + 1);
+            };
+            let _ = stream.set_nodelay(true);
+            let mut buffer = Vec::with_capacity(64 * 1024);
+            let mut previous_done = started;
+            for index in (connection..total).step_by(CONNECTIONS) {
+                let scheduled = started + interval.mul_f64(index as f64);
+                tokio::time::sleep_until(scheduled.into()).await;
+                // Latency counts from the scheduled time when this connection was still busy
+                // then (the server was slow: queueing counts); when it was idle, from the actual
+                // send, since waking late is the generator's timer (1 ms resolution), not the
+                // server.
+                let start = if previous_done > scheduled { scheduled } else { Instant::now() };
+                let outcome = exchange(&mut stream, &request, &mut buffer).await;
+                previous_done = Instant::now();
+                match outcome {
+                    Some(true) => latencies.push(start.elapsed().as_micros() as u64),
+                    Some(false) => errors += 1,
+                    None => {
+                        errors += 1;
+                        match tokio::net::TcpStream::connect(&address).await {
+                            Ok(fresh) => stream = fresh,
+                            Err(_) => break,
+                        }
+                    }
                 }
             }
-            done
+            (latencies, errors)
         }));
     }
-    let mut total = 0u64;
-    for worker in workers {
-        total += worker.await.unwrap_or(0);
-    }
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
-/// Sends at `rate` per second for `DURATION`; returns sorted latencies (µs) and the error count.
-async fn open_loop(target: &Target, rate: f64) -> (Vec<u64>, u64) {
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let total = (rate * DURATION.as_secs_f64()) as u64;
-    let in_flight = Arc::new(Semaphore::new(OPEN_LOOP_IN_FLIGHT));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for index in 0..total {
-        let scheduled = started + interval.mul_f64(index as f64);
-        tokio::time::sleep_until(scheduled.into()).await;
-        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else { break };
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            let ok = target.send().await;
-            drop(permit);
-            (scheduled.elapsed().as_micros() as u64, ok)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut sorted_micros = Vec::with_capacity(total);
     let mut errors = 0;
-    for task in tasks {
-        match task.await {
-            Ok((latency, true)) => latencies.push(latency),
-            _ => errors += 1,
+    for connection in connections {
+        if let Ok((latencies, failed)) = connection.await {
+            sorted_micros.extend(latencies);
+            errors += failed;
         }
     }
-    latencies.sort_unstable();
-    (latencies, errors)
+    sorted_micros.sort_unstable();
+    Latencies { sorted_micros, errors }
+}
+
+/// Writes one request and reads one response (`Content-Length` framed). `Some(ok)` with whether
+/// the status was 2xx, `None` when the connection failed.
+async fn exchange(stream: &mut tokio::net::TcpStream, request: &[u8], buffer: &mut Vec<u8>) -> Option<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await.ok()?;
+    buffer.clear();
+    let mut chunk = [0u8; 16 * 1024];
+    let header_end = loop {
+        if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let ok = head.get(9..10) == Some("2");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())?;
+    while buffer.len() < header_end + length {
+        let read = stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    Some(ok)
 }

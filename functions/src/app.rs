@@ -67,6 +67,8 @@ pub enum StartError {
     Auth(shared::auth::AuthConfigError),
     #[error("the local dev token key cannot be used: {0}")]
     DevKey(#[from] shared::auth::DevKeyError),
+    #[error("invalid setting GDPR_PSEUDONYM_KEY: {0}; fix: set GDPR_PSEUDONYM_KEY to a random secret of at least 16 characters (in Azure, the Key Vault reference to the secret gdpr-pseudonym-key)")]
+    PseudonymKey(String),
 }
 
 impl AppState {
@@ -78,6 +80,7 @@ impl AppState {
             shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
             other => StartError::Auth(other),
         })?;
+        check_pseudonym_key(&settings, mode)?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone())];
         Ok(Self {
             settings: Arc::new(settings),
@@ -86,6 +89,19 @@ impl AppState {
             authenticator: Arc::new(authenticator),
             health_checks: Arc::new(health_checks),
         })
+    }
+}
+
+/// Erasure pseudonymises the audit trail with `GDPR_PSEUDONYM_KEY`: Azure must have it (local
+/// mode generates one in `DATA_DIR` on first use), and a key that is set must be usable.
+fn check_pseudonym_key(settings: &Settings, mode: Mode) -> Result<(), StartError> {
+    match (&settings.gdpr_pseudonym_key, mode) {
+        (Some(secret), _) if secret.starts_with("@Microsoft.KeyVault(") => {
+            Err(StartError::PseudonymKey("the Key Vault reference was not resolved (check the app identity's access to the vault)".into()))
+        }
+        (Some(secret), _) => shared::domain::masking::PseudonymKey::new(secret).map(drop).map_err(|error| StartError::PseudonymKey(error.to_string())),
+        (None, Mode::Azure) => Err(StartError::PseudonymKey("not set, and GDPR erasure needs it".into())),
+        (None, Mode::Local) => Ok(()),
     }
 }
 
@@ -157,7 +173,7 @@ async fn invoke_function(State(envelopes): State<Envelopes>, Path(function): Pat
 /// Wraps each request in a span naming the function, the invocation and the trace.
 async fn invocation_span(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/" {
+    if path == "/" || !tracing::enabled!(tracing::Level::INFO) {
         return next.run(request).await;
     }
     let function = function_for_path(path);
@@ -178,7 +194,7 @@ async fn invocation_span(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     async move {
         let response = next.run(request).await;
-        tracing::info!(
+        tracing::debug!(
             method = %method,
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -190,11 +206,11 @@ async fn invocation_span(request: Request, next: Next) -> Response {
     .await
 }
 
-fn function_for_path(path: &str) -> String {
+fn function_for_path(path: &str) -> &str {
     if path.starts_with("/api/") {
-        return registry::match_http_route(path).map_or_else(|| "-".to_owned(), |found| found.function.name.to_owned());
+        return registry::match_http_route(path).map_or("-", |found| found.function.name);
     }
-    path.trim_start_matches('/').to_owned()
+    registry::find(path.trim_start_matches('/')).map_or("-", |def| def.name)
 }
 
 fn header_text(request: &Request, name: &str) -> String {

@@ -73,6 +73,11 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Housekeeping jobs: `handler jobs run DataRetentionCleanup [--dry-run]` prints the report.
+    Jobs {
+        #[command(subcommand)]
+        command: crate::jobs_cli::JobsCommand,
+    },
     /// The app's functions.
     Functions {
         #[command(subcommand)]
@@ -183,6 +188,7 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Functions { command: FunctionsCommand::Write { dir } }) => write_function_json(&dir),
         Some(Command::Openapi { write }) => openapi(write.as_deref()),
         Some(Command::DevToken { tenant, roles, customer, minutes }) => dev_token(&source, &tenant, &roles, customer, minutes),
+        Some(Command::Jobs { command }) => crate::jobs_cli::run(source, command).await.map_err(|error| CliError::Usage(error.to_string())),
         Some(command) => run_local_command(source, command).await,
     }
 }
@@ -242,7 +248,7 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
             print_json(&json!({ "replayed": sequence_number, "sequenceNumber": new_number }));
             Ok(())
         }
-        Command::Serve { .. } | Command::Functions { .. } | Command::DevToken { .. } | Command::Openapi { .. } => Ok(()),
+        Command::Serve { .. } | Command::Jobs { .. } | Command::Functions { .. } | Command::DevToken { .. } | Command::Openapi { .. } => Ok(()),
     }
 }
 

@@ -94,13 +94,12 @@ impl OutputSink {
 
 /// Runs `def` on an envelope and renders the reply (2xx JSON) or the failure (non-2xx).
 pub async fn run_envelope(state: AppState, api: axum::Router, def: &'static FunctionDef, body: &[u8]) -> Response {
-    let request = match InvocationRequest::from_slice(body) {
-        Ok(request) => request,
-        Err(error) => return FunctionError::from(error).into_response(),
-    };
     let result = match def.code {
-        Code::Invoke(invoke) => invoke(state, request).await,
-        Code::Http(_) => run_http_envelope(api, def, &request).await,
+        Code::Invoke(invoke) => match InvocationRequest::from_slice(body) {
+            Ok(request) => invoke(state, request).await,
+            Err(error) => Err(FunctionError::from(error)),
+        },
+        Code::Http(_) => run_http_envelope(api, def, body).await,
     };
     match result {
         Ok(reply) => (StatusCode::OK, axum::Json(reply)).into_response(),
@@ -112,12 +111,8 @@ pub async fn run_envelope(state: AppState, api: axum::Router, def: &'static Func
 }
 
 /// An HTTP request delivered in `Data.req`, run through the API routes.
-async fn run_http_envelope(
-    api: axum::Router,
-    def: &'static FunctionDef,
-    request: &InvocationRequest,
-) -> Result<InvocationResponse, FunctionError> {
-    let data = HttpRequestData::from_request(request, def.trigger_binding)?;
+async fn run_http_envelope(api: axum::Router, def: &'static FunctionDef, body: &[u8]) -> Result<InvocationResponse, FunctionError> {
+    let data = HttpRequestData::from_envelope_bytes(body, def.trigger_binding)?;
     let http_request = data
         .to_http_request()
         .map_err(|error| FunctionError::BadInput(format!("the request in `{}` is not valid HTTP: {error}", def.trigger_binding)))?;
@@ -135,7 +130,7 @@ async fn run_http_envelope(
         .map_err(|error| FunctionError::Failed(format!("reading the response body failed: {error}")))?
         .to_bytes();
     let res = HttpResponseData::from_parts(parts.status, &parts.headers, &bytes);
-    let mut reply = InvocationResponse::empty().output(HTTP_OUTPUT_BINDING, serde_json::to_value(res).unwrap_or(Value::Null));
+    let mut reply = InvocationResponse::empty().output(HTTP_OUTPUT_BINDING, res.into_value());
     for (binding, messages) in sink.take() {
         if !def.outputs.iter().any(|output| output.name == binding) {
             return Err(FunctionError::Failed(format!("{} has no output binding named `{binding}`", def.name)));

@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod functions;
 pub mod invoke;
+pub mod jobs_cli;
 pub mod local;
 pub mod problem;
 pub mod registry;

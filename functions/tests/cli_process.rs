@@ -89,7 +89,8 @@ fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
     command
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .env("AUTH_ENTRA_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0")
-        .env("AUTH_ENTRA_AUDIENCE", "api://platform");
+        .env("AUTH_ENTRA_AUDIENCE", "api://platform")
+        .env("GDPR_PSEUDONYM_KEY", "test-pseudonym-key-0123456789abcdef");
     let mut process = spawn(command);
     let (status, _) = wait_until_up(&format!("http://127.0.0.1:{port}/"));
     assert_eq!(status, 200);
@@ -113,7 +114,7 @@ fn local_mode_end_to_end_keeps_its_data_across_restarts() {
 
     // A one-off run of a timer function, from another process, through the protocol.
     let invoked = json_stdout(&run(handler(dir.path()).args(["invoke", "DataRetentionCleanup"])));
-    assert_eq!(invoked["ReturnValue"]["implemented"], false);
+    assert_eq!(invoked["ReturnValue"]["outcome"], "finished");
     assert_eq!(invoked["ReturnValue"]["timer"]["isPastDue"], false);
 
     // A message that makes the function fail, sent from another process.

@@ -81,18 +81,18 @@ async fn first_run_timer_envelope_is_accepted() {
 }
 
 #[tokio::test]
-async fn service_bus_envelope_is_typed_and_a_valid_message_is_kept_not_dropped() {
+async fn service_bus_envelope_is_typed_through_the_host_encodings() {
     let (address, _dir) = handler().await;
     let mut envelope = rename_binding(fixture("servicebus_request.json"), "msg", "message");
     let erasure = json!({"requestId": "r-1", "tenantId": "t-001", "customerId": "cust-0042", "requestedBy": "u-7", "requestedAt": "2026-11-21T02:00:00Z"});
     envelope["Data"]["message"] = host_encoded_body(&erasure);
     let (status, content_type, reply) = post(address, "GDPRDataAnonymization", &envelope).await;
-    // Parsed (the id and delivery count come back), then refused as not implemented, so the
-    // host abandons it and Service Bus keeps it.
-    assert_eq!(status, 501);
+    // Parsed (the ids come through the host's encodings), then refused as bad input because
+    // the customer does not exist, so the host abandons it and Service Bus dead-letters it.
+    assert_eq!(status, 400);
     assert_eq!(content_type, "application/json");
     let error = reply["Error"].as_str().unwrap();
-    assert!(error.contains("6f1c2b9a0d3e4f5a8b7c6d5e4f3a2b1c") && error.contains("delivery 1"), "{error}");
+    assert!(error.contains("customer cust-0042 does not exist in tenant t-001"), "{error}");
 }
 
 #[tokio::test]
@@ -113,7 +113,9 @@ async fn order_event_envelope_for_the_subscription_function() {
     let event = json!({"eventId": "e-1", "eventType": "shipped", "tenantId": "t-001", "orderId": "ord-1001", "customerId": "cust-0042", "occurredAt": "2026-11-21T02:00:00Z"});
     envelope["Data"]["message"] = host_encoded_body(&event);
     let (status, _, reply) = post(address, "NotificationDispatch", &envelope).await;
-    assert_eq!(status, 501, "{reply}");
+    // Parsed and completed without effect: the customer does not exist.
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["ReturnValue"]["result"], "skipped: customer not found", "{reply}");
 }
 
 #[tokio::test]

@@ -188,7 +188,7 @@ param retentionTenantOverrides object = {}
 param jobMaxRuntimeSeconds int = 240
 
 @description('Items a housekeeping job handles per batch.')
-param jobBatchSize int = 1000
+param jobBatchSize int = 5000
 
 @description('Housekeeping jobs report what they would do without doing it.')
 param jobDryRun bool = false

@@ -234,7 +234,7 @@ impl Settings {
             },
             jobs: JobSettings {
                 max_runtime: Duration::from_secs(reader.number("JOB_MAX_RUNTIME_SECONDS", 240, 1..=86_400)?),
-                batch_size: reader.number("JOB_BATCH_SIZE", 1000, 1..=100_000)?,
+                batch_size: reader.number("JOB_BATCH_SIZE", 5000, 1..=100_000)?,
                 dry_run: reader.flag("JOB_DRY_RUN", false)?,
             },
             http_body_limit_bytes: reader.number("HTTP_BODY_LIMIT_BYTES", 262_144, 1_024..=104_857_600)?,

@@ -5,11 +5,15 @@
 //! - [`config`]: every setting, from the environment or `local.settings.json`, validated.
 //! - [`domain`]: domain types shared between functions (message bodies).
 //! - [`store`]: storage ports and the embedded SQLite adapter.
+//! - [`jobs`]: housekeeping jobs (retention, notification cleanup, maintenance), resumable.
+//! - [`archive`]: the archive store port, the folder adapter, verified NDJSON batches.
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
+pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod jobs;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;

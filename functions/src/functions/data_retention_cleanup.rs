@@ -1,13 +1,14 @@
-//! `DataRetentionCleanup`: timer (daily at 02) that 00 UTC:deletes old notifications, anonymises long-inactive customers and archives old audit entries.
+//! `DataRetentionCleanup`: timer (daily at 02:00 UTC) that deletes old notifications, erases long-inactive customers and archives, then removes, old audit entries.
 //!
-//! Not implemented yet: the job lands with issue 4. Until then the timer input is parsed and
-//! the run succeeds saying that nothing was changed.
+//! The job itself is [`shared::jobs`] (batches, checkpoint, lease, time budget, dry run);
+//! the reply's `ReturnValue` is its report. `handler jobs run DataRetentionCleanup` runs the same job.
 
+use shared::jobs::JobName;
 use shared::protocol::InvocationRequest;
 
 use crate::app::AppState;
 use crate::invoke::InvokeFuture;
 
-pub fn invoke(_state: AppState, request: InvocationRequest) -> InvokeFuture {
-    Box::pin(async move { super::pending::timer(&request, "DataRetentionCleanup", 4) })
+pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
+    Box::pin(crate::jobs_cli::run_timer(state, request, JobName::DataRetentionCleanup))
 }

@@ -1,13 +1,14 @@
-//! `DatabaseMaintenance`: timer (Sundays at 03) that 00 UTC:optimises the store and reports orphans and expired idempotency keys.
+//! `DatabaseMaintenance`: timer (Sundays at 03:00 UTC) that removes orphans and expired idempotency keys, runs the storage engine's upkeep and reports what it found.
 //!
-//! Not implemented yet: the job lands with issue 4. Until then the timer input is parsed and
-//! the run succeeds saying that nothing was changed.
+//! The job itself is [`shared::jobs`] (batches, checkpoint, lease, time budget, dry run);
+//! the reply's `ReturnValue` is its report. `handler jobs run DatabaseMaintenance` runs the same job.
 
+use shared::jobs::JobName;
 use shared::protocol::InvocationRequest;
 
 use crate::app::AppState;
 use crate::invoke::InvokeFuture;
 
-pub fn invoke(_state: AppState, request: InvocationRequest) -> InvokeFuture {
-    Box::pin(async move { super::pending::timer(&request, "DatabaseMaintenance", 4) })
+pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
+    Box::pin(crate::jobs_cli::run_timer(state, request, JobName::DatabaseMaintenance))
 }

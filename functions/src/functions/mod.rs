@@ -17,4 +17,3 @@ pub mod notifications_api;
 pub mod orders_api;
 pub mod products_api;
 
-mod pending;

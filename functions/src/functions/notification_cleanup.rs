@@ -1,13 +1,14 @@
-//! `NotificationCleanup`: timer (daily at 01) that 00 UTC:removes read notifications older than the retention, archiving a summary first.
+//! `NotificationCleanup`: timer (daily at 01:00 UTC) that removes read notifications older than the retention, archiving a summary (counts per tenant and day) first.
 //!
-//! Not implemented yet: the job lands with issue 4. Until then the timer input is parsed and
-//! the run succeeds saying that nothing was changed.
+//! The job itself is [`shared::jobs`] (batches, checkpoint, lease, time budget, dry run);
+//! the reply's `ReturnValue` is its report. `handler jobs run NotificationCleanup` runs the same job.
 
+use shared::jobs::JobName;
 use shared::protocol::InvocationRequest;
 
 use crate::app::AppState;
 use crate::invoke::InvokeFuture;
 
-pub fn invoke(_state: AppState, request: InvocationRequest) -> InvokeFuture {
-    Box::pin(async move { super::pending::timer(&request, "NotificationCleanup", 4) })
+pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
+    Box::pin(crate::jobs_cli::run_timer(state, request, JobName::NotificationCleanup))
 }

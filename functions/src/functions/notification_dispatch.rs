@@ -2,16 +2,189 @@
 //! `notifications`, [`OrderEvent`]) into in-app notifications, and email/SMS messages on the
 //! `notifications-outbound` queue (output binding `outboundNotifications`).
 //!
-//! Not implemented yet: fan-out lands with issue 4. Until then a malformed event fails as bad
-//! input and a valid one fails as not implemented, so it is kept (redelivered, dead-lettered,
-//! replayable).
+//! Who hears about what ([`fanout`]):
+//!
+//! | event | the customer | staff roles |
+//! |---|---|---|
+//! | `created` | in-app + email/SMS "order received" | none |
+//! | `confirmed` | in-app + email/SMS | none |
+//! | `shipped` | in-app + email/SMS | none |
+//! | `delivered` | in-app + email/SMS | none |
+//! | `cancelled` | in-app + email/SMS | `order-manager` (in-app: stock was released, follow-up) |
+//!
+//! The customer's preferences decide the channels: `inApp` an in-app notification, `email` an
+//! email message, `sms` an SMS message (only when a phone number is on file). Staff
+//! notifications are in-app only.
+//!
+//! **What a sender receives** on `notifications-outbound`: one JSON object per message, ids
+//! only, never an address or a name (the sender looks the address up, so an erased customer
+//! is never contacted from a stale message):
+//!
+//! ```json
+//! {"deliveryId": "<eventId>:email", "channel": "email", "tenantId": "t-1", "customerId": "c-1",
+//!  "notificationId": "<in-app notification id, or null>", "template": "order.shipped",
+//!  "orderId": "o-1", "eventType": "shipped", "occurredAt": "2026-11-21T02:00:00Z"}
+//! ```
+//!
+//! `channel` is `email` or `sms`; `template` is `order.<eventType>`. Delivery is at least
+//! once: a redelivered event sends the same messages again (the first reply may have been
+//! lost), so senders deduplicate on `deliveryId`.
+//!
+//! Exactly once for notifications: events are deduplicated by `eventId` (the
+//! `processed_events` table), in the same transaction that stores the notifications. Events
+//! for missing or erased customers (or with an erasure requested), or for an order that is
+//! not the customer's, complete without effect (logged with ids only). A malformed event is
+//! bad input (400): retried, then dead-lettered with the reason.
 
-use shared::domain::messages::OrderEvent;
-use shared::protocol::InvocationRequest;
+use serde_json::{json, Value};
+use shared::domain::audit::AuditEntry;
+use shared::domain::customer::Customer;
+use shared::domain::messages::{OrderEvent, OrderEventType};
+use shared::domain::notification::{Notification, Recipient};
+use shared::domain::validation::{is_valid_id, new_id};
+use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
+use shared::store::{DispatchOutcome, Fanout, TenantId};
 
 use crate::app::AppState;
-use crate::invoke::InvokeFuture;
+use crate::invoke::{FunctionError, InvokeFuture};
+use crate::registry::MESSAGE_BINDING;
 
-pub fn invoke(_state: AppState, request: InvocationRequest) -> InvokeFuture {
-    Box::pin(async move { super::pending::message::<OrderEvent>(&request, "NotificationDispatch", 4) })
+/// The function's name (the consumer named in the processed-events table).
+pub const FUNCTION: &str = "NotificationDispatch";
+/// The output binding email/SMS messages go out on.
+pub const OUTBOUND_BINDING: &str = "outboundNotifications";
+const ACTOR: &str = "system:NotificationDispatch";
+
+pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
+    Box::pin(async move { run(state, request).await })
+}
+
+async fn run(state: AppState, request: InvocationRequest) -> Result<InvocationResponse, FunctionError> {
+    let message = ServiceBusMessage::<OrderEvent>::from_request(&request, MESSAGE_BINDING)?;
+    let event = message.body;
+    let tenant = checked_ids(&event)?;
+    let outcome = state
+        .store
+        .dispatch_event(&tenant, FUNCTION, &event, fanout)
+        .await
+        .map_err(|error| FunctionError::Failed(format!("event {} could not be dispatched: {error}", event.event_id)))?;
+    Ok(reply(&event, outcome))
+}
+
+fn checked_ids(event: &OrderEvent) -> Result<TenantId, FunctionError> {
+    let tenant = TenantId::new(&event.tenant_id).map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
+    for (field, value) in [("eventId", &event.event_id), ("orderId", &event.order_id), ("customerId", &event.customer_id)] {
+        if !is_valid_id(value) {
+            return Err(FunctionError::BadInput(format!("{field}: not a valid id (1 to 64 letters, digits, '-' or '_')")));
+        }
+    }
+    Ok(tenant)
+}
+
+fn reply(event: &OrderEvent, outcome: DispatchOutcome) -> InvocationResponse {
+    let (result, notifications, outbound) = match outcome {
+        DispatchOutcome::Dispatched { notifications, outbound } => ("dispatched".to_owned(), notifications, outbound),
+        DispatchOutcome::Duplicate { outbound } => ("duplicate".to_owned(), 0, outbound),
+        DispatchOutcome::Skipped(reason) => (format!("skipped: {}", reason.as_str()), 0, Vec::new()),
+    };
+    tracing::info!(event_id = %event.event_id, order_id = %event.order_id, customer_id = %event.customer_id, result = %result, notifications, outbound = outbound.len(), "order event handled");
+    let line = format!("event {} ({}): {result}; {notifications} notifications, {} outbound messages", event.event_id, event_name(event.event_type), outbound.len());
+    let mut response = InvocationResponse::empty()
+        .log(line)
+        .with_return_value(json!({ "eventId": event.event_id, "result": result, "notifications": notifications, "outbound": outbound.len() }));
+    if !outbound.is_empty() {
+        response = response.output(OUTBOUND_BINDING, Value::Array(outbound));
+    }
+    response
+}
+
+/// `created`, `shipped`, ... (the event type as it travels).
+pub fn event_name(event_type: OrderEventType) -> &'static str {
+    match event_type {
+        OrderEventType::Created => "created",
+        OrderEventType::Confirmed => "confirmed",
+        OrderEventType::Shipped => "shipped",
+        OrderEventType::Delivered => "delivered",
+        OrderEventType::Cancelled => "cancelled",
+    }
+}
+
+/// The staff roles told about an event (in-app).
+pub fn staff_roles(event_type: OrderEventType) -> &'static [&'static str] {
+    match event_type {
+        OrderEventType::Cancelled => &["order-manager"],
+        OrderEventType::Created | OrderEventType::Confirmed | OrderEventType::Shipped | OrderEventType::Delivered => &[],
+    }
+}
+
+/// What the customer is told: title and message (ids only).
+fn customer_text(event: &OrderEvent) -> (&'static str, String) {
+    let order = &event.order_id;
+    match event.event_type {
+        OrderEventType::Created => ("Order received", format!("We received your order {order}.")),
+        OrderEventType::Confirmed => ("Order confirmed", format!("Your order {order} is confirmed.")),
+        OrderEventType::Shipped => ("Order shipped", format!("Your order {order} is on its way.")),
+        OrderEventType::Delivered => ("Order delivered", format!("Your order {order} was delivered.")),
+        OrderEventType::Cancelled => ("Order cancelled", format!("Your order {order} was cancelled.")),
+    }
+}
+
+/// The fan-out of `event` for `customer` (active, and the order's owner); see the module doc.
+pub fn fanout(customer: &Customer, event: &OrderEvent) -> Fanout {
+    let mut fanout = Fanout::default();
+    let category = format!("order.{}", event_name(event.event_type));
+    let mut in_app_id = None;
+    if customer.preferences.in_app {
+        let (title, message) = customer_text(event);
+        let notification = notification(event, Recipient::Customer(customer.id.clone()), &category, title, message);
+        in_app_id = Some(notification.id.clone());
+        push(&mut fanout, event, notification);
+    }
+    for role in staff_roles(event.event_type) {
+        let message = format!("Order {} was cancelled; its stock was released.", event.order_id);
+        push(&mut fanout, event, notification(event, Recipient::Role((*role).to_owned()), &category, "Order cancelled", message));
+    }
+    let channels = [("email", customer.preferences.email), ("sms", customer.preferences.sms && customer.phone.is_some())];
+    for (channel, wanted) in channels {
+        if wanted {
+            fanout.outbound.push(outbound(event, channel, &category, in_app_id.as_deref()));
+        }
+    }
+    fanout
+}
+
+fn notification(event: &OrderEvent, recipient: Recipient, category: &str, title: &str, message: String) -> Notification {
+    Notification {
+        id: new_id(),
+        tenant_id: event.tenant_id.clone(),
+        recipient,
+        category: category.to_owned(),
+        title: title.to_owned(),
+        message,
+        order_id: Some(event.order_id.clone()),
+        read_at: None,
+        created_at: shared::domain::now(),
+    }
+}
+
+/// Adds the notification and its audit entry.
+fn push(fanout: &mut Fanout, event: &OrderEvent, notification: Notification) {
+    let audit = AuditEntry::now(&event.tenant_id, ACTOR, "notification.dispatch", "notification", &notification.id, &event.event_id)
+        .about_customer(&event.customer_id);
+    fanout.audit.push(audit);
+    fanout.notifications.push(notification);
+}
+
+fn outbound(event: &OrderEvent, channel: &str, template: &str, notification_id: Option<&str>) -> Value {
+    json!({
+        "deliveryId": format!("{}:{channel}", event.event_id),
+        "channel": channel,
+        "tenantId": event.tenant_id,
+        "customerId": event.customer_id,
+        "notificationId": notification_id,
+        "template": template,
+        "orderId": event.order_id,
+        "eventType": event_name(event.event_type),
+        "occurredAt": event.occurred_at,
+    })
 }

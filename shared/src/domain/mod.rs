@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod customer;
 pub mod gdpr;
+pub mod masking;
 pub mod messages;
 pub mod notification;
 pub mod order;

@@ -71,6 +71,17 @@ impl HttpRequestData {
         })
     }
 
+    /// Reads the HTTP trigger binding `binding` straight from the envelope's bytes. The shape
+    /// current hosts send (`Query` and `Headers` as objects, `Body` a string) is read without
+    /// building a JSON tree and without decoding `Metadata` (it repeats the request); any other
+    /// shape takes the tolerant path of [`HttpRequestData::from_request`].
+    pub fn from_envelope_bytes(body: &[u8], binding: &str) -> Result<Self, ProtocolError> {
+        if let Some(request) = typed_envelope(body, binding) {
+            return Ok(request);
+        }
+        Self::from_request(&InvocationRequest::from_slice(body)?, binding)
+    }
+
     /// The path and query of `Url` (`/api/v1/orders?status=pending`); the query string is
     /// rebuilt from `Query` when `Url` carries none.
     pub fn path_and_query(&self) -> String {
@@ -181,8 +192,21 @@ impl HttpResponseData {
                 .iter()
                 .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
                 .collect(),
-            body: String::from_utf8_lossy(body).into_owned(),
+            body: match std::str::from_utf8(body) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(body).into_owned(),
+            },
         }
+    }
+
+    /// The `res` output as a JSON value, moving the body instead of copying it.
+    pub fn into_value(self) -> Value {
+        let headers: serde_json::Map<String, Value> = self.headers.into_iter().map(|(name, value)| (name, Value::String(value))).collect();
+        let mut map = serde_json::Map::new();
+        map.insert("statusCode".to_owned(), Value::from(self.status_code));
+        map.insert("headers".to_owned(), Value::Object(headers));
+        map.insert("body".to_owned(), Value::String(self.body));
+        Value::Object(map)
     }
 
     /// Reads a `res` output the way the host does: `statusCode` as a number or a string
@@ -211,6 +235,43 @@ impl HttpResponseData {
             body,
         })
     }
+}
+
+/// The fast path of [`HttpRequestData::from_envelope_bytes`]: `None` when the envelope is not
+/// of the common shape (the caller then parses it tolerantly).
+fn typed_envelope(body: &[u8], binding: &str) -> Option<HttpRequestData> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "Data", borrow)]
+        data: std::collections::HashMap<&'a str, &'a serde_json::value::RawValue>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Typed {
+        url: String,
+        method: String,
+        #[serde(default)]
+        query: BTreeMap<String, String>,
+        #[serde(default)]
+        headers: BTreeMap<String, Vec<String>>,
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+        #[serde(default)]
+        identities: Value,
+        #[serde(default)]
+        body: Option<String>,
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
+    let typed: Typed = serde_json::from_str(envelope.data.get(binding)?.get()).ok()?;
+    Some(HttpRequestData {
+        url: typed.url,
+        method: typed.method,
+        query: typed.query,
+        headers: typed.headers,
+        params: typed.params,
+        identities: typed.identities,
+        body: typed.body,
+    })
 }
 
 fn body_text(value: &Value) -> Option<String> {
@@ -379,6 +440,19 @@ mod tests {
         assert_eq!(request.headers()["content-type"], "application/json");
         assert_eq!(request.headers()["x-one"], "1");
         assert_eq!(request.body().as_ref(), br#"{"name":"x"}"#);
+    }
+
+    #[test]
+    fn the_fast_path_and_the_tolerant_path_read_the_same_request() {
+        let current = json!({"Data": {"req": {"Url": "http://h/api/x?a=1", "Method": "GET", "Query": {"a": "1"}, "Headers": {"X": ["1", "2"]}, "Params": {}, "Identities": [], "Body": "b"}}, "Metadata": {"Headers": {"X": "1,2"}}});
+        let bytes = serde_json::to_vec(&current).unwrap();
+        let fast = typed_envelope(&bytes, "req").expect("the common shape takes the fast path");
+        let tolerant = HttpRequestData::from_request(&serde_json::from_value(current).unwrap(), "req").unwrap();
+        assert_eq!(fast, tolerant);
+        let legacy = json!({"Data": {"req": {"Url": "http://h/api/x", "Method": "GET", "Query": "{\"a\":\"1\"}"}}});
+        let bytes = serde_json::to_vec(&legacy).unwrap();
+        assert!(typed_envelope(&bytes, "req").is_none(), "a string Query falls back");
+        assert_eq!(HttpRequestData::from_envelope_bytes(&bytes, "req").unwrap().query["a"], "1");
     }
 
     #[test]

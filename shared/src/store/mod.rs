@@ -6,12 +6,17 @@
 //! continuation token rather than offsets, and updates carry an ETag for optimistic
 //! concurrency.
 
+pub mod dispatch;
+pub mod erasure;
+pub mod jobs;
 mod paging;
 pub mod ports;
 pub mod sqlite;
 
 use std::fmt;
 
+pub use dispatch::{DispatchOutcome, DispatchStore, Fanout, FanoutPlan, SkipReason};
+pub use erasure::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress};
 pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
 pub use ports::{
     AuditFilter, AuditStore, CustomerStore, IdempotencyKey, NewOrder, NotificationStore, OrderCreated, OrderFilter, OrderStore,

@@ -121,6 +121,6 @@ pub trait AuditStore: Send + Sync {
 }
 
 /// Every port together: what the app holds as `Arc<dyn Store>`.
-pub trait Store: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + HealthCheck {}
+pub trait Store: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + super::ErasureStore + super::DispatchStore + super::jobs::JobsStore + HealthCheck {}
 
-impl<T> Store for T where T: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + HealthCheck {}
+impl<T> Store for T where T: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + super::ErasureStore + super::DispatchStore + super::jobs::JobsStore + HealthCheck {}

@@ -15,6 +15,9 @@ use super::{HealthCheck, StoreError};
 
 mod audit;
 mod customers;
+mod dispatch;
+mod erasure;
+mod jobs;
 mod notifications;
 mod orders;
 mod products;
@@ -53,6 +56,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     "#,
     ),
     (2, "domain: customers, products, orders, notifications, audit, idempotency, erasure requests", include_str!("migrations/0002_domain.sql")),
+    (3, "events: erasure progress, processed events, erasure lookup indexes", include_str!("migrations/0003_events.sql")),
+    (4, "jobs: leases, checkpoints, run reports, retention indexes", include_str!("migrations/0004_jobs.sql")),
 ];
 
 /// How many reader connections a database keeps.
@@ -231,6 +236,9 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
         connection.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
     }
+    // Freed space inside pages is zeroed (no extra I/O), so an old version of an updated row
+    // does not linger in the file; erasure turns on full secure delete for its own writes.
+    connection.pragma_update(None, "secure_delete", "FAST")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     Ok(connection)

@@ -1,0 +1,187 @@
+//! Housekeeping jobs: `DataRetentionCleanup`, `NotificationCleanup`, `DatabaseMaintenance`.
+//!
+//! Every job runs the same way ([`run_job`]):
+//! - it takes a lease ([`lease`]) so a second, overlapping run yields instead of processing the
+//!   same items;
+//! - it works in bounded batches (`JOB_BATCH_SIZE`); each batch commits together with the job's
+//!   checkpoint ([`Checkpoint`]) and a lease extension, so a run killed at any moment is resumed
+//!   by the next one with nothing lost and nothing done twice;
+//! - what it archives is written, read back and verified before anything is deleted, at keys
+//!   fixed by the checkpoint, so a resumed batch rewrites the same archive object;
+//! - it stops when its time budget (`JOB_MAX_RUNTIME_SECONDS`) is spent and says what is left;
+//! - a dry run (`--dry-run`, `JOB_DRY_RUN`) walks the same batches and changes nothing;
+//! - it ends with a [`JobReport`], kept with the run and in the audit trail (ids and counts).
+
+mod archive_step;
+mod checkpoint;
+pub mod erasure;
+pub mod lease;
+mod maintenance;
+mod notification_cleanup;
+pub mod policy;
+pub mod progress;
+pub mod report;
+mod retention;
+mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use checkpoint::Checkpoint;
+pub use erasure::{InactiveCustomerEraser, InactiveErasure, UnwiredEraser};
+pub use progress::{NoProgress, Progress};
+pub use report::{JobReport, Outcome};
+
+use crate::archive::{ArchiveError, ArchiveStore};
+use crate::config::{JobSettings, RetentionSettings};
+use crate::store::{Store, StoreError};
+
+/// The housekeeping jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobName {
+    DataRetentionCleanup,
+    NotificationCleanup,
+    DatabaseMaintenance,
+}
+
+impl JobName {
+    pub const ALL: [Self; 3] = [Self::DataRetentionCleanup, Self::NotificationCleanup, Self::DatabaseMaintenance];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DataRetentionCleanup => "DataRetentionCleanup",
+            Self::NotificationCleanup => "NotificationCleanup",
+            Self::DatabaseMaintenance => "DatabaseMaintenance",
+        }
+    }
+
+    /// The job of that name (case-insensitive).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|job| job.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// The steps of the job, in the order they run (the checkpoint names one).
+    pub fn steps(self) -> &'static [&'static str] {
+        match self {
+            Self::DataRetentionCleanup => retention::STEPS,
+            Self::NotificationCleanup => notification_cleanup::STEPS,
+            Self::DatabaseMaintenance => maintenance::STEPS,
+        }
+    }
+}
+
+impl std::fmt::Display for JobName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Timer,
+    Cli,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    pub trigger: Trigger,
+    /// Report what would change, change nothing (`--dry-run`, or `JOB_DRY_RUN`).
+    pub dry_run: bool,
+    /// The timer's `IsPastDue`.
+    pub is_past_due: bool,
+}
+
+/// What a job works with.
+#[derive(Clone)]
+pub struct JobContext {
+    pub store: Arc<dyn Store>,
+    pub archive: Arc<dyn ArchiveStore>,
+    pub retention: RetentionSettings,
+    pub settings: JobSettings,
+    /// How inactive customers are erased (the GDPR erasure).
+    pub eraser: Arc<dyn InactiveCustomerEraser>,
+    pub progress: Arc<dyn Progress>,
+    /// How long a lease lasts without an extension.
+    pub lease_ttl: Duration,
+}
+
+impl JobContext {
+    pub fn new(store: Arc<dyn Store>, archive: Arc<dyn ArchiveStore>, retention: RetentionSettings, settings: JobSettings) -> Self {
+        Self {
+            store,
+            archive,
+            retention,
+            settings,
+            eraser: Arc::new(UnwiredEraser),
+            progress: Arc::new(NoProgress),
+            lease_ttl: lease::DEFAULT_LEASE_TTL,
+        }
+    }
+
+    pub fn with_eraser(mut self, eraser: Arc<dyn InactiveCustomerEraser>) -> Self {
+        self.eraser = eraser;
+        self
+    }
+
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+}
+
+/// What stops a job step. The run turns it into the report's outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{step}: the store failed: {source}")]
+    Store {
+        step: &'static str,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{step}: the archive failed: {source}")]
+    Archive {
+        step: &'static str,
+        #[source]
+        source: ArchiveError,
+    },
+    #[error("the lease was taken over by another run; stopped")]
+    LeaseLost,
+    #[error("the job's checkpoint cannot be read: {0}; fix: remove it (job_checkpoints row) to start over")]
+    Checkpoint(String),
+}
+
+impl JobError {
+    /// A store error in `step` (a lost lease is its own kind).
+    pub fn store(step: &'static str) -> impl FnOnce(StoreError) -> Self {
+        move |source| {
+            if crate::store::jobs::is_lease_lost(&source) {
+                Self::LeaseLost
+            } else {
+                Self::Store { step, source }
+            }
+        }
+    }
+
+    pub fn archive(step: &'static str) -> impl FnOnce(ArchiveError) -> Self {
+        move |source| Self::Archive { step, source }
+    }
+}
+
+/// Whether a step ran to its end or stopped because the time budget ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEnd {
+    Done,
+    OutOfTime,
+}
+
+/// Runs `job` once and reports. Errors end up in the report (`outcome: failed`).
+pub async fn run_job(job: JobName, context: &JobContext, options: RunOptions) -> JobReport {
+    run::Run::execute(job, context, options).await
+}

@@ -1,0 +1,66 @@
+//! The dispatch port: turning one order event into notifications exactly once.
+//!
+//! The consumer hands the adapter the event and a [`FanoutPlan`] (a pure function deciding,
+//! from the customer as stored, what to create). The adapter checks the event was not
+//! processed before, looks the customer and order up, runs the plan and stores its
+//! notifications, audit entries, outbound messages and the processed-event marker in one
+//! transaction, so a redelivered event has no second effect and a concurrent erasure cannot
+//! leave a notification behind.
+
+use serde_json::Value;
+
+use super::{StoreResult, TenantId};
+use crate::domain::audit::AuditEntry;
+use crate::domain::customer::Customer;
+use crate::domain::messages::OrderEvent;
+use crate::domain::notification::Notification;
+
+/// What one event produces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fanout {
+    pub notifications: Vec<Notification>,
+    /// Messages for the outbound queue (ids only).
+    pub outbound: Vec<Value>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Decides the fan-out of `event` for `customer` (an active customer whose order it is).
+pub type FanoutPlan = fn(&Customer, &OrderEvent) -> Fanout;
+
+/// Why an event changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    CustomerMissing,
+    /// Erased, or an erasure was requested.
+    CustomerErased,
+    /// The order does not exist or is another customer's.
+    OrderMissing,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomerMissing => "customer not found",
+            Self::CustomerErased => "customer erased or erasure requested",
+            Self::OrderMissing => "order not found for this customer",
+        }
+    }
+}
+
+/// What handling an event did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DispatchOutcome {
+    /// First delivery: the plan's records were stored.
+    Dispatched { notifications: usize, outbound: Vec<Value> },
+    /// Processed before; the outbound messages the first delivery produced (send them again:
+    /// the first reply may have been lost; senders deduplicate on `deliveryId`).
+    Duplicate { outbound: Vec<Value> },
+    /// Nothing to do (recorded, so a redelivery is a duplicate).
+    Skipped(SkipReason),
+}
+
+#[async_trait::async_trait]
+pub trait DispatchStore: Send + Sync {
+    /// Handles `event` for `consumer` once (see the module doc).
+    async fn dispatch_event(&self, tenant: &TenantId, consumer: &str, event: &OrderEvent, plan: FanoutPlan) -> StoreResult<DispatchOutcome>;
+}

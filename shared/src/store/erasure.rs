@@ -1,0 +1,133 @@
+//! The erasure port: erasing one customer across the store, in resumable steps.
+//!
+//! An erasure runs as [`ErasureStep::ALL`] in order, each step in bounded batches. Every batch
+//! commits its effect together with the request's durable progress marker (per step: done or
+//! not, counts, keyset cursor, time spent), so a crash at any moment loses nothing and a
+//! re-delivery resumes where the last committed batch ended, counting nothing twice. What each
+//! step does to each field comes from the masking rules ([`crate::domain::masking`]), applied
+//! by the adapter through the [`Masker`] it is given.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{StoreResult, TenantId};
+use crate::domain::audit::AuditEntry;
+use crate::domain::gdpr::ErasureRecord;
+use crate::domain::masking::Masker;
+
+/// One step of an erasure, in the order they run. The profile comes last: until it is done
+/// the customer stays `erasureRequested` (read-only, no new orders or notifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErasureStep {
+    /// Shipping addresses masked, status-change actors pseudonymised and reasons destroyed.
+    Orders,
+    IdempotencyKeys,
+    Notifications,
+    ProcessedEvents,
+    AuditEntries,
+    /// Local queue messages about the customer (the embedded queue; none in Azure).
+    QueuedMessages,
+    /// The profile masked; status `erased`.
+    Profile,
+}
+
+impl ErasureStep {
+    pub const ALL: [Self; 7] = [
+        Self::Orders,
+        Self::IdempotencyKeys,
+        Self::Notifications,
+        Self::ProcessedEvents,
+        Self::AuditEntries,
+        Self::QueuedMessages,
+        Self::Profile,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Orders => "orders",
+            Self::IdempotencyKeys => "idempotencyKeys",
+            Self::Notifications => "notifications",
+            Self::ProcessedEvents => "processedEvents",
+            Self::AuditEntries => "auditEntries",
+            Self::QueuedMessages => "queuedMessages",
+            Self::Profile => "profile",
+        }
+    }
+}
+
+/// Progress of one step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepProgress {
+    pub done: bool,
+    /// Records changed or deleted, per table.
+    pub counts: BTreeMap<String, u64>,
+    /// The last key processed, for steps that walk records in key order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    pub batches: u64,
+    /// Time spent in this step's batches (excluding any time the process was down).
+    pub elapsed_ms: f64,
+}
+
+/// The durable progress of an erasure request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureProgress {
+    pub started_at: DateTime<Utc>,
+    /// How many times the erasure was started (more than 1: it resumed after a failure).
+    pub attempts: u32,
+    pub steps: BTreeMap<ErasureStep, StepProgress>,
+}
+
+impl ErasureProgress {
+    pub fn new(started_at: DateTime<Utc>) -> Self {
+        Self { started_at, attempts: 0, steps: BTreeMap::new() }
+    }
+
+    pub fn is_done(&self, step: ErasureStep) -> bool {
+        self.steps.get(&step).is_some_and(|progress| progress.done)
+    }
+
+    /// Counts per table over every step.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        let mut totals = BTreeMap::new();
+        for step in self.steps.values() {
+            for (table, count) in &step.counts {
+                *totals.entry(table.clone()).or_insert(0) += count;
+            }
+        }
+        totals
+    }
+}
+
+/// Where an erasure request stands when a delivery of it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErasureStart {
+    /// Go on: the steps not done yet remain (after a crash, some are done already).
+    Run { record: ErasureRecord, progress: ErasureProgress },
+    /// This request completed before: no second effect, no second report.
+    AlreadyCompleted(ErasureRecord),
+    /// Another request erased the customer already; this one changes nothing.
+    CustomerAlreadyErased { erased_by: Option<String> },
+}
+
+#[async_trait::async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Starts (or resumes) the request `request.id`: creates its record when it is missing
+    /// (an operator sent the message directly), marks it `inProgress` and the customer
+    /// `erasureRequested`. `NotFound` when the customer does not exist; `Conflict` when the
+    /// stored request names another customer.
+    async fn start_erasure(&self, tenant: &TenantId, request: ErasureRecord) -> StoreResult<ErasureStart>;
+
+    /// Runs one batch (at most `batch_size` records) of `step` and commits it with the
+    /// progress marker; the progress after it (the step is `done` when nothing is left).
+    async fn erase_batch(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> StoreResult<ErasureProgress>;
+
+    /// Stores the report, marks the request `completed` and appends `audit`, atomically.
+    /// `false` when the request was completed already (nothing written).
+    async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: serde_json::Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)>;
+}

@@ -1,0 +1,423 @@
+//! SQLite adapter of [`ErasureStore`]: a customer's erasure, batch by batch, each batch
+//! committed in one transaction with the request's progress marker (`erasure_requests.progress`).
+//!
+//! Every step selects the customer's records by index and applies the masking rules
+//! ([`crate::domain::masking::RULES`]) through the [`Masker`]: records of entities with a `*`
+//! destroy rule are deleted, others have their fields rewritten from the rules. Steps that
+//! delete, or whose rewrite removes the record from the selection (keyed hashes), are
+//! naturally resumable; the order step walks by a keyset cursor kept in the progress.
+
+use std::time::Instant;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::{json, Value};
+
+use super::customers::load_customer;
+use super::support::{insert_audit, new_etag, now, optional_json_at, time_at, to_json, ts};
+use super::Db;
+use crate::domain::audit::AuditEntry;
+use crate::domain::customer::CustomerStatus;
+use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
+use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
+use crate::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress, StoreError, StoreResult, TenantId};
+
+const COLUMNS: &str = "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, progress";
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ErasureRecord, Option<ErasureProgress>)> {
+    let status: String = row.get(4)?;
+    let record = ErasureRecord {
+        tenant_id: row.get(0)?,
+        id: row.get(1)?,
+        customer_id: row.get(2)?,
+        requested_by: row.get(3)?,
+        status: ErasureStatus::parse(&status).unwrap_or(ErasureStatus::Accepted),
+        requested_at: time_at(row, 5)?,
+        updated_at: time_at(row, 6)?,
+        report: optional_json_at(row, 7)?,
+    };
+    Ok((record, optional_json_at(row, 8)?))
+}
+
+fn load_record(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Option<(ErasureRecord, Option<ErasureProgress>)>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM erasure_requests WHERE tenant_id = ?1 AND id = ?2"))?
+        .query_row(params![tenant, id], record_from_row)
+        .optional()
+}
+
+/// The completed request that erased `customer_id`, if any.
+fn erased_by(conn: &Connection, tenant: &str, customer_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT id FROM erasure_requests WHERE tenant_id = ?1 AND customer_id = ?2 AND status = 'completed' AND report IS NOT NULL
+          ORDER BY updated_at DESC LIMIT 1",
+    )?
+    .query_row(params![tenant, customer_id], |row| row.get(0))
+    .optional()
+}
+
+fn save_progress(conn: &Connection, tenant: &str, id: &str, status: ErasureStatus, progress: &ErasureProgress) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE erasure_requests SET status = ?3, progress = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant, id, status.as_str(), to_json(progress), ts(now())],
+    )?;
+    Ok(())
+}
+
+fn start_in(tx: &Transaction<'_>, tenant: &str, request: &ErasureRecord) -> rusqlite::Result<StoreResult<ErasureStart>> {
+    let existing = load_record(tx, tenant, &request.id)?;
+    if let Some((record, _)) = &existing {
+        if record.customer_id != request.customer_id {
+            return Ok(Err(StoreError::Conflict(format!("erasure request {} is for another customer", record.id))));
+        }
+        if record.status == ErasureStatus::Completed {
+            return Ok(Ok(ErasureStart::AlreadyCompleted(record.clone())));
+        }
+    }
+    let Some(customer) = load_customer(tx, tenant, &request.customer_id).optional()? else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    let started = existing.as_ref().is_some_and(|(record, _)| record.status != ErasureStatus::Accepted);
+    if customer.status == CustomerStatus::Erased && !started {
+        if let Some((record, _)) = &existing {
+            // A second request queued for a customer another request erased: closed, no report.
+            tx.execute(
+                "UPDATE erasure_requests SET status = 'completed', updated_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant, record.id, ts(now())],
+            )?;
+        }
+        return Ok(Ok(ErasureStart::CustomerAlreadyErased { erased_by: erased_by(tx, tenant, &customer.id)? }));
+    }
+    let (mut record, progress) = match existing {
+        Some((record, progress)) => (record, progress),
+        None => {
+            tx.execute(
+                &format!("INSERT INTO erasure_requests ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'inProgress', ?5, ?6, NULL, NULL)"),
+                params![tenant, request.id, request.customer_id, request.requested_by, ts(request.requested_at), ts(now())],
+            )?;
+            (request.clone(), None)
+        }
+    };
+    let mut progress = progress.unwrap_or_else(|| ErasureProgress::new(now()));
+    progress.attempts += 1;
+    record.status = ErasureStatus::InProgress;
+    save_progress(tx, tenant, &record.id, record.status, &progress)?;
+    if customer.status == CustomerStatus::Active {
+        tx.execute(
+            "UPDATE customers SET status = ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant, customer.id, CustomerStatus::ErasureRequested.as_str(), new_etag()],
+        )?;
+    }
+    Ok(Ok(ErasureStart::Run { record, progress }))
+}
+
+/// What one batch did.
+struct Batch {
+    counts: Vec<(&'static str, u64)>,
+    cursor: Option<String>,
+    done: bool,
+}
+
+impl Batch {
+    fn finished(table: &'static str, count: u64) -> Self {
+        Self { counts: vec![(table, count)], cursor: None, done: true }
+    }
+
+    /// A delete of up to `limit` rows: done when fewer were left.
+    fn deleted(table: &'static str, count: usize, limit: usize) -> Self {
+        Self { counts: vec![(table, count as u64)], cursor: None, done: count < limit }
+    }
+}
+
+fn run_step(tx: &Transaction<'_>, request_id: &str, step: ErasureStep, masker: &Masker, limit: usize, cursor: Option<&str>) -> rusqlite::Result<Batch> {
+    match step {
+        ErasureStep::Orders => mask_orders(tx, masker, limit, cursor.unwrap_or("")),
+        ErasureStep::IdempotencyKeys => delete_idempotency_keys(tx, masker, limit),
+        ErasureStep::Notifications => delete_notifications(tx, masker, limit),
+        ErasureStep::ProcessedEvents => delete_processed_events(tx, masker, limit),
+        ErasureStep::AuditEntries => mask_audit(tx, masker, limit),
+        ErasureStep::QueuedMessages => delete_queued_messages(tx, masker, request_id),
+        ErasureStep::Profile => mask_profile(tx, masker),
+    }
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Orders keep their bookkeeping facts; the shipping address and the status history are
+/// masked. Walks the customer's orders by id from `after`.
+fn mask_orders(tx: &Transaction<'_>, masker: &Masker, limit: usize, after: &str) -> rusqlite::Result<Batch> {
+    debug_assert_eq!(record_action(Entity::Order), RecordAction::Mask);
+    let (tenant, customer) = (masker.tenant(), masker.customer_id());
+    let orders: Vec<(String, Option<String>)> = tx
+        .prepare_cached("SELECT id, shipping_address FROM orders WHERE tenant_id = ?1 AND customer_id = ?2 AND id > ?3 ORDER BY id LIMIT ?4")?
+        .query_map(params![tenant, customer, after, limit_param(limit)], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut history_changed = 0;
+    for (order_id, address) in &orders {
+        if let Some(masked) = address.as_deref().and_then(|text| mask_address(masker, text)) {
+            tx.prepare_cached("UPDATE orders SET shipping_address = ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2")?
+                .execute(params![tenant, order_id, masked, new_etag()])?;
+        }
+        history_changed += mask_status_history(tx, masker, order_id)?;
+    }
+    Ok(Batch {
+        counts: vec![("orders", orders.len() as u64), ("orderStatusHistory", history_changed)],
+        cursor: orders.last().map(|(id, _)| id.clone()).or_else(|| Some(after.to_owned())),
+        done: orders.len() < limit,
+    })
+}
+
+/// The masked JSON of a stored shipping address, if the rules change it.
+fn mask_address(masker: &Masker, text: &str) -> Option<String> {
+    let address: Value = serde_json::from_str(text).ok()?;
+    let mut document = json!({ "shippingAddress": address });
+    (masker.mask_document(Entity::Order, &mut document) > 0).then(|| document["shippingAddress"].to_string())
+}
+
+fn mask_status_history(tx: &Transaction<'_>, masker: &Masker, order_id: &str) -> rusqlite::Result<u64> {
+    let tenant = masker.tenant();
+    let changes: Vec<(i64, Option<String>, Option<String>)> = tx
+        .prepare_cached("SELECT seq, actor_id, reason FROM order_status_history WHERE tenant_id = ?1 AND order_id = ?2")?
+        .query_map(params![tenant, order_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut changed = 0;
+    for (seq, actor_id, reason) in changes {
+        let mut document = json!({ "actorId": actor_id, "reason": reason });
+        if masker.mask_document(Entity::OrderStatusChange, &mut document) == 0 {
+            continue;
+        }
+        tx.prepare_cached("UPDATE order_status_history SET actor_id = ?4, reason = ?5 WHERE tenant_id = ?1 AND order_id = ?2 AND seq = ?3")?
+            .execute(params![tenant, order_id, seq, document["actorId"].as_str().unwrap_or_default(), document["reason"].as_str()])?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+fn delete_idempotency_keys(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+    debug_assert_eq!(record_action(Entity::IdempotencyKey), RecordAction::Delete);
+    let deleted = tx
+        .prepare_cached(
+            "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key IN (
+                SELECT k.key FROM orders o JOIN idempotency_keys k ON k.tenant_id = o.tenant_id AND k.order_id = o.id
+                 WHERE o.tenant_id = ?1 AND o.customer_id = ?2 LIMIT ?3)",
+        )?
+        .execute(params![masker.tenant(), masker.customer_id(), limit_param(limit)])?;
+    Ok(Batch::deleted("idempotencyKeys", deleted, limit))
+}
+
+fn delete_notifications(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+    debug_assert_eq!(record_action(Entity::Notification), RecordAction::Delete);
+    let deleted = tx
+        .prepare_cached(
+            "DELETE FROM notifications WHERE tenant_id = ?1 AND id IN (
+                SELECT id FROM notifications WHERE tenant_id = ?1 AND recipient_kind = 'customer' AND recipient_id = ?2 LIMIT ?3)",
+        )?
+        .execute(params![masker.tenant(), masker.customer_id(), limit_param(limit)])?;
+    Ok(Batch::deleted("notifications", deleted, limit))
+}
+
+fn delete_processed_events(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+    debug_assert_eq!(record_action(Entity::ProcessedEvent), RecordAction::Delete);
+    let deleted = tx
+        .prepare_cached(
+            "DELETE FROM processed_events WHERE tenant_id = ?1 AND (consumer, event_id) IN (
+                SELECT consumer, event_id FROM processed_events WHERE tenant_id = ?1 AND customer_id = ?2 LIMIT ?3)",
+        )?
+        .execute(params![masker.tenant(), masker.customer_id(), limit_param(limit)])?;
+    Ok(Batch::deleted("processedEvents", deleted, limit))
+}
+
+/// Audit entries naming the customer (as the customer, the target or the actor) get the
+/// keyed pseudonym; once rewritten they no longer match, so each batch takes the next ones.
+fn mask_audit(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+    let tenant = masker.tenant();
+    let identifiers = to_json(&masker.identifiers());
+    let rows: Vec<(String, Option<String>, String, String)> = tx
+        .prepare_cached(
+            "SELECT id, customer_id, target_id, actor_id FROM audit_log
+              WHERE tenant_id = ?1 AND (customer_id IN (SELECT value FROM json_each(?2))
+                                     OR target_id IN (SELECT value FROM json_each(?2))
+                                     OR actor_id IN (SELECT value FROM json_each(?2)))
+              LIMIT ?3",
+        )?
+        .query_map(params![tenant, identifiers, limit_param(limit)], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut changed = 0u64;
+    for (id, customer_id, target_id, actor_id) in &rows {
+        let mut document = json!({ "customerId": customer_id, "targetId": target_id, "actorId": actor_id });
+        if masker.mask_document(Entity::AuditEntry, &mut document) == 0 {
+            continue;
+        }
+        tx.prepare_cached("UPDATE audit_log SET customer_id = ?3, target_id = ?4, actor_id = ?5 WHERE tenant_id = ?1 AND id = ?2")?
+            .execute(params![
+                tenant,
+                id,
+                document["customerId"].as_str(),
+                document["targetId"].as_str().unwrap_or_default(),
+                document["actorId"].as_str().unwrap_or_default()
+            ])?;
+        changed += 1;
+    }
+    // A selected row the rules did not change would be selected again: stop rather than loop.
+    let done = rows.len() < limit || changed < rows.len() as u64;
+    Ok(Batch { counts: vec![("auditEntries", changed)], cursor: None, done })
+}
+
+/// Local queue messages (any entity, active or dead-lettered) whose JSON body is about this
+/// customer of this tenant, except the erasure request being processed (its delivery
+/// completes normally). One statement: the local queue is small.
+fn delete_queued_messages(tx: &Transaction<'_>, masker: &Masker, request_id: &str) -> rusqlite::Result<Batch> {
+    debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
+    let deleted = tx
+        .prepare_cached(
+            "DELETE FROM local_queue_messages
+              WHERE CASE WHEN json_valid(body) AND json_type(body) = 'object'
+                         THEN json_extract(body, '$.tenantId') = ?1
+                          AND json_extract(body, '$.customerId') = ?2
+                          AND COALESCE(json_extract(body, '$.requestId'), '') <> ?3
+                         ELSE 0 END",
+        )?
+        .execute(params![masker.tenant(), masker.customer_id(), request_id])?;
+    Ok(Batch::finished("queuedMessages", deleted as u64))
+}
+
+/// The profile: personal fields masked by the rules, status `erased`.
+fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<Batch> {
+    let customer = load_customer(tx, masker.tenant(), masker.customer_id())?;
+    let mut document = json!({
+        "id": customer.id,
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "address": customer.address,
+    });
+    masker.mask_document(Entity::Customer, &mut document);
+    let text = |field: &str| document[field].as_str().map(str::to_owned);
+    tx.execute(
+        "UPDATE customers SET name = ?3, email = ?4, phone = ?5, address = ?6, status = ?7, updated_at = ?8, etag = ?9
+          WHERE tenant_id = ?1 AND id = ?2",
+        params![
+            masker.tenant(),
+            customer.id,
+            text("name").unwrap_or_default(),
+            text("email").unwrap_or_default(),
+            text("phone"),
+            Some(&document["address"]).filter(|address| !address.is_null()).map(Value::to_string),
+            CustomerStatus::Erased.as_str(),
+            ts(now()),
+            new_etag()
+        ],
+    )?;
+    Ok(Batch::finished("customers", 1))
+}
+
+fn batch_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, step: ErasureStep, masker: &Masker, limit: usize) -> rusqlite::Result<StoreResult<ErasureProgress>> {
+    let Some((record, progress)) = load_record(tx, tenant, request_id)? else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    if record.customer_id != masker.customer_id() {
+        return Ok(Err(StoreError::Conflict(format!("erasure request {request_id} is for another customer than the masker"))));
+    }
+    let mut progress = progress.unwrap_or_else(|| ErasureProgress::new(now()));
+    if record.status == ErasureStatus::Completed || progress.is_done(step) {
+        return Ok(Ok(progress));
+    }
+    let started = Instant::now();
+    let mut entry = progress.steps.remove(&step).unwrap_or_default();
+    let batch = run_step(tx, request_id, step, masker, limit.max(1), entry.cursor.as_deref())?;
+    merge(&mut entry, batch, started.elapsed().as_secs_f64() * 1000.0);
+    progress.steps.insert(step, entry);
+    save_progress(tx, tenant, request_id, ErasureStatus::InProgress, &progress)?;
+    Ok(Ok(progress))
+}
+
+fn merge(entry: &mut StepProgress, batch: Batch, elapsed_ms: f64) {
+    for (table, count) in batch.counts {
+        *entry.counts.entry(table.to_owned()).or_insert(0) += count;
+    }
+    if batch.cursor.is_some() {
+        entry.cursor = batch.cursor;
+    }
+    entry.done = batch.done;
+    entry.batches += 1;
+    entry.elapsed_ms += elapsed_ms;
+}
+
+fn finish_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, report: &Value, audit: &AuditEntry) -> rusqlite::Result<StoreResult<(ErasureRecord, bool)>> {
+    let Some((mut record, _)) = load_record(tx, tenant, request_id)? else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    if record.status == ErasureStatus::Completed {
+        return Ok(Ok((record, false)));
+    }
+    let at = now();
+    tx.execute(
+        "UPDATE erasure_requests SET status = 'completed', report = ?3, updated_at = ?4 WHERE tenant_id = ?1 AND id = ?2",
+        params![tenant, request_id, report.to_string(), ts(at)],
+    )?;
+    insert_audit(tx, audit)?;
+    record.status = ErasureStatus::Completed;
+    record.updated_at = at;
+    record.report = Some(report.clone());
+    Ok(Ok((record, true)))
+}
+
+/// One batch in its own transaction, with full secure delete on: deleted records and the old
+/// versions of masked ones are overwritten with zeros, in pages and on the freelist.
+fn batch_with_secure_delete(conn: &mut Connection, tenant: &str, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> rusqlite::Result<StoreResult<ErasureProgress>> {
+    let tx = conn.transaction()?;
+    let outcome = batch_in(&tx, tenant, request_id, step, masker, batch_size)?;
+    if outcome.is_ok() {
+        tx.commit()?;
+    }
+    Ok(outcome)
+}
+
+/// Copies the WAL into the database and truncates it, so page images from before the erasure
+/// leave the WAL file (best effort: with a reader in the way it does what it can, and later
+/// checkpoints finish the job).
+fn checkpoint(conn: &Connection) {
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "checkpoint after an erasure failed; the WAL keeps old pages until the next checkpoint");
+    }
+}
+
+#[async_trait::async_trait]
+impl ErasureStore for Db {
+    async fn start_erasure(&self, tenant: &TenantId, request: ErasureRecord) -> StoreResult<ErasureStart> {
+        let tenant = tenant.as_str().to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let outcome = start_in(&tx, &tenant, &request)?;
+            tx.commit()?;
+            Ok(outcome)
+        })
+        .await?
+    }
+
+    async fn erase_batch(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> StoreResult<ErasureProgress> {
+        let (tenant, request_id, masker) = (tenant.as_str().to_owned(), request_id.to_owned(), masker.clone());
+        if masker.tenant() != tenant {
+            return Err(StoreError::Conflict("the masker is for another tenant".into()));
+        }
+        self.write(move |conn| {
+            conn.pragma_update(None, "secure_delete", "ON")?;
+            let outcome = batch_with_secure_delete(conn, &tenant, &request_id, step, &masker, batch_size);
+            conn.pragma_update(None, "secure_delete", "FAST")?;
+            outcome
+        })
+        .await?
+    }
+
+    async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {
+        let (tenant, request_id) = (tenant.as_str().to_owned(), request_id.to_owned());
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let outcome = finish_in(&tx, &tenant, &request_id, &report, &audit)?;
+            tx.commit()?;
+            checkpoint(conn);
+            Ok(outcome)
+        })
+        .await?
+    }
+}

@@ -1,0 +1,156 @@
+//! The GDPR masking rules (`shared::domain::masking`): the declaration covers every personal
+//! field, names only fields that exist, has one rule per field, and applying it leaves nothing
+//! of the original values; pseudonyms are keyed, stable and tenant-scoped.
+
+use chrono::Utc;
+use serde_json::Value;
+use shared::domain::audit::AuditEntry;
+use shared::domain::customer::{Address, Customer, CustomerStatus, NotificationPreferences};
+use shared::domain::masking::{record_action, rules_for, Entity, Masker, PseudonymKey, RecordAction, Strategy, RULES, RULES_VERSION};
+use shared::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
+
+const KEY: &str = "a-test-key-that-is-long-enough-0001";
+
+fn masker() -> Masker {
+    Masker::new(PseudonymKey::new(KEY).unwrap(), "t1", "c-1", &[])
+}
+
+fn address() -> Address {
+    Address { line1: "221B Baker Street".into(), line2: Some("Flat B".into()), city: "London".into(), postal_code: "NW1 6XE".into(), country: "GB".into() }
+}
+
+fn customer() -> Customer {
+    let at = Utc::now();
+    Customer {
+        id: "c-1".into(),
+        tenant_id: "t1".into(),
+        name: "Ada Lovelace".into(),
+        email: "ada@example.org".into(),
+        phone: Some("+442079460001".into()),
+        address: Some(address()),
+        preferences: NotificationPreferences::default(),
+        status: CustomerStatus::Active,
+        created_at: at,
+        updated_at: at,
+        last_activity_at: at,
+        etag: "e".into(),
+    }
+}
+
+fn order() -> Order {
+    let at = Utc::now();
+    Order {
+        id: "o-1".into(),
+        tenant_id: "t1".into(),
+        customer_id: "c-1".into(),
+        status: OrderStatus::Delivered,
+        items: vec![OrderItem { product_id: "p-1".into(), product_name: "Widget".into(), quantity: 2, unit_price_cents: 1250 }],
+        total_cents: 2500,
+        currency: "EUR".into(),
+        shipping_address: Some(address()),
+        created_at: at,
+        updated_at: at,
+        etag: "e".into(),
+    }
+}
+
+fn status_change() -> StatusChange {
+    StatusChange { status: OrderStatus::Cancelled, at: Utc::now(), actor_id: "dev-client-c-1".into(), reason: Some("call me on +442079460001".into()) }
+}
+
+fn audit_entry() -> AuditEntry {
+    AuditEntry::now("t1", "dev-client-c-1", "customer.update", "customer", "c-1", "corr").about_customer("c-1")
+}
+
+/// The JSON form of a sample of `entity`, for entities whose records are masked.
+fn sample(entity: Entity) -> Option<Value> {
+    match entity {
+        Entity::Customer => serde_json::to_value(customer()).ok(),
+        Entity::Order => serde_json::to_value(order()).ok(),
+        Entity::OrderStatusChange => serde_json::to_value(status_change()).ok(),
+        Entity::AuditEntry => serde_json::to_value(audit_entry()).ok(),
+        _ => None,
+    }
+}
+
+fn resolves(document: &Value, path: &str) -> bool {
+    path.split('.').try_fold(document, |value, key| value.get(key)).is_some()
+}
+
+#[test]
+fn the_rules_are_versioned_and_name_each_field_once() {
+    assert!(!RULES_VERSION.is_empty());
+    let mut seen = std::collections::HashSet::new();
+    for rule in RULES {
+        assert!(seen.insert((rule.entity, rule.field)), "two rules for {:?}.{}", rule.entity, rule.field);
+    }
+}
+
+#[test]
+fn every_rule_names_a_field_that_exists() {
+    for rule in RULES.iter().filter(|rule| rule.field != "*") {
+        let document = sample(rule.entity).unwrap_or_else(|| panic!("{:?} has field rules but no sample", rule.entity));
+        assert!(resolves(&document, rule.field), "{:?}.{} is not a field of {document}", rule.entity, rule.field);
+    }
+}
+
+#[test]
+fn deleted_entities_have_only_the_record_rule() {
+    for entity in [Entity::Notification, Entity::IdempotencyKey, Entity::ProcessedEvent, Entity::QueuedMessage] {
+        assert_eq!(record_action(entity), RecordAction::Delete, "{entity:?}");
+        assert_eq!(rules_for(entity).count(), 1, "{entity:?}");
+    }
+    for entity in [Entity::Customer, Entity::Order, Entity::OrderStatusChange, Entity::AuditEntry] {
+        assert_eq!(record_action(entity), RecordAction::Mask, "{entity:?}");
+    }
+}
+
+#[test]
+fn every_personal_field_of_a_customer_is_destroyed_or_faked() {
+    for field in ["name", "email", "phone", "address"] {
+        let rule = rules_for(Entity::Customer).find(|rule| rule.field == field).unwrap_or_else(|| panic!("no rule for customer.{field}"));
+        assert!(matches!(rule.strategy, Strategy::Destroy | Strategy::Fake(_)), "customer.{field}: {:?}", rule.strategy);
+    }
+}
+
+#[test]
+fn masking_leaves_nothing_of_the_personal_values() {
+    let masker = masker();
+    let personal = ["Ada Lovelace", "ada@example.org", "+442079460001", "221B Baker", "Flat B", "London", "NW1 6XE"];
+    for entity in [Entity::Customer, Entity::Order, Entity::OrderStatusChange] {
+        let mut document = sample(entity).unwrap();
+        assert!(masker.mask_document(entity, &mut document) > 0, "{entity:?}");
+        let text = document.to_string();
+        for value in personal {
+            assert!(!text.contains(value), "{entity:?} still holds {value:?}: {text}");
+        }
+    }
+    let mut order = sample(Entity::Order).unwrap();
+    masker.mask_document(Entity::Order, &mut order);
+    assert_eq!((order["totalCents"].as_i64(), order["shippingAddress"]["country"].as_str()), (Some(2500), Some("GB")), "bookkeeping facts are kept");
+}
+
+#[test]
+fn audit_identifiers_of_the_customer_become_a_keyed_pseudonym_others_stay() {
+    let masker = masker();
+    let mut entry = sample(Entity::AuditEntry).unwrap();
+    assert_eq!(masker.mask_document(Entity::AuditEntry, &mut entry), 3);
+    assert_eq!(entry["customerId"], entry["targetId"], "the same customer, the same pseudonym");
+    assert_eq!(entry["customerId"], Value::String(masker.customer_pseudonym()));
+    assert_ne!(entry["actorId"], "dev-client-c-1");
+    let mut staff = serde_json::to_value(AuditEntry::now("t1", "dev-employee", "order.ship", "order", "o-1", "corr").about_customer("c-1")).unwrap();
+    masker.mask_document(Entity::AuditEntry, &mut staff);
+    assert_eq!((staff["actorId"].as_str(), staff["targetId"].as_str()), (Some("dev-employee"), Some("o-1")), "staff and orders are not the customer");
+}
+
+#[test]
+fn pseudonyms_depend_on_the_key_and_the_tenant() {
+    let key = PseudonymKey::new(KEY).unwrap();
+    let other_key = PseudonymKey::new("another-key-that-is-long-enough-02").unwrap();
+    assert_eq!(key.pseudonym("t1", "c-1"), key.pseudonym("t1", "c-1"));
+    assert_ne!(key.pseudonym("t1", "c-1"), key.pseudonym("t2", "c-1"));
+    assert_ne!(key.pseudonym("t1", "c-1"), other_key.pseudonym("t1", "c-1"));
+    assert!(!key.pseudonym("t1", "c-1").contains("c-1"));
+    assert!(PseudonymKey::new("short").is_err());
+    assert_eq!(format!("{key:?}"), "PseudonymKey(redacted)");
+}
