@@ -21,7 +21,6 @@
 //! the send itself (the generator's timer wakes up to 1 ms late, which is not the server's). Bounded: every
 //! phase stops after its duration; the open loop sends at most rate × duration requests.
 
-#[allow(dead_code)]
 #[path = "../tests/common/jwks.rs"]
 mod jwks;
 

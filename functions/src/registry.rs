@@ -344,6 +344,13 @@ impl FunctionDef {
     }
 }
 
+/// The exact text of a `function.json` file (pretty JSON, trailing newline).
+pub fn function_json_text(def: &FunctionDef) -> String {
+    let mut text = serde_json::to_string_pretty(&def.function_json()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,11 +402,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// The exact text of a `function.json` file (pretty JSON, trailing newline).
-pub fn function_json_text(def: &FunctionDef) -> String {
-    let mut text = serde_json::to_string_pretty(&def.function_json()).unwrap_or_default();
-    text.push('\n');
-    text
 }

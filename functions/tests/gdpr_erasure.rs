@@ -417,14 +417,18 @@ fn seed_large(path: &std::path::Path, customer: &str, orders: usize, notificatio
     tx.commit().unwrap();
 }
 
-/// `(status, progress)` of an erasure request, read from the database file.
+/// `(status, progress)` of an erasure request, read from the database file; `absent` before
+/// the function first ran (an operator's request gets its record then).
 fn erasure_state(path: &std::path::Path, request: &str) -> (String, Value) {
+    use rusqlite::OptionalExtension;
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.query_row("SELECT status, COALESCE(progress, 'null'), COALESCE(report, 'null') FROM erasure_requests WHERE id = ?1", [request], |row| {
         let (status, progress, report): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
         Ok((status, json!({"progress": serde_json::from_str::<Value>(&progress).unwrap(), "report": serde_json::from_str::<Value>(&report).unwrap()})))
     })
+    .optional()
     .unwrap()
+    .unwrap_or_else(|| ("absent".to_owned(), Value::Null))
 }
 
 /// `handler local` as a real process on `port`, killed with SIGKILL when dropped.

@@ -13,6 +13,7 @@ pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod jobs;
 pub mod protocol;
 pub mod store;

@@ -24,7 +24,7 @@
 //! in `DATA_DIR/gdpr-pseudonym.key` (mode 0600).
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -277,12 +277,8 @@ pub fn load_or_create_key_file(dir: &Path) -> io::Result<String> {
         Err(_) => {}
     }
     fs::create_dir_all(dir)?;
-    let temporary = dir.join(format!("{KEY_FILE}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let secret = PseudonymKey::generate_secret();
-    write_private(&temporary, secret.as_bytes())?;
-    let linked = fs::hard_link(&temporary, &path);
-    let _ = fs::remove_file(&temporary);
-    match linked {
+    match shared::files::write_new_private_file(&path, secret.as_bytes()) {
         Ok(()) => {
             tracing::info!(path = %path.display(), "generated the local GDPR pseudonym key");
             Ok(secret)
@@ -290,19 +286,6 @@ pub fn load_or_create_key_file(dir: &Path) -> io::Result<String> {
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(fs::read_to_string(&path)?.trim().to_owned()),
         Err(error) => Err(error),
     }
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -277,7 +277,7 @@ fn create_key(path: &Path) -> Result<(RsaPrivateKey, bool), DevKeyError> {
         .map_err(|e| DevKeyError::Generate {
             reason: e.to_string(),
         })?;
-    match write_new_private_file(path, pem.as_bytes()) {
+    match crate::files::write_new_private_file(path, pem.as_bytes()) {
         Ok(()) => {
             tracing::info!(path = %path.display(), "created the dev signing key");
             Ok((key, true))
@@ -287,40 +287,6 @@ fn create_key(path: &Path) -> Result<(RsaPrivateKey, bool), DevKeyError> {
             parse_key(path, &pem).map(|key| (key, false))
         }
         Err(source) => Err(io_error("write")(source)),
-    }
-}
-
-/// Writes `contents` to a new file at `path`, readable by the owner only, all at once: a
-/// private temporary file is hard-linked into place, which fails if `path` already exists.
-fn write_new_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    remove_if_present(&temp)?;
-    let written = write_private(&temp, contents).and_then(|()| fs::hard_link(&temp, path));
-    let removed = remove_if_present(&temp);
-    written.and(removed)
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
     }
 }
 

@@ -36,7 +36,7 @@ pub(super) fn load_customer(conn: &Connection, tenant: &str, id: &str) -> rusqli
 
 const ERASURE_COLUMNS: &str = "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report";
 
-fn erasure_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErasureRecord> {
+pub(super) fn erasure_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErasureRecord> {
     let status: String = row.get(4)?;
     Ok(ErasureRecord {
         tenant_id: row.get(0)?,

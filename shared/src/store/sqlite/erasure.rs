@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
 
 use super::customers::load_customer;
-use super::support::{insert_audit, new_etag, now, optional_json_at, time_at, to_json, ts};
+use super::support::{insert_audit, new_etag, now, optional_json_at, to_json, ts};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
@@ -23,19 +23,9 @@ use crate::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, Ste
 
 const COLUMNS: &str = "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, progress";
 
+/// An erasure request and its progress; the first columns are those `customers` reads.
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ErasureRecord, Option<ErasureProgress>)> {
-    let status: String = row.get(4)?;
-    let record = ErasureRecord {
-        tenant_id: row.get(0)?,
-        id: row.get(1)?,
-        customer_id: row.get(2)?,
-        requested_by: row.get(3)?,
-        status: ErasureStatus::parse(&status).unwrap_or(ErasureStatus::Accepted),
-        requested_at: time_at(row, 5)?,
-        updated_at: time_at(row, 6)?,
-        report: optional_json_at(row, 7)?,
-    };
-    Ok((record, optional_json_at(row, 8)?))
+    Ok((super::customers::erasure_from_row(row)?, optional_json_at(row, 8)?))
 }
 
 fn load_record(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Option<(ErasureRecord, Option<ErasureProgress>)>> {
