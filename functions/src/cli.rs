@@ -292,8 +292,12 @@ fn read_input(path: &Path) -> Result<String, CliError> {
     read.map_err(|source| CliError::ReadInput { path: path.display().to_string(), source })
 }
 
+/// Prints JSON to stdout; a closed pipe (`handler ... | head`) ends the output quietly instead
+/// of panicking.
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 fn list_functions() {
