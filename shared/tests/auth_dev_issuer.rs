@@ -10,70 +10,12 @@ use shared::auth::{
 };
 use shared::store::TenantId;
 
-/// A test-only key (openssl genpkey, PKCS#8), written where a generated one would be, so that
-/// only one test pays for RSA key generation in a debug build.
-const FIXTURE_KEY: &str = "\
------BEGIN PRIVATE KEY-----
-MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VAJa9UO48h13
-LvgEwq8LXm7J96pH20nizGCb4S6dhX0X9OeHbghgBGx0yb7h+CrRXgQfINe8hPUA
-F0cD0tg2z+yqTyJWO/GDcf+N8+wTu/LtURunnH4DnL71PNBM7VcfUtQsWgf+LJzY
-3nXeUIoIF0wln3tDY4YFf/AEok7eYYHA8ywTa/7EM2zdWXM910TDgGTty8o7Mw9t
-cANjS3QZEuCHuPGHVgFPRgo/RWyTPyZSCmSgHzGMiT1vQuqVi5M5tqDRuLhICbke
-5QqwFKJ5YTMcLjcNKtib/twfWyD6peAkOXT5v9F0K6w9+lzr2rqW0eTmyzJ217Xf
-hFABwcZpAgMBAAECggEACPh5C+bInVHP1iokQ6MYi5J0Ovz+lSYTy9X2buSJzU6M
-CuKGF1rOMR3pHS8fklXmZAQM7bouhpc13dEfjBfz1W0f09iKCAfjFQS3pJI4nQnQ
-NGvgx4YjlTPzg44r2fE4LbZzVWPi09nKUYrWqWShNYm7EmaomhWpIHiL04b7wKOk
-5rVeoPXAT6XkSlwrYu9PKbIgbGdLSjxIzD8fXJaANixDCuvTiMgqAaJ1ldTi6Clp
-CSPzbP3vMo8vHuE4akoz07oXTDrz22mKHFHfLO5xlgTR9tpMYUIUhFDNFb7ClcJM
-yfnMU3rBMaQaxX+kQULEtcM5Z5yh6Vgn/2WmHW7WgQKBgQDxXK6C19jgAhw4L6tT
-hYiIXf6udnQbT2L5SYMxUD1qZCz9LmJpai6Qb6NkrAvDFMHa99PuSmhwyIz+7xKw
-iVU7aYQ86iu63ThSO/9OF64UzT9llCTRnFWZQb4oaL2t2voWrT55SJ6M+kfkwZzt
-152JXY+69uP8zTWYsRHavWlFgQKBgQDGsGm1IBhYFIL8fxDQk9bw7YCkggfr+Xrn
-Q+B0K1AgbisDE0eBgg0e+PIMXHu5qV6t0IMSgcYINkP9z1Cd7i9B2ItM7SDMph5F
-OB65eyhs8fREbV9IF01RWPErFqrM5q7KfhSFVI+RWES2hVWsl2nNwXJG6HzElj6U
-bwdyQJuE6QKBgCPhwnPjQPO0fJuBwres/2o+hxFKvOIegDlNS3q2UhsR/3o4Phsr
-1PZWEnVx+mGrIVK7Sz9+wl4aApQX2LB0Cj7F5gnkSlICd1AKaV8juBaRmN4yEvMy
-ias6EdoSEDjbeBiM8t+3AxM0ViHVAs59Iod8aFTERYqcu14S3POm+xKBAoGAf7Us
-fKsgepzUhI73s9kSstE1eofJp7c3dCaAwqqEWhP1uYhO0cNRw7KngaKANBnVLUt0
-tBSNwQGAOkdiveA2p9AT2WIhTukHU956gSXUGhJ6uvDB6YhwvfS5LsTnC8TKXIUl
-k32Cuh1OLTMOmlzIOOQ6G7GbYJBhsO6cjqdQTuECgYEA6uloUlNc1s5IdyeLNkUR
-xsr+w5ID/zCgayW21R5KcQeFGqwSom/M3cnEwhgkIVkv7aGdjVwrPAG/wpdEB3M+
-Ri+r9kWWR1H7M/INctYXDc3FXEnsOBx+MezGsdyVz58YvMqJ0ITZCQXLrRwnJSrQ
-qpbjFy7BRwkI5RGrK8UtDM0=
------END PRIVATE KEY-----
-";
-
+include!("fixtures/test_keys.rs");
+/// A test-only key, written where a generated one would be, so that only one test pays for RSA
+/// key generation in a debug build.
+const FIXTURE_KEY: &str = KEY_A;
 /// A second test-only key.
-const OTHER_KEY: &str = "\
------BEGIN PRIVATE KEY-----
-MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQDHLFQyUJSmhCe6
-IuIWJjqpF0TL8ZJo5HZHjvqlVNowF1FWy3Gq99G82Dm7Fh0jSK1yluLsEq4gamHp
-QBivbFRe7aIVeRWvzSCT2stejb2bpSC1MLhpmH8gJB/ja7BN5AVntaCZO/Kh8b67
-u1R9gfj6MXf87vJiZQU/SxdYSNbrklCGCOwgK/+MgZUMnkTNkvvGpPzrokvW4S/2
-fccT0ZD0p4EMv3dQqBD07rYWKVrk4MUImdH+Pjb6075SMYRG9IF0PP4emelBENLV
-tVEMftcoIdWwT5MyKyBvHDcfaEJdj8gEqXINuhyEC/e0raljlhZWmKk1GRHKvP/U
-wrkbu1RdAgMBAAECggEAMLP4xLLqnos7Uas9ALCJcJaVho9EP2z6NUZTqQEGN3NE
-OwaVfXqK6XQwLbzbFCkt7JLT22k39go9dfVr8914BhxyoXCR6oKs4CrExxK+1iP7
-SwMmXP/iuh/LQmevXWSQI8uIgV/k1U/RVYOZxfT1xmw5THq7f273aQI6K6boEwMu
-NMNl5E+Km/Lzc4nL3uH7bSjv1IKC/ArtKkcP5yzFoMBmBoO7ZQlzpe2bu8G47XTz
-TKBzKi0tg2ard4YlAIBAWxeug7hzyImCftYoTf8mVYfroytFV09u3UxYsKed+mja
-ob5TCv/FZCbURU6y3EnQ0+Lm2EJw8SsQqeI/k1CLawKBgQDqsbJXhwZUDQW2m4TD
-9DRkBEcdVbo+PBJAS99EdIjPfzIRemAwt63ndd6a7+I0XithRlYqZ+h6I0cLse1z
-1zbKQc7OQ+6JiWs7p/EN/zvkxnPeepfZbH8tmv/6HH1tVOoD+X5C6QzxKQKuSEEb
-LjDZ0lhFVmj/GzThqgX1dwlixwKBgQDZQR+Hm4tdeHI0tmSqPHxjbKQ5tPCFDbDQ
-GPe5pIl6zZT1CE7fEfyehQ6oY/0AcKZQSN6or/4XHu/YidwcBhDA6XleDdo2EF1g
-ilIY/QYso0htxX1xQSJv2X+TgWov43guiU3qjSkwgCpjJfoQM5yJ1IUZ1VJ3iggH
-VxN7kLFruwKBgGcvhWeyN/gQWai1q6Oz5KzsrI+bN21RX/zg3uLsEZKZK9w/X7dL
-qqwPSLX6Lgw0MwJruEqgsLeydvQPYIUD5FT8pf5OI7xYrMrnxbYPt7eYAS2Z3NV9
-PFVCxrSifgrpwJHKydaFPGlzTHhv0CAxKM08DA9ANJ2kypVE+aW4lmnVAoGACZmn
-Gwb0kZzQ7yNgL2Wc2YfjeelU94wzU/7Gc52htZuACZPkaFcTIq4eh7Jja7GOp92Q
-eUPNppfnYVo2L8bU1rF6e32BNwJiHfH+zrvfmfldKfygHnESZH7n9EyztIoItYW7
-u7GhMFN5jAgRlMWzFSQe/ZU/n6ip0ik24y7xqCECgYBurYfl990YfUmpHd89KRR/
-e3Xd6DQc9l86EiD0nEOYdS789RmJvYisd9aP5iwc0rtiLH3fRgYHxgjZf33Ln2o9
-1zwVNzpJ3k1PKbzgMJzRuUALAAHmA0QOg4YTKo8P7sj7IGGqL3zJMfFg/lvCvFcJ
-qQksxDuzG7mp8WjcxlFlXg==
------END PRIVATE KEY-----
-";
+const OTHER_KEY: &str = KEY_B;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
