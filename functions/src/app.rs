@@ -17,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use shared::archive::ArchiveStore;
 use shared::config::Settings;
 use shared::store::sqlite::Db;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
@@ -44,6 +45,8 @@ pub struct AppState {
     /// The app's data, behind the storage ports.
     pub store: Arc<dyn Store>,
     pub authenticator: Arc<Authenticator>,
+    /// Where the housekeeping jobs archive (`ARCHIVE`: a folder, or a Blob container).
+    pub archive: Arc<dyn ArchiveStore>,
     /// The backends `GET /api/health/ready` checks.
     pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
 }
@@ -69,6 +72,8 @@ pub enum StartError {
     DevKey(#[from] shared::auth::DevKeyError),
     #[error("invalid setting GDPR_PSEUDONYM_KEY: {0}; fix: set GDPR_PSEUDONYM_KEY to a random secret of at least 16 characters (in Azure, the Key Vault reference to the secret gdpr-pseudonym-key)")]
     PseudonymKey(String),
+    #[error("invalid setting ARCHIVE=blob: {0}; fix: check ARCHIVE_BLOB_ENDPOINT, ARCHIVE_CONTAINER and AZURE_CLIENT_ID, or set ARCHIVE=folder")]
+    Archive(shared::archive::ArchiveError),
 }
 
 impl AppState {
@@ -81,12 +86,14 @@ impl AppState {
             other => StartError::Auth(other),
         })?;
         check_pseudonym_key(&settings, mode)?;
-        let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone())];
+        let archive = shared::archive::open(&settings).map_err(StartError::Archive)?;
+        let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone()), archive.health];
         Ok(Self {
             settings: Arc::new(settings),
             store: Arc::new(db.clone()),
             db,
             authenticator: Arc::new(authenticator),
+            archive: archive.store,
             health_checks: Arc::new(health_checks),
         })
     }

@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use shared::archive::FolderArchive;
+use shared::archive::{ArchiveError, ArchiveStore};
 use shared::config::{Settings, SettingsSource};
 use shared::jobs::{run_job, JobContext, JobName, JobReport, Outcome, Progress, RunOptions, Trigger};
 use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
@@ -42,15 +42,16 @@ pub enum JobsCliError {
     Config(#[from] shared::config::ConfigError),
     #[error(transparent)]
     Open(#[from] shared::store::sqlite::OpenError),
+    #[error("invalid setting ARCHIVE=blob: {0}; fix: check ARCHIVE_BLOB_ENDPOINT, ARCHIVE_CONTAINER and AZURE_CLIENT_ID, or set ARCHIVE=folder")]
+    Archive(#[from] ArchiveError),
     #[error("the job run {outcome}: {reason} (report printed above)")]
     RunFailed { outcome: &'static str, reason: String },
 }
 
-/// The jobs' context: the store, the folder archive at `ARCHIVE_DIR`, the settings, and the
-/// GDPR erasure for long-inactive customers ([`RetentionEraser`]).
-/// (The Blob archive lands with issue 5; `ARCHIVE=blob` is refused at start-up until then.)
-pub fn job_context(store: Arc<dyn Store>, settings: Arc<Settings>) -> JobContext {
-    let archive = Arc::new(FolderArchive::new(settings.archive_dir.clone()));
+/// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
+/// or the Blob container, see [`shared::archive::open`]), the settings, and the GDPR erasure for
+/// long-inactive customers ([`RetentionEraser`]).
+pub fn job_context(store: Arc<dyn Store>, archive: Arc<dyn ArchiveStore>, settings: Arc<Settings>) -> JobContext {
     let eraser = Arc::new(RetentionEraser::new(store.clone(), settings.clone()));
     JobContext::new(store, archive, settings.retention.clone(), settings.jobs.clone()).with_eraser(eraser)
 }
@@ -59,7 +60,7 @@ pub fn job_context(store: Arc<dyn Store>, settings: Arc<Settings>) -> JobContext
 /// `timer` input it ran for); a failed run fails the invocation, so the host records a failure.
 pub async fn run_timer(state: AppState, request: InvocationRequest, job: JobName) -> Result<InvocationResponse, FunctionError> {
     let timer = TimerInfo::from_request(&request, TIMER_BINDING)?;
-    let context = job_context(state.store.clone(), state.settings.clone());
+    let context = job_context(state.store.clone(), state.archive.clone(), state.settings.clone());
     let options = RunOptions { trigger: Trigger::Timer, dry_run: state.settings.jobs.dry_run, is_past_due: timer.is_past_due };
     let report = run_job(job, &context, options).await;
     if report.outcome == Outcome::Failed {
@@ -72,14 +73,15 @@ pub async fn run_timer(state: AppState, request: InvocationRequest, job: JobName
     Ok(InvocationResponse::empty().log(report.summary()).with_return_value(value))
 }
 
-/// `handler jobs ...`: runs the command on the local data (`DATA_DIR`, `ARCHIVE_DIR`).
+/// `handler jobs ...`: runs the command on the configured data (`DATA_DIR`) and archive (`ARCHIVE`).
 pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), JobsCliError> {
     let JobsCommand::Run { name, dry_run } = command;
     let job = JobName::parse(&name).ok_or(JobsCliError::UnknownJob(name))?;
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
     let db = shared::store::sqlite::Db::open(&settings.sqlite_path())?;
-    let mut context = job_context(Arc::new(db), Arc::new(settings.clone()));
+    let archive = shared::archive::open(&settings)?.store;
+    let mut context = job_context(Arc::new(db), archive, Arc::new(settings.clone()));
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
     }

@@ -95,7 +95,7 @@ fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
     let (status, _) = wait_until_up(&format!("http://127.0.0.1:{port}/"));
     assert_eq!(status, 200);
     let (status, body) = get(&format!("http://127.0.0.1:{port}/api/health/ready")).unwrap();
-    assert_eq!((status, body.as_str()), (200, r#"{"checks":{"sqlite":"ok"},"status":"ready"}"#));
+    assert_eq!((status, body.as_str()), (200, r#"{"checks":{"folder":"ok","sqlite":"ok"},"status":"ready"}"#));
     assert!(process.stop().success(), "a graceful stop exits 0");
 }
 

@@ -143,7 +143,7 @@ async fn forwarded_http_requests_reach_the_http_functions() {
     let (address, _dir) = handler().await;
     let ready = client().get(format!("http://{address}/api/health/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ready", "checks": {"sqlite": "ok"}}));
+    assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ready", "checks": {"folder": "ok", "sqlite": "ok"}}));
     let orders = client().get(format!("http://{address}/api/v1/orders")).send().await.unwrap();
     assert_eq!(orders.status(), 401, "no token");
     assert_eq!(orders.headers()["content-type"], "application/problem+json");

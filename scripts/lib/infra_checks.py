@@ -28,10 +28,13 @@ from typing import Callable, Iterable
 # archive, the embedded host that plays the Functions host, its timers and queue). In Azure,
 # STORE=cosmos and ARCHIVE=blob make the first two meaningless, and the real host runs the
 # timers and Service Bus; setting LOCAL_TIMERS there would make the handler fire the timers a
-# second time. So they must NOT appear in the Bicep.
+# second time. ARCHIVE_BLOB_SAS authenticates the Blob archive against an emulator (Azurite);
+# in Azure the managed identity does, and a SAS there would be a secret in app settings. So they
+# must NOT appear in the Bicep.
 LOCAL_ONLY = {
     "DATA_DIR",
     "ARCHIVE_DIR",
+    "ARCHIVE_BLOB_SAS",
     "LOCAL_PORT",
     "LOCAL_TIMERS",
     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",

@@ -190,6 +190,9 @@ pub struct Settings {
     pub cosmos_database: String,
     pub archive_blob_endpoint: Option<String>,
     pub archive_container: String,
+    /// A SAS token for the Blob archive, for emulators (Azurite) only; in Azure the managed
+    /// identity authenticates and this is not set.
+    pub archive_blob_sas: Option<String>,
     /// Client id of a user-assigned managed identity; `None` means system-assigned.
     pub azure_client_id: Option<String>,
     pub auth: AuthSettings,
@@ -214,6 +217,7 @@ impl Settings {
             cosmos_database: reader.text("COSMOS_DATABASE", "platform"),
             archive_blob_endpoint: reader.url("ARCHIVE_BLOB_ENDPOINT")?,
             archive_container: reader.text("ARCHIVE_CONTAINER", "audit-archive"),
+            archive_blob_sas: reader.optional("ARCHIVE_BLOB_SAS").filter(|sas| !sas.is_empty()),
             azure_client_id: reader.optional("AZURE_CLIENT_ID"),
             auth: AuthSettings {
                 entra_issuer: reader.url("AUTH_ENTRA_ISSUER")?,
@@ -276,11 +280,28 @@ impl Settings {
             });
         }
         if self.archive == ArchiveKind::Blob {
+            self.check_blob_archive()?;
+        }
+        Ok(())
+    }
+
+    /// `ARCHIVE=blob` needs an endpoint; without a SAS (emulators) it must be https, as the
+    /// managed identity's token is only sent over TLS.
+    fn check_blob_archive(&self) -> Result<(), ConfigError> {
+        let Some(endpoint) = &self.archive_blob_endpoint else {
             return Err(ConfigError::Invalid {
-                name: "ARCHIVE",
-                value: "blob".into(),
-                problem: "the Blob Storage archive is not built yet (issue 5)".into(),
-                fix: "set ARCHIVE=folder".into(),
+                name: "ARCHIVE_BLOB_ENDPOINT",
+                value: String::new(),
+                problem: "ARCHIVE=blob but no Blob endpoint is set".into(),
+                fix: "set ARCHIVE_BLOB_ENDPOINT to https://{account}.blob.core.windows.net (and ARCHIVE_CONTAINER), or set ARCHIVE=folder".into(),
+            });
+        };
+        if self.archive_blob_sas.is_none() && !endpoint.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                name: "ARCHIVE_BLOB_ENDPOINT",
+                value: endpoint.clone(),
+                problem: "the managed identity needs an https endpoint".into(),
+                fix: "use the account's https:// Blob endpoint (ARCHIVE_BLOB_SAS with http is for emulators only)".into(),
             });
         }
         Ok(())
@@ -453,6 +474,21 @@ mod tests {
     fn backends_not_built_yet_are_refused_clearly() {
         let message = load(&[("STORE", "cosmos")]).unwrap_err().to_string();
         assert!(message.contains("not built yet") && message.contains("STORE=sqlite"), "{message}");
+    }
+
+    #[test]
+    fn the_blob_archive_needs_an_endpoint_and_https_without_a_sas() {
+        let message = load(&[("ARCHIVE", "blob")]).unwrap_err().to_string();
+        assert!(message.starts_with("invalid setting ARCHIVE_BLOB_ENDPOINT") && message.contains("ARCHIVE=folder"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+        let message = load(&[("ARCHIVE", "blob"), ("ARCHIVE_BLOB_ENDPOINT", "http://127.0.0.1:10000/devstoreaccount1")]).unwrap_err().to_string();
+        assert!(message.contains("https"), "{message}");
+        let settings = load(&[("ARCHIVE", "blob"), ("ARCHIVE_BLOB_ENDPOINT", "https://acct.blob.core.windows.net/")]).unwrap();
+        assert_eq!(settings.archive, ArchiveKind::Blob);
+        assert_eq!(settings.archive_blob_endpoint.as_deref(), Some("https://acct.blob.core.windows.net"));
+        assert_eq!(settings.archive_container, "audit-archive");
+        let settings = load(&[("ARCHIVE", "blob"), ("ARCHIVE_BLOB_ENDPOINT", "http://127.0.0.1:1/devstoreaccount1"), ("ARCHIVE_BLOB_SAS", "sv=x&sig=y")]).unwrap();
+        assert_eq!(settings.archive_blob_sas.as_deref(), Some("sv=x&sig=y"));
     }
 
     #[test]
