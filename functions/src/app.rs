@@ -147,6 +147,7 @@ pub fn api_router(state: AppState) -> Router {
             Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").detail("this path does not accept this method; see /api/v1/openapi.json")
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(crate::api::caller::correlate))
         .with_state(state)
 }
 

@@ -25,12 +25,34 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let authorization = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
         let principal = state.authenticator.authenticate(authorization).await?;
-        Ok(Self { principal, correlation_id: correlation_id(parts) })
+        let correlation_id = match parts.extensions.get::<CorrelationId>() {
+            Some(CorrelationId(id)) => id.clone(),
+            None => correlation_id(&parts.headers),
+        };
+        Ok(Self { principal, correlation_id })
     }
 }
 
-fn correlation_id(parts: &Parts) -> String {
-    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+/// The correlation id of an API request, decided once by [`correlate`].
+#[derive(Debug, Clone)]
+pub struct CorrelationId(pub String);
+
+/// Gives every API request its correlation id (the caller's `x-correlation-id` if usable, else
+/// the W3C trace id, else a new one), for the audit entries it writes, and echoes it back in the
+/// response's `x-correlation-id` header, so a caller can find its request in the audit trail.
+pub async fn correlate(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = correlation_id(request.headers());
+    let header = axum::http::HeaderValue::from_str(&id).ok();
+    request.extensions_mut().insert(CorrelationId(id));
+    let mut response = next.run(request).await;
+    if let Some(value) = header {
+        response.headers_mut().insert("x-correlation-id", value);
+    }
+    response
+}
+
+fn correlation_id(headers: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     header("x-correlation-id")
         .filter(|id| is_valid_correlation_id(id))
         .map(str::to_owned)
