@@ -35,10 +35,6 @@ pub enum FunctionError {
     /// The input cannot be processed, however often it is retried (a malformed message).
     #[error("bad input: {0}")]
     BadInput(String),
-    /// The function exists but its implementation has not landed yet; the input is kept
-    /// (a message is retried, then dead-lettered, and can be replayed later).
-    #[error("{function} is not implemented yet (issue {issue}); {detail}")]
-    NotImplemented { function: &'static str, issue: u32, detail: String },
     /// Anything else; retrying may help.
     #[error("{0}")]
     Failed(String),
@@ -54,7 +50,6 @@ impl FunctionError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadInput(_) => StatusCode::BAD_REQUEST,
-            Self::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             Self::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -26,8 +26,10 @@ pub trait InactiveCustomerEraser: Send + Sync {
     async fn erase(&self, tenant: &crate::store::TenantId, customer_id: &str, request_id: &str) -> Result<InactiveErasure, String>;
 }
 
-/// TODO(issue-4 wiring): replace with an eraser that runs the GDPR erasure
-/// (`ErasureStore::start_erasure`, `erase_batch` per step, `finish_erasure`) for the request.
+/// The eraser of a [`super::JobContext`] that was given none: erases nothing, and the report
+/// counts those customers as `customersAwaitingErasure`. Only this crate's own tests run with
+/// it; the app always passes the GDPR erasure (`functions::functions::gdpr_data_anonymization::
+/// RetentionEraser`, wired in `functions/src/jobs_cli.rs`).
 pub struct UnwiredEraser;
 
 #[async_trait::async_trait]
