@@ -176,6 +176,7 @@ async fn maintenance_removes_orphans_and_expired_keys_and_reports_what_it_only_f
     let conn = env.conn();
     let now = ts(days_ago(0));
     let old = ts(days_ago(2));
+    let week_old = ts(days_ago(8));
     conn.execute_batch(&format!(
         "INSERT INTO customers VALUES ('t1','c1','N','e@x','p','a','{{}}','active','{now}','{now}','{now}','e'),
                                       ('t1','c2','N','e@x','p','a','{{}}','erased','{now}','{now}','{now}','e');
@@ -187,7 +188,10 @@ async fn maintenance_removes_orphans_and_expired_keys_and_reports_what_it_only_f
              ('t1','n-ok','customer','c1','c','T','M',0,'{now}'), ('t1','n-erased','customer','c2','c','T','M',0,'{now}'),
              ('t1','n-missing','customer','nobody','c','T','M',0,'{now}'), ('t1','n-role','role','admin','c','T','M',0,'{now}'),
              ('t2','n-other-tenant','customer','c1','c','T','M',0,'{now}');
-         INSERT INTO idempotency_keys VALUES ('t1','k-old','h','o1','{old}'), ('t1','k-new','h','o1','{now}');"
+         INSERT INTO idempotency_keys VALUES ('t1','k-old','h','o1','{old}'), ('t1','k-new','h','o1','{now}');
+         INSERT INTO processed_events (tenant_id, consumer, event_id, customer_id, outcome, processed_at) VALUES
+             ('t1','NotificationDispatch','e-old-1','c1','done','{week_old}'), ('t1','NotificationDispatch','e-old-2','c1','done','{week_old}'),
+             ('t2','NotificationDispatch','e-old-3','c1','done','{week_old}'), ('t1','NotificationDispatch','e-new','c1','done','{old}');"
     ))
     .unwrap();
     let report = env.run(JobName::DatabaseMaintenance, &[("JOB_BATCH_SIZE", "2")]).await;
@@ -201,6 +205,16 @@ async fn maintenance_removes_orphans_and_expired_keys_and_reports_what_it_only_f
     assert_eq!(report.counts["t1"]["orphanNotificationsRemoved"], 2);
     assert_eq!(report.counts["t2"]["orphanNotificationsRemoved"], 1);
     assert_eq!(report.counts["t1"]["expiredIdempotencyKeysRemoved"], 1);
+    assert_eq!(report.counts["t1"]["expiredProcessedEventsRemoved"], 2);
+    assert_eq!(report.counts["t2"]["expiredProcessedEventsRemoved"], 1);
+    let remembered: Vec<String> = conn
+        .prepare("SELECT event_id FROM processed_events")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(remembered, ["e-new"], "only the markers within the dedupe window stay");
     assert_eq!(report.findings["ordersWithoutCustomer"]["t2"], 1);
     assert_eq!(report.findings["engine"]["integrity"][0], "ok");
     assert_eq!(report.findings["engine"]["optimized"], true);

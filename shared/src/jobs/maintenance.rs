@@ -4,7 +4,11 @@
 //!    erased: their notifications were to be deleted by the erasure);
 //! 3. `expiredIdempotencyKeys`: removes `Idempotency-Key` records older than 24 hours (a
 //!    retry after that is a new request);
-//! 4. `engine`: the storage engine's upkeep (SQLite: `PRAGMA optimize`, an incremental vacuum,
+//! 4. `expiredProcessedEvents`: removes the consumers' processed-event markers (the dedupe
+//!    records of `NotificationDispatch`) older than 7 days: far beyond any redelivery of the
+//!    same event (Service Bus gives up after `maxDeliveryCount` deliveries within minutes), and
+//!    without it the table would grow with every order event forever;
+//! 5. `engine`: the storage engine's upkeep (SQLite: `PRAGMA optimize`, an incremental vacuum,
 //!    `PRAGMA integrity_check`), and orders whose customer is missing (reported, never
 //!    removed: they are bookkeeping records).
 //!
@@ -21,10 +25,13 @@ use crate::store::{Store, StoreResult};
 use super::run::{Resume, Run};
 use super::{JobError, StepEnd};
 
-pub const STEPS: &[&str] = &["orphanOrderItems", "orphanNotifications", "expiredIdempotencyKeys", "engine"];
+pub const STEPS: &[&str] = &["orphanOrderItems", "orphanNotifications", "expiredIdempotencyKeys", "expiredProcessedEvents", "engine"];
 
 /// How long an `Idempotency-Key` is honoured.
 pub const IDEMPOTENCY_KEY_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+/// How long a consumer remembers an event it processed (to ignore a redelivery).
+pub const PROCESSED_EVENT_TTL: chrono::Duration = chrono::Duration::days(7);
 
 /// One kind of removable leftover, found by a keyset scan over all tenants.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +39,7 @@ enum Sweep {
     OrderItems,
     Notifications,
     IdempotencyKeys { before: DateTime<Utc> },
+    ProcessedEvents { before: DateTime<Utc> },
 }
 
 impl Sweep {
@@ -40,6 +48,7 @@ impl Sweep {
             Self::OrderItems => STEPS[0],
             Self::Notifications => STEPS[1],
             Self::IdempotencyKeys { .. } => STEPS[2],
+            Self::ProcessedEvents { .. } => STEPS[3],
         }
     }
 
@@ -48,6 +57,7 @@ impl Sweep {
             Self::OrderItems => "orphanOrderItemsRemoved",
             Self::Notifications => "orphanNotificationsRemoved",
             Self::IdempotencyKeys { .. } => "expiredIdempotencyKeysRemoved",
+            Self::ProcessedEvents { .. } => "expiredProcessedEventsRemoved",
         }
     }
 
@@ -64,6 +74,13 @@ impl Sweep {
             Self::IdempotencyKeys { before } => {
                 store.scan_expired_idempotency_keys(before, after, limit).await?.into_iter().map(|(t, key)| Cursor::new(t, key)).collect()
             }
+            // The cursor's id holds consumer and event id, joined by a newline (neither has one).
+            Self::ProcessedEvents { before } => store
+                .scan_expired_processed_events(before, after, limit)
+                .await?
+                .into_iter()
+                .map(|(tenant, consumer, event)| Cursor::new(tenant, format!("{consumer}\n{event}")))
+                .collect(),
         })
     }
 
@@ -72,12 +89,23 @@ impl Sweep {
             Self::OrderItems => Removal::OrderItems(found.iter().map(|c| (c.key.clone(), c.id.clone(), c.seq)).collect()),
             Self::Notifications => Removal::NotificationsByKey(found.iter().map(|c| (c.key.clone(), c.id.clone())).collect()),
             Self::IdempotencyKeys { .. } => Removal::IdempotencyKeys(found.iter().map(|c| (c.key.clone(), c.id.clone())).collect()),
+            Self::ProcessedEvents { .. } => Removal::ProcessedEvents(
+                found
+                    .iter()
+                    .filter_map(|c| c.id.split_once('\n').map(|(consumer, event)| (c.key.clone(), consumer.to_owned(), event.to_owned())))
+                    .collect(),
+            ),
         }
     }
 }
 
-fn sweeps(now: DateTime<Utc>) -> [Sweep; 3] {
-    [Sweep::OrderItems, Sweep::Notifications, Sweep::IdempotencyKeys { before: now - IDEMPOTENCY_KEY_TTL }]
+fn sweeps(now: DateTime<Utc>) -> [Sweep; 4] {
+    [
+        Sweep::OrderItems,
+        Sweep::Notifications,
+        Sweep::IdempotencyKeys { before: now - IDEMPOTENCY_KEY_TTL },
+        Sweep::ProcessedEvents { before: now - PROCESSED_EVENT_TTL },
+    ]
 }
 
 pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {

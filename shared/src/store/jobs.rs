@@ -142,6 +142,8 @@ pub enum Removal {
     NotificationsByKey(Vec<(String, String)>),
     /// `(tenant, key)`.
     IdempotencyKeys(Vec<(String, String)>),
+    /// `(tenant, consumer, event id)`.
+    ProcessedEvents(Vec<(String, String, String)>),
 }
 
 #[async_trait::async_trait]
@@ -185,6 +187,9 @@ pub trait MaintenanceStore: Send + Sync {
     async fn scan_orphan_notifications(&self, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String)>>;
     /// Idempotency keys created before `before`, by key after `after`.
     async fn scan_expired_idempotency_keys(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String)>>;
+    /// Processed-event markers (the consumers' dedupe records) older than `before`, as
+    /// `(tenant, consumer, event id)`, in key order after `after`.
+    async fn scan_expired_processed_events(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String, String)>>;
     /// Orders whose customer does not exist, per tenant: reported, never removed (bookkeeping).
     async fn count_orders_without_customer(&self) -> StoreResult<Vec<(String, u64)>>;
     /// Engine upkeep: statistics, reclaiming free pages (unless `dry_run`), an integrity check.

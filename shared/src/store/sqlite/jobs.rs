@@ -117,6 +117,12 @@ fn remove(tx: &Transaction<'_>, removal: &Removal) -> rusqlite::Result<u64> {
                 removed += delete.execute(params![tenant, key])? as u64;
             }
         }
+        Removal::ProcessedEvents(keys) => {
+            let mut delete = tx.prepare_cached("DELETE FROM processed_events WHERE tenant_id = ?1 AND consumer = ?2 AND event_id = ?3")?;
+            for (tenant, consumer, event_id) in keys {
+                removed += delete.execute(params![tenant, consumer, event_id])? as u64;
+            }
+        }
     }
     Ok(removed)
 }
@@ -429,6 +435,24 @@ impl MaintenanceStore for Db {
                   ORDER BY tenant_id, key LIMIT ?4",
             )?;
             let rows = statement.query_map(params![ts(before), after_key, after_id, limit], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn scan_expired_processed_events(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String, String)>> {
+        let (after_tenant, after_id, _) = split(after);
+        let (after_consumer, after_event) = match after_id.as_deref().and_then(|id| id.split_once('\n')) {
+            Some((consumer, event)) => (Some(consumer.to_owned()), Some(event.to_owned())),
+            None => (None, None),
+        };
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT tenant_id, consumer, event_id FROM processed_events
+                  WHERE processed_at < ?1 AND (?2 IS NULL OR (tenant_id, consumer, event_id) > (?2, ?3, ?4))
+                  ORDER BY tenant_id, consumer, event_id LIMIT ?5",
+            )?;
+            let rows = statement.query_map(params![ts(before), after_tenant, after_consumer, after_event, limit], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
             rows.collect()
         })
         .await
