@@ -110,15 +110,7 @@ fn event(event_id: &str, event_type: &str, customer: &str, order: &str) -> Value
 
 /// Posts `body` as the host would deliver it from the subscription; status and reply.
 async fn deliver(address: SocketAddr, body: &Value) -> (u16, Value) {
-    let message = OutgoingMessage {
-        body: body.to_string(),
-        message_id: uuid::Uuid::new_v4().simple().to_string(),
-        delivery_count: 1,
-        enqueued_time_utc: Utc::now(),
-        correlation_id: None,
-        content_type: Some("application/json".into()),
-        application_properties: serde_json::Map::new(),
-    };
+    let message = OutgoingMessage::first_delivery(body.to_string());
     let envelope = message.to_host_request("message", "NotificationDispatch");
     let response = client().post(format!("http://{address}/NotificationDispatch")).json(&envelope).send().await.unwrap();
     let status = response.status().as_u16();

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 
 use super::queue::{LocalQueue, LockedMessage, NewMessage};
 use crate::app::INVOCATION_ID_HEADER;
-use crate::registry::{FunctionDef, Trigger};
+use crate::registry::FunctionDef;
 
 /// Why an invocation did not succeed, as the host would see it.
 #[derive(Debug, thiserror::Error)]
@@ -183,11 +183,6 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     response
-}
-
-/// Whether a function is started by the local queue (Service Bus triggers).
-pub fn is_message_triggered(def: &FunctionDef) -> bool {
-    matches!(def.trigger, Trigger::Queue { .. } | Trigger::Subscription { .. })
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ mod workers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use chrono::Utc;
 use shared::protocol::{InvocationResponse, OutgoingMessage, TimerInfo};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -92,15 +91,7 @@ impl LocalRuntime {
                 Ok(self.host.invoke_timer(def, &timer).await?)
             }
             Trigger::Queue { .. } | Trigger::Subscription { .. } => {
-                let message = OutgoingMessage {
-                    body: input.unwrap_or_default(),
-                    message_id: uuid::Uuid::new_v4().simple().to_string(),
-                    delivery_count: 1,
-                    enqueued_time_utc: Utc::now(),
-                    correlation_id: None,
-                    content_type: Some("application/json".into()),
-                    application_properties: serde_json::Map::new(),
-                };
+                let message = OutgoingMessage::first_delivery(input.unwrap_or_default());
                 let request = message.to_host_request(def.trigger_binding, def.name);
                 Ok(self.host.invoke(def, &request).await?)
             }

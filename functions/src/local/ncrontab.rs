@@ -89,18 +89,6 @@ impl Schedule {
         None
     }
 
-    /// The most recent occurrence at or before `at`, looking back at most `window`.
-    pub fn last_at_or_before(&self, at: DateTime<Utc>, window: Duration) -> Option<DateTime<Utc>> {
-        let mut candidate = self.next_after(at - window)?;
-        if candidate > at {
-            return None;
-        }
-        while let Some(next) = self.next_after(candidate).filter(|next| *next <= at) {
-            candidate = next;
-        }
-        Some(candidate)
-    }
-
     fn day_matches(&self, at: DateTime<Utc>) -> bool {
         let weekday = at.weekday().num_days_from_sunday();
         self.days & (1 << at.day()) != 0 && self.weekdays & (1 << weekday) != 0
@@ -204,16 +192,6 @@ mod tests {
     #[test]
     fn impossible_dates_have_no_occurrence() {
         assert_eq!(Schedule::parse("0 0 0 30 2 *").unwrap().next_after(at("2026-01-01T00:00:00Z")), None);
-    }
-
-    #[test]
-    fn last_occurrence_before_a_moment() {
-        let daily_two = Schedule::parse("0 0 2 * * *").unwrap();
-        assert_eq!(
-            daily_two.last_at_or_before(at("2026-11-21T10:00:00Z"), Duration::days(2)),
-            Some(at("2026-11-21T02:00:00Z"))
-        );
-        assert_eq!(daily_two.last_at_or_before(at("2026-11-21T01:00:00Z"), Duration::hours(1)), None);
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl ApiApp {
 /// Fails every invocation of a Service Bus-triggered function (see [`ApiApp`]).
 async fn refuse_message_consumers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let function = functions::registry::find(request.uri().path().trim_start_matches('/'));
-    if function.is_some_and(functions::local::host::is_message_triggered) {
+    if function.is_some_and(|def| def.consumed_entity().is_some()) {
         use axum::response::IntoResponse;
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "disabled in API tests").into_response();
     }

@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::store::jobs::{Cursor, Removal};
 use crate::store::{Store, StoreResult};
 
-use super::run::{Resume, Run};
+use super::run::Run;
 use super::{JobError, StepEnd};
 
 pub const STEPS: &[&str] = &["orphanOrderItems", "orphanNotifications", "expiredIdempotencyKeys", "expiredProcessedEvents", "engine"];
@@ -126,10 +126,8 @@ pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
 /// Removes every leftover of one kind, batch by batch, each batch with its checkpoint.
 async fn remove_all(run: &mut Run<'_>, sweep: Sweep) -> Result<StepEnd, JobError> {
     let step = sweep.step();
-    let mut cursor = match run.resume_at(step, None) {
-        Resume::Skip => return Ok(StepEnd::Done),
-        Resume::Fresh => None,
-        Resume::At(checkpoint) => checkpoint.cursor,
+    let Some(mut cursor) = run.resume_cursor(step, None) else {
+        return Ok(StepEnd::Done);
     };
     let store = run.context.store.clone();
     loop {

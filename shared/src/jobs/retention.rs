@@ -15,7 +15,7 @@ use crate::store::{Store, StoreResult, TenantId};
 use super::archive_step::{archive_tenant, ArchiveRow, ArchiveSource};
 use super::erasure::{request_id, InactiveErasure};
 use super::policy::TenantRetention;
-use super::run::{Resume, Run};
+use super::run::Run;
 use super::{JobError, StepEnd};
 
 pub const STEPS: &[&str] = &["notifications", "inactiveCustomers", "auditArchive"];
@@ -76,10 +76,8 @@ pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
 /// Deletes the tenant's notifications created before `before`, batch by batch.
 async fn delete_notifications(run: &mut Run<'_>, tenant: &TenantId, before: DateTime<Utc>) -> Result<StepEnd, JobError> {
     const STEP: &str = "notifications";
-    let mut cursor = match run.resume_at(STEP, Some(tenant)) {
-        Resume::Skip => return Ok(StepEnd::Done),
-        Resume::Fresh => None,
-        Resume::At(checkpoint) => checkpoint.cursor,
+    let Some(mut cursor) = run.resume_cursor(STEP, Some(tenant)) else {
+        return Ok(StepEnd::Done);
     };
     let store = run.context.store.clone();
     loop {
@@ -112,10 +110,8 @@ async fn delete_notifications(run: &mut Run<'_>, tenant: &TenantId, before: Date
 /// interrupted is finished (not erased twice) by the next run.
 async fn erase_inactive(run: &mut Run<'_>, tenant: &TenantId, before: DateTime<Utc>) -> Result<StepEnd, JobError> {
     const STEP: &str = "inactiveCustomers";
-    let mut cursor = match run.resume_at(STEP, Some(tenant)) {
-        Resume::Skip => return Ok(StepEnd::Done),
-        Resume::Fresh => None,
-        Resume::At(checkpoint) => checkpoint.cursor,
+    let Some(mut cursor) = run.resume_cursor(STEP, Some(tenant)) else {
+        return Ok(StepEnd::Done);
     };
     let store = run.context.store.clone();
     let eraser = run.context.eraser.clone();

@@ -215,6 +215,16 @@ impl<'a> Run<'a> {
         self.context.settings.batch_size.max(1)
     }
 
+    /// Where a keyset-scanning step starts: `None` when the checkpoint says it is already done,
+    /// else the cursor to continue after (`Some(None)`: from the beginning).
+    pub fn resume_cursor(&mut self, step: &str, tenant: Option<&TenantId>) -> Option<Option<crate::store::jobs::Cursor>> {
+        match self.resume_at(step, tenant) {
+            Resume::Skip => None,
+            Resume::Fresh => Some(None),
+            Resume::At(checkpoint) => Some(checkpoint.cursor),
+        }
+    }
+
     /// The resume point for `step` (and `tenant`, for per-tenant steps), if the checkpoint
     /// names it. Steps and tenants before it are done and return `Skip`.
     pub fn resume_at(&mut self, step: &str, tenant: Option<&TenantId>) -> Resume {

@@ -133,6 +133,20 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
+    /// `body` as a JSON message on its first delivery, with a new id: what an operator (or the
+    /// host's admin API) hands a Service Bus function directly.
+    pub fn first_delivery(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            message_id: uuid::Uuid::new_v4().simple().to_string(),
+            delivery_count: 1,
+            enqueued_time_utc: Utc::now(),
+            correlation_id: None,
+            content_type: Some("application/json".into()),
+            application_properties: Map::new(),
+        }
+    }
+
     /// The envelope the host would POST for this message to a function whose trigger binding
     /// is named `binding`, with the host's encodings (see `functions/tests/fixtures/host`):
     /// the body bound as a string and JSON-encoded twice more, scalar metadata JSON-encoded a

@@ -5,12 +5,11 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
 
 use super::customers::load_customer;
-use super::notifications::recipient_columns;
+use super::notifications::insert_notification;
 use super::support::{insert_audit, now, to_json, ts};
 use super::Db;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::messages::OrderEvent;
-use crate::domain::notification::Notification;
 use crate::store::{DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreResult, TenantId};
 
 /// The outbound messages stored for an event processed before, if it was.
@@ -31,25 +30,6 @@ fn mark_processed(conn: &Connection, tenant: &str, consumer: &str, event_id: &st
     Ok(())
 }
 
-fn insert_notification(conn: &Connection, tenant: &str, notification: &Notification) -> rusqlite::Result<()> {
-    let (kind, recipient_id) = recipient_columns(&notification.recipient);
-    conn.prepare_cached(
-        "INSERT INTO notifications (tenant_id, id, recipient_kind, recipient_id, category, title, message, order_id, read_at, created_at, is_read)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, 0)",
-    )?
-    .execute(params![
-        tenant,
-        notification.id,
-        kind,
-        recipient_id,
-        notification.category,
-        notification.title,
-        notification.message,
-        notification.order_id,
-        ts(notification.created_at)
-    ])?;
-    Ok(())
-}
 
 /// Why the event changes nothing, if it does not.
 fn skip_reason(conn: &Connection, tenant: &str, event: &OrderEvent, status: Option<CustomerStatus>) -> rusqlite::Result<Option<SkipReason>> {

@@ -1,6 +1,6 @@
 //! SQLite adapter of [`NotificationStore`]: in-app notifications, unread first.
 
-use rusqlite::params;
+use rusqlite::{params, Connection};
 
 use super::support::{after, insert_audit, into_page, now, optional_time_at, time_at, ts};
 use super::Db;
@@ -33,6 +33,27 @@ pub(super) fn recipient_columns(recipient: &Recipient) -> (&'static str, &str) {
     }
 }
 
+/// Stores one notification of `tenant` (inside the caller's transaction): the one INSERT of
+/// the table, for the API and for the fan-out alike.
+pub(super) fn insert_notification(conn: &Connection, tenant: &str, notification: &Notification) -> rusqlite::Result<()> {
+    let (kind, recipient_id) = recipient_columns(&notification.recipient);
+    conn.prepare_cached(&format!("INSERT INTO notifications ({COLUMNS}, is_read) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?
+        .execute(params![
+            tenant,
+            notification.id,
+            kind,
+            recipient_id,
+            notification.category,
+            notification.title,
+            notification.message,
+            notification.order_id,
+            notification.read_at.map(ts),
+            ts(notification.created_at),
+            notification.read_at.is_some()
+        ])?;
+    Ok(())
+}
+
 /// `('customer','c-1'),('role','admin')` as a JSON array for `json_each`, so any number of
 /// recipients is one prepared statement.
 fn recipients_json(recipients: &[Recipient]) -> String {
@@ -53,23 +74,7 @@ impl NotificationStore for Db {
         let stored = notification.clone();
         self.write(move |conn| {
             let transaction = conn.transaction()?;
-            let (kind, recipient_id) = recipient_columns(&notification.recipient);
-            transaction.execute(
-                &format!("INSERT INTO notifications ({COLUMNS}, is_read) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                params![
-                    notification.tenant_id,
-                    notification.id,
-                    kind,
-                    recipient_id,
-                    notification.category,
-                    notification.title,
-                    notification.message,
-                    notification.order_id,
-                    notification.read_at.map(ts),
-                    ts(notification.created_at),
-                    notification.read_at.is_some()
-                ],
-            )?;
+            insert_notification(&transaction, &notification.tenant_id, &notification)?;
             insert_audit(&transaction, &audit)?;
             transaction.commit()
         })
