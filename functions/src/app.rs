@@ -18,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use shared::archive::ArchiveStore;
-use shared::config::Settings;
+use shared::config::{Settings, StoreKind};
 use shared::store::sqlite::Db;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
+use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
 use shared::store::{HealthCheck, Store};
 use shared::telemetry::TraceParent;
 use tracing::Instrument;
@@ -74,6 +75,8 @@ pub enum StartError {
     PseudonymKey(String),
     #[error("invalid setting ARCHIVE=blob: {0}; fix: check ARCHIVE_BLOB_ENDPOINT, ARCHIVE_CONTAINER and AZURE_CLIENT_ID, or set ARCHIVE=folder")]
     Archive(shared::archive::ArchiveError),
+    #[error("invalid setting STORE=cosmos: {0}; fix: check COSMOS_ENDPOINT, COSMOS_DATABASE and AZURE_CLIENT_ID (or COSMOS_KEY for an emulator), or set STORE=sqlite")]
+    Cosmos(#[from] shared::store::cosmos::CosmosSetupError),
 }
 
 impl AppState {
@@ -97,6 +100,45 @@ impl AppState {
             health_checks: Arc::new(health_checks),
         })
     }
+}
+
+impl AppState {
+    /// Replaces the SQLite store by the one `STORE` selects (Cosmos DB needs a network
+    /// round-trip to connect, so this step is async); with `STORE=sqlite` nothing changes.
+    pub async fn with_configured_store(mut self) -> Result<Self, StartError> {
+        if let Some((store, health)) = open_cosmos(&self.settings, &self.db).await? {
+            self.store = store;
+            let mut checks: Vec<Arc<dyn HealthCheck>> = vec![health];
+            checks.extend(self.health_checks.iter().skip(1).cloned());
+            self.health_checks = Arc::new(checks);
+        }
+        Ok(self)
+    }
+}
+
+/// The Cosmos DB store when `STORE=cosmos` (the SQLite database `db` keeps the local
+/// runtime's queue, which an erasure scrubs), `None` otherwise.
+pub async fn open_cosmos(settings: &Settings, db: &Db) -> Result<Option<(Arc<dyn Store>, Arc<dyn HealthCheck>)>, StartError> {
+    if settings.store != StoreKind::Cosmos {
+        return Ok(None);
+    }
+    let endpoint = settings.cosmos_endpoint.clone().unwrap_or_default();
+    let options = CosmosOptions {
+        endpoint: endpoint.clone(),
+        database: settings.cosmos_database.clone(),
+        auth: match &settings.cosmos_key {
+            Some(key) => CosmosAuth::Key(key.clone()),
+            None => CosmosAuth::ManagedIdentity { client_id: settings.azure_client_id.clone() },
+        },
+        region: settings.cosmos_region.clone(),
+        timeout: settings.cosmos_timeout,
+        throttle_retries: settings.cosmos_throttle_retries,
+        local_queue: Some(db.clone()),
+    };
+    let store = if endpoint == shared::config::MEMORY_ENDPOINT { shared::store::cosmos::open_in_memory(options).await? } else { CosmosStore::connect(options).await? };
+    tracing::info!(database = %settings.cosmos_database, "Cosmos DB store opened");
+    let health: Arc<dyn HealthCheck> = Arc::new(store.clone());
+    Ok(Some((Arc::new(store), health)))
 }
 
 /// Erasure pseudonymises the audit trail with `GDPR_PSEUDONYM_KEY`: Azure must have it (local

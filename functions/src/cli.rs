@@ -199,7 +199,7 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
     shared::telemetry::init(settings.log_format, true);
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CliError::Listen { address, source })?;
-    let state = AppState::open(settings, Mode::Azure)?;
+    let state = AppState::open(settings, Mode::Azure)?.with_configured_store().await?;
     tracing::info!(%address, "handler listening for the Functions host");
     axum::serve(listener, handler_router(state))
         .with_graceful_shutdown(crate::shutdown_signal())
@@ -210,7 +210,7 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
 async fn run_local_command(source: SettingsSource, command: Command) -> Result<(), CliError> {
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let runtime = LocalRuntime::new(AppState::open(settings, Mode::Local)?);
+    let runtime = LocalRuntime::new(AppState::open(settings, Mode::Local)?.with_configured_store().await?);
     match command {
         Command::Local => Ok(runtime.run().await?),
         Command::Invoke { name, data } => {

@@ -44,6 +44,8 @@ pub enum JobsCliError {
     Open(#[from] shared::store::sqlite::OpenError),
     #[error("invalid setting ARCHIVE=blob: {0}; fix: check ARCHIVE_BLOB_ENDPOINT, ARCHIVE_CONTAINER and AZURE_CLIENT_ID, or set ARCHIVE=folder")]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Start(#[from] crate::app::StartError),
     #[error("the job run {outcome}: {reason} (report printed above)")]
     RunFailed { outcome: &'static str, reason: String },
 }
@@ -80,8 +82,12 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
     let db = shared::store::sqlite::Db::open(&settings.sqlite_path())?;
+    let store: Arc<dyn Store> = match crate::app::open_cosmos(&settings, &db).await? {
+        Some((cosmos, _)) => cosmos,
+        None => Arc::new(db),
+    };
     let archive = shared::archive::open(&settings)?.store;
-    let mut context = job_context(Arc::new(db), archive, Arc::new(settings.clone()));
+    let mut context = job_context(store, archive, Arc::new(settings.clone()));
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
     }

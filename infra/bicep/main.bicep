@@ -167,7 +167,17 @@ param authCustomerClaim string = 'extension_customerId'
 @secure()
 param gdprPseudonymKey string = ''
 
-// ---- App tuning (app settings RETENTION_*, JOB_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG) ----------
+// ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
+
+@description('Upper bound of one Cosmos DB call, retries included, in milliseconds.')
+@minValue(100)
+@maxValue(120000)
+param cosmosTimeoutMs int = 10000
+
+@description('Retries of a throttled (429) Cosmos DB call, each after the server\'s retry-after.')
+@minValue(0)
+@maxValue(50)
+param cosmosThrottleRetries int = 5
 
 @description('Days notifications are kept.')
 param retentionNotificationDays int = 90
@@ -393,6 +403,8 @@ module functionApp 'modules/functionApp.bicep' = {
     gdprKeySecretUri: keyVault.outputs.gdprKeySecretUri
     auth: auth
     tuning: {
+      cosmosTimeoutMs: cosmosTimeoutMs
+      cosmosThrottleRetries: cosmosThrottleRetries
       retentionNotificationDays: retentionNotificationDays
       retentionReadNotificationDays: retentionReadNotificationDays
       retentionInactiveCustomerYears: retentionInactiveCustomerYears

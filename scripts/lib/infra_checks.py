@@ -28,13 +28,15 @@ from typing import Callable, Iterable
 # archive, the embedded host that plays the Functions host, its timers and queue). In Azure,
 # STORE=cosmos and ARCHIVE=blob make the first two meaningless, and the real host runs the
 # timers and Service Bus; setting LOCAL_TIMERS there would make the handler fire the timers a
-# second time. ARCHIVE_BLOB_SAS authenticates the Blob archive against an emulator (Azurite);
-# in Azure the managed identity does, and a SAS there would be a secret in app settings. So they
-# must NOT appear in the Bicep.
+# second time. ARCHIVE_BLOB_SAS and COSMOS_KEY authenticate the Blob archive and the Cosmos DB
+# store against emulators (Azurite, the Cosmos DB emulator); in Azure the managed identity does
+# (the Cosmos DB account has local auth off), and a SAS or key there would be a secret in app
+# settings. So they must NOT appear in the Bicep.
 LOCAL_ONLY = {
     "DATA_DIR",
     "ARCHIVE_DIR",
     "ARCHIVE_BLOB_SAS",
+    "COSMOS_KEY",
     "LOCAL_PORT",
     "LOCAL_TIMERS",
     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
@@ -51,6 +53,15 @@ PLATFORM_KEYS = {
     "ENABLE_ORYX_BUILD",
 }
 PLATFORM_PREFIXES = ("WEBSITE_",)
+
+# Keys of local.settings.example.json that shared/src/config.rs does not read: the host's own
+# settings and connections, and RUST_LOG (tracing's EnvFilter reads it). Every other key must be
+# one the app reads, and every setting the app reads must be in the file, except
+# FUNCTIONS_CUSTOMHANDLER_PORT, which the host sets.
+NOT_READ_BY_CONFIG = {
+    "FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "ServiceBusConnection__fullyQualifiedNamespace", "RUST_LOG",
+}
+SET_BY_HOST = {"FUNCTIONS_CUSTOMHANDLER_PORT"}
 
 # Connections: a local key `Conn` (connection string) or `Conn__fullyQualifiedNamespace` stands
 # for a connection the host builds from `Conn__*` settings; in Azure it is identity-based.
@@ -78,16 +89,17 @@ EXPECTED_FUNCTIONS = {
     "GDPRDataAnonymization", "NotificationDispatch",
 }
 
-# The Cosmos DB data model the app's stores expect: container -> (partition key paths, default TTL).
+# The Cosmos DB data model of the store (shared/src/store/cosmos/mod.rs, its module doc):
+# container -> partition key, default TTL (-1: on, items carry their own `ttl`; None: off) and
+# indexing policy ("store": what data_indexing_policy() in mod.rs returns; None: the service's
+# default). The checks compare cosmos.bicep with this, and this with mod.rs.
+COSMOS_STORE_RS = Path("shared/src/store/cosmos/mod.rs")
 COSMOS_CONTAINERS = {
-    "customers": (["/tenantId", "/customerId"], None),
-    "notifications": (["/tenantId", "/customerId"], 7776000),
-    "products": (["/tenantId", "/productId"], None),
-    "audit": (["/tenantId", "/month"], None),
-    "idempotency": (["/tenantId"], 86400),
-    "jobs": (["/jobName"], None),
-    "processed_events": (["/tenantId"], 604800),
+    "tenantdata": {"paths": ["/tenantId", "/scope"], "kind": "MultiHash", "version": 2, "defaultTtl": -1, "indexingPolicy": "store"},
+    "jobs": {"paths": ["/jobName"], "kind": "Hash", "version": 2, "defaultTtl": None, "indexingPolicy": None},
 }
+# The app identity's data-plane role: Cosmos DB Built-in Data Contributor.
+COSMOS_DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
 
 POLICY_SECTIONS = ("inbound", "backend", "outbound", "on-error")
 LOAD_TEXT_LIMIT = 131072  # characters Bicep's loadTextContent accepts
@@ -170,6 +182,82 @@ def collect_dicts(node: object) -> Iterable[dict]:
 
 def strip_comments(text: str) -> str:
     return "\n".join(re.sub(r"//.*$", "", line) for line in text.splitlines())
+
+
+def literal(node: object) -> object:
+    """A parsed Bicep value with negative numbers folded (pycep keeps `-1` as a minus operator)."""
+    if isinstance(node, dict):
+        op = node.get("operator")
+        if len(node) == 1 and isinstance(op, dict) and op.get("type") == "minus":
+            operands = op.get("operands") or {}
+            if list(operands) == ["integer_value"] and isinstance(operands["integer_value"], int):
+                return -operands["integer_value"]
+        return {key: literal(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [literal(value) for value in node]
+    return node
+
+
+# ---- Rust helpers (read, never built: the data model and settings the app expects) -----------
+
+
+def rust_json_literal(text: str, function: str) -> object:
+    """The `json!(...)` literal in a Rust function's body, as Python data."""
+    m = re.search(r"\bfn\s+" + re.escape(function) + r"\s*\(", text)
+    if not m:
+        raise Fail(f"no fn {function}")
+    start = text.find("json!(", m.end())
+    if start < 0:
+        raise Fail(f"fn {function} has no json! literal")
+    i = j = start + len("json!(")
+    depth, in_string = 1, False
+    while j < len(text) and depth:
+        c = text[j]
+        if in_string:
+            if c == "\\":
+                j += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        j += 1
+    try:
+        return json.loads(text[i:j - 1])
+    except ValueError as err:
+        raise Fail(f"the json! literal in fn {function} is not plain JSON ({err}); compare it by hand") from None
+
+
+def rust_store_containers(text: str) -> dict:
+    """The containers the store creates with a key (provision_database in mod.rs), in the shape
+    of COSMOS_CONTAINERS. PartitionKeyDefinition::from infers the kind from the number of paths
+    and uses version 2."""
+    consts = dict(re.findall(r'\bconst\s+(\w+)\s*:\s*&str\s*=\s*"([^"]*)"', text))
+    found = {}
+    matches = list(re.finditer(r"ContainerProperties::new\(\s*(\w+)\s*,\s*PartitionKeyDefinition::from\(([^)]*)\)\s*\)", text))
+    for n, m in enumerate(matches):
+        name = consts.get(m.group(1))
+        if name is None:
+            raise Fail(f"{COSMOS_STORE_RS}: container {m.group(1)} is not a string constant")
+        end = matches[n + 1].start() if n + 1 < len(matches) else text.find("];", m.end())
+        chain = text[m.end():end]
+        paths = re.findall(r'"([^"]*)"', m.group(2))
+        ttl = re.search(r"with_default_ttl\(([^)]*)\)", chain)
+        if ttl and ttl.group(1).strip() != "TimeToLive::NoDefault":
+            raise Fail(f"{COSMOS_STORE_RS}: container {name} has default TTL {ttl.group(1)}; update COSMOS_CONTAINERS and this check")
+        found[name] = {
+            "paths": paths,
+            "kind": "MultiHash" if len(paths) > 1 else "Hash",
+            "version": 2,
+            "defaultTtl": -1 if ttl else None,
+            "indexingPolicy": "store" if "with_indexing_policy(" in chain else None,
+        }
+    if not found:
+        raise Fail(f"{COSMOS_STORE_RS}: no ContainerProperties::new(NAME, PartitionKeyDefinition::from(...)) found; update this check")
+    return found
 
 
 # ---- The checks -----------------------------------------------------------------------------
@@ -371,9 +459,6 @@ def main() -> None:
         want(cosmos, "account", "properties.disableLocalAuth", True, "Cosmos DB local auth off")
         want(cosmos, "account", "properties.publicNetworkAccess", "Disabled", "Cosmos DB private only")
         want(cosmos, "account", "properties.backupPolicy.type", "Continuous", "Cosmos DB continuous backup")
-        containers = {c.get("name"): (c.get("partitionKeyPaths"), c.get("defaultTtl")) for c in (param_default(cosmos, "containers") or [])}
-        if containers != COSMOS_CONTAINERS:
-            problems.append(f"Cosmos DB containers differ from the data model: have {containers}")
         sb = module("serviceBus")
         want(sb, "namespace", "properties.disableLocalAuth", True, "Service Bus local auth off")
         for symbol in ("gdprRequests", "notificationsOutbound"):
@@ -398,7 +483,76 @@ def main() -> None:
         expect(not problems, "; ".join(problems))
         return None
 
-    r.check("bicep: properties checkov does not cover (archive WORM, private-only, local auth off, data model, VNet)", required_properties)
+    r.check("bicep: properties checkov does not cover (archive WORM, private-only, local auth off, VNet)", required_properties)
+
+    def cosmos_data_model() -> str:
+        store_rs = repo / COSMOS_STORE_RS
+        expect(store_rs.is_file(), f"{COSMOS_STORE_RS} not found")
+        rust = store_rs.read_text()
+        store_policy = rust_json_literal(rust, "data_indexing_policy")
+        problems = []
+
+        def policy(value: object) -> object:
+            return store_policy if value == "store" else value
+
+        def compare(where: str, have: dict) -> None:
+            if set(have) != set(COSMOS_CONTAINERS):
+                problems.append(f"{where} has containers {sorted(have)}, COSMOS_CONTAINERS {sorted(COSMOS_CONTAINERS)}")
+            for name, want in COSMOS_CONTAINERS.items():
+                want = dict(want, indexingPolicy=policy(want["indexingPolicy"]))
+                for field, value in want.items():
+                    got = (have.get(name) or {}).get(field, value)
+                    if field == "indexingPolicy":
+                        got = policy(got)
+                    if got != value:
+                        show = (lambda v: json.dumps(v, separators=(",", ":"))) if field == "indexingPolicy" else repr
+                        source = " (data_indexing_policy() in mod.rs)" if value == store_policy and field == "indexingPolicy" else ""
+                        problems.append(f"{where}: {name}.{field} is {show(got)}, expected {show(value)}{source}")
+
+        # COSMOS_CONTAINERS is what the store creates itself when it has a key (emulators) ...
+        compare(str(COSMOS_STORE_RS), rust_store_containers(rust))
+        # ... and what cosmos.bicep must declare for the managed identity, which cannot create them.
+        declared = {}
+        for c in resources_of(module("cosmos"), "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"):
+            res = literal((c.get("properties") or {}).get("resource") or {})
+            if res.get("id") != c.get("name"):
+                problems.append(f"cosmos.bicep: container {c.get('name')} has resource id {res.get('id')!r}")
+            key = res.get("partitionKey") or {}
+            declared[c.get("name")] = {
+                "paths": key.get("paths"), "kind": key.get("kind"), "version": key.get("version"),
+                "defaultTtl": res.get("defaultTtl"), "indexingPolicy": res.get("indexingPolicy"),
+            }
+        compare("cosmos.bicep", declared)
+        expect(not problems, "; ".join(problems))
+        return ", ".join(f"{n} [{', '.join(c['paths'])}]" for n, c in COSMOS_CONTAINERS.items())
+
+    def cosmos_data_role() -> str:
+        access = module("access")
+        variables = {k: v.get("value") for k, v in (access.get("variables") or {}).items() if isinstance(v.get("value"), str)}
+
+        def resolve(value: object) -> object:
+            if value == {"operator": {"type": "property_accessor", "operands": {"operand_1": "cosmos", "operand_2": "id"}}}:
+                return "${cosmos.id}"  # scope: cosmos.id
+            if not isinstance(value, str):
+                return value
+            return re.sub(r"\$\{(\w+)\}", lambda m: variables.get(m.group(1), m.group(0)), value)
+
+        scopes = []
+        for c in resources_of(access, "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments"):
+            props = c.get("properties") or {}
+            role = resolve(props.get("roleDefinitionId"))
+            if props.get("principalId") != "principalId" or not isinstance(role, str):
+                continue
+            if role.endswith(f"/sqlRoleDefinitions/{COSMOS_DATA_CONTRIBUTOR}"):
+                scopes.append(resolve(props.get("scope")))
+        expect(bool(scopes), "access.bicep gives the app identity (principalId) no Cosmos DB Built-in Data Contributor "
+                             f"({COSMOS_DATA_CONTRIBUTOR}) sqlRoleAssignment")
+        good = [sc for sc in scopes if re.fullmatch(r"\$\{cosmos\.id\}(/dbs/\$\{cosmosDatabaseName\})?", str(sc))]
+        expect(bool(good), f"the Data Contributor assignment's scope {scopes} is neither the account nor its database")
+        return "on the database" if any("/dbs/" in sc for sc in good) else "on the account"
+
+    r.check("bicep: Cosmos DB containers are the store's data model (shared/src/store/cosmos/mod.rs)", cosmos_data_model)
+    r.check("bicep: the app identity has Cosmos DB Built-in Data Contributor (data plane)", cosmos_data_role)
 
     # -- App settings -----------------------------------------------------------------------
     function_app_bicep = bicep_dir / "modules" / "functionApp.bicep"
@@ -463,11 +617,32 @@ def main() -> None:
         m = re.search(r"name:\s*'GDPR_PSEUDONYM_KEY'\s*,\s*value:\s*'([^']*)'", text)
         if not m or not m.group(1).startswith("@Microsoft.KeyVault(SecretUri="):
             problems.append("GDPR_PSEUDONYM_KEY must be a Key Vault reference @Microsoft.KeyVault(SecretUri=...)")
+        # The SDK prefers the region it is told; the account lives in the deployment's location.
+        if not re.search(r"name:\s*'COSMOS_REGION'\s*,\s*value:\s*location\s*\}", text):
+            problems.append("COSMOS_REGION must be the deployment location (value: location)")
         expect(not problems, "; ".join(problems))
         return None
 
+    def example_matches_config() -> str:
+        config_rs = repo / "shared" / "src" / "config.rs"
+        expect(config_rs.is_file(), "shared/src/config.rs not found")
+        text = config_rs.read_text().split("#[cfg(test)]", 1)[0]
+        read = set(re.findall(r"\b(?:reader|self|self\.source)\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
+        expect(len(read) > 10, f"found only {sorted(read)} in config.rs; update this check to how it reads settings")
+        local = set(json.loads(example.read_text())["Values"])
+        problems = []
+        unlisted = sorted(read - SET_BY_HOST - local)
+        if unlisted:
+            problems.append(f"config.rs reads {unlisted}, not in local.settings.example.json")
+        unread = sorted(local - NOT_READ_BY_CONFIG - read)
+        if unread:
+            problems.append(f"local.settings.example.json lists {unread}, which config.rs does not read")
+        expect(not problems, "; ".join(problems))
+        return f"{len(read - SET_BY_HOST)} settings"
+
+    r.check("app settings: local.settings.example.json lists exactly what shared/src/config.rs reads", example_matches_config)
     r.check("app settings: Bicep matches local.settings.example.json", app_settings_match)
-    r.check("app settings: Azure values (custom runtime, cosmos, blob, json logs, Key Vault reference)", app_settings_values)
+    r.check("app settings: Azure values (custom runtime, cosmos, blob, json logs, Key Vault reference, Cosmos region)", app_settings_values)
 
     # -- Functions <-> infrastructure ------------------------------------------------------
     function_jsons = sorted((repo / "functions").glob("*/function.json"))

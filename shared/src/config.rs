@@ -179,6 +179,9 @@ pub struct LocalSettings {
     pub retry_delay: Duration,
 }
 
+/// `COSMOS_ENDPOINT` value selecting the SDK's in-memory emulator (feature `cosmos-emulator`).
+pub const MEMORY_ENDPOINT: &str = "memory:";
+
 /// Every setting the app reads, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -186,8 +189,18 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub archive: ArchiveKind,
     pub archive_dir: PathBuf,
+    /// `https://{account}.documents.azure.com`, or `memory:` for the SDK's in-memory emulator
+    /// (builds with the `cosmos-emulator` feature only).
     pub cosmos_endpoint: Option<String>,
     pub cosmos_database: String,
+    /// An account key, for emulators only; in Azure the managed identity authenticates.
+    pub cosmos_key: Option<String>,
+    /// The preferred region (`eastus`, `westeurope`, ...): the SDK routes to the nearest one.
+    pub cosmos_region: String,
+    /// Upper bound of one Cosmos DB call, retries included.
+    pub cosmos_timeout: Duration,
+    /// How often a throttled (429) call is retried, waiting the server's retry-after each time.
+    pub cosmos_throttle_retries: u32,
     pub archive_blob_endpoint: Option<String>,
     pub archive_container: String,
     /// A SAS token for the Blob archive, for emulators (Azurite) only; in Azure the managed
@@ -213,8 +226,12 @@ impl Settings {
             data_dir: reader.path("DATA_DIR", "./.data"),
             archive: reader.choice("ARCHIVE", &[("folder", ArchiveKind::Folder), ("blob", ArchiveKind::Blob)], ArchiveKind::Folder)?,
             archive_dir: reader.path("ARCHIVE_DIR", "./.data/archive"),
-            cosmos_endpoint: reader.url("COSMOS_ENDPOINT")?,
+            cosmos_endpoint: reader.cosmos_endpoint()?,
             cosmos_database: reader.text("COSMOS_DATABASE", "platform"),
+            cosmos_key: reader.optional("COSMOS_KEY").filter(|key| !key.is_empty()),
+            cosmos_region: reader.text("COSMOS_REGION", "eastus"),
+            cosmos_timeout: Duration::from_millis(reader.number("COSMOS_TIMEOUT_MS", 10_000, 100..=120_000)?),
+            cosmos_throttle_retries: reader.number("COSMOS_THROTTLE_RETRIES", 5, 0..=50)?,
             archive_blob_endpoint: reader.url("ARCHIVE_BLOB_ENDPOINT")?,
             archive_container: reader.text("ARCHIVE_CONTAINER", "audit-archive"),
             archive_blob_sas: reader.optional("ARCHIVE_BLOB_SAS").filter(|sas| !sas.is_empty()),
@@ -272,15 +289,40 @@ impl Settings {
             }
         }
         if self.store == StoreKind::Cosmos {
-            return Err(ConfigError::Invalid {
-                name: "STORE",
-                value: "cosmos".into(),
-                problem: "the Cosmos DB store is not built yet (issue 5)".into(),
-                fix: "set STORE=sqlite".into(),
-            });
+            self.check_cosmos_store()?;
         }
         if self.archive == ArchiveKind::Blob {
             self.check_blob_archive()?;
+        }
+        Ok(())
+    }
+
+    /// `STORE=cosmos` needs an endpoint; a key only goes to emulators (`memory:` or plain http),
+    /// as in Azure the managed identity authenticates.
+    fn check_cosmos_store(&self) -> Result<(), ConfigError> {
+        let Some(endpoint) = &self.cosmos_endpoint else {
+            return Err(ConfigError::Invalid {
+                name: "COSMOS_ENDPOINT",
+                value: String::new(),
+                problem: "STORE=cosmos but no Cosmos DB endpoint is set".into(),
+                fix: "set COSMOS_ENDPOINT to https://{account}.documents.azure.com (or memory: for the in-memory emulator), or set STORE=sqlite".into(),
+            });
+        };
+        if endpoint == MEMORY_ENDPOINT && !cfg!(feature = "cosmos-emulator") {
+            return Err(ConfigError::Invalid {
+                name: "COSMOS_ENDPOINT",
+                value: endpoint.clone(),
+                problem: "the in-memory Cosmos DB emulator is not in this build".into(),
+                fix: "build with `--features cosmos-emulator`, or point COSMOS_ENDPOINT at a real account".into(),
+            });
+        }
+        if endpoint != MEMORY_ENDPOINT && self.cosmos_key.is_none() && !endpoint.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                name: "COSMOS_ENDPOINT",
+                value: endpoint.clone(),
+                problem: "the managed identity needs an https endpoint".into(),
+                fix: "use https://{account}.documents.azure.com, or set COSMOS_KEY for an emulator".into(),
+            });
         }
         Ok(())
     }
@@ -387,6 +429,14 @@ impl Reader<'_> {
         }
     }
 
+    /// `COSMOS_ENDPOINT`: a URL, or [`MEMORY_ENDPOINT`].
+    fn cosmos_endpoint(&self) -> Result<Option<String>, ConfigError> {
+        match self.source.get("COSMOS_ENDPOINT") {
+            Some(value) if value.trim() == MEMORY_ENDPOINT => Ok(Some(MEMORY_ENDPOINT.to_owned())),
+            _ => self.url("COSMOS_ENDPOINT"),
+        }
+    }
+
     fn url(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
         let Some(value) = self.source.get(name) else {
             return Ok(None);
@@ -471,9 +521,19 @@ mod tests {
     }
 
     #[test]
-    fn backends_not_built_yet_are_refused_clearly() {
+    fn the_cosmos_store_needs_an_endpoint_and_https_without_a_key() {
         let message = load(&[("STORE", "cosmos")]).unwrap_err().to_string();
-        assert!(message.contains("not built yet") && message.contains("STORE=sqlite"), "{message}");
+        assert!(message.starts_with("invalid setting COSMOS_ENDPOINT") && message.contains("STORE=sqlite"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
+        let message = load(&[("STORE", "cosmos"), ("COSMOS_ENDPOINT", "http://127.0.0.1:8081")]).unwrap_err().to_string();
+        assert!(message.contains("https"), "{message}");
+        let settings = load(&[("STORE", "cosmos"), ("COSMOS_ENDPOINT", "https://acct.documents.azure.com:443/")]).unwrap();
+        assert_eq!(settings.cosmos_endpoint.as_deref(), Some("https://acct.documents.azure.com:443"));
+        assert_eq!((settings.cosmos_database.as_str(), settings.cosmos_throttle_retries), ("platform", 5));
+        let settings = load(&[("STORE", "cosmos"), ("COSMOS_ENDPOINT", "memory:")]).unwrap();
+        assert_eq!(settings.cosmos_endpoint.as_deref(), Some(MEMORY_ENDPOINT));
+        let message = load(&[("COSMOS_ENDPOINT", "cosmos.example")]).unwrap_err().to_string();
+        assert!(message.contains("absolute http(s) URL"), "{message}");
     }
 
     #[test]

@@ -102,6 +102,13 @@ fn store_problem(error: StoreError) -> Problem {
             tracing::error!(backend, %reason, "store unavailable");
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Store Unavailable").detail(format!("{backend} is unavailable; retry later"))
         }
+        StoreError::Throttled { backend, attempts, retry_after } => {
+            tracing::warn!(backend, attempts, "store throttled");
+            let wait_seconds = retry_after.map_or(1, |wait| wait.as_secs().max(1));
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Store Busy")
+                .detail(format!("{backend} is throttling requests; retry after {wait_seconds} s"))
+                .extension("retryAfterSeconds", json!(wait_seconds))
+        }
     }
 }
 

@@ -57,7 +57,9 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-// Cosmos DB data plane (its own RBAC system, not Microsoft.Authorization).
+// Cosmos DB data plane (its own RBAC system, not Microsoft.Authorization): Built-in Data
+// Contributor reads and writes items in the database's containers (tenantdata, jobs) but cannot
+// create databases or containers, so cosmos.bicep declares them.
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 
 resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' existing = {
@@ -70,7 +72,9 @@ resource cosmosDatabaseAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssi
   properties: {
     roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
     principalId: principalId
-    scope: '${cosmos.id}/dbs/${cosmosDatabaseName}'
+    // Account scope: the SDK reads the account's metadata (regions, topology) when it connects,
+    // which a database-scoped assignment does not cover.
+    scope: cosmos.id
   }
 }
 

@@ -1,9 +1,6 @@
 // Cosmos DB for NoSQL: the account (Entra ID only, private endpoint only, continuous backup), the
-// `platform` database with shared autoscale throughput, and its containers.
-//
-// The data model lives in the `containers` parameter below, in one place: change a partition key
-// or a TTL there. A partition key path cannot change on an existing container; to change one,
-// add a new container and migrate.
+// `platform` database with shared autoscale throughput, and the store's two containers,
+// `tenantdata` and `jobs` (the data model below; scripts/test-infra checks it against the app).
 
 @description('Azure region.')
 param location string
@@ -30,63 +27,6 @@ param backupTier string
 
 @description('Spread the account across availability zones (needs a region that has them).')
 param zoneRedundant bool
-
-@description('''Containers of the database. partitionKeyPaths with more than one path makes a
-hierarchical (MultiHash) key. defaultTtl in seconds (-1 = items may carry their own ttl, no
-default); leave it out for no TTL at all.''')
-param containers array = [
-  {
-    // customer profile, orders with their items, status history, GDPR requests
-    name: 'customers'
-    partitionKeyPaths: [
-      '/tenantId'
-      '/customerId'
-    ]
-  }
-  {
-    name: 'notifications'
-    partitionKeyPaths: [
-      '/tenantId'
-      '/customerId'
-    ]
-    defaultTtl: 7776000 // 90 days
-  }
-  {
-    name: 'products'
-    partitionKeyPaths: [
-      '/tenantId'
-      '/productId'
-    ]
-  }
-  {
-    name: 'audit'
-    partitionKeyPaths: [
-      '/tenantId'
-      '/month'
-    ]
-  }
-  {
-    name: 'idempotency'
-    partitionKeyPaths: [
-      '/tenantId'
-    ]
-    defaultTtl: 86400 // 1 day
-  }
-  {
-    // job checkpoints and leases
-    name: 'jobs'
-    partitionKeyPaths: [
-      '/jobName'
-    ]
-  }
-  {
-    name: 'processed_events'
-    partitionKeyPaths: [
-      '/tenantId'
-    ]
-    defaultTtl: 604800 // 7 days
-  }
-]
 
 @description('Subnet for the private endpoint.')
 param privateEndpointSubnetId string
@@ -146,22 +86,99 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15
   }
 }
 
-resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = [for c in containers: {
+// The data model of the Cosmos DB store (shared/src/store/cosmos/mod.rs, its module doc). The app
+// cannot create these with Entra ID (the data plane roles do not cover databases and containers),
+// so they live here. A partition key cannot change on an existing container: to change one, add
+// a new container and migrate.
+
+// Every tenant's records. Hierarchical key [tenantId, scope]: a tenant's listings are queries on
+// a key prefix; one scope (a customer, the catalogue, the tenant) is one transactional batch.
+resource tenantData 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
   parent: database
-  name: c.name
+  name: 'tenantdata'
   properties: {
-    resource: union({
-      id: c.name
+    resource: {
+      id: 'tenantdata'
       partitionKey: {
-        paths: c.partitionKeyPaths
-        kind: length(c.partitionKeyPaths) > 1 ? 'MultiHash' : 'Hash'
+        paths: [
+          '/tenantId'
+          '/scope'
+        ]
+        kind: 'MultiHash'
         version: 2
       }
-    }, contains(c, 'defaultTtl') ? {
-      defaultTtl: c.defaultTtl
-    } : {})
+      // TTL on, no default: notifications, idempotency keys and processed-event markers carry
+      // their own `ttl`; everything else lives until deleted.
+      defaultTtl: -1
+      // data_indexing_policy() in mod.rs: everything indexed, plus the composite indexes the
+      // listings' ORDER BY sortKey, id (both directions) needs.
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+        excludedPaths: [
+          {
+            path: '/"_etag"/?'
+          }
+        ]
+        compositeIndexes: [
+          [
+            {
+              path: '/sortKey'
+              order: 'descending'
+            }
+            {
+              path: '/id'
+              order: 'descending'
+            }
+          ]
+          [
+            {
+              path: '/sortKey'
+              order: 'ascending'
+            }
+            {
+              path: '/id'
+              order: 'ascending'
+            }
+          ]
+          [
+            {
+              path: '/at'
+              order: 'ascending'
+            }
+            {
+              path: '/id'
+              order: 'ascending'
+            }
+          ]
+        ]
+      }
+    }
   }
-}]
+}
+
+// Job leases (with their checkpoints) and run reports, one partition per job.
+resource jobs 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
+  parent: database
+  name: 'jobs'
+  properties: {
+    resource: {
+      id: 'jobs'
+      partitionKey: {
+        paths: [
+          '/jobName'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+    }
+  }
+}
 
 module endpoint 'privateEndpoint.bicep' = {
   name: 'pe-${name}-sql'

@@ -10,7 +10,7 @@
 //   - Every connection is identity-based except the Azure Files content share (key required).
 //
 // App settings: `appSettings` below lists them; scripts/test-infra checks it against
-// local.settings.example.json (scripts/lib/check_app_settings.py holds the allow-lists).
+// local.settings.example.json (scripts/lib/infra_checks.py holds the allow-lists).
 
 @description('Azure region.')
 param location string
@@ -106,7 +106,7 @@ param gdprKeySecretUri string
 @description('Token validation: issuers and audiences, and the claims holding the tenant id and the customer id.')
 param auth object
 
-@description('Retention, job and HTTP tuning (see main.bicep for each value).')
+@description('Cosmos DB, retention, job and HTTP tuning (see main.bicep for each value).')
 param tuning object
 
 var isUserAssigned = identityType == 'UserAssigned'
@@ -140,6 +140,9 @@ var appSettings = concat([
   { name: 'STORE', value: 'cosmos' }
   { name: 'COSMOS_ENDPOINT', value: cosmosEndpoint }
   { name: 'COSMOS_DATABASE', value: cosmosDatabaseName }
+  { name: 'COSMOS_REGION', value: location } // preferred region: the account's, where the app runs
+  { name: 'COSMOS_TIMEOUT_MS', value: string(tuning.cosmosTimeoutMs) }
+  { name: 'COSMOS_THROTTLE_RETRIES', value: string(tuning.cosmosThrottleRetries) }
   { name: 'ARCHIVE', value: 'blob' }
   { name: 'ARCHIVE_BLOB_ENDPOINT', value: archiveBlobEndpoint }
   { name: 'ARCHIVE_CONTAINER', value: archiveContainerName }

@@ -78,6 +78,15 @@ pub struct JobReport {
     pub yielded_to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Requests the store answered "too many requests" (429) while the run went on: the SDK
+    /// retried them after the server's wait, or gave up. The store counts for its whole process,
+    /// so API calls served meanwhile are in it too. Absent when there were none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub throttled_requests: Option<u64>,
+    /// The run failed because the store kept throttling after its retries (`error` says
+    /// where); the checkpoint keeps what was done, the next run resumes there.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub stopped_by_throttling: bool,
 }
 
 impl JobReport {
@@ -97,6 +106,11 @@ impl JobReport {
         }
     }
 
+    /// Notes the throttled requests (429) the store met during the run.
+    pub fn note_throttled_requests(&mut self, count: u64) {
+        self.throttled_requests = (count > 0).then_some(count);
+    }
+
     /// One line for logs and the reply's `Logs`.
     pub fn summary(&self) -> String {
         let totals = if self.totals.is_empty() {
@@ -109,8 +123,14 @@ impl JobReport {
         } else {
             format!("; left for the next run: {}", self.left.iter().map(|(kind, count)| format!("{kind}={count}")).collect::<Vec<_>>().join(" "))
         };
+        let throttled = match (self.stopped_by_throttling, self.throttled_requests) {
+            (true, Some(count)) => format!("; stopped: the store kept throttling ({count} requests answered 429)"),
+            (true, None) => "; stopped: the store kept throttling (429)".to_owned(),
+            (false, Some(count)) => format!("; {count} requests throttled (429)"),
+            (false, None) => String::new(),
+        };
         format!(
-            "{} run {} {}{}{} in {} ms: {totals}{left}",
+            "{} run {} {}{}{} in {} ms: {totals}{left}{throttled}",
             self.job,
             self.run_id,
             self.outcome.as_str(),

@@ -28,6 +28,8 @@ pub struct Run<'a> {
     last_renewal: Instant,
     /// Items processed so far (the budget stops a run only once it made progress).
     processed: u64,
+    /// The store's count of throttled requests when the run started.
+    throttled_at_start: u64,
 }
 
 impl<'a> Run<'a> {
@@ -45,6 +47,7 @@ impl<'a> Run<'a> {
             origin_run_id: run_id.clone(),
             last_renewal: Instant::now(),
             processed: 0,
+            throttled_at_start: context.store.throttled_requests(),
             report: JobReport {
                 job: job.as_str().to_owned(),
                 run_id,
@@ -67,6 +70,8 @@ impl<'a> Run<'a> {
                 resumed: None,
                 yielded_to: None,
                 error: None,
+                throttled_requests: None,
+                stopped_by_throttling: false,
             },
         };
         tracing::info!(job = job.as_str(), run_id = %run.report.run_id, dry_run = run.dry_run, is_past_due = options.is_past_due, "job run starts");
@@ -141,8 +146,10 @@ impl<'a> Run<'a> {
     }
 
     fn failed(&mut self, error: JobError) -> Outcome {
-        tracing::error!(job = self.job.as_str(), run_id = %self.report.run_id, error = %error, "job run failed");
+        let throttled = is_throttling(&error);
+        tracing::error!(job = self.job.as_str(), run_id = %self.report.run_id, error = %error, throttled, "job run failed");
         self.report.error = Some(error.to_string());
+        self.report.stopped_by_throttling = throttled;
         Outcome::Failed
     }
 
@@ -159,6 +166,7 @@ impl<'a> Run<'a> {
         self.report.finished_at = crate::domain::now();
         self.report.duration_ms = self.started.elapsed().as_millis() as u64;
         let store = self.context.store.as_ref();
+        self.report.note_throttled_requests(store.throttled_requests().saturating_sub(self.throttled_at_start));
         if !self.dry_run && self.report.outcome != Outcome::Yielded {
             if let Err(error) = store.record_job_run(self.record(), self.audit_entries()).await {
                 tracing::error!(job = self.job.as_str(), run_id = %self.report.run_id, error = %error, "cannot record the job report");
@@ -174,6 +182,7 @@ impl<'a> Run<'a> {
             duration_ms = self.report.duration_ms,
             totals = ?self.report.totals,
             left = ?self.report.left,
+            throttled_requests = self.report.throttled_requests.unwrap_or(0),
             "job run ends"
         );
         self.report
@@ -318,6 +327,11 @@ impl<'a> Run<'a> {
     }
 }
 
+/// True when the store stopped the run by throttling (429) beyond its retries.
+fn is_throttling(error: &JobError) -> bool {
+    matches!(error, JobError::Store { source: crate::store::StoreError::Throttled { .. }, .. })
+}
+
 /// Where a step starts.
 #[derive(Debug)]
 pub enum Resume {
@@ -327,4 +341,113 @@ pub enum Resume {
     Skip,
     /// From this checkpoint.
     At(Checkpoint),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    fn report() -> JobReport {
+        serde_json::from_value(serde_json::json!({
+            "job": "NotificationCleanup", "runId": "r1", "trigger": "cli", "dryRun": false, "isPastDue": false,
+            "outcome": "failed", "finished": false, "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:01Z",
+            "durationMs": 1000, "counts": {}, "totals": {}, "left": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn throttled_requests_appear_in_the_report_only_when_there_were_some() {
+        let mut report = report();
+        report.note_throttled_requests(0);
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("throttledRequests").is_none() && json.get("stoppedByThrottling").is_none(), "{json}");
+        report.note_throttled_requests(7);
+        assert_eq!(serde_json::to_value(&report).unwrap()["throttledRequests"], 7);
+        assert!(report.summary().contains("7 requests throttled (429)"), "{}", report.summary());
+    }
+
+    #[test]
+    fn only_a_throttling_store_error_counts_as_throttling() {
+        let throttled = JobError::Store { step: "tenants", source: StoreError::Throttled { backend: "cosmos", attempts: 3, retry_after: None } };
+        assert!(is_throttling(&throttled));
+        let unavailable = JobError::Store { step: "tenants", source: StoreError::Unavailable { backend: "cosmos", reason: "down".into() } };
+        assert!(!is_throttling(&unavailable));
+        assert!(!is_throttling(&JobError::LeaseLost));
+    }
+}
+
+/// Runs on the in-memory Cosmos DB emulator with 429 answers injected below the SDK's retries.
+#[cfg(all(test, feature = "cosmos-emulator"))]
+mod throttling_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use azure_data_cosmos::fault_injection::{
+        FaultInjectionConditionBuilder, FaultInjectionErrorType, FaultInjectionResultBuilder, FaultInjectionRule, FaultInjectionRuleBuilder, FaultOperationType,
+    };
+
+    use crate::archive::FolderArchive;
+    use crate::config::{Settings, SettingsSource};
+    use crate::jobs::{run_job, JobContext, JobName, Outcome, RunOptions, Trigger};
+    use crate::store::cosmos::{in_memory, CosmosAuth, CosmosOptions, CosmosStore, DATA_CONTAINER};
+    use crate::store::jobs::JobStateStore;
+
+    /// Every query of `tenantdata` answered 429 (at most `hits` times, when given).
+    fn throttled_queries(hits: Option<u32>) -> Arc<FaultInjectionRule> {
+        let result = FaultInjectionResultBuilder::new().with_error(FaultInjectionErrorType::TooManyRequests).with_probability(1.0).build();
+        let condition = FaultInjectionConditionBuilder::new().with_operation_type(FaultOperationType::QueryItem).with_container_id(DATA_CONTAINER).build();
+        let rule = FaultInjectionRuleBuilder::new("throttle-tenantdata-queries", result).with_condition(condition);
+        Arc::new(match hits {
+            Some(hits) => rule.with_hit_limit(hits).build(),
+            None => rule.build(),
+        })
+    }
+
+    async fn store(faults: Vec<Arc<FaultInjectionRule>>) -> CosmosStore {
+        let options = CosmosOptions {
+            endpoint: String::new(),
+            database: "platform".into(),
+            auth: CosmosAuth::Key(String::new()),
+            region: "eastus".into(),
+            timeout: Duration::from_secs(5),
+            throttle_retries: 2,
+            local_queue: None,
+        };
+        in_memory(options, faults).await.unwrap().store
+    }
+
+    async fn run(store: &CosmosStore, archive: &std::path::Path) -> crate::jobs::JobReport {
+        let settings = Settings::load(&SettingsSource::from_pairs(Vec::<(String, String)>::new())).unwrap();
+        let context = JobContext::new(Arc::new(store.clone()), Arc::new(FolderArchive::new(archive)), settings.retention, settings.jobs);
+        run_job(JobName::NotificationCleanup, &context, RunOptions { trigger: Trigger::Cli, dry_run: false, is_past_due: false }).await
+    }
+
+    #[tokio::test]
+    async fn a_run_the_store_keeps_throttling_fails_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(vec![throttled_queries(None)]).await;
+        let report = run(&store, dir.path()).await;
+        assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+        assert!(report.stopped_by_throttling, "{report:?}");
+        assert!(report.error.as_deref().is_some_and(|error| error.contains("throttling")), "{:?}", report.error);
+        assert!(report.throttled_requests.is_some_and(|count| count >= 3), "the first answer and two retries: {:?}", report.throttled_requests);
+        assert!(report.summary().contains("kept throttling"), "{}", report.summary());
+        let stored = store.recent_job_runs(JobName::NotificationCleanup.as_str(), 1).await.unwrap();
+        assert_eq!(stored[0].report["stoppedByThrottling"], true);
+        assert!(stored[0].report["throttledRequests"].as_u64().is_some_and(|count| count >= 3));
+    }
+
+    #[tokio::test]
+    async fn throttling_the_retries_absorbed_is_reported_on_a_finished_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(vec![throttled_queries(Some(1))]).await;
+        let report = run(&store, dir.path()).await;
+        assert_eq!(report.outcome, Outcome::Finished, "{report:?}");
+        assert!(!report.stopped_by_throttling);
+        assert_eq!(report.throttled_requests, Some(1));
+        let stored = store.recent_job_runs(JobName::NotificationCleanup.as_str(), 1).await.unwrap();
+        assert_eq!(stored[0].report["throttledRequests"], 1);
+    }
 }

@@ -1,16 +1,18 @@
 //! Storage ports: the types and traits every storage adapter shares.
 //!
 //! The domain sees only these. Two adapters implement them: SQLite (embedded, the default and
-//! local mode: [`sqlite`]) and, later, Cosmos DB. They are shaped for Cosmos from the start:
+//! local mode: [`sqlite`]) and Azure Cosmos DB ([`cosmos`]). They are shaped for Cosmos from the start:
 //! every document belongs to a tenant (the partition key), listing pages by an opaque
 //! continuation token rather than offsets, and updates carry an ETag for optimistic
 //! concurrency.
 
+pub mod cosmos;
 pub mod dispatch;
 pub mod erasure;
 pub mod jobs;
 mod paging;
 pub mod ports;
+pub mod pricing;
 pub mod sqlite;
 
 use std::fmt;
@@ -44,6 +46,13 @@ pub enum StoreError {
     /// The backend cannot be reached or refused the call.
     #[error("{backend} is unavailable: {reason}")]
     Unavailable { backend: &'static str, reason: String },
+    /// The backend kept answering "too many requests" (Cosmos DB 429) after the retries allowed.
+    #[error("{backend} is throttling requests (still after {attempts} attempts){}", retry_after_text(.retry_after))]
+    Throttled { backend: &'static str, attempts: u32, retry_after: Option<std::time::Duration> },
+}
+
+fn retry_after_text(retry_after: &Option<std::time::Duration>) -> String {
+    retry_after.map(|wait| format!("; the server asked to retry after {} ms", wait.as_millis())).unwrap_or_default()
 }
 
 /// A write that the domain's rules refuse; the API answers 409 (or 422) with the reason.
@@ -61,6 +70,17 @@ pub enum Rejection {
     IdempotencyKeyReused,
     #[error("the customer is {0} and cannot be changed or order")]
     CustomerNotActive(&'static str),
+}
+
+/// Times in keys and sort orders: RFC 3339 UTC with microseconds and `Z`, so text order is
+/// time order (both adapters store and compare them as text).
+pub fn ts(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// A new random ETag value.
+pub fn new_etag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// The tenant a document belongs to: the partition key of every stored document.
@@ -135,6 +155,12 @@ pub trait HealthCheck: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Succeeds when the backend answers a trivial request.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// How many requests the backend answered "too many requests" (429) since the store was
+    /// opened, every caller of this process counted; the job runs report the difference over
+    /// a run. Backends that never throttle keep the default.
+    fn throttled_requests(&self) -> u64 {
+        0
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,30 @@ pub struct Page<T> {
     pub continuation: Option<String>,
 }
 
+/// The keyset position a page starts after, `(None, None)` for the first page.
+pub(crate) fn after(page: &PageRequest, query: &str) -> Result<(Option<String>, Option<String>), StoreError> {
+    Ok(match page.position(query)? {
+        Some((key, id)) => (Some(key), Some(id)),
+        None => (None, None),
+    })
+}
+
+/// Turns `limit + 1` fetched rows into a page: the extra row only says there is more.
+pub(crate) fn into_page<T>(mut items: Vec<T>, page: &PageRequest, query: &str, key_of: impl Fn(&T) -> (String, String)) -> Page<T> {
+    let limit = page.limit as usize;
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let continuation = if more {
+        items.last().map(|last| {
+            let (after_key, after_id) = key_of(last);
+            ContinuationToken { query: query.to_owned(), after_key, after_id }.encode()
+        })
+    } else {
+        None
+    };
+    Page { items, continuation }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -372,6 +372,30 @@ fn checkpoint(conn: &Connection) {
     }
 }
 
+/// [`delete_queued_messages`] in its own transaction, with full secure delete on.
+fn scrub_queued_messages_in(conn: &mut Connection, masker: &Masker, request_id: &str) -> rusqlite::Result<u64> {
+    let tx = conn.transaction()?;
+    let batch = delete_queued_messages(&tx, masker, request_id)?;
+    tx.commit()?;
+    Ok(batch.counts.iter().map(|(_, count)| count).sum())
+}
+
+impl Db {
+    /// Deletes the local queue's messages about the masker's customer (the QueuedMessages
+    /// step, on its own): for the Cosmos DB store, whose local runtime keeps its queue here.
+    /// How many were deleted; a second call finds none.
+    pub(crate) async fn scrub_queued_messages(&self, masker: &Masker, request_id: &str) -> StoreResult<u64> {
+        let (masker, request_id) = (masker.clone(), request_id.to_owned());
+        self.write(move |conn| {
+            conn.pragma_update(None, "secure_delete", "ON")?;
+            let outcome = scrub_queued_messages_in(conn, &masker, &request_id);
+            conn.pragma_update(None, "secure_delete", "FAST")?;
+            outcome
+        })
+        .await
+    }
+}
+
 #[async_trait::async_trait]
 impl ErasureStore for Db {
     async fn start_erasure(&self, tenant: &TenantId, request: ErasureRecord) -> StoreResult<ErasureStart> {

@@ -1,8 +1,6 @@
 //! SQLite adapter of [`OrderStore`]: orders with their items and status history. Creating an
 //! order checks and reserves stock for every line in one transaction; cancelling releases it.
 
-use std::collections::BTreeSet;
-
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::customers::load_customer;
@@ -69,29 +67,7 @@ pub(super) fn load_order(conn: &Connection, tenant: &str, id: &str) -> rusqlite:
 
 /// Checks every line against the catalogue and builds the items; stock is not touched yet.
 fn price_lines(transaction: &Transaction<'_>, tenant: &str, order: &NewOrder) -> rusqlite::Result<Result<(Vec<OrderItem>, String), Rejection>> {
-    let mut unknown = Vec::new();
-    let mut items = Vec::with_capacity(order.input.items.len());
-    let mut currencies = BTreeSet::new();
-    for line in &order.input.items {
-        match load_product(transaction, tenant, &line.product_id).optional()? {
-            Some(product) if product.active => {
-                let already = items.iter().filter(|item: &&OrderItem| item.product_id == product.id).map(|item| item.quantity).sum::<i64>();
-                if product.stock < already + line.quantity {
-                    return Ok(Err(Rejection::InsufficientStock { product_id: product.id, available: product.stock, requested: already + line.quantity }));
-                }
-                currencies.insert(product.currency.clone());
-                items.push(OrderItem { product_id: product.id, product_name: product.name, quantity: line.quantity, unit_price_cents: product.price_cents });
-            }
-            _ => unknown.push(line.product_id.clone()),
-        }
-    }
-    if !unknown.is_empty() {
-        return Ok(Err(Rejection::UnknownProducts(unknown)));
-    }
-    if currencies.len() > 1 {
-        return Ok(Err(Rejection::MixedCurrencies(currencies.into_iter().collect())));
-    }
-    Ok(Ok((items, currencies.into_iter().next().unwrap_or_else(|| "EUR".to_owned()))))
+    crate::store::pricing::price_lines(order, |id| load_product(transaction, tenant, id).optional())
 }
 
 fn insert_status_change(conn: &Connection, tenant: &str, order_id: &str, change: &StatusChange) -> rusqlite::Result<()> {

@@ -1,15 +1,13 @@
-//! Helpers shared by the SQLite adapters: time encoding, keyset paging, audit rows.
+//! Helpers shared by the SQLite adapters: reading times and JSON columns, audit rows (time
+//! encoding and keyset paging are the store's, shared with Cosmos DB).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row};
 
 use crate::domain::audit::AuditEntry;
-use crate::store::{ContinuationToken, Page, PageRequest, StoreError};
 
-/// Times are stored as RFC 3339 UTC with microseconds and `Z`: text order is time order.
-pub fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+pub(crate) use crate::store::paging::{after, into_page};
+pub use crate::store::{new_etag, ts};
 
 pub use crate::domain::now;
 
@@ -46,30 +44,6 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
-/// The keyset position a page starts after, `(None, None)` for the first page.
-pub fn after(page: &PageRequest, query: &str) -> Result<(Option<String>, Option<String>), StoreError> {
-    Ok(match page.position(query)? {
-        Some((key, id)) => (Some(key), Some(id)),
-        None => (None, None),
-    })
-}
-
-/// Turns `limit + 1` fetched rows into a page: the extra row only says there is more.
-pub fn into_page<T>(mut items: Vec<T>, page: &PageRequest, query: &str, key_of: impl Fn(&T) -> (String, String)) -> Page<T> {
-    let limit = page.limit as usize;
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let continuation = if more {
-        items.last().map(|last| {
-            let (after_key, after_id) = key_of(last);
-            ContinuationToken { query: query.to_owned(), after_key, after_id }.encode()
-        })
-    } else {
-        None
-    };
-    Page { items, continuation }
-}
-
 /// Writes an audit entry inside the caller's transaction.
 pub fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
     conn.execute(
@@ -90,7 +64,3 @@ pub fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<(
     Ok(())
 }
 
-/// A new random ETag value.
-pub fn new_etag() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}

@@ -1,0 +1,135 @@
+//! The stored form of every Cosmos DB document: one envelope around the domain record, and the
+//! partition and id conventions of the data model (see the [module doc](super)).
+
+use serde::{Deserialize, Serialize};
+
+/// Document types (`type` field), one per kind of record.
+pub mod kind {
+    pub const CUSTOMER: &str = "customer";
+    pub const ORDER: &str = "order";
+    pub const PRODUCT: &str = "product";
+    pub const NOTIFICATION: &str = "notification";
+    pub const AUDIT: &str = "audit";
+    pub const IDEMPOTENCY: &str = "idempotency";
+    pub const ERASURE: &str = "erasure";
+    pub const PROCESSED_EVENT: &str = "processedEvent";
+    pub const LEASE: &str = "lease";
+    pub const JOB_RUN: &str = "jobRun";
+}
+
+/// The scope (second partition-key level) of the product catalogue: all of a tenant's
+/// products share one logical partition, so one transactional batch can reserve stock on
+/// several products at once.
+pub const CATALOG_SCOPE: &str = "catalog";
+
+/// The scope of tenant-wide records: notifications to a staff role, audit entries about no
+/// customer (job runs, say).
+pub const TENANT_SCOPE: &str = "tenant";
+
+/// The scope holding everything about one customer: profile, orders, notifications,
+/// idempotency keys, erasure requests, processed events and the audit entries about them.
+pub fn customer_scope(customer_id: &str) -> String {
+    format!("customer:{customer_id}")
+}
+
+/// The customer a scope belongs to, if it is a customer scope.
+pub fn scope_customer(scope: &str) -> Option<&str> {
+    scope.strip_prefix("customer:")
+}
+
+/// The document id of a record: its type and its own id, so records of different types can
+/// share a partition without their ids colliding.
+pub fn doc_id(kind: &str, id: &str) -> String {
+    format!("{kind}:{id}")
+}
+
+/// One stored document: routing fields, our own version tag and the domain record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Doc<T> {
+    /// [`doc_id`] of the record.
+    pub id: String,
+    /// First partition-key level.
+    pub tenant_id: String,
+    /// Second partition-key level: [`customer_scope`], [`CATALOG_SCOPE`] or [`TENANT_SCOPE`].
+    pub scope: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The ETag clients see: changes only when the record itself changes (Cosmos's `_etag`
+    /// also changes on bookkeeping writes such as a customer's last activity).
+    #[serde(default)]
+    pub version: String,
+    /// The listing order of the record (fixed-width UTC times, so text order is time order).
+    #[serde(default)]
+    pub sort_key: String,
+    /// The record's time that jobs filter and order by (fixed-width UTC, see
+    /// [`crate::store::ts`]): notifications' and idempotency keys' creation, audit entries'
+    /// time, customers' last activity, processed events' processing time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Seconds to live after the last write (notifications, idempotency keys, processed
+    /// events); absent means forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    pub body: T,
+    /// Cosmos's own version of the document, for optimistic concurrency on every write.
+    #[serde(default, rename = "_etag", skip_serializing)]
+    pub cosmos_etag: Option<String>,
+}
+
+impl<T> Doc<T> {
+    /// A new document of `kind` for the record `id`.
+    pub fn new(kind: &str, id: &str, tenant: &str, scope: impl Into<String>, sort_key: impl Into<String>, body: T) -> Self {
+        Self {
+            id: doc_id(kind, id),
+            tenant_id: tenant.to_owned(),
+            scope: scope.into(),
+            kind: kind.to_owned(),
+            version: String::new(),
+            sort_key: sort_key.into(),
+            at: None,
+            ttl: None,
+            body,
+            cosmos_etag: None,
+        }
+    }
+
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    pub fn with_at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.at = Some(crate::store::ts(at));
+        self
+    }
+
+    pub fn with_ttl(mut self, seconds: Option<i64>) -> Self {
+        self.ttl = seconds;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_scopes_round_trip() {
+        assert_eq!(doc_id(kind::ORDER, "o-1"), "order:o-1");
+        assert_eq!(scope_customer(&customer_scope("c-1")), Some("c-1"));
+        assert_eq!(scope_customer(CATALOG_SCOPE), None);
+    }
+
+    #[test]
+    fn the_cosmos_etag_is_read_but_never_written() {
+        let doc = Doc::new(kind::PRODUCT, "p-1", "t1", CATALOG_SCOPE, "k", serde_json::json!({"x": 1})).with_version("v1");
+        let json = serde_json::to_value(&doc).unwrap();
+        assert!(json.get("_etag").is_none());
+        assert_eq!(json["type"], "product");
+        let mut stored = json.clone();
+        stored["_etag"] = serde_json::json!("\"00-1\"");
+        let read: Doc<serde_json::Value> = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.cosmos_etag.as_deref(), Some("\"00-1\""));
+    }
+}

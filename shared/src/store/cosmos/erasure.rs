@@ -1,0 +1,778 @@
+//! Cosmos DB adapter of [`ErasureStore`]: a customer's erasure, batch by batch, each batch one
+//! transactional batch in the customer's partition carrying the step's effect and the request's
+//! progress marker (the [`ErasureDoc`] `erasure:{requestId}`), so a crash at any moment loses
+//! nothing and a redelivery counts nothing twice.
+//!
+//! Every step selects the customer's documents in their partition and applies the masking
+//! rules ([`crate::domain::masking::RULES`]) through the [`Masker`] to the documents' JSON
+//! bodies: records of entities with a `*` destroy rule are deleted, the others rewritten, with
+//! the same per-table counts as the SQLite adapter. Where the service differs from a SQLite
+//! transaction:
+//!
+//! - a transactional batch holds at most 100 operations, so one batch of a step takes at most
+//!   `min(batch_size, 99 - bookkeeping)` records (a step may take more batches than in SQLite;
+//!   the counts are the same);
+//! - writes are optimistic (if-match on each document's `_etag`): a batch refused because
+//!   someone changed, created or removed a document meanwhile (412, 409, 404) is planned again
+//!   from a fresh read, a bounded number of times, where SQLite would have serialised;
+//! - audit entries naming the customer outside their partition (the rules mask them wherever
+//!   they are) cannot join the batch: a batch selects and counts them with its progress, and
+//!   the next batch of the step masks them (idempotently) before selecting more, so the step
+//!   is done only once they are masked;
+//! - the local queue lives in SQLite ([`CosmosStore::local_queue`]): it is scrubbed first and
+//!   its count committed with the progress after; a crash between the two loses the count
+//!   (the messages are gone, the retry finds none), never doubles it.
+
+use std::time::Instant;
+
+use azure_data_cosmos::TransactionalBatch;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::customers::{busy, CONCURRENCY_ATTEMPTS};
+use super::doc::{customer_scope, doc_id, kind, Doc};
+use super::support::{audit_doc, batch_create, batch_delete, batch_replace, param, pk, refused, scope_feed, tenant_feed};
+use super::{BatchOutcome, CosmosStore, Param, BACKEND};
+use crate::domain::audit::AuditEntry;
+use crate::domain::customer::CustomerStatus;
+use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
+use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
+use crate::domain::now;
+use crate::store::{new_etag, ts, ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress, StoreError, StoreResult, TenantId};
+
+/// Operations one transactional batch may hold (the service allows 100; one is kept spare).
+const BATCH_OPERATIONS: usize = 99;
+/// Operations of every erasure batch that are not the step's own: the progress marker.
+const BOOKKEEPING_OPERATIONS: usize = 1;
+
+/// The stored body of an erasure request (`Doc<ErasureDoc>`, id `erasure:{requestId}`, in the
+/// customer's scope): the record and, once an erasure started, its durable progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ErasureDoc {
+    #[serde(flatten)]
+    pub record: ErasureRecord,
+    #[serde(default)]
+    pub progress: Option<ErasureProgress>,
+}
+
+type RequestDoc = Doc<ErasureDoc>;
+
+/// One try of a read-modify-write: done, or refused by a concurrent change (try again).
+enum Attempt<T> {
+    Done(T),
+    Again,
+}
+
+/// The attempt for a batch outcome: a refusal caused by someone changing (412), creating (409)
+/// or removing (404) a document the plan relied on is worth planning again.
+fn attempt_of<T>(outcome: BatchOutcome, value: T) -> StoreResult<Attempt<T>> {
+    match outcome {
+        Ok(_) => Ok(Attempt::Done(value)),
+        Err(refusal) if matches!(refusal.status, 404 | 409 | 412) => Ok(Attempt::Again),
+        Err(refusal) => Err(refused(refusal)),
+    }
+}
+
+/// How many records one batch of a step takes.
+fn step_capacity(batch_size: usize) -> usize {
+    batch_size.max(1).min(BATCH_OPERATIONS - BOOKKEEPING_OPERATIONS)
+}
+
+/// What one batch of a step does besides its writes.
+struct StepOutcome {
+    counts: Vec<(&'static str, u64)>,
+    cursor: Option<String>,
+    done: bool,
+}
+
+impl StepOutcome {
+    fn finished(table: &'static str, count: u64) -> Self {
+        Self { counts: vec![(table, count)], cursor: None, done: true }
+    }
+
+    /// A delete of up to `limit` records: done when fewer were left.
+    fn deleted(table: &'static str, count: usize, limit: usize) -> Self {
+        Self { counts: vec![(table, count as u64)], cursor: None, done: count < limit }
+    }
+}
+
+fn merge(entry: &mut StepProgress, outcome: StepOutcome, elapsed_ms: f64) {
+    for (table, count) in outcome.counts {
+        *entry.counts.entry(table.to_owned()).or_insert(0) += count;
+    }
+    entry.cursor = outcome.cursor;
+    entry.done = outcome.done;
+    entry.batches += 1;
+    entry.elapsed_ms += elapsed_ms;
+}
+
+/// Only the id of a document (queries of what to delete).
+#[derive(Debug, Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+/// An audit entry outside the customer's partition, selected and counted by one batch and
+/// masked by the next (kept in the step's cursor).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AuditRef {
+    scope: String,
+    id: String,
+}
+
+/// The records of one delete step: their type and the filter naming the customer's ones.
+struct Deletion {
+    kind: &'static str,
+    filter: &'static str,
+    table: &'static str,
+}
+
+const IDEMPOTENCY_KEYS: Deletion = Deletion { kind: kind::IDEMPOTENCY, filter: "", table: "idempotencyKeys" };
+const NOTIFICATIONS: Deletion = Deletion {
+    kind: kind::NOTIFICATION,
+    filter: " AND c.body.recipient.kind = 'customer' AND c.body.recipient.id = @customer",
+    table: "notifications",
+};
+/// Markers of events that changed nothing name no customer (as in SQLite) and are kept.
+const PROCESSED_EVENTS: Deletion = Deletion { kind: kind::PROCESSED_EVENT, filter: " AND c.body.customerId = @customer", table: "processedEvents" };
+
+/// Audit entries naming one of `@ids` as the customer, the target or the actor.
+const AUDIT_NAMES_CUSTOMER: &str = " AND (ARRAY_CONTAINS(@ids, c.body.customerId) OR ARRAY_CONTAINS(@ids, c.body.targetId) OR ARRAY_CONTAINS(@ids, c.body.actorId))";
+
+/// Masks an order's shipping address and status history in its JSON body (the serde form of
+/// the order with `history` embedded): whether the address changed, how many history entries.
+fn mask_order(masker: &Masker, body: &mut Value) -> (bool, u64) {
+    let address_changed = masker.mask_document(Entity::Order, body) > 0;
+    let history_changed = body
+        .get_mut("history")
+        .and_then(Value::as_array_mut)
+        .map_or(0, |changes| changes.iter_mut().map(|change| masker.mask_document(Entity::OrderStatusChange, change)).filter(|fields| *fields > 0).count());
+    (address_changed, history_changed as u64)
+}
+
+fn undecodable(what: &str, error: &serde_json::Error) -> StoreError {
+    StoreError::Unavailable { backend: BACKEND, reason: format!("{what}: unexpected shape: {error}") }
+}
+
+impl CosmosStore {
+    /// The request `request_id` in the tenant, wherever it is (the caller knows no customer).
+    async fn erasure_anywhere(&self, tenant: &TenantId, request_id: &str) -> StoreResult<Option<RequestDoc>> {
+        let docs: Vec<RequestDoc> = self
+            .query_docs(
+                self.data(),
+                tenant_feed(tenant),
+                "SELECT * FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND c.id = @id",
+                vec![param("@tenant", tenant.as_str()), param("@kind", kind::ERASURE), param("@id", doc_id(kind::ERASURE, request_id))],
+            )
+            .await?;
+        Ok(docs.into_iter().next())
+    }
+
+    /// The request `request_id` of `customer_id`; `Conflict` when the tenant's request with
+    /// this id is another customer's.
+    async fn erasure_of(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> StoreResult<Option<RequestDoc>> {
+        let id = doc_id(kind::ERASURE, request_id);
+        let found = match self.read_doc::<RequestDoc>(self.data(), pk(tenant.as_str(), &customer_scope(customer_id)), &id).await? {
+            Some(doc) => Some(doc),
+            None => self.erasure_anywhere(tenant, request_id).await?,
+        };
+        match found {
+            Some(doc) if doc.body.record.customer_id != customer_id => Err(StoreError::Conflict(format!("erasure request {request_id} is for another customer"))),
+            found => Ok(found),
+        }
+    }
+
+    /// The completed request (with a report) that erased `customer_id`, the latest if several.
+    async fn erasure_erased_by(&self, tenant: &str, customer_id: &str) -> StoreResult<Option<String>> {
+        let docs: Vec<RequestDoc> = self
+            .query_docs(self.data(), scope_feed(tenant, &customer_scope(customer_id)), "SELECT * FROM c WHERE c.type = @kind", vec![param("@kind", kind::ERASURE)])
+            .await?;
+        Ok(docs
+            .into_iter()
+            .map(|doc| doc.body.record)
+            .filter(|record| record.customer_id == customer_id && record.status == ErasureStatus::Completed && record.report.is_some())
+            .max_by_key(|record| record.updated_at)
+            .map(|record| record.id))
+    }
+
+    async fn erasure_start_once(&self, tenant: &TenantId, request: &ErasureRecord) -> StoreResult<Attempt<ErasureStart>> {
+        let existing = self.erasure_of(tenant, &request.customer_id, &request.id).await?;
+        if let Some(doc) = &existing {
+            if doc.body.record.status == ErasureStatus::Completed {
+                return Ok(Attempt::Done(ErasureStart::AlreadyCompleted(doc.body.record.clone())));
+            }
+        }
+        let mut customer = self.customer_doc(tenant.as_str(), &request.customer_id).await?.ok_or(StoreError::NotFound)?;
+        let started = existing.as_ref().is_some_and(|doc| doc.body.record.status != ErasureStatus::Accepted);
+        if customer.body.status == CustomerStatus::Erased && !started {
+            return self.erasure_close_unneeded(tenant, existing, &request.customer_id).await;
+        }
+        let scope = customer.scope.clone();
+        let is_new = existing.is_none();
+        let mut doc = existing.unwrap_or_else(|| {
+            let record = ErasureDoc { record: request.clone(), progress: None };
+            Doc::new(kind::ERASURE, &request.id, tenant.as_str(), scope.clone(), ts(request.requested_at), record)
+        });
+        let mut progress = doc.body.progress.take().unwrap_or_else(|| ErasureProgress::new(now()));
+        progress.attempts += 1;
+        doc.body.record.status = ErasureStatus::InProgress;
+        doc.body.record.updated_at = now();
+        doc.body.progress = Some(progress.clone());
+        let batch = TransactionalBatch::new(pk(tenant.as_str(), &scope));
+        let mut batch = if is_new { batch_create(self, batch, &doc)? } else { batch_replace(self, batch, &doc)? };
+        if customer.body.status == CustomerStatus::Active {
+            customer.body.status = CustomerStatus::ErasureRequested;
+            customer.version = new_etag();
+            customer.body.etag = customer.version.clone();
+            batch = batch_replace(self, batch, &customer)?;
+        }
+        let outcome = self.run_batch(self.data(), batch).await?;
+        attempt_of(outcome, ErasureStart::Run { record: doc.body.record, progress })
+    }
+
+    /// A request for a customer another request erased: closed without a report (if stored).
+    async fn erasure_close_unneeded(&self, tenant: &TenantId, existing: Option<RequestDoc>, customer_id: &str) -> StoreResult<Attempt<ErasureStart>> {
+        if let Some(mut doc) = existing {
+            doc.body.record.status = ErasureStatus::Completed;
+            doc.body.record.updated_at = now();
+            let batch = batch_replace(self, TransactionalBatch::new(pk(tenant.as_str(), &doc.scope)), &doc)?;
+            if let Attempt::Again = attempt_of(self.run_batch(self.data(), batch).await?, ())? {
+                return Ok(Attempt::Again);
+            }
+        }
+        let erased_by = self.erasure_erased_by(tenant.as_str(), customer_id).await?;
+        Ok(Attempt::Done(ErasureStart::CustomerAlreadyErased { erased_by }))
+    }
+
+    /// One try of one batch of `step`: plans it from a fresh read and commits it with the
+    /// progress. `scrubbed` carries the local queue's count across tries of one call.
+    async fn erasure_batch_once(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, capacity: usize, scrubbed: &mut Option<u64>, started: Instant) -> StoreResult<Attempt<ErasureProgress>> {
+        let mut doc = self.erasure_of(tenant, masker.customer_id(), request_id).await?.ok_or(StoreError::NotFound)?;
+        let mut progress = doc.body.progress.take().unwrap_or_else(|| ErasureProgress::new(now()));
+        if doc.body.record.status == ErasureStatus::Completed || progress.is_done(step) {
+            return Ok(Attempt::Done(progress));
+        }
+        let mut entry = progress.steps.remove(&step).unwrap_or_default();
+        let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
+        let (batch, outcome) = self.erasure_plan_step(tenant, &doc.scope, request_id, step, masker, capacity, entry.cursor.as_deref(), batch, scrubbed).await?;
+        merge(&mut entry, outcome, started.elapsed().as_secs_f64() * 1000.0);
+        progress.steps.insert(step, entry);
+        doc.body.record.status = ErasureStatus::InProgress;
+        doc.body.record.updated_at = now();
+        doc.body.progress = Some(progress.clone());
+        let batch = batch_replace(self, batch, &doc)?;
+        attempt_of(self.run_batch(self.data(), batch).await?, progress)
+    }
+
+    /// Adds the writes of one batch of `step` to `batch`; what the batch did.
+    #[allow(clippy::too_many_arguments)]
+    async fn erasure_plan_step(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+        request_id: &str,
+        step: ErasureStep,
+        masker: &Masker,
+        capacity: usize,
+        cursor: Option<&str>,
+        batch: TransactionalBatch,
+        scrubbed: &mut Option<u64>,
+    ) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        match step {
+            ErasureStep::Orders => self.erasure_mask_orders(tenant.as_str(), scope, masker, capacity, cursor.unwrap_or_default(), batch).await,
+            ErasureStep::IdempotencyKeys => self.erasure_delete_records(tenant.as_str(), scope, masker, &IDEMPOTENCY_KEYS, capacity, batch).await,
+            ErasureStep::Notifications => self.erasure_delete_records(tenant.as_str(), scope, masker, &NOTIFICATIONS, capacity, batch).await,
+            ErasureStep::ProcessedEvents => self.erasure_delete_records(tenant.as_str(), scope, masker, &PROCESSED_EVENTS, capacity, batch).await,
+            ErasureStep::AuditEntries => self.erasure_mask_audit(tenant, scope, masker, capacity, cursor, batch).await,
+            ErasureStep::QueuedMessages => Ok((batch, self.erasure_scrub_local_queue(masker, request_id, scrubbed).await?)),
+            ErasureStep::Profile => self.erasure_mask_profile(tenant.as_str(), masker, batch).await,
+        }
+    }
+
+    /// Orders keep their bookkeeping facts; the shipping address and the status history are
+    /// masked. Walks the customer's orders by id from `after` (an order id).
+    async fn erasure_mask_orders(&self, tenant: &str, scope: &str, masker: &Masker, limit: usize, after: &str, mut batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        debug_assert_eq!(record_action(Entity::Order), RecordAction::Mask);
+        let sql = format!("SELECT TOP {limit} * FROM c WHERE c.type = @kind AND c.id > @after ORDER BY c.id");
+        let params = vec![param("@kind", kind::ORDER), param("@after", doc_id(kind::ORDER, after))];
+        let orders: Vec<Doc<Value>> = self.query_docs(self.data(), scope_feed(tenant, scope), &sql, params).await?;
+        let walked = orders.len();
+        let prefix = doc_id(kind::ORDER, "");
+        let last = orders.last().map(|doc| doc.id.strip_prefix(&prefix).unwrap_or(&doc.id).to_owned());
+        let mut history_changed = 0;
+        for mut order in orders {
+            let (address_changed, history) = mask_order(masker, &mut order.body);
+            history_changed += history;
+            if address_changed {
+                // The address is part of the order clients see (its ETag changes); the
+                // history is not (as in SQLite, where it is a table of its own).
+                order.version = new_etag();
+            }
+            if address_changed || history > 0 {
+                batch = batch_replace(self, batch, &order)?;
+            }
+        }
+        let outcome = StepOutcome {
+            counts: vec![("orders", walked as u64), ("orderStatusHistory", history_changed)],
+            cursor: last.or_else(|| Some(after.to_owned())),
+            done: walked < limit,
+        };
+        Ok((batch, outcome))
+    }
+
+    /// Deletes up to `limit` of the customer's records of one type.
+    async fn erasure_delete_records(&self, tenant: &str, scope: &str, masker: &Masker, records: &Deletion, limit: usize, mut batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        let sql = format!("SELECT TOP {limit} c.id FROM c WHERE c.type = @kind{}", records.filter);
+        let mut params = vec![param("@kind", records.kind)];
+        if records.filter.contains("@customer") {
+            params.push(param("@customer", masker.customer_id()));
+        }
+        let found: Vec<IdOnly> = self.query_docs(self.data(), scope_feed(tenant, scope), &sql, params).await?;
+        for doc in &found {
+            batch = batch_delete(batch, &doc.id, None);
+        }
+        Ok((batch, StepOutcome::deleted(records.table, found.len(), limit)))
+    }
+
+    /// Audit entries naming the customer (as the customer, the target or the actor) get the
+    /// keyed pseudonym; once rewritten they no longer match, so each batch takes the next
+    /// ones. Entries in the customer's partition are masked in the batch; entries elsewhere
+    /// in the tenant are selected and counted here and masked by the next batch (`cursor`).
+    async fn erasure_mask_audit(&self, tenant: &TenantId, scope: &str, masker: &Masker, limit: usize, cursor: Option<&str>, mut batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        debug_assert_eq!(record_action(Entity::AuditEntry), RecordAction::Mask);
+        if let Some(pending) = cursor {
+            let pending: Vec<AuditRef> = serde_json::from_str(pending).map_err(|error| undecodable("erasure progress of the audit step", &error))?;
+            for entry in &pending {
+                self.erasure_mask_audit_elsewhere(tenant.as_str(), masker, entry).await?;
+            }
+        }
+        let ids = || param("@ids", masker.identifiers());
+        let local_sql = format!("SELECT TOP {limit} * FROM c WHERE c.type = @kind{AUDIT_NAMES_CUSTOMER}");
+        let local: Vec<Doc<Value>> = self.query_docs(self.data(), scope_feed(tenant.as_str(), scope), &local_sql, vec![param("@kind", kind::AUDIT), ids()]).await?;
+        let elsewhere = match limit.saturating_sub(local.len()) {
+            0 => Vec::new(),
+            room => self.erasure_audit_elsewhere(tenant, scope, room, ids()).await?,
+        };
+        let selected = local.len() + elsewhere.len();
+        let mut changed = 0u64;
+        for mut entry in local {
+            if masker.mask_document(Entity::AuditEntry, &mut entry.body) > 0 {
+                batch = batch_replace(self, batch, &entry)?;
+                changed += 1;
+            }
+        }
+        let mut pending = Vec::new();
+        for mut entry in elsewhere {
+            if masker.mask_document(Entity::AuditEntry, &mut entry.body) > 0 {
+                pending.push(AuditRef { scope: entry.scope, id: entry.id });
+                changed += 1;
+            }
+        }
+        // A selected entry the rules did not change would be selected again: stop rather than
+        // loop. Pending entries are masked by the next batch, so the step is not done yet.
+        let done = pending.is_empty() && (selected < limit || changed < selected as u64);
+        let cursor = if pending.is_empty() { None } else { Some(serde_json::to_string(&pending).map_err(|error| undecodable("audit step cursor", &error))?) };
+        Ok((batch, StepOutcome { counts: vec![("auditEntries", changed)], cursor, done }))
+    }
+
+    /// Up to `limit` audit entries naming the customer outside their partition.
+    async fn erasure_audit_elsewhere(&self, tenant: &TenantId, scope: &str, limit: usize, ids: Param) -> StoreResult<Vec<Doc<Value>>> {
+        let sql = format!("SELECT TOP {limit} * FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND c.scope != @scope{AUDIT_NAMES_CUSTOMER}");
+        let params = vec![param("@tenant", tenant.as_str()), param("@kind", kind::AUDIT), param("@scope", scope), ids];
+        self.query_docs(self.data(), tenant_feed(tenant), &sql, params).await
+    }
+
+    /// Masks one audit entry outside the customer's partition (nothing if it is gone or
+    /// masked already), re-reading it if it changes meanwhile.
+    async fn erasure_mask_audit_elsewhere(&self, tenant: &str, masker: &Masker, entry: &AuditRef) -> StoreResult<()> {
+        for _ in 0..CONCURRENCY_ATTEMPTS {
+            let Some(mut doc) = self.read_doc::<Doc<Value>>(self.data(), pk(tenant, &entry.scope), &entry.id).await? else {
+                return Ok(());
+            };
+            if masker.mask_document(Entity::AuditEntry, &mut doc.body) == 0 {
+                return Ok(());
+            }
+            match self.replace_doc(self.data(), pk(tenant, &entry.scope), &doc.id, &doc, doc.cosmos_etag.as_deref()).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::PreconditionFailed { .. } | StoreError::NotFound) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(busy("audit entry"))
+    }
+
+    /// Local queue messages about the customer (the local runtime's queue, in SQLite); none
+    /// without a local queue. Scrubbed once per call: a retry of the commit reuses the count.
+    async fn erasure_scrub_local_queue(&self, masker: &Masker, request_id: &str, scrubbed: &mut Option<u64>) -> StoreResult<StepOutcome> {
+        debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
+        let count = match (*scrubbed, self.local_queue()) {
+            (Some(count), _) => count,
+            (None, Some(queue)) => queue.scrub_queued_messages(masker, request_id).await?,
+            (None, None) => 0,
+        };
+        *scrubbed = Some(count);
+        Ok(StepOutcome::finished("queuedMessages", count))
+    }
+
+    /// The profile: personal fields masked by the rules, status `erased`.
+    async fn erasure_mask_profile(&self, tenant: &str, masker: &Masker, batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        let mut doc = self.customer_doc(tenant, masker.customer_id()).await?.ok_or(StoreError::NotFound)?;
+        let customer = &mut doc.body;
+        let mut document = json!({
+            "id": customer.id,
+            "name": customer.name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "address": customer.address,
+        });
+        masker.mask_document(Entity::Customer, &mut document);
+        let text = |field: &str| document[field].as_str().map(str::to_owned);
+        customer.name = text("name").unwrap_or_default();
+        customer.email = text("email").unwrap_or_default();
+        customer.phone = text("phone");
+        customer.address = match document["address"].take() {
+            Value::Null => None,
+            address => Some(serde_json::from_value(address).map_err(|error| undecodable("masked customer address", &error))?),
+        };
+        customer.status = CustomerStatus::Erased;
+        customer.updated_at = now();
+        doc.version = new_etag();
+        doc.body.etag = doc.version.clone();
+        let batch = batch_replace(self, batch, &doc)?;
+        Ok((batch, StepOutcome::finished("customers", 1)))
+    }
+
+    async fn erasure_finish_once(&self, tenant: &TenantId, request_id: &str, report: &Value, audit: &AuditEntry) -> StoreResult<Attempt<(ErasureRecord, bool)>> {
+        let mut doc = self.erasure_anywhere(tenant, request_id).await?.ok_or(StoreError::NotFound)?;
+        if doc.body.record.status == ErasureStatus::Completed {
+            return Ok(Attempt::Done((doc.body.record, false)));
+        }
+        doc.body.record.status = ErasureStatus::Completed;
+        doc.body.record.updated_at = now();
+        doc.body.record.report = Some(report.clone());
+        let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
+        let batch = batch_replace(self, batch, &doc)?;
+        let batch = batch_create(self, batch, &audit_doc(audit, &doc.scope))?;
+        attempt_of(self.run_batch(self.data(), batch).await?, (doc.body.record, true))
+    }
+}
+
+#[async_trait::async_trait]
+impl ErasureStore for CosmosStore {
+    async fn start_erasure(&self, tenant: &TenantId, request: ErasureRecord) -> StoreResult<ErasureStart> {
+        for _ in 0..CONCURRENCY_ATTEMPTS {
+            if let Attempt::Done(start) = self.erasure_start_once(tenant, &request).await? {
+                return Ok(start);
+            }
+        }
+        Err(busy("erasure request"))
+    }
+
+    async fn erase_batch(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> StoreResult<ErasureProgress> {
+        if masker.tenant() != tenant.as_str() {
+            return Err(StoreError::Conflict("the masker is for another tenant".into()));
+        }
+        let (capacity, started, mut scrubbed) = (step_capacity(batch_size), Instant::now(), None);
+        for _ in 0..CONCURRENCY_ATTEMPTS {
+            if let Attempt::Done(progress) = self.erasure_batch_once(tenant, request_id, step, masker, capacity, &mut scrubbed, started).await? {
+                return Ok(progress);
+            }
+            tracing::debug!(request_id, step = step.as_str(), "erasure batch refused by a concurrent change; planning it again");
+        }
+        Err(busy("erasure request"))
+    }
+
+    async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {
+        for _ in 0..CONCURRENCY_ATTEMPTS {
+            if let Attempt::Done(finished) = self.erasure_finish_once(tenant, request_id, &report, &audit).await? {
+                return Ok(finished);
+            }
+        }
+        Err(busy("erasure request"))
+    }
+}
+
+#[cfg(all(test, feature = "cosmos-emulator"))]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::customer::{Address, Customer, NotificationPreferences};
+    use crate::domain::masking::PseudonymKey;
+    use crate::domain::notification::{Notification, Recipient};
+    use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
+    use crate::store::cosmos::customers::customer_doc;
+    use crate::store::cosmos::doc::TENANT_SCOPE;
+    use crate::store::cosmos::notifications::notification_doc;
+    use crate::store::cosmos::orders::{CosmosOrder, StoredIdempotency};
+    use crate::store::cosmos::{in_memory, CosmosAuth, CosmosOptions};
+    use crate::store::sqlite::Db;
+
+    const TENANT: &str = "t1";
+
+    fn options(local_queue: Option<Db>) -> CosmosOptions {
+        CosmosOptions {
+            endpoint: String::new(),
+            database: "platform".into(),
+            auth: CosmosAuth::Key(String::new()),
+            region: "eastus".into(),
+            timeout: Duration::from_secs(5),
+            throttle_retries: 2,
+            local_queue,
+        }
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::new(TENANT).unwrap()
+    }
+
+    async fn put<T: Serialize + Send + Sync>(store: &CosmosStore, doc: &Doc<T>) {
+        store.create_doc(store.data(), pk(&doc.tenant_id, &doc.scope), &doc.id, doc).await.unwrap();
+    }
+
+    fn customer(id: &str) -> Customer {
+        let at = Utc::now();
+        Customer {
+            id: id.into(),
+            tenant_id: TENANT.into(),
+            name: "Name Of Someone".into(),
+            email: format!("{id}@example.org"),
+            phone: Some("+4915112345678".into()),
+            address: None,
+            preferences: NotificationPreferences::default(),
+            status: CustomerStatus::Active,
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+            etag: "e".into(),
+        }
+    }
+
+    /// A customer with `orders` orders (each with a status change by the customer, an
+    /// idempotency key and an audit entry) and `notifications` notifications; one dispatched
+    /// and one skipped event marker.
+    async fn seed(store: &CosmosStore, id: &str, orders: usize, notifications: usize) {
+        let (at, scope) = (Utc::now(), customer_scope(id));
+        put(store, &customer_doc(&customer(id))).await;
+        for n in 0..orders {
+            let order_id = format!("o-{id}-{n}");
+            let address = Address { line1: "1 Road".into(), line2: None, city: "Town".into(), postal_code: "12345".into(), country: "DE".into() };
+            let item = OrderItem { product_id: "p-1".into(), product_name: "Thing".into(), quantity: 1, unit_price_cents: 100 };
+            let order = Order {
+                id: order_id.clone(),
+                tenant_id: TENANT.into(),
+                customer_id: id.into(),
+                status: OrderStatus::Pending,
+                items: vec![item],
+                total_cents: 100,
+                currency: "EUR".into(),
+                shipping_address: Some(address),
+                created_at: at,
+                updated_at: at,
+                etag: "v1".into(),
+            };
+            let history = vec![StatusChange { status: OrderStatus::Pending, at, actor_id: format!("dev-client-{id}"), reason: Some("why".into()) }];
+            put(store, &Doc::new(kind::ORDER, &order_id, TENANT, scope.clone(), ts(at), CosmosOrder { order, history }).with_version("v1")).await;
+            let key = StoredIdempotency { key: format!("k-{order_id}"), request_hash: "h".into(), order_id: order_id.clone(), created_at: at };
+            put(store, &Doc::new(kind::IDEMPOTENCY, &key.key.clone(), TENANT, scope.clone(), ts(at), key)).await;
+            let audit = AuditEntry::now(TENANT, &format!("dev-client-{id}"), "order.create", "order", &order_id, "c").about_customer(id);
+            put(store, &audit_doc(&audit, &scope)).await;
+        }
+        for n in 0..notifications {
+            let notification = Notification {
+                id: format!("n-{id}-{n}"),
+                tenant_id: TENANT.into(),
+                recipient: Recipient::Customer(id.into()),
+                category: "m".into(),
+                title: "t".into(),
+                message: "text".into(),
+                order_id: None,
+                read_at: None,
+                created_at: at,
+            };
+            put(store, &notification_doc(&notification)).await;
+        }
+        for (event, customer_id) in [("e-1", Some(id)), ("e-2", None)] {
+            let body = json!({"consumer": "NotificationDispatch", "eventId": event, "customerId": customer_id, "outcome": "x", "outputs": [], "processedAt": at});
+            put(store, &Doc::new(kind::PROCESSED_EVENT, &format!("NotificationDispatch:{event}"), TENANT, scope.clone(), ts(at), body)).await;
+        }
+    }
+
+    /// c-1 (5 orders, 7 notifications, an audit entry about them outside their partition) and
+    /// c-2 (3 orders, 4 notifications).
+    async fn seeded(local_queue: Option<Db>) -> CosmosStore {
+        let store = in_memory(options(local_queue), Vec::new()).await.unwrap().store;
+        seed(&store, "c-1", 5, 7).await;
+        seed(&store, "c-2", 3, 4).await;
+        let export = AuditEntry::now(TENANT, "dev-employee", "customer.export", "customer", "c-1", "c");
+        put(&store, &audit_doc(&export, TENANT_SCOPE)).await;
+        store
+    }
+
+    fn request(id: &str, customer: &str) -> ErasureRecord {
+        ErasureRecord {
+            id: id.into(),
+            tenant_id: TENANT.into(),
+            customer_id: customer.into(),
+            requested_by: "operator:test".into(),
+            status: ErasureStatus::Accepted,
+            requested_at: Utc::now(),
+            updated_at: Utc::now(),
+            report: None,
+        }
+    }
+
+    fn masker(customer: &str) -> Masker {
+        Masker::new(PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap(), TENANT, customer, &[])
+    }
+
+    /// Runs every step not done yet to the end in batches of `size`; the final progress.
+    async fn run_all(store: &CosmosStore, request_id: &str, customer: &str, size: usize) -> ErasureProgress {
+        let masker = masker(customer);
+        let mut progress = None;
+        for step in ErasureStep::ALL {
+            loop {
+                let now = store.erase_batch(&tenant(), request_id, step, &masker, size).await.unwrap();
+                let done = now.is_done(step);
+                progress = Some(now);
+                if done {
+                    break;
+                }
+            }
+        }
+        progress.unwrap()
+    }
+
+    fn expected_counts(queued: u64) -> Value {
+        json!({"auditEntries": 6, "customers": 1, "idempotencyKeys": 5, "notifications": 7, "orderStatusHistory": 5, "orders": 5, "processedEvents": 1, "queuedMessages": queued})
+    }
+
+    async fn docs(store: &CosmosStore, scope: &str, kind: &str) -> Vec<Doc<Value>> {
+        store.query_docs(store.data(), scope_feed(TENANT, scope), "SELECT * FROM c WHERE c.type = @kind", vec![param("@kind", kind)]).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_resumed_erasure_counts_each_record_once_and_spares_other_customers() {
+        let store = seeded(None).await;
+        assert!(matches!(store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap(), ErasureStart::Run { .. }));
+        let first = store.erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-1"), 2).await.unwrap();
+        assert_eq!(first.steps[&ErasureStep::Orders].counts["orders"], 2);
+        assert!(!first.is_done(ErasureStep::Orders));
+
+        // The delivery "crashed"; a redelivery starts again and resumes from the committed progress.
+        let ErasureStart::Run { progress, .. } = store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap() else { panic!("expected a run") };
+        assert_eq!((progress.attempts, progress.steps[&ErasureStep::Orders].counts["orders"]), (2, 2));
+        let progress = run_all(&store, "r-1", "c-1", 2).await;
+        assert_eq!(serde_json::to_value(progress.counts()).unwrap(), expected_counts(0));
+        assert_eq!(progress.steps[&ErasureStep::Orders].batches, 3, "2 before the crash, then 2 and 1");
+        assert_eq!(progress.steps[&ErasureStep::Notifications].batches, 4, "2, 2, 2 and 1");
+        assert_eq!(progress.steps[&ErasureStep::AuditEntries].batches, 4, "2, 2, 1 here and the one elsewhere, then its masking");
+
+        // A finished step changes nothing.
+        let again = store.erase_batch(&tenant(), "r-1", ErasureStep::Notifications, &masker("c-1"), 2).await.unwrap();
+        assert_eq!(again.counts(), progress.counts());
+
+        let scope = customer_scope("c-1");
+        let orders = docs(&store, &scope, kind::ORDER).await;
+        assert!(orders.iter().all(|order| order.body["shippingAddress"] == json!({"line1": "[erased]", "city": "[erased]", "postalCode": "12", "country": "DE"})));
+        assert!(orders.iter().all(|order| order.body["totalCents"] == 100 && order.version != "v1"));
+        assert!(orders.iter().all(|order| order.body["history"][0]["actorId"].as_str().unwrap().starts_with("psn-") && order.body["history"][0]["reason"].is_null()));
+        for kind in [kind::NOTIFICATION, kind::IDEMPOTENCY] {
+            assert!(docs(&store, &scope, kind).await.is_empty(), "{kind}");
+        }
+        assert_eq!(docs(&store, &scope, kind::PROCESSED_EVENT).await.len(), 1, "the marker naming no customer stays");
+        assert!(docs(&store, &scope, kind::AUDIT).await.iter().all(|entry| entry.body["customerId"].as_str().unwrap().starts_with("psn-")));
+        let export = docs(&store, TENANT_SCOPE, kind::AUDIT).await;
+        assert!(export[0].body["targetId"].as_str().unwrap().starts_with("psn-") && export[0].body["actorId"] == "dev-employee");
+        let profile = store.customer_doc(TENANT, "c-1").await.unwrap().unwrap().body;
+        assert_eq!((profile.name.as_str(), profile.email.as_str(), profile.phone.as_deref(), profile.status), ("Erased customer", "erased@erased.invalid", None, CustomerStatus::Erased));
+
+        // c-2 keeps everything.
+        let other = customer_scope("c-2");
+        assert_eq!(docs(&store, &other, kind::NOTIFICATION).await.len(), 4);
+        assert!(docs(&store, &other, kind::ORDER).await.iter().all(|order| order.body["shippingAddress"]["line1"] == "1 Road"));
+        assert!(docs(&store, &other, kind::AUDIT).await.iter().all(|entry| entry.body["customerId"] == "c-2"));
+        assert_eq!(store.customer_doc(TENANT, "c-2").await.unwrap().unwrap().body.status, CustomerStatus::Active);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_deliveries_erasing_at_once_count_each_record_once() {
+        let store = seeded(None).await;
+        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        let delivery = |size| {
+            let store = store.clone();
+            tokio::spawn(async move { run_all(&store, "r-1", "c-1", size).await })
+        };
+        let (a, b) = tokio::join!(delivery(1), delivery(2));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let last = if a.steps.values().map(|s| s.batches).sum::<u64>() >= b.steps.values().map(|s| s.batches).sum::<u64>() { a } else { b };
+        assert_eq!(serde_json::to_value(last.counts()).unwrap(), expected_counts(0));
+        assert_eq!(last.attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn the_local_queue_is_scrubbed_once_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Db::open(&dir.path().join("local.db")).unwrap();
+        queue
+            .write(|conn| {
+                let bodies = [
+                    json!({"tenantId": TENANT, "customerId": "c-1", "eventId": "e-9"}),
+                    json!({"tenantId": TENANT, "customerId": "c-1", "requestId": "r-old"}),
+                    json!({"tenantId": TENANT, "customerId": "c-1", "requestId": "r-1"}),
+                    json!({"tenantId": TENANT, "customerId": "c-2"}),
+                ];
+                for body in bodies {
+                    conn.execute(
+                        "INSERT INTO local_queue_messages (entity, message_id, body, enqueued_at, visible_at) VALUES ('q', 'm', ?1, 'x', 'x')",
+                        [body.to_string()],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let store = seeded(Some(queue.clone())).await;
+        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        let progress = run_all(&store, "r-1", "c-1", 50).await;
+        assert_eq!(serde_json::to_value(progress.counts()).unwrap(), expected_counts(2));
+        let again = store.erase_batch(&tenant(), "r-1", ErasureStep::QueuedMessages, &masker("c-1"), 50).await.unwrap();
+        assert_eq!(again.counts()["queuedMessages"], 2);
+        let left: i64 = queue.read(|conn| conn.query_row("SELECT COUNT(*) FROM local_queue_messages", [], |row| row.get(0))).await.unwrap();
+        assert_eq!(left, 2, "the request's own message and c-2's stay");
+    }
+
+    #[tokio::test]
+    async fn finishing_twice_writes_one_report_and_one_audit_entry() {
+        let store = seeded(None).await;
+        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        run_all(&store, "r-1", "c-1", 100).await;
+        let audit = || AuditEntry::now(TENANT, "system:test", "gdpr.erasure.completed", "erasureRequest", "r-1", "c");
+        let (first, written) = store.finish_erasure(&tenant(), "r-1", json!({"n": 1}), audit()).await.unwrap();
+        assert!(written);
+        assert_eq!(first.status, ErasureStatus::Completed);
+        let (second, written) = store.finish_erasure(&tenant(), "r-1", json!({"n": 2}), audit()).await.unwrap();
+        assert!(!written);
+        assert_eq!(second.report, Some(json!({"n": 1})));
+        let completed = docs(&store, &customer_scope("c-1"), kind::AUDIT).await.into_iter().filter(|entry| entry.body["action"] == "gdpr.erasure.completed").count();
+        assert_eq!(completed, 1);
+        assert!(matches!(store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap(), ErasureStart::AlreadyCompleted(_)));
+        assert!(matches!(store.start_erasure(&tenant(), request("r-other", "c-1")).await.unwrap(), ErasureStart::CustomerAlreadyErased { erased_by: Some(id) } if id == "r-1"));
+    }
+
+    #[tokio::test]
+    async fn a_request_naming_another_customer_or_a_missing_one_is_refused() {
+        let store = seeded(None).await;
+        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        assert!(matches!(store.start_erasure(&tenant(), request("r-1", "c-2")).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(store.erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-2"), 1).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(store.start_erasure(&tenant(), request("r-9", "nobody")).await, Err(StoreError::NotFound)));
+        let other = TenantId::new("t2").unwrap();
+        assert!(matches!(store.start_erasure(&other, request("r-8", "c-1")).await, Err(StoreError::NotFound)), "tenant scoped");
+    }
+}

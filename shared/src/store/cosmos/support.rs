@@ -1,0 +1,123 @@
+//! Helpers the Cosmos DB adapter modules share: partition keys, feed scopes, audit documents,
+//! batch building and keyset queries.
+
+use azure_data_cosmos::{FeedScope, PartitionKey, TransactionalBatch};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::doc::{kind, Doc};
+use super::{BatchRefused, CosmosStore, Param};
+use crate::domain::audit::AuditEntry;
+use crate::store::{ts, Page, PageRequest, StoreError, StoreResult, TenantId};
+
+/// The full partition key of a document.
+pub fn pk(tenant: &str, scope: &str) -> PartitionKey {
+    PartitionKey::from((tenant.to_owned(), scope.to_owned()))
+}
+
+/// Every partition of one tenant (a prefix of the hierarchical key).
+pub fn tenant_feed(tenant: &TenantId) -> FeedScope {
+    FeedScope::partition(PartitionKey::from(tenant.as_str().to_owned()))
+}
+
+/// One logical partition.
+pub fn scope_feed(tenant: &str, scope: &str) -> FeedScope {
+    FeedScope::partition(pk(tenant, scope))
+}
+
+/// The stored form of an audit entry, in the partition of the write it records (so both go
+/// in one batch).
+pub fn audit_doc(entry: &AuditEntry, scope: &str) -> Doc<AuditEntry> {
+    Doc::new(kind::AUDIT, &entry.id, &entry.tenant_id, scope, ts(entry.at), entry.clone()).with_at(entry.at)
+}
+
+/// Adds a document creation to a batch.
+pub fn batch_create<T: Serialize>(store: &CosmosStore, batch: TransactionalBatch, doc: &Doc<T>) -> StoreResult<TransactionalBatch> {
+    batch.create_item(doc).map_err(|error| store.batch_error(error))
+}
+
+/// Adds a replacement (if-match on `_etag` when the document has one) to a batch.
+pub fn batch_replace<T: Serialize>(store: &CosmosStore, batch: TransactionalBatch, doc: &Doc<T>) -> StoreResult<TransactionalBatch> {
+    let options = doc
+        .cosmos_etag
+        .as_ref()
+        .map(|etag| azure_data_cosmos::options::BatchReplaceOptions::default().with_precondition(azure_data_cosmos::options::Precondition::if_match(etag.clone())));
+    batch.replace_item(doc.id.clone(), doc, options).map_err(|error| store.batch_error(error))
+}
+
+/// Adds a deletion to a batch (if-match on `_etag` when given).
+pub fn batch_delete(batch: TransactionalBatch, id: &str, cosmos_etag: Option<&str>) -> TransactionalBatch {
+    let options = cosmos_etag.map(|etag| azure_data_cosmos::options::BatchDeleteOptions::default().with_precondition(azure_data_cosmos::options::Precondition::if_match(etag.to_owned())));
+    batch.delete_item(id.to_owned(), options)
+}
+
+/// A refused batch as a store error, when the caller has no better explanation: 409 is a
+/// conflict, 412 a concurrent change (the caller may retry), 404 a missing document.
+pub fn refused(refusal: BatchRefused) -> StoreError {
+    match refusal.status {
+        404 => StoreError::NotFound,
+        409 => StoreError::Conflict(format!("operation {} of the batch: a document with this id exists", refusal.index)),
+        412 => StoreError::PreconditionFailed { current: crate::store::ETag::new("") },
+        status => StoreError::Unavailable { backend: super::BACKEND, reason: format!("batch operation {} failed with status {status}", refusal.index) },
+    }
+}
+
+/// Direction of a keyset listing over `(sortKey, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Newest first.
+    Descending,
+    /// Oldest first.
+    Ascending,
+}
+
+/// A keyset page over documents of one type: `filter` is extra SQL (`AND ...`, using `params`),
+/// `query_name` names the listing and its filters for the continuation token.
+pub struct KeysetQuery<'a> {
+    pub kind: &'a str,
+    pub filter: String,
+    pub params: Vec<Param>,
+    pub order: Order,
+    pub query_name: &'a str,
+}
+
+impl CosmosStore {
+    /// Reads one page of a keyset listing of a tenant's records, in `(sortKey, id)` order.
+    pub async fn keyset_page<T: DeserializeOwned + Send + 'static>(&self, tenant: &TenantId, query: KeysetQuery<'_>, page: &PageRequest) -> StoreResult<Page<T>> {
+        let docs: Page<Doc<T>> = self.keyset_docs(tenant, query, page).await?;
+        Ok(Page { items: docs.items.into_iter().map(|doc| doc.body).collect(), continuation: docs.continuation })
+    }
+
+    /// [`Self::keyset_page`], keeping the envelopes (for their versions).
+    pub async fn keyset_docs<T: DeserializeOwned + Send + 'static>(&self, tenant: &TenantId, query: KeysetQuery<'_>, page: &PageRequest) -> StoreResult<Page<Doc<T>>> {
+        let (after_key, after_id) = crate::store::paging::after(page, query.query_name)?;
+        let (comparison, direction) = match query.order {
+            Order::Descending => ("<", "DESC"),
+            Order::Ascending => (">", "ASC"),
+        };
+        let limit = page.limit + 1;
+        let mut params = query.params;
+        params.push(("@tenant", json!(tenant.as_str())));
+        params.push(("@kind", json!(query.kind)));
+        let position = match (after_key, after_id) {
+            (Some(key), Some(id)) => {
+                params.push(("@afterKey", json!(key)));
+                params.push(("@afterId", json!(id)));
+                format!(" AND (c.sortKey {comparison} @afterKey OR (c.sortKey = @afterKey AND c.id {comparison} @afterId))")
+            }
+            _ => String::new(),
+        };
+        let sql = format!(
+            "SELECT TOP {limit} * FROM c WHERE c.tenantId = @tenant AND c.type = @kind{filter}{position} ORDER BY c.sortKey {direction}, c.id {direction}",
+            filter = query.filter
+        );
+        let docs: Vec<Doc<T>> = self.query_docs(self.data(), tenant_feed(tenant), &sql, params).await?;
+        Ok(crate::store::paging::into_page(docs, page, query.query_name, |doc| (doc.sort_key.clone(), doc.id.clone())))
+    }
+}
+
+/// A JSON value for a query parameter.
+pub fn param(name: &'static str, value: impl Serialize) -> Param {
+    (name, serde_json::to_value(value).unwrap_or(Value::Null))
+}
