@@ -126,6 +126,9 @@ fn rejection_problem(rejection: Rejection) -> Problem {
         Rejection::UnknownProducts(ids) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Unknown Products").detail(detail).extension("productIds", json!(ids)),
         Rejection::MixedCurrencies(_) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Mixed Currencies").detail(detail),
         Rejection::IdempotencyKeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Idempotency Key Reused").detail(detail),
+        Rejection::IdempotencyKeyUnusable(_) => Problem::new(StatusCode::BAD_REQUEST, "Invalid Idempotency Key")
+            .detail(detail)
+            .extension("errors", json!([{"field": "Idempotency-Key", "message": "too long once escaped; use a shorter key (a UUID, say)"}])),
         Rejection::CustomerNotActive(_) => Problem::new(StatusCode::CONFLICT, "Customer Not Active").detail(detail),
     }
 }

@@ -382,7 +382,6 @@ mod tests {
 #[cfg(all(test, feature = "cosmos-emulator"))]
 mod throttling_tests {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use azure_data_cosmos::fault_injection::{
         FaultInjectionConditionBuilder, FaultInjectionErrorType, FaultInjectionResultBuilder, FaultInjectionRule, FaultInjectionRuleBuilder, FaultOperationType,
@@ -391,7 +390,7 @@ mod throttling_tests {
     use crate::archive::FolderArchive;
     use crate::config::{Settings, SettingsSource};
     use crate::jobs::{run_job, JobContext, JobName, Outcome, RunOptions, Trigger};
-    use crate::store::cosmos::{in_memory, CosmosAuth, CosmosOptions, CosmosStore, DATA_CONTAINER};
+    use crate::store::cosmos::{in_memory, CosmosOptions, CosmosStore, DATA_CONTAINER};
     use crate::store::jobs::JobStateStore;
 
     /// Every query of `tenantdata` answered 429 (at most `hits` times, when given).
@@ -406,15 +405,7 @@ mod throttling_tests {
     }
 
     async fn store(faults: Vec<Arc<FaultInjectionRule>>) -> CosmosStore {
-        let options = CosmosOptions {
-            endpoint: String::new(),
-            database: "platform".into(),
-            auth: CosmosAuth::Key(String::new()),
-            region: "eastus".into(),
-            timeout: Duration::from_secs(5),
-            throttle_retries: 2,
-            local_queue: None,
-        };
+        let options = CosmosOptions::for_emulator();
         in_memory(options, faults).await.unwrap().store
     }
 

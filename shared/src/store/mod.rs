@@ -68,6 +68,8 @@ pub enum Rejection {
     IllegalTransition(#[from] crate::domain::order::IllegalTransition),
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    #[error("this Idempotency-Key cannot be stored: {0}")]
+    IdempotencyKeyUnusable(String),
     #[error("the customer is {0} and cannot be changed or order")]
     CustomerNotActive(&'static str),
 }

@@ -86,7 +86,7 @@ impl CustomerStore for CosmosStore {
             customer.phone = input.phone.clone();
             customer.address = input.address.clone();
             if let Some(preferences) = &input.preferences {
-                customer.preferences = preferences.clone();
+                customer.preferences = *preferences;
             }
             customer.updated_at = at;
             customer.last_activity_at = at;

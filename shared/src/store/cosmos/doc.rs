@@ -37,10 +37,42 @@ pub fn scope_customer(scope: &str) -> Option<&str> {
     scope.strip_prefix("customer:")
 }
 
+/// Cosmos DB document ids may be at most this long (bytes).
+pub const MAX_DOC_ID_LEN: usize = 255;
+
+/// Characters a Cosmos DB id may not contain (and `%`, the escape), with their escapes.
+const ESCAPES: [(char, &str); 5] = [('%', "%25"), ('/', "%2F"), ('\\', "%5C"), ('?', "%3F"), ('#', "%23")];
+
 /// The document id of a record: its type and its own id, so records of different types can
-/// share a partition without their ids colliding.
+/// share a partition without their ids colliding. Characters Cosmos refuses in ids are
+/// percent-escaped ([`record_id_of`] reverses it).
 pub fn doc_id(kind: &str, id: &str) -> String {
-    format!("{kind}:{id}")
+    let mut encoded = String::with_capacity(kind.len() + 1 + id.len());
+    encoded.push_str(kind);
+    encoded.push(':');
+    for ch in id.chars() {
+        match ESCAPES.iter().find(|(escaped, _)| *escaped == ch) {
+            Some((_, escape)) => encoded.push_str(escape),
+            None => encoded.push(ch),
+        }
+    }
+    encoded
+}
+
+/// The record id inside a document id of `kind` (`None` when it is another kind's).
+pub fn record_id_of(kind: &str, doc_id: &str) -> Option<String> {
+    let encoded = doc_id.strip_prefix(kind)?.strip_prefix(':')?;
+    let mut decoded = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(position) = rest.find('%') {
+        decoded.push_str(&rest[..position]);
+        let escape = rest.get(position..position + 3)?;
+        let (ch, _) = ESCAPES.iter().find(|(_, text)| text.eq_ignore_ascii_case(escape))?;
+        decoded.push(*ch);
+        rest = &rest[position + 3..];
+    }
+    decoded.push_str(rest);
+    Some(decoded)
 }
 
 /// One stored document: routing fields, our own version tag and the domain record.
@@ -113,6 +145,16 @@ impl<T> Doc<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_cosmos_refuses_are_escaped_and_come_back() {
+        for id in ["c-1/k-1", "c-1/order 42?retry=1#x", "c-1/back\\slash%2F", "plain"] {
+            let encoded = doc_id(kind::IDEMPOTENCY, id);
+            assert!(!encoded.contains(['/', '\\', '?', '#']), "{encoded}");
+            assert_eq!(record_id_of(kind::IDEMPOTENCY, &encoded).as_deref(), Some(id));
+        }
+        assert_eq!(record_id_of(kind::ORDER, "idempotency:x"), None);
+    }
 
     #[test]
     fn ids_and_scopes_round_trip() {

@@ -17,6 +17,22 @@ const EMULATOR_URL: &str = "https://eastus.emulator.local";
 /// The emulator accepts any well-formed key.
 const EMULATOR_KEY: &str = "ZW11bGF0b3Ita2V5";
 
+impl CosmosOptions {
+    /// Options for the in-memory emulator: database `platform`, a 5 s call bound, 2 throttling
+    /// retries, no local queue (tests and `COSMOS_ENDPOINT=memory:` adjust what they need).
+    pub fn for_emulator() -> Self {
+        Self {
+            endpoint: crate::config::MEMORY_ENDPOINT.to_owned(),
+            database: "platform".into(),
+            auth: CosmosAuth::Key(EMULATOR_KEY.into()),
+            region: "eastus".into(),
+            timeout: std::time::Duration::from_secs(5),
+            throttle_retries: 2,
+            local_queue: None,
+        }
+    }
+}
+
 /// A store on a fresh in-memory emulator, and the emulator (for inspection).
 pub struct InMemoryCosmos {
     pub store: CosmosStore,
@@ -53,7 +69,6 @@ pub async fn in_memory(options: CosmosOptions, faults: Vec<Arc<FaultInjectionRul
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use azure_data_cosmos::{FeedScope, PartitionKey, TransactionalBatch};
     use serde_json::json;
@@ -62,21 +77,9 @@ mod tests {
     use crate::store::cosmos::doc::{kind, Doc, CATALOG_SCOPE};
     use crate::store::HealthCheck;
 
-    pub(crate) fn options() -> CosmosOptions {
-        CosmosOptions {
-            endpoint: String::new(),
-            database: "platform".into(),
-            auth: CosmosAuth::Key(String::new()),
-            region: "eastus".into(),
-            timeout: Duration::from_secs(5),
-            throttle_retries: 2,
-            local_queue: None,
-        }
-    }
-
     #[tokio::test]
     async fn documents_round_trip_through_the_emulator() {
-        let cosmos = in_memory(options(), Vec::new()).await.unwrap();
+        let cosmos = in_memory(CosmosOptions::for_emulator(), Vec::new()).await.unwrap();
         let store = cosmos.store;
         store.ping().await.unwrap();
         let pk = PartitionKey::from(("t1", CATALOG_SCOPE));

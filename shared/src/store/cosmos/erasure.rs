@@ -14,7 +14,10 @@
 //!   the counts are the same);
 //! - writes are optimistic (if-match on each document's `_etag`): a batch refused because
 //!   someone changed, created or removed a document meanwhile (412, 409, 404) is planned again
-//!   from a fresh read, a bounded number of times, where SQLite would have serialised;
+//!   from a fresh read, a bounded number of times, where SQLite would have serialised; if the
+//!   fresh read shows that another delivery of the request committed a batch meanwhile, that
+//!   batch stands for this call's (it returns the progress after it; the caller asks again
+//!   while the step is not done);
 //! - audit entries naming the customer outside their partition (the rules mask them wherever
 //!   they are) cannot join the batch: a batch selects and counts them with its progress, and
 //!   the next batch of the step masks them (idempotently) before selecting more, so the step
@@ -74,9 +77,23 @@ fn attempt_of<T>(outcome: BatchOutcome, value: T) -> StoreResult<Attempt<T>> {
     }
 }
 
+/// One call of `erase_batch`, and what it carries across its tries.
+struct BatchCall<'a> {
+    request_id: &'a str,
+    step: ErasureStep,
+    masker: &'a Masker,
+    /// Records one batch takes.
+    capacity: usize,
+    started: Instant,
+    /// The local queue's count, once scrubbed (a retry of the commit reuses it).
+    scrubbed: Option<u64>,
+    /// The progress the first try read.
+    seen: Option<ErasureProgress>,
+}
+
 /// How many records one batch of a step takes.
 fn step_capacity(batch_size: usize) -> usize {
-    batch_size.max(1).min(BATCH_OPERATIONS - BOOKKEEPING_OPERATIONS)
+    batch_size.clamp(1, BATCH_OPERATIONS - BOOKKEEPING_OPERATIONS)
 }
 
 /// What one batch of a step does besides its writes.
@@ -245,19 +262,25 @@ impl CosmosStore {
         Ok(Attempt::Done(ErasureStart::CustomerAlreadyErased { erased_by }))
     }
 
-    /// One try of one batch of `step`: plans it from a fresh read and commits it with the
-    /// progress. `scrubbed` carries the local queue's count across tries of one call.
-    async fn erasure_batch_once(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, capacity: usize, scrubbed: &mut Option<u64>, started: Instant) -> StoreResult<Attempt<ErasureProgress>> {
-        let mut doc = self.erasure_of(tenant, masker.customer_id(), request_id).await?.ok_or(StoreError::NotFound)?;
+    /// One try of one batch: plans it from a fresh read and commits it with the progress.
+    async fn erasure_batch_once(&self, tenant: &TenantId, call: &mut BatchCall<'_>) -> StoreResult<Attempt<ErasureProgress>> {
+        let mut doc = self.erasure_of(tenant, call.masker.customer_id(), call.request_id).await?.ok_or(StoreError::NotFound)?;
         let mut progress = doc.body.progress.take().unwrap_or_else(|| ErasureProgress::new(now()));
-        if doc.body.record.status == ErasureStatus::Completed || progress.is_done(step) {
+        if doc.body.record.status == ErasureStatus::Completed || progress.is_done(call.step) {
             return Ok(Attempt::Done(progress));
         }
-        let mut entry = progress.steps.remove(&step).unwrap_or_default();
+        match &call.seen {
+            // Another delivery committed a batch since this call's first read: that batch is
+            // the one this call would have run (the caller asks again while not done).
+            Some(seen) if *seen != progress => return Ok(Attempt::Done(progress)),
+            Some(_) => {}
+            None => call.seen = Some(progress.clone()),
+        }
+        let mut entry = progress.steps.remove(&call.step).unwrap_or_default();
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
-        let (batch, outcome) = self.erasure_plan_step(tenant, &doc.scope, request_id, step, masker, capacity, entry.cursor.as_deref(), batch, scrubbed).await?;
-        merge(&mut entry, outcome, started.elapsed().as_secs_f64() * 1000.0);
-        progress.steps.insert(step, entry);
+        let (batch, outcome) = self.erasure_plan_step(tenant, &doc.scope, entry.cursor.as_deref(), batch, call).await?;
+        merge(&mut entry, outcome, call.started.elapsed().as_secs_f64() * 1000.0);
+        progress.steps.insert(call.step, entry);
         doc.body.record.status = ErasureStatus::InProgress;
         doc.body.record.updated_at = now();
         doc.body.progress = Some(progress.clone());
@@ -265,27 +288,16 @@ impl CosmosStore {
         attempt_of(self.run_batch(self.data(), batch).await?, progress)
     }
 
-    /// Adds the writes of one batch of `step` to `batch`; what the batch did.
-    #[allow(clippy::too_many_arguments)]
-    async fn erasure_plan_step(
-        &self,
-        tenant: &TenantId,
-        scope: &str,
-        request_id: &str,
-        step: ErasureStep,
-        masker: &Masker,
-        capacity: usize,
-        cursor: Option<&str>,
-        batch: TransactionalBatch,
-        scrubbed: &mut Option<u64>,
-    ) -> StoreResult<(TransactionalBatch, StepOutcome)> {
-        match step {
-            ErasureStep::Orders => self.erasure_mask_orders(tenant.as_str(), scope, masker, capacity, cursor.unwrap_or_default(), batch).await,
-            ErasureStep::IdempotencyKeys => self.erasure_delete_records(tenant.as_str(), scope, masker, &IDEMPOTENCY_KEYS, capacity, batch).await,
-            ErasureStep::Notifications => self.erasure_delete_records(tenant.as_str(), scope, masker, &NOTIFICATIONS, capacity, batch).await,
-            ErasureStep::ProcessedEvents => self.erasure_delete_records(tenant.as_str(), scope, masker, &PROCESSED_EVENTS, capacity, batch).await,
-            ErasureStep::AuditEntries => self.erasure_mask_audit(tenant, scope, masker, capacity, cursor, batch).await,
-            ErasureStep::QueuedMessages => Ok((batch, self.erasure_scrub_local_queue(masker, request_id, scrubbed).await?)),
+    /// Adds the writes of one batch of the call's step to `batch`; what the batch did.
+    async fn erasure_plan_step(&self, tenant: &TenantId, scope: &str, cursor: Option<&str>, batch: TransactionalBatch, call: &mut BatchCall<'_>) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        let (masker, limit) = (call.masker, call.capacity);
+        match call.step {
+            ErasureStep::Orders => self.erasure_mask_orders(tenant.as_str(), scope, masker, limit, cursor.unwrap_or_default(), batch).await,
+            ErasureStep::IdempotencyKeys => self.erasure_delete_records(tenant.as_str(), scope, masker, &IDEMPOTENCY_KEYS, limit, batch).await,
+            ErasureStep::Notifications => self.erasure_delete_records(tenant.as_str(), scope, masker, &NOTIFICATIONS, limit, batch).await,
+            ErasureStep::ProcessedEvents => self.erasure_delete_records(tenant.as_str(), scope, masker, &PROCESSED_EVENTS, limit, batch).await,
+            ErasureStep::AuditEntries => self.erasure_mask_audit(tenant, scope, masker, limit, cursor, batch).await,
+            ErasureStep::QueuedMessages => Ok((batch, self.erasure_scrub_local_queue(call).await?)),
             ErasureStep::Profile => self.erasure_mask_profile(tenant.as_str(), masker, batch).await,
         }
     }
@@ -404,14 +416,14 @@ impl CosmosStore {
 
     /// Local queue messages about the customer (the local runtime's queue, in SQLite); none
     /// without a local queue. Scrubbed once per call: a retry of the commit reuses the count.
-    async fn erasure_scrub_local_queue(&self, masker: &Masker, request_id: &str, scrubbed: &mut Option<u64>) -> StoreResult<StepOutcome> {
+    async fn erasure_scrub_local_queue(&self, call: &mut BatchCall<'_>) -> StoreResult<StepOutcome> {
         debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
-        let count = match (*scrubbed, self.local_queue()) {
+        let count = match (call.scrubbed, self.local_queue()) {
             (Some(count), _) => count,
-            (None, Some(queue)) => queue.scrub_queued_messages(masker, request_id).await?,
+            (None, Some(queue)) => queue.scrub_queued_messages(call.masker, call.request_id).await?,
             (None, None) => 0,
         };
-        *scrubbed = Some(count);
+        call.scrubbed = Some(count);
         Ok(StepOutcome::finished("queuedMessages", count))
     }
 
@@ -473,9 +485,9 @@ impl ErasureStore for CosmosStore {
         if masker.tenant() != tenant.as_str() {
             return Err(StoreError::Conflict("the masker is for another tenant".into()));
         }
-        let (capacity, started, mut scrubbed) = (step_capacity(batch_size), Instant::now(), None);
+        let mut call = BatchCall { request_id, step, masker, capacity: step_capacity(batch_size), started: Instant::now(), scrubbed: None, seen: None };
         for _ in 0..CONCURRENCY_ATTEMPTS {
-            if let Attempt::Done(progress) = self.erasure_batch_once(tenant, request_id, step, masker, capacity, &mut scrubbed, started).await? {
+            if let Attempt::Done(progress) = self.erasure_batch_once(tenant, &mut call).await? {
                 return Ok(progress);
             }
             tracing::debug!(request_id, step = step.as_str(), "erasure batch refused by a concurrent change; planning it again");
@@ -495,7 +507,6 @@ impl ErasureStore for CosmosStore {
 
 #[cfg(all(test, feature = "cosmos-emulator"))]
 mod tests {
-    use std::time::Duration;
 
     use chrono::Utc;
     use serde_json::json;
@@ -509,21 +520,13 @@ mod tests {
     use crate::store::cosmos::doc::TENANT_SCOPE;
     use crate::store::cosmos::notifications::notification_doc;
     use crate::store::cosmos::orders::{CosmosOrder, StoredIdempotency};
-    use crate::store::cosmos::{in_memory, CosmosAuth, CosmosOptions};
+    use crate::store::cosmos::{in_memory, CosmosOptions};
     use crate::store::sqlite::Db;
 
     const TENANT: &str = "t1";
 
     fn options(local_queue: Option<Db>) -> CosmosOptions {
-        CosmosOptions {
-            endpoint: String::new(),
-            database: "platform".into(),
-            auth: CosmosAuth::Key(String::new()),
-            region: "eastus".into(),
-            timeout: Duration::from_secs(5),
-            throttle_retries: 2,
-            local_queue,
-        }
+        CosmosOptions { local_queue, ..CosmosOptions::for_emulator() }
     }
 
     fn tenant() -> TenantId {

@@ -124,8 +124,8 @@ fn parse_at(at: &str) -> StoreResult<DateTime<Utc>> {
 }
 
 /// The record id of a document id of `kind` (`notification:n-1` → `n-1`).
-fn record_id<'a>(kind: &str, id: &'a str) -> StoreResult<&'a str> {
-    id.strip_prefix(kind).and_then(|rest| rest.strip_prefix(':')).ok_or_else(|| shape_error(format!("id {id:?} of a {kind} document")))
+fn record_id(kind: &str, id: &str) -> StoreResult<String> {
+    super::doc::record_id_of(kind, id).ok_or_else(|| shape_error(format!("id {id:?} of a {kind} document")))
 }
 
 /// A job's lease and checkpoint.
@@ -903,22 +903,14 @@ mod tests {
 
     use super::*;
     use crate::store::cosmos::doc::Doc;
-    use crate::store::cosmos::{in_memory, CosmosAuth, CosmosOptions};
+    use crate::store::cosmos::{in_memory, CosmosOptions};
     use crate::store::jobs::is_lease_lost;
 
     const JOB: &str = "NotificationCleanup";
     const TTL: Duration = Duration::from_secs(60);
 
     fn options() -> CosmosOptions {
-        CosmosOptions {
-            endpoint: String::new(),
-            database: "platform".into(),
-            auth: CosmosAuth::Key(String::new()),
-            region: "eastus".into(),
-            timeout: Duration::from_secs(5),
-            throttle_retries: 2,
-            local_queue: None,
-        }
+        CosmosOptions::for_emulator()
     }
 
     async fn store() -> CosmosStore {

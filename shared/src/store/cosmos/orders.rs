@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::customers::{busy, CONCURRENCY_ATTEMPTS};
-use super::doc::{customer_scope, doc_id, kind, Doc, CATALOG_SCOPE};
+use super::doc::{customer_scope, doc_id, kind, Doc, CATALOG_SCOPE, MAX_DOC_ID_LEN};
 use super::support::{audit_doc, batch_create, batch_replace, pk, refused, tenant_feed, KeysetQuery, Order as ListOrder};
 use super::{BatchRefused, CosmosStore};
 use crate::domain::audit::AuditEntry;
@@ -33,6 +33,10 @@ use crate::domain::order::{Order, OrderStatus, StatusChange, StatusInput};
 use crate::domain::product::Product;
 use crate::store::pricing::{price_lines, quantities};
 use crate::store::{new_etag, ts, ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
+
+/// How often an order is attempted again when stock or the customer changed under it (a
+/// popular product sees many concurrent orders; SQLite would queue them on its write lock).
+const ORDER_ATTEMPTS: u32 = 64;
 
 /// Idempotency keys expire after a day (they are only meant for a client's retries).
 const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
@@ -80,7 +84,7 @@ fn query_name(filter: &OrderFilter) -> String {
 
 /// What one attempt at creating an order ended with.
 enum Attempt {
-    Done(OrderCreated),
+    Done(Box<OrderCreated>),
     /// Something changed concurrently: try again from the start.
     Retry,
 }
@@ -136,8 +140,11 @@ impl CosmosStore {
     }
 
     /// Changes the stock of several products in one catalogue batch (if each is unchanged).
+    /// A batch the service applied but whose answer was lost (the SDK retries it, and the retry
+    /// meets our own write) counts as applied: the products then carry the versions we wrote.
     async fn adjust_stock(&self, tenant: &str, products: &[Doc<Product>], deltas: &[(String, i64)]) -> StoreResult<Result<(), BatchRefused>> {
         let mut batch = TransactionalBatch::new(pk(tenant, CATALOG_SCOPE));
+        let mut written = Vec::new();
         for (product_id, delta) in deltas {
             let Some(doc) = products.iter().find(|doc| &doc.body.id == product_id) else {
                 continue;
@@ -147,8 +154,32 @@ impl CosmosStore {
             changed.body.etag = new_etag();
             changed.version = changed.body.etag.clone();
             batch = batch_replace(self, batch, &changed)?;
+            written.push((product_id.clone(), changed.version));
         }
-        Ok(self.run_batch(self.data(), batch).await?.map(|_| ()))
+        let outcome = self.run_batch(self.data(), batch).await;
+        if matches!(outcome, Ok(Ok(_))) {
+            return Ok(Ok(()));
+        }
+        if self.products_have_versions(tenant, &written).await? {
+            return Ok(Ok(()));
+        }
+        outcome.map(|refused| refused.map(|_| ()))
+    }
+
+    /// True when every product carries the version we wrote (our write was applied).
+    async fn products_have_versions(&self, tenant: &str, written: &[(String, String)]) -> StoreResult<bool> {
+        for (product_id, version) in written {
+            match self.product_doc(tenant, product_id).await? {
+                Some(doc) if &doc.version == version => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(!written.is_empty())
+    }
+
+    /// True when the order document carries `version` (our write was applied).
+    async fn order_has_version(&self, tenant: &str, customer_id: &str, order_id: &str, version: &str) -> StoreResult<bool> {
+        Ok(self.order_in_scope(tenant, customer_id, order_id).await?.is_some_and(|doc| doc.version == version))
     }
 
     /// Gives stock back (cancellation, compensation), re-reading on concurrent changes.
@@ -177,8 +208,14 @@ impl CosmosStore {
     }
 
     async fn try_create_order(&self, tenant: &TenantId, order: &NewOrder, audit: &AuditEntry) -> StoreResult<Attempt> {
+        if let Some(idempotency) = &order.idempotency {
+            let stored_id = doc_id(kind::IDEMPOTENCY, &idempotency.key);
+            if stored_id.len() > MAX_DOC_ID_LEN {
+                return Err(Rejection::IdempotencyKeyUnusable(format!("{} bytes once '/', '\\', '?', '#' and '%' are escaped; at most {MAX_DOC_ID_LEN}", stored_id.len())).into());
+            }
+        }
         if let Some(first) = self.replay(tenant.as_str(), order).await? {
-            return Ok(Attempt::Done(OrderCreated::Replayed(first)));
+            return Ok(Attempt::Done(Box::new(OrderCreated::Replayed(first))));
         }
         let customer = self.customer_doc(tenant.as_str(), &order.customer_id).await?.ok_or(StoreError::NotFound)?;
         if customer.body.status != CustomerStatus::Active {
@@ -207,8 +244,13 @@ impl CosmosStore {
             etag: new_etag(),
         };
         let history = vec![StatusChange { status: OrderStatus::Pending, at, actor_id: order.actor_id.clone(), reason: None }];
-        match self.write_order(tenant, order, customer, CosmosOrder { order: created.clone(), history }, audit).await {
-            Ok(Ok(())) => Ok(Attempt::Done(OrderCreated::New(created))),
+        let written = self.write_order(tenant, order, customer, CosmosOrder { order: created.clone(), history }, audit).await;
+        let applied_anyway = !matches!(written, Ok(Ok(()))) && self.order_has_version(tenant.as_str(), &created.customer_id, &created.id, &created.etag).await?;
+        if applied_anyway {
+            return Ok(Attempt::Done(Box::new(OrderCreated::New(created))));
+        }
+        match written {
+            Ok(Ok(())) => Ok(Attempt::Done(Box::new(OrderCreated::New(created)))),
             Ok(Err(refusal)) => {
                 self.release_stock(tenant.as_str(), &reserved).await?;
                 self.after_refused_order(tenant, order, refusal).await
@@ -246,7 +288,7 @@ impl CosmosStore {
             (0, 412) => Ok(Attempt::Retry),
             (1, 409) => Err(StoreError::Conflict(format!("an order with id {} exists", order.id))),
             (2, 409) if order.idempotency.is_some() => match self.replay(tenant.as_str(), order).await? {
-                Some(first) => Ok(Attempt::Done(OrderCreated::Replayed(first))),
+                Some(first) => Ok(Attempt::Done(Box::new(OrderCreated::Replayed(first)))),
                 None => Ok(Attempt::Retry),
             },
             _ => Err(refused(refusal)),
@@ -257,10 +299,14 @@ impl CosmosStore {
 #[async_trait::async_trait]
 impl OrderStore for CosmosStore {
     async fn create_order(&self, tenant: &TenantId, order: NewOrder, audit: AuditEntry) -> StoreResult<OrderCreated> {
-        for _ in 0..CONCURRENCY_ATTEMPTS {
+        for attempt in 0..ORDER_ATTEMPTS {
             if let Attempt::Done(created) = self.try_create_order(tenant, &order, &audit).await? {
-                return Ok(created);
+                return Ok(*created);
             }
+            // Orders racing for one product: at least one wins each round; a random pause
+            // spreads the others out so they do not collide again in lockstep.
+            let pause_ms = fastrand::u64(1..=2 + 2 * u64::from(attempt.min(10)));
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
         }
         Err(busy("stock or customer"))
     }
@@ -313,15 +359,19 @@ impl OrderStore for CosmosStore {
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &changed.scope));
             let batch = batch_replace(self, batch, &changed)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &changed.scope))?;
-            match self.run_batch(self.data(), batch).await? {
-                Ok(_) => {
-                    if next == OrderStatus::Cancelled {
-                        self.release_stock(tenant.as_str(), &quantities(&changed.body.order.items)).await?;
-                    }
-                    return Ok(order_of(&changed));
+            let outcome = self.run_batch(self.data(), batch).await;
+            let applied = matches!(outcome, Ok(Ok(_)))
+                || self.order_has_version(tenant.as_str(), &changed.body.order.customer_id, &changed.body.order.id, &changed.version).await?;
+            if applied {
+                if next == OrderStatus::Cancelled {
+                    self.release_stock(tenant.as_str(), &quantities(&changed.body.order.items)).await?;
                 }
-                Err(refusal) if refusal.status == 412 => continue,
-                Err(refusal) => return Err(refused(refusal)),
+                return Ok(order_of(&changed));
+            }
+            if let Err(refusal) = outcome? {
+                if refusal.status != 412 {
+                    return Err(refused(refusal));
+                }
             }
         }
         Err(busy("order"))
