@@ -22,7 +22,7 @@ use super::dev::DevTrust;
 use super::error::{AuthConfigError, AuthError};
 use super::jwks::{FetchPolicy, KeyEndpoint, RemoteKeys, VerifyingKey};
 use super::principal::Principal;
-use super::token::{bearer_token, inspect};
+use super::token::{bearer_credentials, check_token_syntax, inspect};
 
 /// Validates bearer tokens of the configured issuers. Build once at start-up and share
 /// (it is `Send + Sync`; key caches live inside).
@@ -84,16 +84,20 @@ impl Authenticator {
 
     /// The principal of a request, from its `Authorization` header value (`None` when absent).
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
-        let token = bearer_token(authorization)?;
+        let token = bearer_credentials(authorization)?;
         self.authenticate_token(token).await
     }
 
     /// The principal a bare token (without `Bearer `) stands for.
+    ///
+    /// A token is checked character by character only when it is not in the verified-token
+    /// cache: a cached token passed that check before, and only the very same bytes hit.
     pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
         let now = jsonwebtoken::get_current_timestamp();
         if let Some(principal) = self.already_verified(token, now) {
             return Ok(principal);
         }
+        check_token_syntax(token)?;
         let unverified = inspect(token)?;
         let issuer = self
             .issuers

@@ -15,6 +15,14 @@ pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
+    let token = bearer_credentials(header)?;
+    check_token_syntax(token)?;
+    Ok(token)
+}
+
+/// What follows `Bearer ` in an `Authorization` header, not yet checked character by character
+/// (see [`check_token_syntax`]).
+pub(crate) fn bearer_credentials(header: Option<&str>) -> Result<&str, AuthError> {
     let value = header.ok_or(AuthError::MissingToken)?.trim();
     let (scheme, token) = value
         .split_once([' ', '\t'])
@@ -23,13 +31,18 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(AuthError::MalformedHeader);
     }
+    Ok(token)
+}
+
+/// A token's length and its RFC 6750 `b64token` characters.
+pub(crate) fn check_token_syntax(token: &str) -> Result<(), AuthError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(AuthError::MalformedToken);
     }
     if !token.bytes().all(|b| B64TOKEN_BYTES[usize::from(b)]) {
         return Err(AuthError::MalformedHeader);
     }
-    Ok(token)
+    Ok(())
 }
 
 /// RFC 6750 `b64token` characters: `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" / "="`.
