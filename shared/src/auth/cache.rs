@@ -168,18 +168,18 @@ mod tests {
         // Full at time 50: "a" has expired and makes room.
         cache.insert("c", verified(None, 100), 50, 0);
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(&"a").is_none());
-        assert!(cache.get(&"b").is_some());
+        assert!(cache.get("a").is_none());
+        assert!(cache.get("b").is_some());
         // Full with nothing expired: starts over rather than grow.
         cache.insert("d", verified(None, 100), 50, 0);
         assert_eq!(cache.len(), 1);
-        assert!(cache.get(&"d").is_some());
+        assert!(cache.get("d").is_some());
     }
 
     #[test]
     fn capacity_zero_turns_the_cache_off() {
         let cache = VerifiedTokens::new(0);
         cache.insert("a", verified(None, 100), 5, 0);
-        assert!(cache.get(&"a").is_none());
+        assert!(cache.get("a").is_none());
     }
 }
