@@ -193,7 +193,7 @@ pub fn api_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-#[derive(Clone)]
+/// What the envelope route needs, shared behind one `Arc` (one reference count per request).
 struct Envelopes {
     state: AppState,
     api: Router,
@@ -205,7 +205,7 @@ pub fn handler_router(state: AppState) -> Router {
     let envelopes = Router::new()
         .route("/{function}", post(invoke_function))
         .layer(DefaultBodyLimit::max(ENVELOPE_LIMIT_BYTES))
-        .with_state(Envelopes { state, api: api.clone() });
+        .with_state(Arc::new(Envelopes { state, api: api.clone() }));
     Router::new()
         .route("/", get(ready_probe))
         .merge(envelopes)
@@ -213,9 +213,9 @@ pub fn handler_router(state: AppState) -> Router {
         .layer(middleware::from_fn(invocation_span))
 }
 
-async fn invoke_function(State(envelopes): State<Envelopes>, Path(function): Path<String>, body: Bytes) -> Response {
+async fn invoke_function(State(envelopes): State<Arc<Envelopes>>, Path(function): Path<String>, body: Bytes) -> Response {
     match registry::find(&function) {
-        Some(def) => run_envelope(envelopes.state, envelopes.api, def, &body).await,
+        Some(def) => run_envelope(&envelopes.state, &envelopes.api, def, &body).await,
         None => Problem::not_found(format!("no function named {function:?} in this app")).into_response(),
     }
 }

@@ -160,7 +160,7 @@ enum CliError {
 /// Parses the command line, runs the command, and turns an error into one line and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(error) => return report(&CliError::Runtime(error)),
     };
@@ -168,6 +168,15 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
     }
+}
+
+/// One worker per core the process may use; on a single core, a single-threaded runtime: a
+/// worker pool there adds cross-thread hand-offs (and the listener on its own thread) without
+/// any parallelism. Blocking work (SQLite writes) still goes to the blocking pool either way.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = if cores == 1 { tokio::runtime::Builder::new_current_thread() } else { tokio::runtime::Builder::new_multi_thread() };
+    builder.enable_all().build()
 }
 
 fn report(error: &CliError) -> ExitCode {

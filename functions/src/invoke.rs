@@ -7,17 +7,19 @@
 //! [`OutputSink`] become the other outputs. A failure is a non-2xx reply with a clear message,
 //! so the host fails the invocation (and Service Bus redelivers, then dead-letters).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use serde::Serialize;
 use serde_json::{json, Value};
-use shared::protocol::{HttpRequestData, HttpResponseData, InvocationRequest, InvocationResponse, ProtocolError};
+use shared::protocol::{HttpRequestData, InvocationRequest, InvocationResponse, ProtocolError};
 use tower::ServiceExt;
 
 use crate::app::AppState;
@@ -88,28 +90,30 @@ impl OutputSink {
 }
 
 /// Runs `def` on an envelope and renders the reply (2xx JSON) or the failure (non-2xx).
-pub async fn run_envelope(state: AppState, api: axum::Router, def: &'static FunctionDef, body: &[u8]) -> Response {
+pub async fn run_envelope(state: &AppState, api: &axum::Router, def: &'static FunctionDef, body: &[u8]) -> Response {
     let result = match def.code {
         Code::Invoke(invoke) => match InvocationRequest::from_slice(body) {
-            Ok(request) => invoke(state, request).await,
+            Ok(request) => invoke(state.clone(), request).await.map(|reply| (StatusCode::OK, axum::Json(reply)).into_response()),
             Err(error) => Err(FunctionError::from(error)),
         },
-        Code::Http(_) => run_http_envelope(api, def, body).await,
+        Code::Http(_) => run_http_envelope(api.clone(), def, body).await.map(json_reply),
     };
-    match result {
-        Ok(reply) => (StatusCode::OK, axum::Json(reply)).into_response(),
-        Err(error) => {
-            tracing::warn!(function = def.name, error = %error, "invocation failed");
-            error.into_response()
-        }
-    }
+    result.unwrap_or_else(|error| {
+        tracing::warn!(function = def.name, error = %error, "invocation failed");
+        error.into_response()
+    })
 }
 
-/// An HTTP request delivered in `Data.req`, run through the API routes.
-async fn run_http_envelope(api: axum::Router, def: &'static FunctionDef, body: &[u8]) -> Result<InvocationResponse, FunctionError> {
+/// A 200 reply with a JSON body already serialised.
+fn json_reply(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// An HTTP request delivered in `Data.req`, run through the API routes; the serialised reply.
+async fn run_http_envelope(api: axum::Router, def: &'static FunctionDef, body: &[u8]) -> Result<Vec<u8>, FunctionError> {
     let data = HttpRequestData::from_envelope_bytes(body, def.trigger_binding)?;
     let http_request = data
-        .to_http_request()
+        .into_http_request()
         .map_err(|error| FunctionError::BadInput(format!("the request in `{}` is not valid HTTP: {error}", def.trigger_binding)))?;
     let sink = OutputSink::default();
     let (mut parts, body) = http_request.into_parts();
@@ -124,15 +128,57 @@ async fn run_http_envelope(api: axum::Router, def: &'static FunctionDef, body: &
         .await
         .map_err(|error| FunctionError::Failed(format!("reading the response body failed: {error}")))?
         .to_bytes();
-    let res = HttpResponseData::from_parts(parts.status, &parts.headers, &bytes);
-    let mut reply = InvocationResponse::empty().output(HTTP_OUTPUT_BINDING, res.into_value());
-    for (binding, messages) in sink.take() {
-        if !def.outputs.iter().any(|output| output.name == binding) {
-            return Err(FunctionError::Failed(format!("{} has no output binding named `{binding}`", def.name)));
-        }
-        reply = reply.output(binding, Value::Array(messages));
+    let messages = sink.take();
+    if let Some(binding) = messages.keys().find(|binding| !def.outputs.iter().any(|output| output.name == binding.as_str())) {
+        return Err(FunctionError::Failed(format!("{} has no output binding named `{binding}`", def.name)));
     }
-    Ok(reply)
+    serialize_reply(parts.status, &parts.headers, &bytes, &messages)
+}
+
+/// `{"Outputs":{"res":{"body":…,"headers":{…},"statusCode":…},<binding>:[…]},"Logs":[],"ReturnValue":null}`
+/// written straight from the routed response into one buffer sized for it: the same JSON as an
+/// [`InvocationResponse`] holding an [`shared::protocol::HttpResponseData`] (outputs, header names and the `res`
+/// keys in sorted order; a repeated header keeps its last value), without copying the body
+/// into an intermediate JSON tree first.
+fn serialize_reply(status: StatusCode, headers: &HeaderMap, body: &[u8], messages: &BTreeMap<String, Vec<Value>>) -> Result<Vec<u8>, FunctionError> {
+    let res = ResOutput {
+        body: String::from_utf8_lossy(body),
+        headers: headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect(),
+        status_code: status.as_u16(),
+    };
+    let mut outputs: BTreeMap<&str, Output<'_>> = messages.iter().map(|(binding, values)| (binding.as_str(), Output::Messages(values))).collect();
+    outputs.insert(HTTP_OUTPUT_BINDING, Output::Response(res));
+    let reply = Reply { outputs, logs: [], return_value: () };
+    let mut buffer = Vec::with_capacity(body.len() + body.len() / 4 + 512);
+    serde_json::to_writer(&mut buffer, &reply).map_err(|error| FunctionError::Failed(format!("the reply cannot be serialised: {error}")))?;
+    Ok(buffer)
+}
+
+/// The reply of an enveloped HTTP invocation, borrowing from the routed response.
+#[derive(Serialize)]
+struct Reply<'a> {
+    #[serde(rename = "Outputs")]
+    outputs: BTreeMap<&'a str, Output<'a>>,
+    #[serde(rename = "Logs")]
+    logs: [&'a str; 0],
+    #[serde(rename = "ReturnValue")]
+    return_value: (),
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Output<'a> {
+    Response(ResOutput<'a>),
+    Messages(&'a [Value]),
+}
+
+/// The `res` output, in [`shared::protocol::HttpResponseData`]'s JSON form.
+#[derive(Serialize)]
+struct ResOutput<'a> {
+    body: Cow<'a, str>,
+    headers: BTreeMap<&'a str, &'a str>,
+    #[serde(rename = "statusCode")]
+    status_code: u16,
 }
 
 /// The answer to `GET /`: the host polls it until the handler is up.

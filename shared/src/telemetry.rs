@@ -40,6 +40,11 @@ pub fn fast_uuid() -> String {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().to_string()
 }
 
+/// [`fast_uuid`] as 32 hex digits without hyphens (a new correlation id), built directly.
+pub fn fast_uuid_simple() -> String {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().simple().to_string()
+}
+
 /// A parsed W3C `traceparent` header (`00-<trace-id>-<parent-id>-<flags>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceParent {

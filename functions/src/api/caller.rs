@@ -57,7 +57,7 @@ fn correlation_id(headers: &axum::http::HeaderMap) -> String {
         .filter(|id| is_valid_correlation_id(id))
         .map(str::to_owned)
         .or_else(|| header("traceparent").and_then(shared::telemetry::TraceParent::parse).map(|trace| trace.trace_id))
-        .unwrap_or_else(|| shared::telemetry::fast_uuid().replace('-', ""))
+        .unwrap_or_else(shared::telemetry::fast_uuid_simple)
 }
 
 /// What API Management's correlation-id policy accepts and forwards: `[A-Za-z0-9._:-]{1,128}`.

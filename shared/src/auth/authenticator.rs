@@ -13,7 +13,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use super::cache::{TokenDigest, Verified, VerifiedTokens};
+use super::cache::{Verified, VerifiedTokens};
 use super::claims::{Binding, ClaimRules};
 use super::config::{
     AuthConfig, IssuerConfig, IssuerKind, DEFAULT_CUSTOMER_CLAIM, DEFAULT_TENANT_CLAIM,
@@ -22,7 +22,7 @@ use super::dev::DevTrust;
 use super::error::{AuthConfigError, AuthError};
 use super::jwks::{FetchPolicy, KeyEndpoint, RemoteKeys, VerifyingKey};
 use super::principal::Principal;
-use super::token::{bearer_token, inspect};
+use super::token::{bearer_credentials, check_token_syntax, inspect};
 
 /// Validates bearer tokens of the configured issuers. Build once at start-up and share
 /// (it is `Send + Sync`; key caches live inside).
@@ -84,17 +84,20 @@ impl Authenticator {
 
     /// The principal of a request, from its `Authorization` header value (`None` when absent).
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
-        let token = bearer_token(authorization)?;
+        let token = bearer_credentials(authorization)?;
         self.authenticate_token(token).await
     }
 
     /// The principal a bare token (without `Bearer `) stands for.
+    ///
+    /// A token is checked character by character only when it is not in the verified-token
+    /// cache: a cached token passed that check before, and only the very same bytes hit.
     pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
-        let digest = VerifiedTokens::digest(token);
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(principal) = self.already_verified(&digest, now) {
+        if let Some(principal) = self.already_verified(token, now) {
             return Ok(principal);
         }
+        check_token_syntax(token)?;
         let unverified = inspect(token)?;
         let issuer = self
             .issuers
@@ -109,17 +112,17 @@ impl Authenticator {
         if let Some(verified) =
             Verified::new(&unverified.issuer, key.generation, &claims, &principal)
         {
-            self.verified.insert(digest, verified, now, self.leeway);
+            self.verified.insert(token, verified, now, self.leeway);
         }
         Ok(principal)
     }
 
     /// The principal of a token verified before, if that verification still holds now.
-    fn already_verified(&self, digest: &TokenDigest, now: u64) -> Option<Principal> {
-        let entry = self.verified.get(digest)?;
+    fn already_verified(&self, token: &str, now: u64) -> Option<Principal> {
+        let entry = self.verified.get(token)?;
         let generation = self.issuers.get(&entry.issuer)?.keys.fresh_generation()?;
         (generation == entry.generation && entry.is_current(now, self.leeway))
-            .then_some(entry.principal)
+            .then(|| entry.principal.clone())
     }
 
     /// Fetches the keys of every remote issuer whose cache is empty or old, one after the other.

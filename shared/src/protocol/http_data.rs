@@ -104,15 +104,22 @@ impl HttpRequestData {
 
     /// This request as an `http::Request`, ready for the API router.
     pub fn to_http_request(&self) -> Result<http::Request<Bytes>, http::Error> {
-        let mut builder = http::Request::builder()
-            .method(self.method.to_ascii_uppercase().as_str())
-            .uri(self.path_and_query());
-        for (name, values) in &self.headers {
+        self.clone().into_http_request()
+    }
+
+    /// This request as an `http::Request`, moving the header values and the body into it
+    /// instead of copying them.
+    pub fn into_http_request(self) -> Result<http::Request<Bytes>, http::Error> {
+        let uri = self.path_and_query();
+        let method = if self.method.bytes().any(|byte| byte.is_ascii_lowercase()) { self.method.to_ascii_uppercase() } else { self.method };
+        let mut builder = http::Request::builder().method(method.as_str()).uri(uri);
+        for (name, values) in self.headers.into_iter().filter(|(_, values)| !values.is_empty()) {
+            let name = http::HeaderName::from_bytes(name.as_bytes())?;
             for value in values {
-                builder = builder.header(name.as_str(), value.as_str());
+                builder = builder.header(&name, http::HeaderValue::from_maybe_shared(Bytes::from(value))?);
             }
         }
-        builder.body(self.body.clone().map(Bytes::from).unwrap_or_default())
+        builder.body(self.body.map(Bytes::from).unwrap_or_default())
     }
 
     /// The envelope the host POSTs for this request to an HTTP function whose trigger binding
