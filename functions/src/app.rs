@@ -181,7 +181,7 @@ pub fn api_router(state: AppState) -> Router {
         .iter()
         .filter_map(|def| match def.code {
             Code::Http(routes) => Some(routes()),
-            Code::Invoke(_) => None,
+            Code::HttpReadsOf(_) | Code::Invoke(_) => None,
         })
         .fold(Router::new(), Router::merge)
         .fallback(|| async { Problem::not_found("no API route matches this path") })
@@ -226,7 +226,7 @@ async fn invocation_span(request: Request, next: Next) -> Response {
     if path == "/" || !tracing::enabled!(tracing::Level::INFO) {
         return next.run(request).await;
     }
-    let function = function_for_path(path);
+    let function = function_for_path(request.method().as_str(), path);
     let invocation_id = header_text(&request, INVOCATION_ID_HEADER);
     let trace = request
         .headers()
@@ -256,9 +256,9 @@ async fn invocation_span(request: Request, next: Next) -> Response {
     .await
 }
 
-fn function_for_path(path: &str) -> &str {
+fn function_for_path<'a>(method: &str, path: &'a str) -> &'a str {
     if path.starts_with("/api/") {
-        return registry::match_http_route(path).map_or("-", |found| found.function.name);
+        return registry::match_http_route(method, path).map_or("-", |found| found.function.name);
     }
     registry::find(path.trim_start_matches('/')).map_or("-", |def| def.name)
 }

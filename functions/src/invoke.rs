@@ -96,7 +96,7 @@ pub async fn run_envelope(state: &AppState, api: &axum::Router, def: &'static Fu
             Ok(request) => invoke(state.clone(), request).await.map(|reply| (StatusCode::OK, axum::Json(reply)).into_response()),
             Err(error) => Err(FunctionError::from(error)),
         },
-        Code::Http(_) => run_http_envelope(api.clone(), def, body).await.map(json_reply),
+        Code::Http(_) | Code::HttpReadsOf(_) => run_http_envelope(api.clone(), def, body).await.map(json_reply),
     };
     result.unwrap_or_else(|error| {
         tracing::warn!(function = def.name, error = %error, "invocation failed");

@@ -64,6 +64,10 @@ pub enum Code {
     /// HTTP functions: axum routes under `/api`, reached by forwarded requests or, for
     /// functions with output bindings, through the `req` envelope.
     Http(fn() -> axum::Router<crate::app::AppState>),
+    /// HTTP functions served by another function's routes: the reads of an API whose writes
+    /// have output bindings. Split off with only the HTTP binding, the host forwards them as
+    /// plain requests instead of wrapping each in an envelope (see `READ_METHODS`).
+    HttpReadsOf(&'static str),
     /// Timer and Service Bus functions: an envelope in, a reply out.
     Invoke(InvokeFn),
 }
@@ -93,6 +97,14 @@ pub const MESSAGE_BINDING: &str = "message";
 
 const HTTP_METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
 
+/// The reads of an API with output bindings: a function of their own (only the HTTP binding),
+/// so the host forwards them (`enableForwardingHttpRequest`) rather than building an envelope
+/// per request. The host routes by route and method (two functions may share a route with
+/// different methods).
+const READ_METHODS: &[&str] = &["get"];
+/// The writes of such an API: the function with the output bindings.
+const WRITE_METHODS: &[&str] = &["post", "put", "patch", "delete"];
+
 /// Every function of the app.
 pub const FUNCTIONS: &[FunctionDef] = &[
     FunctionDef {
@@ -104,17 +116,31 @@ pub const FUNCTIONS: &[FunctionDef] = &[
     },
     FunctionDef {
         name: "CustomersApi",
-        trigger: Trigger::Http { route: "v1/customers/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http { route: "v1/customers/{*path}", methods: WRITE_METHODS, auth_level: AuthLevel::Function },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[OutputBinding { name: "gdprRequests", target: MessageTarget::Queue("gdpr-requests") }],
         code: Code::Http(functions::customers_api::routes),
     },
     FunctionDef {
+        name: "CustomersReadApi",
+        trigger: Trigger::Http { route: "v1/customers/{*path}", methods: READ_METHODS, auth_level: AuthLevel::Function },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::HttpReadsOf("CustomersApi"),
+    },
+    FunctionDef {
         name: "OrdersApi",
-        trigger: Trigger::Http { route: "v1/orders/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http { route: "v1/orders/{*path}", methods: WRITE_METHODS, auth_level: AuthLevel::Function },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[OutputBinding { name: "orderEvents", target: MessageTarget::Topic("order-events") }],
         code: Code::Http(functions::orders_api::routes),
+    },
+    FunctionDef {
+        name: "OrdersReadApi",
+        trigger: Trigger::Http { route: "v1/orders/{*path}", methods: READ_METHODS, auth_level: AuthLevel::Function },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::HttpReadsOf("OrdersApi"),
     },
     FunctionDef {
         name: "ProductsApi",
@@ -304,13 +330,22 @@ pub struct RouteMatch {
 
 /// Finds the HTTP function whose route matches `path` (`/api/...`), as the host's router does:
 /// literal segments case-insensitively, `{name}` one segment, `{*name}` the rest (maybe empty).
-pub fn match_http_route(path: &str) -> Option<RouteMatch> {
+pub fn match_http_route(method: &str, path: &str) -> Option<RouteMatch> {
     let relative = path.strip_prefix("/api/")?;
     let segments: Vec<&str> = relative.trim_end_matches('/').split('/').collect();
-    FUNCTIONS.iter().find_map(|def| match def.trigger {
+    let matching = FUNCTIONS.iter().filter_map(|def| match def.trigger {
         Trigger::Http { route, .. } => match_template(route, &segments).map(|params| RouteMatch { function: def, params }),
         _ => None,
-    })
+    });
+    // The function that takes this method; else any on the route (it answers 405).
+    let mut first = None;
+    for found in matching {
+        if found.function.accepts_method(method) {
+            return Some(found);
+        }
+        first.get_or_insert(found);
+    }
+    first
 }
 
 fn match_template(template: &str, segments: &[&str]) -> Option<std::collections::BTreeMap<String, String>> {
@@ -357,21 +392,32 @@ mod tests {
 
     #[test]
     fn routes_match_like_the_host() {
-        let health = match_http_route("/api/health/ready").unwrap();
+        let health = match_http_route("GET", "/api/health/ready").unwrap();
         assert_eq!(health.function.name, "Health");
         assert_eq!(health.params["check"], "ready");
-        assert!(match_http_route("/api/health").is_none());
-        assert!(match_http_route("/api/health/ready/extra").is_none());
+        assert!(match_http_route("GET", "/api/health").is_none());
+        assert!(match_http_route("GET", "/api/health/ready/extra").is_none());
 
-        let customers = match_http_route("/api/v1/customers").unwrap();
+        let customers = match_http_route("POST", "/api/v1/customers").unwrap();
         assert_eq!(customers.function.name, "CustomersApi");
         assert_eq!(customers.params["path"], "");
-        let nested = match_http_route("/api/V1/Customers/c-1/orders").unwrap();
-        assert_eq!(nested.function.name, "CustomersApi");
+        let nested = match_http_route("GET", "/api/V1/Customers/c-1/orders").unwrap();
+        assert_eq!(nested.function.name, "CustomersReadApi");
         assert_eq!(nested.params["path"], "c-1/orders");
 
-        assert!(match_http_route("/api/v2/customers").is_none());
-        assert!(match_http_route("/health/ready").is_none());
+        assert!(match_http_route("GET", "/api/v2/customers").is_none());
+        assert!(match_http_route("GET", "/health/ready").is_none());
+    }
+
+    #[test]
+    fn reads_and_writes_of_one_route_are_two_functions_chosen_by_method() {
+        assert_eq!(match_http_route("GET", "/api/v1/orders/o-1").unwrap().function.name, "OrdersReadApi");
+        assert_eq!(match_http_route("put", "/api/v1/orders/o-1/status").unwrap().function.name, "OrdersApi");
+        // A method no function takes still finds the route (the function answers 405).
+        let head = match_http_route("HEAD", "/api/v1/orders").unwrap();
+        assert!(!head.function.accepts_method("HEAD"));
+        assert!(find("OrdersReadApi").unwrap().is_forwarded_http());
+        assert!(!find("OrdersApi").unwrap().is_forwarded_http());
     }
 
     #[test]

@@ -84,7 +84,8 @@ REQUIRED_VALUES = {
 
 # The function app the issue describes; a function added or renamed must be added here too.
 EXPECTED_FUNCTIONS = {
-    "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi", "ApiDefinition",
+    "Health", "CustomersApi", "CustomersReadApi", "OrdersApi", "OrdersReadApi", "ProductsApi", "NotificationsApi", "AuditApi",
+    "ApiDefinition",
     "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
     "GDPRDataAnonymization", "NotificationDispatch",
 }

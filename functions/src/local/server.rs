@@ -132,7 +132,7 @@ fn store_problem(error: &StoreError) -> Response {
 
 /// An `/api/...` request: find the function, then forward it or wrap it, as the host does.
 async fn dispatch_http(State(runtime): State<LocalRuntime>, request: Request) -> Response {
-    let Some(found) = registry::match_http_route(request.uri().path()) else {
+    let Some(found) = registry::match_http_route(request.method().as_str(), request.uri().path()) else {
         return Problem::not_found("no function route matches this path").into_response();
     };
     if !found.function.accepts_method(request.method().as_str()) {
