@@ -133,6 +133,7 @@ pub async fn open_cosmos(settings: &Settings, db: &Db) -> Result<Option<(Arc<dyn
         region: settings.cosmos_region.clone(),
         timeout: settings.cosmos_timeout,
         throttle_retries: settings.cosmos_throttle_retries,
+        notification_ttl: std::time::Duration::from_secs(u64::from(settings.retention.longest_notification_days()) * 24 * 3600),
         local_queue: Some(db.clone()),
     };
     let store = if endpoint == shared::config::MEMORY_ENDPOINT { shared::store::cosmos::open_in_memory(options).await? } else { CosmosStore::connect(options).await? };

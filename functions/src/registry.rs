@@ -442,8 +442,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "Health", "CustomersApi", "OrdersApi", "ProductsApi", "NotificationsApi", "AuditApi", "ApiDefinition",
-                "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
+                "Health", "CustomersApi", "CustomersReadApi", "OrdersApi", "OrdersReadApi", "ProductsApi", "NotificationsApi",
+                "AuditApi", "ApiDefinition", "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
                 "GDPRDataAnonymization", "NotificationDispatch"
             ]
         );

@@ -151,6 +151,14 @@ pub struct RetentionSettings {
     pub tenant_overrides: BTreeMap<String, RetentionOverride>,
 }
 
+impl RetentionSettings {
+    /// The longest any notification is kept, read or not, over every tenant's periods.
+    pub fn longest_notification_days(&self) -> u32 {
+        let overrides = self.tenant_overrides.values().flat_map(|tenant| [tenant.notification_days, tenant.read_notification_days]).flatten();
+        overrides.chain([self.notification_days, self.read_notification_days]).max().unwrap_or(self.notification_days)
+    }
+}
+
 /// A tenant's own retention periods; what is unset falls back to the global ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -510,6 +518,14 @@ mod tests {
         let settings = load(&[("COSMOS_ENDPOINT", ""), ("LOCAL_PORT", " ")]).unwrap();
         assert_eq!(settings.cosmos_endpoint, None);
         assert_eq!(settings.local.port, 7071);
+    }
+
+    #[test]
+    fn the_longest_notification_retention_counts_every_tenant() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.retention.longest_notification_days(), 90);
+        let settings = load(&[("RETENTION_TENANT_OVERRIDES", r#"{"t1":{"readNotificationDays":400},"t2":{"notificationDays":30}}"#)]).unwrap();
+        assert_eq!(settings.retention.longest_notification_days(), 400);
     }
 
     #[test]

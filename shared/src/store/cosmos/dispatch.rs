@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::customers::{busy, CONCURRENCY_ATTEMPTS};
 use super::doc::{customer_scope, doc_id, kind, Doc};
-use super::notifications::{notification_doc, recipient_scope};
+use super::notifications::recipient_scope;
 use super::orders::CosmosOrder;
 use super::support::{audit_doc, batch_create, batch_replace, pk, refused};
 use super::{CosmosStore, BACKEND};
@@ -127,7 +127,7 @@ impl CosmosStore {
     /// earlier delivery wrote it) is left as it is.
     async fn dispatch_elsewhere(&self, tenant: &str, notifications: &[Notification]) -> StoreResult<()> {
         for notification in notifications {
-            let doc = notification_doc(notification);
+            let doc = self.notification_doc(notification);
             match self.create_doc(self.data(), pk(tenant, &doc.scope), &doc.id, &doc).await {
                 Ok(_) | Err(StoreError::Conflict(_)) => {}
                 Err(error) => return Err(error),
@@ -171,7 +171,7 @@ impl CosmosStore {
         // The customer unchanged, if still as checked: the guard against a concurrent erasure.
         let mut batch = batch_replace(self, TransactionalBatch::new(pk(tenant, &customer.scope)), &customer)?;
         for notification in &here {
-            batch = batch_create(self, batch, &notification_doc(notification))?;
+            batch = batch_create(self, batch, &self.notification_doc(notification))?;
         }
         for entry in &fanout.audit {
             batch = batch_create(self, batch, &audit_doc(entry, &customer.scope))?;

@@ -28,6 +28,7 @@ impl CosmosOptions {
             region: "eastus".into(),
             timeout: std::time::Duration::from_secs(5),
             throttle_retries: 2,
+            notification_ttl: std::time::Duration::from_secs(90 * 24 * 3600),
             local_queue: None,
         }
     }

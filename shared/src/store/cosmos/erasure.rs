@@ -45,6 +45,9 @@ use crate::store::{new_etag, ts, ErasureProgress, ErasureStart, ErasureStep, Era
 
 /// Operations one transactional batch may hold (the service allows 100; one is kept spare).
 const BATCH_OPERATIONS: usize = 99;
+/// Bytes of documents one erasure batch writes at most (the service allows 2 MB per batch; the
+/// rest is room for the progress marker and the request's framing).
+const BATCH_BYTES: usize = 1_500_000;
 /// Operations of every erasure batch that are not the step's own: the progress marker.
 const BOOKKEEPING_OPERATIONS: usize = 1;
 
@@ -309,26 +312,36 @@ impl CosmosStore {
         let sql = format!("SELECT TOP {limit} * FROM c WHERE c.type = @kind AND c.id > @after ORDER BY c.id");
         let params = vec![param("@kind", kind::ORDER), param("@after", doc_id(kind::ORDER, after))];
         let orders: Vec<Doc<Value>> = self.query_docs(self.data(), scope_feed(tenant, scope), &sql, params).await?;
-        let walked = orders.len();
+        let fetched = orders.len();
         let prefix = doc_id(kind::ORDER, "");
-        let last = orders.last().map(|doc| doc.id.strip_prefix(&prefix).unwrap_or(&doc.id).to_owned());
+        let mut walked = 0;
+        let mut last = None;
         let mut history_changed = 0;
+        let mut batch_bytes = 0;
         for mut order in orders {
             let (address_changed, history) = mask_order(masker, &mut order.body);
-            history_changed += history;
             if address_changed {
                 // The address is part of the order clients see (its ETag changes); the
                 // history is not (as in SQLite, where it is a table of its own).
                 order.version = new_etag();
             }
             if address_changed || history > 0 {
+                // A batch may carry at most 2 MB: large orders (100 lines) end it early.
+                let size = serde_json::to_vec(&order).map_or(0, |bytes| bytes.len());
+                if walked > 0 && batch_bytes + size > BATCH_BYTES {
+                    break;
+                }
+                batch_bytes += size;
                 batch = batch_replace(self, batch, &order)?;
             }
+            history_changed += history;
+            walked += 1;
+            last = Some(order.id.strip_prefix(&prefix).unwrap_or(&order.id).to_owned());
         }
         let outcome = StepOutcome {
             counts: vec![("orders", walked as u64), ("orderStatusHistory", history_changed)],
             cursor: last.or_else(|| Some(after.to_owned())),
-            done: walked < limit,
+            done: fetched < limit && walked == fetched,
         };
         Ok((batch, outcome))
     }
@@ -518,7 +531,6 @@ mod tests {
     use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
     use crate::store::cosmos::customers::customer_doc;
     use crate::store::cosmos::doc::TENANT_SCOPE;
-    use crate::store::cosmos::notifications::notification_doc;
     use crate::store::cosmos::orders::{CosmosOrder, StoredIdempotency};
     use crate::store::cosmos::{in_memory, CosmosOptions};
     use crate::store::sqlite::Db;
@@ -597,7 +609,7 @@ mod tests {
                 read_at: None,
                 created_at: at,
             };
-            put(store, &notification_doc(&notification)).await;
+            put(store, &store.notification_doc(&notification)).await;
         }
         for (event, customer_id) in [("e-1", Some(id)), ("e-2", None)] {
             let body = json!({"consumer": "NotificationDispatch", "eventId": event, "customerId": customer_id, "outcome": "x", "outputs": [], "processedAt": at});
@@ -700,6 +712,43 @@ mod tests {
         assert!(docs(&store, &other, kind::ORDER).await.iter().all(|order| order.body["shippingAddress"]["line1"] == "1 Road"));
         assert!(docs(&store, &other, kind::AUDIT).await.iter().all(|entry| entry.body["customerId"] == "c-2"));
         assert_eq!(store.customer_doc(TENANT, "c-2").await.unwrap().unwrap().body.status, CustomerStatus::Active);
+    }
+
+    #[tokio::test]
+    async fn large_orders_are_masked_in_batches_under_the_2_mb_limit() {
+        let store = in_memory(options(None), Vec::new()).await.unwrap().store;
+        put(&store, &customer_doc(&customer("c-9"))).await;
+        let (at, scope) = (Utc::now(), customer_scope("c-9"));
+        // 70 orders of 100 lines with long product names: about 26 KB each, 1.8 MB in all.
+        for n in 0..70 {
+            let order_id = format!("o-big-{n:02}");
+            let item = OrderItem { product_id: "p-1".into(), product_name: "x".repeat(200), quantity: 1, unit_price_cents: 100 };
+            let address = Address { line1: "1 Road".into(), line2: None, city: "Town".into(), postal_code: "12345".into(), country: "DE".into() };
+            let order = Order {
+                id: order_id.clone(),
+                tenant_id: TENANT.into(),
+                customer_id: "c-9".into(),
+                status: OrderStatus::Pending,
+                items: vec![item; 100],
+                total_cents: 10_000,
+                currency: "EUR".into(),
+                shipping_address: Some(address),
+                created_at: at,
+                updated_at: at,
+                etag: "v1".into(),
+            };
+            put(&store, &Doc::new(kind::ORDER, &order_id, TENANT, scope.clone(), ts(at), CosmosOrder { order, history: Vec::new() }).with_version("v1")).await;
+        }
+        store.start_erasure(&tenant(), request("r-9", "c-9")).await.unwrap();
+        let mut progress = store.erase_batch(&tenant(), "r-9", ErasureStep::Orders, &masker("c-9"), 5000).await.unwrap();
+        let first = progress.steps[&ErasureStep::Orders].counts["orders"];
+        assert!((40..70).contains(&first), "one batch stops short of 2 MB: {first} orders");
+        assert!(!progress.is_done(ErasureStep::Orders));
+        while !progress.is_done(ErasureStep::Orders) {
+            progress = store.erase_batch(&tenant(), "r-9", ErasureStep::Orders, &masker("c-9"), 5000).await.unwrap();
+        }
+        assert_eq!(progress.steps[&ErasureStep::Orders].counts["orders"], 70, "every order once");
+        assert!(docs(&store, &scope, kind::ORDER).await.iter().all(|order| order.body["shippingAddress"]["line1"] == "[erased]"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,9 @@ pub struct CosmosOptions {
     pub timeout: Duration,
     /// Retries of a throttled call before it fails.
     pub throttle_retries: u32,
+    /// How long notifications live (document `ttl`): at least 90 days, and at least the longest
+    /// notification retention configured, so the retention jobs act before Cosmos expires them.
+    pub notification_ttl: Duration,
     /// The local runtime's database, whose queue an erasure scrubs (local mode only).
     pub local_queue: Option<Db>,
 }
@@ -113,6 +116,7 @@ impl std::fmt::Debug for CosmosOptions {
             .field("region", &self.region)
             .field("timeout", &self.timeout)
             .field("throttle_retries", &self.throttle_retries)
+            .field("notification_ttl", &self.notification_ttl)
             .field("local_queue", &self.local_queue.is_some())
             .finish()
     }
@@ -142,6 +146,7 @@ struct Inner {
     jobs: ContainerClient,
     timeout: Duration,
     throttle_retries: u32,
+    notification_ttl_seconds: i64,
     throttled_requests: AtomicU64,
     local_queue: Option<Db>,
 }
@@ -181,6 +186,7 @@ impl CosmosStore {
                 jobs,
                 timeout: options.timeout,
                 throttle_retries: options.throttle_retries,
+                notification_ttl_seconds: i64::try_from(options.notification_ttl.as_secs()).unwrap_or(i64::MAX).max(notifications::NOTIFICATION_TTL_SECONDS),
                 throttled_requests: AtomicU64::new(0),
                 local_queue: options.local_queue,
             }),
@@ -195,6 +201,11 @@ impl CosmosStore {
     /// The container of job state.
     pub fn jobs(&self) -> &ContainerClient {
         &self.inner.jobs
+    }
+
+    /// Seconds a notification lives after it is created.
+    pub(crate) fn notification_ttl_seconds(&self) -> i64 {
+        self.inner.notification_ttl_seconds
     }
 
     /// The local runtime's database, if the app runs locally.

@@ -16,7 +16,8 @@ use crate::domain::notification::{Notification, Recipient};
 use crate::domain::now;
 use crate::store::{ts, NotificationStore, Page, PageRequest, StoreError, StoreResult, TenantId};
 
-/// How long a notification lives after it is created (the container's retention for them).
+/// The shortest time a notification lives after it is created (document `ttl`); longer when a
+/// retention setting keeps notifications longer (`CosmosOptions::notification_ttl`).
 pub const NOTIFICATION_TTL_SECONDS: i64 = 90 * 24 * 3600;
 
 /// Parameter names of the recipients a listing may ask for (a customer and a few roles).
@@ -44,16 +45,18 @@ pub(super) fn notification_sort_key(notification: &Notification) -> String {
     format!("{}|{}", u8::from(notification.read_at.is_none()), ts(notification.created_at))
 }
 
-/// Seconds a notification created at `created_at` has left at `at` (at least 1).
-fn remaining_ttl(created_at: DateTime<Utc>, at: DateTime<Utc>) -> i64 {
-    (NOTIFICATION_TTL_SECONDS - (at - created_at).num_seconds()).max(1)
+/// Seconds a notification created at `created_at` has left at `at`, of `ttl` (at least 1).
+fn remaining_ttl(ttl: i64, created_at: DateTime<Utc>, at: DateTime<Utc>) -> i64 {
+    (ttl - (at - created_at).num_seconds()).max(1)
 }
 
-/// The stored form of a notification.
-pub(super) fn notification_doc(notification: &Notification) -> Doc<Notification> {
-    Doc::new(kind::NOTIFICATION, &notification.id, &notification.tenant_id, recipient_scope(&notification.recipient), notification_sort_key(notification), notification.clone())
-        .with_at(notification.created_at)
-        .with_ttl(Some(remaining_ttl(notification.created_at, now())))
+impl CosmosStore {
+    /// The stored form of a notification.
+    pub(super) fn notification_doc(&self, notification: &Notification) -> Doc<Notification> {
+        Doc::new(kind::NOTIFICATION, &notification.id, &notification.tenant_id, recipient_scope(&notification.recipient), notification_sort_key(notification), notification.clone())
+            .with_at(notification.created_at)
+            .with_ttl(Some(remaining_ttl(self.notification_ttl_seconds(), notification.created_at, now())))
+    }
 }
 
 /// `AND (recipient is one of these)`.
@@ -97,7 +100,7 @@ impl CosmosStore {
 impl NotificationStore for CosmosStore {
     async fn create_notification(&self, tenant: &TenantId, mut notification: Notification, audit: AuditEntry) -> StoreResult<Notification> {
         notification.tenant_id = tenant.as_str().to_owned();
-        let doc = notification_doc(&notification);
+        let doc = self.notification_doc(&notification);
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
         let batch = batch_create(self, batch, &doc)?;
         let batch = batch_create(self, batch, &audit_doc(&audit, &doc.scope))?;
@@ -124,7 +127,7 @@ impl NotificationStore for CosmosStore {
             let mut read = doc.clone();
             read.body.read_at = Some(at);
             read.sort_key = notification_sort_key(&read.body);
-            read.ttl = Some(remaining_ttl(read.body.created_at, at));
+            read.ttl = Some(remaining_ttl(self.notification_ttl_seconds(), read.body.created_at, at));
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &read.scope));
             let batch = batch_replace(self, batch, &read)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &read.scope))?;
@@ -144,10 +147,9 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn unread_sorts_after_read_in_text_order_so_descending_lists_unread_first() {
-        let created = now();
-        let mut notification = Notification {
+    /// An unread notification `n1` of tenant `t1` to customer `c1`.
+    fn unread_to_c1(created: DateTime<Utc>) -> Notification {
+        Notification {
             id: "n1".into(),
             tenant_id: "t1".into(),
             recipient: Recipient::Customer("c1".into()),
@@ -157,17 +159,47 @@ mod tests {
             order_id: None,
             read_at: None,
             created_at: created,
-        };
+        }
+    }
+
+    #[test]
+    fn unread_sorts_after_read_in_text_order_so_descending_lists_unread_first() {
+        let created = now();
+        let mut notification = unread_to_c1(created);
         let unread = notification_sort_key(&notification);
         notification.read_at = Some(created);
         notification.created_at = created + Duration::days(1);
         assert!(unread > notification_sort_key(&notification));
     }
 
+    #[cfg(feature = "cosmos-emulator")]
+    #[tokio::test]
+    async fn notifications_live_as_long_as_the_longest_retention_and_marking_read_keeps_the_deadline() {
+        use crate::domain::audit::AuditEntry;
+        use crate::store::cosmos::{in_memory, CosmosOptions};
+        use crate::store::NotificationStore;
+        let options = CosmosOptions { notification_ttl: std::time::Duration::from_secs(400 * 24 * 3600), ..CosmosOptions::for_emulator() };
+        let store = in_memory(options, Vec::new()).await.unwrap().store;
+        let tenant = TenantId::new("t1").unwrap();
+        let created = now() - Duration::days(10);
+        let notification = unread_to_c1(created);
+        let audit = AuditEntry::now("t1", "a", "notification.send", "notification", "n1", "c");
+        store.create_notification(&tenant, notification, audit).await.unwrap();
+        let stored = |store: CosmosStore| async move {
+            store.read_doc::<Doc<Notification>>(store.data(), pk("t1", &customer_scope("c1")), "notification:n1").await.unwrap().unwrap().ttl.unwrap()
+        };
+        let ttl = stored(store.clone()).await;
+        assert!((390 * 24 * 3600 - 60..=390 * 24 * 3600).contains(&ttl), "400 days from creation: {ttl}");
+        let read_audit = AuditEntry::now("t1", "a", "notification.read", "notification", "n1", "c");
+        store.mark_notification_read(&tenant, "n1", &[Recipient::Customer("c1".into())], read_audit).await.unwrap();
+        let after_read = stored(store).await;
+        assert!(after_read <= ttl && after_read > ttl - 60, "the deadline stays where it was: {after_read} vs {ttl}");
+    }
+
     #[test]
     fn the_remaining_ttl_counts_from_creation() {
         let created = now();
-        assert_eq!(remaining_ttl(created, created + Duration::days(30)), NOTIFICATION_TTL_SECONDS - 30 * 24 * 3600);
-        assert_eq!(remaining_ttl(created, created + Duration::days(400)), 1);
+        assert_eq!(remaining_ttl(NOTIFICATION_TTL_SECONDS, created, created + Duration::days(30)), NOTIFICATION_TTL_SECONDS - 30 * 24 * 3600);
+        assert_eq!(remaining_ttl(NOTIFICATION_TTL_SECONDS, created, created + Duration::days(400)), 1);
     }
 }
