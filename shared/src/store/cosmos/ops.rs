@@ -87,23 +87,23 @@ impl CosmosStore {
         }
     }
 
-    /// Runs a query in `scope` and collects every result (queries carry their own `TOP`).
+    /// Runs a query in `scope` and collects every result (queries carry their own `TOP`). Each
+    /// page is bounded by the store's timeout, not the whole query: a job's scan over a large
+    /// tenant reads many pages, each of which must answer in time.
     pub async fn query_docs<T: DeserializeOwned + Send + 'static>(&self, container: &ContainerClient, scope: FeedScope, sql: &str, params: Vec<Param>) -> StoreResult<Vec<T>> {
         let mut query = Query::from(sql.to_owned());
         for (name, value) in params {
             query = query.with_parameter(name, value).map_err(|error| self.decode_error("query parameter", &error))?;
         }
-        let collect = async {
-            let mut pages = container.query_items::<T>(query, scope, Some(QueryOptions::default().with_operation_options(self.operation_options()))).await?.into_pages();
-            let mut items = Vec::new();
-            while let Some(page) = pages.next().await {
-                let page = page?;
-                self.count_throttled(&page.diagnostics());
-                items.extend(page.into_items());
-            }
-            Ok::<_, CosmosError>(items)
-        };
-        self.bounded("query", collect).await
+        let options = QueryOptions::default().with_operation_options(self.operation_options());
+        let mut pages = self.bounded("query", container.query_items::<T>(query, scope, Some(options))).await?.into_pages();
+        let mut items = Vec::new();
+        while let Some(page) = self.bounded("query page", async { Ok(pages.next().await) }).await? {
+            let page = page.map_err(|error| self.map_error("query page", &error))?;
+            self.count_throttled(&page.diagnostics());
+            items.extend(page.into_items());
+        }
+        Ok(items)
     }
 
     /// Runs a transactional batch: every operation or none.
