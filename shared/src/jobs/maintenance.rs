@@ -156,11 +156,20 @@ async fn remove_all(run: &mut Run<'_>, sweep: Sweep) -> Result<StepEnd, JobError
     }
 }
 
+/// How old an unfinished order creation's stock reservation must be before maintenance settles
+/// it: far longer than any call may take (`COSMOS_TIMEOUT_MS` is at most 2 minutes), so a write
+/// still in flight has landed or failed by then.
+const STOCK_RESERVATION_GRACE: chrono::Duration = chrono::Duration::minutes(15);
+
 /// The engine's upkeep and what is only reported.
 async fn engine(run: &mut Run<'_>) -> Result<(), JobError> {
     const STEP: &str = "engine";
     run.progress_step(STEP, None);
     let store = run.context.store.clone();
+    let settled = store.settle_stock_reservations(crate::domain::now() - STOCK_RESERVATION_GRACE, run.dry_run).await.map_err(JobError::store(STEP))?;
+    for (tenant, count) in settled {
+        run.report.add(&tenant, "stockReservationsSettled", count);
+    }
     let orphans = store.count_orders_without_customer().await.map_err(JobError::store(STEP))?;
     if !orphans.is_empty() {
         let per_tenant: BTreeMap<String, u64> = orphans.into_iter().collect();

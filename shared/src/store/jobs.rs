@@ -192,6 +192,11 @@ pub trait MaintenanceStore: Send + Sync {
     async fn scan_expired_processed_events(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String, String)>>;
     /// Orders whose customer does not exist, per tenant: reported, never removed (bookkeeping).
     async fn count_orders_without_customer(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Stock reservations left by order creations that did not finish before `before` (Cosmos
+    /// DB reserves stock and writes the order in two steps): released when the order does not
+    /// exist, forgotten when it does. How many were settled, per tenant. SQLite reserves stock
+    /// in the order's own transaction and never has any.
+    async fn settle_stock_reservations(&self, before: DateTime<Utc>, dry_run: bool) -> StoreResult<Vec<(String, u64)>>;
     /// Engine upkeep: statistics, reclaiming free pages (unless `dry_run`), an integrity check.
     async fn maintain_engine(&self, dry_run: bool) -> StoreResult<EngineMaintenance>;
 }

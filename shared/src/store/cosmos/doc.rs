@@ -15,6 +15,7 @@ pub mod kind {
     pub const PROCESSED_EVENT: &str = "processedEvent";
     pub const LEASE: &str = "lease";
     pub const JOB_RUN: &str = "jobRun";
+    pub const RESERVATION: &str = "reservation";
 }
 
 /// The scope (second partition-key level) of the product catalogue: all of a tenant's

@@ -866,6 +866,10 @@ impl MaintenanceStore for CosmosStore {
             .collect()
     }
 
+    async fn settle_stock_reservations(&self, before: DateTime<Utc>, dry_run: bool) -> StoreResult<Vec<(String, u64)>> {
+        self.settle_reservations(before, dry_run).await
+    }
+
     async fn count_orders_without_customer(&self) -> StoreResult<Vec<(String, u64)>> {
         let mut counts = Vec::new();
         let mut walk = TenantWalk::new(kind::ORDER, None);

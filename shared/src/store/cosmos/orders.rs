@@ -8,23 +8,26 @@
 //! 1. the idempotency key is checked (a replay returns the first order, nothing else happens);
 //! 2. stock for every product of the order is reserved in one catalogue batch, each product
 //!    replaced only if unchanged since it was priced (a concurrent order makes the batch fail
-//!    as a whole, and the attempt starts again from fresh prices and stock);
+//!    as a whole, and the attempt starts again from fresh prices and stock), with a reservation
+//!    record of the order in the same batch;
 //! 3. one customer batch writes the order, the key and the audit entry, and touches the
-//!    customer only if unchanged (an erasure requested meanwhile makes it fail);
-//! 4. if step 3 fails, the stock reserved in step 2 is given back (compensation).
+//!    customer only if unchanged (an erasure requested meanwhile makes it fail); the
+//!    reservation record is dropped;
+//! 4. if step 3 is refused, the stock and the record go back in one batch (compensation).
 //!
-//! What a crash between steps 2 and 4 leaves behind is stock reserved for an order that does
-//! not exist; it is not repaired automatically yet (see the README's Cosmos DB section).
-//! Cancelling likewise writes the order first and then gives its stock back.
+//! When it cannot be told whether step 3 was applied (a crash, or the write and the check
+//! after it both failing), nothing is given back (that could oversell): DatabaseMaintenance
+//! settles reservation records older than a grace period ([`CosmosStore::settle_reservations`]).
+//! Cancelling writes the order first and then gives its stock back.
 
-use azure_data_cosmos::TransactionalBatch;
+use azure_data_cosmos::{FeedScope, TransactionalBatch};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::customers::{busy, CONCURRENCY_ATTEMPTS};
 use super::doc::{customer_scope, doc_id, kind, Doc, CATALOG_SCOPE, MAX_DOC_ID_LEN};
-use super::support::{audit_doc, batch_create, batch_replace, pk, refused, tenant_feed, KeysetQuery, Order as ListOrder};
+use super::support::{audit_doc, batch_create, batch_delete, batch_replace, pk, refused, tenant_feed, KeysetQuery, Order as ListOrder};
 use super::{BatchRefused, CosmosStore};
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
@@ -37,6 +40,9 @@ use crate::store::{new_etag, ts, ETag, NewOrder, OrderCreated, OrderFilter, Orde
 /// How often an order is attempted again when stock or the customer changed under it (a
 /// popular product sees many concurrent orders; SQLite would queue them on its write lock).
 const ORDER_ATTEMPTS: u32 = 64;
+
+/// Operations one transactional batch may hold.
+const MAX_BATCH_OPERATIONS: usize = 100;
 
 /// Idempotency keys expire after a day (they are only meant for a client's retries).
 const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
@@ -80,6 +86,24 @@ fn query_name(filter: &OrderFilter) -> String {
         filter.created_from.map(ts),
         filter.created_to.map(ts)
     )
+}
+
+/// Stock an order creation reserved, recorded in the catalogue with the stock change (one
+/// batch) until the order is written: what maintenance settles if the creation never finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct StockReservation {
+    pub order_id: String,
+    pub customer_id: String,
+    pub quantities: Vec<(String, i64)>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a stock batch does to an order's reservation record.
+enum ReservationChange<'a> {
+    None,
+    Create(&'a Doc<StockReservation>),
+    Delete(&'a Doc<StockReservation>),
 }
 
 /// What one attempt at creating an order ended with.
@@ -139,11 +163,17 @@ impl CosmosStore {
         Ok(products)
     }
 
-    /// Changes the stock of several products in one catalogue batch (if each is unchanged).
+    /// Changes the stock of several products in one catalogue batch (if each is unchanged),
+    /// creating or deleting an order's reservation record in the same batch.
     /// A batch the service applied but whose answer was lost (the SDK retries it, and the retry
     /// meets our own write) counts as applied: the products then carry the versions we wrote.
-    async fn adjust_stock(&self, tenant: &str, products: &[Doc<Product>], deltas: &[(String, i64)]) -> StoreResult<Result<(), BatchRefused>> {
+    async fn adjust_stock(&self, tenant: &str, products: &[Doc<Product>], deltas: &[(String, i64)], reservation: ReservationChange<'_>) -> StoreResult<Result<(), BatchRefused>> {
         let mut batch = TransactionalBatch::new(pk(tenant, CATALOG_SCOPE));
+        match reservation {
+            ReservationChange::None => {}
+            ReservationChange::Create(doc) => batch = batch_create(self, batch, doc)?,
+            ReservationChange::Delete(doc) => batch = batch_delete(batch, &doc.id, doc.cosmos_etag.as_deref()),
+        }
         let mut written = Vec::new();
         for (product_id, delta) in deltas {
             let Some(doc) = products.iter().find(|doc| &doc.body.id == product_id) else {
@@ -191,7 +221,7 @@ impl CosmosStore {
                     released = true;
                     break;
                 };
-                match self.adjust_stock(tenant, std::slice::from_ref(&doc), &[(product_id.clone(), *quantity)]).await? {
+                match self.adjust_stock(tenant, std::slice::from_ref(&doc), &[(product_id.clone(), *quantity)], ReservationChange::None).await? {
                     Ok(()) => {
                         released = true;
                         break;
@@ -226,7 +256,13 @@ impl CosmosStore {
         let (items, currency) = priced?;
         let reserved = quantities(&items);
         let taken: Vec<(String, i64)> = reserved.iter().map(|(id, quantity)| (id.clone(), -quantity)).collect();
-        if self.adjust_stock(tenant.as_str(), &products, &taken).await?.is_err() {
+        let reservation = StockReservation { order_id: order.id.clone(), customer_id: customer.body.id.clone(), quantities: reserved.clone(), created_at: now() };
+        let reservation = Doc::new(kind::RESERVATION, &order.id, tenant.as_str(), CATALOG_SCOPE, ts(reservation.created_at), reservation.clone()).with_at(reservation.created_at);
+        // A batch holds 100 operations: an order of 100 different products has no room for the
+        // record, and is compensated without one (as before records existed).
+        let recorded = reserved.len() < MAX_BATCH_OPERATIONS;
+        let change = if recorded { ReservationChange::Create(&reservation) } else { ReservationChange::None };
+        if self.adjust_stock(tenant.as_str(), &products, &taken, change).await?.is_err() {
             return Ok(Attempt::Retry);
         }
         let at = now();
@@ -245,21 +281,76 @@ impl CosmosStore {
         };
         let history = vec![StatusChange { status: OrderStatus::Pending, at, actor_id: order.actor_id.clone(), reason: None }];
         let written = self.write_order(tenant, order, customer, CosmosOrder { order: created.clone(), history }, audit).await;
-        let applied_anyway = !matches!(written, Ok(Ok(()))) && self.order_has_version(tenant.as_str(), &created.customer_id, &created.id, &created.etag).await?;
-        if applied_anyway {
+        // If this check fails too, the reservation stays for DatabaseMaintenance to settle.
+        let applied = matches!(written, Ok(Ok(()))) || self.order_has_version(tenant.as_str(), &created.customer_id, &created.id, &created.etag).await?;
+        if applied {
+            if recorded {
+                self.forget_reservation(&reservation).await;
+            }
             return Ok(Attempt::Done(Box::new(OrderCreated::New(created))));
+        }
+        if recorded {
+            self.release_reservation(tenant.as_str(), &order.id).await?;
+        } else {
+            self.release_stock(tenant.as_str(), &reserved).await?;
         }
         match written {
             Ok(Ok(())) => Ok(Attempt::Done(Box::new(OrderCreated::New(created)))),
-            Ok(Err(refusal)) => {
-                self.release_stock(tenant.as_str(), &reserved).await?;
-                self.after_refused_order(tenant, order, refusal).await
+            Ok(Err(refusal)) => self.after_refused_order(tenant, order, refusal).await,
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Drops the reservation record of an order that was written (best effort: maintenance
+    /// forgets any left behind, since their order exists).
+    async fn forget_reservation(&self, reservation: &Doc<StockReservation>) {
+        let deleted = self.delete_doc(self.data(), pk(&reservation.tenant_id, CATALOG_SCOPE), &reservation.id, None).await;
+        if let Err(error) = deleted {
+            tracing::warn!(tenant = %reservation.tenant_id, order_id = %reservation.body.order_id, %error, "a stock reservation record stays for maintenance");
+        }
+    }
+
+    /// Gives back the stock an order reserved and deletes its reservation record, in one
+    /// batch; nothing when the record is gone (released or settled already).
+    async fn release_reservation(&self, tenant: &str, order_id: &str) -> StoreResult<()> {
+        for _ in 0..CONCURRENCY_ATTEMPTS * 2 {
+            let doc: Option<Doc<StockReservation>> = self.read_doc(self.data(), pk(tenant, CATALOG_SCOPE), &doc_id(kind::RESERVATION, order_id)).await?;
+            let Some(reservation) = doc else {
+                return Ok(());
+            };
+            let mut products = Vec::new();
+            for (product_id, _) in &reservation.body.quantities {
+                if let Some(product) = self.product_doc(tenant, product_id).await? {
+                    products.push(product);
+                }
             }
-            Err(error) => {
-                self.release_stock(tenant.as_str(), &reserved).await?;
-                Err(error)
+            if self.adjust_stock(tenant, &products, &reservation.body.quantities, ReservationChange::Delete(&reservation)).await?.is_ok() {
+                return Ok(());
             }
         }
+        tracing::error!(tenant, order_id, "reserved stock could not be released: the products kept changing; maintenance will retry");
+        Err(busy("product"))
+    }
+
+    /// Settles the reservation records older than `before`: the order exists (forget the
+    /// record) or not (give the stock back). Per tenant, how many.
+    pub(super) async fn settle_reservations(&self, before: DateTime<Utc>, dry_run: bool) -> StoreResult<Vec<(String, u64)>> {
+        let sql = "SELECT * FROM c WHERE c.type = @kind AND c.at < @before";
+        let params = vec![("@kind", json!(kind::RESERVATION)), ("@before", json!(ts(before)))];
+        let pending: Vec<Doc<StockReservation>> = self.query_docs(self.data(), FeedScope::full_container(), sql, params).await?;
+        let mut settled: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for reservation in pending {
+            if !dry_run {
+                let (tenant, body) = (reservation.tenant_id.as_str(), &reservation.body);
+                if self.order_in_scope(tenant, &body.customer_id, &body.order_id).await?.is_some() {
+                    self.delete_doc(self.data(), pk(tenant, CATALOG_SCOPE), &reservation.id, reservation.cosmos_etag.as_deref()).await?;
+                } else {
+                    self.release_reservation(tenant, &body.order_id).await?;
+                }
+            }
+            *settled.entry(reservation.tenant_id.clone()).or_insert(0) += 1;
+        }
+        Ok(settled.into_iter().collect())
     }
 
     /// Step 3: the order, its key, its audit entry and the customer's last activity.
@@ -379,5 +470,128 @@ impl OrderStore for CosmosStore {
 
     async fn order_history(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<StatusChange>> {
         Ok(self.find_order(tenant, id).await?.body.history)
+    }
+}
+
+#[cfg(all(test, feature = "cosmos-emulator"))]
+mod tests {
+    use super::*;
+    use crate::domain::customer::{Customer, NotificationPreferences};
+    use crate::domain::order::{OrderInput, OrderLineInput};
+    use crate::store::cosmos::{in_memory, CosmosOptions};
+    use crate::store::jobs::MaintenanceStore;
+    use crate::store::{CustomerStore, ProductStore};
+
+    const TENANT: &str = "t1";
+
+    fn tenant() -> TenantId {
+        TenantId::new(TENANT).unwrap()
+    }
+
+    fn audit(action: &str, target: &str) -> AuditEntry {
+        AuditEntry::now(TENANT, "actor", action, "order", target, "corr")
+    }
+
+    /// A store with product p-1 (stock 10) and customer c-1.
+    async fn store() -> CosmosStore {
+        let store = in_memory(CosmosOptions::for_emulator(), Vec::new()).await.unwrap().store;
+        let at = now();
+        let product = Product {
+            id: "p-1".into(),
+            tenant_id: TENANT.into(),
+            name: "Kettle".into(),
+            category: "kitchen".into(),
+            description: None,
+            price_cents: 100,
+            currency: "EUR".into(),
+            stock: 10,
+            active: true,
+            created_at: at,
+            updated_at: at,
+            etag: String::new(),
+        };
+        store.create_product(&tenant(), product, audit("product.create", "p-1")).await.unwrap();
+        let customer = Customer {
+            id: "c-1".into(),
+            tenant_id: TENANT.into(),
+            name: "Someone".into(),
+            email: "someone@example.org".into(),
+            phone: None,
+            address: None,
+            preferences: NotificationPreferences::default(),
+            status: CustomerStatus::Active,
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+            etag: String::new(),
+        };
+        store.create_customer(&tenant(), customer, audit("customer.create", "c-1")).await.unwrap();
+        store
+    }
+
+    async fn stock(store: &CosmosStore) -> i64 {
+        store.get_product(&tenant(), "p-1").await.unwrap().stock
+    }
+
+    async fn reservations(store: &CosmosStore) -> Vec<Doc<StockReservation>> {
+        let params = vec![("@kind", json!(kind::RESERVATION))];
+        store.query_docs(store.data(), FeedScope::full_container(), "SELECT * FROM c WHERE c.type = @kind", params).await.unwrap()
+    }
+
+    /// Reserves 3 units of p-1 for `order_id` as step 2 of a creation does, and stops there
+    /// (the process "crashed" before writing the order).
+    async fn reserve_and_crash(store: &CosmosStore, order_id: &str) {
+        let products = vec![store.product_doc(TENANT, "p-1").await.unwrap().unwrap()];
+        let body = StockReservation { order_id: order_id.into(), customer_id: "c-1".into(), quantities: vec![("p-1".into(), 3)], created_at: now() };
+        let doc = Doc::new(kind::RESERVATION, order_id, TENANT, CATALOG_SCOPE, ts(body.created_at), body.clone()).with_at(body.created_at);
+        store.adjust_stock(TENANT, &products, &[("p-1".into(), -3)], ReservationChange::Create(&doc)).await.unwrap().unwrap();
+    }
+
+    fn new_order(id: &str) -> NewOrder {
+        NewOrder {
+            id: id.into(),
+            customer_id: "c-1".into(),
+            input: OrderInput { customer_id: Some("c-1".into()), items: vec![OrderLineInput { product_id: "p-1".into(), quantity: 3 }], shipping_address: None },
+            actor_id: "actor".into(),
+            idempotency: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_placed_order_leaves_no_reservation_record() {
+        let store = store().await;
+        store.create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1")).await.unwrap();
+        assert_eq!(stock(&store).await, 7);
+        assert!(reservations(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn maintenance_gives_back_stock_reserved_for_an_order_that_was_never_written() {
+        let store = store().await;
+        reserve_and_crash(&store, "o-ghost").await;
+        assert_eq!(stock(&store).await, 7);
+        let later = now() + chrono::Duration::seconds(1);
+        assert_eq!(store.settle_stock_reservations(later, true).await.unwrap(), vec![(TENANT.to_owned(), 1)], "a dry run counts");
+        assert_eq!(stock(&store).await, 7, "and changes nothing");
+        assert!(store.settle_stock_reservations(now() - chrono::Duration::minutes(15), false).await.unwrap().is_empty(), "a recent one is left alone");
+        assert_eq!(store.settle_stock_reservations(later, false).await.unwrap(), vec![(TENANT.to_owned(), 1)]);
+        assert_eq!(stock(&store).await, 10, "the stock is back");
+        assert!(reservations(&store).await.is_empty());
+        assert!(store.settle_stock_reservations(later, false).await.unwrap().is_empty(), "settled once");
+        assert_eq!(stock(&store).await, 10);
+    }
+
+    #[tokio::test]
+    async fn maintenance_forgets_the_reservation_of_an_order_that_exists() {
+        let store = store().await;
+        store.create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1")).await.unwrap();
+        // The record's deletion after the order write was lost: it is still there.
+        let body = StockReservation { order_id: "o-1".into(), customer_id: "c-1".into(), quantities: vec![("p-1".into(), 3)], created_at: now() };
+        let doc = Doc::new(kind::RESERVATION, "o-1", TENANT, CATALOG_SCOPE, ts(body.created_at), body.clone()).with_at(body.created_at);
+        store.create_doc(store.data(), pk(TENANT, CATALOG_SCOPE), &doc.id, &doc).await.unwrap();
+        let later = now() + chrono::Duration::seconds(1);
+        assert_eq!(store.settle_stock_reservations(later, false).await.unwrap(), vec![(TENANT.to_owned(), 1)]);
+        assert_eq!(stock(&store).await, 7, "the order keeps its stock");
+        assert!(reservations(&store).await.is_empty());
     }
 }

@@ -458,6 +458,10 @@ impl MaintenanceStore for Db {
         .await
     }
 
+    async fn settle_stock_reservations(&self, _before: DateTime<Utc>, _dry_run: bool) -> StoreResult<Vec<(String, u64)>> {
+        Ok(Vec::new())
+    }
+
     async fn count_orders_without_customer(&self) -> StoreResult<Vec<(String, u64)>> {
         self.read(|conn| {
             let mut statement = conn.prepare_cached(
