@@ -531,6 +531,14 @@ async fn an_order_and_its_items_are_written_and_read_together(subject: Subject) 
     assert_eq!(read, created, "the order reads back with its items, in line order");
     let listed = store.list_orders(&t, OrderFilter::default(), PageRequest::first(10)).await.unwrap();
     assert_eq!(listed.items, std::slice::from_ref(&created), "listings carry the items too");
+    let second = new_order("o-2", "c-1", &[("p-1", 1), ("p-1", 3)], None);
+    let OrderCreated::New(second) = store.create_order(&t, second, audit(&t, "order.create", "o-2")).await.unwrap() else { panic!("expected a new order") };
+    let listed = store.list_orders(&t, OrderFilter::default(), PageRequest::first(10)).await.unwrap();
+    let lines = |order: &shared::domain::order::Order| order.items.iter().map(|i| (i.product_id.clone(), i.quantity)).collect::<Vec<_>>();
+    let listed_lines: Vec<(String, Vec<(String, i64)>)> = listed.items.iter().map(|o| (o.id.clone(), lines(o))).collect();
+    // Newest first; created in the same microsecond, the larger id comes first: o-2 either way.
+    let expected = vec![(second.id.clone(), lines(&second)), (created.id.clone(), lines(&created))];
+    assert_eq!(listed_lines, expected, "each listed order carries its own lines, in line order");
     let history = store.order_history(&t, "o-1").await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!((history[0].status, history[0].actor_id.as_str(), history[0].at), (OrderStatus::Pending, "actor-1", created.created_at));

@@ -73,6 +73,44 @@ pub struct StepProgress {
     pub elapsed_ms: f64,
 }
 
+/// What one batch of a step did, as an adapter reports it to be recorded in the step's
+/// [`StepProgress`] (with [`StepProgress::record_batch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchOutcome {
+    /// Records changed or deleted, per table.
+    pub counts: Vec<(&'static str, u64)>,
+    /// Where the next batch starts (`None`: the step keeps no position).
+    pub cursor: Option<String>,
+    /// Nothing is left for this step.
+    pub done: bool,
+}
+
+impl BatchOutcome {
+    /// A step done in one go.
+    pub fn finished(table: &'static str, count: u64) -> Self {
+        Self { counts: vec![(table, count)], cursor: None, done: true }
+    }
+
+    /// A delete of up to `limit` records: done when fewer were left.
+    pub fn deleted(table: &'static str, count: usize, limit: usize) -> Self {
+        Self { counts: vec![(table, count as u64)], cursor: None, done: count < limit }
+    }
+}
+
+impl StepProgress {
+    /// Adds one batch that took `elapsed_ms`: its counts are added, its cursor replaces the
+    /// step's, its `done` is the step's.
+    pub(crate) fn record_batch(&mut self, batch: BatchOutcome, elapsed_ms: f64) {
+        for (table, count) in batch.counts {
+            *self.counts.entry(table.to_owned()).or_insert(0) += count;
+        }
+        self.cursor = batch.cursor;
+        self.done = batch.done;
+        self.batches += 1;
+        self.elapsed_ms += elapsed_ms;
+    }
+}
+
 /// The durable progress of an erasure request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -130,4 +168,28 @@ pub trait ErasureStore: Send + Sync {
     /// Stores the report, marks the request `completed` and appends `audit`, atomically.
     /// `false` when the request was completed already (nothing written).
     async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: serde_json::Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_adds_its_counts_and_replaces_the_cursor() {
+        let mut step = StepProgress::default();
+        step.record_batch(BatchOutcome { counts: vec![("orders", 2)], cursor: Some("o-2".into()), done: false }, 1.5);
+        step.record_batch(BatchOutcome { counts: vec![("orders", 1)], cursor: None, done: true }, 2.0);
+        assert_eq!(step.counts.get("orders"), Some(&3));
+        assert_eq!(step.cursor, None);
+        assert!(step.done);
+        assert_eq!(step.batches, 2);
+        assert_eq!(step.elapsed_ms, 3.5);
+    }
+
+    #[test]
+    fn a_delete_is_done_when_fewer_than_the_limit_were_left() {
+        assert!(!BatchOutcome::deleted("notifications", 10, 10).done);
+        assert!(BatchOutcome::deleted("notifications", 3, 10).done);
+        assert!(BatchOutcome::finished("customers", 1).done);
+    }
 }

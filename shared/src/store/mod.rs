@@ -144,6 +144,15 @@ impl ETag {
     }
 }
 
+/// `PreconditionFailed` (naming `current`) when the caller's `If-Match` names another version
+/// than the stored one, `current`; without `If-Match` any version will do.
+pub fn check_if_match(if_match: Option<&ETag>, current: &str) -> StoreResult<()> {
+    match if_match {
+        Some(expected) if expected.as_str() != current => Err(StoreError::PreconditionFailed { current: ETag::new(current) }),
+        _ => Ok(()),
+    }
+}
+
 impl fmt::Display for ETag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -182,5 +191,13 @@ mod tests {
         let tag = ETag::new("0f3a9c");
         assert_eq!(ETag::from_header(&tag.to_header()), tag);
         assert_eq!(ETag::from_header("W/\"abc\""), ETag::new("abc"));
+    }
+
+    #[test]
+    fn if_match_must_name_the_stored_version() {
+        assert!(check_if_match(None, "v1").is_ok());
+        assert!(check_if_match(Some(&ETag::new("v1")), "v1").is_ok());
+        let Err(StoreError::PreconditionFailed { current }) = check_if_match(Some(&ETag::new("v0")), "v1") else { panic!("a stale ETag passed") };
+        assert_eq!(current, ETag::new("v1"));
     }
 }

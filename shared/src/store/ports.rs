@@ -37,6 +37,13 @@ pub struct ProductFilter {
     pub category: Option<String>,
 }
 
+impl ProductFilter {
+    /// The listing's name in continuation tokens: a token is valid only for the same filters.
+    pub fn query_name(&self) -> String {
+        format!("products:{:?}:{:?}", self.name, self.category)
+    }
+}
+
 #[async_trait::async_trait]
 pub trait ProductStore: Send + Sync {
     async fn create_product(&self, tenant: &TenantId, product: Product, audit: AuditEntry) -> StoreResult<Product>;
@@ -52,6 +59,19 @@ pub struct OrderFilter {
     pub customer_id: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+}
+
+impl OrderFilter {
+    /// The listing's name in continuation tokens: a token is valid only for the same filters.
+    pub fn query_name(&self) -> String {
+        format!(
+            "orders:{:?}:{:?}:{:?}:{:?}",
+            self.status.map(OrderStatus::as_str),
+            self.customer_id,
+            self.created_from.map(super::ts),
+            self.created_to.map(super::ts)
+        )
+    }
 }
 
 /// A validated order to create, for a known customer.
@@ -110,6 +130,16 @@ pub struct AuditFilter {
     pub customer_id: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    /// The listing's name in continuation tokens: a token is valid only for the same filters.
+    pub fn query_name(&self) -> String {
+        format!(
+            "audit:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
+            self.actor_id, self.action, self.target_id, self.customer_id, self.from.map(super::ts), self.to.map(super::ts)
+        )
+    }
 }
 
 #[async_trait::async_trait]

@@ -10,13 +10,6 @@ use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
 use crate::store::{ts, AuditFilter, AuditStore, Page, PageRequest, StoreResult, TenantId};
 
-fn query_name(filter: &AuditFilter) -> String {
-    format!(
-        "audit:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
-        filter.actor_id, filter.action, filter.target_id, filter.customer_id, filter.from.map(ts), filter.to.map(ts)
-    )
-}
-
 /// The `AND ...` conditions and parameters of a filter.
 fn conditions(filter: &AuditFilter) -> (String, Vec<super::Param>) {
     let mut sql = String::new();
@@ -54,7 +47,7 @@ impl AuditStore for CosmosStore {
     }
 
     async fn list_audit(&self, tenant: &TenantId, filter: AuditFilter, page: PageRequest) -> StoreResult<Page<AuditEntry>> {
-        let name = query_name(&filter);
+        let name = filter.query_name();
         let (condition, params) = conditions(&filter);
         let query = KeysetQuery { kind: kind::AUDIT, filter: condition, params, order: Order::Descending, query_name: &name };
         self.keyset_page(tenant, query, &page).await

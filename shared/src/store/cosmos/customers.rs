@@ -6,16 +6,13 @@ use serde_json::json;
 
 use super::doc::{customer_scope, doc_id, kind, Doc};
 use super::erasure::ErasureDoc;
-use super::support::{audit_doc, batch_create, batch_replace, pk, refused, scope_feed, KeysetQuery, Order};
+use super::support::{audit_doc, batch_create, batch_replace, busy, pk, refused, scope_feed, KeysetQuery, Order, CONCURRENCY_ATTEMPTS};
 use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use crate::domain::gdpr::ErasureRecord;
 use crate::domain::now;
-use crate::store::{new_etag, ts, CustomerStore, ETag, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
-
-/// How often a write re-reads and retries after a concurrent change of the same document.
-pub(super) const CONCURRENCY_ATTEMPTS: usize = 5;
+use crate::store::{check_if_match, new_etag, ts, CustomerStore, ETag, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
 
 /// The stored form of a customer.
 pub(super) fn customer_doc(customer: &Customer) -> Doc<Customer> {
@@ -24,14 +21,17 @@ pub(super) fn customer_doc(customer: &Customer) -> Doc<Customer> {
         .with_at(customer.last_activity_at)
 }
 
+/// Fills the customer's API ETag from the envelope.
+fn with_etag(mut doc: Doc<Customer>) -> Doc<Customer> {
+    doc.body.etag = doc.version.clone();
+    doc
+}
+
 impl CosmosStore {
     /// A customer's document (with its API ETag filled in), if it exists.
     pub(super) async fn customer_doc(&self, tenant: &str, customer_id: &str) -> StoreResult<Option<Doc<Customer>>> {
         let doc: Option<Doc<Customer>> = self.read_doc(self.data(), pk(tenant, &customer_scope(customer_id)), &doc_id(kind::CUSTOMER, customer_id)).await?;
-        Ok(doc.map(|mut doc| {
-            doc.body.etag = doc.version.clone();
-            doc
-        }))
+        Ok(doc.map(with_etag))
     }
 
     /// The open or completed erasure request of a customer, newest first.
@@ -71,11 +71,7 @@ impl CustomerStore for CosmosStore {
     async fn update_customer(&self, tenant: &TenantId, id: &str, input: CustomerInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Customer> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
             let mut doc = self.customer_doc(tenant.as_str(), id).await?.ok_or(StoreError::NotFound)?;
-            if let Some(expected) = &if_match {
-                if expected.as_str() != doc.version {
-                    return Err(StoreError::PreconditionFailed { current: ETag::new(doc.version) });
-                }
-            }
+            check_if_match(if_match.as_ref(), &doc.version)?;
             if doc.body.status != CustomerStatus::Active {
                 return Err(Rejection::CustomerNotActive(doc.body.status.as_str()).into());
             }
@@ -95,10 +91,8 @@ impl CustomerStore for CosmosStore {
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &updated.scope));
             let batch = batch_replace(self, batch, &updated)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &updated.scope))?;
-            match self.run_batch(self.data(), batch).await? {
-                Ok(_) => return Ok(updated.body),
-                Err(refusal) if refusal.status == 412 => continue,
-                Err(refusal) => return Err(refused(refusal)),
+            if self.commit_unless_changed(batch).await? {
+                return Ok(updated.body);
             }
         }
         Err(busy("customer"))
@@ -107,14 +101,7 @@ impl CustomerStore for CosmosStore {
     async fn list_customers(&self, tenant: &TenantId, page: PageRequest) -> StoreResult<Page<Customer>> {
         let query = KeysetQuery { kind: kind::CUSTOMER, filter: String::new(), params: Vec::new(), order: Order::Ascending, query_name: "customers" };
         let docs: Page<Doc<Customer>> = self.keyset_docs(tenant, query, &page).await?;
-        Ok(Page {
-            items: docs
-                .items
-                .into_iter()
-                .map(|doc| Customer { etag: doc.version, ..doc.body })
-                .collect(),
-            continuation: docs.continuation,
-        })
+        Ok(Page { items: docs.items.into_iter().map(|doc| with_etag(doc).body).collect(), continuation: docs.continuation })
     }
 
     async fn request_erasure(&self, tenant: &TenantId, request: ErasureRecord, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {
@@ -133,10 +120,8 @@ impl CustomerStore for CosmosStore {
             let batch = batch_replace(self, batch, &marked)?;
             let batch = batch_create(self, batch, &record)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &scope))?;
-            match self.run_batch(self.data(), batch).await? {
-                Ok(_) => return Ok((request, true)),
-                Err(refusal) if refusal.status == 412 => continue,
-                Err(refusal) => return Err(refused(refusal)),
+            if self.commit_unless_changed(batch).await? {
+                return Ok((request, true));
             }
         }
         Err(busy("customer"))
@@ -146,9 +131,4 @@ impl CustomerStore for CosmosStore {
         let doc: Option<Doc<ErasureDoc>> = self.read_doc(self.data(), pk(tenant.as_str(), &customer_scope(customer_id)), &doc_id(kind::ERASURE, request_id)).await?;
         doc.map(|doc| doc.body.record).filter(|record| record.customer_id == customer_id).ok_or(StoreError::NotFound)
     }
-}
-
-/// A document that kept changing under a write: the caller may retry.
-pub(super) fn busy(what: &str) -> StoreError {
-    StoreError::Conflict(format!("the {what} kept changing while it was being written; retry"))
 }

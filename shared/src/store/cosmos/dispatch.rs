@@ -20,11 +20,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::customers::{busy, CONCURRENCY_ATTEMPTS};
 use super::doc::{customer_scope, doc_id, kind, Doc};
 use super::notifications::recipient_scope;
 use super::orders::CosmosOrder;
-use super::support::{audit_doc, batch_create, batch_replace, pk, refused};
+use super::support::{attempt_of, audit_doc, batch_create, batch_replace, busy, pk, Attempt, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS};
 use super::{CosmosStore, BACKEND};
 use crate::domain::customer::{Customer, CustomerStatus};
 use crate::domain::messages::OrderEvent;
@@ -34,9 +33,6 @@ use crate::store::{ts, DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, S
 
 /// How long a processed-event marker lives (the window in which a redelivery is recognised).
 pub(super) const PROCESSED_EVENT_TTL_SECONDS: i64 = 7 * 24 * 3600;
-
-/// Most operations one transactional batch may hold.
-const MAX_BATCH_OPERATIONS: usize = 100;
 
 /// The stored body of a processed-event marker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,12 +93,6 @@ impl MarkerBody {
     }
 }
 
-/// One try at handling an event: done, or refused by a concurrent change (try again).
-enum Attempt {
-    Done(DispatchOutcome),
-    Again,
-}
-
 impl CosmosStore {
     /// The marker of `event` for `consumer`, if it was processed.
     async fn dispatch_marker(&self, tenant: &str, consumer: &str, event: &OrderEvent) -> StoreResult<Option<Doc<ProcessedEvent>>> {
@@ -110,13 +100,12 @@ impl CosmosStore {
         self.read_doc(self.data(), pk(tenant, &customer_scope(&event.customer_id)), &id).await
     }
 
-    /// Why the event changes nothing, if it does not: the customer is missing or not active,
-    /// or the order is missing or another customer's (it would be in another partition).
-    async fn dispatch_skip_reason(&self, tenant: &str, event: &OrderEvent, customer: Option<&Doc<Customer>>) -> StoreResult<Option<SkipReason>> {
-        match customer.map(|doc| doc.body.status) {
-            None => return Ok(Some(SkipReason::CustomerMissing)),
-            Some(CustomerStatus::Active) => {}
-            Some(_) => return Ok(Some(SkipReason::CustomerErased)),
+    /// Why the event changes nothing for an existing customer, if it does not: the customer is
+    /// not active, or the order is missing or another customer's (it would be in another
+    /// partition).
+    async fn dispatch_skip_reason(&self, tenant: &str, event: &OrderEvent, customer: &Doc<Customer>) -> StoreResult<Option<SkipReason>> {
+        if customer.body.status != CustomerStatus::Active {
+            return Ok(Some(SkipReason::CustomerErased));
         }
         let order: Option<Doc<CosmosOrder>> = self.read_doc(self.data(), pk(tenant, &customer_scope(&event.customer_id)), &doc_id(kind::ORDER, &event.order_id)).await?;
         let owned = order.is_some_and(|doc| doc.body.order.customer_id == event.customer_id);
@@ -138,7 +127,7 @@ impl CosmosStore {
 
     /// Records a skipped event; a concurrent delivery that recorded it first makes this try
     /// start again (and find its marker).
-    async fn dispatch_skip(&self, tenant: &str, consumer: &str, event: &OrderEvent, reason: SkipReason) -> StoreResult<Attempt> {
+    async fn dispatch_skip(&self, tenant: &str, consumer: &str, event: &OrderEvent, reason: SkipReason) -> StoreResult<Attempt<DispatchOutcome>> {
         let marker = marker_doc(tenant, consumer, event, MarkerBody::skipped(reason));
         match self.create_doc(self.data(), pk(tenant, &marker.scope), &marker.id, &marker).await {
             Ok(_) => Ok(Attempt::Done(DispatchOutcome::Skipped(reason))),
@@ -147,19 +136,18 @@ impl CosmosStore {
         }
     }
 
-    async fn dispatch_once(&self, tenant: &TenantId, consumer: &str, event: &OrderEvent, plan: FanoutPlan) -> StoreResult<Attempt> {
+    async fn dispatch_once(&self, tenant: &TenantId, consumer: &str, event: &OrderEvent, plan: FanoutPlan) -> StoreResult<Attempt<DispatchOutcome>> {
         let tenant = tenant.as_str();
         if let Some(marker) = self.dispatch_marker(tenant, consumer, event).await? {
             self.dispatch_elsewhere(tenant, &marker.body.elsewhere).await?;
             return Ok(Attempt::Done(DispatchOutcome::Duplicate { outbound: marker.body.outputs }));
         }
-        let customer = self.customer_doc(tenant, &event.customer_id).await?;
-        if let Some(reason) = self.dispatch_skip_reason(tenant, event, customer.as_ref()).await? {
-            return self.dispatch_skip(tenant, consumer, event, reason).await;
-        }
-        let Some(customer) = customer else {
+        let Some(customer) = self.customer_doc(tenant, &event.customer_id).await? else {
             return self.dispatch_skip(tenant, consumer, event, SkipReason::CustomerMissing).await;
         };
+        if let Some(reason) = self.dispatch_skip_reason(tenant, event, &customer).await? {
+            return self.dispatch_skip(tenant, consumer, event, reason).await;
+        }
         let fanout = plan(&customer.body, event);
         let (here, elsewhere): (Vec<Notification>, Vec<Notification>) = fanout.notifications.iter().cloned().partition(|notification| recipient_scope(&notification.recipient) == customer.scope);
         let operations = 2 + here.len() + fanout.audit.len();
@@ -177,10 +165,8 @@ impl CosmosStore {
             batch = batch_create(self, batch, &audit_doc(entry, &customer.scope))?;
         }
         batch = batch_create(self, batch, &marker)?;
-        match self.run_batch(self.data(), batch).await? {
-            Ok(_) => {}
-            Err(refusal) if matches!(refusal.status, 404 | 409 | 412) => return Ok(Attempt::Again),
-            Err(refusal) => return Err(refused(refusal)),
+        if let Attempt::Again = attempt_of(self.run_batch(self.data(), batch).await?, ())? {
+            return Ok(Attempt::Again);
         }
         // Role notifications: after the marker (see the module doc), idempotently.
         self.dispatch_elsewhere(tenant, &elsewhere).await?;
@@ -209,52 +195,27 @@ mod tests {
 
     use super::*;
     use crate::domain::audit::AuditEntry;
-    use crate::domain::customer::NotificationPreferences;
-    use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
-    use crate::domain::masking::{Masker, PseudonymKey};
     use crate::domain::messages::OrderEventType;
     use crate::domain::notification::Recipient;
     use crate::domain::order::{Order, OrderStatus};
     use crate::store::cosmos::customers::customer_doc;
     use crate::store::cosmos::doc::TENANT_SCOPE;
+    use crate::store::cosmos::fixtures::{customer, erasure_request, masker, put, tenant, TENANT};
     use crate::store::cosmos::support::{param, scope_feed};
     use crate::store::cosmos::{in_memory, CosmosOptions};
     use crate::store::{ErasureStep, ErasureStore, Fanout};
 
-    const TENANT: &str = "t1";
     const CONSUMER: &str = "NotificationDispatch";
-
-    fn tenant() -> TenantId {
-        TenantId::new(TENANT).unwrap()
-    }
 
     async fn store() -> CosmosStore {
         let options = CosmosOptions::for_emulator();
         in_memory(options, Vec::new()).await.unwrap().store
     }
 
-    async fn put<T: Serialize + Send + Sync>(store: &CosmosStore, doc: &Doc<T>) {
-        store.create_doc(store.data(), pk(&doc.tenant_id, &doc.scope), &doc.id, doc).await.unwrap();
-    }
-
     /// An active customer `id` with the order `o-{id}`.
     async fn seed(store: &CosmosStore, id: &str, status: CustomerStatus) {
         let at = Utc::now();
-        let customer = Customer {
-            id: id.into(),
-            tenant_id: TENANT.into(),
-            name: "Name".into(),
-            email: "someone@example.org".into(),
-            phone: None,
-            address: None,
-            preferences: NotificationPreferences::default(),
-            status,
-            created_at: at,
-            updated_at: at,
-            last_activity_at: at,
-            etag: "e".into(),
-        };
-        put(store, &customer_doc(&customer)).await;
+        put(store, &customer_doc(&Customer { status, ..customer(id) })).await;
         let order = Order {
             id: format!("o-{id}"),
             tenant_id: TENANT.into(),
@@ -381,19 +342,8 @@ mod tests {
         seed(&store, "c-1", CustomerStatus::Active).await;
         store.dispatch_event(&tenant(), CONSUMER, &event("e-1", "c-1", "o-c-1"), plan).await.unwrap();
         store.dispatch_event(&tenant(), CONSUMER, &event("e-2", "c-1", "o-none"), plan).await.unwrap();
-        let request = ErasureRecord {
-            id: "r-1".into(),
-            tenant_id: TENANT.into(),
-            customer_id: "c-1".into(),
-            requested_by: "operator:test".into(),
-            status: ErasureStatus::Accepted,
-            requested_at: Utc::now(),
-            updated_at: Utc::now(),
-            report: None,
-        };
-        store.start_erasure(&tenant(), request).await.unwrap();
-        let masker = Masker::new(PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap(), TENANT, "c-1", &[]);
-        let progress = store.erase_batch(&tenant(), "r-1", ErasureStep::ProcessedEvents, &masker, 10).await.unwrap();
+        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
+        let progress = store.erase_batch(&tenant(), "r-1", ErasureStep::ProcessedEvents, &masker("c-1"), 10).await.unwrap();
         assert_eq!(progress.counts()["processedEvents"], 1, "as in SQLite, the skipped event's marker names no customer");
         // Once the erasure started, events for the customer change nothing.
         let late = store.dispatch_event(&tenant(), CONSUMER, &event("e-3", "c-1", "o-c-1"), plan).await.unwrap();

@@ -32,19 +32,19 @@ use azure_data_cosmos::TransactionalBatch;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::customers::{busy, CONCURRENCY_ATTEMPTS};
 use super::doc::{customer_scope, doc_id, kind, Doc};
-use super::support::{audit_doc, batch_create, batch_delete, batch_replace, param, pk, refused, scope_feed, tenant_feed};
-use super::{BatchOutcome, CosmosStore, Param, BACKEND};
+use super::support::{attempt_of, audit_doc, batch_create, batch_delete, batch_replace, busy, param, pk, scope_feed, tenant_feed, Attempt, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS};
+use super::{CosmosStore, Param, BACKEND};
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
 use crate::domain::now;
-use crate::store::{new_etag, ts, ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress, StoreError, StoreResult, TenantId};
+use crate::store::erasure::BatchOutcome as StepOutcome;
+use crate::store::{new_etag, ts, ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult, TenantId};
 
-/// Operations one transactional batch may hold (the service allows 100; one is kept spare).
-const BATCH_OPERATIONS: usize = 99;
+/// Operations one erasure batch holds at most (one fewer than the service allows, kept spare).
+const BATCH_OPERATIONS: usize = MAX_BATCH_OPERATIONS - 1;
 /// Bytes of documents one erasure batch writes at most (the service allows 2 MB per batch; the
 /// rest is room for the progress marker and the request's framing).
 const BATCH_BYTES: usize = 1_500_000;
@@ -64,22 +64,6 @@ pub(super) struct ErasureDoc {
 
 type RequestDoc = Doc<ErasureDoc>;
 
-/// One try of a read-modify-write: done, or refused by a concurrent change (try again).
-enum Attempt<T> {
-    Done(T),
-    Again,
-}
-
-/// The attempt for a batch outcome: a refusal caused by someone changing (412), creating (409)
-/// or removing (404) a document the plan relied on is worth planning again.
-fn attempt_of<T>(outcome: BatchOutcome, value: T) -> StoreResult<Attempt<T>> {
-    match outcome {
-        Ok(_) => Ok(Attempt::Done(value)),
-        Err(refusal) if matches!(refusal.status, 404 | 409 | 412) => Ok(Attempt::Again),
-        Err(refusal) => Err(refused(refusal)),
-    }
-}
-
 /// One call of `erase_batch`, and what it carries across its tries.
 struct BatchCall<'a> {
     request_id: &'a str,
@@ -97,34 +81,6 @@ struct BatchCall<'a> {
 /// How many records one batch of a step takes.
 fn step_capacity(batch_size: usize) -> usize {
     batch_size.clamp(1, BATCH_OPERATIONS - BOOKKEEPING_OPERATIONS)
-}
-
-/// What one batch of a step does besides its writes.
-struct StepOutcome {
-    counts: Vec<(&'static str, u64)>,
-    cursor: Option<String>,
-    done: bool,
-}
-
-impl StepOutcome {
-    fn finished(table: &'static str, count: u64) -> Self {
-        Self { counts: vec![(table, count)], cursor: None, done: true }
-    }
-
-    /// A delete of up to `limit` records: done when fewer were left.
-    fn deleted(table: &'static str, count: usize, limit: usize) -> Self {
-        Self { counts: vec![(table, count as u64)], cursor: None, done: count < limit }
-    }
-}
-
-fn merge(entry: &mut StepProgress, outcome: StepOutcome, elapsed_ms: f64) {
-    for (table, count) in outcome.counts {
-        *entry.counts.entry(table.to_owned()).or_insert(0) += count;
-    }
-    entry.cursor = outcome.cursor;
-    entry.done = outcome.done;
-    entry.batches += 1;
-    entry.elapsed_ms += elapsed_ms;
 }
 
 /// Only the id of a document (queries of what to delete).
@@ -282,7 +238,7 @@ impl CosmosStore {
         let mut entry = progress.steps.remove(&call.step).unwrap_or_default();
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
         let (batch, outcome) = self.erasure_plan_step(tenant, &doc.scope, entry.cursor.as_deref(), batch, call).await?;
-        merge(&mut entry, outcome, call.started.elapsed().as_secs_f64() * 1000.0);
+        entry.record_batch(outcome, call.started.elapsed().as_secs_f64() * 1000.0);
         progress.steps.insert(call.step, entry);
         doc.body.record.status = ErasureStatus::InProgress;
         doc.body.record.updated_at = now();
@@ -525,46 +481,17 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::customer::{Address, Customer, NotificationPreferences};
-    use crate::domain::masking::PseudonymKey;
-    use crate::domain::notification::{Notification, Recipient};
+    use crate::domain::customer::Address;
     use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
     use crate::store::cosmos::customers::customer_doc;
     use crate::store::cosmos::doc::TENANT_SCOPE;
+    use crate::store::cosmos::fixtures::{customer, erasure_request, masker, notification, put, tenant, TENANT};
     use crate::store::cosmos::orders::{CosmosOrder, StoredIdempotency};
     use crate::store::cosmos::{in_memory, CosmosOptions};
     use crate::store::sqlite::Db;
 
-    const TENANT: &str = "t1";
-
     fn options(local_queue: Option<Db>) -> CosmosOptions {
         CosmosOptions { local_queue, ..CosmosOptions::for_emulator() }
-    }
-
-    fn tenant() -> TenantId {
-        TenantId::new(TENANT).unwrap()
-    }
-
-    async fn put<T: Serialize + Send + Sync>(store: &CosmosStore, doc: &Doc<T>) {
-        store.create_doc(store.data(), pk(&doc.tenant_id, &doc.scope), &doc.id, doc).await.unwrap();
-    }
-
-    fn customer(id: &str) -> Customer {
-        let at = Utc::now();
-        Customer {
-            id: id.into(),
-            tenant_id: TENANT.into(),
-            name: "Name Of Someone".into(),
-            email: format!("{id}@example.org"),
-            phone: Some("+4915112345678".into()),
-            address: None,
-            preferences: NotificationPreferences::default(),
-            status: CustomerStatus::Active,
-            created_at: at,
-            updated_at: at,
-            last_activity_at: at,
-            etag: "e".into(),
-        }
     }
 
     /// A customer with `orders` orders (each with a status change by the customer, an
@@ -598,17 +525,7 @@ mod tests {
             put(store, &audit_doc(&audit, &scope)).await;
         }
         for n in 0..notifications {
-            let notification = Notification {
-                id: format!("n-{id}-{n}"),
-                tenant_id: TENANT.into(),
-                recipient: Recipient::Customer(id.into()),
-                category: "m".into(),
-                title: "t".into(),
-                message: "text".into(),
-                order_id: None,
-                read_at: None,
-                created_at: at,
-            };
+            let notification = notification(&format!("n-{id}-{n}"), id, at);
             put(store, &store.notification_doc(&notification)).await;
         }
         for (event, customer_id) in [("e-1", Some(id)), ("e-2", None)] {
@@ -626,23 +543,6 @@ mod tests {
         let export = AuditEntry::now(TENANT, "dev-employee", "customer.export", "customer", "c-1", "c");
         put(&store, &audit_doc(&export, TENANT_SCOPE)).await;
         store
-    }
-
-    fn request(id: &str, customer: &str) -> ErasureRecord {
-        ErasureRecord {
-            id: id.into(),
-            tenant_id: TENANT.into(),
-            customer_id: customer.into(),
-            requested_by: "operator:test".into(),
-            status: ErasureStatus::Accepted,
-            requested_at: Utc::now(),
-            updated_at: Utc::now(),
-            report: None,
-        }
-    }
-
-    fn masker(customer: &str) -> Masker {
-        Masker::new(PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap(), TENANT, customer, &[])
     }
 
     /// Runs every step not done yet to the end in batches of `size`; the final progress.
@@ -673,13 +573,13 @@ mod tests {
     #[tokio::test]
     async fn a_resumed_erasure_counts_each_record_once_and_spares_other_customers() {
         let store = seeded(None).await;
-        assert!(matches!(store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap(), ErasureStart::Run { .. }));
+        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap(), ErasureStart::Run { .. }));
         let first = store.erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-1"), 2).await.unwrap();
         assert_eq!(first.steps[&ErasureStep::Orders].counts["orders"], 2);
         assert!(!first.is_done(ErasureStep::Orders));
 
         // The delivery "crashed"; a redelivery starts again and resumes from the committed progress.
-        let ErasureStart::Run { progress, .. } = store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap() else { panic!("expected a run") };
+        let ErasureStart::Run { progress, .. } = store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap() else { panic!("expected a run") };
         assert_eq!((progress.attempts, progress.steps[&ErasureStep::Orders].counts["orders"]), (2, 2));
         let progress = run_all(&store, "r-1", "c-1", 2).await;
         assert_eq!(serde_json::to_value(progress.counts()).unwrap(), expected_counts(0));
@@ -739,7 +639,7 @@ mod tests {
             };
             put(&store, &Doc::new(kind::ORDER, &order_id, TENANT, scope.clone(), ts(at), CosmosOrder { order, history: Vec::new() }).with_version("v1")).await;
         }
-        store.start_erasure(&tenant(), request("r-9", "c-9")).await.unwrap();
+        store.start_erasure(&tenant(), erasure_request("r-9", "c-9")).await.unwrap();
         let mut progress = store.erase_batch(&tenant(), "r-9", ErasureStep::Orders, &masker("c-9"), 5000).await.unwrap();
         let first = progress.steps[&ErasureStep::Orders].counts["orders"];
         assert!((40..70).contains(&first), "one batch stops short of 2 MB: {first} orders");
@@ -754,8 +654,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_deliveries_erasing_at_once_count_each_record_once() {
         let store = seeded(None).await;
-        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
-        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
+        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
         let delivery = |size| {
             let store = store.clone();
             tokio::spawn(async move { run_all(&store, "r-1", "c-1", size).await })
@@ -790,7 +690,7 @@ mod tests {
             .await
             .unwrap();
         let store = seeded(Some(queue.clone())).await;
-        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
         let progress = run_all(&store, "r-1", "c-1", 50).await;
         assert_eq!(serde_json::to_value(progress.counts()).unwrap(), expected_counts(2));
         let again = store.erase_batch(&tenant(), "r-1", ErasureStep::QueuedMessages, &masker("c-1"), 50).await.unwrap();
@@ -802,7 +702,7 @@ mod tests {
     #[tokio::test]
     async fn finishing_twice_writes_one_report_and_one_audit_entry() {
         let store = seeded(None).await;
-        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
+        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
         run_all(&store, "r-1", "c-1", 100).await;
         let audit = || AuditEntry::now(TENANT, "system:test", "gdpr.erasure.completed", "erasureRequest", "r-1", "c");
         let (first, written) = store.finish_erasure(&tenant(), "r-1", json!({"n": 1}), audit()).await.unwrap();
@@ -813,18 +713,18 @@ mod tests {
         assert_eq!(second.report, Some(json!({"n": 1})));
         let completed = docs(&store, &customer_scope("c-1"), kind::AUDIT).await.into_iter().filter(|entry| entry.body["action"] == "gdpr.erasure.completed").count();
         assert_eq!(completed, 1);
-        assert!(matches!(store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap(), ErasureStart::AlreadyCompleted(_)));
-        assert!(matches!(store.start_erasure(&tenant(), request("r-other", "c-1")).await.unwrap(), ErasureStart::CustomerAlreadyErased { erased_by: Some(id) } if id == "r-1"));
+        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap(), ErasureStart::AlreadyCompleted(_)));
+        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-other", "c-1")).await.unwrap(), ErasureStart::CustomerAlreadyErased { erased_by: Some(id) } if id == "r-1"));
     }
 
     #[tokio::test]
     async fn a_request_naming_another_customer_or_a_missing_one_is_refused() {
         let store = seeded(None).await;
-        store.start_erasure(&tenant(), request("r-1", "c-1")).await.unwrap();
-        assert!(matches!(store.start_erasure(&tenant(), request("r-1", "c-2")).await, Err(StoreError::Conflict(_))));
+        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
+        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-1", "c-2")).await, Err(StoreError::Conflict(_))));
         assert!(matches!(store.erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-2"), 1).await, Err(StoreError::Conflict(_))));
-        assert!(matches!(store.start_erasure(&tenant(), request("r-9", "nobody")).await, Err(StoreError::NotFound)));
+        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-9", "nobody")).await, Err(StoreError::NotFound)));
         let other = TenantId::new("t2").unwrap();
-        assert!(matches!(store.start_erasure(&other, request("r-8", "c-1")).await, Err(StoreError::NotFound)), "tenant scoped");
+        assert!(matches!(store.start_erasure(&other, erasure_request("r-8", "c-1")).await, Err(StoreError::NotFound)), "tenant scoped");
     }
 }

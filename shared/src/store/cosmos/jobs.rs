@@ -64,7 +64,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::doc::{customer_scope, doc_id, kind, CATALOG_SCOPE, TENANT_SCOPE};
-use super::support::{audit_doc, param, pk, scope_feed};
+use super::support::{audit_doc, param, pk, scope_feed, tenant_prefix_feed};
 use super::{CosmosStore, Param, BACKEND};
 use crate::domain::audit::AuditEntry;
 use crate::domain::now;
@@ -111,11 +111,6 @@ fn expiry(at: DateTime<Utc>, ttl: std::time::Duration) -> DateTime<Utc> {
 /// A job's partition in the `jobs` container.
 fn job_pk(job: &str) -> PartitionKey {
     PartitionKey::from(job.to_owned())
-}
-
-/// Every partition of a tenant (a prefix of the hierarchical key).
-fn tenant_scope(tenant: &str) -> FeedScope {
-    FeedScope::partition(PartitionKey::from(tenant.to_owned()))
 }
 
 /// Reads an envelope's `at` (written by [`ts`]).
@@ -359,7 +354,7 @@ impl CosmosStore {
     async fn locate(&self, tenant: &str, kind: &str, ids: &[String]) -> StoreResult<Vec<Located>> {
         let doc_ids: Vec<String> = ids.iter().map(|id| doc_id(kind, id)).collect();
         let sql = "SELECT c.id, c.scope FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND ARRAY_CONTAINS(@ids, c.id)";
-        self.query_docs(self.data(), tenant_scope(tenant), sql, vec![param("@tenant", tenant), param("@kind", kind), param("@ids", doc_ids)]).await
+        self.query_docs(self.data(), tenant_prefix_feed(tenant), sql, vec![param("@tenant", tenant), param("@kind", kind), param("@ids", doc_ids)]).await
     }
 
     async fn delete_located(&self, tenant: &str, found: Vec<Located>) -> StoreResult<u64> {
@@ -410,14 +405,14 @@ impl CosmosStore {
             None => "",
         };
         let sql = format!("SELECT TOP {limit} c.at{projection} FROM c WHERE {condition}{position} ORDER BY c.at, c.id");
-        self.query_docs(self.data(), tenant_scope(tenant.as_str()), &sql, params).await
+        self.query_docs(self.data(), tenant_prefix_feed(tenant.as_str()), &sql, params).await
     }
 
     /// How many documents a time-ordered scan would find. The SDK runs no `COUNT` across the
     /// tenant's partitions: this reads one byte per document instead.
     async fn time_count(&self, tenant: &TenantId, scan: &TimeScan<'_>) -> StoreResult<u64> {
         let (condition, params) = scan.condition(tenant);
-        let ones: Vec<u8> = self.query_docs(self.data(), tenant_scope(tenant.as_str()), &format!("SELECT VALUE 1 FROM c WHERE {condition}"), params).await?;
+        let ones: Vec<u8> = self.query_docs(self.data(), tenant_prefix_feed(tenant.as_str()), &format!("SELECT VALUE 1 FROM c WHERE {condition}"), params).await?;
         Ok(ones.len() as u64)
     }
 
@@ -425,7 +420,7 @@ impl CosmosStore {
     async fn pending_retention_erasures(&self, tenant: &TenantId) -> StoreResult<Vec<String>> {
         let sql = "SELECT VALUE c.body.customerId FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND c.body.requestedBy = @requester AND c.body.status != 'completed'";
         let params = vec![param("@tenant", tenant.as_str()), param("@kind", kind::ERASURE), param("@requester", RETENTION_REQUESTER)];
-        let customers: BTreeSet<String> = self.query_docs::<String>(self.data(), tenant_scope(tenant.as_str()), sql, params).await?.into_iter().collect();
+        let customers: BTreeSet<String> = self.query_docs::<String>(self.data(), tenant_prefix_feed(tenant.as_str()), sql, params).await?.into_iter().collect();
         Ok(customers.into_iter().map(|customer| doc_id(kind::CUSTOMER, &customer)).collect())
     }
 
@@ -471,7 +466,7 @@ impl CosmosStore {
             None => "",
         };
         let sql = format!("SELECT TOP {limit} {} FROM c WHERE c.tenantId = @tenant AND c.type = @kind{}{position} ORDER BY c.id", scan.projection, scan.filter);
-        self.query_docs(self.data(), tenant_scope(tenant), &sql, params).await
+        self.query_docs(self.data(), tenant_prefix_feed(tenant), &sql, params).await
     }
 
     /// Documents of `scan.kind` over every tenant in `(tenant, id)` order after `after`
@@ -518,7 +513,7 @@ impl CosmosStore {
         for chunk in ids.chunks(LOOKUP_CHUNK) {
             let sql = "SELECT VALUE c.body.id FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND ARRAY_CONTAINS(@ids, c.id) AND c.body.status != 'erased'";
             let params = vec![param("@tenant", tenant), param("@kind", kind::CUSTOMER), param("@ids", chunk)];
-            live.extend(self.query_docs::<String>(self.data(), tenant_scope(tenant), sql, params).await?);
+            live.extend(self.query_docs::<String>(self.data(), tenant_prefix_feed(tenant), sql, params).await?);
         }
         Ok(live)
     }
@@ -551,12 +546,12 @@ impl CosmosStore {
     /// Orders of one tenant whose customer document does not exist.
     async fn orders_without_customer_of(&self, tenant: &str) -> StoreResult<u64> {
         let sql = "SELECT DISTINCT VALUE c.scope FROM c WHERE c.tenantId = @tenant AND c.type = @kind ORDER BY c.scope";
-        let scopes: Vec<String> = self.query_docs(self.data(), tenant_scope(tenant), sql, vec![param("@tenant", tenant), param("@kind", kind::ORDER)]).await?;
+        let scopes: Vec<String> = self.query_docs(self.data(), tenant_prefix_feed(tenant), sql, vec![param("@tenant", tenant), param("@kind", kind::ORDER)]).await?;
         let mut orphans = 0;
         for chunk in scopes.chunks(LOOKUP_CHUNK) {
             let sql = "SELECT VALUE c.scope FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND ARRAY_CONTAINS(@scopes, c.scope)";
             let params = vec![param("@tenant", tenant), param("@kind", kind::CUSTOMER), param("@scopes", chunk)];
-            let with_customer: BTreeSet<String> = self.query_docs::<String>(self.data(), tenant_scope(tenant), sql, params).await?.into_iter().collect();
+            let with_customer: BTreeSet<String> = self.query_docs::<String>(self.data(), tenant_prefix_feed(tenant), sql, params).await?.into_iter().collect();
             for scope in chunk.iter().filter(|scope| !with_customer.contains(*scope)) {
                 orphans += self.count_in_scope(tenant, scope, kind::ORDER).await?;
             }

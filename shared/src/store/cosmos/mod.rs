@@ -18,7 +18,8 @@
 //!     order is reserved in one batch (if-match on each product).
 //!   - `tenant`: notifications to a staff role and audit entries about no customer.
 //!
-//!   Container default TTL is "on, no default" (`-1`): notifications carry `ttl` = 90 days,
+//!   Container default TTL is "on, no default" (`-1`): notifications carry `ttl` = 90 days, or
+//!   the longest notification retention configured if longer ([`CosmosOptions::notification_ttl`]),
 //!   idempotency keys 1 day, processed-event markers 7 days; marking a notification read sets
 //!   its remaining time (Cosmos counts TTL from the last write).
 //! - **`jobs`**, partition key `/jobName`: each job's lease (with its checkpoint) and run reports.
@@ -41,6 +42,8 @@ mod customers;
 mod dispatch;
 pub mod doc;
 mod erasure;
+#[cfg(test)]
+mod fixtures;
 mod jobs;
 mod notifications;
 mod ops;

@@ -7,9 +7,8 @@ use azure_data_cosmos::TransactionalBatch;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::customers::{busy, CONCURRENCY_ATTEMPTS};
 use super::doc::{customer_scope, doc_id, kind, Doc, TENANT_SCOPE};
-use super::support::{audit_doc, batch_create, batch_replace, pk, refused, KeysetQuery, Order};
+use super::support::{audit_doc, batch_create, batch_replace, busy, pk, refused, KeysetQuery, Order, CONCURRENCY_ATTEMPTS};
 use super::{CosmosStore, Param};
 use crate::domain::audit::AuditEntry;
 use crate::domain::notification::{Notification, Recipient};
@@ -131,10 +130,8 @@ impl NotificationStore for CosmosStore {
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &read.scope));
             let batch = batch_replace(self, batch, &read)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &read.scope))?;
-            match self.run_batch(self.data(), batch).await? {
-                Ok(_) => return Ok(read.body),
-                Err(refusal) if refusal.status == 412 => continue,
-                Err(refusal) => return Err(refused(refusal)),
+            if self.commit_unless_changed(batch).await? {
+                return Ok(read.body);
             }
         }
         Err(busy("notification"))
@@ -147,19 +144,11 @@ mod tests {
 
     use super::*;
 
+    use crate::store::cosmos::fixtures::notification;
+
     /// An unread notification `n1` of tenant `t1` to customer `c1`.
     fn unread_to_c1(created: DateTime<Utc>) -> Notification {
-        Notification {
-            id: "n1".into(),
-            tenant_id: "t1".into(),
-            recipient: Recipient::Customer("c1".into()),
-            category: "message".into(),
-            title: "t".into(),
-            message: "m".into(),
-            order_id: None,
-            read_at: None,
-            created_at: created,
-        }
+        notification("n1", "c1", created)
     }
 
     #[test]

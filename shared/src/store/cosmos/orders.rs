@@ -25,9 +25,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::customers::{busy, CONCURRENCY_ATTEMPTS};
 use super::doc::{customer_scope, doc_id, kind, Doc, CATALOG_SCOPE, MAX_DOC_ID_LEN};
-use super::support::{audit_doc, batch_create, batch_delete, batch_replace, pk, refused, tenant_feed, KeysetQuery, Order as ListOrder};
+use super::support::{
+    audit_doc, batch_create, batch_delete, batch_replace, busy, pk, refused, tenant_feed, Attempt, KeysetQuery, Order as ListOrder, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS,
+};
 use super::{BatchRefused, CosmosStore};
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
@@ -35,14 +36,11 @@ use crate::domain::now;
 use crate::domain::order::{Order, OrderStatus, StatusChange, StatusInput};
 use crate::domain::product::Product;
 use crate::store::pricing::{price_lines, quantities};
-use crate::store::{new_etag, ts, ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
+use crate::store::{check_if_match, new_etag, ts, ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
 
 /// How often an order is attempted again when stock or the customer changed under it (a
 /// popular product sees many concurrent orders; SQLite would queue them on its write lock).
 const ORDER_ATTEMPTS: u32 = 64;
-
-/// Operations one transactional batch may hold.
-const MAX_BATCH_OPERATIONS: usize = 100;
 
 /// Idempotency keys expire after a day (they are only meant for a client's retries).
 const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
@@ -78,16 +76,6 @@ fn order_of(doc: &Doc<CosmosOrder>) -> Order {
     Order { etag: doc.version.clone(), ..doc.body.order.clone() }
 }
 
-fn query_name(filter: &OrderFilter) -> String {
-    format!(
-        "orders:{:?}:{:?}:{:?}:{:?}",
-        filter.status.map(OrderStatus::as_str),
-        filter.customer_id,
-        filter.created_from.map(ts),
-        filter.created_to.map(ts)
-    )
-}
-
 /// Stock an order creation reserved, recorded in the catalogue with the stock change (one
 /// batch) until the order is written: what maintenance settles if the creation never finished.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,13 +92,6 @@ enum ReservationChange<'a> {
     None,
     Create(&'a Doc<StockReservation>),
     Delete(&'a Doc<StockReservation>),
-}
-
-/// What one attempt at creating an order ended with.
-enum Attempt {
-    Done(Box<OrderCreated>),
-    /// Something changed concurrently: try again from the start.
-    Retry,
 }
 
 impl CosmosStore {
@@ -237,7 +218,7 @@ impl CosmosStore {
         Ok(())
     }
 
-    async fn try_create_order(&self, tenant: &TenantId, order: &NewOrder, audit: &AuditEntry) -> StoreResult<Attempt> {
+    async fn try_create_order(&self, tenant: &TenantId, order: &NewOrder, audit: &AuditEntry) -> StoreResult<Attempt<Box<OrderCreated>>> {
         if let Some(idempotency) = &order.idempotency {
             let stored_id = doc_id(kind::IDEMPOTENCY, &idempotency.key);
             if stored_id.len() > MAX_DOC_ID_LEN {
@@ -263,7 +244,7 @@ impl CosmosStore {
         let recorded = reserved.len() < MAX_BATCH_OPERATIONS;
         let change = if recorded { ReservationChange::Create(&reservation) } else { ReservationChange::None };
         if self.adjust_stock(tenant.as_str(), &products, &taken, change).await?.is_err() {
-            return Ok(Attempt::Retry);
+            return Ok(Attempt::Again);
         }
         let at = now();
         let created = Order {
@@ -374,13 +355,13 @@ impl CosmosStore {
 
     /// Why step 3 was refused: the customer changed (retry: it may have been erased), the
     /// key was used concurrently (a replay), or the order id exists.
-    async fn after_refused_order(&self, tenant: &TenantId, order: &NewOrder, refusal: BatchRefused) -> StoreResult<Attempt> {
+    async fn after_refused_order(&self, tenant: &TenantId, order: &NewOrder, refusal: BatchRefused) -> StoreResult<Attempt<Box<OrderCreated>>> {
         match (refusal.index, refusal.status) {
-            (0, 412) => Ok(Attempt::Retry),
+            (0, 412) => Ok(Attempt::Again),
             (1, 409) => Err(StoreError::Conflict(format!("an order with id {} exists", order.id))),
             (2, 409) if order.idempotency.is_some() => match self.replay(tenant.as_str(), order).await? {
                 Some(first) => Ok(Attempt::Done(Box::new(OrderCreated::Replayed(first)))),
-                None => Ok(Attempt::Retry),
+                None => Ok(Attempt::Again),
             },
             _ => Err(refused(refusal)),
         }
@@ -407,7 +388,7 @@ impl OrderStore for CosmosStore {
     }
 
     async fn list_orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {
-        let name = query_name(&filter);
+        let name = filter.query_name();
         let mut condition = String::new();
         let mut params = Vec::new();
         if let Some(status) = filter.status {
@@ -434,11 +415,7 @@ impl OrderStore for CosmosStore {
     async fn change_order_status(&self, tenant: &TenantId, id: &str, change: StatusInput, actor_id: &str, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Order> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
             let doc = self.find_order(tenant, id).await?;
-            if let Some(expected) = &if_match {
-                if expected.as_str() != doc.version {
-                    return Err(StoreError::PreconditionFailed { current: ETag::new(doc.version) });
-                }
-            }
+            check_if_match(if_match.as_ref(), &doc.version)?;
             let next = doc.body.order.status.transition(change.status).map_err(Rejection::IllegalTransition)?;
             let at = now();
             let mut changed = doc.clone();
@@ -476,17 +453,11 @@ impl OrderStore for CosmosStore {
 #[cfg(all(test, feature = "cosmos-emulator"))]
 mod tests {
     use super::*;
-    use crate::domain::customer::{Customer, NotificationPreferences};
     use crate::domain::order::{OrderInput, OrderLineInput};
+    use crate::store::cosmos::fixtures::{customer, tenant, TENANT};
     use crate::store::cosmos::{in_memory, CosmosOptions};
     use crate::store::jobs::MaintenanceStore;
     use crate::store::{CustomerStore, ProductStore};
-
-    const TENANT: &str = "t1";
-
-    fn tenant() -> TenantId {
-        TenantId::new(TENANT).unwrap()
-    }
 
     fn audit(action: &str, target: &str) -> AuditEntry {
         AuditEntry::now(TENANT, "actor", action, "order", target, "corr")
@@ -511,21 +482,7 @@ mod tests {
             etag: String::new(),
         };
         store.create_product(&tenant(), product, audit("product.create", "p-1")).await.unwrap();
-        let customer = Customer {
-            id: "c-1".into(),
-            tenant_id: TENANT.into(),
-            name: "Someone".into(),
-            email: "someone@example.org".into(),
-            phone: None,
-            address: None,
-            preferences: NotificationPreferences::default(),
-            status: CustomerStatus::Active,
-            created_at: at,
-            updated_at: at,
-            last_activity_at: at,
-            etag: String::new(),
-        };
-        store.create_customer(&tenant(), customer, audit("customer.create", "c-1")).await.unwrap();
+        store.create_customer(&tenant(), customer("c-1"), audit("customer.create", "c-1")).await.unwrap();
         store
     }
 

@@ -5,15 +5,14 @@
 use azure_data_cosmos::TransactionalBatch;
 use serde_json::json;
 
-use super::customers::{busy, CONCURRENCY_ATTEMPTS};
 use super::doc::{doc_id, kind, Doc, CATALOG_SCOPE};
-use super::support::{audit_doc, batch_create, batch_replace, pk, refused, KeysetQuery, Order};
+use super::support::{audit_doc, batch_create, batch_replace, busy, pk, refused, KeysetQuery, Order, CONCURRENCY_ATTEMPTS};
 use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
 use crate::domain::now;
 use crate::domain::product::{Product, ProductInput};
 use crate::store::ports::ProductFilter;
-use crate::store::{new_etag, ts, ETag, Page, PageRequest, ProductStore, StoreError, StoreResult, TenantId};
+use crate::store::{check_if_match, new_etag, ts, ETag, Page, PageRequest, ProductStore, StoreError, StoreResult, TenantId};
 
 /// The stored form of a product.
 pub(super) fn product_doc(product: &Product) -> Doc<Product> {
@@ -56,11 +55,7 @@ impl ProductStore for CosmosStore {
     async fn update_product(&self, tenant: &TenantId, id: &str, input: ProductInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Product> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
             let doc = self.product_doc(tenant.as_str(), id).await?.ok_or(StoreError::NotFound)?;
-            if let Some(expected) = &if_match {
-                if expected.as_str() != doc.version {
-                    return Err(StoreError::PreconditionFailed { current: ETag::new(doc.version) });
-                }
-            }
+            check_if_match(if_match.as_ref(), &doc.version)?;
             let mut product = doc.body.clone();
             product.name = input.name.clone();
             product.category = input.category.clone();
@@ -75,17 +70,15 @@ impl ProductStore for CosmosStore {
             let batch = TransactionalBatch::new(pk(tenant.as_str(), CATALOG_SCOPE));
             let batch = batch_replace(self, batch, &updated)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, CATALOG_SCOPE))?;
-            match self.run_batch(self.data(), batch).await? {
-                Ok(_) => return Ok(updated.body),
-                Err(refusal) if refusal.status == 412 => continue,
-                Err(refusal) => return Err(refused(refusal)),
+            if self.commit_unless_changed(batch).await? {
+                return Ok(updated.body);
             }
         }
         Err(busy("product"))
     }
 
     async fn list_products(&self, tenant: &TenantId, filter: ProductFilter, page: PageRequest) -> StoreResult<Page<Product>> {
-        let query_name = format!("products:{:?}:{:?}", filter.name, filter.category);
+        let query_name = filter.query_name();
         let mut condition = String::new();
         let mut params = Vec::new();
         if let Some(name) = &filter.name {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::doc::{kind, Doc};
-use super::{BatchRefused, CosmosStore, Param};
+use super::{BatchOutcome, BatchRefused, CosmosStore, Param};
 use crate::domain::audit::AuditEntry;
 use crate::store::{ts, Page, PageRequest, StoreError, StoreResult, TenantId};
 
@@ -18,7 +18,12 @@ pub fn pk(tenant: &str, scope: &str) -> PartitionKey {
 
 /// Every partition of one tenant (a prefix of the hierarchical key).
 pub fn tenant_feed(tenant: &TenantId) -> FeedScope {
-    FeedScope::partition(PartitionKey::from(tenant.as_str().to_owned()))
+    tenant_prefix_feed(tenant.as_str())
+}
+
+/// [`tenant_feed`] of a tenant id read from a document.
+pub(crate) fn tenant_prefix_feed(tenant: &str) -> FeedScope {
+    FeedScope::partition(PartitionKey::from(tenant.to_owned()))
 }
 
 /// One logical partition.
@@ -63,6 +68,33 @@ pub fn refused(refusal: BatchRefused) -> StoreError {
     }
 }
 
+/// Operations one transactional batch may hold.
+pub(crate) const MAX_BATCH_OPERATIONS: usize = 100;
+
+/// How often a write re-reads and retries after a concurrent change of the same document.
+pub(crate) const CONCURRENCY_ATTEMPTS: usize = 5;
+
+/// A document that kept changing under a write: the caller may retry.
+pub(crate) fn busy(what: &str) -> StoreError {
+    StoreError::Conflict(format!("the {what} kept changing while it was being written; retry"))
+}
+
+/// One try of a read-modify-write: done, or refused by a concurrent change (read and try again).
+pub(crate) enum Attempt<T> {
+    Done(T),
+    Again,
+}
+
+/// The attempt for a batch outcome: a refusal caused by someone changing (412), creating (409)
+/// or removing (404) a document the plan relied on is worth planning again.
+pub(crate) fn attempt_of<T>(outcome: BatchOutcome, value: T) -> StoreResult<Attempt<T>> {
+    match outcome {
+        Ok(_) => Ok(Attempt::Done(value)),
+        Err(refusal) if matches!(refusal.status, 404 | 409 | 412) => Ok(Attempt::Again),
+        Err(refusal) => Err(refused(refusal)),
+    }
+}
+
 /// Direction of a keyset listing over `(sortKey, id)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -83,6 +115,16 @@ pub struct KeysetQuery<'a> {
 }
 
 impl CosmosStore {
+    /// Runs a read-modify-write batch on the data container: `true` when applied, `false` when
+    /// a document changed since it was read (412: read again and retry); other refusals fail.
+    pub(crate) async fn commit_unless_changed(&self, batch: TransactionalBatch) -> StoreResult<bool> {
+        match self.run_batch(self.data(), batch).await? {
+            Ok(_) => Ok(true),
+            Err(refusal) if refusal.status == 412 => Ok(false),
+            Err(refusal) => Err(refused(refusal)),
+        }
+    }
+
     /// Reads one page of a keyset listing of a tenant's records, in `(sortKey, id)` order.
     pub async fn keyset_page<T: DeserializeOwned + Send + 'static>(&self, tenant: &TenantId, query: KeysetQuery<'_>, page: &PageRequest) -> StoreResult<Page<T>> {
         let docs: Page<Doc<T>> = self.keyset_docs(tenant, query, page).await?;

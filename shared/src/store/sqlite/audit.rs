@@ -2,12 +2,12 @@
 
 use rusqlite::params;
 
-use super::support::{after, insert_audit, into_page, time_at, ts};
+use super::support::{insert_audit, time_at, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::store::{AuditFilter, AuditStore, Page, PageRequest, StoreResult, TenantId};
 
-const COLUMNS: &str = "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id";
+pub(super) const COLUMNS: &str = "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id";
 
 pub(super) fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
@@ -25,13 +25,6 @@ pub(super) fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditE
 
 /// The query name a continuation token of this listing carries: filters included, so a token
 /// cannot be replayed with other filters.
-fn query_name(filter: &AuditFilter) -> String {
-    format!(
-        "audit:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
-        filter.actor_id, filter.action, filter.target_id, filter.customer_id, filter.from.map(ts), filter.to.map(ts)
-    )
-}
-
 #[async_trait::async_trait]
 impl AuditStore for Db {
     async fn append_audit(&self, _tenant: &TenantId, entry: AuditEntry) -> StoreResult<()> {
@@ -40,42 +33,37 @@ impl AuditStore for Db {
 
     async fn list_audit(&self, tenant: &TenantId, filter: AuditFilter, page: PageRequest) -> StoreResult<Page<AuditEntry>> {
         let tenant = tenant.as_str().to_owned();
-        let query = query_name(&filter);
-        let (after_key, after_id) = after(&page, &query)?;
-        let limit = i64::from(page.limit) + 1;
-        let items = self
-            .read(move |conn| {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM audit_log
-                      WHERE tenant_id = ?1
-                        AND (?2 IS NULL OR actor_id = ?2)
-                        AND (?3 IS NULL OR action = ?3)
-                        AND (?4 IS NULL OR target_id = ?4)
-                        AND (?5 IS NULL OR customer_id = ?5)
-                        AND (?6 IS NULL OR at >= ?6)
-                        AND (?7 IS NULL OR at < ?7)
-                        AND (?8 IS NULL OR (at, id) < (?8, ?9))
-                      ORDER BY at DESC, id DESC LIMIT ?10"
-                );
-                let mut statement = conn.prepare_cached(&sql)?;
-                let rows = statement.query_map(
-                    params![
-                        tenant,
-                        filter.actor_id,
-                        filter.action,
-                        filter.target_id,
-                        filter.customer_id,
-                        filter.from.map(ts),
-                        filter.to.map(ts),
-                        after_key,
-                        after_id,
-                        limit
-                    ],
-                    audit_from_row,
-                )?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?;
-        Ok(into_page(items, &page, &query, |entry| (ts(entry.at), entry.id.clone())))
+        let query = filter.query_name();
+        let fetch = move |conn: &rusqlite::Connection, keyset: Keyset| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM audit_log
+                  WHERE tenant_id = ?1
+                    AND (?2 IS NULL OR actor_id = ?2)
+                    AND (?3 IS NULL OR action = ?3)
+                    AND (?4 IS NULL OR target_id = ?4)
+                    AND (?5 IS NULL OR customer_id = ?5)
+                    AND (?6 IS NULL OR at >= ?6)
+                    AND (?7 IS NULL OR at < ?7)
+                    AND (?8 IS NULL OR (at, id) < (?8, ?9))
+                  ORDER BY at DESC, id DESC LIMIT ?10"
+            ))?;
+            let rows = statement.query_map(
+                params![
+                    tenant,
+                    filter.actor_id,
+                    filter.action,
+                    filter.target_id,
+                    filter.customer_id,
+                    filter.from.map(ts),
+                    filter.to.map(ts),
+                    keyset.after_key,
+                    keyset.after_id,
+                    keyset.rows
+                ],
+                audit_from_row,
+            )?;
+            rows.collect()
+        };
+        self.read_page(&page, &query, fetch, |entry| (ts(entry.at), entry.id.clone())).await
     }
 }

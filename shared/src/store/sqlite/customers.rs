@@ -2,12 +2,12 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::support::{after, insert_audit, into_page, json_at, new_etag, now, optional_json_at, time_at, to_json, ts};
+use super::support::{check_if_match, insert_audit, json_at, new_etag, now, optional_json_at, time_at, to_json, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
-use crate::store::{CustomerStore, ETag, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
+use crate::store::{CustomerStore, ETag, Page, PageRequest, Rejection, StoreResult, TenantId};
 
 const COLUMNS: &str = "tenant_id, id, name, email, phone, address, preferences, status, created_at, updated_at, last_activity_at, etag";
 
@@ -92,10 +92,8 @@ impl CustomerStore for Db {
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut customer = load_customer(&transaction, &tenant, &id)?;
-            if let Some(expected) = &if_match {
-                if expected.as_str() != customer.etag {
-                    return Ok(Err(StoreError::PreconditionFailed { current: ETag::new(customer.etag) }));
-                }
+            if let Err(stale) = check_if_match(if_match.as_ref(), &customer.etag) {
+                return Ok(Err(stale));
             }
             if customer.status != CustomerStatus::Active {
                 return Ok(Err(Rejection::CustomerNotActive(customer.status.as_str()).into()));
@@ -136,20 +134,15 @@ impl CustomerStore for Db {
 
     async fn list_customers(&self, tenant: &TenantId, page: PageRequest) -> StoreResult<Page<Customer>> {
         let tenant = tenant.as_str().to_owned();
-        let query = "customers";
-        let (after_key, after_id) = after(&page, query)?;
-        let limit = i64::from(page.limit) + 1;
-        let items = self
-            .read(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM customers WHERE tenant_id = ?1 AND (?2 IS NULL OR (created_at, id) > (?2, ?3))
-                      ORDER BY created_at, id LIMIT ?4"
-                ))?;
-                let rows = statement.query_map(params![tenant, after_key, after_id, limit], customer_from_row)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?;
-        Ok(into_page(items, &page, query, |c| (ts(c.created_at), c.id.clone())))
+        let fetch = move |conn: &Connection, keyset: Keyset| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM customers WHERE tenant_id = ?1 AND (?2 IS NULL OR (created_at, id) > (?2, ?3))
+                  ORDER BY created_at, id LIMIT ?4"
+            ))?;
+            let rows = statement.query_map(params![tenant, keyset.after_key, keyset.after_id, keyset.rows], customer_from_row)?;
+            rows.collect()
+        };
+        self.read_page(&page, "customers", fetch, |c| (ts(c.created_at), c.id.clone())).await
     }
 
     async fn request_erasure(&self, tenant: &TenantId, request: ErasureRecord, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {

@@ -8,7 +8,7 @@ use super::customers::load_customer;
 use super::notifications::insert_notification;
 use super::support::{insert_audit, now, to_json, ts};
 use super::Db;
-use crate::domain::customer::CustomerStatus;
+use crate::domain::customer::{Customer, CustomerStatus};
 use crate::domain::messages::OrderEvent;
 use crate::store::{DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreResult, TenantId};
 
@@ -30,32 +30,34 @@ fn mark_processed(conn: &Connection, tenant: &str, consumer: &str, event_id: &st
     Ok(())
 }
 
-
-/// Why the event changes nothing, if it does not.
-fn skip_reason(conn: &Connection, tenant: &str, event: &OrderEvent, status: Option<CustomerStatus>) -> rusqlite::Result<Option<SkipReason>> {
-    match status {
-        None => return Ok(Some(SkipReason::CustomerMissing)),
-        Some(CustomerStatus::Active) => {}
-        Some(_) => return Ok(Some(SkipReason::CustomerErased)),
+/// The active customer whose order the event is about, or why the event changes nothing.
+fn event_customer(conn: &Connection, tenant: &str, event: &OrderEvent) -> rusqlite::Result<Result<Customer, SkipReason>> {
+    let Some(customer) = load_customer(conn, tenant, &event.customer_id).optional()? else {
+        return Ok(Err(SkipReason::CustomerMissing));
+    };
+    if customer.status != CustomerStatus::Active {
+        return Ok(Err(SkipReason::CustomerErased));
     }
     let owner: Option<String> = conn
         .prepare_cached("SELECT customer_id FROM orders WHERE tenant_id = ?1 AND id = ?2")?
         .query_row(params![tenant, event.order_id], |row| row.get(0))
         .optional()?;
-    Ok((owner.as_deref() != Some(event.customer_id.as_str())).then_some(SkipReason::OrderMissing))
+    if owner.as_deref() != Some(event.customer_id.as_str()) {
+        return Ok(Err(SkipReason::OrderMissing));
+    }
+    Ok(Ok(customer))
 }
 
 fn dispatch_in(tx: &Transaction<'_>, tenant: &str, consumer: &str, event: &OrderEvent, plan: FanoutPlan) -> rusqlite::Result<DispatchOutcome> {
     if let Some(outbound) = processed_outputs(tx, tenant, consumer, &event.event_id)? {
         return Ok(DispatchOutcome::Duplicate { outbound });
     }
-    let customer = load_customer(tx, tenant, &event.customer_id).optional()?;
-    if let Some(reason) = skip_reason(tx, tenant, event, customer.as_ref().map(|customer| customer.status))? {
-        mark_processed(tx, tenant, consumer, &event.event_id, None, reason.as_str(), &[])?;
-        return Ok(DispatchOutcome::Skipped(reason));
-    }
-    let Some(customer) = customer else {
-        return Ok(DispatchOutcome::Skipped(SkipReason::CustomerMissing));
+    let customer = match event_customer(tx, tenant, event)? {
+        Ok(customer) => customer,
+        Err(reason) => {
+            mark_processed(tx, tenant, consumer, &event.event_id, None, reason.as_str(), &[])?;
+            return Ok(DispatchOutcome::Skipped(reason));
+        }
     };
     let fanout = plan(&customer, event);
     for notification in &fanout.notifications {

@@ -19,7 +19,8 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
-use crate::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress, StoreError, StoreResult, TenantId};
+use crate::store::erasure::BatchOutcome;
+use crate::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult, TenantId};
 
 const COLUMNS: &str = "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, progress";
 
@@ -99,25 +100,7 @@ fn start_in(tx: &Transaction<'_>, tenant: &str, request: &ErasureRecord) -> rusq
     Ok(Ok(ErasureStart::Run { record, progress }))
 }
 
-/// What one batch did.
-struct Batch {
-    counts: Vec<(&'static str, u64)>,
-    cursor: Option<String>,
-    done: bool,
-}
-
-impl Batch {
-    fn finished(table: &'static str, count: u64) -> Self {
-        Self { counts: vec![(table, count)], cursor: None, done: true }
-    }
-
-    /// A delete of up to `limit` rows: done when fewer were left.
-    fn deleted(table: &'static str, count: usize, limit: usize) -> Self {
-        Self { counts: vec![(table, count as u64)], cursor: None, done: count < limit }
-    }
-}
-
-fn run_step(tx: &Transaction<'_>, request_id: &str, step: ErasureStep, masker: &Masker, limit: usize, cursor: Option<&str>) -> rusqlite::Result<Batch> {
+fn run_step(tx: &Transaction<'_>, request_id: &str, step: ErasureStep, masker: &Masker, limit: usize, cursor: Option<&str>) -> rusqlite::Result<BatchOutcome> {
     match step {
         ErasureStep::Orders => mask_orders(tx, masker, limit, cursor.unwrap_or("")),
         ErasureStep::IdempotencyKeys => delete_idempotency_keys(tx, masker, limit),
@@ -135,7 +118,7 @@ fn limit_param(limit: usize) -> i64 {
 
 /// Orders keep their bookkeeping facts; the shipping address and the status history are
 /// masked. Walks the customer's orders by id from `after`.
-fn mask_orders(tx: &Transaction<'_>, masker: &Masker, limit: usize, after: &str) -> rusqlite::Result<Batch> {
+fn mask_orders(tx: &Transaction<'_>, masker: &Masker, limit: usize, after: &str) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::Order), RecordAction::Mask);
     let (tenant, customer) = (masker.tenant(), masker.customer_id());
     let orders: Vec<(String, Option<String>)> = tx
@@ -150,7 +133,7 @@ fn mask_orders(tx: &Transaction<'_>, masker: &Masker, limit: usize, after: &str)
         }
         history_changed += mask_status_history(tx, masker, order_id)?;
     }
-    Ok(Batch {
+    Ok(BatchOutcome {
         counts: vec![("orders", orders.len() as u64), ("orderStatusHistory", history_changed)],
         cursor: orders.last().map(|(id, _)| id.clone()).or_else(|| Some(after.to_owned())),
         done: orders.len() < limit,
@@ -183,7 +166,7 @@ fn mask_status_history(tx: &Transaction<'_>, masker: &Masker, order_id: &str) ->
     Ok(changed)
 }
 
-fn delete_idempotency_keys(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+fn delete_idempotency_keys(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::IdempotencyKey), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -192,10 +175,10 @@ fn delete_idempotency_keys(tx: &Transaction<'_>, masker: &Masker, limit: usize) 
                  WHERE o.tenant_id = ?1 AND o.customer_id = ?2 LIMIT ?3)",
         )?
         .execute(params![masker.tenant(), masker.customer_id(), limit_param(limit)])?;
-    Ok(Batch::deleted("idempotencyKeys", deleted, limit))
+    Ok(BatchOutcome::deleted("idempotencyKeys", deleted, limit))
 }
 
-fn delete_notifications(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+fn delete_notifications(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::Notification), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -203,10 +186,10 @@ fn delete_notifications(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> 
                 SELECT id FROM notifications WHERE tenant_id = ?1 AND recipient_kind = 'customer' AND recipient_id = ?2 LIMIT ?3)",
         )?
         .execute(params![masker.tenant(), masker.customer_id(), limit_param(limit)])?;
-    Ok(Batch::deleted("notifications", deleted, limit))
+    Ok(BatchOutcome::deleted("notifications", deleted, limit))
 }
 
-fn delete_processed_events(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+fn delete_processed_events(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::ProcessedEvent), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -214,12 +197,12 @@ fn delete_processed_events(tx: &Transaction<'_>, masker: &Masker, limit: usize) 
                 SELECT consumer, event_id FROM processed_events WHERE tenant_id = ?1 AND customer_id = ?2 LIMIT ?3)",
         )?
         .execute(params![masker.tenant(), masker.customer_id(), limit_param(limit)])?;
-    Ok(Batch::deleted("processedEvents", deleted, limit))
+    Ok(BatchOutcome::deleted("processedEvents", deleted, limit))
 }
 
 /// Audit entries naming the customer (as the customer, the target or the actor) get the
 /// keyed pseudonym; once rewritten they no longer match, so each batch takes the next ones.
-fn mask_audit(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<Batch> {
+fn mask_audit(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
     let tenant = masker.tenant();
     let identifiers = to_json(&masker.identifiers());
     let rows: Vec<(String, Option<String>, String, String)> = tx
@@ -250,13 +233,13 @@ fn mask_audit(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::
     }
     // A selected row the rules did not change would be selected again: stop rather than loop.
     let done = rows.len() < limit || changed < rows.len() as u64;
-    Ok(Batch { counts: vec![("auditEntries", changed)], cursor: None, done })
+    Ok(BatchOutcome { counts: vec![("auditEntries", changed)], cursor: None, done })
 }
 
 /// Local queue messages (any entity, active or dead-lettered) whose JSON body is about this
 /// customer of this tenant, except the erasure request being processed (its delivery
 /// completes normally). One statement: the local queue is small.
-fn delete_queued_messages(tx: &Transaction<'_>, masker: &Masker, request_id: &str) -> rusqlite::Result<Batch> {
+fn delete_queued_messages(tx: &Transaction<'_>, masker: &Masker, request_id: &str) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -268,11 +251,11 @@ fn delete_queued_messages(tx: &Transaction<'_>, masker: &Masker, request_id: &st
                          ELSE 0 END",
         )?
         .execute(params![masker.tenant(), masker.customer_id(), request_id])?;
-    Ok(Batch::finished("queuedMessages", deleted as u64))
+    Ok(BatchOutcome::finished("queuedMessages", deleted as u64))
 }
 
 /// The profile: personal fields masked by the rules, status `erased`.
-fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<Batch> {
+fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<BatchOutcome> {
     let customer = load_customer(tx, masker.tenant(), masker.customer_id())?;
     let mut document = json!({
         "id": customer.id,
@@ -298,7 +281,7 @@ fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<Batch
             new_etag()
         ],
     )?;
-    Ok(Batch::finished("customers", 1))
+    Ok(BatchOutcome::finished("customers", 1))
 }
 
 fn batch_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, step: ErasureStep, masker: &Masker, limit: usize) -> rusqlite::Result<StoreResult<ErasureProgress>> {
@@ -315,22 +298,10 @@ fn batch_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, step: ErasureS
     let started = Instant::now();
     let mut entry = progress.steps.remove(&step).unwrap_or_default();
     let batch = run_step(tx, request_id, step, masker, limit.max(1), entry.cursor.as_deref())?;
-    merge(&mut entry, batch, started.elapsed().as_secs_f64() * 1000.0);
+    entry.record_batch(batch, started.elapsed().as_secs_f64() * 1000.0);
     progress.steps.insert(step, entry);
     save_progress(tx, tenant, request_id, ErasureStatus::InProgress, &progress)?;
     Ok(Ok(progress))
-}
-
-fn merge(entry: &mut StepProgress, batch: Batch, elapsed_ms: f64) {
-    for (table, count) in batch.counts {
-        *entry.counts.entry(table.to_owned()).or_insert(0) += count;
-    }
-    if batch.cursor.is_some() {
-        entry.cursor = batch.cursor;
-    }
-    entry.done = batch.done;
-    entry.batches += 1;
-    entry.elapsed_ms += elapsed_ms;
 }
 
 fn finish_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, report: &Value, audit: &AuditEntry) -> rusqlite::Result<StoreResult<(ErasureRecord, bool)>> {
@@ -352,9 +323,18 @@ fn finish_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, report: &Valu
     Ok(Ok((record, true)))
 }
 
-/// One batch in its own transaction, with full secure delete on: deleted records and the old
-/// versions of masked ones are overwritten with zeros, in pages and on the freelist.
-fn batch_with_secure_delete(conn: &mut Connection, tenant: &str, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> rusqlite::Result<StoreResult<ErasureProgress>> {
+/// Runs `work` with full secure delete on: deleted records and the old versions of masked
+/// ones are overwritten with zeros, in pages and on the freelist. The connection's usual
+/// setting (`FAST`) is back afterwards.
+fn with_secure_delete<T>(conn: &mut Connection, work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let outcome = work(conn);
+    conn.pragma_update(None, "secure_delete", "FAST")?;
+    outcome
+}
+
+/// One batch in its own transaction, committed only when it succeeded.
+fn batch_in_transaction(conn: &mut Connection, tenant: &str, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> rusqlite::Result<StoreResult<ErasureProgress>> {
     let tx = conn.transaction()?;
     let outcome = batch_in(&tx, tenant, request_id, step, masker, batch_size)?;
     if outcome.is_ok() {
@@ -372,7 +352,7 @@ fn checkpoint(conn: &Connection) {
     }
 }
 
-/// [`delete_queued_messages`] in its own transaction, with full secure delete on.
+/// [`delete_queued_messages`] in its own transaction.
 fn scrub_queued_messages_in(conn: &mut Connection, masker: &Masker, request_id: &str) -> rusqlite::Result<u64> {
     let tx = conn.transaction()?;
     let batch = delete_queued_messages(&tx, masker, request_id)?;
@@ -386,13 +366,7 @@ impl Db {
     /// How many were deleted; a second call finds none.
     pub(crate) async fn scrub_queued_messages(&self, masker: &Masker, request_id: &str) -> StoreResult<u64> {
         let (masker, request_id) = (masker.clone(), request_id.to_owned());
-        self.write(move |conn| {
-            conn.pragma_update(None, "secure_delete", "ON")?;
-            let outcome = scrub_queued_messages_in(conn, &masker, &request_id);
-            conn.pragma_update(None, "secure_delete", "FAST")?;
-            outcome
-        })
-        .await
+        self.write(move |conn| with_secure_delete(conn, |conn| scrub_queued_messages_in(conn, &masker, &request_id))).await
     }
 }
 
@@ -414,13 +388,8 @@ impl ErasureStore for Db {
         if masker.tenant() != tenant {
             return Err(StoreError::Conflict("the masker is for another tenant".into()));
         }
-        self.write(move |conn| {
-            conn.pragma_update(None, "secure_delete", "ON")?;
-            let outcome = batch_with_secure_delete(conn, &tenant, &request_id, step, &masker, batch_size);
-            conn.pragma_update(None, "secure_delete", "FAST")?;
-            outcome
-        })
-        .await?
+        self.write(move |conn| with_secure_delete(conn, |conn| batch_in_transaction(conn, &tenant, &request_id, step, &masker, batch_size)))
+            .await?
     }
 
     async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {

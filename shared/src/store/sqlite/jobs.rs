@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::Value;
 
-use super::audit::audit_from_row;
+use super::audit::{audit_from_row, COLUMNS as AUDIT_COLUMNS};
 use super::support::{insert_audit, json_at, now, time_at, to_json, ts};
 use super::Db;
 use crate::domain::audit::AuditEntry;
@@ -33,15 +33,21 @@ fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
+/// Extends the lease by `ttl` from `at`, if `holder` still holds it (it has not expired);
+/// whether it did.
+fn extend_lease(conn: &Connection, job: &str, holder: &str, ttl: std::time::Duration, at: DateTime<Utc>) -> rusqlite::Result<bool> {
+    let extended = conn.execute(
+        "UPDATE job_leases SET expires_at = ?3 WHERE job = ?1 AND holder = ?2 AND expires_at > ?4",
+        params![job, holder, expiry(ttl), ts(at)],
+    )?;
+    Ok(extended > 0)
+}
+
 /// Extends the lease and writes the checkpoint, if `fence.holder` still holds the lease.
 /// `Ok(false)`: the lease is lost, and the caller must roll back.
 fn apply_fence(tx: &Transaction<'_>, fence: &Fence) -> rusqlite::Result<bool> {
     let at = now();
-    let extended = tx.execute(
-        "UPDATE job_leases SET expires_at = ?3 WHERE job = ?1 AND holder = ?2 AND expires_at > ?4",
-        params![fence.job, fence.holder, expiry(fence.ttl), ts(at)],
-    )?;
-    if extended == 0 {
+    if !extend_lease(tx, &fence.job, &fence.holder, fence.ttl, at)? {
         return Ok(false);
     }
     match &fence.checkpoint {
@@ -84,47 +90,38 @@ where
     outcome.ok_or_else(|| lease_lost(&job))
 }
 
-fn remove(tx: &Transaction<'_>, removal: &Removal) -> rusqlite::Result<u64> {
+/// Runs the DELETE `sql` once per key; how many rows it removed.
+fn delete_each<P: rusqlite::Params>(tx: &Transaction<'_>, sql: &str, keys: impl IntoIterator<Item = P>) -> rusqlite::Result<u64> {
+    let mut delete = tx.prepare_cached(sql)?;
     let mut removed = 0;
-    match removal {
-        Removal::Notifications { tenant, ids } => {
-            let mut delete = tx.prepare_cached("DELETE FROM notifications WHERE tenant_id = ?1 AND id = ?2")?;
-            for id in ids {
-                removed += delete.execute(params![tenant.as_str(), id])? as u64;
-            }
-        }
-        Removal::AuditEntries { tenant, ids } => {
-            let mut delete = tx.prepare_cached("DELETE FROM audit_log WHERE tenant_id = ?1 AND id = ?2")?;
-            for id in ids {
-                removed += delete.execute(params![tenant.as_str(), id])? as u64;
-            }
-        }
-        Removal::OrderItems(keys) => {
-            let mut delete = tx.prepare_cached("DELETE FROM order_items WHERE tenant_id = ?1 AND order_id = ?2 AND line_no = ?3")?;
-            for (tenant, order_id, line) in keys {
-                removed += delete.execute(params![tenant, order_id, line])? as u64;
-            }
-        }
-        Removal::NotificationsByKey(keys) => {
-            let mut delete = tx.prepare_cached("DELETE FROM notifications WHERE tenant_id = ?1 AND id = ?2")?;
-            for (tenant, id) in keys {
-                removed += delete.execute(params![tenant, id])? as u64;
-            }
-        }
-        Removal::IdempotencyKeys(keys) => {
-            let mut delete = tx.prepare_cached("DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2")?;
-            for (tenant, key) in keys {
-                removed += delete.execute(params![tenant, key])? as u64;
-            }
-        }
-        Removal::ProcessedEvents(keys) => {
-            let mut delete = tx.prepare_cached("DELETE FROM processed_events WHERE tenant_id = ?1 AND consumer = ?2 AND event_id = ?3")?;
-            for (tenant, consumer, event_id) in keys {
-                removed += delete.execute(params![tenant, consumer, event_id])? as u64;
-            }
-        }
+    for key in keys {
+        removed += delete.execute(key)? as u64;
     }
     Ok(removed)
+}
+
+fn remove(tx: &Transaction<'_>, removal: &Removal) -> rusqlite::Result<u64> {
+    const NOTIFICATION: &str = "DELETE FROM notifications WHERE tenant_id = ?1 AND id = ?2";
+    match removal {
+        Removal::Notifications { tenant, ids } => delete_each(tx, NOTIFICATION, ids.iter().map(|id| (tenant.as_str(), id))),
+        Removal::NotificationsByKey(keys) => delete_each(tx, NOTIFICATION, keys.iter().map(|(tenant, id)| (tenant, id))),
+        Removal::AuditEntries { tenant, ids } => {
+            delete_each(tx, "DELETE FROM audit_log WHERE tenant_id = ?1 AND id = ?2", ids.iter().map(|id| (tenant.as_str(), id)))
+        }
+        Removal::OrderItems(keys) => delete_each(
+            tx,
+            "DELETE FROM order_items WHERE tenant_id = ?1 AND order_id = ?2 AND line_no = ?3",
+            keys.iter().map(|(tenant, order_id, line)| (tenant, order_id, line)),
+        ),
+        Removal::IdempotencyKeys(keys) => {
+            delete_each(tx, "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2", keys.iter().map(|(tenant, key)| (tenant, key)))
+        }
+        Removal::ProcessedEvents(keys) => delete_each(
+            tx,
+            "DELETE FROM processed_events WHERE tenant_id = ?1 AND consumer = ?2 AND event_id = ?3",
+            keys.iter().map(|(tenant, consumer, event_id)| (tenant, consumer, event_id)),
+        ),
+    }
 }
 
 fn split(after: Option<Cursor>) -> (Option<String>, Option<String>, i64) {
@@ -174,18 +171,10 @@ impl JobStateStore for Db {
     }
 
     async fn renew_lease(&self, job: &str, holder: &str, ttl: std::time::Duration) -> StoreResult<()> {
-        let (job, holder) = (job.to_owned(), holder.to_owned());
-        let job_name = job.clone();
-        let renewed = self
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE job_leases SET expires_at = ?3 WHERE job = ?1 AND holder = ?2 AND expires_at > ?4",
-                    params![job, holder, expiry(ttl), ts(now())],
-                )
-            })
-            .await?;
-        if renewed == 0 {
-            return Err(lease_lost(&job_name));
+        let (job_name, holder) = (job.to_owned(), holder.to_owned());
+        let renewed = self.write(move |conn| extend_lease(conn, &job_name, &holder, ttl, now())).await?;
+        if !renewed {
+            return Err(lease_lost(job));
         }
         Ok(())
     }
@@ -304,11 +293,11 @@ impl RetentionStore for Db {
         let tenant = tenant.as_str().to_owned();
         let (after_key, after_id, _) = split(after);
         self.read(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id FROM audit_log
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log
                   WHERE tenant_id = ?1 AND at < ?2 AND (?3 IS NULL OR (at, id) > (?3, ?4))
-                  ORDER BY at, id LIMIT ?5",
-            )?;
+                  ORDER BY at, id LIMIT ?5"
+            ))?;
             let rows = statement.query_map(params![tenant, ts(before), after_key, after_id, limit], |row| {
                 let entry = audit_from_row(row)?;
                 let cursor = Cursor::new(row.get::<_, String>(7)?, entry.id.clone());

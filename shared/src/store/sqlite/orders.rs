@@ -1,11 +1,13 @@
 //! SQLite adapter of [`OrderStore`]: orders with their items and status history. Creating an
 //! order checks and reserves stock for every line in one transaction; cancelling releases it.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::customers::load_customer;
 use super::products::load_product;
-use super::support::{after, insert_audit, into_page, new_etag, now, optional_json_at, time_at, to_json, ts};
+use super::support::{check_if_match, insert_audit, new_etag, now, optional_json_at, time_at, to_json, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
@@ -31,15 +33,19 @@ fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
     })
 }
 
-fn load_items(conn: &Connection, tenant: &str, order_id: &str) -> rusqlite::Result<Vec<OrderItem>> {
+/// The items of the orders `order_ids`, in one statement, each order's in line order.
+fn load_items_of(conn: &Connection, tenant: &str, order_ids: &[&str]) -> rusqlite::Result<HashMap<String, Vec<OrderItem>>> {
     let mut statement = conn.prepare_cached(
-        "SELECT product_id, product_name, quantity, unit_price_cents FROM order_items
-          WHERE tenant_id = ?1 AND order_id = ?2 ORDER BY line_no",
+        "SELECT order_id, product_id, product_name, quantity, unit_price_cents FROM order_items
+          WHERE tenant_id = ?1 AND order_id IN (SELECT value FROM json_each(?2)) ORDER BY order_id, line_no",
     )?;
-    let rows = statement.query_map(params![tenant, order_id], |row| {
-        Ok(OrderItem { product_id: row.get(0)?, product_name: row.get(1)?, quantity: row.get(2)?, unit_price_cents: row.get(3)? })
-    })?;
-    rows.collect()
+    let mut rows = statement.query(params![tenant, to_json(&order_ids)])?;
+    let mut items: HashMap<String, Vec<OrderItem>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let item = OrderItem { product_id: row.get(1)?, product_name: row.get(2)?, quantity: row.get(3)?, unit_price_cents: row.get(4)? };
+        items.entry(row.get(0)?).or_default().push(item);
+    }
+    Ok(items)
 }
 
 /// One order with its items, in one statement (the API's most frequent read).
@@ -161,16 +167,6 @@ fn create_in_transaction(transaction: &Transaction<'_>, tenant: &str, order: &Ne
     Ok(Ok(OrderCreated::New(created)))
 }
 
-fn query_name(filter: &OrderFilter) -> String {
-    format!(
-        "orders:{:?}:{:?}:{:?}:{:?}",
-        filter.status.map(OrderStatus::as_str),
-        filter.customer_id,
-        filter.created_from.map(ts),
-        filter.created_to.map(ts)
-    )
-}
-
 #[async_trait::async_trait]
 impl OrderStore for Db {
     async fn create_order(&self, tenant: &TenantId, order: NewOrder, audit: AuditEntry) -> StoreResult<OrderCreated> {
@@ -193,42 +189,39 @@ impl OrderStore for Db {
 
     async fn list_orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {
         let tenant = tenant.as_str().to_owned();
-        let query = query_name(&filter);
-        let (after_key, after_id) = after(&page, &query)?;
-        let limit = i64::from(page.limit) + 1;
-        let items = self
-            .read(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM orders
-                      WHERE tenant_id = ?1
-                        AND (?2 IS NULL OR status = ?2)
-                        AND (?3 IS NULL OR customer_id = ?3)
-                        AND (?4 IS NULL OR created_at >= ?4)
-                        AND (?5 IS NULL OR created_at < ?5)
-                        AND (?6 IS NULL OR (created_at, id) < (?6, ?7))
-                      ORDER BY created_at DESC, id DESC LIMIT ?8"
-                ))?;
-                let rows = statement.query_map(
-                    params![
-                        tenant,
-                        filter.status.map(OrderStatus::as_str),
-                        filter.customer_id,
-                        filter.created_from.map(ts),
-                        filter.created_to.map(ts),
-                        after_key,
-                        after_id,
-                        limit
-                    ],
-                    order_from_row,
-                )?;
-                let mut orders = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                for order in &mut orders {
-                    order.items = load_items(conn, &tenant, &order.id)?;
-                }
-                Ok(orders)
-            })
-            .await?;
-        Ok(into_page(items, &page, &query, |o| (ts(o.created_at), o.id.clone())))
+        let query = filter.query_name();
+        let fetch = move |conn: &Connection, keyset: Keyset| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM orders
+                  WHERE tenant_id = ?1
+                    AND (?2 IS NULL OR status = ?2)
+                    AND (?3 IS NULL OR customer_id = ?3)
+                    AND (?4 IS NULL OR created_at >= ?4)
+                    AND (?5 IS NULL OR created_at < ?5)
+                    AND (?6 IS NULL OR (created_at, id) < (?6, ?7))
+                  ORDER BY created_at DESC, id DESC LIMIT ?8"
+            ))?;
+            let rows = statement.query_map(
+                params![
+                    tenant,
+                    filter.status.map(OrderStatus::as_str),
+                    filter.customer_id,
+                    filter.created_from.map(ts),
+                    filter.created_to.map(ts),
+                    keyset.after_key,
+                    keyset.after_id,
+                    keyset.rows
+                ],
+                order_from_row,
+            )?;
+            let mut orders = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut items = load_items_of(conn, &tenant, &orders.iter().map(|order| order.id.as_str()).collect::<Vec<_>>())?;
+            for order in &mut orders {
+                order.items = items.remove(&order.id).unwrap_or_default();
+            }
+            Ok(orders)
+        };
+        self.read_page(&page, &query, fetch, |o| (ts(o.created_at), o.id.clone())).await
     }
 
     async fn change_order_status(&self, tenant: &TenantId, id: &str, change: StatusInput, actor_id: &str, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Order> {
@@ -236,10 +229,8 @@ impl OrderStore for Db {
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut order = load_order(&transaction, &tenant, &id)?;
-            if let Some(expected) = &if_match {
-                if expected.as_str() != order.etag {
-                    return Ok(Err(StoreError::PreconditionFailed { current: ETag::new(order.etag) }));
-                }
+            if let Err(stale) = check_if_match(if_match.as_ref(), &order.etag) {
+                return Ok(Err(stale));
             }
             let next = match order.status.transition(change.status) {
                 Ok(next) => next,

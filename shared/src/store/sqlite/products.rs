@@ -2,11 +2,11 @@
 
 use rusqlite::{params, Connection};
 
-use super::support::{after, insert_audit, into_page, new_etag, now, time_at, ts};
+use super::support::{check_if_match, insert_audit, new_etag, now, time_at, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::product::{Product, ProductInput};
-use crate::store::{ETag, Page, PageRequest, ProductFilter, ProductStore, StoreError, StoreResult, TenantId};
+use crate::store::{ETag, Page, PageRequest, ProductFilter, ProductStore, StoreResult, TenantId};
 
 const COLUMNS: &str = "tenant_id, id, name, category, description, price_cents, currency, stock, active, created_at, updated_at, etag";
 
@@ -74,10 +74,8 @@ impl ProductStore for Db {
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut product = load_product(&transaction, &tenant, &id)?;
-            if let Some(expected) = &if_match {
-                if expected.as_str() != product.etag {
-                    return Ok(Err(StoreError::PreconditionFailed { current: ETag::new(product.etag) }));
-                }
+            if let Err(stale) = check_if_match(if_match.as_ref(), &product.etag) {
+                return Ok(Err(stale));
             }
             product.name = input.name;
             product.category = input.category;
@@ -115,25 +113,21 @@ impl ProductStore for Db {
 
     async fn list_products(&self, tenant: &TenantId, filter: ProductFilter, page: PageRequest) -> StoreResult<Page<Product>> {
         let tenant = tenant.as_str().to_owned();
-        let query = format!("products:{:?}:{:?}", filter.name, filter.category);
-        let (after_key, after_id) = after(&page, &query)?;
-        let limit = i64::from(page.limit) + 1;
+        let query = filter.query_name();
         let name_pattern = filter.name.as_ref().map(|name| format!("%{}%", escape_like(&name.to_lowercase())));
-        let items = self
-            .read(move |conn| {
-                let mut statement = conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM products
-                      WHERE tenant_id = ?1
-                        AND (?2 IS NULL OR lower(name) LIKE ?2 ESCAPE '\\')
-                        AND (?3 IS NULL OR category = ?3)
-                        AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
-                      ORDER BY created_at, id LIMIT ?6"
-                ))?;
-                let rows = statement.query_map(params![tenant, name_pattern, filter.category, after_key, after_id, limit], product_from_row)?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?;
-        Ok(into_page(items, &page, &query, |p| (ts(p.created_at), p.id.clone())))
+        let fetch = move |conn: &Connection, keyset: Keyset| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM products
+                  WHERE tenant_id = ?1
+                    AND (?2 IS NULL OR lower(name) LIKE ?2 ESCAPE '\\')
+                    AND (?3 IS NULL OR category = ?3)
+                    AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
+                  ORDER BY created_at, id LIMIT ?6"
+            ))?;
+            let rows = statement.query_map(params![tenant, name_pattern, filter.category, keyset.after_key, keyset.after_id, keyset.rows], product_from_row)?;
+            rows.collect()
+        };
+        self.read_page(&page, &query, fetch, |p| (ts(p.created_at), p.id.clone())).await
     }
 }
 
