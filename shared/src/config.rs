@@ -155,7 +155,7 @@ impl RetentionSettings {
     /// The longest any notification is kept, read or not, over every tenant's periods.
     pub fn longest_notification_days(&self) -> u32 {
         let overrides = self.tenant_overrides.values().flat_map(|tenant| [tenant.notification_days, tenant.read_notification_days]).flatten();
-        overrides.chain([self.notification_days, self.read_notification_days]).max().unwrap_or(self.notification_days)
+        overrides.fold(self.notification_days.max(self.read_notification_days), u32::max)
     }
 }
 
@@ -236,13 +236,13 @@ impl Settings {
             archive_dir: reader.path("ARCHIVE_DIR", "./.data/archive"),
             cosmos_endpoint: reader.cosmos_endpoint()?,
             cosmos_database: reader.text("COSMOS_DATABASE", "platform"),
-            cosmos_key: reader.optional("COSMOS_KEY").filter(|key| !key.is_empty()),
+            cosmos_key: reader.optional("COSMOS_KEY"),
             cosmos_region: reader.text("COSMOS_REGION", "eastus"),
             cosmos_timeout: Duration::from_millis(reader.number("COSMOS_TIMEOUT_MS", 10_000, 100..=120_000)?),
             cosmos_throttle_retries: reader.number("COSMOS_THROTTLE_RETRIES", 5, 0..=50)?,
             archive_blob_endpoint: reader.url("ARCHIVE_BLOB_ENDPOINT")?,
             archive_container: reader.text("ARCHIVE_CONTAINER", "audit-archive"),
-            archive_blob_sas: reader.optional("ARCHIVE_BLOB_SAS").filter(|sas| !sas.is_empty()),
+            archive_blob_sas: reader.optional("ARCHIVE_BLOB_SAS"),
             azure_client_id: reader.optional("AZURE_CLIENT_ID"),
             auth: AuthSettings {
                 entra_issuer: reader.url("AUTH_ENTRA_ISSUER")?,
@@ -369,6 +369,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The value, or `None` when unset or empty (see [`SettingsSource::get`]).
     fn optional(&self, name: &str) -> Option<String> {
         self.source.get(name).map(str::to_owned)
     }
@@ -440,7 +441,7 @@ impl Reader<'_> {
     /// `COSMOS_ENDPOINT`: a URL, or [`MEMORY_ENDPOINT`].
     fn cosmos_endpoint(&self) -> Result<Option<String>, ConfigError> {
         match self.source.get("COSMOS_ENDPOINT") {
-            Some(value) if value.trim() == MEMORY_ENDPOINT => Ok(Some(MEMORY_ENDPOINT.to_owned())),
+            Some(MEMORY_ENDPOINT) => Ok(Some(MEMORY_ENDPOINT.to_owned())),
             _ => self.url("COSMOS_ENDPOINT"),
         }
     }

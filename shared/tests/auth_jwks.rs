@@ -5,27 +5,22 @@
 //! (signature, lifetime, audience, issuer, algorithm, claims, header), key rotation with its
 //! rate limit, concurrent first requests, and an unreachable or failing key endpoint.
 
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use shared::auth::{
     AuthConfig, AuthError, Authenticator, IssuerConfig, Principal, PrincipalKind, Role,
 };
 use shared::store::TenantId;
+
+#[path = "fixtures/fake_idp.rs"]
+mod fake_idp;
+use fake_idp::{b64_json, key_a, key_b, key_c, merge, now, sign, FakeIdp, TestKey};
 
 const AUDIENCE: &str = "api://platform";
 
@@ -35,7 +30,7 @@ const AUDIENCE: &str = "api://platform";
 
 #[tokio::test]
 async fn an_employee_token_yields_its_tenant_subject_and_known_roles() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let claims = json!({"roles": ["admin", "order-manager", "Admin", "auditor"]});
     let principal = auth
@@ -65,7 +60,7 @@ async fn an_employee_token_yields_its_tenant_subject_and_known_roles() {
 
 #[tokio::test]
 async fn a_client_token_is_bound_to_its_customer() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = Authenticator::new(
         AuthConfig::default().with_issuer(IssuerConfig::client(idp.issuer(), AUDIENCE)),
     )
@@ -97,7 +92,7 @@ async fn a_client_token_is_bound_to_its_customer() {
 
 #[tokio::test]
 async fn claim_names_and_jwks_uri_are_configurable() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let issuer = IssuerConfig::client(idp.issuer(), AUDIENCE)
         .with_tenant_claim("extension_tenant")
         .with_customer_claim("extension_0a1b_customerId")
@@ -124,8 +119,8 @@ async fn claim_names_and_jwks_uri_are_configurable() {
 
 #[tokio::test]
 async fn employees_and_clients_of_several_issuers_are_told_apart_by_iss() {
-    let workforce = FakeIdp::start(vec![key_a()]).await;
-    let customers = FakeIdp::start(vec![key_b()]).await;
+    let workforce = FakeIdp::serving(&[key_a()]).await;
+    let customers = FakeIdp::serving(&[key_b()]).await;
     let auth = Authenticator::new(
         AuthConfig::default()
             .with_issuer(IssuerConfig::employee(workforce.issuer(), AUDIENCE))
@@ -156,7 +151,7 @@ async fn employees_and_clients_of_several_issuers_are_told_apart_by_iss() {
 
 #[tokio::test]
 async fn a_tampered_token_is_refused() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let token = idp.token(&key_a(), json!({"roles": ["customer-service"]}));
     let (header, rest) = token.split_once('.').expect("compact JWS");
@@ -201,7 +196,7 @@ async fn a_tampered_token_is_refused() {
 
 #[tokio::test]
 async fn token_lifetime_is_checked_with_the_allowed_clock_skew() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default()); // 60 s leeway
     let now = now();
     let cases = [
@@ -236,7 +231,7 @@ async fn token_lifetime_is_checked_with_the_allowed_clock_skew() {
 
 #[tokio::test]
 async fn a_token_for_another_audience_is_refused() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let other = idp.bearer(&key_a(), json!({"aud": "api://someone-else"}));
     assert_eq!(
@@ -259,7 +254,7 @@ async fn a_token_for_another_audience_is_refused() {
 
 #[tokio::test]
 async fn a_token_from_an_unknown_issuer_is_refused_without_fetching_keys() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let lookalike = format!("{}/", idp.issuer());
     for iss in [
@@ -278,7 +273,7 @@ async fn a_token_from_an_unknown_issuer_is_refused_without_fetching_keys() {
 
 #[tokio::test]
 async fn alg_none_is_refused_before_any_key_lookup() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let claims = idp.claims(json!({"roles": ["admin"]}));
     for alg in ["none", "None", "NONE"] {
@@ -295,14 +290,10 @@ async fn alg_none_is_refused_before_any_key_lookup() {
 
 #[tokio::test]
 async fn hs256_signed_with_the_public_key_is_refused_before_any_key_lookup() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let claims = idp.claims(json!({"roles": ["admin"]}));
-    let public_pem = key_a()
-        .private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("public key PEM");
+    let public_pem = key_a().public_pem();
     for secret in [public_pem.as_bytes(), public_pem.trim_end().as_bytes()] {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key_a().kid);
@@ -332,7 +323,7 @@ async fn hs256_signed_with_the_public_key_is_refused_before_any_key_lookup() {
 
 #[tokio::test]
 async fn other_rsa_algorithms_are_refused_too() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     for alg in [Algorithm::RS512, Algorithm::PS256] {
         let mut header = Header::new(alg);
@@ -349,7 +340,7 @@ async fn other_rsa_algorithms_are_refused_too() {
 
 #[tokio::test]
 async fn a_missing_or_malformed_tenant_claim_is_refused_without_echoing_it() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let missing = idp.bearer(&key_a(), json!({"tenant_id": null}));
     let error = auth
@@ -388,7 +379,7 @@ async fn a_missing_or_malformed_tenant_claim_is_refused_without_echoing_it() {
 
 #[tokio::test]
 async fn missing_or_garbage_authorization_headers_are_refused() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let token = idp.token(&key_a(), json!({}));
     let cases = [
@@ -427,7 +418,7 @@ async fn missing_or_garbage_authorization_headers_are_refused() {
 
 #[tokio::test]
 async fn a_token_without_kid_is_refused() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
@@ -448,7 +439,7 @@ async fn a_token_without_kid_is_refused() {
 #[tokio::test]
 async fn key_rotation_is_picked_up_with_at_most_one_fetch_per_interval() {
     let interval = Duration::from_millis(1500);
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig {
         refetch_interval: interval,
         ..AuthConfig::default()
@@ -460,7 +451,7 @@ async fn key_rotation_is_picked_up_with_at_most_one_fetch_per_interval() {
     assert_eq!(idp.jwks_fetches(), 1);
 
     // The issuer rotates to a new key with a new kid.
-    idp.set_keys(vec![key_b()]);
+    idp.set_keys(&[key_b()]);
     let rotated = idp.bearer(&key_b(), json!({}));
     // Right after a fetch, an unknown kid does not fetch again (a flood of made-up kids
     // cannot hammer the issuer)...
@@ -514,7 +505,7 @@ async fn key_rotation_is_picked_up_with_at_most_one_fetch_per_interval() {
 #[tokio::test]
 async fn a_token_verified_before_is_refused_once_its_key_is_withdrawn() {
     let interval = Duration::from_millis(800);
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig {
         refetch_interval: interval,
         ..AuthConfig::default()
@@ -526,7 +517,7 @@ async fn a_token_verified_before_is_refused_once_its_key_is_withdrawn() {
         "a repeated token is accepted"
     );
 
-    idp.set_keys(vec![key_b()]);
+    idp.set_keys(&[key_b()]);
     tokio::time::sleep(interval + Duration::from_millis(100)).await;
     assert!(auth
         .authenticate(Some(&idp.bearer(&key_b(), json!({}))))
@@ -542,7 +533,7 @@ async fn a_token_verified_before_is_refused_once_its_key_is_withdrawn() {
 
 #[tokio::test]
 async fn a_token_verified_before_still_expires() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig {
         leeway: Duration::ZERO,
         ..AuthConfig::default()
@@ -558,7 +549,7 @@ async fn a_token_verified_before_still_expires() {
 
 #[tokio::test]
 async fn concurrent_first_requests_share_one_fetch() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     idp.set_jwks_delay(Duration::from_millis(300));
     let auth = Arc::new(idp.employee_authenticator(AuthConfig::default()));
     let header = idp.bearer(&key_a(), json!({"roles": ["admin"]}));
@@ -610,7 +601,7 @@ async fn an_unreachable_key_endpoint_is_a_server_side_error() {
 
 #[tokio::test]
 async fn a_failing_key_endpoint_recovers_without_a_restart() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     idp.set_status(StatusCode::INTERNAL_SERVER_ERROR);
     let interval = Duration::from_millis(400);
     let auth = idp.employee_authenticator(AuthConfig {
@@ -633,7 +624,7 @@ async fn a_failing_key_endpoint_recovers_without_a_restart() {
 
 #[tokio::test]
 async fn a_slow_key_endpoint_times_out() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     idp.set_jwks_delay(Duration::from_secs(5));
     let timeout = Duration::from_millis(300);
     let auth = idp.employee_authenticator(AuthConfig {
@@ -656,7 +647,7 @@ async fn a_slow_key_endpoint_times_out() {
 #[tokio::test]
 async fn a_withdrawn_key_goes_when_the_cache_ages_but_stale_keys_outlive_an_outage() {
     let max_age = Duration::from_millis(400);
-    let idp = FakeIdp::start(vec![key_a(), key_b()]).await;
+    let idp = FakeIdp::serving(&[key_a(), key_b()]).await;
     let config = AuthConfig {
         key_max_age: max_age,
         refetch_interval: Duration::ZERO,
@@ -676,7 +667,7 @@ async fn a_withdrawn_key_goes_when_the_cache_ages_but_stale_keys_outlive_an_outa
 
     // The issuer is back and has withdrawn key A: the next request on the old cache drops it.
     idp.set_status(StatusCode::OK);
-    idp.set_keys(vec![key_b()]);
+    idp.set_keys(&[key_b()]);
     assert_eq!(
         auth.authenticate(Some(&with_a)).await,
         Err(AuthError::UnknownKey)
@@ -686,7 +677,7 @@ async fn a_withdrawn_key_goes_when_the_cache_ages_but_stale_keys_outlive_an_outa
 
 #[tokio::test]
 async fn prefetching_fills_the_cache_before_the_first_request() {
-    let idp = FakeIdp::start(vec![key_a()]).await;
+    let idp = FakeIdp::serving(&[key_a()]).await;
     let auth = idp.employee_authenticator(AuthConfig::default());
     auth.prefetch_keys().await.expect("keys fetched");
     assert_eq!(idp.jwks_fetches(), 1);
@@ -705,67 +696,10 @@ async fn prefetching_fills_the_cache_before_the_first_request() {
 // Support: test keys, token signing, the fake identity provider
 // ---------------------------------------------------------------------------------------------
 
-/// A signing key with the `kid` the fake IdP publishes it under.
-#[derive(Clone)]
-struct TestKey {
-    kid: String,
-    private: RsaPrivateKey,
-}
-
-impl TestKey {
-    fn from_pem(kid: &str, pem: &str) -> Self {
-        let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("test key PEM");
-        Self {
-            kid: kid.into(),
-            private,
-        }
-    }
-
-    fn with_kid(mut self, kid: &str) -> Self {
-        self.kid = kid.into();
-        self
-    }
-
-    fn encoding(&self) -> EncodingKey {
-        let der = self.private.to_pkcs1_der().expect("PKCS#1 DER");
-        EncodingKey::from_rsa_der(der.as_bytes())
-    }
-
-    /// The public key as the issuer's JWKS lists it (Entra style: `use`, no `alg`).
-    fn jwk(&self) -> Value {
-        json!({
-            "kty": "RSA",
-            "use": "sig",
-            "kid": self.kid,
-            "n": URL_SAFE_NO_PAD.encode(self.private.n().to_bytes_be()),
-            "e": URL_SAFE_NO_PAD.encode(self.private.e().to_bytes_be()),
-        })
-    }
-}
-
-fn key_a() -> TestKey {
-    TestKey::from_pem("key-a", KEY_A)
-}
-
-fn key_b() -> TestKey {
-    TestKey::from_pem("key-b", KEY_B)
-}
-
-fn key_c() -> TestKey {
-    TestKey::from_pem("key-c", KEY_C)
-}
-
-fn now() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since_epoch.as_secs()).expect("seconds fit i64")
-}
-
 /// Valid employee claims for `issuer`, with `overrides` merged in (`null` removes a claim).
 fn base_claims(issuer: &str, overrides: Value) -> Value {
     let now = now();
-    let mut claims = json!({
+    let claims = json!({
         "iss": issuer,
         "aud": AUDIENCE,
         "sub": "sub-employee-1",
@@ -775,31 +709,11 @@ fn base_claims(issuer: &str, overrides: Value) -> Value {
         "nbf": now - 5,
         "exp": now + 600,
     });
-    let (Value::Object(map), Value::Object(overrides)) = (&mut claims, overrides) else {
-        panic!("claims are objects");
-    };
-    for (name, value) in overrides {
-        if value.is_null() {
-            map.remove(&name);
-        } else {
-            map.insert(name, value);
-        }
-    }
-    claims
-}
-
-fn sign(key: &TestKey, claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &key.encoding()).expect("signed token")
+    merge(claims, overrides)
 }
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
-}
-
-fn b64_json(value: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
 /// A loopback port nothing listens on.
@@ -810,53 +724,10 @@ async fn closed_port() -> u16 {
     listener.local_addr().expect("address").port()
 }
 
-/// What the fake IdP serves, and what it has been asked.
-struct IdpState {
-    base: String,
-    keys: Mutex<Vec<Value>>,
-    status: AtomicU16,
-    jwks_delay: Mutex<Duration>,
-    discovery_fetches: AtomicUsize,
-    jwks_fetches: AtomicUsize,
-}
-
-/// An OpenID provider stand-in on 127.0.0.1: `/idp/.well-known/openid-configuration` and
-/// `/idp/keys`, counting requests. Stops when dropped.
-struct FakeIdp {
-    state: Arc<IdpState>,
-    server: tokio::task::JoinHandle<()>,
-}
-
+/// This suite's use of the fake IdP: one issuer at `/idp`, employee claims of tenant `contoso`.
 impl FakeIdp {
-    async fn start(keys: Vec<TestKey>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let state = Arc::new(IdpState {
-            base,
-            keys: Mutex::new(keys.iter().map(TestKey::jwk).collect()),
-            status: AtomicU16::new(200),
-            jwks_delay: Mutex::new(Duration::ZERO),
-            discovery_fetches: AtomicUsize::new(0),
-            jwks_fetches: AtomicUsize::new(0),
-        });
-        let app = Router::new()
-            .route("/idp/.well-known/openid-configuration", get(discovery))
-            .route("/idp/keys", get(jwks))
-            .with_state(Arc::clone(&state));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fake IdP serves");
-        });
-        Self { state, server }
-    }
-
-    fn issuer(&self) -> String {
-        format!("{}/idp", self.state.base)
-    }
-
-    fn jwks_uri(&self) -> String {
-        format!("{}/idp/keys", self.state.base)
+    async fn serving(keys: &[TestKey]) -> Self {
+        Self::start("idp", keys).await
     }
 
     fn employee_authenticator(&self, config: AuthConfig) -> Authenticator {
@@ -875,62 +746,4 @@ impl FakeIdp {
     fn bearer(&self, key: &TestKey, overrides: Value) -> String {
         bearer(&self.token(key, overrides))
     }
-
-    fn set_keys(&self, keys: Vec<TestKey>) {
-        *self.state.keys.lock().expect("keys lock") = keys.iter().map(TestKey::jwk).collect();
-    }
-
-    fn set_status(&self, status: StatusCode) {
-        self.state.status.store(status.as_u16(), Ordering::SeqCst);
-    }
-
-    fn set_jwks_delay(&self, delay: Duration) {
-        *self.state.jwks_delay.lock().expect("delay lock") = delay;
-    }
-
-    fn discovery_fetches(&self) -> usize {
-        self.state.discovery_fetches.load(Ordering::SeqCst)
-    }
-
-    fn jwks_fetches(&self) -> usize {
-        self.state.jwks_fetches.load(Ordering::SeqCst)
-    }
 }
-
-impl Drop for FakeIdp {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-fn failure(state: &IdpState) -> Option<Response> {
-    let status = StatusCode::from_u16(state.status.load(Ordering::SeqCst)).expect("status");
-    (!status.is_success()).then(|| (status, "identity provider unavailable").into_response())
-}
-
-async fn discovery(State(state): State<Arc<IdpState>>) -> Response {
-    state.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-    if let Some(failure) = failure(&state) {
-        return failure;
-    }
-    Json(json!({
-        "issuer": format!("{}/idp", state.base),
-        "jwks_uri": format!("{}/idp/keys", state.base),
-        "id_token_signing_alg_values_supported": ["RS256"],
-    }))
-    .into_response()
-}
-
-async fn jwks(State(state): State<Arc<IdpState>>) -> Response {
-    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    let delay = *state.jwks_delay.lock().expect("delay lock");
-    tokio::time::sleep(delay).await;
-    if let Some(failure) = failure(&state) {
-        return failure;
-    }
-    let keys = state.keys.lock().expect("keys lock").clone();
-    Json(json!({ "keys": keys })).into_response()
-}
-
-include!("fixtures/test_keys.rs");
-

@@ -8,8 +8,9 @@
 //! none: equality, not the hash, decides a hit. It is used only while the token is within its
 //! lifetime (same leeway as validation) and while its issuer's keys are still the fresh
 //! generation it was verified with: a key refresh or keys past their maximum age send the token
-//! through full verification again. The number of entries is bounded (at the default 10,000
-//! entries and tokens of 1 to 2 KB, at most 10 to 20 MB of keys).
+//! through full verification again. The number of entries is bounded: at the default 10,000
+//! entries, typical tokens of 1 to 2 KB take 10 to 20 MB; the ceiling is 10,000 ×
+//! [`super::MAX_TOKEN_LEN`] (about 160 MB), reachable only with tokens the issuers signed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::lenient::{as_datetime, as_text};
+use super::lenient::{as_datetime, as_text, unwrap_json_ref};
 use super::ProtocolError;
 
 /// `{"Data": {binding: value}, "Metadata": {...}}` as the host sends it.
@@ -73,7 +73,7 @@ pub struct SysMetadata {
 
 impl SysMetadata {
     fn from_value(value: &Value) -> Self {
-        let value = super::lenient::unwrap_json(value);
+        let value = unwrap_json_ref(value);
         let Some(map) = value.as_object() else {
             return Self::default();
         };
