@@ -105,11 +105,17 @@ impl AppState {
 impl AppState {
     /// Replaces the SQLite store by the one `STORE` selects (Cosmos DB needs a network
     /// round-trip to connect, so this step is async); with `STORE=sqlite` nothing changes.
+    /// Readiness then checks Cosmos DB in place of SQLite (which only keeps the local
+    /// runtime's queue and timer state).
     pub async fn with_configured_store(mut self) -> Result<Self, StartError> {
         if let Some((store, health)) = open_cosmos(&self.settings, &self.db).await? {
             self.store = store;
-            let mut checks: Vec<Arc<dyn HealthCheck>> = vec![health];
-            checks.extend(self.health_checks.iter().skip(1).cloned());
+            let sqlite = HealthCheck::backend(&self.db);
+            let checks = self
+                .health_checks
+                .iter()
+                .map(|check| if check.backend() == sqlite { Arc::clone(&health) } else { Arc::clone(check) })
+                .collect();
             self.health_checks = Arc::new(checks);
         }
         Ok(self)

@@ -9,13 +9,13 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use shared::archive::{ArchiveError, ArchiveStore};
+use shared::archive::ArchiveStore;
 use shared::config::{Settings, SettingsSource};
 use shared::jobs::{run_job, JobContext, JobName, JobReport, Outcome, Progress, RunOptions, Trigger};
 use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
 use shared::store::Store;
 
-use crate::app::AppState;
+use crate::app::{open_cosmos, AppState, StartError};
 use crate::functions::gdpr_data_anonymization::RetentionEraser;
 use crate::invoke::FunctionError;
 use crate::registry::TIMER_BINDING;
@@ -40,12 +40,9 @@ pub enum JobsCliError {
     UnknownJob(String),
     #[error(transparent)]
     Config(#[from] shared::config::ConfigError),
+    /// Opening the database, Cosmos DB or the archive failed (the same lines as at start-up).
     #[error(transparent)]
-    Open(#[from] shared::store::sqlite::OpenError),
-    #[error("invalid setting ARCHIVE=blob: {0}; fix: check ARCHIVE_BLOB_ENDPOINT, ARCHIVE_CONTAINER and AZURE_CLIENT_ID, or set ARCHIVE=folder")]
-    Archive(#[from] ArchiveError),
-    #[error(transparent)]
-    Start(#[from] crate::app::StartError),
+    Start(#[from] StartError),
     #[error("the job run {outcome}: {reason} (report printed above)")]
     RunFailed { outcome: &'static str, reason: String },
 }
@@ -81,17 +78,17 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
     let job = JobName::parse(&name).ok_or(JobsCliError::UnknownJob(name))?;
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let db = shared::store::sqlite::Db::open(&settings.sqlite_path())?;
-    let store: Arc<dyn Store> = match crate::app::open_cosmos(&settings, &db).await? {
+    let db = shared::store::sqlite::Db::open(&settings.sqlite_path()).map_err(StartError::from)?;
+    let store: Arc<dyn Store> = match open_cosmos(&settings, &db).await? {
         Some((cosmos, _)) => cosmos,
         None => Arc::new(db),
     };
-    let archive = shared::archive::open(&settings)?.store;
-    let mut context = job_context(store, archive, Arc::new(settings.clone()));
+    let archive = shared::archive::open(&settings).map_err(StartError::Archive)?.store;
+    let options = RunOptions { trigger: Trigger::Cli, dry_run: dry_run || settings.jobs.dry_run, is_past_due: false };
+    let mut context = job_context(store, archive, Arc::new(settings));
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
     }
-    let options = RunOptions { trigger: Trigger::Cli, dry_run: dry_run || settings.jobs.dry_run, is_past_due: false };
     let report = run_job(job, &context, options).await;
     print_report(&report);
     match report.outcome {

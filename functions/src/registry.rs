@@ -350,8 +350,9 @@ pub fn match_http_route(method: &str, path: &str) -> Option<RouteMatch> {
 
 fn match_template(template: &str, segments: &[&str]) -> Option<std::collections::BTreeMap<String, String>> {
     let mut params = std::collections::BTreeMap::new();
-    let parts: Vec<&str> = template.split('/').collect();
-    for (index, part) in parts.iter().enumerate() {
+    let mut parts = 0;
+    for (index, part) in template.split('/').enumerate() {
+        parts = index + 1;
         if let Some(name) = part.strip_prefix("{*").and_then(|rest| rest.strip_suffix('}')) {
             params.insert(name.to_owned(), segments.get(index..).map(|rest| rest.join("/")).unwrap_or_default());
             return Some(params);
@@ -366,7 +367,7 @@ fn match_template(template: &str, segments: &[&str]) -> Option<std::collections:
             None => return None,
         }
     }
-    (segments.len() == parts.len()).then_some(params)
+    (segments.len() == parts).then_some(params)
 }
 
 impl FunctionDef {
@@ -418,6 +419,20 @@ mod tests {
         assert!(!head.function.accepts_method("HEAD"));
         assert!(find("OrdersReadApi").unwrap().is_forwarded_http());
         assert!(!find("OrdersApi").unwrap().is_forwarded_http());
+    }
+
+    #[test]
+    fn split_off_reads_share_the_route_of_the_function_serving_them() {
+        for def in FUNCTIONS {
+            let Code::HttpReadsOf(writer) = def.code else { continue };
+            let writer = find(writer).unwrap_or_else(|| panic!("{}: no function named {writer}", def.name));
+            assert!(matches!(writer.code, Code::Http(_)), "{}: {} has no routes", def.name, writer.name);
+            let route = |def: &FunctionDef| match def.trigger {
+                Trigger::Http { route, .. } => route,
+                _ => panic!("{} is not an HTTP function", def.name),
+            };
+            assert_eq!(route(def), route(writer), "{}", def.name);
+        }
     }
 
     #[test]

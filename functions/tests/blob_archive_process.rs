@@ -10,13 +10,14 @@
 mod jobs_support;
 #[path = "../../shared/tests/support/azurite.rs"]
 mod azurite;
+mod common;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::process::{free_port, get, wait_for, Running};
 use jobs_support::*;
 use serde_json::Value;
 use shared::archive::{read_batch, ArchiveStore, BlobArchive, BlobArchiveOptions, BlobAuth};
@@ -25,12 +26,8 @@ const SEED: Seed = Seed { tenants: 2, old_notifications: 10, read_notifications:
 
 /// The handler with the Blob archive on Azurite, in a container of its own.
 fn handler(dir: &Path, endpoint: &str, container: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    let mut command = common::process::handler(dir);
     command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", dir.join("data"))
         .env("ARCHIVE", "blob")
         .env("ARCHIVE_BLOB_ENDPOINT", endpoint)
         .env("ARCHIVE_BLOB_SAS", azurite::account_sas())
@@ -86,51 +83,33 @@ fn local_mode_readiness_checks_the_blob_container() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let missing = container_name();
-    let mut child = handler(dir.path(), &endpoint, &missing)
-        .env("LOCAL_PORT", port.to_string())
-        .env("LOCAL_TIMERS", "off")
-        .arg("local")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _app = Running::spawn(
+        handler(dir.path(), &endpoint, &missing)
+            .env("LOCAL_PORT", port.to_string())
+            .env("LOCAL_TIMERS", "off")
+            .arg("local")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let url = format!("http://127.0.0.1:{port}/api/health/ready");
-    let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(15)).build().unwrap();
-    let started = Instant::now();
-    let (status, body) = loop {
-        if let Ok(response) = client.get(&url).send() {
-            break (response.status().as_u16(), response.text().unwrap());
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "{url} never answered");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (status, body) = wait_for(&url, Duration::from_secs(15), |_| true);
     assert_eq!(status, 503, "the container does not exist yet: {body}");
     assert!(body.contains("blob"), "{body}");
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(archive_of(&endpoint, &missing).create_container_if_missing()).unwrap();
-    let response = client.get(&url).send().unwrap();
-    let body: Value = response.json().unwrap();
+    let (_, body) = get(&url).unwrap();
+    let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["checks"]["blob"], "ok", "{body}");
     assert_eq!(body["status"], "ready", "{body}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
 fn blob_without_an_endpoint_stops_start_up_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", dir.path().join("data"))
-        .env("ARCHIVE", "blob")
-        .arg("local")
-        .output()
-        .unwrap();
+    let output = common::process::handler(dir.path()).env("ARCHIVE", "blob").arg("local").output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

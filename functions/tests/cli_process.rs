@@ -1,75 +1,28 @@
 //! The `handler` binary as a user runs it, as real processes: under a host-style port, in
 //! local mode, one-off commands against the same data, restarts, and bad settings.
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{free_port, get, Running};
 use serde_json::Value;
 
 fn handler(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    let mut command = common::process::handler(dir);
+    command.env("LOCAL_QUEUE_RETRY_DELAY_MS", "0").env("RUST_LOG", "warn");
     command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", dir.join("data"))
-        .env("LOCAL_QUEUE_RETRY_DELAY_MS", "0")
-        .env("RUST_LOG", "warn");
-    command
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A child process that is stopped (SIGTERM, then killed) when dropped.
-struct Running(Child);
-
-impl Running {
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                let _ = self.0.kill();
-                return self.0.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn spawn(mut command: Command) -> Running {
-    Running(command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+    Running::spawn(command.stdout(Stdio::null()).stderr(Stdio::null()))
 }
 
-fn get(url: &str) -> Option<(u16, String)> {
-    let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().ok()?;
-    let response = client.get(url).send().ok()?;
-    Some((response.status().as_u16(), response.text().ok()?))
-}
-
+/// The first answer of `url` (whatever its status), within 10 s.
 fn wait_until_up(url: &str) -> (u16, String) {
-    let started = Instant::now();
-    loop {
-        if let Some(answer) = get(url) {
-            return answer;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "{url} never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::process::wait_for(url, Duration::from_secs(10), |_| true)
 }
 
 fn run(command: &mut Command) -> Output {

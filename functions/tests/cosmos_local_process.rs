@@ -8,25 +8,15 @@
 
 #[path = "../../shared/tests/support/azurite.rs"]
 mod azurite;
+mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client;
+use common::process::{client, free_port, Running};
 use serde_json::{json, Value};
 use shared::archive::{BlobArchive, BlobArchiveOptions, BlobAuth};
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The Blob container of this test's app, created on Azurite (in Azure, Bicep creates it).
 fn create_container(blob_endpoint: &str) -> String {
@@ -39,12 +29,8 @@ fn create_container(blob_endpoint: &str) -> String {
 }
 
 fn handler(dir: &Path, blob_endpoint: &str, container: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    let mut command = common::process::handler(dir);
     command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", dir.join("data"))
         .env("STORE", "cosmos")
         .env("COSMOS_ENDPOINT", "memory:")
         .env("ARCHIVE", "blob")
@@ -56,25 +42,10 @@ fn handler(dir: &Path, blob_endpoint: &str, container: &str) -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn client() -> Client {
-    Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().unwrap()
-}
-
+/// Readiness once every backend answers (30 s at most).
 fn wait_until_ready(base: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        if let Ok(response) = client().get(format!("{base}/api/health/ready")).send() {
-            if response.status().is_success() {
-                return response.json().unwrap();
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "the app never became ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_, body) = common::process::wait_for(&format!("{base}/api/health/ready"), Duration::from_secs(30), |status| (200..300).contains(&status));
+    serde_json::from_str(&body).unwrap()
 }
 
 fn dev_token(dir: &Path, blob_endpoint: &str, args: &[&str]) -> String {
@@ -103,7 +74,7 @@ fn the_api_flow_and_a_retention_run_work_on_cosmos_and_blob() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let container = create_container(&blob_endpoint);
-    let _app = Running(handler(dir.path(), &blob_endpoint, &container).env("LOCAL_PORT", port.to_string()).arg("local").stdout(Stdio::null()).spawn().unwrap());
+    let _app = Running::spawn(handler(dir.path(), &blob_endpoint, &container).env("LOCAL_PORT", port.to_string()).arg("local").stdout(Stdio::null()));
     let ready = wait_until_ready(&base);
     assert_eq!(ready["checks"]["cosmos"], "ok", "{ready}");
     assert_eq!(ready["checks"]["blob"], "ok", "{ready}");

@@ -22,12 +22,8 @@ const INACTIVE: usize = 3;
 const ACTIVE: usize = 2;
 
 fn handler(dir: &Path, batch: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    let mut command = common::process::handler(dir);
     command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATA_DIR", dir.join("data"))
         .env("ARCHIVE_DIR", dir.join("archive"))
         .env("JOB_BATCH_SIZE", batch)
         .env("RUST_LOG", "error")

@@ -159,7 +159,7 @@ async fn invoke_enveloped(runtime: &LocalRuntime, found: RouteMatch, request: Re
     };
     let base_url = format!("http://127.0.0.1:{}", runtime.state.settings.local.port);
     let mut data = HttpRequestData::from_http_parts(&parts, &base_url, &bytes);
-    data.params = found.params.clone();
+    data.params = found.params;
     let envelope = data.to_host_request(found.function.trigger_binding, found.function.name);
     match runtime.host.invoke(found.function, &envelope).await {
         Ok(reply) => response_from_reply(&reply),

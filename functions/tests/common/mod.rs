@@ -63,6 +63,7 @@ pub fn client() -> reqwest::Client {
 // ---------------------------------------------------------------------------------------------
 
 pub mod jwks;
+pub mod process;
 
 /// The whole app in local mode on a loopback port (as `handler local` serves it: the local
 /// server, the host stand-in enveloping or forwarding each request, the handler), with its own
