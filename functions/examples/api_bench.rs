@@ -16,11 +16,11 @@
 //!   Functions host in process, envelope building and parsing included), for reference.
 //!
 //! Maximum rates come from `wrk` (closed loop, `CONNECTIONS` connections, `DURATION`); latency
-//! from an open loop at half the handler's maximum rate for `DURATION` (plain sockets, requests
-//! built once, so the generator stays cheap), measured from each request's scheduled send time
-//! when its connection was still busy then (queueing counts: no coordinated omission), else from
-//! the send itself (the generator's timer wakes up to 1 ms late, which is not the server's). Bounded: every
-//! phase stops after its duration; the open loop sends at most rate × duration requests.
+//! from an open loop at half the handler's maximum rate for `DURATION`: requests evenly spaced in
+//! time (one thread pacing them by the clock, plain non-blocking sockets, the request built once,
+//! so the generator stays cheap and does not send in bursts), each measured from when it was due,
+//! so queueing behind a slow server counts (no coordinated omission). Bounded: every phase stops
+//! after its duration; the open loop sends at most rate × duration requests.
 
 #[path = "../tests/common/jwks.rs"]
 mod jwks;
@@ -28,7 +28,6 @@ mod jwks;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -335,12 +334,16 @@ fn wrk(target: &Target, work: &Path, name: &str) -> Result<f64, BoxError> {
     }
     lua.push_str("done = function(summary, latency, requests)\n  io.write(string.format(\"non2xx=%d\\n\", summary.errors.status))\nend\n");
     std::fs::write(&script, lua)?;
+    let profile = profile_server_core(work, name)?;
     let output = Command::new("wrk")
         .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{}s", DURATION.as_secs()), "-s"])
         .arg(&script)
         .arg(&target.url)
         .output()
         .map_err(|error| format!("wrk: {error} (scripts/bench-api installs it)"))?;
+    if let Some(mut perf) = profile {
+        perf.wait()?;
+    }
     let text = String::from_utf8_lossy(&output.stdout);
     if !text.contains("non2xx=0") {
         return Err(format!("{name}: wrk saw errors:\n{text}").into());
@@ -351,6 +354,23 @@ fn wrk(target: &Target, work: &Path, name: &str) -> Result<f64, BoxError> {
         .and_then(|value| value.trim().parse::<f64>().ok())
         .ok_or_else(|| format!("{name}: no rate in wrk's output:\n{text}"))?;
     Ok(rate)
+}
+
+/// With `BENCH_PERF_DIR` set, records a CPU profile of the servers' core for one phase into
+/// `$BENCH_PERF_DIR/{name}.data` (`perf report -i … --comm handler` reads it); else nothing.
+fn profile_server_core(work: &Path, name: &str) -> Result<Option<Child>, BoxError> {
+    let Some(dir) = std::env::var_os("BENCH_PERF_DIR") else { return Ok(None) };
+    let dir = work.join(dir);
+    std::fs::create_dir_all(&dir)?;
+    let perf = Command::new("perf")
+        .args(["record", "-q", "--call-graph", "dwarf,16384", "-F", "999", "-C", SERVER_CPU, "-o"])
+        .arg(dir.join(format!("{name}.data")))
+        .args(["--", "sleep", &DURATION.as_secs().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("perf: {error} (BENCH_PERF_DIR asks for a profile)"))?;
+    Ok(Some(perf))
 }
 
 struct Latencies {
@@ -368,96 +388,146 @@ impl Latencies {
     }
 }
 
-/// Sends at `rate` per second for `DURATION` over `CONNECTIONS` kept-alive connections, request
-/// `i` on connection `i % CONNECTIONS` at `start + i / rate`, measuring from that scheduled time.
-/// Plain sockets and a pre-built request: the generator must cost far less than the server.
+/// Sends at `rate` per second for `DURATION` over at most `CONNECTIONS` kept-alive connections:
+/// request `i` is due at `start + i / rate`, goes out on the first idle connection (waiting in
+/// order for one when all are busy), and its latency counts from when it was due, so time spent
+/// queued behind a slow server counts (no coordinated omission).
+///
+/// One OS thread spins on the clock and non-blocking sockets instead of sleeping on a timer: a
+/// timer with 1 ms resolution would release a whole millisecond's requests at once (28 at
+/// 28,000 per second), a burst the server queues, which measures the generator, not the server.
+/// Bounded: at most `rate × DURATION` requests, and the phase stops `DURATION` after its last
+/// request was due, counting unanswered requests as errors.
 async fn open_loop(target: &Target, rate: f64) -> Latencies {
+    let Some((address, request)) = target.raw_request() else {
+        return Latencies { sorted_micros: Vec::new(), errors: 1 };
+    };
+    tokio::task::spawn_blocking(move || paced_loop(&address, &request, rate))
+        .await
+        .unwrap_or(Latencies { sorted_micros: Vec::new(), errors: 1 })
+}
+
+/// One kept-alive connection of the open loop and the request it is waiting on.
+struct Paced {
+    stream: std::net::TcpStream,
+    buffer: Vec<u8>,
+    due: Option<Instant>,
+}
+
+impl Paced {
+    fn connect(address: &str) -> Option<Self> {
+        let stream = std::net::TcpStream::connect(address).ok()?;
+        stream.set_nodelay(true).ok()?;
+        stream.set_nonblocking(true).ok()?;
+        Some(Self { stream, buffer: Vec::with_capacity(64 * 1024), due: None })
+    }
+
+    /// Writes the whole request (it fits the socket buffer; spins on the rare short write).
+    fn send(&mut self, request: &[u8], due: Instant) -> bool {
+        use std::io::Write;
+        let mut written = 0;
+        while written < request.len() {
+            match self.stream.write(&request[written..]) {
+                Ok(0) => return false,
+                Ok(count) => written += count,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(_) => return false,
+            }
+        }
+        self.buffer.clear();
+        self.due = Some(due);
+        true
+    }
+
+    /// Reads what has arrived: `Some(Some(ok))` once the whole response is in, `Some(None)` while
+    /// it is not, `None` when the connection failed.
+    fn poll(&mut self) -> Option<Option<bool>> {
+        use std::io::Read;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(count) => self.buffer.extend_from_slice(&chunk[..count]),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return None,
+            }
+        }
+        Some(complete_response(&self.buffer))
+    }
+}
+
+/// Whether `buffer` holds a whole `Content-Length` framed response, and if so whether it was 2xx.
+fn complete_response(buffer: &[u8]) -> Option<bool> {
+    let header_end = buffer.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let length: usize = head.lines().find_map(|line| line.strip_prefix("content-length:")).and_then(|value| value.trim().parse().ok())?;
+    (buffer.len() >= header_end + length).then(|| head.get(9..10) == Some("2"))
+}
+
+/// The open loop's thread: see [`open_loop`].
+fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let total = (rate * DURATION.as_secs_f64()) as usize;
-    let Some((address, request)) = target.raw_request() else {
+    let mut connections: Vec<Paced> = (0..CONNECTIONS).filter_map(|_| Paced::connect(address)).collect();
+    if connections.is_empty() {
         return Latencies { sorted_micros: Vec::new(), errors: total as u64 };
-    };
-    let request = Arc::new(request);
+    }
     let started = Instant::now() + Duration::from_millis(50);
-    let mut connections = Vec::new();
-    for connection in 0..CONNECTIONS {
-        let request = Arc::clone(&request);
-        let address = address.clone();
-        connections.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else {
-                return (latencies, (total / CONNECTIONS) as u64 + 1);
-            };
-            let _ = stream.set_nodelay(true);
-            let mut buffer = Vec::with_capacity(64 * 1024);
-            let mut previous_done = started;
-            for index in (connection..total).step_by(CONNECTIONS) {
-                let scheduled = started + interval.mul_f64(index as f64);
-                tokio::time::sleep_until(scheduled.into()).await;
-                // Latency counts from the scheduled time when this connection was still busy
-                // then (the server was slow: queueing counts); when it was idle, from the actual
-                // send, since waking late is the generator's timer (1 ms resolution), not the
-                // server.
-                let start = if previous_done > scheduled { scheduled } else { Instant::now() };
-                let outcome = exchange(&mut stream, &request, &mut buffer).await;
-                previous_done = Instant::now();
-                match outcome {
-                    Some(true) => latencies.push(start.elapsed().as_micros() as u64),
-                    Some(false) => errors += 1,
-                    None => {
-                        errors += 1;
-                        match tokio::net::TcpStream::connect(&address).await {
-                            Ok(fresh) => stream = fresh,
-                            Err(_) => break,
-                        }
-                    }
+    let deadline = started + DURATION * 2;
+    let mut sorted_micros = Vec::with_capacity(total);
+    let mut errors = 0u64;
+    let mut next = 0usize;
+    let mut waiting = std::collections::VecDeque::new();
+    loop {
+        let now = Instant::now();
+        while next < total && started + interval.mul_f64(next as f64) <= now {
+            waiting.push_back(started + interval.mul_f64(next as f64));
+            next += 1;
+        }
+        for connection in connections.iter_mut() {
+            if connection.due.is_none() {
+                let Some(due) = waiting.pop_front() else { break };
+                if !connection.send(request, due) {
+                    errors += 1;
+                    connection.due = None;
                 }
             }
-            (latencies, errors)
-        }));
-    }
-    let mut sorted_micros = Vec::with_capacity(total);
-    let mut errors = 0;
-    for connection in connections {
-        if let Ok((latencies, failed)) = connection.await {
-            sorted_micros.extend(latencies);
-            errors += failed;
         }
+        let mut failed = Vec::new();
+        for (index, connection) in connections.iter_mut().enumerate() {
+            let Some(due) = connection.due else { continue };
+            match connection.poll() {
+                Some(Some(ok)) => {
+                    connection.due = None;
+                    if ok {
+                        sorted_micros.push(due.elapsed().as_micros() as u64);
+                    } else {
+                        errors += 1;
+                    }
+                }
+                Some(None) => {}
+                None => failed.push(index),
+            }
+        }
+        for index in failed.into_iter().rev() {
+            errors += 1;
+            match Paced::connect(address) {
+                Some(fresh) => connections[index] = fresh,
+                None => {
+                    connections.swap_remove(index);
+                }
+            }
+        }
+        let busy = connections.iter().filter(|connection| connection.due.is_some()).count();
+        if next >= total && waiting.is_empty() && busy == 0 {
+            break;
+        }
+        if connections.is_empty() || now > deadline {
+            errors += (total - next + waiting.len() + busy) as u64;
+            break;
+        }
+        std::hint::spin_loop();
     }
     sorted_micros.sort_unstable();
     Latencies { sorted_micros, errors }
-}
-
-/// Writes one request and reads one response (`Content-Length` framed). `Some(ok)` with whether
-/// the status was 2xx, `None` when the connection failed.
-async fn exchange(stream: &mut tokio::net::TcpStream, request: &[u8], buffer: &mut Vec<u8>) -> Option<bool> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(request).await.ok()?;
-    buffer.clear();
-    let mut chunk = [0u8; 16 * 1024];
-    let header_end = loop {
-        if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let read = stream.read(&mut chunk).await.ok()?;
-        if read == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-    };
-    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
-    let ok = head.get(9..10) == Some("2");
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.strip_prefix("content-length:"))
-        .and_then(|value| value.trim().parse().ok())?;
-    while buffer.len() < header_end + length {
-        let read = stream.read(&mut chunk).await.ok()?;
-        if read == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-    }
-    Some(ok)
 }
