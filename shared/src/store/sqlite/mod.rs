@@ -1,12 +1,13 @@
 //! The embedded SQLite store: one database file in `DATA_DIR`, WAL mode, migrated at start-up.
 //!
 //! [`Db`] owns one writer connection and a few reader connections (WAL lets readers run while
-//! the writer writes); calls run on tokio's blocking pool so they never stall the async
-//! runtime. The same database also holds the local runtime's durable queue and timer state.
+//! the writer writes; a reader keeps its snapshot between reads while nothing changed, see
+//! [`snapshot`]); writes run on tokio's blocking pool so they never stall the async runtime. The
+//! same database also holds the local runtime's durable queue and timer state.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -21,7 +22,10 @@ mod jobs;
 mod notifications;
 mod orders;
 mod products;
+mod snapshot;
 mod support;
+
+use snapshot::ReaderConnection;
 
 /// Schema versions, applied in order, each once, each in its own transaction.
 /// Never edit a released migration: add a new one.
@@ -72,8 +76,19 @@ pub struct Db {
 struct DbInner {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
+    readers: Vec<Mutex<ReaderConnection>>,
     next_reader: AtomicUsize,
+}
+
+impl DbInner {
+    /// Lets go of the snapshots idle readers hold, so the next checkpoint is not held back.
+    fn release_idle_snapshots(&self, release: fn(&mut ReaderConnection)) {
+        for reader in &self.readers {
+            if let Ok(mut reader) = reader.try_lock() {
+                release(&mut reader);
+            }
+        }
+    }
 }
 
 /// Opening or migrating the database failed.
@@ -117,17 +132,27 @@ impl Db {
         let mut writer = open_connection(path, false).map_err(open_error)?;
         migrate(&mut writer, &display)?;
         let readers = (0..READERS)
-            .map(|_| open_connection(path, true).map(Mutex::new))
+            .map(|_| open_connection(path, true).map(|connection| Mutex::new(ReaderConnection::new(connection))))
             .collect::<Result<Vec<_>, _>>()
             .map_err(open_error)?;
-        Ok(Self {
-            inner: Arc::new(DbInner {
-                path: path.to_owned(),
-                writer: Mutex::new(writer),
-                readers,
-                next_reader: AtomicUsize::new(0),
-            }),
-        })
+        let inner = Arc::new(DbInner {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        });
+        if !start_snapshot_sweeper(Arc::downgrade(&inner)) {
+            // Without the sweeper an idle reader would hold its snapshot indefinitely.
+            for reader in &inner.readers {
+                lock(reader).disable_snapshots();
+            }
+        }
+        Ok(Self { inner })
+    }
+
+    /// Whether reader connections keep their snapshots between reads (see [`snapshot`]).
+    pub fn keeps_read_snapshots(&self) -> bool {
+        self.inner.readers.iter().all(|reader| lock(reader).keeps_snapshots())
     }
 
     pub fn path(&self) -> &Path {
@@ -142,7 +167,8 @@ impl Db {
     {
         let inner = Arc::clone(&self.inner);
         run_blocking(move || {
-            let mut connection = inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            inner.release_idle_snapshots(ReaderConnection::release);
+            let mut connection = lock(&inner.writer);
             work(&mut connection)
         })
         .await
@@ -163,8 +189,8 @@ impl Db {
         let readers = &self.inner.readers;
         let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
         for offset in 0..readers.len() {
-            if let Ok(connection) = readers[(start + offset) % readers.len()].try_lock() {
-                return work(&connection).map_err(sqlite_error);
+            if let Ok(mut reader) = readers[(start + offset) % readers.len()].try_lock() {
+                return reader.run(work).map_err(sqlite_error);
             }
         }
         self.read_long(work).await
@@ -179,8 +205,7 @@ impl Db {
         let inner = Arc::clone(&self.inner);
         run_blocking(move || {
             let index = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let connection = inner.readers[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&connection)
+            lock(&inner.readers[index]).run(work)
         })
         .await
     }
@@ -190,6 +215,25 @@ impl Db {
         self.read(|conn| conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0)))
             .await
     }
+}
+
+/// Locks `mutex`, taking over a poisoned one (a panicking reader or writer leaves the connection
+/// usable: SQLite rolls back what was unfinished).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts the thread that lets go of snapshots idle readers hold (see [`snapshot`]); it stops
+/// once the database is dropped. `false` when no thread could be started.
+fn start_snapshot_sweeper(inner: Weak<DbInner>) -> bool {
+    std::thread::Builder::new()
+        .name("sqlite-snapshots".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(snapshot::SWEEP_EVERY);
+            let Some(inner) = inner.upgrade() else { return };
+            inner.release_idle_snapshots(ReaderConnection::release_if_stale);
+        })
+        .is_ok()
 }
 
 async fn run_blocking<T, F>(work: F) -> Result<T, StoreError>
@@ -325,6 +369,49 @@ mod tests {
             .unwrap();
         assert_eq!(journal, "wal");
         assert_eq!(vacuum, 2, "2 = incremental");
+    }
+
+    /// The database with a row committed to the WAL and not checkpointed, and a read that holds
+    /// a snapshot on it.
+    async fn wal_frames_and_a_held_snapshot() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("app.db")).unwrap();
+        assert!(db.keeps_read_snapshots());
+        db.write(|conn| {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            conn.execute("INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')", [])
+        })
+        .await
+        .unwrap();
+        let rows: i64 = db.read(|conn| conn.query_row("SELECT count(*) FROM local_timer_status", [], |r| r.get(0))).await.unwrap();
+        assert_eq!(rows, 1);
+        (dir, db)
+    }
+
+    fn checkpoint_busy(conn: &Connection) -> rusqlite::Result<i64> {
+        conn.busy_timeout(Duration::ZERO)?;
+        let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0));
+        conn.busy_timeout(Duration::from_secs(5))?;
+        busy
+    }
+
+    #[tokio::test]
+    async fn a_write_first_lets_go_of_idle_read_snapshots() {
+        let (_dir, db) = wal_frames_and_a_held_snapshot().await;
+        let busy = db.write(|conn| checkpoint_busy(conn)).await.unwrap();
+        assert_eq!(busy, 0, "the checkpoint was not held back by a reader's snapshot");
+    }
+
+    #[tokio::test]
+    async fn idle_read_snapshots_are_let_go_by_the_sweeper() {
+        let (dir, db) = wal_frames_and_a_held_snapshot().await;
+        let other_process = Connection::open(dir.path().join("app.db")).unwrap();
+        let started = std::time::Instant::now();
+        while checkpoint_busy(&other_process).unwrap() != 0 {
+            assert!(started.elapsed() < Duration::from_secs(5), "idle snapshots still held after 5 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(db);
     }
 
     #[tokio::test]
