@@ -3,7 +3,8 @@
 //! and `POST /api/v1/orders`.
 //!
 //! Targets, each a separate process:
-//! - **bare**: one axum route answering the order's JSON bytes (a second process of this program);
+//! - **bare**: one axum route answering the order's JSON bytes (a second process of this program),
+//!   sent the very same request as the handler (token and host headers included);
 //! - **handler**: `handler serve` as the Functions host runs it, called exactly as the host calls
 //!   it. Reads are the function `OrdersReadApi` (HTTP binding only), so the host forwards
 //!   `GET /api/v1/orders/{id}` as a plain request; writes are `OrdersApi`, which has a Service
@@ -18,9 +19,10 @@
 //! Maximum rates come from `wrk` (closed loop, `CONNECTIONS` connections, `DURATION`); latency
 //! from an open loop at half the handler's maximum rate for `DURATION`: requests evenly spaced in
 //! time (one thread pacing them by the clock, plain non-blocking sockets, the request built once,
-//! so the generator stays cheap and does not send in bursts), each measured from when it was due,
-//! so queueing behind a slow server counts (no coordinated omission). Bounded: every phase stops
-//! after its duration; the open loop sends at most rate × duration requests.
+//! so the generator stays cheap and does not send in bursts). A request's latency includes the
+//! time it waited for a free connection after it was due, so queueing behind a slow server counts
+//! (no coordinated omission); the generator's own stalls do not (see [`open_loop`]). Bounded:
+//! every phase stops after its duration; the open loop sends at most rate × duration requests.
 
 #[path = "../tests/common/jwks.rs"]
 mod jwks;
@@ -120,7 +122,6 @@ fn spawn(handler: &Path, args: &[&str], data: &Path, env: &[(&str, String)]) -> 
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATA_DIR", data.join("data"))
         .env("LOCAL_TIMERS", "off")
-        .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     for (key, value) in env {
@@ -219,7 +220,9 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     let local_url = format!("{local_base}/api/v1/orders/{}", local_order["id"].as_str().ok_or("no local order")?);
 
     let work = tempfile::tempdir()?;
-    let bare = Target::get(&client, &bare_url, None);
+    // The bare route gets the very same request (token and host headers included), so the two
+    // servers differ only in what they do with it.
+    let bare = Target::get(&client, &bare_url, Some(format!("Bearer {token}")));
     let get_order = Target::get(&client, &format!("{base}/api/v1/orders/{order_id}"), Some(format!("Bearer {token}")));
     let create_order = Target::post(&client, &format!("{base}/OrdersApi"), create_envelope);
     let local_get = Target::get(&client, &local_url, Some(format!("Bearer {dev_token}")));
@@ -236,13 +239,13 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
 
     println!("Loopback; each server process pinned to core {SERVER_CPU}, the load generators (wrk, the open loop) to the other core; wrk with {CONNECTIONS} connections for the maximum rate, an open loop at half the handler's maximum rate for latency; {} s per phase.", DURATION.as_secs());
     println!();
-    println!("| target | max rate | open loop at | p50 | p99 | max | errors |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| target | max rate | open loop at | p50 | p99 | max | errors | generator stalls over 1 ms |");
+    println!("|---|---|---|---|---|---|---|---|");
     row("bare axum route, same JSON", bare_rate, get_rate / 2.0, &bare_latency);
     row("`GET /api/v1/orders/{id}`: handler as the Functions host calls it (`OrdersReadApi`, forwarded)", get_rate, get_rate / 2.0, &get_latency);
     row("`POST /api/v1/orders`: handler as the Functions host calls it (`OrdersApi`, enveloped)", create_rate, create_rate / 2.0, &create_latency);
-    println!("| `GET /api/v1/orders/{{id}}` through the envelope (reads with an output binding; reference) | {enveloped_rate:.0} req/s | | | | | |");
-    println!("| `GET /api/v1/orders/{{id}}`: `handler local` end to end (local host included) | {local_rate:.0} req/s | | | | | |");
+    println!("| `GET /api/v1/orders/{{id}}` through the envelope (reads with an output binding; reference) | {enveloped_rate:.0} req/s | | | | | | |");
+    println!("| `GET /api/v1/orders/{{id}}`: `handler local` end to end (local host included) | {local_rate:.0} req/s | | | | | | |");
     println!();
     println!("Throughput ratio, GET order (handler) / bare route: {:.2} (goal ≥ 0.5)", get_rate / bare_rate);
     println!("Throughput ratio, GET order through the envelope / bare route: {:.2}", enveloped_rate / bare_rate);
@@ -253,11 +256,12 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
 
 fn row(name: &str, max_rate: f64, open_rate: f64, latency: &Latencies) {
     println!(
-        "| {name} | {max_rate:.0} req/s | {open_rate:.0} req/s | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+        "| {name} | {max_rate:.0} req/s | {open_rate:.0} req/s | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
         latency.percentile(0.50),
         latency.percentile(0.99),
         latency.percentile(1.0),
-        latency.errors
+        latency.errors,
+        latency.stalls()
     );
 }
 
@@ -376,9 +380,20 @@ fn profile_server_core(work: &Path, name: &str) -> Result<Option<Child>, BoxErro
 struct Latencies {
     sorted_micros: Vec<u64>,
     errors: u64,
+    /// Times the open loop's own thread did not run for over 1 ms (descheduled by the OS): the
+    /// requests due meanwhile go out late and count that wait, which is not the server's.
+    generator_stalls: Vec<Duration>,
 }
 
 impl Latencies {
+    /// `count (longest)` of the generator's stalls, or `0`.
+    fn stalls(&self) -> String {
+        match self.generator_stalls.iter().max() {
+            Some(longest) => format!("{} (longest {:.1} ms)", self.generator_stalls.len(), longest.as_secs_f64() * 1000.0),
+            None => "0".to_owned(),
+        }
+    }
+
     fn percentile(&self, p: f64) -> f64 {
         if self.sorted_micros.is_empty() {
             return f64::NAN;
@@ -389,9 +404,11 @@ impl Latencies {
 }
 
 /// Sends at `rate` per second for `DURATION` over at most `CONNECTIONS` kept-alive connections:
-/// request `i` is due at `start + i / rate`, goes out on the first idle connection (waiting in
-/// order for one when all are busy), and its latency counts from when it was due, so time spent
-/// queued behind a slow server counts (no coordinated omission).
+/// request `i` is due at `start + i / rate` and goes out on the first idle connection (waiting in
+/// order for one when all are busy). Its latency is the exchange itself plus the time it waited
+/// for a connection to come free after it was due, so queueing behind a slow server counts (no
+/// coordinated omission); a late send while a connection was free is the generator's own delay
+/// (its thread descheduled: see `generator_stalls`) and does not count.
 ///
 /// One OS thread spins on the clock and non-blocking sockets instead of sleeping on a timer: a
 /// timer with 1 ms resolution would release a whole millisecond's requests at once (28 at
@@ -400,18 +417,21 @@ impl Latencies {
 /// request was due, counting unanswered requests as errors.
 async fn open_loop(target: &Target, rate: f64) -> Latencies {
     let Some((address, request)) = target.raw_request() else {
-        return Latencies { sorted_micros: Vec::new(), errors: 1 };
+        return Latencies { sorted_micros: Vec::new(), errors: 1, generator_stalls: Vec::new() };
     };
     tokio::task::spawn_blocking(move || paced_loop(&address, &request, rate))
         .await
-        .unwrap_or(Latencies { sorted_micros: Vec::new(), errors: 1 })
+        .unwrap_or(Latencies { sorted_micros: Vec::new(), errors: 1, generator_stalls: Vec::new() })
 }
 
 /// One kept-alive connection of the open loop and the request it is waiting on.
 struct Paced {
     stream: std::net::TcpStream,
     buffer: Vec<u8>,
+    /// When the request in flight started counting (see [`Paced::send`]); `None` when idle.
     due: Option<Instant>,
+    /// When the last response completed (or the connection opened).
+    idle_since: Instant,
 }
 
 impl Paced {
@@ -419,11 +439,15 @@ impl Paced {
         let stream = std::net::TcpStream::connect(address).ok()?;
         stream.set_nodelay(true).ok()?;
         stream.set_nonblocking(true).ok()?;
-        Some(Self { stream, buffer: Vec::with_capacity(64 * 1024), due: None })
+        Some(Self { stream, buffer: Vec::with_capacity(64 * 1024), due: None, idle_since: Instant::now() })
     }
 
-    /// Writes the whole request (it fits the socket buffer; spins on the rare short write).
+    /// Writes the whole request (it fits the socket buffer; spins on the rare short write). Its
+    /// latency will count from now, minus the time it waited after `due` for this connection to
+    /// come free.
     fn send(&mut self, request: &[u8], due: Instant) -> bool {
+        let now = Instant::now();
+        let waited_for_connection = self.idle_since.saturating_duration_since(due);
         use std::io::Write;
         let mut written = 0;
         while written < request.len() {
@@ -435,7 +459,7 @@ impl Paced {
             }
         }
         self.buffer.clear();
-        self.due = Some(due);
+        self.due = Some(now - waited_for_connection);
         true
     }
 
@@ -470,7 +494,7 @@ fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
     let total = (rate * DURATION.as_secs_f64()) as usize;
     let mut connections: Vec<Paced> = (0..CONNECTIONS).filter_map(|_| Paced::connect(address)).collect();
     if connections.is_empty() {
-        return Latencies { sorted_micros: Vec::new(), errors: total as u64 };
+        return Latencies { sorted_micros: Vec::new(), errors: total as u64, generator_stalls: Vec::new() };
     }
     let started = Instant::now() + Duration::from_millis(50);
     let deadline = started + DURATION * 2;
@@ -478,8 +502,14 @@ fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
     let mut errors = 0u64;
     let mut next = 0usize;
     let mut waiting = std::collections::VecDeque::new();
+    let mut generator_stalls = Vec::new();
+    let mut previous_turn = Instant::now();
     loop {
         let now = Instant::now();
+        if now - previous_turn > Duration::from_millis(1) {
+            generator_stalls.push(now - previous_turn);
+        }
+        previous_turn = now;
         while next < total && started + interval.mul_f64(next as f64) <= now {
             waiting.push_back(started + interval.mul_f64(next as f64));
             next += 1;
@@ -499,6 +529,7 @@ fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
             match connection.poll() {
                 Some(Some(ok)) => {
                     connection.due = None;
+                    connection.idle_since = Instant::now();
                     if ok {
                         sorted_micros.push(due.elapsed().as_micros() as u64);
                     } else {
@@ -529,5 +560,5 @@ fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
         std::hint::spin_loop();
     }
     sorted_micros.sort_unstable();
-    Latencies { sorted_micros, errors }
+    Latencies { sorted_micros, errors, generator_stalls }
 }

@@ -37,9 +37,29 @@ pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 /// envelope adds little). HTTP API bodies have their own, smaller limit (`HTTP_BODY_LIMIT_BYTES`).
 const ENVELOPE_LIMIT_BYTES: usize = 128 * 1024 * 1024;
 
-/// What every function can reach: settings, backends, token validation. Cheap to clone.
+/// What every function can reach: settings, backends, token validation ([`AppParts`], read
+/// through `Deref`). Cloned for every request, so it is one shared pointer.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The parts, to replace one (at start-up, or in a test); copies them if the state is shared.
+    pub fn parts_mut(&mut self) -> &mut AppParts {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Clone)]
+pub struct AppParts {
     pub settings: Arc<Settings>,
     /// The SQLite database (also the local runtime's queue and timer state).
     pub db: Db,
@@ -91,14 +111,14 @@ impl AppState {
         check_pseudonym_key(&settings, mode)?;
         let archive = shared::archive::open(&settings).map_err(StartError::Archive)?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone()), archive.health];
-        Ok(Self {
+        Ok(Self(Arc::new(AppParts {
             settings: Arc::new(settings),
             store: Arc::new(db.clone()),
             db,
             authenticator: Arc::new(authenticator),
             archive: archive.store,
             health_checks: Arc::new(health_checks),
-        })
+        })))
     }
 }
 
@@ -109,14 +129,15 @@ impl AppState {
     /// runtime's queue and timer state).
     pub async fn with_configured_store(mut self) -> Result<Self, StartError> {
         if let Some((store, health)) = open_cosmos(&self.settings, &self.db).await? {
-            self.store = store;
             let sqlite = HealthCheck::backend(&self.db);
             let checks = self
                 .health_checks
                 .iter()
                 .map(|check| if check.backend() == sqlite { Arc::clone(&health) } else { Arc::clone(check) })
                 .collect();
-            self.health_checks = Arc::new(checks);
+            let parts = self.parts_mut();
+            parts.store = store;
+            parts.health_checks = Arc::new(checks);
         }
         Ok(self)
     }
@@ -233,20 +254,7 @@ async fn invocation_span(request: Request, next: Next) -> Response {
     if path == "/" || !tracing::enabled!(tracing::Level::INFO) {
         return next.run(request).await;
     }
-    let function = function_for_path(request.method().as_str(), path);
-    let invocation_id = header_text(&request, INVOCATION_ID_HEADER);
-    let trace = request
-        .headers()
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .and_then(TraceParent::parse)
-        .unwrap_or_else(TraceParent::new_root);
-    let span = tracing::info_span!(
-        "invocation",
-        function = %function,
-        invocation_id = %invocation_id,
-        trace_id = %trace.trace_id,
-    );
+    let span = invocation_span_of(&request, path);
     let started = Instant::now();
     let method = request.method().clone();
     async move {
@@ -263,18 +271,24 @@ async fn invocation_span(request: Request, next: Next) -> Response {
     .await
 }
 
+/// The span of one invocation: the function's name, the host's invocation id, the trace id.
+fn invocation_span_of(request: &Request, path: &str) -> tracing::Span {
+    let function = function_for_path(request.method().as_str(), path);
+    let header = |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok());
+    let invocation_id = header(INVOCATION_ID_HEADER).unwrap_or("-");
+    let trace_id = header("traceparent").and_then(TraceParent::parse).map_or_else(TraceParent::new_trace_id, |trace| trace.trace_id);
+    tracing::info_span!(
+        "invocation",
+        function = %function,
+        invocation_id = %invocation_id,
+        trace_id = %trace_id,
+    )
+}
+
 fn function_for_path<'a>(method: &str, path: &'a str) -> &'a str {
     if path.starts_with("/api/") {
-        return registry::match_http_route(method, path).map_or("-", |found| found.function.name);
+        return registry::http_function_for(method, path).map_or("-", |def| def.name);
     }
     registry::find(path.trim_start_matches('/')).map_or("-", |def| def.name)
 }
 
-fn header_text(request: &Request, name: &str) -> String {
-    request
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-")
-        .to_owned()
-}

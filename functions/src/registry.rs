@@ -331,43 +331,60 @@ pub struct RouteMatch {
 /// Finds the HTTP function whose route matches `path` (`/api/...`), as the host's router does:
 /// literal segments case-insensitively, `{name}` one segment, `{*name}` the rest (maybe empty).
 pub fn match_http_route(method: &str, path: &str) -> Option<RouteMatch> {
+    let function = http_function_for(method, path)?;
+    let Trigger::Http { route, .. } = function.trigger else { return None };
+    let mut params = std::collections::BTreeMap::new();
+    walk_route(route, path.strip_prefix("/api/")?, |name, value| {
+        params.insert(name.to_owned(), value.to_owned());
+    });
+    Some(RouteMatch { function, params })
+}
+
+/// The HTTP function [`match_http_route`] finds, without collecting the route parameters: no
+/// allocation, for naming the function of every request.
+pub fn http_function_for(method: &str, path: &str) -> Option<&'static FunctionDef> {
     let relative = path.strip_prefix("/api/")?;
-    let segments: Vec<&str> = relative.trim_end_matches('/').split('/').collect();
-    let matching = FUNCTIONS.iter().filter_map(|def| match def.trigger {
-        Trigger::Http { route, .. } => match_template(route, &segments).map(|params| RouteMatch { function: def, params }),
-        _ => None,
+    let on_route = FUNCTIONS.iter().filter(|def| match def.trigger {
+        Trigger::Http { route, .. } => walk_route(route, relative, |_, _| {}),
+        _ => false,
     });
     // The function that takes this method; else any on the route (it answers 405).
     let mut first = None;
-    for found in matching {
-        if found.function.accepts_method(method) {
-            return Some(found);
+    for def in on_route {
+        if def.accepts_method(method) {
+            return Some(def);
         }
-        first.get_or_insert(found);
+        first.get_or_insert(def);
     }
     first
 }
 
-fn match_template(template: &str, segments: &[&str]) -> Option<std::collections::BTreeMap<String, String>> {
-    let mut params = std::collections::BTreeMap::new();
-    let mut parts = 0;
-    for (index, part) in template.split('/').enumerate() {
-        parts = index + 1;
+/// Whether `relative` (the path after `/api/`) matches the route `template`, handing each route
+/// parameter's name and value to `param` on the way.
+fn walk_route<'p>(template: &str, relative: &'p str, mut param: impl FnMut(&str, &'p str)) -> bool {
+    // The part of the path not matched yet; `None` once every segment is.
+    let mut rest = Some(relative.trim_end_matches('/'));
+    for part in template.split('/') {
         if let Some(name) = part.strip_prefix("{*").and_then(|rest| rest.strip_suffix('}')) {
-            params.insert(name.to_owned(), segments.get(index..).map(|rest| rest.join("/")).unwrap_or_default());
-            return Some(params);
+            param(name, rest.unwrap_or(""));
+            return true;
         }
-        let segment = segments.get(index).filter(|segment| !segment.is_empty())?;
+        let Some(remaining) = rest else { return false };
+        let (segment, after) = match remaining.split_once('/') {
+            Some((segment, after)) => (segment, Some(after)),
+            None => (remaining, None),
+        };
+        if segment.is_empty() {
+            return false;
+        }
         match part.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
-            Some(name) => {
-                let name = name.split(':').next().unwrap_or(name);
-                params.insert(name.to_owned(), (*segment).to_owned());
-            }
+            Some(name) => param(name.split(':').next().unwrap_or(name), segment),
             None if part.eq_ignore_ascii_case(segment) => {}
-            None => return None,
+            None => return false,
         }
+        rest = after;
     }
-    (segments.len() == parts).then_some(params)
+    rest.is_none()
 }
 
 impl FunctionDef {
@@ -408,6 +425,41 @@ mod tests {
 
         assert!(match_http_route("GET", "/api/v2/customers").is_none());
         assert!(match_http_route("GET", "/health/ready").is_none());
+    }
+
+    #[test]
+    fn route_templates_match_segments_parameters_and_the_rest() {
+        let params = |template: &str, relative: &str| {
+            let mut found = Vec::new();
+            walk_route(template, relative, |name, value| found.push(format!("{name}={value}"))).then_some(found)
+        };
+        assert_eq!(params("v1/orders/{id}", "V1/Orders/o-1/"), Some(vec!["id=o-1".to_owned()]));
+        assert_eq!(params("v1/orders/{id:guid}", "v1/orders/o-1"), Some(vec!["id=o-1".to_owned()]), "a constraint is not part of the name");
+        assert_eq!(params("v1/orders/{id}", "v1/orders"), None);
+        assert_eq!(params("v1/orders/{id}", "v1/orders//status"), None, "an empty segment matches nothing");
+        assert_eq!(params("v1/orders/{id}", "v1/orders/o-1/status"), None);
+        assert_eq!(params("files/{*rest}", "files/a/b/c"), Some(vec!["rest=a/b/c".to_owned()]));
+        assert_eq!(params("files/{*rest}", "files"), Some(vec!["rest=".to_owned()]));
+        assert_eq!(params("{*all}", ""), Some(vec!["all=".to_owned()]));
+        assert_eq!(params("health/ready", ""), None);
+    }
+
+    #[test]
+    fn naming_a_request_s_function_agrees_with_the_full_match() {
+        for (method, path) in [
+            ("GET", "/api/v1/orders/o-1"),
+            ("PUT", "/api/v1/orders/o-1/status"),
+            ("DELETE", "/api/v1/customers/c-1"),
+            ("PATCH", "/api/v1/orders"),
+            ("GET", "/api/v1/nothing"),
+            ("GET", "/OrdersApi"),
+        ] {
+            assert_eq!(
+                http_function_for(method, path).map(|def| def.name),
+                match_http_route(method, path).map(|found| found.function.name),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

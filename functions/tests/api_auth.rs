@@ -255,7 +255,7 @@ async fn a_token_with_a_new_kid_makes_the_app_refetch_the_issuers_keys_once_the_
     let app = ApiApp::start_with(&[("AUTH_ENTRA_ISSUER", issuer.as_str()), ("AUTH_ENTRA_AUDIENCE", AUDIENCE)], |state| {
         let config = AuthConfig { refetch_interval: interval, ..AuthConfig::default() }
             .with_issuer(IssuerConfig::employee(issuer.as_str(), AUDIENCE).with_tenant_claim(&state.settings.auth.tenant_claim));
-        state.authenticator = Arc::new(Authenticator::new(config).expect("valid auth config"));
+        state.parts_mut().authenticator = Arc::new(Authenticator::new(config).expect("valid auth config"));
     })
     .await;
     let old = idp.token(&key_a(), json!({"roles": ["admin"]}));

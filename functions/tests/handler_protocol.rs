@@ -201,7 +201,7 @@ async fn readiness_is_503_naming_each_failing_backend() {
     let dir = tempfile::tempdir().unwrap();
     let mut state = AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap();
     let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(state.db.clone()), Arc::new(Unreachable), Arc::new(Hanging)];
-    state.health_checks = Arc::new(checks);
+    state.parts_mut().health_checks = Arc::new(checks);
     let address = spawn_handler(state).await;
     let response = client().get(format!("http://{address}/api/health/ready")).send().await.unwrap();
     assert_eq!(response.status(), 503);

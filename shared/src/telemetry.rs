@@ -9,6 +9,10 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::LogFormat;
 
+mod json_fields;
+
+pub use json_fields::DirectJsonFields;
+
 /// Installs the global subscriber. `under_host` picks JSON for [`LogFormat::Auto`].
 /// Calling it twice is harmless (the second call does nothing).
 pub fn init(format: LogFormat, under_host: bool) {
@@ -28,6 +32,7 @@ pub fn init(format: LogFormat, under_host: bool) {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .fmt_fields(DirectJsonFields)
             .try_init()
     } else {
         builder.compact().try_init()
@@ -83,11 +88,12 @@ impl TraceParent {
 
     /// A new root trace context, for invocations that arrive without one.
     pub fn new_root() -> Self {
-        Self {
-            trace_id: format!("{:032x}", fastrand::u128(1..)),
-            parent_id: format!("{:016x}", fastrand::u64(1..)),
-            sampled: true,
-        }
+        Self { trace_id: Self::new_trace_id(), parent_id: format!("{:016x}", fastrand::u64(1..)), sampled: true }
+    }
+
+    /// The trace id of a new root trace context (random, never all zeros).
+    pub fn new_trace_id() -> String {
+        format!("{:032x}", fastrand::u128(1..))
     }
 
     /// The header value for a child of this context (a new parent id, same trace).

@@ -20,6 +20,7 @@ pub struct AuditEntry {
     /// The customer the action concerns, when there is one (for the GDPR trail).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     pub correlation_id: String,
 }

@@ -87,9 +87,12 @@ pub struct Customer {
     pub address: Option<Address>,
     pub preferences: NotificationPreferences,
     pub status: CustomerStatus,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Last order, login or update: what retention counts inactivity from.
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub last_activity_at: DateTime<Utc>,
     #[serde(skip)]
     pub etag: String,

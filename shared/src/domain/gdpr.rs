@@ -38,7 +38,9 @@ pub struct ErasureRecord {
     pub customer_id: String,
     pub requested_by: String,
     pub status: ErasureStatus,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub requested_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// The erasure report once the request completed (issue 4).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -22,6 +22,7 @@ pub struct ErasureRequest {
     pub customer_id: String,
     /// Who asked: a user id or `operator:<id>`.
     pub requested_by: String,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub requested_at: DateTime<Utc>,
 }
 
@@ -46,6 +47,7 @@ pub struct OrderEvent {
     pub tenant_id: String,
     pub order_id: String,
     pub customer_id: String,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
 }
 

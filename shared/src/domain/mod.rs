@@ -9,6 +9,7 @@ pub mod messages;
 pub mod notification;
 pub mod order;
 pub mod product;
+pub mod timestamp;
 pub mod validation;
 
 /// The current time at the precision the stores keep (microseconds), so a value returned

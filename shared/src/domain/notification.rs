@@ -29,7 +29,9 @@ pub struct Notification {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::domain::timestamp::option::serialize")]
     pub read_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

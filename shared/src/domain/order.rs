@@ -108,7 +108,9 @@ pub struct Order {
     pub currency: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<Address>,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub etag: String,
@@ -119,6 +121,7 @@ pub struct Order {
 #[serde(rename_all = "camelCase")]
 pub struct StatusChange {
     pub status: OrderStatus,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     /// The id of who made the change.
     pub actor_id: String,

@@ -22,7 +22,9 @@ pub struct Product {
     /// Units available to order (reserved units are already subtracted).
     pub stock: i64,
     pub active: bool,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub etag: String,
