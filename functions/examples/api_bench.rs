@@ -17,7 +17,9 @@
 //!   Functions host in process, envelope building and parsing included), for reference.
 //!
 //! Maximum rates come from `wrk` (closed loop, `CONNECTIONS` connections, `DURATION`); latency
-//! from an open loop at half the handler's maximum rate for `DURATION`: requests evenly spaced in
+//! from an open loop at half the handler's maximum rate for `DURATION` (the GET in
+//! `LATENCY_ROUNDS` rounds, the median round reported, as one VM pause moves a round's tail a
+//! lot): requests evenly spaced in
 //! time (one thread pacing them by the clock, plain non-blocking sockets, the request built once,
 //! so the generator stays cheap and does not send in bursts). A request's latency includes the
 //! time it waited for a free connection after it was due, so queueing behind a slow server counts
@@ -42,6 +44,8 @@ const CONNECTIONS: usize = 32;
 const INVOCATION_ID: &str = "6b8b4567-1234-4cde-9f00-123456789abc";
 const HOST_VERSION: &str = "4.1040.300.25317";
 const DURATION: Duration = Duration::from_secs(5);
+/// Open-loop rounds of the GET, each `DURATION` long.
+const LATENCY_ROUNDS: usize = 3;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -233,7 +237,15 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     let create_rate = wrk(&create_order, work.path(), "create")?;
     let local_rate = wrk(&local_get, work.path(), "local")?;
     let enveloped_rate = wrk(&enveloped_get, work.path(), "enveloped")?;
-    let get_latency = open_loop(&get_order, get_rate / 2.0).await;
+    // The VM's own pauses (several ms, a few times a minute) move one round's tail a lot, so the
+    // GET's latency is measured in rounds and the round with the median p99 is reported.
+    let mut get_rounds = Vec::new();
+    for _ in 0..LATENCY_ROUNDS {
+        get_rounds.push(open_loop(&get_order, get_rate / 2.0).await);
+    }
+    get_rounds.sort_by(|a, b| a.percentile(0.99).total_cmp(&b.percentile(0.99)));
+    let round_p99s: Vec<String> = get_rounds.iter().map(|round| format!("{:.2} ms", round.percentile(0.99))).collect();
+    let get_latency = get_rounds.swap_remove(LATENCY_ROUNDS / 2);
     let bare_latency = open_loop(&bare, get_rate / 2.0).await;
     let create_latency = open_loop(&create_order, create_rate / 2.0).await;
 
@@ -250,7 +262,12 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     println!("Throughput ratio, GET order (handler) / bare route: {:.2} (goal ≥ 0.5)", get_rate / bare_rate);
     println!("Throughput ratio, GET order through the envelope / bare route: {:.2}", enveloped_rate / bare_rate);
     println!("Throughput ratio, GET order (`handler local` end to end) / bare route: {:.2}", local_rate / bare_rate);
-    println!("p99 of GET order at half its maximum rate: {:.2} ms (goal < 5 ms)", get_latency.percentile(0.99));
+    println!(
+        "p99 of GET order at half its maximum rate: {:.2} ms, the median of {LATENCY_ROUNDS} rounds of {} s ({}) (goal < 5 ms)",
+        get_latency.percentile(0.99),
+        DURATION.as_secs(),
+        round_p99s.join(", ")
+    );
     Ok(())
 }
 

@@ -9,11 +9,9 @@
 //! (`X-Azure-Functions-InvocationId`) and the W3C trace id (`traceparent`, or a new one).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -23,8 +21,6 @@ use shared::store::sqlite::Db;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
 use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
 use shared::store::{HealthCheck, Store};
-use shared::telemetry::TraceParent;
-use tracing::Instrument;
 
 use crate::invoke::{ready_probe, run_envelope};
 use crate::problem::Problem;
@@ -217,7 +213,7 @@ pub fn api_router(state: AppState) -> Router {
             Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").detail("this path does not accept this method; see /api/v1/openapi.json")
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn(crate::api::caller::correlate))
+        .layer(crate::api::caller::CorrelateLayer)
         .with_state(state)
 }
 
@@ -238,7 +234,7 @@ pub fn handler_router(state: AppState) -> Router {
         .route("/", get(ready_probe))
         .merge(envelopes)
         .merge(api)
-        .layer(middleware::from_fn(invocation_span))
+        .layer(crate::invocation_span::InvocationSpanLayer)
 }
 
 async fn invoke_function(State(envelopes): State<Arc<Envelopes>>, Path(function): Path<String>, body: Bytes) -> Response {
@@ -248,47 +244,4 @@ async fn invoke_function(State(envelopes): State<Arc<Envelopes>>, Path(function)
     }
 }
 
-/// Wraps each request in a span naming the function, the invocation and the trace.
-async fn invocation_span(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if path == "/" || !tracing::enabled!(tracing::Level::INFO) {
-        return next.run(request).await;
-    }
-    let span = invocation_span_of(&request, path);
-    let started = Instant::now();
-    let method = request.method().clone();
-    async move {
-        let response = next.run(request).await;
-        tracing::debug!(
-            method = %method,
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "invocation finished"
-        );
-        response
-    }
-    .instrument(span)
-    .await
-}
-
-/// The span of one invocation: the function's name, the host's invocation id, the trace id.
-fn invocation_span_of(request: &Request, path: &str) -> tracing::Span {
-    let function = function_for_path(request.method().as_str(), path);
-    let header = |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok());
-    let invocation_id = header(INVOCATION_ID_HEADER).unwrap_or("-");
-    let trace_id = header("traceparent").and_then(TraceParent::parse).map_or_else(TraceParent::new_trace_id, |trace| trace.trace_id);
-    tracing::info_span!(
-        "invocation",
-        function = %function,
-        invocation_id = %invocation_id,
-        trace_id = %trace_id,
-    )
-}
-
-fn function_for_path<'a>(method: &str, path: &'a str) -> &'a str {
-    if path.starts_with("/api/") {
-        return registry::http_function_for(method, path).map_or("-", |def| def.name);
-    }
-    registry::find(path.trim_start_matches('/')).map_or("-", |def| def.name)
-}
 

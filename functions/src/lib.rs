@@ -4,12 +4,14 @@
 //! - [`app`]: the handler's HTTP surface, what the Functions host calls.
 //! - [`api`]: what the API functions share (caller, JSON bodies, paging, problem mapping).
 //! - [`invoke`]: running one invocation envelope; function errors.
+//! - [`invocation_span`]: the log span around every request.
 //! - [`functions`]: one module per Azure Function.
 //! - [`local`]: local mode, the runtime that plays the Functions host on a laptop.
 //! - [`cli`]: the `handler` command line.
 
 pub mod api;
 pub mod app;
+pub mod invocation_span;
 pub mod cli;
 pub mod functions;
 pub mod invoke;

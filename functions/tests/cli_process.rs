@@ -53,6 +53,42 @@ fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
 }
 
 #[test]
+fn under_the_host_log_lines_carry_the_function_the_invocation_and_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = handler(dir.path());
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("AUTH_ENTRA_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0")
+        .env("AUTH_ENTRA_AUDIENCE", "api://platform")
+        .env("GDPR_PSEUDONYM_KEY", "test-pseudonym-key-0123456789abcdef")
+        .env("RUST_LOG", "info,functions::invocation_span=debug");
+    let mut process = Running::spawn(command.stdout(Stdio::null()).stderr(Stdio::piped()));
+    wait_until_up(&format!("http://127.0.0.1:{port}/"));
+    let client = common::process::client();
+    let url = format!("http://127.0.0.1:{port}/api/health/live");
+    let send = |request: reqwest::blocking::RequestBuilder| assert_eq!(request.send().unwrap().status(), 200);
+    send(client.get(&url).header("X-Azure-Functions-InvocationId", "inv-1").header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    send(client.get(&url).header("X-Azure-Functions-InvocationId", "inv-2"));
+    process.stop();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut process.stderr().unwrap(), &mut stderr).unwrap();
+    let finished: Vec<Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "invocation finished")
+        .collect();
+    assert_eq!(finished.len(), 2, "one line per request: {stderr}");
+    assert_eq!(finished[0]["span"]["function"], "Health");
+    assert_eq!(finished[0]["span"]["invocation_id"], "inv-1");
+    assert_eq!(finished[0]["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "the caller's trace");
+    assert_eq!(finished[0]["status"], 200);
+    assert_eq!(finished[1]["span"]["invocation_id"], "inv-2");
+    let new_trace = finished[1]["span"]["trace_id"].as_str().unwrap();
+    assert!(new_trace.len() == 32 && new_trace.bytes().all(|b| b.is_ascii_hexdigit()) && new_trace != "4bf92f3577b34da6a3ce929d0e0e4736", "a new trace: {new_trace}");
+}
+
+#[test]
 fn local_mode_end_to_end_keeps_its_data_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

@@ -33,22 +33,76 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The correlation id of an API request, decided once by [`correlate`].
+/// The correlation id of an API request, decided once by [`CorrelateLayer`].
 #[derive(Debug, Clone)]
 pub struct CorrelationId(pub String);
 
 /// Gives every API request its correlation id (the caller's `x-correlation-id` if usable, else
 /// the W3C trace id, else a new one), for the audit entries it writes, and echoes it back in the
 /// response's `x-correlation-id` header, so a caller can find its request in the audit trail.
-pub async fn correlate(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    let id = correlation_id(request.headers());
-    let header = axum::http::HeaderValue::from_str(&id).ok();
-    request.extensions_mut().insert(CorrelationId(id));
-    let mut response = next.run(request).await;
-    if let Some(value) = header {
-        response.headers_mut().insert("x-correlation-id", value);
+///
+/// A plain tower layer rather than `middleware::from_fn`, which clones and boxes the inner
+/// service and its future on every request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CorrelateLayer;
+
+impl<S> tower::Layer<S> for CorrelateLayer {
+    type Service = Correlate<S>;
+
+    fn layer(&self, inner: S) -> Correlate<S> {
+        Correlate { inner }
     }
-    response
+}
+
+/// The service of [`CorrelateLayer`].
+#[derive(Debug, Clone)]
+pub struct Correlate<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<axum::extract::Request> for Correlate<S>
+where
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response>,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = Correlated<S::Future>;
+
+    fn poll_ready(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
+        let id = correlation_id(request.headers());
+        let header = axum::http::HeaderValue::from_str(&id).ok();
+        request.extensions_mut().insert(CorrelationId(id));
+        Correlated { inner: self.inner.call(request), header }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Correlate`]: adds `x-correlation-id` to the response.
+    pub struct Correlated<F> {
+        #[pin]
+        inner: F,
+        header: Option<axum::http::HeaderValue>,
+    }
+}
+
+impl<F, E> std::future::Future for Correlated<F>
+where
+    F: std::future::Future<Output = Result<axum::response::Response, E>>,
+{
+    type Output = Result<axum::response::Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(context))?;
+        if let Some(value) = this.header.take() {
+            response.headers_mut().insert("x-correlation-id", value);
+        }
+        std::task::Poll::Ready(Ok(response))
+    }
 }
 
 fn correlation_id(headers: &axum::http::HeaderMap) -> String {

@@ -31,6 +31,11 @@ impl Running {
         Self(command.spawn().expect("start handler"))
     }
 
+    /// The child's standard error, when it was piped.
+    pub fn stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.0.stderr.take()
+    }
+
     /// Stops the process as the host does (SIGTERM), killing it after 10 s; its exit status.
     pub fn stop(&mut self) -> ExitStatus {
         let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
