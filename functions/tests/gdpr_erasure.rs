@@ -502,14 +502,18 @@ async fn killed_at_many_moments_the_erasure_resumes_and_ends_exact() {
         killed_mid_way += usize::from(status == "inProgress");
         tokio::time::sleep(Duration::from_millis(1100)).await; // the dead delivery's lock expires
     }
-    let (status, _) = erasure_state(&db_path, "kill-req");
-    if status != "completed" {
-        let _process = start_local(&data, port).await;
-        let started = Instant::now();
-        while erasure_state(&db_path, "kill-req").0 != "completed" {
-            assert!(started.elapsed() < Duration::from_secs(30), "the erasure never completed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    // Once more, without a kill: a kill may have landed after the erasure completed but before
+    // the queue message was acknowledged. That message is then delivered again, found complete
+    // and acknowledged; it must not be dead-lettered.
+    let _process = start_local(&data, port).await;
+    let queued = || {
+        let conn = rusqlite::Connection::open(&db_path).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM local_queue_messages", [], |row| row.get::<_, i64>(0)).unwrap()
+    };
+    let started = Instant::now();
+    while erasure_state(&db_path, "kill-req").0 != "completed" || queued() != 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the erasure never completed, or its message stayed queued (dead-lettered?)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("{killed_mid_way} of {runs} kills landed mid-erasure");
     assert!(killed_mid_way >= 5, "only {killed_mid_way} of {runs} kills landed mid-erasure");
@@ -523,8 +527,6 @@ async fn killed_at_many_moments_the_erasure_resumes_and_ends_exact() {
         assert_eq!(scan_database(&db_path, needle), Vec::<String>::new(), "{needle}");
     }
     let conn = rusqlite::Connection::open(&db_path).unwrap();
-    let left: i64 = conn.query_row("SELECT COUNT(*) FROM local_queue_messages", [], |row| row.get(0)).unwrap();
-    assert_eq!(left, 0, "the request was completed, not dead-lettered");
     let completions: i64 = conn.query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'gdpr.erasure.completed'", [], |row| row.get(0)).unwrap();
     assert_eq!(completions, 1);
 }
