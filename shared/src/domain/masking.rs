@@ -255,6 +255,30 @@ impl Masker {
         }
     }
 
+    /// The customer's profile with its personal fields masked by the rules of
+    /// [`Entity::Customer`] and its status `erased`; an error when the masked address no longer
+    /// reads as an address.
+    pub fn mask_customer(&self, customer: &mut crate::domain::customer::Customer) -> Result<(), serde_json::Error> {
+        let mut document = serde_json::json!({
+            "id": customer.id,
+            "name": customer.name,
+            "email": customer.email,
+            "phone": customer.phone,
+            "address": customer.address,
+        });
+        self.mask_document(Entity::Customer, &mut document);
+        let text = |field: &str| document[field].as_str().map(str::to_owned);
+        customer.name = text("name").unwrap_or_default();
+        customer.email = text("email").unwrap_or_default();
+        customer.phone = text("phone");
+        customer.address = match document["address"].take() {
+            Value::Null => None,
+            address => Some(serde_json::from_value(address)?),
+        };
+        customer.status = crate::domain::customer::CustomerStatus::Erased;
+        Ok(())
+    }
+
     /// Applies the field rules of `entity` to its JSON form (an object); returns how many
     /// fields changed. Fields absent or null stay so; a rule on a nested field whose parent
     /// is null does nothing.

@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use azure_data_cosmos::TransactionalBatch;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::doc::{customer_scope, doc_id, kind, Doc};
 use super::support::{attempt_of, audit_doc, batch_create, batch_delete, batch_replace, busy, param, pk, scope_feed, tenant_feed, Attempt, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS};
@@ -400,23 +400,7 @@ impl CosmosStore {
     async fn erasure_mask_profile(&self, tenant: &str, masker: &Masker, batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
         let mut doc = self.customer_doc(tenant, masker.customer_id()).await?.ok_or(StoreError::NotFound)?;
         let customer = &mut doc.body;
-        let mut document = json!({
-            "id": customer.id,
-            "name": customer.name,
-            "email": customer.email,
-            "phone": customer.phone,
-            "address": customer.address,
-        });
-        masker.mask_document(Entity::Customer, &mut document);
-        let text = |field: &str| document[field].as_str().map(str::to_owned);
-        customer.name = text("name").unwrap_or_default();
-        customer.email = text("email").unwrap_or_default();
-        customer.phone = text("phone");
-        customer.address = match document["address"].take() {
-            Value::Null => None,
-            address => Some(serde_json::from_value(address).map_err(|error| undecodable("masked customer address", &error))?),
-        };
-        customer.status = CustomerStatus::Erased;
+        masker.mask_customer(customer).map_err(|error| undecodable("masked customer address", &error))?;
         customer.updated_at = now();
         doc.version = new_etag();
         doc.body.etag = doc.version.clone();

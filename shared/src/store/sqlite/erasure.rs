@@ -256,27 +256,19 @@ fn delete_queued_messages(tx: &Transaction<'_>, masker: &Masker, request_id: &st
 
 /// The profile: personal fields masked by the rules, status `erased`.
 fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<BatchOutcome> {
-    let customer = load_customer(tx, masker.tenant(), masker.customer_id())?;
-    let mut document = json!({
-        "id": customer.id,
-        "name": customer.name,
-        "email": customer.email,
-        "phone": customer.phone,
-        "address": customer.address,
-    });
-    masker.mask_document(Entity::Customer, &mut document);
-    let text = |field: &str| document[field].as_str().map(str::to_owned);
+    let mut customer = load_customer(tx, masker.tenant(), masker.customer_id())?;
+    masker.mask_customer(&mut customer).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
     tx.execute(
         "UPDATE customers SET name = ?3, email = ?4, phone = ?5, address = ?6, status = ?7, updated_at = ?8, etag = ?9
           WHERE tenant_id = ?1 AND id = ?2",
         params![
             masker.tenant(),
             customer.id,
-            text("name").unwrap_or_default(),
-            text("email").unwrap_or_default(),
-            text("phone"),
-            Some(&document["address"]).filter(|address| !address.is_null()).map(Value::to_string),
-            CustomerStatus::Erased.as_str(),
+            customer.name,
+            customer.email,
+            customer.phone,
+            customer.address.as_ref().map(to_json),
+            customer.status.as_str(),
             ts(now()),
             new_etag()
         ],
