@@ -16,6 +16,17 @@ fn handler(dir: &Path) -> Command {
     command
 }
 
+/// `handler serve` as the Functions host starts it on `port`, with the settings Azure requires.
+fn under_the_host(dir: &Path, port: u16) -> Command {
+    let mut command = handler(dir);
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("AUTH_ENTRA_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0")
+        .env("AUTH_ENTRA_AUDIENCE", "api://platform")
+        .env("GDPR_PSEUDONYM_KEY", "test-pseudonym-key-0123456789abcdef");
+    command
+}
+
 fn spawn(mut command: Command) -> Running {
     Running::spawn(command.stdout(Stdio::null()).stderr(Stdio::null()))
 }
@@ -38,13 +49,7 @@ fn json_stdout(output: &Output) -> Value {
 fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut command = handler(dir.path());
-    command
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("AUTH_ENTRA_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0")
-        .env("AUTH_ENTRA_AUDIENCE", "api://platform")
-        .env("GDPR_PSEUDONYM_KEY", "test-pseudonym-key-0123456789abcdef");
-    let mut process = spawn(command);
+    let mut process = spawn(under_the_host(dir.path(), port));
     let (status, _) = wait_until_up(&format!("http://127.0.0.1:{port}/"));
     assert_eq!(status, 200);
     let (status, body) = get(&format!("http://127.0.0.1:{port}/api/health/ready")).unwrap();
@@ -56,13 +61,8 @@ fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
 fn under_the_host_log_lines_carry_the_function_the_invocation_and_the_trace() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut command = handler(dir.path());
-    command
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("AUTH_ENTRA_ISSUER", "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0")
-        .env("AUTH_ENTRA_AUDIENCE", "api://platform")
-        .env("GDPR_PSEUDONYM_KEY", "test-pseudonym-key-0123456789abcdef")
-        .env("RUST_LOG", "info,functions::invocation_span=debug");
+    let mut command = under_the_host(dir.path(), port);
+    command.env("RUST_LOG", "info,functions::invocation_span=debug");
     let mut process = Running::spawn(command.stdout(Stdio::null()).stderr(Stdio::piped()));
     wait_until_up(&format!("http://127.0.0.1:{port}/"));
     let client = common::process::client();

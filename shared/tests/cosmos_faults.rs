@@ -14,6 +14,10 @@
 //! they only meet the calls under test. Every call under test is wrapped in a
 //! `tokio::time::timeout`, so no test can hang.
 
+#[path = "fixtures/records.rs"]
+mod records;
+use records::customer;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +26,6 @@ use azure_data_cosmos::fault_injection::{
     FaultInjectionConditionBuilder, FaultInjectionErrorType, FaultInjectionResultBuilder, FaultInjectionRule, FaultInjectionRuleBuilder, FaultOperationType,
 };
 use shared::domain::audit::AuditEntry;
-use shared::domain::customer::{Customer, CustomerStatus, NotificationPreferences};
 use shared::store::cosmos::{CosmosOptions, CosmosStore};
 use shared::store::{HealthCheck, PageRequest, StoreError, TenantId};
 use shared::store::{AuditStore, CustomerStore};
@@ -79,24 +82,6 @@ fn t1() -> TenantId {
 
 fn audit(target: &str) -> AuditEntry {
     AuditEntry::now("t1", "actor-1", "customer.create", "customer", target, "corr")
-}
-
-fn customer(id: &str) -> Customer {
-    let now = shared::domain::now();
-    Customer {
-        id: id.into(),
-        tenant_id: String::new(),
-        name: format!("Name {id}"),
-        email: format!("{id}@example.org"),
-        phone: None,
-        address: None,
-        preferences: NotificationPreferences::default(),
-        status: CustomerStatus::Active,
-        created_at: now,
-        updated_at: now,
-        last_activity_at: now,
-        etag: String::new(),
-    }
 }
 
 /// Runs `call`, failing the test if it takes longer than [`GUARD`]; the result and how long it took.

@@ -8,6 +8,10 @@
 //! Every test gets a fresh store. Times the tests compare are whole microseconds
 //! ([`shared::domain::now`]), as both adapters store them.
 
+#[path = "fixtures/records.rs"]
+mod records;
+use records::customer;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -15,7 +19,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::domain::audit::AuditEntry;
-use shared::domain::customer::{Address, Customer, CustomerInput, CustomerStatus, NotificationPreferences};
+use shared::domain::customer::{Address, Customer, CustomerInput, CustomerStatus};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::{Masker, PseudonymKey, ERASED_TEXT};
 use shared::domain::messages::{OrderEvent, OrderEventType};
@@ -73,24 +77,6 @@ fn now() -> DateTime<Utc> {
 
 fn audit(tenant: &TenantId, action: &str, target: &str) -> AuditEntry {
     AuditEntry::now(tenant.as_str(), "actor-1", action, "test", target, "corr-1")
-}
-
-fn customer(id: &str) -> Customer {
-    let now = now();
-    Customer {
-        id: id.into(),
-        tenant_id: String::new(),
-        name: format!("Name {id}"),
-        email: format!("{id}@example.org"),
-        phone: None,
-        address: None,
-        preferences: NotificationPreferences::default(),
-        status: CustomerStatus::Active,
-        created_at: now,
-        updated_at: now,
-        last_activity_at: now,
-        etag: String::new(),
-    }
 }
 
 fn address() -> Address {
