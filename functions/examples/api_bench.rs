@@ -230,11 +230,11 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     let work = tempfile::tempdir()?;
     // The bare route gets the very same request (token and host headers included), so the two
     // servers differ only in what they do with it.
-    let bare = Target::get(&client, &bare_url, Some(format!("Bearer {token}")));
-    let get_order = Target::get(&client, &format!("{base}/api/v1/orders/{order_id}"), Some(format!("Bearer {token}")));
-    let create_order = Target::post(&client, &format!("{base}/OrdersApi"), create_envelope);
-    let local_get = Target::get(&client, &local_url, Some(format!("Bearer {dev_token}")));
-    let enveloped_get = Target::post(&client, &format!("{base}/OrdersReadApi"), get_envelope);
+    let bare = Target::get(&bare_url, Some(format!("Bearer {token}")));
+    let get_order = Target::get(&format!("{base}/api/v1/orders/{order_id}"), Some(format!("Bearer {token}")));
+    let create_order = Target::post(&format!("{base}/OrdersApi"), create_envelope);
+    let local_get = Target::get(&local_url, Some(format!("Bearer {dev_token}")));
+    let enveloped_get = Target::post(&format!("{base}/OrdersReadApi"), get_envelope);
 
     // This VM's speed drifts by up to a third within a minute, so the bare route and the GET are
     // measured back to back, in `RATE_ROUNDS` pairs, and the pair with the median ratio is used.
@@ -299,22 +299,36 @@ fn row(name: &str, max_rate: f64, open_rate: f64, latency: &Latencies) {
     );
 }
 
-#[derive(Clone)]
+/// One request to load a server with: the same for `wrk` and the open loop.
 struct Target {
-    client: reqwest::Client,
-    method: reqwest::Method,
+    method: &'static str,
     url: String,
     authorization: Option<String>,
-    body: Option<bytes::Bytes>,
+    body: Option<Vec<u8>>,
 }
 
 impl Target {
-    fn get(client: &reqwest::Client, url: &str, authorization: Option<String>) -> Self {
-        Self { client: client.clone(), method: reqwest::Method::GET, url: url.to_owned(), authorization, body: None }
+    fn get(url: &str, authorization: Option<String>) -> Self {
+        Self { method: "GET", url: url.to_owned(), authorization, body: None }
     }
 
-    fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Self {
-        Self { client: client.clone(), method: reqwest::Method::POST, url: url.to_owned(), authorization: None, body: Some(body.into()) }
+    fn post(url: &str, body: Vec<u8>) -> Self {
+        Self { method: "POST", url: url.to_owned(), authorization: None, body: Some(body) }
+    }
+
+    /// The request's headers besides `Host` and `Content-Length`: the token with the host's
+    /// forwarding headers, and the body's type.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if let Some(authorization) = &self.authorization {
+            headers.push(("Authorization", authorization.clone()));
+            headers.push(("X-Azure-Functions-InvocationId", INVOCATION_ID.to_owned()));
+            headers.push(("X-Azure-Functions-HostVersion", HOST_VERSION.to_owned()));
+        }
+        if self.body.is_some() {
+            headers.push(("Content-Type", "application/json".to_owned()));
+        }
+        headers
     }
 
     /// `host:port` and the raw HTTP/1.1 request bytes of this target.
@@ -322,38 +336,17 @@ impl Target {
         let rest = self.url.strip_prefix("http://")?;
         let (address, path) = rest.split_at(rest.find('/')?);
         let mut request = format!("{} {path} HTTP/1.1\r\nHost: {address}\r\n", self.method);
-        if let Some(authorization) = &self.authorization {
-            request.push_str(&format!("Authorization: {authorization}\r\nX-Azure-Functions-InvocationId: {INVOCATION_ID}\r\nX-Azure-Functions-HostVersion: {HOST_VERSION}\r\n"));
+        for (name, value) in self.headers() {
+            request.push_str(&format!("{name}: {value}\r\n"));
         }
-        let mut bytes = match &self.body {
-            Some(body) => {
-                request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()));
-                let mut bytes = request.into_bytes();
-                bytes.extend_from_slice(body);
-                bytes
-            }
-            None => {
-                request.push_str("\r\n");
-                request.into_bytes()
-            }
-        };
-        bytes.shrink_to_fit();
+        let body = self.body.as_deref().unwrap_or_default();
+        if self.body.is_some() {
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        request.push_str("\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
         Some((address.to_owned(), bytes))
-    }
-
-    #[allow(dead_code)]
-    async fn send(&self) -> bool {
-        let mut request = self.client.request(self.method.clone(), &self.url);
-        if let Some(authorization) = &self.authorization {
-            request = request.header("authorization", authorization).header("x-azure-functions-invocationid", INVOCATION_ID).header("x-azure-functions-hostversion", HOST_VERSION);
-        }
-        if let Some(body) = &self.body {
-            request = request.header("content-type", "application/json").body(body.clone());
-        }
-        match request.send().await {
-            Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
-            Err(_) => false,
-        }
     }
 }
 
@@ -364,11 +357,10 @@ fn wrk(target: &Target, work: &Path, name: &str) -> Result<f64, BoxError> {
     if let Some(body) = &target.body {
         let body_file = work.join(format!("{name}.body"));
         std::fs::write(&body_file, body)?;
-        lua.push_str(&format!("local f = io.open(\"{}\", \"rb\")\nwrk.body = f:read(\"*a\")\nf:close()\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", body_file.display()));
+        lua.push_str(&format!("local f = io.open(\"{}\", \"rb\")\nwrk.body = f:read(\"*a\")\nf:close()\n", body_file.display()));
     }
-    if let Some(authorization) = &target.authorization {
-        lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"{authorization}\"\n"));
-        lua.push_str(&format!("wrk.headers[\"X-Azure-Functions-InvocationId\"] = \"{INVOCATION_ID}\"\nwrk.headers[\"X-Azure-Functions-HostVersion\"] = \"{HOST_VERSION}\"\n"));
+    for (header, value) in target.headers() {
+        lua.push_str(&format!("wrk.headers[\"{header}\"] = \"{value}\"\n"));
     }
     lua.push_str("done = function(summary, latency, requests)\n  io.write(string.format(\"non2xx=%d\\n\", summary.errors.status))\nend\n");
     std::fs::write(&script, lua)?;

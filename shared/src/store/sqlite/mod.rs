@@ -176,7 +176,8 @@ impl Db {
     }
 
     /// Whether reader connections keep their snapshots between reads (see [`snapshot`]).
-    pub fn keeps_read_snapshots(&self) -> bool {
+    #[cfg(test)]
+    fn keeps_read_snapshots(&self) -> bool {
         self.inner.readers.iter().all(|reader| lock(reader).keeps_snapshots())
     }
 
