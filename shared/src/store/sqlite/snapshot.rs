@@ -74,6 +74,7 @@ impl ReaderConnection {
     }
 
     /// Whether this connection keeps snapshots between reads (it found the WAL-index header).
+    #[cfg(test)]
     pub(super) fn keeps_snapshots(&self) -> bool {
         self.wal_index.is_some()
     }
