@@ -55,14 +55,20 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if args.get(1).map(String::as_str) == Some("--serve-bare") {
         let port: u16 = args.get(2).ok_or("port")?.parse()?;
         let body = std::fs::read(args.get(3).ok_or("body file")?)?;
         return runtime.block_on(serve_bare(port, body));
     }
-    let handler = args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target/release/handler"));
-    let handler = std::fs::canonicalize(&handler).map_err(|error| format!("{}: {error}", handler.display()))?;
+    let handler = args
+        .get(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/handler"));
+    let handler = std::fs::canonicalize(&handler)
+        .map_err(|error| format!("{}: {error}", handler.display()))?;
     runtime.block_on(run(&handler))
 }
 
@@ -73,7 +79,12 @@ async fn serve_bare(port: u16, body: Vec<u8>) -> Result<(), BoxError> {
         "/api/v1/orders/{id}",
         axum::routing::get(move || {
             let body = body.clone();
-            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -121,7 +132,12 @@ fn pinned(program: &Path) -> Command {
     }
 }
 
-fn spawn(handler: &Path, args: &[&str], data: &Path, env: &[(&str, String)]) -> Result<Killed, BoxError> {
+fn spawn(
+    handler: &Path,
+    args: &[&str],
+    data: &Path,
+    env: &[(&str, String)],
+) -> Result<Killed, BoxError> {
     let mut command = pinned(handler);
     command
         .args(args)
@@ -139,10 +155,19 @@ fn spawn(handler: &Path, args: &[&str], data: &Path, env: &[(&str, String)]) -> 
 }
 
 /// The host's envelope for `method path` with a token and an optional JSON body.
-fn envelope(function: &str, method: &str, path: &str, token: &str, body: Option<&Value>) -> Vec<u8> {
+fn envelope(
+    function: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Vec<u8> {
     let mut headers = std::collections::BTreeMap::new();
     headers.insert("Authorization".to_owned(), vec![format!("Bearer {token}")]);
-    headers.insert("Content-Type".to_owned(), vec!["application/json".to_owned()]);
+    headers.insert(
+        "Content-Type".to_owned(),
+        vec!["application/json".to_owned()],
+    );
     let request = HttpRequestData {
         url: format!("https://app.azurewebsites.net{path}"),
         method: method.to_owned(),
@@ -156,16 +181,38 @@ fn envelope(function: &str, method: &str, path: &str, token: &str, body: Option<
 }
 
 /// Posts an envelope and returns the `res` output's body as JSON.
-async fn invoke(client: &reqwest::Client, base: &str, function: &str, body: Vec<u8>) -> Result<Value, BoxError> {
-    let reply: InvocationResponse = client.post(format!("{base}/{function}")).header("content-type", "application/json").body(body).send().await?.json().await?;
-    let res = reply.outputs.get("res").and_then(HttpResponseData::from_output).ok_or("no res output")?;
+async fn invoke(
+    client: &reqwest::Client,
+    base: &str,
+    function: &str,
+    body: Vec<u8>,
+) -> Result<Value, BoxError> {
+    let reply: InvocationResponse = client
+        .post(format!("{base}/{function}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let res = reply
+        .outputs
+        .get("res")
+        .and_then(HttpResponseData::from_output)
+        .ok_or("no res output")?;
     Ok(serde_json::from_str(&res.body)?)
 }
 
 async fn run(handler: &Path) -> Result<(), BoxError> {
-    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(CONNECTIONS).build()?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()?;
     let idp = jwks::FakeIdp::start("bench-idp", &[jwks::key_a()]).await;
-    let token = idp.token(&jwks::key_a(), json!({"roles": ["admin"], "tenant_id": "bench", "exp": jwks::now() + 7200}));
+    let token = idp.token(
+        &jwks::key_a(),
+        json!({"roles": ["admin"], "tenant_id": "bench", "exp": jwks::now() + 7200}),
+    );
 
     // The handler as the Functions host runs it.
     let azure_data = tempfile::tempdir()?;
@@ -174,7 +221,10 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
         ("AUTH_ENTRA_ISSUER", idp.issuer()),
         ("AUTH_ENTRA_AUDIENCE", jwks::AUDIENCE.to_owned()),
-        ("GDPR_PSEUDONYM_KEY", format!("bench-{:032x}", fastrand::u128(..))),
+        (
+            "GDPR_PSEUDONYM_KEY",
+            format!("bench-{:032x}", fastrand::u128(..)),
+        ),
     ];
     let _azure = spawn(handler, &["serve"], azure_data.path(), &azure_env)?;
     let base = format!("http://127.0.0.1:{port}");
@@ -188,13 +238,49 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         .await?
         .json()
         .await?;
-    let customer = invoke(&client, &base, "CustomersApi", envelope("CustomersApi", "POST", "/api/v1/customers", &token, Some(&json!({"name": "Bench Customer", "email": "bench@example.org"})))).await?;
+    let customer = invoke(
+        &client,
+        &base,
+        "CustomersApi",
+        envelope(
+            "CustomersApi",
+            "POST",
+            "/api/v1/customers",
+            &token,
+            Some(&json!({"name": "Bench Customer", "email": "bench@example.org"})),
+        ),
+    )
+    .await?;
     let order_input = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}]});
-    let order = invoke(&client, &base, "OrdersApi", envelope("OrdersApi", "POST", "/api/v1/orders", &token, Some(&order_input))).await?;
+    let order = invoke(
+        &client,
+        &base,
+        "OrdersApi",
+        envelope(
+            "OrdersApi",
+            "POST",
+            "/api/v1/orders",
+            &token,
+            Some(&order_input),
+        ),
+    )
+    .await?;
     let order_id = order["id"].as_str().ok_or("no order id")?.to_owned();
-    let get_envelope = envelope("OrdersReadApi", "GET", &format!("/api/v1/orders/{order_id}"), &token, None);
+    let get_envelope = envelope(
+        "OrdersReadApi",
+        "GET",
+        &format!("/api/v1/orders/{order_id}"),
+        &token,
+        None,
+    );
     let order_json = invoke(&client, &base, "OrdersReadApi", get_envelope.clone()).await?;
-    let create_envelope = envelope("OrdersApi", "POST", "/api/v1/orders", &token, Some(&order_input));
+    let create_envelope = envelope(
+        "OrdersApi",
+        "POST",
+        "/api/v1/orders",
+        &token,
+        Some(&order_input),
+    );
 
     // The bare route, answering the same JSON.
     let body_file = azure_data.path().join("order.json");
@@ -202,7 +288,11 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     let bare_port = free_port()?;
     let _bare = Killed(
         pinned(&std::env::current_exe()?)
-            .args(["--serve-bare", &bare_port.to_string(), &body_file.display().to_string()])
+            .args([
+                "--serve-bare",
+                &bare_port.to_string(),
+                &body_file.display().to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?,
@@ -213,25 +303,60 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     // The whole app in local mode, for reference.
     let local_data = tempfile::tempdir()?;
     let local_port = free_port()?;
-    let _local = spawn(handler, &["local"], local_data.path(), &[("LOCAL_PORT", local_port.to_string())])?;
+    let _local = spawn(
+        handler,
+        &["local"],
+        local_data.path(),
+        &[("LOCAL_PORT", local_port.to_string())],
+    )?;
     let local_base = format!("http://127.0.0.1:{local_port}");
     wait_ready(&client, &format!("{local_base}/api/health/live")).await?;
     let dev_token = String::from_utf8(
-        Command::new(handler).args(["dev-token", "--tenant", "bench", "--role", "admin", "--minutes", "120"]).env("DATA_DIR", local_data.path().join("data")).output()?.stdout,
+        Command::new(handler)
+            .args([
+                "dev-token",
+                "--tenant",
+                "bench",
+                "--role",
+                "admin",
+                "--minutes",
+                "120",
+            ])
+            .env("DATA_DIR", local_data.path().join("data"))
+            .output()?
+            .stdout,
     )?
     .trim()
     .to_owned();
-    let post_local = |path: &str, body: Value| client.post(format!("{local_base}{path}")).bearer_auth(&dev_token).json(&body).send();
+    let post_local = |path: &str, body: Value| {
+        client
+            .post(format!("{local_base}{path}"))
+            .bearer_auth(&dev_token)
+            .json(&body)
+            .send()
+    };
     let local_product: Value = post_local("/api/v1/products", json!({"name": "Kettle", "category": "kitchen", "priceCents": 2999, "currency": "EUR", "stock": 1_000_000_000})).await?.json().await?;
-    let local_customer: Value = post_local("/api/v1/customers", json!({"name": "Bench Customer", "email": "bench@example.org"})).await?.json().await?;
+    let local_customer: Value = post_local(
+        "/api/v1/customers",
+        json!({"name": "Bench Customer", "email": "bench@example.org"}),
+    )
+    .await?
+    .json()
+    .await?;
     let local_order: Value = post_local("/api/v1/orders", json!({"customerId": local_customer["id"], "items": [{"productId": local_product["id"], "quantity": 1}]})).await?.json().await?;
-    let local_url = format!("{local_base}/api/v1/orders/{}", local_order["id"].as_str().ok_or("no local order")?);
+    let local_url = format!(
+        "{local_base}/api/v1/orders/{}",
+        local_order["id"].as_str().ok_or("no local order")?
+    );
 
     let work = tempfile::tempdir()?;
     // The bare route gets the very same request (token and host headers included), so the two
     // servers differ only in what they do with it.
     let bare = Target::get(&bare_url, Some(format!("Bearer {token}")));
-    let get_order = Target::get(&format!("{base}/api/v1/orders/{order_id}"), Some(format!("Bearer {token}")));
+    let get_order = Target::get(
+        &format!("{base}/api/v1/orders/{order_id}"),
+        Some(format!("Bearer {token}")),
+    );
     let create_order = Target::post(&format!("{base}/OrdersApi"), create_envelope);
     let local_get = Target::get(&local_url, Some(format!("Bearer {dev_token}")));
     let enveloped_get = Target::post(&format!("{base}/OrdersReadApi"), get_envelope);
@@ -244,7 +369,10 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         let get_rate = wrk(&get_order, work.path(), &format!("get-{round}"))?;
         pairs.push((bare_rate, get_rate));
     }
-    let pair_ratios: Vec<String> = pairs.iter().map(|(bare, get)| format!("{:.2} ({get:.0} / {bare:.0})", get / bare)).collect();
+    let pair_ratios: Vec<String> = pairs
+        .iter()
+        .map(|(bare, get)| format!("{:.2} ({get:.0} / {bare:.0})", get / bare))
+        .collect();
     pairs.sort_by(|(bare_a, get_a), (bare_b, get_b)| (get_a / bare_a).total_cmp(&(get_b / bare_b)));
     let (bare_rate, get_rate) = pairs[RATE_ROUNDS / 2];
     let create_rate = wrk(&create_order, work.path(), "create")?;
@@ -257,7 +385,10 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         get_rounds.push(open_loop(&get_order, get_rate / 2.0).await);
     }
     get_rounds.sort_by(|a, b| a.percentile(0.99).total_cmp(&b.percentile(0.99)));
-    let round_p99s: Vec<String> = get_rounds.iter().map(|round| format!("{:.2} ms", round.percentile(0.99))).collect();
+    let round_p99s: Vec<String> = get_rounds
+        .iter()
+        .map(|round| format!("{:.2} ms", round.percentile(0.99)))
+        .collect();
     let get_latency = get_rounds.swap_remove(LATENCY_ROUNDS / 2);
     let bare_latency = open_loop(&bare, get_rate / 2.0).await;
     let create_latency = open_loop(&create_order, create_rate / 2.0).await;
@@ -266,9 +397,19 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     println!();
     println!("| target | max rate | open loop at | p50 | p99 | max | errors | generator stalls over 1 ms |");
     println!("|---|---|---|---|---|---|---|---|");
-    row("bare axum route, same JSON", bare_rate, get_rate / 2.0, &bare_latency);
+    row(
+        "bare axum route, same JSON",
+        bare_rate,
+        get_rate / 2.0,
+        &bare_latency,
+    );
     row("`GET /api/v1/orders/{id}`: handler as the Functions host calls it (`OrdersReadApi`, forwarded)", get_rate, get_rate / 2.0, &get_latency);
-    row("`POST /api/v1/orders`: handler as the Functions host calls it (`OrdersApi`, enveloped)", create_rate, create_rate / 2.0, &create_latency);
+    row(
+        "`POST /api/v1/orders`: handler as the Functions host calls it (`OrdersApi`, enveloped)",
+        create_rate,
+        create_rate / 2.0,
+        &create_latency,
+    );
     println!("| `GET /api/v1/orders/{{id}}` through the envelope (reads with an output binding; reference) | {enveloped_rate:.0} req/s | | | | | | |");
     println!("| `GET /api/v1/orders/{{id}}`: `handler local` end to end (local host included) | {local_rate:.0} req/s | | | | | | |");
     println!();
@@ -277,8 +418,14 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         get_rate / bare_rate,
         pair_ratios.join(", ")
     );
-    println!("Throughput ratio, GET order through the envelope / bare route: {:.2}", enveloped_rate / bare_rate);
-    println!("Throughput ratio, GET order (`handler local` end to end) / bare route: {:.2}", local_rate / bare_rate);
+    println!(
+        "Throughput ratio, GET order through the envelope / bare route: {:.2}",
+        enveloped_rate / bare_rate
+    );
+    println!(
+        "Throughput ratio, GET order (`handler local` end to end) / bare route: {:.2}",
+        local_rate / bare_rate
+    );
     println!(
         "p99 of GET order at half its maximum rate: {:.2} ms, the median of {LATENCY_ROUNDS} rounds of {} s ({}) (goal < 5 ms)",
         get_latency.percentile(0.99),
@@ -309,11 +456,21 @@ struct Target {
 
 impl Target {
     fn get(url: &str, authorization: Option<String>) -> Self {
-        Self { method: "GET", url: url.to_owned(), authorization, body: None }
+        Self {
+            method: "GET",
+            url: url.to_owned(),
+            authorization,
+            body: None,
+        }
     }
 
     fn post(url: &str, body: Vec<u8>) -> Self {
-        Self { method: "POST", url: url.to_owned(), authorization: None, body: Some(body) }
+        Self {
+            method: "POST",
+            url: url.to_owned(),
+            authorization: None,
+            body: Some(body),
+        }
     }
 
     /// The request's headers besides `Host` and `Content-Length`: the token with the host's
@@ -357,7 +514,10 @@ fn wrk(target: &Target, work: &Path, name: &str) -> Result<f64, BoxError> {
     if let Some(body) = &target.body {
         let body_file = work.join(format!("{name}.body"));
         std::fs::write(&body_file, body)?;
-        lua.push_str(&format!("local f = io.open(\"{}\", \"rb\")\nwrk.body = f:read(\"*a\")\nf:close()\n", body_file.display()));
+        lua.push_str(&format!(
+            "local f = io.open(\"{}\", \"rb\")\nwrk.body = f:read(\"*a\")\nf:close()\n",
+            body_file.display()
+        ));
     }
     for (header, value) in target.headers() {
         lua.push_str(&format!("wrk.headers[\"{header}\"] = \"{value}\"\n"));
@@ -366,7 +526,12 @@ fn wrk(target: &Target, work: &Path, name: &str) -> Result<f64, BoxError> {
     std::fs::write(&script, lua)?;
     let profile = profile_server_core(work, name)?;
     let output = Command::new("wrk")
-        .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{}s", DURATION.as_secs()), "-s"])
+        .args([
+            "-t1",
+            &format!("-c{CONNECTIONS}"),
+            &format!("-d{}s", DURATION.as_secs()),
+            "-s",
+        ])
         .arg(&script)
         .arg(&target.url)
         .output()
@@ -389,11 +554,23 @@ fn wrk(target: &Target, work: &Path, name: &str) -> Result<f64, BoxError> {
 /// With `BENCH_PERF_DIR` set, records a CPU profile of the servers' core for one phase into
 /// `$BENCH_PERF_DIR/{name}.data` (`perf report -i … --comm handler` reads it); else nothing.
 fn profile_server_core(work: &Path, name: &str) -> Result<Option<Child>, BoxError> {
-    let Some(dir) = std::env::var_os("BENCH_PERF_DIR") else { return Ok(None) };
+    let Some(dir) = std::env::var_os("BENCH_PERF_DIR") else {
+        return Ok(None);
+    };
     let dir = work.join(dir);
     std::fs::create_dir_all(&dir)?;
     let perf = Command::new("perf")
-        .args(["record", "-q", "--call-graph", "dwarf,16384", "-F", "999", "-C", SERVER_CPU, "-o"])
+        .args([
+            "record",
+            "-q",
+            "--call-graph",
+            "dwarf,16384",
+            "-F",
+            "999",
+            "-C",
+            SERVER_CPU,
+            "-o",
+        ])
         .arg(dir.join(format!("{name}.data")))
         .args(["--", "sleep", &DURATION.as_secs().to_string()])
         .stdout(Stdio::null())
@@ -415,7 +592,11 @@ impl Latencies {
     /// `count (longest)` of the generator's stalls, or `0`.
     fn stalls(&self) -> String {
         match self.generator_stalls.iter().max() {
-            Some(longest) => format!("{} (longest {:.1} ms)", self.generator_stalls.len(), longest.as_secs_f64() * 1000.0),
+            Some(longest) => format!(
+                "{} (longest {:.1} ms)",
+                self.generator_stalls.len(),
+                longest.as_secs_f64() * 1000.0
+            ),
             None => "0".to_owned(),
         }
     }
@@ -424,7 +605,9 @@ impl Latencies {
         if self.sorted_micros.is_empty() {
             return f64::NAN;
         }
-        let index = ((self.sorted_micros.len() as f64 * p).ceil() as usize).clamp(1, self.sorted_micros.len()) - 1;
+        let index = ((self.sorted_micros.len() as f64 * p).ceil() as usize)
+            .clamp(1, self.sorted_micros.len())
+            - 1;
         self.sorted_micros[index] as f64 / 1000.0
     }
 }
@@ -443,11 +626,19 @@ impl Latencies {
 /// request was due, counting unanswered requests as errors.
 async fn open_loop(target: &Target, rate: f64) -> Latencies {
     let Some((address, request)) = target.raw_request() else {
-        return Latencies { sorted_micros: Vec::new(), errors: 1, generator_stalls: Vec::new() };
+        return Latencies {
+            sorted_micros: Vec::new(),
+            errors: 1,
+            generator_stalls: Vec::new(),
+        };
     };
     tokio::task::spawn_blocking(move || paced_loop(&address, &request, rate))
         .await
-        .unwrap_or(Latencies { sorted_micros: Vec::new(), errors: 1, generator_stalls: Vec::new() })
+        .unwrap_or(Latencies {
+            sorted_micros: Vec::new(),
+            errors: 1,
+            generator_stalls: Vec::new(),
+        })
 }
 
 /// One kept-alive connection of the open loop and the request it is waiting on.
@@ -465,7 +656,12 @@ impl Paced {
         let stream = std::net::TcpStream::connect(address).ok()?;
         stream.set_nodelay(true).ok()?;
         stream.set_nonblocking(true).ok()?;
-        Some(Self { stream, buffer: Vec::with_capacity(64 * 1024), due: None, idle_since: Instant::now() })
+        Some(Self {
+            stream,
+            buffer: Vec::with_capacity(64 * 1024),
+            due: None,
+            idle_since: Instant::now(),
+        })
     }
 
     /// Writes the whole request (it fits the socket buffer; spins on the rare short write). Its
@@ -480,7 +676,9 @@ impl Paced {
             match self.stream.write(&request[written..]) {
                 Ok(0) => return false,
                 Ok(count) => written += count,
-                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::hint::spin_loop()
+                }
                 Err(_) => return false,
             }
         }
@@ -510,7 +708,10 @@ impl Paced {
 fn complete_response(buffer: &[u8]) -> Option<bool> {
     let header_end = buffer.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
-    let length: usize = head.lines().find_map(|line| line.strip_prefix("content-length:")).and_then(|value| value.trim().parse().ok())?;
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())?;
     (buffer.len() >= header_end + length).then(|| head.get(9..10) == Some("2"))
 }
 
@@ -518,9 +719,15 @@ fn complete_response(buffer: &[u8]) -> Option<bool> {
 fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
     let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let total = (rate * DURATION.as_secs_f64()) as usize;
-    let mut connections: Vec<Paced> = (0..CONNECTIONS).filter_map(|_| Paced::connect(address)).collect();
+    let mut connections: Vec<Paced> = (0..CONNECTIONS)
+        .filter_map(|_| Paced::connect(address))
+        .collect();
     if connections.is_empty() {
-        return Latencies { sorted_micros: Vec::new(), errors: total as u64, generator_stalls: Vec::new() };
+        return Latencies {
+            sorted_micros: Vec::new(),
+            errors: total as u64,
+            generator_stalls: Vec::new(),
+        };
     }
     let started = Instant::now() + Duration::from_millis(50);
     let deadline = started + DURATION * 2;
@@ -542,7 +749,9 @@ fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
         }
         for connection in connections.iter_mut() {
             if connection.due.is_none() {
-                let Some(due) = waiting.pop_front() else { break };
+                let Some(due) = waiting.pop_front() else {
+                    break;
+                };
                 if !connection.send(request, due) {
                     errors += 1;
                     connection.due = None;
@@ -575,7 +784,10 @@ fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
                 }
             }
         }
-        let busy = connections.iter().filter(|connection| connection.due.is_some()).count();
+        let busy = connections
+            .iter()
+            .filter(|connection| connection.due.is_some())
+            .count();
         if next >= total && waiting.is_empty() && busy == 0 {
             break;
         }
@@ -586,5 +798,9 @@ fn paced_loop(address: &str, request: &[u8], rate: f64) -> Latencies {
         std::hint::spin_loop();
     }
     sorted_micros.sort_unstable();
-    Latencies { sorted_micros, errors, generator_stalls }
+    Latencies {
+        sorted_micros,
+        errors,
+        generator_stalls,
+    }
 }

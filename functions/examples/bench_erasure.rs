@@ -32,7 +32,11 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut options = Options { orders: 1000, notifications: 10_000, runs: 3 };
+    let mut options = Options {
+        orders: 1000,
+        notifications: 10_000,
+        runs: 3,
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|v| v.parse().ok());
@@ -50,12 +54,21 @@ fn options() -> Options {
 }
 
 fn settings(dir: &std::path::Path) -> Settings {
-    let pairs = [("DATA_DIR", dir.display().to_string()), ("LOCAL_TIMERS", "off".to_owned()), ("RUST_LOG", "warn".to_owned())];
+    let pairs = [
+        ("DATA_DIR", dir.display().to_string()),
+        ("LOCAL_TIMERS", "off".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
     Settings::load(&SettingsSource::from_pairs(pairs)).expect("bench settings are valid")
 }
 
 /// One customer's data: profile, orders with items, history and keys, notifications, audit.
-fn seed_customer(tx: &Connection, customer: &str, orders: usize, notifications: usize) -> rusqlite::Result<()> {
+fn seed_customer(
+    tx: &Connection,
+    customer: &str,
+    orders: usize,
+    notifications: usize,
+) -> rusqlite::Result<()> {
     let at = "2026-01-01T00:00:00.000000Z";
     tx.execute(
         "INSERT INTO customers (tenant_id, id, name, email, phone, address, preferences, status, created_at, updated_at, last_activity_at, etag)
@@ -64,21 +77,42 @@ fn seed_customer(tx: &Connection, customer: &str, orders: usize, notifications: 
         params![TENANT, customer, format!("{customer}@example.org"), at],
     )?;
     let address = "{\"line1\":\"1 Bench St\",\"line2\":\"Apt 4\",\"city\":\"Berlin\",\"postalCode\":\"10115\",\"country\":\"DE\"}";
-    let mut order = tx.prepare("INSERT INTO orders VALUES (?1, ?2, ?3, 'delivered', 2500, 'EUR', ?4, ?5, ?5, 'e')")?;
-    let mut item = tx.prepare("INSERT INTO order_items VALUES (?1, ?2, ?3, 'p-1', 'Widget', 1, 1250)")?;
-    let mut history = tx.prepare("INSERT INTO order_status_history VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)")?;
+    let mut order = tx.prepare(
+        "INSERT INTO orders VALUES (?1, ?2, ?3, 'delivered', 2500, 'EUR', ?4, ?5, ?5, 'e')",
+    )?;
+    let mut item =
+        tx.prepare("INSERT INTO order_items VALUES (?1, ?2, ?3, 'p-1', 'Widget', 1, 1250)")?;
+    let mut history =
+        tx.prepare("INSERT INTO order_status_history VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)")?;
     let mut key = tx.prepare("INSERT INTO idempotency_keys VALUES (?1, ?2, 'h', ?3, ?4)")?;
-    let mut audit = tx.prepare("INSERT INTO audit_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'corr')")?;
+    let mut audit =
+        tx.prepare("INSERT INTO audit_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'corr')")?;
     for n in 0..orders {
         let id = format!("o-{customer}-{n:05}");
         order.execute(params![TENANT, id, customer, address, at])?;
         for line in 0..2 {
             item.execute(params![TENANT, id, line])?;
         }
-        history.execute(params![TENANT, id, 1, "pending", at, format!("dev-client-{customer}")])?;
+        history.execute(params![
+            TENANT,
+            id,
+            1,
+            "pending",
+            at,
+            format!("dev-client-{customer}")
+        ])?;
         history.execute(params![TENANT, id, 2, "delivered", at, "dev-employee"])?;
         key.execute(params![TENANT, format!("k-{id}"), id, at])?;
-        audit.execute(params![TENANT, format!("a-{id}"), format!("dev-client-{customer}"), "order.create", "order", id, customer, at])?;
+        audit.execute(params![
+            TENANT,
+            format!("a-{id}"),
+            format!("dev-client-{customer}"),
+            "order.create",
+            "order",
+            id,
+            customer,
+            at
+        ])?;
     }
     let mut notification = tx.prepare(
         "INSERT INTO notifications (tenant_id, id, recipient_kind, recipient_id, category, title, message, order_id, read_at, is_read, created_at)
@@ -87,7 +121,16 @@ fn seed_customer(tx: &Connection, customer: &str, orders: usize, notifications: 
     for n in 0..notifications {
         let id = format!("n-{customer}-{n:06}");
         notification.execute(params![TENANT, id, customer, at])?;
-        audit.execute(params![TENANT, format!("a-{id}"), "system:NotificationDispatch", "notification.dispatch", "notification", id, customer, at])?;
+        audit.execute(params![
+            TENANT,
+            format!("a-{id}"),
+            "system:NotificationDispatch",
+            "notification.dispatch",
+            "notification",
+            id,
+            customer,
+            at
+        ])?;
     }
     Ok(())
 }
@@ -96,7 +139,12 @@ fn seed(db: &Connection, options: &Options) -> rusqlite::Result<()> {
     let tx = db.unchecked_transaction()?;
     seed_customer(&tx, TARGET, options.orders, options.notifications)?;
     for n in 0..NOISE_CUSTOMERS {
-        seed_customer(&tx, &format!("c-noise-{n:02}"), options.orders / 10, options.notifications / 10)?;
+        seed_customer(
+            &tx,
+            &format!("c-noise-{n:02}"),
+            options.orders / 10,
+            options.notifications / 10,
+        )?;
     }
     tx.commit()
 }
@@ -105,7 +153,11 @@ fn seed(db: &Connection, options: &Options) -> rusqlite::Result<()> {
 async fn erase(options: &Options) -> (Duration, serde_json::Value) {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = AppState::open(settings(dir.path()), Mode::Local).expect("the app opens");
-    seed(&Connection::open(state.settings.sqlite_path()).expect("open"), options).expect("seed");
+    seed(
+        &Connection::open(state.settings.sqlite_path()).expect("open"),
+        options,
+    )
+    .expect("seed");
     let request = ErasureRecord {
         id: "bench-req".into(),
         tenant_id: TENANT.into(),
@@ -118,10 +170,20 @@ async fn erase(options: &Options) -> (Duration, serde_json::Value) {
     };
     let tenant = TenantId::new(TENANT).expect("tenant");
     let started = Instant::now();
-    let outcome = erase_customer(state.store.as_ref(), &state.settings, &tenant, request, "bench").await.expect("erasure succeeds");
+    let outcome = erase_customer(
+        state.store.as_ref(),
+        &state.settings,
+        &tenant,
+        request,
+        "bench",
+    )
+    .await
+    .expect("erasure succeeds");
     let elapsed = started.elapsed();
     let report = match outcome {
-        functions::functions::gdpr_data_anonymization::ErasureOutcome::Completed(record) => record.report.unwrap_or_default(),
+        functions::functions::gdpr_data_anonymization::ErasureOutcome::Completed(record) => {
+            record.report.unwrap_or_default()
+        }
         other => panic!("unexpected outcome {other:?}"),
     };
     (elapsed, report["counts"]["sqlite"].clone())
@@ -135,7 +197,8 @@ fn baseline(options: &Options) -> Duration {
     drop(shared::store::sqlite::Db::open(&path).expect("migrate"));
     let mut db = Connection::open(&path).expect("open");
     db.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    db.pragma_update(None, "synchronous", "NORMAL").expect("sync");
+    db.pragma_update(None, "synchronous", "NORMAL")
+        .expect("sync");
     seed(&db, options).expect("seed");
     let started = Instant::now();
     let tx = db.transaction().expect("tx");
@@ -173,8 +236,14 @@ async fn main() {
     println!("| what | time | vs baseline |");
     println!("|---|---|---|");
     println!("| `erase_customer` (rules, batches of 1000 with progress marker, report, audit) | {:.0} ms | {:.1}x |", erasure.as_secs_f64() * 1000.0, erasure.as_secs_f64() / base.as_secs_f64());
-    println!("| baseline: plain SQL in one transaction | {:.0} ms | 1.0x |", base.as_secs_f64() * 1000.0);
-    println!("\nall runs (ms): {:?}", erasures.iter().map(|d| d.as_millis()).collect::<Vec<_>>());
+    println!(
+        "| baseline: plain SQL in one transaction | {:.0} ms | 1.0x |",
+        base.as_secs_f64() * 1000.0
+    );
+    println!(
+        "\nall runs (ms): {:?}",
+        erasures.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+    );
     println!("counts: {counts}");
     let limit = Duration::from_secs(2);
     if erasure > limit {

@@ -29,9 +29,16 @@ fn ts(at: chrono::DateTime<Utc>) -> String {
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("raw-delete") => raw_delete(Path::new(args.get(2).ok_or("usage: bench_retention raw-delete <data_dir>")?)),
+        Some("raw-delete") => raw_delete(Path::new(
+            args.get(2)
+                .ok_or("usage: bench_retention raw-delete <data_dir>")?,
+        )),
         Some(handler) => {
-            let rows = args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
+            let rows = args
+                .get(2)
+                .map(|n| n.parse())
+                .transpose()?
+                .unwrap_or(1_000_000);
             bench(Path::new(handler), rows)
         }
         None => Err("usage: bench_retention <handler binary> [rows]".into()),
@@ -51,9 +58,19 @@ fn seed(data_dir: &Path, due: u64) -> Result<u64, BoxError> {
         )?;
         let now = Utc::now();
         for i in 0..due + kept {
-            let age = if i < due { Duration::days(91 + (i % 600) as i64) } else { Duration::days((i % 80) as i64) };
+            let age = if i < due {
+                Duration::days(91 + (i % 600) as i64)
+            } else {
+                Duration::days((i % 80) as i64)
+            };
             let created = now - age - Duration::seconds((i % 86_400) as i64);
-            insert.execute(params![format!("tenant-{:02}", i % TENANTS), format!("n-{i:09}"), format!("c-{}", i % 50_000), i % 2, ts(created)])?;
+            insert.execute(params![
+                format!("tenant-{:02}", i % TENANTS),
+                format!("n-{i:09}"),
+                format!("c-{}", i % 50_000),
+                i % 2,
+                ts(created)
+            ])?;
         }
     }
     tx.commit()?;
@@ -68,9 +85,15 @@ fn raw_delete(data_dir: &Path) -> Result<(), BoxError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let cutoff = ts(Utc::now() - Duration::days(90));
     let started = Instant::now();
-    let deleted = conn.execute("DELETE FROM notifications WHERE created_at < ?1", params![cutoff])?;
+    let deleted = conn.execute(
+        "DELETE FROM notifications WHERE created_at < ?1",
+        params![cutoff],
+    )?;
     let seconds = started.elapsed().as_secs_f64();
-    println!("{}", serde_json::json!({ "deleted": deleted, "seconds": seconds }));
+    println!(
+        "{}",
+        serde_json::json!({ "deleted": deleted, "seconds": seconds })
+    );
     Ok(())
 }
 
@@ -85,10 +108,17 @@ fn timed(mut command: Command) -> Result<(String, f64, u64), BoxError> {
     }
     let rss = stderr
         .lines()
-        .find_map(|line| line.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Maximum resident set size (kbytes):")
+        })
         .and_then(|value| value.trim().parse().ok())
         .ok_or("no peak RSS in /usr/bin/time -v output")?;
-    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), seconds, rss))
+    Ok((
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        seconds,
+        rss,
+    ))
 }
 
 fn count(data_dir: &Path) -> Result<u64, BoxError> {
@@ -104,27 +134,47 @@ struct JobRun {
     rss_kib: u64,
 }
 
-fn run_job(handler: &Path, work: &Path, pristine: &Path, due: u64, kept: u64, batch: u32) -> Result<JobRun, BoxError> {
+fn run_job(
+    handler: &Path,
+    work: &Path,
+    pristine: &Path,
+    due: u64,
+    kept: u64,
+    batch: u32,
+) -> Result<JobRun, BoxError> {
     let dir = work.join(format!("job-{batch}"));
     std::fs::create_dir_all(&dir)?;
     std::fs::copy(pristine.join("app.db"), dir.join("app.db"))?;
     eprintln!("running handler jobs run DataRetentionCleanup (JOB_BATCH_SIZE={batch}) ...");
     let mut job = Command::new("/usr/bin/time");
-    job.arg("-v").arg(handler).args(["jobs", "run", "DataRetentionCleanup"]);
-    job.env("DATA_DIR", &dir).env("ARCHIVE_DIR", dir.join("archive")).env("RUST_LOG", "warn").env("JOB_BATCH_SIZE", batch.to_string());
+    job.arg("-v")
+        .arg(handler)
+        .args(["jobs", "run", "DataRetentionCleanup"]);
+    job.env("DATA_DIR", &dir)
+        .env("ARCHIVE_DIR", dir.join("archive"))
+        .env("RUST_LOG", "warn")
+        .env("JOB_BATCH_SIZE", batch.to_string());
     let (stdout, wall, rss_kib) = timed(job)?;
     let report: Value = serde_json::from_str(&stdout)?;
-    let deleted = report["totals"]["notificationsDeleted"].as_u64().unwrap_or(0);
+    let deleted = report["totals"]["notificationsDeleted"]
+        .as_u64()
+        .unwrap_or(0);
     if deleted != due || count(&dir)? != kept || report["outcome"] != "finished" {
         return Err(format!("the job did not delete exactly the due rows: {report}").into());
     }
     std::fs::remove_dir_all(&dir)?;
-    Ok(JobRun { batch, seconds: report["durationMs"].as_f64().unwrap_or(0.0) / 1000.0, wall, rss_kib })
+    Ok(JobRun {
+        batch,
+        seconds: report["durationMs"].as_f64().unwrap_or(0.0) / 1000.0,
+        wall,
+        rss_kib,
+    })
 }
 
 fn bench(handler: &Path, due: u64) -> Result<(), BoxError> {
     let work = tempfile::tempdir()?;
-    let (pristine, raw_dir): (PathBuf, PathBuf) = (work.path().join("pristine"), work.path().join("raw"));
+    let (pristine, raw_dir): (PathBuf, PathBuf) =
+        (work.path().join("pristine"), work.path().join("raw"));
     std::fs::create_dir_all(&pristine)?;
     std::fs::create_dir_all(&raw_dir)?;
     eprintln!("seeding {due} due notifications (+ recent ones) ...");
@@ -142,15 +192,26 @@ fn bench(handler: &Path, due: u64) -> Result<(), BoxError> {
     eprintln!("running the raw DELETE ...");
     std::fs::copy(pristine.join("app.db"), raw_dir.join("app.db"))?;
     let mut raw = Command::new("/usr/bin/time");
-    raw.arg("-v").arg(std::env::current_exe()?).arg("raw-delete").arg(&raw_dir);
+    raw.arg("-v")
+        .arg(std::env::current_exe()?)
+        .arg("raw-delete")
+        .arg(&raw_dir);
     let (stdout, raw_wall, raw_rss) = timed(raw)?;
     let raw_report: Value = serde_json::from_str(&stdout)?;
     let raw_seconds = raw_report["seconds"].as_f64().unwrap_or(0.0);
     if raw_report["deleted"].as_u64() != Some(due) || count(&raw_dir)? != kept {
-        return Err(format!("the raw DELETE did not delete exactly the due rows: {raw_report}").into());
+        return Err(
+            format!("the raw DELETE did not delete exactly the due rows: {raw_report}").into(),
+        );
     }
 
-    let rate = |seconds: f64| if seconds > 0.0 { due as f64 / seconds } else { 0.0 };
+    let rate = |seconds: f64| {
+        if seconds > 0.0 {
+            due as f64 / seconds
+        } else {
+            0.0
+        }
+    };
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!("## Notification retention (issue 4)\n");
     println!(

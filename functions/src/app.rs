@@ -16,10 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use shared::archive::ArchiveStore;
-use shared::config::{Settings, StoreKind};
-use shared::store::sqlite::Db;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
+use shared::config::{Settings, StoreKind};
 use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
+use shared::store::sqlite::Db;
 use shared::store::{HealthCheck, Store};
 
 use crate::invoke::{ready_probe, run_envelope};
@@ -100,10 +100,11 @@ impl AppState {
     /// token validation for `mode`.
     pub fn open(settings: Settings, mode: Mode) -> Result<Self, StartError> {
         let db = Db::open(&settings.sqlite_path())?;
-        let authenticator = Authenticator::new(auth_config(&settings, mode)?).map_err(|error| match error {
-            shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
-            other => StartError::Auth(other),
-        })?;
+        let authenticator =
+            Authenticator::new(auth_config(&settings, mode)?).map_err(|error| match error {
+                shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
+                other => StartError::Auth(other),
+            })?;
         check_pseudonym_key(&settings, mode)?;
         let archive = shared::archive::open(&settings).map_err(StartError::Archive)?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone()), archive.health];
@@ -129,7 +130,13 @@ impl AppState {
             let checks = self
                 .health_checks
                 .iter()
-                .map(|check| if check.backend() == sqlite { Arc::clone(&health) } else { Arc::clone(check) })
+                .map(|check| {
+                    if check.backend() == sqlite {
+                        Arc::clone(&health)
+                    } else {
+                        Arc::clone(check)
+                    }
+                })
                 .collect();
             let parts = self.parts_mut();
             parts.store = store;
@@ -141,7 +148,10 @@ impl AppState {
 
 /// The Cosmos DB store when `STORE=cosmos` (the SQLite database `db` keeps the local
 /// runtime's queue, which an erasure scrubs), `None` otherwise.
-pub async fn open_cosmos(settings: &Settings, db: &Db) -> Result<Option<(Arc<dyn Store>, Arc<dyn HealthCheck>)>, StartError> {
+pub async fn open_cosmos(
+    settings: &Settings,
+    db: &Db,
+) -> Result<Option<(Arc<dyn Store>, Arc<dyn HealthCheck>)>, StartError> {
     if settings.store != StoreKind::Cosmos {
         return Ok(None);
     }
@@ -151,15 +161,23 @@ pub async fn open_cosmos(settings: &Settings, db: &Db) -> Result<Option<(Arc<dyn
         database: settings.cosmos_database.clone(),
         auth: match &settings.cosmos_key {
             Some(key) => CosmosAuth::Key(key.clone()),
-            None => CosmosAuth::ManagedIdentity { client_id: settings.azure_client_id.clone() },
+            None => CosmosAuth::ManagedIdentity {
+                client_id: settings.azure_client_id.clone(),
+            },
         },
         region: settings.cosmos_region.clone(),
         timeout: settings.cosmos_timeout,
         throttle_retries: settings.cosmos_throttle_retries,
-        notification_ttl: std::time::Duration::from_secs(u64::from(settings.retention.longest_notification_days()) * 24 * 3600),
+        notification_ttl: std::time::Duration::from_secs(
+            u64::from(settings.retention.longest_notification_days()) * 24 * 3600,
+        ),
         local_queue: Some(db.clone()),
     };
-    let store = if endpoint == shared::config::MEMORY_ENDPOINT { shared::store::cosmos::open_in_memory(options).await? } else { CosmosStore::connect(options).await? };
+    let store = if endpoint == shared::config::MEMORY_ENDPOINT {
+        shared::store::cosmos::open_in_memory(options).await?
+    } else {
+        CosmosStore::connect(options).await?
+    };
     tracing::info!(database = %settings.cosmos_database, "Cosmos DB store opened");
     let health: Arc<dyn HealthCheck> = Arc::new(store.clone());
     Ok(Some((Arc::new(store), health)))
@@ -181,9 +199,14 @@ fn check_pseudonym_key(settings: &Settings, mode: Mode) -> Result<(), StartError
 /// The trusted issuers from the settings; in local mode the dev issuer too.
 fn auth_config(settings: &Settings, mode: Mode) -> Result<AuthConfig, StartError> {
     let auth = &settings.auth;
-    let mut config = AuthConfig { refetch_interval: auth.key_refetch_interval, ..AuthConfig::default() };
+    let mut config = AuthConfig {
+        refetch_interval: auth.key_refetch_interval,
+        ..AuthConfig::default()
+    };
     if let (Some(issuer), Some(audience)) = (&auth.entra_issuer, &auth.entra_audience) {
-        config = config.with_issuer(IssuerConfig::employee(issuer, audience).with_tenant_claim(&auth.tenant_claim));
+        config = config.with_issuer(
+            IssuerConfig::employee(issuer, audience).with_tenant_claim(&auth.tenant_claim),
+        );
     }
     if let (Some(issuer), Some(audience)) = (&auth.external_issuer, &auth.external_audience) {
         config = config.with_issuer(
@@ -210,7 +233,11 @@ pub fn api_router(state: AppState) -> Router {
         .fold(Router::new(), Router::merge)
         .fallback(|| async { Problem::not_found("no API route matches this path") })
         .method_not_allowed_fallback(|| async {
-            Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").detail("this path does not accept this method; see /api/v1/openapi.json")
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+            )
+            .detail("this path does not accept this method; see /api/v1/openapi.json")
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(crate::api::caller::CorrelateLayer)
@@ -229,7 +256,10 @@ pub fn handler_router(state: AppState) -> Router {
     let envelopes = Router::new()
         .route("/{function}", post(invoke_function))
         .layer(DefaultBodyLimit::max(ENVELOPE_LIMIT_BYTES))
-        .with_state(Arc::new(Envelopes { state, api: api.clone() }));
+        .with_state(Arc::new(Envelopes {
+            state,
+            api: api.clone(),
+        }));
     Router::new()
         .route("/", get(ready_probe))
         .merge(envelopes)
@@ -237,11 +267,14 @@ pub fn handler_router(state: AppState) -> Router {
         .layer(crate::invocation_span::InvocationSpanLayer)
 }
 
-async fn invoke_function(State(envelopes): State<Arc<Envelopes>>, Path(function): Path<String>, body: Bytes) -> Response {
+async fn invoke_function(
+    State(envelopes): State<Arc<Envelopes>>,
+    Path(function): Path<String>,
+    body: Bytes,
+) -> Response {
     match registry::find(&function) {
         Some(def) => run_envelope(&envelopes.state, &envelopes.api, def, &body).await,
-        None => Problem::not_found(format!("no function named {function:?} in this app")).into_response(),
+        None => Problem::not_found(format!("no function named {function:?} in this app"))
+            .into_response(),
     }
 }
-
-

@@ -19,7 +19,11 @@ use crate::local::LocalRuntime;
 use crate::registry::{self, FUNCTIONS};
 
 #[derive(Parser)]
-#[command(name = "handler", version, about = "Custom handler of the Customer Service & Order Management function app")]
+#[command(
+    name = "handler",
+    version,
+    about = "Custom handler of the Customer Service & Order Management function app"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -136,13 +140,25 @@ enum CliError {
     #[error(transparent)]
     Store(#[from] shared::store::StoreError),
     #[error("cannot read {path}: {source}")]
-    ReadInput { path: String, #[source] source: std::io::Error },
+    ReadInput {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: String, #[source] source: std::io::Error },
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("FUNCTIONS_CUSTOMHANDLER_PORT is not set: the Functions host sets it; to run the app yourself use `handler local`")]
     NoHostPort,
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: SocketAddr, #[source] source: std::io::Error },
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
     #[error("no queue or topic named {0:?}; the app has: {1}")]
@@ -175,7 +191,11 @@ pub fn main() -> ExitCode {
 /// any parallelism. Blocking work (SQLite writes) still goes to the blocking pool either way.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let mut builder = if cores == 1 { tokio::runtime::Builder::new_current_thread() } else { tokio::runtime::Builder::new_multi_thread() };
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     builder.enable_all().build()
 }
 
@@ -189,15 +209,28 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
     let host_port = source.custom_handler_port()?;
     match command {
         None => serve(source, host_port.ok_or(CliError::NoHostPort)?).await,
-        Some(Command::Serve { port }) => serve(source, port.or(host_port).ok_or(CliError::NoHostPort)?).await,
-        Some(Command::Functions { command: FunctionsCommand::List }) => {
+        Some(Command::Serve { port }) => {
+            serve(source, port.or(host_port).ok_or(CliError::NoHostPort)?).await
+        }
+        Some(Command::Functions {
+            command: FunctionsCommand::List,
+        }) => {
             list_functions();
             Ok(())
         }
-        Some(Command::Functions { command: FunctionsCommand::Write { dir } }) => write_function_json(&dir),
+        Some(Command::Functions {
+            command: FunctionsCommand::Write { dir },
+        }) => write_function_json(&dir),
         Some(Command::Openapi { write }) => openapi(write.as_deref()),
-        Some(Command::DevToken { tenant, roles, customer, minutes }) => dev_token(&source, &tenant, &roles, customer, minutes),
-        Some(Command::Jobs { command }) => crate::jobs_cli::run(source, command).await.map_err(|error| CliError::Usage(error.to_string())),
+        Some(Command::DevToken {
+            tenant,
+            roles,
+            customer,
+            minutes,
+        }) => dev_token(&source, &tenant, &roles, customer, minutes),
+        Some(Command::Jobs { command }) => crate::jobs_cli::run(source, command)
+            .await
+            .map_err(|error| CliError::Usage(error.to_string())),
         Some(command) => run_local_command(source, command).await,
     }
 }
@@ -207,8 +240,12 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, true);
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| CliError::Listen { address, source })?;
-    let state = AppState::open(settings, Mode::Azure)?.with_configured_store().await?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| CliError::Listen { address, source })?;
+    let state = AppState::open(settings, Mode::Azure)?
+        .with_configured_store()
+        .await?;
     tracing::info!(%address, "handler listening for the Functions host");
     axum::serve(listener, handler_router(state))
         .with_graceful_shutdown(crate::shutdown_signal())
@@ -219,20 +256,35 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
 async fn run_local_command(source: SettingsSource, command: Command) -> Result<(), CliError> {
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let runtime = LocalRuntime::new(AppState::open(settings, Mode::Local)?.with_configured_store().await?);
+    let runtime = LocalRuntime::new(
+        AppState::open(settings, Mode::Local)?
+            .with_configured_store()
+            .await?,
+    );
     match command {
         Command::Local => Ok(runtime.run().await?),
         Command::Invoke { name, data } => {
             let input = data.as_deref().map(read_input).transpose()?;
             match runtime.invoke_now(&name, input).await {
                 Ok(reply) => print_json(&json!(reply)),
-                Err(crate::local::LocalError::Invocation(failure)) => return Err(CliError::InvocationFailed(failure.to_string())),
+                Err(crate::local::LocalError::Invocation(failure)) => {
+                    return Err(CliError::InvocationFailed(failure.to_string()))
+                }
                 Err(error) => return Err(error.into()),
             }
             Ok(())
         }
-        Command::Queue { command: QueueCommand::Send { name, data, correlation_id, message_id } } => {
-            let target = registry::target_named(&name).ok_or_else(|| CliError::UnknownTarget(name.clone(), target_names()))?;
+        Command::Queue {
+            command:
+                QueueCommand::Send {
+                    name,
+                    data,
+                    correlation_id,
+                    message_id,
+                },
+        } => {
+            let target = registry::target_named(&name)
+                .ok_or_else(|| CliError::UnknownTarget(name.clone(), target_names()))?;
             let message = NewMessage {
                 body: read_input(&data)?,
                 message_id,
@@ -244,41 +296,77 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
             print_json(&json!({ "sequenceNumbers": numbers }));
             Ok(())
         }
-        Command::Queue { command: QueueCommand::Peek { entity } } => {
+        Command::Queue {
+            command: QueueCommand::Peek { entity },
+        } => {
             print_json(&json!(runtime.host.queue().peek(&entity).await?));
             Ok(())
         }
-        Command::Deadletters { command: DeadLetterCommand::List { entity } } => {
-            print_json(&json!(runtime.host.queue().dead_letters(entity.as_deref()).await?));
+        Command::Deadletters {
+            command: DeadLetterCommand::List { entity },
+        } => {
+            print_json(&json!(
+                runtime.host.queue().dead_letters(entity.as_deref()).await?
+            ));
             Ok(())
         }
-        Command::Deadletters { command: DeadLetterCommand::Replay { sequence_number } } => {
+        Command::Deadletters {
+            command: DeadLetterCommand::Replay { sequence_number },
+        } => {
             let new_number = runtime.host.queue().replay(sequence_number).await?;
             print_json(&json!({ "replayed": sequence_number, "sequenceNumber": new_number }));
             Ok(())
         }
-        Command::Serve { .. } | Command::Jobs { .. } | Command::Functions { .. } | Command::DevToken { .. } | Command::Openapi { .. } => Ok(()),
+        Command::Serve { .. }
+        | Command::Jobs { .. }
+        | Command::Functions { .. }
+        | Command::DevToken { .. }
+        | Command::Openapi { .. } => Ok(()),
     }
 }
 
 /// Prints a dev token (to stdout, nothing else, so `TOKEN=$(handler dev-token ...)` works).
-fn dev_token(source: &SettingsSource, tenant: &str, roles: &[String], customer: Option<String>, minutes: u64) -> Result<(), CliError> {
+fn dev_token(
+    source: &SettingsSource,
+    tenant: &str,
+    roles: &[String],
+    customer: Option<String>,
+    minutes: u64,
+) -> Result<(), CliError> {
     use shared::auth::{DevIssuer, DevSubject, Role};
     let settings = Settings::load(source)?;
-    let tenant = shared::store::TenantId::new(tenant).map_err(|error| CliError::Usage(format!("--tenant: {error}")))?;
-    let subject = match customer {
-        Some(customer_id) => DevSubject::Client { customer_id },
-        None if roles.is_empty() => return Err(CliError::Usage("give --role admin|customer-service|order-manager (or --customer ID for a client)".into())),
-        None => {
-            let roles = roles
-                .iter()
-                .map(|role| role.parse::<Role>().map_err(|_| CliError::Usage(format!("unknown role {role:?}; use admin, customer-service or order-manager"))))
-                .collect::<Result<_, _>>()?;
-            DevSubject::Employee { roles }
-        }
-    };
+    let tenant = shared::store::TenantId::new(tenant)
+        .map_err(|error| CliError::Usage(format!("--tenant: {error}")))?;
+    let subject =
+        match customer {
+            Some(customer_id) => DevSubject::Client { customer_id },
+            None if roles.is_empty() => return Err(CliError::Usage(
+                "give --role admin|customer-service|order-manager (or --customer ID for a client)"
+                    .into(),
+            )),
+            None => {
+                let roles = roles
+                    .iter()
+                    .map(|role| {
+                        role.parse::<Role>().map_err(|_| {
+                            CliError::Usage(format!(
+                            "unknown role {role:?}; use admin, customer-service or order-manager"
+                        ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                DevSubject::Employee { roles }
+            }
+        };
     let issuer = DevIssuer::load_or_create(&settings.data_dir)?;
-    println!("{}", issuer.token(&tenant, subject, std::time::Duration::from_secs(minutes.max(1) * 60))?);
+    println!(
+        "{}",
+        issuer.token(
+            &tenant,
+            subject,
+            std::time::Duration::from_secs(minutes.max(1) * 60)
+        )?
+    );
     Ok(())
 }
 
@@ -298,7 +386,10 @@ fn read_input(path: &Path) -> Result<String, CliError> {
     } else {
         std::fs::read_to_string(path)
     };
-    read.map_err(|source| CliError::ReadInput { path: path.display().to_string(), source })
+    read.map_err(|source| CliError::ReadInput {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Prints JSON to stdout; a closed pipe (`handler ... | head`) ends the output quietly instead
@@ -315,7 +406,10 @@ fn list_functions() {
             registry::Trigger::Http { route, .. } => format!("http  /api/{route}"),
             registry::Trigger::Timer { schedule } => format!("timer {schedule}"),
             registry::Trigger::Queue { queue } => format!("queue {queue}"),
-            registry::Trigger::Subscription { topic, subscription } => format!("topic {topic} / {subscription}"),
+            registry::Trigger::Subscription {
+                topic,
+                subscription,
+            } => format!("topic {topic} / {subscription}"),
         };
         println!("{:<24} {trigger}", def.name);
     }
@@ -327,7 +421,10 @@ fn openapi(path: Option<&Path>) -> Result<(), CliError> {
     match path {
         None => print!("{text}"),
         Some(path) => {
-            std::fs::write(path, text).map_err(|source| CliError::Write { path: path.display().to_string(), source })?;
+            std::fs::write(path, text).map_err(|source| CliError::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
             println!("wrote {}", path.display());
         }
     }
@@ -339,7 +436,10 @@ fn write_function_json(dir: &Path) -> Result<(), CliError> {
     for def in FUNCTIONS {
         let folder = dir.join(def.name);
         let path = folder.join("function.json");
-        let write_error = |source| CliError::Write { path: path.display().to_string(), source };
+        let write_error = |source| CliError::Write {
+            path: path.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(&folder).map_err(write_error)?;
         std::fs::write(&path, registry::function_json_text(def)).map_err(write_error)?;
         println!("wrote {}", path.display());

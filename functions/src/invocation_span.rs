@@ -51,9 +51,15 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let path = request.uri().path();
-        let traced = (path != "/" && tracing::enabled!(tracing::Level::INFO))
-            .then(|| Traced { span: span_of(&request, path), started: Instant::now(), method: request.method().clone() });
-        InInvocationSpan { inner: self.inner.call(request), traced }
+        let traced = (path != "/" && tracing::enabled!(tracing::Level::INFO)).then(|| Traced {
+            span: span_of(&request, path),
+            started: Instant::now(),
+            method: request.method().clone(),
+        });
+        InInvocationSpan {
+            inner: self.inner.call(request),
+            traced,
+        }
     }
 }
 
@@ -98,9 +104,16 @@ where
 /// The span of one invocation: the function's name, the host's invocation id, the trace id.
 fn span_of(request: &Request, path: &str) -> tracing::Span {
     let function = function_for_path(request.method().as_str(), path);
-    let header = |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok());
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
     let invocation_id = header(INVOCATION_ID_HEADER).unwrap_or("-");
-    let trace_id = header("traceparent").and_then(TraceParent::parse).map_or_else(TraceParent::new_trace_id, |trace| trace.trace_id);
+    let trace_id = header("traceparent")
+        .and_then(TraceParent::parse)
+        .map_or_else(TraceParent::new_trace_id, |trace| trace.trace_id);
     tracing::info_span!(
         "invocation",
         function = %function,

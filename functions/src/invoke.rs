@@ -26,7 +26,8 @@ use crate::app::AppState;
 use crate::registry::{Code, FunctionDef, HTTP_OUTPUT_BINDING};
 
 /// The future an [`InvokeFn`] returns.
-pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<InvocationResponse, FunctionError>> + Send>>;
+pub type InvokeFuture =
+    Pin<Box<dyn Future<Output = Result<InvocationResponse, FunctionError>> + Send>>;
 
 /// A timer or Service Bus function: envelope in, reply out.
 pub type InvokeFn = fn(AppState, InvocationRequest) -> InvokeFuture;
@@ -80,23 +81,43 @@ pub struct OutputSink {
 impl OutputSink {
     /// Queues `message` on the output binding `binding`.
     pub fn send(&self, binding: &str, message: Value) {
-        let mut messages = self.messages.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        messages.entry(binding.to_owned()).or_default().push(message);
+        let mut messages = self
+            .messages
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        messages
+            .entry(binding.to_owned())
+            .or_default()
+            .push(message);
     }
 
     fn take(&self) -> BTreeMap<String, Vec<Value>> {
-        std::mem::take(&mut *self.messages.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        std::mem::take(
+            &mut *self
+                .messages
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 }
 
 /// Runs `def` on an envelope and renders the reply (2xx JSON) or the failure (non-2xx).
-pub async fn run_envelope(state: &AppState, api: &axum::Router, def: &'static FunctionDef, body: &[u8]) -> Response {
+pub async fn run_envelope(
+    state: &AppState,
+    api: &axum::Router,
+    def: &'static FunctionDef,
+    body: &[u8],
+) -> Response {
     let result = match def.code {
         Code::Invoke(invoke) => match InvocationRequest::from_slice(body) {
-            Ok(request) => invoke(state.clone(), request).await.map(|reply| (StatusCode::OK, axum::Json(reply)).into_response()),
+            Ok(request) => invoke(state.clone(), request)
+                .await
+                .map(|reply| (StatusCode::OK, axum::Json(reply)).into_response()),
             Err(error) => Err(FunctionError::from(error)),
         },
-        Code::Http(_) | Code::HttpReadsOf(_) => run_http_envelope(api.clone(), def, body).await.map(json_reply),
+        Code::Http(_) | Code::HttpReadsOf(_) => run_http_envelope(api.clone(), def, body)
+            .await
+            .map(json_reply),
     };
     result.unwrap_or_else(|error| {
         tracing::warn!(function = def.name, error = %error, "invocation failed");
@@ -106,19 +127,36 @@ pub async fn run_envelope(state: &AppState, api: &axum::Router, def: &'static Fu
 
 /// A 200 reply with a JSON body already serialised.
 fn json_reply(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// An HTTP request delivered in `Data.req`, run through the API routes; the serialised reply.
-async fn run_http_envelope(api: axum::Router, def: &'static FunctionDef, body: &[u8]) -> Result<Vec<u8>, FunctionError> {
+async fn run_http_envelope(
+    api: axum::Router,
+    def: &'static FunctionDef,
+    body: &[u8],
+) -> Result<Vec<u8>, FunctionError> {
     let data = HttpRequestData::from_envelope_bytes(body, def.trigger_binding)?;
-    let http_request = data
-        .into_http_request()
-        .map_err(|error| FunctionError::BadInput(format!("the request in `{}` is not valid HTTP: {error}", def.trigger_binding)))?;
+    let http_request = data.into_http_request().map_err(|error| {
+        FunctionError::BadInput(format!(
+            "the request in `{}` is not valid HTTP: {error}",
+            def.trigger_binding
+        ))
+    })?;
     let sink = OutputSink::default();
     let (mut parts, body) = http_request.into_parts();
     parts.extensions.insert(sink.clone());
-    let routed = match api.oneshot(axum::http::Request::from_parts(parts, Body::from(body))).await {
+    let routed = match api
+        .oneshot(axum::http::Request::from_parts(parts, Body::from(body)))
+        .await
+    {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -126,11 +164,20 @@ async fn run_http_envelope(api: axum::Router, def: &'static FunctionDef, body: &
     let bytes = body
         .collect()
         .await
-        .map_err(|error| FunctionError::Failed(format!("reading the response body failed: {error}")))?
+        .map_err(|error| {
+            FunctionError::Failed(format!("reading the response body failed: {error}"))
+        })?
         .to_bytes();
     let messages = sink.take();
-    if let Some(binding) = messages.keys().find(|binding| !def.outputs.iter().any(|output| output.name == binding.as_str())) {
-        return Err(FunctionError::Failed(format!("{} has no output binding named `{binding}`", def.name)));
+    if let Some(binding) = messages.keys().find(|binding| {
+        !def.outputs
+            .iter()
+            .any(|output| output.name == binding.as_str())
+    }) {
+        return Err(FunctionError::Failed(format!(
+            "{} has no output binding named `{binding}`",
+            def.name
+        )));
     }
     serialize_reply(parts.status, &parts.headers, &bytes, &messages)
 }
@@ -140,17 +187,34 @@ async fn run_http_envelope(api: axum::Router, def: &'static FunctionDef, body: &
 /// [`InvocationResponse`] holding an [`shared::protocol::HttpResponseData`] (outputs, header names and the `res`
 /// keys in sorted order; a repeated header keeps its last value), without copying the body
 /// into an intermediate JSON tree first.
-fn serialize_reply(status: StatusCode, headers: &HeaderMap, body: &[u8], messages: &BTreeMap<String, Vec<Value>>) -> Result<Vec<u8>, FunctionError> {
+fn serialize_reply(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    messages: &BTreeMap<String, Vec<Value>>,
+) -> Result<Vec<u8>, FunctionError> {
     let res = ResOutput {
         body: String::from_utf8_lossy(body),
-        headers: headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect(),
+        headers: headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+            .collect(),
         status_code: status.as_u16(),
     };
-    let mut outputs: BTreeMap<&str, Output<'_>> = messages.iter().map(|(binding, values)| (binding.as_str(), Output::Messages(values))).collect();
+    let mut outputs: BTreeMap<&str, Output<'_>> = messages
+        .iter()
+        .map(|(binding, values)| (binding.as_str(), Output::Messages(values)))
+        .collect();
     outputs.insert(HTTP_OUTPUT_BINDING, Output::Response(res));
-    let reply = Reply { outputs, logs: [], return_value: () };
+    let reply = Reply {
+        outputs,
+        logs: [],
+        return_value: (),
+    };
     let mut buffer = Vec::with_capacity(body.len() + body.len() / 4 + 512);
-    serde_json::to_writer(&mut buffer, &reply).map_err(|error| FunctionError::Failed(format!("the reply cannot be serialised: {error}")))?;
+    serde_json::to_writer(&mut buffer, &reply).map_err(|error| {
+        FunctionError::Failed(format!("the reply cannot be serialised: {error}"))
+    })?;
     Ok(buffer)
 }
 

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use clap::Subcommand;
 use shared::archive::ArchiveStore;
 use shared::config::{Settings, SettingsSource};
-use shared::jobs::{run_job, JobContext, JobName, JobReport, Outcome, Progress, RunOptions, Trigger};
+use shared::jobs::{
+    run_job, JobContext, JobName, JobReport, Outcome, Progress, RunOptions, Trigger,
+};
 use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
 use shared::store::Store;
 
@@ -36,7 +38,9 @@ pub enum JobsCommand {
 /// What `handler jobs` reports as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum JobsCliError {
-    #[error("no job named {0:?}; jobs: DataRetentionCleanup, NotificationCleanup, DatabaseMaintenance")]
+    #[error(
+        "no job named {0:?}; jobs: DataRetentionCleanup, NotificationCleanup, DatabaseMaintenance"
+    )]
     UnknownJob(String),
     #[error(transparent)]
     Config(#[from] shared::config::ConfigError),
@@ -44,32 +48,66 @@ pub enum JobsCliError {
     #[error(transparent)]
     Start(#[from] StartError),
     #[error("the job run {outcome}: {reason} (report printed above)")]
-    RunFailed { outcome: &'static str, reason: String },
+    RunFailed {
+        outcome: &'static str,
+        reason: String,
+    },
 }
 
 /// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
 /// or the Blob container, see [`shared::archive::open`]), the settings, and the GDPR erasure for
 /// long-inactive customers ([`RetentionEraser`]).
-pub fn job_context(store: Arc<dyn Store>, archive: Arc<dyn ArchiveStore>, settings: Arc<Settings>) -> JobContext {
+pub fn job_context(
+    store: Arc<dyn Store>,
+    archive: Arc<dyn ArchiveStore>,
+    settings: Arc<Settings>,
+) -> JobContext {
     let eraser = Arc::new(RetentionEraser::new(store.clone(), settings.clone()));
-    JobContext::new(store, archive, settings.retention.clone(), settings.jobs.clone()).with_eraser(eraser)
+    JobContext::new(
+        store,
+        archive,
+        settings.retention.clone(),
+        settings.jobs.clone(),
+    )
+    .with_eraser(eraser)
 }
 
 /// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the
 /// `timer` input it ran for); a failed run fails the invocation, so the host records a failure.
-pub async fn run_timer(state: AppState, request: InvocationRequest, job: JobName) -> Result<InvocationResponse, FunctionError> {
+pub async fn run_timer(
+    state: AppState,
+    request: InvocationRequest,
+    job: JobName,
+) -> Result<InvocationResponse, FunctionError> {
     let timer = TimerInfo::from_request(&request, TIMER_BINDING)?;
-    let context = job_context(state.store.clone(), state.archive.clone(), state.settings.clone());
-    let options = RunOptions { trigger: Trigger::Timer, dry_run: state.settings.jobs.dry_run, is_past_due: timer.is_past_due };
+    let context = job_context(
+        state.store.clone(),
+        state.archive.clone(),
+        state.settings.clone(),
+    );
+    let options = RunOptions {
+        trigger: Trigger::Timer,
+        dry_run: state.settings.jobs.dry_run,
+        is_past_due: timer.is_past_due,
+    };
     let report = run_job(job, &context, options).await;
     if report.outcome == Outcome::Failed {
-        return Err(FunctionError::Failed(format!("{}: {}", report.summary(), report.error.as_deref().unwrap_or("unknown error"))));
+        return Err(FunctionError::Failed(format!(
+            "{}: {}",
+            report.summary(),
+            report.error.as_deref().unwrap_or("unknown error")
+        )));
     }
     let mut value = serde_json::to_value(&report).unwrap_or_default();
     if let Some(fields) = value.as_object_mut() {
-        fields.insert("timer".to_owned(), serde_json::to_value(&timer).unwrap_or_default());
+        fields.insert(
+            "timer".to_owned(),
+            serde_json::to_value(&timer).unwrap_or_default(),
+        );
     }
-    Ok(InvocationResponse::empty().log(report.summary()).with_return_value(value))
+    Ok(InvocationResponse::empty()
+        .log(report.summary())
+        .with_return_value(value))
 }
 
 /// `handler jobs ...`: runs the command on the configured data (`DATA_DIR`) and archive (`ARCHIVE`).
@@ -83,8 +121,14 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         Some((cosmos, _)) => cosmos,
         None => Arc::new(db),
     };
-    let archive = shared::archive::open(&settings).map_err(StartError::Archive)?.store;
-    let options = RunOptions { trigger: Trigger::Cli, dry_run: dry_run || settings.jobs.dry_run, is_past_due: false };
+    let archive = shared::archive::open(&settings)
+        .map_err(StartError::Archive)?
+        .store;
+    let options = RunOptions {
+        trigger: Trigger::Cli,
+        dry_run: dry_run || settings.jobs.dry_run,
+        is_past_due: false,
+    };
     let mut context = job_context(store, archive, Arc::new(settings));
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
@@ -114,7 +158,8 @@ struct Bar {
 
 impl Bar {
     fn new() -> Self {
-        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
         Self { bar }
     }
 }

@@ -11,9 +11,9 @@
 
 pub mod api;
 pub mod app;
-pub mod invocation_span;
 pub mod cli;
 pub mod functions;
+pub mod invocation_span;
 pub mod invoke;
 pub mod jobs_cli;
 pub mod local;

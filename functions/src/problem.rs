@@ -27,7 +27,10 @@ impl Problem {
         let kind = if status.canonical_reason() == Some(title.as_str()) {
             "about:blank".to_owned()
         } else {
-            format!("urn:problem-type:{}", title.to_ascii_lowercase().replace(' ', "-"))
+            format!(
+                "urn:problem-type:{}",
+                title.to_ascii_lowercase().replace(' ', "-")
+            )
         };
         Self {
             kind,
@@ -57,6 +60,11 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
     }
 }

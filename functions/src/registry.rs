@@ -18,13 +18,20 @@ pub const SERVICE_BUS_CONNECTION: &str = "ServiceBusConnection";
 pub enum Trigger {
     /// An HTTP request on `/api/{route}` (route template syntax of the host: `{name}`,
     /// `{*rest}` for the remainder of the path).
-    Http { route: &'static str, methods: &'static [&'static str], auth_level: AuthLevel },
+    Http {
+        route: &'static str,
+        methods: &'static [&'static str],
+        auth_level: AuthLevel,
+    },
     /// An NCRONTAB schedule (6 fields, UTC).
     Timer { schedule: &'static str },
     /// Messages on a Service Bus queue.
     Queue { queue: &'static str },
     /// Messages on a Service Bus topic subscription.
-    Subscription { topic: &'static str, subscription: &'static str },
+    Subscription {
+        topic: &'static str,
+        subscription: &'static str,
+    },
 }
 
 /// Who may call an HTTP function directly on the function app (APIM calls with the function key;
@@ -85,7 +92,10 @@ pub struct FunctionDef {
 
 impl std::fmt::Debug for FunctionDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FunctionDef").field("name", &self.name).field("trigger", &self.trigger).finish_non_exhaustive()
+        f.debug_struct("FunctionDef")
+            .field("name", &self.name)
+            .field("trigger", &self.trigger)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,107 +119,165 @@ const WRITE_METHODS: &[&str] = &["post", "put", "patch", "delete"];
 pub const FUNCTIONS: &[FunctionDef] = &[
     FunctionDef {
         name: "Health",
-        trigger: Trigger::Http { route: "health/{check}", methods: &["get"], auth_level: AuthLevel::Anonymous },
+        trigger: Trigger::Http {
+            route: "health/{check}",
+            methods: &["get"],
+            auth_level: AuthLevel::Anonymous,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
         code: Code::Http(functions::health::routes),
     },
     FunctionDef {
         name: "CustomersApi",
-        trigger: Trigger::Http { route: "v1/customers/{*path}", methods: WRITE_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http {
+            route: "v1/customers/{*path}",
+            methods: WRITE_METHODS,
+            auth_level: AuthLevel::Function,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
-        outputs: &[OutputBinding { name: "gdprRequests", target: MessageTarget::Queue("gdpr-requests") }],
+        outputs: &[OutputBinding {
+            name: "gdprRequests",
+            target: MessageTarget::Queue("gdpr-requests"),
+        }],
         code: Code::Http(functions::customers_api::routes),
     },
     FunctionDef {
         name: "CustomersReadApi",
-        trigger: Trigger::Http { route: "v1/customers/{*path}", methods: READ_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http {
+            route: "v1/customers/{*path}",
+            methods: READ_METHODS,
+            auth_level: AuthLevel::Function,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
         code: Code::HttpReadsOf("CustomersApi"),
     },
     FunctionDef {
         name: "OrdersApi",
-        trigger: Trigger::Http { route: "v1/orders/{*path}", methods: WRITE_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http {
+            route: "v1/orders/{*path}",
+            methods: WRITE_METHODS,
+            auth_level: AuthLevel::Function,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
-        outputs: &[OutputBinding { name: "orderEvents", target: MessageTarget::Topic("order-events") }],
+        outputs: &[OutputBinding {
+            name: "orderEvents",
+            target: MessageTarget::Topic("order-events"),
+        }],
         code: Code::Http(functions::orders_api::routes),
     },
     FunctionDef {
         name: "OrdersReadApi",
-        trigger: Trigger::Http { route: "v1/orders/{*path}", methods: READ_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http {
+            route: "v1/orders/{*path}",
+            methods: READ_METHODS,
+            auth_level: AuthLevel::Function,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
         code: Code::HttpReadsOf("OrdersApi"),
     },
     FunctionDef {
         name: "ProductsApi",
-        trigger: Trigger::Http { route: "v1/products/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http {
+            route: "v1/products/{*path}",
+            methods: HTTP_METHODS,
+            auth_level: AuthLevel::Function,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
         code: Code::Http(functions::products_api::routes),
     },
     FunctionDef {
         name: "NotificationsApi",
-        trigger: Trigger::Http { route: "v1/notifications/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http {
+            route: "v1/notifications/{*path}",
+            methods: HTTP_METHODS,
+            auth_level: AuthLevel::Function,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
         code: Code::Http(functions::notifications_api::routes),
     },
     FunctionDef {
         name: "AuditApi",
-        trigger: Trigger::Http { route: "v1/audit/{*path}", methods: HTTP_METHODS, auth_level: AuthLevel::Function },
+        trigger: Trigger::Http {
+            route: "v1/audit/{*path}",
+            methods: HTTP_METHODS,
+            auth_level: AuthLevel::Function,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
         code: Code::Http(functions::audit_api::routes),
     },
     FunctionDef {
         name: "ApiDefinition",
-        trigger: Trigger::Http { route: "v1/openapi.json", methods: &["get"], auth_level: AuthLevel::Anonymous },
+        trigger: Trigger::Http {
+            route: "v1/openapi.json",
+            methods: &["get"],
+            auth_level: AuthLevel::Anonymous,
+        },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
         code: Code::Http(functions::api_definition::routes),
     },
     FunctionDef {
         name: "DataRetentionCleanup",
-        trigger: Trigger::Timer { schedule: "0 0 2 * * *" },
+        trigger: Trigger::Timer {
+            schedule: "0 0 2 * * *",
+        },
         trigger_binding: TIMER_BINDING,
         outputs: &[],
         code: Code::Invoke(functions::data_retention_cleanup::invoke),
     },
     FunctionDef {
         name: "NotificationCleanup",
-        trigger: Trigger::Timer { schedule: "0 0 1 * * *" },
+        trigger: Trigger::Timer {
+            schedule: "0 0 1 * * *",
+        },
         trigger_binding: TIMER_BINDING,
         outputs: &[],
         code: Code::Invoke(functions::notification_cleanup::invoke),
     },
     FunctionDef {
         name: "DatabaseMaintenance",
-        trigger: Trigger::Timer { schedule: "0 0 3 * * 0" },
+        trigger: Trigger::Timer {
+            schedule: "0 0 3 * * 0",
+        },
         trigger_binding: TIMER_BINDING,
         outputs: &[],
         code: Code::Invoke(functions::database_maintenance::invoke),
     },
     FunctionDef {
         name: "GDPRDataAnonymization",
-        trigger: Trigger::Queue { queue: "gdpr-requests" },
+        trigger: Trigger::Queue {
+            queue: "gdpr-requests",
+        },
         trigger_binding: MESSAGE_BINDING,
         outputs: &[],
         code: Code::Invoke(functions::gdpr_data_anonymization::invoke),
     },
     FunctionDef {
         name: "NotificationDispatch",
-        trigger: Trigger::Subscription { topic: "order-events", subscription: "notifications" },
+        trigger: Trigger::Subscription {
+            topic: "order-events",
+            subscription: "notifications",
+        },
         trigger_binding: MESSAGE_BINDING,
-        outputs: &[OutputBinding { name: "outboundNotifications", target: MessageTarget::Queue("notifications-outbound") }],
+        outputs: &[OutputBinding {
+            name: "outboundNotifications",
+            target: MessageTarget::Queue("notifications-outbound"),
+        }],
         code: Code::Invoke(functions::notification_dispatch::invoke),
     },
 ];
 
 /// Looks a function up by name, as the host does (case-insensitively).
 pub fn find(name: &str) -> Option<&'static FunctionDef> {
-    FUNCTIONS.iter().find(|def| def.name.eq_ignore_ascii_case(name))
+    FUNCTIONS
+        .iter()
+        .find(|def| def.name.eq_ignore_ascii_case(name))
 }
 
 impl FunctionDef {
@@ -224,7 +292,10 @@ impl FunctionDef {
     pub fn consumed_entity(&self) -> Option<String> {
         match self.trigger {
             Trigger::Queue { queue } => Some(queue.to_owned()),
-            Trigger::Subscription { topic, subscription } => Some(subscription_path(topic, subscription)),
+            Trigger::Subscription {
+                topic,
+                subscription,
+            } => Some(subscription_path(topic, subscription)),
             Trigger::Http { .. } | Trigger::Timer { .. } => None,
         }
     }
@@ -254,7 +325,11 @@ impl FunctionDef {
     fn trigger_json(&self) -> Value {
         let name = self.trigger_binding;
         match self.trigger {
-            Trigger::Http { route, methods, auth_level } => json!({
+            Trigger::Http {
+                route,
+                methods,
+                auth_level,
+            } => json!({
                 "type": "httpTrigger", "direction": "in", "name": name,
                 "authLevel": auth_level.as_str(), "route": route, "methods": methods,
             }),
@@ -266,7 +341,10 @@ impl FunctionDef {
                 "type": "serviceBusTrigger", "direction": "in", "name": name,
                 "queueName": queue, "connection": SERVICE_BUS_CONNECTION,
             }),
-            Trigger::Subscription { topic, subscription } => json!({
+            Trigger::Subscription {
+                topic,
+                subscription,
+            } => json!({
                 "type": "serviceBusTrigger", "direction": "in", "name": name,
                 "topicName": topic, "subscriptionName": subscription,
                 "connection": SERVICE_BUS_CONNECTION,
@@ -289,7 +367,10 @@ pub fn entities_for(target: MessageTarget) -> Vec<String> {
         MessageTarget::Topic(topic) => FUNCTIONS
             .iter()
             .filter_map(|def| match def.trigger {
-                Trigger::Subscription { topic: t, subscription } if t == topic => Some(subscription_path(t, subscription)),
+                Trigger::Subscription {
+                    topic: t,
+                    subscription,
+                } if t == topic => Some(subscription_path(t, subscription)),
                 _ => None,
             })
             .collect(),
@@ -304,7 +385,9 @@ pub fn known_targets() -> Vec<MessageTarget> {
         Trigger::Subscription { topic, .. } => Some(MessageTarget::Topic(topic)),
         _ => None,
     });
-    let produced = FUNCTIONS.iter().flat_map(|def| def.outputs.iter().map(|output| output.target));
+    let produced = FUNCTIONS
+        .iter()
+        .flat_map(|def| def.outputs.iter().map(|output| output.target));
     for target in consumed.chain(produced) {
         if !targets.contains(&target) {
             targets.push(target);
@@ -332,7 +415,9 @@ pub struct RouteMatch {
 /// literal segments case-insensitively, `{name}` one segment, `{*name}` the rest (maybe empty).
 pub fn match_http_route(method: &str, path: &str) -> Option<RouteMatch> {
     let function = http_function_for(method, path)?;
-    let Trigger::Http { route, .. } = function.trigger else { return None };
+    let Trigger::Http { route, .. } = function.trigger else {
+        return None;
+    };
     let mut params = std::collections::BTreeMap::new();
     walk_route(route, path.strip_prefix("/api/")?, |name, value| {
         params.insert(name.to_owned(), value.to_owned());
@@ -365,7 +450,10 @@ fn walk_route<'p>(template: &str, relative: &'p str, mut param: impl FnMut(&str,
     // The part of the path not matched yet; `None` once every segment is.
     let mut rest = Some(relative.trim_end_matches('/'));
     for part in template.split('/') {
-        if let Some(name) = part.strip_prefix("{*").and_then(|rest| rest.strip_suffix('}')) {
+        if let Some(name) = part
+            .strip_prefix("{*")
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
             param(name, rest.unwrap_or(""));
             return true;
         }
@@ -377,7 +465,10 @@ fn walk_route<'p>(template: &str, relative: &'p str, mut param: impl FnMut(&str,
         if segment.is_empty() {
             return false;
         }
-        match part.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+        match part
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
             Some(name) => param(name.split(':').next().unwrap_or(name), segment),
             None if part.eq_ignore_ascii_case(segment) => {}
             None => return false,
@@ -391,7 +482,9 @@ impl FunctionDef {
     /// Whether an HTTP function accepts `method` (always false for other triggers).
     pub fn accepts_method(&self, method: &str) -> bool {
         match self.trigger {
-            Trigger::Http { methods, .. } => methods.iter().any(|allowed| allowed.eq_ignore_ascii_case(method)),
+            Trigger::Http { methods, .. } => methods
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(method)),
             _ => false,
         }
     }
@@ -431,15 +524,35 @@ mod tests {
     fn route_templates_match_segments_parameters_and_the_rest() {
         let params = |template: &str, relative: &str| {
             let mut found = Vec::new();
-            walk_route(template, relative, |name, value| found.push(format!("{name}={value}"))).then_some(found)
+            walk_route(template, relative, |name, value| {
+                found.push(format!("{name}={value}"))
+            })
+            .then_some(found)
         };
-        assert_eq!(params("v1/orders/{id}", "V1/Orders/o-1/"), Some(vec!["id=o-1".to_owned()]));
-        assert_eq!(params("v1/orders/{id:guid}", "v1/orders/o-1"), Some(vec!["id=o-1".to_owned()]), "a constraint is not part of the name");
+        assert_eq!(
+            params("v1/orders/{id}", "V1/Orders/o-1/"),
+            Some(vec!["id=o-1".to_owned()])
+        );
+        assert_eq!(
+            params("v1/orders/{id:guid}", "v1/orders/o-1"),
+            Some(vec!["id=o-1".to_owned()]),
+            "a constraint is not part of the name"
+        );
         assert_eq!(params("v1/orders/{id}", "v1/orders"), None);
-        assert_eq!(params("v1/orders/{id}", "v1/orders//status"), None, "an empty segment matches nothing");
+        assert_eq!(
+            params("v1/orders/{id}", "v1/orders//status"),
+            None,
+            "an empty segment matches nothing"
+        );
         assert_eq!(params("v1/orders/{id}", "v1/orders/o-1/status"), None);
-        assert_eq!(params("files/{*rest}", "files/a/b/c"), Some(vec!["rest=a/b/c".to_owned()]));
-        assert_eq!(params("files/{*rest}", "files"), Some(vec!["rest=".to_owned()]));
+        assert_eq!(
+            params("files/{*rest}", "files/a/b/c"),
+            Some(vec!["rest=a/b/c".to_owned()])
+        );
+        assert_eq!(
+            params("files/{*rest}", "files"),
+            Some(vec!["rest=".to_owned()])
+        );
         assert_eq!(params("{*all}", ""), Some(vec!["all=".to_owned()]));
         assert_eq!(params("health/ready", ""), None);
     }
@@ -464,8 +577,20 @@ mod tests {
 
     #[test]
     fn reads_and_writes_of_one_route_are_two_functions_chosen_by_method() {
-        assert_eq!(match_http_route("GET", "/api/v1/orders/o-1").unwrap().function.name, "OrdersReadApi");
-        assert_eq!(match_http_route("put", "/api/v1/orders/o-1/status").unwrap().function.name, "OrdersApi");
+        assert_eq!(
+            match_http_route("GET", "/api/v1/orders/o-1")
+                .unwrap()
+                .function
+                .name,
+            "OrdersReadApi"
+        );
+        assert_eq!(
+            match_http_route("put", "/api/v1/orders/o-1/status")
+                .unwrap()
+                .function
+                .name,
+            "OrdersApi"
+        );
         // A method no function takes still finds the route (the function answers 405).
         let head = match_http_route("HEAD", "/api/v1/orders").unwrap();
         assert!(!head.function.accepts_method("HEAD"));
@@ -476,9 +601,17 @@ mod tests {
     #[test]
     fn split_off_reads_share_the_route_of_the_function_serving_them() {
         for def in FUNCTIONS {
-            let Code::HttpReadsOf(writer) = def.code else { continue };
-            let writer = find(writer).unwrap_or_else(|| panic!("{}: no function named {writer}", def.name));
-            assert!(matches!(writer.code, Code::Http(_)), "{}: {} has no routes", def.name, writer.name);
+            let Code::HttpReadsOf(writer) = def.code else {
+                continue;
+            };
+            let writer =
+                find(writer).unwrap_or_else(|| panic!("{}: no function named {writer}", def.name));
+            assert!(
+                matches!(writer.code, Code::Http(_)),
+                "{}: {} has no routes",
+                def.name,
+                writer.name
+            );
             let route = |def: &FunctionDef| match def.trigger {
                 Trigger::Http { route, .. } => route,
                 _ => panic!("{} is not an HTTP function", def.name),
@@ -496,10 +629,22 @@ mod tests {
 
     #[test]
     fn topics_fan_out_to_the_subscriptions_the_app_consumes() {
-        assert_eq!(entities_for(MessageTarget::Topic("order-events")), vec!["order-events/subscriptions/notifications".to_owned()]);
-        assert_eq!(entities_for(MessageTarget::Queue("gdpr-requests")), vec!["gdpr-requests".to_owned()]);
-        assert_eq!(target_named("order-events"), Some(MessageTarget::Topic("order-events")));
-        assert_eq!(target_named("notifications-outbound"), Some(MessageTarget::Queue("notifications-outbound")));
+        assert_eq!(
+            entities_for(MessageTarget::Topic("order-events")),
+            vec!["order-events/subscriptions/notifications".to_owned()]
+        );
+        assert_eq!(
+            entities_for(MessageTarget::Queue("gdpr-requests")),
+            vec!["gdpr-requests".to_owned()]
+        );
+        assert_eq!(
+            target_named("order-events"),
+            Some(MessageTarget::Topic("order-events"))
+        );
+        assert_eq!(
+            target_named("notifications-outbound"),
+            Some(MessageTarget::Queue("notifications-outbound"))
+        );
         assert_eq!(target_named("nope"), None);
     }
 
@@ -509,9 +654,20 @@ mod tests {
         assert_eq!(
             names,
             [
-                "Health", "CustomersApi", "CustomersReadApi", "OrdersApi", "OrdersReadApi", "ProductsApi", "NotificationsApi",
-                "AuditApi", "ApiDefinition", "DataRetentionCleanup", "NotificationCleanup", "DatabaseMaintenance",
-                "GDPRDataAnonymization", "NotificationDispatch"
+                "Health",
+                "CustomersApi",
+                "CustomersReadApi",
+                "OrdersApi",
+                "OrdersReadApi",
+                "ProductsApi",
+                "NotificationsApi",
+                "AuditApi",
+                "ApiDefinition",
+                "DataRetentionCleanup",
+                "NotificationCleanup",
+                "DatabaseMaintenance",
+                "GDPRDataAnonymization",
+                "NotificationDispatch"
             ]
         );
     }

@@ -24,9 +24,18 @@ async fn a_callers_correlation_id_is_echoed_and_audited() {
 async fn without_one_a_new_id_is_given_and_it_is_the_audited_one() {
     let app = ApiApp::start(&[]).await;
     let admin = app.admin("t1");
-    let reply = app.post("/customers", &admin, &serde_json::json!({"name": "No Header", "email": "none@example.org"})).await;
+    let reply = app
+        .post(
+            "/customers",
+            &admin,
+            &serde_json::json!({"name": "No Header", "email": "none@example.org"}),
+        )
+        .await;
     reply.expect_status(201);
-    let given = reply.header("x-correlation-id").expect("a correlation id is always echoed").to_owned();
+    let given = reply
+        .header("x-correlation-id")
+        .expect("a correlation id is always echoed")
+        .to_owned();
     assert!(given.len() >= 16, "{given}");
     let audit = app.get("/audit/logs?action=customer.create", &admin).await;
     assert_eq!(audit.body["items"][0]["correlationId"], given.as_str());

@@ -6,11 +6,11 @@
 //! Needs `AZURITE_BLOB_ENDPOINT` (exported by `scripts/test`); without it the Azurite tests fail
 //! under CI and are skipped with a printed reason otherwise.
 
-#[path = "../../shared/tests/jobs_support/mod.rs"]
-mod jobs_support;
 #[path = "../../shared/tests/support/azurite.rs"]
 mod azurite;
 mod common;
+#[path = "../../shared/tests/jobs_support/mod.rs"]
+mod jobs_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -22,7 +22,14 @@ use jobs_support::*;
 use serde_json::Value;
 use shared::archive::{read_batch, ArchiveStore, BlobArchive, BlobArchiveOptions, BlobAuth};
 
-const SEED: Seed = Seed { tenants: 2, old_notifications: 10, read_notifications: 5, new_notifications: 5, old_audit: 40, new_audit: 5 };
+const SEED: Seed = Seed {
+    tenants: 2,
+    old_notifications: 10,
+    read_notifications: 5,
+    new_notifications: 5,
+    old_audit: 40,
+    new_audit: 5,
+};
 
 /// The handler with the Blob archive on Azurite, in a container of its own.
 fn handler(dir: &Path, endpoint: &str, container: &str) -> Command {
@@ -43,8 +50,18 @@ fn container_name() -> String {
 }
 
 fn archive_of(endpoint: &str, container: &str) -> BlobArchive {
-    let options = BlobArchiveOptions { call_timeout: Duration::from_secs(20), retries: false, ..Default::default() };
-    BlobArchive::new(endpoint, container, BlobAuth::Sas(azurite::account_sas()), options).unwrap()
+    let options = BlobArchiveOptions {
+        call_timeout: Duration::from_secs(20),
+        retries: false,
+        ..Default::default()
+    };
+    BlobArchive::new(
+        endpoint,
+        container,
+        BlobAuth::Sas(azurite::account_sas()),
+        options,
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,23 +75,48 @@ async fn a_retention_run_archives_old_audit_entries_into_the_blob_container() {
     let container = container_name();
 
     // The container does not exist yet: with a SAS (emulator) the first write creates it.
-    let output = handler(dir.path(), &endpoint, &container).args(["jobs", "run", "DataRetentionCleanup"]).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = handler(dir.path(), &endpoint, &container)
+        .args(["jobs", "run", "DataRetentionCleanup"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["outcome"], "finished", "{report}");
-    assert_eq!(report["totals"]["auditEntriesArchived"], (SEED.tenants * SEED.old_audit) as u64, "{report}");
+    assert_eq!(
+        report["totals"]["auditEntriesArchived"],
+        (SEED.tenants * SEED.old_audit) as u64,
+        "{report}"
+    );
 
     let archive = archive_of(&endpoint, &container);
     let keys = archive.list("audit/").await.unwrap();
     let mut archived = Vec::new();
     for manifest in keys.iter().filter(|key| key.ends_with(".manifest.json")) {
         let (_, items) = read_batch(&archive, manifest).await.unwrap();
-        archived.extend(items.iter().map(|item| format!("{}/{}", item["tenantId"].as_str().unwrap(), item["id"].as_str().unwrap())));
+        archived.extend(items.iter().map(|item| {
+            format!(
+                "{}/{}",
+                item["tenantId"].as_str().unwrap(),
+                item["id"].as_str().unwrap()
+            )
+        }));
     }
     let unique: BTreeSet<String> = archived.iter().cloned().collect();
-    assert_eq!(archived.len(), unique.len(), "an audit entry was archived twice");
+    assert_eq!(
+        archived.len(),
+        unique.len(),
+        "an audit entry was archived twice"
+    );
     assert_eq!(unique, seeded(SEED, "old-audit", |s| s.old_audit));
-    assert_eq!(audit_keys(&connect(&dir.path().join("data"))), seeded(SEED, "new-audit", |s| s.new_audit), "only archived entries were deleted");
+    assert_eq!(
+        audit_keys(&connect(&dir.path().join("data"))),
+        seeded(SEED, "new-audit", |s| s.new_audit),
+        "only archived entries were deleted"
+    );
 }
 
 #[test]
@@ -99,7 +141,9 @@ fn local_mode_readiness_checks_the_blob_container() {
     assert!(body.contains("blob"), "{body}");
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(archive_of(&endpoint, &missing).create_container_if_missing()).unwrap();
+    runtime
+        .block_on(archive_of(&endpoint, &missing).create_container_if_missing())
+        .unwrap();
     let (_, body) = get(&url).unwrap();
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["checks"]["blob"], "ok", "{body}");
@@ -109,9 +153,16 @@ fn local_mode_readiness_checks_the_blob_container() {
 #[test]
 fn blob_without_an_endpoint_stops_start_up_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let output = common::process::handler(dir.path()).env("ARCHIVE", "blob").arg("local").output().unwrap();
+    let output = common::process::handler(dir.path())
+        .env("ARCHIVE", "blob")
+        .arg("local")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: invalid setting ARCHIVE_BLOB_ENDPOINT"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid setting ARCHIVE_BLOB_ENDPOINT"),
+        "{stderr}"
+    );
 }

@@ -37,22 +37,40 @@ fn host_encoded_body(body: &Value) -> Value {
 async fn post(address: std::net::SocketAddr, function: &str, body: &Value) -> (u16, String, Value) {
     let response = client()
         .post(format!("http://{address}/{function}"))
-        .header("X-Azure-Functions-InvocationId", "4a4d1e7c-0000-4000-8000-000000000001")
+        .header(
+            "X-Azure-Functions-InvocationId",
+            "4a4d1e7c-0000-4000-8000-000000000001",
+        )
         .json(body)
         .send()
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     let text = response.text().await.unwrap();
-    assert!(!text.is_empty(), "the handler must never answer an empty body");
-    (status, content_type, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    assert!(
+        !text.is_empty(),
+        "the handler must never answer an empty body"
+    );
+    (
+        status,
+        content_type,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
 async fn answers_the_hosts_readiness_probe() {
     let (address, _dir) = handler().await;
-    let response = client().get(format!("http://{address}/")).send().await.unwrap();
+    let response = client()
+        .get(format!("http://{address}/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
@@ -68,7 +86,10 @@ async fn timer_envelope_is_typed_and_the_reply_has_the_three_keys() {
     let timer = &reply["ReturnValue"]["timer"];
     assert_eq!(timer["isPastDue"], false);
     assert_eq!(timer["scheduleStatus"]["next"], "2024-05-01T10:00:00Z");
-    assert_eq!(timer["scheduleStatus"]["last"], "2024-05-01T09:55:00.015451200Z");
+    assert_eq!(
+        timer["scheduleStatus"]["last"],
+        "2024-05-01T09:55:00.015451200Z"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +113,10 @@ async fn service_bus_envelope_is_typed_through_the_host_encodings() {
     assert_eq!(status, 400);
     assert_eq!(content_type, "application/json");
     let error = reply["Error"].as_str().unwrap();
-    assert!(error.contains("customer cust-0042 does not exist in tenant t-001"), "{error}");
+    assert!(
+        error.contains("customer cust-0042 does not exist in tenant t-001"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +126,10 @@ async fn malformed_service_bus_body_fails_with_the_reason() {
     let (status, _, reply) = post(address, "GDPRDataAnonymization", &envelope).await;
     assert_eq!(status, 400);
     let error = reply["Error"].as_str().unwrap();
-    assert!(error.contains("ErasureRequest") && error.contains("unknown field `"), "{error}");
+    assert!(
+        error.contains("ErasureRequest") && error.contains("unknown field `"),
+        "{error}"
+    );
     assert_eq!(reply["Logs"][0], reply["Error"]);
 }
 
@@ -115,7 +142,10 @@ async fn order_event_envelope_for_the_subscription_function() {
     let (status, _, reply) = post(address, "NotificationDispatch", &envelope).await;
     // Parsed and completed without effect: the customer does not exist.
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply["ReturnValue"]["result"], "skipped: customer not found", "{reply}");
+    assert_eq!(
+        reply["ReturnValue"]["result"], "skipped: customer not found",
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -128,40 +158,83 @@ async fn http_envelope_runs_the_same_routes_and_answers_in_outputs_res() {
     assert_eq!(status, 200);
     let res = &reply["Outputs"]["res"];
     assert_eq!(res["statusCode"], 200);
-    assert_eq!(serde_json::from_str::<Value>(res["body"].as_str().unwrap()).unwrap(), json!({"status": "live"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(res["body"].as_str().unwrap()).unwrap(),
+        json!({"status": "live"})
+    );
     assert_eq!(res["headers"]["content-type"], "application/json");
 
     envelope["Data"]["req"]["Url"] = json!("http://localhost:7071/api/v1/customers/c-1");
     let (status, _, reply) = post(address, "CustomersApi", &envelope).await;
-    assert_eq!(status, 200, "the invocation succeeded; the HTTP answer is in res");
-    assert_eq!(reply["Outputs"]["res"]["statusCode"], 401, "the fixture carries no token");
-    assert_eq!(reply["Outputs"]["res"]["headers"]["content-type"], "application/problem+json");
+    assert_eq!(
+        status, 200,
+        "the invocation succeeded; the HTTP answer is in res"
+    );
+    assert_eq!(
+        reply["Outputs"]["res"]["statusCode"], 401,
+        "the fixture carries no token"
+    );
+    assert_eq!(
+        reply["Outputs"]["res"]["headers"]["content-type"],
+        "application/problem+json"
+    );
 }
 
 #[tokio::test]
 async fn forwarded_http_requests_reach_the_http_functions() {
     let (address, _dir) = handler().await;
-    let ready = client().get(format!("http://{address}/api/health/ready")).send().await.unwrap();
+    let ready = client()
+        .get(format!("http://{address}/api/health/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ready", "checks": {"folder": "ok", "sqlite": "ok"}}));
-    let orders = client().get(format!("http://{address}/api/v1/orders")).send().await.unwrap();
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({"status": "ready", "checks": {"folder": "ok", "sqlite": "ok"}})
+    );
+    let orders = client()
+        .get(format!("http://{address}/api/v1/orders"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(orders.status(), 401, "no token");
     assert_eq!(orders.headers()["content-type"], "application/problem+json");
-    let unknown = client().get(format!("http://{address}/api/v9/nothing")).send().await.unwrap();
+    let unknown = client()
+        .get(format!("http://{address}/api/v9/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
 }
 
 #[tokio::test]
 async fn bad_envelopes_fail_clearly_with_a_json_body() {
     let (address, _dir) = handler().await;
-    let garbage = client().post(format!("http://{address}/DataRetentionCleanup")).body("{nope").send().await.unwrap();
+    let garbage = client()
+        .post(format!("http://{address}/DataRetentionCleanup"))
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(garbage.status(), 400);
     let reply: Value = garbage.json().await.unwrap();
-    assert!(reply["Error"].as_str().unwrap().contains("not a JSON envelope"));
+    assert!(reply["Error"]
+        .as_str()
+        .unwrap()
+        .contains("not a JSON envelope"));
 
-    let (status, _, reply) = post(address, "DataRetentionCleanup", &json!({"Data": {"other": 1}, "Metadata": {}})).await;
+    let (status, _, reply) = post(
+        address,
+        "DataRetentionCleanup",
+        &json!({"Data": {"other": 1}, "Metadata": {}}),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(reply["Error"].as_str().unwrap().contains("binding `timer` is missing"));
+    assert!(reply["Error"]
+        .as_str()
+        .unwrap()
+        .contains("binding `timer` is missing"));
 
     let (status, content_type, _) = post(address, "NoSuchFunction", &json!({})).await;
     assert_eq!(status, 404);
@@ -179,7 +252,10 @@ impl HealthCheck for Unreachable {
         "cosmos"
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable { backend: "cosmos", reason: "connection refused".into() })
+        Err(StoreError::Unavailable {
+            backend: "cosmos",
+            reason: "connection refused".into(),
+        })
     }
 }
 
@@ -200,17 +276,44 @@ impl HealthCheck for Hanging {
 async fn readiness_is_503_naming_each_failing_backend() {
     let dir = tempfile::tempdir().unwrap();
     let mut state = AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap();
-    let checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(state.db.clone()), Arc::new(Unreachable), Arc::new(Hanging)];
+    let checks: Vec<Arc<dyn HealthCheck>> = vec![
+        Arc::new(state.db.clone()),
+        Arc::new(Unreachable),
+        Arc::new(Hanging),
+    ];
     state.parts_mut().health_checks = Arc::new(checks);
     let address = spawn_handler(state).await;
-    let response = client().get(format!("http://{address}/api/health/ready")).send().await.unwrap();
+    let response = client()
+        .get(format!("http://{address}/api/health/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["detail"], "backend not reachable: cosmos, blob");
     assert_eq!(problem["checks"]["sqlite"], "ok");
-    assert!(problem["checks"]["cosmos"].as_str().unwrap().contains("connection refused"), "{problem}");
-    assert!(problem["checks"]["blob"].as_str().unwrap().contains("no answer within"), "{problem}");
-    let live = client().get(format!("http://{address}/api/health/live")).send().await.unwrap();
+    assert!(
+        problem["checks"]["cosmos"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{problem}"
+    );
+    assert!(
+        problem["checks"]["blob"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within"),
+        "{problem}"
+    );
+    let live = client()
+        .get(format!("http://{address}/api/health/live"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), 200);
 }

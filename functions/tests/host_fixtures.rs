@@ -7,7 +7,10 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{fixture, fixture_request};
 use serde_json::{json, Value};
-use shared::protocol::{output_messages, HttpRequestData, HttpResponseData, InvocationResponse, ServiceBusMessage, TimerInfo};
+use shared::protocol::{
+    output_messages, HttpRequestData, HttpResponseData, InvocationResponse, ServiceBusMessage,
+    TimerInfo,
+};
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("test date")
@@ -26,18 +29,25 @@ fn timer_with_schedule_status() {
     let sys = request.sys();
     assert_eq!(sys.method_name.as_deref(), Some("CleanupTimer"));
     assert_eq!(sys.utc_now, Some(at("2024-05-01T10:00:00.0187311Z")));
-    assert_eq!(sys.rand_guid.as_deref(), Some("0b9e8d7c-6a5f-4e3d-9c2b-1a0f9e8d7c6b"));
+    assert_eq!(
+        sys.rand_guid.as_deref(),
+        Some("0b9e8d7c-6a5f-4e3d-9c2b-1a0f9e8d7c6b")
+    );
 }
 
 #[test]
 fn timer_without_monitoring_has_no_status() {
-    let timer = TimerInfo::from_request(&fixture_request("timer_request_first_run.json"), "myTimer").unwrap();
+    let timer =
+        TimerInfo::from_request(&fixture_request("timer_request_first_run.json"), "myTimer")
+            .unwrap();
     assert_eq!(timer.schedule_status, None);
 }
 
 #[test]
 fn timer_that_never_ran_has_the_minimum_date_without_zone() {
-    let timer = TimerInfo::from_request(&fixture_request("timer_request_never_run.json"), "myTimer").unwrap();
+    let timer =
+        TimerInfo::from_request(&fixture_request("timer_request_never_run.json"), "myTimer")
+            .unwrap();
     let status = timer.schedule_status.unwrap();
     assert_eq!(status.last, at("0001-01-01T00:00:00Z"));
     assert_eq!(status.next, at("2024-05-01T10:00:00Z"));
@@ -46,17 +56,24 @@ fn timer_that_never_ran_has_the_minimum_date_without_zone() {
 #[test]
 fn service_bus_message_with_triple_encoded_body_and_double_encoded_metadata() {
     let request = fixture_request("servicebus_request.json");
-    let message: ServiceBusMessage<Value> = ServiceBusMessage::from_request(&request, "msg").unwrap();
+    let message: ServiceBusMessage<Value> =
+        ServiceBusMessage::from_request(&request, "msg").unwrap();
     assert_eq!(message.body["orderId"], "ord-1001");
     assert_eq!(message.body["items"][0]["quantity"], 3);
     assert_eq!(message.message_id, "6f1c2b9a0d3e4f5a8b7c6d5e4f3a2b1c");
     assert_eq!(message.delivery_count, 1);
     assert_eq!(message.enqueued_time_utc, Some(at("2024-05-01T09:54:58Z")));
-    assert_eq!(message.correlation_id.as_deref(), Some("c0ffee00-0000-4000-8000-000000000001"));
+    assert_eq!(
+        message.correlation_id.as_deref(),
+        Some("c0ffee00-0000-4000-8000-000000000001")
+    );
     assert_eq!(message.content_type.as_deref(), Some("application/json"));
     assert_eq!(message.application_properties["tenantId"], "t-001");
     assert_eq!(message.application_properties["schemaVersion"], 2);
-    assert_eq!(message.sys.method_name.as_deref(), Some("ProcessOrderEvent"));
+    assert_eq!(
+        message.sys.method_name.as_deref(),
+        Some("ProcessOrderEvent")
+    );
 }
 
 #[test]
@@ -68,11 +85,27 @@ fn service_bus_body_types_pick_the_right_decoding() {
         line_no: u32,
     }
     let request = fixture_request("servicebus_request_string_body.json");
-    let lines: ServiceBusMessage<Vec<Line>> = ServiceBusMessage::from_request(&request, "msg").unwrap();
-    assert_eq!(lines.body, vec![Line { order_id: "ord-1002".into(), line_no: 1 }, Line { order_id: "ord-1002".into(), line_no: 2 }]);
+    let lines: ServiceBusMessage<Vec<Line>> =
+        ServiceBusMessage::from_request(&request, "msg").unwrap();
+    assert_eq!(
+        lines.body,
+        vec![
+            Line {
+                order_id: "ord-1002".into(),
+                line_no: 1
+            },
+            Line {
+                order_id: "ord-1002".into(),
+                line_no: 2
+            }
+        ]
+    );
     assert_eq!(lines.delivery_count, 2);
     let text: ServiceBusMessage<String> = ServiceBusMessage::from_request(&request, "msg").unwrap();
-    assert_eq!(text.body, r#"[{"orderId":"ord-1002","lineNo":1},{"orderId":"ord-1002","lineNo":2}]"#);
+    assert_eq!(
+        text.body,
+        r#"[{"orderId":"ord-1002","lineNo":1},{"orderId":"ord-1002","lineNo":2}]"#
+    );
 }
 
 #[test]
@@ -83,10 +116,16 @@ fn service_bus_body_of_the_wrong_type_is_a_clear_error() {
     struct Erasure {
         customer: String,
     }
-    let error = ServiceBusMessage::<Erasure>::from_request(&fixture_request("servicebus_request.json"), "msg")
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("binding `msg`") && error.contains("Erasure"), "{error}");
+    let error = ServiceBusMessage::<Erasure>::from_request(
+        &fixture_request("servicebus_request.json"),
+        "msg",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("binding `msg`") && error.contains("Erasure"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -95,9 +134,15 @@ fn http_request_envelope_current_shape() {
     assert_eq!(data.method, "POST");
     assert_eq!(data.query["include"], "items");
     assert_eq!(data.params["orderId"], "ord-1001");
-    assert_eq!(data.headers["Content-Type"], vec!["application/json".to_owned()]);
+    assert_eq!(
+        data.headers["Content-Type"],
+        vec!["application/json".to_owned()]
+    );
     let request = data.to_http_request().unwrap();
-    assert_eq!(request.uri().to_string(), "/api/orders/ord-1001?include=items");
+    assert_eq!(
+        request.uri().to_string(),
+        "/api/orders/ord-1001?include=items"
+    );
     assert_eq!(request.headers()["content-type"], "application/json");
     let body: Value = serde_json::from_slice(request.body()).unwrap();
     assert_eq!(body, json!({"sku": "sku-42", "quantity": 3}));
@@ -105,8 +150,11 @@ fn http_request_envelope_current_shape() {
 
 #[test]
 fn http_request_envelope_legacy_shape_with_query_as_string() {
-    let legacy = HttpRequestData::from_request(&fixture_request("http_request_query_string.json"), "req").unwrap();
-    let current = HttpRequestData::from_request(&fixture_request("http_request.json"), "req").unwrap();
+    let legacy =
+        HttpRequestData::from_request(&fixture_request("http_request_query_string.json"), "req")
+            .unwrap();
+    let current =
+        HttpRequestData::from_request(&fixture_request("http_request.json"), "req").unwrap();
     assert_eq!(legacy.query, current.query);
     assert_eq!(legacy.path_and_query(), current.path_and_query());
     assert_eq!(legacy.body, current.body);
@@ -114,7 +162,8 @@ fn http_request_envelope_legacy_shape_with_query_as_string() {
 
 #[test]
 fn reply_with_http_and_service_bus_outputs() {
-    let reply: InvocationResponse = serde_json::from_value(fixture("response_with_outputs.json")).unwrap();
+    let reply: InvocationResponse =
+        serde_json::from_value(fixture("response_with_outputs.json")).unwrap();
     let res = HttpResponseData::from_output(&reply.outputs["res"]).unwrap();
     assert_eq!(res.status_code, 201);
     assert_eq!(res.headers["Location"], "/api/orders/ord-1001");

@@ -42,7 +42,11 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap();
     let address = spawn_handler(state.clone()).await;
-    Fixture { state, address, _dir: dir }
+    Fixture {
+        state,
+        address,
+        _dir: dir,
+    }
 }
 
 fn tenant() -> TenantId {
@@ -54,7 +58,12 @@ fn audit(action: &str, target: &str) -> AuditEntry {
 }
 
 /// A customer with these preferences (and a phone number if `phone`), and one order of theirs.
-async fn customer_with_order(state: &AppState, id: &str, preferences: NotificationPreferences, phone: bool) -> String {
+async fn customer_with_order(
+    state: &AppState,
+    id: &str,
+    preferences: NotificationPreferences,
+    phone: bool,
+) -> String {
     let at = Utc::now();
     let customer = Customer {
         id: id.into(),
@@ -70,7 +79,11 @@ async fn customer_with_order(state: &AppState, id: &str, preferences: Notificati
         last_activity_at: at,
         etag: String::new(),
     };
-    state.store.create_customer(&tenant(), customer, audit("customer.create", id)).await.unwrap();
+    state
+        .store
+        .create_customer(&tenant(), customer, audit("customer.create", id))
+        .await
+        .unwrap();
     let product_id = format!("p-{id}");
     let product = Product {
         id: product_id.clone(),
@@ -86,22 +99,42 @@ async fn customer_with_order(state: &AppState, id: &str, preferences: Notificati
         updated_at: at,
         etag: String::new(),
     };
-    state.store.create_product(&tenant(), product, audit("product.create", &product_id)).await.unwrap();
+    state
+        .store
+        .create_product(&tenant(), product, audit("product.create", &product_id))
+        .await
+        .unwrap();
     let order = NewOrder {
         id: format!("o-{id}"),
         customer_id: id.into(),
-        input: OrderInput { customer_id: None, items: vec![OrderLineInput { product_id, quantity: 1 }], shipping_address: None },
+        input: OrderInput {
+            customer_id: None,
+            items: vec![OrderLineInput {
+                product_id,
+                quantity: 1,
+            }],
+            shipping_address: None,
+        },
         actor_id: "test".into(),
         idempotency: None,
     };
-    match state.store.create_order(&tenant(), order, audit("order.create", id)).await.unwrap() {
+    match state
+        .store
+        .create_order(&tenant(), order, audit("order.create", id))
+        .await
+        .unwrap()
+    {
         OrderCreated::New(order) => order.id,
         OrderCreated::Replayed(order) => order.id,
     }
 }
 
 fn all_channels() -> NotificationPreferences {
-    NotificationPreferences { in_app: true, email: true, sms: true }
+    NotificationPreferences {
+        in_app: true,
+        email: true,
+        sms: true,
+    }
 }
 
 fn event(event_id: &str, event_type: &str, customer: &str, order: &str) -> Value {
@@ -112,17 +145,30 @@ fn event(event_id: &str, event_type: &str, customer: &str, order: &str) -> Value
 async fn deliver(address: SocketAddr, body: &Value) -> (u16, Value) {
     let message = OutgoingMessage::first_delivery(body.to_string());
     let envelope = message.to_host_request("message", "NotificationDispatch");
-    let response = client().post(format!("http://{address}/NotificationDispatch")).json(&envelope).send().await.unwrap();
+    let response = client()
+        .post(format!("http://{address}/NotificationDispatch"))
+        .json(&envelope)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
 
 async fn notifications(state: &AppState, recipient: Recipient) -> Vec<Notification> {
-    state.store.list_notifications(&tenant(), &[recipient], PageRequest::first(100)).await.unwrap().items
+    state
+        .store
+        .list_notifications(&tenant(), &[recipient], PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
 }
 
 fn outbound(reply: &Value) -> Vec<Value> {
-    reply["Outputs"]["outboundNotifications"].as_array().cloned().unwrap_or_default()
+    reply["Outputs"]["outboundNotifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -133,15 +179,24 @@ async fn an_order_event_becomes_a_notification_and_outbound_messages_with_ids_on
     assert_eq!(status, 200, "{reply}");
     let inbox = notifications(&fx.state, Recipient::Customer("c-1".into())).await;
     assert_eq!(inbox.len(), 1);
-    assert_eq!((inbox[0].category.as_str(), inbox[0].order_id.as_deref()), ("order.shipped", Some(order.as_str())));
+    assert_eq!(
+        (inbox[0].category.as_str(), inbox[0].order_id.as_deref()),
+        ("order.shipped", Some(order.as_str()))
+    );
     let messages = outbound(&reply);
-    let channels: Vec<&str> = messages.iter().map(|m| m["channel"].as_str().unwrap()).collect();
+    let channels: Vec<&str> = messages
+        .iter()
+        .map(|m| m["channel"].as_str().unwrap())
+        .collect();
     assert_eq!(channels, ["email", "sms"]);
     assert_eq!(messages[0]["deliveryId"], "e-1:email");
     assert_eq!(messages[0]["notificationId"], json!(inbox[0].id));
     assert_eq!(messages[0]["template"], "order.shipped");
     let text = reply.to_string();
-    assert!(!text.contains(EMAIL) && !text.contains("Grace") && !text.contains("5550100200"), "ids only: {text}");
+    assert!(
+        !text.contains(EMAIL) && !text.contains("Grace") && !text.contains("5550100200"),
+        "ids only: {text}"
+    );
 }
 
 #[tokio::test]
@@ -153,23 +208,65 @@ async fn a_duplicate_event_makes_one_notification_and_resends_the_same_deliverie
     let (status, second) = deliver(fx.address, &body).await;
     assert_eq!(status, 200);
     assert_eq!(second["ReturnValue"]["result"], "duplicate");
-    assert_eq!(notifications(&fx.state, Recipient::Customer("c-1".into())).await.len(), 1);
-    assert_eq!(outbound(&first), outbound(&second), "same delivery ids: the sender deduplicates");
+    assert_eq!(
+        notifications(&fx.state, Recipient::Customer("c-1".into()))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        outbound(&first),
+        outbound(&second),
+        "same delivery ids: the sender deduplicates"
+    );
 }
 
 #[tokio::test]
 async fn preferences_decide_the_channels() {
     let fx = fixture().await;
-    let quiet = customer_with_order(&fx.state, "c-quiet", NotificationPreferences { in_app: false, email: false, sms: true }, false).await;
+    let quiet = customer_with_order(
+        &fx.state,
+        "c-quiet",
+        NotificationPreferences {
+            in_app: false,
+            email: false,
+            sms: true,
+        },
+        false,
+    )
+    .await;
     let (_, reply) = deliver(fx.address, &event("e-q", "delivered", "c-quiet", &quiet)).await;
-    assert!(notifications(&fx.state, Recipient::Customer("c-quiet".into())).await.is_empty());
-    assert!(outbound(&reply).is_empty(), "SMS needs a phone number: {reply}");
+    assert!(
+        notifications(&fx.state, Recipient::Customer("c-quiet".into()))
+            .await
+            .is_empty()
+    );
+    assert!(
+        outbound(&reply).is_empty(),
+        "SMS needs a phone number: {reply}"
+    );
 
-    let sms = customer_with_order(&fx.state, "c-sms", NotificationPreferences { in_app: false, email: false, sms: true }, true).await;
+    let sms = customer_with_order(
+        &fx.state,
+        "c-sms",
+        NotificationPreferences {
+            in_app: false,
+            email: false,
+            sms: true,
+        },
+        true,
+    )
+    .await;
     let (_, reply) = deliver(fx.address, &event("e-s", "delivered", "c-sms", &sms)).await;
     let messages = outbound(&reply);
     assert_eq!(messages.len(), 1);
-    assert_eq!((messages[0]["channel"].as_str(), &messages[0]["notificationId"]), (Some("sms"), &Value::Null));
+    assert_eq!(
+        (
+            messages[0]["channel"].as_str(),
+            &messages[0]["notificationId"]
+        ),
+        (Some("sms"), &Value::Null)
+    );
 }
 
 #[tokio::test]
@@ -177,12 +274,25 @@ async fn cancellations_also_notify_order_managers_creations_do_not() {
     let fx = fixture().await;
     let order = customer_with_order(&fx.state, "c-1", all_channels(), false).await;
     deliver(fx.address, &event("e-created", "created", "c-1", &order)).await;
-    assert!(notifications(&fx.state, Recipient::Role("order-manager".into())).await.is_empty());
-    deliver(fx.address, &event("e-cancelled", "cancelled", "c-1", &order)).await;
+    assert!(
+        notifications(&fx.state, Recipient::Role("order-manager".into()))
+            .await
+            .is_empty()
+    );
+    deliver(
+        fx.address,
+        &event("e-cancelled", "cancelled", "c-1", &order),
+    )
+    .await;
     let staff = notifications(&fx.state, Recipient::Role("order-manager".into())).await;
     assert_eq!(staff.len(), 1);
     assert_eq!(staff[0].category, "order.cancelled");
-    assert_eq!(notifications(&fx.state, Recipient::Customer("c-1".into())).await.len(), 2);
+    assert_eq!(
+        notifications(&fx.state, Recipient::Customer("c-1".into()))
+            .await
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -190,10 +300,19 @@ async fn events_for_missing_or_erased_customers_or_foreign_orders_change_nothing
     let fx = fixture().await;
     let order = customer_with_order(&fx.state, "c-1", all_channels(), true).await;
     let other = customer_with_order(&fx.state, "c-2", all_channels(), true).await;
-    for (id, customer, order_id) in [("e-missing", "nobody", order.as_str()), ("e-foreign", "c-1", other.as_str())] {
+    for (id, customer, order_id) in [
+        ("e-missing", "nobody", order.as_str()),
+        ("e-foreign", "c-1", other.as_str()),
+    ] {
         let (status, reply) = deliver(fx.address, &event(id, "shipped", customer, order_id)).await;
         assert_eq!(status, 200, "completed, not retried: {reply}");
-        assert!(reply["ReturnValue"]["result"].as_str().unwrap().starts_with("skipped"), "{reply}");
+        assert!(
+            reply["ReturnValue"]["result"]
+                .as_str()
+                .unwrap()
+                .starts_with("skipped"),
+            "{reply}"
+        );
         assert!(outbound(&reply).is_empty());
     }
     let erasure = ErasureRecord {
@@ -206,44 +325,92 @@ async fn events_for_missing_or_erased_customers_or_foreign_orders_change_nothing
         updated_at: Utc::now(),
         report: None,
     };
-    fx.state.store.request_erasure(&tenant(), erasure, audit("gdpr.erasure.request", "c-1")).await.unwrap();
+    fx.state
+        .store
+        .request_erasure(&tenant(), erasure, audit("gdpr.erasure.request", "c-1"))
+        .await
+        .unwrap();
     let (status, reply) = deliver(fx.address, &event("e-erased", "shipped", "c-1", &order)).await;
     assert_eq!(status, 200);
-    assert_eq!(reply["ReturnValue"]["result"], "skipped: customer erased or erasure requested");
-    assert!(notifications(&fx.state, Recipient::Customer("c-1".into())).await.is_empty());
+    assert_eq!(
+        reply["ReturnValue"]["result"],
+        "skipped: customer erased or erasure requested"
+    );
+    assert!(notifications(&fx.state, Recipient::Customer("c-1".into()))
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
 async fn a_malformed_event_is_bad_input() {
     let fx = fixture().await;
-    let (status, reply) = deliver(fx.address, &json!({"eventId": "e-1", "eventType": "exploded"})).await;
+    let (status, reply) = deliver(
+        fx.address,
+        &json!({"eventId": "e-1", "eventType": "exploded"}),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(reply["Error"].as_str().unwrap().contains("OrderEvent"), "{reply}");
+    assert!(
+        reply["Error"].as_str().unwrap().contains("OrderEvent"),
+        "{reply}"
+    );
     let (status, reply) = deliver(fx.address, &event("e 1", "shipped", "c-1", "o-1")).await;
     assert_eq!(status, 400);
-    assert!(reply["Error"].as_str().unwrap().contains("eventId"), "{reply}");
+    assert!(
+        reply["Error"].as_str().unwrap().contains("eventId"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
 async fn locally_an_event_on_the_topic_reaches_the_inbox_and_the_outbound_queue() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = LocalRuntime::new(AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap());
+    let runtime =
+        LocalRuntime::new(AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap());
     let order = customer_with_order(&runtime.state, "c-1", all_channels(), false).await;
     let address = spawn_local(runtime.clone()).await;
     let body = event("e-local", "shipped", "c-1", &order);
     for _ in 0..2 {
-        let sent = client().post(format!("http://{address}/admin/queues/order-events/messages")).json(&body).send().await.unwrap();
+        let sent = client()
+            .post(format!(
+                "http://{address}/admin/queues/order-events/messages"
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(sent.status(), 201);
     }
     let queue = runtime.host.queue();
     let started = Instant::now();
-    while !queue.peek("order-events/subscriptions/notifications").await.unwrap().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(20), "the event was not consumed");
+    while !queue
+        .peek("order-events/subscriptions/notifications")
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the event was not consumed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(notifications(&runtime.state, Recipient::Customer("c-1".into())).await.len(), 1, "one notification for a twice-sent event");
+    assert_eq!(
+        notifications(&runtime.state, Recipient::Customer("c-1".into()))
+            .await
+            .len(),
+        1,
+        "one notification for a twice-sent event"
+    );
     let outbound = queue.peek("notifications-outbound").await.unwrap();
-    assert_eq!(outbound.len(), 2, "the email message, sent again with the same delivery id");
-    let ids: Vec<Value> = outbound.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap()["deliveryId"].clone()).collect();
+    assert_eq!(
+        outbound.len(),
+        2,
+        "the email message, sent again with the same delivery id"
+    );
+    let ids: Vec<Value> = outbound
+        .iter()
+        .map(|m| serde_json::from_str::<Value>(&m.body).unwrap()["deliveryId"].clone())
+        .collect();
     assert_eq!(ids, [json!("e-local:email"), json!("e-local:email")]);
 }

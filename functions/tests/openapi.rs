@@ -44,10 +44,15 @@ fn document_is_openapi_3_1_and_every_reference_resolves() {
     let schemas = document["components"]["schemas"].as_object().unwrap();
     for reference in text.split("\"$ref\":\"").skip(1) {
         let target = reference.split('"').next().unwrap();
-        let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {target}"));
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {target}"));
         assert!(schemas.contains_key(name), "$ref {target} does not resolve");
     }
-    assert!(text.len() < 131_072, "API Management's loadTextContent limit");
+    assert!(
+        text.len() < 131_072,
+        "API Management's loadTextContent limit"
+    );
 }
 
 #[test]
@@ -56,16 +61,29 @@ fn every_documented_path_belongs_to_the_function_the_host_routes_it_to() {
     for path in document["paths"].as_object().unwrap().keys() {
         let url = format!("/api{}", concrete(path));
         for method in document["paths"][path].as_object().unwrap().keys() {
-            let found = match_http_route(method, &url).unwrap_or_else(|| panic!("{path}: no function route matches {url}"));
-            assert!(found.function.accepts_method(method), "{path}: {} does not declare {method}", found.function.name);
+            let found = match_http_route(method, &url)
+                .unwrap_or_else(|| panic!("{path}: no function route matches {url}"));
+            assert!(
+                found.function.accepts_method(method),
+                "{path}: {} does not declare {method}",
+                found.function.name
+            );
         }
     }
-    for def in FUNCTIONS.iter().filter(|def| matches!(def.trigger, functions::registry::Trigger::Http { .. })) {
-        let documented = document["paths"].as_object().unwrap().iter().any(|(path, operations)| {
-            operations.as_object().unwrap().keys().any(|method| {
-                match_http_route(method, &format!("/api{}", concrete(path))).is_some_and(|found| found.function.name == def.name)
-            })
-        });
+    for def in FUNCTIONS
+        .iter()
+        .filter(|def| matches!(def.trigger, functions::registry::Trigger::Http { .. }))
+    {
+        let documented = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .any(|(path, operations)| {
+                operations.as_object().unwrap().keys().any(|method| {
+                    match_http_route(method, &format!("/api{}", concrete(path)))
+                        .is_some_and(|found| found.function.name == def.name)
+                })
+            });
         assert!(documented, "{} has no documented operation", def.name);
     }
 }
@@ -73,19 +91,36 @@ fn every_documented_path_belongs_to_the_function_the_host_routes_it_to() {
 #[tokio::test]
 async fn the_served_document_matches_the_live_routes() {
     let dir = tempfile::tempdir().unwrap();
-    let address = spawn_handler(AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap()).await;
-    let served: Value = client().get(format!("http://{address}/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let address =
+        spawn_handler(AppState::open(settings(dir.path(), &[]), Mode::Local).unwrap()).await;
+    let served: Value = client()
+        .get(format!("http://{address}/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(served, document());
 
     for (path, operations) in served["paths"].as_object().unwrap() {
         let url = format!("http://{address}/api{}", concrete(path));
         for method in METHODS {
-            let request = client().request(method.to_uppercase().parse().unwrap(), &url).header("content-type", "application/json").body("{}");
+            let request = client()
+                .request(method.to_uppercase().parse().unwrap(), &url)
+                .header("content-type", "application/json")
+                .body("{}");
             let status = request.send().await.unwrap().status().as_u16();
             if operations.get(method).is_some() {
-                assert!(status != 404 && status != 405, "{method} {path}: documented but answered {status}");
+                assert!(
+                    status != 404 && status != 405,
+                    "{method} {path}: documented but answered {status}"
+                );
             } else {
-                assert_eq!(status, 405, "{method} {path}: not documented but answered {status}");
+                assert_eq!(
+                    status, 405,
+                    "{method} {path}: not documented but answered {status}"
+                );
             }
         }
     }

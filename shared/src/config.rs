@@ -47,7 +47,10 @@ impl SettingsSource {
         V: Into<String>,
     {
         Self {
-            values: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         }
     }
 
@@ -59,7 +62,9 @@ impl SettingsSource {
         }
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default())
+            }
             Err(error) => {
                 return Err(ConfigError::SettingsFile {
                     path: path.display().to_string(),
@@ -95,7 +100,14 @@ impl SettingsSource {
     /// Whether the handler runs under the Functions host (it sets this port).
     pub fn custom_handler_port(&self) -> Result<Option<u16>, ConfigError> {
         self.get("FUNCTIONS_CUSTOMHANDLER_PORT")
-            .map(|value| parse_number("FUNCTIONS_CUSTOMHANDLER_PORT", value, "a TCP port, 1-65535", "let the Functions host set it"))
+            .map(|value| {
+                parse_number(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    value,
+                    "a TCP port, 1-65535",
+                    "let the Functions host set it",
+                )
+            })
             .transpose()
     }
 }
@@ -154,8 +166,15 @@ pub struct RetentionSettings {
 impl RetentionSettings {
     /// The longest any notification is kept, read or not, over every tenant's periods.
     pub fn longest_notification_days(&self) -> u32 {
-        let overrides = self.tenant_overrides.values().flat_map(|tenant| [tenant.notification_days, tenant.read_notification_days]).flatten();
-        overrides.fold(self.notification_days.max(self.read_notification_days), u32::max)
+        let overrides = self
+            .tenant_overrides
+            .values()
+            .flat_map(|tenant| [tenant.notification_days, tenant.read_notification_days])
+            .flatten();
+        overrides.fold(
+            self.notification_days.max(self.read_notification_days),
+            u32::max,
+        )
     }
 }
 
@@ -230,15 +249,27 @@ impl Settings {
     pub fn load(source: &SettingsSource) -> Result<Self, ConfigError> {
         let reader = Reader { source };
         let settings = Self {
-            store: reader.choice("STORE", &[("sqlite", StoreKind::Sqlite), ("cosmos", StoreKind::Cosmos)], StoreKind::Sqlite)?,
+            store: reader.choice(
+                "STORE",
+                &[("sqlite", StoreKind::Sqlite), ("cosmos", StoreKind::Cosmos)],
+                StoreKind::Sqlite,
+            )?,
             data_dir: reader.path("DATA_DIR", "./.data"),
-            archive: reader.choice("ARCHIVE", &[("folder", ArchiveKind::Folder), ("blob", ArchiveKind::Blob)], ArchiveKind::Folder)?,
+            archive: reader.choice(
+                "ARCHIVE",
+                &[("folder", ArchiveKind::Folder), ("blob", ArchiveKind::Blob)],
+                ArchiveKind::Folder,
+            )?,
             archive_dir: reader.path("ARCHIVE_DIR", "./.data/archive"),
             cosmos_endpoint: reader.cosmos_endpoint()?,
             cosmos_database: reader.text("COSMOS_DATABASE", "platform"),
             cosmos_key: reader.optional("COSMOS_KEY"),
             cosmos_region: reader.text("COSMOS_REGION", "eastus"),
-            cosmos_timeout: Duration::from_millis(reader.number("COSMOS_TIMEOUT_MS", 10_000, 100..=120_000)?),
+            cosmos_timeout: Duration::from_millis(reader.number(
+                "COSMOS_TIMEOUT_MS",
+                10_000,
+                100..=120_000,
+            )?),
             cosmos_throttle_retries: reader.number("COSMOS_THROTTLE_RETRIES", 5, 0..=50)?,
             archive_blob_endpoint: reader.url("ARCHIVE_BLOB_ENDPOINT")?,
             archive_container: reader.text("ARCHIVE_CONTAINER", "audit-archive"),
@@ -251,29 +282,72 @@ impl Settings {
                 external_audience: reader.optional("AUTH_EXTERNAL_AUDIENCE"),
                 tenant_claim: reader.text("AUTH_TENANT_CLAIM", "tenant_id"),
                 customer_claim: reader.text("AUTH_CUSTOMER_CLAIM", "extension_customerId"),
-                key_refetch_interval: Duration::from_secs(reader.number("AUTH_KEY_REFETCH_SECONDS", 300, 1..=86_400)?),
+                key_refetch_interval: Duration::from_secs(reader.number(
+                    "AUTH_KEY_REFETCH_SECONDS",
+                    300,
+                    1..=86_400,
+                )?),
             },
             gdpr_pseudonym_key: reader.optional("GDPR_PSEUDONYM_KEY"),
             retention: RetentionSettings {
                 notification_days: reader.number("RETENTION_NOTIFICATION_DAYS", 90, 1..=36_500)?,
-                read_notification_days: reader.number("RETENTION_READ_NOTIFICATION_DAYS", 30, 1..=36_500)?,
-                inactive_customer_years: reader.number("RETENTION_INACTIVE_CUSTOMER_YEARS", 7, 1..=100)?,
+                read_notification_days: reader.number(
+                    "RETENTION_READ_NOTIFICATION_DAYS",
+                    30,
+                    1..=36_500,
+                )?,
+                inactive_customer_years: reader.number(
+                    "RETENTION_INACTIVE_CUSTOMER_YEARS",
+                    7,
+                    1..=100,
+                )?,
                 audit_years: reader.number("RETENTION_AUDIT_YEARS", 10, 1..=100)?,
-                tenant_overrides: reader.json("RETENTION_TENANT_OVERRIDES", r#"{"tenant-a": {"notificationDays": 30}}"#)?,
+                tenant_overrides: reader.json(
+                    "RETENTION_TENANT_OVERRIDES",
+                    r#"{"tenant-a": {"notificationDays": 30}}"#,
+                )?,
             },
             jobs: JobSettings {
-                max_runtime: Duration::from_secs(reader.number("JOB_MAX_RUNTIME_SECONDS", 240, 1..=86_400)?),
+                max_runtime: Duration::from_secs(reader.number(
+                    "JOB_MAX_RUNTIME_SECONDS",
+                    240,
+                    1..=86_400,
+                )?),
                 batch_size: reader.number("JOB_BATCH_SIZE", 5000, 1..=100_000)?,
                 dry_run: reader.flag("JOB_DRY_RUN", false)?,
             },
-            http_body_limit_bytes: reader.number("HTTP_BODY_LIMIT_BYTES", 262_144, 1_024..=104_857_600)?,
-            log_format: reader.choice("LOG_FORMAT", &[("auto", LogFormat::Auto), ("json", LogFormat::Json), ("text", LogFormat::Text)], LogFormat::Auto)?,
+            http_body_limit_bytes: reader.number(
+                "HTTP_BODY_LIMIT_BYTES",
+                262_144,
+                1_024..=104_857_600,
+            )?,
+            log_format: reader.choice(
+                "LOG_FORMAT",
+                &[
+                    ("auto", LogFormat::Auto),
+                    ("json", LogFormat::Json),
+                    ("text", LogFormat::Text),
+                ],
+                LogFormat::Auto,
+            )?,
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
-                max_delivery_count: reader.number("LOCAL_QUEUE_MAX_DELIVERY_COUNT", 10, 1..=2_000)?,
-                lock_duration: Duration::from_secs(reader.number("LOCAL_QUEUE_LOCK_SECONDS", 60, 1..=300)?),
-                retry_delay: Duration::from_millis(reader.number("LOCAL_QUEUE_RETRY_DELAY_MS", 1000, 0..=600_000)?),
+                max_delivery_count: reader.number(
+                    "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
+                    10,
+                    1..=2_000,
+                )?,
+                lock_duration: Duration::from_secs(reader.number(
+                    "LOCAL_QUEUE_LOCK_SECONDS",
+                    60,
+                    1..=300,
+                )?),
+                retry_delay: Duration::from_millis(reader.number(
+                    "LOCAL_QUEUE_RETRY_DELAY_MS",
+                    1000,
+                    0..=600_000,
+                )?),
             },
         };
         settings.check_combination()?;
@@ -283,8 +357,18 @@ impl Settings {
     /// Backends that are chosen but cannot work with what else is set.
     fn check_combination(&self) -> Result<(), ConfigError> {
         let pairs = [
-            ("AUTH_ENTRA_ISSUER", &self.auth.entra_issuer, "AUTH_ENTRA_AUDIENCE", &self.auth.entra_audience),
-            ("AUTH_EXTERNAL_ISSUER", &self.auth.external_issuer, "AUTH_EXTERNAL_AUDIENCE", &self.auth.external_audience),
+            (
+                "AUTH_ENTRA_ISSUER",
+                &self.auth.entra_issuer,
+                "AUTH_ENTRA_AUDIENCE",
+                &self.auth.entra_audience,
+            ),
+            (
+                "AUTH_EXTERNAL_ISSUER",
+                &self.auth.external_issuer,
+                "AUTH_EXTERNAL_AUDIENCE",
+                &self.auth.external_audience,
+            ),
         ];
         for (issuer_name, issuer, audience_name, audience) in pairs {
             if let (Some(issuer), None) = (issuer, audience) {
@@ -324,12 +408,16 @@ impl Settings {
                 fix: "build with `--features cosmos-emulator`, or point COSMOS_ENDPOINT at a real account".into(),
             });
         }
-        if endpoint != MEMORY_ENDPOINT && self.cosmos_key.is_none() && !endpoint.starts_with("https://") {
+        if endpoint != MEMORY_ENDPOINT
+            && self.cosmos_key.is_none()
+            && !endpoint.starts_with("https://")
+        {
             return Err(ConfigError::Invalid {
                 name: "COSMOS_ENDPOINT",
                 value: endpoint.clone(),
                 problem: "the managed identity needs an https endpoint".into(),
-                fix: "use https://{account}.documents.azure.com, or set COSMOS_KEY for an emulator".into(),
+                fix: "use https://{account}.documents.azure.com, or set COSMOS_KEY for an emulator"
+                    .into(),
             });
         }
         Ok(())
@@ -382,7 +470,12 @@ impl Reader<'_> {
         PathBuf::from(self.text(name, default))
     }
 
-    fn choice<T: Copy>(&self, name: &'static str, options: &[(&str, T)], default: T) -> Result<T, ConfigError> {
+    fn choice<T: Copy>(
+        &self,
+        name: &'static str,
+        options: &[(&str, T)],
+        default: T,
+    ) -> Result<T, ConfigError> {
         let Some(value) = self.source.get(name) else {
             return Ok(default);
         };
@@ -401,7 +494,12 @@ impl Reader<'_> {
             })
     }
 
-    fn number<T>(&self, name: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     {
@@ -462,7 +560,11 @@ impl Reader<'_> {
         }
     }
 
-    fn json<T: serde::de::DeserializeOwned + Default>(&self, name: &'static str, example: &str) -> Result<T, ConfigError> {
+    fn json<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &'static str,
+        example: &str,
+    ) -> Result<T, ConfigError> {
         let Some(value) = self.source.get(name) else {
             return Ok(T::default());
         };
@@ -475,7 +577,12 @@ impl Reader<'_> {
     }
 }
 
-fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str, expected: &str, fix: &str) -> Result<T, ConfigError> {
+fn parse_number<T: std::str::FromStr>(
+    name: &'static str,
+    value: &str,
+    expected: &str,
+    fix: &str,
+) -> Result<T, ConfigError> {
     value.parse().map_err(|_| ConfigError::Invalid {
         name,
         value: value.to_owned(),
@@ -505,12 +612,20 @@ mod tests {
     #[test]
     fn an_invalid_value_names_the_setting_and_the_fix_on_one_line() {
         let message = load(&[("LOCAL_PORT", "seventy")]).unwrap_err().to_string();
-        assert!(message.starts_with("invalid setting LOCAL_PORT=\"seventy\""), "{message}");
+        assert!(
+            message.starts_with("invalid setting LOCAL_PORT=\"seventy\""),
+            "{message}"
+        );
         assert!(message.contains("fix: set LOCAL_PORT=7071"), "{message}");
         assert!(!message.contains('\n'));
         let message = load(&[("STORE", "postgres")]).unwrap_err().to_string();
-        assert!(message.contains("expected one of sqlite, cosmos"), "{message}");
-        let message = load(&[("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "0")]).unwrap_err().to_string();
+        assert!(
+            message.contains("expected one of sqlite, cosmos"),
+            "{message}"
+        );
+        let message = load(&[("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "0")])
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("from 1 to 2000"), "{message}");
     }
 
@@ -525,46 +640,116 @@ mod tests {
     fn the_longest_notification_retention_counts_every_tenant() {
         let settings = load(&[]).unwrap();
         assert_eq!(settings.retention.longest_notification_days(), 90);
-        let settings = load(&[("RETENTION_TENANT_OVERRIDES", r#"{"t1":{"readNotificationDays":400},"t2":{"notificationDays":30}}"#)]).unwrap();
+        let settings = load(&[(
+            "RETENTION_TENANT_OVERRIDES",
+            r#"{"t1":{"readNotificationDays":400},"t2":{"notificationDays":30}}"#,
+        )])
+        .unwrap();
         assert_eq!(settings.retention.longest_notification_days(), 400);
     }
 
     #[test]
     fn tenant_overrides_are_validated() {
-        let settings = load(&[("RETENTION_TENANT_OVERRIDES", r#"{"t1":{"notificationDays":30}}"#)]).unwrap();
-        assert_eq!(settings.retention.tenant_overrides["t1"].notification_days, Some(30));
-        let message = load(&[("RETENTION_TENANT_OVERRIDES", r#"{"t1":{"days":30}}"#)]).unwrap_err().to_string();
-        assert!(message.contains("RETENTION_TENANT_OVERRIDES") && message.contains("unknown field"), "{message}");
+        let settings = load(&[(
+            "RETENTION_TENANT_OVERRIDES",
+            r#"{"t1":{"notificationDays":30}}"#,
+        )])
+        .unwrap();
+        assert_eq!(
+            settings.retention.tenant_overrides["t1"].notification_days,
+            Some(30)
+        );
+        let message = load(&[("RETENTION_TENANT_OVERRIDES", r#"{"t1":{"days":30}}"#)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("RETENTION_TENANT_OVERRIDES") && message.contains("unknown field"),
+            "{message}"
+        );
     }
 
     #[test]
     fn the_cosmos_store_needs_an_endpoint_and_https_without_a_key() {
         let message = load(&[("STORE", "cosmos")]).unwrap_err().to_string();
-        assert!(message.starts_with("invalid setting COSMOS_ENDPOINT") && message.contains("STORE=sqlite"), "{message}");
+        assert!(
+            message.starts_with("invalid setting COSMOS_ENDPOINT")
+                && message.contains("STORE=sqlite"),
+            "{message}"
+        );
         assert!(!message.contains('\n'), "one line: {message}");
-        let message = load(&[("STORE", "cosmos"), ("COSMOS_ENDPOINT", "http://127.0.0.1:8081")]).unwrap_err().to_string();
+        let message = load(&[
+            ("STORE", "cosmos"),
+            ("COSMOS_ENDPOINT", "http://127.0.0.1:8081"),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(message.contains("https"), "{message}");
-        let settings = load(&[("STORE", "cosmos"), ("COSMOS_ENDPOINT", "https://acct.documents.azure.com:443/")]).unwrap();
-        assert_eq!(settings.cosmos_endpoint.as_deref(), Some("https://acct.documents.azure.com:443"));
-        assert_eq!((settings.cosmos_database.as_str(), settings.cosmos_throttle_retries), ("platform", 5));
+        let settings = load(&[
+            ("STORE", "cosmos"),
+            ("COSMOS_ENDPOINT", "https://acct.documents.azure.com:443/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.cosmos_endpoint.as_deref(),
+            Some("https://acct.documents.azure.com:443")
+        );
+        assert_eq!(
+            (
+                settings.cosmos_database.as_str(),
+                settings.cosmos_throttle_retries
+            ),
+            ("platform", 5)
+        );
         let settings = load(&[("STORE", "cosmos"), ("COSMOS_ENDPOINT", "memory:")]).unwrap();
         assert_eq!(settings.cosmos_endpoint.as_deref(), Some(MEMORY_ENDPOINT));
-        let message = load(&[("COSMOS_ENDPOINT", "cosmos.example")]).unwrap_err().to_string();
+        let message = load(&[("COSMOS_ENDPOINT", "cosmos.example")])
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("absolute http(s) URL"), "{message}");
     }
 
     #[test]
     fn the_blob_archive_needs_an_endpoint_and_https_without_a_sas() {
         let message = load(&[("ARCHIVE", "blob")]).unwrap_err().to_string();
-        assert!(message.starts_with("invalid setting ARCHIVE_BLOB_ENDPOINT") && message.contains("ARCHIVE=folder"), "{message}");
+        assert!(
+            message.starts_with("invalid setting ARCHIVE_BLOB_ENDPOINT")
+                && message.contains("ARCHIVE=folder"),
+            "{message}"
+        );
         assert!(!message.contains('\n'), "one line: {message}");
-        let message = load(&[("ARCHIVE", "blob"), ("ARCHIVE_BLOB_ENDPOINT", "http://127.0.0.1:10000/devstoreaccount1")]).unwrap_err().to_string();
+        let message = load(&[
+            ("ARCHIVE", "blob"),
+            (
+                "ARCHIVE_BLOB_ENDPOINT",
+                "http://127.0.0.1:10000/devstoreaccount1",
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(message.contains("https"), "{message}");
-        let settings = load(&[("ARCHIVE", "blob"), ("ARCHIVE_BLOB_ENDPOINT", "https://acct.blob.core.windows.net/")]).unwrap();
+        let settings = load(&[
+            ("ARCHIVE", "blob"),
+            (
+                "ARCHIVE_BLOB_ENDPOINT",
+                "https://acct.blob.core.windows.net/",
+            ),
+        ])
+        .unwrap();
         assert_eq!(settings.archive, ArchiveKind::Blob);
-        assert_eq!(settings.archive_blob_endpoint.as_deref(), Some("https://acct.blob.core.windows.net"));
+        assert_eq!(
+            settings.archive_blob_endpoint.as_deref(),
+            Some("https://acct.blob.core.windows.net")
+        );
         assert_eq!(settings.archive_container, "audit-archive");
-        let settings = load(&[("ARCHIVE", "blob"), ("ARCHIVE_BLOB_ENDPOINT", "http://127.0.0.1:1/devstoreaccount1"), ("ARCHIVE_BLOB_SAS", "sv=x&sig=y")]).unwrap();
+        let settings = load(&[
+            ("ARCHIVE", "blob"),
+            (
+                "ARCHIVE_BLOB_ENDPOINT",
+                "http://127.0.0.1:1/devstoreaccount1",
+            ),
+            ("ARCHIVE_BLOB_SAS", "sv=x&sig=y"),
+        ])
+        .unwrap();
         assert_eq!(settings.archive_blob_sas.as_deref(), Some("sv=x&sig=y"));
     }
 
@@ -576,7 +761,8 @@ mod tests {
             r#"{"IsEncrypted": false, "Values": {"LOCAL_PORT": "7999", "JOB_BATCH_SIZE": 50}}"#,
         )
         .unwrap();
-        let mut source = SettingsSource::from_local_settings(&dir.path().join("local.settings.json")).unwrap();
+        let mut source =
+            SettingsSource::from_local_settings(&dir.path().join("local.settings.json")).unwrap();
         assert_eq!(Settings::load(&source).unwrap().local.port, 7999);
         assert_eq!(Settings::load(&source).unwrap().jobs.batch_size, 50);
         source.values.insert("LOCAL_PORT".into(), "7100".into());
@@ -587,7 +773,9 @@ mod tests {
     fn a_broken_settings_file_is_an_error_not_a_silent_default() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("local.settings.json"), "{ not json").unwrap();
-        let error = SettingsSource::from_environment(dir.path()).unwrap_err().to_string();
+        let error = SettingsSource::from_environment(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("local.settings.json"), "{error}");
     }
 }

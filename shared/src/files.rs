@@ -9,9 +9,13 @@ use std::path::Path;
 /// is written, synced and hard-linked into place, which fails with `AlreadyExists` if `path`
 /// exists (so two processes creating the same file agree: the loser reads the winner's).
 pub fn write_new_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let file_name = path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
     let temporary = path.with_file_name(format!(".{file_name}.{:016x}.tmp", fastrand::u64(..)));
-    let written = write_private(&temporary, contents).and_then(|()| fs::hard_link(&temporary, path));
+    let written =
+        write_private(&temporary, contents).and_then(|()| fs::hard_link(&temporary, path));
     let removed = match fs::remove_file(&temporary) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),
@@ -47,8 +51,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 }

@@ -42,12 +42,17 @@ pub fn init(format: LogFormat, under_host: bool) {
 /// A random v4 UUID from a fast thread-local generator, for ids that need to be unique but not
 /// unguessable (invocation ids, `RandGuid`): no system call per id, unlike `Uuid::new_v4`.
 pub fn fast_uuid() -> String {
-    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 /// [`fast_uuid`] as 32 hex digits without hyphens (a new correlation id), built directly.
 pub fn fast_uuid_simple() -> String {
-    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().simple().to_string()
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+        .into_uuid()
+        .simple()
+        .to_string()
 }
 
 /// A parsed W3C `traceparent` header (`00-<trace-id>-<parent-id>-<flags>`).
@@ -66,10 +71,18 @@ impl TraceParent {
         let (version, trace_id, parent_id, flags) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let is_hex = |text: &str, len: usize| {
-            text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            text.len() == len
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
         let all_zero = |text: &str| text.bytes().all(|b| b == b'0');
-        if !is_hex(version, 2) || version == "ff" || !is_hex(trace_id, 32) || !is_hex(parent_id, 16) || !is_hex(flags, 2) {
+        if !is_hex(version, 2)
+            || version == "ff"
+            || !is_hex(trace_id, 32)
+            || !is_hex(parent_id, 16)
+            || !is_hex(flags, 2)
+        {
             return None;
         }
         if version == "00" && parts.next().is_some() {
@@ -88,7 +101,11 @@ impl TraceParent {
 
     /// A new root trace context, for invocations that arrive without one.
     pub fn new_root() -> Self {
-        Self { trace_id: Self::new_trace_id(), parent_id: format!("{:016x}", fastrand::u64(1..)), sampled: true }
+        Self {
+            trace_id: Self::new_trace_id(),
+            parent_id: format!("{:016x}", fastrand::u64(1..)),
+            sampled: true,
+        }
     }
 
     /// The trace id of a new root trace context (random, never all zeros).
@@ -98,7 +115,12 @@ impl TraceParent {
 
     /// The header value for a child of this context (a new parent id, same trace).
     pub fn child_header(&self) -> String {
-        format!("00-{}-{:016x}-{:02x}", self.trace_id, fastrand::u64(1..), u8::from(self.sampled))
+        format!(
+            "00-{}-{:016x}-{:02x}",
+            self.trace_id,
+            fastrand::u64(1..),
+            u8::from(self.sampled)
+        )
     }
 }
 
@@ -108,7 +130,8 @@ mod tests {
 
     #[test]
     fn parses_valid_traceparent() {
-        let parsed = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let parsed =
+            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         assert_eq!(parsed.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(parsed.parent_id, "00f067aa0ba902b7");
         assert!(parsed.sampled);

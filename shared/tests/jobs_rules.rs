@@ -11,7 +11,10 @@ use jobs_support::*;
 use rusqlite::params;
 use shared::archive::FolderArchive;
 use shared::config::{Settings, SettingsSource};
-use shared::jobs::{run_job, InactiveCustomerEraser, InactiveErasure, JobContext, JobName, JobReport, Outcome, RunOptions, Trigger};
+use shared::jobs::{
+    run_job, InactiveCustomerEraser, InactiveErasure, JobContext, JobName, JobReport, Outcome,
+    RunOptions, Trigger,
+};
 use shared::store::TenantId;
 
 struct Env {
@@ -43,9 +46,18 @@ impl Env {
 
     fn context(&self, extra: &[(&str, &str)]) -> JobContext {
         let mut pairs = vec![("DATA_DIR".to_owned(), self.data().display().to_string())];
-        pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        pairs.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let settings = Settings::load(&SettingsSource::from_pairs(pairs)).expect("settings");
-        JobContext::new(Arc::new(open_db(&self.data())), Arc::new(FolderArchive::new(self.archive())), settings.retention, settings.jobs)
+        JobContext::new(
+            Arc::new(open_db(&self.data())),
+            Arc::new(FolderArchive::new(self.archive())),
+            settings.retention,
+            settings.jobs,
+        )
     }
 
     async fn run(&self, job: JobName, extra: &[(&str, &str)]) -> JobReport {
@@ -54,7 +66,11 @@ impl Env {
 }
 
 fn options(dry_run: bool) -> RunOptions {
-    RunOptions { trigger: Trigger::Cli, dry_run, is_past_due: false }
+    RunOptions {
+        trigger: Trigger::Cli,
+        dry_run,
+        is_past_due: false,
+    }
 }
 
 fn total(report: &JobReport, kind: &str) -> u64 {
@@ -65,65 +81,134 @@ fn total(report: &JobReport, kind: &str) -> u64 {
 async fn retention_deletes_old_notifications_and_archives_then_removes_old_audit_entries() {
     let spec = Seed::default();
     let env = Env::new(Some(spec));
-    let report = env.run(JobName::DataRetentionCleanup, &[("JOB_BATCH_SIZE", "7")]).await;
+    let report = env
+        .run(JobName::DataRetentionCleanup, &[("JOB_BATCH_SIZE", "7")])
+        .await;
     assert_eq!(report.outcome, Outcome::Finished, "{report:?}");
     let conn = env.conn();
     let remaining = keys(&conn, "notifications", "1");
-    let expected: BTreeSet<String> = seeded(spec, "read", |s| s.read_notifications).union(&seeded(spec, "new", |s| s.new_notifications)).cloned().collect();
+    let expected: BTreeSet<String> = seeded(spec, "read", |s| s.read_notifications)
+        .union(&seeded(spec, "new", |s| s.new_notifications))
+        .cloned()
+        .collect();
     assert_eq!(remaining, expected);
-    assert_eq!(total(&report, "notificationsDeleted"), (spec.tenants * spec.old_notifications) as u64);
-    assert_eq!(report.counts["t2"]["notificationsDeleted"], spec.old_notifications as u64);
+    assert_eq!(
+        total(&report, "notificationsDeleted"),
+        (spec.tenants * spec.old_notifications) as u64
+    );
+    assert_eq!(
+        report.counts["t2"]["notificationsDeleted"],
+        spec.old_notifications as u64
+    );
 
-    assert_eq!(audit_keys(&conn), seeded(spec, "new-audit", |s| s.new_audit));
+    assert_eq!(
+        audit_keys(&conn),
+        seeded(spec, "new-audit", |s| s.new_audit)
+    );
     let archived = archived_audit_ids(&env.archive()).await;
-    assert_eq!(archived.len(), spec.tenants * spec.old_audit, "each entry archived once");
-    assert_eq!(archived.into_iter().collect::<BTreeSet<_>>(), seeded(spec, "old-audit", |s| s.old_audit));
-    assert_eq!(total(&report, "auditEntriesArchived"), (spec.tenants * spec.old_audit) as u64);
+    assert_eq!(
+        archived.len(),
+        spec.tenants * spec.old_audit,
+        "each entry archived once"
+    );
+    assert_eq!(
+        archived.into_iter().collect::<BTreeSet<_>>(),
+        seeded(spec, "old-audit", |s| s.old_audit)
+    );
+    assert_eq!(
+        total(&report, "auditEntriesArchived"),
+        (spec.tenants * spec.old_audit) as u64
+    );
     assert!(stray_files(&env.archive()).is_empty());
 }
 
 #[tokio::test]
 async fn audit_archives_are_per_tenant_and_day_ids_only_and_verified() {
-    let env = Env::new(Some(Seed { tenants: 1, old_audit: 20, ..Seed::default() }));
-    env.run(JobName::DataRetentionCleanup, &[("JOB_BATCH_SIZE", "2")]).await;
+    let env = Env::new(Some(Seed {
+        tenants: 1,
+        old_audit: 20,
+        ..Seed::default()
+    }));
+    env.run(JobName::DataRetentionCleanup, &[("JOB_BATCH_SIZE", "2")])
+        .await;
     let items = archived(&env.archive(), "audit").await;
     for (key, item) in &items {
         let day = item["at"].as_str().unwrap()[..10].replace('-', "/");
-        assert!(key.starts_with(&format!("audit/t1/{day}/")), "{key} holds an entry of {day}");
+        assert!(
+            key.starts_with(&format!("audit/t1/{day}/")),
+            "{key} holds an entry of {day}"
+        );
         assert!(key.ends_with(".manifest.json"));
-        let fields: BTreeSet<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
-        let allowed: BTreeSet<&str> = ["id", "tenantId", "actorId", "action", "targetType", "targetId", "customerId", "at", "correlationId"].into();
+        let fields: BTreeSet<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let allowed: BTreeSet<&str> = [
+            "id",
+            "tenantId",
+            "actorId",
+            "action",
+            "targetType",
+            "targetId",
+            "customerId",
+            "at",
+            "correlationId",
+        ]
+        .into();
         assert!(fields.is_subset(&allowed), "ids and codes only: {fields:?}");
     }
     // Parts of a day are numbered from 0 without gaps; batches of 2 make several per day.
     let mut per_day: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for key in items.iter().map(|(key, _)| key).collect::<BTreeSet<_>>() {
         let (day, part) = key.rsplit_once('/').unwrap();
-        per_day.entry(day.to_owned()).or_default().push(part.to_owned());
+        per_day
+            .entry(day.to_owned())
+            .or_default()
+            .push(part.to_owned());
     }
     for (day, parts) in &per_day {
-        let expected: Vec<String> = (0..parts.len()).map(|n| format!("{n:05}.manifest.json")).collect();
+        let expected: Vec<String> = (0..parts.len())
+            .map(|n| format!("{n:05}.manifest.json"))
+            .collect();
         assert_eq!(parts, &expected, "{day}");
     }
-    assert!(per_day.values().any(|parts| parts.len() >= 2), "{per_day:?}");
+    assert!(
+        per_day.values().any(|parts| parts.len() >= 2),
+        "{per_day:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_later_run_for_an_already_archived_day_adds_parts_instead_of_overwriting() {
-    let env = Env::new(Some(Seed { tenants: 1, old_audit: 4, ..Seed::default() }));
+    let env = Env::new(Some(Seed {
+        tenants: 1,
+        old_audit: 4,
+        ..Seed::default()
+    }));
     env.run(JobName::DataRetentionCleanup, &[]).await;
     let first = archived_audit_ids(&env.archive()).await;
     // More old entries for the same days turn up (restored from a backup, say).
     env.conn()
         .execute("UPDATE audit_log SET id = 'late-' || id, at = (SELECT MIN(at) FROM audit_log) WHERE id LIKE 'new-audit-0000%'", [])
         .ok();
-    let at: String = env.conn().query_row("SELECT ?1", params![ts(days_ago(11 * 366))], |r| r.get(0)).unwrap();
+    let at: String = env
+        .conn()
+        .query_row("SELECT ?1", params![ts(days_ago(11 * 366))], |r| r.get(0))
+        .unwrap();
     env.conn()
-        .execute("INSERT INTO audit_log VALUES ('t1', 'late-1', 'u', 'a', 'order', 'o', NULL, ?1, 'c')", params![at])
+        .execute(
+            "INSERT INTO audit_log VALUES ('t1', 'late-1', 'u', 'a', 'order', 'o', NULL, ?1, 'c')",
+            params![at],
+        )
         .unwrap();
     env.run(JobName::DataRetentionCleanup, &[]).await;
     let second = archived_audit_ids(&env.archive()).await;
-    assert!(first.iter().all(|id| second.contains(id)), "earlier archives are kept");
+    assert!(
+        first.iter().all(|id| second.contains(id)),
+        "earlier archives are kept"
+    );
     assert!(second.contains(&"t1/late-1".to_owned()));
 }
 
@@ -132,39 +217,94 @@ async fn tenant_overrides_change_the_retention_of_that_tenant_only() {
     let spec = Seed::default();
     let env = Env::new(Some(spec));
     // t1 keeps notifications 5 days, t2 keeps them 200 days; t3 uses the default 90.
-    let overrides = r#"{"t1": {"notificationDays": 5}, "t2": {"notificationDays": 200, "auditYears": 20}}"#;
-    let report = env.run(JobName::DataRetentionCleanup, &[("RETENTION_TENANT_OVERRIDES", overrides)]).await;
+    let overrides =
+        r#"{"t1": {"notificationDays": 5}, "t2": {"notificationDays": 200, "auditYears": 20}}"#;
+    let report = env
+        .run(
+            JobName::DataRetentionCleanup,
+            &[("RETENTION_TENANT_OVERRIDES", overrides)],
+        )
+        .await;
     let conn = env.conn();
-    let left = |tenant: &str| keys(&conn, "notifications", &format!("tenant_id = '{tenant}'")).len();
-    assert!(left("t1") < spec.new_notifications, "t1 lost even recent ones: {}", left("t1"));
-    assert_eq!(left("t2"), spec.old_notifications + spec.read_notifications + spec.new_notifications);
+    let left =
+        |tenant: &str| keys(&conn, "notifications", &format!("tenant_id = '{tenant}'")).len();
+    assert!(
+        left("t1") < spec.new_notifications,
+        "t1 lost even recent ones: {}",
+        left("t1")
+    );
+    assert_eq!(
+        left("t2"),
+        spec.old_notifications + spec.read_notifications + spec.new_notifications
+    );
     assert_eq!(left("t3"), spec.read_notifications + spec.new_notifications);
-    assert!(report.counts.get("t2").is_none_or(|counts| !counts.contains_key("auditEntriesArchived")), "t2 keeps audit 20 years");
-    assert_eq!(report.counts["t3"]["auditEntriesArchived"], spec.old_audit as u64);
+    assert!(
+        report
+            .counts
+            .get("t2")
+            .is_none_or(|counts| !counts.contains_key("auditEntriesArchived")),
+        "t2 keeps audit 20 years"
+    );
+    assert_eq!(
+        report.counts["t3"]["auditEntriesArchived"],
+        spec.old_audit as u64
+    );
 }
 
 #[tokio::test]
 async fn notification_cleanup_removes_old_read_ones_after_archiving_a_summary_without_content() {
     let spec = Seed::default();
     let env = Env::new(Some(spec));
-    let report = env.run(JobName::NotificationCleanup, &[("JOB_BATCH_SIZE", "4")]).await;
+    let report = env
+        .run(JobName::NotificationCleanup, &[("JOB_BATCH_SIZE", "4")])
+        .await;
     assert_eq!(report.outcome, Outcome::Finished);
     let conn = env.conn();
     // Read and older than 30 days: the "read" ones and the read half of the "old" ones.
     let removed_old_read = spec.old_notifications.div_ceil(2);
-    assert_eq!(keys(&conn, "notifications", "is_read = 1 AND id NOT LIKE 'new-%'").len(), 0);
-    assert_eq!(keys(&conn, "notifications", "is_read = 0").len(), spec.tenants * (spec.old_notifications / 2 + spec.new_notifications / 2));
-    assert_eq!(keys(&conn, "notifications", "id LIKE 'new-%'").len(), spec.tenants * spec.new_notifications);
+    assert_eq!(
+        keys(
+            &conn,
+            "notifications",
+            "is_read = 1 AND id NOT LIKE 'new-%'"
+        )
+        .len(),
+        0
+    );
+    assert_eq!(
+        keys(&conn, "notifications", "is_read = 0").len(),
+        spec.tenants * (spec.old_notifications / 2 + spec.new_notifications / 2)
+    );
+    assert_eq!(
+        keys(&conn, "notifications", "id LIKE 'new-%'").len(),
+        spec.tenants * spec.new_notifications
+    );
     let per_tenant = (spec.read_notifications + removed_old_read) as u64;
     assert_eq!(report.counts["t1"]["readNotificationsRemoved"], per_tenant);
 
     let summaries = archived(&env.archive(), "notification-summaries").await;
-    let summed: u64 = summaries.iter().filter(|(_, s)| s["tenantId"] == "t1").map(|(_, s)| s["removed"].as_u64().unwrap()).sum();
+    let summed: u64 = summaries
+        .iter()
+        .filter(|(_, s)| s["tenantId"] == "t1")
+        .map(|(_, s)| s["removed"].as_u64().unwrap())
+        .sum();
     assert_eq!(summed, per_tenant, "the summaries count what was removed");
     for (key, summary) in &summaries {
-        let fields: BTreeSet<&str> = summary.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(fields, ["category", "day", "removed", "tenantId"].into(), "{key}: counts only");
-        assert!(key.contains(&summary["day"].as_str().unwrap().replace('-', "/")), "{key}");
+        let fields: BTreeSet<&str> = summary
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            ["category", "day", "removed", "tenantId"].into(),
+            "{key}: counts only"
+        );
+        assert!(
+            key.contains(&summary["day"].as_str().unwrap().replace('-', "/")),
+            "{key}"
+        );
     }
     let text = format!("{summaries:?}");
     assert!(!text.contains("content"), "no titles or messages archived");
@@ -194,12 +334,27 @@ async fn maintenance_removes_orphans_and_expired_keys_and_reports_what_it_only_f
              ('t2','NotificationDispatch','e-old-3','c1','done','{week_old}'), ('t1','NotificationDispatch','e-new','c1','done','{old}');"
     ))
     .unwrap();
-    let report = env.run(JobName::DatabaseMaintenance, &[("JOB_BATCH_SIZE", "2")]).await;
+    let report = env
+        .run(JobName::DatabaseMaintenance, &[("JOB_BATCH_SIZE", "2")])
+        .await;
     assert_eq!(report.outcome, Outcome::Finished, "{report:?}");
-    assert_eq!(keys(&conn, "order_items", "1"), ["t1/o1#1".to_owned()].into());
-    assert_eq!(keys(&conn, "notifications", "1"), ["t1/n-ok".to_owned(), "t1/n-role".to_owned()].into());
-    assert_eq!(keys(&conn, "idempotency_keys", "1"), ["t1/k-new".to_owned()].into());
-    assert_eq!(keys(&conn, "orders", "1").len(), 2, "orders are never removed");
+    assert_eq!(
+        keys(&conn, "order_items", "1"),
+        ["t1/o1#1".to_owned()].into()
+    );
+    assert_eq!(
+        keys(&conn, "notifications", "1"),
+        ["t1/n-ok".to_owned(), "t1/n-role".to_owned()].into()
+    );
+    assert_eq!(
+        keys(&conn, "idempotency_keys", "1"),
+        ["t1/k-new".to_owned()].into()
+    );
+    assert_eq!(
+        keys(&conn, "orders", "1").len(),
+        2,
+        "orders are never removed"
+    );
     assert_eq!(report.counts["t1"]["orphanOrderItemsRemoved"], 2);
     assert_eq!(report.counts["t2"]["orphanOrderItemsRemoved"], 1);
     assert_eq!(report.counts["t1"]["orphanNotificationsRemoved"], 2);
@@ -214,7 +369,11 @@ async fn maintenance_removes_orphans_and_expired_keys_and_reports_what_it_only_f
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(remembered, ["e-new"], "only the markers within the dedupe window stay");
+    assert_eq!(
+        remembered,
+        ["e-new"],
+        "only the markers within the dedupe window stay"
+    );
     assert_eq!(report.findings["ordersWithoutCustomer"]["t2"], 1);
     assert_eq!(report.findings["engine"]["integrity"][0], "ok");
     assert_eq!(report.findings["engine"]["optimized"], true);
@@ -227,10 +386,17 @@ async fn dry_runs_change_nothing_and_report_what_a_real_run_does() {
         let before = snapshot(&env.conn());
         let dry = run_job(job, &env.context(&[("JOB_BATCH_SIZE", "5")]), options(true)).await;
         assert!(dry.dry_run);
-        assert_eq!(snapshot(&env.conn()), before, "{job} dry run changed the store");
+        assert_eq!(
+            snapshot(&env.conn()),
+            before,
+            "{job} dry run changed the store"
+        );
         assert!(!env.archive().exists(), "{job} dry run wrote archives");
         let real = env.run(job, &[("JOB_BATCH_SIZE", "5")]).await;
-        assert_eq!(dry.counts, real.counts, "{job}: the dry run predicts the real one");
+        assert_eq!(
+            dry.counts, real.counts,
+            "{job}: the dry run predicts the real one"
+        );
     }
     // JOB_DRY_RUN is read into the settings the jobs get.
     let env = Env::new(Some(Seed::default()));
@@ -261,18 +427,34 @@ async fn a_run_yields_to_a_live_lease_and_takes_over_an_expired_or_dead_one() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
     child.wait().unwrap();
-    set_lease(&format!("{}:{pid}:run-b", shared::jobs::lease::machine()), &future);
-    assert_eq!(env.run(JobName::DataRetentionCleanup, &[]).await.outcome, Outcome::Finished);
+    set_lease(
+        &format!("{}:{pid}:run-b", shared::jobs::lease::machine()),
+        &future,
+    );
+    assert_eq!(
+        env.run(JobName::DataRetentionCleanup, &[]).await.outcome,
+        Outcome::Finished
+    );
 
     set_lease("other-instance:1:run-c", &past);
-    assert_eq!(env.run(JobName::DataRetentionCleanup, &[]).await.outcome, Outcome::Finished, "an expired lease is free");
-    let leases: i64 = conn.query_row("SELECT COUNT(*) FROM job_leases", [], |r| r.get(0)).unwrap();
+    assert_eq!(
+        env.run(JobName::DataRetentionCleanup, &[]).await.outcome,
+        Outcome::Finished,
+        "an expired lease is free"
+    );
+    let leases: i64 = conn
+        .query_row("SELECT COUNT(*) FROM job_leases", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(leases, 0, "a finished run releases its lease");
 }
 
 #[tokio::test]
 async fn concurrent_runs_never_process_the_same_items_twice() {
-    let spec = Seed { old_audit: 120, old_notifications: 200, ..Seed::default() };
+    let spec = Seed {
+        old_audit: 120,
+        old_notifications: 200,
+        ..Seed::default()
+    };
     let env = Env::new(Some(spec));
     let context = env.context(&[("JOB_BATCH_SIZE", "3")]);
     let second = env.context(&[("JOB_BATCH_SIZE", "3")]);
@@ -283,10 +465,20 @@ async fn concurrent_runs_never_process_the_same_items_twice() {
     let outcomes = [a.outcome, b.outcome];
     assert!(outcomes.contains(&Outcome::Finished), "{outcomes:?}");
     let both = |kind: &str| total(&a, kind) + total(&b, kind);
-    assert_eq!(both("notificationsDeleted"), (spec.tenants * spec.old_notifications) as u64);
-    assert_eq!(both("auditEntriesArchived"), (spec.tenants * spec.old_audit) as u64);
+    assert_eq!(
+        both("notificationsDeleted"),
+        (spec.tenants * spec.old_notifications) as u64
+    );
+    assert_eq!(
+        both("auditEntriesArchived"),
+        (spec.tenants * spec.old_audit) as u64
+    );
     let archived = archived_audit_ids(&env.archive()).await;
-    assert_eq!(archived.len(), archived.iter().collect::<BTreeSet<_>>().len(), "no entry archived twice");
+    assert_eq!(
+        archived.len(),
+        archived.iter().collect::<BTreeSet<_>>().len(),
+        "no entry archived twice"
+    );
     assert_eq!(archived.len(), spec.tenants * spec.old_audit);
 }
 
@@ -301,9 +493,19 @@ async fn the_time_budget_leaves_work_for_the_next_run_which_resumes_from_the_che
     assert!(!first.finished);
     // A run always gets through one batch, then the spent budget stops it.
     assert_eq!(first.totals["notificationsDeleted"], 5);
-    assert_eq!(first.left["notifications"], (spec.tenants * spec.old_notifications - 5) as u64);
-    assert_eq!(first.left["auditEntries"], (spec.tenants * spec.old_audit) as u64);
-    assert!(first.summary().contains("left for the next run"), "{}", first.summary());
+    assert_eq!(
+        first.left["notifications"],
+        (spec.tenants * spec.old_notifications - 5) as u64
+    );
+    assert_eq!(
+        first.left["auditEntries"],
+        (spec.tenants * spec.old_audit) as u64
+    );
+    assert!(
+        first.summary().contains("left for the next run"),
+        "{}",
+        first.summary()
+    );
 
     // A budget that runs out mid-way: some batches, a checkpoint, then the rest next run.
     context.settings.max_runtime = Duration::from_millis(30);
@@ -319,14 +521,27 @@ async fn the_time_budget_leaves_work_for_the_next_run_which_resumes_from_the_che
     }
     assert_eq!(reports.last().unwrap().outcome, Outcome::Finished);
     if reports.len() > 1 {
-        assert!(reports[1].resumed.is_some(), "a run after a partial one resumes from the checkpoint");
+        assert!(
+            reports[1].resumed.is_some(),
+            "a run after a partial one resumes from the checkpoint"
+        );
     }
     let sum = |kind: &str| reports.iter().map(|r| total(r, kind)).sum::<u64>();
-    assert_eq!(sum("notificationsDeleted"), (spec.tenants * spec.old_notifications) as u64, "nothing done twice");
-    assert_eq!(sum("auditEntriesArchived"), (spec.tenants * spec.old_audit) as u64);
+    assert_eq!(
+        sum("notificationsDeleted"),
+        (spec.tenants * spec.old_notifications) as u64,
+        "nothing done twice"
+    );
+    assert_eq!(
+        sum("auditEntriesArchived"),
+        (spec.tenants * spec.old_audit) as u64
+    );
     let archived = archived_audit_ids(&env.archive()).await;
     assert_eq!(archived.len(), spec.tenants * spec.old_audit);
-    let checkpoints: i64 = env.conn().query_row("SELECT COUNT(*) FROM job_checkpoints", [], |r| r.get(0)).unwrap();
+    let checkpoints: i64 = env
+        .conn()
+        .query_row("SELECT COUNT(*) FROM job_checkpoints", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(checkpoints, 0, "a finished run clears its checkpoint");
 }
 
@@ -339,14 +554,27 @@ struct RecordingEraser {
 
 #[async_trait::async_trait]
 impl InactiveCustomerEraser for RecordingEraser {
-    async fn erase(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> Result<InactiveErasure, String> {
+    async fn erase(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> Result<InactiveErasure, String> {
         let conn = connect(&self.data_dir);
-        conn.execute("UPDATE customers SET status = 'erased' WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), customer_id])
-            .map_err(|e| e.to_string())?;
+        conn.execute(
+            "UPDATE customers SET status = 'erased' WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant.as_str(), customer_id],
+        )
+        .map_err(|e| e.to_string())?;
         let mut calls = self.calls.lock().unwrap();
-        calls.push((tenant.to_string(), customer_id.to_owned(), request_id.to_owned()));
+        calls.push((
+            tenant.to_string(),
+            customer_id.to_owned(),
+            request_id.to_owned(),
+        ));
         if Some(calls.len()) == self.steal_lease_after {
-            conn.execute("UPDATE job_leases SET holder = 'thief:1:x'", []).map_err(|e| e.to_string())?;
+            conn.execute("UPDATE job_leases SET holder = 'thief:1:x'", [])
+                .map_err(|e| e.to_string())?;
         }
         Ok(InactiveErasure::Erased)
     }
@@ -376,19 +604,39 @@ fn seed_customers(env: &Env) {
 async fn inactive_customers_are_erased_through_the_gdpr_erasure_once_each() {
     let env = Env::new(None);
     seed_customers(&env);
-    let eraser = Arc::new(RecordingEraser { data_dir: env.data(), calls: Mutex::new(Vec::new()), steal_lease_after: None });
+    let eraser = Arc::new(RecordingEraser {
+        data_dir: env.data(),
+        calls: Mutex::new(Vec::new()),
+        steal_lease_after: None,
+    });
     let overrides = r#"{"t2": {"inactiveCustomerYears": 4}}"#;
-    let context = env.context(&[("RETENTION_TENANT_OVERRIDES", overrides)]).with_eraser(eraser.clone());
+    let context = env
+        .context(&[("RETENTION_TENANT_OVERRIDES", overrides)])
+        .with_eraser(eraser.clone());
     let report = run_job(JobName::DataRetentionCleanup, &context, options(false)).await;
     let calls = eraser.calls.lock().unwrap().clone();
-    let erased: Vec<(String, String)> = calls.iter().map(|(t, c, _)| (t.clone(), c.clone())).collect();
+    let erased: Vec<(String, String)> = calls
+        .iter()
+        .map(|(t, c, _)| (t.clone(), c.clone()))
+        .collect();
     assert_eq!(
         erased,
-        [("t1", "c-inactive-9y"), ("t1", "c-inactive-8y"), ("t2", "c-inactive-5y")].map(|(t, c)| (t.to_owned(), c.to_owned())),
+        [
+            ("t1", "c-inactive-9y"),
+            ("t1", "c-inactive-8y"),
+            ("t2", "c-inactive-5y")
+        ]
+        .map(|(t, c)| (t.to_owned(), c.to_owned())),
         "least recently active first; t2's override applies; t3 keeps the 7 years"
     );
-    assert!(calls.iter().all(|(_, _, request)| request.starts_with("retention-")));
-    assert_eq!(calls[0].2, shared::jobs::erasure::request_id("c-inactive-9y"), "a fixed request id per customer");
+    assert!(calls
+        .iter()
+        .all(|(_, _, request)| request.starts_with("retention-")));
+    assert_eq!(
+        calls[0].2,
+        shared::jobs::erasure::request_id("c-inactive-9y"),
+        "a fixed request id per customer"
+    );
     assert_eq!(report.counts["t1"]["customersAnonymised"], 2);
     // A second run finds nobody: erased customers are not erased again.
     let again = run_job(JobName::DataRetentionCleanup, &context, options(false)).await;
@@ -404,13 +652,28 @@ async fn inactive_customers_are_erased_through_the_gdpr_erasure_once_each() {
 
 #[tokio::test]
 async fn a_run_whose_lease_was_taken_over_stops_without_committing_more() {
-    let env = Env::new(Some(Seed { tenants: 1, old_notifications: 0, read_notifications: 0, new_notifications: 0, old_audit: 30, new_audit: 0 }));
+    let env = Env::new(Some(Seed {
+        tenants: 1,
+        old_notifications: 0,
+        read_notifications: 0,
+        new_notifications: 0,
+        old_audit: 30,
+        new_audit: 0,
+    }));
     seed_customers(&env);
-    let eraser = Arc::new(RecordingEraser { data_dir: env.data(), calls: Mutex::new(Vec::new()), steal_lease_after: Some(1) });
+    let eraser = Arc::new(RecordingEraser {
+        data_dir: env.data(),
+        calls: Mutex::new(Vec::new()),
+        steal_lease_after: Some(1),
+    });
     let context = env.context(&[("JOB_BATCH_SIZE", "1")]).with_eraser(eraser);
     let report = run_job(JobName::DataRetentionCleanup, &context, options(false)).await;
     assert_eq!(report.outcome, Outcome::LeaseLost, "{report:?}");
-    assert_eq!(audit_keys(&env.conn()).len(), 30, "no audit entry removed after the lease was lost");
+    assert_eq!(
+        audit_keys(&env.conn()).len(),
+        30,
+        "no audit entry removed after the lease was lost"
+    );
 }
 
 #[tokio::test]
@@ -418,9 +681,29 @@ async fn reports_go_to_the_audit_trail_and_the_run_table() {
     let env = Env::new(Some(Seed::default()));
     let report = env.run(JobName::NotificationCleanup, &[]).await;
     let conn = env.conn();
-    let entries = keys(&conn, "audit_log", &format!("target_id = '{}' AND action = 'job.finished'", report.run_id));
-    assert_eq!(entries, ["_system", "t1", "t2", "t3"].iter().map(|t| format!("{t}/")).map(|p| entries.iter().find(|e| e.starts_with(&p)).cloned().unwrap()).collect());
-    let stored: String = conn.query_row("SELECT report FROM job_runs WHERE run_id = ?1", params![report.run_id], |r| r.get(0)).unwrap();
+    let entries = keys(
+        &conn,
+        "audit_log",
+        &format!(
+            "target_id = '{}' AND action = 'job.finished'",
+            report.run_id
+        ),
+    );
+    assert_eq!(
+        entries,
+        ["_system", "t1", "t2", "t3"]
+            .iter()
+            .map(|t| format!("{t}/"))
+            .map(|p| entries.iter().find(|e| e.starts_with(&p)).cloned().unwrap())
+            .collect()
+    );
+    let stored: String = conn
+        .query_row(
+            "SELECT report FROM job_runs WHERE run_id = ?1",
+            params![report.run_id],
+            |r| r.get(0),
+        )
+        .unwrap();
     let stored: JobReport = serde_json::from_str(&stored).unwrap();
     assert_eq!(stored.counts, report.counts);
     assert!(!stored.counts.is_empty());

@@ -15,7 +15,12 @@ use shared::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, Te
 
 const TENANT: &str = "t1";
 
-fn seed(db_conn: &rusqlite::Connection, customer: &str, orders: usize, notifications: usize) -> rusqlite::Result<()> {
+fn seed(
+    db_conn: &rusqlite::Connection,
+    customer: &str,
+    orders: usize,
+    notifications: usize,
+) -> rusqlite::Result<()> {
     let at = "2026-01-01T00:00:00.000000Z";
     db_conn.execute(
         "INSERT INTO customers VALUES (?1, ?2, 'Name Of Someone', ?3, '+4915112345678', NULL, '{\"inApp\":true,\"email\":true,\"sms\":false}', 'active', ?4, ?4, ?4, 'e')",
@@ -27,9 +32,25 @@ fn seed(db_conn: &rusqlite::Connection, customer: &str, orders: usize, notificat
             "INSERT INTO orders VALUES (?1, ?2, ?3, 'pending', 100, 'EUR', '{\"line1\":\"1 Road\",\"city\":\"Town\",\"postalCode\":\"12345\",\"country\":\"DE\"}', ?4, ?4, 'e')",
             rusqlite::params![TENANT, id, customer, at],
         )?;
-        db_conn.execute("INSERT INTO order_status_history VALUES (?1, ?2, 1, 'pending', ?3, ?4, 'why')", rusqlite::params![TENANT, id, at, format!("dev-client-{customer}")])?;
-        db_conn.execute("INSERT INTO idempotency_keys VALUES (?1, ?2, 'h', ?3, ?4)", rusqlite::params![TENANT, format!("k-{id}"), id, at])?;
-        db_conn.execute("INSERT INTO audit_log VALUES (?1, ?2, ?3, 'order.create', 'order', ?4, ?5, ?6, 'c')", rusqlite::params![TENANT, format!("a-{id}"), format!("dev-client-{customer}"), id, customer, at])?;
+        db_conn.execute(
+            "INSERT INTO order_status_history VALUES (?1, ?2, 1, 'pending', ?3, ?4, 'why')",
+            rusqlite::params![TENANT, id, at, format!("dev-client-{customer}")],
+        )?;
+        db_conn.execute(
+            "INSERT INTO idempotency_keys VALUES (?1, ?2, 'h', ?3, ?4)",
+            rusqlite::params![TENANT, format!("k-{id}"), id, at],
+        )?;
+        db_conn.execute(
+            "INSERT INTO audit_log VALUES (?1, ?2, ?3, 'order.create', 'order', ?4, ?5, ?6, 'c')",
+            rusqlite::params![
+                TENANT,
+                format!("a-{id}"),
+                format!("dev-client-{customer}"),
+                id,
+                customer,
+                at
+            ],
+        )?;
     }
     for n in 0..notifications {
         db_conn.execute(
@@ -65,7 +86,12 @@ fn request(id: &str, customer: &str) -> ErasureRecord {
 }
 
 fn masker(customer: &str) -> Masker {
-    Masker::new(PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap(), TENANT, customer, &[])
+    Masker::new(
+        PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap(),
+        TENANT,
+        customer,
+        &[],
+    )
 }
 
 /// Runs every step to the end in batches of `size`; the final progress.
@@ -75,7 +101,10 @@ async fn run_all(db: &Db, request_id: &str, customer: &str, size: usize) -> Eras
     let mut progress = None;
     for step in ErasureStep::ALL {
         loop {
-            let now = db.erase_batch(&tenant, request_id, step, &masker, size).await.unwrap();
+            let now = db
+                .erase_batch(&tenant, request_id, step, &masker, size)
+                .await
+                .unwrap();
             let done = now.is_done(step);
             progress = Some(now);
             if done {
@@ -91,7 +120,9 @@ fn expected_counts() -> serde_json::Value {
 }
 
 async fn count(db: &Db, sql: &'static str) -> i64 {
-    db.read(move |conn| conn.query_row(sql, [], |row| row.get(0))).await.unwrap()
+    db.read(move |conn| conn.query_row(sql, [], |row| row.get(0)))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -99,18 +130,53 @@ async fn one_record_per_batch_counts_exactly_and_spares_other_customers() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path()).await;
     let tenant = TenantId::new(TENANT).unwrap();
-    assert!(matches!(db.start_erasure(&tenant, request("r-1", "c-1")).await.unwrap(), ErasureStart::Run { .. }));
+    assert!(matches!(
+        db.start_erasure(&tenant, request("r-1", "c-1"))
+            .await
+            .unwrap(),
+        ErasureStart::Run { .. }
+    ));
     let progress = run_all(&db, "r-1", "c-1", 1).await;
-    assert_eq!(serde_json::to_value(progress.counts()).unwrap(), expected_counts());
-    assert_eq!(progress.steps[&ErasureStep::Notifications].batches, 8, "seven deletes and one that found nothing");
+    assert_eq!(
+        serde_json::to_value(progress.counts()).unwrap(),
+        expected_counts()
+    );
+    assert_eq!(
+        progress.steps[&ErasureStep::Notifications].batches,
+        8,
+        "seven deletes and one that found nothing"
+    );
 
     // Running a finished step again changes nothing.
-    let again = db.erase_batch(&tenant, "r-1", ErasureStep::Notifications, &masker("c-1"), 1).await.unwrap();
+    let again = db
+        .erase_batch(
+            &tenant,
+            "r-1",
+            ErasureStep::Notifications,
+            &masker("c-1"),
+            1,
+        )
+        .await
+        .unwrap();
     assert_eq!(again.counts(), progress.counts());
 
     // c-2 keeps everything.
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM notifications WHERE recipient_id = 'c-2'").await, 4);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM audit_log WHERE customer_id = 'c-2'").await, 3);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM notifications WHERE recipient_id = 'c-2'"
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE customer_id = 'c-2'"
+        )
+        .await,
+        3
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM customers WHERE id = 'c-2' AND status = 'active' AND name = 'Name Of Someone'").await, 1);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM orders WHERE customer_id = 'c-2' AND shipping_address LIKE '%1 Road%'").await, 3);
     // c-1 keeps its bookkeeping facts.
@@ -123,18 +189,49 @@ async fn finishing_twice_writes_one_report_and_one_audit_entry() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path()).await;
     let tenant = TenantId::new(TENANT).unwrap();
-    db.start_erasure(&tenant, request("r-1", "c-1")).await.unwrap();
+    db.start_erasure(&tenant, request("r-1", "c-1"))
+        .await
+        .unwrap();
     run_all(&db, "r-1", "c-1", 100).await;
-    let audit = || AuditEntry::now(TENANT, "system:test", "gdpr.erasure.completed", "erasureRequest", "r-1", "c");
-    let (first, written) = db.finish_erasure(&tenant, "r-1", json!({"n": 1}), audit()).await.unwrap();
+    let audit = || {
+        AuditEntry::now(
+            TENANT,
+            "system:test",
+            "gdpr.erasure.completed",
+            "erasureRequest",
+            "r-1",
+            "c",
+        )
+    };
+    let (first, written) = db
+        .finish_erasure(&tenant, "r-1", json!({"n": 1}), audit())
+        .await
+        .unwrap();
     assert!(written);
     assert_eq!(first.status, ErasureStatus::Completed);
-    let (second, written) = db.finish_erasure(&tenant, "r-1", json!({"n": 2}), audit()).await.unwrap();
+    let (second, written) = db
+        .finish_erasure(&tenant, "r-1", json!({"n": 2}), audit())
+        .await
+        .unwrap();
     assert!(!written);
     assert_eq!(second.report, Some(json!({"n": 1})));
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM audit_log WHERE action = 'gdpr.erasure.completed'").await, 1);
-    assert!(matches!(db.start_erasure(&tenant, request("r-1", "c-1")).await.unwrap(), ErasureStart::AlreadyCompleted(_)));
-    assert!(matches!(db.start_erasure(&tenant, request("r-other", "c-1")).await.unwrap(), ErasureStart::CustomerAlreadyErased { erased_by: Some(id) } if id == "r-1"));
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'gdpr.erasure.completed'"
+        )
+        .await,
+        1
+    );
+    assert!(matches!(
+        db.start_erasure(&tenant, request("r-1", "c-1"))
+            .await
+            .unwrap(),
+        ErasureStart::AlreadyCompleted(_)
+    ));
+    assert!(
+        matches!(db.start_erasure(&tenant, request("r-other", "c-1")).await.unwrap(), ErasureStart::CustomerAlreadyErased { erased_by: Some(id) } if id == "r-1")
+    );
 }
 
 #[tokio::test]
@@ -142,11 +239,24 @@ async fn two_deliveries_erasing_at_once_count_each_record_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(database(dir.path()).await);
     let tenant = TenantId::new(TENANT).unwrap();
-    db.start_erasure(&tenant, request("r-1", "c-1")).await.unwrap();
-    db.start_erasure(&tenant, request("r-1", "c-1")).await.unwrap();
+    db.start_erasure(&tenant, request("r-1", "c-1"))
+        .await
+        .unwrap();
+    db.start_erasure(&tenant, request("r-1", "c-1"))
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(run_all(&db, "r-1", "c-1", 1), run_all(&db, "r-1", "c-1", 2));
-    let last = if a.steps.values().map(|s| s.batches).sum::<u64>() >= b.steps.values().map(|s| s.batches).sum::<u64>() { a } else { b };
-    assert_eq!(serde_json::to_value(last.counts()).unwrap(), expected_counts());
+    let last = if a.steps.values().map(|s| s.batches).sum::<u64>()
+        >= b.steps.values().map(|s| s.batches).sum::<u64>()
+    {
+        a
+    } else {
+        b
+    };
+    assert_eq!(
+        serde_json::to_value(last.counts()).unwrap(),
+        expected_counts()
+    );
     assert_eq!(last.attempts, 2);
 }
 
@@ -155,9 +265,23 @@ async fn a_request_naming_another_customer_or_a_missing_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path()).await;
     let tenant = TenantId::new(TENANT).unwrap();
-    db.start_erasure(&tenant, request("r-1", "c-1")).await.unwrap();
-    assert!(matches!(db.start_erasure(&tenant, request("r-1", "c-2")).await, Err(shared::store::StoreError::Conflict(_))));
-    assert!(matches!(db.start_erasure(&tenant, request("r-9", "nobody")).await, Err(shared::store::StoreError::NotFound)));
+    db.start_erasure(&tenant, request("r-1", "c-1"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.start_erasure(&tenant, request("r-1", "c-2")).await,
+        Err(shared::store::StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.start_erasure(&tenant, request("r-9", "nobody")).await,
+        Err(shared::store::StoreError::NotFound)
+    ));
     let other_tenant = TenantId::new("t2").unwrap();
-    assert!(matches!(db.start_erasure(&other_tenant, request("r-8", "c-1")).await, Err(shared::store::StoreError::NotFound)), "tenant scoped");
+    assert!(
+        matches!(
+            db.start_erasure(&other_tenant, request("r-8", "c-1")).await,
+            Err(shared::store::StoreError::NotFound)
+        ),
+        "tenant scoped"
+    );
 }

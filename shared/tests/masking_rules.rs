@@ -6,7 +6,10 @@ use chrono::Utc;
 use serde_json::Value;
 use shared::domain::audit::AuditEntry;
 use shared::domain::customer::{Address, Customer, CustomerStatus, NotificationPreferences};
-use shared::domain::masking::{record_action, rules_for, Entity, Masker, PseudonymKey, RecordAction, Strategy, RULES, RULES_VERSION};
+use shared::domain::masking::{
+    record_action, rules_for, Entity, Masker, PseudonymKey, RecordAction, Strategy, RULES,
+    RULES_VERSION,
+};
 use shared::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
 
 const KEY: &str = "a-test-key-that-is-long-enough-0001";
@@ -16,7 +19,13 @@ fn masker() -> Masker {
 }
 
 fn address() -> Address {
-    Address { line1: "221B Baker Street".into(), line2: Some("Flat B".into()), city: "London".into(), postal_code: "NW1 6XE".into(), country: "GB".into() }
+    Address {
+        line1: "221B Baker Street".into(),
+        line2: Some("Flat B".into()),
+        city: "London".into(),
+        postal_code: "NW1 6XE".into(),
+        country: "GB".into(),
+    }
 }
 
 fn customer() -> Customer {
@@ -44,7 +53,12 @@ fn order() -> Order {
         tenant_id: "t1".into(),
         customer_id: "c-1".into(),
         status: OrderStatus::Delivered,
-        items: vec![OrderItem { product_id: "p-1".into(), product_name: "Widget".into(), quantity: 2, unit_price_cents: 1250 }],
+        items: vec![OrderItem {
+            product_id: "p-1".into(),
+            product_name: "Widget".into(),
+            quantity: 2,
+            unit_price_cents: 1250,
+        }],
         total_cents: 2500,
         currency: "EUR".into(),
         shipping_address: Some(address()),
@@ -55,11 +69,24 @@ fn order() -> Order {
 }
 
 fn status_change() -> StatusChange {
-    StatusChange { status: OrderStatus::Cancelled, at: Utc::now(), actor_id: "dev-client-c-1".into(), reason: Some("call me on +442079460001".into()) }
+    StatusChange {
+        status: OrderStatus::Cancelled,
+        at: Utc::now(),
+        actor_id: "dev-client-c-1".into(),
+        reason: Some("call me on +442079460001".into()),
+    }
 }
 
 fn audit_entry() -> AuditEntry {
-    AuditEntry::now("t1", "dev-client-c-1", "customer.update", "customer", "c-1", "corr").about_customer("c-1")
+    AuditEntry::now(
+        "t1",
+        "dev-client-c-1",
+        "customer.update",
+        "customer",
+        "c-1",
+        "corr",
+    )
+    .about_customer("c-1")
 }
 
 /// The JSON form of a sample of `entity`, for entities whose records are masked.
@@ -74,7 +101,9 @@ fn sample(entity: Entity) -> Option<Value> {
 }
 
 fn resolves(document: &Value, path: &str) -> bool {
-    path.split('.').try_fold(document, |value, key| value.get(key)).is_some()
+    path.split('.')
+        .try_fold(document, |value, key| value.get(key))
+        .is_some()
 }
 
 #[test]
@@ -82,25 +111,46 @@ fn the_rules_are_versioned_and_name_each_field_once() {
     assert!(!RULES_VERSION.is_empty());
     let mut seen = std::collections::HashSet::new();
     for rule in RULES {
-        assert!(seen.insert((rule.entity, rule.field)), "two rules for {:?}.{}", rule.entity, rule.field);
+        assert!(
+            seen.insert((rule.entity, rule.field)),
+            "two rules for {:?}.{}",
+            rule.entity,
+            rule.field
+        );
     }
 }
 
 #[test]
 fn every_rule_names_a_field_that_exists() {
     for rule in RULES.iter().filter(|rule| rule.field != "*") {
-        let document = sample(rule.entity).unwrap_or_else(|| panic!("{:?} has field rules but no sample", rule.entity));
-        assert!(resolves(&document, rule.field), "{:?}.{} is not a field of {document}", rule.entity, rule.field);
+        let document = sample(rule.entity)
+            .unwrap_or_else(|| panic!("{:?} has field rules but no sample", rule.entity));
+        assert!(
+            resolves(&document, rule.field),
+            "{:?}.{} is not a field of {document}",
+            rule.entity,
+            rule.field
+        );
     }
 }
 
 #[test]
 fn deleted_entities_have_only_the_record_rule() {
-    for entity in [Entity::Notification, Entity::IdempotencyKey, Entity::ProcessedEvent, Entity::QueuedMessage] {
+    for entity in [
+        Entity::Notification,
+        Entity::IdempotencyKey,
+        Entity::ProcessedEvent,
+        Entity::QueuedMessage,
+    ] {
         assert_eq!(record_action(entity), RecordAction::Delete, "{entity:?}");
         assert_eq!(rules_for(entity).count(), 1, "{entity:?}");
     }
-    for entity in [Entity::Customer, Entity::Order, Entity::OrderStatusChange, Entity::AuditEntry] {
+    for entity in [
+        Entity::Customer,
+        Entity::Order,
+        Entity::OrderStatusChange,
+        Entity::AuditEntry,
+    ] {
         assert_eq!(record_action(entity), RecordAction::Mask, "{entity:?}");
     }
 }
@@ -108,26 +158,53 @@ fn deleted_entities_have_only_the_record_rule() {
 #[test]
 fn every_personal_field_of_a_customer_is_destroyed_or_faked() {
     for field in ["name", "email", "phone", "address"] {
-        let rule = rules_for(Entity::Customer).find(|rule| rule.field == field).unwrap_or_else(|| panic!("no rule for customer.{field}"));
-        assert!(matches!(rule.strategy, Strategy::Destroy | Strategy::Fake(_)), "customer.{field}: {:?}", rule.strategy);
+        let rule = rules_for(Entity::Customer)
+            .find(|rule| rule.field == field)
+            .unwrap_or_else(|| panic!("no rule for customer.{field}"));
+        assert!(
+            matches!(rule.strategy, Strategy::Destroy | Strategy::Fake(_)),
+            "customer.{field}: {:?}",
+            rule.strategy
+        );
     }
 }
 
 #[test]
 fn masking_leaves_nothing_of_the_personal_values() {
     let masker = masker();
-    let personal = ["Ada Lovelace", "ada@example.org", "+442079460001", "221B Baker", "Flat B", "London", "NW1 6XE"];
+    let personal = [
+        "Ada Lovelace",
+        "ada@example.org",
+        "+442079460001",
+        "221B Baker",
+        "Flat B",
+        "London",
+        "NW1 6XE",
+    ];
     for entity in [Entity::Customer, Entity::Order, Entity::OrderStatusChange] {
         let mut document = sample(entity).unwrap();
-        assert!(masker.mask_document(entity, &mut document) > 0, "{entity:?}");
+        assert!(
+            masker.mask_document(entity, &mut document) > 0,
+            "{entity:?}"
+        );
         let text = document.to_string();
         for value in personal {
-            assert!(!text.contains(value), "{entity:?} still holds {value:?}: {text}");
+            assert!(
+                !text.contains(value),
+                "{entity:?} still holds {value:?}: {text}"
+            );
         }
     }
     let mut order = sample(Entity::Order).unwrap();
     masker.mask_document(Entity::Order, &mut order);
-    assert_eq!((order["totalCents"].as_i64(), order["shippingAddress"]["country"].as_str()), (Some(2500), Some("GB")), "bookkeeping facts are kept");
+    assert_eq!(
+        (
+            order["totalCents"].as_i64(),
+            order["shippingAddress"]["country"].as_str()
+        ),
+        (Some(2500), Some("GB")),
+        "bookkeeping facts are kept"
+    );
 }
 
 #[test]
@@ -135,12 +212,26 @@ fn audit_identifiers_of_the_customer_become_a_keyed_pseudonym_others_stay() {
     let masker = masker();
     let mut entry = sample(Entity::AuditEntry).unwrap();
     assert_eq!(masker.mask_document(Entity::AuditEntry, &mut entry), 3);
-    assert_eq!(entry["customerId"], entry["targetId"], "the same customer, the same pseudonym");
-    assert_eq!(entry["customerId"], Value::String(masker.customer_pseudonym()));
+    assert_eq!(
+        entry["customerId"], entry["targetId"],
+        "the same customer, the same pseudonym"
+    );
+    assert_eq!(
+        entry["customerId"],
+        Value::String(masker.customer_pseudonym())
+    );
     assert_ne!(entry["actorId"], "dev-client-c-1");
-    let mut staff = serde_json::to_value(AuditEntry::now("t1", "dev-employee", "order.ship", "order", "o-1", "corr").about_customer("c-1")).unwrap();
+    let mut staff = serde_json::to_value(
+        AuditEntry::now("t1", "dev-employee", "order.ship", "order", "o-1", "corr")
+            .about_customer("c-1"),
+    )
+    .unwrap();
     masker.mask_document(Entity::AuditEntry, &mut staff);
-    assert_eq!((staff["actorId"].as_str(), staff["targetId"].as_str()), (Some("dev-employee"), Some("o-1")), "staff and orders are not the customer");
+    assert_eq!(
+        (staff["actorId"].as_str(), staff["targetId"].as_str()),
+        (Some("dev-employee"), Some("o-1")),
+        "staff and orders are not the customer"
+    );
 }
 
 #[test]

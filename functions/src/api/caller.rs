@@ -22,14 +22,23 @@ pub struct Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let authorization = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let authorization = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
         let principal = state.authenticator.authenticate(authorization).await?;
         let correlation_id = match parts.extensions.get::<CorrelationId>() {
             Some(CorrelationId(id)) => id.clone(),
             None => correlation_id(&parts.headers),
         };
-        Ok(Self { principal, correlation_id })
+        Ok(Self {
+            principal,
+            correlation_id,
+        })
     }
 }
 
@@ -68,7 +77,10 @@ where
     type Error = S::Error;
     type Future = Correlated<S::Future>;
 
-    fn poll_ready(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+    fn poll_ready(
+        &mut self,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
         self.inner.poll_ready(context)
     }
 
@@ -76,7 +88,10 @@ where
         let id = correlation_id(request.headers());
         let header = axum::http::HeaderValue::from_str(&id).ok();
         request.extensions_mut().insert(CorrelationId(id));
-        Correlated { inner: self.inner.call(request), header }
+        Correlated {
+            inner: self.inner.call(request),
+            header,
+        }
     }
 }
 
@@ -95,7 +110,10 @@ where
 {
     type Output = Result<axum::response::Response, E>;
 
-    fn poll(self: std::pin::Pin<&mut Self>, context: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         let this = self.project();
         let mut response = std::task::ready!(this.inner.poll(context))?;
         if let Some(value) = this.header.take() {
@@ -110,13 +128,20 @@ fn correlation_id(headers: &axum::http::HeaderMap) -> String {
     header("x-correlation-id")
         .filter(|id| is_valid_correlation_id(id))
         .map(str::to_owned)
-        .or_else(|| header("traceparent").and_then(shared::telemetry::TraceParent::parse).map(|trace| trace.trace_id))
+        .or_else(|| {
+            header("traceparent")
+                .and_then(shared::telemetry::TraceParent::parse)
+                .map(|trace| trace.trace_id)
+        })
         .unwrap_or_else(shared::telemetry::fast_uuid_simple)
 }
 
 /// What API Management's correlation-id policy accepts and forwards: `[A-Za-z0-9._:-]{1,128}`.
 fn is_valid_correlation_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 impl Caller {
@@ -145,7 +170,9 @@ impl Caller {
     /// Whether this caller may see the customer `customer_id`: employees see every customer of
     /// their tenant, a client only their own.
     pub fn may_see_customer(&self, customer_id: &str) -> bool {
-        self.principal.customer_id().is_none_or(|own| own == customer_id)
+        self.principal
+            .customer_id()
+            .is_none_or(|own| own == customer_id)
     }
 
     /// 404 (never 403: another customer's data must look like missing data) unless the caller
@@ -160,6 +187,13 @@ impl Caller {
 
     /// An audit entry for an action of this caller, now.
     pub fn audit(&self, action: &str, target_type: &str, target_id: &str) -> AuditEntry {
-        AuditEntry::now(self.tenant().as_str(), &self.principal.subject, action, target_type, target_id, &self.correlation_id)
+        AuditEntry::now(
+            self.tenant().as_str(),
+            &self.principal.subject,
+            action,
+            target_type,
+            target_id,
+            &self.correlation_id,
+        )
     }
 }

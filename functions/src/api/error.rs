@@ -56,32 +56,52 @@ impl IntoResponse for ApiError {
         match self {
             Self::Unauthenticated(error) => {
                 let status = error.status();
-                let title = if error.is_server_side() { "Service Unavailable" } else { "Unauthorized" };
+                let title = if error.is_server_side() {
+                    "Service Unavailable"
+                } else {
+                    "Unauthorized"
+                };
                 let challenge = error.www_authenticate();
                 let mut response = Problem::new(status, title)
                     .detail(error.public_message())
                     .extension("code", json!(error.code()))
                     .into_response();
                 if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
                 }
                 response
             }
-            Self::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "Forbidden").detail(detail).into_response(),
+            Self::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "Forbidden")
+                .detail(detail)
+                .into_response(),
             Self::NotFound(detail) => Problem::not_found(detail).into_response(),
-            Self::Invalid(Invalid(errors)) => Problem::new(StatusCode::BAD_REQUEST, "Invalid Request")
-                .detail(format!("{} field(s) are invalid", errors.len()))
-                .extension("errors", field_errors(&errors))
+            Self::Invalid(Invalid(errors)) => {
+                Problem::new(StatusCode::BAD_REQUEST, "Invalid Request")
+                    .detail(format!("{} field(s) are invalid", errors.len()))
+                    .extension("errors", field_errors(&errors))
+                    .into_response()
+            }
+            Self::BadRequest(detail) => Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
+                .detail(detail)
                 .into_response(),
-            Self::BadRequest(detail) => Problem::new(StatusCode::BAD_REQUEST, "Bad Request").detail(detail).into_response(),
-            Self::TooLarge { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
-                .detail(format!("the request body is larger than {limit} bytes"))
-                .into_response(),
-            Self::UnsupportedMediaType(detail) => Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type").detail(detail).into_response(),
+            Self::TooLarge { limit } => {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
+                    .detail(format!("the request body is larger than {limit} bytes"))
+                    .into_response()
+            }
+            Self::UnsupportedMediaType(detail) => {
+                Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+                    .detail(detail)
+                    .into_response()
+            }
             Self::Store(error) => store_problem(error).into_response(),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").detail(detail).into_response()
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                    .detail(detail)
+                    .into_response()
             }
         }
     }
@@ -90,23 +110,40 @@ impl IntoResponse for ApiError {
 fn store_problem(error: StoreError) -> Problem {
     match error {
         StoreError::NotFound => Problem::not_found("no such resource in your tenant"),
-        StoreError::PreconditionFailed { current } => Problem::new(StatusCode::PRECONDITION_FAILED, "Precondition Failed")
-            .detail("the resource changed since you read it; read it again and retry with its new ETag")
-            .extension("currentETag", json!(current.to_header())),
-        StoreError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "Conflict").detail(detail),
-        StoreError::InvalidContinuation(detail) => Problem::new(StatusCode::BAD_REQUEST, "Invalid Continuation Token")
-            .detail(detail)
-            .extension("errors", json!([{"field": "continuation", "message": "not a token from this listing"}])),
+        StoreError::PreconditionFailed { current } => Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "Precondition Failed",
+        )
+        .detail("the resource changed since you read it; read it again and retry with its new ETag")
+        .extension("currentETag", json!(current.to_header())),
+        StoreError::Conflict(detail) => {
+            Problem::new(StatusCode::CONFLICT, "Conflict").detail(detail)
+        }
+        StoreError::InvalidContinuation(detail) => {
+            Problem::new(StatusCode::BAD_REQUEST, "Invalid Continuation Token")
+                .detail(detail)
+                .extension(
+                    "errors",
+                    json!([{"field": "continuation", "message": "not a token from this listing"}]),
+                )
+        }
         StoreError::Rejected(rejection) => rejection_problem(rejection),
         StoreError::Unavailable { backend, reason } => {
             tracing::error!(backend, %reason, "store unavailable");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Store Unavailable").detail(format!("{backend} is unavailable; retry later"))
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Store Unavailable")
+                .detail(format!("{backend} is unavailable; retry later"))
         }
-        StoreError::Throttled { backend, attempts, retry_after } => {
+        StoreError::Throttled {
+            backend,
+            attempts,
+            retry_after,
+        } => {
             tracing::warn!(backend, attempts, "store throttled");
             let wait_seconds = retry_after.map_or(1, |wait| wait.as_secs().max(1));
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Store Busy")
-                .detail(format!("{backend} is throttling requests; retry after {wait_seconds} s"))
+                .detail(format!(
+                    "{backend} is throttling requests; retry after {wait_seconds} s"
+                ))
                 .extension("retryAfterSeconds", json!(wait_seconds))
         }
     }

@@ -17,13 +17,26 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as application/json".into(),
+            ));
         }
         let limit = state.settings.http_body_limit_bytes;
-        let bytes = Bytes::from_request(request, state).await.map_err(|_| ApiError::TooLarge { limit })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::TooLarge { limit })?;
         if bytes.len() > limit {
             return Err(ApiError::TooLarge { limit });
         }
@@ -42,9 +55,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return ApiError::BadRequest(format!("the body is not valid JSON: {inner}"));
         }
         let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::Invalid(Invalid(vec![FieldError { field, message: strip_position(&inner.to_string()) }]))
+        ApiError::Invalid(Invalid(vec![FieldError {
+            field,
+            message: strip_position(&inner.to_string()),
+        }]))
     })?;
-    deserializer.end().map_err(|error| ApiError::BadRequest(format!("the body has trailing data: {error}")))?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::BadRequest(format!("the body has trailing data: {error}")))?;
     Ok(value)
 }
 

@@ -30,6 +30,7 @@ pub fn if_match(headers: &HeaderMap) -> Option<ETag> {
 
 /// The `ETag` header for a stored document's version.
 pub fn etag_header(etag: &str) -> (header::HeaderName, HeaderValue) {
-    let value = HeaderValue::from_str(&ETag::new(etag).to_header()).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let value = HeaderValue::from_str(&ETag::new(etag).to_header())
+        .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     (header::ETAG, value)
 }

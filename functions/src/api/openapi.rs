@@ -48,7 +48,13 @@ pub struct Operation {
 
 impl Operation {
     /// An operation answering `status` with no documented body yet; chain the rest.
-    pub fn new(method: Method, path: &'static str, operation_id: &'static str, summary: &'static str, route: MethodRouter<AppState>) -> Self {
+    pub fn new(
+        method: Method,
+        path: &'static str,
+        operation_id: &'static str,
+        summary: &'static str,
+        route: MethodRouter<AppState>,
+    ) -> Self {
         Self {
             method,
             path,
@@ -113,7 +119,11 @@ impl Operation {
 
 /// The router of a list of operations.
 pub fn router(operations: Vec<Operation>) -> Router<AppState> {
-    operations.into_iter().fold(Router::new(), |router, operation| router.route(operation.path, operation.route))
+    operations
+        .into_iter()
+        .fold(Router::new(), |router, operation| {
+            router.route(operation.path, operation.route)
+        })
 }
 
 /// Every documented operation of the app.
@@ -144,8 +154,11 @@ pub fn document() -> Value {
     let problem = generator.subschema_for::<crate::problem::Problem>();
     let mut paths: Map<String, Value> = Map::new();
     for operation in all_operations() {
-        let entry = paths.entry(operation.document_path()).or_insert_with(|| json!({}));
-        entry[operation.method.as_str().to_ascii_lowercase()] = describe(&operation, &mut generator, &problem);
+        let entry = paths
+            .entry(operation.document_path())
+            .or_insert_with(|| json!({}));
+        entry[operation.method.as_str().to_ascii_lowercase()] =
+            describe(&operation, &mut generator, &problem);
     }
     let schemas = generator.take_definitions(true);
     json!({
@@ -183,7 +196,8 @@ fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Sc
     let (status, description, schema) = operation.success;
     let mut success = json!({ "description": description });
     if let Some(schema) = schema {
-        success["content"] = json!({ "application/json": { "schema": schema(generator).to_value() } });
+        success["content"] =
+            json!({ "application/json": { "schema": schema(generator).to_value() } });
     }
     let mut responses = Map::new();
     responses.insert(status.to_string(), success);
@@ -215,7 +229,13 @@ fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Sc
 
 /// `{id}` and `{request_id}` of `/api/v1/customers/{id}/gdpr/erasure/{request_id}`.
 pub fn path_parameters(path: &str) -> Vec<&str> {
-    path.split('/').filter_map(|segment| segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}'))).collect()
+    path.split('/')
+        .filter_map(|segment| {
+            segment
+                .strip_prefix('{')
+                .and_then(|rest| rest.strip_suffix('}'))
+        })
+        .collect()
 }
 
 fn error_description(status: u16) -> &'static str {
@@ -223,7 +243,9 @@ fn error_description(status: u16) -> &'static str {
         400 => "Invalid request: the problem's `errors` lists each bad field",
         401 => "Missing or invalid bearer token",
         403 => "The caller's role may not do this",
-        404 => "Not found in the caller's tenant (another tenant's or customer's data looks the same)",
+        404 => {
+            "Not found in the caller's tenant (another tenant's or customer's data looks the same)"
+        }
         409 => "Conflicts with the current state (stock, order status, customer status)",
         412 => "If-Match does not match the current ETag",
         413 => "The request body is too large",

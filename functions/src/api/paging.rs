@@ -32,7 +32,10 @@ impl PageQuery {
                 }
             },
         };
-        Ok(PageRequest::new(limit, self.continuation.clone().filter(|token| !token.is_empty())))
+        Ok(PageRequest::new(
+            limit,
+            self.continuation.clone().filter(|token| !token.is_empty()),
+        ))
     }
 }
 
@@ -47,6 +50,9 @@ pub struct PageResponse<T> {
 
 impl<T> From<Page<T>> for PageResponse<T> {
     fn from(page: Page<T>) -> Self {
-        Self { items: page.items, continuation: page.continuation }
+        Self {
+            items: page.items,
+            continuation: page.continuation,
+        }
     }
 }

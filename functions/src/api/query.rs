@@ -23,14 +23,22 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(values) = Query::<BTreeMap<String, String>>::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::BadRequest(format!("the query string cannot be read: {error}")))?;
-        Ok(Self { values, errors: Vec::new() })
+            .map_err(|error| {
+                ApiError::BadRequest(format!("the query string cannot be read: {error}"))
+            })?;
+        Ok(Self {
+            values,
+            errors: Vec::new(),
+        })
     }
 }
 
 impl QueryParams {
     fn error(&mut self, field: &str, message: &str) {
-        self.errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+        self.errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
     }
 
     /// Free text of at most `max` characters.
@@ -68,7 +76,12 @@ impl QueryParams {
     }
 
     /// A value parsed by `parse`, with `expected` in the error.
-    pub fn parsed<T>(&mut self, name: &str, expected: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    pub fn parsed<T>(
+        &mut self,
+        name: &str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let value = self.values.get(name)?.clone();
         let parsed = parse(&value);
         if parsed.is_none() {
@@ -79,7 +92,10 @@ impl QueryParams {
 
     /// `limit` and `continuation`.
     pub fn page(&mut self) -> Option<PageRequest> {
-        let query = PageQuery { limit: self.values.get("limit").cloned(), continuation: self.values.get("continuation").cloned() };
+        let query = PageQuery {
+            limit: self.values.get("limit").cloned(),
+            continuation: self.values.get("continuation").cloned(),
+        };
         match query.to_request() {
             Ok(page) => Some(page),
             Err(ApiError::Invalid(Invalid(errors))) => {
@@ -92,9 +108,17 @@ impl QueryParams {
 
     /// Checks that only `known` parameters were given and that all values were valid.
     pub fn finish(mut self, known: &[&str]) -> Result<(), ApiError> {
-        let unknown: Vec<String> = self.values.keys().filter(|key| !known.contains(&key.as_str())).cloned().collect();
+        let unknown: Vec<String> = self
+            .values
+            .keys()
+            .filter(|key| !known.contains(&key.as_str()))
+            .cloned()
+            .collect();
         for key in unknown {
-            self.error(&key, &format!("is not a parameter here; use {}", known.join(", ")));
+            self.error(
+                &key,
+                &format!("is not a parameter here; use {}", known.join(", ")),
+            );
         }
         if self.errors.is_empty() {
             Ok(())

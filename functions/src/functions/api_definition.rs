@@ -17,11 +17,17 @@ pub fn routes() -> Router<AppState> {
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
-    vec![Operation::new(Method::GET, "/api/v1/openapi.json", "getOpenApi", "This document", get(document))
-        .tag("meta")
-        .access(Access::Anonymous)
-        .returns_nothing(200, "The OpenAPI 3.1 document")
-        .errors(&[])]
+    vec![Operation::new(
+        Method::GET,
+        "/api/v1/openapi.json",
+        "getOpenApi",
+        "This document",
+        get(document),
+    )
+    .tag("meta")
+    .access(Access::Anonymous)
+    .returns_nothing(200, "The OpenAPI 3.1 document")
+    .errors(&[])]
 }
 
 async fn document() -> Json<Value> {

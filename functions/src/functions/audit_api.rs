@@ -5,8 +5,8 @@
 //! - `GET /audit/gdpr/{customerId}`: every entry about one customer (paged).
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
 use axum::http::Method;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::Role;
@@ -14,9 +14,9 @@ use shared::domain::validation::is_valid_id;
 use shared::store::{AuditFilter, PageRequest};
 
 use crate::api::openapi::{self, Access, Operation};
-use shared::domain::audit::AuditEntry;
 use crate::api::{ApiError, Caller, PageResponse, QueryParams};
 use crate::app::AppState;
+use shared::domain::audit::AuditEntry;
 
 pub fn routes() -> Router<AppState> {
     openapi::router(operations())
@@ -26,29 +26,49 @@ pub fn routes() -> Router<AppState> {
 pub fn operations() -> Vec<Operation> {
     const ADMIN: Access = Access::SignedIn("admin");
     vec![
-        Operation::new(Method::GET, "/api/v1/audit/logs", "listAuditLogs", "The audit trail, newest first", get(logs))
-            .access(ADMIN)
-            .query(&[
-                ("actorId", "who acted"),
-                ("action", "what was done, like order.create"),
-                ("targetId", "the id acted on"),
-                ("customerId", "the customer concerned"),
-                ("from", "RFC 3339 time, inclusive"),
-                ("to", "RFC 3339 time, exclusive"),
-                ("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page"),
-            ])
-            .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
-        Operation::new(Method::GET, "/api/v1/audit/gdpr/{customer_id}", "getGdprTrail", "Every audit entry about one customer", get(gdpr_trail))
-            .access(ADMIN)
-            .query(&[("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
-            .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/audit/logs",
+            "listAuditLogs",
+            "The audit trail, newest first",
+            get(logs),
+        )
+        .access(ADMIN)
+        .query(&[
+            ("actorId", "who acted"),
+            ("action", "what was done, like order.create"),
+            ("targetId", "the id acted on"),
+            ("customerId", "the customer concerned"),
+            ("from", "RFC 3339 time, inclusive"),
+            ("to", "RFC 3339 time, exclusive"),
+            ("limit", "page size, 1 to 100 (default 20)"),
+            ("continuation", "the token from the previous page"),
+        ])
+        .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/audit/gdpr/{customer_id}",
+            "getGdprTrail",
+            "Every audit entry about one customer",
+            get(gdpr_trail),
+        )
+        .access(ADMIN)
+        .query(&[
+            ("limit", "page size, 1 to 100 (default 20)"),
+            ("continuation", "the token from the previous page"),
+        ])
+        .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
     ]
     .into_iter()
     .map(|operation| operation.tag("audit"))
     .collect()
 }
 
-async fn logs(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
+async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
     caller.require_role(&[Role::Admin], "read the audit trail")?;
     let filter = AuditFilter {
         actor_id: query.text("actorId", 128),
@@ -59,19 +79,50 @@ async fn logs(State(state): State<AppState>, caller: Caller, mut query: QueryPar
         to: query.time("to"),
     };
     let page = query.page();
-    query.finish(&["actorId", "action", "targetId", "customerId", "from", "to", "limit", "continuation"])?;
-    let page = state.store.list_audit(caller.tenant(), filter, page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    query.finish(&[
+        "actorId",
+        "action",
+        "targetId",
+        "customerId",
+        "from",
+        "to",
+        "limit",
+        "continuation",
+    ])?;
+    let page = state
+        .store
+        .list_audit(
+            caller.tenant(),
+            filter,
+            page.unwrap_or_else(|| PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }
 
-async fn gdpr_trail(State(state): State<AppState>, caller: Caller, Path(customer_id): Path<String>, mut query: QueryParams) -> Result<Response, ApiError> {
+async fn gdpr_trail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(customer_id): Path<String>,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
     caller.require_role(&[Role::Admin], "read the audit trail")?;
     if !is_valid_id(&customer_id) {
         return Err(ApiError::NotFound("no such customer".into()));
     }
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
-    let filter = AuditFilter { customer_id: Some(customer_id), ..AuditFilter::default() };
-    let page = state.store.list_audit(caller.tenant(), filter, page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    let filter = AuditFilter {
+        customer_id: Some(customer_id),
+        ..AuditFilter::default()
+    };
+    let page = state
+        .store
+        .list_audit(
+            caller.tenant(),
+            filter,
+            page.unwrap_or_else(|| PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }

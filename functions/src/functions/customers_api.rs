@@ -12,9 +12,9 @@
 //!   `202` with its status URL, `GET /customers/{id}/gdpr/erasure/{requestId}`.
 
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::http::Method;
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::json;
@@ -45,38 +45,92 @@ pub fn routes() -> Router<AppState> {
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
     const READ: Access = Access::SignedIn("employees; a client only for their own customer id");
-    const WRITE: Access = Access::SignedIn("admin, customer-service; a client only for their own customer id");
-    const PAGE: &[(&str, &str)] = &[("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")];
+    const WRITE: Access =
+        Access::SignedIn("admin, customer-service; a client only for their own customer id");
+    const PAGE: &[(&str, &str)] = &[
+        ("limit", "page size, 1 to 100 (default 20)"),
+        ("continuation", "the token from the previous page"),
+    ];
     vec![
-        Operation::new(Method::GET, "/api/v1/customers", "listCustomers", "List customers (a client gets only their own)", get(list))
-            .access(READ)
-            .query(PAGE)
-            .returns::<PageResponse<Customer>>(200, "A page of customers, oldest first"),
-        Operation::new(Method::POST, "/api/v1/customers", "createCustomer", "Create a customer", post(create))
-            .access(Access::SignedIn("admin, customer-service"))
-            .body::<CustomerInput>()
-            .returns::<Customer>(201, "Created; Location and ETag headers are set")
-            .errors(&[400, 401, 403, 413, 415]),
-        Operation::new(Method::GET, "/api/v1/customers/{id}", "getCustomer", "Read a customer", get(read)).access(READ).returns::<Customer>(200, "The customer; ETag header set"),
-        Operation::new(Method::PUT, "/api/v1/customers/{id}", "updateCustomer", "Replace a customer's profile", put(update))
-            .access(WRITE)
-            .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
-            .body::<CustomerInput>()
-            .returns::<Customer>(200, "Updated; new ETag")
-            .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
-        Operation::new(Method::DELETE, "/api/v1/customers/{id}", "requestErasure", "Request erasure of the customer (GDPR)", delete(request_erasure))
-            .access(WRITE)
-            .returns::<ErasureAccepted>(202, "Recorded and queued; Location is the status URL"),
-        Operation::new(Method::GET, "/api/v1/customers/{id}/orders", "listCustomerOrders", "The customer's orders", get(orders))
-            .access(READ)
-            .query(PAGE)
-            .returns::<PageResponse<Order>>(200, "A page of orders, newest first"),
-        Operation::new(Method::POST, "/api/v1/customers/{id}/gdpr/export", "exportCustomer", "Everything held about the customer (GDPR access)", post(export))
-            .access(WRITE)
-            .returns::<CustomerExport>(200, "Profile, orders, notifications and audit trail"),
-        Operation::new(Method::GET, "/api/v1/customers/{id}/gdpr/erasure/{request_id}", "getErasure", "Progress of an erasure request", get(erasure_status))
-            .access(READ)
-            .returns::<ErasureRecord>(200, "The erasure request"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/customers",
+            "listCustomers",
+            "List customers (a client gets only their own)",
+            get(list),
+        )
+        .access(READ)
+        .query(PAGE)
+        .returns::<PageResponse<Customer>>(200, "A page of customers, oldest first"),
+        Operation::new(
+            Method::POST,
+            "/api/v1/customers",
+            "createCustomer",
+            "Create a customer",
+            post(create),
+        )
+        .access(Access::SignedIn("admin, customer-service"))
+        .body::<CustomerInput>()
+        .returns::<Customer>(201, "Created; Location and ETag headers are set")
+        .errors(&[400, 401, 403, 413, 415]),
+        Operation::new(
+            Method::GET,
+            "/api/v1/customers/{id}",
+            "getCustomer",
+            "Read a customer",
+            get(read),
+        )
+        .access(READ)
+        .returns::<Customer>(200, "The customer; ETag header set"),
+        Operation::new(
+            Method::PUT,
+            "/api/v1/customers/{id}",
+            "updateCustomer",
+            "Replace a customer's profile",
+            put(update),
+        )
+        .access(WRITE)
+        .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
+        .body::<CustomerInput>()
+        .returns::<Customer>(200, "Updated; new ETag")
+        .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
+        Operation::new(
+            Method::DELETE,
+            "/api/v1/customers/{id}",
+            "requestErasure",
+            "Request erasure of the customer (GDPR)",
+            delete(request_erasure),
+        )
+        .access(WRITE)
+        .returns::<ErasureAccepted>(202, "Recorded and queued; Location is the status URL"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/customers/{id}/orders",
+            "listCustomerOrders",
+            "The customer's orders",
+            get(orders),
+        )
+        .access(READ)
+        .query(PAGE)
+        .returns::<PageResponse<Order>>(200, "A page of orders, newest first"),
+        Operation::new(
+            Method::POST,
+            "/api/v1/customers/{id}/gdpr/export",
+            "exportCustomer",
+            "Everything held about the customer (GDPR access)",
+            post(export),
+        )
+        .access(WRITE)
+        .returns::<CustomerExport>(200, "Profile, orders, notifications and audit trail"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/customers/{id}/gdpr/erasure/{request_id}",
+            "getErasure",
+            "Progress of an erasure request",
+            get(erasure_status),
+        )
+        .access(READ)
+        .returns::<ErasureRecord>(200, "The erasure request"),
     ]
     .into_iter()
     .map(|operation| operation.tag("customers"))
@@ -103,7 +157,11 @@ pub struct CustomerExport {
     audit_trail: Vec<shared::domain::audit::AuditEntry>,
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
     if let Some(own) = caller.principal.customer_id() {
@@ -111,11 +169,21 @@ async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryPar
         return Ok(Json(json!({ "items": [customer] })).into_response());
     }
     caller.require_employee("list customers")?;
-    let page = state.store.list_customers(caller.tenant(), page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    let page = state
+        .store
+        .list_customers(
+            caller.tenant(),
+            page.unwrap_or_else(|| PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input): ValidJson<CustomerInput>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ValidJson(input): ValidJson<CustomerInput>,
+) -> Result<Response, ApiError> {
     caller.require_role(CUSTOMER_ROLES, "create customers")?;
     input.validate()?;
     let now = shared::domain::now();
@@ -133,8 +201,13 @@ async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input):
         last_activity_at: now,
         etag: String::new(),
     };
-    let audit = caller.audit("customer.create", "customer", &customer.id).about_customer(&customer.id);
-    let customer = state.store.create_customer(caller.tenant(), customer, audit).await?;
+    let audit = caller
+        .audit("customer.create", "customer", &customer.id)
+        .about_customer(&customer.id);
+    let customer = state
+        .store
+        .create_customer(caller.tenant(), customer, audit)
+        .await?;
     let mut response = with_etag(StatusCode::CREATED, &customer);
     if let Ok(location) = format!("/api/v1/customers/{}", customer.id).parse() {
         response.headers_mut().insert(header::LOCATION, location);
@@ -142,41 +215,111 @@ async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input):
     Ok(response)
 }
 
-async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     check_read(&caller, &id)?;
     let customer = state.store.get_customer(caller.tenant(), &id).await?;
     Ok(with_etag(StatusCode::OK, &customer))
 }
 
-async fn update(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, ValidJson(input): ValidJson<CustomerInput>) -> Result<Response, ApiError> {
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ValidJson(input): ValidJson<CustomerInput>,
+) -> Result<Response, ApiError> {
     check_write(&caller, &id, "change customers")?;
     input.validate()?;
-    let audit = caller.audit("customer.update", "customer", &id).about_customer(&id);
-    let customer = state.store.update_customer(caller.tenant(), &id, input, if_match(&headers), audit).await?;
+    let audit = caller
+        .audit("customer.update", "customer", &id)
+        .about_customer(&id);
+    let customer = state
+        .store
+        .update_customer(caller.tenant(), &id, input, if_match(&headers), audit)
+        .await?;
     Ok(with_etag(StatusCode::OK, &customer))
 }
 
-async fn orders(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, mut query: QueryParams) -> Result<Response, ApiError> {
+async fn orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
     check_read(&caller, &id)?;
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
     state.store.get_customer(caller.tenant(), &id).await?;
-    let filter = OrderFilter { customer_id: Some(id), ..OrderFilter::default() };
-    let page = state.store.list_orders(caller.tenant(), filter, page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    let filter = OrderFilter {
+        customer_id: Some(id),
+        ..OrderFilter::default()
+    };
+    let page = state
+        .store
+        .list_orders(
+            caller.tenant(),
+            filter,
+            page.unwrap_or_else(|| PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }
 
 /// Everything held about a customer, read page by page (bounded per kind).
-async fn export(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     check_write(&caller, &id, "export customer data")?;
     let tenant = caller.tenant().clone();
     let customer = state.store.get_customer(&tenant, &id).await?;
-    let orders = collect_pages(|page| state.store.list_orders(&tenant, OrderFilter { customer_id: Some(id.clone()), ..OrderFilter::default() }, page)).await?;
+    let orders = collect_pages(|page| {
+        state.store.list_orders(
+            &tenant,
+            OrderFilter {
+                customer_id: Some(id.clone()),
+                ..OrderFilter::default()
+            },
+            page,
+        )
+    })
+    .await?;
     let recipients = [Recipient::Customer(id.clone())];
-    let notifications = collect_pages(|page| state.store.list_notifications(&tenant, &recipients, page)).await?;
-    let audit_trail = collect_pages(|page| state.store.list_audit(&tenant, AuditFilter { customer_id: Some(id.clone()), ..AuditFilter::default() }, page)).await?;
-    state.store.append_audit(&tenant, caller.audit("gdpr.export", "customer", &id).about_customer(&id)).await?;
-    Ok(Json(CustomerExport { exported_at: shared::domain::now(), customer, orders, notifications, audit_trail }).into_response())
+    let notifications =
+        collect_pages(|page| state.store.list_notifications(&tenant, &recipients, page)).await?;
+    let audit_trail = collect_pages(|page| {
+        state.store.list_audit(
+            &tenant,
+            AuditFilter {
+                customer_id: Some(id.clone()),
+                ..AuditFilter::default()
+            },
+            page,
+        )
+    })
+    .await?;
+    state
+        .store
+        .append_audit(
+            &tenant,
+            caller
+                .audit("gdpr.export", "customer", &id)
+                .about_customer(&id),
+        )
+        .await?;
+    Ok(Json(CustomerExport {
+        exported_at: shared::domain::now(),
+        customer,
+        orders,
+        notifications,
+        audit_trail,
+    })
+    .into_response())
 }
 
 /// Most items of one kind an export gathers (100 pages of 100).
@@ -197,14 +340,24 @@ where
             None => return Ok(items),
         }
     }
-    Err(ApiError::Internal("the export is larger than this endpoint returns at once".into()))
+    Err(ApiError::Internal(
+        "the export is larger than this endpoint returns at once".into(),
+    ))
 }
 
 /// `DELETE /customers/{id}`: record the erasure request, queue it, answer 202.
-async fn request_erasure(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, sink: Option<Extension<OutputSink>>) -> Result<Response, ApiError> {
+async fn request_erasure(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    sink: Option<Extension<OutputSink>>,
+) -> Result<Response, ApiError> {
     check_write(&caller, &id, "request erasure of customers")?;
     let Some(Extension(sink)) = sink else {
-        return Err(ApiError::Internal("CustomersApi was invoked without its output bindings (the host must not forward it)".into()));
+        return Err(ApiError::Internal(
+            "CustomersApi was invoked without its output bindings (the host must not forward it)"
+                .into(),
+        ));
     };
     let now = shared::domain::now();
     let record = ErasureRecord {
@@ -217,8 +370,13 @@ async fn request_erasure(State(state): State<AppState>, caller: Caller, Path(id)
         updated_at: now,
         report: None,
     };
-    let audit = caller.audit("gdpr.erasure.request", "customer", &id).about_customer(&id);
-    let (record, _created) = state.store.request_erasure(caller.tenant(), record, audit).await?;
+    let audit = caller
+        .audit("gdpr.erasure.request", "customer", &id)
+        .about_customer(&id);
+    let (record, _created) = state
+        .store
+        .request_erasure(caller.tenant(), record, audit)
+        .await?;
     if record.status == ErasureStatus::Accepted {
         // Sent again on a repeated DELETE while not started: erasure is idempotent, and this
         // way a message the host failed to send the first time is not lost.
@@ -229,10 +387,17 @@ async fn request_erasure(State(state): State<AppState>, caller: Caller, Path(id)
             requested_by: record.requested_by.clone(),
             requested_at: record.requested_at,
         };
-        sink.send(ERASURE_OUTPUT, serde_json::to_value(&message).map_err(|e| ApiError::Internal(e.to_string()))?);
+        sink.send(
+            ERASURE_OUTPUT,
+            serde_json::to_value(&message).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
     }
     let status_url = format!("/api/v1/customers/{id}/gdpr/erasure/{}", record.id);
-    let accepted = ErasureAccepted { request_id: record.id.clone(), status: record.status, status_url: status_url.clone() };
+    let accepted = ErasureAccepted {
+        request_id: record.id.clone(),
+        status: record.status,
+        status_url: status_url.clone(),
+    };
     let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
     if let Ok(location) = status_url.parse() {
         response.headers_mut().insert(header::LOCATION, location);
@@ -240,9 +405,16 @@ async fn request_erasure(State(state): State<AppState>, caller: Caller, Path(id)
     Ok(response)
 }
 
-async fn erasure_status(State(state): State<AppState>, caller: Caller, Path((id, request_id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn erasure_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, request_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     check_read(&caller, &id)?;
-    let record = state.store.get_erasure(caller.tenant(), &id, &request_id).await?;
+    let record = state
+        .store
+        .get_erasure(caller.tenant(), &id, &request_id)
+        .await?;
     Ok(Json(record).into_response())
 }
 

@@ -10,5 +10,9 @@ use crate::app::AppState;
 use crate::invoke::InvokeFuture;
 
 pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
-    Box::pin(crate::jobs_cli::run_timer(state, request, JobName::DatabaseMaintenance))
+    Box::pin(crate::jobs_cli::run_timer(
+        state,
+        request,
+        JobName::DatabaseMaintenance,
+    ))
 }

@@ -70,7 +70,9 @@ pub enum ErasureError {
 impl From<ErasureError> for FunctionError {
     fn from(error: ErasureError) -> Self {
         match error {
-            ErasureError::CustomerMissing { .. } | ErasureError::Conflict { .. } => Self::BadInput(error.to_string()),
+            ErasureError::CustomerMissing { .. } | ErasureError::Conflict { .. } => {
+                Self::BadInput(error.to_string())
+            }
             ErasureError::Key(_) | ErasureError::Store { .. } => Self::Failed(error.to_string()),
         }
     }
@@ -91,22 +93,41 @@ pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
     Box::pin(async move { run(state, request).await })
 }
 
-async fn run(state: AppState, request: InvocationRequest) -> Result<InvocationResponse, FunctionError> {
+async fn run(
+    state: AppState,
+    request: InvocationRequest,
+) -> Result<InvocationResponse, FunctionError> {
     let message = ServiceBusMessage::<ErasureRequest>::from_request(&request, MESSAGE_BINDING)?;
     let body = &message.body;
     let tenant = checked_ids(body)?;
-    let correlation = message.correlation_id.clone().unwrap_or_else(|| body.request_id.clone());
+    let correlation = message
+        .correlation_id
+        .clone()
+        .unwrap_or_else(|| body.request_id.clone());
     tracing::info!(request_id = %body.request_id, tenant = %tenant, customer_id = %body.customer_id, delivery = message.delivery_count, "erasure request received");
-    let outcome = erase_customer(state.store.as_ref(), &state.settings, &tenant, record_of(body), &correlation).await?;
+    let outcome = erase_customer(
+        state.store.as_ref(),
+        &state.settings,
+        &tenant,
+        record_of(body),
+        &correlation,
+    )
+    .await?;
     Ok(reply(body, &outcome))
 }
 
 /// The tenant of a request whose ids have the allowed form; bad input otherwise.
 fn checked_ids(body: &ErasureRequest) -> Result<TenantId, FunctionError> {
-    let tenant = TenantId::new(&body.tenant_id).map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
-    for (field, value) in [("requestId", &body.request_id), ("customerId", &body.customer_id)] {
+    let tenant = TenantId::new(&body.tenant_id)
+        .map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
+    for (field, value) in [
+        ("requestId", &body.request_id),
+        ("customerId", &body.customer_id),
+    ] {
         if !is_valid_id(value) {
-            return Err(FunctionError::BadInput(format!("{field}: not a valid id (1 to 64 letters, digits, '-' or '_')")));
+            return Err(FunctionError::BadInput(format!(
+                "{field}: not a valid id (1 to 64 letters, digits, '-' or '_')"
+            )));
         }
     }
     Ok(tenant)
@@ -127,42 +148,93 @@ fn record_of(body: &ErasureRequest) -> ErasureRecord {
 
 /// Erases the customer of `request` (see the module doc); also what retention runs for
 /// inactive customers ([`RetentionEraser`]).
-pub async fn erase_customer(store: &dyn Store, settings: &Settings, tenant: &TenantId, request: ErasureRecord, correlation_id: &str) -> Result<ErasureOutcome, ErasureError> {
+pub async fn erase_customer(
+    store: &dyn Store,
+    settings: &Settings,
+    tenant: &TenantId,
+    request: ErasureRecord,
+    correlation_id: &str,
+) -> Result<ErasureOutcome, ErasureError> {
     let request_id = request.id.clone();
     let customer_id = request.customer_id.clone();
     let key = pseudonym_key(settings)?;
-    let start = store.start_erasure(tenant, request).await.map_err(|source| match source {
-        StoreError::NotFound => ErasureError::CustomerMissing { tenant: tenant.to_string(), customer_id: customer_id.clone() },
-        StoreError::Conflict(reason) => ErasureError::Conflict { request_id: request_id.clone(), reason },
-        source => ErasureError::Store { request_id: request_id.clone(), step: "start", source },
-    })?;
+    let start = store
+        .start_erasure(tenant, request)
+        .await
+        .map_err(|source| match source {
+            StoreError::NotFound => ErasureError::CustomerMissing {
+                tenant: tenant.to_string(),
+                customer_id: customer_id.clone(),
+            },
+            StoreError::Conflict(reason) => ErasureError::Conflict {
+                request_id: request_id.clone(),
+                reason,
+            },
+            source => ErasureError::Store {
+                request_id: request_id.clone(),
+                step: "start",
+                source,
+            },
+        })?;
     let (record, progress) = match start {
         ErasureStart::Run { record, progress } => (record, progress),
-        ErasureStart::AlreadyCompleted(record) => return Ok(ErasureOutcome::AlreadyCompleted(record)),
-        ErasureStart::CustomerAlreadyErased { erased_by } => return Ok(ErasureOutcome::CustomerAlreadyErased { erased_by }),
+        ErasureStart::AlreadyCompleted(record) => {
+            return Ok(ErasureOutcome::AlreadyCompleted(record))
+        }
+        ErasureStart::CustomerAlreadyErased { erased_by } => {
+            return Ok(ErasureOutcome::CustomerAlreadyErased { erased_by })
+        }
     };
     let masker = Masker::new(key, tenant.as_str(), &customer_id, &[]);
     let progress = run_steps(store, settings, tenant, &record.id, &masker, progress).await?;
     let report = build_report(store.backend(), &record, &masker, &progress);
-    let audit = AuditEntry::now(tenant.as_str(), ACTOR, "gdpr.erasure.completed", "erasureRequest", &record.id, correlation_id)
-        .about_customer(&masker.customer_pseudonym());
+    let audit = AuditEntry::now(
+        tenant.as_str(),
+        ACTOR,
+        "gdpr.erasure.completed",
+        "erasureRequest",
+        &record.id,
+        correlation_id,
+    )
+    .about_customer(&masker.customer_pseudonym());
     let (completed, first) = store
         .finish_erasure(tenant, &record.id, report, audit)
         .await
-        .map_err(|source| ErasureError::Store { request_id: record.id.clone(), step: "finish", source })?;
+        .map_err(|source| ErasureError::Store {
+            request_id: record.id.clone(),
+            step: "finish",
+            source,
+        })?;
     tracing::info!(request_id = %completed.id, tenant = %tenant, first, "erasure completed");
-    Ok(if first { ErasureOutcome::Completed(completed) } else { ErasureOutcome::AlreadyCompleted(completed) })
+    Ok(if first {
+        ErasureOutcome::Completed(completed)
+    } else {
+        ErasureOutcome::AlreadyCompleted(completed)
+    })
 }
 
 /// Runs every step not done yet, batch by batch.
-async fn run_steps(store: &dyn Store, settings: &Settings, tenant: &TenantId, request_id: &str, masker: &Masker, mut progress: ErasureProgress) -> Result<ErasureProgress, ErasureError> {
-    let batch_size = usize::try_from(settings.jobs.batch_size).unwrap_or(1000).max(1);
+async fn run_steps(
+    store: &dyn Store,
+    settings: &Settings,
+    tenant: &TenantId,
+    request_id: &str,
+    masker: &Masker,
+    mut progress: ErasureProgress,
+) -> Result<ErasureProgress, ErasureError> {
+    let batch_size = usize::try_from(settings.jobs.batch_size)
+        .unwrap_or(1000)
+        .max(1);
     for step in ErasureStep::ALL {
         while !progress.is_done(step) {
             progress = store
                 .erase_batch(tenant, request_id, step, masker, batch_size)
                 .await
-                .map_err(|source| ErasureError::Store { request_id: request_id.to_owned(), step: step.as_str(), source })?;
+                .map_err(|source| ErasureError::Store {
+                    request_id: request_id.to_owned(),
+                    step: step.as_str(),
+                    source,
+                })?;
         }
         tracing::debug!(request_id, step = step.as_str(), "erasure step done");
     }
@@ -171,7 +243,12 @@ async fn run_steps(store: &dyn Store, settings: &Settings, tenant: &TenantId, re
 
 /// The report: ids, counts, rule version, timings, and `sha256` of the canonical JSON of
 /// everything else (recompute it without the `sha256` field to verify).
-pub fn build_report(backend: &str, record: &ErasureRecord, masker: &Masker, progress: &ErasureProgress) -> Value {
+pub fn build_report(
+    backend: &str,
+    record: &ErasureRecord,
+    masker: &Masker,
+    progress: &ErasureProgress,
+) -> Value {
     let completed_at = shared::domain::now();
     let steps: serde_json::Map<String, Value> = progress
         .steps
@@ -203,11 +280,26 @@ fn round_ms(ms: f64) -> f64 {
 
 fn reply(body: &ErasureRequest, outcome: &ErasureOutcome) -> InvocationResponse {
     let (result, line, report) = match outcome {
-        ErasureOutcome::Completed(record) => ("completed", format!("erasure request {} completed", record.id), record.report.clone()),
-        ErasureOutcome::AlreadyCompleted(record) => ("alreadyCompleted", format!("erasure request {} had completed before; nothing changed", record.id), None),
+        ErasureOutcome::Completed(record) => (
+            "completed",
+            format!("erasure request {} completed", record.id),
+            record.report.clone(),
+        ),
+        ErasureOutcome::AlreadyCompleted(record) => (
+            "alreadyCompleted",
+            format!(
+                "erasure request {} had completed before; nothing changed",
+                record.id
+            ),
+            None,
+        ),
         ErasureOutcome::CustomerAlreadyErased { erased_by } => (
             "customerAlreadyErased",
-            format!("customer {} was already erased (by request {}); nothing changed", body.customer_id, erased_by.as_deref().unwrap_or("unknown")),
+            format!(
+                "customer {} was already erased (by request {}); nothing changed",
+                body.customer_id,
+                erased_by.as_deref().unwrap_or("unknown")
+            ),
             None,
         ),
     };
@@ -234,7 +326,12 @@ impl RetentionEraser {
 
 #[async_trait::async_trait]
 impl shared::jobs::InactiveCustomerEraser for RetentionEraser {
-    async fn erase(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> Result<shared::jobs::InactiveErasure, String> {
+    async fn erase(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> Result<shared::jobs::InactiveErasure, String> {
         let at = shared::domain::now();
         let request = ErasureRecord {
             id: request_id.to_owned(),
@@ -246,9 +343,19 @@ impl shared::jobs::InactiveCustomerEraser for RetentionEraser {
             updated_at: at,
             report: None,
         };
-        match erase_customer(self.store.as_ref(), &self.settings, tenant, request, request_id).await {
+        match erase_customer(
+            self.store.as_ref(),
+            &self.settings,
+            tenant,
+            request,
+            request_id,
+        )
+        .await
+        {
             Ok(ErasureOutcome::Completed(_)) => Ok(shared::jobs::InactiveErasure::Erased),
-            Ok(ErasureOutcome::AlreadyCompleted(_) | ErasureOutcome::CustomerAlreadyErased { .. }) => Ok(shared::jobs::InactiveErasure::AlreadyErased),
+            Ok(
+                ErasureOutcome::AlreadyCompleted(_) | ErasureOutcome::CustomerAlreadyErased { .. },
+            ) => Ok(shared::jobs::InactiveErasure::AlreadyErased),
             Err(error) => Err(error.to_string()),
         }
     }
@@ -260,8 +367,12 @@ impl shared::jobs::InactiveCustomerEraser for RetentionEraser {
 pub fn pseudonym_key(settings: &Settings) -> Result<PseudonymKey, ErasureError> {
     let secret = match &settings.gdpr_pseudonym_key {
         Some(secret) => secret.clone(),
-        None => load_or_create_key_file(&settings.data_dir)
-            .map_err(|error| ErasureError::Key(format!("{}: {error}", settings.data_dir.join(KEY_FILE).display())))?,
+        None => load_or_create_key_file(&settings.data_dir).map_err(|error| {
+            ErasureError::Key(format!(
+                "{}: {error}",
+                settings.data_dir.join(KEY_FILE).display()
+            ))
+        })?,
     };
     PseudonymKey::new(&secret).map_err(|error| ErasureError::Key(error.to_string()))
 }
@@ -283,7 +394,9 @@ pub fn load_or_create_key_file(dir: &Path) -> io::Result<String> {
             tracing::info!(path = %path.display(), "generated the local GDPR pseudonym key");
             Ok(secret)
         }
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(fs::read_to_string(&path)?.trim().to_owned()),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+            Ok(fs::read_to_string(&path)?.trim().to_owned())
+        }
         Err(error) => Err(error),
     }
 }
@@ -302,7 +415,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let leftovers = fs::read_dir(dir.path()).unwrap().count();

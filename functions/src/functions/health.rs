@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::http::Method;
 use axum::routing::get;
 
 use crate::api::openapi::{self, Access, Operation};
@@ -28,18 +28,25 @@ pub fn routes() -> Router<AppState> {
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
-    vec![Operation::new(Method::GET, "/api/health/{check}", "health", "`live`: the process answers; `ready`: every backend answers", get(health))
-        .tag("health")
-        .access(Access::Anonymous)
-        .returns_nothing(200, "Live, or ready with the state of each backend")
-        .errors(&[404, 503])]
+    vec![Operation::new(
+        Method::GET,
+        "/api/health/{check}",
+        "health",
+        "`live`: the process answers; `ready`: every backend answers",
+        get(health),
+    )
+    .tag("health")
+    .access(Access::Anonymous)
+    .returns_nothing(200, "Live, or ready with the state of each backend")
+    .errors(&[404, 503])]
 }
 
 async fn health(State(state): State<AppState>, Path(check): Path<String>) -> Response {
     match check.as_str() {
         "live" => Json(json!({ "status": "live" })).into_response(),
         "ready" => ready(&state).await,
-        other => Problem::not_found(format!("unknown health check {other:?}; use live or ready")).into_response(),
+        other => Problem::not_found(format!("unknown health check {other:?}; use live or ready"))
+            .into_response(),
     }
 }
 
@@ -63,7 +70,9 @@ async fn ready(state: &AppState) -> Response {
     let mut checks = Map::new();
     let mut failing = Vec::new();
     for task in pending {
-        let (backend, outcome) = task.await.unwrap_or(("unknown", "failing: the check panicked".to_owned()));
+        let (backend, outcome) = task
+            .await
+            .unwrap_or(("unknown", "failing: the check panicked".to_owned()));
         if outcome != "ok" {
             failing.push(backend);
         }

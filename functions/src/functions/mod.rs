@@ -16,4 +16,3 @@ pub mod notification_dispatch;
 pub mod notifications_api;
 pub mod orders_api;
 pub mod products_api;
-

@@ -59,7 +59,10 @@ pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
     Box::pin(async move { run(state, request).await })
 }
 
-async fn run(state: AppState, request: InvocationRequest) -> Result<InvocationResponse, FunctionError> {
+async fn run(
+    state: AppState,
+    request: InvocationRequest,
+) -> Result<InvocationResponse, FunctionError> {
     let message = ServiceBusMessage::<OrderEvent>::from_request(&request, MESSAGE_BINDING)?;
     let event = message.body;
     let tenant = checked_ids(&event)?;
@@ -67,15 +70,27 @@ async fn run(state: AppState, request: InvocationRequest) -> Result<InvocationRe
         .store
         .dispatch_event(&tenant, FUNCTION, &event, fanout)
         .await
-        .map_err(|error| FunctionError::Failed(format!("event {} could not be dispatched: {error}", event.event_id)))?;
+        .map_err(|error| {
+            FunctionError::Failed(format!(
+                "event {} could not be dispatched: {error}",
+                event.event_id
+            ))
+        })?;
     Ok(reply(&event, outcome))
 }
 
 fn checked_ids(event: &OrderEvent) -> Result<TenantId, FunctionError> {
-    let tenant = TenantId::new(&event.tenant_id).map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
-    for (field, value) in [("eventId", &event.event_id), ("orderId", &event.order_id), ("customerId", &event.customer_id)] {
+    let tenant = TenantId::new(&event.tenant_id)
+        .map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
+    for (field, value) in [
+        ("eventId", &event.event_id),
+        ("orderId", &event.order_id),
+        ("customerId", &event.customer_id),
+    ] {
         if !is_valid_id(value) {
-            return Err(FunctionError::BadInput(format!("{field}: not a valid id (1 to 64 letters, digits, '-' or '_')")));
+            return Err(FunctionError::BadInput(format!(
+                "{field}: not a valid id (1 to 64 letters, digits, '-' or '_')"
+            )));
         }
     }
     Ok(tenant)
@@ -83,12 +98,22 @@ fn checked_ids(event: &OrderEvent) -> Result<TenantId, FunctionError> {
 
 fn reply(event: &OrderEvent, outcome: DispatchOutcome) -> InvocationResponse {
     let (result, notifications, outbound) = match outcome {
-        DispatchOutcome::Dispatched { notifications, outbound } => ("dispatched".to_owned(), notifications, outbound),
+        DispatchOutcome::Dispatched {
+            notifications,
+            outbound,
+        } => ("dispatched".to_owned(), notifications, outbound),
         DispatchOutcome::Duplicate { outbound } => ("duplicate".to_owned(), 0, outbound),
-        DispatchOutcome::Skipped(reason) => (format!("skipped: {}", reason.as_str()), 0, Vec::new()),
+        DispatchOutcome::Skipped(reason) => {
+            (format!("skipped: {}", reason.as_str()), 0, Vec::new())
+        }
     };
     tracing::info!(event_id = %event.event_id, order_id = %event.order_id, customer_id = %event.customer_id, result = %result, notifications, outbound = outbound.len(), "order event handled");
-    let line = format!("event {} ({}): {result}; {notifications} notifications, {} outbound messages", event.event_id, event_name(event.event_type), outbound.len());
+    let line = format!(
+        "event {} ({}): {result}; {notifications} notifications, {} outbound messages",
+        event.event_id,
+        event_name(event.event_type),
+        outbound.len()
+    );
     let mut response = InvocationResponse::empty()
         .log(line)
         .with_return_value(json!({ "eventId": event.event_id, "result": result, "notifications": notifications, "outbound": outbound.len() }));
@@ -113,7 +138,10 @@ pub fn event_name(event_type: OrderEventType) -> &'static str {
 pub fn staff_roles(event_type: OrderEventType) -> &'static [&'static str] {
     match event_type {
         OrderEventType::Cancelled => &["order-manager"],
-        OrderEventType::Created | OrderEventType::Confirmed | OrderEventType::Shipped | OrderEventType::Delivered => &[],
+        OrderEventType::Created
+        | OrderEventType::Confirmed
+        | OrderEventType::Shipped
+        | OrderEventType::Delivered => &[],
     }
 }
 
@@ -122,10 +150,22 @@ fn customer_text(event: &OrderEvent) -> (&'static str, String) {
     let order = &event.order_id;
     match event.event_type {
         OrderEventType::Created => ("Order received", format!("We received your order {order}.")),
-        OrderEventType::Confirmed => ("Order confirmed", format!("Your order {order} is confirmed.")),
-        OrderEventType::Shipped => ("Order shipped", format!("Your order {order} is on its way.")),
-        OrderEventType::Delivered => ("Order delivered", format!("Your order {order} was delivered.")),
-        OrderEventType::Cancelled => ("Order cancelled", format!("Your order {order} was cancelled.")),
+        OrderEventType::Confirmed => (
+            "Order confirmed",
+            format!("Your order {order} is confirmed."),
+        ),
+        OrderEventType::Shipped => (
+            "Order shipped",
+            format!("Your order {order} is on its way."),
+        ),
+        OrderEventType::Delivered => (
+            "Order delivered",
+            format!("Your order {order} was delivered."),
+        ),
+        OrderEventType::Cancelled => (
+            "Order cancelled",
+            format!("Your order {order} was cancelled."),
+        ),
     }
 }
 
@@ -136,24 +176,54 @@ pub fn fanout(customer: &Customer, event: &OrderEvent) -> Fanout {
     let mut in_app_id = None;
     if customer.preferences.in_app {
         let (title, message) = customer_text(event);
-        let notification = notification(event, Recipient::Customer(customer.id.clone()), &category, title, message);
+        let notification = notification(
+            event,
+            Recipient::Customer(customer.id.clone()),
+            &category,
+            title,
+            message,
+        );
         in_app_id = Some(notification.id.clone());
         push(&mut fanout, event, notification);
     }
     for role in staff_roles(event.event_type) {
-        let message = format!("Order {} was cancelled; its stock was released.", event.order_id);
-        push(&mut fanout, event, notification(event, Recipient::Role((*role).to_owned()), &category, "Order cancelled", message));
+        let message = format!(
+            "Order {} was cancelled; its stock was released.",
+            event.order_id
+        );
+        push(
+            &mut fanout,
+            event,
+            notification(
+                event,
+                Recipient::Role((*role).to_owned()),
+                &category,
+                "Order cancelled",
+                message,
+            ),
+        );
     }
-    let channels = [("email", customer.preferences.email), ("sms", customer.preferences.sms && customer.phone.is_some())];
+    let channels = [
+        ("email", customer.preferences.email),
+        ("sms", customer.preferences.sms && customer.phone.is_some()),
+    ];
     for (channel, wanted) in channels {
         if wanted {
-            fanout.outbound.push(outbound(event, channel, &category, in_app_id.as_deref()));
+            fanout
+                .outbound
+                .push(outbound(event, channel, &category, in_app_id.as_deref()));
         }
     }
     fanout
 }
 
-fn notification(event: &OrderEvent, recipient: Recipient, category: &str, title: &str, message: String) -> Notification {
+fn notification(
+    event: &OrderEvent,
+    recipient: Recipient,
+    category: &str,
+    title: &str,
+    message: String,
+) -> Notification {
     Notification {
         id: new_id(),
         tenant_id: event.tenant_id.clone(),
@@ -169,13 +239,25 @@ fn notification(event: &OrderEvent, recipient: Recipient, category: &str, title:
 
 /// Adds the notification and its audit entry.
 fn push(fanout: &mut Fanout, event: &OrderEvent, notification: Notification) {
-    let audit = AuditEntry::now(&event.tenant_id, ACTOR, "notification.dispatch", "notification", &notification.id, &event.event_id)
-        .about_customer(&event.customer_id);
+    let audit = AuditEntry::now(
+        &event.tenant_id,
+        ACTOR,
+        "notification.dispatch",
+        "notification",
+        &notification.id,
+        &event.event_id,
+    )
+    .about_customer(&event.customer_id);
     fanout.audit.push(audit);
     fanout.notifications.push(notification);
 }
 
-fn outbound(event: &OrderEvent, channel: &str, template: &str, notification_id: Option<&str>) -> Value {
+fn outbound(
+    event: &OrderEvent,
+    channel: &str,
+    template: &str,
+    notification_id: Option<&str>,
+) -> Value {
     json!({
         "deliveryId": format!("{}:{channel}", event.event_id),
         "channel": channel,

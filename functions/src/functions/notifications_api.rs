@@ -7,9 +7,9 @@
 //! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer.
 
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::http::Method;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use shared::auth::{PrincipalKind, Role};
@@ -30,16 +30,37 @@ pub fn routes() -> Router<AppState> {
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
     vec![
-        Operation::new(Method::GET, "/api/v1/notifications", "listNotifications", "Your notifications, unread first", get(list))
-            .query(&[("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
-            .returns::<PageResponse<Notification>>(200, "A page of notifications"),
-        Operation::new(Method::POST, "/api/v1/notifications", "sendNotification", "Send a message to a customer", post(send))
-            .access(Access::SignedIn("admin, customer-service"))
-            .body::<NotificationInput>()
-            .returns::<Notification>(201, "Sent")
-            .errors(&[400, 401, 403, 404, 413, 415]),
-        Operation::new(Method::PUT, "/api/v1/notifications/{id}/read", "markNotificationRead", "Mark one of your notifications read", put(mark_read))
-            .returns::<Notification>(200, "The notification, read"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/notifications",
+            "listNotifications",
+            "Your notifications, unread first",
+            get(list),
+        )
+        .query(&[
+            ("limit", "page size, 1 to 100 (default 20)"),
+            ("continuation", "the token from the previous page"),
+        ])
+        .returns::<PageResponse<Notification>>(200, "A page of notifications"),
+        Operation::new(
+            Method::POST,
+            "/api/v1/notifications",
+            "sendNotification",
+            "Send a message to a customer",
+            post(send),
+        )
+        .access(Access::SignedIn("admin, customer-service"))
+        .body::<NotificationInput>()
+        .returns::<Notification>(201, "Sent")
+        .errors(&[400, 401, 403, 404, 413, 415]),
+        Operation::new(
+            Method::PUT,
+            "/api/v1/notifications/{id}/read",
+            "markNotificationRead",
+            "Mark one of your notifications read",
+            put(mark_read),
+        )
+        .returns::<Notification>(200, "The notification, read"),
     ]
     .into_iter()
     .map(|operation| operation.tag("notifications"))
@@ -50,34 +71,66 @@ pub fn operations() -> Vec<Operation> {
 fn own_recipients(caller: &Caller) -> Vec<Recipient> {
     match &caller.principal.kind {
         PrincipalKind::Client { customer_id } => vec![Recipient::Customer(customer_id.clone())],
-        PrincipalKind::Employee { roles } => roles.iter().map(|role| Recipient::Role(role.as_str().to_owned())).collect(),
+        PrincipalKind::Employee { roles } => roles
+            .iter()
+            .map(|role| Recipient::Role(role.as_str().to_owned()))
+            .collect(),
     }
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
     let recipients = own_recipients(&caller);
     if recipients.is_empty() {
-        return Ok(Json(PageResponse::<Notification> { items: Vec::new(), continuation: None }).into_response());
+        return Ok(Json(PageResponse::<Notification> {
+            items: Vec::new(),
+            continuation: None,
+        })
+        .into_response());
     }
-    let page = state.store.list_notifications(caller.tenant(), &recipients, page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    let page = state
+        .store
+        .list_notifications(
+            caller.tenant(),
+            &recipients,
+            page.unwrap_or_else(|| PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }
 
-async fn mark_read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn mark_read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let mut audit = caller.audit("notification.read", "notification", &id);
     if let Some(customer_id) = caller.principal.customer_id() {
         audit = audit.about_customer(customer_id);
     }
-    let notification = state.store.mark_notification_read(caller.tenant(), &id, &own_recipients(&caller), audit).await?;
+    let notification = state
+        .store
+        .mark_notification_read(caller.tenant(), &id, &own_recipients(&caller), audit)
+        .await?;
     Ok(Json(notification).into_response())
 }
 
-async fn send(State(state): State<AppState>, caller: Caller, ValidJson(input): ValidJson<NotificationInput>) -> Result<Response, ApiError> {
+async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    ValidJson(input): ValidJson<NotificationInput>,
+) -> Result<Response, ApiError> {
     caller.require_role(SENDER_ROLES, "send notifications")?;
     input.validate()?;
-    state.store.get_customer(caller.tenant(), &input.customer_id).await?;
+    state
+        .store
+        .get_customer(caller.tenant(), &input.customer_id)
+        .await?;
     let notification = Notification {
         id: new_id(),
         tenant_id: caller.tenant().to_string(),
@@ -89,7 +142,12 @@ async fn send(State(state): State<AppState>, caller: Caller, ValidJson(input): V
         read_at: None,
         created_at: shared::domain::now(),
     };
-    let audit = caller.audit("notification.send", "notification", &notification.id).about_customer(&input.customer_id);
-    let notification = state.store.create_notification(caller.tenant(), notification, audit).await?;
+    let audit = caller
+        .audit("notification.send", "notification", &notification.id)
+        .about_customer(&input.customer_id);
+    let notification = state
+        .store
+        .create_notification(caller.tenant(), notification, audit)
+        .await?;
     Ok((StatusCode::CREATED, Json(notification)).into_response())
 }

@@ -13,9 +13,9 @@
 //! `order-manager` move orders along; any employee may read and create.
 
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::http::Method;
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use sha2::{Digest, Sha256};
@@ -96,9 +96,21 @@ async fn create(
     let sink = output_sink(sink)?;
     let customer_id = ordering_customer(&caller, &input)?;
     let idempotency = idempotency_key(&headers, &customer_id, &input)?;
-    let order = NewOrder { id: new_id(), customer_id: customer_id.clone(), input, actor_id: caller.principal.subject.clone(), idempotency };
-    let audit = caller.audit("order.create", "order", &order.id).about_customer(&customer_id);
-    let (order, replayed) = match state.store.create_order(caller.tenant(), order, audit).await? {
+    let order = NewOrder {
+        id: new_id(),
+        customer_id: customer_id.clone(),
+        input,
+        actor_id: caller.principal.subject.clone(),
+        idempotency,
+    };
+    let audit = caller
+        .audit("order.create", "order", &order.id)
+        .about_customer(&customer_id);
+    let (order, replayed) = match state
+        .store
+        .create_order(caller.tenant(), order, audit)
+        .await?
+    {
         OrderCreated::New(order) => {
             emit(&sink, &order, OrderStatus::Pending)?;
             (order, false)
@@ -111,7 +123,9 @@ async fn create(
         response.headers_mut().insert(header::LOCATION, location);
     }
     if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
@@ -126,52 +140,113 @@ fn ordering_customer(caller: &Caller, input: &OrderInput) -> Result<String, ApiE
             Ok(own.to_owned())
         }
         (None, Some(given)) => Ok(given.clone()),
-        (None, None) => Err(ApiError::Invalid(Invalid(vec![FieldError { field: "customerId".into(), message: "is required for employees".into() }]))),
+        (None, None) => Err(ApiError::Invalid(Invalid(vec![FieldError {
+            field: "customerId".into(),
+            message: "is required for employees".into(),
+        }]))),
     }
 }
 
 /// `Idempotency-Key` (1 to 128 visible ASCII characters) with a hash of the request, so the
 /// same key with a different body is refused rather than silently replayed. Keys are scoped to
 /// the ordering customer: two clients choosing the same key get their own orders.
-fn idempotency_key(headers: &HeaderMap, customer_id: &str, input: &OrderInput) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = value.to_str().ok().filter(|key| (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()));
-    let Some(key) = key else {
-        return Err(ApiError::Invalid(Invalid(vec![FieldError { field: "Idempotency-Key".into(), message: "must be 1 to 128 visible ASCII characters".into() }])));
+fn idempotency_key(
+    headers: &HeaderMap,
+    customer_id: &str,
+    input: &OrderInput,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
     };
-    let canonical = serde_json::to_vec(input).map_err(|error| ApiError::Internal(error.to_string()))?;
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()));
+    let Some(key) = key else {
+        return Err(ApiError::Invalid(Invalid(vec![FieldError {
+            field: "Idempotency-Key".into(),
+            message: "must be 1 to 128 visible ASCII characters".into(),
+        }])));
+    };
+    let canonical =
+        serde_json::to_vec(input).map_err(|error| ApiError::Internal(error.to_string()))?;
     let request_hash = format!("{:x}", Sha256::digest(&canonical));
-    Ok(Some(IdempotencyKey { key: format!("{customer_id}/{key}"), request_hash }))
+    Ok(Some(IdempotencyKey {
+        key: format!("{customer_id}/{key}"),
+        request_hash,
+    }))
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
     let mut filter = OrderFilter {
-        status: query.parsed("status", "pending, confirmed, shipped, delivered, cancelled", OrderStatus::parse),
+        status: query.parsed(
+            "status",
+            "pending, confirmed, shipped, delivered, cancelled",
+            OrderStatus::parse,
+        ),
         customer_id: query.id("customerId"),
         created_from: query.time("createdFrom"),
         created_to: query.time("createdTo"),
     };
     let page = query.page();
-    query.finish(&["status", "customerId", "createdFrom", "createdTo", "limit", "continuation"])?;
+    query.finish(&[
+        "status",
+        "customerId",
+        "createdFrom",
+        "createdTo",
+        "limit",
+        "continuation",
+    ])?;
     if let Some(own) = caller.principal.customer_id() {
-        if filter.customer_id.as_deref().is_some_and(|given| given != own) {
-            return Ok(Json(PageResponse::<Order> { items: Vec::new(), continuation: None }).into_response());
+        if filter
+            .customer_id
+            .as_deref()
+            .is_some_and(|given| given != own)
+        {
+            return Ok(Json(PageResponse::<Order> {
+                items: Vec::new(),
+                continuation: None,
+            })
+            .into_response());
         }
         filter.customer_id = Some(own.to_owned());
     }
-    let page = state.store.list_orders(caller.tenant(), filter, page.unwrap_or_else(|| PageRequest::first(20))).await?;
+    let page = state
+        .store
+        .list_orders(
+            caller.tenant(),
+            filter,
+            page.unwrap_or_else(|| PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }
 
-async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let order = visible_order(&state, &caller, &id).await?;
     Ok(with_etag(StatusCode::OK, &order))
 }
 
-async fn history(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     visible_order(&state, &caller, &id).await?;
     let changes = state.store.order_history(caller.tenant(), &id).await?;
-    Ok(Json(OrderHistory { order_id: id, history: changes }).into_response())
+    Ok(Json(OrderHistory {
+        order_id: id,
+        history: changes,
+    })
+    .into_response())
 }
 
 async fn change_status(
@@ -185,13 +260,32 @@ async fn change_status(
     input.validate()?;
     let sink = output_sink(sink)?;
     let current = visible_order(&state, &caller, &id).await?;
-    let may = if caller.principal.is_client() { input.status == OrderStatus::Cancelled } else { caller.principal.has_any_role(FULFILMENT_ROLES) };
+    let may = if caller.principal.is_client() {
+        input.status == OrderStatus::Cancelled
+    } else {
+        caller.principal.has_any_role(FULFILMENT_ROLES)
+    };
     if !may {
-        return Err(ApiError::Forbidden(format!("your role may not set orders to {}", input.status.as_str())));
+        return Err(ApiError::Forbidden(format!(
+            "your role may not set orders to {}",
+            input.status.as_str()
+        )));
     }
     let target = input.status;
-    let audit = caller.audit(&format!("order.status.{}", target.as_str()), "order", &id).about_customer(&current.customer_id);
-    let order = state.store.change_order_status(caller.tenant(), &id, input, &caller.principal.subject, if_match(&headers), audit).await?;
+    let audit = caller
+        .audit(&format!("order.status.{}", target.as_str()), "order", &id)
+        .about_customer(&current.customer_id);
+    let order = state
+        .store
+        .change_order_status(
+            caller.tenant(),
+            &id,
+            input,
+            &caller.principal.subject,
+            if_match(&headers),
+            audit,
+        )
+        .await?;
     emit(&sink, &order, target)?;
     Ok(with_etag(StatusCode::OK, &order))
 }
@@ -204,8 +298,12 @@ async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> Result<Or
 }
 
 fn output_sink(sink: Option<Extension<OutputSink>>) -> Result<OutputSink, ApiError> {
-    sink.map(|Extension(sink)| sink)
-        .ok_or_else(|| ApiError::Internal("OrdersApi was invoked without its output bindings (the host must not forward it)".into()))
+    sink.map(|Extension(sink)| sink).ok_or_else(|| {
+        ApiError::Internal(
+            "OrdersApi was invoked without its output bindings (the host must not forward it)"
+                .into(),
+        )
+    })
 }
 
 /// Queues the lifecycle event of `order` entering `status`.
@@ -218,7 +316,10 @@ fn emit(sink: &OutputSink, order: &Order, status: OrderStatus) -> Result<(), Api
         customer_id: order.customer_id.clone(),
         occurred_at: order.updated_at,
     };
-    sink.send(EVENT_OUTPUT, serde_json::to_value(&event).map_err(|error| ApiError::Internal(error.to_string()))?);
+    sink.send(
+        EVENT_OUTPUT,
+        serde_json::to_value(&event).map_err(|error| ApiError::Internal(error.to_string()))?,
+    );
     Ok(())
 }
 

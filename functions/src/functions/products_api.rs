@@ -8,9 +8,9 @@
 //! - `POST /products`, `PUT /products/{id}` (`If-Match` honoured: 412 when stale).
 
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::http::Method;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use shared::auth::Role;
@@ -33,25 +33,73 @@ pub fn routes() -> Router<AppState> {
 pub fn operations() -> Vec<Operation> {
     const WRITE: Access = Access::SignedIn("admin, order-manager");
     vec![
-        Operation::new(Method::GET, "/api/v1/products", "listProducts", "List products", get(list))
-            .query(&[("name", "part of the name, case-insensitive"), ("category", "exact category"), ("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
-            .returns::<PageResponse<Product>>(200, "A page of products"),
-        Operation::new(Method::POST, "/api/v1/products", "createProduct", "Create a product", post(create))
-            .access(WRITE)
-            .body::<ProductInput>()
-            .returns::<Product>(201, "Created; Location and ETag headers are set")
-            .errors(&[400, 401, 403, 413, 415]),
-        Operation::new(Method::GET, "/api/v1/products/search", "searchProducts", "Search products by name and category", get(search))
-            .query(&[("q", "part of the name, case-insensitive"), ("category", "exact category"), ("limit", "page size, 1 to 100 (default 20)"), ("continuation", "the token from the previous page")])
-            .returns::<PageResponse<Product>>(200, "A page of matching products"),
-        Operation::new(Method::GET, "/api/v1/products/{id}", "getProduct", "Read a product", get(read)).returns::<Product>(200, "The product; ETag header set"),
-        Operation::new(Method::PUT, "/api/v1/products/{id}", "updateProduct", "Replace a product", put(update))
-            .access(WRITE)
-            .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
-            .body::<ProductInput>()
-            .returns::<Product>(200, "Updated; new ETag")
-            .errors(&[400, 401, 403, 404, 412, 413, 415]),
-        Operation::new(Method::GET, "/api/v1/products/{id}/stock", "getStock", "Stock level of a product", get(stock)).returns::<StockLevel>(200, "Units available"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/products",
+            "listProducts",
+            "List products",
+            get(list),
+        )
+        .query(&[
+            ("name", "part of the name, case-insensitive"),
+            ("category", "exact category"),
+            ("limit", "page size, 1 to 100 (default 20)"),
+            ("continuation", "the token from the previous page"),
+        ])
+        .returns::<PageResponse<Product>>(200, "A page of products"),
+        Operation::new(
+            Method::POST,
+            "/api/v1/products",
+            "createProduct",
+            "Create a product",
+            post(create),
+        )
+        .access(WRITE)
+        .body::<ProductInput>()
+        .returns::<Product>(201, "Created; Location and ETag headers are set")
+        .errors(&[400, 401, 403, 413, 415]),
+        Operation::new(
+            Method::GET,
+            "/api/v1/products/search",
+            "searchProducts",
+            "Search products by name and category",
+            get(search),
+        )
+        .query(&[
+            ("q", "part of the name, case-insensitive"),
+            ("category", "exact category"),
+            ("limit", "page size, 1 to 100 (default 20)"),
+            ("continuation", "the token from the previous page"),
+        ])
+        .returns::<PageResponse<Product>>(200, "A page of matching products"),
+        Operation::new(
+            Method::GET,
+            "/api/v1/products/{id}",
+            "getProduct",
+            "Read a product",
+            get(read),
+        )
+        .returns::<Product>(200, "The product; ETag header set"),
+        Operation::new(
+            Method::PUT,
+            "/api/v1/products/{id}",
+            "updateProduct",
+            "Replace a product",
+            put(update),
+        )
+        .access(WRITE)
+        .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
+        .body::<ProductInput>()
+        .returns::<Product>(200, "Updated; new ETag")
+        .errors(&[400, 401, 403, 404, 412, 413, 415]),
+        Operation::new(
+            Method::GET,
+            "/api/v1/products/{id}/stock",
+            "getStock",
+            "Stock level of a product",
+            get(stock),
+        )
+        .returns::<StockLevel>(200, "Units available"),
     ]
     .into_iter()
     .map(|operation| operation.tag("products"))
@@ -67,33 +115,78 @@ pub struct StockLevel {
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-async fn list(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
-    let filter = ProductFilter { name: query.text("name", 200), category: query.text("category", 100) };
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
+    let filter = ProductFilter {
+        name: query.text("name", 200),
+        category: query.text("category", 100),
+    };
     let page = query.page();
     query.finish(&["name", "category", "limit", "continuation"])?;
-    let page = state.store.list_products(caller.tenant(), filter, page.unwrap_or_else(|| shared::store::PageRequest::first(20))).await?;
+    let page = state
+        .store
+        .list_products(
+            caller.tenant(),
+            filter,
+            page.unwrap_or_else(|| shared::store::PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }
 
-async fn search(State(state): State<AppState>, caller: Caller, mut query: QueryParams) -> Result<Response, ApiError> {
-    let filter = ProductFilter { name: query.text("q", 200), category: query.text("category", 100) };
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    mut query: QueryParams,
+) -> Result<Response, ApiError> {
+    let filter = ProductFilter {
+        name: query.text("q", 200),
+        category: query.text("category", 100),
+    };
     let page = query.page();
     query.finish(&["q", "category", "limit", "continuation"])?;
-    let page = state.store.list_products(caller.tenant(), filter, page.unwrap_or_else(|| shared::store::PageRequest::first(20))).await?;
+    let page = state
+        .store
+        .list_products(
+            caller.tenant(),
+            filter,
+            page.unwrap_or_else(|| shared::store::PageRequest::first(20)),
+        )
+        .await?;
     Ok(Json(PageResponse::from(page)).into_response())
 }
 
-async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let product = state.store.get_product(caller.tenant(), &id).await?;
     Ok(with_etag(StatusCode::OK, &product))
 }
 
-async fn stock(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn stock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let product = state.store.get_product(caller.tenant(), &id).await?;
-    Ok(Json(StockLevel { product_id: product.id, stock: product.stock, updated_at: product.updated_at }).into_response())
+    Ok(Json(StockLevel {
+        product_id: product.id,
+        stock: product.stock,
+        updated_at: product.updated_at,
+    })
+    .into_response())
 }
 
-async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input): ValidJson<ProductInput>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ValidJson(input): ValidJson<ProductInput>,
+) -> Result<Response, ApiError> {
     caller.require_role(CATALOGUE_ROLES, "create products")?;
     input.validate()?;
     let now = shared::domain::now();
@@ -112,7 +205,10 @@ async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input):
         etag: String::new(),
     };
     let audit = caller.audit("product.create", "product", &product.id);
-    let product = state.store.create_product(caller.tenant(), product, audit).await?;
+    let product = state
+        .store
+        .create_product(caller.tenant(), product, audit)
+        .await?;
     let mut response = with_etag(StatusCode::CREATED, &product);
     if let Ok(location) = format!("/api/v1/products/{}", product.id).parse() {
         response.headers_mut().insert(header::LOCATION, location);
@@ -120,11 +216,20 @@ async fn create(State(state): State<AppState>, caller: Caller, ValidJson(input):
     Ok(response)
 }
 
-async fn update(State(state): State<AppState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, ValidJson(input): ValidJson<ProductInput>) -> Result<Response, ApiError> {
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ValidJson(input): ValidJson<ProductInput>,
+) -> Result<Response, ApiError> {
     caller.require_role(CATALOGUE_ROLES, "update products")?;
     input.validate()?;
     let audit = caller.audit("product.update", "product", &id);
-    let product = state.store.update_product(caller.tenant(), &id, input, if_match(&headers), audit).await?;
+    let product = state
+        .store
+        .update_product(caller.tenant(), &id, input, if_match(&headers), audit)
+        .await?;
     Ok(with_etag(StatusCode::OK, &product))
 }
 

@@ -11,7 +11,9 @@ use axum::response::Response;
 use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use shared::protocol::{output_messages, InvocationRequest, InvocationResponse, SysMetadata, TimerInfo};
+use shared::protocol::{
+    output_messages, InvocationRequest, InvocationResponse, SysMetadata, TimerInfo,
+};
 use shared::store::StoreError;
 use shared::telemetry::TraceParent;
 use tower::ServiceExt;
@@ -25,10 +27,17 @@ use crate::registry::FunctionDef;
 pub enum InvocationFailure {
     /// The handler answered non-2xx.
     #[error("{function} failed with HTTP {status}: {message}")]
-    Failed { function: &'static str, status: u16, message: String },
+    Failed {
+        function: &'static str,
+        status: u16,
+        message: String,
+    },
     /// The handler answered 2xx with a body that is not a reply envelope.
     #[error("{function} answered with a body the host cannot read: {reason}")]
-    BadReply { function: &'static str, reason: String },
+    BadReply {
+        function: &'static str,
+        reason: String,
+    },
     /// Sending its output messages failed.
     #[error("{function} succeeded but its output messages could not be queued: {source}")]
     Outputs {
@@ -55,37 +64,75 @@ impl LocalHost {
     }
 
     /// POSTs an envelope to `/{FunctionName}`, then queues the reply's output messages.
-    pub async fn invoke(&self, def: &'static FunctionDef, request: &InvocationRequest) -> Result<InvocationResponse, InvocationFailure> {
-        let body = serde_json::to_vec(request).map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?;
-        let http_request = self.request_to(&format!("/{}", def.name)).body(Body::from(body));
-        let response = self.call(http_request.map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?).await;
+    pub async fn invoke(
+        &self,
+        def: &'static FunctionDef,
+        request: &InvocationRequest,
+    ) -> Result<InvocationResponse, InvocationFailure> {
+        let body = serde_json::to_vec(request).map_err(|error| InvocationFailure::BadReply {
+            function: def.name,
+            reason: error.to_string(),
+        })?;
+        let http_request = self
+            .request_to(&format!("/{}", def.name))
+            .body(Body::from(body));
+        let response = self
+            .call(http_request.map_err(|error| InvocationFailure::BadReply {
+                function: def.name,
+                reason: error.to_string(),
+            })?)
+            .await;
         let status = response.status();
         let bytes = response
             .into_body()
             .collect()
             .await
-            .map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?
+            .map_err(|error| InvocationFailure::BadReply {
+                function: def.name,
+                reason: error.to_string(),
+            })?
             .to_bytes();
         if !status.is_success() {
-            return Err(InvocationFailure::Failed { function: def.name, status: status.as_u16(), message: failure_message(&bytes) });
+            return Err(InvocationFailure::Failed {
+                function: def.name,
+                status: status.as_u16(),
+                message: failure_message(&bytes),
+            });
         }
         let reply: InvocationResponse =
-            serde_json::from_slice(&bytes).map_err(|error| InvocationFailure::BadReply { function: def.name, reason: error.to_string() })?;
+            serde_json::from_slice(&bytes).map_err(|error| InvocationFailure::BadReply {
+                function: def.name,
+                reason: error.to_string(),
+            })?;
         self.send_outputs(def, &reply).await?;
         Ok(reply)
     }
 
     /// Runs a timer function now with the given timer input.
-    pub async fn invoke_timer(&self, def: &'static FunctionDef, timer: &TimerInfo) -> Result<InvocationResponse, InvocationFailure> {
+    pub async fn invoke_timer(
+        &self,
+        def: &'static FunctionDef,
+        timer: &TimerInfo,
+    ) -> Result<InvocationResponse, InvocationFailure> {
         let mut request = InvocationRequest::default();
-        request.data.insert(def.trigger_binding.to_owned(), timer.to_host_value());
-        request.metadata.insert("sys".to_owned(), sys_metadata(def).to_value());
+        request
+            .data
+            .insert(def.trigger_binding.to_owned(), timer.to_host_value());
+        request
+            .metadata
+            .insert("sys".to_owned(), sys_metadata(def).to_value());
         self.invoke(def, &request).await
     }
 
     /// Delivers one locked message to a Service Bus function.
-    pub async fn invoke_message(&self, def: &'static FunctionDef, locked: &LockedMessage) -> Result<InvocationResponse, InvocationFailure> {
-        let request = locked.message.to_host_request(def.trigger_binding, def.name);
+    pub async fn invoke_message(
+        &self,
+        def: &'static FunctionDef,
+        locked: &LockedMessage,
+    ) -> Result<InvocationResponse, InvocationFailure> {
+        let request = locked
+            .message
+            .to_host_request(def.trigger_binding, def.name);
         self.invoke(def, &request).await
     }
 
@@ -115,15 +162,28 @@ impl LocalHost {
     }
 
     /// Sends every output binding's messages to its queue or topic.
-    async fn send_outputs(&self, def: &'static FunctionDef, reply: &InvocationResponse) -> Result<(), InvocationFailure> {
+    async fn send_outputs(
+        &self,
+        def: &'static FunctionDef,
+        reply: &InvocationResponse,
+    ) -> Result<(), InvocationFailure> {
         for output in def.outputs {
-            let Some(value) = reply.outputs.get(output.name) else { continue };
+            let Some(value) = reply.outputs.get(output.name) else {
+                continue;
+            };
             for body in output_messages(value) {
-                let message = NewMessage { body, content_type: Some("application/json".into()), ..NewMessage::default() };
+                let message = NewMessage {
+                    body,
+                    content_type: Some("application/json".into()),
+                    ..NewMessage::default()
+                };
                 self.queue
                     .send(output.target, message)
                     .await
-                    .map_err(|source| InvocationFailure::Outputs { function: def.name, source })?;
+                    .map_err(|source| InvocationFailure::Outputs {
+                        function: def.name,
+                        source,
+                    })?;
             }
         }
         Ok(())
@@ -139,7 +199,10 @@ fn sys_metadata(def: &FunctionDef) -> SysMetadata {
 }
 
 fn ensure_traceparent(headers: &mut axum::http::HeaderMap) {
-    let incoming = headers.get("traceparent").and_then(|value| value.to_str().ok()).and_then(TraceParent::parse);
+    let incoming = headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceParent::parse);
     let context = incoming.unwrap_or_else(TraceParent::new_root);
     if let Ok(value) = context.child_header().parse() {
         headers.insert("traceparent", value);
@@ -150,11 +213,19 @@ fn ensure_traceparent(headers: &mut axum::http::HeaderMap) {
 fn failure_message(bytes: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
     let from_json = parsed.as_ref().and_then(|value| {
-        value.get("Error").or_else(|| value.get("detail")).and_then(Value::as_str).map(str::to_owned)
+        value
+            .get("Error")
+            .or_else(|| value.get("detail"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     });
     from_json.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(bytes).into_owned();
-        if text.is_empty() { "(empty body)".to_owned() } else { text }
+        if text.is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            text
+        }
     })
 }
 
@@ -165,23 +236,31 @@ pub fn response_from_reply(reply: &InvocationResponse) -> Response {
         .get(crate::registry::HTTP_OUTPUT_BINDING)
         .and_then(shared::protocol::HttpResponseData::from_output);
     let Some(res) = res else {
-        return json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "the function set no `res` output"}));
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": "the function set no `res` output"}),
+        );
     };
-    let mut builder = Response::builder().status(StatusCode::from_u16(res.status_code).unwrap_or(StatusCode::OK));
+    let mut builder =
+        Response::builder().status(StatusCode::from_u16(res.status_code).unwrap_or(StatusCode::OK));
     for (name, value) in &res.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    builder
-        .body(Body::from(res.body))
-        .unwrap_or_else(|_| json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "the function set invalid headers"})))
+    builder.body(Body::from(res.body)).unwrap_or_else(|_| {
+        json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": "the function set invalid headers"}),
+        )
+    })
 }
 
 pub fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut response = Response::new(Body::from(value.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -198,12 +277,19 @@ mod tests {
 
     /// A stand-in handler that answers every envelope with the given reply and status.
     fn handler_answering(status: StatusCode, reply: Value) -> Router {
-        Router::new().route("/{function}", post(move || async move { json_response(status, &reply) }))
+        Router::new().route(
+            "/{function}",
+            post(move || async move { json_response(status, &reply) }),
+        )
     }
 
     fn host_with(dir: &std::path::Path, handler: Router) -> LocalHost {
         let db = Db::open(&dir.join("app.db")).unwrap();
-        let options = QueueOptions { max_delivery_count: 10, lock_duration: Duration::from_secs(60), retry_delay: Duration::ZERO };
+        let options = QueueOptions {
+            max_delivery_count: 10,
+            lock_duration: Duration::from_secs(60),
+            retry_delay: Duration::ZERO,
+        };
         LocalHost::new(handler, LocalQueue::new(db, options))
     }
 
@@ -220,14 +306,28 @@ mod tests {
         });
         let host = host_with(dir.path(), handler_answering(StatusCode::OK, reply));
         let customers = registry::find("CustomersApi").unwrap();
-        host.invoke(customers, &InvocationRequest::default()).await.unwrap();
+        host.invoke(customers, &InvocationRequest::default())
+            .await
+            .unwrap();
         let queued = host.queue().peek("gdpr-requests").await.unwrap();
-        assert_eq!(queued.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), [r#"{"requestId":"r-1"}"#, r#"{"requestId":"r-2"}"#]);
+        assert_eq!(
+            queued.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            [r#"{"requestId":"r-1"}"#, r#"{"requestId":"r-2"}"#]
+        );
 
         let orders_reply = json!({"Outputs": {"orderEvents": {"eventId": "e-1"}}, "Logs": [], "ReturnValue": null});
         let host = host_with(dir.path(), handler_answering(StatusCode::OK, orders_reply));
-        host.invoke(registry::find("OrdersApi").unwrap(), &InvocationRequest::default()).await.unwrap();
-        let delivered = host.queue().peek("order-events/subscriptions/notifications").await.unwrap();
+        host.invoke(
+            registry::find("OrdersApi").unwrap(),
+            &InvocationRequest::default(),
+        )
+        .await
+        .unwrap();
+        let delivered = host
+            .queue()
+            .peek("order-events/subscriptions/notifications")
+            .await
+            .unwrap();
         assert_eq!(delivered.len(), 1);
         assert_eq!(delivered[0].body, r#"{"eventId":"e-1"}"#);
     }
@@ -236,17 +336,41 @@ mod tests {
     async fn a_failed_invocation_sends_nothing_and_reports_the_handlers_message() {
         let dir = tempfile::tempdir().unwrap();
         let reply = json!({"Outputs": {"gdprRequests": [{"requestId": "r-1"}]}, "Logs": [], "ReturnValue": null, "Error": "store down"});
-        let host = host_with(dir.path(), handler_answering(StatusCode::INTERNAL_SERVER_ERROR, reply));
-        let error = host.invoke(registry::find("CustomersApi").unwrap(), &InvocationRequest::default()).await.unwrap_err();
-        assert!(error.to_string().contains("HTTP 500: store down"), "{error}");
+        let host = host_with(
+            dir.path(),
+            handler_answering(StatusCode::INTERNAL_SERVER_ERROR, reply),
+        );
+        let error = host
+            .invoke(
+                registry::find("CustomersApi").unwrap(),
+                &InvocationRequest::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("HTTP 500: store down"),
+            "{error}"
+        );
         assert!(host.queue().peek("gdpr-requests").await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn a_2xx_reply_that_is_not_an_envelope_is_a_failure() {
         let dir = tempfile::tempdir().unwrap();
-        let host = host_with(dir.path(), handler_answering(StatusCode::OK, json!(["not", "an", "envelope"])));
-        let error = host.invoke(registry::find("DataRetentionCleanup").unwrap(), &InvocationRequest::default()).await.unwrap_err();
-        assert!(matches!(error, InvocationFailure::BadReply { .. }), "{error}");
+        let host = host_with(
+            dir.path(),
+            handler_answering(StatusCode::OK, json!(["not", "an", "envelope"])),
+        );
+        let error = host
+            .invoke(
+                registry::find("DataRetentionCleanup").unwrap(),
+                &InvocationRequest::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, InvocationFailure::BadReply { .. }),
+            "{error}"
+        );
     }
 }

@@ -30,7 +30,9 @@ use timers::TimerStatusStore;
 /// What can stop local mode or a one-off invocation.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("cannot listen on {address}: {source}; fix: stop what uses the port or set LOCAL_PORT")]
+    #[error(
+        "cannot listen on {address}: {source}; fix: stop what uses the port or set LOCAL_PORT"
+    )]
     Listen {
         address: SocketAddr,
         #[source]
@@ -75,19 +77,32 @@ impl LocalRuntime {
         );
         let host = LocalHost::new(handler_router(state.clone()), queue);
         let timer_status = TimerStatusStore::new(state.db.clone());
-        Self { state, host, timer_status }
+        Self {
+            state,
+            host,
+            timer_status,
+        }
     }
 
     /// Runs one non-HTTP function once, now, as the host's admin API does: a timer with its
     /// stored status (not advancing it), a Service Bus function with `input` as the message
     /// body (first delivery). Output messages go to the local queue.
-    pub async fn invoke_now(&self, name: &str, input: Option<String>) -> Result<InvocationResponse, LocalError> {
-        let def = registry::find(name).ok_or_else(|| LocalError::UnknownFunction(name.to_owned()))?;
+    pub async fn invoke_now(
+        &self,
+        name: &str,
+        input: Option<String>,
+    ) -> Result<InvocationResponse, LocalError> {
+        let def =
+            registry::find(name).ok_or_else(|| LocalError::UnknownFunction(name.to_owned()))?;
         match def.trigger {
             Trigger::Http { .. } => Err(LocalError::HttpFunction(def.name)),
             Trigger::Timer { .. } => {
                 let status = self.timer_status.load(def.name).await?;
-                let timer = TimerInfo { schedule: serde_json::json!({"AdjustForDST": true}), schedule_status: status, is_past_due: false };
+                let timer = TimerInfo {
+                    schedule: serde_json::json!({"AdjustForDST": true}),
+                    schedule_status: status,
+                    is_past_due: false,
+                };
                 Ok(self.host.invoke_timer(def, &timer).await?)
             }
             Trigger::Queue { .. } | Trigger::Subscription { .. } => {
@@ -101,17 +116,25 @@ impl LocalRuntime {
     /// Listens on `127.0.0.1:$LOCAL_PORT`, then runs as [`Self::serve`] until Ctrl-C / SIGTERM.
     pub async fn run(self) -> Result<(), LocalError> {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.state.settings.local.port));
-        let listener = TcpListener::bind(address).await.map_err(|source| LocalError::Listen { address, source })?;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| LocalError::Listen { address, source })?;
         self.serve(listener, crate::shutdown_signal()).await
     }
 
     /// Starts timers and queue workers, then serves on `listener` until `shutdown` resolves.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), LocalError> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), LocalError> {
         let mut background = self.start_background()?;
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, "local runtime listening; functions at http://{address}/api/...");
         }
-        let served = axum::serve(listener, server::router(self.clone())).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, server::router(self.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await;
         background.abort_all();
         served.map_err(LocalError::Serve)
     }
@@ -122,8 +145,17 @@ impl LocalRuntime {
         for def in FUNCTIONS {
             match def.trigger {
                 Trigger::Timer { schedule } if self.state.settings.local.timers_enabled => {
-                    let schedule = Schedule::parse(schedule).map_err(|source| LocalError::Schedule { function: def.name, source })?;
-                    tasks.spawn(timers::run_timer(self.host.clone(), self.timer_status.clone(), def, schedule));
+                    let schedule =
+                        Schedule::parse(schedule).map_err(|source| LocalError::Schedule {
+                            function: def.name,
+                            source,
+                        })?;
+                    tasks.spawn(timers::run_timer(
+                        self.host.clone(),
+                        self.timer_status.clone(),
+                        def,
+                        schedule,
+                    ));
                 }
                 Trigger::Queue { .. } | Trigger::Subscription { .. } => {
                     let entity = def.consumed_entity().unwrap_or_default();

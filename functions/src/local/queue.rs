@@ -82,7 +82,11 @@ const COLUMNS: &str = "sequence_number, entity, message_id, body, content_type, 
 
 impl LocalQueue {
     pub fn new(db: Db, options: QueueOptions) -> Self {
-        Self { db, options, arrivals: Arc::new(Notify::new()) }
+        Self {
+            db,
+            options,
+            arrivals: Arc::new(Notify::new()),
+        }
     }
 
     pub fn options(&self) -> QueueOptions {
@@ -91,9 +95,16 @@ impl LocalQueue {
 
     /// Sends one message to a queue, or a copy to each subscription of a topic. Returns the
     /// sequence numbers given (none for a topic without subscriptions).
-    pub async fn send(&self, target: MessageTarget, message: NewMessage) -> Result<Vec<i64>, StoreError> {
+    pub async fn send(
+        &self,
+        target: MessageTarget,
+        message: NewMessage,
+    ) -> Result<Vec<i64>, StoreError> {
         let entities = entities_for(target);
-        let message_id = message.message_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let message_id = message
+            .message_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let properties = Value::Object(message.application_properties.clone()).to_string();
         let now = Utc::now().to_rfc3339();
         let numbers = self
@@ -160,7 +171,12 @@ impl LocalQueue {
     /// The invocation succeeded: the message is done.
     pub async fn complete(&self, sequence_number: i64) -> Result<(), StoreError> {
         self.db
-            .write(move |conn| conn.execute("DELETE FROM local_queue_messages WHERE sequence_number = ?1", [sequence_number]))
+            .write(move |conn| {
+                conn.execute(
+                    "DELETE FROM local_queue_messages WHERE sequence_number = ?1",
+                    [sequence_number],
+                )
+            })
             .await?;
         Ok(())
     }
@@ -193,18 +209,29 @@ impl LocalQueue {
 
     /// Active messages of an entity (queue name or `topic/subscriptions/name`), oldest first.
     pub async fn peek(&self, entity: &str) -> Result<Vec<StoredMessage>, StoreError> {
-        self.list("state = 'active' AND entity = ?1", entity.to_owned()).await
+        self.list("state = 'active' AND entity = ?1", entity.to_owned())
+            .await
     }
 
     /// Dead-lettered messages, of one entity or of all.
-    pub async fn dead_letters(&self, entity: Option<&str>) -> Result<Vec<StoredMessage>, StoreError> {
+    pub async fn dead_letters(
+        &self,
+        entity: Option<&str>,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         match entity {
-            Some(entity) => self.list("state = 'dead' AND entity = ?1", entity.to_owned()).await,
+            Some(entity) => {
+                self.list("state = 'dead' AND entity = ?1", entity.to_owned())
+                    .await
+            }
             None => self.list("state = 'dead' AND ?1 = ?1", String::new()).await,
         }
     }
 
-    async fn list(&self, condition: &'static str, argument: String) -> Result<Vec<StoredMessage>, StoreError> {
+    async fn list(
+        &self,
+        condition: &'static str,
+        argument: String,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         self.db
             .read(move |conn| {
                 let mut statement =
@@ -254,7 +281,9 @@ impl LocalQueue {
 fn stored_from_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let date = |index: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
         let text: Option<String> = row.get(index)?;
-        Ok(text.and_then(|text| DateTime::parse_from_rfc3339(&text).ok()).map(|at| at.with_timezone(&Utc)))
+        Ok(text
+            .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
+            .map(|at| at.with_timezone(&Utc)))
     };
     let properties: String = row.get(6)?;
     Ok(StoredMessage {
@@ -298,21 +327,37 @@ mod tests {
 
     fn queue(dir: &std::path::Path, max_delivery_count: u32, lock_ms: u64) -> LocalQueue {
         let db = Db::open(&dir.join("app.db")).unwrap();
-        LocalQueue::new(db, QueueOptions { max_delivery_count, lock_duration: Duration::from_millis(lock_ms), retry_delay: Duration::ZERO })
+        LocalQueue::new(
+            db,
+            QueueOptions {
+                max_delivery_count,
+                lock_duration: Duration::from_millis(lock_ms),
+                retry_delay: Duration::ZERO,
+            },
+        )
     }
 
     fn message(body: &str) -> NewMessage {
-        NewMessage { body: body.into(), ..NewMessage::default() }
+        NewMessage {
+            body: body.into(),
+            ..NewMessage::default()
+        }
     }
 
     #[tokio::test]
     async fn a_locked_message_is_invisible_until_its_lock_expires_then_counts_a_new_delivery() {
         let dir = tempfile::tempdir().unwrap();
         let queue = queue(dir.path(), 10, 300);
-        queue.send(MessageTarget::Queue("gdpr-requests"), message("a")).await.unwrap();
+        queue
+            .send(MessageTarget::Queue("gdpr-requests"), message("a"))
+            .await
+            .unwrap();
         let first = queue.receive("gdpr-requests").await.unwrap().unwrap();
         assert_eq!(first.message.delivery_count, 1);
-        assert!(queue.receive("gdpr-requests").await.unwrap().is_none(), "locked");
+        assert!(
+            queue.receive("gdpr-requests").await.unwrap().is_none(),
+            "locked"
+        );
         tokio::time::sleep(Duration::from_millis(400)).await;
         let second = queue.receive("gdpr-requests").await.unwrap().unwrap();
         assert_eq!(second.sequence_number, first.sequence_number);
@@ -326,11 +371,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queue = queue(dir.path(), 10, 60_000);
         for body in ["1", "2"] {
-            queue.send(MessageTarget::Queue("gdpr-requests"), message(body)).await.unwrap();
+            queue
+                .send(MessageTarget::Queue("gdpr-requests"), message(body))
+                .await
+                .unwrap();
         }
-        queue.send(MessageTarget::Queue("notifications-outbound"), message("other")).await.unwrap();
-        assert_eq!(queue.receive("gdpr-requests").await.unwrap().unwrap().message.body, "1");
-        assert_eq!(queue.receive("gdpr-requests").await.unwrap().unwrap().message.body, "2");
+        queue
+            .send(
+                MessageTarget::Queue("notifications-outbound"),
+                message("other"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            queue
+                .receive("gdpr-requests")
+                .await
+                .unwrap()
+                .unwrap()
+                .message
+                .body,
+            "1"
+        );
+        assert_eq!(
+            queue
+                .receive("gdpr-requests")
+                .await
+                .unwrap()
+                .unwrap()
+                .message
+                .body,
+            "2"
+        );
         assert!(queue.receive("gdpr-requests").await.unwrap().is_none());
         assert_eq!(queue.peek("notifications-outbound").await.unwrap().len(), 1);
     }
@@ -339,7 +411,10 @@ mod tests {
     async fn a_lock_that_expires_on_the_last_delivery_dead_letters_instead_of_an_extra_delivery() {
         let dir = tempfile::tempdir().unwrap();
         let queue = queue(dir.path(), 2, 100);
-        queue.send(MessageTarget::Queue("gdpr-requests"), message("crashy")).await.unwrap();
+        queue
+            .send(MessageTarget::Queue("gdpr-requests"), message("crashy"))
+            .await
+            .unwrap();
         let first = queue.receive("gdpr-requests").await.unwrap().unwrap();
         assert!(!queue.abandon(first.sequence_number, "boom").await.unwrap());
         let second = queue.receive("gdpr-requests").await.unwrap().unwrap();
@@ -350,7 +425,10 @@ mod tests {
         let dead = queue.dead_letters(Some("gdpr-requests")).await.unwrap();
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].delivery_count, 2);
-        assert_eq!(dead[0].dead_letter_reason.as_deref(), Some(MAX_DELIVERY_REASON));
+        assert_eq!(
+            dead[0].dead_letter_reason.as_deref(),
+            Some(MAX_DELIVERY_REASON)
+        );
         assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
     }
 
@@ -358,15 +436,31 @@ mod tests {
     async fn a_topic_without_subscribers_drops_and_unknown_dead_letters_are_not_found() {
         let dir = tempfile::tempdir().unwrap();
         let queue = queue(dir.path(), 10, 1000);
-        assert!(queue.send(MessageTarget::Topic("nobody-listens"), message("x")).await.unwrap().is_empty());
+        assert!(queue
+            .send(MessageTarget::Topic("nobody-listens"), message("x"))
+            .await
+            .unwrap()
+            .is_empty());
         assert!(matches!(queue.replay(42).await, Err(StoreError::NotFound)));
     }
 
     #[tokio::test]
     async fn messages_survive_reopening_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        queue(dir.path(), 10, 1000).send(MessageTarget::Queue("gdpr-requests"), message("kept")).await.unwrap();
+        queue(dir.path(), 10, 1000)
+            .send(MessageTarget::Queue("gdpr-requests"), message("kept"))
+            .await
+            .unwrap();
         let reopened = queue(dir.path(), 10, 1000);
-        assert_eq!(reopened.receive("gdpr-requests").await.unwrap().unwrap().message.body, "kept");
+        assert_eq!(
+            reopened
+                .receive("gdpr-requests")
+                .await
+                .unwrap()
+                .unwrap()
+                .message
+                .body,
+            "kept"
+        );
     }
 }

@@ -33,7 +33,10 @@ pub fn router(runtime: LocalRuntime) -> Router {
         .route("/admin/queues/{name}/messages", post(send_message))
         .route("/admin/messages", get(peek_messages))
         .route("/admin/deadletters", get(list_dead_letters))
-        .route("/admin/deadletters/{sequence}/replay", post(replay_dead_letter))
+        .route(
+            "/admin/deadletters/{sequence}/replay",
+            post(replay_dead_letter),
+        )
         .fallback(dispatch_http)
         .with_state(runtime)
 }
@@ -53,7 +56,11 @@ struct AdminInvoke {
 }
 
 /// `POST /admin/functions/{name}`: 202 with the outcome, as the host answers 202.
-async fn invoke_function(State(runtime): State<LocalRuntime>, Path(name): Path<String>, body: Bytes) -> Response {
+async fn invoke_function(
+    State(runtime): State<LocalRuntime>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
     let request: AdminInvoke = if body.is_empty() {
         AdminInvoke::default()
     } else {
@@ -67,20 +74,39 @@ async fn invoke_function(State(runtime): State<LocalRuntime>, Path(name): Path<S
         }
     };
     match runtime.invoke_now(&name, request.input).await {
-        Ok(reply) => json_response(StatusCode::ACCEPTED, &json!({ "function": name, "status": "succeeded", "reply": reply })),
+        Ok(reply) => json_response(
+            StatusCode::ACCEPTED,
+            &json!({ "function": name, "status": "succeeded", "reply": reply }),
+        ),
         Err(error @ (LocalError::UnknownFunction(_) | LocalError::HttpFunction(_))) => {
-            Problem::new(StatusCode::NOT_FOUND, "Not Found").detail(error.to_string()).into_response()
+            Problem::new(StatusCode::NOT_FOUND, "Not Found")
+                .detail(error.to_string())
+                .into_response()
         }
-        Err(error) => json_response(StatusCode::ACCEPTED, &json!({ "function": name, "status": "failed", "error": error.to_string() })),
+        Err(error) => json_response(
+            StatusCode::ACCEPTED,
+            &json!({ "function": name, "status": "failed", "error": error.to_string() }),
+        ),
     }
 }
 
 /// `POST /admin/queues/{name}/messages`: sends the request body as one message.
-async fn send_message(State(runtime): State<LocalRuntime>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn send_message(
+    State(runtime): State<LocalRuntime>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(target) = registry::target_named(&name) else {
-        return Problem::not_found(format!("no queue or topic named {name:?} in this app")).into_response();
+        return Problem::not_found(format!("no queue or topic named {name:?} in this app"))
+            .into_response();
     };
-    let header = |key: &str| headers.get(key).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let header = |key: &str| {
+        headers
+            .get(key)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
     let message = NewMessage {
         body: String::from_utf8_lossy(&body).into_owned(),
         message_id: header("x-message-id"),
@@ -99,7 +125,10 @@ struct EntityQuery {
     entity: Option<String>,
 }
 
-async fn peek_messages(State(runtime): State<LocalRuntime>, Query(query): Query<EntityQuery>) -> Response {
+async fn peek_messages(
+    State(runtime): State<LocalRuntime>,
+    Query(query): Query<EntityQuery>,
+) -> Response {
     let Some(entity) = query.entity else {
         return Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
             .detail("name the queue or subscription: ?entity=gdpr-requests")
@@ -111,33 +140,56 @@ async fn peek_messages(State(runtime): State<LocalRuntime>, Query(query): Query<
     }
 }
 
-async fn list_dead_letters(State(runtime): State<LocalRuntime>, Query(query): Query<EntityQuery>) -> Response {
-    match runtime.host.queue().dead_letters(query.entity.as_deref()).await {
+async fn list_dead_letters(
+    State(runtime): State<LocalRuntime>,
+    Query(query): Query<EntityQuery>,
+) -> Response {
+    match runtime
+        .host
+        .queue()
+        .dead_letters(query.entity.as_deref())
+        .await
+    {
         Ok(messages) => Json(json!(messages)).into_response(),
         Err(error) => store_problem(&error),
     }
 }
 
-async fn replay_dead_letter(State(runtime): State<LocalRuntime>, Path(sequence): Path<i64>) -> Response {
+async fn replay_dead_letter(
+    State(runtime): State<LocalRuntime>,
+    Path(sequence): Path<i64>,
+) -> Response {
     match runtime.host.queue().replay(sequence).await {
-        Ok(new_sequence) => Json(json!({ "replayed": sequence, "sequenceNumber": new_sequence })).into_response(),
-        Err(StoreError::NotFound) => Problem::not_found(format!("no dead letter with sequence number {sequence}")).into_response(),
+        Ok(new_sequence) => {
+            Json(json!({ "replayed": sequence, "sequenceNumber": new_sequence })).into_response()
+        }
+        Err(StoreError::NotFound) => {
+            Problem::not_found(format!("no dead letter with sequence number {sequence}"))
+                .into_response()
+        }
         Err(error) => store_problem(&error),
     }
 }
 
 fn store_problem(error: &StoreError) -> Response {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Store Unavailable").detail(error.to_string()).into_response()
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Store Unavailable")
+        .detail(error.to_string())
+        .into_response()
 }
 
 /// An `/api/...` request: find the function, then forward it or wrap it, as the host does.
 async fn dispatch_http(State(runtime): State<LocalRuntime>, request: Request) -> Response {
-    let Some(found) = registry::match_http_route(request.method().as_str(), request.uri().path()) else {
+    let Some(found) = registry::match_http_route(request.method().as_str(), request.uri().path())
+    else {
         return Problem::not_found("no function route matches this path").into_response();
     };
     if !found.function.accepts_method(request.method().as_str()) {
         return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-            .detail(format!("{} does not accept {}", found.function.name, request.method()))
+            .detail(format!(
+                "{} does not accept {}",
+                found.function.name,
+                request.method()
+            ))
             .into_response();
     }
     if found.function.is_forwarded_http() {
@@ -165,7 +217,9 @@ async fn invoke_enveloped(runtime: &LocalRuntime, found: RouteMatch, request: Re
         Ok(reply) => response_from_reply(&reply),
         Err(error) => {
             tracing::warn!(function = found.function.name, %error, "HTTP invocation failed");
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Function Failed").detail(error.to_string()).into_response()
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Function Failed")
+                .detail(error.to_string())
+                .into_response()
         }
     }
 }

@@ -42,7 +42,11 @@ impl TimerStatusStore {
             })
             .await?;
         Ok(row.and_then(|(last, next, updated)| {
-            Some(ScheduleStatus { last: parse(&last)?, next: parse(&next)?, last_updated: parse(&updated)? })
+            Some(ScheduleStatus {
+                last: parse(&last)?,
+                next: parse(&next)?,
+                last_updated: parse(&updated)?,
+            })
         }))
     }
 
@@ -62,12 +66,18 @@ impl TimerStatusStore {
 }
 
 fn parse(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|at| at.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
 }
 
 /// When a timer fires next, given its stored status: the stored `Next`, or the schedule's next
 /// occurrence when the timer never ran.
-pub fn next_due(schedule: &Schedule, status: Option<ScheduleStatus>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn next_due(
+    schedule: &Schedule,
+    status: Option<ScheduleStatus>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     match status {
         Some(status) => Some(status.next),
         None => schedule.next_after(now),
@@ -75,7 +85,11 @@ pub fn next_due(schedule: &Schedule, status: Option<ScheduleStatus>, now: DateTi
 }
 
 /// The `TimerInfo` for a run that was due at `due` and starts at `now`.
-pub fn timer_input(status: Option<ScheduleStatus>, due: DateTime<Utc>, now: DateTime<Utc>) -> TimerInfo {
+pub fn timer_input(
+    status: Option<ScheduleStatus>,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> TimerInfo {
     TimerInfo {
         schedule: json!({ "AdjustForDST": true }),
         schedule_status: status,
@@ -84,7 +98,12 @@ pub fn timer_input(status: Option<ScheduleStatus>, due: DateTime<Utc>, now: Date
 }
 
 /// Runs one timer function forever: sleep until due, fire, record the status.
-pub async fn run_timer(host: LocalHost, statuses: TimerStatusStore, def: &'static FunctionDef, schedule: Schedule) {
+pub async fn run_timer(
+    host: LocalHost,
+    statuses: TimerStatusStore,
+    def: &'static FunctionDef,
+    schedule: Schedule,
+) {
     loop {
         let status = match statuses.load(def.name).await {
             Ok(status) => status,
@@ -95,7 +114,10 @@ pub async fn run_timer(host: LocalHost, statuses: TimerStatusStore, def: &'stati
             }
         };
         let Some(due) = next_due(&schedule, status, Utc::now()) else {
-            tracing::warn!(function = def.name, "the schedule has no future occurrence; the timer stops");
+            tracing::warn!(
+                function = def.name,
+                "the schedule has no future occurrence; the timer stops"
+            );
             return;
         };
         let wait = (due - Utc::now()).to_std().unwrap_or_default();
@@ -119,12 +141,20 @@ pub async fn fire(
     let input = timer_input(status, due, now);
     let outcome = host.invoke_timer(def, &input).await;
     match &outcome {
-        Ok(_) => tracing::info!(function = def.name, is_past_due = input.is_past_due, "timer run succeeded"),
+        Ok(_) => tracing::info!(
+            function = def.name,
+            is_past_due = input.is_past_due,
+            "timer run succeeded"
+        ),
         Err(error) => tracing::error!(function = def.name, %error, "timer run failed"),
     }
     let finished = Utc::now();
     if let Some(next) = schedule.next_after(finished.max(due)) {
-        let new_status = ScheduleStatus { last: due, next, last_updated: finished };
+        let new_status = ScheduleStatus {
+            last: due,
+            next,
+            last_updated: finished,
+        };
         if let Err(error) = statuses.save(def.name, new_status).await {
             tracing::error!(function = def.name, %error, "cannot record the timer status");
         }
@@ -143,13 +173,20 @@ mod tests {
     #[test]
     fn a_timer_that_never_ran_waits_for_its_next_occurrence() {
         let schedule = Schedule::parse("0 0 2 * * *").unwrap();
-        assert_eq!(next_due(&schedule, None, at("2026-11-21T10:00:00Z")), Some(at("2026-11-22T02:00:00Z")));
+        assert_eq!(
+            next_due(&schedule, None, at("2026-11-21T10:00:00Z")),
+            Some(at("2026-11-22T02:00:00Z"))
+        );
     }
 
     #[test]
     fn a_missed_occurrence_is_due_at_once_and_past_due() {
         let schedule = Schedule::parse("0 0 2 * * *").unwrap();
-        let status = ScheduleStatus { last: at("2026-11-19T02:00:00Z"), next: at("2026-11-20T02:00:00Z"), last_updated: at("2026-11-19T02:00:01Z") };
+        let status = ScheduleStatus {
+            last: at("2026-11-19T02:00:00Z"),
+            next: at("2026-11-20T02:00:00Z"),
+            last_updated: at("2026-11-19T02:00:01Z"),
+        };
         let now = at("2026-11-21T10:00:00Z");
         let due = next_due(&schedule, Some(status), now).unwrap();
         assert_eq!(due, at("2026-11-20T02:00:00Z"));
@@ -160,7 +197,11 @@ mod tests {
 
     #[test]
     fn an_on_time_run_is_not_past_due() {
-        let input = timer_input(None, at("2026-11-21T02:00:00Z"), at("2026-11-21T02:00:00.300Z"));
+        let input = timer_input(
+            None,
+            at("2026-11-21T02:00:00Z"),
+            at("2026-11-21T02:00:00.300Z"),
+        );
         assert!(!input.is_past_due);
         assert_eq!(input.schedule_status, None);
     }

@@ -36,13 +36,17 @@ pub async fn deliver(host: &LocalHost, def: &'static FunctionDef, locked: Locked
         Err(failure) => host.queue().abandon(sequence, &failure.to_string()).await,
     };
     match (outcome, settled) {
-        (Ok(_), Ok(_)) => tracing::info!(function = def.name, sequence, delivery, "message completed"),
+        (Ok(_), Ok(_)) => {
+            tracing::info!(function = def.name, sequence, delivery, "message completed")
+        }
         (Err(failure), Ok(true)) => {
             tracing::warn!(function = def.name, sequence, delivery, error = %failure, "message dead-lettered after its last delivery");
         }
         (Err(failure), Ok(false)) => {
             tracing::info!(function = def.name, sequence, delivery, error = %failure, "message abandoned; it will be redelivered");
         }
-        (_, Err(error)) => tracing::error!(function = def.name, sequence, %error, "cannot settle the message; its lock will expire"),
+        (_, Err(error)) => {
+            tracing::error!(function = def.name, sequence, %error, "cannot settle the message; its lock will expire")
+        }
     }
 }

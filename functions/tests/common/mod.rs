@@ -19,13 +19,19 @@ pub fn settings(dir: &Path, extra: &[(&str, &str)]) -> Settings {
         ("LOCAL_TIMERS".to_owned(), "off".to_owned()),
         ("LOCAL_QUEUE_RETRY_DELAY_MS".to_owned(), "0".to_owned()),
     ];
-    pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    pairs.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     Settings::load(&SettingsSource::from_pairs(pairs)).expect("test settings are valid")
 }
 
 /// A host fixture from `tests/fixtures/host` (see SOURCES.md there), as JSON.
 pub fn fixture(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/host")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture is JSON")
 }
@@ -36,7 +42,9 @@ pub fn fixture_request(name: &str) -> InvocationRequest {
 
 /// Serves the handler (what the Functions host calls) on a loopback port.
 pub async fn spawn_handler(state: AppState) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let address = listener.local_addr().expect("local address");
     tokio::spawn(async move {
         let _ = axum::serve(listener, handler_router(state)).await;
@@ -46,7 +54,9 @@ pub async fn spawn_handler(state: AppState) -> SocketAddr {
 
 /// Serves the whole local runtime (HTTP, queue workers; timers as the settings say).
 pub async fn spawn_local(runtime: LocalRuntime) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let address = listener.local_addr().expect("local address");
     tokio::spawn(async move {
         let _ = runtime.serve(listener, std::future::pending()).await;
@@ -55,7 +65,10 @@ pub async fn spawn_local(runtime: LocalRuntime) -> SocketAddr {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().expect("client")
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,28 +104,51 @@ impl ApiApp {
     pub async fn start_with(extra: &[(&str, &str)], adjust: impl FnOnce(&mut AppState)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         jwks::install_dev_key(dir.path());
-        let mut pairs = vec![("LOCAL_QUEUE_RETRY_DELAY_MS", "600000"), ("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "2000")];
+        let mut pairs = vec![
+            ("LOCAL_QUEUE_RETRY_DELAY_MS", "600000"),
+            ("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "2000"),
+        ];
         pairs.extend_from_slice(extra);
-        let mut state = AppState::open(settings(dir.path(), &pairs), functions::app::Mode::Local).expect("the app starts");
+        let mut state = AppState::open(settings(dir.path(), &pairs), functions::app::Mode::Local)
+            .expect("the app starts");
         adjust(&mut state);
         let dev = shared::auth::DevIssuer::load_or_create(dir.path()).expect("dev issuer");
         let mut runtime = LocalRuntime::new(state);
-        let handler = handler_router(runtime.state.clone()).layer(axum::middleware::from_fn(refuse_message_consumers));
-        runtime.host = functions::local::host::LocalHost::new(handler, runtime.host.queue().clone());
+        let handler = handler_router(runtime.state.clone())
+            .layer(axum::middleware::from_fn(refuse_message_consumers));
+        runtime.host =
+            functions::local::host::LocalHost::new(handler, runtime.host.queue().clone());
         let address = spawn_local(runtime.clone()).await;
-        let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(20)).build().expect("client");
-        Self { base: format!("http://{address}"), runtime, dev, http, _dir: dir }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Self {
+            base: format!("http://{address}"),
+            runtime,
+            dev,
+            http,
+            _dir: dir,
+        }
     }
 
     /// A dev token of an employee of `tenant` with `roles` (subject `dev-employee`).
     pub fn employee(&self, tenant: &str, roles: &[shared::auth::Role]) -> String {
-        let subject = shared::auth::DevSubject::Employee { roles: roles.iter().copied().collect() };
+        let subject = shared::auth::DevSubject::Employee {
+            roles: roles.iter().copied().collect(),
+        };
         self.dev_token(tenant, subject)
     }
 
     /// A dev token of the client bound to `customer_id` in `tenant` (subject `dev-client-{id}`).
     pub fn client_of(&self, tenant: &str, customer_id: &str) -> String {
-        self.dev_token(tenant, shared::auth::DevSubject::Client { customer_id: customer_id.to_owned() })
+        self.dev_token(
+            tenant,
+            shared::auth::DevSubject::Client {
+                customer_id: customer_id.to_owned(),
+            },
+        )
     }
 
     pub fn admin(&self, tenant: &str) -> String {
@@ -121,12 +157,21 @@ impl ApiApp {
 
     fn dev_token(&self, tenant: &str, subject: shared::auth::DevSubject) -> String {
         let tenant = shared::store::TenantId::new(tenant).expect("tenant id");
-        self.dev.token(&tenant, subject, std::time::Duration::from_secs(3600)).expect("dev token")
+        self.dev
+            .token(&tenant, subject, std::time::Duration::from_secs(3600))
+            .expect("dev token")
     }
 
     /// A request to `/api/v1{path}`, with the bearer token if any.
-    pub fn request(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}/api/v1{path}", self.base));
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
         match token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
@@ -139,15 +184,28 @@ impl ApiApp {
 
     /// `GET` of a path the app handed out (`/api/v1/...`, a `Location` or status URL).
     pub async fn get_at(&self, path: &str, token: &str) -> Reply {
-        Reply::read(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+        Reply::read(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &serde_json::Value) -> Reply {
-        Reply::read(self.request(reqwest::Method::POST, path, Some(token)).json(body)).await
+        Reply::read(
+            self.request(reqwest::Method::POST, path, Some(token))
+                .json(body),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: &serde_json::Value) -> Reply {
-        Reply::read(self.request(reqwest::Method::PUT, path, Some(token)).json(body)).await
+        Reply::read(
+            self.request(reqwest::Method::PUT, path, Some(token))
+                .json(body),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
@@ -155,15 +213,34 @@ impl ApiApp {
     }
 
     /// Creates a customer as an admin of `tenant`; the stored customer.
-    pub async fn create_customer(&self, tenant: &str, name: &str, email: &str) -> serde_json::Value {
+    pub async fn create_customer(
+        &self,
+        tenant: &str,
+        name: &str,
+        email: &str,
+    ) -> serde_json::Value {
         let body = serde_json::json!({"name": name, "email": email});
-        self.post("/customers", &self.admin(tenant), &body).await.expect_status(201).body.clone()
+        self.post("/customers", &self.admin(tenant), &body)
+            .await
+            .expect_status(201)
+            .body
+            .clone()
     }
 
     /// Creates a product as an admin of `tenant`; the stored product.
-    pub async fn create_product(&self, tenant: &str, name: &str, category: &str, stock: i64) -> serde_json::Value {
+    pub async fn create_product(
+        &self,
+        tenant: &str,
+        name: &str,
+        category: &str,
+        stock: i64,
+    ) -> serde_json::Value {
         let body = serde_json::json!({"name": name, "category": category, "priceCents": 1250, "currency": "EUR", "stock": stock});
-        self.post("/products", &self.admin(tenant), &body).await.expect_status(201).body.clone()
+        self.post("/products", &self.admin(tenant), &body)
+            .await
+            .expect_status(201)
+            .body
+            .clone()
     }
 
     /// Every message sent to `entity` that no consumer completed: active ones (delivered or
@@ -171,18 +248,33 @@ impl ApiApp {
     pub async fn messages_on(&self, entity: &str) -> Vec<serde_json::Value> {
         let queue = self.runtime.host.queue();
         let mut messages = queue.peek(entity).await.expect("peek");
-        messages.extend(queue.dead_letters(Some(entity)).await.expect("dead letters"));
+        messages.extend(
+            queue
+                .dead_letters(Some(entity))
+                .await
+                .expect("dead letters"),
+        );
         messages.sort_by_key(|message| message.sequence_number);
-        messages.iter().map(|message| serde_json::from_str(&message.body).expect("message body is JSON")).collect()
+        messages
+            .iter()
+            .map(|message| serde_json::from_str(&message.body).expect("message body is JSON"))
+            .collect()
     }
 }
 
 /// Fails every invocation of a Service Bus-triggered function (see [`ApiApp`]).
-async fn refuse_message_consumers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn refuse_message_consumers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let function = functions::registry::find(request.uri().path().trim_start_matches('/'));
     if function.is_some_and(|def| def.consumed_entity().is_some()) {
         use axum::response::IntoResponse;
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "disabled in API tests").into_response();
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "disabled in API tests",
+        )
+            .into_response();
     }
     next.run(request).await
 }
@@ -203,7 +295,12 @@ impl Reply {
         let headers = response.headers().clone();
         let text = response.text().await.expect("response body");
         let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-        Self { status, headers, text, body }
+        Self {
+            status,
+            headers,
+            text,
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -212,16 +309,29 @@ impl Reply {
 
     /// Asserts the status (showing the body when it differs).
     pub fn expect_status(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "expected HTTP {status}, got {}: {}", self.status, self.text);
+        assert_eq!(
+            self.status, status,
+            "expected HTTP {status}, got {}: {}",
+            self.status, self.text
+        );
         self
     }
 
     /// Asserts an RFC 9457 problem document with this status; the document.
     pub fn expect_problem(&self, status: u16) -> &serde_json::Value {
         self.expect_status(status);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
         assert_eq!(self.body["status"], status, "{}", self.text);
-        assert!(self.body["title"].is_string(), "a problem has a title: {}", self.text);
+        assert!(
+            self.body["title"].is_string(),
+            "a problem has a title: {}",
+            self.text
+        );
         &self.body
     }
 

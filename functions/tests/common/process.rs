@@ -20,7 +20,11 @@ pub fn handler(dir: &Path) -> Command {
 
 /// A loopback port the OS just handed out (and that is free again).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process that is killed when dropped (also when a test fails half-way).
@@ -38,7 +42,9 @@ impl Running {
 
     /// Stops the process as the host does (SIGTERM), killing it after 10 s; its exit status.
     pub fn stop(&mut self) -> ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let started = Instant::now();
         loop {
             if let Some(status) = self.0.try_wait().unwrap() {
@@ -62,7 +68,11 @@ impl Drop for Running {
 
 /// A blocking client that never goes through a proxy.
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
 }
 
 /// `GET url`: the status and body, `None` when nothing answers.
@@ -78,7 +88,10 @@ pub fn wait_for(url: &str, within: Duration, accept: impl Fn(u16) -> bool) -> (u
         if let Some(answer) = get(url).filter(|(status, _)| accept(*status)) {
             return answer;
         }
-        assert!(started.elapsed() < within, "{url} never answered as expected within {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "{url} never answered as expected within {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -41,7 +41,10 @@ pub enum BlobAuth {
 impl std::fmt::Debug for BlobAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::ManagedIdentity { client_id } => f.debug_struct("ManagedIdentity").field("client_id", client_id).finish(),
+            Self::ManagedIdentity { client_id } => f
+                .debug_struct("ManagedIdentity")
+                .field("client_id", client_id)
+                .finish(),
             Self::Sas(_) => f.write_str("Sas(<redacted>)"),
         }
     }
@@ -63,7 +66,12 @@ pub struct BlobArchiveOptions {
 
 impl Default for BlobArchiveOptions {
     fn default() -> Self {
-        Self { call_timeout: Duration::from_secs(60), retries: true, page_size: 1000, create_container: false }
+        Self {
+            call_timeout: Duration::from_secs(60),
+            retries: true,
+            page_size: 1000,
+            create_container: false,
+        }
     }
 }
 
@@ -76,15 +84,27 @@ pub struct BlobArchive {
 
 impl std::fmt::Debug for BlobArchive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobArchive").field("container", &self.name).field("options", &self.options).finish()
+        f.debug_struct("BlobArchive")
+            .field("container", &self.name)
+            .field("options", &self.options)
+            .finish()
     }
 }
 
 impl BlobArchive {
     /// A client for `container` at the account `endpoint` (`https://{account}.blob.core.windows.net`,
     /// or Azurite's `http://127.0.0.1:{port}/devstoreaccount1`). Makes no request.
-    pub fn new(endpoint: &str, container: &str, auth: BlobAuth, options: BlobArchiveOptions) -> Result<Self, ArchiveError> {
-        let mut url = Url::parse(endpoint).map_err(|error| setup(format!("ARCHIVE_BLOB_ENDPOINT {endpoint:?} is not a URL: {error}")))?;
+    pub fn new(
+        endpoint: &str,
+        container: &str,
+        auth: BlobAuth,
+        options: BlobArchiveOptions,
+    ) -> Result<Self, ArchiveError> {
+        let mut url = Url::parse(endpoint).map_err(|error| {
+            setup(format!(
+                "ARCHIVE_BLOB_ENDPOINT {endpoint:?} is not a URL: {error}"
+            ))
+        })?;
         let credential = match auth {
             BlobAuth::ManagedIdentity { client_id } => Some(managed_identity(client_id)?),
             BlobAuth::Sas(token) => {
@@ -96,10 +116,17 @@ impl BlobArchive {
         if !options.retries {
             client_options.retry = RetryOptions::none();
         }
-        let service_options = BlobServiceClientOptions { client_options, ..Default::default() };
+        let service_options = BlobServiceClientOptions {
+            client_options,
+            ..Default::default()
+        };
         let service = BlobServiceClient::new(url, credential, Some(service_options))
             .map_err(|error| setup(format!("ARCHIVE_BLOB_ENDPOINT {endpoint:?}: {error}")))?;
-        Ok(Self { container: service.blob_container_client(container), name: container.to_owned(), options })
+        Ok(Self {
+            container: service.blob_container_client(container),
+            name: container.to_owned(),
+            options,
+        })
     }
 
     /// The container name.
@@ -109,7 +136,10 @@ impl BlobArchive {
 
     /// Creates the container if it does not exist (emulators and tests; Bicep creates it in Azure).
     pub async fn create_container_if_missing(&self) -> Result<(), ArchiveError> {
-        match self.bounded("create container", &self.name, self.container.create(None)).await {
+        match self
+            .bounded("create container", &self.name, self.container.create(None))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(error) if error.http_status() == Some(StatusCode::Conflict) => Ok(()),
             Err(error) => Err(service_error("create container", &self.name)(error)),
@@ -118,11 +148,16 @@ impl BlobArchive {
 
     /// Succeeds when the container answers (for `GET /api/health/ready`).
     pub async fn ping(&self) -> Result<(), ArchiveError> {
-        let exists = self.bounded("check", &self.name, self.container.exists()).await.map_err(service_error("check", &self.name))?;
+        let exists = self
+            .bounded("check", &self.name, self.container.exists())
+            .await
+            .map_err(service_error("check", &self.name))?;
         if exists {
             Ok(())
         } else {
-            Err(ArchiveError::Missing { key: format!("container {}", self.name) })
+            Err(ArchiveError::Missing {
+                key: format!("container {}", self.name),
+            })
         }
     }
 
@@ -191,30 +226,56 @@ fn is_container_missing(error: &BoundedError) -> bool {
     }
 }
 
-fn service_error<'k>(action: &'static str, key: &'k str) -> impl FnOnce(BoundedError) -> ArchiveError + 'k {
+fn service_error<'k>(
+    action: &'static str,
+    key: &'k str,
+) -> impl FnOnce(BoundedError) -> ArchiveError + 'k {
     move |error| match error {
         BoundedError::Timeout(timeout) => timeout,
-        BoundedError::Service(source) => ArchiveError::Service { backend: BACKEND, action, key: key.to_owned(), reason: describe(&source) },
+        BoundedError::Service(source) => ArchiveError::Service {
+            backend: BACKEND,
+            action,
+            key: key.to_owned(),
+            reason: describe(&source),
+        },
     }
 }
 
 /// One line for an SDK error: `HTTP 404 ContainerNotFound` rather than the XML body.
 fn describe(error: &azure_core::Error) -> String {
     match error.kind() {
-        ErrorKind::HttpResponse { status, error_code, .. } => {
-            format!("HTTP {} {}", u16::from(*status), error_code.as_deref().unwrap_or("(no error code)"))
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => {
+            format!(
+                "HTTP {} {}",
+                u16::from(*status),
+                error_code.as_deref().unwrap_or("(no error code)")
+            )
         }
-        _ => error.to_string().lines().next().unwrap_or_default().to_owned(),
+        _ => error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
 fn setup(reason: String) -> ArchiveError {
-    ArchiveError::Setup { backend: BACKEND, reason }
+    ArchiveError::Setup {
+        backend: BACKEND,
+        reason,
+    }
 }
 
 fn managed_identity(client_id: Option<String>) -> Result<Arc<dyn TokenCredential>, ArchiveError> {
-    let options = ManagedIdentityCredentialOptions { user_assigned_id: client_id.map(UserAssignedId::ClientId), ..Default::default() };
-    let credential = ManagedIdentityCredential::new(Some(options)).map_err(|error| setup(format!("managed identity: {error}")))?;
+    let options = ManagedIdentityCredentialOptions {
+        user_assigned_id: client_id.map(UserAssignedId::ClientId),
+        ..Default::default()
+    };
+    let credential = ManagedIdentityCredential::new(Some(options))
+        .map_err(|error| setup(format!("managed identity: {error}")))?;
     Ok(credential)
 }
 
@@ -229,10 +290,16 @@ impl ArchiveStore for BlobArchive {
         check_key(key)?;
         let blob = self.container.blob_client(key);
         let bytes = bytes::Bytes::from(bytes);
-        match self.bounded("write", key, blob.upload(bytes.clone().into(), None)).await {
+        match self
+            .bounded("write", key, blob.upload(bytes.clone().into(), None))
+            .await
+        {
             Err(error) if self.options.create_container && is_container_missing(&error) => {
                 self.create_container_if_missing().await?;
-                self.bounded("write", key, blob.upload(bytes.into(), None)).await.map(drop).map_err(service_error("write", key))
+                self.bounded("write", key, blob.upload(bytes.into(), None))
+                    .await
+                    .map(drop)
+                    .map_err(service_error("write", key))
             }
             result => result.map(drop).map_err(service_error("write", key)),
         }
@@ -290,9 +357,20 @@ mod tests {
 
     #[test]
     fn a_token_credential_needs_https() {
-        let error = BlobArchive::new("http://example.test/", "c1", BlobAuth::ManagedIdentity { client_id: None }, BlobArchiveOptions::default())
-            .unwrap_err();
+        let error = BlobArchive::new(
+            "http://example.test/",
+            "c1",
+            BlobAuth::ManagedIdentity { client_id: None },
+            BlobArchiveOptions::default(),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("https"), "{error}");
-        assert!(BlobArchive::new("not a url", "c1", BlobAuth::Sas(String::new()), BlobArchiveOptions::default()).is_err());
+        assert!(BlobArchive::new(
+            "not a url",
+            "c1",
+            BlobAuth::Sas(String::new()),
+            BlobArchiveOptions::default()
+        )
+        .is_err());
     }
 }

@@ -24,21 +24,37 @@ impl FolderArchive {
 
     fn path_of(&self, key: &str) -> Result<PathBuf, ArchiveError> {
         check_key(key)?;
-        Ok(key.split('/').fold(self.root.clone(), |path, segment| path.join(segment)))
+        Ok(key
+            .split('/')
+            .fold(self.root.clone(), |path, segment| path.join(segment)))
     }
 }
 
-fn io_error<'k>(action: &'static str, key: &'k str) -> impl FnOnce(std::io::Error) -> ArchiveError + 'k {
-    move |source| ArchiveError::Io { backend: "folder", action, key: key.to_owned(), source }
+fn io_error<'k>(
+    action: &'static str,
+    key: &'k str,
+) -> impl FnOnce(std::io::Error) -> ArchiveError + 'k {
+    move |source| ArchiveError::Io {
+        backend: "folder",
+        action,
+        key: key.to_owned(),
+        source,
+    }
 }
 
 fn put_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     remove_stale_temporaries(dir, &file_name);
-    let temporary = dir.join(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let temporary = dir.join(format!(
+        ".{file_name}.{}.tmp",
+        uuid::Uuid::new_v4().simple()
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(bytes)?;
@@ -80,7 +96,11 @@ fn list_files(root: &Path, dir: &Path, found: &mut Vec<String>) -> std::io::Resu
             list_files(root, &path, found)?;
         } else if !entry.file_name().to_string_lossy().starts_with('.') {
             if let Ok(relative) = path.strip_prefix(root) {
-                let key = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                let key = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
                 found.push(key);
             }
         }
@@ -112,7 +132,11 @@ impl ArchiveStore for FolderArchive {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, ArchiveError> {
         // Walk the deepest folder the prefix names in full, then filter by the whole prefix.
         let folder = prefix.rsplit_once('/').map_or("", |(folder, _)| folder);
-        let start = if folder.is_empty() { self.root.clone() } else { self.path_of(folder)? };
+        let start = if folder.is_empty() {
+            self.root.clone()
+        } else {
+            self.path_of(folder)?
+        };
         let root = self.root.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
@@ -152,8 +176,14 @@ mod tests {
         archive.put("a/c/2.txt", b"two".to_vec()).await.unwrap();
         archive.put("ab/3.txt", b"three".to_vec()).await.unwrap();
         assert_eq!(archive.get("a/b/1.txt").await.unwrap().unwrap(), b"uno");
-        assert_eq!(archive.list("a/").await.unwrap(), vec!["a/b/1.txt", "a/c/2.txt"]);
-        assert_eq!(archive.list("a").await.unwrap(), vec!["a/b/1.txt", "a/c/2.txt", "ab/3.txt"]);
+        assert_eq!(
+            archive.list("a/").await.unwrap(),
+            vec!["a/b/1.txt", "a/c/2.txt"]
+        );
+        assert_eq!(
+            archive.list("a").await.unwrap(),
+            vec!["a/b/1.txt", "a/c/2.txt", "ab/3.txt"]
+        );
         assert!(archive.list("zzz/").await.unwrap().is_empty());
         archive.delete("a/b/1.txt").await.unwrap();
         archive.delete("a/b/1.txt").await.unwrap();

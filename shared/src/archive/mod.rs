@@ -42,11 +42,24 @@ pub enum ArchiveError {
     Missing { key: String },
     /// The storage service refused or failed the call; `reason` is one line (status and code).
     #[error("archive {backend} failed to {action} {key}: {reason}")]
-    Service { backend: &'static str, action: &'static str, key: String, reason: String },
+    Service {
+        backend: &'static str,
+        action: &'static str,
+        key: String,
+        reason: String,
+    },
     #[error("archive {backend} did not {action} {key} within {after:?}")]
-    Timeout { backend: &'static str, action: &'static str, key: String, after: Duration },
+    Timeout {
+        backend: &'static str,
+        action: &'static str,
+        key: String,
+        after: Duration,
+    },
     #[error("archive {backend} cannot be set up: {reason}")]
-    Setup { backend: &'static str, reason: String },
+    Setup {
+        backend: &'static str,
+        reason: String,
+    },
 }
 
 /// Whole-object storage for archives: a folder locally, a Blob container in Azure.
@@ -78,21 +91,44 @@ pub fn open(settings: &Settings) -> Result<OpenedArchive, ArchiveError> {
     match settings.archive {
         ArchiveKind::Folder => {
             let folder = Arc::new(FolderArchive::new(settings.archive_dir.clone()));
-            Ok(OpenedArchive { store: folder.clone(), health: folder })
+            Ok(OpenedArchive {
+                store: folder.clone(),
+                health: folder,
+            })
         }
         ArchiveKind::Blob => {
-            let endpoint = settings.archive_blob_endpoint.as_deref().ok_or_else(|| ArchiveError::Setup {
-                backend: "blob",
-                reason: "ARCHIVE_BLOB_ENDPOINT is not set".into(),
-            })?;
+            let endpoint =
+                settings
+                    .archive_blob_endpoint
+                    .as_deref()
+                    .ok_or_else(|| ArchiveError::Setup {
+                        backend: "blob",
+                        reason: "ARCHIVE_BLOB_ENDPOINT is not set".into(),
+                    })?;
             // An emulator (SAS) gets its container created on first use; Azure's comes from Bicep.
             let (auth, create_container) = match &settings.archive_blob_sas {
                 Some(sas) => (BlobAuth::Sas(sas.clone()), true),
-                None => (BlobAuth::ManagedIdentity { client_id: settings.azure_client_id.clone() }, false),
+                None => (
+                    BlobAuth::ManagedIdentity {
+                        client_id: settings.azure_client_id.clone(),
+                    },
+                    false,
+                ),
             };
-            let options = BlobArchiveOptions { create_container, ..BlobArchiveOptions::default() };
-            let blob = Arc::new(BlobArchive::new(endpoint, &settings.archive_container, auth, options)?);
-            Ok(OpenedArchive { store: blob.clone(), health: blob })
+            let options = BlobArchiveOptions {
+                create_container,
+                ..BlobArchiveOptions::default()
+            };
+            let blob = Arc::new(BlobArchive::new(
+                endpoint,
+                &settings.archive_container,
+                auth,
+                options,
+            )?);
+            Ok(OpenedArchive {
+                store: blob.clone(),
+                health: blob,
+            })
         }
     }
 }
@@ -101,7 +137,10 @@ pub fn open(settings: &Settings) -> Result<OpenedArchive, ArchiveError> {
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn unavailable(backend: &'static str) -> impl FnOnce(ArchiveError) -> StoreError {
-    move |error| StoreError::Unavailable { backend, reason: error.to_string() }
+    move |error| StoreError::Unavailable {
+        backend,
+        reason: error.to_string(),
+    }
 }
 
 #[async_trait::async_trait]
@@ -113,10 +152,12 @@ impl HealthCheck for FolderArchive {
     /// The archive folder exists (or can be created) and is a folder.
     async fn ping(&self) -> Result<(), StoreError> {
         let root = self.root().to_path_buf();
-        tokio::fs::create_dir_all(&root).await.map_err(|error| StoreError::Unavailable {
-            backend: "folder",
-            reason: format!("cannot create {}: {error}", root.display()),
-        })
+        tokio::fs::create_dir_all(&root)
+            .await
+            .map_err(|error| StoreError::Unavailable {
+                backend: "folder",
+                reason: format!("cannot create {}: {error}", root.display()),
+            })
     }
 }
 
@@ -130,14 +171,22 @@ impl HealthCheck for BlobArchive {
     async fn ping(&self) -> Result<(), StoreError> {
         match tokio::time::timeout(PING_TIMEOUT, BlobArchive::ping(self)).await {
             Ok(result) => result.map_err(unavailable("blob")),
-            Err(_) => Err(StoreError::Unavailable { backend: "blob", reason: format!("no answer within {PING_TIMEOUT:?}") }),
+            Err(_) => Err(StoreError::Unavailable {
+                backend: "blob",
+                reason: format!("no answer within {PING_TIMEOUT:?}"),
+            }),
         }
     }
 }
 
 /// Checks that `key` is a relative, `/`-separated path without `.`/`..` segments.
 pub fn check_key(key: &str) -> Result<(), ArchiveError> {
-    let invalid = |reason| Err(ArchiveError::InvalidKey { key: key.to_owned(), reason });
+    let invalid = |reason| {
+        Err(ArchiveError::InvalidKey {
+            key: key.to_owned(),
+            reason,
+        })
+    };
     if key.is_empty() || key.len() > 1024 {
         return invalid("use 1 to 1024 characters");
     }
@@ -148,10 +197,14 @@ pub fn check_key(key: &str) -> Result<(), ArchiveError> {
         !segment.is_empty()
             && segment != "."
             && segment != ".."
-            && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     };
     if !key.split('/').all(segment_ok) {
-        return invalid("use segments of letters, digits, '-', '_' and '.', without '.' or '..' alone");
+        return invalid(
+            "use segments of letters, digits, '-', '_' and '.', without '.' or '..' alone",
+        );
     }
     Ok(())
 }

@@ -27,7 +27,14 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// An entry for an action happening now.
-    pub fn now(tenant_id: &str, actor_id: &str, action: &str, target_type: &str, target_id: &str, correlation_id: &str) -> Self {
+    pub fn now(
+        tenant_id: &str,
+        actor_id: &str,
+        action: &str,
+        target_type: &str,
+        target_id: &str,
+        correlation_id: &str,
+    ) -> Self {
         Self {
             id: super::validation::new_id(),
             tenant_id: tenant_id.to_owned(),

@@ -27,7 +27,9 @@ impl CustomerStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Active, Self::ErasureRequested, Self::Erased].into_iter().find(|s| s.as_str() == text)
+        [Self::Active, Self::ErasureRequested, Self::Erased]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -53,7 +55,10 @@ impl Address {
         check.text(&format!("{prefix}.city"), &self.city, 1, 100);
         check.text(&format!("{prefix}.postalCode"), &self.postal_code, 1, 20);
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
-            check.error(format!("{prefix}.country"), "must be an ISO 3166-1 alpha-2 code, like DE");
+            check.error(
+                format!("{prefix}.country"),
+                "must be an ISO 3166-1 alpha-2 code, like DE",
+            );
         }
     }
 }
@@ -69,7 +74,11 @@ pub struct NotificationPreferences {
 
 impl Default for NotificationPreferences {
     fn default() -> Self {
-        Self { in_app: true, email: true, sms: false }
+        Self {
+            in_app: true,
+            email: true,
+            sms: false,
+        }
     }
 }
 

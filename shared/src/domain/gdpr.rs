@@ -25,7 +25,14 @@ impl ErasureStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Accepted, Self::InProgress, Self::Completed, Self::Failed].into_iter().find(|s| s.as_str() == text)
+        [
+            Self::Accepted,
+            Self::InProgress,
+            Self::Completed,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 

@@ -90,8 +90,18 @@ pub struct FieldRule {
     pub reason: &'static str,
 }
 
-const fn rule(entity: Entity, field: &'static str, strategy: Strategy, reason: &'static str) -> FieldRule {
-    FieldRule { entity, field, strategy, reason }
+const fn rule(
+    entity: Entity,
+    field: &'static str,
+    strategy: Strategy,
+    reason: &'static str,
+) -> FieldRule {
+    FieldRule {
+        entity,
+        field,
+        strategy,
+        reason,
+    }
 }
 
 /// Placeholder of text fields that must stay filled.
@@ -100,28 +110,123 @@ pub const ERASED_TEXT: &str = "[erased]";
 /// The masking rules, version [`RULES_VERSION`]. Records of the customer not listed with a
 /// `*` rule are kept; fields not listed are kept.
 pub const RULES: &[FieldRule] = &[
-    rule(Entity::Customer, "name", Strategy::Fake("Erased customer"), "required field; personal"),
-    rule(Entity::Customer, "email", Strategy::Fake("erased@erased.invalid"), "required field; personal"),
+    rule(
+        Entity::Customer,
+        "name",
+        Strategy::Fake("Erased customer"),
+        "required field; personal",
+    ),
+    rule(
+        Entity::Customer,
+        "email",
+        Strategy::Fake("erased@erased.invalid"),
+        "required field; personal",
+    ),
     rule(Entity::Customer, "phone", Strategy::Destroy, "personal"),
-    rule(Entity::Customer, "address", Strategy::Destroy, "personal; orders keep what bookkeeping needs"),
-    rule(Entity::Customer, "id", Strategy::Keep, "orders refer to it; identifies nobody once the profile is gone"),
-    rule(Entity::Order, "shippingAddress.line1", Strategy::Fake(ERASED_TEXT), "personal"),
-    rule(Entity::Order, "shippingAddress.line2", Strategy::Destroy, "personal"),
-    rule(Entity::Order, "shippingAddress.city", Strategy::Fake(ERASED_TEXT), "personal in combination"),
-    rule(Entity::Order, "shippingAddress.postalCode", Strategy::Generalise(Generalisation::Prefix(2)), "region kept for tax statistics"),
-    rule(Entity::Order, "shippingAddress.country", Strategy::Keep, "tax jurisdiction (bookkeeping)"),
-    rule(Entity::Order, "items", Strategy::Keep, "bookkeeping: products, quantities, prices"),
+    rule(
+        Entity::Customer,
+        "address",
+        Strategy::Destroy,
+        "personal; orders keep what bookkeeping needs",
+    ),
+    rule(
+        Entity::Customer,
+        "id",
+        Strategy::Keep,
+        "orders refer to it; identifies nobody once the profile is gone",
+    ),
+    rule(
+        Entity::Order,
+        "shippingAddress.line1",
+        Strategy::Fake(ERASED_TEXT),
+        "personal",
+    ),
+    rule(
+        Entity::Order,
+        "shippingAddress.line2",
+        Strategy::Destroy,
+        "personal",
+    ),
+    rule(
+        Entity::Order,
+        "shippingAddress.city",
+        Strategy::Fake(ERASED_TEXT),
+        "personal in combination",
+    ),
+    rule(
+        Entity::Order,
+        "shippingAddress.postalCode",
+        Strategy::Generalise(Generalisation::Prefix(2)),
+        "region kept for tax statistics",
+    ),
+    rule(
+        Entity::Order,
+        "shippingAddress.country",
+        Strategy::Keep,
+        "tax jurisdiction (bookkeeping)",
+    ),
+    rule(
+        Entity::Order,
+        "items",
+        Strategy::Keep,
+        "bookkeeping: products, quantities, prices",
+    ),
     rule(Entity::Order, "totalCents", Strategy::Keep, "bookkeeping"),
     rule(Entity::Order, "status", Strategy::Keep, "bookkeeping"),
-    rule(Entity::OrderStatusChange, "actorId", Strategy::KeyedHash, "the customer's own token subject when they acted"),
-    rule(Entity::OrderStatusChange, "reason", Strategy::Destroy, "free text, may hold personal data"),
-    rule(Entity::Notification, "*", Strategy::Destroy, "messages to the customer"),
-    rule(Entity::AuditEntry, "customerId", Strategy::KeyedHash, "trail stays countable, not linkable"),
-    rule(Entity::AuditEntry, "targetId", Strategy::KeyedHash, "when it is the customer"),
-    rule(Entity::AuditEntry, "actorId", Strategy::KeyedHash, "when the customer acted"),
-    rule(Entity::IdempotencyKey, "*", Strategy::Destroy, "client-chosen keys of the customer's orders"),
-    rule(Entity::ProcessedEvent, "*", Strategy::Destroy, "dedupe markers of the customer's events"),
-    rule(Entity::QueuedMessage, "*", Strategy::Destroy, "messages about the customer not yet consumed (local queue)"),
+    rule(
+        Entity::OrderStatusChange,
+        "actorId",
+        Strategy::KeyedHash,
+        "the customer's own token subject when they acted",
+    ),
+    rule(
+        Entity::OrderStatusChange,
+        "reason",
+        Strategy::Destroy,
+        "free text, may hold personal data",
+    ),
+    rule(
+        Entity::Notification,
+        "*",
+        Strategy::Destroy,
+        "messages to the customer",
+    ),
+    rule(
+        Entity::AuditEntry,
+        "customerId",
+        Strategy::KeyedHash,
+        "trail stays countable, not linkable",
+    ),
+    rule(
+        Entity::AuditEntry,
+        "targetId",
+        Strategy::KeyedHash,
+        "when it is the customer",
+    ),
+    rule(
+        Entity::AuditEntry,
+        "actorId",
+        Strategy::KeyedHash,
+        "when the customer acted",
+    ),
+    rule(
+        Entity::IdempotencyKey,
+        "*",
+        Strategy::Destroy,
+        "client-chosen keys of the customer's orders",
+    ),
+    rule(
+        Entity::ProcessedEvent,
+        "*",
+        Strategy::Destroy,
+        "dedupe markers of the customer's events",
+    ),
+    rule(
+        Entity::QueuedMessage,
+        "*",
+        Strategy::Destroy,
+        "messages about the customer not yet consumed (local queue)",
+    ),
 ];
 
 /// The rules of one entity.
@@ -139,7 +244,8 @@ pub enum RecordAction {
 }
 
 pub fn record_action(entity: Entity) -> RecordAction {
-    let deleted = rules_for(entity).any(|rule| rule.field == "*" && rule.strategy == Strategy::Destroy);
+    let deleted =
+        rules_for(entity).any(|rule| rule.field == "*" && rule.strategy == Strategy::Destroy);
     if deleted {
         RecordAction::Delete
     } else {
@@ -170,7 +276,11 @@ impl PseudonymKey {
 
     /// A new random key (64 hex characters), for local mode.
     pub fn generate_secret() -> String {
-        format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
     }
 
     /// `psn-` and 32 hex characters of HMAC-SHA256(key, tenant ␟ value): stable per tenant and
@@ -212,12 +322,22 @@ pub struct Masker {
 impl Masker {
     /// A masker for `customer_id`; its identifiers are the id and the dev client subject
     /// `dev-client-{id}`, plus `extra_subjects` (token subjects known to be the customer's).
-    pub fn new(key: PseudonymKey, tenant: &str, customer_id: &str, extra_subjects: &[String]) -> Self {
+    pub fn new(
+        key: PseudonymKey,
+        tenant: &str,
+        customer_id: &str,
+        extra_subjects: &[String],
+    ) -> Self {
         let mut identifiers = vec![customer_id.to_owned(), format!("dev-client-{customer_id}")];
         identifiers.extend(extra_subjects.iter().cloned());
         identifiers.sort();
         identifiers.dedup();
-        Self { key, tenant: tenant.to_owned(), customer_id: customer_id.to_owned(), identifiers }
+        Self {
+            key,
+            tenant: tenant.to_owned(),
+            customer_id: customer_id.to_owned(),
+            identifiers,
+        }
     }
 
     pub fn tenant(&self) -> &str {
@@ -251,14 +371,19 @@ impl Masker {
                     value.to_owned()
                 }
             }),
-            Strategy::Generalise(Generalisation::Prefix(length)) => value.map(|value| value.chars().take(length).collect()),
+            Strategy::Generalise(Generalisation::Prefix(length)) => {
+                value.map(|value| value.chars().take(length).collect())
+            }
         }
     }
 
     /// The customer's profile with its personal fields masked by the rules of
     /// [`Entity::Customer`] and its status `erased`; an error when the masked address no longer
     /// reads as an address.
-    pub fn mask_customer(&self, customer: &mut crate::domain::customer::Customer) -> Result<(), serde_json::Error> {
+    pub fn mask_customer(
+        &self,
+        customer: &mut crate::domain::customer::Customer,
+    ) -> Result<(), serde_json::Error> {
         let mut document = serde_json::json!({
             "id": customer.id,
             "name": customer.name,
@@ -284,7 +409,9 @@ impl Masker {
     /// is null does nothing.
     pub fn mask_document(&self, entity: Entity, document: &mut Value) -> usize {
         let mut changed = 0;
-        for rule in rules_for(entity).filter(|rule| rule.field != "*" && rule.strategy != Strategy::Keep) {
+        for rule in
+            rules_for(entity).filter(|rule| rule.field != "*" && rule.strategy != Strategy::Keep)
+        {
             if let Some(slot) = field_slot(document, rule.field) {
                 let before = slot.clone();
                 let text = match &before {
@@ -295,7 +422,9 @@ impl Masker {
                 if text.is_none() {
                     continue;
                 }
-                let masked = self.mask_value(rule.strategy, text.as_deref()).map_or(Value::Null, Value::String);
+                let masked = self
+                    .mask_value(rule.strategy, text.as_deref())
+                    .map_or(Value::Null, Value::String);
                 if masked != before {
                     *slot = masked;
                     changed += 1;
@@ -308,7 +437,8 @@ impl Masker {
 
 /// The value at a dotted path of an object, if the path exists.
 fn field_slot<'a>(document: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    path.split('.').try_fold(document, |value, key| value.as_object_mut()?.get_mut(key))
+    path.split('.')
+        .try_fold(document, |value, key| value.as_object_mut()?.get_mut(key))
 }
 
 /// The canonical JSON of `value`: object keys sorted, no whitespace. What a report's SHA-256
@@ -320,11 +450,24 @@ pub fn canonical_json(value: &Value) -> String {
             keys.sort();
             let fields: Vec<String> = keys
                 .into_iter()
-                .map(|key| format!("{}:{}", Value::String(key.clone()), canonical_json(&map[key])))
+                .map(|key| {
+                    format!(
+                        "{}:{}",
+                        Value::String(key.clone()),
+                        canonical_json(&map[key])
+                    )
+                })
                 .collect();
             format!("{{{}}}", fields.join(","))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         scalar => scalar.to_string(),
     }
 }
@@ -341,16 +484,34 @@ mod tests {
     use serde_json::json;
 
     fn masker() -> Masker {
-        Masker::new(PseudonymKey::new("0123456789abcdef0123456789abcdef").unwrap(), "t1", "c-1", &[])
+        Masker::new(
+            PseudonymKey::new("0123456789abcdef0123456789abcdef").unwrap(),
+            "t1",
+            "c-1",
+            &[],
+        )
     }
 
     #[test]
     fn keyed_hash_replaces_only_the_customers_identifiers() {
         let masker = masker();
         let pseudonym = masker.mask_value(Strategy::KeyedHash, Some("c-1")).unwrap();
-        assert!(pseudonym.starts_with("psn-") && pseudonym.len() == 36, "{pseudonym}");
-        assert_eq!(masker.mask_value(Strategy::KeyedHash, Some("dev-employee")).unwrap(), "dev-employee");
-        assert_ne!(masker.mask_value(Strategy::KeyedHash, Some("dev-client-c-1")).unwrap(), "dev-client-c-1");
+        assert!(
+            pseudonym.starts_with("psn-") && pseudonym.len() == 36,
+            "{pseudonym}"
+        );
+        assert_eq!(
+            masker
+                .mask_value(Strategy::KeyedHash, Some("dev-employee"))
+                .unwrap(),
+            "dev-employee"
+        );
+        assert_ne!(
+            masker
+                .mask_value(Strategy::KeyedHash, Some("dev-client-c-1"))
+                .unwrap(),
+            "dev-client-c-1"
+        );
     }
 
     #[test]
@@ -358,13 +519,19 @@ mod tests {
         let masker = masker();
         let mut order = json!({"shippingAddress": {"line1": "1 Main St", "line2": "Flat 2", "city": "Berlin", "postalCode": "10115", "country": "DE"}});
         assert_eq!(masker.mask_document(Entity::Order, &mut order), 4);
-        assert_eq!(order["shippingAddress"], json!({"line1": "[erased]", "line2": null, "city": "[erased]", "postalCode": "10", "country": "DE"}));
+        assert_eq!(
+            order["shippingAddress"],
+            json!({"line1": "[erased]", "line2": null, "city": "[erased]", "postalCode": "10", "country": "DE"})
+        );
         let mut without = json!({"shippingAddress": null});
         assert_eq!(masker.mask_document(Entity::Order, &mut without), 0);
     }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
-        assert_eq!(canonical_json(&json!({"b": 1, "a": {"d": [1, {"z": 0, "y": 1}], "c": "x"}})), r#"{"a":{"c":"x","d":[1,{"y":1,"z":0}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&json!({"b": 1, "a": {"d": [1, {"z": 0, "y": 1}], "c": "x"}})),
+            r#"{"a":{"c":"x","d":[1,{"y":1,"z":0}]},"b":1}"#
+        );
     }
 }

@@ -65,6 +65,9 @@ mod tests {
 
     #[test]
     fn order_event_types_are_camel_case() {
-        assert_eq!(serde_json::to_string(&OrderEventType::Shipped).unwrap(), "\"shipped\"");
+        assert_eq!(
+            serde_json::to_string(&OrderEventType::Shipped).unwrap(),
+            "\"shipped\""
+        );
     }
 }

@@ -21,7 +21,13 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [Self; 5] = [Self::Pending, Self::Confirmed, Self::Shipped, Self::Delivered, Self::Cancelled];
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,7 +58,11 @@ impl OrderStatus {
         if self.allowed_next().contains(&to) {
             Ok(to)
         } else {
-            Err(IllegalTransition { from: self, to, allowed: self.allowed_next().to_vec() })
+            Err(IllegalTransition {
+                from: self,
+                to,
+                allowed: self.allowed_next().to_vec(),
+            })
         }
     }
 
@@ -81,7 +91,11 @@ fn allowed_list(allowed: &[OrderStatus]) -> String {
     if allowed.is_empty() {
         "none (final status)".to_owned()
     } else {
-        allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        allowed
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -163,7 +177,12 @@ impl OrderInput {
         }
         for (index, line) in self.items.iter().enumerate() {
             check.id(&format!("items[{index}].productId"), &line.product_id);
-            check.range(&format!("items[{index}].quantity"), line.quantity, 1, 10_000);
+            check.range(
+                &format!("items[{index}].quantity"),
+                line.quantity,
+                1,
+                10_000,
+            );
         }
         if let Some(address) = &self.shipping_address {
             address.validate("shippingAddress", &mut check);
@@ -198,19 +217,36 @@ mod tests {
     #[test]
     fn the_state_machine_allows_exactly_the_documented_moves() {
         use OrderStatus::*;
-        let allowed = [(Pending, Confirmed), (Pending, Cancelled), (Confirmed, Shipped), (Confirmed, Cancelled), (Shipped, Delivered)];
+        let allowed = [
+            (Pending, Confirmed),
+            (Pending, Cancelled),
+            (Confirmed, Shipped),
+            (Confirmed, Cancelled),
+            (Shipped, Delivered),
+        ];
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
-                assert_eq!(from.transition(to).is_ok(), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+                assert_eq!(
+                    from.transition(to).is_ok(),
+                    allowed.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
             }
         }
     }
 
     #[test]
     fn an_illegal_transition_names_the_allowed_ones() {
-        let error = OrderStatus::Shipped.transition(OrderStatus::Cancelled).unwrap_err();
-        assert_eq!(error.to_string(), "an order that is shipped cannot become cancelled; allowed: delivered");
-        let error = OrderStatus::Delivered.transition(OrderStatus::Pending).unwrap_err();
+        let error = OrderStatus::Shipped
+            .transition(OrderStatus::Cancelled)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "an order that is shipped cannot become cancelled; allowed: delivered"
+        );
+        let error = OrderStatus::Delivered
+            .transition(OrderStatus::Pending)
+            .unwrap_err();
         assert!(error.to_string().ends_with("allowed: none (final status)"));
     }
 
@@ -218,7 +254,16 @@ mod tests {
     fn order_input_lists_every_bad_line() {
         let input = OrderInput {
             customer_id: None,
-            items: vec![OrderLineInput { product_id: "p-1".into(), quantity: 0 }, OrderLineInput { product_id: "".into(), quantity: 2 }],
+            items: vec![
+                OrderLineInput {
+                    product_id: "p-1".into(),
+                    quantity: 0,
+                },
+                OrderLineInput {
+                    product_id: "".into(),
+                    quantity: 2,
+                },
+            ],
             shipping_address: None,
         };
         let Invalid(errors) = input.validate().unwrap_err();

@@ -25,7 +25,10 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
 pub mod option {
     use super::*;
 
-    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         struct Timestamp<'a>(&'a DateTime<Utc>);
         impl Serialize for Timestamp<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -94,18 +97,28 @@ mod tests {
     }
 
     fn ours(at: DateTime<Utc>) -> String {
-        serde_json::to_string(&Written { at, maybe: Some(at) }).unwrap()
+        serde_json::to_string(&Written {
+            at,
+            maybe: Some(at),
+        })
+        .unwrap()
     }
 
     fn chronos(at: DateTime<Utc>) -> String {
-        format!("{{\"at\":{0},\"maybe\":{0}}}", serde_json::to_string(&at).unwrap())
+        format!(
+            "{{\"at\":{0},\"maybe\":{0}}}",
+            serde_json::to_string(&at).unwrap()
+        )
     }
 
     #[test]
     fn writes_what_chrono_writes() {
         let mut rng = fastrand::Rng::with_seed(7);
         let first = Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap().timestamp();
-        let last = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap().timestamp();
+        let last = Utc
+            .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+            .unwrap()
+            .timestamp();
         for _ in 0..20_000 {
             let nanos = match rng.u8(0..4) {
                 0 => 0,
@@ -120,7 +133,11 @@ mod tests {
 
     #[test]
     fn edge_cases_match_chrono_too() {
-        let leap_second = NaiveDate::from_ymd_opt(2016, 12, 31).unwrap().and_hms_nano_opt(23, 59, 59, 1_250_000_000).unwrap().and_utc();
+        let leap_second = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_250_000_000)
+            .unwrap()
+            .and_utc();
         let cases = [
             Utc.with_ymd_and_hms(2026, 11, 21, 9, 5, 3).unwrap(),
             Utc.timestamp_opt(1_800_000_000, 1).unwrap(),
@@ -132,7 +149,17 @@ mod tests {
         for at in cases {
             assert_eq!(ours(at), chronos(at), "{at:?}");
         }
-        assert!(ours(leap_second).contains("23:59:60.25Z") || ours(leap_second).contains("23:59:60.250Z"));
-        assert_eq!(serde_json::to_string(&Written { at: cases[0], maybe: None }).unwrap(), "{\"at\":\"2026-11-21T09:05:03Z\",\"maybe\":null}");
+        assert!(
+            ours(leap_second).contains("23:59:60.25Z")
+                || ours(leap_second).contains("23:59:60.250Z")
+        );
+        assert_eq!(
+            serde_json::to_string(&Written {
+                at: cases[0],
+                maybe: None
+            })
+            .unwrap(),
+            "{\"at\":\"2026-11-21T09:05:03Z\",\"maybe\":null}"
+        );
     }
 }

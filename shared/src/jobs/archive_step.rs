@@ -40,7 +40,13 @@ pub trait ArchiveSource: Send + Sync {
     fn kind(&self) -> &'static str;
     /// The report's count of removed items.
     fn counted_as(&self) -> &'static str;
-    async fn scan(&self, store: &dyn Store, tenant: &TenantId, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<ArchiveRow>>;
+    async fn scan(
+        &self,
+        store: &dyn Store,
+        tenant: &TenantId,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<ArchiveRow>>;
     /// The archive lines for one batch (one tenant, one day).
     fn lines(&self, tenant: &TenantId, day: NaiveDate, rows: &[ArchiveRow]) -> Vec<Value>;
     fn removal(&self, tenant: &TenantId, ids: Vec<String>) -> Removal;
@@ -52,7 +58,10 @@ pub fn day_prefix(root: &str, tenant: &TenantId, day: NaiveDate) -> String {
 }
 
 /// The part number after the last one stored under `prefix` (0 when there is none).
-async fn next_free_part(archive: &dyn ArchiveStore, prefix: &str) -> Result<u32, crate::archive::ArchiveError> {
+async fn next_free_part(
+    archive: &dyn ArchiveStore,
+    prefix: &str,
+) -> Result<u32, crate::archive::ArchiveError> {
     let keys = archive.list(prefix).await?;
     let last = keys
         .iter()
@@ -64,7 +73,11 @@ async fn next_free_part(archive: &dyn ArchiveStore, prefix: &str) -> Result<u32,
 }
 
 /// Archives then removes every due item of `tenant` from `source`.
-pub async fn archive_tenant(run: &mut Run<'_>, source: &dyn ArchiveSource, tenant: &TenantId) -> Result<StepEnd, JobError> {
+pub async fn archive_tenant(
+    run: &mut Run<'_>,
+    source: &dyn ArchiveSource,
+    tenant: &TenantId,
+) -> Result<StepEnd, JobError> {
     let step = source.step();
     let (mut cursor, mut next_part) = match run.resume_at(step, Some(tenant)) {
         Resume::Skip => return Ok(StepEnd::Done),
@@ -77,7 +90,10 @@ pub async fn archive_tenant(run: &mut Run<'_>, source: &dyn ArchiveSource, tenan
         if run.out_of_time() {
             return Ok(StepEnd::OutOfTime);
         }
-        let mut rows = source.scan(store.as_ref(), tenant, cursor.clone(), run.batch_size()).await.map_err(JobError::store(step))?;
+        let mut rows = source
+            .scan(store.as_ref(), tenant, cursor.clone(), run.batch_size())
+            .await
+            .map_err(JobError::store(step))?;
         let Some(day) = rows.first().map(|row| row.day) else {
             return Ok(StepEnd::Done);
         };
@@ -86,14 +102,17 @@ pub async fn archive_tenant(run: &mut Run<'_>, source: &dyn ArchiveSource, tenan
         let last = rows.last().map(|row| row.cursor.clone());
         let count = rows.len();
         if run.dry_run {
-            run.report.add(tenant.as_str(), source.counted_as(), count as u64);
+            run.report
+                .add(tenant.as_str(), source.counted_as(), count as u64);
             run.report.add(tenant.as_str(), "archiveObjects", 1);
         } else {
             let day_text = day.format("%Y-%m-%d").to_string();
             let prefix = day_prefix(source.root(), tenant, day);
             let part = match &next_part {
                 Some((at, part)) if *at == day_text => *part,
-                _ => next_free_part(archive.as_ref(), &prefix).await.map_err(JobError::archive(step))?,
+                _ => next_free_part(archive.as_ref(), &prefix)
+                    .await
+                    .map_err(JobError::archive(step))?,
             };
             let mut checkpoint = run.checkpoint(step, Some(tenant));
             checkpoint.cursor = cursor.clone();
@@ -101,16 +120,25 @@ pub async fn archive_tenant(run: &mut Run<'_>, source: &dyn ArchiveSource, tenan
             checkpoint.part = Some(part);
             run.save(&checkpoint).await?;
             let lines = source.lines(tenant, day, &rows);
-            let written = write_verified(archive.as_ref(), &format!("{prefix}{part:05}"), source.kind(), &lines)
-                .await
-                .map_err(JobError::archive(step))?;
+            let written = write_verified(
+                archive.as_ref(),
+                &format!("{prefix}{part:05}"),
+                source.kind(),
+                &lines,
+            )
+            .await
+            .map_err(JobError::archive(step))?;
             checkpoint.cursor = last.clone();
             checkpoint.part = Some(part + 1);
             let fence = run.fence(Some(&checkpoint));
             let ids = rows.into_iter().map(|row| row.id).collect();
-            let removed = store.remove_rows(source.removal(tenant, ids), fence).await.map_err(JobError::store(step))?;
+            let removed = store
+                .remove_rows(source.removal(tenant, ids), fence)
+                .await
+                .map_err(JobError::store(step))?;
             tracing::debug!(tenant = %tenant, object = %written.object_key, items = written.manifest.items, removed, "archived batch");
-            run.report.add(tenant.as_str(), source.counted_as(), removed);
+            run.report
+                .add(tenant.as_str(), source.counted_as(), removed);
             run.report.add(tenant.as_str(), "archiveObjects", 1);
             next_part = Some((day_text, part + 1));
         }

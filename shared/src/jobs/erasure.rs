@@ -23,7 +23,12 @@ pub enum InactiveErasure {
 /// Erases one customer with the GDPR erasure's rules, idempotently for a given `request_id`.
 #[async_trait::async_trait]
 pub trait InactiveCustomerEraser: Send + Sync {
-    async fn erase(&self, tenant: &crate::store::TenantId, customer_id: &str, request_id: &str) -> Result<InactiveErasure, String>;
+    async fn erase(
+        &self,
+        tenant: &crate::store::TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> Result<InactiveErasure, String>;
 }
 
 /// The eraser of a [`super::JobContext`] that was given none: erases nothing, and the report
@@ -34,7 +39,12 @@ pub struct UnwiredEraser;
 
 #[async_trait::async_trait]
 impl InactiveCustomerEraser for UnwiredEraser {
-    async fn erase(&self, _tenant: &crate::store::TenantId, _customer_id: &str, _request_id: &str) -> Result<InactiveErasure, String> {
+    async fn erase(
+        &self,
+        _tenant: &crate::store::TenantId,
+        _customer_id: &str,
+        _request_id: &str,
+    ) -> Result<InactiveErasure, String> {
         Ok(InactiveErasure::NotWired)
     }
 }

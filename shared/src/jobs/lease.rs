@@ -20,7 +20,11 @@ pub fn machine() -> String {
     std::env::var("WEBSITE_INSTANCE_ID")
         .ok()
         .filter(|id| !id.is_empty())
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|name| name.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|name| name.trim().to_owned())
+        })
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "local".to_owned())
 }
@@ -52,7 +56,9 @@ pub fn holder_is_dead_here(holder: &str) -> bool {
 fn process_is_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name; `Z` (zombie) or `X` (dead).
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
         Err(_) => true,
     }
 }
@@ -64,12 +70,20 @@ fn process_is_gone(_pid: u32) -> bool {
 
 /// Takes the lease on `job` for `holder`, taking over from a dead local holder; otherwise
 /// reports who holds it.
-pub async fn acquire<S: JobStateStore + ?Sized>(store: &S, job: &str, holder: &str, ttl: Duration) -> StoreResult<Result<(), Lease>> {
+pub async fn acquire<S: JobStateStore + ?Sized>(
+    store: &S,
+    job: &str,
+    holder: &str,
+    ttl: Duration,
+) -> StoreResult<Result<(), Lease>> {
     match store.acquire_lease(job, holder, ttl, None).await? {
         LeaseGrant::Acquired => Ok(Ok(())),
         LeaseGrant::HeldBy(lease) if holder_is_dead_here(&lease.holder) => {
             tracing::warn!(job, previous = %lease.holder, "taking over the lease of a process that is gone");
-            match store.acquire_lease(job, holder, ttl, Some(&lease.holder)).await? {
+            match store
+                .acquire_lease(job, holder, ttl, Some(&lease.holder))
+                .await?
+            {
                 LeaseGrant::Acquired => Ok(Ok(())),
                 LeaseGrant::HeldBy(lease) => Ok(Err(lease)),
             }

@@ -25,7 +25,13 @@ use crate::store::{Store, StoreResult};
 use super::run::Run;
 use super::{JobError, StepEnd};
 
-pub const STEPS: &[&str] = &["orphanOrderItems", "orphanNotifications", "expiredIdempotencyKeys", "expiredProcessedEvents", "engine"];
+pub const STEPS: &[&str] = &[
+    "orphanOrderItems",
+    "orphanNotifications",
+    "expiredIdempotencyKeys",
+    "expiredProcessedEvents",
+    "engine",
+];
 
 /// How long an `Idempotency-Key` is honoured.
 pub const IDEMPOTENCY_KEY_TTL: chrono::Duration = chrono::Duration::hours(24);
@@ -62,37 +68,75 @@ impl Sweep {
     }
 
     /// The next leftovers after `after`, as cursors `(tenant, id, line)`.
-    async fn scan(self, store: &dyn Store, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<Cursor>> {
+    async fn scan(
+        self,
+        store: &dyn Store,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<Cursor>> {
         Ok(match self {
             Self::OrderItems => store
                 .scan_orphan_order_items(after, limit)
                 .await?
                 .into_iter()
-                .map(|(tenant, order_id, line)| Cursor { key: tenant, id: order_id, seq: line })
+                .map(|(tenant, order_id, line)| Cursor {
+                    key: tenant,
+                    id: order_id,
+                    seq: line,
+                })
                 .collect(),
-            Self::Notifications => store.scan_orphan_notifications(after, limit).await?.into_iter().map(|(t, id)| Cursor::new(t, id)).collect(),
-            Self::IdempotencyKeys { before } => {
-                store.scan_expired_idempotency_keys(before, after, limit).await?.into_iter().map(|(t, key)| Cursor::new(t, key)).collect()
-            }
+            Self::Notifications => store
+                .scan_orphan_notifications(after, limit)
+                .await?
+                .into_iter()
+                .map(|(t, id)| Cursor::new(t, id))
+                .collect(),
+            Self::IdempotencyKeys { before } => store
+                .scan_expired_idempotency_keys(before, after, limit)
+                .await?
+                .into_iter()
+                .map(|(t, key)| Cursor::new(t, key))
+                .collect(),
             // The cursor's id holds consumer and event id, joined by a newline (neither has one).
             Self::ProcessedEvents { before } => store
                 .scan_expired_processed_events(before, after, limit)
                 .await?
                 .into_iter()
-                .map(|(tenant, consumer, event)| Cursor::new(tenant, format!("{consumer}\n{event}")))
+                .map(|(tenant, consumer, event)| {
+                    Cursor::new(tenant, format!("{consumer}\n{event}"))
+                })
                 .collect(),
         })
     }
 
     fn removal(self, found: &[Cursor]) -> Removal {
         match self {
-            Self::OrderItems => Removal::OrderItems(found.iter().map(|c| (c.key.clone(), c.id.clone(), c.seq)).collect()),
-            Self::Notifications => Removal::NotificationsByKey(found.iter().map(|c| (c.key.clone(), c.id.clone())).collect()),
-            Self::IdempotencyKeys { .. } => Removal::IdempotencyKeys(found.iter().map(|c| (c.key.clone(), c.id.clone())).collect()),
+            Self::OrderItems => Removal::OrderItems(
+                found
+                    .iter()
+                    .map(|c| (c.key.clone(), c.id.clone(), c.seq))
+                    .collect(),
+            ),
+            Self::Notifications => Removal::NotificationsByKey(
+                found
+                    .iter()
+                    .map(|c| (c.key.clone(), c.id.clone()))
+                    .collect(),
+            ),
+            Self::IdempotencyKeys { .. } => Removal::IdempotencyKeys(
+                found
+                    .iter()
+                    .map(|c| (c.key.clone(), c.id.clone()))
+                    .collect(),
+            ),
             Self::ProcessedEvents { .. } => Removal::ProcessedEvents(
                 found
                     .iter()
-                    .filter_map(|c| c.id.split_once('\n').map(|(consumer, event)| (c.key.clone(), consumer.to_owned(), event.to_owned())))
+                    .filter_map(|c| {
+                        c.id.split_once('\n').map(|(consumer, event)| {
+                            (c.key.clone(), consumer.to_owned(), event.to_owned())
+                        })
+                    })
                     .collect(),
             ),
         }
@@ -103,8 +147,12 @@ fn sweeps(now: DateTime<Utc>) -> [Sweep; 4] {
     [
         Sweep::OrderItems,
         Sweep::Notifications,
-        Sweep::IdempotencyKeys { before: now - IDEMPOTENCY_KEY_TTL },
-        Sweep::ProcessedEvents { before: now - PROCESSED_EVENT_TTL },
+        Sweep::IdempotencyKeys {
+            before: now - IDEMPOTENCY_KEY_TTL,
+        },
+        Sweep::ProcessedEvents {
+            before: now - PROCESSED_EVENT_TTL,
+        },
     ]
 }
 
@@ -134,7 +182,10 @@ async fn remove_all(run: &mut Run<'_>, sweep: Sweep) -> Result<StepEnd, JobError
         if run.out_of_time() {
             return Ok(StepEnd::OutOfTime);
         }
-        let found = sweep.scan(store.as_ref(), cursor.clone(), run.batch_size()).await.map_err(JobError::store(step))?;
+        let found = sweep
+            .scan(store.as_ref(), cursor.clone(), run.batch_size())
+            .await
+            .map_err(JobError::store(step))?;
         let Some(last) = found.last().cloned() else {
             return Ok(StepEnd::Done);
         };
@@ -146,7 +197,10 @@ async fn remove_all(run: &mut Run<'_>, sweep: Sweep) -> Result<StepEnd, JobError
             let mut checkpoint = run.checkpoint(step, None);
             checkpoint.cursor = Some(last.clone());
             let fence = run.fence(Some(&checkpoint));
-            store.remove_rows(sweep.removal(&found), fence).await.map_err(JobError::store(step))?;
+            store
+                .remove_rows(sweep.removal(&found), fence)
+                .await
+                .map_err(JobError::store(step))?;
         }
         for (tenant, count) in per_tenant {
             run.report.add(&tenant, sweep.counted_as(), count);
@@ -166,18 +220,32 @@ async fn engine(run: &mut Run<'_>) -> Result<(), JobError> {
     const STEP: &str = "engine";
     run.progress_step(STEP, None);
     let store = run.context.store.clone();
-    let settled = store.settle_stock_reservations(crate::domain::now() - STOCK_RESERVATION_GRACE, run.dry_run).await.map_err(JobError::store(STEP))?;
+    let settled = store
+        .settle_stock_reservations(crate::domain::now() - STOCK_RESERVATION_GRACE, run.dry_run)
+        .await
+        .map_err(JobError::store(STEP))?;
     for (tenant, count) in settled {
         run.report.add(&tenant, "stockReservationsSettled", count);
     }
-    let orphans = store.count_orders_without_customer().await.map_err(JobError::store(STEP))?;
+    let orphans = store
+        .count_orders_without_customer()
+        .await
+        .map_err(JobError::store(STEP))?;
     if !orphans.is_empty() {
         let per_tenant: BTreeMap<String, u64> = orphans.into_iter().collect();
-        run.report.findings.insert("ordersWithoutCustomer".into(), json!(per_tenant));
+        run.report
+            .findings
+            .insert("ordersWithoutCustomer".into(), json!(per_tenant));
     }
-    let engine = store.maintain_engine(run.dry_run).await.map_err(JobError::store(STEP))?;
+    let engine = store
+        .maintain_engine(run.dry_run)
+        .await
+        .map_err(JobError::store(STEP))?;
     if engine.integrity != ["ok"] {
-        tracing::error!(problems = engine.integrity.len(), "the database integrity check found problems");
+        tracing::error!(
+            problems = engine.integrity.len(),
+            "the database integrity check found problems"
+        );
     }
     run.report.findings.insert("engine".into(), json!(engine));
     Ok(())
@@ -190,7 +258,10 @@ pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
         let mut cursor = None;
         let mut left = 0;
         loop {
-            let found = sweep.scan(store.as_ref(), cursor, 10_000).await.map_err(JobError::store("count"))?;
+            let found = sweep
+                .scan(store.as_ref(), cursor, 10_000)
+                .await
+                .map_err(JobError::store("count"))?;
             left += found.len() as u64;
             match found.last() {
                 Some(last) => cursor = Some(last.clone()),

@@ -45,7 +45,11 @@ pub enum JobName {
 }
 
 impl JobName {
-    pub const ALL: [Self; 3] = [Self::DataRetentionCleanup, Self::NotificationCleanup, Self::DatabaseMaintenance];
+    pub const ALL: [Self; 3] = [
+        Self::DataRetentionCleanup,
+        Self::NotificationCleanup,
+        Self::DatabaseMaintenance,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,7 +61,9 @@ impl JobName {
 
     /// The job of that name (case-insensitive).
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|job| job.as_str().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|job| job.as_str().eq_ignore_ascii_case(name))
     }
 
     /// The steps of the job, in the order they run (the checkpoint names one).
@@ -108,7 +114,12 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    pub fn new(store: Arc<dyn Store>, archive: Arc<dyn ArchiveStore>, retention: RetentionSettings, settings: JobSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        archive: Arc<dyn ArchiveStore>,
+        retention: RetentionSettings,
+        settings: JobSettings,
+    ) -> Self {
         Self {
             store,
             archive,

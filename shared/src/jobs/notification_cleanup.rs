@@ -20,12 +20,22 @@ use super::{JobError, StepEnd};
 pub const STEPS: &[&str] = &["readNotifications"];
 
 pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
-    let tenants = run.context.store.tenants_with_data().await.map_err(JobError::store("tenants"))?;
+    let tenants = run
+        .context
+        .store
+        .tenants_with_data()
+        .await
+        .map_err(JobError::store("tenants"))?;
     let now = crate::domain::now();
-    let total = if run.wants_totals() { Some(due(run, &tenants, now).await?) } else { None };
+    let total = if run.wants_totals() {
+        Some(due(run, &tenants, now).await?)
+    } else {
+        None
+    };
     run.progress_step(STEPS[0], total);
     for tenant in &tenants {
-        let before = TenantRetention::for_tenant(&run.context.retention, tenant.as_str()).read_notifications_before(now);
+        let before = TenantRetention::for_tenant(&run.context.retention, tenant.as_str())
+            .read_notifications_before(now);
         if archive_tenant(run, &ReadNotifications { before }, tenant).await? == StepEnd::OutOfTime {
             return Ok(StepEnd::OutOfTime);
         }
@@ -36,14 +46,25 @@ pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
 async fn due(run: &Run<'_>, tenants: &[TenantId], now: DateTime<Utc>) -> Result<u64, JobError> {
     let mut total = 0;
     for tenant in tenants {
-        let before = TenantRetention::for_tenant(&run.context.retention, tenant.as_str()).read_notifications_before(now);
-        total += run.context.store.count_notifications(tenant, before, true).await.map_err(JobError::store("count"))?;
+        let before = TenantRetention::for_tenant(&run.context.retention, tenant.as_str())
+            .read_notifications_before(now);
+        total += run
+            .context
+            .store
+            .count_notifications(tenant, before, true)
+            .await
+            .map_err(JobError::store("count"))?;
     }
     Ok(total)
 }
 
 pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
-    let tenants = run.context.store.tenants_with_data().await.map_err(JobError::store("tenants"))?;
+    let tenants = run
+        .context
+        .store
+        .tenants_with_data()
+        .await
+        .map_err(JobError::store("tenants"))?;
     let left = due(run, &tenants, crate::domain::now()).await?;
     run.report.leave("readNotifications", left);
     Ok(())
@@ -72,12 +93,28 @@ impl ArchiveSource for ReadNotifications {
         "readNotificationsRemoved"
     }
 
-    async fn scan(&self, store: &dyn Store, tenant: &TenantId, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<ArchiveRow>> {
-        let scan = NotificationScan { before: self.before, read_only: true, after, limit };
+    async fn scan(
+        &self,
+        store: &dyn Store,
+        tenant: &TenantId,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<ArchiveRow>> {
+        let scan = NotificationScan {
+            before: self.before,
+            read_only: true,
+            after,
+            limit,
+        };
         let rows = store.scan_notifications(tenant, scan).await?;
         Ok(rows
             .into_iter()
-            .map(|row| ArchiveRow { id: row.id, day: row.created_at.date_naive(), cursor: row.cursor, doc: Value::String(row.category) })
+            .map(|row| ArchiveRow {
+                id: row.id,
+                day: row.created_at.date_naive(),
+                cursor: row.cursor,
+                doc: Value::String(row.category),
+            })
             .collect())
     }
 
@@ -85,7 +122,9 @@ impl ArchiveSource for ReadNotifications {
     fn lines(&self, tenant: &TenantId, day: NaiveDate, rows: &[ArchiveRow]) -> Vec<Value> {
         let mut per_category: BTreeMap<&str, u64> = BTreeMap::new();
         for row in rows {
-            *per_category.entry(row.doc.as_str().unwrap_or("")).or_insert(0) += 1;
+            *per_category
+                .entry(row.doc.as_str().unwrap_or(""))
+                .or_insert(0) += 1;
         }
         let day = day.format("%Y-%m-%d").to_string();
         per_category
@@ -95,6 +134,9 @@ impl ArchiveSource for ReadNotifications {
     }
 
     fn removal(&self, tenant: &TenantId, ids: Vec<String>) -> Removal {
-        Removal::Notifications { tenant: tenant.clone(), ids }
+        Removal::Notifications {
+            tenant: tenant.clone(),
+            ids,
+        }
     }
 }

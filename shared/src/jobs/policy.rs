@@ -28,8 +28,12 @@ impl TenantRetention {
         };
         Self {
             notification_days: own.notification_days.unwrap_or(global.notification_days),
-            read_notification_days: own.read_notification_days.unwrap_or(global.read_notification_days),
-            inactive_customer_years: own.inactive_customer_years.unwrap_or(global.inactive_customer_years),
+            read_notification_days: own
+                .read_notification_days
+                .unwrap_or(global.read_notification_days),
+            inactive_customer_years: own
+                .inactive_customer_years
+                .unwrap_or(global.inactive_customer_years),
             audit_years: own.audit_years.unwrap_or(global.audit_years),
         }
     }
@@ -61,7 +65,8 @@ fn days_before(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
 
 /// Calendar years (29 February goes back to 28 February).
 fn years_before(now: DateTime<Utc>, years: u32) -> DateTime<Utc> {
-    now.checked_sub_months(Months::new(years.saturating_mul(12))).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    now.checked_sub_months(Months::new(years.saturating_mul(12)))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 #[cfg(test)]
@@ -75,7 +80,14 @@ mod tests {
             read_notification_days: 30,
             inactive_customer_years: 7,
             audit_years: 10,
-            tenant_overrides: [("t1".to_owned(), RetentionOverride { notification_days: Some(10), ..Default::default() })].into(),
+            tenant_overrides: [(
+                "t1".to_owned(),
+                RetentionOverride {
+                    notification_days: Some(10),
+                    ..Default::default()
+                },
+            )]
+            .into(),
         }
     }
 
@@ -83,14 +95,23 @@ mod tests {
     fn overrides_replace_only_what_they_set() {
         let t1 = TenantRetention::for_tenant(&settings(), "t1");
         assert_eq!((t1.notification_days, t1.audit_years), (10, 10));
-        assert_eq!(TenantRetention::for_tenant(&settings(), "t2").notification_days, 90);
+        assert_eq!(
+            TenantRetention::for_tenant(&settings(), "t2").notification_days,
+            90
+        );
     }
 
     #[test]
     fn cut_offs_count_back_from_now() {
         let now = "2026-03-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
         let policy = TenantRetention::for_tenant(&settings(), "t2");
-        assert_eq!(policy.notifications_before(now).to_rfc3339(), "2025-12-01T00:00:00+00:00");
-        assert_eq!(policy.audit_before(now).to_rfc3339(), "2016-03-01T00:00:00+00:00");
+        assert_eq!(
+            policy.notifications_before(now).to_rfc3339(),
+            "2025-12-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            policy.audit_before(now).to_rfc3339(),
+            "2016-03-01T00:00:00+00:00"
+        );
     }
 }

@@ -95,7 +95,12 @@ impl JobReport {
         if count == 0 {
             return;
         }
-        *self.counts.entry(tenant.to_owned()).or_default().entry(kind.to_owned()).or_insert(0) += count;
+        *self
+            .counts
+            .entry(tenant.to_owned())
+            .or_default()
+            .entry(kind.to_owned())
+            .or_insert(0) += count;
         *self.totals.entry(kind.to_owned()).or_insert(0) += count;
     }
 
@@ -116,15 +121,28 @@ impl JobReport {
         let totals = if self.totals.is_empty() {
             "nothing to do".to_owned()
         } else {
-            self.totals.iter().map(|(kind, count)| format!("{kind}={count}")).collect::<Vec<_>>().join(" ")
+            self.totals
+                .iter()
+                .map(|(kind, count)| format!("{kind}={count}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         let left = if self.left.is_empty() {
             String::new()
         } else {
-            format!("; left for the next run: {}", self.left.iter().map(|(kind, count)| format!("{kind}={count}")).collect::<Vec<_>>().join(" "))
+            format!(
+                "; left for the next run: {}",
+                self.left
+                    .iter()
+                    .map(|(kind, count)| format!("{kind}={count}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         };
         let throttled = match (self.stopped_by_throttling, self.throttled_requests) {
-            (true, Some(count)) => format!("; stopped: the store kept throttling ({count} requests answered 429)"),
+            (true, Some(count)) => {
+                format!("; stopped: the store kept throttling ({count} requests answered 429)")
+            }
             (true, None) => "; stopped: the store kept throttling (429)".to_owned(),
             (false, Some(count)) => format!("; {count} requests throttled (429)"),
             (false, None) => String::new(),

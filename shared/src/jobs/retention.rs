@@ -22,7 +22,12 @@ pub const STEPS: &[&str] = &["notifications", "inactiveCustomers", "auditArchive
 
 /// Runs every step over every tenant.
 pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
-    let tenants = run.context.store.tenants_with_data().await.map_err(JobError::store("tenants"))?;
+    let tenants = run
+        .context
+        .store
+        .tenants_with_data()
+        .await
+        .map_err(JobError::store("tenants"))?;
     let now = crate::domain::now();
     for step in STEPS {
         if run.wants_totals() {
@@ -34,9 +39,22 @@ pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
         for tenant in &tenants {
             let policy = TenantRetention::for_tenant(&run.context.retention, tenant.as_str());
             let end = match *step {
-                "notifications" => delete_notifications(run, tenant, policy.notifications_before(now)).await?,
-                "inactiveCustomers" => erase_inactive(run, tenant, policy.inactive_before(now)).await?,
-                _ => archive_tenant(run, &AuditSource { before: policy.audit_before(now) }, tenant).await?,
+                "notifications" => {
+                    delete_notifications(run, tenant, policy.notifications_before(now)).await?
+                }
+                "inactiveCustomers" => {
+                    erase_inactive(run, tenant, policy.inactive_before(now)).await?
+                }
+                _ => {
+                    archive_tenant(
+                        run,
+                        &AuditSource {
+                            before: policy.audit_before(now),
+                        },
+                        tenant,
+                    )
+                    .await?
+                }
             };
             if end == StepEnd::OutOfTime {
                 return Ok(end);
@@ -47,14 +65,27 @@ pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
 }
 
 /// What `step` has due over `tenants`.
-async fn due(run: &Run<'_>, step: &str, tenants: &[TenantId], now: DateTime<Utc>) -> Result<u64, JobError> {
+async fn due(
+    run: &Run<'_>,
+    step: &str,
+    tenants: &[TenantId],
+    now: DateTime<Utc>,
+) -> Result<u64, JobError> {
     let store = run.context.store.as_ref();
     let mut total = 0;
     for tenant in tenants {
         let policy = TenantRetention::for_tenant(&run.context.retention, tenant.as_str());
         total += match step {
-            "notifications" => store.count_notifications(tenant, policy.notifications_before(now), false).await,
-            "inactiveCustomers" => store.count_inactive_customers(tenant, policy.inactive_before(now)).await,
+            "notifications" => {
+                store
+                    .count_notifications(tenant, policy.notifications_before(now), false)
+                    .await
+            }
+            "inactiveCustomers" => {
+                store
+                    .count_inactive_customers(tenant, policy.inactive_before(now))
+                    .await
+            }
             _ => store.count_audit(tenant, policy.audit_before(now)).await,
         }
         .map_err(JobError::store("count"))?;
@@ -64,9 +95,17 @@ async fn due(run: &Run<'_>, step: &str, tenants: &[TenantId], now: DateTime<Utc>
 
 /// What is still due after a run that stopped early, per kind.
 pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
-    let tenants = run.context.store.tenants_with_data().await.map_err(JobError::store("tenants"))?;
+    let tenants = run
+        .context
+        .store
+        .tenants_with_data()
+        .await
+        .map_err(JobError::store("tenants"))?;
     let now = crate::domain::now();
-    for (step, kind) in STEPS.iter().zip(["notifications", "inactiveCustomers", "auditEntries"]) {
+    for (step, kind) in STEPS
+        .iter()
+        .zip(["notifications", "inactiveCustomers", "auditEntries"])
+    {
         let count = due(run, step, &tenants, now).await?;
         run.report.leave(kind, count);
     }
@@ -74,7 +113,11 @@ pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
 }
 
 /// Deletes the tenant's notifications created before `before`, batch by batch.
-async fn delete_notifications(run: &mut Run<'_>, tenant: &TenantId, before: DateTime<Utc>) -> Result<StepEnd, JobError> {
+async fn delete_notifications(
+    run: &mut Run<'_>,
+    tenant: &TenantId,
+    before: DateTime<Utc>,
+) -> Result<StepEnd, JobError> {
     const STEP: &str = "notifications";
     let Some(mut cursor) = run.resume_cursor(STEP, Some(tenant)) else {
         return Ok(StepEnd::Done);
@@ -84,21 +127,40 @@ async fn delete_notifications(run: &mut Run<'_>, tenant: &TenantId, before: Date
         if run.out_of_time() {
             return Ok(StepEnd::OutOfTime);
         }
-        let scan = NotificationScan { before, read_only: false, after: cursor.clone(), limit: run.batch_size() };
-        let rows = store.scan_notifications(tenant, scan).await.map_err(JobError::store(STEP))?;
+        let scan = NotificationScan {
+            before,
+            read_only: false,
+            after: cursor.clone(),
+            limit: run.batch_size(),
+        };
+        let rows = store
+            .scan_notifications(tenant, scan)
+            .await
+            .map_err(JobError::store(STEP))?;
         let Some(last) = rows.last().map(|row| row.cursor.clone()) else {
             return Ok(StepEnd::Done);
         };
         let count = rows.len();
         if run.dry_run {
-            run.report.add(tenant.as_str(), "notificationsDeleted", count as u64);
+            run.report
+                .add(tenant.as_str(), "notificationsDeleted", count as u64);
         } else {
             let mut checkpoint = run.checkpoint(STEP, Some(tenant));
             checkpoint.cursor = Some(last.clone());
             let fence = run.fence(Some(&checkpoint));
             let ids = rows.into_iter().map(|row| row.id).collect();
-            let removed = store.remove_rows(Removal::Notifications { tenant: tenant.clone(), ids }, fence).await.map_err(JobError::store(STEP))?;
-            run.report.add(tenant.as_str(), "notificationsDeleted", removed);
+            let removed = store
+                .remove_rows(
+                    Removal::Notifications {
+                        tenant: tenant.clone(),
+                        ids,
+                    },
+                    fence,
+                )
+                .await
+                .map_err(JobError::store(STEP))?;
+            run.report
+                .add(tenant.as_str(), "notificationsDeleted", removed);
         }
         run.advance(count);
         cursor = Some(last);
@@ -108,7 +170,11 @@ async fn delete_notifications(run: &mut Run<'_>, tenant: &TenantId, before: Date
 /// Erases the tenant's customers inactive since before `before`, one by one, a checkpoint per
 /// batch. An erasure is idempotent per request id, so a customer whose erasure a crash
 /// interrupted is finished (not erased twice) by the next run.
-async fn erase_inactive(run: &mut Run<'_>, tenant: &TenantId, before: DateTime<Utc>) -> Result<StepEnd, JobError> {
+async fn erase_inactive(
+    run: &mut Run<'_>,
+    tenant: &TenantId,
+    before: DateTime<Utc>,
+) -> Result<StepEnd, JobError> {
     const STEP: &str = "inactiveCustomers";
     let Some(mut cursor) = run.resume_cursor(STEP, Some(tenant)) else {
         return Ok(StepEnd::Done);
@@ -119,7 +185,10 @@ async fn erase_inactive(run: &mut Run<'_>, tenant: &TenantId, before: DateTime<U
         if run.out_of_time() {
             return Ok(StepEnd::OutOfTime);
         }
-        let customers = store.scan_inactive_customers(tenant, before, cursor.clone(), run.batch_size()).await.map_err(JobError::store(STEP))?;
+        let customers = store
+            .scan_inactive_customers(tenant, before, cursor.clone(), run.batch_size())
+            .await
+            .map_err(JobError::store(STEP))?;
         if customers.is_empty() {
             return Ok(StepEnd::Done);
         }
@@ -128,7 +197,10 @@ async fn erase_inactive(run: &mut Run<'_>, tenant: &TenantId, before: DateTime<U
                 "customersAnonymised"
             } else {
                 run.keep_lease().await?;
-                match eraser.erase(tenant, &customer.id, &request_id(&customer.id)).await {
+                match eraser
+                    .erase(tenant, &customer.id, &request_id(&customer.id))
+                    .await
+                {
                     Ok(InactiveErasure::Erased) => "customersAnonymised",
                     Ok(InactiveErasure::AlreadyErased) => "customersAlreadyErased",
                     Ok(InactiveErasure::NotWired) => "customersAwaitingErasure",
@@ -150,7 +222,12 @@ async fn erase_inactive(run: &mut Run<'_>, tenant: &TenantId, before: DateTime<U
     }
 }
 
-async fn save_cursor(run: &mut Run<'_>, step: &str, tenant: &TenantId, cursor: Option<Cursor>) -> Result<(), JobError> {
+async fn save_cursor(
+    run: &mut Run<'_>,
+    step: &str,
+    tenant: &TenantId,
+    cursor: Option<Cursor>,
+) -> Result<(), JobError> {
     let mut checkpoint = run.checkpoint(step, Some(tenant));
     checkpoint.cursor = cursor;
     run.save(&checkpoint).await
@@ -179,17 +256,31 @@ impl ArchiveSource for AuditSource {
         "auditEntriesArchived"
     }
 
-    async fn scan(&self, store: &dyn Store, tenant: &TenantId, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<ArchiveRow>> {
+    async fn scan(
+        &self,
+        store: &dyn Store,
+        tenant: &TenantId,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<ArchiveRow>> {
         let entries = store.scan_audit(tenant, self.before, after, limit).await?;
         Ok(entries.into_iter().map(audit_row).collect())
     }
 
-    fn lines(&self, _tenant: &TenantId, _day: chrono::NaiveDate, rows: &[ArchiveRow]) -> Vec<Value> {
+    fn lines(
+        &self,
+        _tenant: &TenantId,
+        _day: chrono::NaiveDate,
+        rows: &[ArchiveRow],
+    ) -> Vec<Value> {
         rows.iter().map(|row| row.doc.clone()).collect()
     }
 
     fn removal(&self, tenant: &TenantId, ids: Vec<String>) -> Removal {
-        Removal::AuditEntries { tenant: tenant.clone(), ids }
+        Removal::AuditEntries {
+            tenant: tenant.clone(),
+            ids,
+        }
     }
 }
 

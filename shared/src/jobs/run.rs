@@ -8,7 +8,10 @@ use crate::store::jobs::{Fence, JobRunRecord};
 use crate::store::TenantId;
 
 use super::report::{JobReport, Outcome, Resumed};
-use super::{lease, maintenance, notification_cleanup, retention, Checkpoint, JobContext, JobError, JobName, RunOptions, StepEnd, Trigger};
+use super::{
+    lease, maintenance, notification_cleanup, retention, Checkpoint, JobContext, JobError, JobName,
+    RunOptions, StepEnd, Trigger,
+};
 
 /// The tenant the run itself is audited under (each tenant it touched gets its own entry too).
 pub const SYSTEM_AUDIT_TENANT: &str = "_system";
@@ -92,7 +95,15 @@ impl<'a> Run<'a> {
             return Ok(true);
         }
         let store = self.context.store.as_ref();
-        match lease::acquire(store, self.job.as_str(), &self.holder, self.context.lease_ttl).await.map_err(JobError::store("lease"))? {
+        match lease::acquire(
+            store,
+            self.job.as_str(),
+            &self.holder,
+            self.context.lease_ttl,
+        )
+        .await
+        .map_err(JobError::store("lease"))?
+        {
             Ok(()) => {}
             Err(held) => {
                 tracing::info!(job = self.job.as_str(), holder = %held.holder, "another run holds the lease; yielding");
@@ -102,10 +113,18 @@ impl<'a> Run<'a> {
             }
         }
         self.last_renewal = Instant::now();
-        if let Some(value) = store.load_checkpoint(self.job.as_str()).await.map_err(JobError::store("checkpoint"))? {
+        if let Some(value) = store
+            .load_checkpoint(self.job.as_str())
+            .await
+            .map_err(JobError::store("checkpoint"))?
+        {
             let checkpoint = Checkpoint::from_value(value).map_err(JobError::Checkpoint)?;
             if self.job.steps().contains(&checkpoint.step.as_str()) {
-                self.report.resumed = Some(Resumed { run_id: checkpoint.run_id.clone(), step: checkpoint.step.clone(), tenant: checkpoint.tenant.clone() });
+                self.report.resumed = Some(Resumed {
+                    run_id: checkpoint.run_id.clone(),
+                    step: checkpoint.step.clone(),
+                    tenant: checkpoint.tenant.clone(),
+                });
                 self.origin_run_id = checkpoint.run_id.clone();
                 self.resume = Some(checkpoint);
             }
@@ -166,9 +185,16 @@ impl<'a> Run<'a> {
         self.report.finished_at = crate::domain::now();
         self.report.duration_ms = self.started.elapsed().as_millis() as u64;
         let store = self.context.store.as_ref();
-        self.report.note_throttled_requests(store.throttled_requests().saturating_sub(self.throttled_at_start));
+        self.report.note_throttled_requests(
+            store
+                .throttled_requests()
+                .saturating_sub(self.throttled_at_start),
+        );
         if !self.dry_run && self.report.outcome != Outcome::Yielded {
-            if let Err(error) = store.record_job_run(self.record(), self.audit_entries()).await {
+            if let Err(error) = store
+                .record_job_run(self.record(), self.audit_entries())
+                .await
+            {
                 tracing::error!(job = self.job.as_str(), run_id = %self.report.run_id, error = %error, "cannot record the job report");
             }
             if let Err(error) = store.release_lease(self.job.as_str(), &self.holder).await {
@@ -207,7 +233,14 @@ impl<'a> Run<'a> {
         std::iter::once(SYSTEM_AUDIT_TENANT)
             .chain(self.report.counts.keys().map(String::as_str))
             .map(|tenant| {
-                let mut entry = AuditEntry::now(tenant, &actor, &action, "job_run", &self.report.run_id, &self.report.run_id);
+                let mut entry = AuditEntry::now(
+                    tenant,
+                    &actor,
+                    &action,
+                    "job_run",
+                    &self.report.run_id,
+                    &self.report.run_id,
+                );
                 entry.at = self.report.finished_at;
                 entry
             })
@@ -226,7 +259,11 @@ impl<'a> Run<'a> {
 
     /// Where a keyset-scanning step starts: `None` when the checkpoint says it is already done,
     /// else the cursor to continue after (`Some(None)`: from the beginning).
-    pub fn resume_cursor(&mut self, step: &str, tenant: Option<&TenantId>) -> Option<Option<crate::store::jobs::Cursor>> {
+    pub fn resume_cursor(
+        &mut self,
+        step: &str,
+        tenant: Option<&TenantId>,
+    ) -> Option<Option<crate::store::jobs::Cursor>> {
         match self.resume_at(step, tenant) {
             Resume::Skip => None,
             Resume::Fresh => Some(None),
@@ -289,7 +326,11 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let fence = self.fence(Some(checkpoint));
-        self.context.store.save_checkpoint(fence).await.map_err(JobError::store("checkpoint"))
+        self.context
+            .store
+            .save_checkpoint(fence)
+            .await
+            .map_err(JobError::store("checkpoint"))
     }
 
     async fn clear_checkpoint(&mut self) -> Result<(), JobError> {
@@ -297,7 +338,11 @@ impl<'a> Run<'a> {
             return Ok(());
         }
         let fence = self.fence(None);
-        self.context.store.save_checkpoint(fence).await.map_err(JobError::store("checkpoint"))
+        self.context
+            .store
+            .save_checkpoint(fence)
+            .await
+            .map_err(JobError::store("checkpoint"))
     }
 
     /// Extends the lease when a quarter of it has passed since the last extension (for steps
@@ -308,7 +353,11 @@ impl<'a> Run<'a> {
         }
         self.last_renewal = Instant::now();
         let ttl = self.context.lease_ttl;
-        self.context.store.renew_lease(self.job.as_str(), &self.holder, ttl).await.map_err(JobError::store("lease"))
+        self.context
+            .store
+            .renew_lease(self.job.as_str(), &self.holder, ttl)
+            .await
+            .map_err(JobError::store("lease"))
     }
 
     /// Tells the progress display that `step` starts, with what it has due when counted.
@@ -329,7 +378,13 @@ impl<'a> Run<'a> {
 
 /// True when the store stopped the run by throttling (429) beyond its retries.
 fn is_throttling(error: &JobError) -> bool {
-    matches!(error, JobError::Store { source: crate::store::StoreError::Throttled { .. }, .. })
+    matches!(
+        error,
+        JobError::Store {
+            source: crate::store::StoreError::Throttled { .. },
+            ..
+        }
+    )
 }
 
 /// Where a step starts.
@@ -362,17 +417,40 @@ mod tests {
         let mut report = report();
         report.note_throttled_requests(0);
         let json = serde_json::to_value(&report).unwrap();
-        assert!(json.get("throttledRequests").is_none() && json.get("stoppedByThrottling").is_none(), "{json}");
+        assert!(
+            json.get("throttledRequests").is_none() && json.get("stoppedByThrottling").is_none(),
+            "{json}"
+        );
         report.note_throttled_requests(7);
-        assert_eq!(serde_json::to_value(&report).unwrap()["throttledRequests"], 7);
-        assert!(report.summary().contains("7 requests throttled (429)"), "{}", report.summary());
+        assert_eq!(
+            serde_json::to_value(&report).unwrap()["throttledRequests"],
+            7
+        );
+        assert!(
+            report.summary().contains("7 requests throttled (429)"),
+            "{}",
+            report.summary()
+        );
     }
 
     #[test]
     fn only_a_throttling_store_error_counts_as_throttling() {
-        let throttled = JobError::Store { step: "tenants", source: StoreError::Throttled { backend: "cosmos", attempts: 3, retry_after: None } };
+        let throttled = JobError::Store {
+            step: "tenants",
+            source: StoreError::Throttled {
+                backend: "cosmos",
+                attempts: 3,
+                retry_after: None,
+            },
+        };
         assert!(is_throttling(&throttled));
-        let unavailable = JobError::Store { step: "tenants", source: StoreError::Unavailable { backend: "cosmos", reason: "down".into() } };
+        let unavailable = JobError::Store {
+            step: "tenants",
+            source: StoreError::Unavailable {
+                backend: "cosmos",
+                reason: "down".into(),
+            },
+        };
         assert!(!is_throttling(&unavailable));
         assert!(!is_throttling(&JobError::LeaseLost));
     }
@@ -384,7 +462,8 @@ mod throttling_tests {
     use std::sync::Arc;
 
     use azure_data_cosmos::fault_injection::{
-        FaultInjectionConditionBuilder, FaultInjectionErrorType, FaultInjectionResultBuilder, FaultInjectionRule, FaultInjectionRuleBuilder, FaultOperationType,
+        FaultInjectionConditionBuilder, FaultInjectionErrorType, FaultInjectionResultBuilder,
+        FaultInjectionRule, FaultInjectionRuleBuilder, FaultOperationType,
     };
 
     use crate::archive::FolderArchive;
@@ -395,9 +474,16 @@ mod throttling_tests {
 
     /// Every query of `tenantdata` answered 429 (at most `hits` times, when given).
     fn throttled_queries(hits: Option<u32>) -> Arc<FaultInjectionRule> {
-        let result = FaultInjectionResultBuilder::new().with_error(FaultInjectionErrorType::TooManyRequests).with_probability(1.0).build();
-        let condition = FaultInjectionConditionBuilder::new().with_operation_type(FaultOperationType::QueryItem).with_container_id(DATA_CONTAINER).build();
-        let rule = FaultInjectionRuleBuilder::new("throttle-tenantdata-queries", result).with_condition(condition);
+        let result = FaultInjectionResultBuilder::new()
+            .with_error(FaultInjectionErrorType::TooManyRequests)
+            .with_probability(1.0)
+            .build();
+        let condition = FaultInjectionConditionBuilder::new()
+            .with_operation_type(FaultOperationType::QueryItem)
+            .with_container_id(DATA_CONTAINER)
+            .build();
+        let rule = FaultInjectionRuleBuilder::new("throttle-tenantdata-queries", result)
+            .with_condition(condition);
         Arc::new(match hits {
             Some(hits) => rule.with_hit_limit(hits).build(),
             None => rule.build(),
@@ -410,9 +496,24 @@ mod throttling_tests {
     }
 
     async fn run(store: &CosmosStore, archive: &std::path::Path) -> crate::jobs::JobReport {
-        let settings = Settings::load(&SettingsSource::from_pairs(Vec::<(String, String)>::new())).unwrap();
-        let context = JobContext::new(Arc::new(store.clone()), Arc::new(FolderArchive::new(archive)), settings.retention, settings.jobs);
-        run_job(JobName::NotificationCleanup, &context, RunOptions { trigger: Trigger::Cli, dry_run: false, is_past_due: false }).await
+        let settings =
+            Settings::load(&SettingsSource::from_pairs(Vec::<(String, String)>::new())).unwrap();
+        let context = JobContext::new(
+            Arc::new(store.clone()),
+            Arc::new(FolderArchive::new(archive)),
+            settings.retention,
+            settings.jobs,
+        );
+        run_job(
+            JobName::NotificationCleanup,
+            &context,
+            RunOptions {
+                trigger: Trigger::Cli,
+                dry_run: false,
+                is_past_due: false,
+            },
+        )
+        .await
     }
 
     #[tokio::test]
@@ -422,12 +523,32 @@ mod throttling_tests {
         let report = run(&store, dir.path()).await;
         assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
         assert!(report.stopped_by_throttling, "{report:?}");
-        assert!(report.error.as_deref().is_some_and(|error| error.contains("throttling")), "{:?}", report.error);
-        assert!(report.throttled_requests.is_some_and(|count| count >= 3), "the first answer and two retries: {:?}", report.throttled_requests);
-        assert!(report.summary().contains("kept throttling"), "{}", report.summary());
-        let stored = store.recent_job_runs(JobName::NotificationCleanup.as_str(), 1).await.unwrap();
+        assert!(
+            report
+                .error
+                .as_deref()
+                .is_some_and(|error| error.contains("throttling")),
+            "{:?}",
+            report.error
+        );
+        assert!(
+            report.throttled_requests.is_some_and(|count| count >= 3),
+            "the first answer and two retries: {:?}",
+            report.throttled_requests
+        );
+        assert!(
+            report.summary().contains("kept throttling"),
+            "{}",
+            report.summary()
+        );
+        let stored = store
+            .recent_job_runs(JobName::NotificationCleanup.as_str(), 1)
+            .await
+            .unwrap();
         assert_eq!(stored[0].report["stoppedByThrottling"], true);
-        assert!(stored[0].report["throttledRequests"].as_u64().is_some_and(|count| count >= 3));
+        assert!(stored[0].report["throttledRequests"]
+            .as_u64()
+            .is_some_and(|count| count >= 3));
     }
 
     #[tokio::test]
@@ -438,7 +559,10 @@ mod throttling_tests {
         assert_eq!(report.outcome, Outcome::Finished, "{report:?}");
         assert!(!report.stopped_by_throttling);
         assert_eq!(report.throttled_requests, Some(1));
-        let stored = store.recent_job_runs(JobName::NotificationCleanup.as_str(), 1).await.unwrap();
+        let stored = store
+            .recent_job_runs(JobName::NotificationCleanup.as_str(), 1)
+            .await
+            .unwrap();
         assert_eq!(stored[0].report["throttledRequests"], 1);
     }
 }

@@ -170,12 +170,18 @@ mod tests {
     fn a_missing_binding_names_what_is_there() {
         let request = InvocationRequest::from_slice(br#"{"Data":{"other":1}}"#).unwrap();
         let error = request.binding("message").unwrap_err().to_string();
-        assert!(error.contains("`message`") && error.contains("other"), "{error}");
+        assert!(
+            error.contains("`message`") && error.contains("other"),
+            "{error}"
+        );
     }
 
     #[test]
     fn an_empty_body_is_an_empty_envelope_and_garbage_is_an_error() {
-        assert_eq!(InvocationRequest::from_slice(b"").unwrap(), InvocationRequest::default());
+        assert_eq!(
+            InvocationRequest::from_slice(b"").unwrap(),
+            InvocationRequest::default()
+        );
         assert!(InvocationRequest::from_slice(b"{nope").is_err());
     }
 }

@@ -50,13 +50,17 @@ impl HttpRequestData {
             reason,
         };
         let value = unwrap_json_ref(request.binding(binding)?);
-        let map = value.as_object().ok_or_else(|| invalid("expected an object".into()))?;
+        let map = value
+            .as_object()
+            .ok_or_else(|| invalid("expected an object".into()))?;
         let field = |name: &str| {
             map.iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case(name))
                 .map(|(_, value)| value)
         };
-        let url = field("Url").and_then(as_text).ok_or_else(|| invalid("Url is missing".into()))?;
+        let url = field("Url")
+            .and_then(as_text)
+            .ok_or_else(|| invalid("Url is missing".into()))?;
         let method = field("Method")
             .and_then(as_text)
             .ok_or_else(|| invalid("Method is missing".into()))?;
@@ -85,7 +89,10 @@ impl HttpRequestData {
     /// The path and query of `Url` (`/api/v1/orders?status=pending`); the query string is
     /// rebuilt from `Query` when `Url` carries none.
     pub fn path_and_query(&self) -> String {
-        let after_scheme = self.url.split_once("://").map_or(self.url.as_str(), |(_, rest)| rest);
+        let after_scheme = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, rest)| rest);
         let path = match after_scheme.find('/') {
             Some(start) if self.url.contains("://") => &after_scheme[start..],
             _ if self.url.starts_with('/') => self.url.as_str(),
@@ -111,12 +118,23 @@ impl HttpRequestData {
     /// instead of copying them.
     pub fn into_http_request(self) -> Result<http::Request<Bytes>, http::Error> {
         let uri = self.path_and_query();
-        let method = if self.method.bytes().any(|byte| byte.is_ascii_lowercase()) { self.method.to_ascii_uppercase() } else { self.method };
+        let method = if self.method.bytes().any(|byte| byte.is_ascii_lowercase()) {
+            self.method.to_ascii_uppercase()
+        } else {
+            self.method
+        };
         let mut builder = http::Request::builder().method(method.as_str()).uri(uri);
-        for (name, values) in self.headers.into_iter().filter(|(_, values)| !values.is_empty()) {
+        for (name, values) in self
+            .headers
+            .into_iter()
+            .filter(|(_, values)| !values.is_empty())
+        {
             let name = http::HeaderName::from_bytes(name.as_bytes())?;
             for value in values {
-                builder = builder.header(&name, http::HeaderValue::from_maybe_shared(Bytes::from(value))?);
+                builder = builder.header(
+                    &name,
+                    http::HeaderValue::from_maybe_shared(Bytes::from(value))?,
+                );
             }
         }
         builder.body(self.body.map(Bytes::from).unwrap_or_default())
@@ -129,7 +147,9 @@ impl HttpRequestData {
     pub fn to_host_request(&self, binding: &str, function_name: &str) -> InvocationRequest {
         let encoded = |text: &str| Value::String(Value::String(text.to_owned()).to_string());
         let mut metadata = serde_json::Map::new();
-        if let Some(Ok(Value::Object(properties))) = self.body.as_deref().map(serde_json::from_str::<Value>) {
+        if let Some(Ok(Value::Object(properties))) =
+            self.body.as_deref().map(serde_json::from_str::<Value>)
+        {
             for (key, value) in properties {
                 let text = match value {
                     Value::String(text) => text,
@@ -142,7 +162,10 @@ impl HttpRequestData {
         for (key, value) in self.query.iter().chain(self.params.iter()) {
             metadata.insert(key.clone(), encoded(value));
         }
-        metadata.insert("Query".into(), serde_json::to_value(&self.query).unwrap_or(Value::Null));
+        metadata.insert(
+            "Query".into(),
+            serde_json::to_value(&self.query).unwrap_or(Value::Null),
+        );
         let headers: serde_json::Map<String, Value> = self
             .headers
             .iter()
@@ -156,17 +179,27 @@ impl HttpRequestData {
         };
         metadata.insert("sys".into(), sys.to_value());
         let mut data = serde_json::Map::new();
-        data.insert(binding.to_owned(), serde_json::to_value(self).unwrap_or(Value::Null));
+        data.insert(
+            binding.to_owned(),
+            serde_json::to_value(self).unwrap_or(Value::Null),
+        );
         InvocationRequest { data, metadata }
     }
 
     /// The envelope form of a plain request: what the host builds from an incoming request.
     pub fn from_http_parts(parts: &http::request::Parts, base_url: &str, body: &[u8]) -> Self {
-        let query = parts.uri.query().map(|q| parse_query(&Value::String(q.to_owned()))).unwrap_or_default();
+        let query = parts
+            .uri
+            .query()
+            .map(|q| parse_query(&Value::String(q.to_owned())))
+            .unwrap_or_default();
         let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, value) in &parts.headers {
             if let Ok(text) = value.to_str() {
-                headers.entry(name.as_str().to_owned()).or_default().push(text.to_owned());
+                headers
+                    .entry(name.as_str().to_owned())
+                    .or_default()
+                    .push(text.to_owned());
             }
         }
         Self {
@@ -197,7 +230,9 @@ impl HttpResponseData {
             status_code: status.as_u16(),
             headers: headers
                 .iter()
-                .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+                .filter_map(|(name, value)| {
+                    Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                })
                 .collect(),
             body: match std::str::from_utf8(body) {
                 Ok(text) => text.to_owned(),
@@ -208,7 +243,11 @@ impl HttpResponseData {
 
     /// The `res` output as a JSON value, moving the body instead of copying it.
     pub fn into_value(self) -> Value {
-        let headers: serde_json::Map<String, Value> = self.headers.into_iter().map(|(name, value)| (name, Value::String(value))).collect();
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, Value::String(value)))
+            .collect();
         let mut map = serde_json::Map::new();
         map.insert("statusCode".to_owned(), Value::from(self.status_code));
         map.insert("headers".to_owned(), Value::Object(headers));
@@ -361,7 +400,9 @@ fn encode_component(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => encoded.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                encoded.push(byte as char)
+            }
             _ => encoded.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -408,7 +449,9 @@ mod tests {
     #[test]
     fn query_as_object_or_string_gives_the_same_map() {
         let as_object = HttpRequestData::from_request(
-            &envelope(json!({"Url": "http://h/api/x", "Method": "GET", "Query": {"a": "1", "b": "x y"}})),
+            &envelope(
+                json!({"Url": "http://h/api/x", "Method": "GET", "Query": {"a": "1", "b": "x y"}}),
+            ),
             "req",
         )
         .unwrap();
@@ -454,12 +497,22 @@ mod tests {
         let current = json!({"Data": {"req": {"Url": "http://h/api/x?a=1", "Method": "GET", "Query": {"a": "1"}, "Headers": {"X": ["1", "2"]}, "Params": {}, "Identities": [], "Body": "b"}}, "Metadata": {"Headers": {"X": "1,2"}}});
         let bytes = serde_json::to_vec(&current).unwrap();
         let fast = typed_envelope(&bytes, "req").expect("the common shape takes the fast path");
-        let tolerant = HttpRequestData::from_request(&serde_json::from_value(current).unwrap(), "req").unwrap();
+        let tolerant =
+            HttpRequestData::from_request(&serde_json::from_value(current).unwrap(), "req")
+                .unwrap();
         assert_eq!(fast, tolerant);
         let legacy = json!({"Data": {"req": {"Url": "http://h/api/x", "Method": "GET", "Query": "{\"a\":\"1\"}"}}});
         let bytes = serde_json::to_vec(&legacy).unwrap();
-        assert!(typed_envelope(&bytes, "req").is_none(), "a string Query falls back");
-        assert_eq!(HttpRequestData::from_envelope_bytes(&bytes, "req").unwrap().query["a"], "1");
+        assert!(
+            typed_envelope(&bytes, "req").is_none(),
+            "a string Query falls back"
+        );
+        assert_eq!(
+            HttpRequestData::from_envelope_bytes(&bytes, "req")
+                .unwrap()
+                .query["a"],
+            "1"
+        );
     }
 
     #[test]
@@ -475,7 +528,10 @@ mod tests {
 
     #[test]
     fn response_output_accepts_string_status_and_json_body() {
-        let res = HttpResponseData::from_output(&json!({"statusCode": "201", "body": {"id": 1}, "headers": {"Location": "/x"}})).unwrap();
+        let res = HttpResponseData::from_output(
+            &json!({"statusCode": "201", "body": {"id": 1}, "headers": {"Location": "/x"}}),
+        )
+        .unwrap();
         assert_eq!(res.status_code, 201);
         assert_eq!(res.body, r#"{"id":1}"#);
         assert_eq!(res.headers["Location"], "/x");
@@ -483,7 +539,10 @@ mod tests {
 
     #[test]
     fn response_header_values_keep_their_quotes() {
-        let res = HttpResponseData::from_output(&json!({"statusCode": 200, "headers": {"ETag": "\"abc\"", "Content-Length": 5}})).unwrap();
+        let res = HttpResponseData::from_output(
+            &json!({"statusCode": 200, "headers": {"ETag": "\"abc\"", "Content-Length": 5}}),
+        )
+        .unwrap();
         assert_eq!(res.headers["ETag"], "\"abc\"");
         assert_eq!(res.headers["Content-Length"], "5");
     }

@@ -58,7 +58,9 @@ pub(crate) fn unwrap_json(value: &Value) -> Value {
 /// for objects such as `Data.req`).
 pub(crate) fn unwrap_json_ref(value: &Value) -> std::borrow::Cow<'_, Value> {
     match value {
-        Value::String(_) => std::borrow::Cow::Owned(unwrap_json_layers(value).pop().unwrap_or(Value::Null)),
+        Value::String(_) => {
+            std::borrow::Cow::Owned(unwrap_json_layers(value).pop().unwrap_or(Value::Null))
+        }
         other => std::borrow::Cow::Borrowed(other),
     }
 }
@@ -68,11 +70,12 @@ pub(crate) fn unwrap_json_ref(value: &Value) -> std::borrow::Cow<'_, Value> {
 pub(crate) fn unwrap_json_layers(value: &Value) -> Vec<Value> {
     let mut layers = vec![value.clone()];
     for _ in 0..MAX_ENCODING_DEPTH {
-        let Some(Value::String(text)) = layers.last() else { break };
+        let Some(Value::String(text)) = layers.last() else {
+            break;
+        };
         let trimmed = text.trim_start();
-        let looks_like_json = trimmed.starts_with('{')
-            || trimmed.starts_with('[')
-            || trimmed.starts_with('"');
+        let looks_like_json =
+            trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with('"');
         if !looks_like_json {
             break;
         }
@@ -95,10 +98,14 @@ pub fn parse_host_datetime(text: &str) -> Option<DateTime<Utc>> {
     }
     // .NET writes up to 7 fractional digits, which RFC 3339 parsing above accepts; what is
     // left are dates without an offset, with a space or a `T` between date and time.
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%m/%d/%Y %H:%M:%S"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|naive| naive.and_utc())
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%m/%d/%Y %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|naive| naive.and_utc())
 }
 
 /// Writes a date the way the host does in trigger data: ISO 8601 with an offset and up to
@@ -120,7 +127,10 @@ mod tests {
     fn peels_double_encoded_strings() {
         assert_eq!(unwrap_string(&json!("\"abc\"")).as_deref(), Some("abc"));
         assert_eq!(unwrap_string(&json!("abc")).as_deref(), Some("abc"));
-        assert_eq!(unwrap_string(&json!("\"\\\"abc\\\"\"")).as_deref(), Some("abc"));
+        assert_eq!(
+            unwrap_string(&json!("\"\\\"abc\\\"\"")).as_deref(),
+            Some("abc")
+        );
         assert_eq!(unwrap_string(&json!(3)), None);
     }
 
@@ -162,7 +172,9 @@ mod tests {
 
     #[test]
     fn formatted_dates_parse_back() {
-        let at = "2026-11-21T02:00:00.123456Z".parse::<DateTime<Utc>>().unwrap();
+        let at = "2026-11-21T02:00:00.123456Z"
+            .parse::<DateTime<Utc>>()
+            .unwrap();
         assert_eq!(parse_host_datetime(&format_host_datetime(at)), Some(at));
     }
 }

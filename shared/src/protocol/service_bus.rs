@@ -37,7 +37,8 @@ impl<T: DeserializeOwned> ServiceBusMessage<T> {
             }
         })?;
         let text = |key: &str| request.metadata_value(key).and_then(as_text);
-        let message_id = text("MessageId").ok_or_else(|| invalid(request, "MessageId", "string"))?;
+        let message_id =
+            text("MessageId").ok_or_else(|| invalid(request, "MessageId", "string"))?;
         let delivery_count = request
             .metadata_value("DeliveryCount")
             .and_then(as_u64)
@@ -169,8 +170,14 @@ impl OutgoingMessage {
             }
         }
         metadata.insert("MessageId".into(), encode_text(&self.message_id));
-        metadata.insert("DeliveryCount".into(), Value::String(self.delivery_count.to_string()));
-        metadata.insert("EnqueuedTimeUtc".into(), Value::String(host_trigger_date(self.enqueued_time_utc)));
+        metadata.insert(
+            "DeliveryCount".into(),
+            Value::String(self.delivery_count.to_string()),
+        );
+        metadata.insert(
+            "EnqueuedTimeUtc".into(),
+            Value::String(host_trigger_date(self.enqueued_time_utc)),
+        );
         if let Some(id) = &self.correlation_id {
             metadata.insert("CorrelationId".into(), encode_text(id));
         }
@@ -187,7 +194,10 @@ impl OutgoingMessage {
         };
         metadata.insert("sys".into(), sys.to_value());
         let mut data = Map::new();
-        data.insert(binding.to_owned(), encode_text(&Value::String(self.body.clone()).to_string()));
+        data.insert(
+            binding.to_owned(),
+            encode_text(&Value::String(self.body.clone()).to_string()),
+        );
         InvocationRequest { data, metadata }
     }
 }
@@ -262,14 +272,23 @@ mod tests {
     #[test]
     fn host_encoded_messages_parse_into_typed_values() {
         let request = message().to_host_request("message", "GDPRDataAnonymization");
-        let parsed: ServiceBusMessage<Request> = ServiceBusMessage::from_request(&request, "message").unwrap();
-        assert_eq!(parsed.body, Request { customer_id: "c-1".into() });
+        let parsed: ServiceBusMessage<Request> =
+            ServiceBusMessage::from_request(&request, "message").unwrap();
+        assert_eq!(
+            parsed.body,
+            Request {
+                customer_id: "c-1".into()
+            }
+        );
         assert_eq!(parsed.message_id, "m-1");
         assert_eq!(parsed.delivery_count, 2);
         assert_eq!(parsed.correlation_id.as_deref(), Some("corr-1"));
         assert_eq!(parsed.content_type.as_deref(), Some("application/json"));
         assert_eq!(parsed.application_properties["source"], json!("api"));
-        assert_eq!(parsed.sys.method_name.as_deref(), Some("GDPRDataAnonymization"));
+        assert_eq!(
+            parsed.sys.method_name.as_deref(),
+            Some("GDPRDataAnonymization")
+        );
         assert_eq!(parsed.enqueued_time_utc, Some(message().enqueued_time_utc));
     }
 
@@ -277,9 +296,12 @@ mod tests {
     fn a_body_of_the_wrong_shape_names_the_problem() {
         let mut bad = message();
         bad.body = r#"{"customer":"c-1"}"#.into();
-        let error = ServiceBusMessage::<Request>::from_request(&bad.to_host_request("message", "F"), "message")
-            .unwrap_err()
-            .to_string();
+        let error = ServiceBusMessage::<Request>::from_request(
+            &bad.to_host_request("message", "F"),
+            "message",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("unknown field `customer`"), "{error}");
     }
 
@@ -288,7 +310,8 @@ mod tests {
         let mut text = message();
         text.body = "hello".into();
         let parsed: ServiceBusMessage<String> =
-            ServiceBusMessage::from_request(&text.to_host_request("message", "F"), "message").unwrap();
+            ServiceBusMessage::from_request(&text.to_host_request("message", "F"), "message")
+                .unwrap();
         assert_eq!(parsed.body, "hello");
     }
 
@@ -304,6 +327,9 @@ mod tests {
     fn outputs_become_message_lists() {
         assert_eq!(output_messages(&json!(null)), Vec::<String>::new());
         assert_eq!(output_messages(&json!("one")), vec!["one".to_owned()]);
-        assert_eq!(output_messages(&json!([{"a": 1}, "b"])), vec![r#"{"a":1}"#.to_owned(), "b".to_owned()]);
+        assert_eq!(
+            output_messages(&json!([{"a": 1}, "b"])),
+            vec![r#"{"a":1}"#.to_owned(), "b".to_owned()]
+        );
     }
 }

@@ -35,10 +35,12 @@ pub struct TimerInfo {
 impl TimerInfo {
     /// Reads the timer binding `binding` from an envelope.
     pub fn from_request(request: &InvocationRequest, binding: &str) -> Result<Self, ProtocolError> {
-        Self::from_value(request.binding(binding)?).map_err(|reason| ProtocolError::InvalidBinding {
-            binding: binding.to_owned(),
-            expected: "TimerInfo",
-            reason,
+        Self::from_value(request.binding(binding)?).map_err(|reason| {
+            ProtocolError::InvalidBinding {
+                binding: binding.to_owned(),
+                expected: "TimerInfo",
+                reason,
+            }
         })
     }
 
@@ -139,7 +141,9 @@ mod tests {
     #[test]
     fn status_dates_without_zone_are_utc_and_a_string_wrapped_value_is_accepted() {
         let inner = json!({"ScheduleStatus": {"Last": "2026-11-20T02:00:00", "Next": "2026-11-21T02:00:00", "LastUpdated": "2026-11-20T02:00:00.0000000"}, "IsPastDue": "true"});
-        let info = TimerInfo::from_request(&request_with(Value::String(inner.to_string())), "timer").unwrap();
+        let info =
+            TimerInfo::from_request(&request_with(Value::String(inner.to_string())), "timer")
+                .unwrap();
         let status = info.schedule_status.unwrap();
         assert_eq!(status.next.to_rfc3339(), "2026-11-21T02:00:00+00:00");
         assert!(info.is_past_due);
@@ -148,12 +152,17 @@ mod tests {
     #[test]
     fn a_bad_date_is_a_clear_error() {
         let error = TimerInfo::from_request(
-            &request_with(json!({"ScheduleStatus": {"Last": "soon", "Next": "x", "LastUpdated": "y"}})),
+            &request_with(
+                json!({"ScheduleStatus": {"Last": "soon", "Next": "x", "LastUpdated": "y"}}),
+            ),
             "timer",
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("ScheduleStatus.Last is not a date"), "{error}");
+        assert!(
+            error.contains("ScheduleStatus.Last is not a date"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -161,7 +170,11 @@ mod tests {
         let at = "2026-11-21T02:00:00Z".parse().unwrap();
         let info = TimerInfo {
             schedule: json!({"AdjustForDST": true}),
-            schedule_status: Some(ScheduleStatus { last: at, next: at, last_updated: at }),
+            schedule_status: Some(ScheduleStatus {
+                last: at,
+                next: at,
+                last_updated: at,
+            }),
             is_past_due: true,
         };
         let parsed = TimerInfo::from_request(&request_with(info.to_host_value()), "timer").unwrap();

@@ -51,7 +51,10 @@ impl SkipReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DispatchOutcome {
     /// First delivery: the plan's records were stored.
-    Dispatched { notifications: usize, outbound: Vec<Value> },
+    Dispatched {
+        notifications: usize,
+        outbound: Vec<Value>,
+    },
     /// Processed before; the outbound messages the first delivery produced (send them again:
     /// the first reply may have been lost; senders deduplicate on `deliveryId`).
     Duplicate { outbound: Vec<Value> },
@@ -62,5 +65,11 @@ pub enum DispatchOutcome {
 #[async_trait::async_trait]
 pub trait DispatchStore: Send + Sync {
     /// Handles `event` for `consumer` once (see the module doc).
-    async fn dispatch_event(&self, tenant: &TenantId, consumer: &str, event: &OrderEvent, plan: FanoutPlan) -> StoreResult<DispatchOutcome>;
+    async fn dispatch_event(
+        &self,
+        tenant: &TenantId,
+        consumer: &str,
+        event: &OrderEvent,
+        plan: FanoutPlan,
+    ) -> StoreResult<DispatchOutcome>;
 }

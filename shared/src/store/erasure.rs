@@ -88,12 +88,20 @@ pub(crate) struct BatchOutcome {
 impl BatchOutcome {
     /// A step done in one go.
     pub fn finished(table: &'static str, count: u64) -> Self {
-        Self { counts: vec![(table, count)], cursor: None, done: true }
+        Self {
+            counts: vec![(table, count)],
+            cursor: None,
+            done: true,
+        }
     }
 
     /// A delete of up to `limit` records: done when fewer were left.
     pub fn deleted(table: &'static str, count: usize, limit: usize) -> Self {
-        Self { counts: vec![(table, count as u64)], cursor: None, done: count < limit }
+        Self {
+            counts: vec![(table, count as u64)],
+            cursor: None,
+            done: count < limit,
+        }
     }
 }
 
@@ -123,7 +131,11 @@ pub struct ErasureProgress {
 
 impl ErasureProgress {
     pub fn new(started_at: DateTime<Utc>) -> Self {
-        Self { started_at, attempts: 0, steps: BTreeMap::new() }
+        Self {
+            started_at,
+            attempts: 0,
+            steps: BTreeMap::new(),
+        }
     }
 
     pub fn is_done(&self, step: ErasureStep) -> bool {
@@ -146,7 +158,10 @@ impl ErasureProgress {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ErasureStart {
     /// Go on: the steps not done yet remain (after a crash, some are done already).
-    Run { record: ErasureRecord, progress: ErasureProgress },
+    Run {
+        record: ErasureRecord,
+        progress: ErasureProgress,
+    },
     /// This request completed before: no second effect, no second report.
     AlreadyCompleted(ErasureRecord),
     /// Another request erased the customer already; this one changes nothing.
@@ -159,15 +174,32 @@ pub trait ErasureStore: Send + Sync {
     /// (an operator sent the message directly), marks it `inProgress` and the customer
     /// `erasureRequested`. `NotFound` when the customer does not exist; `Conflict` when the
     /// stored request names another customer.
-    async fn start_erasure(&self, tenant: &TenantId, request: ErasureRecord) -> StoreResult<ErasureStart>;
+    async fn start_erasure(
+        &self,
+        tenant: &TenantId,
+        request: ErasureRecord,
+    ) -> StoreResult<ErasureStart>;
 
     /// Runs one batch (at most `batch_size` records) of `step` and commits it with the
     /// progress marker; the progress after it (the step is `done` when nothing is left).
-    async fn erase_batch(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> StoreResult<ErasureProgress>;
+    async fn erase_batch(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        step: ErasureStep,
+        masker: &Masker,
+        batch_size: usize,
+    ) -> StoreResult<ErasureProgress>;
 
     /// Stores the report, marks the request `completed` and appends `audit`, atomically.
     /// `false` when the request was completed already (nothing written).
-    async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: serde_json::Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)>;
+    async fn finish_erasure(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        report: serde_json::Value,
+        audit: AuditEntry,
+    ) -> StoreResult<(ErasureRecord, bool)>;
 }
 
 #[cfg(test)]
@@ -177,8 +209,22 @@ mod tests {
     #[test]
     fn a_batch_adds_its_counts_and_replaces_the_cursor() {
         let mut step = StepProgress::default();
-        step.record_batch(BatchOutcome { counts: vec![("orders", 2)], cursor: Some("o-2".into()), done: false }, 1.5);
-        step.record_batch(BatchOutcome { counts: vec![("orders", 1)], cursor: None, done: true }, 2.0);
+        step.record_batch(
+            BatchOutcome {
+                counts: vec![("orders", 2)],
+                cursor: Some("o-2".into()),
+                done: false,
+            },
+            1.5,
+        );
+        step.record_batch(
+            BatchOutcome {
+                counts: vec![("orders", 1)],
+                cursor: None,
+                done: true,
+            },
+            2.0,
+        );
         assert_eq!(step.counts.get("orders"), Some(&3));
         assert_eq!(step.cursor, None);
         assert!(step.done);

@@ -66,7 +66,13 @@ pub struct JobRunRecord {
 pub trait JobStateStore: Send + Sync {
     /// Takes the lease on `job` for `ttl` if it is free or expired, or if it is held by
     /// `take_over` (a holder the caller knows is dead).
-    async fn acquire_lease(&self, job: &str, holder: &str, ttl: Duration, take_over: Option<&str>) -> StoreResult<LeaseGrant>;
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl: Duration,
+        take_over: Option<&str>,
+    ) -> StoreResult<LeaseGrant>;
     /// Extends the lease (fenced; `LEASE_LOST` when no longer held).
     async fn renew_lease(&self, job: &str, holder: &str, ttl: Duration) -> StoreResult<()>;
     /// Gives the lease up, if `holder` still holds it.
@@ -97,7 +103,11 @@ fn is_zero(value: &i64) -> bool {
 
 impl Cursor {
     pub fn new(key: impl Into<String>, id: impl Into<String>) -> Self {
-        Self { key: key.into(), id: id.into(), seq: 0 }
+        Self {
+            key: key.into(),
+            id: id.into(),
+            seq: 0,
+        }
     }
 }
 
@@ -134,8 +144,14 @@ pub struct NotificationScan {
 /// Rows a job removes, in one fenced transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
-    Notifications { tenant: TenantId, ids: Vec<String> },
-    AuditEntries { tenant: TenantId, ids: Vec<String> },
+    Notifications {
+        tenant: TenantId,
+        ids: Vec<String>,
+    },
+    AuditEntries {
+        tenant: TenantId,
+        ids: Vec<String>,
+    },
     /// `(tenant, order id, line number)`.
     OrderItems(Vec<(String, String, i64)>),
     /// `(tenant, notification id)`, any tenant.
@@ -151,17 +167,42 @@ pub trait RetentionStore: Send + Sync {
     /// Every tenant that has any data, sorted.
     async fn tenants_with_data(&self) -> StoreResult<Vec<TenantId>>;
     /// The next notifications of `tenant` matching `scan`, oldest first.
-    async fn scan_notifications(&self, tenant: &TenantId, scan: NotificationScan) -> StoreResult<Vec<NotificationRef>>;
-    async fn count_notifications(&self, tenant: &TenantId, before: DateTime<Utc>, read_only: bool) -> StoreResult<u64>;
+    async fn scan_notifications(
+        &self,
+        tenant: &TenantId,
+        scan: NotificationScan,
+    ) -> StoreResult<Vec<NotificationRef>>;
+    async fn count_notifications(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+        read_only: bool,
+    ) -> StoreResult<u64>;
     /// The next audit entries of `tenant` before `before`, oldest first, with their positions.
-    async fn scan_audit(&self, tenant: &TenantId, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(AuditEntry, Cursor)>>;
+    async fn scan_audit(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(AuditEntry, Cursor)>>;
     async fn count_audit(&self, tenant: &TenantId, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Customers of `tenant` with no activity since `before`, least recently active first: the
     /// active ones, and those whose retention erasure (requested by
     /// [`crate::jobs::erasure::RETENTION_REQUESTER`]) started but did not complete (a crash
     /// mid-way, even after the profile step: the request still needs its report).
-    async fn scan_inactive_customers(&self, tenant: &TenantId, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<CustomerRef>>;
-    async fn count_inactive_customers(&self, tenant: &TenantId, before: DateTime<Utc>) -> StoreResult<u64>;
+    async fn scan_inactive_customers(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<CustomerRef>>;
+    async fn count_inactive_customers(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// Removes the rows (those already gone are skipped) and writes the fence, atomically.
     /// Returns how many rows were removed.
     async fn remove_rows(&self, removal: Removal, fence: Fence) -> StoreResult<u64>;
@@ -182,21 +223,43 @@ pub struct EngineMaintenance {
 #[async_trait::async_trait]
 pub trait MaintenanceStore: Send + Sync {
     /// Order items whose order does not exist, by key order after `after`.
-    async fn scan_orphan_order_items(&self, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String, i64)>>;
+    async fn scan_orphan_order_items(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String, i64)>>;
     /// Notifications for customers that do not exist or are erased, by key after `after`.
-    async fn scan_orphan_notifications(&self, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String)>>;
+    async fn scan_orphan_notifications(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
     /// Idempotency keys created before `before`, by key after `after`.
-    async fn scan_expired_idempotency_keys(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String)>>;
+    async fn scan_expired_idempotency_keys(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>>;
     /// Processed-event markers (the consumers' dedupe records) older than `before`, as
     /// `(tenant, consumer, event id)`, in key order after `after`.
-    async fn scan_expired_processed_events(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String, String)>>;
+    async fn scan_expired_processed_events(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String, String)>>;
     /// Orders whose customer does not exist, per tenant: reported, never removed (bookkeeping).
     async fn count_orders_without_customer(&self) -> StoreResult<Vec<(String, u64)>>;
     /// Stock reservations left by order creations that did not finish before `before` (Cosmos
     /// DB reserves stock and writes the order in two steps): released when the order does not
     /// exist, forgotten when it does. How many were settled, per tenant. SQLite reserves stock
     /// in the order's own transaction and never has any.
-    async fn settle_stock_reservations(&self, before: DateTime<Utc>, dry_run: bool) -> StoreResult<Vec<(String, u64)>>;
+    async fn settle_stock_reservations(
+        &self,
+        before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> StoreResult<Vec<(String, u64)>>;
     /// Engine upkeep: statistics, reclaiming free pages (unless `dry_run`), an integrity check.
     async fn maintain_engine(&self, dry_run: bool) -> StoreResult<EngineMaintenance>;
 }

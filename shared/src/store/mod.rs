@@ -21,8 +21,8 @@ pub use dispatch::{DispatchOutcome, DispatchStore, Fanout, FanoutPlan, SkipReaso
 pub use erasure::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress};
 pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
 pub use ports::{
-    AuditFilter, AuditStore, CustomerStore, IdempotencyKey, NewOrder, NotificationStore, OrderCreated, OrderFilter, OrderStore,
-    ProductFilter, ProductStore, Store, StoreResult,
+    AuditFilter, AuditStore, CustomerStore, IdempotencyKey, NewOrder, NotificationStore,
+    OrderCreated, OrderFilter, OrderStore, ProductFilter, ProductStore, Store, StoreResult,
 };
 
 /// What a storage call can fail with, in terms the API maps to HTTP statuses.
@@ -45,21 +45,36 @@ pub enum StoreError {
     Rejected(#[from] Rejection),
     /// The backend cannot be reached or refused the call.
     #[error("{backend} is unavailable: {reason}")]
-    Unavailable { backend: &'static str, reason: String },
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
     /// The backend kept answering "too many requests" (Cosmos DB 429) after the retries allowed.
     #[error("{backend} is throttling requests (still after {attempts} attempts){}", retry_after_text(.retry_after))]
-    Throttled { backend: &'static str, attempts: u32, retry_after: Option<std::time::Duration> },
+    Throttled {
+        backend: &'static str,
+        attempts: u32,
+        retry_after: Option<std::time::Duration>,
+    },
 }
 
 fn retry_after_text(retry_after: &Option<std::time::Duration>) -> String {
-    retry_after.map(|wait| format!("; the server asked to retry after {} ms", wait.as_millis())).unwrap_or_default()
+    retry_after
+        .map(|wait| format!("; the server asked to retry after {} ms", wait.as_millis()))
+        .unwrap_or_default()
 }
 
 /// A write that the domain's rules refuse; the API answers 409 (or 422) with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
-    #[error("not enough stock for product {product_id}: {available} available, {requested} requested")]
-    InsufficientStock { product_id: String, available: i64, requested: i64 },
+    #[error(
+        "not enough stock for product {product_id}: {available} available, {requested} requested"
+    )]
+    InsufficientStock {
+        product_id: String,
+        available: i64,
+        requested: i64,
+    },
     #[error("unknown or inactive products: {}", .0.join(", "))]
     UnknownProducts(Vec<String>),
     #[error("all items of an order must be in one currency; found {}", .0.join(", "))]
@@ -94,7 +109,9 @@ impl TenantId {
     pub fn new(id: impl Into<String>) -> Result<Self, InvalidId> {
         let id = id.into();
         let valid = (1..=64).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if valid {
             Ok(Self(id))
         } else {
@@ -140,7 +157,13 @@ impl ETag {
 
     /// Reads an `If-Match` / `ETag` header value (quoted or not, weak prefix ignored).
     pub fn from_header(value: &str) -> Self {
-        Self(value.trim().trim_start_matches("W/").trim_matches('"').to_owned())
+        Self(
+            value
+                .trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_owned(),
+        )
     }
 }
 
@@ -148,7 +171,9 @@ impl ETag {
 /// than the stored one, `current`; without `If-Match` any version will do.
 pub fn check_if_match(if_match: Option<&ETag>, current: &str) -> StoreResult<()> {
     match if_match {
-        Some(expected) if expected.as_str() != current => Err(StoreError::PreconditionFailed { current: ETag::new(current) }),
+        Some(expected) if expected.as_str() != current => Err(StoreError::PreconditionFailed {
+            current: ETag::new(current),
+        }),
         _ => Ok(()),
     }
 }
@@ -197,7 +222,11 @@ mod tests {
     fn if_match_must_name_the_stored_version() {
         assert!(check_if_match(None, "v1").is_ok());
         assert!(check_if_match(Some(&ETag::new("v1")), "v1").is_ok());
-        let Err(StoreError::PreconditionFailed { current }) = check_if_match(Some(&ETag::new("v0")), "v1") else { panic!("a stale ETag passed") };
+        let Err(StoreError::PreconditionFailed { current }) =
+            check_if_match(Some(&ETag::new("v0")), "v1")
+        else {
+            panic!("a stale ETag passed")
+        };
         assert_eq!(current, ETag::new("v1"));
     }
 }

@@ -62,7 +62,10 @@ pub struct PageRequest {
 impl PageRequest {
     /// At most `limit` items (clamped to 1..=[`MAX_PAGE_SIZE`]), after `continuation`.
     pub fn new(limit: u32, continuation: Option<String>) -> Self {
-        Self { limit: limit.clamp(1, MAX_PAGE_SIZE), continuation }
+        Self {
+            limit: limit.clamp(1, MAX_PAGE_SIZE),
+            continuation,
+        }
     }
 
     /// The first page of at most `limit` items.
@@ -74,7 +77,10 @@ impl PageRequest {
     pub fn position(&self, query: &str) -> Result<Option<(String, String)>, StoreError> {
         self.continuation
             .as_deref()
-            .map(|text| ContinuationToken::decode(text, query).map(|token| (token.after_key, token.after_id)))
+            .map(|text| {
+                ContinuationToken::decode(text, query)
+                    .map(|token| (token.after_key, token.after_id))
+            })
             .transpose()
     }
 }
@@ -87,7 +93,10 @@ pub struct Page<T> {
 }
 
 /// The keyset position a page starts after, `(None, None)` for the first page.
-pub(crate) fn after(page: &PageRequest, query: &str) -> Result<(Option<String>, Option<String>), StoreError> {
+pub(crate) fn after(
+    page: &PageRequest,
+    query: &str,
+) -> Result<(Option<String>, Option<String>), StoreError> {
     Ok(match page.position(query)? {
         Some((key, id)) => (Some(key), Some(id)),
         None => (None, None),
@@ -95,19 +104,32 @@ pub(crate) fn after(page: &PageRequest, query: &str) -> Result<(Option<String>, 
 }
 
 /// Turns `limit + 1` fetched rows into a page: the extra row only says there is more.
-pub(crate) fn into_page<T>(mut items: Vec<T>, page: &PageRequest, query: &str, key_of: impl Fn(&T) -> (String, String)) -> Page<T> {
+pub(crate) fn into_page<T>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    query: &str,
+    key_of: impl Fn(&T) -> (String, String),
+) -> Page<T> {
     let limit = page.limit as usize;
     let more = items.len() > limit;
     items.truncate(limit);
     let continuation = if more {
         items.last().map(|last| {
             let (after_key, after_id) = key_of(last);
-            ContinuationToken { query: query.to_owned(), after_key, after_id }.encode()
+            ContinuationToken {
+                query: query.to_owned(),
+                after_key,
+                after_id,
+            }
+            .encode()
         })
     } else {
         None
     };
-    Page { items, continuation }
+    Page {
+        items,
+        continuation,
+    }
 }
 
 #[cfg(test)]
@@ -125,8 +147,13 @@ mod tests {
     #[test]
     fn tokens_round_trip_for_their_own_query() {
         let text = token().encode();
-        assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        assert_eq!(ContinuationToken::decode(&text, "orders:status=pending").unwrap(), token());
+        assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(
+            ContinuationToken::decode(&text, "orders:status=pending").unwrap(),
+            token()
+        );
     }
 
     #[test]

@@ -17,16 +17,42 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait::async_trait]
 pub trait CustomerStore: Send + Sync {
-    async fn create_customer(&self, tenant: &TenantId, customer: Customer, audit: AuditEntry) -> StoreResult<Customer>;
+    async fn create_customer(
+        &self,
+        tenant: &TenantId,
+        customer: Customer,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer>;
     async fn get_customer(&self, tenant: &TenantId, id: &str) -> StoreResult<Customer>;
     /// Replaces the profile; with `if_match`, only if the stored ETag still matches.
-    async fn update_customer(&self, tenant: &TenantId, id: &str, input: CustomerInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Customer>;
+    async fn update_customer(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        input: CustomerInput,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer>;
     /// Customers by creation time.
-    async fn list_customers(&self, tenant: &TenantId, page: PageRequest) -> StoreResult<Page<Customer>>;
+    async fn list_customers(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>>;
     /// Records an erasure request and marks the customer; if one is already open for the
     /// customer, returns that one instead (a repeated DELETE has one effect).
-    async fn request_erasure(&self, tenant: &TenantId, request: ErasureRecord, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)>;
-    async fn get_erasure(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> StoreResult<ErasureRecord>;
+    async fn request_erasure(
+        &self,
+        tenant: &TenantId,
+        request: ErasureRecord,
+        audit: AuditEntry,
+    ) -> StoreResult<(ErasureRecord, bool)>;
+    async fn get_erasure(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> StoreResult<ErasureRecord>;
 }
 
 /// Filters of the product listing.
@@ -46,10 +72,27 @@ impl ProductFilter {
 
 #[async_trait::async_trait]
 pub trait ProductStore: Send + Sync {
-    async fn create_product(&self, tenant: &TenantId, product: Product, audit: AuditEntry) -> StoreResult<Product>;
+    async fn create_product(
+        &self,
+        tenant: &TenantId,
+        product: Product,
+        audit: AuditEntry,
+    ) -> StoreResult<Product>;
     async fn get_product(&self, tenant: &TenantId, id: &str) -> StoreResult<Product>;
-    async fn update_product(&self, tenant: &TenantId, id: &str, input: ProductInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Product>;
-    async fn list_products(&self, tenant: &TenantId, filter: ProductFilter, page: PageRequest) -> StoreResult<Page<Product>>;
+    async fn update_product(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        input: ProductInput,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Product>;
+    async fn list_products(
+        &self,
+        tenant: &TenantId,
+        filter: ProductFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Product>>;
 }
 
 /// Filters of the order listing.
@@ -103,22 +146,56 @@ pub enum OrderCreated {
 #[async_trait::async_trait]
 pub trait OrderStore: Send + Sync {
     /// Creates the order, checking and reserving stock for every line atomically.
-    async fn create_order(&self, tenant: &TenantId, order: NewOrder, audit: AuditEntry) -> StoreResult<OrderCreated>;
+    async fn create_order(
+        &self,
+        tenant: &TenantId,
+        order: NewOrder,
+        audit: AuditEntry,
+    ) -> StoreResult<OrderCreated>;
     async fn get_order(&self, tenant: &TenantId, id: &str) -> StoreResult<Order>;
     /// Newest first.
-    async fn list_orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>>;
+    async fn list_orders(
+        &self,
+        tenant: &TenantId,
+        filter: OrderFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Order>>;
     /// Moves the order along its state machine (cancelling releases the reserved stock).
-    async fn change_order_status(&self, tenant: &TenantId, id: &str, change: StatusInput, actor_id: &str, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Order>;
+    async fn change_order_status(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        change: StatusInput,
+        actor_id: &str,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Order>;
     async fn order_history(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<StatusChange>>;
 }
 
 #[async_trait::async_trait]
 pub trait NotificationStore: Send + Sync {
-    async fn create_notification(&self, tenant: &TenantId, notification: Notification, audit: AuditEntry) -> StoreResult<Notification>;
+    async fn create_notification(
+        &self,
+        tenant: &TenantId,
+        notification: Notification,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification>;
     /// Notifications for any of `recipients`, unread first, then newest first.
-    async fn list_notifications(&self, tenant: &TenantId, recipients: &[Recipient], page: PageRequest) -> StoreResult<Page<Notification>>;
+    async fn list_notifications(
+        &self,
+        tenant: &TenantId,
+        recipients: &[Recipient],
+        page: PageRequest,
+    ) -> StoreResult<Page<Notification>>;
     /// Marks one read, if it is addressed to one of `recipients` (else `NotFound`).
-    async fn mark_notification_read(&self, tenant: &TenantId, id: &str, recipients: &[Recipient], audit: AuditEntry) -> StoreResult<Notification>;
+    async fn mark_notification_read(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        recipients: &[Recipient],
+        audit: AuditEntry,
+    ) -> StoreResult<Notification>;
 }
 
 /// Filters of the audit listing.
@@ -137,7 +214,12 @@ impl AuditFilter {
     pub fn query_name(&self) -> String {
         format!(
             "audit:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
-            self.actor_id, self.action, self.target_id, self.customer_id, self.from.map(super::ts), self.to.map(super::ts)
+            self.actor_id,
+            self.action,
+            self.target_id,
+            self.customer_id,
+            self.from.map(super::ts),
+            self.to.map(super::ts)
         )
     }
 }
@@ -147,10 +229,37 @@ pub trait AuditStore: Send + Sync {
     /// Appends an entry for an action that changed nothing else (an export, say).
     async fn append_audit(&self, tenant: &TenantId, entry: AuditEntry) -> StoreResult<()>;
     /// Newest first.
-    async fn list_audit(&self, tenant: &TenantId, filter: AuditFilter, page: PageRequest) -> StoreResult<Page<AuditEntry>>;
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>>;
 }
 
 /// Every port together: what the app holds as `Arc<dyn Store>`.
-pub trait Store: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + super::ErasureStore + super::DispatchStore + super::jobs::JobsStore + HealthCheck {}
+pub trait Store:
+    CustomerStore
+    + ProductStore
+    + OrderStore
+    + NotificationStore
+    + AuditStore
+    + super::ErasureStore
+    + super::DispatchStore
+    + super::jobs::JobsStore
+    + HealthCheck
+{
+}
 
-impl<T> Store for T where T: CustomerStore + ProductStore + OrderStore + NotificationStore + AuditStore + super::ErasureStore + super::DispatchStore + super::jobs::JobsStore + HealthCheck {}
+impl<T> Store for T where
+    T: CustomerStore
+        + ProductStore
+        + OrderStore
+        + NotificationStore
+        + AuditStore
+        + super::ErasureStore
+        + super::DispatchStore
+        + super::jobs::JobsStore
+        + HealthCheck
+{
+}

@@ -19,8 +19,16 @@ use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 pub struct DirectJsonFields;
 
 impl<'writer> FormatFields<'writer> for DirectJsonFields {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut object = ObjectWriter { out: &mut writer, first: true, result: Ok(()) };
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut object = ObjectWriter {
+            out: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
         object.result = object.out.write_char('{');
         fields.record(&mut object);
         object.result?;
@@ -29,14 +37,20 @@ impl<'writer> FormatFields<'writer> for DirectJsonFields {
 
     /// Fields recorded after the span began (rare): merged into the object, a later value of a
     /// name replacing the earlier one, as `JsonFields` does.
-    fn add_fields(&self, current: &'writer mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
         if current.fields.is_empty() {
             return self.format_fields(current.as_writer(), fields);
         }
         let mut added = String::new();
         self.format_fields(Writer::new(&mut added), fields)?;
-        let mut merged: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&current.fields).map_err(|_| fmt::Error)?;
-        let added: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&added).map_err(|_| fmt::Error)?;
+        let mut merged: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&current.fields).map_err(|_| fmt::Error)?;
+        let added: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&added).map_err(|_| fmt::Error)?;
         merged.extend(added);
         current.fields = serde_json::to_string(&merged).map_err(|_| fmt::Error)?;
         Ok(())
@@ -69,9 +83,11 @@ impl ObjectWriter<'_, '_> {
 impl Visit for ObjectWriter<'_, '_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         // serde_json writes a non-finite number as null.
-        self.entry(field.name(), |out| match serde_json::Number::from_f64(value) {
-            Some(number) => write!(out, "{number}"),
-            None => out.write_str("null"),
+        self.entry(field.name(), |out| {
+            match serde_json::Number::from_f64(value) {
+                Some(number) => write!(out, "{number}"),
+                None => out.write_str("null"),
+            }
         });
     }
 
@@ -231,8 +247,14 @@ mod tests {
         let stock = span_fields_logged_with(JsonFields::default());
         assert_eq!(direct, stock);
         assert_eq!(direct["function"], "OrdersReadApi");
-        assert_eq!(direct["odd"], "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓");
-        assert_eq!(direct["count"], 43, "a field recorded again replaces the first value");
+        assert_eq!(
+            direct["odd"],
+            "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓"
+        );
+        assert_eq!(
+            direct["count"], 43,
+            "a field recorded again replaces the first value"
+        );
         assert_eq!(direct["late"], "recorded after the start");
         assert_eq!(direct["infinite"], serde_json::Value::Null);
         assert_eq!(direct["type"], "keyword");

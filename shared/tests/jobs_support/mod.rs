@@ -37,7 +37,14 @@ pub struct Seed {
 
 impl Default for Seed {
     fn default() -> Self {
-        Self { tenants: 3, old_notifications: 40, read_notifications: 30, new_notifications: 20, old_audit: 50, new_audit: 10 }
+        Self {
+            tenants: 3,
+            old_notifications: 40,
+            read_notifications: 30,
+            new_notifications: 20,
+            old_audit: 50,
+            new_audit: 10,
+        }
     }
 }
 
@@ -52,7 +59,8 @@ pub fn open_db(data_dir: &Path) -> shared::store::sqlite::Db {
 
 pub fn connect(data_dir: &Path) -> Connection {
     let conn = Connection::open(data_dir.join("app.db")).expect("connect");
-    conn.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy timeout");
     conn
 }
 
@@ -75,27 +83,69 @@ pub fn seed(conn: &mut Connection, seed: Seed) {
         for t in 0..seed.tenants {
             let tenant = tenant(t);
             let categories = ["orderShipped", "orderCreated", "promotion"];
-            let mut add = |kind: &str, n: usize, age: &dyn Fn(usize) -> Duration, read: &dyn Fn(usize) -> bool| {
+            let mut add = |kind: &str,
+                           n: usize,
+                           age: &dyn Fn(usize) -> Duration,
+                           read: &dyn Fn(usize) -> bool| {
                 for i in 0..n {
                     let created = Utc::now() - age(i);
                     let is_read = read(i);
                     let read_at = is_read.then(|| ts(created + Duration::hours(1)));
                     notification
-                        .execute(params![tenant, format!("{kind}-{i:05}"), categories[i % 3], read_at, is_read, ts(created)])
+                        .execute(params![
+                            tenant,
+                            format!("{kind}-{i:05}"),
+                            categories[i % 3],
+                            read_at,
+                            is_read,
+                            ts(created)
+                        ])
                         .expect("notification");
                 }
             };
-            add("old", seed.old_notifications, &|i| Duration::days(100 + (i % 30) as i64) + Duration::minutes(i as i64), &|i| i % 2 == 0);
-            add("read", seed.read_notifications, &|i| Duration::days(35 + (i % 25) as i64) + Duration::minutes(i as i64), &|_| true);
-            add("new", seed.new_notifications, &|i| Duration::days(1 + (i % 10) as i64) + Duration::minutes(i as i64), &|i| i % 2 == 0);
+            add(
+                "old",
+                seed.old_notifications,
+                &|i| Duration::days(100 + (i % 30) as i64) + Duration::minutes(i as i64),
+                &|i| i % 2 == 0,
+            );
+            add(
+                "read",
+                seed.read_notifications,
+                &|i| Duration::days(35 + (i % 25) as i64) + Duration::minutes(i as i64),
+                &|_| true,
+            );
+            add(
+                "new",
+                seed.new_notifications,
+                &|i| Duration::days(1 + (i % 10) as i64) + Duration::minutes(i as i64),
+                &|i| i % 2 == 0,
+            );
             for i in 0..seed.old_audit {
-                let at = Utc::now() - Duration::days(11 * 366 + (i % 7) as i64) + Duration::seconds(i as i64);
+                let at = Utc::now() - Duration::days(11 * 366 + (i % 7) as i64)
+                    + Duration::seconds(i as i64);
                 let customer = (i % 4 == 0).then(|| format!("cust-{i}"));
-                audit.execute(params![tenant, format!("old-audit-{i:05}"), format!("order-{i}"), customer, ts(at)]).expect("audit");
+                audit
+                    .execute(params![
+                        tenant,
+                        format!("old-audit-{i:05}"),
+                        format!("order-{i}"),
+                        customer,
+                        ts(at)
+                    ])
+                    .expect("audit");
             }
             for i in 0..seed.new_audit {
                 let at = Utc::now() - Duration::days(i as i64);
-                audit.execute(params![tenant, format!("new-audit-{i:05}"), format!("order-{i}"), Option::<String>::None, ts(at)]).expect("audit");
+                audit
+                    .execute(params![
+                        tenant,
+                        format!("new-audit-{i:05}"),
+                        format!("order-{i}"),
+                        Option::<String>::None,
+                        ts(at)
+                    ])
+                    .expect("audit");
             }
         }
     }
@@ -104,10 +154,18 @@ pub fn seed(conn: &mut Connection, seed: Seed) {
 
 /// Sorted `tenant/id` of every row of `table` matching `filter` (an SQL condition).
 pub fn keys(conn: &Connection, table: &str, filter: &str) -> BTreeSet<String> {
-    let id = if table == "idempotency_keys" { "key" } else if table == "order_items" { "order_id || '#' || line_no" } else { "id" };
+    let id = if table == "idempotency_keys" {
+        "key"
+    } else if table == "order_items" {
+        "order_id || '#' || line_no"
+    } else {
+        "id"
+    };
     let sql = format!("SELECT tenant_id || '/' || {id} FROM {table} WHERE {filter}");
     let mut statement = conn.prepare(&sql).expect("prepare");
-    let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("query");
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("query");
     rows.map(|row| row.expect("row")).collect()
 }
 
@@ -119,15 +177,36 @@ pub fn audit_keys(conn: &Connection) -> BTreeSet<String> {
 /// Every row of the domain tables, as text: what "changed nothing" compares.
 pub fn snapshot(conn: &Connection) -> Vec<String> {
     let mut all = Vec::new();
-    for table in ["notifications", "audit_log", "customers", "orders", "order_items", "idempotency_keys", "job_checkpoints", "job_runs"] {
+    for table in [
+        "notifications",
+        "audit_log",
+        "customers",
+        "orders",
+        "order_items",
+        "idempotency_keys",
+        "job_checkpoints",
+        "job_runs",
+    ] {
         let columns: Vec<String> = {
-            let mut statement = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')")).expect("columns");
-            let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("columns");
+            let mut statement = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .expect("columns");
+            let rows = statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .expect("columns");
             rows.map(|c| c.expect("column")).collect()
         };
-        let concat = columns.iter().map(|c| format!("quote({c})")).collect::<Vec<_>>().join(" || ',' || ");
-        let mut statement = conn.prepare(&format!("SELECT '{table}:' || {concat} FROM {table}")).expect("snapshot");
-        let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("snapshot");
+        let concat = columns
+            .iter()
+            .map(|c| format!("quote({c})"))
+            .collect::<Vec<_>>()
+            .join(" || ',' || ");
+        let mut statement = conn
+            .prepare(&format!("SELECT '{table}:' || {concat} FROM {table}"))
+            .expect("snapshot");
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect("snapshot");
         all.extend(rows.map(|row| row.expect("row")));
     }
     all.sort();
@@ -136,7 +215,9 @@ pub fn snapshot(conn: &Connection) -> Vec<String> {
 
 /// The seeded ids expected to remain / to be archived, as `tenant/id`.
 pub fn seeded(seed: Seed, kind: &str, count: impl Fn(Seed) -> usize) -> BTreeSet<String> {
-    (0..seed.tenants).flat_map(|t| (0..count(seed)).map(move |i| format!("{}/{kind}-{i:05}", tenant(t)))).collect()
+    (0..seed.tenants)
+        .flat_map(|t| (0..count(seed)).map(move |i| format!("{}/{kind}-{i:05}", tenant(t))))
+        .collect()
 }
 
 /// Every archived item under `root` (`audit`, `notification-summaries`), verified against its
@@ -153,7 +234,9 @@ pub async fn archived(archive_dir: &Path, root: &str) -> Vec<(String, serde_json
         }
     }
     for key in keys.iter().filter(|key| key.ends_with(".manifest.json")) {
-        let (_, batch) = read_batch(&archive, key).await.unwrap_or_else(|e| panic!("{key}: {e}"));
+        let (_, batch) = read_batch(&archive, key)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
         items.extend(batch.into_iter().map(|item| (key.clone(), item)));
     }
     items
@@ -164,20 +247,31 @@ pub async fn archived_audit_ids(archive_dir: &Path) -> Vec<String> {
     archived(archive_dir, "audit")
         .await
         .into_iter()
-        .map(|(_, item)| format!("{}/{}", item["tenantId"].as_str().unwrap_or("?"), item["id"].as_str().unwrap_or("?")))
+        .map(|(_, item)| {
+            format!(
+                "{}/{}",
+                item["tenantId"].as_str().unwrap_or("?"),
+                item["id"].as_str().unwrap_or("?")
+            )
+        })
         .collect()
 }
 
 /// Files in the archive folder that are not archive objects (leftovers).
 pub fn stray_files(archive_dir: &Path) -> Vec<String> {
     fn walk(dir: &Path, found: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(&path, found);
             } else {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if !(name.ends_with(".ndjson.gz") || name.ends_with(".manifest.json")) {
                     found.push(path.display().to_string());
                 }
@@ -193,7 +287,10 @@ pub fn stray_files(archive_dir: &Path) -> Vec<String> {
 /// active yesterday (ids `inactive-{i}` / `active-{i}`, emails `person-{i}@example.com`).
 pub fn seed_customers(conn: &Connection, tenants: usize, inactive: usize, active: usize) {
     for t in 0..tenants {
-        for (kind, count, at) in [("inactive", inactive, days_ago(8 * 366)), ("active", active, days_ago(1))] {
+        for (kind, count, at) in [
+            ("inactive", inactive, days_ago(8 * 366)),
+            ("active", active, days_ago(1)),
+        ] {
             for i in 0..count {
                 conn.execute(
                     "INSERT INTO customers (tenant_id, id, name, email, phone, address, preferences, status, created_at, updated_at, last_activity_at, etag)
@@ -208,7 +305,11 @@ pub fn seed_customers(conn: &Connection, tenants: usize, inactive: usize, active
 
 /// `tenant/id status email` of every customer.
 pub fn customers(conn: &Connection) -> BTreeSet<String> {
-    let mut statement = conn.prepare("SELECT tenant_id || '/' || id || ' ' || status || ' ' || email FROM customers").expect("prepare");
-    let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("query");
+    let mut statement = conn
+        .prepare("SELECT tenant_id || '/' || id || ' ' || status || ' ' || email FROM customers")
+        .expect("prepare");
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("query");
     rows.map(|row| row.expect("row")).collect()
 }

@@ -40,16 +40,31 @@ fn conditions(filter: &AuditFilter) -> (String, Vec<super::Param>) {
 #[async_trait::async_trait]
 impl AuditStore for CosmosStore {
     async fn append_audit(&self, tenant: &TenantId, entry: AuditEntry) -> StoreResult<()> {
-        let scope = entry.customer_id.as_deref().map_or_else(|| TENANT_SCOPE.to_owned(), customer_scope);
+        let scope = entry
+            .customer_id
+            .as_deref()
+            .map_or_else(|| TENANT_SCOPE.to_owned(), customer_scope);
         let doc = audit_doc(&entry, &scope);
-        self.create_doc(self.data(), pk(tenant.as_str(), &scope), &doc.id, &doc).await?;
+        self.create_doc(self.data(), pk(tenant.as_str(), &scope), &doc.id, &doc)
+            .await?;
         Ok(())
     }
 
-    async fn list_audit(&self, tenant: &TenantId, filter: AuditFilter, page: PageRequest) -> StoreResult<Page<AuditEntry>> {
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>> {
         let name = filter.query_name();
         let (condition, params) = conditions(&filter);
-        let query = KeysetQuery { kind: kind::AUDIT, filter: condition, params, order: Order::Descending, query_name: &name };
+        let query = KeysetQuery {
+            kind: kind::AUDIT,
+            filter: condition,
+            params,
+            order: Order::Descending,
+            query_name: &name,
+        };
         self.keyset_page(tenant, query, &page).await
     }
 }

@@ -6,19 +6,32 @@ use serde_json::json;
 
 use super::doc::{customer_scope, doc_id, kind, Doc};
 use super::erasure::ErasureDoc;
-use super::support::{audit_doc, batch_create, batch_replace, busy, pk, refused, scope_feed, KeysetQuery, Order, CONCURRENCY_ATTEMPTS};
+use super::support::{
+    audit_doc, batch_create, batch_replace, busy, pk, refused, scope_feed, KeysetQuery, Order,
+    CONCURRENCY_ATTEMPTS,
+};
 use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use crate::domain::gdpr::ErasureRecord;
 use crate::domain::now;
-use crate::store::{check_if_match, new_etag, ts, CustomerStore, ETag, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
+use crate::store::{
+    check_if_match, new_etag, ts, CustomerStore, ETag, Page, PageRequest, Rejection, StoreError,
+    StoreResult, TenantId,
+};
 
 /// The stored form of a customer.
 pub(super) fn customer_doc(customer: &Customer) -> Doc<Customer> {
-    Doc::new(kind::CUSTOMER, &customer.id, &customer.tenant_id, customer_scope(&customer.id), ts(customer.created_at), customer.clone())
-        .with_version(customer.etag.clone())
-        .with_at(customer.last_activity_at)
+    Doc::new(
+        kind::CUSTOMER,
+        &customer.id,
+        &customer.tenant_id,
+        customer_scope(&customer.id),
+        ts(customer.created_at),
+        customer.clone(),
+    )
+    .with_version(customer.etag.clone())
+    .with_at(customer.last_activity_at)
 }
 
 /// Fills the customer's API ETag from the envelope.
@@ -29,13 +42,27 @@ fn with_etag(mut doc: Doc<Customer>) -> Doc<Customer> {
 
 impl CosmosStore {
     /// A customer's document (with its API ETag filled in), if it exists.
-    pub(super) async fn customer_doc(&self, tenant: &str, customer_id: &str) -> StoreResult<Option<Doc<Customer>>> {
-        let doc: Option<Doc<Customer>> = self.read_doc(self.data(), pk(tenant, &customer_scope(customer_id)), &doc_id(kind::CUSTOMER, customer_id)).await?;
+    pub(super) async fn customer_doc(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+    ) -> StoreResult<Option<Doc<Customer>>> {
+        let doc: Option<Doc<Customer>> = self
+            .read_doc(
+                self.data(),
+                pk(tenant, &customer_scope(customer_id)),
+                &doc_id(kind::CUSTOMER, customer_id),
+            )
+            .await?;
         Ok(doc.map(with_etag))
     }
 
     /// The open or completed erasure request of a customer, newest first.
-    async fn latest_erasure(&self, tenant: &str, customer_id: &str) -> StoreResult<Option<ErasureRecord>> {
+    async fn latest_erasure(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+    ) -> StoreResult<Option<ErasureRecord>> {
         let docs: Vec<Doc<ErasureDoc>> = self
             .query_docs(
                 self.data(),
@@ -50,7 +77,12 @@ impl CosmosStore {
 
 #[async_trait::async_trait]
 impl CustomerStore for CosmosStore {
-    async fn create_customer(&self, tenant: &TenantId, mut customer: Customer, audit: AuditEntry) -> StoreResult<Customer> {
+    async fn create_customer(
+        &self,
+        tenant: &TenantId,
+        mut customer: Customer,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer> {
         customer.tenant_id = tenant.as_str().to_owned();
         customer.etag = new_etag();
         let scope = customer_scope(&customer.id);
@@ -59,18 +91,34 @@ impl CustomerStore for CosmosStore {
         let batch = batch_create(self, batch, &audit_doc(&audit, &scope))?;
         match self.run_batch(self.data(), batch).await? {
             Ok(_) => Ok(customer),
-            Err(refusal) if refusal.status == 409 => Err(StoreError::Conflict(format!("a customer with id {} exists", customer.id))),
+            Err(refusal) if refusal.status == 409 => Err(StoreError::Conflict(format!(
+                "a customer with id {} exists",
+                customer.id
+            ))),
             Err(refusal) => Err(refused(refusal)),
         }
     }
 
     async fn get_customer(&self, tenant: &TenantId, id: &str) -> StoreResult<Customer> {
-        self.customer_doc(tenant.as_str(), id).await?.map(|doc| doc.body).ok_or(StoreError::NotFound)
+        self.customer_doc(tenant.as_str(), id)
+            .await?
+            .map(|doc| doc.body)
+            .ok_or(StoreError::NotFound)
     }
 
-    async fn update_customer(&self, tenant: &TenantId, id: &str, input: CustomerInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Customer> {
+    async fn update_customer(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        input: CustomerInput,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
-            let mut doc = self.customer_doc(tenant.as_str(), id).await?.ok_or(StoreError::NotFound)?;
+            let mut doc = self
+                .customer_doc(tenant.as_str(), id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
             check_if_match(if_match.as_ref(), &doc.version)?;
             if doc.body.status != CustomerStatus::Active {
                 return Err(Rejection::CustomerNotActive(doc.body.status.as_str()).into());
@@ -87,7 +135,11 @@ impl CustomerStore for CosmosStore {
             customer.updated_at = at;
             customer.last_activity_at = at;
             customer.etag = new_etag();
-            let updated = Doc { version: customer.etag.clone(), at: Some(ts(at)), ..doc };
+            let updated = Doc {
+                version: customer.etag.clone(),
+                at: Some(ts(at)),
+                ..doc
+            };
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &updated.scope));
             let batch = batch_replace(self, batch, &updated)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &updated.scope))?;
@@ -98,16 +150,44 @@ impl CustomerStore for CosmosStore {
         Err(busy("customer"))
     }
 
-    async fn list_customers(&self, tenant: &TenantId, page: PageRequest) -> StoreResult<Page<Customer>> {
-        let query = KeysetQuery { kind: kind::CUSTOMER, filter: String::new(), params: Vec::new(), order: Order::Ascending, query_name: "customers" };
+    async fn list_customers(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        let query = KeysetQuery {
+            kind: kind::CUSTOMER,
+            filter: String::new(),
+            params: Vec::new(),
+            order: Order::Ascending,
+            query_name: "customers",
+        };
         let docs: Page<Doc<Customer>> = self.keyset_docs(tenant, query, &page).await?;
-        Ok(Page { items: docs.items.into_iter().map(|doc| with_etag(doc).body).collect(), continuation: docs.continuation })
+        Ok(Page {
+            items: docs
+                .items
+                .into_iter()
+                .map(|doc| with_etag(doc).body)
+                .collect(),
+            continuation: docs.continuation,
+        })
     }
 
-    async fn request_erasure(&self, tenant: &TenantId, request: ErasureRecord, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {
+    async fn request_erasure(
+        &self,
+        tenant: &TenantId,
+        request: ErasureRecord,
+        audit: AuditEntry,
+    ) -> StoreResult<(ErasureRecord, bool)> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
-            let customer = self.customer_doc(tenant.as_str(), &request.customer_id).await?.ok_or(StoreError::NotFound)?;
-            if let Some(existing) = self.latest_erasure(tenant.as_str(), &request.customer_id).await? {
+            let customer = self
+                .customer_doc(tenant.as_str(), &request.customer_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if let Some(existing) = self
+                .latest_erasure(tenant.as_str(), &request.customer_id)
+                .await?
+            {
                 return Ok((existing, false));
             }
             let scope = customer.scope.clone();
@@ -115,7 +195,17 @@ impl CustomerStore for CosmosStore {
             marked.body.status = CustomerStatus::ErasureRequested;
             marked.version = new_etag();
             marked.body.etag = marked.version.clone();
-            let record = Doc::new(kind::ERASURE, &request.id, tenant.as_str(), scope.clone(), ts(request.requested_at), ErasureDoc { record: request.clone(), progress: None });
+            let record = Doc::new(
+                kind::ERASURE,
+                &request.id,
+                tenant.as_str(),
+                scope.clone(),
+                ts(request.requested_at),
+                ErasureDoc {
+                    record: request.clone(),
+                    progress: None,
+                },
+            );
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &scope));
             let batch = batch_replace(self, batch, &marked)?;
             let batch = batch_create(self, batch, &record)?;
@@ -127,8 +217,21 @@ impl CustomerStore for CosmosStore {
         Err(busy("customer"))
     }
 
-    async fn get_erasure(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> StoreResult<ErasureRecord> {
-        let doc: Option<Doc<ErasureDoc>> = self.read_doc(self.data(), pk(tenant.as_str(), &customer_scope(customer_id)), &doc_id(kind::ERASURE, request_id)).await?;
-        doc.map(|doc| doc.body.record).filter(|record| record.customer_id == customer_id).ok_or(StoreError::NotFound)
+    async fn get_erasure(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> StoreResult<ErasureRecord> {
+        let doc: Option<Doc<ErasureDoc>> = self
+            .read_doc(
+                self.data(),
+                pk(tenant.as_str(), &customer_scope(customer_id)),
+                &doc_id(kind::ERASURE, request_id),
+            )
+            .await?;
+        doc.map(|doc| doc.body.record)
+            .filter(|record| record.customer_id == customer_id)
+            .ok_or(StoreError::NotFound)
     }
 }

@@ -23,13 +23,18 @@ use serde_json::Value;
 use super::doc::{customer_scope, doc_id, kind, Doc};
 use super::notifications::recipient_scope;
 use super::orders::CosmosOrder;
-use super::support::{attempt_of, audit_doc, batch_create, batch_replace, busy, pk, Attempt, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS};
+use super::support::{
+    attempt_of, audit_doc, batch_create, batch_replace, busy, pk, Attempt, CONCURRENCY_ATTEMPTS,
+    MAX_BATCH_OPERATIONS,
+};
 use super::{CosmosStore, BACKEND};
 use crate::domain::customer::{Customer, CustomerStatus};
 use crate::domain::messages::OrderEvent;
 use crate::domain::notification::Notification;
 use crate::domain::now;
-use crate::store::{ts, DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreError, StoreResult, TenantId};
+use crate::store::{
+    ts, DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreError, StoreResult, TenantId,
+};
 
 /// How long a processed-event marker lives (the window in which a redelivery is recognised).
 pub(super) const PROCESSED_EVENT_TTL_SECONDS: i64 = 7 * 24 * 3600;
@@ -63,7 +68,12 @@ fn marker_id(consumer: &str, event_id: &str) -> String {
 }
 
 /// A marker for `event`, in the partition of the customer the event names.
-fn marker_doc(tenant: &str, consumer: &str, event: &OrderEvent, body: MarkerBody) -> Doc<ProcessedEvent> {
+fn marker_doc(
+    tenant: &str,
+    consumer: &str,
+    event: &OrderEvent,
+    body: MarkerBody,
+) -> Doc<ProcessedEvent> {
     let processed_at = now();
     let marker = ProcessedEvent {
         consumer: consumer.to_owned(),
@@ -74,9 +84,16 @@ fn marker_doc(tenant: &str, consumer: &str, event: &OrderEvent, body: MarkerBody
         elsewhere: body.elsewhere,
         processed_at,
     };
-    Doc::new(kind::PROCESSED_EVENT, &marker_id(consumer, &event.event_id), tenant, customer_scope(&event.customer_id), ts(processed_at), marker)
-        .with_at(processed_at)
-        .with_ttl(Some(PROCESSED_EVENT_TTL_SECONDS))
+    Doc::new(
+        kind::PROCESSED_EVENT,
+        &marker_id(consumer, &event.event_id),
+        tenant,
+        customer_scope(&event.customer_id),
+        ts(processed_at),
+        marker,
+    )
+    .with_at(processed_at)
+    .with_ttl(Some(PROCESSED_EVENT_TTL_SECONDS))
 }
 
 /// What a marker records.
@@ -89,35 +106,68 @@ struct MarkerBody {
 
 impl MarkerBody {
     fn skipped(reason: SkipReason) -> Self {
-        Self { customer_id: None, outcome: reason.as_str().to_owned(), outputs: Vec::new(), elsewhere: Vec::new() }
+        Self {
+            customer_id: None,
+            outcome: reason.as_str().to_owned(),
+            outputs: Vec::new(),
+            elsewhere: Vec::new(),
+        }
     }
 }
 
 impl CosmosStore {
     /// The marker of `event` for `consumer`, if it was processed.
-    async fn dispatch_marker(&self, tenant: &str, consumer: &str, event: &OrderEvent) -> StoreResult<Option<Doc<ProcessedEvent>>> {
+    async fn dispatch_marker(
+        &self,
+        tenant: &str,
+        consumer: &str,
+        event: &OrderEvent,
+    ) -> StoreResult<Option<Doc<ProcessedEvent>>> {
         let id = doc_id(kind::PROCESSED_EVENT, &marker_id(consumer, &event.event_id));
-        self.read_doc(self.data(), pk(tenant, &customer_scope(&event.customer_id)), &id).await
+        self.read_doc(
+            self.data(),
+            pk(tenant, &customer_scope(&event.customer_id)),
+            &id,
+        )
+        .await
     }
 
     /// Why the event changes nothing for an existing customer, if it does not: the customer is
     /// not active, or the order is missing or another customer's (it would be in another
     /// partition).
-    async fn dispatch_skip_reason(&self, tenant: &str, event: &OrderEvent, customer: &Doc<Customer>) -> StoreResult<Option<SkipReason>> {
+    async fn dispatch_skip_reason(
+        &self,
+        tenant: &str,
+        event: &OrderEvent,
+        customer: &Doc<Customer>,
+    ) -> StoreResult<Option<SkipReason>> {
         if customer.body.status != CustomerStatus::Active {
             return Ok(Some(SkipReason::CustomerErased));
         }
-        let order: Option<Doc<CosmosOrder>> = self.read_doc(self.data(), pk(tenant, &customer_scope(&event.customer_id)), &doc_id(kind::ORDER, &event.order_id)).await?;
+        let order: Option<Doc<CosmosOrder>> = self
+            .read_doc(
+                self.data(),
+                pk(tenant, &customer_scope(&event.customer_id)),
+                &doc_id(kind::ORDER, &event.order_id),
+            )
+            .await?;
         let owned = order.is_some_and(|doc| doc.body.order.customer_id == event.customer_id);
         Ok((!owned).then_some(SkipReason::OrderMissing))
     }
 
     /// Writes notifications outside the customer's partition; one that exists already (an
     /// earlier delivery wrote it) is left as it is.
-    async fn dispatch_elsewhere(&self, tenant: &str, notifications: &[Notification]) -> StoreResult<()> {
+    async fn dispatch_elsewhere(
+        &self,
+        tenant: &str,
+        notifications: &[Notification],
+    ) -> StoreResult<()> {
         for notification in notifications {
             let doc = self.notification_doc(notification);
-            match self.create_doc(self.data(), pk(tenant, &doc.scope), &doc.id, &doc).await {
+            match self
+                .create_doc(self.data(), pk(tenant, &doc.scope), &doc.id, &doc)
+                .await
+            {
                 Ok(_) | Err(StoreError::Conflict(_)) => {}
                 Err(error) => return Err(error),
             }
@@ -127,37 +177,70 @@ impl CosmosStore {
 
     /// Records a skipped event; a concurrent delivery that recorded it first makes this try
     /// start again (and find its marker).
-    async fn dispatch_skip(&self, tenant: &str, consumer: &str, event: &OrderEvent, reason: SkipReason) -> StoreResult<Attempt<DispatchOutcome>> {
+    async fn dispatch_skip(
+        &self,
+        tenant: &str,
+        consumer: &str,
+        event: &OrderEvent,
+        reason: SkipReason,
+    ) -> StoreResult<Attempt<DispatchOutcome>> {
         let marker = marker_doc(tenant, consumer, event, MarkerBody::skipped(reason));
-        match self.create_doc(self.data(), pk(tenant, &marker.scope), &marker.id, &marker).await {
+        match self
+            .create_doc(self.data(), pk(tenant, &marker.scope), &marker.id, &marker)
+            .await
+        {
             Ok(_) => Ok(Attempt::Done(DispatchOutcome::Skipped(reason))),
             Err(StoreError::Conflict(_)) => Ok(Attempt::Again),
             Err(error) => Err(error),
         }
     }
 
-    async fn dispatch_once(&self, tenant: &TenantId, consumer: &str, event: &OrderEvent, plan: FanoutPlan) -> StoreResult<Attempt<DispatchOutcome>> {
+    async fn dispatch_once(
+        &self,
+        tenant: &TenantId,
+        consumer: &str,
+        event: &OrderEvent,
+        plan: FanoutPlan,
+    ) -> StoreResult<Attempt<DispatchOutcome>> {
         let tenant = tenant.as_str();
         if let Some(marker) = self.dispatch_marker(tenant, consumer, event).await? {
-            self.dispatch_elsewhere(tenant, &marker.body.elsewhere).await?;
-            return Ok(Attempt::Done(DispatchOutcome::Duplicate { outbound: marker.body.outputs }));
+            self.dispatch_elsewhere(tenant, &marker.body.elsewhere)
+                .await?;
+            return Ok(Attempt::Done(DispatchOutcome::Duplicate {
+                outbound: marker.body.outputs,
+            }));
         }
         let Some(customer) = self.customer_doc(tenant, &event.customer_id).await? else {
-            return self.dispatch_skip(tenant, consumer, event, SkipReason::CustomerMissing).await;
+            return self
+                .dispatch_skip(tenant, consumer, event, SkipReason::CustomerMissing)
+                .await;
         };
         if let Some(reason) = self.dispatch_skip_reason(tenant, event, &customer).await? {
             return self.dispatch_skip(tenant, consumer, event, reason).await;
         }
         let fanout = plan(&customer.body, event);
-        let (here, elsewhere): (Vec<Notification>, Vec<Notification>) = fanout.notifications.iter().cloned().partition(|notification| recipient_scope(&notification.recipient) == customer.scope);
+        let (here, elsewhere): (Vec<Notification>, Vec<Notification>) = fanout
+            .notifications
+            .iter()
+            .cloned()
+            .partition(|notification| recipient_scope(&notification.recipient) == customer.scope);
         let operations = 2 + here.len() + fanout.audit.len();
         if operations > MAX_BATCH_OPERATIONS {
             return Err(StoreError::Unavailable { backend: BACKEND, reason: format!("event {} produces {operations} writes; one transactional batch holds {MAX_BATCH_OPERATIONS}", event.event_id) });
         }
-        let body = MarkerBody { customer_id: Some(customer.body.id.clone()), outcome: "dispatched".into(), outputs: fanout.outbound.clone(), elsewhere: elsewhere.clone() };
+        let body = MarkerBody {
+            customer_id: Some(customer.body.id.clone()),
+            outcome: "dispatched".into(),
+            outputs: fanout.outbound.clone(),
+            elsewhere: elsewhere.clone(),
+        };
         let marker = marker_doc(tenant, consumer, event, body);
         // The customer unchanged, if still as checked: the guard against a concurrent erasure.
-        let mut batch = batch_replace(self, TransactionalBatch::new(pk(tenant, &customer.scope)), &customer)?;
+        let mut batch = batch_replace(
+            self,
+            TransactionalBatch::new(pk(tenant, &customer.scope)),
+            &customer,
+        )?;
         for notification in &here {
             batch = batch_create(self, batch, &self.notification_doc(notification))?;
         }
@@ -170,15 +253,26 @@ impl CosmosStore {
         }
         // Role notifications: after the marker (see the module doc), idempotently.
         self.dispatch_elsewhere(tenant, &elsewhere).await?;
-        Ok(Attempt::Done(DispatchOutcome::Dispatched { notifications: fanout.notifications.len(), outbound: fanout.outbound }))
+        Ok(Attempt::Done(DispatchOutcome::Dispatched {
+            notifications: fanout.notifications.len(),
+            outbound: fanout.outbound,
+        }))
     }
 }
 
 #[async_trait::async_trait]
 impl DispatchStore for CosmosStore {
-    async fn dispatch_event(&self, tenant: &TenantId, consumer: &str, event: &OrderEvent, plan: FanoutPlan) -> StoreResult<DispatchOutcome> {
+    async fn dispatch_event(
+        &self,
+        tenant: &TenantId,
+        consumer: &str,
+        event: &OrderEvent,
+        plan: FanoutPlan,
+    ) -> StoreResult<DispatchOutcome> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
-            if let Attempt::Done(outcome) = self.dispatch_once(tenant, consumer, event, plan).await? {
+            if let Attempt::Done(outcome) =
+                self.dispatch_once(tenant, consumer, event, plan).await?
+            {
                 return Ok(outcome);
             }
             tracing::debug!(event_id = %event.event_id, "dispatch refused by a concurrent change; checking again");
@@ -215,7 +309,14 @@ mod tests {
     /// An active customer `id` with the order `o-{id}`.
     async fn seed(store: &CosmosStore, id: &str, status: CustomerStatus) {
         let at = Utc::now();
-        put(store, &customer_doc(&Customer { status, ..customer(id) })).await;
+        put(
+            store,
+            &customer_doc(&Customer {
+                status,
+                ..customer(id)
+            }),
+        )
+        .await;
         let order = Order {
             id: format!("o-{id}"),
             tenant_id: TENANT.into(),
@@ -229,7 +330,17 @@ mod tests {
             updated_at: at,
             etag: "v".into(),
         };
-        let doc = Doc::new(kind::ORDER, &order.id.clone(), TENANT, customer_scope(id), ts(at), CosmosOrder { order, history: Vec::new() });
+        let doc = Doc::new(
+            kind::ORDER,
+            &order.id.clone(),
+            TENANT,
+            customer_scope(id),
+            ts(at),
+            CosmosOrder {
+                order,
+                history: Vec::new(),
+            },
+        );
         put(store, &doc).await;
     }
 
@@ -260,16 +371,41 @@ mod tests {
 
     /// The customer and the order managers hear of it; one email goes out.
     fn plan(customer: &Customer, event: &OrderEvent) -> Fanout {
-        let notifications = vec![notification(event, Recipient::Customer(customer.id.clone())), notification(event, Recipient::Role("order-manager".into()))];
+        let notifications = vec![
+            notification(event, Recipient::Customer(customer.id.clone())),
+            notification(event, Recipient::Role("order-manager".into())),
+        ];
         let audit = notifications
             .iter()
-            .map(|n| AuditEntry::now(TENANT, "system:test", "notification.dispatch", "notification", &n.id, &event.event_id).about_customer(&customer.id))
+            .map(|n| {
+                AuditEntry::now(
+                    TENANT,
+                    "system:test",
+                    "notification.dispatch",
+                    "notification",
+                    &n.id,
+                    &event.event_id,
+                )
+                .about_customer(&customer.id)
+            })
             .collect();
-        Fanout { notifications, outbound: vec![json!({"deliveryId": format!("{}:email", event.event_id)})], audit }
+        Fanout {
+            notifications,
+            outbound: vec![json!({"deliveryId": format!("{}:email", event.event_id)})],
+            audit,
+        }
     }
 
     async fn count(store: &CosmosStore, scope: &str, kind: &str) -> usize {
-        let ids: Vec<Value> = store.query_docs(store.data(), scope_feed(TENANT, scope), "SELECT c.id FROM c WHERE c.type = @kind", vec![param("@kind", kind)]).await.unwrap();
+        let ids: Vec<Value> = store
+            .query_docs(
+                store.data(),
+                scope_feed(TENANT, scope),
+                "SELECT c.id FROM c WHERE c.type = @kind",
+                vec![param("@kind", kind)],
+            )
+            .await
+            .unwrap();
         ids.len()
     }
 
@@ -278,15 +414,43 @@ mod tests {
         let store = store().await;
         seed(&store, "c-1", CustomerStatus::Active).await;
         let event = event("e-1", "c-1", "o-c-1");
-        let first = store.dispatch_event(&tenant(), CONSUMER, &event, plan).await.unwrap();
+        let first = store
+            .dispatch_event(&tenant(), CONSUMER, &event, plan)
+            .await
+            .unwrap();
         let outbound = vec![json!({"deliveryId": "e-1:email"})];
-        assert_eq!(first, DispatchOutcome::Dispatched { notifications: 2, outbound: outbound.clone() });
-        assert_eq!(store.dispatch_event(&tenant(), CONSUMER, &event, plan).await.unwrap(), DispatchOutcome::Duplicate { outbound });
+        assert_eq!(
+            first,
+            DispatchOutcome::Dispatched {
+                notifications: 2,
+                outbound: outbound.clone()
+            }
+        );
+        assert_eq!(
+            store
+                .dispatch_event(&tenant(), CONSUMER, &event, plan)
+                .await
+                .unwrap(),
+            DispatchOutcome::Duplicate { outbound }
+        );
         let scope = customer_scope("c-1");
-        assert_eq!((count(&store, &scope, kind::NOTIFICATION).await, count(&store, TENANT_SCOPE, kind::NOTIFICATION).await), (1, 1));
+        assert_eq!(
+            (
+                count(&store, &scope, kind::NOTIFICATION).await,
+                count(&store, TENANT_SCOPE, kind::NOTIFICATION).await
+            ),
+            (1, 1)
+        );
         assert_eq!(count(&store, &scope, kind::AUDIT).await, 2);
-        let marker = store.dispatch_marker(TENANT, CONSUMER, &event).await.unwrap().unwrap();
-        assert_eq!((marker.ttl, marker.body.customer_id.as_deref()), (Some(PROCESSED_EVENT_TTL_SECONDS), Some("c-1")));
+        let marker = store
+            .dispatch_marker(TENANT, CONSUMER, &event)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (marker.ttl, marker.body.customer_id.as_deref()),
+            (Some(PROCESSED_EVENT_TTL_SECONDS), Some("c-1"))
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,13 +459,36 @@ mod tests {
         seed(&store, "c-1", CustomerStatus::Active).await;
         let delivery = || {
             let store = store.clone();
-            tokio::spawn(async move { store.dispatch_event(&tenant(), CONSUMER, &event("e-1", "c-1", "o-c-1"), plan).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .dispatch_event(&tenant(), CONSUMER, &event("e-1", "c-1", "o-c-1"), plan)
+                    .await
+                    .unwrap()
+            })
         };
         let (a, b) = tokio::join!(delivery(), delivery());
         let outcomes = [a.unwrap(), b.unwrap()];
-        assert_eq!(outcomes.iter().filter(|o| matches!(o, DispatchOutcome::Dispatched { .. })).count(), 1, "{outcomes:?}");
-        assert!(outcomes.iter().any(|o| matches!(o, DispatchOutcome::Duplicate { outbound } if outbound.len() == 1)), "{outcomes:?}");
-        assert_eq!((count(&store, &customer_scope("c-1"), kind::NOTIFICATION).await, count(&store, TENANT_SCOPE, kind::NOTIFICATION).await), (1, 1));
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| matches!(o, DispatchOutcome::Dispatched { .. }))
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().any(
+                |o| matches!(o, DispatchOutcome::Duplicate { outbound } if outbound.len() == 1)
+            ),
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            (
+                count(&store, &customer_scope("c-1"), kind::NOTIFICATION).await,
+                count(&store, TENANT_SCOPE, kind::NOTIFICATION).await
+            ),
+            (1, 1)
+        );
     }
 
     #[tokio::test]
@@ -316,10 +503,28 @@ mod tests {
             (event("e-4", "c-1", "o-none"), SkipReason::OrderMissing),
         ];
         for (event, reason) in cases {
-            assert_eq!(store.dispatch_event(&tenant(), CONSUMER, &event, plan).await.unwrap(), DispatchOutcome::Skipped(reason));
-            assert_eq!(store.dispatch_event(&tenant(), CONSUMER, &event, plan).await.unwrap(), DispatchOutcome::Duplicate { outbound: Vec::new() });
+            assert_eq!(
+                store
+                    .dispatch_event(&tenant(), CONSUMER, &event, plan)
+                    .await
+                    .unwrap(),
+                DispatchOutcome::Skipped(reason)
+            );
+            assert_eq!(
+                store
+                    .dispatch_event(&tenant(), CONSUMER, &event, plan)
+                    .await
+                    .unwrap(),
+                DispatchOutcome::Duplicate {
+                    outbound: Vec::new()
+                }
+            );
         }
-        assert_eq!(count(&store, &customer_scope("c-1"), kind::NOTIFICATION).await + count(&store, TENANT_SCOPE, kind::NOTIFICATION).await, 0);
+        assert_eq!(
+            count(&store, &customer_scope("c-1"), kind::NOTIFICATION).await
+                + count(&store, TENANT_SCOPE, kind::NOTIFICATION).await,
+            0
+        );
     }
 
     #[tokio::test]
@@ -328,11 +533,35 @@ mod tests {
         seed(&store, "c-1", CustomerStatus::Active).await;
         let event = event("e-1", "c-1", "o-c-1");
         // The state a crash right after the marker batch leaves: the marker, no role notification.
-        let elsewhere = vec![notification(&event, Recipient::Role("order-manager".into()))];
-        let body = MarkerBody { customer_id: Some("c-1".into()), outcome: "dispatched".into(), outputs: Vec::new(), elsewhere };
+        let elsewhere = vec![notification(
+            &event,
+            Recipient::Role("order-manager".into()),
+        )];
+        let body = MarkerBody {
+            customer_id: Some("c-1".into()),
+            outcome: "dispatched".into(),
+            outputs: Vec::new(),
+            elsewhere,
+        };
         put(&store, &marker_doc(TENANT, CONSUMER, &event, body)).await;
-        assert_eq!(store.dispatch_event(&tenant(), CONSUMER, &event, plan).await.unwrap(), DispatchOutcome::Duplicate { outbound: Vec::new() });
-        assert_eq!(store.dispatch_event(&tenant(), CONSUMER, &event, plan).await.unwrap(), DispatchOutcome::Duplicate { outbound: Vec::new() });
+        assert_eq!(
+            store
+                .dispatch_event(&tenant(), CONSUMER, &event, plan)
+                .await
+                .unwrap(),
+            DispatchOutcome::Duplicate {
+                outbound: Vec::new()
+            }
+        );
+        assert_eq!(
+            store
+                .dispatch_event(&tenant(), CONSUMER, &event, plan)
+                .await
+                .unwrap(),
+            DispatchOutcome::Duplicate {
+                outbound: Vec::new()
+            }
+        );
         assert_eq!(count(&store, TENANT_SCOPE, kind::NOTIFICATION).await, 1);
     }
 
@@ -340,13 +569,38 @@ mod tests {
     async fn an_erasure_deletes_the_markers_of_events_that_changed_the_customer() {
         let store = store().await;
         seed(&store, "c-1", CustomerStatus::Active).await;
-        store.dispatch_event(&tenant(), CONSUMER, &event("e-1", "c-1", "o-c-1"), plan).await.unwrap();
-        store.dispatch_event(&tenant(), CONSUMER, &event("e-2", "c-1", "o-none"), plan).await.unwrap();
-        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
-        let progress = store.erase_batch(&tenant(), "r-1", ErasureStep::ProcessedEvents, &masker("c-1"), 10).await.unwrap();
-        assert_eq!(progress.counts()["processedEvents"], 1, "as in SQLite, the skipped event's marker names no customer");
+        store
+            .dispatch_event(&tenant(), CONSUMER, &event("e-1", "c-1", "o-c-1"), plan)
+            .await
+            .unwrap();
+        store
+            .dispatch_event(&tenant(), CONSUMER, &event("e-2", "c-1", "o-none"), plan)
+            .await
+            .unwrap();
+        store
+            .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap();
+        let progress = store
+            .erase_batch(
+                &tenant(),
+                "r-1",
+                ErasureStep::ProcessedEvents,
+                &masker("c-1"),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            progress.counts()["processedEvents"],
+            1,
+            "as in SQLite, the skipped event's marker names no customer"
+        );
         // Once the erasure started, events for the customer change nothing.
-        let late = store.dispatch_event(&tenant(), CONSUMER, &event("e-3", "c-1", "o-c-1"), plan).await.unwrap();
+        let late = store
+            .dispatch_event(&tenant(), CONSUMER, &event("e-3", "c-1", "o-c-1"), plan)
+            .await
+            .unwrap();
         assert_eq!(late, DispatchOutcome::Skipped(SkipReason::CustomerErased));
     }
 }

@@ -42,7 +42,13 @@ pub fn scope_customer(scope: &str) -> Option<&str> {
 pub const MAX_DOC_ID_LEN: usize = 255;
 
 /// Characters a Cosmos DB id may not contain (and `%`, the escape), with their escapes.
-const ESCAPES: [(char, &str); 5] = [('%', "%25"), ('/', "%2F"), ('\\', "%5C"), ('?', "%3F"), ('#', "%23")];
+const ESCAPES: [(char, &str); 5] = [
+    ('%', "%25"),
+    ('/', "%2F"),
+    ('\\', "%5C"),
+    ('?', "%3F"),
+    ('#', "%23"),
+];
 
 /// The document id of a record: its type and its own id, so records of different types can
 /// share a partition without their ids colliding. Characters Cosmos refuses in ids are
@@ -68,7 +74,9 @@ pub fn record_id_of(kind: &str, doc_id: &str) -> Option<String> {
     while let Some(position) = rest.find('%') {
         decoded.push_str(&rest[..position]);
         let escape = rest.get(position..position + 3)?;
-        let (ch, _) = ESCAPES.iter().find(|(_, text)| text.eq_ignore_ascii_case(escape))?;
+        let (ch, _) = ESCAPES
+            .iter()
+            .find(|(_, text)| text.eq_ignore_ascii_case(escape))?;
         decoded.push(*ch);
         rest = &rest[position + 3..];
     }
@@ -112,7 +120,14 @@ pub struct Doc<T> {
 
 impl<T> Doc<T> {
     /// A new document of `kind` for the record `id`.
-    pub fn new(kind: &str, id: &str, tenant: &str, scope: impl Into<String>, sort_key: impl Into<String>, body: T) -> Self {
+    pub fn new(
+        kind: &str,
+        id: &str,
+        tenant: &str,
+        scope: impl Into<String>,
+        sort_key: impl Into<String>,
+        body: T,
+    ) -> Self {
         Self {
             id: doc_id(kind, id),
             tenant_id: tenant.to_owned(),
@@ -149,10 +164,18 @@ mod tests {
 
     #[test]
     fn ids_cosmos_refuses_are_escaped_and_come_back() {
-        for id in ["c-1/k-1", "c-1/order 42?retry=1#x", "c-1/back\\slash%2F", "plain"] {
+        for id in [
+            "c-1/k-1",
+            "c-1/order 42?retry=1#x",
+            "c-1/back\\slash%2F",
+            "plain",
+        ] {
             let encoded = doc_id(kind::IDEMPOTENCY, id);
             assert!(!encoded.contains(['/', '\\', '?', '#']), "{encoded}");
-            assert_eq!(record_id_of(kind::IDEMPOTENCY, &encoded).as_deref(), Some(id));
+            assert_eq!(
+                record_id_of(kind::IDEMPOTENCY, &encoded).as_deref(),
+                Some(id)
+            );
         }
         assert_eq!(record_id_of(kind::ORDER, "idempotency:x"), None);
     }
@@ -166,7 +189,15 @@ mod tests {
 
     #[test]
     fn the_cosmos_etag_is_read_but_never_written() {
-        let doc = Doc::new(kind::PRODUCT, "p-1", "t1", CATALOG_SCOPE, "k", serde_json::json!({"x": 1})).with_version("v1");
+        let doc = Doc::new(
+            kind::PRODUCT,
+            "p-1",
+            "t1",
+            CATALOG_SCOPE,
+            "k",
+            serde_json::json!({"x": 1}),
+        )
+        .with_version("v1");
         let json = serde_json::to_value(&doc).unwrap();
         assert!(json.get("_etag").is_none());
         assert_eq!(json["type"], "product");

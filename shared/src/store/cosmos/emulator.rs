@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use azure_data_cosmos::fault_injection::FaultInjectionRule;
 use azure_data_cosmos::options::Region;
-use azure_data_cosmos::{AccountEndpoint, AccountReference, CosmosClientBuilder, CosmosRuntimeBuilder, RoutingStrategy};
-use azure_data_cosmos_driver::in_memory_emulator::{ConsistencyLevel, InMemoryEmulatorHttpClient, VirtualAccountConfig, VirtualRegion};
+use azure_data_cosmos::{
+    AccountEndpoint, AccountReference, CosmosClientBuilder, CosmosRuntimeBuilder, RoutingStrategy,
+};
+use azure_data_cosmos_driver::in_memory_emulator::{
+    ConsistencyLevel, InMemoryEmulatorHttpClient, VirtualAccountConfig, VirtualRegion,
+};
 
 use super::{operation_defaults, CosmosAuth, CosmosOptions, CosmosSetupError, CosmosStore};
 
@@ -43,8 +47,12 @@ pub struct InMemoryCosmos {
 /// Starts an emulator, provisions the database and containers through the SDK (as against a
 /// real account with a key) and opens the store on it. `options.endpoint` and `auth` are
 /// ignored; `faults` are injected into every call.
-pub async fn in_memory(options: CosmosOptions, faults: Vec<Arc<FaultInjectionRule>>) -> Result<InMemoryCosmos, CosmosSetupError> {
-    let url = azure_core::http::Url::parse(EMULATOR_URL).map_err(|error| CosmosSetupError::Client(error.to_string()))?;
+pub async fn in_memory(
+    options: CosmosOptions,
+    faults: Vec<Arc<FaultInjectionRule>>,
+) -> Result<InMemoryCosmos, CosmosSetupError> {
+    let url = azure_core::http::Url::parse(EMULATOR_URL)
+        .map_err(|error| CosmosSetupError::Client(error.to_string()))?;
     let config = VirtualAccountConfig::new(vec![VirtualRegion::new("East US", url)])
         .map_err(|error| CosmosSetupError::Client(error.to_string()))?
         .with_consistency(ConsistencyLevel::Session);
@@ -53,17 +61,33 @@ pub async fn in_memory(options: CosmosOptions, faults: Vec<Arc<FaultInjectionRul
         .build()
         .await
         .map_err(|error| CosmosSetupError::Client(error.to_string()))?;
-    let endpoint: AccountEndpoint = EMULATOR_URL.parse().map_err(|error| CosmosSetupError::Endpoint { endpoint: EMULATOR_URL.into(), reason: format!("{error}") })?;
-    let account = AccountReference::with_authentication_key(endpoint, azure_core::credentials::Secret::new(EMULATOR_KEY));
-    let mut builder = CosmosClientBuilder::new().with_runtime(runtime).with_default_operation_options(operation_defaults(&options));
+    let endpoint: AccountEndpoint =
+        EMULATOR_URL
+            .parse()
+            .map_err(|error| CosmosSetupError::Endpoint {
+                endpoint: EMULATOR_URL.into(),
+                reason: format!("{error}"),
+            })?;
+    let account = AccountReference::with_authentication_key(
+        endpoint,
+        azure_core::credentials::Secret::new(EMULATOR_KEY),
+    );
+    let mut builder = CosmosClientBuilder::new()
+        .with_runtime(runtime)
+        .with_default_operation_options(operation_defaults(&options));
     if !faults.is_empty() {
-        builder = builder.with_fault_injection_rules(faults).map_err(|error| CosmosSetupError::Client(error.to_string()))?;
+        builder = builder
+            .with_fault_injection_rules(faults)
+            .map_err(|error| CosmosSetupError::Client(error.to_string()))?;
     }
     let client = builder
         .build(account, RoutingStrategy::ProximityTo(Region::EAST_US))
         .await
         .map_err(|error| CosmosSetupError::Client(error.to_string()))?;
-    let options = CosmosOptions { auth: CosmosAuth::Key(EMULATOR_KEY.into()), ..options };
+    let options = CosmosOptions {
+        auth: CosmosAuth::Key(EMULATOR_KEY.into()),
+        ..options
+    };
     let store = CosmosStore::open(&client, options, true).await?;
     Ok(InMemoryCosmos { store, emulator })
 }
@@ -80,28 +104,86 @@ mod tests {
 
     #[tokio::test]
     async fn documents_round_trip_through_the_emulator() {
-        let cosmos = in_memory(CosmosOptions::for_emulator(), Vec::new()).await.unwrap();
+        let cosmos = in_memory(CosmosOptions::for_emulator(), Vec::new())
+            .await
+            .unwrap();
         let store = cosmos.store;
         store.ping().await.unwrap();
         let pk = PartitionKey::from(("t1", CATALOG_SCOPE));
-        let doc = Doc::new(kind::PRODUCT, "p1", "t1", CATALOG_SCOPE, "2026", json!({"stock": 3})).with_version("v1");
-        let etag = store.create_doc(store.data(), pk.clone(), &doc.id, &doc).await.unwrap();
+        let doc = Doc::new(
+            kind::PRODUCT,
+            "p1",
+            "t1",
+            CATALOG_SCOPE,
+            "2026",
+            json!({"stock": 3}),
+        )
+        .with_version("v1");
+        let etag = store
+            .create_doc(store.data(), pk.clone(), &doc.id, &doc)
+            .await
+            .unwrap();
         assert!(!etag.is_empty());
-        let read: Doc<serde_json::Value> = store.read_doc(store.data(), pk.clone(), "product:p1").await.unwrap().unwrap();
+        let read: Doc<serde_json::Value> = store
+            .read_doc(store.data(), pk.clone(), "product:p1")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(read.body["stock"], 3);
         assert_eq!(read.cosmos_etag.as_deref(), Some(etag.as_str()));
-        assert!(store.read_doc::<Doc<serde_json::Value>>(store.data(), pk.clone(), "product:nope").await.unwrap().is_none());
-        let stale = store.replace_doc(store.data(), pk.clone(), &doc.id, &doc, Some("\"stale\"")).await;
-        assert!(matches!(stale, Err(crate::store::StoreError::PreconditionFailed { .. })), "{stale:?}");
+        assert!(store
+            .read_doc::<Doc<serde_json::Value>>(store.data(), pk.clone(), "product:nope")
+            .await
+            .unwrap()
+            .is_none());
+        let stale = store
+            .replace_doc(store.data(), pk.clone(), &doc.id, &doc, Some("\"stale\""))
+            .await;
+        assert!(
+            matches!(
+                stale,
+                Err(crate::store::StoreError::PreconditionFailed { .. })
+            ),
+            "{stale:?}"
+        );
         let found: Vec<Doc<serde_json::Value>> = store
-            .query_docs(store.data(), FeedScope::partition(PartitionKey::from("t1")), "SELECT * FROM c WHERE c.tenantId = @t ORDER BY c.sortKey DESC, c.id DESC", vec![("@t", json!("t1"))])
+            .query_docs(
+                store.data(),
+                FeedScope::partition(PartitionKey::from("t1")),
+                "SELECT * FROM c WHERE c.tenantId = @t ORDER BY c.sortKey DESC, c.id DESC",
+                vec![("@t", json!("t1"))],
+            )
             .await
             .unwrap();
         assert_eq!(found.len(), 1);
-        let doc2 = Doc::new(kind::PRODUCT, "p2", "t1", CATALOG_SCOPE, "2026", json!({"stock": 1}));
-        let batch = TransactionalBatch::new(pk.clone()).create_item(&doc2).unwrap().create_item(&doc).unwrap();
+        let doc2 = Doc::new(
+            kind::PRODUCT,
+            "p2",
+            "t1",
+            CATALOG_SCOPE,
+            "2026",
+            json!({"stock": 1}),
+        );
+        let batch = TransactionalBatch::new(pk.clone())
+            .create_item(&doc2)
+            .unwrap()
+            .create_item(&doc)
+            .unwrap();
         let outcome = store.run_batch(store.data(), batch).await.unwrap();
-        assert_eq!(outcome, Err(crate::store::cosmos::BatchRefused { index: 1, status: 409 }));
-        assert!(store.read_doc::<Doc<serde_json::Value>>(store.data(), pk, "product:p2").await.unwrap().is_none(), "the batch was atomic");
+        assert_eq!(
+            outcome,
+            Err(crate::store::cosmos::BatchRefused {
+                index: 1,
+                status: 409
+            })
+        );
+        assert!(
+            store
+                .read_doc::<Doc<serde_json::Value>>(store.data(), pk, "product:p2")
+                .await
+                .unwrap()
+                .is_none(),
+            "the batch was atomic"
+        );
     }
 }

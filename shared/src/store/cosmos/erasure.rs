@@ -33,7 +33,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::doc::{customer_scope, doc_id, kind, Doc};
-use super::support::{attempt_of, audit_doc, batch_create, batch_delete, batch_replace, busy, param, pk, scope_feed, tenant_feed, Attempt, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS};
+use super::support::{
+    attempt_of, audit_doc, batch_create, batch_delete, batch_replace, busy, param, pk, scope_feed,
+    tenant_feed, Attempt, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS,
+};
 use super::{CosmosStore, Param, BACKEND};
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
@@ -41,7 +44,10 @@ use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
 use crate::domain::now;
 use crate::store::erasure::BatchOutcome as StepOutcome;
-use crate::store::{new_etag, ts, ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult, TenantId};
+use crate::store::{
+    new_etag, ts, ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError,
+    StoreResult, TenantId,
+};
 
 /// Operations one erasure batch holds at most (one fewer than the service allows, kept spare).
 const BATCH_OPERATIONS: usize = MAX_BATCH_OPERATIONS - 1;
@@ -104,14 +110,22 @@ struct Deletion {
     table: &'static str,
 }
 
-const IDEMPOTENCY_KEYS: Deletion = Deletion { kind: kind::IDEMPOTENCY, filter: "", table: "idempotencyKeys" };
+const IDEMPOTENCY_KEYS: Deletion = Deletion {
+    kind: kind::IDEMPOTENCY,
+    filter: "",
+    table: "idempotencyKeys",
+};
 const NOTIFICATIONS: Deletion = Deletion {
     kind: kind::NOTIFICATION,
     filter: " AND c.body.recipient.kind = 'customer' AND c.body.recipient.id = @customer",
     table: "notifications",
 };
 /// Markers of events that changed nothing name no customer (as in SQLite) and are kept.
-const PROCESSED_EVENTS: Deletion = Deletion { kind: kind::PROCESSED_EVENT, filter: " AND c.body.customerId = @customer", table: "processedEvents" };
+const PROCESSED_EVENTS: Deletion = Deletion {
+    kind: kind::PROCESSED_EVENT,
+    filter: " AND c.body.customerId = @customer",
+    table: "processedEvents",
+};
 
 /// Audit entries naming one of `@ids` as the customer, the target or the actor.
 const AUDIT_NAMES_CUSTOMER: &str = " AND (ARRAY_CONTAINS(@ids, c.body.customerId) OR ARRAY_CONTAINS(@ids, c.body.targetId) OR ARRAY_CONTAINS(@ids, c.body.actorId))";
@@ -123,23 +137,40 @@ fn mask_order(masker: &Masker, body: &mut Value) -> (bool, u64) {
     let history_changed = body
         .get_mut("history")
         .and_then(Value::as_array_mut)
-        .map_or(0, |changes| changes.iter_mut().map(|change| masker.mask_document(Entity::OrderStatusChange, change)).filter(|fields| *fields > 0).count());
+        .map_or(0, |changes| {
+            changes
+                .iter_mut()
+                .map(|change| masker.mask_document(Entity::OrderStatusChange, change))
+                .filter(|fields| *fields > 0)
+                .count()
+        });
     (address_changed, history_changed as u64)
 }
 
 fn undecodable(what: &str, error: &serde_json::Error) -> StoreError {
-    StoreError::Unavailable { backend: BACKEND, reason: format!("{what}: unexpected shape: {error}") }
+    StoreError::Unavailable {
+        backend: BACKEND,
+        reason: format!("{what}: unexpected shape: {error}"),
+    }
 }
 
 impl CosmosStore {
     /// The request `request_id` in the tenant, wherever it is (the caller knows no customer).
-    async fn erasure_anywhere(&self, tenant: &TenantId, request_id: &str) -> StoreResult<Option<RequestDoc>> {
+    async fn erasure_anywhere(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> StoreResult<Option<RequestDoc>> {
         let docs: Vec<RequestDoc> = self
             .query_docs(
                 self.data(),
                 tenant_feed(tenant),
                 "SELECT * FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND c.id = @id",
-                vec![param("@tenant", tenant.as_str()), param("@kind", kind::ERASURE), param("@id", doc_id(kind::ERASURE, request_id))],
+                vec![
+                    param("@tenant", tenant.as_str()),
+                    param("@kind", kind::ERASURE),
+                    param("@id", doc_id(kind::ERASURE, request_id)),
+                ],
             )
             .await?;
         Ok(docs.into_iter().next())
@@ -147,56 +178,116 @@ impl CosmosStore {
 
     /// The request `request_id` of `customer_id`; `Conflict` when the tenant's request with
     /// this id is another customer's.
-    async fn erasure_of(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> StoreResult<Option<RequestDoc>> {
+    async fn erasure_of(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> StoreResult<Option<RequestDoc>> {
         let id = doc_id(kind::ERASURE, request_id);
-        let found = match self.read_doc::<RequestDoc>(self.data(), pk(tenant.as_str(), &customer_scope(customer_id)), &id).await? {
+        let found = match self
+            .read_doc::<RequestDoc>(
+                self.data(),
+                pk(tenant.as_str(), &customer_scope(customer_id)),
+                &id,
+            )
+            .await?
+        {
             Some(doc) => Some(doc),
             None => self.erasure_anywhere(tenant, request_id).await?,
         };
         match found {
-            Some(doc) if doc.body.record.customer_id != customer_id => Err(StoreError::Conflict(format!("erasure request {request_id} is for another customer"))),
+            Some(doc) if doc.body.record.customer_id != customer_id => Err(StoreError::Conflict(
+                format!("erasure request {request_id} is for another customer"),
+            )),
             found => Ok(found),
         }
     }
 
     /// The completed request (with a report) that erased `customer_id`, the latest if several.
-    async fn erasure_erased_by(&self, tenant: &str, customer_id: &str) -> StoreResult<Option<String>> {
+    async fn erasure_erased_by(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+    ) -> StoreResult<Option<String>> {
         let docs: Vec<RequestDoc> = self
-            .query_docs(self.data(), scope_feed(tenant, &customer_scope(customer_id)), "SELECT * FROM c WHERE c.type = @kind", vec![param("@kind", kind::ERASURE)])
+            .query_docs(
+                self.data(),
+                scope_feed(tenant, &customer_scope(customer_id)),
+                "SELECT * FROM c WHERE c.type = @kind",
+                vec![param("@kind", kind::ERASURE)],
+            )
             .await?;
         Ok(docs
             .into_iter()
             .map(|doc| doc.body.record)
-            .filter(|record| record.customer_id == customer_id && record.status == ErasureStatus::Completed && record.report.is_some())
+            .filter(|record| {
+                record.customer_id == customer_id
+                    && record.status == ErasureStatus::Completed
+                    && record.report.is_some()
+            })
             .max_by_key(|record| record.updated_at)
             .map(|record| record.id))
     }
 
-    async fn erasure_start_once(&self, tenant: &TenantId, request: &ErasureRecord) -> StoreResult<Attempt<ErasureStart>> {
-        let existing = self.erasure_of(tenant, &request.customer_id, &request.id).await?;
+    async fn erasure_start_once(
+        &self,
+        tenant: &TenantId,
+        request: &ErasureRecord,
+    ) -> StoreResult<Attempt<ErasureStart>> {
+        let existing = self
+            .erasure_of(tenant, &request.customer_id, &request.id)
+            .await?;
         if let Some(doc) = &existing {
             if doc.body.record.status == ErasureStatus::Completed {
-                return Ok(Attempt::Done(ErasureStart::AlreadyCompleted(doc.body.record.clone())));
+                return Ok(Attempt::Done(ErasureStart::AlreadyCompleted(
+                    doc.body.record.clone(),
+                )));
             }
         }
-        let mut customer = self.customer_doc(tenant.as_str(), &request.customer_id).await?.ok_or(StoreError::NotFound)?;
-        let started = existing.as_ref().is_some_and(|doc| doc.body.record.status != ErasureStatus::Accepted);
+        let mut customer = self
+            .customer_doc(tenant.as_str(), &request.customer_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let started = existing
+            .as_ref()
+            .is_some_and(|doc| doc.body.record.status != ErasureStatus::Accepted);
         if customer.body.status == CustomerStatus::Erased && !started {
-            return self.erasure_close_unneeded(tenant, existing, &request.customer_id).await;
+            return self
+                .erasure_close_unneeded(tenant, existing, &request.customer_id)
+                .await;
         }
         let scope = customer.scope.clone();
         let is_new = existing.is_none();
         let mut doc = existing.unwrap_or_else(|| {
-            let record = ErasureDoc { record: request.clone(), progress: None };
-            Doc::new(kind::ERASURE, &request.id, tenant.as_str(), scope.clone(), ts(request.requested_at), record)
+            let record = ErasureDoc {
+                record: request.clone(),
+                progress: None,
+            };
+            Doc::new(
+                kind::ERASURE,
+                &request.id,
+                tenant.as_str(),
+                scope.clone(),
+                ts(request.requested_at),
+                record,
+            )
         });
-        let mut progress = doc.body.progress.take().unwrap_or_else(|| ErasureProgress::new(now()));
+        let mut progress = doc
+            .body
+            .progress
+            .take()
+            .unwrap_or_else(|| ErasureProgress::new(now()));
         progress.attempts += 1;
         doc.body.record.status = ErasureStatus::InProgress;
         doc.body.record.updated_at = now();
         doc.body.progress = Some(progress.clone());
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &scope));
-        let mut batch = if is_new { batch_create(self, batch, &doc)? } else { batch_replace(self, batch, &doc)? };
+        let mut batch = if is_new {
+            batch_create(self, batch, &doc)?
+        } else {
+            batch_replace(self, batch, &doc)?
+        };
         if customer.body.status == CustomerStatus::Active {
             customer.body.status = CustomerStatus::ErasureRequested;
             customer.version = new_etag();
@@ -204,27 +295,55 @@ impl CosmosStore {
             batch = batch_replace(self, batch, &customer)?;
         }
         let outcome = self.run_batch(self.data(), batch).await?;
-        attempt_of(outcome, ErasureStart::Run { record: doc.body.record, progress })
+        attempt_of(
+            outcome,
+            ErasureStart::Run {
+                record: doc.body.record,
+                progress,
+            },
+        )
     }
 
     /// A request for a customer another request erased: closed without a report (if stored).
-    async fn erasure_close_unneeded(&self, tenant: &TenantId, existing: Option<RequestDoc>, customer_id: &str) -> StoreResult<Attempt<ErasureStart>> {
+    async fn erasure_close_unneeded(
+        &self,
+        tenant: &TenantId,
+        existing: Option<RequestDoc>,
+        customer_id: &str,
+    ) -> StoreResult<Attempt<ErasureStart>> {
         if let Some(mut doc) = existing {
             doc.body.record.status = ErasureStatus::Completed;
             doc.body.record.updated_at = now();
-            let batch = batch_replace(self, TransactionalBatch::new(pk(tenant.as_str(), &doc.scope)), &doc)?;
+            let batch = batch_replace(
+                self,
+                TransactionalBatch::new(pk(tenant.as_str(), &doc.scope)),
+                &doc,
+            )?;
             if let Attempt::Again = attempt_of(self.run_batch(self.data(), batch).await?, ())? {
                 return Ok(Attempt::Again);
             }
         }
         let erased_by = self.erasure_erased_by(tenant.as_str(), customer_id).await?;
-        Ok(Attempt::Done(ErasureStart::CustomerAlreadyErased { erased_by }))
+        Ok(Attempt::Done(ErasureStart::CustomerAlreadyErased {
+            erased_by,
+        }))
     }
 
     /// One try of one batch: plans it from a fresh read and commits it with the progress.
-    async fn erasure_batch_once(&self, tenant: &TenantId, call: &mut BatchCall<'_>) -> StoreResult<Attempt<ErasureProgress>> {
-        let mut doc = self.erasure_of(tenant, call.masker.customer_id(), call.request_id).await?.ok_or(StoreError::NotFound)?;
-        let mut progress = doc.body.progress.take().unwrap_or_else(|| ErasureProgress::new(now()));
+    async fn erasure_batch_once(
+        &self,
+        tenant: &TenantId,
+        call: &mut BatchCall<'_>,
+    ) -> StoreResult<Attempt<ErasureProgress>> {
+        let mut doc = self
+            .erasure_of(tenant, call.masker.customer_id(), call.request_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let mut progress = doc
+            .body
+            .progress
+            .take()
+            .unwrap_or_else(|| ErasureProgress::new(now()));
         if doc.body.record.status == ErasureStatus::Completed || progress.is_done(call.step) {
             return Ok(Attempt::Done(progress));
         }
@@ -237,7 +356,9 @@ impl CosmosStore {
         }
         let mut entry = progress.steps.remove(&call.step).unwrap_or_default();
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
-        let (batch, outcome) = self.erasure_plan_step(tenant, &doc.scope, entry.cursor.as_deref(), batch, call).await?;
+        let (batch, outcome) = self
+            .erasure_plan_step(tenant, &doc.scope, entry.cursor.as_deref(), batch, call)
+            .await?;
         entry.record_batch(outcome, call.started.elapsed().as_secs_f64() * 1000.0);
         progress.steps.insert(call.step, entry);
         doc.body.record.status = ErasureStatus::InProgress;
@@ -248,26 +369,94 @@ impl CosmosStore {
     }
 
     /// Adds the writes of one batch of the call's step to `batch`; what the batch did.
-    async fn erasure_plan_step(&self, tenant: &TenantId, scope: &str, cursor: Option<&str>, batch: TransactionalBatch, call: &mut BatchCall<'_>) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+    async fn erasure_plan_step(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+        cursor: Option<&str>,
+        batch: TransactionalBatch,
+        call: &mut BatchCall<'_>,
+    ) -> StoreResult<(TransactionalBatch, StepOutcome)> {
         let (masker, limit) = (call.masker, call.capacity);
         match call.step {
-            ErasureStep::Orders => self.erasure_mask_orders(tenant.as_str(), scope, masker, limit, cursor.unwrap_or_default(), batch).await,
-            ErasureStep::IdempotencyKeys => self.erasure_delete_records(tenant.as_str(), scope, masker, &IDEMPOTENCY_KEYS, limit, batch).await,
-            ErasureStep::Notifications => self.erasure_delete_records(tenant.as_str(), scope, masker, &NOTIFICATIONS, limit, batch).await,
-            ErasureStep::ProcessedEvents => self.erasure_delete_records(tenant.as_str(), scope, masker, &PROCESSED_EVENTS, limit, batch).await,
-            ErasureStep::AuditEntries => self.erasure_mask_audit(tenant, scope, masker, limit, cursor, batch).await,
+            ErasureStep::Orders => {
+                self.erasure_mask_orders(
+                    tenant.as_str(),
+                    scope,
+                    masker,
+                    limit,
+                    cursor.unwrap_or_default(),
+                    batch,
+                )
+                .await
+            }
+            ErasureStep::IdempotencyKeys => {
+                self.erasure_delete_records(
+                    tenant.as_str(),
+                    scope,
+                    masker,
+                    &IDEMPOTENCY_KEYS,
+                    limit,
+                    batch,
+                )
+                .await
+            }
+            ErasureStep::Notifications => {
+                self.erasure_delete_records(
+                    tenant.as_str(),
+                    scope,
+                    masker,
+                    &NOTIFICATIONS,
+                    limit,
+                    batch,
+                )
+                .await
+            }
+            ErasureStep::ProcessedEvents => {
+                self.erasure_delete_records(
+                    tenant.as_str(),
+                    scope,
+                    masker,
+                    &PROCESSED_EVENTS,
+                    limit,
+                    batch,
+                )
+                .await
+            }
+            ErasureStep::AuditEntries => {
+                self.erasure_mask_audit(tenant, scope, masker, limit, cursor, batch)
+                    .await
+            }
             ErasureStep::QueuedMessages => Ok((batch, self.erasure_scrub_local_queue(call).await?)),
-            ErasureStep::Profile => self.erasure_mask_profile(tenant.as_str(), masker, batch).await,
+            ErasureStep::Profile => {
+                self.erasure_mask_profile(tenant.as_str(), masker, batch)
+                    .await
+            }
         }
     }
 
     /// Orders keep their bookkeeping facts; the shipping address and the status history are
     /// masked. Walks the customer's orders by id from `after` (an order id).
-    async fn erasure_mask_orders(&self, tenant: &str, scope: &str, masker: &Masker, limit: usize, after: &str, mut batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+    async fn erasure_mask_orders(
+        &self,
+        tenant: &str,
+        scope: &str,
+        masker: &Masker,
+        limit: usize,
+        after: &str,
+        mut batch: TransactionalBatch,
+    ) -> StoreResult<(TransactionalBatch, StepOutcome)> {
         debug_assert_eq!(record_action(Entity::Order), RecordAction::Mask);
-        let sql = format!("SELECT TOP {limit} * FROM c WHERE c.type = @kind AND c.id > @after ORDER BY c.id");
-        let params = vec![param("@kind", kind::ORDER), param("@after", doc_id(kind::ORDER, after))];
-        let orders: Vec<Doc<Value>> = self.query_docs(self.data(), scope_feed(tenant, scope), &sql, params).await?;
+        let sql = format!(
+            "SELECT TOP {limit} * FROM c WHERE c.type = @kind AND c.id > @after ORDER BY c.id"
+        );
+        let params = vec![
+            param("@kind", kind::ORDER),
+            param("@after", doc_id(kind::ORDER, after)),
+        ];
+        let orders: Vec<Doc<Value>> = self
+            .query_docs(self.data(), scope_feed(tenant, scope), &sql, params)
+            .await?;
         let fetched = orders.len();
         let prefix = doc_id(kind::ORDER, "");
         let mut walked = 0;
@@ -292,10 +481,19 @@ impl CosmosStore {
             }
             history_changed += history;
             walked += 1;
-            last = Some(order.id.strip_prefix(&prefix).unwrap_or(&order.id).to_owned());
+            last = Some(
+                order
+                    .id
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&order.id)
+                    .to_owned(),
+            );
         }
         let outcome = StepOutcome {
-            counts: vec![("orders", walked as u64), ("orderStatusHistory", history_changed)],
+            counts: vec![
+                ("orders", walked as u64),
+                ("orderStatusHistory", history_changed),
+            ],
             cursor: last.or_else(|| Some(after.to_owned())),
             done: fetched < limit && walked == fetched,
         };
@@ -303,37 +501,74 @@ impl CosmosStore {
     }
 
     /// Deletes up to `limit` of the customer's records of one type.
-    async fn erasure_delete_records(&self, tenant: &str, scope: &str, masker: &Masker, records: &Deletion, limit: usize, mut batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
-        let sql = format!("SELECT TOP {limit} c.id FROM c WHERE c.type = @kind{}", records.filter);
+    async fn erasure_delete_records(
+        &self,
+        tenant: &str,
+        scope: &str,
+        masker: &Masker,
+        records: &Deletion,
+        limit: usize,
+        mut batch: TransactionalBatch,
+    ) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        let sql = format!(
+            "SELECT TOP {limit} c.id FROM c WHERE c.type = @kind{}",
+            records.filter
+        );
         let mut params = vec![param("@kind", records.kind)];
         if records.filter.contains("@customer") {
             params.push(param("@customer", masker.customer_id()));
         }
-        let found: Vec<IdOnly> = self.query_docs(self.data(), scope_feed(tenant, scope), &sql, params).await?;
+        let found: Vec<IdOnly> = self
+            .query_docs(self.data(), scope_feed(tenant, scope), &sql, params)
+            .await?;
         for doc in &found {
             batch = batch_delete(batch, &doc.id, None);
         }
-        Ok((batch, StepOutcome::deleted(records.table, found.len(), limit)))
+        Ok((
+            batch,
+            StepOutcome::deleted(records.table, found.len(), limit),
+        ))
     }
 
     /// Audit entries naming the customer (as the customer, the target or the actor) get the
     /// keyed pseudonym; once rewritten they no longer match, so each batch takes the next
     /// ones. Entries in the customer's partition are masked in the batch; entries elsewhere
     /// in the tenant are selected and counted here and masked by the next batch (`cursor`).
-    async fn erasure_mask_audit(&self, tenant: &TenantId, scope: &str, masker: &Masker, limit: usize, cursor: Option<&str>, mut batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+    async fn erasure_mask_audit(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+        masker: &Masker,
+        limit: usize,
+        cursor: Option<&str>,
+        mut batch: TransactionalBatch,
+    ) -> StoreResult<(TransactionalBatch, StepOutcome)> {
         debug_assert_eq!(record_action(Entity::AuditEntry), RecordAction::Mask);
         if let Some(pending) = cursor {
-            let pending: Vec<AuditRef> = serde_json::from_str(pending).map_err(|error| undecodable("erasure progress of the audit step", &error))?;
+            let pending: Vec<AuditRef> = serde_json::from_str(pending)
+                .map_err(|error| undecodable("erasure progress of the audit step", &error))?;
             for entry in &pending {
-                self.erasure_mask_audit_elsewhere(tenant.as_str(), masker, entry).await?;
+                self.erasure_mask_audit_elsewhere(tenant.as_str(), masker, entry)
+                    .await?;
             }
         }
         let ids = || param("@ids", masker.identifiers());
-        let local_sql = format!("SELECT TOP {limit} * FROM c WHERE c.type = @kind{AUDIT_NAMES_CUSTOMER}");
-        let local: Vec<Doc<Value>> = self.query_docs(self.data(), scope_feed(tenant.as_str(), scope), &local_sql, vec![param("@kind", kind::AUDIT), ids()]).await?;
+        let local_sql =
+            format!("SELECT TOP {limit} * FROM c WHERE c.type = @kind{AUDIT_NAMES_CUSTOMER}");
+        let local: Vec<Doc<Value>> = self
+            .query_docs(
+                self.data(),
+                scope_feed(tenant.as_str(), scope),
+                &local_sql,
+                vec![param("@kind", kind::AUDIT), ids()],
+            )
+            .await?;
         let elsewhere = match limit.saturating_sub(local.len()) {
             0 => Vec::new(),
-            room => self.erasure_audit_elsewhere(tenant, scope, room, ids()).await?,
+            room => {
+                self.erasure_audit_elsewhere(tenant, scope, room, ids())
+                    .await?
+            }
         };
         let selected = local.len() + elsewhere.len();
         let mut changed = 0u64;
@@ -346,35 +581,81 @@ impl CosmosStore {
         let mut pending = Vec::new();
         for mut entry in elsewhere {
             if masker.mask_document(Entity::AuditEntry, &mut entry.body) > 0 {
-                pending.push(AuditRef { scope: entry.scope, id: entry.id });
+                pending.push(AuditRef {
+                    scope: entry.scope,
+                    id: entry.id,
+                });
                 changed += 1;
             }
         }
         // A selected entry the rules did not change would be selected again: stop rather than
         // loop. Pending entries are masked by the next batch, so the step is not done yet.
         let done = pending.is_empty() && (selected < limit || changed < selected as u64);
-        let cursor = if pending.is_empty() { None } else { Some(serde_json::to_string(&pending).map_err(|error| undecodable("audit step cursor", &error))?) };
-        Ok((batch, StepOutcome { counts: vec![("auditEntries", changed)], cursor, done }))
+        let cursor = if pending.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&pending)
+                    .map_err(|error| undecodable("audit step cursor", &error))?,
+            )
+        };
+        Ok((
+            batch,
+            StepOutcome {
+                counts: vec![("auditEntries", changed)],
+                cursor,
+                done,
+            },
+        ))
     }
 
     /// Up to `limit` audit entries naming the customer outside their partition.
-    async fn erasure_audit_elsewhere(&self, tenant: &TenantId, scope: &str, limit: usize, ids: Param) -> StoreResult<Vec<Doc<Value>>> {
+    async fn erasure_audit_elsewhere(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+        limit: usize,
+        ids: Param,
+    ) -> StoreResult<Vec<Doc<Value>>> {
         let sql = format!("SELECT TOP {limit} * FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND c.scope != @scope{AUDIT_NAMES_CUSTOMER}");
-        let params = vec![param("@tenant", tenant.as_str()), param("@kind", kind::AUDIT), param("@scope", scope), ids];
-        self.query_docs(self.data(), tenant_feed(tenant), &sql, params).await
+        let params = vec![
+            param("@tenant", tenant.as_str()),
+            param("@kind", kind::AUDIT),
+            param("@scope", scope),
+            ids,
+        ];
+        self.query_docs(self.data(), tenant_feed(tenant), &sql, params)
+            .await
     }
 
     /// Masks one audit entry outside the customer's partition (nothing if it is gone or
     /// masked already), re-reading it if it changes meanwhile.
-    async fn erasure_mask_audit_elsewhere(&self, tenant: &str, masker: &Masker, entry: &AuditRef) -> StoreResult<()> {
+    async fn erasure_mask_audit_elsewhere(
+        &self,
+        tenant: &str,
+        masker: &Masker,
+        entry: &AuditRef,
+    ) -> StoreResult<()> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
-            let Some(mut doc) = self.read_doc::<Doc<Value>>(self.data(), pk(tenant, &entry.scope), &entry.id).await? else {
+            let Some(mut doc) = self
+                .read_doc::<Doc<Value>>(self.data(), pk(tenant, &entry.scope), &entry.id)
+                .await?
+            else {
                 return Ok(());
             };
             if masker.mask_document(Entity::AuditEntry, &mut doc.body) == 0 {
                 return Ok(());
             }
-            match self.replace_doc(self.data(), pk(tenant, &entry.scope), &doc.id, &doc, doc.cosmos_etag.as_deref()).await {
+            match self
+                .replace_doc(
+                    self.data(),
+                    pk(tenant, &entry.scope),
+                    &doc.id,
+                    &doc,
+                    doc.cosmos_etag.as_deref(),
+                )
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(StoreError::PreconditionFailed { .. } | StoreError::NotFound) => continue,
                 Err(error) => return Err(error),
@@ -385,11 +666,18 @@ impl CosmosStore {
 
     /// Local queue messages about the customer (the local runtime's queue, in SQLite); none
     /// without a local queue. Scrubbed once per call: a retry of the commit reuses the count.
-    async fn erasure_scrub_local_queue(&self, call: &mut BatchCall<'_>) -> StoreResult<StepOutcome> {
+    async fn erasure_scrub_local_queue(
+        &self,
+        call: &mut BatchCall<'_>,
+    ) -> StoreResult<StepOutcome> {
         debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
         let count = match (call.scrubbed, self.local_queue()) {
             (Some(count), _) => count,
-            (None, Some(queue)) => queue.scrub_queued_messages(call.masker, call.request_id).await?,
+            (None, Some(queue)) => {
+                queue
+                    .scrub_queued_messages(call.masker, call.request_id)
+                    .await?
+            }
             (None, None) => 0,
         };
         call.scrubbed = Some(count);
@@ -397,10 +685,20 @@ impl CosmosStore {
     }
 
     /// The profile: personal fields masked by the rules, status `erased`.
-    async fn erasure_mask_profile(&self, tenant: &str, masker: &Masker, batch: TransactionalBatch) -> StoreResult<(TransactionalBatch, StepOutcome)> {
-        let mut doc = self.customer_doc(tenant, masker.customer_id()).await?.ok_or(StoreError::NotFound)?;
+    async fn erasure_mask_profile(
+        &self,
+        tenant: &str,
+        masker: &Masker,
+        batch: TransactionalBatch,
+    ) -> StoreResult<(TransactionalBatch, StepOutcome)> {
+        let mut doc = self
+            .customer_doc(tenant, masker.customer_id())
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let customer = &mut doc.body;
-        masker.mask_customer(customer).map_err(|error| undecodable("masked customer address", &error))?;
+        masker
+            .mask_customer(customer)
+            .map_err(|error| undecodable("masked customer address", &error))?;
         customer.updated_at = now();
         doc.version = new_etag();
         doc.body.etag = doc.version.clone();
@@ -408,8 +706,17 @@ impl CosmosStore {
         Ok((batch, StepOutcome::finished("customers", 1)))
     }
 
-    async fn erasure_finish_once(&self, tenant: &TenantId, request_id: &str, report: &Value, audit: &AuditEntry) -> StoreResult<Attempt<(ErasureRecord, bool)>> {
-        let mut doc = self.erasure_anywhere(tenant, request_id).await?.ok_or(StoreError::NotFound)?;
+    async fn erasure_finish_once(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        report: &Value,
+        audit: &AuditEntry,
+    ) -> StoreResult<Attempt<(ErasureRecord, bool)>> {
+        let mut doc = self
+            .erasure_anywhere(tenant, request_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if doc.body.record.status == ErasureStatus::Completed {
             return Ok(Attempt::Done((doc.body.record, false)));
         }
@@ -419,13 +726,20 @@ impl CosmosStore {
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
         let batch = batch_replace(self, batch, &doc)?;
         let batch = batch_create(self, batch, &audit_doc(audit, &doc.scope))?;
-        attempt_of(self.run_batch(self.data(), batch).await?, (doc.body.record, true))
+        attempt_of(
+            self.run_batch(self.data(), batch).await?,
+            (doc.body.record, true),
+        )
     }
 }
 
 #[async_trait::async_trait]
 impl ErasureStore for CosmosStore {
-    async fn start_erasure(&self, tenant: &TenantId, request: ErasureRecord) -> StoreResult<ErasureStart> {
+    async fn start_erasure(
+        &self,
+        tenant: &TenantId,
+        request: ErasureRecord,
+    ) -> StoreResult<ErasureStart> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
             if let Attempt::Done(start) = self.erasure_start_once(tenant, &request).await? {
                 return Ok(start);
@@ -434,23 +748,53 @@ impl ErasureStore for CosmosStore {
         Err(busy("erasure request"))
     }
 
-    async fn erase_batch(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> StoreResult<ErasureProgress> {
+    async fn erase_batch(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        step: ErasureStep,
+        masker: &Masker,
+        batch_size: usize,
+    ) -> StoreResult<ErasureProgress> {
         if masker.tenant() != tenant.as_str() {
-            return Err(StoreError::Conflict("the masker is for another tenant".into()));
+            return Err(StoreError::Conflict(
+                "the masker is for another tenant".into(),
+            ));
         }
-        let mut call = BatchCall { request_id, step, masker, capacity: step_capacity(batch_size), started: Instant::now(), scrubbed: None, seen: None };
+        let mut call = BatchCall {
+            request_id,
+            step,
+            masker,
+            capacity: step_capacity(batch_size),
+            started: Instant::now(),
+            scrubbed: None,
+            seen: None,
+        };
         for _ in 0..CONCURRENCY_ATTEMPTS {
             if let Attempt::Done(progress) = self.erasure_batch_once(tenant, &mut call).await? {
                 return Ok(progress);
             }
-            tracing::debug!(request_id, step = step.as_str(), "erasure batch refused by a concurrent change; planning it again");
+            tracing::debug!(
+                request_id,
+                step = step.as_str(),
+                "erasure batch refused by a concurrent change; planning it again"
+            );
         }
         Err(busy("erasure request"))
     }
 
-    async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {
+    async fn finish_erasure(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        report: Value,
+        audit: AuditEntry,
+    ) -> StoreResult<(ErasureRecord, bool)> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
-            if let Attempt::Done(finished) = self.erasure_finish_once(tenant, request_id, &report, &audit).await? {
+            if let Attempt::Done(finished) = self
+                .erasure_finish_once(tenant, request_id, &report, &audit)
+                .await?
+            {
                 return Ok(finished);
             }
         }
@@ -469,13 +813,18 @@ mod tests {
     use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
     use crate::store::cosmos::customers::customer_doc;
     use crate::store::cosmos::doc::TENANT_SCOPE;
-    use crate::store::cosmos::fixtures::{customer, erasure_request, masker, notification, put, tenant, TENANT};
+    use crate::store::cosmos::fixtures::{
+        customer, erasure_request, masker, notification, put, tenant, TENANT,
+    };
     use crate::store::cosmos::orders::{CosmosOrder, StoredIdempotency};
     use crate::store::cosmos::{in_memory, CosmosOptions};
     use crate::store::sqlite::Db;
 
     fn options(local_queue: Option<Db>) -> CosmosOptions {
-        CosmosOptions { local_queue, ..CosmosOptions::for_emulator() }
+        CosmosOptions {
+            local_queue,
+            ..CosmosOptions::for_emulator()
+        }
     }
 
     /// A customer with `orders` orders (each with a status change by the customer, an
@@ -486,8 +835,19 @@ mod tests {
         put(store, &customer_doc(&customer(id))).await;
         for n in 0..orders {
             let order_id = format!("o-{id}-{n}");
-            let address = Address { line1: "1 Road".into(), line2: None, city: "Town".into(), postal_code: "12345".into(), country: "DE".into() };
-            let item = OrderItem { product_id: "p-1".into(), product_name: "Thing".into(), quantity: 1, unit_price_cents: 100 };
+            let address = Address {
+                line1: "1 Road".into(),
+                line2: None,
+                city: "Town".into(),
+                postal_code: "12345".into(),
+                country: "DE".into(),
+            };
+            let item = OrderItem {
+                product_id: "p-1".into(),
+                product_name: "Thing".into(),
+                quantity: 1,
+                unit_price_cents: 100,
+            };
             let order = Order {
                 id: order_id.clone(),
                 tenant_id: TENANT.into(),
@@ -501,11 +861,52 @@ mod tests {
                 updated_at: at,
                 etag: "v1".into(),
             };
-            let history = vec![StatusChange { status: OrderStatus::Pending, at, actor_id: format!("dev-client-{id}"), reason: Some("why".into()) }];
-            put(store, &Doc::new(kind::ORDER, &order_id, TENANT, scope.clone(), ts(at), CosmosOrder { order, history }).with_version("v1")).await;
-            let key = StoredIdempotency { key: format!("k-{order_id}"), request_hash: "h".into(), order_id: order_id.clone(), created_at: at };
-            put(store, &Doc::new(kind::IDEMPOTENCY, &key.key.clone(), TENANT, scope.clone(), ts(at), key)).await;
-            let audit = AuditEntry::now(TENANT, &format!("dev-client-{id}"), "order.create", "order", &order_id, "c").about_customer(id);
+            let history = vec![StatusChange {
+                status: OrderStatus::Pending,
+                at,
+                actor_id: format!("dev-client-{id}"),
+                reason: Some("why".into()),
+            }];
+            put(
+                store,
+                &Doc::new(
+                    kind::ORDER,
+                    &order_id,
+                    TENANT,
+                    scope.clone(),
+                    ts(at),
+                    CosmosOrder { order, history },
+                )
+                .with_version("v1"),
+            )
+            .await;
+            let key = StoredIdempotency {
+                key: format!("k-{order_id}"),
+                request_hash: "h".into(),
+                order_id: order_id.clone(),
+                created_at: at,
+            };
+            put(
+                store,
+                &Doc::new(
+                    kind::IDEMPOTENCY,
+                    &key.key.clone(),
+                    TENANT,
+                    scope.clone(),
+                    ts(at),
+                    key,
+                ),
+            )
+            .await;
+            let audit = AuditEntry::now(
+                TENANT,
+                &format!("dev-client-{id}"),
+                "order.create",
+                "order",
+                &order_id,
+                "c",
+            )
+            .about_customer(id);
             put(store, &audit_doc(&audit, &scope)).await;
         }
         for n in 0..notifications {
@@ -514,28 +915,57 @@ mod tests {
         }
         for (event, customer_id) in [("e-1", Some(id)), ("e-2", None)] {
             let body = json!({"consumer": "NotificationDispatch", "eventId": event, "customerId": customer_id, "outcome": "x", "outputs": [], "processedAt": at});
-            put(store, &Doc::new(kind::PROCESSED_EVENT, &format!("NotificationDispatch:{event}"), TENANT, scope.clone(), ts(at), body)).await;
+            put(
+                store,
+                &Doc::new(
+                    kind::PROCESSED_EVENT,
+                    &format!("NotificationDispatch:{event}"),
+                    TENANT,
+                    scope.clone(),
+                    ts(at),
+                    body,
+                ),
+            )
+            .await;
         }
     }
 
     /// c-1 (5 orders, 7 notifications, an audit entry about them outside their partition) and
     /// c-2 (3 orders, 4 notifications).
     async fn seeded(local_queue: Option<Db>) -> CosmosStore {
-        let store = in_memory(options(local_queue), Vec::new()).await.unwrap().store;
+        let store = in_memory(options(local_queue), Vec::new())
+            .await
+            .unwrap()
+            .store;
         seed(&store, "c-1", 5, 7).await;
         seed(&store, "c-2", 3, 4).await;
-        let export = AuditEntry::now(TENANT, "dev-employee", "customer.export", "customer", "c-1", "c");
+        let export = AuditEntry::now(
+            TENANT,
+            "dev-employee",
+            "customer.export",
+            "customer",
+            "c-1",
+            "c",
+        );
         put(&store, &audit_doc(&export, TENANT_SCOPE)).await;
         store
     }
 
     /// Runs every step not done yet to the end in batches of `size`; the final progress.
-    async fn run_all(store: &CosmosStore, request_id: &str, customer: &str, size: usize) -> ErasureProgress {
+    async fn run_all(
+        store: &CosmosStore,
+        request_id: &str,
+        customer: &str,
+        size: usize,
+    ) -> ErasureProgress {
         let masker = masker(customer);
         let mut progress = None;
         for step in ErasureStep::ALL {
             loop {
-                let now = store.erase_batch(&tenant(), request_id, step, &masker, size).await.unwrap();
+                let now = store
+                    .erase_batch(&tenant(), request_id, step, &masker, size)
+                    .await
+                    .unwrap();
                 let done = now.is_done(step);
                 progress = Some(now);
                 if done {
@@ -551,51 +981,161 @@ mod tests {
     }
 
     async fn docs(store: &CosmosStore, scope: &str, kind: &str) -> Vec<Doc<Value>> {
-        store.query_docs(store.data(), scope_feed(TENANT, scope), "SELECT * FROM c WHERE c.type = @kind", vec![param("@kind", kind)]).await.unwrap()
+        store
+            .query_docs(
+                store.data(),
+                scope_feed(TENANT, scope),
+                "SELECT * FROM c WHERE c.type = @kind",
+                vec![param("@kind", kind)],
+            )
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
     async fn a_resumed_erasure_counts_each_record_once_and_spares_other_customers() {
         let store = seeded(None).await;
-        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap(), ErasureStart::Run { .. }));
-        let first = store.erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-1"), 2).await.unwrap();
+        assert!(matches!(
+            store
+                .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+                .await
+                .unwrap(),
+            ErasureStart::Run { .. }
+        ));
+        let first = store
+            .erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-1"), 2)
+            .await
+            .unwrap();
         assert_eq!(first.steps[&ErasureStep::Orders].counts["orders"], 2);
         assert!(!first.is_done(ErasureStep::Orders));
 
         // The delivery "crashed"; a redelivery starts again and resumes from the committed progress.
-        let ErasureStart::Run { progress, .. } = store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap() else { panic!("expected a run") };
-        assert_eq!((progress.attempts, progress.steps[&ErasureStep::Orders].counts["orders"]), (2, 2));
+        let ErasureStart::Run { progress, .. } = store
+            .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap()
+        else {
+            panic!("expected a run")
+        };
+        assert_eq!(
+            (
+                progress.attempts,
+                progress.steps[&ErasureStep::Orders].counts["orders"]
+            ),
+            (2, 2)
+        );
         let progress = run_all(&store, "r-1", "c-1", 2).await;
-        assert_eq!(serde_json::to_value(progress.counts()).unwrap(), expected_counts(0));
-        assert_eq!(progress.steps[&ErasureStep::Orders].batches, 3, "2 before the crash, then 2 and 1");
-        assert_eq!(progress.steps[&ErasureStep::Notifications].batches, 4, "2, 2, 2 and 1");
-        assert_eq!(progress.steps[&ErasureStep::AuditEntries].batches, 4, "2, 2, 1 here and the one elsewhere, then its masking");
+        assert_eq!(
+            serde_json::to_value(progress.counts()).unwrap(),
+            expected_counts(0)
+        );
+        assert_eq!(
+            progress.steps[&ErasureStep::Orders].batches,
+            3,
+            "2 before the crash, then 2 and 1"
+        );
+        assert_eq!(
+            progress.steps[&ErasureStep::Notifications].batches,
+            4,
+            "2, 2, 2 and 1"
+        );
+        assert_eq!(
+            progress.steps[&ErasureStep::AuditEntries].batches,
+            4,
+            "2, 2, 1 here and the one elsewhere, then its masking"
+        );
 
         // A finished step changes nothing.
-        let again = store.erase_batch(&tenant(), "r-1", ErasureStep::Notifications, &masker("c-1"), 2).await.unwrap();
+        let again = store
+            .erase_batch(
+                &tenant(),
+                "r-1",
+                ErasureStep::Notifications,
+                &masker("c-1"),
+                2,
+            )
+            .await
+            .unwrap();
         assert_eq!(again.counts(), progress.counts());
 
         let scope = customer_scope("c-1");
         let orders = docs(&store, &scope, kind::ORDER).await;
         assert!(orders.iter().all(|order| order.body["shippingAddress"] == json!({"line1": "[erased]", "city": "[erased]", "postalCode": "12", "country": "DE"})));
-        assert!(orders.iter().all(|order| order.body["totalCents"] == 100 && order.version != "v1"));
-        assert!(orders.iter().all(|order| order.body["history"][0]["actorId"].as_str().unwrap().starts_with("psn-") && order.body["history"][0]["reason"].is_null()));
+        assert!(orders
+            .iter()
+            .all(|order| order.body["totalCents"] == 100 && order.version != "v1"));
+        assert!(orders
+            .iter()
+            .all(|order| order.body["history"][0]["actorId"]
+                .as_str()
+                .unwrap()
+                .starts_with("psn-")
+                && order.body["history"][0]["reason"].is_null()));
         for kind in [kind::NOTIFICATION, kind::IDEMPOTENCY] {
             assert!(docs(&store, &scope, kind).await.is_empty(), "{kind}");
         }
-        assert_eq!(docs(&store, &scope, kind::PROCESSED_EVENT).await.len(), 1, "the marker naming no customer stays");
-        assert!(docs(&store, &scope, kind::AUDIT).await.iter().all(|entry| entry.body["customerId"].as_str().unwrap().starts_with("psn-")));
+        assert_eq!(
+            docs(&store, &scope, kind::PROCESSED_EVENT).await.len(),
+            1,
+            "the marker naming no customer stays"
+        );
+        assert!(docs(&store, &scope, kind::AUDIT)
+            .await
+            .iter()
+            .all(|entry| entry.body["customerId"]
+                .as_str()
+                .unwrap()
+                .starts_with("psn-")));
         let export = docs(&store, TENANT_SCOPE, kind::AUDIT).await;
-        assert!(export[0].body["targetId"].as_str().unwrap().starts_with("psn-") && export[0].body["actorId"] == "dev-employee");
-        let profile = store.customer_doc(TENANT, "c-1").await.unwrap().unwrap().body;
-        assert_eq!((profile.name.as_str(), profile.email.as_str(), profile.phone.as_deref(), profile.status), ("Erased customer", "erased@erased.invalid", None, CustomerStatus::Erased));
+        assert!(
+            export[0].body["targetId"]
+                .as_str()
+                .unwrap()
+                .starts_with("psn-")
+                && export[0].body["actorId"] == "dev-employee"
+        );
+        let profile = store
+            .customer_doc(TENANT, "c-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .body;
+        assert_eq!(
+            (
+                profile.name.as_str(),
+                profile.email.as_str(),
+                profile.phone.as_deref(),
+                profile.status
+            ),
+            (
+                "Erased customer",
+                "erased@erased.invalid",
+                None,
+                CustomerStatus::Erased
+            )
+        );
 
         // c-2 keeps everything.
         let other = customer_scope("c-2");
         assert_eq!(docs(&store, &other, kind::NOTIFICATION).await.len(), 4);
-        assert!(docs(&store, &other, kind::ORDER).await.iter().all(|order| order.body["shippingAddress"]["line1"] == "1 Road"));
-        assert!(docs(&store, &other, kind::AUDIT).await.iter().all(|entry| entry.body["customerId"] == "c-2"));
-        assert_eq!(store.customer_doc(TENANT, "c-2").await.unwrap().unwrap().body.status, CustomerStatus::Active);
+        assert!(docs(&store, &other, kind::ORDER)
+            .await
+            .iter()
+            .all(|order| order.body["shippingAddress"]["line1"] == "1 Road"));
+        assert!(docs(&store, &other, kind::AUDIT)
+            .await
+            .iter()
+            .all(|entry| entry.body["customerId"] == "c-2"));
+        assert_eq!(
+            store
+                .customer_doc(TENANT, "c-2")
+                .await
+                .unwrap()
+                .unwrap()
+                .body
+                .status,
+            CustomerStatus::Active
+        );
     }
 
     #[tokio::test]
@@ -606,8 +1146,19 @@ mod tests {
         // 70 orders of 100 lines with long product names: about 26 KB each, 1.8 MB in all.
         for n in 0..70 {
             let order_id = format!("o-big-{n:02}");
-            let item = OrderItem { product_id: "p-1".into(), product_name: "x".repeat(200), quantity: 1, unit_price_cents: 100 };
-            let address = Address { line1: "1 Road".into(), line2: None, city: "Town".into(), postal_code: "12345".into(), country: "DE".into() };
+            let item = OrderItem {
+                product_id: "p-1".into(),
+                product_name: "x".repeat(200),
+                quantity: 1,
+                unit_price_cents: 100,
+            };
+            let address = Address {
+                line1: "1 Road".into(),
+                line2: None,
+                city: "Town".into(),
+                postal_code: "12345".into(),
+                country: "DE".into(),
+            };
             let order = Order {
                 id: order_id.clone(),
                 tenant_id: TENANT.into(),
@@ -621,33 +1172,82 @@ mod tests {
                 updated_at: at,
                 etag: "v1".into(),
             };
-            put(&store, &Doc::new(kind::ORDER, &order_id, TENANT, scope.clone(), ts(at), CosmosOrder { order, history: Vec::new() }).with_version("v1")).await;
+            put(
+                &store,
+                &Doc::new(
+                    kind::ORDER,
+                    &order_id,
+                    TENANT,
+                    scope.clone(),
+                    ts(at),
+                    CosmosOrder {
+                        order,
+                        history: Vec::new(),
+                    },
+                )
+                .with_version("v1"),
+            )
+            .await;
         }
-        store.start_erasure(&tenant(), erasure_request("r-9", "c-9")).await.unwrap();
-        let mut progress = store.erase_batch(&tenant(), "r-9", ErasureStep::Orders, &masker("c-9"), 5000).await.unwrap();
+        store
+            .start_erasure(&tenant(), erasure_request("r-9", "c-9"))
+            .await
+            .unwrap();
+        let mut progress = store
+            .erase_batch(&tenant(), "r-9", ErasureStep::Orders, &masker("c-9"), 5000)
+            .await
+            .unwrap();
         let first = progress.steps[&ErasureStep::Orders].counts["orders"];
-        assert!((40..70).contains(&first), "one batch stops short of 2 MB: {first} orders");
+        assert!(
+            (40..70).contains(&first),
+            "one batch stops short of 2 MB: {first} orders"
+        );
         assert!(!progress.is_done(ErasureStep::Orders));
         while !progress.is_done(ErasureStep::Orders) {
-            progress = store.erase_batch(&tenant(), "r-9", ErasureStep::Orders, &masker("c-9"), 5000).await.unwrap();
+            progress = store
+                .erase_batch(&tenant(), "r-9", ErasureStep::Orders, &masker("c-9"), 5000)
+                .await
+                .unwrap();
         }
-        assert_eq!(progress.steps[&ErasureStep::Orders].counts["orders"], 70, "every order once");
-        assert!(docs(&store, &scope, kind::ORDER).await.iter().all(|order| order.body["shippingAddress"]["line1"] == "[erased]"));
+        assert_eq!(
+            progress.steps[&ErasureStep::Orders].counts["orders"],
+            70,
+            "every order once"
+        );
+        assert!(docs(&store, &scope, kind::ORDER)
+            .await
+            .iter()
+            .all(|order| order.body["shippingAddress"]["line1"] == "[erased]"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_deliveries_erasing_at_once_count_each_record_once() {
         let store = seeded(None).await;
-        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
-        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
+        store
+            .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap();
+        store
+            .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap();
         let delivery = |size| {
             let store = store.clone();
             tokio::spawn(async move { run_all(&store, "r-1", "c-1", size).await })
         };
         let (a, b) = tokio::join!(delivery(1), delivery(2));
         let (a, b) = (a.unwrap(), b.unwrap());
-        let last = if a.steps.values().map(|s| s.batches).sum::<u64>() >= b.steps.values().map(|s| s.batches).sum::<u64>() { a } else { b };
-        assert_eq!(serde_json::to_value(last.counts()).unwrap(), expected_counts(0));
+        let last = if a.steps.values().map(|s| s.batches).sum::<u64>()
+            >= b.steps.values().map(|s| s.batches).sum::<u64>()
+        {
+            a
+        } else {
+            b
+        };
+        assert_eq!(
+            serde_json::to_value(last.counts()).unwrap(),
+            expected_counts(0)
+        );
         assert_eq!(last.attempts, 2);
     }
 
@@ -674,41 +1274,119 @@ mod tests {
             .await
             .unwrap();
         let store = seeded(Some(queue.clone())).await;
-        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
+        store
+            .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap();
         let progress = run_all(&store, "r-1", "c-1", 50).await;
-        assert_eq!(serde_json::to_value(progress.counts()).unwrap(), expected_counts(2));
-        let again = store.erase_batch(&tenant(), "r-1", ErasureStep::QueuedMessages, &masker("c-1"), 50).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(progress.counts()).unwrap(),
+            expected_counts(2)
+        );
+        let again = store
+            .erase_batch(
+                &tenant(),
+                "r-1",
+                ErasureStep::QueuedMessages,
+                &masker("c-1"),
+                50,
+            )
+            .await
+            .unwrap();
         assert_eq!(again.counts()["queuedMessages"], 2);
-        let left: i64 = queue.read(|conn| conn.query_row("SELECT COUNT(*) FROM local_queue_messages", [], |row| row.get(0))).await.unwrap();
+        let left: i64 = queue
+            .read(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM local_queue_messages", [], |row| {
+                    row.get(0)
+                })
+            })
+            .await
+            .unwrap();
         assert_eq!(left, 2, "the request's own message and c-2's stay");
     }
 
     #[tokio::test]
     async fn finishing_twice_writes_one_report_and_one_audit_entry() {
         let store = seeded(None).await;
-        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
+        store
+            .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap();
         run_all(&store, "r-1", "c-1", 100).await;
-        let audit = || AuditEntry::now(TENANT, "system:test", "gdpr.erasure.completed", "erasureRequest", "r-1", "c");
-        let (first, written) = store.finish_erasure(&tenant(), "r-1", json!({"n": 1}), audit()).await.unwrap();
+        let audit = || {
+            AuditEntry::now(
+                TENANT,
+                "system:test",
+                "gdpr.erasure.completed",
+                "erasureRequest",
+                "r-1",
+                "c",
+            )
+        };
+        let (first, written) = store
+            .finish_erasure(&tenant(), "r-1", json!({"n": 1}), audit())
+            .await
+            .unwrap();
         assert!(written);
         assert_eq!(first.status, ErasureStatus::Completed);
-        let (second, written) = store.finish_erasure(&tenant(), "r-1", json!({"n": 2}), audit()).await.unwrap();
+        let (second, written) = store
+            .finish_erasure(&tenant(), "r-1", json!({"n": 2}), audit())
+            .await
+            .unwrap();
         assert!(!written);
         assert_eq!(second.report, Some(json!({"n": 1})));
-        let completed = docs(&store, &customer_scope("c-1"), kind::AUDIT).await.into_iter().filter(|entry| entry.body["action"] == "gdpr.erasure.completed").count();
+        let completed = docs(&store, &customer_scope("c-1"), kind::AUDIT)
+            .await
+            .into_iter()
+            .filter(|entry| entry.body["action"] == "gdpr.erasure.completed")
+            .count();
         assert_eq!(completed, 1);
-        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap(), ErasureStart::AlreadyCompleted(_)));
-        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-other", "c-1")).await.unwrap(), ErasureStart::CustomerAlreadyErased { erased_by: Some(id) } if id == "r-1"));
+        assert!(matches!(
+            store
+                .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+                .await
+                .unwrap(),
+            ErasureStart::AlreadyCompleted(_)
+        ));
+        assert!(
+            matches!(store.start_erasure(&tenant(), erasure_request("r-other", "c-1")).await.unwrap(), ErasureStart::CustomerAlreadyErased { erased_by: Some(id) } if id == "r-1")
+        );
     }
 
     #[tokio::test]
     async fn a_request_naming_another_customer_or_a_missing_one_is_refused() {
         let store = seeded(None).await;
-        store.start_erasure(&tenant(), erasure_request("r-1", "c-1")).await.unwrap();
-        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-1", "c-2")).await, Err(StoreError::Conflict(_))));
-        assert!(matches!(store.erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-2"), 1).await, Err(StoreError::Conflict(_))));
-        assert!(matches!(store.start_erasure(&tenant(), erasure_request("r-9", "nobody")).await, Err(StoreError::NotFound)));
+        store
+            .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .start_erasure(&tenant(), erasure_request("r-1", "c-2"))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store
+                .erase_batch(&tenant(), "r-1", ErasureStep::Orders, &masker("c-2"), 1)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store
+                .start_erasure(&tenant(), erasure_request("r-9", "nobody"))
+                .await,
+            Err(StoreError::NotFound)
+        ));
         let other = TenantId::new("t2").unwrap();
-        assert!(matches!(store.start_erasure(&other, erasure_request("r-8", "c-1")).await, Err(StoreError::NotFound)), "tenant scoped");
+        assert!(
+            matches!(
+                store
+                    .start_erasure(&other, erasure_request("r-8", "c-1"))
+                    .await,
+                Err(StoreError::NotFound)
+            ),
+            "tenant scoped"
+        );
     }
 }

@@ -21,7 +21,10 @@ pub(crate) fn tenant() -> TenantId {
 
 /// Writes a document as it is (no audit entry, no checks).
 pub(crate) async fn put<T: Serialize + Send + Sync>(store: &CosmosStore, doc: &Doc<T>) {
-    store.create_doc(store.data(), pk(&doc.tenant_id, &doc.scope), &doc.id, doc).await.unwrap();
+    store
+        .create_doc(store.data(), pk(&doc.tenant_id, &doc.scope), &doc.id, doc)
+        .await
+        .unwrap();
 }
 
 /// An active customer `id` of [`TENANT`] with a name, an email and a phone number.
@@ -74,5 +77,10 @@ pub(crate) fn erasure_request(id: &str, customer_id: &str) -> ErasureRecord {
 
 /// The masker of `customer_id`'s erasure in [`TENANT`].
 pub(crate) fn masker(customer_id: &str) -> Masker {
-    Masker::new(PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap(), TENANT, customer_id, &[])
+    Masker::new(
+        PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap(),
+        TENANT,
+        customer_id,
+        &[],
+    )
 }

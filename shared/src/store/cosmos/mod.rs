@@ -57,9 +57,16 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_data_cosmos::clients::ContainerClient;
-use azure_data_cosmos::models::{ContainerProperties, IndexingPolicy, PartitionKeyDefinition, TimeToLive};
-use azure_data_cosmos::options::{EndToEndOperationLatencyPolicy, OperationOptions, OperationOptionsBuilder, Region, ThrottlingRetryOptionsBuilder};
-use azure_data_cosmos::{AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder, RoutingStrategy};
+use azure_data_cosmos::models::{
+    ContainerProperties, IndexingPolicy, PartitionKeyDefinition, TimeToLive,
+};
+use azure_data_cosmos::options::{
+    EndToEndOperationLatencyPolicy, OperationOptions, OperationOptionsBuilder, Region,
+    ThrottlingRetryOptionsBuilder,
+};
+use azure_data_cosmos::{
+    AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder, RoutingStrategy,
+};
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 
 pub use ops::{BatchOutcome, BatchRefused, Param};
@@ -86,7 +93,10 @@ pub enum CosmosAuth {
 impl std::fmt::Debug for CosmosAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::ManagedIdentity { client_id } => f.debug_struct("ManagedIdentity").field("client_id", client_id).finish(),
+            Self::ManagedIdentity { client_id } => f
+                .debug_struct("ManagedIdentity")
+                .field("client_id", client_id)
+                .finish(),
             Self::Key(_) => f.write_str("Key(..)"),
         }
     }
@@ -159,37 +169,70 @@ impl CosmosStore {
     /// when missing; with a managed identity they must exist (Bicep provisions them: the data
     /// plane's Entra roles cannot create them).
     pub async fn connect(options: CosmosOptions) -> Result<Self, CosmosSetupError> {
-        let endpoint: AccountEndpoint = options.endpoint.parse().map_err(|error| CosmosSetupError::Endpoint {
-            endpoint: options.endpoint.clone(),
-            reason: format!("{error}"),
-        })?;
+        let endpoint: AccountEndpoint =
+            options
+                .endpoint
+                .parse()
+                .map_err(|error| CosmosSetupError::Endpoint {
+                    endpoint: options.endpoint.clone(),
+                    reason: format!("{error}"),
+                })?;
         let (account, may_provision) = match &options.auth {
-            CosmosAuth::Key(key) => (AccountReference::with_authentication_key(endpoint, azure_core::credentials::Secret::new(key.clone())), true),
-            CosmosAuth::ManagedIdentity { client_id } => (AccountReference::with_credential(endpoint, managed_identity(client_id.clone())?), false),
+            CosmosAuth::Key(key) => (
+                AccountReference::with_authentication_key(
+                    endpoint,
+                    azure_core::credentials::Secret::new(key.clone()),
+                ),
+                true,
+            ),
+            CosmosAuth::ManagedIdentity { client_id } => (
+                AccountReference::with_credential(endpoint, managed_identity(client_id.clone())?),
+                false,
+            ),
         };
-        let builder = CosmosClientBuilder::new().with_default_operation_options(operation_defaults(&options));
+        let builder =
+            CosmosClientBuilder::new().with_default_operation_options(operation_defaults(&options));
         let client = builder
-            .build(account, RoutingStrategy::ProximityTo(Region::new(options.region.clone())))
+            .build(
+                account,
+                RoutingStrategy::ProximityTo(Region::new(options.region.clone())),
+            )
             .await
             .map_err(|error| CosmosSetupError::Client(error.to_string()))?;
         Self::open(&client, options, may_provision).await
     }
 
     /// Opens the containers (creating the database and containers first if `provision`).
-    async fn open(client: &CosmosClient, options: CosmosOptions, provision: bool) -> Result<Self, CosmosSetupError> {
+    async fn open(
+        client: &CosmosClient,
+        options: CosmosOptions,
+        provision: bool,
+    ) -> Result<Self, CosmosSetupError> {
         if provision {
             provision_database(client, &options.database).await?;
         }
         let database = client.database_client(options.database.as_str());
-        let data = database.container_client(DATA_CONTAINER, None).await.map_err(|error| CosmosSetupError::Client(format!("container {DATA_CONTAINER}: {error}")))?;
-        let jobs = database.container_client(JOBS_CONTAINER, None).await.map_err(|error| CosmosSetupError::Client(format!("container {JOBS_CONTAINER}: {error}")))?;
+        let data = database
+            .container_client(DATA_CONTAINER, None)
+            .await
+            .map_err(|error| {
+                CosmosSetupError::Client(format!("container {DATA_CONTAINER}: {error}"))
+            })?;
+        let jobs = database
+            .container_client(JOBS_CONTAINER, None)
+            .await
+            .map_err(|error| {
+                CosmosSetupError::Client(format!("container {JOBS_CONTAINER}: {error}"))
+            })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 data,
                 jobs,
                 timeout: options.timeout,
                 throttle_retries: options.throttle_retries,
-                notification_ttl_seconds: i64::try_from(options.notification_ttl.as_secs()).unwrap_or(i64::MAX).max(notifications::NOTIFICATION_TTL_SECONDS),
+                notification_ttl_seconds: i64::try_from(options.notification_ttl.as_secs())
+                    .unwrap_or(i64::MAX)
+                    .max(notifications::NOTIFICATION_TTL_SECONDS),
                 throttled_requests: AtomicU64::new(0),
                 local_queue: options.local_queue,
             }),
@@ -223,10 +266,19 @@ impl CosmosStore {
     }
 
     /// Adds the throttled attempts a call's diagnostics show.
-    pub(crate) fn count_throttled(&self, diagnostics: &azure_data_cosmos::diagnostics::DiagnosticsContext) {
-        let throttled = diagnostics.requests().iter().filter(|request| request.status().is_throttled()).count() as u64;
+    pub(crate) fn count_throttled(
+        &self,
+        diagnostics: &azure_data_cosmos::diagnostics::DiagnosticsContext,
+    ) {
+        let throttled = diagnostics
+            .requests()
+            .iter()
+            .filter(|request| request.status().is_throttled())
+            .count() as u64;
         if throttled > 0 {
-            self.inner.throttled_requests.fetch_add(throttled, Ordering::Relaxed);
+            self.inner
+                .throttled_requests
+                .fetch_add(throttled, Ordering::Relaxed);
         }
     }
 
@@ -243,13 +295,24 @@ fn operation_defaults(options: &CosmosOptions) -> OperationOptions {
 fn latency_and_throttling(timeout: Duration, throttle_retries: u32) -> OperationOptions {
     OperationOptionsBuilder::new()
         .with_end_to_end_latency_policy(EndToEndOperationLatencyPolicy::new(timeout))
-        .with_throttling_retry_options(ThrottlingRetryOptionsBuilder::new().with_max_retry_count(throttle_retries).with_max_retry_wait_time(timeout).build())
+        .with_throttling_retry_options(
+            ThrottlingRetryOptionsBuilder::new()
+                .with_max_retry_count(throttle_retries)
+                .with_max_retry_wait_time(timeout)
+                .build(),
+        )
         .build()
 }
 
-fn managed_identity(client_id: Option<String>) -> Result<Arc<dyn TokenCredential>, CosmosSetupError> {
-    let options = ManagedIdentityCredentialOptions { user_assigned_id: client_id.map(UserAssignedId::ClientId), ..Default::default() };
-    let credential = ManagedIdentityCredential::new(Some(options)).map_err(|error| CosmosSetupError::Identity(error.to_string()))?;
+fn managed_identity(
+    client_id: Option<String>,
+) -> Result<Arc<dyn TokenCredential>, CosmosSetupError> {
+    let options = ManagedIdentityCredentialOptions {
+        user_assigned_id: client_id.map(UserAssignedId::ClientId),
+        ..Default::default()
+    };
+    let credential = ManagedIdentityCredential::new(Some(options))
+        .map_err(|error| CosmosSetupError::Identity(error.to_string()))?;
     Ok(credential)
 }
 
@@ -271,18 +334,30 @@ pub fn data_indexing_policy() -> serde_json::Value {
 
 /// Creates the database and both containers when they are missing (key auth only).
 async fn provision_database(client: &CosmosClient, database: &str) -> Result<(), CosmosSetupError> {
-    let provision_error = |what: &str, error: azure_data_cosmos::CosmosError| CosmosSetupError::Provision { what: what.to_owned(), reason: error.to_string() };
+    let provision_error =
+        |what: &str, error: azure_data_cosmos::CosmosError| CosmosSetupError::Provision {
+            what: what.to_owned(),
+            reason: error.to_string(),
+        };
     match client.create_database(database, None).await {
         Ok(_) => {}
         Err(error) if error.status().is_conflict() => {}
         Err(error) => return Err(provision_error(database, error)),
     }
-    let indexing: IndexingPolicy = serde_json::from_value(data_indexing_policy())
-        .map_err(|error| CosmosSetupError::Provision { what: "indexing policy".into(), reason: error.to_string() })?;
+    let indexing: IndexingPolicy =
+        serde_json::from_value(data_indexing_policy()).map_err(|error| {
+            CosmosSetupError::Provision {
+                what: "indexing policy".into(),
+                reason: error.to_string(),
+            }
+        })?;
     let containers = [
-        ContainerProperties::new(DATA_CONTAINER, PartitionKeyDefinition::from(("/tenantId", "/scope")))
-            .with_default_ttl(TimeToLive::NoDefault)
-            .with_indexing_policy(indexing),
+        ContainerProperties::new(
+            DATA_CONTAINER,
+            PartitionKeyDefinition::from(("/tenantId", "/scope")),
+        )
+        .with_default_ttl(TimeToLive::NoDefault)
+        .with_indexing_policy(indexing),
         ContainerProperties::new(JOBS_CONTAINER, PartitionKeyDefinition::from("/jobName")),
     ];
     let database_client = client.database_client(database);
@@ -309,8 +384,10 @@ impl HealthCheck for CosmosStore {
 
     /// Reads both containers' properties (works with Entra ID, unlike control-plane writes).
     async fn ping(&self) -> Result<(), StoreError> {
-        self.bounded("ping tenantdata", self.inner.data.read(None)).await?;
-        self.bounded("ping jobs", self.inner.jobs.read(None)).await?;
+        self.bounded("ping tenantdata", self.inner.data.read(None))
+            .await?;
+        self.bounded("ping jobs", self.inner.jobs.read(None))
+            .await?;
         Ok(())
     }
 }
@@ -326,7 +403,9 @@ pub async fn open_in_memory(options: CosmosOptions) -> Result<CosmosStore, Cosmo
     #[cfg(not(feature = "cosmos-emulator"))]
     {
         let _ = options;
-        Err(CosmosSetupError::Client("this build has no in-memory emulator (build with --features cosmos-emulator)".into()))
+        Err(CosmosSetupError::Client(
+            "this build has no in-memory emulator (build with --features cosmos-emulator)".into(),
+        ))
     }
 }
 

@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::doc::{customer_scope, doc_id, kind, Doc, TENANT_SCOPE};
-use super::support::{audit_doc, batch_create, batch_replace, busy, pk, refused, KeysetQuery, Order, CONCURRENCY_ATTEMPTS};
+use super::support::{
+    audit_doc, batch_create, batch_replace, busy, pk, refused, KeysetQuery, Order,
+    CONCURRENCY_ATTEMPTS,
+};
 use super::{CosmosStore, Param};
 use crate::domain::audit::AuditEntry;
 use crate::domain::notification::{Notification, Recipient};
@@ -41,7 +44,11 @@ pub(super) fn recipient_scope(recipient: &Recipient) -> String {
 
 /// Listing order, newest first within each group: unread (`1|`) before read (`0|`).
 pub(super) fn notification_sort_key(notification: &Notification) -> String {
-    format!("{}|{}", u8::from(notification.read_at.is_none()), ts(notification.created_at))
+    format!(
+        "{}|{}",
+        u8::from(notification.read_at.is_none()),
+        ts(notification.created_at)
+    )
 }
 
 /// Seconds a notification created at `created_at` has left at `at`, of `ttl` (at least 1).
@@ -52,16 +59,30 @@ fn remaining_ttl(ttl: i64, created_at: DateTime<Utc>, at: DateTime<Utc>) -> i64 
 impl CosmosStore {
     /// The stored form of a notification.
     pub(super) fn notification_doc(&self, notification: &Notification) -> Doc<Notification> {
-        Doc::new(kind::NOTIFICATION, &notification.id, &notification.tenant_id, recipient_scope(&notification.recipient), notification_sort_key(notification), notification.clone())
-            .with_at(notification.created_at)
-            .with_ttl(Some(remaining_ttl(self.notification_ttl_seconds(), notification.created_at, now())))
+        Doc::new(
+            kind::NOTIFICATION,
+            &notification.id,
+            &notification.tenant_id,
+            recipient_scope(&notification.recipient),
+            notification_sort_key(notification),
+            notification.clone(),
+        )
+        .with_at(notification.created_at)
+        .with_ttl(Some(remaining_ttl(
+            self.notification_ttl_seconds(),
+            notification.created_at,
+            now(),
+        )))
     }
 }
 
 /// `AND (recipient is one of these)`.
 fn recipient_condition(recipients: &[Recipient]) -> StoreResult<(String, Vec<Param>)> {
     if recipients.len() > RECIPIENT_PARAMS.len() {
-        return Err(StoreError::Conflict(format!("at most {} recipients per listing", RECIPIENT_PARAMS.len())));
+        return Err(StoreError::Conflict(format!(
+            "at most {} recipients per listing",
+            RECIPIENT_PARAMS.len()
+        )));
     }
     if recipients.is_empty() {
         return Ok((" AND false".to_owned(), Vec::new()));
@@ -73,7 +94,9 @@ fn recipient_condition(recipients: &[Recipient]) -> StoreResult<(String, Vec<Par
             Recipient::Customer(id) => ("customer", id),
             Recipient::Role(id) => ("role", id),
         };
-        alternatives.push(format!("(c.body.recipient.kind = {kind_param} AND c.body.recipient.id = {id_param})"));
+        alternatives.push(format!(
+            "(c.body.recipient.kind = {kind_param} AND c.body.recipient.id = {id_param})"
+        ));
         params.push((kind_param, json!(recipient_kind)));
         params.push((id_param, json!(id)));
     }
@@ -82,11 +105,22 @@ fn recipient_condition(recipients: &[Recipient]) -> StoreResult<(String, Vec<Par
 
 impl CosmosStore {
     /// A notification addressed to one of `recipients`, looked up in their partitions.
-    async fn addressed_notification(&self, tenant: &str, id: &str, recipients: &[Recipient]) -> StoreResult<Option<Doc<Notification>>> {
+    async fn addressed_notification(
+        &self,
+        tenant: &str,
+        id: &str,
+        recipients: &[Recipient],
+    ) -> StoreResult<Option<Doc<Notification>>> {
         let mut scopes: Vec<String> = recipients.iter().map(recipient_scope).collect();
         scopes.dedup();
         for scope in scopes {
-            let doc: Option<Doc<Notification>> = self.read_doc(self.data(), pk(tenant, &scope), &doc_id(kind::NOTIFICATION, id)).await?;
+            let doc: Option<Doc<Notification>> = self
+                .read_doc(
+                    self.data(),
+                    pk(tenant, &scope),
+                    &doc_id(kind::NOTIFICATION, id),
+                )
+                .await?;
             if let Some(doc) = doc.filter(|doc| recipients.contains(&doc.body.recipient)) {
                 return Ok(Some(doc));
             }
@@ -97,7 +131,12 @@ impl CosmosStore {
 
 #[async_trait::async_trait]
 impl NotificationStore for CosmosStore {
-    async fn create_notification(&self, tenant: &TenantId, mut notification: Notification, audit: AuditEntry) -> StoreResult<Notification> {
+    async fn create_notification(
+        &self,
+        tenant: &TenantId,
+        mut notification: Notification,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
         notification.tenant_id = tenant.as_str().to_owned();
         let doc = self.notification_doc(&notification);
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
@@ -109,16 +148,39 @@ impl NotificationStore for CosmosStore {
         }
     }
 
-    async fn list_notifications(&self, tenant: &TenantId, recipients: &[Recipient], page: PageRequest) -> StoreResult<Page<Notification>> {
-        let name = format!("notifications:{}", serde_json::to_string(recipients).unwrap_or_default());
+    async fn list_notifications(
+        &self,
+        tenant: &TenantId,
+        recipients: &[Recipient],
+        page: PageRequest,
+    ) -> StoreResult<Page<Notification>> {
+        let name = format!(
+            "notifications:{}",
+            serde_json::to_string(recipients).unwrap_or_default()
+        );
         let (condition, params) = recipient_condition(recipients)?;
-        let query = KeysetQuery { kind: kind::NOTIFICATION, filter: condition, params, order: Order::Descending, query_name: &name };
+        let query = KeysetQuery {
+            kind: kind::NOTIFICATION,
+            filter: condition,
+            params,
+            order: Order::Descending,
+            query_name: &name,
+        };
         self.keyset_page(tenant, query, &page).await
     }
 
-    async fn mark_notification_read(&self, tenant: &TenantId, id: &str, recipients: &[Recipient], audit: AuditEntry) -> StoreResult<Notification> {
+    async fn mark_notification_read(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        recipients: &[Recipient],
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
-            let doc = self.addressed_notification(tenant.as_str(), id, recipients).await?.ok_or(StoreError::NotFound)?;
+            let doc = self
+                .addressed_notification(tenant.as_str(), id, recipients)
+                .await?
+                .ok_or(StoreError::NotFound)?;
             if doc.body.read_at.is_some() {
                 return Ok(doc.body);
             }
@@ -126,7 +188,11 @@ impl NotificationStore for CosmosStore {
             let mut read = doc.clone();
             read.body.read_at = Some(at);
             read.sort_key = notification_sort_key(&read.body);
-            read.ttl = Some(remaining_ttl(self.notification_ttl_seconds(), read.body.created_at, at));
+            read.ttl = Some(remaining_ttl(
+                self.notification_ttl_seconds(),
+                read.body.created_at,
+                at,
+            ));
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &read.scope));
             let batch = batch_replace(self, batch, &read)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &read.scope))?;
@@ -163,32 +229,77 @@ mod tests {
 
     #[cfg(feature = "cosmos-emulator")]
     #[tokio::test]
-    async fn notifications_live_as_long_as_the_longest_retention_and_marking_read_keeps_the_deadline() {
+    async fn notifications_live_as_long_as_the_longest_retention_and_marking_read_keeps_the_deadline(
+    ) {
         use crate::domain::audit::AuditEntry;
         use crate::store::cosmos::{in_memory, CosmosOptions};
         use crate::store::NotificationStore;
-        let options = CosmosOptions { notification_ttl: std::time::Duration::from_secs(400 * 24 * 3600), ..CosmosOptions::for_emulator() };
+        let options = CosmosOptions {
+            notification_ttl: std::time::Duration::from_secs(400 * 24 * 3600),
+            ..CosmosOptions::for_emulator()
+        };
         let store = in_memory(options, Vec::new()).await.unwrap().store;
         let tenant = TenantId::new("t1").unwrap();
         let created = now() - Duration::days(10);
         let notification = unread_to_c1(created);
         let audit = AuditEntry::now("t1", "a", "notification.send", "notification", "n1", "c");
-        store.create_notification(&tenant, notification, audit).await.unwrap();
+        store
+            .create_notification(&tenant, notification, audit)
+            .await
+            .unwrap();
         let stored = |store: CosmosStore| async move {
-            store.read_doc::<Doc<Notification>>(store.data(), pk("t1", &customer_scope("c1")), "notification:n1").await.unwrap().unwrap().ttl.unwrap()
+            store
+                .read_doc::<Doc<Notification>>(
+                    store.data(),
+                    pk("t1", &customer_scope("c1")),
+                    "notification:n1",
+                )
+                .await
+                .unwrap()
+                .unwrap()
+                .ttl
+                .unwrap()
         };
         let ttl = stored(store.clone()).await;
-        assert!((390 * 24 * 3600 - 60..=390 * 24 * 3600).contains(&ttl), "400 days from creation: {ttl}");
+        assert!(
+            (390 * 24 * 3600 - 60..=390 * 24 * 3600).contains(&ttl),
+            "400 days from creation: {ttl}"
+        );
         let read_audit = AuditEntry::now("t1", "a", "notification.read", "notification", "n1", "c");
-        store.mark_notification_read(&tenant, "n1", &[Recipient::Customer("c1".into())], read_audit).await.unwrap();
+        store
+            .mark_notification_read(
+                &tenant,
+                "n1",
+                &[Recipient::Customer("c1".into())],
+                read_audit,
+            )
+            .await
+            .unwrap();
         let after_read = stored(store).await;
-        assert!(after_read <= ttl && after_read > ttl - 60, "the deadline stays where it was: {after_read} vs {ttl}");
+        assert!(
+            after_read <= ttl && after_read > ttl - 60,
+            "the deadline stays where it was: {after_read} vs {ttl}"
+        );
     }
 
     #[test]
     fn the_remaining_ttl_counts_from_creation() {
         let created = now();
-        assert_eq!(remaining_ttl(NOTIFICATION_TTL_SECONDS, created, created + Duration::days(30)), NOTIFICATION_TTL_SECONDS - 30 * 24 * 3600);
-        assert_eq!(remaining_ttl(NOTIFICATION_TTL_SECONDS, created, created + Duration::days(400)), 1);
+        assert_eq!(
+            remaining_ttl(
+                NOTIFICATION_TTL_SECONDS,
+                created,
+                created + Duration::days(30)
+            ),
+            NOTIFICATION_TTL_SECONDS - 30 * 24 * 3600
+        );
+        assert_eq!(
+            remaining_ttl(
+                NOTIFICATION_TTL_SECONDS,
+                created,
+                created + Duration::days(400)
+            ),
+            1
+        );
     }
 }

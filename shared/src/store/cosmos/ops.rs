@@ -35,22 +35,42 @@ pub type Param = (&'static str, Value);
 
 impl CosmosStore {
     /// Runs `call` within the store's timeout; a call that outlives it is `Unavailable`.
-    pub(super) async fn bounded<T>(&self, what: &str, call: impl Future<Output = Result<T, CosmosError>>) -> StoreResult<T> {
+    pub(super) async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, CosmosError>>,
+    ) -> StoreResult<T> {
         let limit = self.inner.timeout + Duration::from_millis(250);
         match tokio::time::timeout(limit, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(self.map_error(what, &error)),
-            Err(_) => Err(StoreError::Unavailable { backend: BACKEND, reason: format!("{what}: no answer within {limit:?}") }),
+            Err(_) => Err(StoreError::Unavailable {
+                backend: BACKEND,
+                reason: format!("{what}: no answer within {limit:?}"),
+            }),
         }
     }
 
     /// Reads one document; `None` when it does not exist.
-    pub async fn read_doc<T: DeserializeOwned>(&self, container: &ContainerClient, pk: PartitionKey, id: &str) -> StoreResult<Option<T>> {
-        let result = self.bounded("read", container.read_item(pk, id, Some(self.read_options()))).await;
+    pub async fn read_doc<T: DeserializeOwned>(
+        &self,
+        container: &ContainerClient,
+        pk: PartitionKey,
+        id: &str,
+    ) -> StoreResult<Option<T>> {
+        let result = self
+            .bounded(
+                "read",
+                container.read_item(pk, id, Some(self.read_options())),
+            )
+            .await;
         match result {
             Ok(response) => {
                 self.note_diagnostics(&response);
-                response.into_model::<T>().map(Some).map_err(|error| self.decode_error("read", &error))
+                response
+                    .into_model::<T>()
+                    .map(Some)
+                    .map_err(|error| self.decode_error("read", &error))
             }
             Err(StoreError::NotFound) => Ok(None),
             Err(error) => Err(error),
@@ -58,26 +78,73 @@ impl CosmosStore {
     }
 
     /// Creates a document; `Conflict` when one with this id exists in the partition.
-    pub async fn create_doc<T: Serialize + Send + Sync>(&self, container: &ContainerClient, pk: PartitionKey, id: &str, doc: &T) -> StoreResult<String> {
-        let response = self.bounded("create", container.create_item(pk, id, doc, Some(self.write_options(None)))).await?;
+    pub async fn create_doc<T: Serialize + Send + Sync>(
+        &self,
+        container: &ContainerClient,
+        pk: PartitionKey,
+        id: &str,
+        doc: &T,
+    ) -> StoreResult<String> {
+        let response = self
+            .bounded(
+                "create",
+                container.create_item(pk, id, doc, Some(self.write_options(None))),
+            )
+            .await?;
         Ok(self.written_etag(&response))
     }
 
     /// Replaces a document, only if its `_etag` is still `cosmos_etag` (when given).
-    pub async fn replace_doc<T: Serialize + Send + Sync>(&self, container: &ContainerClient, pk: PartitionKey, id: &str, doc: &T, cosmos_etag: Option<&str>) -> StoreResult<String> {
-        let response = self.bounded("replace", container.replace_item(pk, id, doc, Some(self.write_options(cosmos_etag)))).await?;
+    pub async fn replace_doc<T: Serialize + Send + Sync>(
+        &self,
+        container: &ContainerClient,
+        pk: PartitionKey,
+        id: &str,
+        doc: &T,
+        cosmos_etag: Option<&str>,
+    ) -> StoreResult<String> {
+        let response = self
+            .bounded(
+                "replace",
+                container.replace_item(pk, id, doc, Some(self.write_options(cosmos_etag))),
+            )
+            .await?;
         Ok(self.written_etag(&response))
     }
 
     /// Creates or replaces a document, only if its `_etag` is still `cosmos_etag` (when given).
-    pub async fn upsert_doc<T: Serialize + Send + Sync>(&self, container: &ContainerClient, pk: PartitionKey, id: &str, doc: &T, cosmos_etag: Option<&str>) -> StoreResult<String> {
-        let response = self.bounded("upsert", container.upsert_item(pk, id, doc, Some(self.write_options(cosmos_etag)))).await?;
+    pub async fn upsert_doc<T: Serialize + Send + Sync>(
+        &self,
+        container: &ContainerClient,
+        pk: PartitionKey,
+        id: &str,
+        doc: &T,
+        cosmos_etag: Option<&str>,
+    ) -> StoreResult<String> {
+        let response = self
+            .bounded(
+                "upsert",
+                container.upsert_item(pk, id, doc, Some(self.write_options(cosmos_etag))),
+            )
+            .await?;
         Ok(self.written_etag(&response))
     }
 
     /// Deletes a document; `false` when it did not exist.
-    pub async fn delete_doc(&self, container: &ContainerClient, pk: PartitionKey, id: &str, cosmos_etag: Option<&str>) -> StoreResult<bool> {
-        match self.bounded("delete", container.delete_item(pk, id, Some(self.write_options(cosmos_etag)))).await {
+    pub async fn delete_doc(
+        &self,
+        container: &ContainerClient,
+        pk: PartitionKey,
+        id: &str,
+        cosmos_etag: Option<&str>,
+    ) -> StoreResult<bool> {
+        match self
+            .bounded(
+                "delete",
+                container.delete_item(pk, id, Some(self.write_options(cosmos_etag))),
+            )
+            .await
+        {
             Ok(response) => {
                 self.note_diagnostics(&response);
                 Ok(true)
@@ -90,15 +157,32 @@ impl CosmosStore {
     /// Runs a query in `scope` and collects every result (queries carry their own `TOP`). Each
     /// page is bounded by the store's timeout, not the whole query: a job's scan over a large
     /// tenant reads many pages, each of which must answer in time.
-    pub async fn query_docs<T: DeserializeOwned + Send + 'static>(&self, container: &ContainerClient, scope: FeedScope, sql: &str, params: Vec<Param>) -> StoreResult<Vec<T>> {
+    pub async fn query_docs<T: DeserializeOwned + Send + 'static>(
+        &self,
+        container: &ContainerClient,
+        scope: FeedScope,
+        sql: &str,
+        params: Vec<Param>,
+    ) -> StoreResult<Vec<T>> {
         let mut query = Query::from(sql.to_owned());
         for (name, value) in params {
-            query = query.with_parameter(name, value).map_err(|error| self.decode_error("query parameter", &error))?;
+            query = query
+                .with_parameter(name, value)
+                .map_err(|error| self.decode_error("query parameter", &error))?;
         }
         let options = QueryOptions::default().with_operation_options(self.operation_options());
-        let mut pages = self.bounded("query", container.query_items::<T>(query, scope, Some(options))).await?.into_pages();
+        let mut pages = self
+            .bounded(
+                "query",
+                container.query_items::<T>(query, scope, Some(options)),
+            )
+            .await?
+            .into_pages();
         let mut items = Vec::new();
-        while let Some(page) = self.bounded("query page", async { Ok(pages.next().await) }).await? {
+        while let Some(page) = self
+            .bounded("query page", async { Ok(pages.next().await) })
+            .await?
+        {
             let page = page.map_err(|error| self.map_error("query page", &error))?;
             self.count_throttled(&page.diagnostics());
             items.extend(page.into_items());
@@ -107,20 +191,51 @@ impl CosmosStore {
     }
 
     /// Runs a transactional batch: every operation or none.
-    pub async fn run_batch(&self, container: &ContainerClient, batch: TransactionalBatch) -> StoreResult<BatchOutcome> {
-        let response: BatchResponse = self.bounded("batch", container.execute_transactional_batch(batch, Some(BatchOptions::default().with_operation_options(self.operation_options())))).await?;
+    pub async fn run_batch(
+        &self,
+        container: &ContainerClient,
+        batch: TransactionalBatch,
+    ) -> StoreResult<BatchOutcome> {
+        let response: BatchResponse = self
+            .bounded(
+                "batch",
+                container.execute_transactional_batch(
+                    batch,
+                    Some(BatchOptions::default().with_operation_options(self.operation_options())),
+                ),
+            )
+            .await?;
         self.count_throttled(&response.diagnostics());
-        let applied = response.status().is_success() && response.status().status_code() != azure_core::http::StatusCode::MultiStatus;
-        let model = response.into_model().map_err(|error| self.decode_error("batch", &error))?;
+        let applied = response.status().is_success()
+            && response.status().status_code() != azure_core::http::StatusCode::MultiStatus;
+        let model = response
+            .into_model()
+            .map_err(|error| self.decode_error("batch", &error))?;
         let results = model.results();
         if applied && results.iter().all(|result| result.is_success()) {
-            return Ok(Ok(results.iter().map(|result| result.etag().map(str::to_owned)).collect()));
+            return Ok(Ok(results
+                .iter()
+                .map(|result| result.etag().map(str::to_owned))
+                .collect()));
         }
-        let failed = results.iter().enumerate().find(|(_, result)| !result.is_success() && result.status_code() != 424);
+        let failed = results
+            .iter()
+            .enumerate()
+            .find(|(_, result)| !result.is_success() && result.status_code() != 424);
         match failed {
-            Some((_, result)) if result.status_code() == 429 => Err(StoreError::Throttled { backend: BACKEND, attempts: 1, retry_after: result.retry_after() }),
-            Some((index, result)) => Ok(Err(BatchRefused { index, status: result.status_code() })),
-            None => Err(StoreError::Unavailable { backend: BACKEND, reason: "a transactional batch failed without saying which operation".into() }),
+            Some((_, result)) if result.status_code() == 429 => Err(StoreError::Throttled {
+                backend: BACKEND,
+                attempts: 1,
+                retry_after: result.retry_after(),
+            }),
+            Some((index, result)) => Ok(Err(BatchRefused {
+                index,
+                status: result.status_code(),
+            })),
+            None => Err(StoreError::Unavailable {
+                backend: BACKEND,
+                reason: "a transactional batch failed without saying which operation".into(),
+            }),
         }
     }
 
@@ -136,14 +251,20 @@ impl CosmosStore {
     fn write_options(&self, cosmos_etag: Option<&str>) -> ItemWriteOptions {
         let options = ItemWriteOptions::default().with_operation_options(self.operation_options());
         match cosmos_etag {
-            Some(etag) => options.with_precondition(azure_data_cosmos::options::Precondition::if_match(etag.to_owned())),
+            Some(etag) => options.with_precondition(
+                azure_data_cosmos::options::Precondition::if_match(etag.to_owned()),
+            ),
             None => options,
         }
     }
 
     fn written_etag(&self, response: &ItemResponse) -> String {
         self.note_diagnostics(response);
-        response.headers().etag().map(ToString::to_string).unwrap_or_default()
+        response
+            .headers()
+            .etag()
+            .map(ToString::to_string)
+            .unwrap_or_default()
     }
 
     fn note_diagnostics(&self, response: &ItemResponse) {
@@ -161,18 +282,35 @@ impl CosmosStore {
         } else if status.is_conflict() {
             StoreError::Conflict(format!("{what}: a document with this id exists"))
         } else if status.is_precondition_failed() {
-            StoreError::PreconditionFailed { current: ETag::new("") }
+            StoreError::PreconditionFailed {
+                current: ETag::new(""),
+            }
         } else if status.is_throttled() {
-            let attempts = error.diagnostics().map_or(1, |diagnostics| diagnostics.request_count());
-            let retry_after = error.response().and_then(|response| response.headers().retry_after_ms).map(Duration::from_millis);
+            let attempts = error
+                .diagnostics()
+                .map_or(1, |diagnostics| diagnostics.request_count());
+            let retry_after = error
+                .response()
+                .and_then(|response| response.headers().retry_after_ms)
+                .map(Duration::from_millis);
             tracing::warn!(what, attempts, "cosmos kept throttling");
-            StoreError::Throttled { backend: BACKEND, attempts: u32::try_from(attempts).unwrap_or(u32::MAX), retry_after }
+            StoreError::Throttled {
+                backend: BACKEND,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                retry_after,
+            }
         } else {
-            StoreError::Unavailable { backend: BACKEND, reason: format!("{what}: {error}") }
+            StoreError::Unavailable {
+                backend: BACKEND,
+                reason: format!("{what}: {error}"),
+            }
         }
     }
 
     fn decode_error(&self, what: &str, error: &CosmosError) -> StoreError {
-        StoreError::Unavailable { backend: BACKEND, reason: format!("{what}: unexpected document shape: {error}") }
+        StoreError::Unavailable {
+            backend: BACKEND,
+            reason: format!("{what}: unexpected document shape: {error}"),
+        }
     }
 }

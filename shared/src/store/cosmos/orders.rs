@@ -27,7 +27,8 @@ use serde_json::json;
 
 use super::doc::{customer_scope, doc_id, kind, Doc, CATALOG_SCOPE, MAX_DOC_ID_LEN};
 use super::support::{
-    audit_doc, batch_create, batch_delete, batch_replace, busy, pk, refused, tenant_feed, Attempt, KeysetQuery, Order as ListOrder, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS,
+    audit_doc, batch_create, batch_delete, batch_replace, busy, pk, refused, tenant_feed, Attempt,
+    KeysetQuery, Order as ListOrder, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS,
 };
 use super::{BatchRefused, CosmosStore};
 use crate::domain::audit::AuditEntry;
@@ -36,7 +37,10 @@ use crate::domain::now;
 use crate::domain::order::{Order, OrderStatus, StatusChange, StatusInput};
 use crate::domain::product::Product;
 use crate::store::pricing::{price_lines, quantities};
-use crate::store::{check_if_match, new_etag, ts, ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
+use crate::store::{
+    check_if_match, new_etag, ts, ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page,
+    PageRequest, Rejection, StoreError, StoreResult, TenantId,
+};
 
 /// How often an order is attempted again when stock or the customer changed under it (a
 /// popular product sees many concurrent orders; SQLite would queue them on its write lock).
@@ -67,13 +71,23 @@ pub(super) struct StoredIdempotency {
 
 fn order_doc(stored: CosmosOrder) -> Doc<CosmosOrder> {
     let order = &stored.order;
-    let doc = Doc::new(kind::ORDER, &order.id, &order.tenant_id, customer_scope(&order.customer_id), ts(order.created_at), stored.clone());
+    let doc = Doc::new(
+        kind::ORDER,
+        &order.id,
+        &order.tenant_id,
+        customer_scope(&order.customer_id),
+        ts(order.created_at),
+        stored.clone(),
+    );
     doc.with_version(stored.order.etag.clone())
 }
 
 /// The order of a stored document, its API ETag filled in.
 fn order_of(doc: &Doc<CosmosOrder>) -> Order {
-    Order { etag: doc.version.clone(), ..doc.body.order.clone() }
+    Order {
+        etag: doc.version.clone(),
+        ..doc.body.order.clone()
+    }
 }
 
 /// Stock an order creation reserved, recorded in the catalogue with the stock change (one
@@ -102,14 +116,28 @@ impl CosmosStore {
                 self.data(),
                 tenant_feed(tenant),
                 "SELECT * FROM c WHERE c.tenantId = @tenant AND c.type = @kind AND c.id = @id",
-                vec![("@tenant", json!(tenant.as_str())), ("@kind", json!(kind::ORDER)), ("@id", json!(doc_id(kind::ORDER, id)))],
+                vec![
+                    ("@tenant", json!(tenant.as_str())),
+                    ("@kind", json!(kind::ORDER)),
+                    ("@id", json!(doc_id(kind::ORDER, id))),
+                ],
             )
             .await?;
         docs.into_iter().next().ok_or(StoreError::NotFound)
     }
 
-    async fn order_in_scope(&self, tenant: &str, customer_id: &str, order_id: &str) -> StoreResult<Option<Doc<CosmosOrder>>> {
-        self.read_doc(self.data(), pk(tenant, &customer_scope(customer_id)), &doc_id(kind::ORDER, order_id)).await
+    async fn order_in_scope(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        order_id: &str,
+    ) -> StoreResult<Option<Doc<CosmosOrder>>> {
+        self.read_doc(
+            self.data(),
+            pk(tenant, &customer_scope(customer_id)),
+            &doc_id(kind::ORDER, order_id),
+        )
+        .await
     }
 
     /// The first result of an idempotency key, if the key was used (`Err` when it was used
@@ -119,19 +147,32 @@ impl CosmosStore {
             return Ok(None);
         };
         let scope = customer_scope(&order.customer_id);
-        let seen: Option<Doc<StoredIdempotency>> = self.read_doc(self.data(), pk(tenant, &scope), &doc_id(kind::IDEMPOTENCY, &idempotency.key)).await?;
+        let seen: Option<Doc<StoredIdempotency>> = self
+            .read_doc(
+                self.data(),
+                pk(tenant, &scope),
+                &doc_id(kind::IDEMPOTENCY, &idempotency.key),
+            )
+            .await?;
         let Some(seen) = seen else {
             return Ok(None);
         };
         if seen.body.request_hash != idempotency.request_hash {
             return Err(Rejection::IdempotencyKeyReused.into());
         }
-        let first = self.order_in_scope(tenant, &order.customer_id, &seen.body.order_id).await?.ok_or(StoreError::NotFound)?;
+        let first = self
+            .order_in_scope(tenant, &order.customer_id, &seen.body.order_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         Ok(Some(order_of(&first)))
     }
 
     /// The products of an order's lines, as read now (with their `_etag`s).
-    async fn priced_products(&self, tenant: &str, order: &NewOrder) -> StoreResult<Vec<Doc<Product>>> {
+    async fn priced_products(
+        &self,
+        tenant: &str,
+        order: &NewOrder,
+    ) -> StoreResult<Vec<Doc<Product>>> {
         let mut products: Vec<Doc<Product>> = Vec::new();
         for line in &order.input.items {
             if products.iter().any(|doc| doc.body.id == line.product_id) {
@@ -148,12 +189,20 @@ impl CosmosStore {
     /// creating or deleting an order's reservation record in the same batch.
     /// A batch the service applied but whose answer was lost (the SDK retries it, and the retry
     /// meets our own write) counts as applied: the products then carry the versions we wrote.
-    async fn adjust_stock(&self, tenant: &str, products: &[Doc<Product>], deltas: &[(String, i64)], reservation: ReservationChange<'_>) -> StoreResult<Result<(), BatchRefused>> {
+    async fn adjust_stock(
+        &self,
+        tenant: &str,
+        products: &[Doc<Product>],
+        deltas: &[(String, i64)],
+        reservation: ReservationChange<'_>,
+    ) -> StoreResult<Result<(), BatchRefused>> {
         let mut batch = TransactionalBatch::new(pk(tenant, CATALOG_SCOPE));
         match reservation {
             ReservationChange::None => {}
             ReservationChange::Create(doc) => batch = batch_create(self, batch, doc)?,
-            ReservationChange::Delete(doc) => batch = batch_delete(batch, &doc.id, doc.cosmos_etag.as_deref()),
+            ReservationChange::Delete(doc) => {
+                batch = batch_delete(batch, &doc.id, doc.cosmos_etag.as_deref())
+            }
         }
         let mut written = Vec::new();
         for (product_id, delta) in deltas {
@@ -178,7 +227,11 @@ impl CosmosStore {
     }
 
     /// True when every product carries the version we wrote (our write was applied).
-    async fn products_have_versions(&self, tenant: &str, written: &[(String, String)]) -> StoreResult<bool> {
+    async fn products_have_versions(
+        &self,
+        tenant: &str,
+        written: &[(String, String)],
+    ) -> StoreResult<bool> {
         for (product_id, version) in written {
             match self.product_doc(tenant, product_id).await? {
                 Some(doc) if &doc.version == version => {}
@@ -189,8 +242,17 @@ impl CosmosStore {
     }
 
     /// True when the order document carries `version` (our write was applied).
-    async fn order_has_version(&self, tenant: &str, customer_id: &str, order_id: &str, version: &str) -> StoreResult<bool> {
-        Ok(self.order_in_scope(tenant, customer_id, order_id).await?.is_some_and(|doc| doc.version == version))
+    async fn order_has_version(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        order_id: &str,
+        version: &str,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .order_in_scope(tenant, customer_id, order_id)
+            .await?
+            .is_some_and(|doc| doc.version == version))
     }
 
     /// Gives stock back (cancellation, compensation), re-reading on concurrent changes.
@@ -202,7 +264,15 @@ impl CosmosStore {
                     released = true;
                     break;
                 };
-                match self.adjust_stock(tenant, std::slice::from_ref(&doc), &[(product_id.clone(), *quantity)], ReservationChange::None).await? {
+                match self
+                    .adjust_stock(
+                        tenant,
+                        std::slice::from_ref(&doc),
+                        &[(product_id.clone(), *quantity)],
+                        ReservationChange::None,
+                    )
+                    .await?
+                {
                     Ok(()) => {
                         released = true;
                         break;
@@ -218,7 +288,12 @@ impl CosmosStore {
         Ok(())
     }
 
-    async fn try_create_order(&self, tenant: &TenantId, order: &NewOrder, audit: &AuditEntry) -> StoreResult<Attempt<Box<OrderCreated>>> {
+    async fn try_create_order(
+        &self,
+        tenant: &TenantId,
+        order: &NewOrder,
+        audit: &AuditEntry,
+    ) -> StoreResult<Attempt<Box<OrderCreated>>> {
         if let Some(idempotency) = &order.idempotency {
             let stored_id = doc_id(kind::IDEMPOTENCY, &idempotency.key);
             if stored_id.len() > MAX_DOC_ID_LEN {
@@ -228,22 +303,56 @@ impl CosmosStore {
         if let Some(first) = self.replay(tenant.as_str(), order).await? {
             return Ok(Attempt::Done(Box::new(OrderCreated::Replayed(first))));
         }
-        let customer = self.customer_doc(tenant.as_str(), &order.customer_id).await?.ok_or(StoreError::NotFound)?;
+        let customer = self
+            .customer_doc(tenant.as_str(), &order.customer_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if customer.body.status != CustomerStatus::Active {
             return Err(Rejection::CustomerNotActive(customer.body.status.as_str()).into());
         }
         let products = self.priced_products(tenant.as_str(), order).await?;
-        let priced = price_lines(order, |id| Ok::<_, StoreError>(products.iter().find(|doc| doc.body.id == id).map(|doc| doc.body.clone())))?;
+        let priced = price_lines(order, |id| {
+            Ok::<_, StoreError>(
+                products
+                    .iter()
+                    .find(|doc| doc.body.id == id)
+                    .map(|doc| doc.body.clone()),
+            )
+        })?;
         let (items, currency) = priced?;
         let reserved = quantities(&items);
-        let taken: Vec<(String, i64)> = reserved.iter().map(|(id, quantity)| (id.clone(), -quantity)).collect();
-        let reservation = StockReservation { order_id: order.id.clone(), customer_id: customer.body.id.clone(), quantities: reserved.clone(), created_at: now() };
-        let reservation = Doc::new(kind::RESERVATION, &order.id, tenant.as_str(), CATALOG_SCOPE, ts(reservation.created_at), reservation.clone()).with_at(reservation.created_at);
+        let taken: Vec<(String, i64)> = reserved
+            .iter()
+            .map(|(id, quantity)| (id.clone(), -quantity))
+            .collect();
+        let reservation = StockReservation {
+            order_id: order.id.clone(),
+            customer_id: customer.body.id.clone(),
+            quantities: reserved.clone(),
+            created_at: now(),
+        };
+        let reservation = Doc::new(
+            kind::RESERVATION,
+            &order.id,
+            tenant.as_str(),
+            CATALOG_SCOPE,
+            ts(reservation.created_at),
+            reservation.clone(),
+        )
+        .with_at(reservation.created_at);
         // A batch holds 100 operations: an order of 100 different products has no room for the
         // record, and is compensated without one (as before records existed).
         let recorded = reserved.len() < MAX_BATCH_OPERATIONS;
-        let change = if recorded { ReservationChange::Create(&reservation) } else { ReservationChange::None };
-        if self.adjust_stock(tenant.as_str(), &products, &taken, change).await?.is_err() {
+        let change = if recorded {
+            ReservationChange::Create(&reservation)
+        } else {
+            ReservationChange::None
+        };
+        if self
+            .adjust_stock(tenant.as_str(), &products, &taken, change)
+            .await?
+            .is_err()
+        {
             return Ok(Attempt::Again);
         }
         let at = now();
@@ -252,18 +361,49 @@ impl CosmosStore {
             tenant_id: tenant.as_str().to_owned(),
             customer_id: customer.body.id.clone(),
             status: OrderStatus::Pending,
-            total_cents: items.iter().map(|item| item.quantity * item.unit_price_cents).sum(),
+            total_cents: items
+                .iter()
+                .map(|item| item.quantity * item.unit_price_cents)
+                .sum(),
             items,
             currency,
-            shipping_address: order.input.shipping_address.clone().or(customer.body.address.clone()),
+            shipping_address: order
+                .input
+                .shipping_address
+                .clone()
+                .or(customer.body.address.clone()),
             created_at: at,
             updated_at: at,
             etag: new_etag(),
         };
-        let history = vec![StatusChange { status: OrderStatus::Pending, at, actor_id: order.actor_id.clone(), reason: None }];
-        let written = self.write_order(tenant, order, customer, CosmosOrder { order: created.clone(), history }, audit).await;
+        let history = vec![StatusChange {
+            status: OrderStatus::Pending,
+            at,
+            actor_id: order.actor_id.clone(),
+            reason: None,
+        }];
+        let written = self
+            .write_order(
+                tenant,
+                order,
+                customer,
+                CosmosOrder {
+                    order: created.clone(),
+                    history,
+                },
+                audit,
+            )
+            .await;
         // If this check fails too, the reservation stays for DatabaseMaintenance to settle.
-        let applied = matches!(written, Ok(Ok(()))) || self.order_has_version(tenant.as_str(), &created.customer_id, &created.id, &created.etag).await?;
+        let applied = matches!(written, Ok(Ok(())))
+            || self
+                .order_has_version(
+                    tenant.as_str(),
+                    &created.customer_id,
+                    &created.id,
+                    &created.etag,
+                )
+                .await?;
         if applied {
             if recorded {
                 self.forget_reservation(&reservation).await;
@@ -285,7 +425,14 @@ impl CosmosStore {
     /// Drops the reservation record of an order that was written (best effort: maintenance
     /// forgets any left behind, since their order exists).
     async fn forget_reservation(&self, reservation: &Doc<StockReservation>) {
-        let deleted = self.delete_doc(self.data(), pk(&reservation.tenant_id, CATALOG_SCOPE), &reservation.id, None).await;
+        let deleted = self
+            .delete_doc(
+                self.data(),
+                pk(&reservation.tenant_id, CATALOG_SCOPE),
+                &reservation.id,
+                None,
+            )
+            .await;
         if let Err(error) = deleted {
             tracing::warn!(tenant = %reservation.tenant_id, order_id = %reservation.body.order_id, %error, "a stock reservation record stays for maintenance");
         }
@@ -295,7 +442,13 @@ impl CosmosStore {
     /// batch; nothing when the record is gone (released or settled already).
     async fn release_reservation(&self, tenant: &str, order_id: &str) -> StoreResult<()> {
         for _ in 0..CONCURRENCY_ATTEMPTS * 2 {
-            let doc: Option<Doc<StockReservation>> = self.read_doc(self.data(), pk(tenant, CATALOG_SCOPE), &doc_id(kind::RESERVATION, order_id)).await?;
+            let doc: Option<Doc<StockReservation>> = self
+                .read_doc(
+                    self.data(),
+                    pk(tenant, CATALOG_SCOPE),
+                    &doc_id(kind::RESERVATION, order_id),
+                )
+                .await?;
             let Some(reservation) = doc else {
                 return Ok(());
             };
@@ -305,7 +458,16 @@ impl CosmosStore {
                     products.push(product);
                 }
             }
-            if self.adjust_stock(tenant, &products, &reservation.body.quantities, ReservationChange::Delete(&reservation)).await?.is_ok() {
+            if self
+                .adjust_stock(
+                    tenant,
+                    &products,
+                    &reservation.body.quantities,
+                    ReservationChange::Delete(&reservation),
+                )
+                .await?
+                .is_ok()
+            {
                 return Ok(());
             }
         }
@@ -315,16 +477,36 @@ impl CosmosStore {
 
     /// Settles the reservation records older than `before`: the order exists (forget the
     /// record) or not (give the stock back). Per tenant, how many.
-    pub(super) async fn settle_reservations(&self, before: DateTime<Utc>, dry_run: bool) -> StoreResult<Vec<(String, u64)>> {
+    pub(super) async fn settle_reservations(
+        &self,
+        before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> StoreResult<Vec<(String, u64)>> {
         let sql = "SELECT * FROM c WHERE c.type = @kind AND c.at < @before";
-        let params = vec![("@kind", json!(kind::RESERVATION)), ("@before", json!(ts(before)))];
-        let pending: Vec<Doc<StockReservation>> = self.query_docs(self.data(), FeedScope::full_container(), sql, params).await?;
-        let mut settled: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        let params = vec![
+            ("@kind", json!(kind::RESERVATION)),
+            ("@before", json!(ts(before))),
+        ];
+        let pending: Vec<Doc<StockReservation>> = self
+            .query_docs(self.data(), FeedScope::full_container(), sql, params)
+            .await?;
+        let mut settled: std::collections::BTreeMap<String, u64> =
+            std::collections::BTreeMap::new();
         for reservation in pending {
             if !dry_run {
                 let (tenant, body) = (reservation.tenant_id.as_str(), &reservation.body);
-                if self.order_in_scope(tenant, &body.customer_id, &body.order_id).await?.is_some() {
-                    self.delete_doc(self.data(), pk(tenant, CATALOG_SCOPE), &reservation.id, reservation.cosmos_etag.as_deref()).await?;
+                if self
+                    .order_in_scope(tenant, &body.customer_id, &body.order_id)
+                    .await?
+                    .is_some()
+                {
+                    self.delete_doc(
+                        self.data(),
+                        pk(tenant, CATALOG_SCOPE),
+                        &reservation.id,
+                        reservation.cosmos_etag.as_deref(),
+                    )
+                    .await?;
                 } else {
                     self.release_reservation(tenant, &body.order_id).await?;
                 }
@@ -335,7 +517,14 @@ impl CosmosStore {
     }
 
     /// Step 3: the order, its key, its audit entry and the customer's last activity.
-    async fn write_order(&self, tenant: &TenantId, order: &NewOrder, customer: Doc<crate::domain::customer::Customer>, stored: CosmosOrder, audit: &AuditEntry) -> StoreResult<Result<(), BatchRefused>> {
+    async fn write_order(
+        &self,
+        tenant: &TenantId,
+        order: &NewOrder,
+        customer: Doc<crate::domain::customer::Customer>,
+        stored: CosmosOrder,
+        audit: &AuditEntry,
+    ) -> StoreResult<Result<(), BatchRefused>> {
         let at = stored.order.created_at;
         let scope = customer.scope.clone();
         let mut touched = customer;
@@ -345,8 +534,22 @@ impl CosmosStore {
         batch = batch_replace(self, batch, &touched)?;
         batch = batch_create(self, batch, &order_doc(stored.clone()))?;
         if let Some(idempotency) = &order.idempotency {
-            let key = StoredIdempotency { key: idempotency.key.clone(), request_hash: idempotency.request_hash.clone(), order_id: stored.order.id.clone(), created_at: at };
-            let doc = Doc::new(kind::IDEMPOTENCY, &idempotency.key, tenant.as_str(), scope.clone(), ts(at), key).with_at(at).with_ttl(Some(IDEMPOTENCY_TTL_SECONDS));
+            let key = StoredIdempotency {
+                key: idempotency.key.clone(),
+                request_hash: idempotency.request_hash.clone(),
+                order_id: stored.order.id.clone(),
+                created_at: at,
+            };
+            let doc = Doc::new(
+                kind::IDEMPOTENCY,
+                &idempotency.key,
+                tenant.as_str(),
+                scope.clone(),
+                ts(at),
+                key,
+            )
+            .with_at(at)
+            .with_ttl(Some(IDEMPOTENCY_TTL_SECONDS));
             batch = batch_create(self, batch, &doc)?;
         }
         batch = batch_create(self, batch, &audit_doc(audit, &scope))?;
@@ -355,14 +558,24 @@ impl CosmosStore {
 
     /// Why step 3 was refused: the customer changed (retry: it may have been erased), the
     /// key was used concurrently (a replay), or the order id exists.
-    async fn after_refused_order(&self, tenant: &TenantId, order: &NewOrder, refusal: BatchRefused) -> StoreResult<Attempt<Box<OrderCreated>>> {
+    async fn after_refused_order(
+        &self,
+        tenant: &TenantId,
+        order: &NewOrder,
+        refusal: BatchRefused,
+    ) -> StoreResult<Attempt<Box<OrderCreated>>> {
         match (refusal.index, refusal.status) {
             (0, 412) => Ok(Attempt::Again),
-            (1, 409) => Err(StoreError::Conflict(format!("an order with id {} exists", order.id))),
-            (2, 409) if order.idempotency.is_some() => match self.replay(tenant.as_str(), order).await? {
-                Some(first) => Ok(Attempt::Done(Box::new(OrderCreated::Replayed(first)))),
-                None => Ok(Attempt::Again),
-            },
+            (1, 409) => Err(StoreError::Conflict(format!(
+                "an order with id {} exists",
+                order.id
+            ))),
+            (2, 409) if order.idempotency.is_some() => {
+                match self.replay(tenant.as_str(), order).await? {
+                    Some(first) => Ok(Attempt::Done(Box::new(OrderCreated::Replayed(first)))),
+                    None => Ok(Attempt::Again),
+                }
+            }
             _ => Err(refused(refusal)),
         }
     }
@@ -370,7 +583,12 @@ impl CosmosStore {
 
 #[async_trait::async_trait]
 impl OrderStore for CosmosStore {
-    async fn create_order(&self, tenant: &TenantId, order: NewOrder, audit: AuditEntry) -> StoreResult<OrderCreated> {
+    async fn create_order(
+        &self,
+        tenant: &TenantId,
+        order: NewOrder,
+        audit: AuditEntry,
+    ) -> StoreResult<OrderCreated> {
         for attempt in 0..ORDER_ATTEMPTS {
             if let Attempt::Done(created) = self.try_create_order(tenant, &order, &audit).await? {
                 return Ok(*created);
@@ -387,7 +605,12 @@ impl OrderStore for CosmosStore {
         Ok(order_of(&self.find_order(tenant, id).await?))
     }
 
-    async fn list_orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {
+    async fn list_orders(
+        &self,
+        tenant: &TenantId,
+        filter: OrderFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Order>> {
         let name = filter.query_name();
         let mut condition = String::new();
         let mut params = Vec::new();
@@ -407,32 +630,67 @@ impl OrderStore for CosmosStore {
             condition.push_str(" AND c.sortKey < @to");
             params.push(("@to", json!(ts(to))));
         }
-        let query = KeysetQuery { kind: kind::ORDER, filter: condition, params, order: ListOrder::Descending, query_name: &name };
+        let query = KeysetQuery {
+            kind: kind::ORDER,
+            filter: condition,
+            params,
+            order: ListOrder::Descending,
+            query_name: &name,
+        };
         let docs: Page<Doc<CosmosOrder>> = self.keyset_docs(tenant, query, &page).await?;
-        Ok(Page { items: docs.items.iter().map(order_of).collect(), continuation: docs.continuation })
+        Ok(Page {
+            items: docs.items.iter().map(order_of).collect(),
+            continuation: docs.continuation,
+        })
     }
 
-    async fn change_order_status(&self, tenant: &TenantId, id: &str, change: StatusInput, actor_id: &str, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Order> {
+    async fn change_order_status(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        change: StatusInput,
+        actor_id: &str,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Order> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
             let doc = self.find_order(tenant, id).await?;
             check_if_match(if_match.as_ref(), &doc.version)?;
-            let next = doc.body.order.status.transition(change.status).map_err(Rejection::IllegalTransition)?;
+            let next = doc
+                .body
+                .order
+                .status
+                .transition(change.status)
+                .map_err(Rejection::IllegalTransition)?;
             let at = now();
             let mut changed = doc.clone();
             changed.body.order.status = next;
             changed.body.order.updated_at = at;
             changed.body.order.etag = new_etag();
             changed.version = changed.body.order.etag.clone();
-            changed.body.history.push(StatusChange { status: next, at, actor_id: actor_id.to_owned(), reason: change.reason.clone() });
+            changed.body.history.push(StatusChange {
+                status: next,
+                at,
+                actor_id: actor_id.to_owned(),
+                reason: change.reason.clone(),
+            });
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &changed.scope));
             let batch = batch_replace(self, batch, &changed)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &changed.scope))?;
             let outcome = self.run_batch(self.data(), batch).await;
             let applied = matches!(outcome, Ok(Ok(_)))
-                || self.order_has_version(tenant.as_str(), &changed.body.order.customer_id, &changed.body.order.id, &changed.version).await?;
+                || self
+                    .order_has_version(
+                        tenant.as_str(),
+                        &changed.body.order.customer_id,
+                        &changed.body.order.id,
+                        &changed.version,
+                    )
+                    .await?;
             if applied {
                 if next == OrderStatus::Cancelled {
-                    self.release_stock(tenant.as_str(), &quantities(&changed.body.order.items)).await?;
+                    self.release_stock(tenant.as_str(), &quantities(&changed.body.order.items))
+                        .await?;
                 }
                 return Ok(order_of(&changed));
             }
@@ -465,7 +723,10 @@ mod tests {
 
     /// A store with product p-1 (stock 10) and customer c-1.
     async fn store() -> CosmosStore {
-        let store = in_memory(CosmosOptions::for_emulator(), Vec::new()).await.unwrap().store;
+        let store = in_memory(CosmosOptions::for_emulator(), Vec::new())
+            .await
+            .unwrap()
+            .store;
         let at = now();
         let product = Product {
             id: "p-1".into(),
@@ -481,8 +742,14 @@ mod tests {
             updated_at: at,
             etag: String::new(),
         };
-        store.create_product(&tenant(), product, audit("product.create", "p-1")).await.unwrap();
-        store.create_customer(&tenant(), customer("c-1"), audit("customer.create", "c-1")).await.unwrap();
+        store
+            .create_product(&tenant(), product, audit("product.create", "p-1"))
+            .await
+            .unwrap();
+        store
+            .create_customer(&tenant(), customer("c-1"), audit("customer.create", "c-1"))
+            .await
+            .unwrap();
         store
     }
 
@@ -492,23 +759,60 @@ mod tests {
 
     async fn reservations(store: &CosmosStore) -> Vec<Doc<StockReservation>> {
         let params = vec![("@kind", json!(kind::RESERVATION))];
-        store.query_docs(store.data(), FeedScope::full_container(), "SELECT * FROM c WHERE c.type = @kind", params).await.unwrap()
+        store
+            .query_docs(
+                store.data(),
+                FeedScope::full_container(),
+                "SELECT * FROM c WHERE c.type = @kind",
+                params,
+            )
+            .await
+            .unwrap()
     }
 
     /// Reserves 3 units of p-1 for `order_id` as step 2 of a creation does, and stops there
     /// (the process "crashed" before writing the order).
     async fn reserve_and_crash(store: &CosmosStore, order_id: &str) {
         let products = vec![store.product_doc(TENANT, "p-1").await.unwrap().unwrap()];
-        let body = StockReservation { order_id: order_id.into(), customer_id: "c-1".into(), quantities: vec![("p-1".into(), 3)], created_at: now() };
-        let doc = Doc::new(kind::RESERVATION, order_id, TENANT, CATALOG_SCOPE, ts(body.created_at), body.clone()).with_at(body.created_at);
-        store.adjust_stock(TENANT, &products, &[("p-1".into(), -3)], ReservationChange::Create(&doc)).await.unwrap().unwrap();
+        let body = StockReservation {
+            order_id: order_id.into(),
+            customer_id: "c-1".into(),
+            quantities: vec![("p-1".into(), 3)],
+            created_at: now(),
+        };
+        let doc = Doc::new(
+            kind::RESERVATION,
+            order_id,
+            TENANT,
+            CATALOG_SCOPE,
+            ts(body.created_at),
+            body.clone(),
+        )
+        .with_at(body.created_at);
+        store
+            .adjust_stock(
+                TENANT,
+                &products,
+                &[("p-1".into(), -3)],
+                ReservationChange::Create(&doc),
+            )
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     fn new_order(id: &str) -> NewOrder {
         NewOrder {
             id: id.into(),
             customer_id: "c-1".into(),
-            input: OrderInput { customer_id: Some("c-1".into()), items: vec![OrderLineInput { product_id: "p-1".into(), quantity: 3 }], shipping_address: None },
+            input: OrderInput {
+                customer_id: Some("c-1".into()),
+                items: vec![OrderLineInput {
+                    product_id: "p-1".into(),
+                    quantity: 3,
+                }],
+                shipping_address: None,
+            },
             actor_id: "actor".into(),
             idempotency: None,
         }
@@ -517,7 +821,10 @@ mod tests {
     #[tokio::test]
     async fn a_placed_order_leaves_no_reservation_record() {
         let store = store().await;
-        store.create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1")).await.unwrap();
+        store
+            .create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1"))
+            .await
+            .unwrap();
         assert_eq!(stock(&store).await, 7);
         assert!(reservations(&store).await.is_empty());
     }
@@ -528,26 +835,69 @@ mod tests {
         reserve_and_crash(&store, "o-ghost").await;
         assert_eq!(stock(&store).await, 7);
         let later = now() + chrono::Duration::seconds(1);
-        assert_eq!(store.settle_stock_reservations(later, true).await.unwrap(), vec![(TENANT.to_owned(), 1)], "a dry run counts");
+        assert_eq!(
+            store.settle_stock_reservations(later, true).await.unwrap(),
+            vec![(TENANT.to_owned(), 1)],
+            "a dry run counts"
+        );
         assert_eq!(stock(&store).await, 7, "and changes nothing");
-        assert!(store.settle_stock_reservations(now() - chrono::Duration::minutes(15), false).await.unwrap().is_empty(), "a recent one is left alone");
-        assert_eq!(store.settle_stock_reservations(later, false).await.unwrap(), vec![(TENANT.to_owned(), 1)]);
+        assert!(
+            store
+                .settle_stock_reservations(now() - chrono::Duration::minutes(15), false)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a recent one is left alone"
+        );
+        assert_eq!(
+            store.settle_stock_reservations(later, false).await.unwrap(),
+            vec![(TENANT.to_owned(), 1)]
+        );
         assert_eq!(stock(&store).await, 10, "the stock is back");
         assert!(reservations(&store).await.is_empty());
-        assert!(store.settle_stock_reservations(later, false).await.unwrap().is_empty(), "settled once");
+        assert!(
+            store
+                .settle_stock_reservations(later, false)
+                .await
+                .unwrap()
+                .is_empty(),
+            "settled once"
+        );
         assert_eq!(stock(&store).await, 10);
     }
 
     #[tokio::test]
     async fn maintenance_forgets_the_reservation_of_an_order_that_exists() {
         let store = store().await;
-        store.create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1")).await.unwrap();
+        store
+            .create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1"))
+            .await
+            .unwrap();
         // The record's deletion after the order write was lost: it is still there.
-        let body = StockReservation { order_id: "o-1".into(), customer_id: "c-1".into(), quantities: vec![("p-1".into(), 3)], created_at: now() };
-        let doc = Doc::new(kind::RESERVATION, "o-1", TENANT, CATALOG_SCOPE, ts(body.created_at), body.clone()).with_at(body.created_at);
-        store.create_doc(store.data(), pk(TENANT, CATALOG_SCOPE), &doc.id, &doc).await.unwrap();
+        let body = StockReservation {
+            order_id: "o-1".into(),
+            customer_id: "c-1".into(),
+            quantities: vec![("p-1".into(), 3)],
+            created_at: now(),
+        };
+        let doc = Doc::new(
+            kind::RESERVATION,
+            "o-1",
+            TENANT,
+            CATALOG_SCOPE,
+            ts(body.created_at),
+            body.clone(),
+        )
+        .with_at(body.created_at);
+        store
+            .create_doc(store.data(), pk(TENANT, CATALOG_SCOPE), &doc.id, &doc)
+            .await
+            .unwrap();
         let later = now() + chrono::Duration::seconds(1);
-        assert_eq!(store.settle_stock_reservations(later, false).await.unwrap(), vec![(TENANT.to_owned(), 1)]);
+        assert_eq!(
+            store.settle_stock_reservations(later, false).await.unwrap(),
+            vec![(TENANT.to_owned(), 1)]
+        );
         assert_eq!(stock(&store).await, 7, "the order keeps its stock");
         assert!(reservations(&store).await.is_empty());
     }

@@ -34,26 +34,55 @@ pub fn scope_feed(tenant: &str, scope: &str) -> FeedScope {
 /// The stored form of an audit entry, in the partition of the write it records (so both go
 /// in one batch).
 pub fn audit_doc(entry: &AuditEntry, scope: &str) -> Doc<AuditEntry> {
-    Doc::new(kind::AUDIT, &entry.id, &entry.tenant_id, scope, ts(entry.at), entry.clone()).with_at(entry.at)
+    Doc::new(
+        kind::AUDIT,
+        &entry.id,
+        &entry.tenant_id,
+        scope,
+        ts(entry.at),
+        entry.clone(),
+    )
+    .with_at(entry.at)
 }
 
 /// Adds a document creation to a batch.
-pub fn batch_create<T: Serialize>(store: &CosmosStore, batch: TransactionalBatch, doc: &Doc<T>) -> StoreResult<TransactionalBatch> {
-    batch.create_item(doc).map_err(|error| store.batch_error(error))
+pub fn batch_create<T: Serialize>(
+    store: &CosmosStore,
+    batch: TransactionalBatch,
+    doc: &Doc<T>,
+) -> StoreResult<TransactionalBatch> {
+    batch
+        .create_item(doc)
+        .map_err(|error| store.batch_error(error))
 }
 
 /// Adds a replacement (if-match on `_etag` when the document has one) to a batch.
-pub fn batch_replace<T: Serialize>(store: &CosmosStore, batch: TransactionalBatch, doc: &Doc<T>) -> StoreResult<TransactionalBatch> {
-    let options = doc
-        .cosmos_etag
-        .as_ref()
-        .map(|etag| azure_data_cosmos::options::BatchReplaceOptions::default().with_precondition(azure_data_cosmos::options::Precondition::if_match(etag.clone())));
-    batch.replace_item(doc.id.clone(), doc, options).map_err(|error| store.batch_error(error))
+pub fn batch_replace<T: Serialize>(
+    store: &CosmosStore,
+    batch: TransactionalBatch,
+    doc: &Doc<T>,
+) -> StoreResult<TransactionalBatch> {
+    let options = doc.cosmos_etag.as_ref().map(|etag| {
+        azure_data_cosmos::options::BatchReplaceOptions::default().with_precondition(
+            azure_data_cosmos::options::Precondition::if_match(etag.clone()),
+        )
+    });
+    batch
+        .replace_item(doc.id.clone(), doc, options)
+        .map_err(|error| store.batch_error(error))
 }
 
 /// Adds a deletion to a batch (if-match on `_etag` when given).
-pub fn batch_delete(batch: TransactionalBatch, id: &str, cosmos_etag: Option<&str>) -> TransactionalBatch {
-    let options = cosmos_etag.map(|etag| azure_data_cosmos::options::BatchDeleteOptions::default().with_precondition(azure_data_cosmos::options::Precondition::if_match(etag.to_owned())));
+pub fn batch_delete(
+    batch: TransactionalBatch,
+    id: &str,
+    cosmos_etag: Option<&str>,
+) -> TransactionalBatch {
+    let options = cosmos_etag.map(|etag| {
+        azure_data_cosmos::options::BatchDeleteOptions::default().with_precondition(
+            azure_data_cosmos::options::Precondition::if_match(etag.to_owned()),
+        )
+    });
     batch.delete_item(id.to_owned(), options)
 }
 
@@ -62,9 +91,20 @@ pub fn batch_delete(batch: TransactionalBatch, id: &str, cosmos_etag: Option<&st
 pub fn refused(refusal: BatchRefused) -> StoreError {
     match refusal.status {
         404 => StoreError::NotFound,
-        409 => StoreError::Conflict(format!("operation {} of the batch: a document with this id exists", refusal.index)),
-        412 => StoreError::PreconditionFailed { current: crate::store::ETag::new("") },
-        status => StoreError::Unavailable { backend: super::BACKEND, reason: format!("batch operation {} failed with status {status}", refusal.index) },
+        409 => StoreError::Conflict(format!(
+            "operation {} of the batch: a document with this id exists",
+            refusal.index
+        )),
+        412 => StoreError::PreconditionFailed {
+            current: crate::store::ETag::new(""),
+        },
+        status => StoreError::Unavailable {
+            backend: super::BACKEND,
+            reason: format!(
+                "batch operation {} failed with status {status}",
+                refusal.index
+            ),
+        },
     }
 }
 
@@ -76,7 +116,9 @@ pub(crate) const CONCURRENCY_ATTEMPTS: usize = 5;
 
 /// A document that kept changing under a write: the caller may retry.
 pub(crate) fn busy(what: &str) -> StoreError {
-    StoreError::Conflict(format!("the {what} kept changing while it was being written; retry"))
+    StoreError::Conflict(format!(
+        "the {what} kept changing while it was being written; retry"
+    ))
 }
 
 /// One try of a read-modify-write: done, or refused by a concurrent change (read and try again).
@@ -117,7 +159,10 @@ pub struct KeysetQuery<'a> {
 impl CosmosStore {
     /// Runs a read-modify-write batch on the data container: `true` when applied, `false` when
     /// a document changed since it was read (412: read again and retry); other refusals fail.
-    pub(crate) async fn commit_unless_changed(&self, batch: TransactionalBatch) -> StoreResult<bool> {
+    pub(crate) async fn commit_unless_changed(
+        &self,
+        batch: TransactionalBatch,
+    ) -> StoreResult<bool> {
         match self.run_batch(self.data(), batch).await? {
             Ok(_) => Ok(true),
             Err(refusal) if refusal.status == 412 => Ok(false),
@@ -126,13 +171,26 @@ impl CosmosStore {
     }
 
     /// Reads one page of a keyset listing of a tenant's records, in `(sortKey, id)` order.
-    pub async fn keyset_page<T: DeserializeOwned + Send + 'static>(&self, tenant: &TenantId, query: KeysetQuery<'_>, page: &PageRequest) -> StoreResult<Page<T>> {
+    pub async fn keyset_page<T: DeserializeOwned + Send + 'static>(
+        &self,
+        tenant: &TenantId,
+        query: KeysetQuery<'_>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<T>> {
         let docs: Page<Doc<T>> = self.keyset_docs(tenant, query, page).await?;
-        Ok(Page { items: docs.items.into_iter().map(|doc| doc.body).collect(), continuation: docs.continuation })
+        Ok(Page {
+            items: docs.items.into_iter().map(|doc| doc.body).collect(),
+            continuation: docs.continuation,
+        })
     }
 
     /// [`Self::keyset_page`], keeping the envelopes (for their versions).
-    pub async fn keyset_docs<T: DeserializeOwned + Send + 'static>(&self, tenant: &TenantId, query: KeysetQuery<'_>, page: &PageRequest) -> StoreResult<Page<Doc<T>>> {
+    pub async fn keyset_docs<T: DeserializeOwned + Send + 'static>(
+        &self,
+        tenant: &TenantId,
+        query: KeysetQuery<'_>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Doc<T>>> {
         let (after_key, after_id) = crate::store::paging::after(page, query.query_name)?;
         let (comparison, direction) = match query.order {
             Order::Descending => ("<", "DESC"),
@@ -154,8 +212,15 @@ impl CosmosStore {
             "SELECT TOP {limit} * FROM c WHERE c.tenantId = @tenant AND c.type = @kind{filter}{position} ORDER BY c.sortKey {direction}, c.id {direction}",
             filter = query.filter
         );
-        let docs: Vec<Doc<T>> = self.query_docs(self.data(), tenant_feed(tenant), &sql, params).await?;
-        Ok(crate::store::paging::into_page(docs, page, query.query_name, |doc| (doc.sort_key.clone(), doc.id.clone())))
+        let docs: Vec<Doc<T>> = self
+            .query_docs(self.data(), tenant_feed(tenant), &sql, params)
+            .await?;
+        Ok(crate::store::paging::into_page(
+            docs,
+            page,
+            query.query_name,
+            |doc| (doc.sort_key.clone(), doc.id.clone()),
+        ))
     }
 }
 

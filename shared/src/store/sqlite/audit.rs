@@ -7,7 +7,8 @@ use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::store::{AuditFilter, AuditStore, Page, PageRequest, StoreResult, TenantId};
 
-pub(super) const COLUMNS: &str = "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id";
+pub(super) const COLUMNS: &str =
+    "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id";
 
 pub(super) fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
@@ -31,7 +32,12 @@ impl AuditStore for Db {
         self.write(move |conn| insert_audit(conn, &entry)).await
     }
 
-    async fn list_audit(&self, tenant: &TenantId, filter: AuditFilter, page: PageRequest) -> StoreResult<Page<AuditEntry>> {
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>> {
         let tenant = tenant.as_str().to_owned();
         let query = filter.query_name();
         let fetch = move |conn: &rusqlite::Connection, keyset: Keyset| {
@@ -64,6 +70,9 @@ impl AuditStore for Db {
             )?;
             rows.collect()
         };
-        self.read_page(&page, &query, fetch, |entry| (ts(entry.at), entry.id.clone())).await
+        self.read_page(&page, &query, fetch, |entry| {
+            (ts(entry.at), entry.id.clone())
+        })
+        .await
     }
 }

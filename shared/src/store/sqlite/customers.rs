@@ -2,7 +2,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::support::{check_if_match, insert_audit, json_at, new_etag, now, optional_json_at, time_at, to_json, ts, Keyset};
+use super::support::{
+    check_if_match, insert_audit, json_at, new_etag, now, optional_json_at, time_at, to_json, ts,
+    Keyset,
+};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
@@ -29,12 +32,19 @@ pub(super) fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Cus
     })
 }
 
-pub(super) fn load_customer(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Customer> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM customers WHERE tenant_id = ?1 AND id = ?2"))?
-        .query_row(params![tenant, id], customer_from_row)
+pub(super) fn load_customer(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+) -> rusqlite::Result<Customer> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM customers WHERE tenant_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![tenant, id], customer_from_row)
 }
 
-const ERASURE_COLUMNS: &str = "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report";
+const ERASURE_COLUMNS: &str =
+    "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report";
 
 pub(super) fn erasure_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErasureRecord> {
     let status: String = row.get(4)?;
@@ -52,7 +62,12 @@ pub(super) fn erasure_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Eras
 
 #[async_trait::async_trait]
 impl CustomerStore for Db {
-    async fn create_customer(&self, tenant: &TenantId, mut customer: Customer, audit: AuditEntry) -> StoreResult<Customer> {
+    async fn create_customer(
+        &self,
+        tenant: &TenantId,
+        mut customer: Customer,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer> {
         customer.tenant_id = tenant.as_str().to_owned();
         customer.etag = new_etag();
         let stored = customer.clone();
@@ -84,10 +99,18 @@ impl CustomerStore for Db {
 
     async fn get_customer(&self, tenant: &TenantId, id: &str) -> StoreResult<Customer> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
-        self.read(move |conn| load_customer(conn, &tenant, &id)).await
+        self.read(move |conn| load_customer(conn, &tenant, &id))
+            .await
     }
 
-    async fn update_customer(&self, tenant: &TenantId, id: &str, input: CustomerInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Customer> {
+    async fn update_customer(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        input: CustomerInput,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Customer> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
         self.write(move |conn| {
             let transaction = conn.transaction()?;
@@ -132,20 +155,35 @@ impl CustomerStore for Db {
         .await?
     }
 
-    async fn list_customers(&self, tenant: &TenantId, page: PageRequest) -> StoreResult<Page<Customer>> {
+    async fn list_customers(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
         let tenant = tenant.as_str().to_owned();
         let fetch = move |conn: &Connection, keyset: Keyset| {
             let mut statement = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM customers WHERE tenant_id = ?1 AND (?2 IS NULL OR (created_at, id) > (?2, ?3))
                   ORDER BY created_at, id LIMIT ?4"
             ))?;
-            let rows = statement.query_map(params![tenant, keyset.after_key, keyset.after_id, keyset.rows], customer_from_row)?;
+            let rows = statement.query_map(
+                params![tenant, keyset.after_key, keyset.after_id, keyset.rows],
+                customer_from_row,
+            )?;
             rows.collect()
         };
-        self.read_page(&page, "customers", fetch, |c| (ts(c.created_at), c.id.clone())).await
+        self.read_page(&page, "customers", fetch, |c| {
+            (ts(c.created_at), c.id.clone())
+        })
+        .await
     }
 
-    async fn request_erasure(&self, tenant: &TenantId, request: ErasureRecord, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {
+    async fn request_erasure(
+        &self,
+        tenant: &TenantId,
+        request: ErasureRecord,
+        audit: AuditEntry,
+    ) -> StoreResult<(ErasureRecord, bool)> {
         let tenant = tenant.as_str().to_owned();
         self.write(move |conn| {
             let transaction = conn.transaction()?;
@@ -184,8 +222,17 @@ impl CustomerStore for Db {
         .await
     }
 
-    async fn get_erasure(&self, tenant: &TenantId, customer_id: &str, request_id: &str) -> StoreResult<ErasureRecord> {
-        let (tenant, customer_id, request_id) = (tenant.as_str().to_owned(), customer_id.to_owned(), request_id.to_owned());
+    async fn get_erasure(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> StoreResult<ErasureRecord> {
+        let (tenant, customer_id, request_id) = (
+            tenant.as_str().to_owned(),
+            customer_id.to_owned(),
+            request_id.to_owned(),
+        );
         self.read(move |conn| {
             conn.prepare_cached(&format!("SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE tenant_id = ?1 AND id = ?2 AND customer_id = ?3"))?
                 .query_row(params![tenant, request_id, customer_id], erasure_from_row)

@@ -20,23 +20,41 @@ use crate::domain::customer::CustomerStatus;
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
 use crate::store::erasure::BatchOutcome;
-use crate::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult, TenantId};
+use crate::store::{
+    ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult, TenantId,
+};
 
-const COLUMNS: &str = "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, progress";
+const COLUMNS: &str =
+    "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, progress";
 
 /// An erasure request and its progress; the first columns are those `customers` reads.
-fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ErasureRecord, Option<ErasureProgress>)> {
-    Ok((super::customers::erasure_from_row(row)?, optional_json_at(row, 8)?))
+fn record_from_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(ErasureRecord, Option<ErasureProgress>)> {
+    Ok((
+        super::customers::erasure_from_row(row)?,
+        optional_json_at(row, 8)?,
+    ))
 }
 
-fn load_record(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Option<(ErasureRecord, Option<ErasureProgress>)>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM erasure_requests WHERE tenant_id = ?1 AND id = ?2"))?
-        .query_row(params![tenant, id], record_from_row)
-        .optional()
+fn load_record(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+) -> rusqlite::Result<Option<(ErasureRecord, Option<ErasureProgress>)>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM erasure_requests WHERE tenant_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![tenant, id], record_from_row)
+    .optional()
 }
 
 /// The completed request that erased `customer_id`, if any.
-fn erased_by(conn: &Connection, tenant: &str, customer_id: &str) -> rusqlite::Result<Option<String>> {
+fn erased_by(
+    conn: &Connection,
+    tenant: &str,
+    customer_id: &str,
+) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached(
         "SELECT id FROM erasure_requests WHERE tenant_id = ?1 AND customer_id = ?2 AND status = 'completed' AND report IS NOT NULL
           ORDER BY updated_at DESC LIMIT 1",
@@ -45,7 +63,13 @@ fn erased_by(conn: &Connection, tenant: &str, customer_id: &str) -> rusqlite::Re
     .optional()
 }
 
-fn save_progress(conn: &Connection, tenant: &str, id: &str, status: ErasureStatus, progress: &ErasureProgress) -> rusqlite::Result<()> {
+fn save_progress(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    status: ErasureStatus,
+    progress: &ErasureProgress,
+) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE erasure_requests SET status = ?3, progress = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2",
         params![tenant, id, status.as_str(), to_json(progress), ts(now())],
@@ -53,11 +77,18 @@ fn save_progress(conn: &Connection, tenant: &str, id: &str, status: ErasureStatu
     Ok(())
 }
 
-fn start_in(tx: &Transaction<'_>, tenant: &str, request: &ErasureRecord) -> rusqlite::Result<StoreResult<ErasureStart>> {
+fn start_in(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    request: &ErasureRecord,
+) -> rusqlite::Result<StoreResult<ErasureStart>> {
     let existing = load_record(tx, tenant, &request.id)?;
     if let Some((record, _)) = &existing {
         if record.customer_id != request.customer_id {
-            return Ok(Err(StoreError::Conflict(format!("erasure request {} is for another customer", record.id))));
+            return Ok(Err(StoreError::Conflict(format!(
+                "erasure request {} is for another customer",
+                record.id
+            ))));
         }
         if record.status == ErasureStatus::Completed {
             return Ok(Ok(ErasureStart::AlreadyCompleted(record.clone())));
@@ -66,7 +97,9 @@ fn start_in(tx: &Transaction<'_>, tenant: &str, request: &ErasureRecord) -> rusq
     let Some(customer) = load_customer(tx, tenant, &request.customer_id).optional()? else {
         return Ok(Err(StoreError::NotFound));
     };
-    let started = existing.as_ref().is_some_and(|(record, _)| record.status != ErasureStatus::Accepted);
+    let started = existing
+        .as_ref()
+        .is_some_and(|(record, _)| record.status != ErasureStatus::Accepted);
     if customer.status == CustomerStatus::Erased && !started {
         if let Some((record, _)) = &existing {
             // A second request queued for a customer another request erased: closed, no report.
@@ -75,7 +108,9 @@ fn start_in(tx: &Transaction<'_>, tenant: &str, request: &ErasureRecord) -> rusq
                 params![tenant, record.id, ts(now())],
             )?;
         }
-        return Ok(Ok(ErasureStart::CustomerAlreadyErased { erased_by: erased_by(tx, tenant, &customer.id)? }));
+        return Ok(Ok(ErasureStart::CustomerAlreadyErased {
+            erased_by: erased_by(tx, tenant, &customer.id)?,
+        }));
     }
     let (mut record, progress) = match existing {
         Some((record, progress)) => (record, progress),
@@ -94,13 +129,25 @@ fn start_in(tx: &Transaction<'_>, tenant: &str, request: &ErasureRecord) -> rusq
     if customer.status == CustomerStatus::Active {
         tx.execute(
             "UPDATE customers SET status = ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
-            params![tenant, customer.id, CustomerStatus::ErasureRequested.as_str(), new_etag()],
+            params![
+                tenant,
+                customer.id,
+                CustomerStatus::ErasureRequested.as_str(),
+                new_etag()
+            ],
         )?;
     }
     Ok(Ok(ErasureStart::Run { record, progress }))
 }
 
-fn run_step(tx: &Transaction<'_>, request_id: &str, step: ErasureStep, masker: &Masker, limit: usize, cursor: Option<&str>) -> rusqlite::Result<BatchOutcome> {
+fn run_step(
+    tx: &Transaction<'_>,
+    request_id: &str,
+    step: ErasureStep,
+    masker: &Masker,
+    limit: usize,
+    cursor: Option<&str>,
+) -> rusqlite::Result<BatchOutcome> {
     match step {
         ErasureStep::Orders => mask_orders(tx, masker, limit, cursor.unwrap_or("")),
         ErasureStep::IdempotencyKeys => delete_idempotency_keys(tx, masker, limit),
@@ -118,7 +165,12 @@ fn limit_param(limit: usize) -> i64 {
 
 /// Orders keep their bookkeeping facts; the shipping address and the status history are
 /// masked. Walks the customer's orders by id from `after`.
-fn mask_orders(tx: &Transaction<'_>, masker: &Masker, limit: usize, after: &str) -> rusqlite::Result<BatchOutcome> {
+fn mask_orders(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    limit: usize,
+    after: &str,
+) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::Order), RecordAction::Mask);
     let (tenant, customer) = (masker.tenant(), masker.customer_id());
     let orders: Vec<(String, Option<String>)> = tx
@@ -127,15 +179,24 @@ fn mask_orders(tx: &Transaction<'_>, masker: &Masker, limit: usize, after: &str)
         .collect::<rusqlite::Result<_>>()?;
     let mut history_changed = 0;
     for (order_id, address) in &orders {
-        if let Some(masked) = address.as_deref().and_then(|text| mask_address(masker, text)) {
+        if let Some(masked) = address
+            .as_deref()
+            .and_then(|text| mask_address(masker, text))
+        {
             tx.prepare_cached("UPDATE orders SET shipping_address = ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2")?
                 .execute(params![tenant, order_id, masked, new_etag()])?;
         }
         history_changed += mask_status_history(tx, masker, order_id)?;
     }
     Ok(BatchOutcome {
-        counts: vec![("orders", orders.len() as u64), ("orderStatusHistory", history_changed)],
-        cursor: orders.last().map(|(id, _)| id.clone()).or_else(|| Some(after.to_owned())),
+        counts: vec![
+            ("orders", orders.len() as u64),
+            ("orderStatusHistory", history_changed),
+        ],
+        cursor: orders
+            .last()
+            .map(|(id, _)| id.clone())
+            .or_else(|| Some(after.to_owned())),
         done: orders.len() < limit,
     })
 }
@@ -144,10 +205,15 @@ fn mask_orders(tx: &Transaction<'_>, masker: &Masker, limit: usize, after: &str)
 fn mask_address(masker: &Masker, text: &str) -> Option<String> {
     let address: Value = serde_json::from_str(text).ok()?;
     let mut document = json!({ "shippingAddress": address });
-    (masker.mask_document(Entity::Order, &mut document) > 0).then(|| document["shippingAddress"].to_string())
+    (masker.mask_document(Entity::Order, &mut document) > 0)
+        .then(|| document["shippingAddress"].to_string())
 }
 
-fn mask_status_history(tx: &Transaction<'_>, masker: &Masker, order_id: &str) -> rusqlite::Result<u64> {
+fn mask_status_history(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    order_id: &str,
+) -> rusqlite::Result<u64> {
     let tenant = masker.tenant();
     let changes: Vec<(i64, Option<String>, Option<String>)> = tx
         .prepare_cached("SELECT seq, actor_id, reason FROM order_status_history WHERE tenant_id = ?1 AND order_id = ?2")?
@@ -166,7 +232,11 @@ fn mask_status_history(tx: &Transaction<'_>, masker: &Masker, order_id: &str) ->
     Ok(changed)
 }
 
-fn delete_idempotency_keys(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
+fn delete_idempotency_keys(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    limit: usize,
+) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::IdempotencyKey), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -178,7 +248,11 @@ fn delete_idempotency_keys(tx: &Transaction<'_>, masker: &Masker, limit: usize) 
     Ok(BatchOutcome::deleted("idempotencyKeys", deleted, limit))
 }
 
-fn delete_notifications(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
+fn delete_notifications(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    limit: usize,
+) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::Notification), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -189,7 +263,11 @@ fn delete_notifications(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> 
     Ok(BatchOutcome::deleted("notifications", deleted, limit))
 }
 
-fn delete_processed_events(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
+fn delete_processed_events(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    limit: usize,
+) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::ProcessedEvent), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -202,7 +280,11 @@ fn delete_processed_events(tx: &Transaction<'_>, masker: &Masker, limit: usize) 
 
 /// Audit entries naming the customer (as the customer, the target or the actor) get the
 /// keyed pseudonym; once rewritten they no longer match, so each batch takes the next ones.
-fn mask_audit(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::Result<BatchOutcome> {
+fn mask_audit(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    limit: usize,
+) -> rusqlite::Result<BatchOutcome> {
     let tenant = masker.tenant();
     let identifiers = to_json(&masker.identifiers());
     let rows: Vec<(String, Option<String>, String, String)> = tx
@@ -213,11 +295,14 @@ fn mask_audit(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::
                                      OR actor_id IN (SELECT value FROM json_each(?2)))
               LIMIT ?3",
         )?
-        .query_map(params![tenant, identifiers, limit_param(limit)], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+        .query_map(params![tenant, identifiers, limit_param(limit)], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut changed = 0u64;
     for (id, customer_id, target_id, actor_id) in &rows {
-        let mut document = json!({ "customerId": customer_id, "targetId": target_id, "actorId": actor_id });
+        let mut document =
+            json!({ "customerId": customer_id, "targetId": target_id, "actorId": actor_id });
         if masker.mask_document(Entity::AuditEntry, &mut document) == 0 {
             continue;
         }
@@ -233,13 +318,21 @@ fn mask_audit(tx: &Transaction<'_>, masker: &Masker, limit: usize) -> rusqlite::
     }
     // A selected row the rules did not change would be selected again: stop rather than loop.
     let done = rows.len() < limit || changed < rows.len() as u64;
-    Ok(BatchOutcome { counts: vec![("auditEntries", changed)], cursor: None, done })
+    Ok(BatchOutcome {
+        counts: vec![("auditEntries", changed)],
+        cursor: None,
+        done,
+    })
 }
 
 /// Local queue messages (any entity, active or dead-lettered) whose JSON body is about this
 /// customer of this tenant, except the erasure request being processed (its delivery
 /// completes normally). One statement: the local queue is small.
-fn delete_queued_messages(tx: &Transaction<'_>, masker: &Masker, request_id: &str) -> rusqlite::Result<BatchOutcome> {
+fn delete_queued_messages(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    request_id: &str,
+) -> rusqlite::Result<BatchOutcome> {
     debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
     let deleted = tx
         .prepare_cached(
@@ -257,7 +350,9 @@ fn delete_queued_messages(tx: &Transaction<'_>, masker: &Masker, request_id: &st
 /// The profile: personal fields masked by the rules, status `erased`.
 fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<BatchOutcome> {
     let mut customer = load_customer(tx, masker.tenant(), masker.customer_id())?;
-    masker.mask_customer(&mut customer).map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+    masker
+        .mask_customer(&mut customer)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
     tx.execute(
         "UPDATE customers SET name = ?3, email = ?4, phone = ?5, address = ?6, status = ?7, updated_at = ?8, etag = ?9
           WHERE tenant_id = ?1 AND id = ?2",
@@ -276,12 +371,21 @@ fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<Batch
     Ok(BatchOutcome::finished("customers", 1))
 }
 
-fn batch_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, step: ErasureStep, masker: &Masker, limit: usize) -> rusqlite::Result<StoreResult<ErasureProgress>> {
+fn batch_in(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    request_id: &str,
+    step: ErasureStep,
+    masker: &Masker,
+    limit: usize,
+) -> rusqlite::Result<StoreResult<ErasureProgress>> {
     let Some((record, progress)) = load_record(tx, tenant, request_id)? else {
         return Ok(Err(StoreError::NotFound));
     };
     if record.customer_id != masker.customer_id() {
-        return Ok(Err(StoreError::Conflict(format!("erasure request {request_id} is for another customer than the masker"))));
+        return Ok(Err(StoreError::Conflict(format!(
+            "erasure request {request_id} is for another customer than the masker"
+        ))));
     }
     let mut progress = progress.unwrap_or_else(|| ErasureProgress::new(now()));
     if record.status == ErasureStatus::Completed || progress.is_done(step) {
@@ -289,14 +393,27 @@ fn batch_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, step: ErasureS
     }
     let started = Instant::now();
     let mut entry = progress.steps.remove(&step).unwrap_or_default();
-    let batch = run_step(tx, request_id, step, masker, limit.max(1), entry.cursor.as_deref())?;
+    let batch = run_step(
+        tx,
+        request_id,
+        step,
+        masker,
+        limit.max(1),
+        entry.cursor.as_deref(),
+    )?;
     entry.record_batch(batch, started.elapsed().as_secs_f64() * 1000.0);
     progress.steps.insert(step, entry);
     save_progress(tx, tenant, request_id, ErasureStatus::InProgress, &progress)?;
     Ok(Ok(progress))
 }
 
-fn finish_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, report: &Value, audit: &AuditEntry) -> rusqlite::Result<StoreResult<(ErasureRecord, bool)>> {
+fn finish_in(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    request_id: &str,
+    report: &Value,
+    audit: &AuditEntry,
+) -> rusqlite::Result<StoreResult<(ErasureRecord, bool)>> {
     let Some((mut record, _)) = load_record(tx, tenant, request_id)? else {
         return Ok(Err(StoreError::NotFound));
     };
@@ -318,7 +435,10 @@ fn finish_in(tx: &Transaction<'_>, tenant: &str, request_id: &str, report: &Valu
 /// Runs `work` with full secure delete on: deleted records and the old versions of masked
 /// ones are overwritten with zeros, in pages and on the freelist. The connection's usual
 /// setting (`FAST`) is back afterwards.
-fn with_secure_delete<T>(conn: &mut Connection, work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+fn with_secure_delete<T>(
+    conn: &mut Connection,
+    work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
     conn.pragma_update(None, "secure_delete", "ON")?;
     let outcome = work(conn);
     conn.pragma_update(None, "secure_delete", "FAST")?;
@@ -326,7 +446,14 @@ fn with_secure_delete<T>(conn: &mut Connection, work: impl FnOnce(&mut Connectio
 }
 
 /// One batch in its own transaction, committed only when it succeeded.
-fn batch_in_transaction(conn: &mut Connection, tenant: &str, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> rusqlite::Result<StoreResult<ErasureProgress>> {
+fn batch_in_transaction(
+    conn: &mut Connection,
+    tenant: &str,
+    request_id: &str,
+    step: ErasureStep,
+    masker: &Masker,
+    batch_size: usize,
+) -> rusqlite::Result<StoreResult<ErasureProgress>> {
     let tx = conn.transaction()?;
     let outcome = batch_in(&tx, tenant, request_id, step, masker, batch_size)?;
     if outcome.is_ok() {
@@ -345,7 +472,11 @@ fn checkpoint(conn: &Connection) {
 }
 
 /// [`delete_queued_messages`] in its own transaction.
-fn scrub_queued_messages_in(conn: &mut Connection, masker: &Masker, request_id: &str) -> rusqlite::Result<u64> {
+fn scrub_queued_messages_in(
+    conn: &mut Connection,
+    masker: &Masker,
+    request_id: &str,
+) -> rusqlite::Result<u64> {
     let tx = conn.transaction()?;
     let batch = delete_queued_messages(&tx, masker, request_id)?;
     tx.commit()?;
@@ -356,15 +487,28 @@ impl Db {
     /// Deletes the local queue's messages about the masker's customer (the QueuedMessages
     /// step, on its own): for the Cosmos DB store, whose local runtime keeps its queue here.
     /// How many were deleted; a second call finds none.
-    pub(crate) async fn scrub_queued_messages(&self, masker: &Masker, request_id: &str) -> StoreResult<u64> {
+    pub(crate) async fn scrub_queued_messages(
+        &self,
+        masker: &Masker,
+        request_id: &str,
+    ) -> StoreResult<u64> {
         let (masker, request_id) = (masker.clone(), request_id.to_owned());
-        self.write(move |conn| with_secure_delete(conn, |conn| scrub_queued_messages_in(conn, &masker, &request_id))).await
+        self.write(move |conn| {
+            with_secure_delete(conn, |conn| {
+                scrub_queued_messages_in(conn, &masker, &request_id)
+            })
+        })
+        .await
     }
 }
 
 #[async_trait::async_trait]
 impl ErasureStore for Db {
-    async fn start_erasure(&self, tenant: &TenantId, request: ErasureRecord) -> StoreResult<ErasureStart> {
+    async fn start_erasure(
+        &self,
+        tenant: &TenantId,
+        request: ErasureRecord,
+    ) -> StoreResult<ErasureStart> {
         let tenant = tenant.as_str().to_owned();
         self.write(move |conn| {
             let tx = conn.transaction()?;
@@ -375,16 +519,39 @@ impl ErasureStore for Db {
         .await?
     }
 
-    async fn erase_batch(&self, tenant: &TenantId, request_id: &str, step: ErasureStep, masker: &Masker, batch_size: usize) -> StoreResult<ErasureProgress> {
-        let (tenant, request_id, masker) = (tenant.as_str().to_owned(), request_id.to_owned(), masker.clone());
+    async fn erase_batch(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        step: ErasureStep,
+        masker: &Masker,
+        batch_size: usize,
+    ) -> StoreResult<ErasureProgress> {
+        let (tenant, request_id, masker) = (
+            tenant.as_str().to_owned(),
+            request_id.to_owned(),
+            masker.clone(),
+        );
         if masker.tenant() != tenant {
-            return Err(StoreError::Conflict("the masker is for another tenant".into()));
+            return Err(StoreError::Conflict(
+                "the masker is for another tenant".into(),
+            ));
         }
-        self.write(move |conn| with_secure_delete(conn, |conn| batch_in_transaction(conn, &tenant, &request_id, step, &masker, batch_size)))
-            .await?
+        self.write(move |conn| {
+            with_secure_delete(conn, |conn| {
+                batch_in_transaction(conn, &tenant, &request_id, step, &masker, batch_size)
+            })
+        })
+        .await?
     }
 
-    async fn finish_erasure(&self, tenant: &TenantId, request_id: &str, report: Value, audit: AuditEntry) -> StoreResult<(ErasureRecord, bool)> {
+    async fn finish_erasure(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        report: Value,
+        audit: AuditEntry,
+    ) -> StoreResult<(ErasureRecord, bool)> {
         let (tenant, request_id) = (tenant.as_str().to_owned(), request_id.to_owned());
         self.write(move |conn| {
             let tx = conn.transaction()?;

@@ -12,8 +12,8 @@ use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::jobs::erasure::RETENTION_REQUESTER;
 use crate::store::jobs::{
-    Cursor, CustomerRef, EngineMaintenance, Fence, JobRunRecord, JobStateStore, Lease, LeaseGrant, MaintenanceStore, NotificationRef,
-    NotificationScan, Removal, RetentionStore, LEASE_LOST,
+    Cursor, CustomerRef, EngineMaintenance, Fence, JobRunRecord, JobStateStore, Lease, LeaseGrant,
+    MaintenanceStore, NotificationRef, NotificationScan, Removal, RetentionStore, LEASE_LOST,
 };
 use crate::store::{StoreError, StoreResult, TenantId};
 
@@ -35,7 +35,13 @@ fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
 
 /// Extends the lease by `ttl` from `at`, if `holder` still holds it (it has not expired);
 /// whether it did.
-fn extend_lease(conn: &Connection, job: &str, holder: &str, ttl: std::time::Duration, at: DateTime<Utc>) -> rusqlite::Result<bool> {
+fn extend_lease(
+    conn: &Connection,
+    job: &str,
+    holder: &str,
+    ttl: std::time::Duration,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
     let extended = conn.execute(
         "UPDATE job_leases SET expires_at = ?3 WHERE job = ?1 AND holder = ?2 AND expires_at > ?4",
         params![job, holder, expiry(ttl), ts(at)],
@@ -91,7 +97,11 @@ where
 }
 
 /// Runs the DELETE `sql` once per key; how many rows it removed.
-fn delete_each<P: rusqlite::Params>(tx: &Transaction<'_>, sql: &str, keys: impl IntoIterator<Item = P>) -> rusqlite::Result<u64> {
+fn delete_each<P: rusqlite::Params>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    keys: impl IntoIterator<Item = P>,
+) -> rusqlite::Result<u64> {
     let mut delete = tx.prepare_cached(sql)?;
     let mut removed = 0;
     for key in keys {
@@ -103,23 +113,35 @@ fn delete_each<P: rusqlite::Params>(tx: &Transaction<'_>, sql: &str, keys: impl 
 fn remove(tx: &Transaction<'_>, removal: &Removal) -> rusqlite::Result<u64> {
     const NOTIFICATION: &str = "DELETE FROM notifications WHERE tenant_id = ?1 AND id = ?2";
     match removal {
-        Removal::Notifications { tenant, ids } => delete_each(tx, NOTIFICATION, ids.iter().map(|id| (tenant.as_str(), id))),
-        Removal::NotificationsByKey(keys) => delete_each(tx, NOTIFICATION, keys.iter().map(|(tenant, id)| (tenant, id))),
-        Removal::AuditEntries { tenant, ids } => {
-            delete_each(tx, "DELETE FROM audit_log WHERE tenant_id = ?1 AND id = ?2", ids.iter().map(|id| (tenant.as_str(), id)))
+        Removal::Notifications { tenant, ids } => {
+            delete_each(tx, NOTIFICATION, ids.iter().map(|id| (tenant.as_str(), id)))
         }
+        Removal::NotificationsByKey(keys) => delete_each(
+            tx,
+            NOTIFICATION,
+            keys.iter().map(|(tenant, id)| (tenant, id)),
+        ),
+        Removal::AuditEntries { tenant, ids } => delete_each(
+            tx,
+            "DELETE FROM audit_log WHERE tenant_id = ?1 AND id = ?2",
+            ids.iter().map(|id| (tenant.as_str(), id)),
+        ),
         Removal::OrderItems(keys) => delete_each(
             tx,
             "DELETE FROM order_items WHERE tenant_id = ?1 AND order_id = ?2 AND line_no = ?3",
-            keys.iter().map(|(tenant, order_id, line)| (tenant, order_id, line)),
+            keys.iter()
+                .map(|(tenant, order_id, line)| (tenant, order_id, line)),
         ),
-        Removal::IdempotencyKeys(keys) => {
-            delete_each(tx, "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2", keys.iter().map(|(tenant, key)| (tenant, key)))
-        }
+        Removal::IdempotencyKeys(keys) => delete_each(
+            tx,
+            "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
+            keys.iter().map(|(tenant, key)| (tenant, key)),
+        ),
         Removal::ProcessedEvents(keys) => delete_each(
             tx,
             "DELETE FROM processed_events WHERE tenant_id = ?1 AND consumer = ?2 AND event_id = ?3",
-            keys.iter().map(|(tenant, consumer, event_id)| (tenant, consumer, event_id)),
+            keys.iter()
+                .map(|(tenant, consumer, event_id)| (tenant, consumer, event_id)),
         ),
     }
 }
@@ -144,8 +166,18 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRunRecord> {
 
 #[async_trait::async_trait]
 impl JobStateStore for Db {
-    async fn acquire_lease(&self, job: &str, holder: &str, ttl: std::time::Duration, take_over: Option<&str>) -> StoreResult<LeaseGrant> {
-        let (job, holder, take_over) = (job.to_owned(), holder.to_owned(), take_over.map(str::to_owned));
+    async fn acquire_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        take_over: Option<&str>,
+    ) -> StoreResult<LeaseGrant> {
+        let (job, holder, take_over) = (
+            job.to_owned(),
+            holder.to_owned(),
+            take_over.map(str::to_owned),
+        );
         self.write(move |conn| {
             let tx = immediate(conn)?;
             let current: Option<(String, String)> = tx
@@ -170,9 +202,16 @@ impl JobStateStore for Db {
         .await
     }
 
-    async fn renew_lease(&self, job: &str, holder: &str, ttl: std::time::Duration) -> StoreResult<()> {
+    async fn renew_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<()> {
         let (job_name, holder) = (job.to_owned(), holder.to_owned());
-        let renewed = self.write(move |conn| extend_lease(conn, &job_name, &holder, ttl, now())).await?;
+        let renewed = self
+            .write(move |conn| extend_lease(conn, &job_name, &holder, ttl, now()))
+            .await?;
         if !renewed {
             return Err(lease_lost(job));
         }
@@ -181,16 +220,25 @@ impl JobStateStore for Db {
 
     async fn release_lease(&self, job: &str, holder: &str) -> StoreResult<()> {
         let (job, holder) = (job.to_owned(), holder.to_owned());
-        self.write(move |conn| conn.execute("DELETE FROM job_leases WHERE job = ?1 AND holder = ?2", params![job, holder]))
-            .await?;
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM job_leases WHERE job = ?1 AND holder = ?2",
+                params![job, holder],
+            )
+        })
+        .await?;
         Ok(())
     }
 
     async fn load_checkpoint(&self, job: &str) -> StoreResult<Option<Value>> {
         let job = job.to_owned();
         self.read(move |conn| {
-            conn.query_row("SELECT state FROM job_checkpoints WHERE job = ?1", params![job], |row| json_at::<Value>(row, 0))
-                .optional()
+            conn.query_row(
+                "SELECT state FROM job_checkpoints WHERE job = ?1",
+                params![job],
+                |row| json_at::<Value>(row, 0),
+            )
+            .optional()
         })
         .await
     }
@@ -242,10 +290,17 @@ impl RetentionStore for Db {
                 rows.collect()
             })
             .await?;
-        Ok(names.into_iter().filter_map(|name| TenantId::new(name).ok()).collect())
+        Ok(names
+            .into_iter()
+            .filter_map(|name| TenantId::new(name).ok())
+            .collect())
     }
 
-    async fn scan_notifications(&self, tenant: &TenantId, scan: NotificationScan) -> StoreResult<Vec<NotificationRef>> {
+    async fn scan_notifications(
+        &self,
+        tenant: &TenantId,
+        scan: NotificationScan,
+    ) -> StoreResult<Vec<NotificationRef>> {
         let tenant = tenant.as_str().to_owned();
         let (after_key, after_id, _) = split(scan.after);
         // Retention needs only the index (tenant, created_at, id); the read cleanup needs the
@@ -261,22 +316,30 @@ impl RetentionStore for Db {
         };
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(sql)?;
-            let rows = statement.query_map(params![tenant, ts(scan.before), after_key, after_id, scan.limit], |row| {
-                let id: String = row.get(0)?;
-                let created: String = row.get(1)?;
-                Ok(NotificationRef {
-                    created_at: time_at(row, 1)?,
-                    category: row.get(2)?,
-                    cursor: Cursor::new(created, id.clone()),
-                    id,
-                })
-            })?;
+            let rows = statement.query_map(
+                params![tenant, ts(scan.before), after_key, after_id, scan.limit],
+                |row| {
+                    let id: String = row.get(0)?;
+                    let created: String = row.get(1)?;
+                    Ok(NotificationRef {
+                        created_at: time_at(row, 1)?,
+                        category: row.get(2)?,
+                        cursor: Cursor::new(created, id.clone()),
+                        id,
+                    })
+                },
+            )?;
             rows.collect()
         })
         .await
     }
 
-    async fn count_notifications(&self, tenant: &TenantId, before: DateTime<Utc>, read_only: bool) -> StoreResult<u64> {
+    async fn count_notifications(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+        read_only: bool,
+    ) -> StoreResult<u64> {
         let tenant = tenant.as_str().to_owned();
         self.read(move |conn| {
             conn.query_row(
@@ -289,7 +352,13 @@ impl RetentionStore for Db {
         .await
     }
 
-    async fn scan_audit(&self, tenant: &TenantId, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(AuditEntry, Cursor)>> {
+    async fn scan_audit(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(AuditEntry, Cursor)>> {
         let tenant = tenant.as_str().to_owned();
         let (after_key, after_id, _) = split(after);
         self.read(move |conn| {
@@ -298,11 +367,14 @@ impl RetentionStore for Db {
                   WHERE tenant_id = ?1 AND at < ?2 AND (?3 IS NULL OR (at, id) > (?3, ?4))
                   ORDER BY at, id LIMIT ?5"
             ))?;
-            let rows = statement.query_map(params![tenant, ts(before), after_key, after_id, limit], |row| {
-                let entry = audit_from_row(row)?;
-                let cursor = Cursor::new(row.get::<_, String>(7)?, entry.id.clone());
-                Ok((entry, cursor))
-            })?;
+            let rows = statement.query_map(
+                params![tenant, ts(before), after_key, after_id, limit],
+                |row| {
+                    let entry = audit_from_row(row)?;
+                    let cursor = Cursor::new(row.get::<_, String>(7)?, entry.id.clone());
+                    Ok((entry, cursor))
+                },
+            )?;
             rows.collect()
         })
         .await
@@ -311,12 +383,22 @@ impl RetentionStore for Db {
     async fn count_audit(&self, tenant: &TenantId, before: DateTime<Utc>) -> StoreResult<u64> {
         let tenant = tenant.as_str().to_owned();
         self.read(move |conn| {
-            conn.query_row("SELECT COUNT(*) FROM audit_log WHERE tenant_id = ?1 AND at < ?2", params![tenant, ts(before)], |row| row.get(0))
+            conn.query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE tenant_id = ?1 AND at < ?2",
+                params![tenant, ts(before)],
+                |row| row.get(0),
+            )
         })
         .await
     }
 
-    async fn scan_inactive_customers(&self, tenant: &TenantId, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<CustomerRef>> {
+    async fn scan_inactive_customers(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<CustomerRef>> {
         let tenant = tenant.as_str().to_owned();
         let (after_key, after_id, _) = split(after);
         self.read(move |conn| {
@@ -338,7 +420,11 @@ impl RetentionStore for Db {
         .await
     }
 
-    async fn count_inactive_customers(&self, tenant: &TenantId, before: DateTime<Utc>) -> StoreResult<u64> {
+    async fn count_inactive_customers(
+        &self,
+        tenant: &TenantId,
+        before: DateTime<Utc>,
+    ) -> StoreResult<u64> {
         let tenant = tenant.as_str().to_owned();
         self.read(move |conn| {
             conn.query_row(
@@ -359,12 +445,16 @@ impl RetentionStore for Db {
 }
 
 fn engine_maintenance(conn: &Connection, dry_run: bool) -> rusqlite::Result<EngineMaintenance> {
-    let free_pages = |conn: &Connection| conn.query_row("PRAGMA freelist_count", [], |row| row.get::<_, i64>(0));
+    let free_pages =
+        |conn: &Connection| conn.query_row("PRAGMA freelist_count", [], |row| row.get::<_, i64>(0));
     let free_pages_before = free_pages(conn)?.max(0) as u64;
     if !dry_run {
         conn.execute_batch("PRAGMA optimize")?;
         // `incremental_vacuum` returns no rows but must be stepped to completion.
-        let mut vacuum = conn.prepare(&format!("PRAGMA incremental_vacuum({})", free_pages_before.min(MAX_VACUUM_PAGES)))?;
+        let mut vacuum = conn.prepare(&format!(
+            "PRAGMA incremental_vacuum({})",
+            free_pages_before.min(MAX_VACUUM_PAGES)
+        ))?;
         let mut rows = vacuum.query([])?;
         while rows.next()?.is_some() {}
         drop(rows);
@@ -372,7 +462,9 @@ fn engine_maintenance(conn: &Connection, dry_run: bool) -> rusqlite::Result<Engi
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     }
     let mut check = conn.prepare("PRAGMA integrity_check(100)")?;
-    let integrity = check.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let integrity = check
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(EngineMaintenance {
         backend: "sqlite".into(),
         integrity,
@@ -384,7 +476,11 @@ fn engine_maintenance(conn: &Connection, dry_run: bool) -> rusqlite::Result<Engi
 
 #[async_trait::async_trait]
 impl MaintenanceStore for Db {
-    async fn scan_orphan_order_items(&self, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String, i64)>> {
+    async fn scan_orphan_order_items(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
         let (after_key, after_id, after_seq) = split(after);
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
@@ -399,7 +495,11 @@ impl MaintenanceStore for Db {
         .await
     }
 
-    async fn scan_orphan_notifications(&self, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String)>> {
+    async fn scan_orphan_notifications(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
         let (after_key, after_id, _) = split(after);
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
@@ -415,7 +515,12 @@ impl MaintenanceStore for Db {
         .await
     }
 
-    async fn scan_expired_idempotency_keys(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String)>> {
+    async fn scan_expired_idempotency_keys(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String)>> {
         let (after_key, after_id, _) = split(after);
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
@@ -423,18 +528,27 @@ impl MaintenanceStore for Db {
                   WHERE created_at < ?1 AND (?2 IS NULL OR (tenant_id, key) > (?2, ?3))
                   ORDER BY tenant_id, key LIMIT ?4",
             )?;
-            let rows = statement.query_map(params![ts(before), after_key, after_id, limit], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            let rows = statement
+                .query_map(params![ts(before), after_key, after_id, limit], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
             rows.collect()
         })
         .await
     }
 
-    async fn scan_expired_processed_events(&self, before: DateTime<Utc>, after: Option<Cursor>, limit: u32) -> StoreResult<Vec<(String, String, String)>> {
+    async fn scan_expired_processed_events(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, String, String)>> {
         let (after_tenant, after_id, _) = split(after);
-        let (after_consumer, after_event) = match after_id.as_deref().and_then(|id| id.split_once('\n')) {
-            Some((consumer, event)) => (Some(consumer.to_owned()), Some(event.to_owned())),
-            None => (None, None),
-        };
+        let (after_consumer, after_event) =
+            match after_id.as_deref().and_then(|id| id.split_once('\n')) {
+                Some((consumer, event)) => (Some(consumer.to_owned()), Some(event.to_owned())),
+                None => (None, None),
+            };
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT tenant_id, consumer, event_id FROM processed_events
@@ -447,7 +561,11 @@ impl MaintenanceStore for Db {
         .await
     }
 
-    async fn settle_stock_reservations(&self, _before: DateTime<Utc>, _dry_run: bool) -> StoreResult<Vec<(String, u64)>> {
+    async fn settle_stock_reservations(
+        &self,
+        _before: DateTime<Utc>,
+        _dry_run: bool,
+    ) -> StoreResult<Vec<(String, u64)>> {
         Ok(Vec::new())
     }
 
@@ -468,7 +586,8 @@ impl MaintenanceStore for Db {
         if dry_run {
             self.read(move |conn| engine_maintenance(conn, true)).await
         } else {
-            self.write(move |conn| engine_maintenance(conn, false)).await
+            self.write(move |conn| engine_maintenance(conn, false))
+                .await
         }
     }
 }

@@ -31,9 +31,9 @@ use snapshot::ReaderConnection;
 /// Never edit a released migration: add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
-    1,
-    "local runtime: durable queue and timer state",
-    r#"
+        1,
+        "local runtime: durable queue and timer state",
+        r#"
     CREATE TABLE local_queue_messages (
         sequence_number        INTEGER PRIMARY KEY AUTOINCREMENT,
         entity                 TEXT NOT NULL,
@@ -59,9 +59,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     "#,
     ),
-    (2, "domain: customers, products, orders, notifications, audit, idempotency, erasure requests", include_str!("migrations/0002_domain.sql")),
-    (3, "events: erasure progress, processed events, erasure lookup indexes", include_str!("migrations/0003_events.sql")),
-    (4, "jobs: leases, checkpoints, run reports, retention indexes", include_str!("migrations/0004_jobs.sql")),
+    (
+        2,
+        "domain: customers, products, orders, notifications, audit, idempotency, erasure requests",
+        include_str!("migrations/0002_domain.sql"),
+    ),
+    (
+        3,
+        "events: erasure progress, processed events, erasure lookup indexes",
+        include_str!("migrations/0003_events.sql"),
+    ),
+    (
+        4,
+        "jobs: leases, checkpoints, run reports, retention indexes",
+        include_str!("migrations/0004_jobs.sql"),
+    ),
 ];
 
 /// How many reader connections a database keeps.
@@ -139,7 +151,11 @@ pub enum OpenError {
         source: rusqlite::Error,
     },
     #[error("the database {path} has schema version {found}, newer than this build knows ({known}); use a newer handler")]
-    TooNew { path: String, found: i64, known: i64 },
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
 }
 
 impl Db {
@@ -152,11 +168,17 @@ impl Db {
             })?;
         }
         let display = path.display().to_string();
-        let open_error = |source| OpenError::Open { path: display.clone(), source };
+        let open_error = |source| OpenError::Open {
+            path: display.clone(),
+            source,
+        };
         let mut writer = open_connection(path, false).map_err(open_error)?;
         migrate(&mut writer, &display)?;
         let readers = (0..READERS)
-            .map(|_| open_connection(path, true).map(|connection| Mutex::new(ReaderConnection::new(connection))))
+            .map(|_| {
+                open_connection(path, true)
+                    .map(|connection| Mutex::new(ReaderConnection::new(connection)))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(open_error)?;
         let inner = Arc::new(DbInner {
@@ -178,7 +200,10 @@ impl Db {
     /// Whether reader connections keep their snapshots between reads (see [`snapshot`]).
     #[cfg(test)]
     fn keeps_read_snapshots(&self) -> bool {
-        self.inner.readers.iter().all(|reader| lock(reader).keeps_snapshots())
+        self.inner
+            .readers
+            .iter()
+            .all(|reader| lock(reader).keeps_snapshots())
     }
 
     pub fn path(&self) -> &Path {
@@ -217,7 +242,9 @@ impl Db {
         let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
         for offset in 0..readers.len() {
             if let Some(mut reader) = try_lock(&readers[(start + offset) % readers.len()]) {
-                return reader.run(self.inner.reads_may_keep_snapshots(), work).map_err(sqlite_error);
+                return reader
+                    .run(self.inner.reads_may_keep_snapshots(), work)
+                    .map_err(sqlite_error);
             }
         }
         self.read_long(work).await
@@ -239,8 +266,14 @@ impl Db {
 
     /// The schema version the database is at.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        self.read(|conn| conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0)))
-            .await
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .await
     }
 }
 
@@ -248,7 +281,9 @@ impl Db {
 /// (a `Transaction` rolls back when dropped; a reader's open snapshot is ended by its next use or
 /// by the sweeper).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// [`lock`] without waiting: `None` while another thread holds `mutex`.
@@ -291,7 +326,9 @@ where
 pub fn sqlite_error(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
-        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(code, _)
+            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             StoreError::Conflict(error.to_string())
         }
         _ => StoreError::Unavailable {
@@ -303,7 +340,9 @@ pub fn sqlite_error(error: rusqlite::Error) -> StoreError {
 
 fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -326,7 +365,12 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
 }
 
 fn migrate(connection: &mut Connection, path: &str) -> Result<(), OpenError> {
-    let failed = |version, name, source| OpenError::Migration { version, name, path: path.to_owned(), source };
+    let failed = |version, name, source| OpenError::Migration {
+        version,
+        name,
+        path: path.to_owned(),
+        source,
+    };
     connection
         .execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -334,13 +378,24 @@ fn migrate(connection: &mut Connection, path: &str) -> Result<(), OpenError> {
         )
         .map_err(|source| failed(0, "schema_migrations", source))?;
     let current: i64 = connection
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0))
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )
         .map_err(|source| failed(0, "schema_migrations", source))?;
     let known = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
     if current > known {
-        return Err(OpenError::TooNew { path: path.to_owned(), found: current, known });
+        return Err(OpenError::TooNew {
+            path: path.to_owned(),
+            found: current,
+            known,
+        });
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|(version, _, _)| *version > current) {
+    for (version, name, sql) in MIGRATIONS
+        .iter()
+        .filter(|(version, _, _)| *version > current)
+    {
         let apply = |connection: &mut Connection| -> rusqlite::Result<()> {
             let transaction = connection.transaction()?;
             transaction.execute_batch(sql)?;
@@ -363,7 +418,12 @@ impl HealthCheck for Db {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| row.get::<_, i64>(0))).await?;
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        })
+        .await?;
         Ok(())
     }
 }
@@ -378,13 +438,24 @@ mod tests {
         let path = dir.path().join("nested").join("app.db");
         let db = Db::open(&path).unwrap();
         assert_eq!(db.schema_version().await.unwrap(), MIGRATIONS.len() as i64);
-        db.write(|conn| conn.execute("INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')", []))
-            .await
-            .unwrap();
+        db.write(|conn| {
+            conn.execute(
+                "INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')",
+                [],
+            )
+        })
+        .await
+        .unwrap();
         drop(db);
         let reopened = Db::open(&path).unwrap();
         let next: String = reopened
-            .read(|conn| conn.query_row("SELECT next FROM local_timer_status WHERE function_name = 'T'", [], |r| r.get(0)))
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT next FROM local_timer_status WHERE function_name = 'T'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
             .await
             .unwrap();
         assert_eq!(next, "b");
@@ -416,11 +487,19 @@ mod tests {
         assert!(db.keeps_read_snapshots());
         db.write(|conn| {
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-            conn.execute("INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')", [])
+            conn.execute(
+                "INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')",
+                [],
+            )
         })
         .await
         .unwrap();
-        let rows: i64 = db.read(|conn| conn.query_row("SELECT count(*) FROM local_timer_status", [], |r| r.get(0))).await.unwrap();
+        let rows: i64 = db
+            .read(|conn| {
+                conn.query_row("SELECT count(*) FROM local_timer_status", [], |r| r.get(0))
+            })
+            .await
+            .unwrap();
         assert_eq!(rows, 1);
         (dir, db)
     }
@@ -436,7 +515,10 @@ mod tests {
     async fn a_write_first_lets_go_of_idle_read_snapshots() {
         let (_dir, db) = wal_frames_and_a_held_snapshot().await;
         let busy = db.write(|conn| checkpoint_busy(conn)).await.unwrap();
-        assert_eq!(busy, 0, "the checkpoint was not held back by a reader's snapshot");
+        assert_eq!(
+            busy, 0,
+            "the checkpoint was not held back by a reader's snapshot"
+        );
     }
 
     #[tokio::test]
@@ -445,7 +527,10 @@ mod tests {
         let other_process = Connection::open(dir.path().join("app.db")).unwrap();
         let started = std::time::Instant::now();
         while checkpoint_busy(&other_process).unwrap() != 0 {
-            assert!(started.elapsed() < Duration::from_secs(5), "idle snapshots still held after 5 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "idle snapshots still held after 5 s"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         drop(db);
@@ -458,7 +543,9 @@ mod tests {
         let panicked = tokio::spawn(async move {
             reader
                 .read(|conn| -> rusqlite::Result<()> {
-                    conn.query_row("SELECT count(*) FROM local_timer_status", [], |r| r.get::<_, i64>(0))?;
+                    conn.query_row("SELECT count(*) FROM local_timer_status", [], |r| {
+                        r.get::<_, i64>(0)
+                    })?;
                     panic!("a bug in a read closure")
                 })
                 .await
@@ -467,10 +554,18 @@ mod tests {
         let other_process = Connection::open(dir.path().join("app.db")).unwrap();
         let started = std::time::Instant::now();
         while checkpoint_busy(&other_process).unwrap() != 0 {
-            assert!(started.elapsed() < Duration::from_secs(5), "the panicked reader's snapshot is still held after 5 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the panicked reader's snapshot is still held after 5 s"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
-        let rows: i64 = db.read(|conn| conn.query_row("SELECT count(*) FROM local_timer_status", [], |r| r.get(0))).await.unwrap();
+        let rows: i64 = db
+            .read(|conn| {
+                conn.query_row("SELECT count(*) FROM local_timer_status", [], |r| r.get(0))
+            })
+            .await
+            .unwrap();
         assert_eq!(rows, 1, "the reader is usable again");
     }
 
@@ -478,13 +573,21 @@ mod tests {
     async fn reads_during_writes_do_not_keep_the_wal_from_starting_over() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("app.db")).unwrap();
-        db.write(|conn| conn.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")).await.unwrap();
+        db.write(|conn| {
+            conn.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+        })
+        .await
+        .unwrap();
         let reading = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let reader = tokio::spawn({
             let (db, reading) = (db.clone(), Arc::clone(&reading));
             async move {
                 while reading.load(Ordering::Relaxed) {
-                    db.read(|conn| conn.query_row("SELECT count(*) FROM blobs", [], |r| r.get::<_, i64>(0))).await.unwrap();
+                    db.read(|conn| {
+                        conn.query_row("SELECT count(*) FROM blobs", [], |r| r.get::<_, i64>(0))
+                    })
+                    .await
+                    .unwrap();
                     // Reads with gaps: back-to-back reads starve checkpoints with or without
                     // kept snapshots (SQLite's own checkpoint starvation).
                     tokio::time::sleep(Duration::from_millis(2)).await;
@@ -494,14 +597,19 @@ mod tests {
         let wal = dir.path().join("app.db-wal");
         let mut largest_wal = 0;
         for _ in 0..3000 {
-            db.write(|conn| conn.execute("INSERT INTO blobs (data) VALUES (zeroblob(3000))", [])).await.unwrap();
+            db.write(|conn| conn.execute("INSERT INTO blobs (data) VALUES (zeroblob(3000))", []))
+                .await
+                .unwrap();
             largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |meta| meta.len()));
         }
         reading.store(false, Ordering::Relaxed);
         reader.await.unwrap();
         // 3000 commits of a page or more each: without checkpoints letting the WAL start over it
         // would pass 12 MB; with them it stays near 1000 pages (about 4 MB).
-        assert!(largest_wal < 8 * 1024 * 1024, "the WAL grew to {largest_wal} bytes");
+        assert!(
+            largest_wal < 8 * 1024 * 1024,
+            "the WAL grew to {largest_wal} bytes"
+        );
     }
 
     #[tokio::test]
@@ -509,9 +617,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.db");
         let db = Db::open(&path).unwrap();
-        db.write(|conn| conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'now')", []))
-            .await
-            .unwrap();
+        db.write(|conn| {
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (999, 'future', 'now')",
+                [],
+            )
+        })
+        .await
+        .unwrap();
         drop(db);
         let error = Db::open(&path).err().unwrap().to_string();
         assert!(error.contains("newer than this build"), "{error}");
@@ -523,6 +636,9 @@ mod tests {
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, "x").unwrap();
         let error = Db::open(&blocker.join("app.db")).err().unwrap().to_string();
-        assert!(error.contains("cannot create the data directory"), "{error}");
+        assert!(
+            error.contains("cannot create the data directory"),
+            "{error}"
+        );
     }
 }

@@ -16,7 +16,11 @@ fn notification_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Notificati
     Ok(Notification {
         tenant_id: row.get(0)?,
         id: row.get(1)?,
-        recipient: if kind == "role" { Recipient::Role(recipient_id) } else { Recipient::Customer(recipient_id) },
+        recipient: if kind == "role" {
+            Recipient::Role(recipient_id)
+        } else {
+            Recipient::Customer(recipient_id)
+        },
         category: row.get(4)?,
         title: row.get(5)?,
         message: row.get(6)?,
@@ -35,7 +39,11 @@ pub(super) fn recipient_columns(recipient: &Recipient) -> (&'static str, &str) {
 
 /// Stores one notification of `tenant` (inside the caller's transaction): the one INSERT of
 /// the table, for the API and for the fan-out alike.
-pub(super) fn insert_notification(conn: &Connection, tenant: &str, notification: &Notification) -> rusqlite::Result<()> {
+pub(super) fn insert_notification(
+    conn: &Connection,
+    tenant: &str,
+    notification: &Notification,
+) -> rusqlite::Result<()> {
     let (kind, recipient_id) = recipient_columns(&notification.recipient);
     conn.prepare_cached(&format!("INSERT INTO notifications ({COLUMNS}, is_read) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?
         .execute(params![
@@ -57,19 +65,34 @@ pub(super) fn insert_notification(conn: &Connection, tenant: &str, notification:
 /// `('customer','c-1'),('role','admin')` as a JSON array for `json_each`, so any number of
 /// recipients is one prepared statement.
 fn recipients_json(recipients: &[Recipient]) -> String {
-    let pairs: Vec<[&str; 2]> = recipients.iter().map(|r| { let (k, id) = recipient_columns(r); [k, id] }).collect();
+    let pairs: Vec<[&str; 2]> = recipients
+        .iter()
+        .map(|r| {
+            let (k, id) = recipient_columns(r);
+            [k, id]
+        })
+        .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// Sort key of the listing: unread (0) before read (1), then newest first. Stored as text so
 /// the continuation token can carry it: `{is_read}|{created_at}`.
 fn sort_key(notification: &Notification) -> String {
-    format!("{}|{}", u8::from(notification.read_at.is_some()), ts(notification.created_at))
+    format!(
+        "{}|{}",
+        u8::from(notification.read_at.is_some()),
+        ts(notification.created_at)
+    )
 }
 
 #[async_trait::async_trait]
 impl NotificationStore for Db {
-    async fn create_notification(&self, tenant: &TenantId, mut notification: Notification, audit: AuditEntry) -> StoreResult<Notification> {
+    async fn create_notification(
+        &self,
+        tenant: &TenantId,
+        mut notification: Notification,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
         notification.tenant_id = tenant.as_str().to_owned();
         let stored = notification.clone();
         self.write(move |conn| {
@@ -82,16 +105,27 @@ impl NotificationStore for Db {
         Ok(stored)
     }
 
-    async fn list_notifications(&self, tenant: &TenantId, recipients: &[Recipient], page: PageRequest) -> StoreResult<Page<Notification>> {
+    async fn list_notifications(
+        &self,
+        tenant: &TenantId,
+        recipients: &[Recipient],
+        page: PageRequest,
+    ) -> StoreResult<Page<Notification>> {
         let tenant = tenant.as_str().to_owned();
         let recipients = recipients_json(recipients);
         let query = format!("notifications:{recipients}");
         let (after_key, after_id) = after(&page, &query)?;
-        let (after_read, after_created) = match after_key.as_deref().and_then(|key| key.split_once('|')) {
-            Some((read, created)) => (Some(read.parse::<i64>().unwrap_or(0)), Some(created.to_owned())),
-            None if after_key.is_some() => return Err(StoreError::InvalidContinuation("malformed position".into())),
-            None => (None, None),
-        };
+        let (after_read, after_created) =
+            match after_key.as_deref().and_then(|key| key.split_once('|')) {
+                Some((read, created)) => (
+                    Some(read.parse::<i64>().unwrap_or(0)),
+                    Some(created.to_owned()),
+                ),
+                None if after_key.is_some() => {
+                    return Err(StoreError::InvalidContinuation("malformed position".into()))
+                }
+                None => (None, None),
+            };
         let limit = i64::from(page.limit) + 1;
         let items = self
             .read(move |conn| {
@@ -106,10 +140,18 @@ impl NotificationStore for Db {
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
-        Ok(into_page(items, &page, &query, |n| (sort_key(n), n.id.clone())))
+        Ok(into_page(items, &page, &query, |n| {
+            (sort_key(n), n.id.clone())
+        }))
     }
 
-    async fn mark_notification_read(&self, tenant: &TenantId, id: &str, recipients: &[Recipient], audit: AuditEntry) -> StoreResult<Notification> {
+    async fn mark_notification_read(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        recipients: &[Recipient],
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
         let recipients = recipients.to_vec();
         self.write(move |conn| {

@@ -7,12 +7,17 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::customers::load_customer;
 use super::products::load_product;
-use super::support::{check_if_match, insert_audit, new_etag, now, optional_json_at, time_at, to_json, ts, Keyset};
+use super::support::{
+    check_if_match, insert_audit, new_etag, now, optional_json_at, time_at, to_json, ts, Keyset,
+};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange, StatusInput};
-use crate::store::{ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection, StoreError, StoreResult, TenantId};
+use crate::store::{
+    ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection,
+    StoreError, StoreResult, TenantId,
+};
 
 const COLUMNS: &str = "tenant_id, id, customer_id, status, total_cents, currency, shipping_address, created_at, updated_at, etag";
 
@@ -34,7 +39,11 @@ fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
 }
 
 /// The items of the orders `order_ids`, in one statement, each order's in line order.
-fn load_items_of(conn: &Connection, tenant: &str, order_ids: &[&str]) -> rusqlite::Result<HashMap<String, Vec<OrderItem>>> {
+fn load_items_of(
+    conn: &Connection,
+    tenant: &str,
+    order_ids: &[&str],
+) -> rusqlite::Result<HashMap<String, Vec<OrderItem>>> {
     let mut statement = conn.prepare_cached(
         "SELECT order_id, product_id, product_name, quantity, unit_price_cents FROM order_items
           WHERE tenant_id = ?1 AND order_id IN (SELECT value FROM json_each(?2)) ORDER BY order_id, line_no",
@@ -42,7 +51,12 @@ fn load_items_of(conn: &Connection, tenant: &str, order_ids: &[&str]) -> rusqlit
     let mut rows = statement.query(params![tenant, to_json(&order_ids)])?;
     let mut items: HashMap<String, Vec<OrderItem>> = HashMap::new();
     while let Some(row) = rows.next()? {
-        let item = OrderItem { product_id: row.get(1)?, product_name: row.get(2)?, quantity: row.get(3)?, unit_price_cents: row.get(4)? };
+        let item = OrderItem {
+            product_id: row.get(1)?,
+            product_name: row.get(2)?,
+            quantity: row.get(3)?,
+            unit_price_cents: row.get(4)?,
+        };
         items.entry(row.get(0)?).or_default().push(item);
     }
     Ok(items)
@@ -65,18 +79,32 @@ pub(super) fn load_order(conn: &Connection, tenant: &str, id: &str) -> rusqlite:
             None => order.insert(order_from_row(row)?),
         };
         if let Some(product_id) = row.get::<_, Option<String>>(10)? {
-            current.items.push(OrderItem { product_id, product_name: row.get(11)?, quantity: row.get(12)?, unit_price_cents: row.get(13)? });
+            current.items.push(OrderItem {
+                product_id,
+                product_name: row.get(11)?,
+                quantity: row.get(12)?,
+                unit_price_cents: row.get(13)?,
+            });
         }
     }
     order.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
 /// Checks every line against the catalogue and builds the items; stock is not touched yet.
-fn price_lines(transaction: &Transaction<'_>, tenant: &str, order: &NewOrder) -> rusqlite::Result<Result<(Vec<OrderItem>, String), Rejection>> {
+fn price_lines(
+    transaction: &Transaction<'_>,
+    tenant: &str,
+    order: &NewOrder,
+) -> rusqlite::Result<Result<(Vec<OrderItem>, String), Rejection>> {
     crate::store::pricing::price_lines(order, |id| load_product(transaction, tenant, id).optional())
 }
 
-fn insert_status_change(conn: &Connection, tenant: &str, order_id: &str, change: &StatusChange) -> rusqlite::Result<()> {
+fn insert_status_change(
+    conn: &Connection,
+    tenant: &str,
+    order_id: &str,
+    change: &StatusChange,
+) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO order_status_history (tenant_id, order_id, seq, status, at, actor_id, reason)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_status_history WHERE tenant_id = ?1 AND order_id = ?2), ?3, ?4, ?5, ?6)",
@@ -85,7 +113,12 @@ fn insert_status_change(conn: &Connection, tenant: &str, order_id: &str, change:
     Ok(())
 }
 
-fn create_in_transaction(transaction: &Transaction<'_>, tenant: &str, order: &NewOrder, audit: &AuditEntry) -> rusqlite::Result<StoreResult<OrderCreated>> {
+fn create_in_transaction(
+    transaction: &Transaction<'_>,
+    tenant: &str,
+    order: &NewOrder,
+    audit: &AuditEntry,
+) -> rusqlite::Result<StoreResult<OrderCreated>> {
     if let Some(idempotency) = &order.idempotency {
         let seen: Option<(String, String)> = transaction
             .prepare_cached("SELECT request_hash, order_id FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2")?
@@ -95,7 +128,11 @@ fn create_in_transaction(transaction: &Transaction<'_>, tenant: &str, order: &Ne
             if hash != idempotency.request_hash {
                 return Ok(Err(Rejection::IdempotencyKeyReused.into()));
             }
-            return Ok(Ok(OrderCreated::Replayed(load_order(transaction, tenant, &order_id)?)));
+            return Ok(Ok(OrderCreated::Replayed(load_order(
+                transaction,
+                tenant,
+                &order_id,
+            )?)));
         }
     }
     let customer = match load_customer(transaction, tenant, &order.customer_id).optional()? {
@@ -103,14 +140,19 @@ fn create_in_transaction(transaction: &Transaction<'_>, tenant: &str, order: &Ne
         None => return Ok(Err(StoreError::NotFound)),
     };
     if customer.status != CustomerStatus::Active {
-        return Ok(Err(Rejection::CustomerNotActive(customer.status.as_str()).into()));
+        return Ok(Err(
+            Rejection::CustomerNotActive(customer.status.as_str()).into()
+        ));
     }
     let (items, currency) = match price_lines(transaction, tenant, order)? {
         Ok(priced) => priced,
         Err(rejection) => return Ok(Err(rejection.into())),
     };
     let at = now();
-    let total_cents: i64 = items.iter().map(|item| item.quantity * item.unit_price_cents).sum();
+    let total_cents: i64 = items
+        .iter()
+        .map(|item| item.quantity * item.unit_price_cents)
+        .sum();
     let created = Order {
         id: order.id.clone(),
         tenant_id: tenant.to_owned(),
@@ -152,7 +194,17 @@ fn create_in_transaction(transaction: &Transaction<'_>, tenant: &str, order: &Ne
             params![tenant, created.id, line_no as i64, item.product_id, item.product_name, item.quantity, item.unit_price_cents],
         )?;
     }
-    insert_status_change(transaction, tenant, &created.id, &StatusChange { status: OrderStatus::Pending, at, actor_id: order.actor_id.clone(), reason: None })?;
+    insert_status_change(
+        transaction,
+        tenant,
+        &created.id,
+        &StatusChange {
+            status: OrderStatus::Pending,
+            at,
+            actor_id: order.actor_id.clone(),
+            reason: None,
+        },
+    )?;
     transaction.execute(
         "UPDATE customers SET last_activity_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
         params![tenant, created.customer_id, ts(at)],
@@ -169,7 +221,12 @@ fn create_in_transaction(transaction: &Transaction<'_>, tenant: &str, order: &Ne
 
 #[async_trait::async_trait]
 impl OrderStore for Db {
-    async fn create_order(&self, tenant: &TenantId, order: NewOrder, audit: AuditEntry) -> StoreResult<OrderCreated> {
+    async fn create_order(
+        &self,
+        tenant: &TenantId,
+        order: NewOrder,
+        audit: AuditEntry,
+    ) -> StoreResult<OrderCreated> {
         let tenant = tenant.as_str().to_owned();
         self.write(move |conn| {
             let transaction = conn.transaction()?;
@@ -187,7 +244,12 @@ impl OrderStore for Db {
         self.read(move |conn| load_order(conn, &tenant, &id)).await
     }
 
-    async fn list_orders(&self, tenant: &TenantId, filter: OrderFilter, page: PageRequest) -> StoreResult<Page<Order>> {
+    async fn list_orders(
+        &self,
+        tenant: &TenantId,
+        filter: OrderFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Order>> {
         let tenant = tenant.as_str().to_owned();
         let query = filter.query_name();
         let fetch = move |conn: &Connection, keyset: Keyset| {
@@ -215,17 +277,37 @@ impl OrderStore for Db {
                 order_from_row,
             )?;
             let mut orders = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut items = load_items_of(conn, &tenant, &orders.iter().map(|order| order.id.as_str()).collect::<Vec<_>>())?;
+            let mut items = load_items_of(
+                conn,
+                &tenant,
+                &orders
+                    .iter()
+                    .map(|order| order.id.as_str())
+                    .collect::<Vec<_>>(),
+            )?;
             for order in &mut orders {
                 order.items = items.remove(&order.id).unwrap_or_default();
             }
             Ok(orders)
         };
-        self.read_page(&page, &query, fetch, |o| (ts(o.created_at), o.id.clone())).await
+        self.read_page(&page, &query, fetch, |o| (ts(o.created_at), o.id.clone()))
+            .await
     }
 
-    async fn change_order_status(&self, tenant: &TenantId, id: &str, change: StatusInput, actor_id: &str, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Order> {
-        let (tenant, id, actor_id) = (tenant.as_str().to_owned(), id.to_owned(), actor_id.to_owned());
+    async fn change_order_status(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        change: StatusInput,
+        actor_id: &str,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Order> {
+        let (tenant, id, actor_id) = (
+            tenant.as_str().to_owned(),
+            id.to_owned(),
+            actor_id.to_owned(),
+        );
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut order = load_order(&transaction, &tenant, &id)?;

@@ -28,13 +28,20 @@ fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
 }
 
 pub(super) fn load_product(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Product> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM products WHERE tenant_id = ?1 AND id = ?2"))?
-        .query_row(params![tenant, id], product_from_row)
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM products WHERE tenant_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![tenant, id], product_from_row)
 }
 
 #[async_trait::async_trait]
 impl ProductStore for Db {
-    async fn create_product(&self, tenant: &TenantId, mut product: Product, audit: AuditEntry) -> StoreResult<Product> {
+    async fn create_product(
+        &self,
+        tenant: &TenantId,
+        mut product: Product,
+        audit: AuditEntry,
+    ) -> StoreResult<Product> {
         product.tenant_id = tenant.as_str().to_owned();
         product.etag = new_etag();
         let stored = product.clone();
@@ -66,10 +73,18 @@ impl ProductStore for Db {
 
     async fn get_product(&self, tenant: &TenantId, id: &str) -> StoreResult<Product> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
-        self.read(move |conn| load_product(conn, &tenant, &id)).await
+        self.read(move |conn| load_product(conn, &tenant, &id))
+            .await
     }
 
-    async fn update_product(&self, tenant: &TenantId, id: &str, input: ProductInput, if_match: Option<ETag>, audit: AuditEntry) -> StoreResult<Product> {
+    async fn update_product(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        input: ProductInput,
+        if_match: Option<ETag>,
+        audit: AuditEntry,
+    ) -> StoreResult<Product> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
         self.write(move |conn| {
             let transaction = conn.transaction()?;
@@ -111,10 +126,18 @@ impl ProductStore for Db {
         .await?
     }
 
-    async fn list_products(&self, tenant: &TenantId, filter: ProductFilter, page: PageRequest) -> StoreResult<Page<Product>> {
+    async fn list_products(
+        &self,
+        tenant: &TenantId,
+        filter: ProductFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Product>> {
         let tenant = tenant.as_str().to_owned();
         let query = filter.query_name();
-        let name_pattern = filter.name.as_ref().map(|name| format!("%{}%", escape_like(&name.to_lowercase())));
+        let name_pattern = filter
+            .name
+            .as_ref()
+            .map(|name| format!("%{}%", escape_like(&name.to_lowercase())));
         let fetch = move |conn: &Connection, keyset: Keyset| {
             let mut statement = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM products
@@ -124,14 +147,27 @@ impl ProductStore for Db {
                     AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
                   ORDER BY created_at, id LIMIT ?6"
             ))?;
-            let rows = statement.query_map(params![tenant, name_pattern, filter.category, keyset.after_key, keyset.after_id, keyset.rows], product_from_row)?;
+            let rows = statement.query_map(
+                params![
+                    tenant,
+                    name_pattern,
+                    filter.category,
+                    keyset.after_key,
+                    keyset.after_id,
+                    keyset.rows
+                ],
+                product_from_row,
+            )?;
             rows.collect()
         };
-        self.read_page(&page, &query, fetch, |p| (ts(p.created_at), p.id.clone())).await
+        self.read_page(&page, &query, fetch, |p| (ts(p.created_at), p.id.clone()))
+            .await
     }
 }
 
 /// Escapes `%`, `_` and `\` so a search term matches literally.
 fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -70,7 +70,12 @@ impl ReaderConnection {
     /// Wraps an open read-only connection, locating the WAL-index header through it.
     pub(super) fn new(connection: Connection) -> Self {
         let wal_index = WalIndexHeader::locate(&connection);
-        Self { connection, wal_index, held: None, max_held: MAX_HELD }
+        Self {
+            connection,
+            wal_index,
+            held: None,
+            max_held: MAX_HELD,
+        }
     }
 
     /// Whether this connection keeps snapshots between reads (it found the WAL-index header).
@@ -88,7 +93,11 @@ impl ReaderConnection {
     /// Runs `work` on the newest committed state: in the held snapshot when nothing has been
     /// committed since it began, else in a new one, which is kept afterwards only if `may_keep`
     /// (see the module doc for when it is not).
-    pub(super) fn run<T>(&mut self, may_keep: bool, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    pub(super) fn run<T>(
+        &mut self,
+        may_keep: bool,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
         if !(may_keep && self.held_snapshot_is_current()) {
             self.release();
             if may_keep {
@@ -96,7 +105,8 @@ impl ReaderConnection {
             }
         }
         let result = work(&self.connection);
-        let failed = matches!(&result, Err(error) if !matches!(error, rusqlite::Error::QueryReturnedNoRows));
+        let failed =
+            matches!(&result, Err(error) if !matches!(error, rusqlite::Error::QueryReturnedNoRows));
         if failed || self.held.is_none() {
             self.release();
         }
@@ -109,20 +119,29 @@ impl ReaderConnection {
         if !self.connection.is_autocommit() {
             // Ending a read transaction cannot fail in a way that matters: on an error SQLite has
             // already rolled back, and the next `begin` starts from autocommit either way.
-            let _ = self.connection.prepare_cached("ROLLBACK").and_then(|mut rollback| rollback.execute([]));
+            let _ = self
+                .connection
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut rollback| rollback.execute([]));
         }
     }
 
     /// Ends the held snapshot if it began more than [`MAX_HELD`] ago.
     pub(super) fn release_if_stale(&mut self) {
-        if self.held.as_ref().is_some_and(|held| held.began.elapsed() >= self.max_held) {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|held| held.began.elapsed() >= self.max_held)
+        {
             self.release();
         }
     }
 
     fn held_snapshot_is_current(&self) -> bool {
         match (&self.held, &self.wal_index) {
-            (Some(held), Some(wal_index)) => held.began.elapsed() < self.max_held && wal_index.read() == held.header,
+            (Some(held), Some(wal_index)) => {
+                held.began.elapsed() < self.max_held && wal_index.read() == held.header
+            }
             _ => false,
         }
     }
@@ -139,7 +158,10 @@ impl ReaderConnection {
         }
         // DEFERRED: the snapshot itself starts at the first read inside `work`.
         self.connection.prepare_cached("BEGIN")?.execute([])?;
-        self.held = Some(HeldSnapshot { header, began: Instant::now() });
+        self.held = Some(HeldSnapshot {
+            header,
+            began: Instant::now(),
+        });
         Ok(())
     }
 }
@@ -160,18 +182,27 @@ impl WalIndexHeader {
     /// transaction so that SQLite has opened the WAL and mapped the `-shm` file. `None` when
     /// anything is not as expected.
     fn locate(connection: &Connection) -> Option<Self> {
-        let journal_mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).ok()?;
-        let locking_mode: String = connection.query_row("PRAGMA locking_mode", [], |row| row.get(0)).ok()?;
-        if !journal_mode.eq_ignore_ascii_case("wal") || !locking_mode.eq_ignore_ascii_case("normal") {
+        let journal_mode: String = connection
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .ok()?;
+        let locking_mode: String = connection
+            .query_row("PRAGMA locking_mode", [], |row| row.get(0))
+            .ok()?;
+        if !journal_mode.eq_ignore_ascii_case("wal") || !locking_mode.eq_ignore_ascii_case("normal")
+        {
             return None;
         }
         connection.execute_batch("BEGIN").ok()?;
         let words = connection
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0))
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
+                row.get::<_, i64>(0)
+            })
             .ok()
             .and_then(|_| shared_memory_region(connection));
         connection.execute_batch("ROLLBACK").ok()?;
-        let header = Self { words: words?.cast() };
+        let header = Self {
+            words: words?.cast(),
+        };
         // A commit of another process may be rewriting the header right now: look again.
         (0..3).any(|_| header.looks_valid()).then_some(header)
     }
@@ -193,7 +224,9 @@ impl WalIndexHeader {
     fn looks_valid(&self) -> bool {
         let header = self.read();
         let is_init = header[3].to_ne_bytes()[0];
-        header[0] == WAL_INDEX_VERSION && is_init == 1 && header[..HEADER_WORDS / 2] == header[HEADER_WORDS / 2..]
+        header[0] == WAL_INDEX_VERSION
+            && is_init == 1
+            && header[..HEADER_WORDS / 2] == header[HEADER_WORDS / 2..]
     }
 }
 
@@ -204,7 +237,12 @@ fn shared_memory_region(connection: &Connection) -> Option<NonNull<c_void>> {
     // SAFETY: `handle` is the live connection; SQLITE_FCNTL_FILE_POINTER writes the main
     // database's `sqlite3_file*` into `file`, which stays valid while the connection is open.
     let code = unsafe {
-        ffi::sqlite3_file_control(connection.handle(), c"main".as_ptr(), ffi::SQLITE_FCNTL_FILE_POINTER, (&raw mut file).cast())
+        ffi::sqlite3_file_control(
+            connection.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut file).cast(),
+        )
     };
     if code != ffi::SQLITE_OK || file.is_null() {
         return None;
@@ -212,7 +250,9 @@ fn shared_memory_region(connection: &Connection) -> Option<NonNull<c_void>> {
     // SAFETY: `file` is a valid `sqlite3_file` (above); its methods table is SQLite's VFS table.
     let methods = unsafe { (*file).pMethods };
     // SAFETY: a non-null methods table of a VFS file; `iVersion >= 2` means `xShmMap` exists.
-    let shm_map = unsafe { methods.as_ref() }.filter(|methods| methods.iVersion >= 2)?.xShmMap?;
+    let shm_map = unsafe { methods.as_ref() }
+        .filter(|methods| methods.iVersion >= 2)?
+        .xShmMap?;
     let mut region: *mut c_void = std::ptr::null_mut();
     // SAFETY: region 0 is mapped already (we are inside a read transaction), so `bExtend = 0`
     // only returns SQLite's existing mapping; 32768 is the region size SQLite itself uses.
@@ -234,15 +274,22 @@ mod tests {
         let path = dir.path().join("snapshots.db");
         let writer = Connection::open(&path).unwrap();
         writer.pragma_update(None, "journal_mode", "WAL").unwrap();
-        writer.execute_batch("CREATE TABLE rows (id INTEGER PRIMARY KEY)").unwrap();
-        let reader = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        writer
+            .execute_batch("CREATE TABLE rows (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        let reader =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let mut reader = ReaderConnection::new(reader);
         reader.max_held = max_held;
         (dir, writer, reader)
     }
 
     fn count(reader: &mut ReaderConnection) -> i64 {
-        reader.run(true, |conn| conn.query_row("SELECT count(*) FROM rows", [], |row| row.get(0))).unwrap()
+        reader
+            .run(true, |conn| {
+                conn.query_row("SELECT count(*) FROM rows", [], |row| row.get(0))
+            })
+            .unwrap()
     }
 
     fn began(reader: &ReaderConnection) -> Instant {
@@ -256,10 +303,20 @@ mod tests {
         assert_eq!(count(&mut reader), 0);
         let first = began(&reader);
         assert_eq!(count(&mut reader), 0);
-        assert_eq!(began(&reader), first, "nothing changed: the same snapshot served the second read");
+        assert_eq!(
+            began(&reader),
+            first,
+            "nothing changed: the same snapshot served the second read"
+        );
         for expected in 1..=50 {
-            writer.execute("INSERT INTO rows DEFAULT VALUES", []).unwrap();
-            assert_eq!(count(&mut reader), expected, "a commit is seen by the very next read");
+            writer
+                .execute("INSERT INTO rows DEFAULT VALUES", [])
+                .unwrap();
+            assert_eq!(
+                count(&mut reader),
+                expected,
+                "a commit is seen by the very next read"
+            );
         }
         assert!(began(&reader) > first, "a commit ended the old snapshot");
     }
@@ -271,13 +328,22 @@ mod tests {
         for expected in 1..=3 {
             let held = began(&reader);
             let status = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "store::sqlite::snapshot::tests::insert_one_row_as_another_process", "--ignored", "--quiet"])
+                .args([
+                    "--exact",
+                    "store::sqlite::snapshot::tests::insert_one_row_as_another_process",
+                    "--ignored",
+                    "--quiet",
+                ])
                 .env(CHILD_DATABASE, dir.path().join("snapshots.db"))
                 .stdout(std::process::Stdio::null())
                 .status()
                 .unwrap();
             assert!(status.success());
-            assert_eq!(began(&reader), held, "the snapshot is still held when the other process commits");
+            assert_eq!(
+                began(&reader),
+                held,
+                "the snapshot is still held when the other process commits"
+            );
             assert_eq!(count(&mut reader), expected);
         }
     }
@@ -288,19 +354,32 @@ mod tests {
     #[test]
     #[ignore = "run as a child process by a_commit_by_another_process_is_seen_by_the_next_read"]
     fn insert_one_row_as_another_process() {
-        let path = std::env::var_os(CHILD_DATABASE).expect("started by a_commit_by_another_process_is_seen_by_the_next_read");
+        let path = std::env::var_os(CHILD_DATABASE)
+            .expect("started by a_commit_by_another_process_is_seen_by_the_next_read");
         let writer = Connection::open(path).unwrap();
         writer.busy_timeout(Duration::from_secs(5)).unwrap();
-        assert_eq!(writer.execute("INSERT INTO rows DEFAULT VALUES", []).unwrap(), 1);
+        assert_eq!(
+            writer
+                .execute("INSERT INTO rows DEFAULT VALUES", [])
+                .unwrap(),
+            1
+        );
     }
 
     #[test]
     fn reads_while_another_process_writes_do_not_keep_the_wal_from_starting_over() {
         let (dir, writer, mut reader) = setup(MAX_HELD);
-        writer.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)").unwrap();
+        writer
+            .execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+            .unwrap();
         drop(writer);
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "store::sqlite::snapshot::tests::insert_blobs_as_another_process", "--ignored", "--quiet"])
+            .args([
+                "--exact",
+                "store::sqlite::snapshot::tests::insert_blobs_as_another_process",
+                "--ignored",
+                "--quiet",
+            ])
             .env(CHILD_DATABASE, dir.path().join("snapshots.db"))
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -308,7 +387,11 @@ mod tests {
         let wal = dir.path().join("snapshots.db-wal");
         let mut largest_wal = 0;
         let status = loop {
-            reader.run(true, |conn| conn.query_row("SELECT count(*) FROM blobs", [], |row| row.get::<_, i64>(0))).unwrap();
+            reader
+                .run(true, |conn| {
+                    conn.query_row("SELECT count(*) FROM blobs", [], |row| row.get::<_, i64>(0))
+                })
+                .unwrap();
             largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |meta| meta.len()));
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
@@ -319,18 +402,25 @@ mod tests {
         };
         assert!(status.success());
         // As in `Db`'s test: without the WAL starting over it would pass 12 MB.
-        assert!(largest_wal < 8 * 1024 * 1024, "the WAL grew to {largest_wal} bytes");
+        assert!(
+            largest_wal < 8 * 1024 * 1024,
+            "the WAL grew to {largest_wal} bytes"
+        );
     }
 
     /// Not a test: the writing process of the test above.
     #[test]
     #[ignore = "run as a child process by reads_while_another_process_writes_do_not_keep_the_wal_from_starting_over"]
     fn insert_blobs_as_another_process() {
-        let path = std::env::var_os(CHILD_DATABASE).expect("started by reads_while_another_process_writes_do_not_keep_the_wal_from_starting_over");
+        let path = std::env::var_os(CHILD_DATABASE).expect(
+            "started by reads_while_another_process_writes_do_not_keep_the_wal_from_starting_over",
+        );
         let writer = Connection::open(path).unwrap();
         writer.busy_timeout(Duration::from_secs(5)).unwrap();
         for _ in 0..3000 {
-            writer.execute("INSERT INTO blobs (data) VALUES (zeroblob(3000))", []).unwrap();
+            writer
+                .execute("INSERT INTO blobs (data) VALUES (zeroblob(3000))", [])
+                .unwrap();
         }
     }
 
@@ -347,9 +437,14 @@ mod tests {
         assert!(reader.held.is_none() && reader.connection.is_autocommit());
 
         count(&mut reader);
-        let failed = reader.run(true, |conn| conn.query_row("SELECT nope FROM rows", [], |row| row.get::<_, i64>(0)));
+        let failed = reader.run(true, |conn| {
+            conn.query_row("SELECT nope FROM rows", [], |row| row.get::<_, i64>(0))
+        });
         assert!(failed.is_err());
-        assert!(reader.held.is_none() && reader.connection.is_autocommit(), "a failed read ends its snapshot");
+        assert!(
+            reader.held.is_none() && reader.connection.is_autocommit(),
+            "a failed read ends its snapshot"
+        );
         assert_eq!(count(&mut reader), 0, "and the next read works");
     }
 
@@ -358,10 +453,22 @@ mod tests {
         let (_dir, writer, mut reader) = setup(Duration::from_secs(3600));
         writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         writer.busy_timeout(Duration::ZERO).unwrap();
-        writer.execute("INSERT INTO rows DEFAULT VALUES", []).unwrap();
+        writer
+            .execute("INSERT INTO rows DEFAULT VALUES", [])
+            .unwrap();
         assert_eq!(count(&mut reader), 1);
-        let busy = |writer: &Connection| writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0)).unwrap();
-        assert_eq!(busy(&writer), 1, "the held snapshot is a real read transaction");
+        let busy = |writer: &Connection| {
+            writer
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            busy(&writer),
+            1,
+            "the held snapshot is a real read transaction"
+        );
         reader.release();
         assert_eq!(busy(&writer), 0);
     }
@@ -370,7 +477,10 @@ mod tests {
     fn without_wal_nothing_is_held() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rollback-journal.db");
-        Connection::open(&path).unwrap().execute_batch("CREATE TABLE rows (id INTEGER PRIMARY KEY)").unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE rows (id INTEGER PRIMARY KEY)")
+            .unwrap();
         let mut reader = ReaderConnection::new(Connection::open(&path).unwrap());
         assert!(!reader.keeps_snapshots());
         assert_eq!(count(&mut reader), 0);

@@ -27,7 +27,13 @@ pub fn optional_time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<
 fn parse_time(text: &str, index: usize) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
-        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error)))
+        .map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        })
 }
 
 /// A JSON column read into a value.
@@ -36,13 +42,22 @@ pub fn json_at<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> r
     parse_json(&text, index)
 }
 
-pub fn optional_json_at<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
+pub fn optional_json_at<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
     let text: Option<String> = row.get(index)?;
     text.map(|text| parse_json(&text, index)).transpose()
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|error| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error)))
+    serde_json::from_str(text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
 }
 
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -69,7 +84,6 @@ pub fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<(
     Ok(())
 }
 
-
 /// Where a keyset page starts, and how many rows to read for it.
 pub struct Keyset {
     /// The sort key and the id of the previous page's last item (`None` on the first page).
@@ -83,14 +97,24 @@ impl Db {
     /// One page of the listing `query` (the name its continuation tokens carry): `fetch` reads
     /// the rows after the page's position, in the listing's order, on a reader connection;
     /// `key_of` gives an item's `(sort key, id)` for the next token.
-    pub(super) async fn read_page<T, F, K>(&self, page: &PageRequest, query: &str, fetch: F, key_of: K) -> StoreResult<Page<T>>
+    pub(super) async fn read_page<T, F, K>(
+        &self,
+        page: &PageRequest,
+        query: &str,
+        fetch: F,
+        key_of: K,
+    ) -> StoreResult<Page<T>>
     where
         F: FnOnce(&Connection, Keyset) -> rusqlite::Result<Vec<T>> + Send + 'static,
         K: Fn(&T) -> (String, String) + Send,
         T: Send + 'static,
     {
         let (after_key, after_id) = after(page, query)?;
-        let keyset = Keyset { after_key, after_id, rows: i64::from(page.limit) + 1 };
+        let keyset = Keyset {
+            after_key,
+            after_id,
+            rows: i64::from(page.limit) + 1,
+        };
         let items = self.read(move |conn| fetch(conn, keyset)).await?;
         Ok(into_page(items, page, query, key_of))
     }
