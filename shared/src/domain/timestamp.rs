@@ -70,8 +70,8 @@ fn write_rfc3339(at: &DateTime<Utc>, out: &mut [u8; MAX_LEN]) -> Option<usize> {
     put(at.minute(), 2, Some(b':'));
     let (fraction, digits) = match nano {
         0 => (0, 0),
-        _ if nano % 1_000_000 == 0 => (nano / 1_000_000, 3),
-        _ if nano % 1_000 == 0 => (nano / 1_000, 6),
+        _ if nano.is_multiple_of(1_000_000) => (nano / 1_000_000, 3),
+        _ if nano.is_multiple_of(1_000) => (nano / 1_000, 6),
         _ => (nano, 9),
     };
     if digits == 0 {
