@@ -585,3 +585,113 @@ async fn key_rotation_with_an_unknown_kid_works_with_the_apps_own_settings() {
     app.get("/products", &new).await.expect_status(200);
     assert_eq!(idp.jwks_fetches(), 2);
 }
+
+/// An employee token without a known app role (no `roles` claim, an empty one, or only roles
+/// this API does not know) reads and changes nothing: 403 on every operation, including the
+/// reads of customers' personal data, and no order is placed.
+#[tokio::test]
+async fn an_employee_without_a_known_role_gets_403_on_every_operation() {
+    let idp = FakeIdp::start("entra", &[key_a()]).await;
+    let app = app_trusting(&idp).await;
+    let customer = app
+        .create_customer("t1", "Ada Lovelace", "ada@example.org")
+        .await;
+    let customer_id = customer["id"].as_str().unwrap().to_owned();
+    let product = app.create_product("t1", "Widget", "tools", 10).await;
+    let product_id = product["id"].as_str().unwrap().to_owned();
+    let order = app
+        .post(
+            "/orders",
+            &app.admin("t1"),
+            &json!({"customerId": customer_id, "items": [{"productId": product_id, "quantity": 1}]}),
+        )
+        .await;
+    let order_id = order.expect_status(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let tokens = [
+        ("no roles claim", idp.token(&key_a(), json!({}))),
+        ("empty roles", idp.token(&key_a(), json!({"roles": []}))),
+        (
+            "unknown roles",
+            idp.token(&key_a(), json!({"roles": ["superuser", "Admin", "ADMIN"]})),
+        ),
+        (
+            "unknown single role",
+            idp.token(&key_a(), json!({"roles": "root"})),
+        ),
+        ("dev token without roles", app.employee("t1", &[])),
+    ];
+    let new_order =
+        json!({"customerId": customer_id, "items": [{"productId": product_id, "quantity": 1}]});
+    for (case, token) in &tokens {
+        let bearer = format!("Bearer {token}");
+        let reads = [
+            "/customers".to_owned(),
+            format!("/customers/{customer_id}"),
+            format!("/customers/{customer_id}/orders"),
+            "/orders".to_owned(),
+            format!("/orders/{order_id}"),
+            format!("/orders/{order_id}/history"),
+            "/products".to_owned(),
+            format!("/products/{product_id}"),
+            "/notifications".to_owned(),
+            "/audit/logs".to_owned(),
+        ];
+        for path in &reads {
+            let reply = get_with(&app, path, &bearer).await;
+            assert_eq!(reply.status, 403, "{case}: GET {path}: {}", reply.text);
+            assert!(
+                !reply.text.contains("ada@example.org") && !reply.text.contains("Ada Lovelace"),
+                "{case}: GET {path} leaks personal data: {}",
+                reply.text
+            );
+        }
+        let writes = [
+            ("POST /orders", app.post("/orders", token, &new_order).await),
+            (
+                "POST /customers",
+                app.post(
+                    "/customers",
+                    token,
+                    &json!({"name": "Bob", "email": "bob@example.org"}),
+                )
+                .await,
+            ),
+            (
+                "DELETE /customers/{id}",
+                app.delete(&format!("/customers/{customer_id}"), token)
+                    .await,
+            ),
+        ];
+        for (operation, reply) in &writes {
+            assert_eq!(reply.status, 403, "{case}: {operation}: {}", reply.text);
+            assert_eq!(
+                reply.header("content-type"),
+                Some("application/problem+json"),
+                "{case}: {operation}"
+            );
+            assert!(
+                reply.body["detail"]
+                    .as_str()
+                    .is_some_and(|detail| detail.contains("app roles")),
+                "{case}: {operation}: {}",
+                reply.text
+            );
+        }
+    }
+
+    // Nothing was placed: still the one order, and the stock less only that order.
+    let admin = app.admin("t1");
+    let orders = app.get("/orders", &admin).await;
+    assert_eq!(
+        orders.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        orders.text
+    );
+    let product = app.get(&format!("/products/{product_id}"), &admin).await;
+    assert_eq!(product.body["stock"], 9, "{}", product.text);
+}

@@ -843,10 +843,17 @@ def main() -> None:
             problems.append("external: no CORS allowed-origins")
         int_root = xml_docs.get(internal)
         if int_root is not None:
-            filt = int_root.find("inbound/choose/when/ip-filter")
-            when = int_root.find("inbound/choose/when")
-            if filt is None or filt.get("action") != "allow" or "admin" not in (when.get("condition") or ""):
+            admin_whens = [w for w in int_root.findall("inbound/choose/when") if w.find("ip-filter") is not None]
+            if not any(w.find("ip-filter").get("action") == "allow" and "(^|/)admin(/|$)" in (w.get("condition") or "") for w in admin_whens):
                 problems.append("internal: /admin routes need an ip-filter action=allow inside a choose on the admin path")
+            # Employees without a known app role are refused at the gateway (403), before the handler.
+            role_whens = [w for w in int_root.findall("inbound/choose/when")
+                          if w.find("return-response/set-status") is not None
+                          and w.find("return-response/set-status").get("code") == "403"]
+            roles_named = any(all(f'"{role}"' in (w.get("condition") or "") for role in ("admin", "customer-service", "order-manager"))
+                              and '"roles"' in (w.get("condition") or "") for w in role_whens)
+            if not roles_named:
+                problems.append("internal: tokens without one of the app roles (admin, customer-service, order-manager) must get 403 at the gateway")
         for path, root in xml_docs.items():
             for el in root.iter("set-status"):
                 if not el.get("code") or not el.get("reason"):

@@ -31,6 +31,7 @@ impl FromRequestParts<AppState> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
         let principal = state.authenticator.authenticate(authorization).await?;
+        require_a_known_role(&principal)?;
         let correlation_id = match parts.extensions.get::<CorrelationId>() {
             Some(CorrelationId(id)) => id.clone(),
             None => correlation_id(&parts.headers),
@@ -39,6 +40,22 @@ impl FromRequestParts<AppState> for Caller {
             principal,
             correlation_id,
         })
+    }
+}
+
+/// An employee must hold at least one of the app roles ([`Role::ALL`]) to do anything at all:
+/// a token from the employees' issuer with no `roles` claim, or with only roles this API does
+/// not know (`superuser`, `Admin`), is 403 on every operation, reads included. Without this,
+/// "any employee" checks would let a role-less account of the organisation read every
+/// customer's personal data.
+fn require_a_known_role(principal: &Principal) -> Result<(), ApiError> {
+    match principal.roles() {
+        Some(roles) if roles.is_empty() => Err(ApiError::Forbidden(format!(
+            "an employee without one of the app roles ({}) may not use this API; ask an \
+             administrator to assign a role",
+            Role::ALL.map(Role::as_str).join(", ")
+        ))),
+        _ => Ok(()),
     }
 }
 

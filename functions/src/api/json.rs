@@ -33,6 +33,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
                 "send the body as application/json".into(),
             ));
         }
+        let envelope = request
+            .extensions()
+            .get::<shared::protocol::FromEnvelope>()
+            .is_some();
         let limit = state.settings.http_body_limit_bytes;
         let bytes = Bytes::from_request(request, state)
             .await
@@ -40,12 +44,39 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
         if bytes.len() > limit {
             return Err(ApiError::TooLarge { limit });
         }
+        if envelope_replaced_invalid_utf8(envelope, &bytes) {
+            return Err(ApiError::BadRequest(
+                "the body is not valid UTF-8; send JSON encoded as UTF-8".into(),
+            ));
+        }
         parse(&bytes).map(ValidJson)
     }
 }
 
-/// Parses `bytes`, naming the field that failed (`items[1].quantity: invalid type ...`).
+/// The Functions host decodes an enveloped request's body as UTF-8 text before the handler
+/// sees it, replacing invalid bytes with U+FFFD. A replacement character in such a body is
+/// taken for that (a client that means U+FFFD can send it escaped, `\ufffd`), so an enveloped
+/// write refuses invalid UTF-8 as a forwarded one does, instead of storing the damage.
+fn envelope_replaced_invalid_utf8(envelope: bool, body: &[u8]) -> bool {
+    const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+    envelope
+        && body
+            .windows(REPLACEMENT.len())
+            .any(|bytes| bytes == REPLACEMENT)
+}
+
+/// Parses `bytes` as a JSON object, naming the field that failed (`items[1].quantity: invalid
+/// type ...`). Anything but an object is refused first: serde would otherwise fill a struct's
+/// fields by position from an array.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|byte| *byte != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object ({...}), not an array or a single value".into(),
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     let value = parsed.map_err(|error| {

@@ -41,10 +41,15 @@ impl QueryParams {
         });
     }
 
-    /// Free text of at most `max` characters.
+    /// A text filter of at most `max` characters. Control characters are refused: a NUL would
+    /// otherwise cut the filter short in the store and match everything.
     pub fn text(&mut self, name: &str, max: usize) -> Option<String> {
         let value = self.values.get(name)?.trim().to_owned();
         if value.is_empty() {
+            return None;
+        }
+        if value.chars().any(char::is_control) {
+            self.error(name, "must not contain control characters (such as %00)");
             return None;
         }
         if value.chars().count() > max {

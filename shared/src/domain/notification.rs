@@ -49,7 +49,7 @@ impl NotificationInput {
         let mut check = Validation::new();
         check.id("customerId", &self.customer_id);
         check.text("title", &self.title, 1, 200);
-        check.text("message", &self.message, 1, 4000);
+        check.free_text("message", &self.message, 1, 4000);
         check.finish()
     }
 }

@@ -204,7 +204,7 @@ impl StatusInput {
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut check = Validation::new();
         if let Some(reason) = &self.reason {
-            check.text("reason", reason, 0, 500);
+            check.free_text("reason", reason, 0, 500);
         }
         check.finish()
     }

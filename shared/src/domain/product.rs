@@ -55,7 +55,7 @@ impl ProductInput {
         check.text("name", &self.name, 1, 200);
         check.text("category", &self.category, 1, 100);
         if let Some(description) = &self.description {
-            check.text("description", description, 0, 4000);
+            check.free_text("description", description, 0, 4000);
         }
         check.range("priceCents", self.price_cents, 0, 10_000_000_000);
         validate_currency(&mut check, "currency", &self.currency);

@@ -41,15 +41,51 @@ impl Validation {
         });
     }
 
-    /// Trimmed text of `min..=max` characters.
+    /// Trimmed single-line text of `min..=max` characters (names, cities, categories): no
+    /// control characters at all and no invisible formatting characters (see
+    /// [`is_hidden_format`]).
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        if value.chars().any(char::is_control) {
+            self.error(field, "must not contain control characters");
+            return;
+        }
+        if value.chars().any(is_hidden_format) {
+            self.error(
+                field,
+                "must not contain invisible formatting characters (such as U+200B or U+202E)",
+            );
+            return;
+        }
+        self.length(field, value, min, max);
+    }
+
+    /// Trimmed free text of `min..=max` characters (messages, descriptions, reasons): line
+    /// breaks and tabs are allowed; other control characters (NUL among them) and the
+    /// bidirectional overrides, embeddings and isolates, which can make text read differently
+    /// from what it is, are not.
+    pub fn free_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
         if value
             .chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
-            self.error(field, "must not contain control characters");
+            self.error(
+                field,
+                "must not contain control characters other than line breaks and tabs",
+            );
             return;
         }
+        if value.chars().any(is_bidi_control) {
+            self.error(
+                field,
+                "must not contain bidirectional override or isolate characters (U+202A to \
+                 U+202E, U+2066 to U+2069)",
+            );
+            return;
+        }
+        self.length(field, value, min, max);
+    }
+
+    fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
         let length = value.trim().chars().count();
         if length < min || length > max {
             if min > 0 && length == 0 {
@@ -60,10 +96,12 @@ impl Validation {
         }
     }
 
-    /// An email address of a plausible shape (one `@`, a dot in the domain, no spaces).
+    /// An email address of a plausible shape (one `@`, a dot in the domain, no spaces, no
+    /// control or invisible formatting characters).
     pub fn email(&mut self, field: &str, value: &str) {
         let valid = value.len() <= 254
             && !value.contains(char::is_whitespace)
+            && !value.chars().any(|c| c.is_control() || is_hidden_format(c))
             && value.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && !domain.contains('@')
@@ -111,6 +149,32 @@ impl Validation {
     }
 }
 
+/// The bidirectional embeddings and overrides (U+202A to U+202E) and isolates (U+2066 to
+/// U+2069): they reorder how text is displayed.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Formatting characters that do not show (Unicode category Cf) and have no place in a name,
+/// an address or an email: zero-width space, direction marks, bidirectional controls, word
+/// joiner and invisible operators, the byte-order mark, soft hyphen. The zero-width joiner
+/// and non-joiner (U+200C, U+200D) are allowed: some scripts (Persian, Indic) and emoji
+/// sequences need them in ordinary names.
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    ) || is_bidi_control(c)
+}
+
 /// 1 to 64 letters, digits, `-` or `_`.
 pub fn is_valid_id(value: &str) -> bool {
     (1..=64).contains(&value.len())
@@ -154,8 +218,51 @@ mod tests {
     }
 
     #[test]
+    fn single_line_text_refuses_controls_and_hidden_formatting() {
+        for bad in [
+            "a\0b",
+            "a\nb",
+            "a\u{202E}b",
+            "a\u{200B}b",
+            "\u{FEFF}a",
+            "a\u{2066}b",
+        ] {
+            let mut check = Validation::new();
+            check.text("name", bad, 1, 10);
+            assert!(!check.is_empty(), "{bad:?}");
+        }
+        for good in ["Zoë", "Ñandú", "محمد\u{200C}رضا", "👩\u{200D}💻"] {
+            let mut check = Validation::new();
+            check.text("name", good, 1, 10);
+            assert!(check.is_empty(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn free_text_allows_line_breaks_but_not_nul_or_bidi_overrides() {
+        let mut check = Validation::new();
+        check.free_text("message", "line one\nline two\tend", 1, 100);
+        assert!(check.is_empty());
+        for bad in ["a\0b", "a\u{202E}b", "a\u{2067}b", "a\u{7}b"] {
+            let mut check = Validation::new();
+            check.free_text("message", bad, 1, 100);
+            assert!(!check.is_empty(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn email_edge_cases() {
-        for bad in ["a@b", "@b.c", "a@.b", "a@b.", "a b@c.d", "a@b@c.d"] {
+        for bad in [
+            "a@b",
+            "@b.c",
+            "a@.b",
+            "a@b.",
+            "a b@c.d",
+            "a@b@c.d",
+            "a\0@b.c",
+            "a\u{202E}@b.c",
+            "a\u{200B}@b.c",
+        ] {
             let mut check = Validation::new();
             check.email("e", bad);
             assert!(!check.is_empty(), "{bad}");

@@ -137,7 +137,9 @@ impl HttpRequestData {
                 );
             }
         }
-        builder.body(self.body.map(Bytes::from).unwrap_or_default())
+        builder
+            .extension(FromEnvelope)
+            .body(self.body.map(Bytes::from).unwrap_or_default())
     }
 
     /// The envelope the host POSTs for this request to an HTTP function whose trigger binding
@@ -213,6 +215,11 @@ impl HttpRequestData {
         }
     }
 }
+
+/// Marks a request rebuilt from the host's envelope (`Data.req`), whose body the host has
+/// already decoded as UTF-8 text (invalid bytes replaced by U+FFFD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FromEnvelope;
 
 /// The `res` output the host turns into the HTTP response.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ mod service_bus;
 mod timer;
 
 pub use envelope::{InvocationRequest, InvocationResponse, SysMetadata};
-pub use http_data::{HttpRequestData, HttpResponseData};
+pub use http_data::{FromEnvelope, HttpRequestData, HttpResponseData};
 pub use lenient::{format_host_datetime, parse_host_datetime};
 pub use service_bus::{output_messages, OutgoingMessage, ServiceBusMessage};
 pub use timer::{ScheduleStatus, TimerInfo};
