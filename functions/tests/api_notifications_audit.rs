@@ -230,7 +230,6 @@ async fn employees_see_only_notifications_addressed_to_their_roles() {
         &[Role::CustomerService][..],
         &[Role::Admin],
         &[Role::OrderManager],
-        &[],
     ] {
         let listed = app.get("/notifications", &app.employee("t1", roles)).await;
         assert_eq!(
@@ -239,6 +238,10 @@ async fn employees_see_only_notifications_addressed_to_their_roles() {
             "{roles:?}"
         );
     }
+    // An employee without a role lists nothing at all.
+    app.get("/notifications", &app.employee("t1", &[]))
+        .await
+        .expect_problem(403);
 
     // Role-addressed notifications come from the platform (order events), not from this API:
     // put two in the store as NotificationDispatch would.

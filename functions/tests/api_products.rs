@@ -68,10 +68,13 @@ async fn catalogue_roles_create_and_update_products_and_everyone_signed_in_reads
         .await
         .expect_status(201);
 
+    // An employee without a role reads no product (every employee operation needs a role).
+    app.get(&format!("/products/{id}"), &app.employee("t1", &[]))
+        .await
+        .expect_problem(403);
     for reader in [
         app.client_of("t1", &customer),
         app.employee("t1", &[Role::CustomerService]),
-        app.employee("t1", &[]),
     ] {
         let read = app.get(&format!("/products/{id}"), &reader).await;
         assert_eq!(read.expect_status(200).body, created.body);
