@@ -708,3 +708,110 @@ async fn reports_go_to_the_audit_trail_and_the_run_table() {
     assert_eq!(stored.counts, report.counts);
     assert!(!stored.counts.is_empty());
 }
+
+/// Fails to erase `failing` (after putting it in the state a half-done erasure leaves:
+/// `erasureRequested`, data untouched) while `fail` is set; erases everyone otherwise.
+struct FlakyEraser {
+    data_dir: std::path::PathBuf,
+    failing: &'static str,
+    fail: std::sync::atomic::AtomicBool,
+    attempts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl InactiveCustomerEraser for FlakyEraser {
+    async fn erase(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+        request_id: &str,
+    ) -> Result<InactiveErasure, String> {
+        use std::sync::atomic::Ordering;
+        let conn = connect(&self.data_dir);
+        if customer_id == self.failing && self.fail.load(Ordering::SeqCst) {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            conn.execute(
+                "UPDATE customers SET status = 'erasureRequested' WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant.as_str(), customer_id],
+            )
+            .map_err(|e| e.to_string())?;
+            conn.execute(
+                "INSERT OR IGNORE INTO erasure_requests (tenant_id, id, customer_id, requested_by, status, requested_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'inProgress', ?5, ?5)",
+                params![
+                    tenant.as_str(),
+                    request_id,
+                    customer_id,
+                    shared::jobs::erasure::RETENTION_REQUESTER,
+                    ts(days_ago(0))
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+            return Err("database is locked".into());
+        }
+        conn.execute(
+            "UPDATE customers SET status = 'erased', email = 'masked' WHERE tenant_id = ?1 AND id = ?2",
+            params![tenant.as_str(), customer_id],
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(InactiveErasure::Erased)
+    }
+}
+
+/// A run in which an inactive customer's erasure keeps failing does not report `finished`:
+/// it tries again, then stops with the checkpoint just before that customer, and the next run
+/// completes the erasure. (A failed erasure used to be counted and skipped while the run
+/// reported `finished` and dropped its checkpoint, leaving a customer `erasureRequested` with
+/// their data intact until the next daily run.)
+#[tokio::test]
+async fn a_run_that_could_not_erase_a_customer_does_not_finish_and_the_next_run_erases_them() {
+    use std::sync::atomic::Ordering;
+    let env = Env::new(None);
+    seed_customers(&env);
+    let eraser = Arc::new(FlakyEraser {
+        data_dir: env.data(),
+        failing: "c-inactive-9y",
+        fail: std::sync::atomic::AtomicBool::new(true),
+        attempts: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let context = env
+        .context(&[("JOB_BATCH_SIZE", "1")])
+        .with_eraser(eraser.clone());
+
+    let first = run_job(JobName::DataRetentionCleanup, &context, options(false)).await;
+    assert_eq!(first.outcome, Outcome::Failed, "{first:?}");
+    assert!(!first.finished);
+    assert!(
+        first
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("c-inactive-9y")),
+        "{first:?}"
+    );
+    assert!(
+        eraser.attempts.load(Ordering::SeqCst) >= 2,
+        "tried more than once"
+    );
+    let checkpoints: i64 = env
+        .conn()
+        .query_row("SELECT COUNT(*) FROM job_checkpoints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(checkpoints, 1, "the checkpoint is kept for the next run");
+    assert!(
+        first.left.get("inactiveCustomers").copied().unwrap_or(0) >= 1,
+        "{first:?}"
+    );
+
+    eraser.fail.store(false, Ordering::SeqCst);
+    let second = run_job(JobName::DataRetentionCleanup, &context, options(false)).await;
+    assert_eq!(second.outcome, Outcome::Finished, "{second:?}");
+    let (status, email): (String, String) = env
+        .conn()
+        .query_row(
+            "SELECT status, email FROM customers WHERE tenant_id = 't1' AND id = 'c-inactive-9y'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), email.as_str()), ("erased", "masked"));
+    assert_eq!(second.totals["customersAnonymised"], 2, "{second:?}");
+}

@@ -285,3 +285,80 @@ async fn a_request_naming_another_customer_or_a_missing_one_is_refused() {
         "tenant scoped"
     );
 }
+
+/// Holds the database's write lock from another connection (as another process's job lease or
+/// start-up would) for `hold`, from a thread; the join handle releases it.
+fn hold_write_lock(
+    path: std::path::PathBuf,
+    hold: std::time::Duration,
+) -> std::thread::JoinHandle<()> {
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let other = rusqlite::Connection::open(path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked.send(()).unwrap();
+        std::thread::sleep(hold);
+        other.execute_batch("COMMIT").unwrap();
+    });
+    is_locked.recv().unwrap();
+    handle
+}
+
+/// An erasure's writes wait for another connection's write lock (the busy timeout) instead of
+/// failing at once with "database is locked": a transaction that read first and then wrote
+/// could not take the lock, which left a customer `erasureRequested` with data unmasked when
+/// two job processes overlapped.
+#[tokio::test]
+async fn erasure_writes_wait_for_another_processes_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path()).await;
+    let path = dir.path().join("app.db");
+    let tenant = TenantId::new(TENANT).unwrap();
+    let hold = std::time::Duration::from_millis(300);
+
+    let other = hold_write_lock(path.clone(), hold);
+    db.start_erasure(&tenant, request("r-1", "c-1"))
+        .await
+        .expect("start waits for the lock");
+    other.join().unwrap();
+
+    let masker = masker("c-1");
+    for step in ErasureStep::ALL {
+        loop {
+            let other = hold_write_lock(path.clone(), std::time::Duration::from_millis(50));
+            let progress = db
+                .erase_batch(&tenant, "r-1", step, &masker, 2)
+                .await
+                .unwrap_or_else(|error| panic!("{step:?} waits for the lock: {error}"));
+            other.join().unwrap();
+            if progress.is_done(step) {
+                break;
+            }
+        }
+    }
+
+    let other = hold_write_lock(path, hold);
+    let audit = AuditEntry::now(
+        TENANT,
+        "system:test",
+        "gdpr.erasure.completed",
+        "erasureRequest",
+        "r-1",
+        "c",
+    );
+    let (record, _) = db
+        .finish_erasure(&tenant, "r-1", json!({"n": 1}), audit)
+        .await
+        .expect("finish waits for the lock");
+    other.join().unwrap();
+    assert_eq!(record.status, ErasureStatus::Completed);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM customers WHERE id = 'c-1' AND email LIKE '%@example.org'"
+        )
+        .await,
+        0,
+        "the email is masked"
+    );
+}

@@ -164,6 +164,14 @@ pub enum JobError {
     },
     #[error("the lease was taken over by another run; stopped")]
     LeaseLost,
+    /// An inactive customer's erasure failed after retries; the run stops before it, so the
+    /// next run completes it.
+    #[error("tenant {tenant}: erasing customer {customer_id} failed: {reason}; the next run resumes with this customer")]
+    Erasure {
+        tenant: String,
+        customer_id: String,
+        reason: String,
+    },
     #[error("the job's checkpoint cannot be read: {0}; fix: remove it (job_checkpoints row) to start over")]
     Checkpoint(String),
 }

@@ -13,7 +13,7 @@ use crate::store::jobs::{Cursor, NotificationScan, Removal};
 use crate::store::{Store, StoreResult, TenantId};
 
 use super::archive_step::{archive_tenant, ArchiveRow, ArchiveSource};
-use super::erasure::{request_id, InactiveErasure};
+use super::erasure::{request_id, InactiveCustomerEraser, InactiveErasure};
 use super::policy::TenantRetention;
 use super::run::Run;
 use super::{JobError, StepEnd};
@@ -197,16 +197,20 @@ async fn erase_inactive(
                 "customersAnonymised"
             } else {
                 run.keep_lease().await?;
-                match eraser
-                    .erase(tenant, &customer.id, &request_id(&customer.id))
-                    .await
-                {
+                match erase_with_retries(eraser.as_ref(), tenant, &customer.id).await {
                     Ok(InactiveErasure::Erased) => "customersAnonymised",
                     Ok(InactiveErasure::AlreadyErased) => "customersAlreadyErased",
                     Ok(InactiveErasure::NotWired) => "customersAwaitingErasure",
                     Err(reason) => {
-                        tracing::warn!(tenant = %tenant, customer_id = %customer.id, %reason, "erasing an inactive customer failed; retried next run");
-                        "customerErasuresFailed"
+                        // The checkpoint stays just before this customer, and the run does not
+                        // report `finished`: the next run resumes here and completes the same
+                        // erasure request (its id is fixed per customer).
+                        save_cursor(run, STEP, tenant, cursor.clone()).await?;
+                        return Err(JobError::Erasure {
+                            tenant: tenant.to_string(),
+                            customer_id: customer.id,
+                            reason,
+                        });
                     }
                 }
             };
@@ -219,6 +223,33 @@ async fn erase_inactive(
             }
         }
         save_cursor(run, STEP, tenant, cursor.clone()).await?;
+    }
+}
+
+/// Attempts at one inactive customer's erasure before the run stops on it.
+const ERASURE_ATTEMPTS: u32 = 3;
+
+/// Erases one inactive customer, trying again after a short pause when it fails (a busy
+/// database, a throttled store): the erasure resumes where the last attempt stopped.
+async fn erase_with_retries(
+    eraser: &dyn InactiveCustomerEraser,
+    tenant: &TenantId,
+    customer_id: &str,
+) -> Result<InactiveErasure, String> {
+    let mut attempt = 1;
+    loop {
+        match eraser
+            .erase(tenant, customer_id, &request_id(customer_id))
+            .await
+        {
+            Err(reason) if attempt < ERASURE_ATTEMPTS => {
+                tracing::warn!(tenant = %tenant, customer_id, attempt, %reason, "erasing an inactive customer failed; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            result => return result,
+        }
     }
 }
 

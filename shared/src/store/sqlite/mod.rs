@@ -349,10 +349,15 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI
     };
-    let connection = Connection::open_with_flags(path, flags)?;
+    let mut connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(Duration::from_secs(5))?;
     if !read_only {
-        // auto_vacuum must be chosen before the first table exists; it is a no-op afterwards.
+        // Writer transactions take the write lock when they begin. A deferred one that reads
+        // first and then writes gets SQLITE_BUSY at once, without the busy timeout, when
+        // another process wrote in between (it cannot upgrade a stale read snapshot).
+        connection.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+        // auto_vacuum must be chosen before the first table exists; afterwards it changes
+        // nothing, though SQLite still runs it as a (short) write transaction.
         connection.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
     }
