@@ -20,7 +20,9 @@ import tempfile
 import unittest
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+# The repository whose scripts/deploy is tested: this one, or DEPLOY_TEST_REPO (e.g. an older
+# checkout, to show what these tests catch).
+REPO = Path(os.environ.get("DEPLOY_TEST_REPO") or Path(__file__).resolve().parents[2])
 
 FAKE_AZ = r'''#!/usr/bin/env bash
 # A stand-in for the Azure CLI: records each call with a fingerprint of the GDPR key it would
