@@ -6,19 +6,29 @@
 //   cosmos         Cosmos DB account, the `platform` database and its containers
 //   serviceBus     gdpr-requests, order-events/notifications, notifications-outbound
 //   keyVault       RBAC-mode vault: the GDPR pseudonymisation key, the function key for APIM
-//   functionApp    Linux Elastic Premium plan + the custom-handler function app
 //   access         the app identity's least-privilege role assignments
+//   appRoles...    a wait until those roles have taken effect (rolePropagation.bicep)
+//   functionApp    Linux Elastic Premium plan + the custom-handler function app
 //   apim           API Management: external and internal APIs, products, policies
 //
-// Deploy with scripts/deploy (what-if first with --what-if). Parameters per environment are in
-// dev.bicepparam and prod.bicepparam; tenant-specific values come from environment variables
-// there, so the files hold no tenant ids.
+// Order on a fresh resource group (one run, nothing to repeat): the app's user-assigned identity
+// exists first, `access` gives it its roles (the principal id comes from the identity, never from
+// the app), `appRolesPropagated` waits until Azure RBAC has taken them up, and only then is the
+// function app created: its host starts with the storage, Service Bus and Key Vault access it
+// needs, so it can write its keys and resolve its Key Vault reference. `apim` reads the function
+// key (listKeys) after all of that, and inside it the Key Vault named value waits for API
+// Management's own secret-reader role the same way. scripts/test-infra checks this order.
+//
+// Deploy with scripts/deploy (it shows the what-if first). Parameters per environment are in
+// dev.bicepparam, staging.bicepparam and prod.bicepparam; tenant-specific values come from
+// environment variables there, so the files hold no tenant ids.
 
 targetScope = 'resourceGroup'
 
 @description('Environment name, part of every resource name.')
 @allowed([
   'dev'
+  'staging'
   'prod'
 ])
 param environmentName string
@@ -57,12 +67,10 @@ param maximumBurst int = 10
 @description('Availability-zone redundancy for the plan, Cosmos DB and a Premium Service Bus namespace (needs a region with zones; the plan then keeps at least 3 instances). Storage redundancy is its SKU.')
 param zoneRedundant bool = false
 
-@description('Identity of the function app. UserAssigned: created here, its roles exist before the app starts.')
-@allowed([
-  'UserAssigned'
-  'SystemAssigned'
-])
-param identityType string = 'UserAssigned'
+@description('Seconds to wait after new role assignments before what needs them runs (Azure RBAC takes up to about 10 minutes to apply a new assignment everywhere). 0: no wait. The wait runs again only when the assignments change or after the wait record expires (26 hours).')
+@minValue(0)
+@maxValue(1800)
+param rolePropagationSeconds int = 300
 
 @description('Public IPv4 CIDR ranges allowed to reach the function app\'s SCM site for zip deployment (your workstation or CI runner). Empty: deploy from inside the VNet.')
 param deployerIpRanges array = []
@@ -163,9 +171,20 @@ param authTenantClaim string = 'tenant_id'
 @description('Token claim (External ID tokens) that holds the customer id of a client caller.')
 param authCustomerClaim string = 'extension_customerId'
 
-@description('GDPR pseudonymisation key. Empty keeps the existing Key Vault secret; scripts/deploy generates one on the first deployment.')
+@description('GDPR pseudonymisation key. Empty keeps the existing Key Vault secret, which must then exist: the deployment stops at the keyVault module (ResourceNotFound, secrets/gdpr-pseudonym-key) before anything uses it. scripts/deploy passes a generated key when the secret does not exist, and otherwise only with --rotate-gdpr-key.')
 @secure()
 param gdprPseudonymKey string = ''
+
+@description('Changes the Key Vault name (letters and digits). Empty: the default name. A deleted vault keeps its name for 90 days (purge protection), so to rebuild an environment with a brand-new vault within that time, set a new salt; or leave it and let scripts/deploy recover the deleted vault (keyVaultCreateMode).')
+@maxLength(12)
+param keyVaultNameSalt string = ''
+
+@description('default: create or update the vault. recover: recover the soft-deleted vault of the same name (with its secrets), which scripts/deploy selects when this resource group held one.')
+@allowed([
+  'default'
+  'recover'
+])
+param keyVaultCreateMode string = 'default'
 
 // ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
 
@@ -241,6 +260,9 @@ param adminIpRanges array
 var namePrefix = '${baseName}-${environmentName}'
 var suffix = take(uniqueString(resourceGroup().id, baseName, environmentName), 6)
 var compactBase = take(toLower(baseName), 8)
+// Vault names are at most 24 characters: 'staging' is shortened there (dev and prod keep theirs).
+var vaultEnvironment = environmentName == 'staging' ? 'stg' : environmentName
+var vaultSuffix = empty(keyVaultNameSalt) ? suffix : take(uniqueString(resourceGroup().id, baseName, environmentName, keyVaultNameSalt), 6)
 var names = {
   identity: 'id-${namePrefix}'
   functionApp: 'func-${namePrefix}-${suffix}'
@@ -248,7 +270,7 @@ var names = {
   archiveStorage: 'sa${compactBase}${environmentName}${suffix}'
   cosmos: 'cosmos-${namePrefix}-${suffix}'
   serviceBus: 'sb-${namePrefix}-${suffix}'
-  keyVault: 'kv-${compactBase}-${environmentName}-${suffix}'
+  keyVault: 'kv-${compactBase}-${vaultEnvironment}-${vaultSuffix}'
   apim: 'apim-${namePrefix}-${suffix}'
   contentShare: 'func-${namePrefix}-content'
 }
@@ -256,7 +278,6 @@ var cosmosDatabaseName = 'platform'
 var archiveContainerName = 'audit-archive'
 var gdprKeySecretName = 'gdpr-pseudonym-key'
 var functionKeySecretName = 'function-app-apim-key'
-var isUserAssigned = identityType == 'UserAssigned'
 var auth = {
   entraIssuer: authEntraIssuer
   entraAudience: authEntraAudience
@@ -268,7 +289,9 @@ var auth = {
 
 // ---- Resources ------------------------------------------------------------------------------
 
-resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = if (isUserAssigned) {
+// The app's identity exists before the app, so its roles can too (a system-assigned identity would
+// only exist once the app has started without them).
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: names.identity
   location: location
   tags: tags
@@ -363,12 +386,44 @@ module keyVault 'modules/keyVault.bicep' = {
   params: {
     location: location
     name: names.keyVault
-    tags: tags
+    tags: union(tags, {
+      keyVaultNameSalt: keyVaultNameSalt
+    })
+    createMode: keyVaultCreateMode
     gdprKeySecretName: gdprKeySecretName
     gdprPseudonymKey: gdprPseudonymKey
     privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     dnsZoneIds: network.outputs.dnsZoneIds
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module access 'modules/access.bicep' = {
+  name: 'access'
+  params: {
+    principalId: appIdentity.properties.principalId
+    cosmosAccountName: cosmos.outputs.name
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    serviceBusName: serviceBus.outputs.name
+    grantServiceBusScaleRead: grantServiceBusScaleRead
+    archiveStorageName: archiveStorage.outputs.name
+    archiveContainerName: archiveStorage.outputs.containerName
+    hostStorageName: hostStorage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    gdprKeySecretName: keyVault.outputs.gdprKeySecretName
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// Azure RBAC takes minutes to apply new assignments; the app must not start before.
+module appRolesPropagated 'modules/rolePropagation.bicep' = if (rolePropagationSeconds > 0) {
+  name: 'appRolesPropagated'
+  params: {
+    location: location
+    name: 'wait-${namePrefix}-app-roles'
+    tags: tags
+    seconds: max(rolePropagationSeconds, 1)
+    trigger: string(access.outputs.roleAssignmentIds)
   }
 }
 
@@ -383,9 +438,8 @@ module functionApp 'modules/functionApp.bicep' = {
     minimumInstances: minimumInstances
     maximumBurst: maximumBurst
     zoneRedundant: zoneRedundant
-    identityType: identityType
-    userAssignedIdentityId: isUserAssigned ? appIdentity.id : ''
-    userAssignedIdentityClientId: isUserAssigned ? appIdentity.properties.clientId : ''
+    userAssignedIdentityId: appIdentity.id
+    userAssignedIdentityClientId: appIdentity.properties.clientId
     deployerIpRanges: deployerIpRanges
     healthCheckPath: healthCheckPath
     functionSubnetId: network.outputs.functionSubnetId
@@ -417,23 +471,12 @@ module functionApp 'modules/functionApp.bicep' = {
       rustLog: rustLog
     }
   }
-}
-
-module access 'modules/access.bicep' = {
-  name: 'access'
-  params: {
-    principalId: isUserAssigned ? appIdentity.properties.principalId : functionApp.outputs.systemAssignedPrincipalId
-    cosmosAccountName: cosmos.outputs.name
-    cosmosDatabaseName: cosmos.outputs.databaseName
-    serviceBusName: serviceBus.outputs.name
-    grantServiceBusScaleRead: grantServiceBusScaleRead
-    archiveStorageName: archiveStorage.outputs.name
-    archiveContainerName: archiveStorage.outputs.containerName
-    hostStorageName: hostStorage.outputs.name
-    keyVaultName: keyVault.outputs.name
-    gdprKeySecretName: gdprKeySecretName
-    appInsightsName: monitoring.outputs.appInsightsName
-  }
+  // The host must find its roles in place when it starts (storage for its keys and leases,
+  // Key Vault for GDPR_PSEUDONYM_KEY, Service Bus for its triggers).
+  dependsOn: [
+    access
+    appRolesPropagated
+  ]
 }
 
 module apim 'modules/apim.bicep' = {
@@ -451,10 +494,16 @@ module apim 'modules/apim.bicep' = {
     functionAppName: functionApp.outputs.name
     keyVaultName: keyVault.outputs.name
     functionKeySecretName: functionKeySecretName
+    rolePropagationSeconds: rolePropagationSeconds
     auth: auth
     externalClientOrigins: externalClientOrigins
     adminIpRanges: adminIpRanges
   }
+  // listKeys needs a running host that can write its keys: the app's roles, in effect.
+  dependsOn: [
+    access
+    appRolesPropagated
+  ]
 }
 
 // ---- Outputs (scripts/deploy and scripts/smoke read these) ----------------------------------

@@ -49,3 +49,5 @@ param authExternalAudience = readEnvironmentVariable('AUTH_EXTERNAL_AUDIENCE')
 // Deployment and secrets
 param deployerIpRanges = empty(readEnvironmentVariable('DEPLOYER_IP_RANGES', '')) ? [] : split(readEnvironmentVariable('DEPLOYER_IP_RANGES', ''), ',')
 param gdprPseudonymKey = readEnvironmentVariable('GDPR_PSEUDONYM_KEY', '')
+param keyVaultNameSalt = readEnvironmentVariable('KEY_VAULT_NAME_SALT', '')
+param keyVaultCreateMode = readEnvironmentVariable('KEY_VAULT_CREATE_MODE', 'default')

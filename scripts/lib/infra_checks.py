@@ -199,6 +199,309 @@ def literal(node: object) -> object:
     return node
 
 
+# ---- Bicep text analysis: declarations, references, the dependency graph -------------------
+# pycep parses values but not references between declarations, so the ordering checks read the
+# text: comments removed, string contents blanked (interpolations kept), offsets unchanged.
+
+
+def bicep_mask(text: str) -> tuple[str, str]:
+    """(text without comments, the same with string contents blanked); offsets are kept."""
+    nc, masked = list(text), list(text)
+    i, n = 0, len(text)
+    stack: list[str] = []  # 'str' inside a '...' string, 'interp' inside ${...}, '{' for braces
+
+    def blank(a: int, b: int, both: bool) -> None:
+        for k in range(a, b):
+            if text[k] != "\n":
+                masked[k] = " "
+                if both:
+                    nc[k] = " "
+
+    while i < n:
+        c = text[i]
+        if stack and stack[-1] == "str":
+            if c == "\\":
+                blank(i, min(i + 2, n), False)
+                i += 2
+            elif c == "'":
+                i += 1
+                stack.pop()
+            elif text.startswith("${", i):
+                stack.append("interp")
+                i += 2
+            else:
+                blank(i, i + 1, False)
+                i += 1
+            continue
+        if text.startswith("'" * 3, i):  # multi-line string, no interpolation
+            j = text.find("'" * 3, i + 3)
+            j = n if j < 0 else j + 3
+            blank(i + 3, max(i + 3, j - 3), False)
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            blank(i, j, True)
+            i = j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            blank(i, j, True)
+            i = j
+        elif c == "'":
+            stack.append("str")
+            i += 1
+        elif c == "{":
+            stack.append("{")
+            i += 1
+        elif c == "}":
+            if stack:
+                stack.pop()
+            i += 1
+        else:
+            i += 1
+    return "".join(nc), "".join(masked)
+
+
+class BicepDecl:
+    def __init__(self, kind: str, symbol: str, rtype: str, existing: bool, conditional: bool, body: str, masked: str) -> None:
+        self.kind, self.symbol, self.type, self.existing, self.conditional = kind, symbol, rtype, existing, conditional
+        self.body, self.masked = body, masked  # without comments; and with strings blanked
+
+    @property
+    def api_type(self) -> str:
+        return self.type.split("@", 1)[0]
+
+    def prop(self, name: str) -> str | None:
+        """The text of a one-line `name: value` in the body (the first one)."""
+        m = re.search(r"^\s*" + re.escape(name) + r"\s*:\s*(.+?)\s*$", self.body, re.M)
+        return m.group(1) if m else None
+
+
+class BicepFile:
+    """One .bicep file's top-level declarations and the references between them."""
+
+    DECL = re.compile(r"^(resource|module)\s+(\w+)\s+'([^']*)'\s*(existing\s*)?=\s*(if\b)?", re.M)
+    NAMED = re.compile(r"^(var|param|output)\s+(\w+)\b", re.M)
+    TOP = re.compile(r"^[A-Za-z@]", re.M)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.text = path.read_text()
+        self.nc, self.masked = bicep_mask(self.text)
+        self.decls: dict[str, BicepDecl] = {}
+        self.vars: dict[str, str] = {}
+        self.params: set[str] = set()
+        self.outputs: dict[str, str] = {}
+        starts = [m.start() for m in self.TOP.finditer(self.nc)] + [len(self.nc)]
+
+        def end_of(pos: int) -> int:
+            return next(s for s in starts if s > pos)
+
+        for m in self.DECL.finditer(self.nc):
+            end = end_of(m.start())
+            self.decls[m.group(2)] = BicepDecl(m.group(1), m.group(2), m.group(3), bool(m.group(4)), bool(m.group(5)),
+                                               self.nc[m.start():end], self.masked[m.start():end])
+        for m in self.NAMED.finditer(self.nc):
+            end = end_of(m.start())
+            if m.group(1) == "var":
+                self.vars[m.group(2)] = self.masked[m.end():end]
+            elif m.group(1) == "param":
+                self.params.add(m.group(2))
+            else:
+                self.outputs[m.group(2)] = self.nc[m.end():end]
+
+    def refs(self, masked_body: str, own: str = "") -> set[str]:
+        """Declarations and variables a body names: not property names (after a dot), not
+        object keys (`name:` at the start of a line)."""
+        names = set(self.decls) | set(self.vars)
+        found = set()
+        for m in re.finditer(r"(?<![.\w])([A-Za-z_]\w*)\b", masked_body):
+            name = m.group(1)
+            if name not in names or name == own:
+                continue
+            line_start = masked_body.rfind("\n", 0, m.start()) + 1
+            if masked_body[line_start:m.start()].strip() == "" and re.match(r"\s*:", masked_body[m.end():]):
+                continue  # an object key
+            found.add(name)
+        return found
+
+    def deps(self, symbol: str) -> set[str]:
+        """The deployed declarations `symbol` depends on directly: the ones it names, and those
+        named by the variables and `existing` resources it uses."""
+        todo = list(self.refs(self.decls[symbol].masked, symbol))
+        out, seen = set(), set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.vars:
+                todo.extend(self.refs(self.vars[name], name))
+            elif self.decls[name].existing:
+                todo.extend(self.refs(self.decls[name].masked, name))
+            else:
+                out.add(name)
+        return out
+
+    def ancestors(self, symbol: str) -> set[str]:
+        out, todo = set(), [symbol]
+        while todo:
+            for dep in self.deps(todo.pop()):
+                if dep not in out:
+                    out.add(dep)
+                    todo.append(dep)
+        return out
+
+    def of_type(self, api_type: str, existing: bool | None = False) -> list[BicepDecl]:
+        return [d for d in self.decls.values() if d.kind == "resource" and d.api_type == api_type
+                and (existing is None or d.existing == existing)]
+
+    def modules(self) -> list[BicepDecl]:
+        return [d for d in self.decls.values() if d.kind == "module"]
+
+    def module_file(self, decl: BicepDecl) -> Path:
+        return (self.path.parent / decl.type).resolve()
+
+
+ROLE_TYPES = ("Microsoft.Authorization/roleAssignments", "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments")
+WAIT_TYPE = "Microsoft.Resources/deploymentScripts"
+SECRET_TYPE = "Microsoft.KeyVault/vaults/secrets"
+
+
+def bicep_reads_secret(text: str) -> bool:
+    """Reads the function key (listKeys on the host) or a Key Vault secret's value (a Key Vault
+    reference in app settings, a Key Vault-backed named value, getSecret)."""
+    return bool(re.search(r"listKeys\([^)]*/host/|@Microsoft\.KeyVault\(|secretIdentifier\s*:|\.getSecret\(", text))
+
+
+def bicep_tree(path: Path, seen: set | None = None) -> list[BicepFile]:
+    """The file and every module file under it, each once."""
+    seen = set() if seen is None else seen
+    if path in seen or not path.is_file():
+        return []
+    seen.add(path)
+    f = BicepFile(path)
+    out = [f]
+    for mod in f.modules():
+        out.extend(bicep_tree(f.module_file(mod), seen))
+    return out
+
+
+# The private DNS zone names Microsoft documents ("Azure Private Endpoint private DNS zone
+# values") for each cloud, and the environment() values that lead to them.
+CLOUDS = {
+    "AzureCloud": {"suffixes": {"storage": "core.windows.net", "keyvaultDns": ".vault.azure.net"},
+                   "zones": {"blob": "privatelink.blob.core.windows.net", "queue": "privatelink.queue.core.windows.net",
+                             "table": "privatelink.table.core.windows.net", "file": "privatelink.file.core.windows.net",
+                             "cosmos": "privatelink.documents.azure.com", "serviceBus": "privatelink.servicebus.windows.net",
+                             "keyVault": "privatelink.vaultcore.azure.net", "sites": "privatelink.azurewebsites.net"}},
+    "AzureUSGovernment": {"suffixes": {"storage": "core.usgovcloudapi.net", "keyvaultDns": ".vault.usgovcloudapi.net"},
+                          "zones": {"blob": "privatelink.blob.core.usgovcloudapi.net", "queue": "privatelink.queue.core.usgovcloudapi.net",
+                                    "table": "privatelink.table.core.usgovcloudapi.net", "file": "privatelink.file.core.usgovcloudapi.net",
+                                    "cosmos": "privatelink.documents.azure.us", "serviceBus": "privatelink.servicebus.usgovcloudapi.net",
+                                    "keyVault": "privatelink.vaultcore.usgovcloudapi.net", "sites": "privatelink.azurewebsites.us"}},
+    "AzureChinaCloud": {"suffixes": {"storage": "core.chinacloudapi.cn", "keyvaultDns": ".vault.azure.cn"},
+                        "zones": {"blob": "privatelink.blob.core.chinacloudapi.cn", "queue": "privatelink.queue.core.chinacloudapi.cn",
+                                  "table": "privatelink.table.core.chinacloudapi.cn", "file": "privatelink.file.core.chinacloudapi.cn",
+                                  "cosmos": "privatelink.documents.azure.cn", "serviceBus": "privatelink.servicebus.chinacloudapi.cn",
+                                  "keyVault": "privatelink.vaultcore.azure.cn", "sites": "privatelink.chinacloudsites.cn"}},
+}
+
+
+class BicepEval:
+    """Evaluates the small expression language the zone names use: strings with ${...},
+    variables, objects, property access, indexing, environment() and replace()."""
+
+    def __init__(self, f: BicepFile, environment: dict) -> None:
+        self.f, self.env, self.memo = f, environment, {}
+
+    def var(self, name: str) -> object:
+        if name not in self.memo:
+            m = re.search(r"^var\s+" + re.escape(name) + r"\s*=\s*", self.f.nc, re.M)
+            if not m:
+                raise Fail(f"{self.f.path.name}: no var {name}")
+            self.memo[name] = self.parse(self.f.nc, m.end())[0]
+        return self.memo[name]
+
+    def parse(self, t: str, i: int) -> tuple[object, int]:
+        def ws(i: int, newlines: bool = False) -> int:
+            while i < len(t) and (t[i] in " \t" or (newlines and t[i] in "\r\n")):
+                i += 1
+            return i
+
+        i = ws(i)
+        if t[i] == "'":
+            out, i = "", i + 1
+            while t[i] != "'":
+                if t.startswith("${", i):
+                    val, i = self.parse(t, i + 2)
+                    i = ws(i)
+                    if t[i] != "}":
+                        raise Fail(f"{self.f.path.name}: unsupported interpolation near {t[i:i + 30]!r}")
+                    out += str(val)
+                    i += 1
+                elif t[i] == "\\":
+                    out += t[i + 1]
+                    i += 2
+                else:
+                    out += t[i]
+                    i += 1
+            val, i = out, i + 1
+        elif t[i] == "{":
+            val, i = {}, i + 1
+            while True:
+                i = ws(i, True)
+                if t[i] == "}":
+                    i += 1
+                    break
+                m = re.match(r"'?(\w+)'?\s*:", t[i:])
+                if not m:
+                    raise Fail(f"{self.f.path.name}: unsupported object near {t[i:i + 30]!r}")
+                item, i = self.parse(t, i + m.end())
+                val[m.group(1)] = item
+        else:
+            m = re.match(r"[A-Za-z_]\w*", t[i:])
+            if not m:
+                raise Fail(f"{self.f.path.name}: unsupported expression near {t[i:i + 30]!r}")
+            name, i = m.group(0), i + m.end()
+            if i < len(t) and t[i] == "(":
+                args, i = [], i + 1
+                while True:
+                    i = ws(i)
+                    if t[i] == ")":
+                        i += 1
+                        break
+                    arg, i = self.parse(t, i)
+                    args.append(arg)
+                    i = ws(i)
+                    if t[i] == ",":
+                        i += 1
+                if name == "environment" and not args:
+                    val = self.env
+                elif name == "replace" and len(args) == 3:
+                    val = str(args[0]).replace(str(args[1]), str(args[2]))
+                else:
+                    raise Fail(f"{self.f.path.name}: function {name}() is not one this check evaluates")
+            else:
+                val = self.var(name)
+        while i < len(t):
+            if t[i] == "." and re.match(r"\.[A-Za-z_]", t[i:i + 2]):
+                m = re.match(r"\.(\w+)", t[i:])
+                if not isinstance(val, dict) or m.group(1) not in val:
+                    raise Fail(f"{self.f.path.name}: no property {m.group(1)} (cloud {self.env['name']})")
+                val, i = val[m.group(1)], i + m.end()
+            elif t[i] == "[":
+                key, i = self.parse(t, i + 1)
+                i = ws(i)
+                if t[i] != "]" or not isinstance(val, dict) or key not in val:
+                    raise Fail(f"{self.f.path.name}: no entry {key!r} (cloud {self.env['name']})")
+                val, i = val[key], i + 1
+            else:
+                break
+        return val, i
+
+
 # ---- Rust helpers (read, never built: the data model and settings the app expects) -----------
 
 
@@ -481,6 +784,192 @@ def main() -> None:
         return None
 
     r.check("bicep: properties checkov does not cover (archive WORM, private-only, local auth off, VNet)", required_properties)
+
+    # -- Deployment order, secrets, API versions, cloud names (issue 18) ---------------------
+    def tree() -> dict[Path, BicepFile]:
+        return {f.path: f for f in bicep_tree(main_bicep.resolve())}
+
+    def file_reads_secret(files: dict[Path, BicepFile], path: Path, seen: set | None = None) -> bool:
+        seen = set() if seen is None else seen
+        if path in seen or path not in files:
+            return False
+        seen.add(path)
+        f = files[path]
+        return bicep_reads_secret(f.nc) or any(file_reads_secret(files, f.module_file(m), seen) for m in f.modules())
+
+    def declares(files: dict[Path, BicepFile], path: Path, types: tuple) -> bool:
+        f = files.get(path)
+        return f is not None and any(f.of_type(t) for t in types)
+
+    def grants_to_passed_identity(files: dict[Path, BicepFile], path: Path) -> bool:
+        """Declares role assignments for an identity handed in as a parameter (the app's), as
+        opposed to one of the module's own resources (API Management's, handled inside it)."""
+        f = files.get(path)
+        return f is not None and any((d.prop("principalId") or "") in f.params for t in ROLE_TYPES for d in f.of_type(t))
+
+    def roles_before_readers() -> str:
+        files = tree()
+        main = files[main_bicep.resolve()]
+        mods = {m.symbol: m for m in main.modules()}
+        role_mods = [s for s, m in mods.items() if grants_to_passed_identity(files, main.module_file(m))]
+        wait_mods = [s for s, m in mods.items() if declares(files, main.module_file(m), (WAIT_TYPE,))]
+        app_mods = [s for s, m in mods.items() if declares(files, main.module_file(m), ("Microsoft.Web/sites",))]
+        readers = [s for s, m in mods.items() if file_reads_secret(files, main.module_file(m))]
+        expect(bool(role_mods), "main.bicep has no module with role assignments")
+        expect(bool(readers), "no module reads the function key or a Key Vault secret; update this check")
+        problems, order = [], []
+        for r_mod in role_mods:
+            # The roles must not wait for the app: the principal comes from an identity made before it.
+            late = sorted(set(app_mods) & main.ancestors(r_mod))
+            if late:
+                problems.append(f"{r_mod} (role assignments) runs after {', '.join(late)}: pass it the identity's principal id, not the app's")
+        for reader in readers:
+            before = main.ancestors(reader)
+            for r_mod in role_mods:
+                if r_mod not in before:
+                    problems.append(f"{reader} reads the function key or a Key Vault secret but may run before {r_mod} (its role assignments)")
+                    continue
+                waits = [w for w in wait_mods if w in before and r_mod in main.ancestors(w)]
+                if not waits:
+                    problems.append(f"{reader} runs right after {r_mod} without a wait for the role assignments to take effect (rolePropagation)")
+                else:
+                    order.append(f"{r_mod} → {waits[0]} → {reader}")
+        # Inside a module: what reads a Key Vault secret comes after the role assignments in that
+        # module and after a wait that follows them.
+        for path, f in files.items():
+            if path == main.path:
+                continue
+            roles = [d.symbol for t in ROLE_TYPES for d in f.of_type(t)]
+            waits = [d.symbol for d in f.decls.values() if not d.existing and (d.api_type == WAIT_TYPE or (
+                d.kind == "module" and declares(files, f.module_file(d), (WAIT_TYPE,))))]
+            for d in f.decls.values():
+                if d.existing or not roles or not re.search(r"secretIdentifier\s*:|\.getSecret\(", d.body):
+                    continue
+                before = f.ancestors(d.symbol)
+                missing = [r_ for r_ in roles if r_ not in before]
+                if missing:
+                    problems.append(f"{path.name}: {d.symbol} reads Key Vault before {', '.join(missing)}")
+                elif not [w for w in waits if w in before and set(roles) <= f.ancestors(w)]:
+                    problems.append(f"{path.name}: {d.symbol} reads Key Vault right after {', '.join(roles)} without a wait for them to take effect")
+                else:
+                    order.append(f"{path.name}: {' + '.join(roles)} → wait → {d.symbol}")
+        expect(not problems, "; ".join(problems))
+        return "; ".join(order)
+
+    def secret_exists_for_role() -> str:
+        files = tree()
+        main = files[main_bicep.resolve()]
+        module_of = {main.module_file(m): m.symbol for m in main.modules()}
+        problems, fine = [], []
+        for path, f in files.items():
+            for t in ROLE_TYPES:
+                for ra in f.of_type(t):
+                    scope = ra.prop("scope")
+                    target = f.decls.get(scope or "")
+                    if target is None or target.api_type != SECRET_TYPE:
+                        continue
+                    where = f"{path.name}: {ra.symbol} on secret {target.symbol}"
+                    if not target.existing:
+                        if target.conditional and not ra.conditional:
+                            problems.append(f"{where}, which is created only under a condition")
+                        else:
+                            fine.append(f"{ra.symbol} (same module)")
+                        continue
+                    name = target.prop("name")
+                    makers = [(g, d) for g in files.values() for d in g.of_type(SECRET_TYPE) if d.prop("name") == name]
+                    if not makers:
+                        problems.append(f"{where} ({name}), which nothing in the deployment creates")
+                        continue
+                    for g, d in makers:
+                        if not d.conditional:
+                            ok = True
+                        else:
+                            # Created only when a value is passed: the module must otherwise read the
+                            # existing secret in an output, so that a missing one fails it by name.
+                            readers = [e.symbol for e in g.of_type(SECRET_TYPE, existing=True) if e.prop("name") == name]
+                            ok = any(re.search(r"\b" + re.escape(e) + r"\.properties\.", out) for e in readers for out in g.outputs.values())
+                            if not ok:
+                                problems.append(f"{where} ({name}): {g.path.name} creates that secret only under a condition ({d.symbol}) "
+                                                "and does not otherwise check that it exists; a deployment without the value fails at the role assignment")
+                        user, maker = module_of.get(path), module_of.get(g.path)
+                        if ok and user and maker and maker not in main.ancestors(user):
+                            problems.append(f"{where}: module {user} may run before {maker}, which creates or checks the secret")
+                        elif ok:
+                            fine.append(f"{ra.symbol} after {maker or g.path.name} ({'created or checked' if d.conditional else 'created'})")
+        expect(not problems, "; ".join(problems))
+        return ", ".join(fine)
+
+    def preview_api_versions() -> str:
+        problems, previews = [], 0
+        for path in bicep_files:
+            lines = path.read_text().splitlines()
+            for n, line in enumerate(lines):
+                for m in re.finditer(r"'([A-Za-z]+\.[A-Za-z.]+/[\w/.]+)@(\d{4}-\d{2}-\d{2}(-preview)?)'", line):
+                    if not m.group(3):
+                        continue
+                    previews += 1
+                    comments = [line.split("//", 1)[1]] if "//" in line else []
+                    k = n - 1
+                    while k >= 0 and lines[k].strip().startswith("//"):
+                        comments.insert(0, lines[k].strip()[2:])
+                        k -= 1
+                    text = " ".join(c.strip() for c in comments)
+                    reason = re.search(r"preview API:\s*(.+)", text)
+                    if not reason or len(reason.group(1).strip()) < 30:
+                        problems.append(f"{rel(repo, path)}:{n + 1} {m.group(1)}@{m.group(2)} has no '// preview API: <why no GA version does>' above it")
+        expect(not problems, "; ".join(problems))
+        return f"{previews} preview versions, each with its reason"
+
+    def dns_zones_per_cloud() -> str:
+        f = BicepFile(bicep_dir / "modules" / "network.bicep")
+        expect("zoneNames" in f.vars, "network.bicep has no var zoneNames")
+        problems = []
+        # Every zone name must come from environment(), directly or through variables.
+        def uses_environment(body: str, seen: set) -> bool:
+            if "environment()" in body:
+                return True
+            return any(v not in seen and uses_environment(f.vars[v], seen | {v}) for v in f.refs(body) if v in f.vars)
+        entries = re.findall(r"^\s*(\w+)\s*:\s*(.+)$", f.vars["zoneNames"], re.M)
+        for key, expr in entries:
+            if not uses_environment(expr, set()):
+                problems.append(f"zone {key} is not built from environment() (hard-coded for one cloud)")
+        for cloud, facts in CLOUDS.items():
+            try:
+                got = BicepEval(f, {"name": cloud, "suffixes": facts["suffixes"]}).var("zoneNames")
+            except Fail as err:
+                problems.append(f"{cloud}: {err}")
+                continue
+            wrong = {k: v for k, v in (got or {}).items() if facts["zones"].get(k) != v}
+            if wrong or set(got or {}) != set(facts["zones"]):
+                problems.append(f"{cloud}: " + ", ".join(f"{k} is {v!r}, documented {facts['zones'].get(k)!r}" for k, v in wrong.items()))
+        expect(not problems, "; ".join(problems))
+        return f"{len(entries)} zones, right in {', '.join(CLOUDS)}"
+
+    def vault_rebuildable() -> str:
+        main_text = strip_comments(main_bicep.read_text())
+        kv = BicepFile(bicep_dir / "modules" / "keyVault.bicep")
+        problems = []
+        if not re.search(r"keyVault:\s*'[^']*\$\{vaultSuffix\}'", main_text) or "keyVaultNameSalt" not in (BicepFile(main_bicep).vars.get("vaultSuffix") or ""):
+            problems.append("the vault name does not depend on a name salt parameter (keyVaultNameSalt)")
+        vault = (kv.of_type("Microsoft.KeyVault/vaults") or [None])[0]
+        if vault is None or vault.prop("createMode") != "createMode" or "createMode" not in kv.params:
+            problems.append("keyVault.bicep does not take createMode (recover) as a parameter")
+        if not re.search(r"createMode:\s*keyVaultCreateMode", main_text):
+            problems.append("main.bicep does not pass keyVaultCreateMode to the keyVault module")
+        for pf in param_files:
+            text = pf.read_text()
+            for var in ("KEY_VAULT_NAME_SALT", "KEY_VAULT_CREATE_MODE"):
+                if var not in text:
+                    problems.append(f"{pf.name} does not read {var}")
+        expect(not problems, "; ".join(problems))
+        return None
+
+    r.check("bicep order: no module reads the function key or a Key Vault secret before the role assignments it needs have taken effect", roles_before_readers)
+    r.check("bicep: a role assignment on a Key Vault secret runs only once that secret exists (or the deployment stops earlier, by name)", secret_exists_for_role)
+    r.check("bicep: GA API versions; a preview one only with a written reason", preview_api_versions)
+    r.check("bicep: private DNS zone names come from environment() and are right in every cloud", dns_zones_per_cloud)
+    r.check("bicep: a deleted vault does not block a rebuild (name salt, createMode recover)", vault_rebuildable)
+
 
     def cosmos_data_model() -> str:
         store_rs = repo / COSMOS_STORE_RS
@@ -1022,133 +1511,181 @@ def main() -> None:
 
     r.check("scripts: --help, set -euo pipefail, one-line errors", scripts_basics)
 
-    fake_bin = work / "fake-bin"
-    az_log = work / "az.log"
-
-    def write_fake_az() -> None:
-        fake_bin.mkdir(exist_ok=True)
-        az = fake_bin / "az"
-        az.write_text(r'''#!/usr/bin/env bash
-# A stand-in for the Azure CLI: records each call, answers what scripts/deploy asks.
-printf '%s GDPR=%s\n' "$*" "${GDPR_PSEUDONYM_KEY:+set}" >>"$AZ_LOG"
-case "$1 $2" in
-  "account show") echo '{"name":"test"}' ;;
-  "group show") [[ "$*" == *missing-rg* ]] && exit 3; echo '{}' ;;
-  "keyvault list") echo "${FAKE_VAULT_ID:-}" ;;
-  "resource show") [[ -n "${FAKE_SECRET_EXISTS:-}" ]] || exit 3; echo '{}' ;;
-  "deployment group")
-    case "$3" in
-      what-if) echo "Resource changes: 42 to create." ;;
-      create) ;;
-      show)
-        if [[ "$*" == *functionAppName* ]]; then echo "func-custplat-dev-abc123"; fi
-        if [[ "$*" == *internalApiUrl* ]]; then echo "https://apim.example.test/internal/api"; fi ;;
-    esac ;;
-  "functionapp list") echo "${FAKE_APPS:-}" ;;
-  "functionapp deployment") ;;
-  *) echo "fake az: unexpected call: $*" >&2; exit 2 ;;
-esac
-''')
-        az.chmod(0o755)
-
-    # scripts/deploy runs from a copy of the repository, so a check can take files away from it.
-    deploy_copy = work / "repo-copy"
-
-    def make_deploy_copy() -> None:
-        if deploy_copy.exists():
-            return
-        for part in ("scripts", "infra", "apim-policies"):
-            shutil.copytree(repo / part, deploy_copy / part, symlinks=True)
-
-    def run_deploy(*argv: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-        if az_log.exists():
-            az_log.unlink()
-        env = dict(os.environ)
-        for k in ("GDPR_PSEUDONYM_KEY", "DEPLOYER_IP_RANGES", "FAKE_VAULT_ID", "FAKE_SECRET_EXISTS", "FAKE_APPS"):
-            env.pop(k, None)
-        env.update({
-            "PATH": f"{fake_bin}:{env['PATH']}", "AZ_LOG": str(az_log),
-            "AUTH_ENTRA_ISSUER": "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0",
-            "AUTH_ENTRA_AUDIENCE": "api://platform-internal",
-            "AUTH_EXTERNAL_ISSUER": "https://00000000-0000-0000-0000-000000000002.ciamlogin.com/00000000-0000-0000-0000-000000000002/v2.0",
-            "AUTH_EXTERNAL_AUDIENCE": "api://platform-external",
-            "APIM_PUBLISHER_EMAIL": "ops@example.test", "CLIENT_ORIGINS": "https://app.example.test",
-            "ADMIN_IP_RANGES": "203.0.113.10", "DEPLOY_HISTORY_DIR": str(work / "deployed"),
-        })
-        env.update(extra_env or {})
-        make_deploy_copy()
-        return subprocess.run([str(deploy_copy / "scripts" / "deploy"), *argv], capture_output=True, text=True, env=env, timeout=60)
-
-    def calls() -> list[str]:
-        return az_log.read_text().splitlines() if az_log.exists() else []
-
-    def deploy_what_if() -> str:
-        write_fake_az()
-        pkg = work / "package" / "functionapp.zip"
-        expect(pkg.exists(), "no package from the package check to deploy")
-        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--what-if", "--package", str(pkg))
-        expect(proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr.strip()}")
-        log = calls()
-        what_if = [c for c in log if c.startswith("deployment group what-if")]
-        expect(len(what_if) == 1, f"expected one what-if call, got {log}")
-        expect(f"--parameters {deploy_copy / 'infra' / 'bicep' / 'dev.bicepparam'}" in what_if[0], f"what-if not run with dev.bicepparam: {what_if[0]}")
-        expect("GDPR=set" in what_if[0], "no GDPR key handed to the first deployment")
-        changing = [c for c in log if c.startswith(("deployment group create", "functionapp deployment"))]
-        expect(not changing, f"a dry run changed Azure: {changing}")
-        expect("would zip-deploy" in proc.stderr, f"the dry run does not describe the zip deploy: {proc.stderr.strip()}")
-        return None
-
-    def deploy_real() -> str:
-        pkg = work / "package" / "functionapp.zip"
-        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--package", str(pkg),
-                          extra_env={"FAKE_VAULT_ID": "/subscriptions/x/resourceGroups/rg-test/providers/Microsoft.KeyVault/vaults/kv-x",
-                                     "FAKE_SECRET_EXISTS": "1", "DEPLOYER_IP_RANGES": "198.51.100.7/32"})
-        expect(proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr.strip()}")
-        log = calls()
-        create = [c for c in log if c.startswith("deployment group create")]
-        expect(len(create) == 1 and "GDPR=set" not in create[0], f"an existing GDPR key must be left alone: {create}")
-        zips = [c for c in log if c.startswith("functionapp deployment source config-zip")]
-        expect(len(zips) == 1 and "--name func-custplat-dev-abc123" in zips[0] and f"--src {pkg}" in zips[0],
-               f"zip deploy not made to the deployed app: {zips}")
-        expect(log.index(create[0]) < log.index(zips[0]), "code deployed before the infrastructure")
-        kept = list((work / "deployed").glob("dev-*.zip"))
-        expect(len(kept) == 1, "the deployed package was not kept for rollback")
-        return None
-
-    def deploy_refuses() -> str:
-        problems = []
-        pkg = work / "package" / "functionapp.zip"
-        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--package", str(pkg), extra_env={"AUTH_ENTRA_ISSUER": ""})
-        if proc.returncode == 0 or "AUTH_ENTRA_ISSUER" not in proc.stderr or len(proc.stderr.strip().splitlines()) != 1:
-            problems.append(f"missing AUTH_ENTRA_ISSUER: {proc.stderr.strip()!r}")
-        if any(c.startswith("deployment") for c in calls()):
-            problems.append("deployed despite a missing setting")
-        copied_openapi = deploy_copy / "apim-policies" / "openapi.json"
-        aside = work / "openapi.json.aside"
-        copied_openapi.rename(aside)
+    # scripts/deploy against a stand-in az and curl: scripts/tests/test_deploy.py, one check per test.
+    def deploy_tests() -> list:
+        import unittest
+        if not (repo / "scripts" / "tests" / "test_deploy.py").is_file():
+            def missing() -> None:
+                raise Fail("scripts/tests/test_deploy.py is missing")
+            return [missing]
+        sys.path.insert(0, str(repo / "scripts" / "tests"))
         try:
-            proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--package", str(pkg))
+            import test_deploy
         finally:
-            aside.rename(copied_openapi)
-        if proc.returncode == 0 or "openapi.json" not in proc.stderr or len(proc.stderr.strip().splitlines()) != 1:
-            problems.append(f"missing openapi.json: {proc.stderr.strip()!r}")
-        if any(c.startswith("deployment") for c in calls()):
-            problems.append("deployed despite a missing openapi.json")
-        proc = run_deploy("--env", "dev", "--resource-group", "missing-rg", "--package", str(pkg))
-        if proc.returncode == 0 or "az group create" not in proc.stderr:
-            problems.append(f"missing resource group: {proc.stderr.strip()!r}")
-        proc = run_deploy("--env", "prod", "--resource-group", "rg-test", "--package", str(pkg))
-        if proc.returncode == 0 or "--yes" not in proc.stderr or any(c.startswith("deployment") for c in calls()):
-            problems.append(f"prod without --yes and without a terminal must refuse: {proc.stderr.strip()!r}")
-        proc = run_deploy("--env", "dev", "--resource-group", "rg-test", "--package", str(work / "nope.zip"))
-        if proc.returncode == 0 or "scripts/package" not in proc.stderr:
-            problems.append(f"missing package: {proc.stderr.strip()!r}")
-        expect(not problems, "; ".join(problems))
+            sys.path.pop(0)
+        tests = []
+        for case in unittest.defaultTestLoader.loadTestsFromModule(test_deploy):
+            tests.extend(case)
+        return tests
+
+    def run_unittest(test) -> str:
+        import unittest
+        result = unittest.TestResult()
+        unittest.TestSuite([test])(result)  # a suite runs the class's setUpClass/tearDownClass too
+        problems = result.failures + result.errors
+        expect(not problems, "\n".join(trace.strip().splitlines()[-1] + " (" + str(t) + ")\n" + trace for t, trace in problems))
+        expect(result.testsRun == 1 and not result.skipped, "the test did not run")
         return None
 
-    r.check("deploy: --what-if runs az what-if with the env's parameters and changes nothing", deploy_what_if)
-    r.check("deploy: infrastructure, then zip deploy to the deployed app; package kept", deploy_real)
-    r.check("deploy: refuses with one line (missing setting, openapi.json, resource group, package; prod without --yes)", deploy_refuses)
+    for test in deploy_tests():
+        if not hasattr(test, "shortDescription"):
+            r.check("deploy: the tests of scripts/deploy with a stubbed az", test)
+            continue
+        doc = (test.shortDescription() or test.id()).strip()
+        r.check(doc, lambda test=test: run_unittest(test))
+
+    # -- GitLab CI/CD (.gitlab-ci.yml) --------------------------------------------------------
+    gitlab_ci = repo / ".gitlab-ci.yml"
+    ci_keywords = {"stages", "include", "variables", "default", "workflow", "image", "services", "cache",
+                   "before_script", "after_script", "spec"}
+
+    def ci_jobs() -> dict:
+        import yaml  # PyYAML, in the venv (checkov needs it)
+        expect(gitlab_ci.is_file(), ".gitlab-ci.yml is missing")
+        doc = yaml.safe_load(gitlab_ci.read_text())
+        expect(isinstance(doc, dict), ".gitlab-ci.yml is not a mapping")
+
+        def merged(name: str, seen: tuple = ()) -> dict:
+            job = doc.get(name)
+            expect(isinstance(job, dict), f"job {name} is not a mapping")
+            expect(name not in seen, f"extends loop at {name}")
+            parents = job.get("extends") or []
+            out: dict = {}
+            for parent in [parents] if isinstance(parents, str) else parents:
+                deep_merge(out, merged(parent, seen + (name,)))
+            deep_merge(out, {k: v for k, v in job.items() if k != "extends"})
+            return out
+
+        def deep_merge(into: dict, more: dict) -> None:
+            for k, v in more.items():
+                if isinstance(v, dict) and isinstance(into.get(k), dict) and v:
+                    deep_merge(into[k], v)
+                else:
+                    into[k] = v
+
+        jobs = {name: merged(name) for name, job in doc.items()
+                if isinstance(job, dict) and not name.startswith(".") and name not in ci_keywords}
+        return {"doc": doc, "jobs": jobs}
+
+    def flat(lines: object) -> list[str]:
+        if isinstance(lines, str):
+            return [lines]
+        out = []
+        for x in lines or []:
+            out.extend(flat(x))
+        return out
+
+    def readme_test_command() -> str:
+        readme = (repo / "README.md").read_text()
+        m = re.search(r"^```[^\n]*\n(.*?)^```", readme, re.M | re.S)
+        expect(m is not None, "README.md has no code block")
+        lines = m.group(1).splitlines()
+        expect(len(lines) >= 2, "the README's first code block has no second line")
+        cmd = lines[1].split("#", 1)[0].strip()
+        expect(bool(cmd), "the second line of the README's first code block is empty")
+        return cmd
+
+    def ci_schema() -> str:
+        expect(gitlab_ci.is_file(), ".gitlab-ci.yml is missing")
+        exe = Path(sys.executable).parent / "check-jsonschema"
+        expect(exe.exists(), f"{exe} missing: check-jsonschema belongs in scripts/lib/requirements-infra.txt")
+        proc = subprocess.run([str(exe), "--builtin-schema", "vendor.gitlab-ci", str(gitlab_ci)],
+                              capture_output=True, text=True, timeout=120)
+        expect(proc.returncode == 0, (proc.stdout + proc.stderr).strip()[-2000:])
+        version = subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout.strip()
+        return f"vendor.gitlab-ci schema of {version}"
+
+    def ci_test_job() -> str:
+        cmd = readme_test_command()
+        ci = ci_jobs()
+        jobs = ci["jobs"]
+        runs = {n: j for n, j in jobs.items() if any(cmd in line for line in flat(j.get("script")))}
+        expect(len(runs) == 1, f"expected one job running {cmd!r} (the README's test command), found {sorted(runs)}")
+        name, job = next(iter(runs.items()))
+        expect(job.get("stage") in ("build", "test"), f"job {name} runs in stage {job.get('stage')!r}, not build or test")
+        script = flat(job.get("script"))
+        expect(script == [cmd], f"job {name} runs {script}, not exactly [{cmd!r}] (the README's test command)")
+        caches = job.get("cache") or []
+        caches = [caches] if isinstance(caches, dict) else caches
+        paths = {p.rstrip("/") for c in caches for p in (c.get("paths") or [])}
+        expect(any(p.startswith(".cargo") for p in paths) and "target" in paths, f"job {name} caches no cargo home and target/: {sorted(paths)}")
+        expect(".tools" in paths, f"job {name} does not cache .tools/: {sorted(paths)}")
+        return f"job {name}: {cmd}"
+
+    def ci_pipeline() -> str:
+        ci = ci_jobs()
+        doc, jobs = ci["doc"], ci["jobs"]
+        problems = []
+        stages = doc.get("stages") or []
+        wanted = ["build", "security", "deploy-dev", "integration", "deploy-staging", "e2e", "deploy-production"]
+        positions = [stages.index(s) if s in stages else -1 for s in wanted]
+        if -1 in positions or positions != sorted(positions):
+            problems.append(f"stages {stages} do not contain {wanted} in that order")
+        templates = {i.get("template") for i in (doc.get("include") or []) if isinstance(i, dict)}
+        for t in ("Jobs/SAST.gitlab-ci.yml", "Jobs/Dependency-Scanning.gitlab-ci.yml"):
+            if t not in templates:
+                problems.append(f"does not include the {t} template")
+        for name in ("sast", "dependency_scanning"):
+            if (jobs.get(name) or {}).get("stage") != "security":
+                problems.append(f"{name} does not run in the security stage")
+        if not any(j.get("stage") == "security" and any("cargo-deny" in l and "check" in l for l in flat(j.get("script"))) for j in jobs.values()):
+            problems.append("no security job runs cargo deny check")
+        for stage in ("integration", "e2e"):
+            if not any(j.get("stage") == stage for j in jobs.values()):
+                problems.append(f"no job in the {stage} stage")
+        for env, stage in (("dev", "deploy-dev"), ("staging", "deploy-staging"), ("prod", "deploy-production")):
+            deploys = [(n, j) for n, j in jobs.items() if any(re.search(r"scripts/deploy\s.*--env\s+" + env + r"\b", l) for l in flat(j.get("script")))]
+            if len(deploys) != 1:
+                problems.append(f"expected one job running scripts/deploy --env {env}, found {[n for n, _ in deploys]}")
+                continue
+            name, job = deploys[0]
+            script = flat(job.get("script"))
+            both = flat(job.get("before_script")) + script
+            if job.get("stage") != stage:
+                problems.append(f"{name} runs in stage {job.get('stage')!r}, not {stage}")
+            if not any("--yes" in l for l in script if "scripts/deploy" in l):
+                problems.append(f"{name}: scripts/deploy without --yes would wait for a terminal")
+            if not (bicep_dir / f"{env}.bicepparam").is_file():
+                problems.append(f"{name}: infra/bicep/{env}.bicepparam is missing")
+            deploy_at = next(i for i, l in enumerate(script) if "scripts/deploy" in l)
+            if not any("scripts/smoke" in l for l in script[deploy_at + 1:]):
+                problems.append(f"{name}: no scripts/smoke after the deployment")
+            tokens = job.get("id_tokens") or {}
+            token_vars = [k for k, v in tokens.items() if isinstance(v, dict) and v.get("aud")]
+            if not token_vars:
+                problems.append(f"{name}: no id_tokens with an aud (workload identity federation)")
+            login = [l for l in both if re.search(r"\baz login\b", l)]
+            if not login or not all("--federated-token" in l and any("$" + t in l or "${" + t + "}" in l for t in token_vars) for l in login):
+                problems.append(f"{name}: no `az login --federated-token` with the job's ID token")
+            if any(re.search(r"--password|-p\s|CLIENT_SECRET|--secret", l) for l in both):
+                problems.append(f"{name}: signs in with a stored secret")
+            env_name = (job.get("environment") or {}).get("name") if isinstance(job.get("environment"), dict) else job.get("environment")
+            if not env_name:
+                problems.append(f"{name}: no environment")
+            if env == "prod":
+                manual = job.get("when") == "manual" or any(r.get("when") == "manual" for r in job.get("rules") or [])
+                if not manual:
+                    problems.append(f"{name}: production must be when: manual")
+                if job.get("allow_failure") is not False:
+                    problems.append(f"{name}: a manual production job needs allow_failure: false, or the pipeline passes without it")
+                if env_name != "production":
+                    problems.append(f"{name}: environment is {env_name!r}, expected production (protected in GitLab)")
+        expect(not problems, "; ".join(problems))
+        return ", ".join(stages)
+
+    r.check("gitlab-ci: .gitlab-ci.yml is valid against GitLab's CI schema (check-jsonschema, offline)", ci_schema)
+    r.check("gitlab-ci: the test job runs exactly the README's test command, with cargo and .tools caches", ci_test_job)
+    r.check("gitlab-ci: stages, security scans, one deploy job per environment (federated login, smoke after), production manual", ci_pipeline)
 
     def smoke_against(behaviour: str) -> subprocess.CompletedProcess:
         class Gateway(BaseHTTPRequestHandler):

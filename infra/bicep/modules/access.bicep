@@ -9,8 +9,13 @@
 //                   (the account holds nothing but host state)
 //   Key Vault       Key Vault Secrets User on the GDPR pseudonymisation key secret only
 //   App Insights    Monitoring Metrics Publisher (telemetry with Entra ID auth)
+//
+// principalId is the app's user-assigned identity, which exists before the app: main.bicep runs
+// this module, then waits for the assignments to take effect (roleAssignmentIds feeds that wait),
+// and only then creates the function app. The GDPR key secret is the keyVault module's output, so
+// this module runs after that module has created the secret or confirmed that it exists.
 
-@description('Object id of the function app identity.')
+@description('Object id of the function app\'s user-assigned identity (never read from the app: the roles must exist before it starts).')
 param principalId string
 
 @description('Cosmos DB account name.')
@@ -40,7 +45,7 @@ param hostStorageName string
 @description('Key Vault name.')
 param keyVaultName string
 
-@description('Secret name of the GDPR pseudonymisation key.')
+@description('Secret name of the GDPR pseudonymisation key (the keyVault module\'s output: the secret exists when this runs).')
 param gdprKeySecretName string
 
 @description('Application Insights component name.')
@@ -78,26 +83,26 @@ resource cosmosDatabaseAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssi
   }
 }
 
-resource serviceBus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusName
 }
 
-resource gdprQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+resource gdprQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
   parent: serviceBus
   name: 'gdpr-requests'
 }
 
-resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' existing = {
+resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
   parent: serviceBus
   name: 'order-events'
 }
 
-resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' existing = {
+resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
   parent: orderEvents
   name: 'notifications'
 }
 
-resource outboundQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+resource outboundQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
   parent: serviceBus
   name: 'notifications-outbound'
 }
@@ -259,3 +264,21 @@ resource telemetryPublish 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalType: 'ServicePrincipal'
   }
 }
+
+@description('Ids of the role assignments made here; main.bicep waits for them to take effect (rolePropagation.bicep) and waits again when they change.')
+output roleAssignmentIds array = concat([
+  cosmosDatabaseAccess.id
+  gdprReceive.id
+  gdprSend.id
+  orderEventsSend.id
+  notificationsReceive.id
+  outboundSend.id
+  archiveWrite.id
+  hostBlobs.id
+  hostTables.id
+  gdprKeyRead.id
+  telemetryPublish.id
+], grantServiceBusScaleRead ? [
+  gdprScaleRead.id
+  orderEventsScaleRead.id
+] : [])

@@ -15,6 +15,12 @@
 //
 // Standard v2 with outbound VNet integration: the gateway stays public (it is the front door),
 // and reaches the function app, Key Vault and the named values' secrets through the VNet.
+//
+// Order: main.bicep runs this module after the app's roles have taken effect, so the host can
+// keep its keys. The function key is read after the API Management service exists (on a first
+// deployment that takes minutes, by which time a new host is up), copied into Key Vault, then
+// API Management's identity gets Key Vault Secrets User on that one secret, and the Key Vault-
+// backed named value is created only after that assignment has taken effect (rolePropagation).
 
 @description('Azure region.')
 param location string
@@ -68,6 +74,11 @@ param externalClientOrigins array
 @minLength(1)
 param adminIpRanges array
 
+@description('Seconds to wait for API Management\'s secret-reader role before the named value reads Key Vault (0: no wait).')
+@minValue(0)
+@maxValue(1800)
+param rolePropagationSeconds int = 300
+
 @description('Gateway path of the external API.')
 param externalApiPath string = 'api'
 
@@ -99,6 +110,10 @@ resource functionKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
     value: listKeys('${functionApp.id}/host/default', '2023-12-01').functionKeys.default
     contentType: 'text/plain'
   }
+  // A new host needs a little while before it lists its keys; the service takes longer to create.
+  dependsOn: [
+    apim
+  ]
 }
 
 resource apim 'Microsoft.ApiManagement/service@2024-05-01' = {
@@ -134,6 +149,19 @@ resource apimSecretRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// API Management reads the secret as soon as the named value is created: not before its new role
+// has taken effect.
+module apimSecretReadPropagated 'rolePropagation.bicep' = if (rolePropagationSeconds > 0) {
+  name: 'wait-${name}-secret-read'
+  params: {
+    location: location
+    name: 'wait-${name}-secret-read'
+    tags: tags
+    seconds: max(rolePropagationSeconds, 1)
+    trigger: apimSecretRead.id
+  }
+}
+
 resource functionKeyValue 'Microsoft.ApiManagement/service/namedValues@2024-05-01' = {
   parent: apim
   name: 'function-app-key'
@@ -146,6 +174,7 @@ resource functionKeyValue 'Microsoft.ApiManagement/service/namedValues@2024-05-0
   }
   dependsOn: [
     apimSecretRead
+    apimSecretReadPropagated
   ]
 }
 
@@ -364,6 +393,8 @@ resource internalProductApi 'Microsoft.ApiManagement/service/products/apis@2024-
   name: internalApi.name
 }
 
+// preview API: Microsoft.Insights/diagnosticSettings has no newer version than 2021-05-01-preview, the first
+// with categoryGroup and the one the Azure Verified Modules use; its only GA version (2016-09-01) predates them.
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   scope: apim
   name: 'to-log-analytics'

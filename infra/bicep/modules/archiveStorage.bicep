@@ -175,6 +175,8 @@ module endpoint 'privateEndpoint.bicep' = {
   }
 }
 
+// preview API: Microsoft.Insights/diagnosticSettings has no newer version than 2021-05-01-preview, the first
+// with categoryGroup and the one the Azure Verified Modules use; its only GA version (2016-09-01) predates them.
 resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   scope: blobService
   name: 'to-log-analytics'

@@ -45,17 +45,10 @@ param maximumBurst int
 @description('Spread the plan across availability zones (minimum 3 instances).')
 param zoneRedundant bool
 
-@description('UserAssigned (role assignments exist before the app starts; AZURE_CLIENT_ID is set) or SystemAssigned (AZURE_CLIENT_ID empty).')
-@allowed([
-  'UserAssigned'
-  'SystemAssigned'
-])
-param identityType string
-
-@description('User-assigned identity resource id (UserAssigned only).')
+@description('Resource id of the app\'s user-assigned identity (created, and given its roles, before the app: main.bicep).')
 param userAssignedIdentityId string
 
-@description('User-assigned identity client id (UserAssigned only).')
+@description('Client id of that identity (AZURE_CLIENT_ID, and the clientId of the identity-based connections).')
 param userAssignedIdentityClientId string
 
 @description('Public IPv4 ranges (CIDR) allowed to reach the SCM site for zip deployment. Empty: deploy from inside the VNet.')
@@ -109,8 +102,7 @@ param auth object
 @description('Cosmos DB, retention, job and HTTP tuning (see main.bicep for each value).')
 param tuning object
 
-var isUserAssigned = identityType == 'UserAssigned'
-var clientId = isUserAssigned ? userAssignedIdentityClientId : ''
+var clientId = userAssignedIdentityClientId
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageName
@@ -120,7 +112,7 @@ var contentConnectionString = 'DefaultEndpointsProtocol=https;AccountName=${host
 
 // One entry per setting. Keys the app reads come from local.settings.example.json; the others
 // are the host's and the platform's.
-var appSettings = concat([
+var appSettings = [
   { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
   { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'custom' }
   { name: 'AzureWebJobsStorage__blobServiceUri', value: hostStorage.properties.primaryEndpoints.blob }
@@ -134,7 +126,7 @@ var appSettings = concat([
   { name: 'SCM_DO_BUILD_DURING_DEPLOYMENT', value: 'false' }
   { name: 'ENABLE_ORYX_BUILD', value: 'false' }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
-  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: isUserAssigned ? 'Authorization=AAD;ClientId=${clientId}' : 'Authorization=AAD' }
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD;ClientId=${clientId}' }
   { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: serviceBusNamespaceHost }
   { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
   { name: 'STORE', value: 'cosmos' }
@@ -166,10 +158,9 @@ var appSettings = concat([
   { name: 'HTTP_BODY_LIMIT_BYTES', value: string(tuning.httpBodyLimitBytes) }
   { name: 'LOG_FORMAT', value: 'json' }
   { name: 'RUST_LOG', value: tuning.rustLog }
-], isUserAssigned ? [
   { name: 'AzureWebJobsStorage__clientId', value: clientId }
   { name: 'ServiceBusConnection__clientId', value: clientId }
-] : [])
+]
 
 var deployerRules = [for (cidr, i) in deployerIpRanges: {
   name: 'deployer-${i}'
@@ -199,20 +190,16 @@ resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
 resource site 'Microsoft.Web/sites@2023-12-01' = {
   // checkov:skip=CKV_AZURE_222: Public network access is on only for the SCM site's deployer allow-list (deployerIpRanges); the main site's default action is Deny, callers come through the private endpoint.
   // checkov:skip=CKV_AZURE_17: API Management authenticates to the app with a function key over the private endpoint; client certificates would add nothing there.
-  // checkov:skip=CKV_AZURE_16: identity is always set, user-assigned or system-assigned per identityType; checkov cannot evaluate the conditional.
-  // checkov:skip=CKV_AZURE_71: Same as CKV_AZURE_16.
   // checkov:skip=CKV_AZURE_212: Elastic Premium scales elastically (numberOfWorkers does not apply); always-ready instances are minimumInstances, 3 in prod with zone redundancy.
   name: name
   location: location
   tags: tags
   kind: 'functionapp,linux'
-  identity: isUserAssigned ? {
+  identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {
       '${userAssignedIdentityId}': {}
     }
-  } : {
-    type: 'SystemAssigned'
   }
   properties: {
     serverFarmId: plan.id
@@ -223,7 +210,7 @@ resource site 'Microsoft.Web/sites@2023-12-01' = {
     virtualNetworkSubnetId: functionSubnetId
     vnetRouteAllEnabled: true
     vnetContentShareEnabled: true
-    keyVaultReferenceIdentity: isUserAssigned ? userAssignedIdentityId : 'SystemAssigned'
+    keyVaultReferenceIdentity: userAssignedIdentityId
     siteConfig: {
       linuxFxVersion: ''
       ftpsState: 'Disabled'
@@ -263,6 +250,8 @@ module endpoint 'privateEndpoint.bicep' = {
   }
 }
 
+// preview API: Microsoft.Insights/diagnosticSettings has no newer version than 2021-05-01-preview, the first
+// with categoryGroup and the one the Azure Verified Modules use; its only GA version (2016-09-01) predates them.
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   scope: site
   name: 'to-log-analytics'
@@ -286,5 +275,3 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
 output id string = site.id
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName
-@description('Principal the role assignments go to: the system-assigned identity, or empty when user-assigned (main.bicep uses the user-assigned one).')
-output systemAssignedPrincipalId string = isUserAssigned ? '' : site.identity.principalId

@@ -24,17 +24,38 @@ param apimSubnetPrefix string
 @description('Subnet for private endpoints.')
 param privateEndpointSubnetPrefix string
 
-// Private DNS zones, one per private-endpoint sub-resource type used in this deployment.
+// Private DNS zones, one per private-endpoint sub-resource type used in this deployment, named
+// for the cloud the deployment runs in (environment()): the zone names Microsoft documents in
+// "Azure Private Endpoint private DNS zone values" for public Azure, Azure Government and Azure
+// operated by 21Vianet. Storage, Key Vault and Service Bus follow from environment()'s suffixes
+// (core.windows.net, .vault.azure.net); Cosmos DB and App Service have no suffix there, so they
+// come from the cloud's name (an unknown cloud fails the deployment here, by name).
 var storageSuffix = environment().suffixes.storage
+var cloudDomain = replace(storageSuffix, 'core.', '')
+var cloudZones = {
+  AzureCloud: {
+    cosmos: 'documents.azure.com'
+    sites: 'azurewebsites.net'
+  }
+  AzureUSGovernment: {
+    cosmos: 'documents.azure.us'
+    sites: 'azurewebsites.us'
+  }
+  AzureChinaCloud: {
+    cosmos: 'documents.azure.cn'
+    sites: 'chinacloudsites.cn'
+  }
+}
+var cloud = cloudZones[environment().name]
 var zoneNames = {
   blob: 'privatelink.blob.${storageSuffix}'
   queue: 'privatelink.queue.${storageSuffix}'
   table: 'privatelink.table.${storageSuffix}'
   file: 'privatelink.file.${storageSuffix}'
-  cosmos: 'privatelink.documents.azure.com'
-  serviceBus: 'privatelink.servicebus.windows.net'
-  keyVault: 'privatelink.vaultcore.azure.net'
-  sites: 'privatelink.azurewebsites.net'
+  cosmos: 'privatelink.${cloud.cosmos}'
+  serviceBus: 'privatelink.servicebus.${cloudDomain}'
+  keyVault: 'privatelink${replace(environment().suffixes.keyvaultDns, '.vault.', '.vaultcore.')}'
+  sites: 'privatelink.${cloud.sites}'
 }
 var zoneNameList = [
   zoneNames.blob

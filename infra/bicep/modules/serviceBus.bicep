@@ -42,7 +42,7 @@ param logAnalyticsWorkspaceId string
 
 var isPremium = skuName == 'Premium'
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
   location: location
   tags: tags
@@ -59,7 +59,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
 }
 
-resource gdprRequests 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+resource gdprRequests 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   parent: namespace
   name: 'gdpr-requests'
   properties: {
@@ -74,7 +74,7 @@ resource gdprRequests 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview
   }
 }
 
-resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   parent: namespace
   name: 'order-events'
   properties: {
@@ -86,7 +86,7 @@ resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview'
   }
 }
 
-resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: orderEvents
   name: 'notifications'
   properties: {
@@ -99,7 +99,7 @@ resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subsc
   }
 }
 
-resource notificationsOutbound 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+resource notificationsOutbound 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   parent: namespace
   name: 'notifications-outbound'
   properties: {
@@ -127,6 +127,8 @@ module endpoint 'privateEndpoint.bicep' = if (isPremium) {
   }
 }
 
+// preview API: Microsoft.Insights/diagnosticSettings has no newer version than 2021-05-01-preview, the first
+// with categoryGroup and the one the Azure Verified Modules use; its only GA version (2016-09-01) predates them.
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   scope: namespace
   name: 'to-log-analytics'
