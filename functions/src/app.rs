@@ -240,6 +240,7 @@ pub fn api_router(state: AppState) -> Router {
             .detail("this path does not accept this method; see /api/v1/openapi.json")
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(crate::api::NotModifiedLayer)
         .layer(crate::api::caller::CorrelateLayer)
         .with_state(state)
 }

@@ -105,13 +105,15 @@ pub const HTTP_OUTPUT_BINDING: &str = "res";
 pub const TIMER_BINDING: &str = "timer";
 pub const MESSAGE_BINDING: &str = "message";
 
-const HTTP_METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
+/// Every method an API function takes: `head` wherever `get` is (axum answers it from the GET
+/// route without the body).
+const HTTP_METHODS: &[&str] = &["get", "head", "post", "put", "patch", "delete"];
 
 /// The reads of an API with output bindings: a function of their own (only the HTTP binding),
 /// so the host forwards them (`enableForwardingHttpRequest`) rather than building an envelope
 /// per request. The host routes by route and method (two functions may share a route with
 /// different methods).
-const READ_METHODS: &[&str] = &["get"];
+const READ_METHODS: &[&str] = &["get", "head"];
 /// The writes of such an API: the function with the output bindings.
 const WRITE_METHODS: &[&str] = &["post", "put", "patch", "delete"];
 
@@ -121,7 +123,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         name: "Health",
         trigger: Trigger::Http {
             route: "health/{check}",
-            methods: &["get"],
+            methods: READ_METHODS,
             auth_level: AuthLevel::Anonymous,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
@@ -215,7 +217,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         name: "ApiDefinition",
         trigger: Trigger::Http {
             route: "v1/openapi.json",
-            methods: &["get"],
+            methods: READ_METHODS,
             auth_level: AuthLevel::Anonymous,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
@@ -444,6 +446,28 @@ pub fn http_function_for(method: &str, path: &str) -> Option<&'static FunctionDe
     first
 }
 
+/// The methods the functions on `path`'s route take together, upper-case, for the `Allow`
+/// header of a 405 (empty when no route matches).
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let Some(relative) = path.strip_prefix("/api/") else {
+        return Vec::new();
+    };
+    let mut methods: Vec<String> = FUNCTIONS
+        .iter()
+        .filter_map(|def| match def.trigger {
+            Trigger::Http { route, methods, .. } if walk_route(route, relative, |_, _| {}) => {
+                Some(methods)
+            }
+            _ => None,
+        })
+        .flatten()
+        .map(|method| method.to_ascii_uppercase())
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
+}
+
 /// Whether `relative` (the path after `/api/`) matches the route `template`, handing each route
 /// parameter's name and value to `param` on the way.
 fn walk_route<'p>(template: &str, relative: &'p str, mut param: impl FnMut(&str, &'p str)) -> bool {
@@ -591,9 +615,21 @@ mod tests {
                 .name,
             "OrdersApi"
         );
+        assert_eq!(
+            match_http_route("HEAD", "/api/v1/orders")
+                .unwrap()
+                .function
+                .name,
+            "OrdersReadApi"
+        );
         // A method no function takes still finds the route (the function answers 405).
-        let head = match_http_route("HEAD", "/api/v1/orders").unwrap();
-        assert!(!head.function.accepts_method("HEAD"));
+        let options = match_http_route("OPTIONS", "/api/v1/orders").unwrap();
+        assert!(!options.function.accepts_method("OPTIONS"));
+        assert_eq!(
+            allowed_methods("/api/v1/orders"),
+            ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
+        );
+        assert!(allowed_methods("/api/v2/nothing").is_empty());
         assert!(find("OrdersReadApi").unwrap().is_forwarded_http());
         assert!(!find("OrdersApi").unwrap().is_forwarded_http());
     }

@@ -28,7 +28,7 @@ use azure_data_cosmos::fault_injection::{
 };
 use shared::domain::audit::AuditEntry;
 use shared::store::cosmos::{CosmosOptions, CosmosStore};
-use shared::store::{AuditStore, CustomerStore};
+use shared::store::{AuditStore, CustomerStore, IfMatch};
 use shared::store::{HealthCheck, PageRequest, StoreError, TenantId};
 
 /// The longest any call under test may take before the test fails (instead of hanging).
@@ -690,7 +690,7 @@ async fn cancel(store: &CosmosStore) -> Result<shared::domain::order::Order, Sto
         "o-1",
         change,
         "actor-1",
-        None,
+        IfMatch::Any,
         AuditEntry::now("t1", "actor-1", "order.status", "order", "o-1", "corr"),
     ))
     .await

@@ -34,8 +34,8 @@ use shared::store::jobs::{
 use shared::store::sqlite::Db;
 use shared::store::{
     AuditFilter, DispatchOutcome, ETag, ErasureProgress, ErasureStart, ErasureStep, Fanout,
-    IdempotencyKey, NewOrder, OrderCreated, OrderFilter, PageRequest, ProductFilter, Rejection,
-    SkipReason, Store, StoreError, TenantId,
+    IdempotencyKey, IfMatch, NewOrder, OrderCreated, OrderFilter, PageRequest, ProductFilter,
+    Rejection, SkipReason, Store, StoreError, TenantId,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -423,7 +423,7 @@ async fn writes_naming_another_tenants_ids_are_not_found(subject: Subject) {
     };
     assert!(matches!(
         store
-            .update_customer(&b, "c-1", input, None, audit(&b, "u", "c-1"))
+            .update_customer(&b, "c-1", input, IfMatch::Any, audit(&b, "u", "c-1"))
             .await,
         Err(StoreError::NotFound)
     ));
@@ -434,7 +434,7 @@ async fn writes_naming_another_tenants_ids_are_not_found(subject: Subject) {
                 &b,
                 "p-1",
                 product_input(&p1, 99),
-                None,
+                IfMatch::Any,
                 audit(&b, "u", "p-1")
             )
             .await,
@@ -454,7 +454,7 @@ async fn writes_naming_another_tenants_ids_are_not_found(subject: Subject) {
     };
     assert!(matches!(
         store
-            .change_order_status(&b, "o-1", confirm, "a", None, audit(&b, "s", "o-1"))
+            .change_order_status(&b, "o-1", confirm, "a", IfMatch::Any, audit(&b, "s", "o-1"))
             .await,
         Err(StoreError::NotFound)
     ));
@@ -517,7 +517,7 @@ async fn updates_check_the_etag(subject: Subject) {
             &t,
             "c-1",
             input.clone(),
-            Some(ETag::new(first.etag.clone())),
+            IfMatch::exactly(ETag::new(first.etag.clone())),
             audit(&t, "customer.update", "c-1"),
         )
         .await
@@ -530,7 +530,7 @@ async fn updates_check_the_etag(subject: Subject) {
             &t,
             "c-1",
             input.clone(),
-            Some(ETag::new(first.etag)),
+            IfMatch::exactly(ETag::new(first.etag)),
             audit(&t, "customer.update", "c-1"),
         )
         .await;
@@ -542,7 +542,13 @@ async fn updates_check_the_etag(subject: Subject) {
     }
     subject
         .store
-        .update_customer(&t, "c-1", input, None, audit(&t, "customer.update", "c-1"))
+        .update_customer(
+            &t,
+            "c-1",
+            input,
+            IfMatch::Any,
+            audit(&t, "customer.update", "c-1"),
+        )
         .await
         .unwrap();
 }
@@ -557,7 +563,7 @@ async fn product_and_order_updates_check_the_etag(subject: Subject) {
             &t,
             "p-1",
             product_input(&first, 20),
-            Some(ETag::new(first.etag.clone())),
+            IfMatch::exactly(ETag::new(first.etag.clone())),
             audit(&t, "product.update", "p-1"),
         )
         .await
@@ -569,7 +575,7 @@ async fn product_and_order_updates_check_the_etag(subject: Subject) {
             &t,
             "p-1",
             product_input(&first, 30),
-            Some(ETag::new(first.etag.clone())),
+            IfMatch::exactly(ETag::new(first.etag.clone())),
             audit(&t, "product.update", "p-1"),
         )
         .await
@@ -611,7 +617,7 @@ async fn product_and_order_updates_check_the_etag(subject: Subject) {
             "o-1",
             confirm.clone(),
             "actor-1",
-            Some(ETag::new(order.etag.clone())),
+            IfMatch::exactly(ETag::new(order.etag.clone())),
             audit(&t, "order.status", "o-1"),
         )
         .await
@@ -631,7 +637,7 @@ async fn product_and_order_updates_check_the_etag(subject: Subject) {
             "o-1",
             ship,
             "actor-1",
-            Some(ETag::new(order.etag)),
+            IfMatch::exactly(ETag::new(order.etag)),
             audit(&t, "order.status", "o-1"),
         )
         .await
@@ -681,7 +687,7 @@ async fn a_customers_etag_changes_only_when_the_profile_does(subject: Subject) {
             &t,
             "c-1",
             input,
-            Some(ETag::new(before.etag.clone())),
+            IfMatch::exactly(ETag::new(before.etag.clone())),
             audit(&t, "customer.update", "c-1"),
         )
         .await
@@ -1550,7 +1556,7 @@ async fn an_order_may_have_as_many_lines_as_the_api_allows(subject: Subject) {
                 reason: None,
             },
             "actor-1",
-            None,
+            IfMatch::Any,
             audit(&t, "order.status", "o-1"),
         )
         .await
@@ -1588,7 +1594,7 @@ async fn order_status_follows_the_state_machine_and_cancel_releases_stock(subjec
             "o-1",
             change(OrderStatus::Confirmed),
             "actor-1",
-            None,
+            IfMatch::Any,
             audit(&t, "order.status", "o-1"),
         )
         .await
@@ -1600,7 +1606,7 @@ async fn order_status_follows_the_state_machine_and_cancel_releases_stock(subjec
             "o-1",
             change(OrderStatus::Delivered),
             "actor-1",
-            None,
+            IfMatch::Any,
             audit(&t, "order.status", "o-1"),
         )
         .await;
@@ -1619,7 +1625,7 @@ async fn order_status_follows_the_state_machine_and_cancel_releases_stock(subjec
             "o-1",
             cancel,
             "actor-2",
-            None,
+            IfMatch::Any,
             audit(&t, "order.status", "o-1"),
         )
         .await
@@ -1650,7 +1656,7 @@ async fn order_status_follows_the_state_machine_and_cancel_releases_stock(subjec
             "o-1",
             change(OrderStatus::Cancelled),
             "actor-1",
-            None,
+            IfMatch::Any,
             audit(&t, "order.status", "o-1"),
         )
         .await;
@@ -1704,7 +1710,7 @@ async fn order_listing_filters(subject: Subject) {
                 reason: None,
             },
             "a",
-            None,
+            IfMatch::Any,
             audit(&t, "s", "o-2"),
         )
         .await
@@ -2133,7 +2139,13 @@ async fn a_repeated_erasure_request_returns_the_open_one(subject: Subject) {
     };
     let blocked = subject
         .store
-        .update_customer(&t, "c-1", input, None, audit(&t, "customer.update", "c-1"))
+        .update_customer(
+            &t,
+            "c-1",
+            input,
+            IfMatch::Any,
+            audit(&t, "customer.update", "c-1"),
+        )
         .await;
     assert!(matches!(
         blocked,
@@ -2172,7 +2184,7 @@ async fn erasure_fixture(store: &dyn Store, t: &TenantId) {
             t,
             "c-1",
             input,
-            None,
+            IfMatch::Any,
             audit(t, "customer.update", "c-1").about_customer("c-1"),
         )
         .await
@@ -2216,7 +2228,7 @@ async fn erasure_fixture(store: &dyn Store, t: &TenantId) {
             "o-1",
             confirm,
             "dev-client-c-1",
-            None,
+            IfMatch::Any,
             audit(t, "order.status", "o-1").about_customer("c-1"),
         )
         .await

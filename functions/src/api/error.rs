@@ -28,6 +28,9 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A write that must name the version it replaces came without `If-Match` (428).
+    #[error("{0}")]
+    PreconditionRequired(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Something on our side that the caller cannot fix (the output sink is missing, say).
@@ -77,6 +80,11 @@ impl IntoResponse for ApiError {
                 .detail(detail)
                 .into_response(),
             Self::NotFound(detail) => Problem::not_found(detail).into_response(),
+            Self::PreconditionRequired(detail) => {
+                Problem::new(StatusCode::PRECONDITION_REQUIRED, "Precondition Required")
+                    .detail(detail)
+                    .into_response()
+            }
             Self::Invalid(Invalid(errors)) => {
                 Problem::new(StatusCode::BAD_REQUEST, "Invalid Request")
                     .detail(format!("{} field(s) are invalid", errors.len()))

@@ -1,5 +1,6 @@
-//! [`ValidJson<T>`]: a JSON request body, parsed strictly (unknown fields refused), with a
-//! size limit (413), a content-type check (415), and errors that name the offending field.
+//! [`JsonBody`]: a JSON request body, parsed strictly once the caller is authorised (unknown
+//! fields refused, objects only), with a size limit (413), a content-type check (415), and
+//! errors that name the offending field.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -10,47 +11,69 @@ use shared::domain::validation::{FieldError, Invalid};
 use super::ApiError;
 use crate::app::AppState;
 
-/// A parsed JSON body. Validation of the values is the handler's next step.
-pub struct ValidJson<T>(pub T);
+/// A JSON request body, read but not parsed yet. A handler authorises the caller first and
+/// then calls [`JsonBody::parse`], so a caller who may not do something gets 403 whatever the
+/// body (its content type, size or shape) was.
+pub struct JsonBody {
+    bytes: Result<Bytes, ApiError>,
+    envelope: bool,
+}
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
-    type Rejection = ApiError;
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = std::convert::Infallible;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("");
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType(
-                "send the body as application/json".into(),
-            ));
-        }
         let envelope = request
             .extensions()
             .get::<shared::protocol::FromEnvelope>()
             .is_some();
-        let limit = state.settings.http_body_limit_bytes;
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| ApiError::TooLarge { limit })?;
-        if bytes.len() > limit {
-            return Err(ApiError::TooLarge { limit });
-        }
-        if envelope_replaced_invalid_utf8(envelope, &bytes) {
+        Ok(Self {
+            bytes: read_json_bytes(request, state).await,
+            envelope,
+        })
+    }
+}
+
+impl JsonBody {
+    /// The body parsed as `T`: 415 unless it was sent as JSON, 413 when too large, 400 when it is
+    /// not a JSON object of that shape or not UTF-8.
+    pub fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        let bytes = self.bytes?;
+        if envelope_replaced_invalid_utf8(self.envelope, &bytes) {
             return Err(ApiError::BadRequest(
                 "the body is not valid UTF-8; send JSON encoded as UTF-8".into(),
             ));
         }
-        parse(&bytes).map(ValidJson)
+        parse(&bytes)
     }
+}
+
+/// The body's bytes, if it was sent as JSON and is within the size limit.
+async fn read_json_bytes(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as application/json".into(),
+        ));
+    }
+    let limit = state.settings.http_body_limit_bytes;
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|_| ApiError::TooLarge { limit })?;
+    if bytes.len() > limit {
+        return Err(ApiError::TooLarge { limit });
+    }
+    Ok(bytes)
 }
 
 /// The Functions host decodes an enveloped request's body as UTF-8 text before the handler

@@ -7,26 +7,18 @@ pub mod error;
 pub mod json;
 pub mod openapi;
 pub mod paging;
+pub mod precondition;
 pub mod query;
 
 pub use caller::Caller;
 pub use error::ApiError;
-pub use json::ValidJson;
+pub use json::JsonBody;
 pub use paging::{PageQuery, PageResponse};
+pub use precondition::{if_match, required_if_match, NotModifiedLayer};
 pub use query::QueryParams;
 
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use shared::store::ETag;
-
-/// `If-Match` of a request, if any (`*` means "any version", the same as none).
-pub fn if_match(headers: &HeaderMap) -> Option<ETag> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|value| !value.is_empty() && *value != "*")
-        .map(ETag::from_header)
-}
 
 /// The `ETag` header for a stored document's version.
 pub fn etag_header(etag: &str) -> (header::HeaderName, HeaderValue) {

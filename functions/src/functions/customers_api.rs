@@ -28,7 +28,7 @@ use shared::domain::validation::new_id;
 use shared::store::{AuditFilter, OrderFilter, PageRequest, MAX_PAGE_SIZE};
 
 use crate::api::openapi::{self, Access, Operation};
-use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
+use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::app::AppState;
 use crate::invoke::OutputSink;
 
@@ -182,9 +182,10 @@ async fn list(
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ValidJson(input): ValidJson<CustomerInput>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_role(CUSTOMER_ROLES, "create customers")?;
+    let input: CustomerInput = body.parse()?;
     input.validate()?;
     let now = shared::domain::now();
     let customer = Customer {
@@ -230,16 +231,18 @@ async fn update(
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ValidJson(input): ValidJson<CustomerInput>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     check_write(&caller, &id, "change customers")?;
+    let if_match = if_match(&headers)?;
+    let input: CustomerInput = body.parse()?;
     input.validate()?;
     let audit = caller
         .audit("customer.update", "customer", &id)
         .about_customer(&id);
     let customer = state
         .store
-        .update_customer(caller.tenant(), &id, input, if_match(&headers), audit)
+        .update_customer(caller.tenant(), &id, input, if_match, audit)
         .await?;
     Ok(with_etag(StatusCode::OK, &customer))
 }

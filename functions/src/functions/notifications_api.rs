@@ -18,7 +18,7 @@ use shared::domain::validation::new_id;
 use shared::store::PageRequest;
 
 use crate::api::openapi::{self, Access, Operation};
-use crate::api::{ApiError, Caller, PageResponse, QueryParams, ValidJson};
+use crate::api::{ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::app::AppState;
 
 const SENDER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
@@ -123,9 +123,10 @@ async fn mark_read(
 async fn send(
     State(state): State<AppState>,
     caller: Caller,
-    ValidJson(input): ValidJson<NotificationInput>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_role(SENDER_ROLES, "send notifications")?;
+    let input: NotificationInput = body.parse()?;
     input.validate()?;
     state
         .store

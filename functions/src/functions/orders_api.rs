@@ -26,7 +26,7 @@ use shared::domain::validation::{new_id, FieldError, Invalid};
 use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter, PageRequest};
 
 use crate::api::openapi::{self, Access, Operation};
-use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
+use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::app::AppState;
 use crate::invoke::OutputSink;
 
@@ -90,8 +90,9 @@ async fn create(
     caller: Caller,
     headers: HeaderMap,
     sink: Option<Extension<OutputSink>>,
-    ValidJson(input): ValidJson<OrderInput>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
+    let input: OrderInput = body.parse()?;
     input.validate()?;
     let sink = output_sink(sink)?;
     let customer_id = ordering_customer(&caller, &input)?;
@@ -255,8 +256,9 @@ async fn change_status(
     Path(id): Path<String>,
     headers: HeaderMap,
     sink: Option<Extension<OutputSink>>,
-    ValidJson(input): ValidJson<StatusInput>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
+    let input: StatusInput = body.parse()?;
     input.validate()?;
     let sink = output_sink(sink)?;
     let current = visible_order(&state, &caller, &id).await?;
@@ -282,7 +284,7 @@ async fn change_status(
             &id,
             input,
             &caller.principal.subject,
-            if_match(&headers),
+            if_match(&headers)?,
             audit,
         )
         .await?;

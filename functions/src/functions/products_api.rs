@@ -5,7 +5,8 @@
 //! - `GET /products?name=&category=&limit=&continuation=`: list, filtered.
 //! - `GET /products/search?q=&category=`: search by name (substring, case-insensitive).
 //! - `GET /products/{id}`, `GET /products/{id}/stock`.
-//! - `POST /products`, `PUT /products/{id}` (`If-Match` honoured: 412 when stale).
+//! - `POST /products`, `PUT /products/{id}` (`If-Match` required: 428 without it, 412 when
+//!   stale, so a stock level set from a stale read cannot wipe out reservations).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -19,7 +20,9 @@ use shared::domain::validation::new_id;
 use shared::store::ProductFilter;
 
 use crate::api::openapi::{self, Access, Operation};
-use crate::api::{etag_header, if_match, ApiError, Caller, PageResponse, QueryParams, ValidJson};
+use crate::api::{
+    etag_header, required_if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams,
+};
 use crate::app::AppState;
 
 /// Who may change the catalogue.
@@ -88,10 +91,14 @@ pub fn operations() -> Vec<Operation> {
             put(update),
         )
         .access(WRITE)
-        .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
+        .headers(&[(
+            "If-Match",
+            "required: the ETag you read (428 without it); 412 when the product changed since, \
+             for instance when an order reserved stock",
+        )])
         .body::<ProductInput>()
         .returns::<Product>(200, "Updated; new ETag")
-        .errors(&[400, 401, 403, 404, 412, 413, 415]),
+        .errors(&[400, 401, 403, 404, 412, 413, 415, 428]),
         Operation::new(
             Method::GET,
             "/api/v1/products/{id}/stock",
@@ -185,9 +192,10 @@ async fn stock(
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ValidJson(input): ValidJson<ProductInput>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_role(CATALOGUE_ROLES, "create products")?;
+    let input: ProductInput = body.parse()?;
     input.validate()?;
     let now = shared::domain::now();
     let product = Product {
@@ -221,14 +229,23 @@ async fn update(
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ValidJson(input): ValidJson<ProductInput>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     caller.require_role(CATALOGUE_ROLES, "update products")?;
+    let if_match = match required_if_match(&headers) {
+        Ok(if_match) => if_match,
+        Err(required) => {
+            // A missing product is a 404 either way; only an existing one needs the ETag.
+            state.store.get_product(caller.tenant(), &id).await?;
+            return Err(required);
+        }
+    };
+    let input: ProductInput = body.parse()?;
     input.validate()?;
     let audit = caller.audit("product.update", "product", &id);
     let product = state
         .store
-        .update_product(caller.tenant(), &id, input, if_match(&headers), audit)
+        .update_product(caller.tenant(), &id, input, if_match, audit)
         .await?;
     Ok(with_etag(StatusCode::OK, &product))
 }

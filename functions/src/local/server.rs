@@ -184,13 +184,20 @@ async fn dispatch_http(State(runtime): State<LocalRuntime>, request: Request) ->
         return Problem::not_found("no function route matches this path").into_response();
     };
     if !found.function.accepts_method(request.method().as_str()) {
-        return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        let allowed = registry::allowed_methods(request.uri().path()).join(", ");
+        let mut response = Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
             .detail(format!(
-                "{} does not accept {}",
+                "{} does not accept {}; this route takes {allowed}",
                 found.function.name,
                 request.method()
             ))
             .into_response();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&allowed) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, value);
+        }
+        return response;
     }
     if found.function.is_forwarded_http() {
         return runtime.host.forward(request).await;

@@ -178,6 +178,11 @@ impl ApiApp {
         }
     }
 
+    /// A request to a path of the app as it is (`/api/health/live`), without a token.
+    pub fn http_at(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         Reply::read(self.request(reqwest::Method::GET, path, Some(token))).await
     }

@@ -167,14 +167,46 @@ impl ETag {
     }
 }
 
-/// `PreconditionFailed` (naming `current`) when the caller's `If-Match` names another version
-/// than the stored one, `current`; without `If-Match` any version will do.
-pub fn check_if_match(if_match: Option<&ETag>, current: &str) -> StoreResult<()> {
-    match if_match {
-        Some(expected) if expected.as_str() != current => Err(StoreError::PreconditionFailed {
+/// An `If-Match` precondition (RFC 9110, section 13.1.1), compared strongly.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IfMatch {
+    /// No `If-Match`, or `*`: any stored version will do.
+    #[default]
+    Any,
+    /// The stored version must be one of these (strong) tags; an empty list matches nothing.
+    OneOf(Vec<ETag>),
+}
+
+impl IfMatch {
+    /// Exactly this version.
+    pub fn exactly(etag: ETag) -> Self {
+        Self::OneOf(vec![etag])
+    }
+
+    /// Whether the stored version `current` satisfies the precondition.
+    pub fn matches(&self, current: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::OneOf(tags) => tags.iter().any(|tag| tag.as_str() == current),
+        }
+    }
+}
+
+impl From<Option<ETag>> for IfMatch {
+    fn from(etag: Option<ETag>) -> Self {
+        etag.map_or(Self::Any, Self::exactly)
+    }
+}
+
+/// `PreconditionFailed` (naming `current`) when the stored version, `current`, does not satisfy
+/// the caller's `If-Match`.
+pub fn check_if_match(if_match: &IfMatch, current: &str) -> StoreResult<()> {
+    if if_match.matches(current) {
+        Ok(())
+    } else {
+        Err(StoreError::PreconditionFailed {
             current: ETag::new(current),
-        }),
-        _ => Ok(()),
+        })
     }
 }
 
@@ -220,10 +252,16 @@ mod tests {
 
     #[test]
     fn if_match_must_name_the_stored_version() {
-        assert!(check_if_match(None, "v1").is_ok());
-        assert!(check_if_match(Some(&ETag::new("v1")), "v1").is_ok());
+        assert!(check_if_match(&IfMatch::Any, "v1").is_ok());
+        assert!(check_if_match(&IfMatch::exactly(ETag::new("v1")), "v1").is_ok());
+        assert!(check_if_match(
+            &IfMatch::OneOf(vec![ETag::new("v0"), ETag::new("v1")]),
+            "v1"
+        )
+        .is_ok());
+        assert!(check_if_match(&IfMatch::OneOf(Vec::new()), "v1").is_err());
         let Err(StoreError::PreconditionFailed { current }) =
-            check_if_match(Some(&ETag::new("v0")), "v1")
+            check_if_match(&IfMatch::exactly(ETag::new("v0")), "v1")
         else {
             panic!("a stale ETag passed")
         };

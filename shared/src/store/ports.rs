@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ETag, HealthCheck, Page, PageRequest, StoreError, TenantId};
+use super::{HealthCheck, IfMatch, Page, PageRequest, StoreError, TenantId};
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput};
 use crate::domain::gdpr::ErasureRecord;
@@ -30,7 +30,7 @@ pub trait CustomerStore: Send + Sync {
         tenant: &TenantId,
         id: &str,
         input: CustomerInput,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Customer>;
     /// Customers by creation time.
@@ -84,7 +84,7 @@ pub trait ProductStore: Send + Sync {
         tenant: &TenantId,
         id: &str,
         input: ProductInput,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Product>;
     async fn list_products(
@@ -167,7 +167,7 @@ pub trait OrderStore: Send + Sync {
         id: &str,
         change: StatusInput,
         actor_id: &str,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Order>;
     async fn order_history(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<StatusChange>>;

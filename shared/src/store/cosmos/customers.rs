@@ -16,7 +16,7 @@ use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use crate::domain::gdpr::ErasureRecord;
 use crate::domain::now;
 use crate::store::{
-    check_if_match, new_etag, ts, CustomerStore, ETag, Page, PageRequest, Rejection, StoreError,
+    check_if_match, new_etag, ts, CustomerStore, IfMatch, Page, PageRequest, Rejection, StoreError,
     StoreResult, TenantId,
 };
 
@@ -111,7 +111,7 @@ impl CustomerStore for CosmosStore {
         tenant: &TenantId,
         id: &str,
         input: CustomerInput,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Customer> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
@@ -119,7 +119,7 @@ impl CustomerStore for CosmosStore {
                 .customer_doc(tenant.as_str(), id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            check_if_match(if_match.as_ref(), &doc.version)?;
+            check_if_match(&if_match, &doc.version)?;
             if doc.body.status != CustomerStatus::Active {
                 return Err(Rejection::CustomerNotActive(doc.body.status.as_str()).into());
             }

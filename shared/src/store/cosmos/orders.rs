@@ -38,7 +38,7 @@ use crate::domain::order::{Order, OrderStatus, StatusChange, StatusInput};
 use crate::domain::product::Product;
 use crate::store::pricing::{price_lines, quantities};
 use crate::store::{
-    check_if_match, new_etag, ts, ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page,
+    check_if_match, new_etag, ts, IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page,
     PageRequest, Rejection, StoreError, StoreResult, TenantId,
 };
 
@@ -650,12 +650,12 @@ impl OrderStore for CosmosStore {
         id: &str,
         change: StatusInput,
         actor_id: &str,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Order> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
             let doc = self.find_order(tenant, id).await?;
-            check_if_match(if_match.as_ref(), &doc.version)?;
+            check_if_match(&if_match, &doc.version)?;
             let next = doc
                 .body
                 .order

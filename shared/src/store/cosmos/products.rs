@@ -16,8 +16,8 @@ use crate::domain::now;
 use crate::domain::product::{Product, ProductInput};
 use crate::store::ports::ProductFilter;
 use crate::store::{
-    check_if_match, new_etag, ts, ETag, Page, PageRequest, ProductStore, StoreError, StoreResult,
-    TenantId,
+    check_if_match, new_etag, ts, IfMatch, Page, PageRequest, ProductStore, StoreError,
+    StoreResult, TenantId,
 };
 
 /// The stored form of a product.
@@ -92,7 +92,7 @@ impl ProductStore for CosmosStore {
         tenant: &TenantId,
         id: &str,
         input: ProductInput,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Product> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
@@ -100,7 +100,7 @@ impl ProductStore for CosmosStore {
                 .product_doc(tenant.as_str(), id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            check_if_match(if_match.as_ref(), &doc.version)?;
+            check_if_match(&if_match, &doc.version)?;
             let mut product = doc.body.clone();
             product.name = input.name.clone();
             product.category = input.category.clone();

@@ -10,7 +10,7 @@ use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
-use crate::store::{CustomerStore, ETag, Page, PageRequest, Rejection, StoreResult, TenantId};
+use crate::store::{CustomerStore, IfMatch, Page, PageRequest, Rejection, StoreResult, TenantId};
 
 const COLUMNS: &str = "tenant_id, id, name, email, phone, address, preferences, status, created_at, updated_at, last_activity_at, etag";
 
@@ -108,14 +108,14 @@ impl CustomerStore for Db {
         tenant: &TenantId,
         id: &str,
         input: CustomerInput,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Customer> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut customer = load_customer(&transaction, &tenant, &id)?;
-            if let Err(stale) = check_if_match(if_match.as_ref(), &customer.etag) {
+            if let Err(stale) = check_if_match(&if_match, &customer.etag) {
                 return Ok(Err(stale));
             }
             if customer.status != CustomerStatus::Active {

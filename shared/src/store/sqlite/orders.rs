@@ -15,7 +15,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange, StatusInput};
 use crate::store::{
-    ETag, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection,
+    IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection,
     StoreError, StoreResult, TenantId,
 };
 
@@ -300,7 +300,7 @@ impl OrderStore for Db {
         id: &str,
         change: StatusInput,
         actor_id: &str,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Order> {
         let (tenant, id, actor_id) = (
@@ -311,7 +311,7 @@ impl OrderStore for Db {
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut order = load_order(&transaction, &tenant, &id)?;
-            if let Err(stale) = check_if_match(if_match.as_ref(), &order.etag) {
+            if let Err(stale) = check_if_match(&if_match, &order.etag) {
                 return Ok(Err(stale));
             }
             let next = match order.status.transition(change.status) {

@@ -6,7 +6,9 @@ use super::support::{check_if_match, insert_audit, new_etag, now, time_at, ts, K
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::product::{Product, ProductInput};
-use crate::store::{ETag, Page, PageRequest, ProductFilter, ProductStore, StoreResult, TenantId};
+use crate::store::{
+    IfMatch, Page, PageRequest, ProductFilter, ProductStore, StoreResult, TenantId,
+};
 
 const COLUMNS: &str = "tenant_id, id, name, category, description, price_cents, currency, stock, active, created_at, updated_at, etag";
 
@@ -82,14 +84,14 @@ impl ProductStore for Db {
         tenant: &TenantId,
         id: &str,
         input: ProductInput,
-        if_match: Option<ETag>,
+        if_match: IfMatch,
         audit: AuditEntry,
     ) -> StoreResult<Product> {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut product = load_product(&transaction, &tenant, &id)?;
-            if let Err(stale) = check_if_match(if_match.as_ref(), &product.etag) {
+            if let Err(stale) = check_if_match(&if_match, &product.etag) {
                 return Ok(Err(stale));
             }
             product.name = input.name;
