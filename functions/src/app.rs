@@ -66,6 +66,8 @@ pub struct AppParts {
     pub archive: Arc<dyn ArchiveStore>,
     /// The backends `GET /api/health/ready` checks.
     pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
+    /// Seals the continuation tokens of the API's listings.
+    pub page_tokens: crate::api::PageTokens,
 }
 
 /// Where the app runs: under the Functions host, or in local mode (which also trusts the
@@ -106,6 +108,9 @@ impl AppState {
                 other => StartError::Auth(other),
             })?;
         check_pseudonym_key(&settings, mode)?;
+        let page_tokens = crate::functions::gdpr_data_anonymization::pseudonym_key(&settings)
+            .map(|key| crate::api::PageTokens::new(&key))
+            .map_err(|error| StartError::PseudonymKey(error.to_string()))?;
         let archive = shared::archive::open(&settings).map_err(StartError::Archive)?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone()), archive.health];
         Ok(Self(Arc::new(AppParts {
@@ -115,6 +120,7 @@ impl AppState {
             authenticator: Arc::new(authenticator),
             archive: archive.store,
             health_checks: Arc::new(health_checks),
+            page_tokens,
         })))
     }
 }

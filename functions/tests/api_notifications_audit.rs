@@ -384,10 +384,16 @@ async fn every_write_appends_one_audit_entry_with_ids_only() {
     .await
     .expect_status(200);
     let product = send(Method::POST, "/products".into(), &manager, Some(json!({"name": "Widget", "category": "tools", "priceCents": 5, "currency": "EUR", "stock": 9})), "w-product-create").await;
+    let product_etag = product.header("etag").expect("an ETag").to_owned();
     let product = id_of(&product.expect_status(201).body);
-    send(Method::PUT, format!("/products/{product}"), &admin, Some(json!({"name": "Widget", "category": "tools", "priceCents": 6, "currency": "EUR", "stock": 9})), "w-product-update")
-        .await
-        .expect_status(200);
+    Reply::read(
+        app.request(Method::PUT, &format!("/products/{product}"), Some(&admin))
+            .header("x-correlation-id", "w-product-update")
+            .header("if-match", product_etag)
+            .json(&json!({"name": "Widget", "category": "tools", "priceCents": 6, "currency": "EUR", "stock": 9})),
+    )
+    .await
+    .expect_status(200);
     let client = app.client_of("t1", &ada);
     let order = send(
         Method::POST,

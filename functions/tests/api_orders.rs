@@ -167,9 +167,19 @@ async fn an_order_reserves_stock_atomically_and_a_refused_order_changes_no_stock
     assert_eq!(problem["productIds"], json!(["no-such-product", elsewhere]));
     // An inactive product cannot be ordered either.
     let retired = id_of(&app.create_product("t1", "Retired", "tools", 5).await);
-    app.put(&format!("/products/{retired}"), &admin, &json!({"name": "Retired", "category": "tools", "priceCents": 1, "currency": "EUR", "stock": 5, "active": false}))
+    let retired_etag = app
+        .get(&format!("/products/{retired}"), &admin)
         .await
-        .expect_status(200);
+        .header("etag")
+        .expect("an ETag")
+        .to_owned();
+    Reply::read(
+        app.request(Method::PUT, &format!("/products/{retired}"), Some(&admin))
+            .header("if-match", retired_etag)
+            .json(&json!({"name": "Retired", "category": "tools", "priceCents": 1, "currency": "EUR", "stock": 5, "active": false})),
+    )
+    .await
+    .expect_status(200);
     app.post("/orders", &admin, &order_body(&customer, &[(&retired, 1)]))
         .await
         .expect_problem(422);

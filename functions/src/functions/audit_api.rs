@@ -94,10 +94,19 @@ async fn logs(
         .list_audit(
             caller.tenant(),
             filter,
-            page.unwrap_or_else(|| PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "audit:logs",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "audit:logs"),
+    )
+    .into_response())
 }
 
 async fn gdpr_trail(
@@ -121,8 +130,17 @@ async fn gdpr_trail(
         .list_audit(
             caller.tenant(),
             filter,
-            page.unwrap_or_else(|| PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "audit:gdpr_trail",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "audit:gdpr_trail"),
+    )
+    .into_response())
 }

@@ -173,10 +173,19 @@ async fn list(
         .store
         .list_customers(
             caller.tenant(),
-            page.unwrap_or_else(|| PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "customers:list",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "customers:list"),
+    )
+    .into_response())
 }
 
 async fn create(
@@ -266,10 +275,19 @@ async fn orders(
         .list_orders(
             caller.tenant(),
             filter,
-            page.unwrap_or_else(|| PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "customers:orders",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "customers:orders"),
+    )
+    .into_response())
 }
 
 /// Everything held about a customer, read page by page (bounded per kind).

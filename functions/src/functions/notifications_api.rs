@@ -98,10 +98,19 @@ async fn list(
         .list_notifications(
             caller.tenant(),
             &recipients,
-            page.unwrap_or_else(|| PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "notifications:list",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "notifications:list"),
+    )
+    .into_response())
 }
 
 async fn mark_read(

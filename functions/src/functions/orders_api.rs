@@ -221,10 +221,19 @@ async fn list(
         .list_orders(
             caller.tenant(),
             filter,
-            page.unwrap_or_else(|| PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "orders:list",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "orders:list"),
+    )
+    .into_response())
 }
 
 async fn read(

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use shared::auth::Role;
 use shared::domain::product::{Product, ProductInput};
 use shared::domain::validation::new_id;
-use shared::store::ProductFilter;
+use shared::store::{PageRequest, ProductFilter};
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{
@@ -138,10 +138,19 @@ async fn list(
         .list_products(
             caller.tenant(),
             filter,
-            page.unwrap_or_else(|| shared::store::PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "products:list",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "products:list"),
+    )
+    .into_response())
 }
 
 async fn search(
@@ -160,10 +169,19 @@ async fn search(
         .list_products(
             caller.tenant(),
             filter,
-            page.unwrap_or_else(|| shared::store::PageRequest::first(20)),
+            state.page_tokens.open(
+                page.unwrap_or_else(|| PageRequest::first(20)),
+                caller.tenant(),
+                "products:search",
+            )?,
         )
         .await?;
-    Ok(Json(PageResponse::from(page)).into_response())
+    Ok(Json(
+        state
+            .page_tokens
+            .response(page, caller.tenant(), "products:search"),
+    )
+    .into_response())
 }
 
 async fn read(

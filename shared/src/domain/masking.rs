@@ -283,6 +283,18 @@ impl PseudonymKey {
         )
     }
 
+    /// A key for another purpose, derived from this one (HMAC-SHA256 of the purpose's name), so
+    /// one secret serves several uses without one use revealing another's key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            // HMAC accepts keys of any length; this branch cannot run.
+            return [0; 32];
+        };
+        mac.update(b"derived-key:");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// `psn-` and 32 hex characters of HMAC-SHA256(key, tenant ␟ value): stable per tenant and
     /// value, not reversible without the key, and a valid id.
     pub fn pseudonym(&self, tenant: &str, value: &str) -> String {
