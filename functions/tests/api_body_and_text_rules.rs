@@ -277,3 +277,27 @@ async fn a_nul_in_a_text_filter_is_refused_rather_than_matching_everything() {
     // A filter that matches nothing still matches nothing.
     assert_eq!(count(&app, "/products?name=zzz").await, 0);
 }
+
+/// A whole number sent with a zero fraction (`2.0`) is the whole number, as JSON Schema's
+/// `integer` says; a real fraction is refused.
+#[tokio::test]
+async fn whole_numbers_may_be_sent_as_2_0_but_not_as_2_5() {
+    let app = ApiApp::start(&[]).await;
+    let admin = app.admin("t1");
+    let product = app
+        .post(
+            "/products",
+            &admin,
+            &json!({"name": "Kettle", "category": "kitchen", "priceCents": 2999.0, "currency": "EUR", "stock": 10.0}),
+        )
+        .await;
+    let product = product.expect_status(201).body.clone();
+    assert_eq!(product["priceCents"], 2999);
+    assert_eq!(product["stock"], 10);
+    let customer = app.create_customer("t1", "Ada", "ada@example.org").await;
+    let order = |quantity: Value| json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": quantity}]});
+    let placed = app.post("/orders", &admin, &order(json!(2.0))).await;
+    assert_eq!(placed.expect_status(201).body["items"][0]["quantity"], 2);
+    let refused = app.post("/orders", &admin, &order(json!(2.5))).await;
+    refused.expect_status(400);
+}

@@ -19,23 +19,35 @@ async fn first_token(app: &ApiApp, tenant: &str) -> String {
 }
 
 /// The token with the last character of its `"i":"…"` (the id the page starts after) changed,
-/// whatever wraps it: what a client editing a token to jump elsewhere sends.
+/// whatever wraps it: what a client editing a token to jump elsewhere sends. The store's token
+/// is base64url JSON; a wrapper may put bytes before it (a seal), so the JSON is looked for
+/// both in the token and in what follows a 16-byte prefix.
 fn with_edited_position(token: &str) -> String {
-    let mut bytes = URL_SAFE_NO_PAD.decode(token).expect("tokens are base64url");
+    let bytes = URL_SAFE_NO_PAD.decode(token).expect("tokens are base64url");
+    if let Some(edited) = edit_last_id(&bytes) {
+        return URL_SAFE_NO_PAD.encode(edited);
+    }
+    let (prefix, inner) = bytes.split_at(16);
+    let inner = URL_SAFE_NO_PAD
+        .decode(inner)
+        .expect("the wrapped store token is base64url");
+    let edited = edit_last_id(&inner).expect("the store token names the last id");
+    let mut wrapped = prefix.to_vec();
+    wrapped.extend_from_slice(URL_SAFE_NO_PAD.encode(edited).as_bytes());
+    URL_SAFE_NO_PAD.encode(wrapped)
+}
+
+/// `json` with the last character of its `"i":"…"` value changed, if it has one.
+fn edit_last_id(json: &[u8]) -> Option<Vec<u8>> {
     let marker = b"\"i\":\"";
-    let start = bytes
+    let start = json
         .windows(marker.len())
-        .position(|window| window == marker)
-        .expect("the token names the last id")
+        .position(|window| window == marker)?
         + marker.len();
-    let end = start
-        + bytes[start..]
-            .iter()
-            .position(|byte| *byte == b'"')
-            .expect("closing quote");
-    let last = end - 1;
-    bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
-    URL_SAFE_NO_PAD.encode(bytes)
+    let end = start + json[start..].iter().position(|byte| *byte == b'"')?;
+    let mut edited = json.to_vec();
+    edited[end - 1] = if edited[end - 1] == b'0' { b'1' } else { b'0' };
+    Some(edited)
 }
 
 async fn page_with(app: &ApiApp, tenant: &str, token: &str) -> Reply {

@@ -125,3 +125,66 @@ async fn the_served_document_matches_the_live_routes() {
         }
     }
 }
+
+/// Every OpenAPI link names an operation of the document and only parameters that operation
+/// has, and every request body has an example.
+#[test]
+fn links_point_at_real_operations_and_every_body_has_an_example() {
+    let document = functions::api::openapi::document();
+    let mut parameters_of = std::collections::BTreeMap::new();
+    for (_, methods) in document["paths"].as_object().unwrap() {
+        for (_, operation) in methods.as_object().unwrap() {
+            let names: Vec<String> = operation["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}.{}",
+                        p["in"].as_str().unwrap(),
+                        p["name"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            parameters_of.insert(operation["operationId"].as_str().unwrap().to_owned(), names);
+        }
+    }
+    let mut links = 0;
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            if let Some(body) = operation.get("requestBody") {
+                assert!(
+                    body["content"]["application/json"].get("example").is_some(),
+                    "{method} {path}: a body without an example"
+                );
+            }
+            for (_, response) in operation["responses"].as_object().unwrap() {
+                let Some(found) = response.get("links") else {
+                    continue;
+                };
+                for (_, link) in found.as_object().unwrap() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let known = parameters_of
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{method} {path}: link to unknown {target}"));
+                    for (name, _) in link["parameters"].as_object().unwrap() {
+                        let qualified = if name.contains('.') {
+                            name.clone()
+                        } else {
+                            format!("path.{name}")
+                        };
+                        assert!(
+                            known.contains(&qualified),
+                            "{method} {path}: {target} has no {qualified}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        links >= 10,
+        "the creating operations link to their uses ({links} links)"
+    );
+}

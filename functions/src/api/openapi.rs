@@ -20,6 +20,9 @@ fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     generator.subschema_for::<T>()
 }
 
+/// An OpenAPI link: the target operation id and its parameters' runtime expressions.
+pub type Link = (&'static str, &'static [(&'static str, &'static str)]);
+
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -40,7 +43,14 @@ pub struct Operation {
     pub access: Access,
     pub query: &'static [(&'static str, &'static str)],
     pub headers: &'static [(&'static str, &'static str)],
+    /// The headers of [`Operation::headers`] that must be sent.
+    pub required_headers: &'static [&'static str],
     pub request: Option<SchemaFn>,
+    /// An example request body.
+    pub example: Option<fn() -> Value>,
+    /// OpenAPI links from the success response: the operation id, and each of its parameters
+    /// with the runtime expression giving its value (like `$response.body#/id`).
+    pub links: &'static [Link],
     pub success: (u16, &'static str, Option<SchemaFn>),
     pub errors: &'static [u16],
     pub route: MethodRouter<AppState>,
@@ -64,7 +74,10 @@ impl Operation {
             access: Access::SignedIn("any signed-in caller of the tenant"),
             query: &[],
             headers: &[],
+            required_headers: &[],
             request: None,
+            example: None,
+            links: &[],
             success: (200, "OK", None),
             errors: &[400, 401, 403, 404],
             route,
@@ -88,6 +101,24 @@ impl Operation {
 
     pub fn headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Self {
         self.headers = headers;
+        self
+    }
+
+    /// Marks headers of [`Operation::headers`] as required.
+    pub fn require_headers(mut self, names: &'static [&'static str]) -> Self {
+        self.required_headers = names;
+        self
+    }
+
+    /// An example of the request body.
+    pub fn example(mut self, example: fn() -> Value) -> Self {
+        self.example = Some(example);
+        self
+    }
+
+    /// Links from the success response to the operations that use what it returns.
+    pub fn links(mut self, links: &'static [Link]) -> Self {
+        self.links = links;
         self
     }
 
@@ -189,15 +220,32 @@ pub fn document_text() -> String {
 fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Schema) -> Value {
     let mut parameters: Vec<Value> = path_parameters(operation.path)
         .into_iter()
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_parameter_schema(name) }))
         .collect();
-    parameters.extend(operation.query.iter().map(|(name, description)| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })));
-    parameters.extend(operation.headers.iter().map(|(name, description)| json!({ "name": name, "in": "header", "required": false, "description": description, "schema": { "type": "string" } })));
+    parameters.extend(operation.query.iter().map(|(name, description)| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": query_parameter_schema(name) })));
+    parameters.extend(operation.headers.iter().map(|(name, description)| json!({ "name": name, "in": "header", "required": operation.required_headers.contains(name), "description": description, "schema": header_schema(name) })));
     let (status, description, schema) = operation.success;
     let mut success = json!({ "description": description });
     if let Some(schema) = schema {
         success["content"] =
             json!({ "application/json": { "schema": schema(generator).to_value() } });
+    }
+    if !operation.links.is_empty() {
+        let links: Map<String, Value> = operation
+            .links
+            .iter()
+            .map(|(target, parameters)| {
+                let parameters: Map<String, Value> = parameters
+                    .iter()
+                    .map(|(name, expression)| ((*name).to_owned(), json!(expression)))
+                    .collect();
+                (
+                    (*target).to_owned(),
+                    json!({ "operationId": target, "parameters": parameters }),
+                )
+            })
+            .collect();
+        success["links"] = Value::Object(links);
     }
     let mut responses = Map::new();
     responses.insert(status.to_string(), success);
@@ -222,9 +270,56 @@ fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Sc
         }
     }
     if let Some(request) = operation.request {
-        described["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": request(generator).to_value() } } });
+        let mut media = json!({ "schema": request(generator).to_value() });
+        if let Some(example) = operation.example {
+            media["example"] = example();
+        }
+        described["requestBody"] =
+            json!({ "required": true, "content": { "application/json": media } });
     }
     described
+}
+
+/// The schema of a path parameter: the health check's name, else an id.
+fn path_parameter_schema(name: &str) -> Value {
+    match name {
+        "check" => json!({ "type": "string", "enum": ["live", "ready"] }),
+        _ => shared::domain::field_rules::ID.schema().to_value(),
+    }
+}
+
+/// The schema of a query parameter, from the rules the handlers apply to it.
+fn query_parameter_schema(name: &str) -> Value {
+    match name {
+        "limit" => {
+            json!({ "type": "integer", "minimum": 1, "maximum": shared::store::MAX_PAGE_SIZE })
+        }
+        "continuation" => {
+            json!({ "type": "string", "minLength": 1, "description": "opaque: only a token this listing returned" })
+        }
+        "status" => {
+            json!({ "type": "string", "enum": shared::domain::order::OrderStatus::ALL.map(|status| status.as_str()) })
+        }
+        "createdFrom" | "createdTo" | "from" | "to" => {
+            json!({ "type": "string", "format": "date-time" })
+        }
+        "customerId" | "targetId" => shared::domain::field_rules::ID.schema().to_value(),
+        text => super::query::text_filter_rule(text).schema().to_value(),
+    }
+}
+
+/// `*`, or a list of entity tags (`"…"` or `W/"…"`), as `api::precondition` reads it.
+const IF_MATCH_PATTERN: &str = "^[ \\t]*(\\*|(W/)?\"[!#-~\\x80-\\uffff]*\"([ \\t]*,[ \\t]*(W/)?\"[!#-~\\x80-\\uffff]*\")*)[ \\t]*$";
+
+/// The schema of a request header.
+fn header_schema(name: &str) -> Value {
+    match name {
+        "Idempotency-Key" => json!({ "type": "string", "pattern": "^[!-~]{1,128}$" }),
+        "If-Match" => {
+            json!({ "type": "string", "pattern": IF_MATCH_PATTERN, "examples": ["\"3f2a9c\""] })
+        }
+        _ => json!({ "type": "string" }),
+    }
 }
 
 /// `{id}` and `{request_id}` of `/api/v1/customers/{id}/gdpr/erasure/{request_id}`.

@@ -32,10 +32,13 @@ impl PageQuery {
                 }
             },
         };
-        Ok(PageRequest::new(
-            limit,
-            self.continuation.clone().filter(|token| !token.is_empty()),
-        ))
+        if self.continuation.as_deref() == Some("") {
+            return Err(ApiError::Invalid(Invalid(vec![FieldError {
+                field: "continuation".into(),
+                message: "is empty; leave it out for the first page".into(),
+            }])));
+        }
+        Ok(PageRequest::new(limit, self.continuation.clone()))
     }
 }
 

@@ -6,10 +6,30 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use shared::domain::validation::{is_valid_id, FieldError, Invalid};
+use shared::domain::field_rules::TextRule;
+use shared::domain::validation::{is_valid_id, FieldError, Invalid, Validation};
 use shared::store::PageRequest;
 
 use super::{ApiError, PageQuery};
+
+/// The text filters of the listings and their longest value, declared once: the handlers read
+/// them with [`QueryParams::text`] and the OpenAPI document describes them from here.
+pub const TEXT_FILTERS: &[(&str, usize)] = &[
+    ("name", 200),
+    ("q", 200),
+    ("category", 100),
+    ("action", 100),
+    ("actorId", 128),
+];
+
+/// The rule of the text filter `name` (a 200-character single line if it is not listed).
+pub fn text_filter_rule(name: &str) -> TextRule {
+    let max = TEXT_FILTERS
+        .iter()
+        .find(|(filter, _)| *filter == name)
+        .map_or(200, |(_, max)| *max);
+    TextRule::line(0, max)
+}
 
 /// The query string as a map, with checked accessors that collect errors.
 pub struct QueryParams {
@@ -41,22 +61,19 @@ impl QueryParams {
         });
     }
 
-    /// A text filter of at most `max` characters. Control characters are refused: a NUL would
-    /// otherwise cut the filter short in the store and match everything.
-    pub fn text(&mut self, name: &str, max: usize) -> Option<String> {
-        let value = self.values.get(name)?.trim().to_owned();
-        if value.is_empty() {
+    /// A text filter, checked against its rule in [`TEXT_FILTERS`] (control and invisible
+    /// formatting characters refused: a NUL would otherwise cut the filter short in the store
+    /// and match everything). Blank means no filter.
+    pub fn text(&mut self, name: &str) -> Option<String> {
+        let raw = self.values.get(name)?.clone();
+        let rule = text_filter_rule(name);
+        let mut check = Validation::new();
+        rule.check(&mut check, name, &raw);
+        if let Err(Invalid(errors)) = check.finish() {
+            self.errors.extend(errors);
             return None;
         }
-        if value.chars().any(char::is_control) {
-            self.error(name, "must not contain control characters (such as %00)");
-            return None;
-        }
-        if value.chars().count() > max {
-            self.error(name, &format!("must be at most {max} characters"));
-            return None;
-        }
-        Some(value)
+        Some(raw.trim().to_owned()).filter(|value| !value.is_empty())
     }
 
     pub fn id(&mut self, name: &str) -> Option<String> {

@@ -71,8 +71,8 @@ async fn logs(
 ) -> Result<Response, ApiError> {
     caller.require_role(&[Role::Admin], "read the audit trail")?;
     let filter = AuditFilter {
-        actor_id: query.text("actorId", 128),
-        action: query.text("action", 100),
+        actor_id: query.text("actorId"),
+        action: query.text("action"),
         target_id: query.id("targetId"),
         customer_id: query.id("customerId"),
         from: query.time("from"),

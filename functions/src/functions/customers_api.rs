@@ -71,7 +71,9 @@ pub fn operations() -> Vec<Operation> {
         )
         .access(Access::SignedIn("admin, customer-service"))
         .body::<CustomerInput>()
+        .example(customer_example)
         .returns::<Customer>(201, "Created; Location and ETag headers are set")
+        .links(CUSTOMER_LINKS)
         .errors(&[400, 401, 403, 413, 415]),
         Operation::new(
             Method::GET,
@@ -92,6 +94,7 @@ pub fn operations() -> Vec<Operation> {
         .access(WRITE)
         .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
         .body::<CustomerInput>()
+        .example(customer_example)
         .returns::<Customer>(200, "Updated; new ETag")
         .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
         Operation::new(
@@ -102,7 +105,14 @@ pub fn operations() -> Vec<Operation> {
             delete(request_erasure),
         )
         .access(WRITE)
-        .returns::<ErasureAccepted>(202, "Recorded and queued; Location is the status URL"),
+        .returns::<ErasureAccepted>(202, "Recorded and queued; Location is the status URL")
+        .links(&[(
+            "getErasure",
+            &[
+                ("id", "$request.path.id"),
+                ("request_id", "$response.body#/requestId"),
+            ],
+        )]),
         Operation::new(
             Method::GET,
             "/api/v1/customers/{id}/orders",
@@ -135,6 +145,31 @@ pub fn operations() -> Vec<Operation> {
     .into_iter()
     .map(|operation| operation.tag("customers"))
     .collect()
+}
+
+/// Where a new customer's id is used.
+const CUSTOMER_LINKS: &[openapi::Link] = &[
+    ("getCustomer", &[("id", "$response.body#/id")]),
+    (
+        "updateCustomer",
+        &[
+            ("id", "$response.body#/id"),
+            ("header.If-Match", "$response.header.ETag"),
+        ],
+    ),
+    ("listCustomerOrders", &[("id", "$response.body#/id")]),
+    ("exportCustomer", &[("id", "$response.body#/id")]),
+    ("requestErasure", &[("id", "$response.body#/id")]),
+];
+
+fn customer_example() -> serde_json::Value {
+    json!({
+        "name": "Ada Lovelace",
+        "email": "ada@example.org",
+        "phone": "+442079460001",
+        "address": {"line1": "12 St James's Square", "city": "London", "postalCode": "SW1Y 4JH", "country": "GB"},
+        "preferences": {"inApp": true, "email": true, "sms": false}
+    })
 }
 
 /// The answer to `DELETE /customers/{id}`.

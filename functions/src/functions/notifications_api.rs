@@ -41,7 +41,11 @@ pub fn operations() -> Vec<Operation> {
             ("limit", "page size, 1 to 100 (default 20)"),
             ("continuation", "the token from the previous page"),
         ])
-        .returns::<PageResponse<Notification>>(200, "A page of notifications"),
+        .returns::<PageResponse<Notification>>(200, "A page of notifications")
+        .links(&[(
+            "markNotificationRead",
+            &[("id", "$response.body#/items/0/id")],
+        )]),
         Operation::new(
             Method::POST,
             "/api/v1/notifications",
@@ -51,7 +55,9 @@ pub fn operations() -> Vec<Operation> {
         )
         .access(Access::SignedIn("admin, customer-service"))
         .body::<NotificationInput>()
+        .example(|| serde_json::json!({"customerId": "6f1c2b9a-0d3e-4f7a-9b1c-2d3e4f5a6b7c", "title": "Your parcel", "message": "It left our warehouse today."}))
         .returns::<Notification>(201, "Sent")
+        .links(&[("markNotificationRead", &[("id", "$response.body#/id")])])
         .errors(&[400, 401, 403, 404, 413, 415]),
         Operation::new(
             Method::PUT,

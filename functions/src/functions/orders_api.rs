@@ -59,13 +59,26 @@ pub fn operations() -> Vec<Operation> {
             .access(ANY)
             .headers(&[("Idempotency-Key", "a retried POST with the same key returns the first result (header Idempotent-Replayed: true)")])
             .body::<OrderInput>()
+            .example(|| serde_json::json!({"customerId": "6f1c2b9a-0d3e-4f7a-9b1c-2d3e4f5a6b7c", "items": [{"productId": "0b7e5d2c-1a3f-4e6b-8c9d-7f6e5d4c3b2a", "quantity": 2}], "shippingAddress": {"line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"}}))
             .returns::<Order>(201, "Created; Location and ETag headers are set")
+            .links(&[
+                ("getOrder", &[("id", "$response.body#/id")]),
+                ("getOrderHistory", &[("id", "$response.body#/id")]),
+                (
+                    "changeOrderStatus",
+                    &[
+                        ("id", "$response.body#/id"),
+                        ("header.If-Match", "$response.header.ETag"),
+                    ],
+                ),
+            ])
             .errors(&[400, 401, 403, 404, 409, 413, 415, 422]),
         Operation::new(Method::GET, "/api/v1/orders/{id}", "getOrder", "Read an order", get(read)).access(ANY).returns::<Order>(200, "The order; ETag header set"),
         Operation::new(Method::PUT, "/api/v1/orders/{id}/status", "changeOrderStatus", "Move an order along pending → confirmed → shipped → delivered, or cancel it before shipping", put(change_status))
             .access(Access::SignedIn("admin, order-manager; a client may only cancel their own order"))
             .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
             .body::<StatusInput>()
+            .example(|| serde_json::json!({"status": "confirmed"}))
             .returns::<Order>(200, "The order in its new status")
             .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
         Operation::new(Method::GET, "/api/v1/orders/{id}/history", "getOrderHistory", "Every status change of an order", get(history))

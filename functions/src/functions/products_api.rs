@@ -59,7 +59,19 @@ pub fn operations() -> Vec<Operation> {
         )
         .access(WRITE)
         .body::<ProductInput>()
+        .example(product_example)
         .returns::<Product>(201, "Created; Location and ETag headers are set")
+        .links(&[
+            ("getProduct", &[("id", "$response.body#/id")]),
+            (
+                "updateProduct",
+                &[
+                    ("id", "$response.body#/id"),
+                    ("header.If-Match", "$response.header.ETag"),
+                ],
+            ),
+            ("getStock", &[("id", "$response.body#/id")]),
+        ])
         .errors(&[400, 401, 403, 413, 415]),
         Operation::new(
             Method::GET,
@@ -96,7 +108,9 @@ pub fn operations() -> Vec<Operation> {
             "required: the ETag you read (428 without it); 412 when the product changed since, \
              for instance when an order reserved stock",
         )])
+        .require_headers(&["If-Match"])
         .body::<ProductInput>()
+        .example(product_example)
         .returns::<Product>(200, "Updated; new ETag")
         .errors(&[400, 401, 403, 404, 412, 413, 415, 428]),
         Operation::new(
@@ -111,6 +125,10 @@ pub fn operations() -> Vec<Operation> {
     .into_iter()
     .map(|operation| operation.tag("products"))
     .collect()
+}
+
+fn product_example() -> serde_json::Value {
+    serde_json::json!({"name": "Kettle", "category": "kitchen", "description": "1.7 l, stainless steel", "priceCents": 2999, "currency": "EUR", "stock": 10, "active": true})
 }
 
 /// `GET /products/{id}/stock`.
@@ -128,8 +146,8 @@ async fn list(
     mut query: QueryParams,
 ) -> Result<Response, ApiError> {
     let filter = ProductFilter {
-        name: query.text("name", 200),
-        category: query.text("category", 100),
+        name: query.text("name"),
+        category: query.text("category"),
     };
     let page = query.page();
     query.finish(&["name", "category", "limit", "continuation"])?;
@@ -159,8 +177,8 @@ async fn search(
     mut query: QueryParams,
 ) -> Result<Response, ApiError> {
     let filter = ProductFilter {
-        name: query.text("q", 200),
-        category: query.text("category", 100),
+        name: query.text("q"),
+        category: query.text("category"),
     };
     let page = query.page();
     query.finish(&["q", "category", "limit", "continuation"])?;

@@ -1,6 +1,7 @@
 //! Customers: the people and companies a tenant sells to. Profile fields are personal data
 //! (name, email, phone, address); everything else refers to a customer by id only.
 
+use crate::domain::field_rules::{rules, COUNTRY};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -37,29 +38,29 @@ impl CustomerStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
+    #[schemars(schema_with = "crate::domain::field_rules::address_line1_schema")]
     pub line1: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::domain::field_rules::optional_address_line2_schema")]
     pub line2: Option<String>,
+    #[schemars(schema_with = "crate::domain::field_rules::city_schema")]
     pub city: String,
+    #[schemars(schema_with = "crate::domain::field_rules::postal_code_schema")]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2.
+    #[schemars(schema_with = "crate::domain::field_rules::country_schema")]
     pub country: String,
 }
 
 impl Address {
     pub fn validate(&self, prefix: &str, check: &mut Validation) {
-        check.text(&format!("{prefix}.line1"), &self.line1, 1, 200);
+        rules::ADDRESS_LINE1.check(check, &format!("{prefix}.line1"), &self.line1);
         if let Some(line2) = &self.line2 {
-            check.text(&format!("{prefix}.line2"), line2, 0, 200);
+            rules::ADDRESS_LINE2.check(check, &format!("{prefix}.line2"), line2);
         }
-        check.text(&format!("{prefix}.city"), &self.city, 1, 100);
-        check.text(&format!("{prefix}.postalCode"), &self.postal_code, 1, 20);
-        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
-            check.error(
-                format!("{prefix}.country"),
-                "must be an ISO 3166-1 alpha-2 code, like DE",
-            );
-        }
+        rules::CITY.check(check, &format!("{prefix}.city"), &self.city);
+        rules::POSTAL_CODE.check(check, &format!("{prefix}.postalCode"), &self.postal_code);
+        COUNTRY.check(check, &format!("{prefix}.country"), &self.country);
     }
 }
 
@@ -111,9 +112,12 @@ pub struct Customer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerInput {
+    #[schemars(schema_with = "crate::domain::field_rules::customer_name_schema")]
     pub name: String,
+    #[schemars(schema_with = "crate::domain::field_rules::email_schema")]
     pub email: String,
     #[serde(default)]
+    #[schemars(schema_with = "crate::domain::field_rules::optional_phone_schema")]
     pub phone: Option<String>,
     #[serde(default)]
     pub address: Option<Address>,
@@ -124,7 +128,7 @@ pub struct CustomerInput {
 impl CustomerInput {
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut check = Validation::new();
-        check.text("name", &self.name, 1, 200);
+        rules::CUSTOMER_NAME.check(&mut check, "name", &self.name);
         check.email("email", &self.email);
         if let Some(phone) = &self.phone {
             check.phone("phone", phone);

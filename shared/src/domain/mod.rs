@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod customer;
+pub mod field_rules;
 pub mod gdpr;
 pub mod masking;
 pub mod messages;

@@ -1,5 +1,6 @@
 //! In-app notifications: to one customer, or to every employee holding a staff role.
 
+use crate::domain::field_rules::{rules, ID};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -39,17 +40,20 @@ pub struct Notification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotificationInput {
+    #[schemars(schema_with = "crate::domain::field_rules::id_schema")]
     pub customer_id: String,
+    #[schemars(schema_with = "crate::domain::field_rules::title_schema")]
     pub title: String,
+    #[schemars(schema_with = "crate::domain::field_rules::message_schema")]
     pub message: String,
 }
 
 impl NotificationInput {
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut check = Validation::new();
-        check.id("customerId", &self.customer_id);
-        check.text("title", &self.title, 1, 200);
-        check.free_text("message", &self.message, 1, 4000);
+        ID.check(&mut check, "customerId", &self.customer_id);
+        rules::TITLE.check(&mut check, "title", &self.title);
+        rules::MESSAGE.check(&mut check, "message", &self.message);
         check.finish()
     }
 }

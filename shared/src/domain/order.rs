@@ -2,6 +2,7 @@
 //! from pending or confirmed. Items snapshot the product's price; the shipping address is
 //! personal data, the amounts are bookkeeping facts kept after an erasure.
 
+use crate::domain::field_rules::{rules, ID};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -147,7 +148,10 @@ pub struct StatusChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderLineInput {
+    #[schemars(schema_with = "crate::domain::field_rules::id_schema")]
     pub product_id: String,
+    #[serde(deserialize_with = "crate::domain::field_rules::whole_number")]
+    #[schemars(schema_with = "crate::domain::field_rules::quantity_schema")]
     pub quantity: i64,
 }
 
@@ -155,9 +159,13 @@ pub struct OrderLineInput {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderInput {
-    /// The customer ordering; clients may omit it (their own customer is used).
-    #[serde(default)]
+    /// The customer ordering: required for employees; a client may omit it (their own
+    /// customer is used) or name themselves.
+    // No `serde(default)`: a missing `customerId` is still `None` (serde's rule for `Option`),
+    // and the schema then lists it as required, as it is for every employee.
+    #[schemars(required, schema_with = "crate::domain::field_rules::id_schema")]
     pub customer_id: Option<String>,
+    #[schemars(length(min = 1, max = MAX_ORDER_LINES))]
     pub items: Vec<OrderLineInput>,
     #[serde(default)]
     pub shipping_address: Option<Address>,
@@ -170,18 +178,21 @@ impl OrderInput {
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut check = Validation::new();
         if let Some(customer_id) = &self.customer_id {
-            check.id("customerId", customer_id);
+            ID.check(&mut check, "customerId", customer_id);
         }
         if self.items.is_empty() || self.items.len() > MAX_ORDER_LINES {
             check.error("items", format!("must have 1 to {MAX_ORDER_LINES} lines"));
         }
         for (index, line) in self.items.iter().enumerate() {
-            check.id(&format!("items[{index}].productId"), &line.product_id);
-            check.range(
+            ID.check(
+                &mut check,
+                &format!("items[{index}].productId"),
+                &line.product_id,
+            );
+            rules::QUANTITY.check(
+                &mut check,
                 &format!("items[{index}].quantity"),
                 line.quantity,
-                1,
-                10_000,
             );
         }
         if let Some(address) = &self.shipping_address {
@@ -197,6 +208,7 @@ impl OrderInput {
 pub struct StatusInput {
     pub status: OrderStatus,
     #[serde(default)]
+    #[schemars(schema_with = "crate::domain::field_rules::optional_reason_schema")]
     pub reason: Option<String>,
 }
 
@@ -204,7 +216,7 @@ impl StatusInput {
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut check = Validation::new();
         if let Some(reason) = &self.reason {
-            check.free_text("reason", reason, 0, 500);
+            rules::REASON.check(&mut check, "reason", reason);
         }
         check.finish()
     }

@@ -1,5 +1,6 @@
 //! Products of a tenant's catalogue, with their stock level.
 
+use crate::domain::field_rules::{rules, CURRENCY};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -34,12 +35,20 @@ pub struct Product {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProductInput {
+    #[schemars(schema_with = "crate::domain::field_rules::product_name_schema")]
     pub name: String,
+    #[schemars(schema_with = "crate::domain::field_rules::category_schema")]
     pub category: String,
     #[serde(default)]
+    #[schemars(schema_with = "crate::domain::field_rules::optional_description_schema")]
     pub description: Option<String>,
+    #[serde(deserialize_with = "crate::domain::field_rules::whole_number")]
+    #[schemars(schema_with = "crate::domain::field_rules::price_cents_schema")]
     pub price_cents: i64,
+    #[schemars(schema_with = "crate::domain::field_rules::currency_schema")]
     pub currency: String,
+    #[serde(deserialize_with = "crate::domain::field_rules::whole_number")]
+    #[schemars(schema_with = "crate::domain::field_rules::stock_schema")]
     pub stock: i64,
     #[serde(default = "yes")]
     pub active: bool,
@@ -52,20 +61,18 @@ fn yes() -> bool {
 impl ProductInput {
     pub fn validate(&self) -> Result<(), Invalid> {
         let mut check = Validation::new();
-        check.text("name", &self.name, 1, 200);
-        check.text("category", &self.category, 1, 100);
+        rules::PRODUCT_NAME.check(&mut check, "name", &self.name);
+        rules::CATEGORY.check(&mut check, "category", &self.category);
         if let Some(description) = &self.description {
-            check.free_text("description", description, 0, 4000);
+            rules::DESCRIPTION.check(&mut check, "description", description);
         }
-        check.range("priceCents", self.price_cents, 0, 10_000_000_000);
+        rules::PRICE_CENTS.check(&mut check, "priceCents", self.price_cents);
         validate_currency(&mut check, "currency", &self.currency);
-        check.range("stock", self.stock, 0, 1_000_000_000);
+        rules::STOCK.check(&mut check, "stock", self.stock);
         check.finish()
     }
 }
 
 pub fn validate_currency(check: &mut Validation, field: &str, currency: &str) {
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        check.error(field, "must be an ISO 4217 code, like EUR");
-    }
+    CURRENCY.check(check, field, currency);
 }

@@ -41,7 +41,7 @@ impl Validation {
         });
     }
 
-    /// Trimmed single-line text of `min..=max` characters (names, cities, categories): no
+    /// Single-line text of `min..=max` characters (names, cities, categories): no
     /// control characters at all and no invisible formatting characters (see
     /// [`is_hidden_format`]).
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
@@ -59,7 +59,7 @@ impl Validation {
         self.length(field, value, min, max);
     }
 
-    /// Trimmed free text of `min..=max` characters (messages, descriptions, reasons): line
+    /// Free text of `min..=max` characters (messages, descriptions, reasons): line
     /// breaks and tabs are allowed; other control characters (NUL among them) and the
     /// bidirectional overrides, embeddings and isolates, which can make text read differently
     /// from what it is, are not.
@@ -85,21 +85,19 @@ impl Validation {
         self.length(field, value, min, max);
     }
 
+    /// At most `max` characters as sent; with `min` > 0, not blank (`min` is 0 or 1).
     fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        let length = value.trim().chars().count();
-        if length < min || length > max {
-            if min > 0 && length == 0 {
-                self.error(field, "must not be empty");
-            } else {
-                self.error(field, format!("must be {min} to {max} characters"));
-            }
+        if min > 0 && value.trim().is_empty() {
+            self.error(field, "must not be empty");
+        } else if value.chars().count() > max {
+            self.error(field, format!("must be at most {max} characters"));
         }
     }
 
     /// An email address of a plausible shape (one `@`, a dot in the domain, no spaces, no
     /// control or invisible formatting characters).
     pub fn email(&mut self, field: &str, value: &str) {
-        let valid = value.len() <= 254
+        let valid = value.chars().count() <= 254
             && !value.contains(char::is_whitespace)
             && !value.chars().any(|c| c.is_control() || is_hidden_format(c))
             && value.split_once('@').is_some_and(|(local, domain)| {

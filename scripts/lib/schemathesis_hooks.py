@@ -1,0 +1,40 @@
+"""schemathesis hooks for scripts/schemathesis (loaded through scripts/lib/schemathesis.toml).
+
+A continuation token is opaque: only a token the listing itself returned is valid, and no schema
+can say which. Generated cases that carry one (valid or not by the schema) are skipped rather
+than judged; the Rust tests cover tokens (functions/tests/api_page_tokens.rs: forged, edited and
+foreign tokens are 400, real ones page without gaps).
+"""
+
+import schemathesis
+
+
+@schemathesis.hook
+def filter_query(context, query):
+    return not (query and "continuation" in query)
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    """Keeps every failure but the intended reads after an erasure request (ST301).
+
+    DELETE /customers/{id} is the API's only DELETE, and it is a GDPR erasure *request* (202
+    Accepted), not the removal of a resource: the customer is erased in place (personal data
+    masked, the record kept with status `erasureRequested`, then `erased`, for bookkeeping and
+    the audit trail), and the request's status monitor lives under the customer, at
+    /customers/{id}/gdpr/erasure/{requestId}. So after the DELETE two reads are meant to answer:
+    the status monitor, and the customer record once its status says it is being or has been
+    erased. Any other read after a DELETE (an active customer, their orders) still fails the run.
+    """
+    if getattr(failure, "code", None) != "ST301" or case.method.upper() != "GET":
+        return True
+    path = case.operation.path
+    if path.endswith("/customers/{id}/gdpr/erasure/{request_id}"):
+        return False
+    if path.endswith("/customers/{id}"):
+        try:
+            status = response.json().get("status")
+        except Exception:
+            return True
+        return status not in ("erasureRequested", "erased")
+    return True

@@ -1,0 +1,389 @@
+//! The rules of the API's input fields, declared once. Each rule checks a value (for the
+//! domain's `validate`) and describes itself as a JSON Schema (for the OpenAPI document, through
+//! `#[schemars(schema_with = ...)]`), so the document says exactly what the server enforces and
+//! the two cannot drift apart.
+//!
+//! Text lengths count characters (Unicode scalar values, as JSON Schema's `maxLength` does) of
+//! the value as sent; a required text must hold something other than whitespace.
+
+use schemars::{json_schema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
+
+use super::validation::{is_valid_id, Validation};
+
+/// Characters no single-line text may hold: every control character, and the invisible
+/// formatting characters of [`super::validation::is_hidden_format`], as a regex class body.
+const SINGLE_LINE_FORBIDDEN: &str = "\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff\\ufff9-\\ufffb";
+/// Characters free text may not hold: control characters other than tab, line feed and
+/// carriage return, and the bidirectional controls.
+const FREE_TEXT_FORBIDDEN: &str =
+    "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069";
+/// Whitespace as Rust's `char::is_whitespace` knows it (the controls among it are forbidden
+/// anyway), as a regex class body.
+const WHITESPACE: &str =
+    "\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// Single-line text or free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// Names, address lines, categories: no control or invisible formatting characters.
+    SingleLine,
+    /// Messages, descriptions, reasons: line breaks and tabs allowed, NUL and bidirectional
+    /// overrides not.
+    Free,
+}
+
+/// A text field: `min..=max` characters (`min` is 0 or 1: 1 means "not blank").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRule {
+    pub min: usize,
+    pub max: usize,
+    pub kind: TextKind,
+}
+
+impl TextRule {
+    pub const fn line(min: usize, max: usize) -> Self {
+        Self {
+            min,
+            max,
+            kind: TextKind::SingleLine,
+        }
+    }
+
+    pub const fn free(min: usize, max: usize) -> Self {
+        Self {
+            min,
+            max,
+            kind: TextKind::Free,
+        }
+    }
+
+    /// Records what is wrong with `value`, if anything.
+    pub fn check(&self, check: &mut Validation, field: &str, value: &str) {
+        match self.kind {
+            TextKind::SingleLine => check.text(field, value, self.min, self.max),
+            TextKind::Free => check.free_text(field, value, self.min, self.max),
+        }
+    }
+
+    /// The JSON Schema of the rule.
+    pub fn schema(&self) -> Schema {
+        let forbidden = match self.kind {
+            TextKind::SingleLine => SINGLE_LINE_FORBIDDEN,
+            TextKind::Free => FREE_TEXT_FORBIDDEN,
+        };
+        let pattern = if self.min > 0 {
+            format!("^[^{forbidden}]*[^{forbidden}{WHITESPACE}][^{forbidden}]*$")
+        } else {
+            format!("^[^{forbidden}]*$")
+        };
+        let mut schema = json_schema!({
+            "type": "string",
+            "maxLength": self.max,
+            "pattern": pattern,
+        });
+        if self.min > 0 {
+            schema.insert("minLength".into(), self.min.into());
+        }
+        schema
+    }
+}
+
+/// A whole number in `min..=max`. `1.0` counts as the whole number 1, as in JSON Schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntRule {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl IntRule {
+    pub fn check(&self, check: &mut Validation, field: &str, value: i64) {
+        check.range(field, value, self.min, self.max);
+    }
+
+    pub fn schema(&self) -> Schema {
+        json_schema!({ "type": "integer", "minimum": self.min, "maximum": self.max })
+    }
+}
+
+/// A string of a fixed form, checked by a function and described by an equivalent pattern.
+#[derive(Debug, Clone, Copy)]
+pub struct FormRule {
+    /// The JSON Schema (ECMA-262) pattern, anchored.
+    pub pattern: &'static str,
+    pub max_length: usize,
+    pub is_valid: fn(&str) -> bool,
+    /// What the error says the value must be.
+    pub expected: &'static str,
+    pub example: &'static str,
+}
+
+impl FormRule {
+    pub fn check(&self, check: &mut Validation, field: &str, value: &str) {
+        if !(self.is_valid)(value) {
+            check.error(field, format!("must be {}", self.expected));
+        }
+    }
+
+    pub fn schema(&self) -> Schema {
+        json_schema!({
+            "type": "string",
+            "maxLength": self.max_length,
+            "pattern": self.pattern,
+            "description": format!("{}", self.expected),
+            "examples": [self.example],
+        })
+    }
+}
+
+/// An id of the form the store issues and accepts.
+pub const ID: FormRule = FormRule {
+    pattern: "^[A-Za-z0-9_-]{1,64}$",
+    max_length: 64,
+    is_valid: is_valid_id,
+    expected: "an id: 1 to 64 letters, digits, '-' or '_'",
+    example: "6f1c2b9a-0d3e-4f7a-9b1c-2d3e4f5a6b7c",
+};
+
+/// ISO 3166-1 alpha-2 country code.
+pub const COUNTRY: FormRule = FormRule {
+    pattern: "^[A-Z]{2}$",
+    max_length: 2,
+    is_valid: |value| value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()),
+    expected: "an ISO 3166-1 alpha-2 code, like DE",
+    example: "DE",
+};
+
+/// ISO 4217 currency code.
+pub const CURRENCY: FormRule = FormRule {
+    pattern: "^[A-Z]{3}$",
+    max_length: 3,
+    is_valid: |value| value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()),
+    expected: "an ISO 4217 code, like EUR",
+    example: "EUR",
+};
+
+/// A phone number in E.164 form.
+pub const PHONE: FormRule = FormRule {
+    pattern: "^\\+[0-9]{8,15}$",
+    max_length: 16,
+    is_valid: |value| {
+        let digits = value.strip_prefix('+').unwrap_or("");
+        (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    },
+    expected: "an E.164 phone number, like +4915112345678",
+    example: "+4915112345678",
+};
+
+/// The email pattern: one `@`, something before it, a dot inside the domain (not first, not
+/// last), no whitespace, control or invisible formatting characters.
+fn email_pattern() -> String {
+    let no = format!("@{SINGLE_LINE_FORBIDDEN}{WHITESPACE}");
+    format!("^[^{no}]+@[^{no}.][^{no}]*\\.[^{no}]*[^{no}.]$")
+}
+
+/// An email address (see [`Validation::email`]), at most 254 characters.
+pub fn email_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "maxLength": 254,
+        "pattern": email_pattern(),
+        "examples": ["ada@example.org"],
+    })
+}
+
+/// Reads a whole number, accepting a JSON number with a zero fraction (`2.0`) as JSON Schema's
+/// `integer` does; `2.5` and numbers beyond `i64` are refused.
+pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(value) = number.as_i64() {
+        return Ok(value);
+    }
+    match number.as_f64() {
+        Some(value) if value.fract() == 0.0 && value.abs() < 9.0e15 => Ok(value as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid type: {number} is not a whole number"
+        ))),
+    }
+}
+
+/// `schema_with` functions for the fields of the domain's inputs: one per rule.
+macro_rules! schema_fns {
+    ($($name:ident => $rule:expr;)*) => {
+        $(
+            pub fn $name(_: &mut SchemaGenerator) -> Schema {
+                $rule.schema()
+            }
+        )*
+    };
+}
+
+/// The same for an optional field, which also takes `null`.
+macro_rules! optional_schema_fns {
+    ($($name:ident => $rule:expr;)*) => {
+        $(
+            pub fn $name(_: &mut SchemaGenerator) -> Schema {
+                let mut schema = $rule.schema();
+                schema.insert("type".into(), serde_json::json!(["string", "null"]));
+                schema
+            }
+        )*
+    };
+}
+
+pub mod rules {
+    //! The rule of each input field.
+    use super::{IntRule, TextRule};
+
+    pub const CUSTOMER_NAME: TextRule = TextRule::line(1, 200);
+    pub const ADDRESS_LINE1: TextRule = TextRule::line(1, 200);
+    pub const ADDRESS_LINE2: TextRule = TextRule::line(0, 200);
+    pub const CITY: TextRule = TextRule::line(1, 100);
+    pub const POSTAL_CODE: TextRule = TextRule::line(1, 20);
+    pub const PRODUCT_NAME: TextRule = TextRule::line(1, 200);
+    pub const CATEGORY: TextRule = TextRule::line(1, 100);
+    pub const DESCRIPTION: TextRule = TextRule::free(0, 4000);
+    pub const TITLE: TextRule = TextRule::line(1, 200);
+    pub const MESSAGE: TextRule = TextRule::free(1, 4000);
+    pub const REASON: TextRule = TextRule::free(0, 500);
+    pub const PRICE_CENTS: IntRule = IntRule {
+        min: 0,
+        max: 10_000_000_000,
+    };
+    pub const STOCK: IntRule = IntRule {
+        min: 0,
+        max: 1_000_000_000,
+    };
+    pub const QUANTITY: IntRule = IntRule {
+        min: 1,
+        max: 10_000,
+    };
+}
+
+schema_fns! {
+    id_schema => ID;
+    country_schema => COUNTRY;
+    currency_schema => CURRENCY;
+    customer_name_schema => rules::CUSTOMER_NAME;
+    address_line1_schema => rules::ADDRESS_LINE1;
+    city_schema => rules::CITY;
+    postal_code_schema => rules::POSTAL_CODE;
+    product_name_schema => rules::PRODUCT_NAME;
+    category_schema => rules::CATEGORY;
+    title_schema => rules::TITLE;
+    message_schema => rules::MESSAGE;
+    price_cents_schema => rules::PRICE_CENTS;
+    stock_schema => rules::STOCK;
+    quantity_schema => rules::QUANTITY;
+}
+
+optional_schema_fns! {
+    optional_id_schema => ID;
+    optional_phone_schema => PHONE;
+    optional_address_line2_schema => rules::ADDRESS_LINE2;
+    optional_description_schema => rules::DESCRIPTION;
+    optional_reason_schema => rules::REASON;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(schema: &Schema) -> regex::Regex {
+        regex::Regex::new(schema.get("pattern").and_then(|p| p.as_str()).unwrap()).unwrap()
+    }
+
+    /// The schema's pattern and length agree with the validator on a spread of values.
+    #[test]
+    fn text_schemas_say_what_the_validators_accept() {
+        let samples = [
+            "",
+            " ",
+            "Ada",
+            " Ada ",
+            "a\nb",
+            "a\tb",
+            "a\0b",
+            "a\u{202E}b",
+            "a\u{200B}b",
+            "محمد\u{200C}رضا",
+            "\u{00A0}",
+            "\u{3000}x",
+            "x\u{85}",
+            "\u{FEFF}",
+            "a\u{7}",
+        ];
+        for rule in [
+            rules::CUSTOMER_NAME,
+            rules::ADDRESS_LINE2,
+            rules::MESSAGE,
+            rules::REASON,
+        ] {
+            let schema = rule.schema();
+            let regex = pattern(&schema);
+            for sample in samples {
+                let mut check = Validation::new();
+                rule.check(&mut check, "f", sample);
+                let by_schema = regex.is_match(sample)
+                    && sample.chars().count() <= rule.max
+                    && sample.chars().count() >= rule.min;
+                assert_eq!(check.is_empty(), by_schema, "{rule:?} {sample:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn form_rules_match_their_patterns() {
+        for (rule, samples) in [
+            (ID, &["a", "A-1_b", "", "a/b", "é"][..]),
+            (COUNTRY, &["DE", "de", "DEU", ""]),
+            (CURRENCY, &["EUR", "eur", "EU"]),
+            (
+                PHONE,
+                &["+4915112345678", "+1234567", "4915112345678", "+49 151"],
+            ),
+        ] {
+            let regex = pattern(&rule.schema());
+            for sample in samples {
+                assert_eq!(
+                    (rule.is_valid)(sample),
+                    regex.is_match(sample),
+                    "{sample:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_email_pattern_matches_the_email_validator() {
+        let regex = pattern(&email_schema(&mut SchemaGenerator::default()));
+        for sample in [
+            "ada@example.org",
+            "a@b.c",
+            "a@b",
+            "@b.c",
+            "a@.b",
+            "a@b.",
+            "a b@c.d",
+            "a@b@c.d",
+            "a\u{200B}@b.c",
+            "zoë@exämple.de",
+            "a@b..c",
+        ] {
+            let mut check = Validation::new();
+            check.email("email", sample);
+            assert_eq!(check.is_empty(), regex.is_match(sample), "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_accept_a_zero_fraction_only() {
+        let read = |text: &str| whole_number(&mut serde_json::Deserializer::from_str(text));
+        assert_eq!(read("2").unwrap(), 2);
+        assert_eq!(read("2.0").unwrap(), 2);
+        assert_eq!(read("-3.0e0").unwrap(), -3);
+        assert!(read("2.5").is_err());
+        assert!(read("1e300").is_err());
+        assert!(read("\"2\"").is_err());
+    }
+}
