@@ -98,10 +98,9 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Opens the configured backends (creating and migrating the SQLite database) and sets up
-    /// token validation for `mode`.
+    /// Sets up token validation for `mode` and opens the configured backends (creating and
+    /// migrating the SQLite database last, so that a setting found invalid leaves no database).
     pub fn open(settings: Settings, mode: Mode) -> Result<Self, StartError> {
-        let db = Db::open(&settings.sqlite_path())?;
         let authenticator =
             Authenticator::new(auth_config(&settings, mode)?).map_err(|error| match error {
                 shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
@@ -112,6 +111,7 @@ impl AppState {
             .map(|key| crate::api::PageTokens::new(&key))
             .map_err(|error| StartError::PseudonymKey(error.to_string()))?;
         let archive = shared::archive::open(&settings).map_err(StartError::Archive)?;
+        let db = Db::open(&settings.sqlite_path())?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone()), archive.health];
         Ok(Self(Arc::new(AppParts {
             settings: Arc::new(settings),

@@ -38,12 +38,19 @@ enum Command {
         port: Option<u16>,
     },
     /// Run the whole app locally on http://127.0.0.1:$LOCAL_PORT (7071): HTTP, timers, queues.
-    Local,
+    Local {
+        /// Port to listen on (overrides LOCAL_PORT; default 7071).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// Folder of the local data: database, queue, dev keys (overrides DATA_DIR; default ./.data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Run one timer or Service Bus function once, now, and print its reply.
     Invoke {
         /// Function name (`handler functions list`).
         name: String,
-        /// File holding the message body, for Service Bus functions ('-' for stdin).
+        /// File holding the message body: required for Service Bus functions, refused for timers ('-' for stdin).
         #[arg(long)]
         data: Option<PathBuf>,
     },
@@ -74,7 +81,8 @@ enum Command {
     },
     /// Print the API's OpenAPI document, or write it (for API Management: apim-policies/openapi.json).
     Openapi {
-        #[arg(long)]
+        /// Write the document to this file instead of printing it.
+        #[arg(long, value_name = "FILE")]
         write: Option<PathBuf>,
     },
     /// Housekeeping jobs: `handler jobs run DataRetentionCleanup [--dry-run]` prints the report.
@@ -93,28 +101,38 @@ enum Command {
 enum QueueCommand {
     /// Send one message to a queue (`gdpr-requests`) or topic (`order-events`).
     Send {
+        /// The queue (`gdpr-requests`) or topic (`order-events`) to send to.
         name: String,
         /// File holding the message body ('-' for stdin).
         #[arg(long)]
         data: PathBuf,
+        /// The message's CorrelationId (default: none).
         #[arg(long)]
         correlation_id: Option<String>,
+        /// The message's MessageId (default: a new random id).
         #[arg(long)]
         message_id: Option<String>,
     },
     /// List the active messages of a queue or subscription (`order-events/subscriptions/notifications`).
-    Peek { entity: String },
+    Peek {
+        /// The queue (`gdpr-requests`) or subscription (`order-events/subscriptions/notifications`).
+        entity: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum DeadLetterCommand {
     /// List dead letters, of one queue or subscription or of all.
     List {
+        /// Only this queue (`gdpr-requests`) or subscription (`order-events/subscriptions/notifications`).
         #[arg(long)]
         entity: Option<String>,
     },
     /// Put a dead letter back on its queue as a new message.
-    Replay { sequence_number: i64 },
+    Replay {
+        /// The dead letter's sequenceNumber, as `handler deadletters list` shows it.
+        sequence_number: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +141,7 @@ enum FunctionsCommand {
     List,
     /// Write every functions/<Name>/function.json from the registry.
     Write {
+        /// The folder holding one folder per function.
         #[arg(long, default_value = "functions")]
         dir: PathBuf,
     },
@@ -161,8 +180,10 @@ enum CliError {
     },
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
-    #[error("no queue or topic named {0:?}; the app has: {1}")]
+    #[error("no queue or topic named {0:?}; fix: use one of {1}")]
     UnknownTarget(String, String),
+    #[error("no dead letter with sequence number {0}; fix: use a sequenceNumber that `handler deadletters list` shows")]
+    NoDeadLetter(i64),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("the invocation failed: {0}")]
@@ -231,7 +252,42 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Jobs { command }) => crate::jobs_cli::run(source, command)
             .await
             .map_err(|error| CliError::Usage(error.to_string())),
+        Some(Command::Local { port, data_dir }) => {
+            let mut source = source;
+            if let Some(port) = port {
+                source = source.with_value("LOCAL_PORT", port.to_string());
+            }
+            if let Some(dir) = data_dir {
+                source = source.with_value("DATA_DIR", dir.to_string_lossy());
+            }
+            let command = Command::Local {
+                port: None,
+                data_dir: None,
+            };
+            run_local_command(source, command).await
+        }
         Some(command) => run_local_command(source, command).await,
+    }
+}
+
+/// The app's state for `mode`, with a start-up failure caused by `DATA_DIR` (SQLite's
+/// "unable to open database file", "File exists" from a key file) explained as a setting.
+async fn open_state(settings: Settings, mode: Mode) -> Result<AppState, CliError> {
+    let checked = settings.clone();
+    let state = AppState::open(settings, mode).map_err(|error| explain_start(error, &checked))?;
+    Ok(state.with_configured_store().await?)
+}
+
+fn explain_start(error: crate::app::StartError, settings: &Settings) -> CliError {
+    use crate::app::StartError;
+    let about_data_dir = match &error {
+        StartError::Open(_) | StartError::DevKey(_) => true,
+        StartError::PseudonymKey(_) => settings.gdpr_pseudonym_key.is_none(),
+        _ => false,
+    };
+    match settings.check_data_dir() {
+        Err(config) if about_data_dir => CliError::Config(config),
+        _ => CliError::Start(error),
     }
 }
 
@@ -243,9 +299,7 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|source| CliError::Listen { address, source })?;
-    let state = AppState::open(settings, Mode::Azure)?
-        .with_configured_store()
-        .await?;
+    let state = open_state(settings, Mode::Azure).await?;
     tracing::info!(%address, "handler listening for the Functions host");
     axum::serve(listener, handler_router(state))
         .with_graceful_shutdown(crate::shutdown_signal())
@@ -256,24 +310,10 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
 async fn run_local_command(source: SettingsSource, command: Command) -> Result<(), CliError> {
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let runtime = LocalRuntime::new(
-        AppState::open(settings, Mode::Local)?
-            .with_configured_store()
-            .await?,
-    );
+    let runtime = LocalRuntime::new(open_state(settings, Mode::Local).await?);
     match command {
-        Command::Local => Ok(runtime.run().await?),
-        Command::Invoke { name, data } => {
-            let input = data.as_deref().map(read_input).transpose()?;
-            match runtime.invoke_now(&name, input).await {
-                Ok(reply) => print_json(&json!(reply)),
-                Err(crate::local::LocalError::Invocation(failure)) => {
-                    return Err(CliError::InvocationFailed(failure.to_string()))
-                }
-                Err(error) => return Err(error.into()),
-            }
-            Ok(())
-        }
+        Command::Local { .. } => Ok(runtime.run().await?),
+        Command::Invoke { name, data } => invoke(&runtime, &name, data.as_deref()).await,
         Command::Queue {
             command:
                 QueueCommand::Send {
@@ -299,21 +339,29 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
         Command::Queue {
             command: QueueCommand::Peek { entity },
         } => {
-            print_json(&json!(runtime.host.queue().peek(&entity).await?));
+            let entity = crate::local::check_entity(&entity)?;
+            print_json(&json!(runtime.host.queue().peek(entity).await?));
             Ok(())
         }
         Command::Deadletters {
             command: DeadLetterCommand::List { entity },
         } => {
-            print_json(&json!(
-                runtime.host.queue().dead_letters(entity.as_deref()).await?
-            ));
+            let entity = entity
+                .as_deref()
+                .map(crate::local::check_entity)
+                .transpose()?;
+            print_json(&json!(runtime.host.queue().dead_letters(entity).await?));
             Ok(())
         }
         Command::Deadletters {
             command: DeadLetterCommand::Replay { sequence_number },
         } => {
-            let new_number = runtime.host.queue().replay(sequence_number).await?;
+            let new_number = match runtime.host.queue().replay(sequence_number).await {
+                Err(shared::store::StoreError::NotFound) => {
+                    return Err(CliError::NoDeadLetter(sequence_number))
+                }
+                other => other?,
+            };
             print_json(&json!({ "replayed": sequence_number, "sequenceNumber": new_number }));
             Ok(())
         }
@@ -323,6 +371,24 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
         | Command::DevToken { .. }
         | Command::Openapi { .. } => Ok(()),
     }
+}
+
+/// `handler invoke`: runs the function once and prints its reply; for a timer that never fired,
+/// says on stderr why `scheduleStatus` is null.
+async fn invoke(runtime: &LocalRuntime, name: &str, data: Option<&Path>) -> Result<(), CliError> {
+    let input = data.map(read_input).transpose()?;
+    let never_fired = runtime.timer_never_fired(name).await?;
+    match runtime.invoke_now(name, input).await {
+        Ok(reply) => print_json(&json!(reply)),
+        Err(crate::local::LocalError::Invocation(failure)) => {
+            return Err(CliError::InvocationFailed(failure.to_string()))
+        }
+        Err(error) => return Err(error.into()),
+    }
+    if never_fired {
+        eprintln!("note: scheduleStatus is null because {name} has not fired on its schedule yet (`handler local` fires it, with LOCAL_TIMERS=true); a one-off run does not advance the schedule");
+    }
+    Ok(())
 }
 
 /// Prints a dev token (to stdout, nothing else, so `TOKEN=$(handler dev-token ...)` works).
@@ -358,7 +424,12 @@ fn dev_token(
                 DevSubject::Employee { roles }
             }
         };
-    let issuer = DevIssuer::load_or_create(&settings.data_dir)?;
+    let issuer = DevIssuer::load_or_create(&settings.data_dir).map_err(|error| {
+        match settings.check_data_dir() {
+            Err(config) => CliError::Config(config),
+            Ok(()) => CliError::DevToken(error),
+        }
+    })?;
     println!(
         "{}",
         issuer.token(

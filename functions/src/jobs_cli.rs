@@ -116,7 +116,13 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
     let job = JobName::parse(&name).ok_or(JobsCliError::UnknownJob(name))?;
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let db = shared::store::sqlite::Db::open(&settings.sqlite_path()).map_err(StartError::from)?;
+    let db = shared::store::sqlite::Db::open(&settings.sqlite_path()).map_err(|error| {
+        // SQLite's "unable to open database file" names no setting; DATA_DIR is the usual cause.
+        match settings.check_data_dir() {
+            Err(config) => JobsCliError::Config(config),
+            Ok(()) => JobsCliError::Start(error.into()),
+        }
+    })?;
     let store: Arc<dyn Store> = match open_cosmos(&settings, &db).await? {
         Some((cosmos, _)) => cosmos,
         None => Arc::new(db),

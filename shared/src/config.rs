@@ -88,6 +88,13 @@ impl SettingsSource {
         Ok(Self { values })
     }
 
+    /// The same source with `name` set to `value`, over the environment and the settings file
+    /// (command-line flags such as `handler local --port`).
+    pub fn with_value(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.values.insert(name.to_owned(), value.into());
+        self
+    }
+
     /// A setting's value; empty counts as unset (Azure and local.settings.json use "").
     fn get(&self, name: &str) -> Option<&str> {
         self.values
@@ -350,6 +357,7 @@ impl Settings {
                 )?),
             },
         };
+        reader.log_filter("RUST_LOG")?;
         settings.check_combination()?;
         Ok(settings)
     }
@@ -449,6 +457,61 @@ impl Settings {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("app.db")
     }
+
+    /// What is wrong with `DATA_DIR`, if anything: a file where the folder should be, or a
+    /// folder (or the nearest existing parent of a missing one) that cannot be written. Meant
+    /// for explaining a failure to open the database or a key file in it, which otherwise
+    /// reads "unable to open database file" or "File exists"; it writes (and removes) one
+    /// probe file, so call it after such a failure, not before every start.
+    pub fn check_data_dir(&self) -> Result<(), ConfigError> {
+        check_data_dir(&self.data_dir)
+    }
+}
+
+fn check_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    let invalid = |problem: String, fix: &str| ConfigError::Invalid {
+        name: "DATA_DIR",
+        value: dir.display().to_string(),
+        problem,
+        fix: fix.to_owned(),
+    };
+    let Some(existing) = dir
+        .ancestors()
+        .find(|path| path.as_os_str().is_empty() || std::fs::symlink_metadata(path).is_ok())
+    else {
+        return Ok(());
+    };
+    let existing = if existing.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        existing
+    };
+    if !existing.is_dir() {
+        let problem = if existing == dir {
+            "it is a file, not a folder".to_owned()
+        } else {
+            format!("{} is a file, not a folder", existing.display())
+        };
+        return Err(invalid(
+            problem,
+            "set DATA_DIR to a folder (it is created if missing), or move the file away",
+        ));
+    }
+    let probe = existing.join(format!(".handler-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(error) => Err(invalid(
+            format!("{} is not writable ({error})", existing.display()),
+            "set DATA_DIR to a folder this user can write to, or give the user write permission on it",
+        )),
+    }
 }
 
 /// Parses raw values into typed ones, naming the setting in every error.
@@ -530,10 +593,29 @@ impl Reader<'_> {
             _ => Err(ConfigError::Invalid {
                 name,
                 value: value.to_owned(),
-                problem: "expected true or false (on/off also work)".into(),
+                problem: "expected true or false".into(),
                 fix: format!("set {name}={default}"),
             }),
         }
+    }
+
+    /// A `tracing` filter (`RUST_LOG`): checked here because the subscriber would otherwise
+    /// drop a filter it cannot parse and log at `info` without a word.
+    fn log_filter(&self, name: &'static str) -> Result<(), ConfigError> {
+        let Some(value) = self.source.get(name) else {
+            return Ok(());
+        };
+        tracing_subscriber::EnvFilter::builder()
+            .parse(value)
+            .map(drop)
+            .map_err(|error| ConfigError::Invalid {
+                name,
+                value: value.to_owned(),
+                problem: format!("not a log filter ({error})"),
+                fix: format!(
+                    "set {name} to a level (error, warn, info, debug, trace) or to level,target=level such as info,functions=debug; or unset it for info"
+                ),
+            })
     }
 
     /// `COSMOS_ENDPOINT`: a URL, or [`MEMORY_ENDPOINT`].
@@ -627,6 +709,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("from 1 to 2000"), "{message}");
+    }
+
+    #[test]
+    fn flags_say_true_or_false_as_the_documentation_does() {
+        let message = load(&[("LOCAL_TIMERS", "maybe")]).unwrap_err().to_string();
+        assert!(message.contains("expected true or false;"), "{message}");
+        assert!(message.contains("fix: set LOCAL_TIMERS=true"), "{message}");
+        assert!(
+            !load(&[("LOCAL_TIMERS", "false")])
+                .unwrap()
+                .local
+                .timers_enabled
+        );
+    }
+
+    #[test]
+    fn a_log_filter_that_cannot_be_parsed_is_refused_not_ignored() {
+        assert!(load(&[("RUST_LOG", "info,functions::local=debug")]).is_ok());
+        assert!(load(&[("RUST_LOG", "warn")]).is_ok());
+        let message = load(&[("RUST_LOG", "info,functions=loud")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("invalid setting RUST_LOG=\"info,functions=loud\"")
+                && message.contains("fix: set RUST_LOG to a level"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_data_dir_that_is_a_file_is_named_with_a_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data");
+        std::fs::write(&file, "").unwrap();
+        for data_dir in [file.clone(), file.join("below")] {
+            let settings = load(&[("DATA_DIR", data_dir.to_str().unwrap())]).unwrap();
+            let message = settings.check_data_dir().unwrap_err().to_string();
+            assert!(
+                message.starts_with("invalid setting DATA_DIR=")
+                    && message.contains("is a file, not a folder")
+                    && message.contains("fix: set DATA_DIR to a folder"),
+                "{message}"
+            );
+        }
+        let missing = dir.path().join("new/data");
+        let settings = load(&[("DATA_DIR", missing.to_str().unwrap())]).unwrap();
+        assert!(settings.check_data_dir().is_ok());
+        assert!(!missing.exists(), "checking creates nothing");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "the probe is removed"
+        );
     }
 
     #[test]

@@ -4,6 +4,13 @@
 //! `shared::protocol`), in process through the same axum router that serves Azure's calls,
 //! with an invocation id and a `traceparent` on every call. Output-binding messages in a reply
 //! are sent to the local queue, so the functions bound to that queue or topic run next.
+//!
+//! Every invocation is logged at `info` as `func start` logs it, ids only (never a body):
+//! `Executing 'Functions.OrdersApi' (Reason='...', Id=<invocation id>)` when it starts and
+//! `Executed 'Functions.OrdersApi' (Succeeded, Id=..., Duration=12ms)` when it ends.
+
+use std::fmt;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -47,6 +54,71 @@ pub enum InvocationFailure {
     },
 }
 
+/// Why the host runs a function: the `Reason` of its `Executing` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// An HTTP request, the admin API or `handler invoke` (the host gives one reason for all).
+    HostApi,
+    /// A timer's schedule, due at this time.
+    Timer(chrono::DateTime<chrono::Utc>),
+    /// A Service Bus message of a queue or subscription.
+    Message {
+        entity: String,
+        sequence_number: i64,
+        delivery_count: u32,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::HostApi => f.write_str("This function was programmatically called via the host APIs."),
+            Self::Timer(due) => write!(f, "Timer fired at {}", due.to_rfc3339()),
+            Self::Message {
+                entity,
+                sequence_number,
+                delivery_count,
+            } => write!(
+                f,
+                "New ServiceBus message detected on '{entity}' (SequenceNumber={sequence_number}, DeliveryCount={delivery_count})"
+            ),
+        }
+    }
+}
+
+/// One invocation between its `Executing` and `Executed` lines.
+struct Logged {
+    function: &'static str,
+    id: String,
+    started: Instant,
+}
+
+impl Logged {
+    fn start(function: &'static str, reason: &Reason) -> Self {
+        let id = shared::telemetry::fast_uuid();
+        tracing::info!("Executing 'Functions.{function}' (Reason='{reason}', Id={id})");
+        Self {
+            function,
+            id,
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(self, succeeded: bool) {
+        let (function, id) = (self.function, &self.id);
+        let duration = self.started.elapsed().as_millis();
+        if succeeded {
+            tracing::info!(
+                "Executed 'Functions.{function}' (Succeeded, Id={id}, Duration={duration}ms)"
+            );
+        } else {
+            tracing::warn!(
+                "Executed 'Functions.{function}' (Failed, Id={id}, Duration={duration}ms)"
+            );
+        }
+    }
+}
+
 /// The local stand-in for the Functions host.
 #[derive(Clone)]
 pub struct LocalHost {
@@ -63,10 +135,24 @@ impl LocalHost {
         &self.queue
     }
 
-    /// POSTs an envelope to `/{FunctionName}`, then queues the reply's output messages.
+    /// POSTs an envelope to `/{FunctionName}`, then queues the reply's output messages; logs
+    /// the invocation as the host does, for `reason`.
     pub async fn invoke(
         &self,
         def: &'static FunctionDef,
+        reason: &Reason,
+        request: &InvocationRequest,
+    ) -> Result<InvocationResponse, InvocationFailure> {
+        let logged = Logged::start(def.name, reason);
+        let outcome = self.invoke_as(def, &logged.id, request).await;
+        logged.finish(outcome.is_ok());
+        outcome
+    }
+
+    async fn invoke_as(
+        &self,
+        def: &'static FunctionDef,
+        invocation_id: &str,
         request: &InvocationRequest,
     ) -> Result<InvocationResponse, InvocationFailure> {
         let body = serde_json::to_vec(request).map_err(|error| InvocationFailure::BadReply {
@@ -74,7 +160,7 @@ impl LocalHost {
             reason: error.to_string(),
         })?;
         let http_request = self
-            .request_to(&format!("/{}", def.name))
+            .request_to(&format!("/{}", def.name), invocation_id)
             .body(Body::from(body));
         let response = self
             .call(http_request.map_err(|error| InvocationFailure::BadReply {
@@ -112,6 +198,7 @@ impl LocalHost {
     pub async fn invoke_timer(
         &self,
         def: &'static FunctionDef,
+        reason: &Reason,
         timer: &TimerInfo,
     ) -> Result<InvocationResponse, InvocationFailure> {
         let mut request = InvocationRequest::default();
@@ -121,7 +208,7 @@ impl LocalHost {
         request
             .metadata
             .insert("sys".to_owned(), sys_metadata(def).to_value());
-        self.invoke(def, &request).await
+        self.invoke(def, reason, &request).await
     }
 
     /// Delivers one locked message to a Service Bus function.
@@ -133,17 +220,26 @@ impl LocalHost {
         let request = locked
             .message
             .to_host_request(def.trigger_binding, def.name);
-        self.invoke(def, &request).await
+        let reason = Reason::Message {
+            entity: locked.entity.clone(),
+            sequence_number: locked.sequence_number,
+            delivery_count: locked.message.delivery_count,
+        };
+        self.invoke(def, &reason, &request).await
     }
 
-    /// Passes an HTTP request to the handler as it is (`enableForwardingHttpRequest`).
-    pub async fn forward(&self, mut request: Request<Body>) -> Response {
+    /// Passes an HTTP request to the handler as it is (`enableForwardingHttpRequest`); the
+    /// invocation failed when the handler answered 5xx.
+    pub async fn forward(&self, def: &'static FunctionDef, mut request: Request<Body>) -> Response {
+        let logged = Logged::start(def.name, &Reason::HostApi);
         let headers = request.headers_mut();
-        if let Ok(value) = shared::telemetry::fast_uuid().parse() {
+        if let Ok(value) = logged.id.parse() {
             headers.insert(INVOCATION_ID_HEADER, value);
         }
         ensure_traceparent(headers);
-        self.call(request).await
+        let response = self.call(request).await;
+        logged.finish(!response.status().is_server_error());
+        response
     }
 
     async fn call(&self, request: Request<Body>) -> Response {
@@ -153,11 +249,11 @@ impl LocalHost {
         }
     }
 
-    fn request_to(&self, path: &str) -> axum::http::request::Builder {
+    fn request_to(&self, path: &str, invocation_id: &str) -> axum::http::request::Builder {
         let trace = TraceParent::new_root();
         Request::post(path)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(INVOCATION_ID_HEADER, shared::telemetry::fast_uuid())
+            .header(INVOCATION_ID_HEADER, invocation_id)
             .header("traceparent", trace.child_header())
     }
 
@@ -306,7 +402,7 @@ mod tests {
         });
         let host = host_with(dir.path(), handler_answering(StatusCode::OK, reply));
         let customers = registry::find("CustomersApi").unwrap();
-        host.invoke(customers, &InvocationRequest::default())
+        host.invoke(customers, &Reason::HostApi, &InvocationRequest::default())
             .await
             .unwrap();
         let queued = host.queue().peek("gdpr-requests").await.unwrap();
@@ -319,6 +415,7 @@ mod tests {
         let host = host_with(dir.path(), handler_answering(StatusCode::OK, orders_reply));
         host.invoke(
             registry::find("OrdersApi").unwrap(),
+            &Reason::HostApi,
             &InvocationRequest::default(),
         )
         .await
@@ -343,6 +440,7 @@ mod tests {
         let error = host
             .invoke(
                 registry::find("CustomersApi").unwrap(),
+                &Reason::HostApi,
                 &InvocationRequest::default(),
             )
             .await
@@ -364,6 +462,7 @@ mod tests {
         let error = host
             .invoke(
                 registry::find("DataRetentionCleanup").unwrap(),
+                &Reason::HostApi,
                 &InvocationRequest::default(),
             )
             .await

@@ -7,6 +7,7 @@
 //! routes. Every invocation goes through the custom-handler protocol to the same routes Azure
 //! calls ([`host::LocalHost`]).
 
+mod dev_token_hint;
 pub mod host;
 pub mod ncrontab;
 pub mod queue;
@@ -22,7 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::app::{handler_router, AppState};
 use crate::registry::{self, Trigger, FUNCTIONS};
-use host::{InvocationFailure, LocalHost};
+use host::{InvocationFailure, LocalHost, Reason};
 use ncrontab::Schedule;
 use queue::{LocalQueue, QueueOptions};
 use timers::TimerStatusStore;
@@ -38,10 +39,19 @@ pub enum LocalError {
         #[source]
         source: std::io::Error,
     },
-    #[error("no function named {0:?}; `handler functions list` shows them")]
+    #[error("no function named {0:?}; fix: use a name that `handler functions list` shows")]
     UnknownFunction(String),
-    #[error("{0} is an HTTP function: call its route instead (for example with curl against `handler local`)")]
+    #[error("{0} is an HTTP function; fix: call its route instead (for example with curl against `handler local`)")]
     HttpFunction(&'static str),
+    #[error("{function} is triggered by Service Bus ({entity}), so it needs a message: --data is required; fix: give the message body with --data FILE (or --data - for stdin)")]
+    MissingMessage {
+        function: &'static str,
+        entity: String,
+    },
+    #[error("{0} is a timer function and takes no message, so --data would be ignored; fix: leave out --data (the timer's input is its schedule status)")]
+    TimerTakesNoData(&'static str),
+    #[error("no queue or subscription named {name:?}; fix: use one of {known}")]
+    UnknownEntity { name: String, known: String },
     #[error("{function} has an invalid schedule: {source}")]
     Schedule {
         function: &'static str,
@@ -54,6 +64,34 @@ pub enum LocalError {
     Store(#[from] shared::store::StoreError),
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
+}
+
+/// Every queue and topic subscription of the embedded queue, by its Service Bus path.
+pub fn known_entities() -> Vec<String> {
+    let mut entities: Vec<String> = Vec::new();
+    for entity in registry::known_targets()
+        .into_iter()
+        .flat_map(registry::entities_for)
+    {
+        if !entities.contains(&entity) {
+            entities.push(entity);
+        }
+    }
+    entities
+}
+
+/// `entity` if the app has a queue or subscription of that name; otherwise an error listing
+/// the ones it has (a misspelt name would otherwise list nothing, as if it were empty).
+pub fn check_entity(entity: &str) -> Result<&str, LocalError> {
+    let known = known_entities();
+    if known.iter().any(|name| name == entity) {
+        Ok(entity)
+    } else {
+        Err(LocalError::UnknownEntity {
+            name: entity.to_owned(),
+            known: known.join(", "),
+        })
+    }
 }
 
 /// The local runtime: the handler, the host stand-in, the queue and the timer state.
@@ -94,22 +132,41 @@ impl LocalRuntime {
     ) -> Result<InvocationResponse, LocalError> {
         let def =
             registry::find(name).ok_or_else(|| LocalError::UnknownFunction(name.to_owned()))?;
-        match def.trigger {
-            Trigger::Http { .. } => Err(LocalError::HttpFunction(def.name)),
-            Trigger::Timer { .. } => {
+        match (def.trigger, input) {
+            (Trigger::Http { .. }, _) => Err(LocalError::HttpFunction(def.name)),
+            (Trigger::Timer { .. }, Some(_)) => Err(LocalError::TimerTakesNoData(def.name)),
+            (Trigger::Timer { .. }, None) => {
                 let status = self.timer_status.load(def.name).await?;
                 let timer = TimerInfo {
                     schedule: serde_json::json!({"AdjustForDST": true}),
                     schedule_status: status,
                     is_past_due: false,
                 };
-                Ok(self.host.invoke_timer(def, &timer).await?)
+                Ok(self
+                    .host
+                    .invoke_timer(def, &Reason::HostApi, &timer)
+                    .await?)
             }
-            Trigger::Queue { .. } | Trigger::Subscription { .. } => {
-                let message = OutgoingMessage::first_delivery(input.unwrap_or_default());
+            (Trigger::Queue { .. } | Trigger::Subscription { .. }, None) => {
+                Err(LocalError::MissingMessage {
+                    function: def.name,
+                    entity: def.consumed_entity().unwrap_or_default(),
+                })
+            }
+            (Trigger::Queue { .. } | Trigger::Subscription { .. }, Some(input)) => {
+                let message = OutgoingMessage::first_delivery(input);
                 let request = message.to_host_request(def.trigger_binding, def.name);
-                Ok(self.host.invoke(def, &request).await?)
+                Ok(self.host.invoke(def, &Reason::HostApi, &request).await?)
             }
+        }
+    }
+
+    /// Whether `name` is a timer function that has not fired on its schedule yet (so a one-off
+    /// run gets `ScheduleStatus: null`, as the host would give it).
+    pub async fn timer_never_fired(&self, name: &str) -> Result<bool, LocalError> {
+        match registry::find(name).map(|def| def.trigger) {
+            Some(Trigger::Timer { .. }) => Ok(self.timer_status.load(name).await?.is_none()),
+            _ => Ok(false),
         }
     }
 

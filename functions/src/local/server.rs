@@ -2,15 +2,18 @@
 //!
 //! - `/api/...`: matched to an HTTP function by its route; forwarded as is, or wrapped in the
 //!   `req` envelope for functions with output bindings, exactly as the host decides.
+//!   A 401 for a dev token signed with another `DATA_DIR`'s key says so (`dev_token_hint`).
 //! - `GET /admin/functions`, `POST /admin/functions/{name}` (`{"input": "..."}`): the host's
-//!   admin API for listing and running non-HTTP functions.
+//!   admin API for listing and running non-HTTP functions (a timer ignores `input`, as with
+//!   the host; a Service Bus function needs it).
 //! - `POST /admin/queues/{queue-or-topic}/messages` (the body is the message body),
 //!   `GET /admin/messages?entity=...`, `GET /admin/deadletters[?entity=...]`,
-//!   `POST /admin/deadletters/{sequence}/replay`: the embedded queue.
+//!   `POST /admin/deadletters/{sequence}/replay`: the embedded queue (an entity the app does
+//!   not have is a 404, not an empty list).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,7 +23,7 @@ use serde_json::{json, Map, Value};
 use shared::protocol::HttpRequestData;
 use shared::store::StoreError;
 
-use super::host::{json_response, response_from_reply};
+use super::host::{json_response, response_from_reply, Reason};
 use super::queue::NewMessage;
 use super::{LocalError, LocalRuntime};
 use crate::problem::Problem;
@@ -73,7 +76,11 @@ async fn invoke_function(
             }
         }
     };
-    match runtime.invoke_now(&name, request.input).await {
+    // The host's admin API takes `{"input": ""}` for a timer and ignores it.
+    let is_timer = registry::find(&name)
+        .is_some_and(|def| matches!(def.trigger, registry::Trigger::Timer { .. }));
+    let input = request.input.filter(|_| !is_timer);
+    match runtime.invoke_now(&name, input).await {
         Ok(reply) => json_response(
             StatusCode::ACCEPTED,
             &json!({ "function": name, "status": "succeeded", "reply": reply }),
@@ -81,6 +88,11 @@ async fn invoke_function(
         Err(error @ (LocalError::UnknownFunction(_) | LocalError::HttpFunction(_))) => {
             Problem::new(StatusCode::NOT_FOUND, "Not Found")
                 .detail(error.to_string())
+                .into_response()
+        }
+        Err(LocalError::MissingMessage { function, entity }) => {
+            Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
+                .detail(format!("{function} is triggered by Service Bus ({entity}), so it needs a message; send {{\"input\": \"<message body>\"}}"))
                 .into_response()
         }
         Err(error) => json_response(
@@ -134,6 +146,9 @@ async fn peek_messages(
             .detail("name the queue or subscription: ?entity=gdpr-requests")
             .into_response();
     };
+    if let Err(error) = super::check_entity(&entity) {
+        return Problem::not_found(error.to_string()).into_response();
+    }
     match runtime.host.queue().peek(&entity).await {
         Ok(messages) => Json(json!(messages)).into_response(),
         Err(error) => store_problem(&error),
@@ -144,6 +159,9 @@ async fn list_dead_letters(
     State(runtime): State<LocalRuntime>,
     Query(query): Query<EntityQuery>,
 ) -> Response {
+    if let Some(Err(error)) = query.entity.as_deref().map(super::check_entity) {
+        return Problem::not_found(error.to_string()).into_response();
+    }
     match runtime
         .host
         .queue()
@@ -199,10 +217,20 @@ async fn dispatch_http(State(runtime): State<LocalRuntime>, request: Request) ->
         }
         return response;
     }
-    if found.function.is_forwarded_http() {
-        return runtime.host.forward(request).await;
+    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+    let response = if found.function.is_forwarded_http() {
+        runtime.host.forward(found.function, request).await
+    } else {
+        invoke_enveloped(&runtime, found, request).await
+    };
+    if response.status() != StatusCode::UNAUTHORIZED {
+        return response;
     }
-    invoke_enveloped(&runtime, found, request).await
+    match super::dev_token_hint::foreign_dev_token(authorization.as_ref(), &runtime.state.settings)
+    {
+        Some(hint) => super::dev_token_hint::with_hint(response, &hint).await,
+        None => response,
+    }
 }
 
 async fn invoke_enveloped(runtime: &LocalRuntime, found: RouteMatch, request: Request) -> Response {
@@ -220,7 +248,11 @@ async fn invoke_enveloped(runtime: &LocalRuntime, found: RouteMatch, request: Re
     let mut data = HttpRequestData::from_http_parts(&parts, &base_url, &bytes);
     data.params = found.params;
     let envelope = data.to_host_request(found.function.trigger_binding, found.function.name);
-    match runtime.host.invoke(found.function, &envelope).await {
+    match runtime
+        .host
+        .invoke(found.function, &Reason::HostApi, &envelope)
+        .await
+    {
         Ok(reply) => response_from_reply(&reply),
         Err(error) => {
             tracing::warn!(function = found.function.name, %error, "HTTP invocation failed");

@@ -10,7 +10,7 @@ use shared::protocol::{InvocationResponse, ScheduleStatus, TimerInfo};
 use shared::store::sqlite::Db;
 use shared::store::StoreError;
 
-use super::host::{InvocationFailure, LocalHost};
+use super::host::{InvocationFailure, LocalHost, Reason};
 use super::ncrontab::Schedule;
 use crate::registry::FunctionDef;
 
@@ -139,7 +139,7 @@ pub async fn fire(
 ) -> Result<InvocationResponse, InvocationFailure> {
     let now = Utc::now();
     let input = timer_input(status, due, now);
-    let outcome = host.invoke_timer(def, &input).await;
+    let outcome = host.invoke_timer(def, &Reason::Timer(due), &input).await;
     match &outcome {
         Ok(_) => tracing::info!(
             function = def.name,

@@ -91,6 +91,7 @@ pub struct Customer {
     pub tenant_id: String,
     pub name: String,
     pub email: String,
+    /// E.164: `+`, the country code and the number, no formatting (`+442079460001`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,7 +117,11 @@ pub struct CustomerInput {
     pub name: String,
     #[schemars(schema_with = "crate::domain::field_rules::email_schema")]
     pub email: String,
-    #[serde(default)]
+    /// With its country code, as people write it (`+44 20 7946 0001`); stored in E.164.
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::phone::deserialize_normalised"
+    )]
     #[schemars(schema_with = "crate::domain::field_rules::optional_phone_schema")]
     pub phone: Option<String>,
     #[serde(default)]

@@ -163,7 +163,9 @@ pub const CURRENCY: FormRule = FormRule {
     example: "EUR",
 };
 
-/// A phone number in E.164 form.
+/// A phone number as the API documents it: E.164, the form it is stored in. Input may also be
+/// formatted (`+44 20 7946 0001`); either way the number must exist in its country's numbering
+/// plan (libphonenumber's metadata, `domain::phone`), which no pattern can say.
 pub const PHONE: FormRule = FormRule {
     pattern: "^\\+[0-9]{8,15}$",
     max_length: 16,
@@ -171,8 +173,10 @@ pub const PHONE: FormRule = FormRule {
         let digits = value.strip_prefix('+').unwrap_or("");
         (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
     },
-    expected: "an E.164 phone number, like +4915112345678",
-    example: "+4915112345678",
+    expected: "a phone number with its country code, stored in E.164 like +442079460001 \
+               (spaces, dashes, dots and parentheses are accepted on input; the number must \
+               exist in its country's numbering plan)",
+    example: "+442079460001",
 };
 
 /// The email pattern: one `@`, something before it, a dot inside the domain (not first, not

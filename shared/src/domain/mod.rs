@@ -9,6 +9,7 @@ pub mod masking;
 pub mod messages;
 pub mod notification;
 pub mod order;
+pub mod phone;
 pub mod product;
 pub mod timestamp;
 pub mod validation;

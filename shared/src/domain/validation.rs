@@ -112,11 +112,11 @@ impl Validation {
         }
     }
 
-    /// A phone number in E.164 form (`+` and 8 to 15 digits).
+    /// A phone number with its country code, formatted as people write it (see
+    /// [`super::phone`]).
     pub fn phone(&mut self, field: &str, value: &str) {
-        let digits = value.strip_prefix('+').unwrap_or("");
-        if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            self.error(field, "must be an E.164 phone number, like +4915112345678");
+        if let Err(error) = super::phone::normalise(value) {
+            self.error(field, error.to_string());
         }
     }
 
