@@ -18,6 +18,7 @@ use axum::Router;
 use shared::archive::ArchiveStore;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
 use shared::config::{Settings, StoreKind};
+use shared::domain::masking::PseudonymKey;
 use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
 use shared::store::sqlite::Db;
 use shared::store::{HealthCheck, Store};
@@ -106,10 +107,7 @@ impl AppState {
                 shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
                 other => StartError::Auth(other),
             })?;
-        check_pseudonym_key(&settings, mode)?;
-        let page_tokens = crate::functions::gdpr_data_anonymization::pseudonym_key(&settings)
-            .map(|key| crate::api::PageTokens::new(&key))
-            .map_err(|error| StartError::PseudonymKey(error.to_string()))?;
+        let page_tokens = crate::api::PageTokens::new(&pseudonym_key(&settings, mode)?);
         let archive = shared::archive::open(&settings).map_err(StartError::Archive)?;
         let db = Db::open(&settings.sqlite_path())?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone()), archive.health];
@@ -189,16 +187,18 @@ pub async fn open_cosmos(
     Ok(Some((Arc::new(store), health)))
 }
 
-/// Erasure pseudonymises the audit trail with `GDPR_PSEUDONYM_KEY`: Azure must have it (local
-/// mode generates one in `DATA_DIR` on first use), and a key that is set must be usable.
-fn check_pseudonym_key(settings: &Settings, mode: Mode) -> Result<(), StartError> {
+/// The pseudonym key (`GDPR_PSEUDONYM_KEY`), read once at start: erasure pseudonymises the
+/// audit trail with it and continuation tokens are sealed with a key derived from it. Azure must
+/// have it (local mode generates one in `DATA_DIR` on first use), and a key that is set must be
+/// usable.
+fn pseudonym_key(settings: &Settings, mode: Mode) -> Result<PseudonymKey, StartError> {
+    let invalid = |reason: String| StartError::PseudonymKey(reason);
     match (&settings.gdpr_pseudonym_key, mode) {
-        (Some(secret), _) if secret.starts_with("@Microsoft.KeyVault(") => {
-            Err(StartError::PseudonymKey("the Key Vault reference was not resolved (check the app identity's access to the vault)".into()))
-        }
-        (Some(secret), _) => shared::domain::masking::PseudonymKey::new(secret).map(drop).map_err(|error| StartError::PseudonymKey(error.to_string())),
-        (None, Mode::Azure) => Err(StartError::PseudonymKey("not set, and GDPR erasure needs it".into())),
-        (None, Mode::Local) => Ok(()),
+        (Some(secret), _) if secret.starts_with("@Microsoft.KeyVault(") => Err(invalid("the Key Vault reference was not resolved (check the app identity's access to the vault)".into())),
+        (Some(secret), _) => PseudonymKey::new(secret).map_err(|error| invalid(error.to_string())),
+        (None, Mode::Azure) => Err(invalid("not set, and GDPR erasure needs it".into())),
+        (None, Mode::Local) => crate::functions::gdpr_data_anonymization::pseudonym_key(settings)
+            .map_err(|error| invalid(error.to_string())),
     }
 }
 

@@ -17,6 +17,7 @@ use sha2::Sha256;
 use shared::domain::masking::PseudonymKey;
 use shared::store::{Page, PageRequest, StoreError, TenantId};
 
+use super::paging::DEFAULT_PAGE_SIZE;
 use super::{ApiError, PageResponse};
 
 const TAG_BYTES: usize = 16;
@@ -44,35 +45,14 @@ impl PageTokens {
         Self { keyed }
     }
 
-    /// The API page for `page` of `listing`, its continuation token sealed for `tenant`.
-    pub fn response<T>(&self, page: Page<T>, tenant: &TenantId, listing: &str) -> PageResponse<T> {
-        PageResponse {
-            items: page.items,
-            continuation: page
-                .continuation
-                .map(|token| self.seal(tenant, listing, &token)),
+    /// The listing `name` as `tenant` pages through it: opens the tokens it is given and
+    /// seals the ones it hands out, with one tenant and one name for both.
+    pub fn listing<'a>(&'a self, tenant: &'a TenantId, name: &'static str) -> Listing<'a> {
+        Listing {
+            tokens: self,
+            tenant,
+            name,
         }
-    }
-
-    /// `page` with its continuation token opened: 400 unless this app sealed it for this
-    /// tenant and listing.
-    pub fn open(
-        &self,
-        page: PageRequest,
-        tenant: &TenantId,
-        listing: &str,
-    ) -> Result<PageRequest, ApiError> {
-        let Some(sealed) = page.continuation.as_deref() else {
-            return Ok(page);
-        };
-        let inner = self.unseal(tenant, listing, sealed).ok_or_else(|| {
-            ApiError::Store(StoreError::InvalidContinuation(
-                "the token was not issued by this listing for this tenant (changed, from \
-                 another listing or tenant, or made up); start again without it"
-                    .into(),
-            ))
-        })?;
-        Ok(PageRequest::new(page.limit, Some(inner)))
     }
 
     fn seal(&self, tenant: &TenantId, listing: &str, token: &str) -> String {
@@ -109,6 +89,46 @@ impl PageTokens {
         mac.update(&[0x1f]);
         mac.update(token.as_bytes());
         mac
+    }
+}
+
+/// One listing of one tenant (see [`PageTokens::listing`]).
+pub struct Listing<'a> {
+    tokens: &'a PageTokens,
+    tenant: &'a TenantId,
+    name: &'static str,
+}
+
+impl Listing<'_> {
+    /// The store's page request for the caller's `page` (the first page of the default size
+    /// when there is none), its continuation token opened: 400 unless this app sealed it for
+    /// this tenant and listing.
+    pub fn request(&self, page: Option<PageRequest>) -> Result<PageRequest, ApiError> {
+        let page = page.unwrap_or_else(|| PageRequest::first(DEFAULT_PAGE_SIZE));
+        let Some(sealed) = page.continuation.as_deref() else {
+            return Ok(page);
+        };
+        let inner = self
+            .tokens
+            .unseal(self.tenant, self.name, sealed)
+            .ok_or_else(|| {
+                ApiError::Store(StoreError::InvalidContinuation(
+                    "the token was not issued by this listing for this tenant (changed, from \
+                     another listing or tenant, or made up); start again without it"
+                        .into(),
+                ))
+            })?;
+        Ok(PageRequest::new(page.limit, Some(inner)))
+    }
+
+    /// The API page for `page`, its continuation token sealed.
+    pub fn response<T>(&self, page: Page<T>) -> PageResponse<T> {
+        PageResponse {
+            items: page.items,
+            continuation: page
+                .continuation
+                .map(|token| self.tokens.seal(self.tenant, self.name, &token)),
+        }
     }
 }
 

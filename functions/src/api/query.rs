@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use shared::domain::field_rules::TextRule;
-use shared::domain::validation::{is_valid_id, FieldError, Invalid, Validation};
+use shared::domain::field_rules::{TextRule, ID};
+use shared::domain::validation::{FieldError, Invalid, Validation};
 use shared::store::PageRequest;
 
 use super::{ApiError, PageQuery};
@@ -67,22 +67,28 @@ impl QueryParams {
     pub fn text(&mut self, name: &str) -> Option<String> {
         let raw = self.values.get(name)?.clone();
         let rule = text_filter_rule(name);
-        let mut check = Validation::new();
-        rule.check(&mut check, name, &raw);
-        if let Err(Invalid(errors)) = check.finish() {
-            self.errors.extend(errors);
-            return None;
-        }
-        Some(raw.trim().to_owned()).filter(|value| !value.is_empty())
+        self.passes(|check| rule.check(check, name, &raw))
+            .then(|| raw.trim().to_owned())
+            .filter(|value| !value.is_empty())
     }
 
+    /// An id filter, checked by the id rule the bodies use.
     pub fn id(&mut self, name: &str) -> Option<String> {
         let value = self.values.get(name)?.clone();
-        if is_valid_id(&value) {
-            Some(value)
-        } else {
-            self.error(name, "must be an id: 1 to 64 letters, digits, '-' or '_'");
-            None
+        self.passes(|check| ID.check(check, name, &value))
+            .then_some(value)
+    }
+
+    /// Runs a field rule, keeping its errors; whether the value passed.
+    fn passes(&mut self, rule: impl FnOnce(&mut Validation)) -> bool {
+        let mut check = Validation::new();
+        rule(&mut check);
+        match check.finish() {
+            Ok(()) => true,
+            Err(Invalid(errors)) => {
+                self.errors.extend(errors);
+                false
+            }
         }
     }
 

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::Role;
 use shared::domain::validation::is_valid_id;
-use shared::store::{AuditFilter, PageRequest};
+use shared::store::AuditFilter;
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{ApiError, Caller, PageResponse, QueryParams};
@@ -89,24 +89,12 @@ async fn logs(
         "limit",
         "continuation",
     ])?;
+    let listing = state.page_tokens.listing(caller.tenant(), "audit:logs");
     let page = state
         .store
-        .list_audit(
-            caller.tenant(),
-            filter,
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "audit:logs",
-            )?,
-        )
+        .list_audit(caller.tenant(), filter, listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "audit:logs"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }
 
 async fn gdpr_trail(
@@ -125,22 +113,12 @@ async fn gdpr_trail(
         customer_id: Some(customer_id),
         ..AuditFilter::default()
     };
+    let listing = state
+        .page_tokens
+        .listing(caller.tenant(), "audit:gdpr_trail");
     let page = state
         .store
-        .list_audit(
-            caller.tenant(),
-            filter,
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "audit:gdpr_trail",
-            )?,
-        )
+        .list_audit(caller.tenant(), filter, listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "audit:gdpr_trail"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }

@@ -204,23 +204,12 @@ async fn list(
         return Ok(Json(json!({ "items": [customer] })).into_response());
     }
     caller.require_employee("list customers")?;
+    let listing = state.page_tokens.listing(caller.tenant(), "customers:list");
     let page = state
         .store
-        .list_customers(
-            caller.tenant(),
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "customers:list",
-            )?,
-        )
+        .list_customers(caller.tenant(), listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "customers:list"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }
 
 async fn create(
@@ -305,24 +294,14 @@ async fn orders(
         customer_id: Some(id),
         ..OrderFilter::default()
     };
+    let listing = state
+        .page_tokens
+        .listing(caller.tenant(), "customers:orders");
     let page = state
         .store
-        .list_orders(
-            caller.tenant(),
-            filter,
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "customers:orders",
-            )?,
-        )
+        .list_orders(caller.tenant(), filter, listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "customers:orders"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }
 
 /// Everything held about a customer, read page by page (bounded per kind).

@@ -15,7 +15,6 @@ use axum::{Json, Router};
 use shared::auth::{PrincipalKind, Role};
 use shared::domain::notification::{Notification, NotificationInput, Recipient};
 use shared::domain::validation::new_id;
-use shared::store::PageRequest;
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{ApiError, Caller, JsonBody, PageResponse, QueryParams};
@@ -99,24 +98,14 @@ async fn list(
         })
         .into_response());
     }
+    let listing = state
+        .page_tokens
+        .listing(caller.tenant(), "notifications:list");
     let page = state
         .store
-        .list_notifications(
-            caller.tenant(),
-            &recipients,
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "notifications:list",
-            )?,
-        )
+        .list_notifications(caller.tenant(), &recipients, listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "notifications:list"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }
 
 async fn mark_read(

@@ -23,7 +23,7 @@ use shared::auth::Role;
 use shared::domain::messages::OrderEvent;
 use shared::domain::order::{Order, OrderInput, OrderStatus, StatusInput};
 use shared::domain::validation::{new_id, FieldError, Invalid};
-use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter, PageRequest};
+use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
@@ -229,24 +229,12 @@ async fn list(
         }
         filter.customer_id = Some(own.to_owned());
     }
+    let listing = state.page_tokens.listing(caller.tenant(), "orders:list");
     let page = state
         .store
-        .list_orders(
-            caller.tenant(),
-            filter,
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "orders:list",
-            )?,
-        )
+        .list_orders(caller.tenant(), filter, listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "orders:list"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }
 
 async fn read(

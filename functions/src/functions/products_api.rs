@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use shared::auth::Role;
 use shared::domain::product::{Product, ProductInput};
 use shared::domain::validation::new_id;
-use shared::store::{PageRequest, ProductFilter};
+use shared::store::ProductFilter;
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{
@@ -151,24 +151,12 @@ async fn list(
     };
     let page = query.page();
     query.finish(&["name", "category", "limit", "continuation"])?;
+    let listing = state.page_tokens.listing(caller.tenant(), "products:list");
     let page = state
         .store
-        .list_products(
-            caller.tenant(),
-            filter,
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "products:list",
-            )?,
-        )
+        .list_products(caller.tenant(), filter, listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "products:list"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }
 
 async fn search(
@@ -182,24 +170,14 @@ async fn search(
     };
     let page = query.page();
     query.finish(&["q", "category", "limit", "continuation"])?;
+    let listing = state
+        .page_tokens
+        .listing(caller.tenant(), "products:search");
     let page = state
         .store
-        .list_products(
-            caller.tenant(),
-            filter,
-            state.page_tokens.open(
-                page.unwrap_or_else(|| PageRequest::first(20)),
-                caller.tenant(),
-                "products:search",
-            )?,
-        )
+        .list_products(caller.tenant(), filter, listing.request(page)?)
         .await?;
-    Ok(Json(
-        state
-            .page_tokens
-            .response(page, caller.tenant(), "products:search"),
-    )
-    .into_response())
+    Ok(Json(listing.response(page)).into_response())
 }
 
 async fn read(

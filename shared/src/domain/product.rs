@@ -67,12 +67,8 @@ impl ProductInput {
             rules::DESCRIPTION.check(&mut check, "description", description);
         }
         rules::PRICE_CENTS.check(&mut check, "priceCents", self.price_cents);
-        validate_currency(&mut check, "currency", &self.currency);
+        CURRENCY.check(&mut check, "currency", &self.currency);
         rules::STOCK.check(&mut check, "stock", self.stock);
         check.finish()
     }
-}
-
-pub fn validate_currency(check: &mut Validation, field: &str, currency: &str) {
-    CURRENCY.check(check, field, currency);
 }
