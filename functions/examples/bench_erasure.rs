@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use functions::app::{AppState, Mode};
+use functions::startup::{AppState, Mode};
 use functions::functions::gdpr_data_anonymization::erase_customer;
 use rusqlite::{params, Connection};
 use shared::config::{Settings, SettingsSource};

@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use shared::config::{Settings, SettingsSource};
 
-use crate::app::{handler_router, AppState, Mode};
+use crate::app::handler_router;
+use crate::startup::{AppState, Mode};
 use crate::local::queue::NewMessage;
 use crate::local::LocalRuntime;
 use crate::registry::{self, FUNCTIONS};
@@ -153,7 +154,7 @@ enum CliError {
     #[error(transparent)]
     Config(#[from] shared::config::ConfigError),
     #[error(transparent)]
-    Start(#[from] crate::app::StartError),
+    Start(#[from] crate::startup::StartError),
     #[error(transparent)]
     Local(#[from] crate::local::LocalError),
     #[error(transparent)]
@@ -278,8 +279,8 @@ async fn open_state(settings: Settings, mode: Mode) -> Result<AppState, CliError
     Ok(state.with_configured_store().await?)
 }
 
-fn explain_start(error: crate::app::StartError, settings: &Settings) -> CliError {
-    use crate::app::StartError;
+fn explain_start(error: crate::startup::StartError, settings: &Settings) -> CliError {
+    use crate::startup::StartError;
     let about_data_dir = match &error {
         StartError::Open(_) | StartError::DevKey(_) => true,
         StartError::PseudonymKey(_) => settings.gdpr_pseudonym_key.is_none(),
@@ -300,6 +301,7 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
         .await
         .map_err(|source| CliError::Listen { address, source })?;
     let state = open_state(settings, Mode::Azure).await?;
+    state.prefetch_signing_keys();
     tracing::info!(%address, "handler listening for the Functions host");
     axum::serve(listener, handler_router(state))
         .with_graceful_shutdown(crate::shutdown_signal())
@@ -312,7 +314,10 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
     shared::telemetry::init(settings.log_format, false);
     let runtime = LocalRuntime::new(open_state(settings, Mode::Local).await?);
     match command {
-        Command::Local { .. } => Ok(runtime.run().await?),
+        Command::Local { .. } => {
+            runtime.state.prefetch_signing_keys();
+            Ok(runtime.run().await?)
+        }
         Command::Invoke { name, data } => invoke(&runtime, &name, data.as_deref()).await,
         Command::Queue {
             command:

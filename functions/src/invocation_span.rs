@@ -16,8 +16,10 @@ use axum::http::Method;
 use axum::response::Response;
 use shared::telemetry::TraceParent;
 
-use crate::app::INVOCATION_ID_HEADER;
 use crate::registry;
+
+/// The header carrying the host's id for one invocation.
+pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 
 /// Wraps each request but the readiness probe in an invocation span (when `info` is enabled).
 #[derive(Debug, Clone, Copy, Default)]

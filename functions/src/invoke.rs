@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use shared::protocol::{HttpRequestData, InvocationRequest, InvocationResponse, ProtocolError};
 use tower::ServiceExt;
 
-use crate::app::AppState;
+use crate::startup::AppState;
 use crate::registry::{Code, FunctionDef, HTTP_OUTPUT_BINDING};
 
 /// The future an [`InvokeFn`] returns.

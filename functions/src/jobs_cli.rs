@@ -17,7 +17,7 @@ use shared::jobs::{
 use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
 use shared::store::Store;
 
-use crate::app::{open_cosmos, AppState, StartError};
+use crate::startup::{AppState, Backends, StartError};
 use crate::functions::gdpr_data_anonymization::RetentionEraser;
 use crate::invoke::FunctionError;
 use crate::registry::TIMER_BINDING;
@@ -116,26 +116,22 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
     let job = JobName::parse(&name).ok_or(JobsCliError::UnknownJob(name))?;
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let db = shared::store::sqlite::Db::open(&settings.sqlite_path()).map_err(|error| {
-        // SQLite's "unable to open database file" names no setting; DATA_DIR is the usual cause.
-        match settings.check_data_dir() {
-            Err(config) => JobsCliError::Config(config),
-            Ok(()) => JobsCliError::Start(error.into()),
-        }
-    })?;
-    let store: Arc<dyn Store> = match open_cosmos(&settings, &db).await? {
-        Some((cosmos, _)) => cosmos,
-        None => Arc::new(db),
-    };
-    let archive = shared::archive::open(&settings)
-        .map_err(StartError::Archive)?
-        .store;
+    let backends = Backends::open(&settings)
+        .map_err(|error| {
+            // SQLite's "unable to open database file" names no setting; DATA_DIR is the usual cause.
+            match (&error, settings.check_data_dir()) {
+                (StartError::Open(_), Err(config)) => JobsCliError::Config(config),
+                _ => JobsCliError::Start(error),
+            }
+        })?
+        .with_configured_store(&settings)
+        .await?;
     let options = RunOptions {
         trigger: Trigger::Cli,
         dry_run: dry_run || settings.jobs.dry_run,
         is_past_due: false,
     };
-    let mut context = job_context(store, archive, Arc::new(settings));
+    let mut context = job_context(backends.store, backends.archive, Arc::new(settings));
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
     }

@@ -1,6 +1,7 @@
 //! The function app: everything the `handler` binary runs.
 //!
 //! - [`registry`]: the one declaration of the app's functions (triggers, bindings, code).
+//! - [`startup`]: the app's state, opened the same way by every command.
 //! - [`app`]: the handler's HTTP surface, what the Functions host calls.
 //! - [`api`]: what the API functions share (caller, JSON bodies, paging, problem mapping).
 //! - [`invoke`]: running one invocation envelope; function errors.
@@ -19,6 +20,7 @@ pub mod jobs_cli;
 pub mod local;
 pub mod problem;
 pub mod registry;
+pub mod startup;
 
 /// Resolves on Ctrl-C or SIGTERM (what the Functions host sends to stop the handler).
 pub async fn shutdown_signal() {

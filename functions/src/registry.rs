@@ -70,7 +70,7 @@ pub struct OutputBinding {
 pub enum Code {
     /// HTTP functions: axum routes under `/api`, reached by forwarded requests or, for
     /// functions with output bindings, through the `req` envelope.
-    Http(fn() -> axum::Router<crate::app::AppState>),
+    Http(fn() -> axum::Router<crate::startup::AppState>),
     /// HTTP functions served by another function's routes: the reads of an API whose writes
     /// have output bindings. Split off with only the HTTP binding, the host forwards them as
     /// plain requests instead of wrapping each in an envelope (see `READ_METHODS`).

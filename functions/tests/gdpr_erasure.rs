@@ -18,7 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Reply;
-use functions::app::{AppState, Mode};
+use functions::startup::{AppState, Mode};
 use functions::local::LocalRuntime;
 use serde_json::{json, Value};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{client, settings, spawn_local};
-use functions::app::{AppState, Mode};
+use functions::startup::{AppState, Mode};
 use functions::local::ncrontab::Schedule;
 use functions::local::timers::{fire, run_timer, TimerStatusStore};
 use functions::local::LocalRuntime;

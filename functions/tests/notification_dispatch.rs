@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{client, settings, spawn_handler, spawn_local};
-use functions::app::{AppState, Mode};
+use functions::startup::{AppState, Mode};
 use functions::local::LocalRuntime;
 use serde_json::{json, Value};
 use shared::domain::audit::AuditEntry;

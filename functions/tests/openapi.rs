@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{client, settings, spawn_handler};
 use functions::api::openapi::{document, document_text};
-use functions::app::{AppState, Mode};
+use functions::startup::{AppState, Mode};
 use functions::registry::{match_http_route, FUNCTIONS};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@ use shared::domain::audit::AuditEntry;
 use shared::store::TenantId;
 
 use super::ApiError;
-use crate::app::AppState;
+use crate::startup::AppState;
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]

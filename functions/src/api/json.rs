@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use shared::domain::validation::{FieldError, Invalid};
 
 use super::ApiError;
-use crate::app::AppState;
+use crate::startup::AppState;
 
 /// A JSON request body, read but not parsed yet. A handler authorises the caller first and
 /// then calls [`JsonBody::parse`], so a caller who may not do something gets 403 whatever the

@@ -11,7 +11,7 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{json, Map, Value};
 
-use crate::app::AppState;
+use crate::startup::AppState;
 
 /// Produces the schema of one type, registering its definitions in the generator.
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use crate::api::openapi::{self, Access, Operation};
-use crate::app::AppState;
+use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
     openapi::router(operations())

@@ -15,7 +15,7 @@ use shared::store::AuditFilter;
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{ApiError, Caller, PageResponse, QueryParams};
-use crate::app::AppState;
+use crate::startup::AppState;
 use shared::domain::audit::AuditEntry;
 
 pub fn routes() -> Router<AppState> {

@@ -29,7 +29,7 @@ use shared::store::{AuditFilter, OrderFilter, PageRequest, MAX_PAGE_SIZE};
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use crate::app::AppState;
+use crate::startup::AppState;
 use crate::invoke::OutputSink;
 
 /// Staff roles that manage customers.

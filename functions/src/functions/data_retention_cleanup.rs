@@ -6,7 +6,7 @@
 use shared::jobs::JobName;
 use shared::protocol::InvocationRequest;
 
-use crate::app::AppState;
+use crate::startup::AppState;
 use crate::invoke::InvokeFuture;
 
 pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {

@@ -38,7 +38,7 @@ use shared::domain::validation::is_valid_id;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{ErasureProgress, ErasureStart, ErasureStep, Store, StoreError, TenantId};
 
-use crate::app::AppState;
+use crate::startup::AppState;
 use crate::invoke::{FunctionError, InvokeFuture};
 use crate::registry::MESSAGE_BINDING;
 

@@ -16,7 +16,7 @@ use crate::api::openapi::{self, Access, Operation};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::app::AppState;
+use crate::startup::AppState;
 use crate::problem::Problem;
 
 /// How long one backend may take to answer the readiness check.

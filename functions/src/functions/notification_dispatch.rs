@@ -45,7 +45,7 @@ use shared::domain::validation::{is_valid_id, new_id};
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{DispatchOutcome, Fanout, TenantId};
 
-use crate::app::AppState;
+use crate::startup::AppState;
 use crate::invoke::{FunctionError, InvokeFuture};
 use crate::registry::MESSAGE_BINDING;
 

@@ -18,7 +18,7 @@ use shared::domain::validation::new_id;
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use crate::app::AppState;
+use crate::startup::AppState;
 
 const SENDER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
 

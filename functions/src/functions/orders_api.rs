@@ -27,7 +27,7 @@ use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use crate::app::AppState;
+use crate::startup::AppState;
 use crate::invoke::OutputSink;
 
 /// The output binding order events go out on.

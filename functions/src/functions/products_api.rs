@@ -23,7 +23,7 @@ use crate::api::openapi::{self, Access, Operation};
 use crate::api::{
     etag_header, required_if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams,
 };
-use crate::app::AppState;
+use crate::startup::AppState;
 
 /// Who may change the catalogue.
 const CATALOGUE_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];

@@ -26,7 +26,7 @@ use shared::telemetry::TraceParent;
 use tower::ServiceExt;
 
 use super::queue::{LocalQueue, LockedMessage, NewMessage};
-use crate::app::INVOCATION_ID_HEADER;
+use crate::invocation_span::INVOCATION_ID_HEADER;
 use crate::registry::FunctionDef;
 
 /// Why an invocation did not succeed, as the host would see it.

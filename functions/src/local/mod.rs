@@ -21,7 +21,8 @@ use shared::protocol::{InvocationResponse, OutgoingMessage, TimerInfo};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::app::{handler_router, AppState};
+use crate::app::handler_router;
+use crate::startup::AppState;
 use crate::registry::{self, Trigger, FUNCTIONS};
 use host::{InvocationFailure, LocalHost, Reason};
 use ncrontab::Schedule;

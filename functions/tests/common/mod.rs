@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use functions::app::{handler_router, AppState};
+use functions::app::handler_router;
+use functions::startup::AppState;
 use functions::local::LocalRuntime;
 use shared::config::{Settings, SettingsSource};
 use shared::protocol::InvocationRequest;
@@ -109,7 +110,7 @@ impl ApiApp {
             ("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "2000"),
         ];
         pairs.extend_from_slice(extra);
-        let mut state = AppState::open(settings(dir.path(), &pairs), functions::app::Mode::Local)
+        let mut state = AppState::open(settings(dir.path(), &pairs), functions::startup::Mode::Local)
             .expect("the app starts");
         adjust(&mut state);
         let dev = shared::auth::DevIssuer::load_or_create(dir.path()).expect("dev issuer");

@@ -1,0 +1,269 @@
+//! Start-up: the app's state, opened the same way by every command (`serve`, `local`, `invoke`,
+//! `jobs run`).
+//!
+//! - [`Backends::open`] opens where the data lives: the SQLite database (created and migrated),
+//!   the archive (`ARCHIVE`), then, with `STORE=cosmos`, Cosmos DB in place of SQLite
+//!   ([`Backends::with_configured_store`], async: it connects).
+//! - [`AppState::open`] adds what the HTTP functions need: token validation (the dev issuer too
+//!   in local mode) and the sealing key of continuation tokens.
+//! - [`AppState::prefetch_signing_keys`] fetches the issuers' OpenID configuration and keys in the
+//!   background, so the first authenticated request does not wait for the identity provider.
+
+use std::sync::Arc;
+
+use shared::archive::ArchiveStore;
+use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
+use shared::config::{Settings, StoreKind};
+use shared::domain::masking::PseudonymKey;
+use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
+use shared::store::sqlite::Db;
+use shared::store::{HealthCheck, Store};
+
+/// Where the app runs: under the Functions host, or in local mode (which also trusts the
+/// local dev token issuer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Azure,
+    Local,
+}
+
+/// Start-up failures of the app's state.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] shared::store::sqlite::OpenError),
+    #[error("invalid setting AUTH_ENTRA_ISSUER=\"\": no token issuer is configured, so every API call would be refused; fix: set AUTH_ENTRA_ISSUER and AUTH_ENTRA_AUDIENCE (employees) and/or AUTH_EXTERNAL_ISSUER and AUTH_EXTERNAL_AUDIENCE (clients)")]
+    NoIssuer,
+    #[error("token validation cannot be set up: {0}")]
+    Auth(shared::auth::AuthConfigError),
+    #[error("the local dev token key cannot be used: {0}")]
+    DevKey(#[from] shared::auth::DevKeyError),
+    #[error("invalid setting GDPR_PSEUDONYM_KEY: {0}; fix: set GDPR_PSEUDONYM_KEY to a random secret of at least 16 characters (in Azure, the Key Vault reference to the secret gdpr-pseudonym-key)")]
+    PseudonymKey(String),
+    #[error("invalid setting ARCHIVE=blob: {0}; fix: check ARCHIVE_BLOB_ENDPOINT, ARCHIVE_CONTAINER and AZURE_CLIENT_ID, or set ARCHIVE=folder")]
+    Archive(shared::archive::ArchiveError),
+    #[error("invalid setting STORE=cosmos: {0}; fix: check COSMOS_ENDPOINT, COSMOS_DATABASE and AZURE_CLIENT_ID (or COSMOS_KEY for an emulator), or set STORE=sqlite")]
+    Cosmos(#[from] shared::store::cosmos::CosmosSetupError),
+}
+
+/// Where the app's data lives, opened from the settings.
+#[derive(Clone)]
+pub struct Backends {
+    /// The SQLite database (also the local runtime's queue and timer state).
+    pub db: Db,
+    /// The app's data, behind the storage ports (the SQLite database, or Cosmos DB).
+    pub store: Arc<dyn Store>,
+    /// Where the housekeeping jobs archive (`ARCHIVE`: a folder, or a Blob container).
+    pub archive: Arc<dyn ArchiveStore>,
+    /// What `GET /api/health/ready` checks.
+    pub health_checks: Vec<Arc<dyn HealthCheck>>,
+}
+
+impl Backends {
+    /// Opens the archive, then creates and migrates the SQLite database (last, so that a setting
+    /// found invalid leaves no database). The store is SQLite until
+    /// [`Backends::with_configured_store`].
+    pub fn open(settings: &Settings) -> Result<Self, StartError> {
+        let archive = shared::archive::open(settings).map_err(StartError::Archive)?;
+        let db = Db::open(&settings.sqlite_path())?;
+        Ok(Self {
+            store: Arc::new(db.clone()),
+            health_checks: vec![Arc::new(db.clone()), archive.health],
+            db,
+            archive: archive.store,
+        })
+    }
+
+    /// Replaces the SQLite store by the one `STORE` selects (Cosmos DB needs a network
+    /// round-trip to connect, so this step is async); with `STORE=sqlite` nothing changes.
+    /// Readiness then checks Cosmos DB in place of SQLite (which only keeps the local
+    /// runtime's queue and timer state).
+    pub async fn with_configured_store(mut self, settings: &Settings) -> Result<Self, StartError> {
+        if let Some((store, health)) = open_cosmos(settings, &self.db).await? {
+            let sqlite = HealthCheck::backend(&self.db);
+            for check in &mut self.health_checks {
+                if check.backend() == sqlite {
+                    *check = Arc::clone(&health);
+                }
+            }
+            self.store = store;
+        }
+        Ok(self)
+    }
+}
+
+/// What every function can reach: settings, backends, token validation ([`AppParts`], read
+/// through `Deref`). Cloned for every request, so it is one shared pointer.
+#[derive(Clone)]
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Clone)]
+pub struct AppParts {
+    pub settings: Arc<Settings>,
+    /// The SQLite database (also the local runtime's queue and timer state).
+    pub db: Db,
+    /// The app's data, behind the storage ports.
+    pub store: Arc<dyn Store>,
+    pub authenticator: Arc<Authenticator>,
+    /// Where the housekeeping jobs archive (`ARCHIVE`: a folder, or a Blob container).
+    pub archive: Arc<dyn ArchiveStore>,
+    /// The backends `GET /api/health/ready` checks.
+    pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
+    /// Seals the continuation tokens of the API's listings.
+    pub page_tokens: crate::api::PageTokens,
+}
+
+impl AppState {
+    /// Sets up token validation for `mode` and opens the backends ([`Backends::open`]; SQLite
+    /// until [`AppState::with_configured_store`]).
+    pub fn open(settings: Settings, mode: Mode) -> Result<Self, StartError> {
+        let authenticator =
+            Authenticator::new(auth_config(&settings, mode)?).map_err(|error| match error {
+                shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
+                other => StartError::Auth(other),
+            })?;
+        let page_tokens = crate::api::PageTokens::new(&pseudonym_key(&settings, mode)?);
+        let backends = Backends::open(&settings)?;
+        Ok(Self::assemble(settings, backends, authenticator, page_tokens))
+    }
+
+    fn assemble(
+        settings: Settings,
+        backends: Backends,
+        authenticator: Authenticator,
+        page_tokens: crate::api::PageTokens,
+    ) -> Self {
+        Self(Arc::new(AppParts {
+            settings: Arc::new(settings),
+            db: backends.db,
+            store: backends.store,
+            authenticator: Arc::new(authenticator),
+            archive: backends.archive,
+            health_checks: Arc::new(backends.health_checks),
+            page_tokens,
+        }))
+    }
+
+    /// The parts, to replace one (at start-up, or in a test); copies them if the state is shared.
+    pub fn parts_mut(&mut self) -> &mut AppParts {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// The backends this state was opened with.
+    pub fn backends(&self) -> Backends {
+        Backends {
+            db: self.db.clone(),
+            store: self.store.clone(),
+            archive: self.archive.clone(),
+            health_checks: self.health_checks.as_ref().clone(),
+        }
+    }
+
+    /// Replaces the SQLite store by the one `STORE` selects (see
+    /// [`Backends::with_configured_store`]).
+    pub async fn with_configured_store(mut self) -> Result<Self, StartError> {
+        let backends = self.backends().with_configured_store(&self.settings).await?;
+        let parts = self.parts_mut();
+        parts.store = backends.store;
+        parts.health_checks = Arc::new(backends.health_checks);
+        Ok(self)
+    }
+
+    /// Fetches the remote issuers' OpenID configuration and signing keys in the background, so
+    /// the first authenticated request finds them cached (a failure is logged; requests retry
+    /// the fetch). Returns at once.
+    pub fn prefetch_signing_keys(&self) {
+        let authenticator = Arc::clone(&self.authenticator);
+        tokio::spawn(async move {
+            if let Err(error) = authenticator.prefetch_keys().await {
+                tracing::warn!(error = %error, "the token issuers' signing keys could not be fetched at start; the first API call will retry");
+            }
+        });
+    }
+}
+
+/// The Cosmos DB store when `STORE=cosmos` (the SQLite database `db` keeps the local
+/// runtime's queue, which an erasure scrubs), `None` otherwise.
+async fn open_cosmos(
+    settings: &Settings,
+    db: &Db,
+) -> Result<Option<(Arc<dyn Store>, Arc<dyn HealthCheck>)>, StartError> {
+    if settings.store != StoreKind::Cosmos {
+        return Ok(None);
+    }
+    let endpoint = settings.cosmos_endpoint.clone().unwrap_or_default();
+    let options = CosmosOptions {
+        endpoint: endpoint.clone(),
+        database: settings.cosmos_database.clone(),
+        auth: match &settings.cosmos_key {
+            Some(key) => CosmosAuth::Key(key.clone()),
+            None => CosmosAuth::ManagedIdentity {
+                client_id: settings.azure_client_id.clone(),
+            },
+        },
+        region: settings.cosmos_region.clone(),
+        timeout: settings.cosmos_timeout,
+        throttle_retries: settings.cosmos_throttle_retries,
+        notification_ttl: std::time::Duration::from_secs(
+            u64::from(settings.retention.longest_notification_days()) * 24 * 3600,
+        ),
+        local_queue: Some(db.clone()),
+    };
+    let store = if endpoint == shared::config::MEMORY_ENDPOINT {
+        shared::store::cosmos::open_in_memory(options).await?
+    } else {
+        CosmosStore::connect(options).await?
+    };
+    tracing::info!(database = %settings.cosmos_database, "Cosmos DB store opened");
+    let health: Arc<dyn HealthCheck> = Arc::new(store.clone());
+    Ok(Some((Arc::new(store), health)))
+}
+
+/// The pseudonym key (`GDPR_PSEUDONYM_KEY`), read once at start: erasure pseudonymises the
+/// audit trail with it and continuation tokens are sealed with a key derived from it. Azure must
+/// have it (local mode generates one in `DATA_DIR` on first use), and a key that is set must be
+/// usable.
+fn pseudonym_key(settings: &Settings, mode: Mode) -> Result<PseudonymKey, StartError> {
+    let invalid = |reason: String| StartError::PseudonymKey(reason);
+    match (&settings.gdpr_pseudonym_key, mode) {
+        (Some(secret), _) if secret.starts_with("@Microsoft.KeyVault(") => Err(invalid("the Key Vault reference was not resolved (check the app identity's access to the vault)".into())),
+        (Some(secret), _) => PseudonymKey::new(secret).map_err(|error| invalid(error.to_string())),
+        (None, Mode::Azure) => Err(invalid("not set, and GDPR erasure needs it".into())),
+        (None, Mode::Local) => crate::functions::gdpr_data_anonymization::pseudonym_key(settings)
+            .map_err(|error| invalid(error.to_string())),
+    }
+}
+
+/// The trusted issuers from the settings; in local mode the dev issuer too.
+fn auth_config(settings: &Settings, mode: Mode) -> Result<AuthConfig, StartError> {
+    let auth = &settings.auth;
+    let mut config = AuthConfig {
+        refetch_interval: auth.key_refetch_interval,
+        ..AuthConfig::default()
+    };
+    if let (Some(issuer), Some(audience)) = (&auth.entra_issuer, &auth.entra_audience) {
+        config = config.with_issuer(
+            IssuerConfig::employee(issuer, audience).with_tenant_claim(&auth.tenant_claim),
+        );
+    }
+    if let (Some(issuer), Some(audience)) = (&auth.external_issuer, &auth.external_audience) {
+        config = config.with_issuer(
+            IssuerConfig::client(issuer, audience)
+                .with_tenant_claim(&auth.tenant_claim)
+                .with_customer_claim(&auth.customer_claim),
+        );
+    }
+    if mode == Mode::Local {
+        config = config.with_dev_issuer(DevIssuer::load_or_create(&settings.data_dir)?.trust());
+    }
+    Ok(config)
+}
