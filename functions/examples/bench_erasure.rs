@@ -14,8 +14,8 @@
 
 use std::time::{Duration, Instant};
 
-use functions::startup::{AppState, Mode};
 use functions::functions::gdpr_data_anonymization::erase_customer;
+use functions::startup::{AppState, Mode};
 use rusqlite::{params, Connection};
 use shared::config::{Settings, SettingsSource};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};

@@ -14,11 +14,13 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 
-use crate::invoke::{ready_probe, run_envelope};
+use crate::api::openapi::ApiDocument;
+use crate::envelope::{ready_probe, run_envelope};
 use crate::problem::Problem;
-use crate::registry::{self, Code, FUNCTIONS};
+use crate::registry;
 use crate::startup::AppState;
 
 /// Largest invocation envelope accepted (Service Bus Premium allows messages up to 100 MB; the
@@ -28,13 +30,7 @@ const ENVELOPE_LIMIT_BYTES: usize = 128 * 1024 * 1024;
 /// The routes of every HTTP function (`/api/...`), with the API body limit.
 pub fn api_router(state: AppState) -> Router {
     let body_limit = state.settings.http_body_limit_bytes;
-    FUNCTIONS
-        .iter()
-        .filter_map(|def| match def.code {
-            Code::Http(routes) => Some(routes()),
-            Code::HttpReadsOf(_) | Code::Invoke(_) => None,
-        })
-        .fold(Router::new(), Router::merge)
+    crate::api::openapi::router(registry::operations())
         .fallback(|| async { Problem::not_found("no API route matches this path") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -44,6 +40,7 @@ pub fn api_router(state: AppState) -> Router {
             .detail("this path does not accept this method; see /api/v1/openapi.json")
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(Extension(ApiDocument::new(registry::operations)))
         .layer(crate::api::NotModifiedLayer)
         .layer(crate::api::caller::CorrelateLayer)
         .with_state(state)

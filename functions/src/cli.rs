@@ -14,10 +14,10 @@ use serde_json::json;
 use shared::config::{Settings, SettingsSource};
 
 use crate::app::handler_router;
-use crate::startup::{AppState, Mode};
 use crate::local::queue::NewMessage;
 use crate::local::LocalRuntime;
 use crate::registry::{self, FUNCTIONS};
+use crate::startup::{AppState, Mode};
 
 #[derive(Parser)]
 #[command(
@@ -493,7 +493,7 @@ fn list_functions() {
 
 /// Prints the OpenAPI document, or writes it to `path`.
 fn openapi(path: Option<&Path>) -> Result<(), CliError> {
-    let text = crate::api::openapi::document_text();
+    let text = crate::api::openapi::document_text(&registry::api_document());
     match path {
         None => print!("{text}"),
         Some(path) => {

@@ -1,33 +1,25 @@
-//! Running the housekeeping jobs: from their timer functions (`DataRetentionCleanup`,
-//! `NotificationCleanup`, `DatabaseMaintenance`) and from the command line
-//! (`handler jobs run <Name> [--dry-run]`, with a progress bar when stderr is a terminal).
-//!
-//! Both build the same [`JobContext`] ([`job_context`]) and print or return the same
-//! [`JobReport`]: the timer reply's `ReturnValue` is the report, the command prints it as JSON.
+//! `handler jobs run <Name> [--dry-run]`: runs a housekeeping job from the command line, with
+//! a progress bar when stderr is a terminal. The jobs are the registry's timer functions that
+//! run one (`Code::Job`); the context and report are the timer's ([`crate::timer_jobs`]).
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use shared::archive::ArchiveStore;
 use shared::config::{Settings, SettingsSource};
-use shared::jobs::{
-    run_job, JobContext, JobName, JobReport, Outcome, Progress, RunOptions, Trigger,
-};
-use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
-use shared::store::Store;
+use shared::jobs::{run_job, JobReport, Outcome, Progress, RunOptions, Trigger};
 
-use crate::startup::{AppState, Backends, StartError};
-use crate::functions::gdpr_data_anonymization::RetentionEraser;
-use crate::invoke::FunctionError;
-use crate::registry::TIMER_BINDING;
+use crate::registry;
+use crate::startup::{Backends, StartError};
+use crate::timer_jobs::job_context;
 
 /// `handler jobs ...`
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
-    /// Run a job now and print its report (JSON): DataRetentionCleanup, NotificationCleanup, DatabaseMaintenance.
+    /// Run a job now and print its report (JSON); the jobs are the timer functions that
+    /// `handler functions list` shows (DataRetentionCleanup, for example).
     Run {
-        /// The job (its function name).
+        /// The job (its timer function's name).
         name: String,
         /// Report what would change; change nothing.
         #[arg(long)]
@@ -38,10 +30,8 @@ pub enum JobsCommand {
 /// What `handler jobs` reports as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum JobsCliError {
-    #[error(
-        "no job named {0:?}; jobs: DataRetentionCleanup, NotificationCleanup, DatabaseMaintenance"
-    )]
-    UnknownJob(String),
+    #[error("no job named {0:?}; jobs: {1}")]
+    UnknownJob(String, String),
     #[error(transparent)]
     Config(#[from] shared::config::ConfigError),
     /// Opening the database, Cosmos DB or the archive failed (the same lines as at start-up).
@@ -54,66 +44,11 @@ pub enum JobsCliError {
     },
 }
 
-/// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
-/// or the Blob container, see [`shared::archive::open`]), the settings, and the GDPR erasure for
-/// long-inactive customers ([`RetentionEraser`]).
-pub fn job_context(
-    store: Arc<dyn Store>,
-    archive: Arc<dyn ArchiveStore>,
-    settings: Arc<Settings>,
-) -> JobContext {
-    let eraser = Arc::new(RetentionEraser::new(store.clone(), settings.clone()));
-    JobContext::new(
-        store,
-        archive,
-        settings.retention.clone(),
-        settings.jobs.clone(),
-    )
-    .with_eraser(eraser)
-}
-
-/// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the
-/// `timer` input it ran for); a failed run fails the invocation, so the host records a failure.
-pub async fn run_timer(
-    state: AppState,
-    request: InvocationRequest,
-    job: JobName,
-) -> Result<InvocationResponse, FunctionError> {
-    let timer = TimerInfo::from_request(&request, TIMER_BINDING)?;
-    let context = job_context(
-        state.store.clone(),
-        state.archive.clone(),
-        state.settings.clone(),
-    );
-    let options = RunOptions {
-        trigger: Trigger::Timer,
-        dry_run: state.settings.jobs.dry_run,
-        is_past_due: timer.is_past_due,
-    };
-    let report = run_job(job, &context, options).await;
-    if report.outcome == Outcome::Failed {
-        return Err(FunctionError::Failed(format!(
-            "{}: {}",
-            report.summary(),
-            report.error.as_deref().unwrap_or("unknown error")
-        )));
-    }
-    let mut value = serde_json::to_value(&report).unwrap_or_default();
-    if let Some(fields) = value.as_object_mut() {
-        fields.insert(
-            "timer".to_owned(),
-            serde_json::to_value(&timer).unwrap_or_default(),
-        );
-    }
-    Ok(InvocationResponse::empty()
-        .log(report.summary())
-        .with_return_value(value))
-}
-
 /// `handler jobs ...`: runs the command on the configured data (`DATA_DIR`) and archive (`ARCHIVE`).
 pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), JobsCliError> {
     let JobsCommand::Run { name, dry_run } = command;
-    let job = JobName::parse(&name).ok_or(JobsCliError::UnknownJob(name))?;
+    let job = registry::find_job(&name)
+        .ok_or_else(|| JobsCliError::UnknownJob(name, registry::job_names().join(", ")))?;
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
     let backends = Backends::open(&settings)

@@ -4,15 +4,18 @@
 //! - [`startup`]: the app's state, opened the same way by every command.
 //! - [`app`]: the handler's HTTP surface, what the Functions host calls.
 //! - [`api`]: what the API functions share (caller, JSON bodies, paging, problem mapping).
-//! - [`invoke`]: running one invocation envelope; function errors.
+//! - [`invoke`]: what a function's code works with as an invocation (function errors, output sink, binding names).
+//! - [`envelope`]: running one invocation envelope.
 //! - [`invocation_span`]: the log span around every request.
 //! - [`functions`]: one module per Azure Function.
+//! - [`timer_jobs`]: the timer functions that run a housekeeping job.
 //! - [`local`]: local mode, the runtime that plays the Functions host on a laptop.
 //! - [`cli`]: the `handler` command line.
 
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod envelope;
 pub mod functions;
 pub mod invocation_span;
 pub mod invoke;
@@ -21,6 +24,7 @@ pub mod local;
 pub mod problem;
 pub mod registry;
 pub mod startup;
+pub mod timer_jobs;
 
 /// Resolves on Ctrl-C or SIGTERM (what the Functions host sends to stop the handler).
 pub async fn shutdown_signal() {

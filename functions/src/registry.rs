@@ -6,8 +6,13 @@
 
 use serde_json::{json, Value};
 
+use shared::jobs::Job;
+
+use crate::api::openapi::Operation;
 use crate::functions;
-use crate::invoke::InvokeFn;
+use crate::invoke::{
+    InvokeFn, HTTP_OUTPUT_BINDING, HTTP_TRIGGER_BINDING, MESSAGE_BINDING, TIMER_BINDING,
+};
 
 /// Name of the app setting prefix holding the Service Bus connection
 /// (`ServiceBusConnection__fullyQualifiedNamespace` for identity-based connections).
@@ -68,15 +73,19 @@ pub struct OutputBinding {
 /// How the handler runs a function.
 #[derive(Clone, Copy)]
 pub enum Code {
-    /// HTTP functions: axum routes under `/api`, reached by forwarded requests or, for
-    /// functions with output bindings, through the `req` envelope.
-    Http(fn() -> axum::Router<crate::startup::AppState>),
+    /// HTTP functions: their operations (axum routes under `/api` with their OpenAPI
+    /// description), reached by forwarded requests or, for functions with output bindings,
+    /// through the `req` envelope.
+    Http(fn() -> Vec<Operation>),
     /// HTTP functions served by another function's routes: the reads of an API whose writes
     /// have output bindings. Split off with only the HTTP binding, the host forwards them as
     /// plain requests instead of wrapping each in an envelope (see `READ_METHODS`).
     HttpReadsOf(&'static str),
     /// Timer and Service Bus functions: an envelope in, a reply out.
     Invoke(InvokeFn),
+    /// Timer functions that run a housekeeping job ([`shared::jobs`]); the reply's
+    /// `ReturnValue` is its report, and `handler jobs run <Name>` runs the same job.
+    Job(&'static Job),
 }
 
 /// One Azure Function of the app.
@@ -98,12 +107,6 @@ impl std::fmt::Debug for FunctionDef {
             .finish_non_exhaustive()
     }
 }
-
-/// Binding names used across the app.
-pub const HTTP_TRIGGER_BINDING: &str = "req";
-pub const HTTP_OUTPUT_BINDING: &str = "res";
-pub const TIMER_BINDING: &str = "timer";
-pub const MESSAGE_BINDING: &str = "message";
 
 /// Every method an API function takes: `head` wherever `get` is (axum answers it from the GET
 /// route without the body).
@@ -128,7 +131,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
-        code: Code::Http(functions::health::routes),
+        code: Code::Http(functions::health::operations),
     },
     FunctionDef {
         name: "CustomersApi",
@@ -142,7 +145,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             name: "gdprRequests",
             target: MessageTarget::Queue("gdpr-requests"),
         }],
-        code: Code::Http(functions::customers_api::routes),
+        code: Code::Http(functions::customers_api::operations),
     },
     FunctionDef {
         name: "CustomersReadApi",
@@ -167,7 +170,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             name: "orderEvents",
             target: MessageTarget::Topic("order-events"),
         }],
-        code: Code::Http(functions::orders_api::routes),
+        code: Code::Http(functions::orders_api::operations),
     },
     FunctionDef {
         name: "OrdersReadApi",
@@ -189,7 +192,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
-        code: Code::Http(functions::products_api::routes),
+        code: Code::Http(functions::products_api::operations),
     },
     FunctionDef {
         name: "NotificationsApi",
@@ -200,7 +203,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
-        code: Code::Http(functions::notifications_api::routes),
+        code: Code::Http(functions::notifications_api::operations),
     },
     FunctionDef {
         name: "AuditApi",
@@ -211,7 +214,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
-        code: Code::Http(functions::audit_api::routes),
+        code: Code::Http(functions::audit_api::operations),
     },
     FunctionDef {
         name: "ApiDefinition",
@@ -222,7 +225,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
-        code: Code::Http(functions::api_definition::routes),
+        code: Code::Http(functions::api_definition::operations),
     },
     FunctionDef {
         name: "DataRetentionCleanup",
@@ -231,7 +234,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: TIMER_BINDING,
         outputs: &[],
-        code: Code::Invoke(functions::data_retention_cleanup::invoke),
+        code: Code::Job(&shared::jobs::DATA_RETENTION_CLEANUP),
     },
     FunctionDef {
         name: "NotificationCleanup",
@@ -240,7 +243,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: TIMER_BINDING,
         outputs: &[],
-        code: Code::Invoke(functions::notification_cleanup::invoke),
+        code: Code::Job(&shared::jobs::NOTIFICATION_CLEANUP),
     },
     FunctionDef {
         name: "DatabaseMaintenance",
@@ -249,7 +252,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         },
         trigger_binding: TIMER_BINDING,
         outputs: &[],
-        code: Code::Invoke(functions::database_maintenance::invoke),
+        code: Code::Job(&shared::jobs::DATABASE_MAINTENANCE),
     },
     FunctionDef {
         name: "GDPRDataAnonymization",
@@ -273,7 +276,68 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         }],
         code: Code::Invoke(functions::notification_dispatch::invoke),
     },
+    // The README's "How to add a function" example, built only with the `example-function`
+    // feature (its test proves the section right).
+    #[cfg(feature = "example-function")]
+    FunctionDef {
+        name: "ExampleGreetingsApi",
+        trigger: Trigger::Http {
+            route: "v1/example/greetings",
+            methods: &["post"],
+            auth_level: AuthLevel::Anonymous,
+        },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[OutputBinding {
+            name: functions::example_greetings_api::GREETINGS_OUTPUT,
+            target: MessageTarget::Queue("example-greetings"),
+        }],
+        code: Code::Http(functions::example_greetings_api::operations),
+    },
+    #[cfg(feature = "example-function")]
+    FunctionDef {
+        name: "ExampleGreeter",
+        trigger: Trigger::Queue {
+            queue: "example-greetings",
+        },
+        trigger_binding: MESSAGE_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::example_greeter::invoke),
+    },
 ];
+
+/// Every operation of the app's HTTP functions (their routes and documentation).
+pub fn operations() -> Vec<Operation> {
+    FUNCTIONS
+        .iter()
+        .filter_map(|def| match def.code {
+            Code::Http(operations) => Some(operations()),
+            Code::HttpReadsOf(_) | Code::Invoke(_) | Code::Job(_) => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// The app's OpenAPI 3.1 document (served by `ApiDefinition`, written for API Management).
+pub fn api_document() -> Value {
+    crate::api::openapi::document(operations())
+}
+
+/// The housekeeping job a timer function of that name runs (case-insensitive).
+pub fn find_job(name: &str) -> Option<&'static Job> {
+    match find(name)?.code {
+        Code::Job(job) => Some(job),
+        Code::Http(_) | Code::HttpReadsOf(_) | Code::Invoke(_) => None,
+    }
+}
+
+/// The names of the functions that run a housekeeping job.
+pub fn job_names() -> Vec<&'static str> {
+    FUNCTIONS
+        .iter()
+        .filter(|def| matches!(def.code, Code::Job(_)))
+        .map(|def| def.name)
+        .collect()
+}
 
 /// Looks a function up by name, as the host does (case-insensitively).
 pub fn find(name: &str) -> Option<&'static FunctionDef> {
@@ -685,26 +749,36 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique_and_the_fixed_set() {
-        let names: Vec<&str> = FUNCTIONS.iter().map(|def| def.name).collect();
-        assert_eq!(
-            names,
-            [
-                "Health",
-                "CustomersApi",
-                "CustomersReadApi",
-                "OrdersApi",
-                "OrdersReadApi",
-                "ProductsApi",
-                "NotificationsApi",
-                "AuditApi",
-                "ApiDefinition",
-                "DataRetentionCleanup",
-                "NotificationCleanup",
-                "DatabaseMaintenance",
-                "GDPRDataAnonymization",
-                "NotificationDispatch"
-            ]
-        );
+    fn names_are_unique_and_valid_for_the_host() {
+        let mut seen = std::collections::BTreeSet::new();
+        for def in FUNCTIONS {
+            let name = def.name.to_ascii_lowercase();
+            // The host's rule for function names (case-insensitive).
+            let mut chars = name.chars();
+            assert!(
+                chars.next().is_some_and(|c| c.is_ascii_lowercase())
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    && name.len() <= 128,
+                "{}: not a valid function name",
+                def.name
+            );
+            assert!(seen.insert(name), "{}: declared twice", def.name);
+        }
+    }
+
+    /// A query parameter added to an operation without a rule would be documented as any
+    /// string while the handler checks it: every declared one has its rule.
+    #[test]
+    fn every_query_parameter_is_described_by_its_rule() {
+        for operation in operations() {
+            for (name, _) in operation.query {
+                assert_ne!(
+                    crate::api::openapi::query_parameter_schema(name),
+                    json!({ "type": "string" }),
+                    "{} ?{name}",
+                    operation.operation_id
+                );
+            }
+        }
     }
 }

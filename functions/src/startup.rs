@@ -133,7 +133,12 @@ impl AppState {
             })?;
         let page_tokens = crate::api::PageTokens::new(&pseudonym_key(&settings, mode)?);
         let backends = Backends::open(&settings)?;
-        Ok(Self::assemble(settings, backends, authenticator, page_tokens))
+        Ok(Self::assemble(
+            settings,
+            backends,
+            authenticator,
+            page_tokens,
+        ))
     }
 
     fn assemble(
@@ -171,7 +176,10 @@ impl AppState {
     /// Replaces the SQLite store by the one `STORE` selects (see
     /// [`Backends::with_configured_store`]).
     pub async fn with_configured_store(mut self) -> Result<Self, StartError> {
-        let backends = self.backends().with_configured_store(&self.settings).await?;
+        let backends = self
+            .backends()
+            .with_configured_store(&self.settings)
+            .await?;
         let parts = self.parts_mut();
         parts.store = backends.store;
         parts.health_checks = Arc::new(backends.health_checks);

@@ -5,15 +5,10 @@
 
 use axum::http::Method;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json};
 use serde_json::Value;
 
-use crate::api::openapi::{self, Access, Operation};
-use crate::startup::AppState;
-
-pub fn routes() -> Router<AppState> {
-    openapi::router(operations())
-}
+use crate::api::openapi::{Access, ApiDocument, Operation};
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
@@ -30,6 +25,6 @@ pub fn operations() -> Vec<Operation> {
     .errors(&[])]
 }
 
-async fn document() -> Json<Value> {
-    Json(openapi::document())
+async fn document(Extension(document): Extension<ApiDocument>) -> Json<Value> {
+    Json(document.get().clone())
 }

@@ -8,19 +8,15 @@ use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use shared::auth::Role;
 use shared::domain::validation::is_valid_id;
 use shared::store::AuditFilter;
 
-use crate::api::openapi::{self, Access, Operation};
+use crate::api::openapi::{Access, Operation};
 use crate::api::{ApiError, Caller, PageResponse, QueryParams};
 use crate::startup::AppState;
 use shared::domain::audit::AuditEntry;
-
-pub fn routes() -> Router<AppState> {
-    openapi::router(operations())
-}
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {

@@ -16,7 +16,7 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::json;
 use shared::auth::Role;
 use shared::domain::customer::{Customer, CustomerInput, CustomerStatus};
@@ -29,18 +29,14 @@ use shared::store::{AuditFilter, OrderFilter, PageRequest, MAX_PAGE_SIZE};
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use crate::startup::AppState;
 use crate::invoke::OutputSink;
+use crate::startup::AppState;
 
 /// Staff roles that manage customers.
 const CUSTOMER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
 
 /// The output binding erasure requests go out on.
 pub const ERASURE_OUTPUT: &str = "gdprRequests";
-
-pub fn routes() -> Router<AppState> {
-    openapi::router(operations())
-}
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {

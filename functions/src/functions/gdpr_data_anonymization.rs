@@ -38,9 +38,9 @@ use shared::domain::validation::is_valid_id;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{ErasureProgress, ErasureStart, ErasureStep, Store, StoreError, TenantId};
 
-use crate::startup::AppState;
+use crate::invoke::MESSAGE_BINDING;
 use crate::invoke::{FunctionError, InvokeFuture};
-use crate::registry::MESSAGE_BINDING;
+use crate::startup::AppState;
 
 /// The function's name, and the actor of what it writes (`system:GDPRDataAnonymization`).
 pub const FUNCTION: &str = "GDPRDataAnonymization";

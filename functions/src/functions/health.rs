@@ -12,19 +12,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::api::openapi::{self, Access, Operation};
-use axum::{Json, Router};
+use crate::api::openapi::{Access, Operation};
+use axum::Json;
 use serde_json::{json, Map, Value};
 
-use crate::startup::AppState;
 use crate::problem::Problem;
+use crate::startup::AppState;
 
 /// How long one backend may take to answer the readiness check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-
-pub fn routes() -> Router<AppState> {
-    openapi::router(operations())
-}
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {

@@ -1,17 +1,19 @@
 //! One module per Azure Function of the app, named after it. The declaration that ties each
 //! to its trigger and bindings is [`crate::registry::FUNCTIONS`].
 //!
-//! HTTP functions expose `routes()` (axum routes under `/api`); timer and Service Bus functions
-//! expose `invoke()` (envelope in, reply out).
+//! HTTP functions expose `operations()` (axum routes under `/api` with their documentation);
+//! Service Bus functions expose `invoke()` (envelope in, reply out). Timer functions that run a
+//! housekeeping job need no module here: the registry names the job ([`shared::jobs`]).
 
 pub mod api_definition;
 pub mod audit_api;
 pub mod customers_api;
-pub mod data_retention_cleanup;
-pub mod database_maintenance;
+#[cfg(feature = "example-function")]
+pub mod example_greeter;
+#[cfg(feature = "example-function")]
+pub mod example_greetings_api;
 pub mod gdpr_data_anonymization;
 pub mod health;
-pub mod notification_cleanup;
 pub mod notification_dispatch;
 pub mod notifications_api;
 pub mod orders_api;

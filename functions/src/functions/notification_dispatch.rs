@@ -45,9 +45,9 @@ use shared::domain::validation::{is_valid_id, new_id};
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{DispatchOutcome, Fanout, TenantId};
 
-use crate::startup::AppState;
+use crate::invoke::MESSAGE_BINDING;
 use crate::invoke::{FunctionError, InvokeFuture};
-use crate::registry::MESSAGE_BINDING;
+use crate::startup::AppState;
 
 /// The function's name (the consumer named in the processed-events table).
 pub const FUNCTION: &str = "NotificationDispatch";

@@ -11,20 +11,16 @@ use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use shared::auth::{PrincipalKind, Role};
 use shared::domain::notification::{Notification, NotificationInput, Recipient};
 use shared::domain::validation::new_id;
 
-use crate::api::openapi::{self, Access, Operation};
+use crate::api::openapi::{Access, Operation};
 use crate::api::{ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
 
 const SENDER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
-
-pub fn routes() -> Router<AppState> {
-    openapi::router(operations())
-}
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {

@@ -17,7 +17,7 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use sha2::{Digest, Sha256};
 use shared::auth::Role;
 use shared::domain::messages::OrderEvent;
@@ -25,20 +25,16 @@ use shared::domain::order::{Order, OrderInput, OrderStatus, StatusInput};
 use shared::domain::validation::{new_id, FieldError, Invalid};
 use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 
-use crate::api::openapi::{self, Access, Operation};
+use crate::api::openapi::{Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use crate::startup::AppState;
 use crate::invoke::OutputSink;
+use crate::startup::AppState;
 
 /// The output binding order events go out on.
 pub const EVENT_OUTPUT: &str = "orderEvents";
 
 /// Staff roles that move orders along their lifecycle.
 const FULFILMENT_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
-
-pub fn routes() -> Router<AppState> {
-    openapi::router(operations())
-}
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {

@@ -13,13 +13,13 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use shared::auth::Role;
 use shared::domain::product::{Product, ProductInput};
 use shared::domain::validation::new_id;
 use shared::store::ProductFilter;
 
-use crate::api::openapi::{self, Access, Operation};
+use crate::api::openapi::{Access, Operation};
 use crate::api::{
     etag_header, required_if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams,
 };
@@ -27,10 +27,6 @@ use crate::startup::AppState;
 
 /// Who may change the catalogue.
 const CATALOGUE_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
-
-pub fn routes() -> Router<AppState> {
-    openapi::router(operations())
-}
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {

@@ -329,7 +329,7 @@ fn failure_message(bytes: &[u8]) -> String {
 pub fn response_from_reply(reply: &InvocationResponse) -> Response {
     let res = reply
         .outputs
-        .get(crate::registry::HTTP_OUTPUT_BINDING)
+        .get(crate::invoke::HTTP_OUTPUT_BINDING)
         .and_then(shared::protocol::HttpResponseData::from_output);
     let Some(res) = res else {
         return json_response(

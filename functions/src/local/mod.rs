@@ -22,8 +22,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::app::handler_router;
-use crate::startup::AppState;
 use crate::registry::{self, Trigger, FUNCTIONS};
+use crate::startup::AppState;
 use host::{InvocationFailure, LocalHost, Reason};
 use ncrontab::Schedule;
 use queue::{LocalQueue, QueueOptions};

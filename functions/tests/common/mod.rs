@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use functions::app::handler_router;
-use functions::startup::AppState;
 use functions::local::LocalRuntime;
+use functions::startup::AppState;
 use shared::config::{Settings, SettingsSource};
 use shared::protocol::InvocationRequest;
 use tokio::net::TcpListener;
@@ -110,8 +110,11 @@ impl ApiApp {
             ("LOCAL_QUEUE_MAX_DELIVERY_COUNT", "2000"),
         ];
         pairs.extend_from_slice(extra);
-        let mut state = AppState::open(settings(dir.path(), &pairs), functions::startup::Mode::Local)
-            .expect("the app starts");
+        let mut state = AppState::open(
+            settings(dir.path(), &pairs),
+            functions::startup::Mode::Local,
+        )
+        .expect("the app starts");
         adjust(&mut state);
         let dev = shared::auth::DevIssuer::load_or_create(dir.path()).expect("dev issuer");
         let mut runtime = LocalRuntime::new(state);

@@ -11,7 +11,7 @@ use crate::store::jobs::Cursor;
 pub struct Checkpoint {
     /// The run that started the work this checkpoint belongs to.
     pub run_id: String,
-    /// The step (one of [`super::JobName::steps`]).
+    /// The step (one of [`super::Job::steps`]).
     pub step: String,
     /// The tenant being processed, for per-tenant steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]

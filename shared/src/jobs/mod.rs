@@ -24,6 +24,8 @@ pub mod report;
 mod retention;
 mod run;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,51 +38,76 @@ use crate::archive::{ArchiveError, ArchiveStore};
 use crate::config::{JobSettings, RetentionSettings};
 use crate::store::{Store, StoreError};
 
-/// The housekeeping jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobName {
-    DataRetentionCleanup,
-    NotificationCleanup,
-    DatabaseMaintenance,
+/// A housekeeping job: its name (the name of the timer function that runs it), its steps, and
+/// its body. The app's function registry declares which jobs run and when; `handler jobs run`
+/// finds them there.
+pub struct Job {
+    name: &'static str,
+    steps: &'static [&'static str],
+    body: JobStep<StepEnd>,
+    count_left: JobStep<()>,
 }
 
-impl JobName {
-    pub const ALL: [Self; 3] = [
-        Self::DataRetentionCleanup,
-        Self::NotificationCleanup,
-        Self::DatabaseMaintenance,
-    ];
+/// A future of a job's body, borrowing its run.
+type StepFuture<'r, T> = Pin<Box<dyn Future<Output = Result<T, JobError>> + Send + 'r>>;
+/// A job's body (or its count of what is left), driving one run.
+type JobStep<T> = for<'r, 'a> fn(&'r mut run::Run<'a>) -> StepFuture<'r, T>;
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DataRetentionCleanup => "DataRetentionCleanup",
-            Self::NotificationCleanup => "NotificationCleanup",
-            Self::DatabaseMaintenance => "DatabaseMaintenance",
-        }
-    }
-
-    /// The job of that name (case-insensitive).
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|job| job.as_str().eq_ignore_ascii_case(name))
+impl Job {
+    pub fn as_str(&self) -> &'static str {
+        self.name
     }
 
     /// The steps of the job, in the order they run (the checkpoint names one).
-    pub fn steps(self) -> &'static [&'static str] {
-        match self {
-            Self::DataRetentionCleanup => retention::STEPS,
-            Self::NotificationCleanup => notification_cleanup::STEPS,
-            Self::DatabaseMaintenance => maintenance::STEPS,
-        }
+    pub fn steps(&self) -> &'static [&'static str] {
+        self.steps
     }
 }
 
-impl std::fmt::Display for JobName {
+impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.name)
     }
 }
+
+impl std::fmt::Display for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Declares a job whose module has `STEPS`, `run(&mut Run)` and `count_left(&mut Run)`.
+macro_rules! job {
+    ($(#[$doc:meta])* $job:ident, $name:literal, $module:ident) => {
+        $(#[$doc])*
+        pub static $job: Job = Job {
+            name: $name,
+            steps: $module::STEPS,
+            body: |run| Box::pin($module::run(run)),
+            count_left: |run| Box::pin($module::count_left(run)),
+        };
+    };
+}
+
+job!(
+    /// Deletes old notifications, erases long-inactive customers, archives then removes old
+    /// audit entries.
+    DATA_RETENTION_CLEANUP,
+    "DataRetentionCleanup",
+    retention
+);
+job!(
+    /// Deletes read and expired notifications past their retention.
+    NOTIFICATION_CLEANUP,
+    "NotificationCleanup",
+    notification_cleanup
+);
+job!(
+    /// Finds and repairs inconsistencies, reports storage statistics.
+    DATABASE_MAINTENANCE,
+    "DatabaseMaintenance",
+    maintenance
+);
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +228,6 @@ pub enum StepEnd {
 }
 
 /// Runs `job` once and reports. Errors end up in the report (`outcome: failed`).
-pub async fn run_job(job: JobName, context: &JobContext, options: RunOptions) -> JobReport {
+pub async fn run_job(job: &'static Job, context: &JobContext, options: RunOptions) -> JobReport {
     run::Run::execute(job, context, options).await
 }

@@ -8,10 +8,7 @@ use crate::store::jobs::{Fence, JobRunRecord};
 use crate::store::TenantId;
 
 use super::report::{JobReport, Outcome, Resumed};
-use super::{
-    lease, maintenance, notification_cleanup, retention, Checkpoint, JobContext, JobError, JobName,
-    RunOptions, StepEnd, Trigger,
-};
+use super::{lease, Checkpoint, Job, JobContext, JobError, RunOptions, StepEnd, Trigger};
 
 /// The tenant the run itself is audited under (each tenant it touched gets its own entry too).
 pub const SYSTEM_AUDIT_TENANT: &str = "_system";
@@ -19,7 +16,7 @@ pub const SYSTEM_AUDIT_TENANT: &str = "_system";
 /// A run in progress.
 pub struct Run<'a> {
     pub context: &'a JobContext,
-    pub job: JobName,
+    pub job: &'static Job,
     pub report: JobReport,
     pub dry_run: bool,
     holder: String,
@@ -37,7 +34,11 @@ pub struct Run<'a> {
 
 impl<'a> Run<'a> {
     /// Runs `job` to its end (or its budget), then records and returns the report.
-    pub async fn execute(job: JobName, context: &'a JobContext, options: RunOptions) -> JobReport {
+    pub async fn execute(
+        job: &'static Job,
+        context: &'a JobContext,
+        options: RunOptions,
+    ) -> JobReport {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let now = crate::domain::now();
         let mut run = Run {
@@ -133,11 +134,7 @@ impl<'a> Run<'a> {
     }
 
     async fn body(&mut self) -> Result<StepEnd, JobError> {
-        match self.job {
-            JobName::DataRetentionCleanup => retention::run(self).await,
-            JobName::NotificationCleanup => notification_cleanup::run(self).await,
-            JobName::DatabaseMaintenance => maintenance::run(self).await,
-        }
+        (self.job.body)(self).await
     }
 
     /// Turns the body's result into the outcome; clears the checkpoint when done, counts what
@@ -173,11 +170,7 @@ impl<'a> Run<'a> {
     }
 
     async fn count_left(&mut self) -> Result<(), JobError> {
-        match self.job {
-            JobName::DataRetentionCleanup => retention::count_left(self).await,
-            JobName::NotificationCleanup => notification_cleanup::count_left(self).await,
-            JobName::DatabaseMaintenance => maintenance::count_left(self).await,
-        }
+        (self.job.count_left)(self).await
     }
 
     /// Records the report (not for dry runs or yielded runs), releases the lease, logs.
@@ -468,7 +461,7 @@ mod throttling_tests {
 
     use crate::archive::FolderArchive;
     use crate::config::{Settings, SettingsSource};
-    use crate::jobs::{run_job, JobContext, JobName, Outcome, RunOptions, Trigger};
+    use crate::jobs::{run_job, JobContext, Outcome, RunOptions, Trigger, NOTIFICATION_CLEANUP};
     use crate::store::cosmos::{in_memory, CosmosOptions, CosmosStore, DATA_CONTAINER};
     use crate::store::jobs::JobStateStore;
 
@@ -505,7 +498,7 @@ mod throttling_tests {
             settings.jobs,
         );
         run_job(
-            JobName::NotificationCleanup,
+            &NOTIFICATION_CLEANUP,
             &context,
             RunOptions {
                 trigger: Trigger::Cli,
@@ -542,7 +535,7 @@ mod throttling_tests {
             report.summary()
         );
         let stored = store
-            .recent_job_runs(JobName::NotificationCleanup.as_str(), 1)
+            .recent_job_runs(NOTIFICATION_CLEANUP.as_str(), 1)
             .await
             .unwrap();
         assert_eq!(stored[0].report["stoppedByThrottling"], true);
@@ -560,7 +553,7 @@ mod throttling_tests {
         assert!(!report.stopped_by_throttling);
         assert_eq!(report.throttled_requests, Some(1));
         let stored = store
-            .recent_job_runs(JobName::NotificationCleanup.as_str(), 1)
+            .recent_job_runs(NOTIFICATION_CLEANUP.as_str(), 1)
             .await
             .unwrap();
         assert_eq!(stored[0].report["throttledRequests"], 1);
