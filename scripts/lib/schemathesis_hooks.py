@@ -5,7 +5,19 @@ A continuation token is opaque: only a token the listing itself returned is vali
 can say which. Generated cases that carry one (valid or not by the schema) are skipped rather
 than judged; the Rust tests cover tokens (functions/tests/api_page_tokens.rs: forged, edited and
 foreign tokens are 400, real ones page without gaps).
+
+An order's status moves only along its lifecycle (shared/src/domain/order.rs,
+OrderStatus::allowed_next): the schema gives the five statuses, not which one is legal next for
+a given order, so a generated status change is mostly a 409. The hooks below remember each
+order's status (the run's own order, $SCHEMATHESIS_ORDER, starts pending; then as the API's own
+answers show it), and give positive status changes of a known order a legal next status;
+If-Match stays as schemathesis chose it (the document's links carry the ETag of an answer into
+it), and the server still checks it.
 """
+
+import os
+import random
+import threading
 
 import schemathesis
 
@@ -46,3 +58,64 @@ def map_case(context, case):
     if positive and isinstance(case.body, dict) and isinstance(case.body.get("phone"), str):
         case.body["phone"] = "+442079460001"
     return case
+
+
+# OrderStatus::allowed_next (shared/src/domain/order.rs).
+NEXT_STATUSES = {
+    "pending": ("confirmed", "cancelled"),
+    "confirmed": ("shipped", "cancelled"),
+    "shipped": ("delivered",),
+    "delivered": (),
+    "cancelled": (),
+}
+# Operations whose 2xx body is an order, or a page of them.
+ORDER_ANSWERS = {"createOrder", "getOrder", "changeOrderStatus"}
+ORDER_PAGES = {"listOrders", "listCustomerOrders"}
+
+# The run's own order (scripts/schemathesis creates it pending), then what the answers show.
+_order_status = {os.environ["SCHEMATHESIS_ORDER"]: "pending"} if os.environ.get("SCHEMATHESIS_ORDER") else {}
+_order_status_lock = threading.Lock()
+
+
+def _remember(order):
+    if isinstance(order, dict) and isinstance(order.get("id"), str) and order.get("status") in NEXT_STATUSES:
+        with _order_status_lock:
+            _order_status[order["id"]] = order["status"]
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Remembers the status of every order a 2xx answer of this run showed."""
+    operation_id = case.operation.definition.raw.get("operationId")
+    if not 200 <= response.status_code < 300 or operation_id not in ORDER_ANSWERS | ORDER_PAGES:
+        return
+    try:
+        body = response.json()
+    except Exception:
+        return
+    if operation_id in ORDER_PAGES and isinstance(body, dict):
+        for order in body.get("items") or ():
+            _remember(order)
+    else:
+        _remember(body)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Gives a positive status change of an order this run has seen a legal next status.
+
+    Mostly the next step forward (so an order goes through its lifecycle), a cancellation one
+    time in four. Negative cases, orders never seen and orders in a final status keep what was
+    generated.
+    """
+    if case.operation.definition.raw.get("operationId") != "changeOrderStatus":
+        return
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or not isinstance(case.body, dict):
+        return
+    with _order_status_lock:
+        current = _order_status.get((case.path_parameters or {}).get("id"))
+    allowed = NEXT_STATUSES.get(current, ())
+    if allowed and case.body.get("status") not in allowed:
+        cancel = "cancelled" in allowed and random.random() < 0.25
+        case.body["status"] = "cancelled" if cancel else allowed[0]

@@ -69,13 +69,17 @@ pub fn operations() -> Vec<Operation> {
                 ),
             ])
             .errors(&[400, 401, 403, 404, 409, 413, 415, 422]),
-        Operation::new(Method::GET, "/api/v1/orders/{id}", "getOrder", "Read an order", get(read)).access(ANY).returns::<Order>(200, "The order; ETag header set"),
+        Operation::new(Method::GET, "/api/v1/orders/{id}", "getOrder", "Read an order", get(read))
+            .access(ANY)
+            .returns::<Order>(200, "The order; ETag header set")
+            .links(CURRENT_ORDER_LINKS),
         Operation::new(Method::PUT, "/api/v1/orders/{id}/status", "changeOrderStatus", "Move an order along pending → confirmed → shipped → delivered, or cancel it before shipping", put(change_status))
             .access(Access::SignedIn("admin, order-manager; a client may only cancel their own order"))
             .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
             .body::<StatusInput>()
             .example(|| serde_json::json!({"status": "confirmed"}))
-            .returns::<Order>(200, "The order in its new status")
+            .returns::<Order>(200, "The order in its new status; new ETag")
+            .links(CURRENT_ORDER_LINKS)
             .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
         Operation::new(Method::GET, "/api/v1/orders/{id}/history", "getOrderHistory", "Every status change of an order", get(history))
             .access(ANY)
@@ -85,6 +89,16 @@ pub fn operations() -> Vec<Operation> {
     .map(|operation| operation.tag("orders"))
     .collect()
 }
+
+/// From an answer carrying the order and its current ETag (a read, a status change): the next
+/// status change, conditional on that ETag.
+const CURRENT_ORDER_LINKS: &[openapi::Link] = &[(
+    "changeOrderStatus",
+    &[
+        ("id", "$request.path.id"),
+        ("header.If-Match", "$response.header.ETag"),
+    ],
+)];
 
 /// `GET /orders/{id}/history`.
 #[derive(serde::Serialize, schemars::JsonSchema)]
