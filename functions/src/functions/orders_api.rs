@@ -92,7 +92,7 @@ pub fn operations() -> Vec<Operation> {
 
 /// From an answer carrying the order and its current ETag (a read, a status change): the next
 /// status change, conditional on that ETag.
-const CURRENT_ORDER_LINKS: &[openapi::Link] = &[(
+const CURRENT_ORDER_LINKS: &[crate::api::openapi::Link] = &[(
     "changeOrderStatus",
     &[
         ("id", "$request.path.id"),
