@@ -68,12 +68,13 @@ use super::support::{audit_doc, param, pk, scope_feed, tenant_prefix_feed};
 use super::{CosmosStore, Param, BACKEND};
 use crate::domain::audit::AuditEntry;
 use crate::domain::now;
+use crate::domain::tenant::TenantId;
 use crate::jobs::erasure::RETENTION_REQUESTER;
 use crate::store::jobs::{
     Cursor, CustomerRef, EngineMaintenance, Fence, JobRunRecord, JobStateStore, Lease, LeaseGrant,
     MaintenanceStore, NotificationRef, NotificationScan, Removal, RetentionStore, LEASE_LOST,
 };
-use crate::store::{ts, StoreError, StoreResult, TenantId};
+use crate::store::{ts, StoreError, StoreResult};
 
 /// The id of a job's lease document.
 const LEASE_ID: &str = "lease";

@@ -10,12 +10,13 @@ use super::audit::{audit_from_row, COLUMNS as AUDIT_COLUMNS};
 use super::support::{insert_audit, json_at, now, time_at, to_json, ts};
 use super::Db;
 use crate::domain::audit::AuditEntry;
+use crate::domain::tenant::TenantId;
 use crate::jobs::erasure::RETENTION_REQUESTER;
 use crate::store::jobs::{
     Cursor, CustomerRef, EngineMaintenance, Fence, JobRunRecord, JobStateStore, Lease, LeaseGrant,
     MaintenanceStore, NotificationRef, NotificationScan, Removal, RetentionStore, LEASE_LOST,
 };
-use crate::store::{StoreError, StoreResult, TenantId};
+use crate::store::{StoreError, StoreResult};
 
 /// How many pages one maintenance run reclaims at most (4 KiB pages: 1 GiB).
 const MAX_VACUUM_PAGES: u64 = 262_144;
