@@ -19,7 +19,7 @@ use functions::startup::{AppState, Mode};
 use rusqlite::{params, Connection};
 use shared::config::{Settings, SettingsSource};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
-use shared::store::TenantId;
+use shared::domain::tenant::TenantId;
 
 const TENANT: &str = "bench";
 const TARGET: &str = "c-target";

@@ -406,7 +406,7 @@ fn dev_token(
 ) -> Result<(), CliError> {
     use shared::auth::{DevIssuer, DevSubject, Role};
     let settings = Settings::load(source)?;
-    let tenant = shared::store::TenantId::new(tenant)
+    let tenant = shared::domain::tenant::TenantId::new(tenant)
         .map_err(|error| CliError::Usage(format!("--tenant: {error}")))?;
     let subject =
         match customer {

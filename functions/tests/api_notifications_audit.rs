@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
 use shared::domain::notification::{Notification, Recipient};
-use shared::store::TenantId;
+use shared::domain::tenant::TenantId;
 
 fn id_of(value: &Value) -> String {
     value["id"]

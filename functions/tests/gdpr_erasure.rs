@@ -23,7 +23,8 @@ use functions::startup::{AppState, Mode};
 use serde_json::{json, Value};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::{sha256_of, Masker, RULES_VERSION};
-use shared::store::{ErasureStart, ErasureStep, TenantId};
+use shared::domain::tenant::TenantId;
+use shared::store::{ErasureStart, ErasureStep};
 
 const TENANT: &str = "t1";
 const NAME: &str = "Ada Lovelace-Testperson";

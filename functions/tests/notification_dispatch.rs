@@ -26,8 +26,9 @@ use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::notification::{Notification, Recipient};
 use shared::domain::order::{OrderInput, OrderLineInput};
 use shared::domain::product::Product;
+use shared::domain::tenant::TenantId;
 use shared::protocol::OutgoingMessage;
-use shared::store::{NewOrder, OrderCreated, PageRequest, TenantId};
+use shared::store::{NewOrder, OrderCreated, PageRequest};
 
 const TENANT: &str = "t1";
 const EMAIL: &str = "grace.hopper.unique@example.org";

@@ -8,7 +8,7 @@ use shared::auth::{
     AuthConfig, AuthError, Authenticator, DevIssuer, DevKeyError, DevSubject, IssuerConfig,
     PrincipalKind, Role, DEV_AUDIENCE, DEV_ISSUER, DEV_KEY_FILE,
 };
-use shared::store::TenantId;
+use shared::domain::tenant::TenantId;
 
 include!("fixtures/test_keys.rs");
 /// A test-only key, written where a generated one would be, so that only one test pays for RSA

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use shared::auth::{
     AuthConfig, AuthError, Authenticator, IssuerConfig, Principal, PrincipalKind, Role,
 };
-use shared::store::TenantId;
+use shared::domain::tenant::TenantId;
 
 #[path = "fixtures/fake_idp.rs"]
 mod fake_idp;

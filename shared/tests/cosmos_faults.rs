@@ -27,9 +27,10 @@ use azure_data_cosmos::fault_injection::{
     FaultInjectionRule, FaultInjectionRuleBuilder, FaultOperationType,
 };
 use shared::domain::audit::AuditEntry;
+use shared::domain::tenant::TenantId;
 use shared::store::cosmos::{CosmosOptions, CosmosStore};
 use shared::store::{AuditStore, CustomerStore, IfMatch};
-use shared::store::{HealthCheck, PageRequest, StoreError, TenantId};
+use shared::store::{HealthCheck, PageRequest, StoreError};
 
 /// The longest any call under test may take before the test fails (instead of hanging).
 const GUARD: Duration = Duration::from_secs(20);

@@ -11,11 +11,11 @@ use jobs_support::*;
 use rusqlite::params;
 use shared::archive::FolderArchive;
 use shared::config::{Settings, SettingsSource};
+use shared::domain::tenant::TenantId;
 use shared::jobs::{
     run_job, InactiveCustomerEraser, InactiveErasure, Job, JobContext, JobReport, Outcome,
     RunOptions, Trigger, DATABASE_MAINTENANCE, DATA_RETENTION_CLEANUP, NOTIFICATION_CLEANUP,
 };
-use shared::store::TenantId;
 
 struct Env {
     dir: tempfile::TempDir,

@@ -10,8 +10,9 @@ use serde_json::json;
 use shared::domain::audit::AuditEntry;
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::{Masker, PseudonymKey};
+use shared::domain::tenant::TenantId;
 use shared::store::sqlite::Db;
-use shared::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, TenantId};
+use shared::store::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore};
 
 const TENANT: &str = "t1";
 

@@ -20,12 +20,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use shared::domain::audit::AuditEntry;
 use shared::domain::customer::{Address, Customer, CustomerInput, CustomerStatus};
+use shared::domain::etag::ETag;
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::{Masker, PseudonymKey, ERASED_TEXT};
 use shared::domain::messages::{OrderEvent, OrderEventType};
 use shared::domain::notification::{Notification, Recipient};
 use shared::domain::order::{OrderInput, OrderLineInput, OrderStatus, StatusInput};
 use shared::domain::product::{Product, ProductInput};
+use shared::domain::rejection::Rejection;
+use shared::domain::tenant::TenantId;
 use shared::jobs::erasure::RETENTION_REQUESTER;
 use shared::store::cosmos::CosmosOptions;
 use shared::store::jobs::{
@@ -33,9 +36,9 @@ use shared::store::jobs::{
 };
 use shared::store::sqlite::Db;
 use shared::store::{
-    AuditFilter, DispatchOutcome, ETag, ErasureProgress, ErasureStart, ErasureStep, Fanout,
+    AuditFilter, DispatchOutcome, ErasureProgress, ErasureStart, ErasureStep, Fanout,
     IdempotencyKey, IfMatch, NewOrder, OrderCreated, OrderFilter, PageRequest, ProductFilter,
-    Rejection, SkipReason, Store, StoreError, TenantId,
+    SkipReason, Store, StoreError,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use shared::auth::{Principal, Role};
 use shared::domain::audit::AuditEntry;
-use shared::store::TenantId;
+use shared::domain::tenant::TenantId;
 
 use super::ApiError;
 use crate::startup::AppState;

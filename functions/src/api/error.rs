@@ -6,8 +6,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shared::auth::AuthError;
+use shared::domain::rejection::Rejection;
 use shared::domain::validation::{FieldError, Invalid};
-use shared::store::{Rejection, StoreError};
+use shared::store::StoreError;
 
 use crate::problem::Problem;
 

@@ -20,7 +20,7 @@ pub use precondition::{if_match, required_if_match, NotModifiedLayer};
 pub use query::QueryParams;
 
 use axum::http::{header, HeaderValue};
-use shared::store::ETag;
+use shared::domain::etag::ETag;
 
 /// The `ETag` header for a stored document's version.
 pub fn etag_header(etag: &str) -> (header::HeaderName, HeaderValue) {

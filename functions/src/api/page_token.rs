@@ -15,7 +15,8 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use shared::domain::masking::PseudonymKey;
-use shared::store::{Page, PageRequest, StoreError, TenantId};
+use shared::domain::tenant::TenantId;
+use shared::store::{Page, PageRequest, StoreError};
 
 use super::paging::DEFAULT_PAGE_SIZE;
 use super::{ApiError, PageResponse};

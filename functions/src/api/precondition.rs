@@ -10,7 +10,8 @@
 //!   304 with the `ETag` and no body.
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use shared::store::{ETag, IfMatch};
+use shared::domain::etag::ETag;
+use shared::store::IfMatch;
 
 use super::ApiError;
 

@@ -34,9 +34,10 @@ use shared::domain::audit::AuditEntry;
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::{sha256_of, Masker, PseudonymKey, RULES_VERSION};
 use shared::domain::messages::ErasureRequest;
+use shared::domain::tenant::TenantId;
 use shared::domain::validation::is_valid_id;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
-use shared::store::{ErasureProgress, ErasureStart, ErasureStep, Store, StoreError, TenantId};
+use shared::store::{ErasureProgress, ErasureStart, ErasureStep, Store, StoreError};
 
 use crate::invoke::MESSAGE_BINDING;
 use crate::invoke::{FunctionError, InvokeFuture};

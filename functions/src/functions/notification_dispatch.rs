@@ -41,9 +41,10 @@ use shared::domain::audit::AuditEntry;
 use shared::domain::customer::Customer;
 use shared::domain::messages::{OrderEvent, OrderEventType};
 use shared::domain::notification::{Notification, Recipient};
+use shared::domain::tenant::TenantId;
 use shared::domain::validation::{is_valid_id, new_id};
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
-use shared::store::{DispatchOutcome, Fanout, TenantId};
+use shared::store::{DispatchOutcome, Fanout};
 
 use crate::invoke::MESSAGE_BINDING;
 use crate::invoke::{FunctionError, InvokeFuture};

@@ -160,7 +160,7 @@ impl ApiApp {
     }
 
     fn dev_token(&self, tenant: &str, subject: shared::auth::DevSubject) -> String {
-        let tenant = shared::store::TenantId::new(tenant).expect("tenant id");
+        let tenant = shared::domain::tenant::TenantId::new(tenant).expect("tenant id");
         self.dev
             .token(&tenant, subject, std::time::Duration::from_secs(3600))
             .expect("dev token")

@@ -118,7 +118,7 @@ impl VerifiedTokens {
 mod tests {
     use super::*;
     use crate::auth::PrincipalKind;
-    use crate::store::TenantId;
+    use crate::domain::tenant::TenantId;
 
     fn verified(not_before: Option<u64>, expires: u64) -> Verified {
         Verified {

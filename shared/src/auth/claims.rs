@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::config::ROLES_CLAIM;
 use super::error::AuthError;
 use super::principal::{is_valid_customer_id, Principal, PrincipalKind, Role};
-use crate::store::TenantId;
+use crate::domain::tenant::TenantId;
 
 /// Longest subject id accepted (`oid` is a GUID, `sub` a short opaque string).
 const MAX_SUBJECT_LEN: usize = 256;

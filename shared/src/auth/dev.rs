@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::error::DevKeyError;
 use super::principal::{is_valid_customer_id, Role};
-use crate::store::TenantId;
+use crate::domain::tenant::TenantId;
 
 /// The dev issuer's `iss`, unless configured otherwise.
 pub const DEV_ISSUER: &str = "http://127.0.0.1:7071/dev";

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod customer;
+pub mod etag;
 pub mod field_rules;
 pub mod gdpr;
 pub mod masking;
@@ -11,6 +12,8 @@ pub mod notification;
 pub mod order;
 pub mod phone;
 pub mod product;
+pub mod rejection;
+pub mod tenant;
 pub mod timestamp;
 pub mod validation;
 

@@ -13,8 +13,9 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use crate::archive::{write_verified, ArchiveStore};
+use crate::domain::tenant::TenantId;
 use crate::store::jobs::{Cursor, Removal};
-use crate::store::{Store, StoreResult, TenantId};
+use crate::store::{Store, StoreResult};
 
 use super::run::{Resume, Run};
 use super::{JobError, StepEnd};

@@ -25,7 +25,7 @@ pub enum InactiveErasure {
 pub trait InactiveCustomerEraser: Send + Sync {
     async fn erase(
         &self,
-        tenant: &crate::store::TenantId,
+        tenant: &crate::domain::tenant::TenantId,
         customer_id: &str,
         request_id: &str,
     ) -> Result<InactiveErasure, String>;
@@ -41,7 +41,7 @@ pub struct UnwiredEraser;
 impl InactiveCustomerEraser for UnwiredEraser {
     async fn erase(
         &self,
-        _tenant: &crate::store::TenantId,
+        _tenant: &crate::domain::tenant::TenantId,
         _customer_id: &str,
         _request_id: &str,
     ) -> Result<InactiveErasure, String> {

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
+use crate::domain::tenant::TenantId;
 use crate::store::jobs::{Cursor, NotificationScan, Removal};
-use crate::store::{Store, StoreResult, TenantId};
+use crate::store::{Store, StoreResult};
 
 use super::archive_step::{archive_tenant, ArchiveRow, ArchiveSource};
 use super::policy::TenantRetention;

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::audit::AuditEntry;
+use crate::domain::tenant::TenantId;
 use crate::store::jobs::{Cursor, NotificationScan, Removal};
-use crate::store::{Store, StoreResult, TenantId};
+use crate::store::{Store, StoreResult};
 
 use super::archive_step::{archive_tenant, ArchiveRow, ArchiveSource};
 use super::erasure::{request_id, InactiveCustomerEraser, InactiveErasure};

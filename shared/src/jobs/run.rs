@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use crate::domain::audit::AuditEntry;
+use crate::domain::tenant::TenantId;
 use crate::store::jobs::{Fence, JobRunRecord};
-use crate::store::TenantId;
 
 use super::report::{JobReport, Outcome, Resumed};
 use super::{lease, Checkpoint, Job, JobContext, JobError, RunOptions, StepEnd, Trigger};

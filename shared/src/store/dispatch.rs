@@ -9,11 +9,12 @@
 
 use serde_json::Value;
 
-use super::{StoreResult, TenantId};
+use super::StoreResult;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::Customer;
 use crate::domain::messages::OrderEvent;
 use crate::domain::notification::Notification;
+use crate::domain::tenant::TenantId;
 
 /// What one event produces.
 #[derive(Debug, Clone, Default, PartialEq)]

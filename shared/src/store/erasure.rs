@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreResult, TenantId};
+use super::StoreResult;
 use crate::domain::audit::AuditEntry;
 use crate::domain::gdpr::ErasureRecord;
 use crate::domain::masking::Masker;
+use crate::domain::tenant::TenantId;
 
 /// One step of an erasure, in the order they run. The profile comes last: until it is done
 /// the customer stays `erasureRequested` (read-only, no new orders or notifications).

@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{StoreError, StoreResult, TenantId};
+use super::{StoreError, StoreResult};
 use crate::domain::audit::AuditEntry;
+use crate::domain::tenant::TenantId;
 
 /// What a fenced write fails with when the lease is no longer held by the caller.
 pub const LEASE_LOST: &str = "job lease is no longer held by this run";

@@ -12,10 +12,7 @@ pub mod erasure;
 pub mod jobs;
 mod paging;
 pub mod ports;
-pub mod pricing;
 pub mod sqlite;
-
-use std::fmt;
 
 pub use dispatch::{DispatchOutcome, DispatchStore, Fanout, FanoutPlan, SkipReason};
 pub use erasure::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress};
@@ -33,7 +30,7 @@ pub enum StoreError {
     NotFound,
     /// An update's ETag no longer matches the stored document.
     #[error("the document changed since it was read (current ETag {current})")]
-    PreconditionFailed { current: ETag },
+    PreconditionFailed { current: crate::domain::etag::ETag },
     /// The write conflicts with existing data (a duplicate id, say).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -42,7 +39,7 @@ pub enum StoreError {
     InvalidContinuation(String),
     /// A business rule refused the write (stock, state machine, idempotency).
     #[error(transparent)]
-    Rejected(#[from] Rejection),
+    Rejected(#[from] crate::domain::rejection::Rejection),
     /// The backend cannot be reached or refused the call.
     #[error("{backend} is unavailable: {reason}")]
     Unavailable {
@@ -64,96 +61,10 @@ fn retry_after_text(retry_after: &Option<std::time::Duration>) -> String {
         .unwrap_or_default()
 }
 
-/// A write that the domain's rules refuse; the API answers 409 (or 422) with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    #[error(
-        "not enough stock for product {product_id}: {available} available, {requested} requested"
-    )]
-    InsufficientStock {
-        product_id: String,
-        available: i64,
-        requested: i64,
-    },
-    #[error("unknown or inactive products: {}", .0.join(", "))]
-    UnknownProducts(Vec<String>),
-    #[error("all items of an order must be in one currency; found {}", .0.join(", "))]
-    MixedCurrencies(Vec<String>),
-    #[error(transparent)]
-    IllegalTransition(#[from] crate::domain::order::IllegalTransition),
-    #[error("this Idempotency-Key was already used with a different request")]
-    IdempotencyKeyReused,
-    #[error("this Idempotency-Key cannot be stored: {0}")]
-    IdempotencyKeyUnusable(String),
-    #[error("the customer is {0} and cannot be changed or order")]
-    CustomerNotActive(&'static str),
-}
-
 /// Times in keys and sort orders: RFC 3339 UTC with microseconds and `Z`, so text order is
 /// time order (both adapters store and compare them as text).
 pub fn ts(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-/// A new random ETag value.
-pub fn new_etag() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// The tenant a document belongs to: the partition key of every stored document.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(String);
-
-impl TenantId {
-    /// A tenant id: 1 to 64 characters of letters, digits, `-` and `_`.
-    pub fn new(id: impl Into<String>) -> Result<Self, InvalidId> {
-        let id = id.into();
-        let valid = (1..=64).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if valid {
-            Ok(Self(id))
-        } else {
-            Err(InvalidId { kind: "tenant id" })
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An id that does not have the allowed form.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind}: use 1 to 64 letters, digits, '-' or '_'")]
-pub struct InvalidId {
-    pub kind: &'static str,
-}
-
-/// An opaque version tag of a stored document (HTTP `ETag`, Cosmos `_etag`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ETag(String);
-
-impl ETag {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The HTTP header form: the tag in double quotes.
-    pub fn to_header(&self) -> String {
-        format!("\"{}\"", self.0)
-    }
 }
 
 /// An `If-Match` precondition (RFC 9110, section 13.1.1), compared strongly.
@@ -163,12 +74,12 @@ pub enum IfMatch {
     #[default]
     Any,
     /// The stored version must be one of these (strong) tags; an empty list matches nothing.
-    OneOf(Vec<ETag>),
+    OneOf(Vec<crate::domain::etag::ETag>),
 }
 
 impl IfMatch {
     /// Exactly this version.
-    pub fn exactly(etag: ETag) -> Self {
+    pub fn exactly(etag: crate::domain::etag::ETag) -> Self {
         Self::OneOf(vec![etag])
     }
 
@@ -188,14 +99,8 @@ pub fn check_if_match(if_match: &IfMatch, current: &str) -> StoreResult<()> {
         Ok(())
     } else {
         Err(StoreError::PreconditionFailed {
-            current: ETag::new(current),
+            current: crate::domain::etag::ETag::new(current),
         })
-    }
-}
-
-impl fmt::Display for ETag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -217,19 +122,7 @@ pub trait HealthCheck: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tenant_ids_are_checked() {
-        assert!(TenantId::new("contoso-01").is_ok());
-        assert!(TenantId::new("").is_err());
-        assert!(TenantId::new("a/b").is_err());
-        assert!(TenantId::new("x".repeat(65)).is_err());
-    }
-
-    #[test]
-    fn etag_header_form_is_the_tag_in_quotes() {
-        assert_eq!(ETag::new("0f3a9c").to_header(), "\"0f3a9c\"");
-    }
+    use crate::domain::etag::ETag;
 
     #[test]
     fn if_match_must_name_the_stored_version() {

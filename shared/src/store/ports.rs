@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{HealthCheck, IfMatch, Page, PageRequest, StoreError, TenantId};
+use super::{HealthCheck, IfMatch, Page, PageRequest, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput};
 use crate::domain::gdpr::ErasureRecord;
 use crate::domain::notification::{Notification, Recipient};
 use crate::domain::order::{Order, OrderInput, OrderStatus, StatusChange, StatusInput};
 use crate::domain::product::{Product, ProductInput};
+use crate::domain::tenant::TenantId;
 
 /// Result type of every storage call.
 pub type StoreResult<T> = Result<T, StoreError>;

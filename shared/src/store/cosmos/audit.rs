@@ -8,7 +8,8 @@ use super::doc::{customer_scope, kind, TENANT_SCOPE};
 use super::support::{audit_doc, pk, KeysetQuery, Order};
 use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
-use crate::store::{ts, AuditFilter, AuditStore, Page, PageRequest, StoreResult, TenantId};
+use crate::domain::tenant::TenantId;
+use crate::store::{ts, AuditFilter, AuditStore, Page, PageRequest, StoreResult};
 
 /// The `AND ...` conditions and parameters of a filter.
 fn conditions(filter: &AuditFilter) -> (String, Vec<super::Param>) {

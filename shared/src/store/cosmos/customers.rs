@@ -13,11 +13,13 @@ use super::support::{
 use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
+use crate::domain::etag::new_etag;
 use crate::domain::gdpr::ErasureRecord;
 use crate::domain::now;
+use crate::domain::rejection::Rejection;
+use crate::domain::tenant::TenantId;
 use crate::store::{
-    check_if_match, new_etag, ts, CustomerStore, IfMatch, Page, PageRequest, Rejection, StoreError,
-    StoreResult, TenantId,
+    check_if_match, ts, CustomerStore, IfMatch, Page, PageRequest, StoreError, StoreResult,
 };
 
 /// The stored form of a customer.

@@ -32,8 +32,9 @@ use crate::domain::customer::{Customer, CustomerStatus};
 use crate::domain::messages::OrderEvent;
 use crate::domain::notification::Notification;
 use crate::domain::now;
+use crate::domain::tenant::TenantId;
 use crate::store::{
-    ts, DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreError, StoreResult, TenantId,
+    ts, DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreError, StoreResult,
 };
 
 /// How long a processed-event marker lives (the window in which a redelivery is recognised).

@@ -40,13 +40,14 @@ use super::support::{
 use super::{CosmosStore, Param, BACKEND};
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
+use crate::domain::etag::new_etag;
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
 use crate::domain::now;
+use crate::domain::tenant::TenantId;
 use crate::store::erasure::BatchOutcome as StepOutcome;
 use crate::store::{
-    new_etag, ts, ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError,
-    StoreResult, TenantId,
+    ts, ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult,
 };
 
 /// Operations one erasure batch holds at most (one fewer than the service allows, kept spare).

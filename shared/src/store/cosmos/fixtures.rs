@@ -10,7 +10,7 @@ use crate::domain::customer::{Customer, CustomerStatus, NotificationPreferences}
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::masking::{Masker, PseudonymKey};
 use crate::domain::notification::{Notification, Recipient};
-use crate::store::TenantId;
+use crate::domain::tenant::TenantId;
 
 /// The tenant the tests write to.
 pub(crate) const TENANT: &str = "t1";

@@ -40,7 +40,7 @@
 mod audit;
 mod customers;
 mod dispatch;
-pub mod doc;
+mod doc;
 mod erasure;
 #[cfg(test)]
 mod fixtures;
@@ -49,7 +49,7 @@ mod notifications;
 mod ops;
 mod orders;
 mod products;
-pub mod support;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -16,7 +16,8 @@ use super::{CosmosStore, Param};
 use crate::domain::audit::AuditEntry;
 use crate::domain::notification::{Notification, Recipient};
 use crate::domain::now;
-use crate::store::{ts, NotificationStore, Page, PageRequest, StoreError, StoreResult, TenantId};
+use crate::domain::tenant::TenantId;
+use crate::store::{ts, NotificationStore, Page, PageRequest, StoreError, StoreResult};
 
 /// The shortest time a notification lives after it is created (document `ttl`); longer when a
 /// retention setting keeps notifications longer (`CosmosOptions::notification_ttl`).

@@ -15,7 +15,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{CosmosStore, BACKEND};
-use crate::store::{ETag, StoreError, StoreResult};
+use crate::domain::etag::ETag;
+use crate::store::{StoreError, StoreResult};
 
 /// A transactional batch that the service refused as a whole (Cosmos answers 207 Multi-Status:
 /// the failing operation has its own status, every other one 424).

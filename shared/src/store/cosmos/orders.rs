@@ -32,14 +32,18 @@ use super::support::{
 };
 use super::{BatchRefused, CosmosStore};
 use crate::domain::audit::AuditEntry;
-use crate::domain::customer::CustomerStatus;
+use crate::domain::etag::new_etag;
 use crate::domain::now;
-use crate::domain::order::{Order, OrderStatus, StatusChange, StatusInput};
+use crate::domain::order::pricing::quantities;
+use crate::domain::order::{
+    Order, OrderRequest, OrderStatus, PlacedOrder, StatusChange, StatusInput,
+};
 use crate::domain::product::Product;
-use crate::store::pricing::{price_lines, quantities};
+use crate::domain::rejection::Rejection;
+use crate::domain::tenant::TenantId;
 use crate::store::{
-    check_if_match, new_etag, ts, IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page,
-    PageRequest, Rejection, StoreError, StoreResult, TenantId,
+    check_if_match, ts, IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page,
+    PageRequest, StoreError, StoreResult,
 };
 
 /// How often an order is attempted again when stock or the customer changed under it (a
@@ -307,20 +311,26 @@ impl CosmosStore {
             .customer_doc(tenant.as_str(), &order.customer_id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        if customer.body.status != CustomerStatus::Active {
-            return Err(Rejection::CustomerNotActive(customer.body.status.as_str()).into());
-        }
         let products = self.priced_products(tenant.as_str(), order).await?;
-        let priced = price_lines(order, |id| {
+        let request = OrderRequest {
+            id: &order.id,
+            tenant_id: tenant.as_str(),
+            input: &order.input,
+            actor_id: &order.actor_id,
+        };
+        let catalogue = |id: &str| {
             Ok::<_, StoreError>(
                 products
                     .iter()
                     .find(|doc| doc.body.id == id)
                     .map(|doc| doc.body.clone()),
             )
-        })?;
-        let (items, currency) = priced?;
-        let reserved = quantities(&items);
+        };
+        let PlacedOrder {
+            order: created,
+            first_status,
+        } = Order::place(request, &customer.body, catalogue, now())??;
+        let reserved = quantities(&created.items);
         let taken: Vec<(String, i64)> = reserved
             .iter()
             .map(|(id, quantity)| (id.clone(), -quantity))
@@ -355,33 +365,6 @@ impl CosmosStore {
         {
             return Ok(Attempt::Again);
         }
-        let at = now();
-        let created = Order {
-            id: order.id.clone(),
-            tenant_id: tenant.as_str().to_owned(),
-            customer_id: customer.body.id.clone(),
-            status: OrderStatus::Pending,
-            total_cents: items
-                .iter()
-                .map(|item| item.quantity * item.unit_price_cents)
-                .sum(),
-            items,
-            currency,
-            shipping_address: order
-                .input
-                .shipping_address
-                .clone()
-                .or(customer.body.address.clone()),
-            created_at: at,
-            updated_at: at,
-            etag: new_etag(),
-        };
-        let history = vec![StatusChange {
-            status: OrderStatus::Pending,
-            at,
-            actor_id: order.actor_id.clone(),
-            reason: None,
-        }];
         let written = self
             .write_order(
                 tenant,
@@ -389,7 +372,7 @@ impl CosmosStore {
                 customer,
                 CosmosOrder {
                     order: created.clone(),
-                    history,
+                    history: vec![first_status],
                 },
                 audit,
             )

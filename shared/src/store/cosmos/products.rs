@@ -12,12 +12,13 @@ use super::support::{
 };
 use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
+use crate::domain::etag::new_etag;
 use crate::domain::now;
 use crate::domain::product::{Product, ProductInput};
+use crate::domain::tenant::TenantId;
 use crate::store::ports::ProductFilter;
 use crate::store::{
-    check_if_match, new_etag, ts, IfMatch, Page, PageRequest, ProductStore, StoreError,
-    StoreResult, TenantId,
+    check_if_match, ts, IfMatch, Page, PageRequest, ProductStore, StoreError, StoreResult,
 };
 
 /// The stored form of a product.

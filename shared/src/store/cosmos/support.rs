@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use super::doc::{kind, Doc};
 use super::{BatchOutcome, BatchRefused, CosmosStore, Param};
 use crate::domain::audit::AuditEntry;
-use crate::store::{ts, Page, PageRequest, StoreError, StoreResult, TenantId};
+use crate::domain::tenant::TenantId;
+use crate::store::{ts, Page, PageRequest, StoreError, StoreResult};
 
 /// The full partition key of a document.
 pub fn pk(tenant: &str, scope: &str) -> PartitionKey {
@@ -96,7 +97,7 @@ pub fn refused(refusal: BatchRefused) -> StoreError {
             refusal.index
         )),
         412 => StoreError::PreconditionFailed {
-            current: crate::store::ETag::new(""),
+            current: crate::domain::etag::ETag::new(""),
         },
         status => StoreError::Unavailable {
             backend: super::BACKEND,

@@ -5,7 +5,8 @@ use rusqlite::params;
 use super::support::{insert_audit, time_at, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
-use crate::store::{AuditFilter, AuditStore, Page, PageRequest, StoreResult, TenantId};
+use crate::domain::tenant::TenantId;
+use crate::store::{AuditFilter, AuditStore, Page, PageRequest, StoreResult};
 
 pub(super) const COLUMNS: &str =
     "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id";

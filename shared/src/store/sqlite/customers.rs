@@ -10,7 +10,9 @@ use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
-use crate::store::{CustomerStore, IfMatch, Page, PageRequest, Rejection, StoreResult, TenantId};
+use crate::domain::rejection::Rejection;
+use crate::domain::tenant::TenantId;
+use crate::store::{CustomerStore, IfMatch, Page, PageRequest, StoreResult};
 
 const COLUMNS: &str = "tenant_id, id, name, email, phone, address, preferences, status, created_at, updated_at, last_activity_at, etag";
 

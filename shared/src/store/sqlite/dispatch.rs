@@ -10,7 +10,8 @@ use super::support::{insert_audit, now, to_json, ts};
 use super::Db;
 use crate::domain::customer::{Customer, CustomerStatus};
 use crate::domain::messages::OrderEvent;
-use crate::store::{DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreResult, TenantId};
+use crate::domain::tenant::TenantId;
+use crate::store::{DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreResult};
 
 /// The outbound messages stored for an event processed before, if it was.
 fn processed_outputs(

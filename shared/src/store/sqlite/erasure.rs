@@ -19,9 +19,10 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::customer::CustomerStatus;
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::masking::{record_action, Entity, Masker, RecordAction};
+use crate::domain::tenant::TenantId;
 use crate::store::erasure::BatchOutcome;
 use crate::store::{
-    ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult, TenantId,
+    ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult,
 };
 
 const COLUMNS: &str =

@@ -6,7 +6,8 @@ use super::support::{after, insert_audit, into_page, now, optional_time_at, time
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::notification::{Notification, Recipient};
-use crate::store::{NotificationStore, Page, PageRequest, StoreError, StoreResult, TenantId};
+use crate::domain::tenant::TenantId;
+use crate::store::{NotificationStore, Page, PageRequest, StoreError, StoreResult};
 
 const COLUMNS: &str = "tenant_id, id, recipient_kind, recipient_id, category, title, message, order_id, read_at, created_at";
 

@@ -12,11 +12,14 @@ use super::support::{
 };
 use super::Db;
 use crate::domain::audit::AuditEntry;
-use crate::domain::customer::CustomerStatus;
-use crate::domain::order::{Order, OrderItem, OrderStatus, StatusChange, StatusInput};
+use crate::domain::order::{
+    Order, OrderItem, OrderRequest, OrderStatus, PlacedOrder, StatusChange, StatusInput,
+};
+use crate::domain::rejection::Rejection;
+use crate::domain::tenant::TenantId;
 use crate::store::{
-    IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, Rejection,
-    StoreError, StoreResult, TenantId,
+    IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, StoreError,
+    StoreResult,
 };
 
 const COLUMNS: &str = "tenant_id, id, customer_id, status, total_cents, currency, shipping_address, created_at, updated_at, etag";
@@ -90,15 +93,6 @@ pub(super) fn load_order(conn: &Connection, tenant: &str, id: &str) -> rusqlite:
     order.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
-/// Checks every line against the catalogue and builds the items; stock is not touched yet.
-fn price_lines(
-    transaction: &Transaction<'_>,
-    tenant: &str,
-    order: &NewOrder,
-) -> rusqlite::Result<Result<(Vec<OrderItem>, String), Rejection>> {
-    crate::store::pricing::price_lines(order, |id| load_product(transaction, tenant, id).optional())
-}
-
 fn insert_status_change(
     conn: &Connection,
     tenant: &str,
@@ -139,33 +133,21 @@ fn create_in_transaction(
         Some(customer) => customer,
         None => return Ok(Err(StoreError::NotFound)),
     };
-    if customer.status != CustomerStatus::Active {
-        return Ok(Err(
-            Rejection::CustomerNotActive(customer.status.as_str()).into()
-        ));
-    }
-    let (items, currency) = match price_lines(transaction, tenant, order)? {
-        Ok(priced) => priced,
+    let request = OrderRequest {
+        id: &order.id,
+        tenant_id: tenant,
+        input: &order.input,
+        actor_id: &order.actor_id,
+    };
+    let products = |id: &str| load_product(transaction, tenant, id).optional();
+    let PlacedOrder {
+        order: created,
+        first_status,
+    } = match Order::place(request, &customer, products, now())? {
+        Ok(placed) => placed,
         Err(rejection) => return Ok(Err(rejection.into())),
     };
-    let at = now();
-    let total_cents: i64 = items
-        .iter()
-        .map(|item| item.quantity * item.unit_price_cents)
-        .sum();
-    let created = Order {
-        id: order.id.clone(),
-        tenant_id: tenant.to_owned(),
-        customer_id: customer.id.clone(),
-        status: OrderStatus::Pending,
-        items,
-        total_cents,
-        currency,
-        shipping_address: order.input.shipping_address.clone().or(customer.address),
-        created_at: at,
-        updated_at: at,
-        etag: new_etag(),
-    };
+    let at = created.created_at;
     for item in &created.items {
         transaction.execute(
             "UPDATE products SET stock = stock - ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
@@ -194,17 +176,7 @@ fn create_in_transaction(
             params![tenant, created.id, line_no as i64, item.product_id, item.product_name, item.quantity, item.unit_price_cents],
         )?;
     }
-    insert_status_change(
-        transaction,
-        tenant,
-        &created.id,
-        &StatusChange {
-            status: OrderStatus::Pending,
-            at,
-            actor_id: order.actor_id.clone(),
-            reason: None,
-        },
-    )?;
+    insert_status_change(transaction, tenant, &created.id, &first_status)?;
     transaction.execute(
         "UPDATE customers SET last_activity_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
         params![tenant, created.customer_id, ts(at)],

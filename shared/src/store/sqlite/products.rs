@@ -6,9 +6,8 @@ use super::support::{check_if_match, insert_audit, new_etag, now, time_at, ts, K
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::product::{Product, ProductInput};
-use crate::store::{
-    IfMatch, Page, PageRequest, ProductFilter, ProductStore, StoreResult, TenantId,
-};
+use crate::domain::tenant::TenantId;
+use crate::store::{IfMatch, Page, PageRequest, ProductFilter, ProductStore, StoreResult};
 
 const COLUMNS: &str = "tenant_id, id, name, category, description, price_cents, currency, stock, active, created_at, updated_at, etag";
 

@@ -8,8 +8,9 @@ use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::store::{Page, PageRequest, StoreResult};
 
+pub use crate::domain::etag::new_etag;
 pub(crate) use crate::store::paging::{after, into_page};
-pub use crate::store::{check_if_match, new_etag, ts};
+pub use crate::store::{check_if_match, ts};
 
 pub use crate::domain::now;
 

@@ -1,14 +1,21 @@
 //! Orders and their state machine: pending → confirmed → shipped → delivered, and cancelled
 //! from pending or confirmed. Items snapshot the product's price; the shipping address is
-//! personal data, the amounts are bookkeeping facts kept after an erasure.
+//! personal data, the amounts are bookkeeping facts kept after an erasure. Placing an order
+//! ([`Order::place`]) and pricing its lines ([`pricing`]) are rules of this module, which both
+//! storage adapters call.
+
+mod placing;
+pub mod pricing;
+
+pub use placing::{OrderRequest, PlacedOrder};
 
 use crate::domain::field_rules::{rules, ID};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::customer::Address;
-use super::messages::OrderEventType;
-use super::validation::{Invalid, Validation};
+use crate::domain::customer::Address;
+use crate::domain::messages::OrderEventType;
+use crate::domain::validation::{Invalid, Validation};
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
