@@ -17,7 +17,10 @@ use shared::config::{Settings, StoreKind};
 use shared::domain::masking::PseudonymKey;
 use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
 use shared::store::sqlite::Db;
-use shared::store::{HealthCheck, Store};
+use shared::store::{
+    AuditStore, CustomerStore, DispatchStore, ErasureStore, HealthCheck, NotificationStore,
+    OrderStore, ProductStore, Store,
+};
 
 /// Where the app runs: under the Functions host, or in local mode (which also trusts the
 /// local dev token issuer).
@@ -105,13 +108,45 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The storage ports, each a handle on the configured store: a function uses the ports of its
+/// capability (`state.ports.orders`), so a new capability adds a port and its two adapters
+/// without touching the others.
+#[derive(Clone)]
+pub struct Ports {
+    pub customers: Arc<dyn CustomerStore>,
+    pub products: Arc<dyn ProductStore>,
+    pub orders: Arc<dyn OrderStore>,
+    pub notifications: Arc<dyn NotificationStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub erasure: Arc<dyn ErasureStore>,
+    pub dispatch: Arc<dyn DispatchStore>,
+}
+
+impl Ports {
+    /// Every port of `store`.
+    pub fn of(store: &Arc<dyn Store>) -> Self {
+        Self {
+            customers: store.clone(),
+            products: store.clone(),
+            orders: store.clone(),
+            notifications: store.clone(),
+            audit: store.clone(),
+            erasure: store.clone(),
+            dispatch: store.clone(),
+        }
+    }
+}
+
 /// The parts of [`AppState`].
 #[derive(Clone)]
 pub struct AppParts {
     pub settings: Arc<Settings>,
     /// The SQLite database (also the local runtime's queue and timer state).
     pub db: Db,
-    /// The app's data, behind the storage ports.
+    /// The storage ports the functions use.
+    pub ports: Ports,
+    /// The whole store, for the housekeeping jobs (which work across the ports) and for
+    /// replacing it in a test ([`AppState::set_store`]).
     pub store: Arc<dyn Store>,
     pub authenticator: Arc<Authenticator>,
     /// Where the housekeeping jobs archive (`ARCHIVE`: a folder, or a Blob container).
@@ -150,6 +185,7 @@ impl AppState {
         Self(Arc::new(AppParts {
             settings: Arc::new(settings),
             db: backends.db,
+            ports: Ports::of(&backends.store),
             store: backends.store,
             authenticator: Arc::new(authenticator),
             archive: backends.archive,
@@ -180,10 +216,16 @@ impl AppState {
             .backends()
             .with_configured_store(&self.settings)
             .await?;
-        let parts = self.parts_mut();
-        parts.store = backends.store;
-        parts.health_checks = Arc::new(backends.health_checks);
+        self.set_store(backends.store);
+        self.parts_mut().health_checks = Arc::new(backends.health_checks);
         Ok(self)
+    }
+
+    /// Replaces the store and every port with `store`.
+    pub fn set_store(&mut self, store: Arc<dyn Store>) {
+        let parts = self.parts_mut();
+        parts.ports = Ports::of(&store);
+        parts.store = store;
     }
 
     /// Fetches the remote issuers' OpenID configuration and signing keys in the background, so

@@ -87,7 +87,8 @@ async fn logs(
     ])?;
     let listing = state.page_tokens.listing(caller.tenant(), "audit:logs");
     let page = state
-        .store
+        .ports
+        .audit
         .list_audit(caller.tenant(), filter, listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())
@@ -113,7 +114,8 @@ async fn gdpr_trail(
         .page_tokens
         .listing(caller.tenant(), "audit:gdpr_trail");
     let page = state
-        .store
+        .ports
+        .audit
         .list_audit(caller.tenant(), filter, listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())

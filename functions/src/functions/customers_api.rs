@@ -196,13 +196,18 @@ async fn list(
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
     if let Some(own) = caller.principal.customer_id() {
-        let customer = state.store.get_customer(caller.tenant(), own).await?;
+        let customer = state
+            .ports
+            .customers
+            .get_customer(caller.tenant(), own)
+            .await?;
         return Ok(Json(json!({ "items": [customer] })).into_response());
     }
     caller.require_employee("list customers")?;
     let listing = state.page_tokens.listing(caller.tenant(), "customers:list");
     let page = state
-        .store
+        .ports
+        .customers
         .list_customers(caller.tenant(), listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())
@@ -235,7 +240,8 @@ async fn create(
         .audit("customer.create", "customer", &customer.id)
         .about_customer(&customer.id);
     let customer = state
-        .store
+        .ports
+        .customers
         .create_customer(caller.tenant(), customer, audit)
         .await?;
     let mut response = with_etag(StatusCode::CREATED, &customer);
@@ -251,7 +257,11 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_read(&caller, &id)?;
-    let customer = state.store.get_customer(caller.tenant(), &id).await?;
+    let customer = state
+        .ports
+        .customers
+        .get_customer(caller.tenant(), &id)
+        .await?;
     Ok(with_etag(StatusCode::OK, &customer))
 }
 
@@ -270,7 +280,8 @@ async fn update(
         .audit("customer.update", "customer", &id)
         .about_customer(&id);
     let customer = state
-        .store
+        .ports
+        .customers
         .update_customer(caller.tenant(), &id, input, if_match, audit)
         .await?;
     Ok(with_etag(StatusCode::OK, &customer))
@@ -285,7 +296,11 @@ async fn orders(
     check_read(&caller, &id)?;
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
-    state.store.get_customer(caller.tenant(), &id).await?;
+    state
+        .ports
+        .customers
+        .get_customer(caller.tenant(), &id)
+        .await?;
     let filter = OrderFilter {
         customer_id: Some(id),
         ..OrderFilter::default()
@@ -294,7 +309,8 @@ async fn orders(
         .page_tokens
         .listing(caller.tenant(), "customers:orders");
     let page = state
-        .store
+        .ports
+        .orders
         .list_orders(caller.tenant(), filter, listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())
@@ -308,9 +324,9 @@ async fn export(
 ) -> Result<Response, ApiError> {
     check_write(&caller, &id, "export customer data")?;
     let tenant = caller.tenant().clone();
-    let customer = state.store.get_customer(&tenant, &id).await?;
+    let customer = state.ports.customers.get_customer(&tenant, &id).await?;
     let orders = collect_pages(|page| {
-        state.store.list_orders(
+        state.ports.orders.list_orders(
             &tenant,
             OrderFilter {
                 customer_id: Some(id.clone()),
@@ -321,10 +337,15 @@ async fn export(
     })
     .await?;
     let recipients = [Recipient::Customer(id.clone())];
-    let notifications =
-        collect_pages(|page| state.store.list_notifications(&tenant, &recipients, page)).await?;
+    let notifications = collect_pages(|page| {
+        state
+            .ports
+            .notifications
+            .list_notifications(&tenant, &recipients, page)
+    })
+    .await?;
     let audit_trail = collect_pages(|page| {
-        state.store.list_audit(
+        state.ports.audit.list_audit(
             &tenant,
             AuditFilter {
                 customer_id: Some(id.clone()),
@@ -335,7 +356,8 @@ async fn export(
     })
     .await?;
     state
-        .store
+        .ports
+        .audit
         .append_audit(
             &tenant,
             caller
@@ -405,7 +427,8 @@ async fn request_erasure(
         .audit("gdpr.erasure.request", "customer", &id)
         .about_customer(&id);
     let (record, _created) = state
-        .store
+        .ports
+        .customers
         .request_erasure(caller.tenant(), record, audit)
         .await?;
     if record.status == ErasureStatus::Accepted {
@@ -443,7 +466,8 @@ async fn erasure_status(
 ) -> Result<Response, ApiError> {
     check_read(&caller, &id)?;
     let record = state
-        .store
+        .ports
+        .customers
         .get_erasure(caller.tenant(), &id, &request_id)
         .await?;
     Ok(Json(record).into_response())

@@ -68,7 +68,8 @@ async fn run(
     let event = message.body;
     let tenant = checked_ids(&event)?;
     let outcome = state
-        .store
+        .ports
+        .dispatch
         .dispatch_event(&tenant, FUNCTION, &event, fanout)
         .await
         .map_err(|error| {

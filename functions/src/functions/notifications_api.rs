@@ -98,7 +98,8 @@ async fn list(
         .page_tokens
         .listing(caller.tenant(), "notifications:list");
     let page = state
-        .store
+        .ports
+        .notifications
         .list_notifications(caller.tenant(), &recipients, listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())
@@ -114,7 +115,8 @@ async fn mark_read(
         audit = audit.about_customer(customer_id);
     }
     let notification = state
-        .store
+        .ports
+        .notifications
         .mark_notification_read(caller.tenant(), &id, &own_recipients(&caller), audit)
         .await?;
     Ok(Json(notification).into_response())
@@ -129,7 +131,8 @@ async fn send(
     let input: NotificationInput = body.parse()?;
     input.validate()?;
     state
-        .store
+        .ports
+        .customers
         .get_customer(caller.tenant(), &input.customer_id)
         .await?;
     let notification = Notification {
@@ -147,7 +150,8 @@ async fn send(
         .audit("notification.send", "notification", &notification.id)
         .about_customer(&input.customer_id);
     let notification = state
-        .store
+        .ports
+        .notifications
         .create_notification(caller.tenant(), notification, audit)
         .await?;
     Ok((StatusCode::CREATED, Json(notification)).into_response())

@@ -131,7 +131,8 @@ async fn create(
         .audit("order.create", "order", &order.id)
         .about_customer(&customer_id);
     let (order, replayed) = match state
-        .store
+        .ports
+        .orders
         .create_order(caller.tenant(), order, audit)
         .await?
     {
@@ -241,7 +242,8 @@ async fn list(
     }
     let listing = state.page_tokens.listing(caller.tenant(), "orders:list");
     let page = state
-        .store
+        .ports
+        .orders
         .list_orders(caller.tenant(), filter, listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())
@@ -262,7 +264,11 @@ async fn history(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     visible_order(&state, &caller, &id).await?;
-    let changes = state.store.order_history(caller.tenant(), &id).await?;
+    let changes = state
+        .ports
+        .orders
+        .order_history(caller.tenant(), &id)
+        .await?;
     Ok(Json(OrderHistory {
         order_id: id,
         history: changes,
@@ -298,7 +304,8 @@ async fn change_status(
         .audit(&format!("order.status.{}", target.as_str()), "order", &id)
         .about_customer(&current.customer_id);
     let order = state
-        .store
+        .ports
+        .orders
         .change_order_status(
             caller.tenant(),
             &id,
@@ -314,7 +321,7 @@ async fn change_status(
 
 /// The order, if it exists in the tenant and the caller may see it (else 404).
 async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> Result<Order, ApiError> {
-    let order = state.store.get_order(caller.tenant(), id).await?;
+    let order = state.ports.orders.get_order(caller.tenant(), id).await?;
     caller.check_customer(&order.customer_id)?;
     Ok(order)
 }

@@ -149,7 +149,8 @@ async fn list(
     query.finish(&["name", "category", "limit", "continuation"])?;
     let listing = state.page_tokens.listing(caller.tenant(), "products:list");
     let page = state
-        .store
+        .ports
+        .products
         .list_products(caller.tenant(), filter, listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())
@@ -170,7 +171,8 @@ async fn search(
         .page_tokens
         .listing(caller.tenant(), "products:search");
     let page = state
-        .store
+        .ports
+        .products
         .list_products(caller.tenant(), filter, listing.request(page)?)
         .await?;
     Ok(Json(listing.response(page)).into_response())
@@ -181,7 +183,11 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let product = state.store.get_product(caller.tenant(), &id).await?;
+    let product = state
+        .ports
+        .products
+        .get_product(caller.tenant(), &id)
+        .await?;
     Ok(with_etag(StatusCode::OK, &product))
 }
 
@@ -190,7 +196,11 @@ async fn stock(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let product = state.store.get_product(caller.tenant(), &id).await?;
+    let product = state
+        .ports
+        .products
+        .get_product(caller.tenant(), &id)
+        .await?;
     Ok(Json(StockLevel {
         product_id: product.id,
         stock: product.stock,
@@ -224,7 +234,8 @@ async fn create(
     };
     let audit = caller.audit("product.create", "product", &product.id);
     let product = state
-        .store
+        .ports
+        .products
         .create_product(caller.tenant(), product, audit)
         .await?;
     let mut response = with_etag(StatusCode::CREATED, &product);
@@ -246,7 +257,11 @@ async fn update(
         Ok(if_match) => if_match,
         Err(required) => {
             // A missing product is a 404 either way; only an existing one needs the ETag.
-            state.store.get_product(caller.tenant(), &id).await?;
+            state
+                .ports
+                .products
+                .get_product(caller.tenant(), &id)
+                .await?;
             return Err(required);
         }
     };
@@ -254,7 +269,8 @@ async fn update(
     input.validate()?;
     let audit = caller.audit("product.update", "product", &id);
     let product = state
-        .store
+        .ports
+        .products
         .update_product(caller.tenant(), &id, input, if_match, audit)
         .await?;
     Ok(with_etag(StatusCode::OK, &product))
