@@ -69,6 +69,8 @@ pub struct AppParts {
     pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
     /// Seals the continuation tokens of the API's listings.
     pub page_tokens: crate::api::PageTokens,
+    /// What the GDPR erasure needs (local mode adds its queue's scrubber).
+    pub erasure: shared::erasure::ErasureContext,
 }
 
 /// Where the app runs: under the Functions host, or in local mode (which also trusts the
@@ -112,6 +114,7 @@ impl AppState {
         let db = Db::open(&settings.sqlite_path())?;
         let health_checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(db.clone()), archive.health];
         Ok(Self(Arc::new(AppParts {
+            erasure: shared::erasure::ErasureContext::new(&settings),
             settings: Arc::new(settings),
             store: Arc::new(db.clone()),
             db,
@@ -129,7 +132,7 @@ impl AppState {
     /// Readiness then checks Cosmos DB in place of SQLite (which only keeps the local
     /// runtime's queue and timer state).
     pub async fn with_configured_store(mut self) -> Result<Self, StartError> {
-        if let Some((store, health)) = open_cosmos(&self.settings, &self.db).await? {
+        if let Some((store, health)) = open_cosmos(&self.settings).await? {
             let sqlite = HealthCheck::backend(&self.db);
             let checks = self
                 .health_checks
@@ -150,11 +153,9 @@ impl AppState {
     }
 }
 
-/// The Cosmos DB store when `STORE=cosmos` (the SQLite database `db` keeps the local
-/// runtime's queue, which an erasure scrubs), `None` otherwise.
+/// The Cosmos DB store when `STORE=cosmos`, `None` otherwise.
 pub async fn open_cosmos(
     settings: &Settings,
-    db: &Db,
 ) -> Result<Option<(Arc<dyn Store>, Arc<dyn HealthCheck>)>, StartError> {
     if settings.store != StoreKind::Cosmos {
         return Ok(None);
@@ -175,7 +176,6 @@ pub async fn open_cosmos(
         notification_ttl: std::time::Duration::from_secs(
             u64::from(settings.retention.longest_notification_days()) * 24 * 3600,
         ),
-        local_queue: Some(db.clone()),
     };
     let store = if endpoint == shared::config::MEMORY_ENDPOINT {
         shared::store::cosmos::open_in_memory(options).await?
@@ -197,7 +197,7 @@ fn pseudonym_key(settings: &Settings, mode: Mode) -> Result<PseudonymKey, StartE
         (Some(secret), _) if secret.starts_with("@Microsoft.KeyVault(") => Err(invalid("the Key Vault reference was not resolved (check the app identity's access to the vault)".into())),
         (Some(secret), _) => PseudonymKey::new(secret).map_err(|error| invalid(error.to_string())),
         (None, Mode::Azure) => Err(invalid("not set, and GDPR erasure needs it".into())),
-        (None, Mode::Local) => crate::functions::gdpr_data_anonymization::pseudonym_key(settings)
+        (None, Mode::Local) => shared::erasure::pseudonym_key(settings)
             .map_err(|error| invalid(error.to_string())),
     }
 }

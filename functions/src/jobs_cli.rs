@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::Subcommand;
 use shared::archive::ArchiveStore;
 use shared::config::{Settings, SettingsSource};
+use shared::erasure::ErasureContext;
 use shared::jobs::{
     run_job, JobContext, JobName, JobReport, Outcome, Progress, RunOptions, Trigger,
 };
@@ -18,7 +19,6 @@ use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
 use shared::store::Store;
 
 use crate::app::{open_cosmos, AppState, StartError};
-use crate::functions::gdpr_data_anonymization::RetentionEraser;
 use crate::invoke::FunctionError;
 use crate::registry::TIMER_BINDING;
 
@@ -55,21 +55,21 @@ pub enum JobsCliError {
 }
 
 /// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
-/// or the Blob container, see [`shared::archive::open`]), the settings, and the GDPR erasure for
-/// long-inactive customers ([`RetentionEraser`]).
+/// or the Blob container, see [`shared::archive::open`]), the settings, and what the GDPR
+/// erasure of long-inactive customers needs (`erasure`).
 pub fn job_context(
     store: Arc<dyn Store>,
     archive: Arc<dyn ArchiveStore>,
     settings: Arc<Settings>,
+    erasure: ErasureContext,
 ) -> JobContext {
-    let eraser = Arc::new(RetentionEraser::new(store.clone(), settings.clone()));
     JobContext::new(
         store,
         archive,
         settings.retention.clone(),
         settings.jobs.clone(),
+        erasure,
     )
-    .with_eraser(eraser)
 }
 
 /// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the
@@ -84,6 +84,7 @@ pub async fn run_timer(
         state.store.clone(),
         state.archive.clone(),
         state.settings.clone(),
+        state.erasure.clone(),
     );
     let options = RunOptions {
         trigger: Trigger::Timer,
@@ -123,7 +124,11 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
             Ok(()) => JobsCliError::Start(error.into()),
         }
     })?;
-    let store: Arc<dyn Store> = match open_cosmos(&settings, &db).await? {
+    // The local runtime's queue in DATA_DIR is scrubbed as `handler local` does.
+    let erasure = ErasureContext::new(&settings).with_queued_messages(Arc::new(
+        crate::local::storage::LocalStorage::new(db.clone()),
+    ));
+    let store: Arc<dyn Store> = match open_cosmos(&settings).await? {
         Some((cosmos, _)) => cosmos,
         None => Arc::new(db),
     };
@@ -135,7 +140,7 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         dry_run: dry_run || settings.jobs.dry_run,
         is_past_due: false,
     };
-    let mut context = job_context(store, archive, Arc::new(settings));
+    let mut context = job_context(store, archive, Arc::new(settings), erasure);
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
     }

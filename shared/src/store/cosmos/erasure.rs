@@ -22,9 +22,9 @@
 //!   they are) cannot join the batch: a batch selects and counts them with its progress, and
 //!   the next batch of the step masks them (idempotently) before selecting more, so the step
 //!   is done only once they are masked;
-//! - the local queue lives in SQLite ([`CosmosStore::local_queue`]): it is scrubbed first and
-//!   its count committed with the progress after; a crash between the two loses the count
-//!   (the messages are gone, the retry finds none), never doubles it.
+//! - queued messages are not the store's: the erasure's scrubber deletes them first
+//!   (`crate::erasure::QueuedMessageScrubber`) and the store commits their count with the
+//!   progress ([`ErasureStore::record_queued_messages`]).
 
 use std::time::Instant;
 
@@ -78,10 +78,17 @@ struct BatchCall<'a> {
     /// Records one batch takes.
     capacity: usize,
     started: Instant,
-    /// The local queue's count, once scrubbed (a retry of the commit reuses it).
-    scrubbed: Option<u64>,
+    /// The queued messages the erasure's scrubber deleted (the `queuedMessages` step's count).
+    scrubbed: u64,
     /// The progress the first try read.
     seen: Option<ErasureProgress>,
+}
+
+/// Queued messages about the customer, deleted by the erasure's scrubber before this step
+/// commits their count.
+fn queued_messages(scrubbed: u64) -> StepOutcome {
+    debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
+    StepOutcome::finished("queuedMessages", scrubbed)
 }
 
 /// How many records one batch of a step takes.
@@ -427,7 +434,7 @@ impl CosmosStore {
                 self.erasure_mask_audit(tenant, scope, masker, limit, cursor, batch)
                     .await
             }
-            ErasureStep::QueuedMessages => Ok((batch, self.erasure_scrub_local_queue(call).await?)),
+            ErasureStep::QueuedMessages => Ok((batch, queued_messages(call.scrubbed))),
             ErasureStep::Profile => {
                 self.erasure_mask_profile(tenant.as_str(), masker, batch)
                     .await
@@ -664,26 +671,6 @@ impl CosmosStore {
         Err(busy("audit entry"))
     }
 
-    /// Local queue messages about the customer (the local runtime's queue, in SQLite); none
-    /// without a local queue. Scrubbed once per call: a retry of the commit reuses the count.
-    async fn erasure_scrub_local_queue(
-        &self,
-        call: &mut BatchCall<'_>,
-    ) -> StoreResult<StepOutcome> {
-        debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
-        let count = match (call.scrubbed, self.local_queue()) {
-            (Some(count), _) => count,
-            (None, Some(queue)) => {
-                queue
-                    .scrub_queued_messages(call.masker, call.request_id)
-                    .await?
-            }
-            (None, None) => 0,
-        };
-        call.scrubbed = Some(count);
-        Ok(StepOutcome::finished("queuedMessages", count))
-    }
-
     /// The profile: personal fields masked by the rules, status `erased`.
     async fn erasure_mask_profile(
         &self,
@@ -704,6 +691,31 @@ impl CosmosStore {
         doc.body.etag = doc.version.clone();
         let batch = batch_replace(self, batch, &doc)?;
         Ok((batch, StepOutcome::finished("customers", 1)))
+    }
+
+    /// One batch of the call's step, planned again (a bounded number of times) when a
+    /// concurrent change refused it.
+    async fn erasure_batch(
+        &self,
+        tenant: &TenantId,
+        mut call: BatchCall<'_>,
+    ) -> StoreResult<ErasureProgress> {
+        if call.masker.tenant() != tenant.as_str() {
+            return Err(StoreError::Conflict(
+                "the masker is for another tenant".into(),
+            ));
+        }
+        for _ in 0..CONCURRENCY_ATTEMPTS {
+            if let Attempt::Done(progress) = self.erasure_batch_once(tenant, &mut call).await? {
+                return Ok(progress);
+            }
+            tracing::debug!(
+                request_id = call.request_id,
+                step = call.step.as_str(),
+                "erasure batch refused by a concurrent change; planning it again"
+            );
+        }
+        Err(busy("erasure request"))
     }
 
     async fn erasure_finish_once(
@@ -756,31 +768,41 @@ impl ErasureStore for CosmosStore {
         masker: &Masker,
         batch_size: usize,
     ) -> StoreResult<ErasureProgress> {
-        if masker.tenant() != tenant.as_str() {
-            return Err(StoreError::Conflict(
-                "the masker is for another tenant".into(),
-            ));
-        }
-        let mut call = BatchCall {
+        let call = BatchCall {
             request_id,
             step,
             masker,
             capacity: step_capacity(batch_size),
             started: Instant::now(),
-            scrubbed: None,
+            scrubbed: 0,
             seen: None,
         };
-        for _ in 0..CONCURRENCY_ATTEMPTS {
-            if let Attempt::Done(progress) = self.erasure_batch_once(tenant, &mut call).await? {
-                return Ok(progress);
-            }
-            tracing::debug!(
-                request_id,
-                step = step.as_str(),
-                "erasure batch refused by a concurrent change; planning it again"
-            );
-        }
-        Err(busy("erasure request"))
+        self.erasure_batch(tenant, call).await
+    }
+
+    async fn record_queued_messages(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        masker: &Masker,
+        scrubbed: u64,
+        elapsed_ms: f64,
+    ) -> StoreResult<ErasureProgress> {
+        let now = Instant::now();
+        let call = BatchCall {
+            request_id,
+            step: ErasureStep::QueuedMessages,
+            masker,
+            capacity: step_capacity(1),
+            started: now
+                .checked_sub(std::time::Duration::from_secs_f64(
+                    elapsed_ms.max(0.0) / 1000.0,
+                ))
+                .unwrap_or(now),
+            scrubbed,
+            seen: None,
+        };
+        self.erasure_batch(tenant, call).await
     }
 
     async fn finish_erasure(
@@ -818,13 +840,9 @@ mod tests {
     };
     use crate::store::cosmos::orders::{CosmosOrder, StoredIdempotency};
     use crate::store::cosmos::{in_memory, CosmosOptions};
-    use crate::store::sqlite::Db;
 
-    fn options(local_queue: Option<Db>) -> CosmosOptions {
-        CosmosOptions {
-            local_queue,
-            ..CosmosOptions::for_emulator()
-        }
+    fn options() -> CosmosOptions {
+        CosmosOptions::for_emulator()
     }
 
     /// A customer with `orders` orders (each with a status change by the customer, an
@@ -932,11 +950,8 @@ mod tests {
 
     /// c-1 (5 orders, 7 notifications, an audit entry about them outside their partition) and
     /// c-2 (3 orders, 4 notifications).
-    async fn seeded(local_queue: Option<Db>) -> CosmosStore {
-        let store = in_memory(options(local_queue), Vec::new())
-            .await
-            .unwrap()
-            .store;
+    async fn seeded() -> CosmosStore {
+        let store = in_memory(options(), Vec::new()).await.unwrap().store;
         seed(&store, "c-1", 5, 7).await;
         seed(&store, "c-2", 3, 4).await;
         let export = AuditEntry::now(
@@ -994,7 +1009,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_resumed_erasure_counts_each_record_once_and_spares_other_customers() {
-        let store = seeded(None).await;
+        let store = seeded().await;
         assert!(matches!(
             store
                 .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
@@ -1140,7 +1155,7 @@ mod tests {
 
     #[tokio::test]
     async fn large_orders_are_masked_in_batches_under_the_2_mb_limit() {
-        let store = in_memory(options(None), Vec::new()).await.unwrap().store;
+        let store = in_memory(options(), Vec::new()).await.unwrap().store;
         put(&store, &customer_doc(&customer("c-9"))).await;
         let (at, scope) = (Utc::now(), customer_scope("c-9"));
         // 70 orders of 100 lines with long product names: about 26 KB each, 1.8 MB in all.
@@ -1222,7 +1237,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_deliveries_erasing_at_once_count_each_record_once() {
-        let store = seeded(None).await;
+        let store = seeded().await;
         store
             .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
             .await
@@ -1251,31 +1266,16 @@ mod tests {
         assert_eq!(last.attempts, 2);
     }
 
+    /// The scrub itself is the local runtime's (`functions/src/local/storage.rs`, tested there).
     #[tokio::test]
-    async fn the_local_queue_is_scrubbed_once_and_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = Db::open(&dir.path().join("local.db")).unwrap();
-        queue
-            .write(|conn| {
-                let bodies = [
-                    json!({"tenantId": TENANT, "customerId": "c-1", "eventId": "e-9"}),
-                    json!({"tenantId": TENANT, "customerId": "c-1", "requestId": "r-old"}),
-                    json!({"tenantId": TENANT, "customerId": "c-1", "requestId": "r-1"}),
-                    json!({"tenantId": TENANT, "customerId": "c-2"}),
-                ];
-                for body in bodies {
-                    conn.execute(
-                        "INSERT INTO local_queue_messages (entity, message_id, body, enqueued_at, visible_at) VALUES ('q', 'm', ?1, 'x', 'x')",
-                        [body.to_string()],
-                    )?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
-        let store = seeded(Some(queue.clone())).await;
+    async fn the_queued_messages_count_is_committed_once() {
+        let store = seeded().await;
         store
             .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
+            .await
+            .unwrap();
+        store
+            .record_queued_messages(&tenant(), "r-1", &masker("c-1"), 2, 1.0)
             .await
             .unwrap();
         let progress = run_all(&store, "r-1", "c-1", 50).await;
@@ -1294,20 +1294,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.counts()["queuedMessages"], 2);
-        let left: i64 = queue
-            .read(|conn| {
-                conn.query_row("SELECT COUNT(*) FROM local_queue_messages", [], |row| {
-                    row.get(0)
-                })
-            })
+        let recorded_again = store
+            .record_queued_messages(&tenant(), "r-1", &masker("c-1"), 2, 1.0)
             .await
             .unwrap();
-        assert_eq!(left, 2, "the request's own message and c-2's stay");
+        assert_eq!(recorded_again.counts()["queuedMessages"], 2);
     }
 
     #[tokio::test]
     async fn finishing_twice_writes_one_report_and_one_audit_entry() {
-        let store = seeded(None).await;
+        let store = seeded().await;
         store
             .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
             .await
@@ -1355,7 +1351,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_naming_another_customer_or_a_missing_one_is_refused() {
-        let store = seeded(None).await;
+        let store = seeded().await;
         store
             .start_erasure(&tenant(), erasure_request("r-1", "c-1"))
             .await
