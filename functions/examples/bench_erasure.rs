@@ -14,12 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use functions::functions::gdpr_data_anonymization::erase_customer;
 use functions::startup::{AppState, Mode};
 use rusqlite::{params, Connection};
 use shared::config::{Settings, SettingsSource};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::tenant::TenantId;
+use shared::erasure::{erase_customer, ErasureOutcome};
 
 const TENANT: &str = "bench";
 const TARGET: &str = "c-target";
@@ -172,7 +172,7 @@ async fn erase(options: &Options) -> (Duration, serde_json::Value) {
     let started = Instant::now();
     let outcome = erase_customer(
         state.store.as_ref(),
-        &state.settings,
+        &state.erasure,
         &tenant,
         request,
         "bench",
@@ -181,9 +181,7 @@ async fn erase(options: &Options) -> (Duration, serde_json::Value) {
     .expect("erasure succeeds");
     let elapsed = started.elapsed();
     let report = match outcome {
-        functions::functions::gdpr_data_anonymization::ErasureOutcome::Completed(record) => {
-            record.report.unwrap_or_default()
-        }
+        ErasureOutcome::Completed(record) => record.report.unwrap_or_default(),
         other => panic!("unexpected outcome {other:?}"),
     };
     (elapsed, report["counts"]["sqlite"].clone())

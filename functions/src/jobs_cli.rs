@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use shared::config::{Settings, SettingsSource};
+use shared::erasure::ErasureContext;
 use shared::jobs::{run_job, JobReport, Outcome, Progress, RunOptions, Trigger};
 
 use crate::registry;
@@ -61,12 +62,21 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         })?
         .with_configured_store(&settings)
         .await?;
+    // The local runtime's queue in DATA_DIR is scrubbed as `handler local` does.
+    let erasure = ErasureContext::new(&settings).with_queued_messages(Arc::new(
+        crate::local::storage::LocalStorage::new(backends.db.clone()),
+    ));
     let options = RunOptions {
         trigger: Trigger::Cli,
         dry_run: dry_run || settings.jobs.dry_run,
         is_past_due: false,
     };
-    let mut context = job_context(backends.store, backends.archive, Arc::new(settings));
+    let mut context = job_context(
+        backends.store,
+        backends.archive,
+        Arc::new(settings),
+        erasure,
+    );
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
     }

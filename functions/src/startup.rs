@@ -82,7 +82,7 @@ impl Backends {
     /// Readiness then checks Cosmos DB in place of SQLite (which only keeps the local
     /// runtime's queue and timer state).
     pub async fn with_configured_store(mut self, settings: &Settings) -> Result<Self, StartError> {
-        if let Some((store, health)) = open_cosmos(settings, &self.db).await? {
+        if let Some((store, health)) = open_cosmos(settings).await? {
             let sqlite = HealthCheck::backend(&self.db);
             for check in &mut self.health_checks {
                 if check.backend() == sqlite {
@@ -155,6 +155,8 @@ pub struct AppParts {
     pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
     /// Seals the continuation tokens of the API's listings.
     pub page_tokens: crate::api::PageTokens,
+    /// What the GDPR erasure needs (local mode adds its queue's scrubber).
+    pub erasure: shared::erasure::ErasureContext,
 }
 
 impl AppState {
@@ -183,6 +185,7 @@ impl AppState {
         page_tokens: crate::api::PageTokens,
     ) -> Self {
         Self(Arc::new(AppParts {
+            erasure: shared::erasure::ErasureContext::new(&settings),
             settings: Arc::new(settings),
             db: backends.db,
             ports: Ports::of(&backends.store),
@@ -241,11 +244,9 @@ impl AppState {
     }
 }
 
-/// The Cosmos DB store when `STORE=cosmos` (the SQLite database `db` keeps the local
-/// runtime's queue, which an erasure scrubs), `None` otherwise.
+/// The Cosmos DB store when `STORE=cosmos`, `None` otherwise.
 async fn open_cosmos(
     settings: &Settings,
-    db: &Db,
 ) -> Result<Option<(Arc<dyn Store>, Arc<dyn HealthCheck>)>, StartError> {
     if settings.store != StoreKind::Cosmos {
         return Ok(None);
@@ -266,7 +267,6 @@ async fn open_cosmos(
         notification_ttl: std::time::Duration::from_secs(
             u64::from(settings.retention.longest_notification_days()) * 24 * 3600,
         ),
-        local_queue: Some(db.clone()),
     };
     let store = if endpoint == shared::config::MEMORY_ENDPOINT {
         shared::store::cosmos::open_in_memory(options).await?
@@ -288,7 +288,7 @@ fn pseudonym_key(settings: &Settings, mode: Mode) -> Result<PseudonymKey, StartE
         (Some(secret), _) if secret.starts_with("@Microsoft.KeyVault(") => Err(invalid("the Key Vault reference was not resolved (check the app identity's access to the vault)".into())),
         (Some(secret), _) => PseudonymKey::new(secret).map_err(|error| invalid(error.to_string())),
         (None, Mode::Azure) => Err(invalid("not set, and GDPR erasure needs it".into())),
-        (None, Mode::Local) => crate::functions::gdpr_data_anonymization::pseudonym_key(settings)
+        (None, Mode::Local) => shared::erasure::pseudonym_key(settings)
             .map_err(|error| invalid(error.to_string())),
     }
 }

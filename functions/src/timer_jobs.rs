@@ -9,30 +9,30 @@ use std::sync::Arc;
 
 use shared::archive::ArchiveStore;
 use shared::config::Settings;
+use shared::erasure::ErasureContext;
 use shared::jobs::{run_job, Job, JobContext, Outcome, RunOptions, Trigger};
 use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
 use shared::store::Store;
 
-use crate::functions::gdpr_data_anonymization::RetentionEraser;
 use crate::invoke::{FunctionError, TIMER_BINDING};
 use crate::startup::AppState;
 
 /// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
-/// or the Blob container, see [`shared::archive::open`]), the settings, and the GDPR erasure for
-/// long-inactive customers ([`RetentionEraser`]).
+/// or the Blob container, see [`shared::archive::open`]), the settings, and what the GDPR
+/// erasure of long-inactive customers needs (`erasure`).
 pub fn job_context(
     store: Arc<dyn Store>,
     archive: Arc<dyn ArchiveStore>,
     settings: Arc<Settings>,
+    erasure: ErasureContext,
 ) -> JobContext {
-    let eraser = Arc::new(RetentionEraser::new(store.clone(), settings.clone()));
     JobContext::new(
         store,
         archive,
         settings.retention.clone(),
         settings.jobs.clone(),
+        erasure,
     )
-    .with_eraser(eraser)
 }
 
 /// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the
@@ -47,6 +47,7 @@ pub async fn run_timer(
         state.store.clone(),
         state.archive.clone(),
         state.settings.clone(),
+        state.erasure.clone(),
     );
     let options = RunOptions {
         trigger: Trigger::Timer,

@@ -636,9 +636,7 @@ async fn an_interrupted_erasure_resumes_and_counts_each_record_once() {
     // The first attempt commits a few batches, then "crashes": what survives is the progress
     // marker of the committed batches.
     let tenant = TenantId::new(TENANT).unwrap();
-    let key =
-        functions::functions::gdpr_data_anonymization::pseudonym_key(&app.runtime.state.settings)
-            .unwrap();
+    let key = shared::erasure::pseudonym_key(&app.runtime.state.settings).unwrap();
     let masker = Masker::new(key, TENANT, &customer, &[]);
     let request = ErasureRecord {
         id: "crash-req".into(),
@@ -970,21 +968,29 @@ fn under_the_host_start_up_needs_a_usable_pseudonym_key() {
 // --- retention eraser test ---
 #[tokio::test]
 async fn retention_erases_inactive_customers_with_the_same_erasure() {
-    use functions::functions::gdpr_data_anonymization::RetentionEraser;
-    use shared::jobs::{InactiveCustomerEraser, InactiveErasure};
+    use shared::erasure::{erase_inactive_customer, ErasureOutcome};
     let app = app().await;
     let customer = seed(&app).await;
     let state = &app.runtime.state;
-    let eraser = RetentionEraser::new(state.store.clone(), state.settings.clone());
-    let tenant = TenantId::new(TENANT).unwrap();
-    assert_eq!(
-        eraser.erase(&tenant, &customer, "retention-1").await,
-        Ok(InactiveErasure::Erased)
-    );
-    assert_eq!(
-        eraser.erase(&tenant, &customer, "retention-1").await,
-        Ok(InactiveErasure::AlreadyErased)
-    );
+    let erase = || {
+        let tenant = TenantId::new(TENANT).unwrap();
+        let (state, customer) = (state.clone(), customer.clone());
+        async move {
+            erase_inactive_customer(
+                state.store.as_ref(),
+                &state.erasure,
+                &tenant,
+                &customer,
+                "retention-1",
+            )
+            .await
+        }
+    };
+    assert!(matches!(erase().await, Ok(ErasureOutcome::Completed(_))));
+    assert!(matches!(
+        erase().await,
+        Ok(ErasureOutcome::AlreadyCompleted(_))
+    ));
     let record = completed(&app, &customer, "retention-1").await;
     assert_eq!(record["requestedBy"], "system:DataRetentionCleanup");
     assert_eq!(record["report"]["counts"]["sqlite"]["orders"], 2);

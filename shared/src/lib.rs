@@ -5,6 +5,7 @@
 //! - [`config`]: every setting, from the environment or `local.settings.json`, validated.
 //! - [`domain`]: domain types shared between functions (message bodies).
 //! - [`store`]: storage ports and the embedded SQLite adapter.
+//! - [`erasure`]: the GDPR erasure of a customer (requests and retention), its pseudonym key.
 //! - [`jobs`]: housekeeping jobs (retention, notification cleanup, maintenance), resumable.
 //! - [`archive`]: the archive store port, the folder adapter, verified NDJSON batches.
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
@@ -13,6 +14,7 @@ pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod erasure;
 pub mod files;
 pub mod jobs;
 pub mod protocol;

@@ -4,17 +4,17 @@
 mod jobs_support;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jobs_support::*;
 use rusqlite::params;
 use shared::archive::FolderArchive;
 use shared::config::{Settings, SettingsSource};
-use shared::domain::tenant::TenantId;
+use shared::erasure::ErasureContext;
 use shared::jobs::{
-    run_job, InactiveCustomerEraser, InactiveErasure, Job, JobContext, JobReport, Outcome,
-    RunOptions, Trigger, DATABASE_MAINTENANCE, DATA_RETENTION_CLEANUP, NOTIFICATION_CLEANUP,
+    run_job, Job, JobContext, JobReport, Outcome, Progress, RunOptions, Trigger,
+    DATABASE_MAINTENANCE, DATA_RETENTION_CLEANUP, NOTIFICATION_CLEANUP,
 };
 
 struct Env {
@@ -55,8 +55,9 @@ impl Env {
         JobContext::new(
             Arc::new(open_db(&self.data())),
             Arc::new(FolderArchive::new(self.archive())),
-            settings.retention,
-            settings.jobs,
+            settings.retention.clone(),
+            settings.jobs.clone(),
+            ErasureContext::new(&settings),
         )
     }
 
@@ -549,38 +550,38 @@ async fn the_time_budget_leaves_work_for_the_next_run_which_resumes_from_the_che
     assert_eq!(checkpoints, 0, "a finished run clears its checkpoint");
 }
 
-/// Records the customers it is asked to erase, and marks them erased as the erasure would.
-struct RecordingEraser {
-    data_dir: std::path::PathBuf,
-    calls: Mutex<Vec<(String, String, String)>>,
-    steal_lease_after: Option<usize>,
+/// The retention erasure requests, oldest first: (tenant, customer, request id) of each
+/// customer the job erased through the GDPR erasure.
+fn retention_requests(env: &Env) -> Vec<(String, String, String)> {
+    let conn = env.conn();
+    let mut statement = conn
+        .prepare("SELECT tenant_id, customer_id, id FROM erasure_requests WHERE requested_by = ?1 ORDER BY requested_at")
+        .unwrap();
+    statement
+        .query_map([shared::jobs::erasure::RETENTION_REQUESTER], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
 }
 
-#[async_trait::async_trait]
-impl InactiveCustomerEraser for RecordingEraser {
-    async fn erase(
-        &self,
-        tenant: &TenantId,
-        customer_id: &str,
-        request_id: &str,
-    ) -> Result<InactiveErasure, String> {
-        let conn = connect(&self.data_dir);
-        conn.execute(
-            "UPDATE customers SET status = 'erased' WHERE tenant_id = ?1 AND id = ?2",
-            params![tenant.as_str(), customer_id],
-        )
-        .map_err(|e| e.to_string())?;
-        let mut calls = self.calls.lock().unwrap();
-        calls.push((
-            tenant.to_string(),
-            customer_id.to_owned(),
-            request_id.to_owned(),
-        ));
-        if Some(calls.len()) == self.steal_lease_after {
-            conn.execute("UPDATE job_leases SET holder = 'thief:1:x'", [])
-                .map_err(|e| e.to_string())?;
+/// Takes the job's lease away (as another run would) once `after` items were processed.
+struct LeaseThief {
+    data_dir: std::path::PathBuf,
+    after: u64,
+    processed: std::sync::atomic::AtomicU64,
+}
+
+impl Progress for LeaseThief {
+    fn advance(&self, count: u64) {
+        use std::sync::atomic::Ordering;
+        let before = self.processed.fetch_add(count, Ordering::SeqCst);
+        if before < self.after && before + count >= self.after {
+            connect(&self.data_dir)
+                .execute("UPDATE job_leases SET holder = 'thief:1:x'", [])
+                .unwrap();
         }
-        Ok(InactiveErasure::Erased)
     }
 }
 
@@ -597,7 +598,7 @@ fn seed_customers(env: &Env) {
     ] {
         let at = ts(days_ago(years * 366));
         conn.execute(
-            "INSERT INTO customers VALUES (?1, ?2, 'Name', 'e@x', NULL, NULL, '{}', ?3, ?4, ?4, ?4, 'e')",
+            r#"INSERT INTO customers VALUES (?1, ?2, 'Name', 'e@x', NULL, NULL, '{"inApp": true, "email": true, "sms": false}', ?3, ?4, ?4, ?4, 'e')"#,
             params![tenant, id, status, at],
         )
         .unwrap();
@@ -608,17 +609,10 @@ fn seed_customers(env: &Env) {
 async fn inactive_customers_are_erased_through_the_gdpr_erasure_once_each() {
     let env = Env::new(None);
     seed_customers(&env);
-    let eraser = Arc::new(RecordingEraser {
-        data_dir: env.data(),
-        calls: Mutex::new(Vec::new()),
-        steal_lease_after: None,
-    });
     let overrides = r#"{"t2": {"inactiveCustomerYears": 4}}"#;
-    let context = env
-        .context(&[("RETENTION_TENANT_OVERRIDES", overrides)])
-        .with_eraser(eraser.clone());
+    let context = env.context(&[("RETENTION_TENANT_OVERRIDES", overrides)]);
     let report = run_job(&DATA_RETENTION_CLEANUP, &context, options(false)).await;
-    let calls = eraser.calls.lock().unwrap().clone();
+    let calls = retention_requests(&env);
     let erased: Vec<(String, String)> = calls
         .iter()
         .map(|(t, c, _)| (t.clone(), c.clone()))
@@ -644,14 +638,8 @@ async fn inactive_customers_are_erased_through_the_gdpr_erasure_once_each() {
     assert_eq!(report.counts["t1"]["customersAnonymised"], 2);
     // A second run finds nobody: erased customers are not erased again.
     let again = run_job(&DATA_RETENTION_CLEANUP, &context, options(false)).await;
-    assert_eq!(eraser.calls.lock().unwrap().len(), 3);
+    assert_eq!(retention_requests(&env).len(), 3);
     assert!(!again.totals.contains_key("customersAnonymised"));
-
-    // Without an eraser wired in, they are reported as awaiting erasure.
-    let env = Env::new(None);
-    seed_customers(&env);
-    let report = env.run(&DATA_RETENTION_CLEANUP, &[]).await;
-    assert_eq!(report.counts["t1"]["customersAwaitingErasure"], 2);
 }
 
 #[tokio::test]
@@ -665,12 +653,12 @@ async fn a_run_whose_lease_was_taken_over_stops_without_committing_more() {
         new_audit: 0,
     }));
     seed_customers(&env);
-    let eraser = Arc::new(RecordingEraser {
+    let thief = Arc::new(LeaseThief {
         data_dir: env.data(),
-        calls: Mutex::new(Vec::new()),
-        steal_lease_after: Some(1),
+        after: 1,
+        processed: std::sync::atomic::AtomicU64::new(0),
     });
-    let context = env.context(&[("JOB_BATCH_SIZE", "1")]).with_eraser(eraser);
+    let context = env.context(&[("JOB_BATCH_SIZE", "1")]).with_progress(thief);
     let report = run_job(&DATA_RETENTION_CLEANUP, &context, options(false)).await;
     assert_eq!(report.outcome, Outcome::LeaseLost, "{report:?}");
     assert_eq!(
@@ -713,52 +701,34 @@ async fn reports_go_to_the_audit_trail_and_the_run_table() {
     assert!(!stored.counts.is_empty());
 }
 
-/// Fails to erase `failing` (after putting it in the state a half-done erasure leaves:
-/// `erasureRequested`, data untouched) while `fail` is set; erases everyone otherwise.
-struct FlakyEraser {
-    data_dir: std::path::PathBuf,
-    failing: &'static str,
-    fail: std::sync::atomic::AtomicBool,
-    attempts: std::sync::atomic::AtomicUsize,
+/// Makes the erasure of `customer` fail at its last step (masking the profile) until
+/// [`let_erasure_succeed`]: the state a half-done erasure leaves (`erasureRequested`, the
+/// request `inProgress`).
+fn make_erasure_fail(env: &Env, customer: &str) {
+    env.conn()
+        .execute_batch(&format!(
+            "CREATE TRIGGER failing_erasure BEFORE UPDATE OF status ON customers
+             WHEN NEW.id = '{customer}' AND NEW.status = 'erased'
+             BEGIN SELECT RAISE(ABORT, 'database is locked'); END;"
+        ))
+        .unwrap();
 }
 
-#[async_trait::async_trait]
-impl InactiveCustomerEraser for FlakyEraser {
-    async fn erase(
-        &self,
-        tenant: &TenantId,
-        customer_id: &str,
-        request_id: &str,
-    ) -> Result<InactiveErasure, String> {
-        use std::sync::atomic::Ordering;
-        let conn = connect(&self.data_dir);
-        if customer_id == self.failing && self.fail.load(Ordering::SeqCst) {
-            self.attempts.fetch_add(1, Ordering::SeqCst);
-            conn.execute(
-                "UPDATE customers SET status = 'erasureRequested' WHERE tenant_id = ?1 AND id = ?2",
-                params![tenant.as_str(), customer_id],
-            )
-            .map_err(|e| e.to_string())?;
-            conn.execute(
-                "INSERT OR IGNORE INTO erasure_requests (tenant_id, id, customer_id, requested_by, status, requested_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'inProgress', ?5, ?5)",
-                params![
-                    tenant.as_str(),
-                    request_id,
-                    customer_id,
-                    shared::jobs::erasure::RETENTION_REQUESTER,
-                    ts(days_ago(0))
-                ],
-            )
-            .map_err(|e| e.to_string())?;
-            return Err("database is locked".into());
-        }
-        conn.execute(
-            "UPDATE customers SET status = 'erased', email = 'masked' WHERE tenant_id = ?1 AND id = ?2",
-            params![tenant.as_str(), customer_id],
+fn let_erasure_succeed(env: &Env) {
+    env.conn()
+        .execute_batch("DROP TRIGGER failing_erasure")
+        .unwrap();
+}
+
+/// How many times the retention erasure of `customer` was started.
+fn erasure_attempts(env: &Env, customer: &str) -> u64 {
+    env.conn()
+        .query_row(
+            "SELECT json_extract(progress, '$.attempts') FROM erasure_requests WHERE id = ?1",
+            [shared::jobs::erasure::request_id(customer)],
+            |r| r.get(0),
         )
-        .map_err(|e| e.to_string())?;
-        Ok(InactiveErasure::Erased)
-    }
+        .unwrap()
 }
 
 /// A run in which an inactive customer's erasure keeps failing does not report `finished`:
@@ -768,18 +738,10 @@ impl InactiveCustomerEraser for FlakyEraser {
 /// their data intact until the next daily run.)
 #[tokio::test]
 async fn a_run_that_could_not_erase_a_customer_does_not_finish_and_the_next_run_erases_them() {
-    use std::sync::atomic::Ordering;
     let env = Env::new(None);
     seed_customers(&env);
-    let eraser = Arc::new(FlakyEraser {
-        data_dir: env.data(),
-        failing: "c-inactive-9y",
-        fail: std::sync::atomic::AtomicBool::new(true),
-        attempts: std::sync::atomic::AtomicUsize::new(0),
-    });
-    let context = env
-        .context(&[("JOB_BATCH_SIZE", "1")])
-        .with_eraser(eraser.clone());
+    make_erasure_fail(&env, "c-inactive-9y");
+    let context = env.context(&[("JOB_BATCH_SIZE", "1")]);
 
     let first = run_job(&DATA_RETENTION_CLEANUP, &context, options(false)).await;
     assert_eq!(first.outcome, Outcome::Failed, "{first:?}");
@@ -792,7 +754,7 @@ async fn a_run_that_could_not_erase_a_customer_does_not_finish_and_the_next_run_
         "{first:?}"
     );
     assert!(
-        eraser.attempts.load(Ordering::SeqCst) >= 2,
+        erasure_attempts(&env, "c-inactive-9y") >= 2,
         "tried more than once"
     );
     let checkpoints: i64 = env
@@ -805,7 +767,7 @@ async fn a_run_that_could_not_erase_a_customer_does_not_finish_and_the_next_run_
         "{first:?}"
     );
 
-    eraser.fail.store(false, Ordering::SeqCst);
+    let_erasure_succeed(&env);
     let second = run_job(&DATA_RETENTION_CLEANUP, &context, options(false)).await;
     assert_eq!(second.outcome, Outcome::Finished, "{second:?}");
     let (status, email): (String, String) = env
@@ -816,6 +778,10 @@ async fn a_run_that_could_not_erase_a_customer_does_not_finish_and_the_next_run_
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((status.as_str(), email.as_str()), ("erased", "masked"));
+    assert_eq!(
+        (status.as_str(), email != "e@x"),
+        ("erased", true),
+        "masked"
+    );
     assert_eq!(second.totals["customersAnonymised"], 2, "{second:?}");
 }

@@ -48,9 +48,6 @@ use shared::store::{
 /// An adapter under test, and what keeps its backing storage alive.
 struct Subject {
     store: Arc<dyn Store>,
-    /// The SQLite database holding the embedded (local runtime) queue the store's erasure
-    /// scrubs: the store's own database for SQLite, the local runtime's for Cosmos DB.
-    queue: Db,
     _keep: tempfile::TempDir,
 }
 
@@ -58,26 +55,19 @@ async fn sqlite() -> Subject {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("app.db")).unwrap();
     Subject {
-        store: Arc::new(db.clone()),
-        queue: db,
+        store: Arc::new(db),
         _keep: dir,
     }
 }
 
-/// The Cosmos DB store on a fresh in-memory emulator, in local mode (its queue in SQLite).
+/// The Cosmos DB store on a fresh in-memory emulator.
 async fn cosmos() -> Subject {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Db::open(&dir.path().join("local.db")).unwrap();
-    let options = CosmosOptions {
-        local_queue: Some(queue.clone()),
-        ..CosmosOptions::for_emulator()
-    };
-    let cosmos = shared::store::cosmos::in_memory(options, vec![])
+    let cosmos = shared::store::cosmos::in_memory(CosmosOptions::for_emulator(), vec![])
         .await
         .unwrap();
     Subject {
         store: Arc::new(cosmos.store),
-        queue,
         _keep: dir,
     }
 }
@@ -2767,77 +2757,6 @@ async fn an_erasure_of_a_customer_with_many_records_takes_any_batch_size(subject
         .is_empty());
 }
 
-/// Enqueues a message on the embedded queue (as the local runtime's queue does).
-async fn enqueue(queue: &Db, entity: &str, body: Value) {
-    let text = body.to_string();
-    let entity = entity.to_owned();
-    queue
-        .write(move |conn| {
-            conn.execute(
-                "INSERT INTO local_queue_messages (entity, message_id, body, enqueued_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                rusqlite::params![entity, uuid::Uuid::new_v4().to_string(), text, Utc::now().to_rfc3339()],
-            )
-        })
-        .await
-        .unwrap();
-}
-
-async fn queued_bodies(queue: &Db) -> Vec<Value> {
-    queue
-        .read(|conn| {
-            let mut statement =
-                conn.prepare("SELECT body FROM local_queue_messages ORDER BY sequence_number")?;
-            let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text)))
-        .collect()
-}
-
-async fn an_erasure_scrubs_the_embedded_queue_of_messages_about_the_customer(subject: Subject) {
-    let t = tenant("t1");
-    let store = subject.store.as_ref();
-    seed(store, &t).await;
-    store
-        .create_customer(&t, customer("c-2"), audit(&t, "customer.create", "c-2"))
-        .await
-        .unwrap();
-    let request = json!({ "requestId": "r-1", "tenantId": "t1", "customerId": "c-1", "requestedBy": "actor-1", "requestedAt": "2026-11-21T02:00:00Z" });
-    enqueue(&subject.queue, "gdpr-requests", request.clone()).await;
-    enqueue(&subject.queue, "order-events/notifications", json!({ "eventId": "e-1", "eventType": "created", "tenantId": "t1", "orderId": "o-1", "customerId": "c-1", "occurredAt": "2026-11-21T02:00:00Z" })).await;
-    enqueue(&subject.queue, "order-events/notifications", json!({ "eventId": "e-2", "eventType": "created", "tenantId": "t1", "orderId": "o-2", "customerId": "c-2", "occurredAt": "2026-11-21T02:00:00Z" })).await;
-    enqueue(&subject.queue, "order-events/notifications", json!({ "eventId": "e-3", "eventType": "created", "tenantId": "t2", "orderId": "o-3", "customerId": "c-1", "occurredAt": "2026-11-21T02:00:00Z" })).await;
-    let (_, progress) = start(store, &t, erasure_record("r-1", "t1", "c-1", "actor-1")).await;
-    let progress = erase_all(store, &t, "r-1", &masker(&t, "c-1"), 100, progress).await;
-    assert_eq!(
-        progress.counts()["queuedMessages"],
-        1,
-        "the one message about this customer of this tenant"
-    );
-    let left: Vec<Value> = queued_bodies(&subject.queue).await;
-    assert_eq!(left.len(), 3);
-    assert_eq!(
-        left[0], request,
-        "the request being processed stays (its delivery completes normally)"
-    );
-    assert!(left.iter().all(|body| body["eventId"] != "e-1"));
-    // Run again (a redelivery after the queue step): nothing more, nothing counted twice.
-    let again = store
-        .erase_batch(
-            &t,
-            "r-1",
-            ErasureStep::QueuedMessages,
-            &masker(&t, "c-1"),
-            100,
-        )
-        .await
-        .unwrap();
-    assert_eq!(again.counts()["queuedMessages"], 1);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Order events: dispatched once
 // ---------------------------------------------------------------------------------------------
@@ -4245,7 +4164,6 @@ macro_rules! every_behaviour {
             finishing_an_erasure_twice_has_one_effect,
             an_erasure_request_for_a_missing_customer_or_naming_another_customer_is_refused,
             an_erasure_of_a_customer_with_many_records_takes_any_batch_size,
-            an_erasure_scrubs_the_embedded_queue_of_messages_about_the_customer,
             an_order_event_is_dispatched_once_per_consumer,
             events_for_missing_or_erased_customers_or_orders_are_skipped_once,
             expired_processed_event_markers_are_removed_once,

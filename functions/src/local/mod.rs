@@ -5,17 +5,21 @@
 //! same SQLite database, output-binding messages routed to the functions bound to them, and
 //! the host's admin API (`POST /admin/functions/{name}`) plus queue and dead-letter admin
 //! routes. Every invocation goes through the custom-handler protocol to the same routes Azure
-//! calls ([`host::LocalHost`]).
+//! calls ([`host::LocalHost`]). The queue and the timers keep their state in the local
+//! runtime's own tables ([`storage`]); GDPR erasures delete queued messages about their customer
+//! through it (the scrubber [`LocalRuntime::new`] installs).
 
 mod dev_token_hint;
 pub mod host;
 pub mod ncrontab;
 pub mod queue;
 mod server;
+pub mod storage;
 pub mod timers;
 mod workers;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use shared::protocol::{InvocationResponse, OutgoingMessage, TimerInfo};
 use tokio::net::TcpListener;
@@ -27,6 +31,7 @@ use crate::startup::AppState;
 use host::{InvocationFailure, LocalHost, Reason};
 use ncrontab::Schedule;
 use queue::{LocalQueue, QueueOptions};
+use storage::LocalStorage;
 use timers::TimerStatusStore;
 
 /// What can stop local mode or a one-off invocation.
@@ -104,7 +109,11 @@ pub struct LocalRuntime {
 }
 
 impl LocalRuntime {
-    pub fn new(state: AppState) -> Self {
+    /// The runtime over `state`, whose erasures now also scrub the local queue.
+    pub fn new(mut state: AppState) -> Self {
+        let scrubber = Arc::new(LocalStorage::new(state.db.clone()));
+        let erasure = state.erasure.clone().with_queued_messages(scrubber);
+        state.parts_mut().erasure = erasure;
         let local = &state.settings.local;
         let queue = LocalQueue::new(
             state.db.clone(),

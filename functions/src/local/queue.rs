@@ -1,5 +1,5 @@
 //! The embedded durable queue: Service Bus queues and topic subscriptions, locally, in the
-//! app's SQLite database.
+//! local runtime's storage ([`super::storage`], in the app's SQLite database).
 //!
 //! Peek-lock semantics as Service Bus has them: receiving a message locks it and increments
 //! its `DeliveryCount`; completing deletes it; abandoning makes it visible again (after a
@@ -16,6 +16,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::protocol::OutgoingMessage;
 use shared::store::sqlite::Db;
+
+use super::storage::LocalStorage;
 use shared::store::StoreError;
 use tokio::sync::Notify;
 
@@ -72,7 +74,7 @@ pub struct StoredMessage {
 /// Handle on the queue tables; cheap to clone.
 #[derive(Clone)]
 pub struct LocalQueue {
-    db: Db,
+    storage: LocalStorage,
     options: QueueOptions,
     arrivals: Arc<Notify>,
 }
@@ -83,7 +85,7 @@ const COLUMNS: &str = "sequence_number, entity, message_id, body, content_type, 
 impl LocalQueue {
     pub fn new(db: Db, options: QueueOptions) -> Self {
         Self {
-            db,
+            storage: LocalStorage::new(db),
             options,
             arrivals: Arc::new(Notify::new()),
         }
@@ -108,7 +110,9 @@ impl LocalQueue {
         let properties = Value::Object(message.application_properties.clone()).to_string();
         let now = Utc::now().to_rfc3339();
         let numbers = self
-            .db
+            .storage
+            .db()
+            .await?
             .write(move |conn| {
                 let transaction = conn.transaction()?;
                 let mut numbers = Vec::with_capacity(entities.len());
@@ -135,7 +139,9 @@ impl LocalQueue {
     pub async fn receive(&self, entity: &str) -> Result<Option<LockedMessage>, StoreError> {
         let entity = entity.to_owned();
         let options = self.options;
-        self.db
+        self.storage
+            .db()
+            .await?
             .write(move |conn| {
                 let now = Utc::now();
                 let transaction = conn.transaction()?;
@@ -170,7 +176,9 @@ impl LocalQueue {
 
     /// The invocation succeeded: the message is done.
     pub async fn complete(&self, sequence_number: i64) -> Result<(), StoreError> {
-        self.db
+        self.storage
+            .db()
+            .await?
             .write(move |conn| {
                 conn.execute(
                     "DELETE FROM local_queue_messages WHERE sequence_number = ?1",
@@ -186,7 +194,9 @@ impl LocalQueue {
     pub async fn abandon(&self, sequence_number: i64, error: &str) -> Result<bool, StoreError> {
         let error = error.to_owned();
         let options = self.options;
-        self.db
+        self.storage
+            .db()
+            .await?
             .write(move |conn| {
                 let now = Utc::now();
                 let visible_at = now + chrono::Duration::from_std(options.retry_delay).unwrap_or_default();
@@ -232,7 +242,9 @@ impl LocalQueue {
         condition: &'static str,
         argument: String,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        self.db
+        self.storage
+            .db()
+            .await?
             .read(move |conn| {
                 let mut statement =
                     conn.prepare(&format!("SELECT {COLUMNS} FROM local_queue_messages WHERE {condition} ORDER BY sequence_number"))?;
@@ -247,7 +259,9 @@ impl LocalQueue {
     /// sequence number, or `NotFound` if there is no such dead letter.
     pub async fn replay(&self, sequence_number: i64) -> Result<i64, StoreError> {
         let replayed = self
-            .db
+            .storage
+            .db()
+            .await?
             .write(move |conn| {
                 let transaction = conn.transaction()?;
                 let now = Utc::now().to_rfc3339();

@@ -1,5 +1,6 @@
 //! Timer triggers, locally: each timer function fires on its NCRONTAB schedule (UTC) with a
-//! `TimerInfo` whose `ScheduleStatus` (Last/Next/LastUpdated) is kept in the database, so it
+//! `TimerInfo` whose `ScheduleStatus` (Last/Next/LastUpdated) is kept in the local runtime's
+//! storage ([`super::storage`]), so it
 //! survives restarts. A timer whose next occurrence passed while the app was down fires at
 //! start-up with `IsPastDue = true`, as the host's schedule monitor does.
 
@@ -12,6 +13,7 @@ use shared::store::StoreError;
 
 use super::host::{InvocationFailure, LocalHost, Reason};
 use super::ncrontab::Schedule;
+use super::storage::LocalStorage;
 use crate::registry::FunctionDef;
 
 /// A run this much later than scheduled counts as past due.
@@ -20,18 +22,22 @@ const PAST_DUE_TOLERANCE: chrono::Duration = chrono::Duration::seconds(5);
 /// The timers' `ScheduleStatus`, by function name.
 #[derive(Clone)]
 pub struct TimerStatusStore {
-    db: Db,
+    storage: LocalStorage,
 }
 
 impl TimerStatusStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            storage: LocalStorage::new(db),
+        }
     }
 
     pub async fn load(&self, function: &str) -> Result<Option<ScheduleStatus>, StoreError> {
         let function = function.to_owned();
         let row = self
-            .db
+            .storage
+            .db()
+            .await?
             .read(move |conn| {
                 conn.query_row(
                     "SELECT last, next, last_updated FROM local_timer_status WHERE function_name = ?1",
@@ -52,7 +58,9 @@ impl TimerStatusStore {
 
     pub async fn save(&self, function: &str, status: ScheduleStatus) -> Result<(), StoreError> {
         let function = function.to_owned();
-        self.db
+        self.storage
+            .db()
+            .await?
             .write(move |conn| {
                 conn.execute(
                     "INSERT INTO local_timer_status (function_name, last, next, last_updated) VALUES (?1, ?2, ?3, ?4)

@@ -30,12 +30,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use checkpoint::Checkpoint;
-pub use erasure::{InactiveCustomerEraser, InactiveErasure, UnwiredEraser};
 pub use progress::{NoProgress, Progress};
 pub use report::{JobReport, Outcome};
 
 use crate::archive::{ArchiveError, ArchiveStore};
 use crate::config::{JobSettings, RetentionSettings};
+use crate::erasure::ErasureContext;
 use crate::store::{Store, StoreError};
 
 /// A housekeeping job: its name (the name of the timer function that runs it), its steps, and
@@ -133,8 +133,9 @@ pub struct JobContext {
     pub archive: Arc<dyn ArchiveStore>,
     pub retention: RetentionSettings,
     pub settings: JobSettings,
-    /// How inactive customers are erased (the GDPR erasure).
-    pub eraser: Arc<dyn InactiveCustomerEraser>,
+    /// What the GDPR erasure of inactive customers needs (the pseudonym key, the local queue's
+    /// scrubber in local mode).
+    pub erasure: ErasureContext,
     pub progress: Arc<dyn Progress>,
     /// How long a lease lasts without an extension.
     pub lease_ttl: Duration,
@@ -146,21 +147,17 @@ impl JobContext {
         archive: Arc<dyn ArchiveStore>,
         retention: RetentionSettings,
         settings: JobSettings,
+        erasure: ErasureContext,
     ) -> Self {
         Self {
             store,
             archive,
             retention,
             settings,
-            eraser: Arc::new(UnwiredEraser),
+            erasure,
             progress: Arc::new(NoProgress),
             lease_ttl: lease::DEFAULT_LEASE_TTL,
         }
-    }
-
-    pub fn with_eraser(mut self, eraser: Arc<dyn InactiveCustomerEraser>) -> Self {
-        self.eraser = eraser;
-        self
     }
 
     pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {

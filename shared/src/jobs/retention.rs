@@ -14,10 +14,11 @@ use crate::store::jobs::{Cursor, NotificationScan, Removal};
 use crate::store::{Store, StoreResult};
 
 use super::archive_step::{archive_tenant, ArchiveRow, ArchiveSource};
-use super::erasure::{request_id, InactiveCustomerEraser, InactiveErasure};
+use super::erasure::request_id;
 use super::policy::TenantRetention;
 use super::run::Run;
 use super::{JobError, StepEnd};
+use crate::erasure::{erase_inactive_customer, ErasureContext, ErasureOutcome};
 
 pub const STEPS: &[&str] = &["notifications", "inactiveCustomers", "auditArchive"];
 
@@ -181,7 +182,7 @@ async fn erase_inactive(
         return Ok(StepEnd::Done);
     };
     let store = run.context.store.clone();
-    let eraser = run.context.eraser.clone();
+    let erasure = run.context.erasure.clone();
     loop {
         if run.out_of_time() {
             return Ok(StepEnd::OutOfTime);
@@ -198,10 +199,12 @@ async fn erase_inactive(
                 "customersAnonymised"
             } else {
                 run.keep_lease().await?;
-                match erase_with_retries(eraser.as_ref(), tenant, &customer.id).await {
-                    Ok(InactiveErasure::Erased) => "customersAnonymised",
-                    Ok(InactiveErasure::AlreadyErased) => "customersAlreadyErased",
-                    Ok(InactiveErasure::NotWired) => "customersAwaitingErasure",
+                match erase_with_retries(store.as_ref(), &erasure, tenant, &customer.id).await {
+                    Ok(ErasureOutcome::Completed(_)) => "customersAnonymised",
+                    Ok(
+                        ErasureOutcome::AlreadyCompleted(_)
+                        | ErasureOutcome::CustomerAlreadyErased { .. },
+                    ) => "customersAlreadyErased",
                     Err(reason) => {
                         // The checkpoint stays just before this customer, and the run does not
                         // report `finished`: the next run resumes here and completes the same
@@ -233,15 +236,22 @@ const ERASURE_ATTEMPTS: u32 = 3;
 /// Erases one inactive customer, trying again after a short pause when it fails (a busy
 /// database, a throttled store): the erasure resumes where the last attempt stopped.
 async fn erase_with_retries(
-    eraser: &dyn InactiveCustomerEraser,
+    store: &dyn Store,
+    erasure: &ErasureContext,
     tenant: &TenantId,
     customer_id: &str,
-) -> Result<InactiveErasure, String> {
+) -> Result<ErasureOutcome, String> {
     let mut attempt = 1;
     loop {
-        match eraser
-            .erase(tenant, customer_id, &request_id(customer_id))
-            .await
+        match erase_inactive_customer(
+            store,
+            erasure,
+            tenant,
+            customer_id,
+            &request_id(customer_id),
+        )
+        .await
+        .map_err(|error| error.to_string())
         {
             Err(reason) if attempt < ERASURE_ATTEMPTS => {
                 tracing::warn!(tenant = %tenant, customer_id, attempt, %reason, "erasing an inactive customer failed; trying again");

@@ -494,8 +494,9 @@ mod throttling_tests {
         let context = JobContext::new(
             Arc::new(store.clone()),
             Arc::new(FolderArchive::new(archive)),
-            settings.retention,
-            settings.jobs,
+            settings.retention.clone(),
+            settings.jobs.clone(),
+            crate::erasure::ErasureContext::new(&settings),
         );
         run_job(
             &NOTIFICATION_CLEANUP,

@@ -29,7 +29,9 @@ pub enum ErasureStep {
     Notifications,
     ProcessedEvents,
     AuditEntries,
-    /// Local queue messages about the customer (the embedded queue; none in Azure).
+    /// Queued messages about the customer: deleted by the erasure's
+    /// [`crate::erasure::QueuedMessageScrubber`] (local mode's embedded queue; none in Azure),
+    /// counted by the store ([`ErasureStore::record_queued_messages`]).
     QueuedMessages,
     /// The profile masked; status `erased`.
     Profile,
@@ -190,6 +192,19 @@ pub trait ErasureStore: Send + Sync {
         step: ErasureStep,
         masker: &Masker,
         batch_size: usize,
+    ) -> StoreResult<ErasureProgress>;
+
+    /// Commits the `queuedMessages` step as done with `scrubbed` messages counted (deleted
+    /// outside the store by the erasure's [`crate::erasure::QueuedMessageScrubber`]) and
+    /// `elapsed_ms` spent, with the progress marker. A step already done is left as it is, so a
+    /// redelivery counts nothing twice. ([`Self::erase_batch`] of that step commits 0.)
+    async fn record_queued_messages(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        masker: &Masker,
+        scrubbed: u64,
+        elapsed_ms: f64,
     ) -> StoreResult<ErasureProgress>;
 
     /// Stores the report, marks the request `completed` and appends `audit`, atomically.

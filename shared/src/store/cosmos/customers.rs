@@ -4,8 +4,7 @@
 use azure_data_cosmos::TransactionalBatch;
 use serde_json::json;
 
-use super::doc::{customer_scope, doc_id, kind, Doc};
-use super::erasure::ErasureDoc;
+use super::doc::{customer_doc, customer_scope, doc_id, kind, Doc, ErasureDoc};
 use super::support::{
     audit_doc, batch_create, batch_replace, busy, pk, refused, scope_feed, KeysetQuery, Order,
     CONCURRENCY_ATTEMPTS,
@@ -21,20 +20,6 @@ use crate::domain::tenant::TenantId;
 use crate::store::{
     check_if_match, ts, CustomerStore, IfMatch, Page, PageRequest, StoreError, StoreResult,
 };
-
-/// The stored form of a customer.
-pub(super) fn customer_doc(customer: &Customer) -> Doc<Customer> {
-    Doc::new(
-        kind::CUSTOMER,
-        &customer.id,
-        &customer.tenant_id,
-        customer_scope(&customer.id),
-        ts(customer.created_at),
-        customer.clone(),
-    )
-    .with_version(customer.etag.clone())
-    .with_at(customer.last_activity_at)
-}
 
 /// Fills the customer's API ETag from the envelope.
 fn with_etag(mut doc: Doc<Customer>) -> Doc<Customer> {

@@ -293,7 +293,7 @@ mod tests {
     use crate::domain::messages::OrderEventType;
     use crate::domain::notification::Recipient;
     use crate::domain::order::{Order, OrderStatus};
-    use crate::store::cosmos::customers::customer_doc;
+    use crate::store::cosmos::doc::customer_doc;
     use crate::store::cosmos::doc::TENANT_SCOPE;
     use crate::store::cosmos::fixtures::{customer, erasure_request, masker, put, tenant, TENANT};
     use crate::store::cosmos::support::{param, scope_feed};

@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::customer::Customer;
+use crate::domain::gdpr::ErasureRecord;
+use crate::store::{ts, ErasureProgress};
+
 /// Document types (`type` field), one per kind of record.
 pub mod kind {
     pub const CUSTOMER: &str = "customer";
@@ -206,4 +210,29 @@ mod tests {
         let read: Doc<serde_json::Value> = serde_json::from_value(stored).unwrap();
         assert_eq!(read.cosmos_etag.as_deref(), Some("\"00-1\""));
     }
+}
+
+/// The stored form of a customer.
+pub(super) fn customer_doc(customer: &Customer) -> Doc<Customer> {
+    Doc::new(
+        kind::CUSTOMER,
+        &customer.id,
+        &customer.tenant_id,
+        customer_scope(&customer.id),
+        ts(customer.created_at),
+        customer.clone(),
+    )
+    .with_version(customer.etag.clone())
+    .with_at(customer.last_activity_at)
+}
+
+/// The stored body of an erasure request (`Doc<ErasureDoc>`, id `erasure:{requestId}`, in the
+/// customer's scope): the record and, once an erasure started, its durable progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ErasureDoc {
+    #[serde(flatten)]
+    pub record: ErasureRecord,
+    #[serde(default)]
+    pub progress: Option<ErasureProgress>,
 }

@@ -23,7 +23,7 @@ const EMULATOR_KEY: &str = "ZW11bGF0b3Ita2V5";
 
 impl CosmosOptions {
     /// Options for the in-memory emulator: database `platform`, a 5 s call bound, 2 throttling
-    /// retries, no local queue (tests and `COSMOS_ENDPOINT=memory:` adjust what they need).
+    /// retries (tests and `COSMOS_ENDPOINT=memory:` adjust what they need).
     pub fn for_emulator() -> Self {
         Self {
             endpoint: crate::config::MEMORY_ENDPOINT.to_owned(),
@@ -33,7 +33,6 @@ impl CosmosOptions {
             timeout: std::time::Duration::from_secs(5),
             throttle_retries: 2,
             notification_ttl: std::time::Duration::from_secs(90 * 24 * 3600),
-            local_queue: None,
         }
     }
 }

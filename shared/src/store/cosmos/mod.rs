@@ -72,7 +72,6 @@ use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions
 pub use ops::{BatchOutcome, BatchRefused, Param};
 
 use super::{HealthCheck, StoreError};
-use crate::store::sqlite::Db;
 
 /// The backend name in reports and errors.
 pub const BACKEND: &str = "cosmos";
@@ -116,8 +115,6 @@ pub struct CosmosOptions {
     /// How long notifications live (document `ttl`): at least 90 days, and at least the longest
     /// notification retention configured, so the retention jobs act before Cosmos expires them.
     pub notification_ttl: Duration,
-    /// The local runtime's database, whose queue an erasure scrubs (local mode only).
-    pub local_queue: Option<Db>,
 }
 
 impl std::fmt::Debug for CosmosOptions {
@@ -130,7 +127,6 @@ impl std::fmt::Debug for CosmosOptions {
             .field("timeout", &self.timeout)
             .field("throttle_retries", &self.throttle_retries)
             .field("notification_ttl", &self.notification_ttl)
-            .field("local_queue", &self.local_queue.is_some())
             .finish()
     }
 }
@@ -161,7 +157,6 @@ struct Inner {
     throttle_retries: u32,
     notification_ttl_seconds: i64,
     throttled_requests: AtomicU64,
-    local_queue: Option<Db>,
 }
 
 impl CosmosStore {
@@ -234,7 +229,6 @@ impl CosmosStore {
                     .unwrap_or(i64::MAX)
                     .max(notifications::NOTIFICATION_TTL_SECONDS),
                 throttled_requests: AtomicU64::new(0),
-                local_queue: options.local_queue,
             }),
         })
     }
@@ -252,11 +246,6 @@ impl CosmosStore {
     /// Seconds a notification lives after it is created.
     pub(crate) fn notification_ttl_seconds(&self) -> i64 {
         self.inner.notification_ttl_seconds
-    }
-
-    /// The local runtime's database, if the app runs locally.
-    pub fn local_queue(&self) -> Option<&Db> {
-        self.inner.local_queue.as_ref()
     }
 
     /// How many requests the service answered with 429 since the store was opened (each one

@@ -143,11 +143,11 @@ fn start_in(
 
 fn run_step(
     tx: &Transaction<'_>,
-    request_id: &str,
     step: ErasureStep,
     masker: &Masker,
     limit: usize,
     cursor: Option<&str>,
+    scrubbed: u64,
 ) -> rusqlite::Result<BatchOutcome> {
     match step {
         ErasureStep::Orders => mask_orders(tx, masker, limit, cursor.unwrap_or("")),
@@ -155,7 +155,7 @@ fn run_step(
         ErasureStep::Notifications => delete_notifications(tx, masker, limit),
         ErasureStep::ProcessedEvents => delete_processed_events(tx, masker, limit),
         ErasureStep::AuditEntries => mask_audit(tx, masker, limit),
-        ErasureStep::QueuedMessages => delete_queued_messages(tx, masker, request_id),
+        ErasureStep::QueuedMessages => Ok(queued_messages(scrubbed)),
         ErasureStep::Profile => mask_profile(tx, masker),
     }
 }
@@ -326,26 +326,12 @@ fn mask_audit(
     })
 }
 
-/// Local queue messages (any entity, active or dead-lettered) whose JSON body is about this
-/// customer of this tenant, except the erasure request being processed (its delivery
-/// completes normally). One statement: the local queue is small.
-fn delete_queued_messages(
-    tx: &Transaction<'_>,
-    masker: &Masker,
-    request_id: &str,
-) -> rusqlite::Result<BatchOutcome> {
+/// Queued messages about the customer: the erasure's scrubber deleted `scrubbed` of them
+/// outside the store (`crate::erasure::QueuedMessageScrubber`; none without one), and the step
+/// commits the count.
+fn queued_messages(scrubbed: u64) -> BatchOutcome {
     debug_assert_eq!(record_action(Entity::QueuedMessage), RecordAction::Delete);
-    let deleted = tx
-        .prepare_cached(
-            "DELETE FROM local_queue_messages
-              WHERE CASE WHEN json_valid(body) AND json_type(body) = 'object'
-                         THEN json_extract(body, '$.tenantId') = ?1
-                          AND json_extract(body, '$.customerId') = ?2
-                          AND COALESCE(json_extract(body, '$.requestId'), '') <> ?3
-                         ELSE 0 END",
-        )?
-        .execute(params![masker.tenant(), masker.customer_id(), request_id])?;
-    Ok(BatchOutcome::finished("queuedMessages", deleted as u64))
+    BatchOutcome::finished("queuedMessages", scrubbed)
 }
 
 /// The profile: personal fields masked by the rules, status `erased`.
@@ -379,6 +365,7 @@ fn batch_in(
     step: ErasureStep,
     masker: &Masker,
     limit: usize,
+    scrubbed: Scrubbed,
 ) -> rusqlite::Result<StoreResult<ErasureProgress>> {
     let Some((record, progress)) = load_record(tx, tenant, request_id)? else {
         return Ok(Err(StoreError::NotFound));
@@ -396,13 +383,16 @@ fn batch_in(
     let mut entry = progress.steps.remove(&step).unwrap_or_default();
     let batch = run_step(
         tx,
-        request_id,
         step,
         masker,
         limit.max(1),
         entry.cursor.as_deref(),
+        scrubbed.count,
     )?;
-    entry.record_batch(batch, started.elapsed().as_secs_f64() * 1000.0);
+    entry.record_batch(
+        batch,
+        scrubbed.elapsed_ms + started.elapsed().as_secs_f64() * 1000.0,
+    );
     progress.steps.insert(step, entry);
     save_progress(tx, tenant, request_id, ErasureStatus::InProgress, &progress)?;
     Ok(Ok(progress))
@@ -436,7 +426,7 @@ fn finish_in(
 /// Runs `work` with full secure delete on: deleted records and the old versions of masked
 /// ones are overwritten with zeros, in pages and on the freelist. The connection's usual
 /// setting (`FAST`) is back afterwards.
-fn with_secure_delete<T>(
+pub fn with_secure_delete<T>(
     conn: &mut Connection,
     work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
@@ -454,9 +444,10 @@ fn batch_in_transaction(
     step: ErasureStep,
     masker: &Masker,
     batch_size: usize,
+    scrubbed: Scrubbed,
 ) -> rusqlite::Result<StoreResult<ErasureProgress>> {
     let tx = conn.transaction()?;
-    let outcome = batch_in(&tx, tenant, request_id, step, masker, batch_size)?;
+    let outcome = batch_in(&tx, tenant, request_id, step, masker, batch_size, scrubbed)?;
     if outcome.is_ok() {
         tx.commit()?;
     }
@@ -472,34 +463,49 @@ fn checkpoint(conn: &Connection) {
     }
 }
 
-/// [`delete_queued_messages`] in its own transaction.
-fn scrub_queued_messages_in(
-    conn: &mut Connection,
-    masker: &Masker,
-    request_id: &str,
-) -> rusqlite::Result<u64> {
-    let tx = conn.transaction()?;
-    let batch = delete_queued_messages(&tx, masker, request_id)?;
-    tx.commit()?;
-    Ok(batch.counts.iter().map(|(_, count)| count).sum())
+/// What the erasure's queued-message scrubber did before the `queuedMessages` step commits
+/// (nothing, for the other steps).
+#[derive(Debug, Clone, Copy, Default)]
+struct Scrubbed {
+    count: u64,
+    elapsed_ms: f64,
 }
 
 impl Db {
-    /// Deletes the local queue's messages about the masker's customer (the QueuedMessages
-    /// step, on its own): for the Cosmos DB store, whose local runtime keeps its queue here.
-    /// How many were deleted; a second call finds none.
-    pub(crate) async fn scrub_queued_messages(
+    /// One batch of `step` in its own transaction, with full secure delete.
+    async fn erase_batch_with(
         &self,
-        masker: &Masker,
+        tenant: &TenantId,
         request_id: &str,
-    ) -> StoreResult<u64> {
-        let (masker, request_id) = (masker.clone(), request_id.to_owned());
+        step: ErasureStep,
+        masker: &Masker,
+        batch_size: usize,
+        scrubbed: Scrubbed,
+    ) -> StoreResult<ErasureProgress> {
+        let (tenant, request_id, masker) = (
+            tenant.as_str().to_owned(),
+            request_id.to_owned(),
+            masker.clone(),
+        );
+        if masker.tenant() != tenant {
+            return Err(StoreError::Conflict(
+                "the masker is for another tenant".into(),
+            ));
+        }
         self.write(move |conn| {
             with_secure_delete(conn, |conn| {
-                scrub_queued_messages_in(conn, &masker, &request_id)
+                batch_in_transaction(
+                    conn,
+                    &tenant,
+                    &request_id,
+                    step,
+                    &masker,
+                    batch_size,
+                    scrubbed,
+                )
             })
         })
-        .await
+        .await?
     }
 }
 
@@ -528,22 +534,38 @@ impl ErasureStore for Db {
         masker: &Masker,
         batch_size: usize,
     ) -> StoreResult<ErasureProgress> {
-        let (tenant, request_id, masker) = (
-            tenant.as_str().to_owned(),
-            request_id.to_owned(),
-            masker.clone(),
-        );
-        if masker.tenant() != tenant {
-            return Err(StoreError::Conflict(
-                "the masker is for another tenant".into(),
-            ));
-        }
-        self.write(move |conn| {
-            with_secure_delete(conn, |conn| {
-                batch_in_transaction(conn, &tenant, &request_id, step, &masker, batch_size)
-            })
-        })
-        .await?
+        self.erase_batch_with(
+            tenant,
+            request_id,
+            step,
+            masker,
+            batch_size,
+            Scrubbed::default(),
+        )
+        .await
+    }
+
+    async fn record_queued_messages(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        masker: &Masker,
+        scrubbed: u64,
+        elapsed_ms: f64,
+    ) -> StoreResult<ErasureProgress> {
+        let scrubbed = Scrubbed {
+            count: scrubbed,
+            elapsed_ms,
+        };
+        self.erase_batch_with(
+            tenant,
+            request_id,
+            ErasureStep::QueuedMessages,
+            masker,
+            1,
+            scrubbed,
+        )
+        .await
     }
 
     async fn finish_erasure(

@@ -3,7 +3,8 @@
 //! [`Db`] owns one writer connection and a few reader connections (WAL lets readers run while
 //! the writer writes; a reader keeps its snapshot between reads while nothing changed, see
 //! [`snapshot`]); writes run on tokio's blocking pool so they never stall the async runtime. The
-//! same database also holds the local runtime's durable queue and timer state.
+//! same file also holds the local runtime's queue and timer tables, which the local runtime
+//! creates and migrates itself (`functions/src/local/storage.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,40 +26,16 @@ mod products;
 mod snapshot;
 mod support;
 
+pub use erasure::with_secure_delete;
 use snapshot::ReaderConnection;
 
 /// Schema versions, applied in order, each once, each in its own transaction.
 /// Never edit a released migration: add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "local runtime: durable queue and timer state",
-        r#"
-    CREATE TABLE local_queue_messages (
-        sequence_number        INTEGER PRIMARY KEY AUTOINCREMENT,
-        entity                 TEXT NOT NULL,
-        message_id             TEXT NOT NULL,
-        body                   TEXT NOT NULL,
-        content_type           TEXT,
-        correlation_id         TEXT,
-        application_properties TEXT NOT NULL DEFAULT '{}',
-        enqueued_at            TEXT NOT NULL,
-        delivery_count         INTEGER NOT NULL DEFAULT 0,
-        visible_at             TEXT NOT NULL,
-        state                  TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'dead')),
-        last_error             TEXT,
-        dead_letter_reason     TEXT,
-        dead_lettered_at       TEXT
-    );
-    CREATE INDEX local_queue_ready ON local_queue_messages (entity, state, visible_at, sequence_number);
-    CREATE TABLE local_timer_status (
-        function_name TEXT PRIMARY KEY,
-        last          TEXT NOT NULL,
-        next          TEXT NOT NULL,
-        last_updated  TEXT NOT NULL
-    );
-    "#,
-    ),
+    // Version 1 created the local runtime's queue and timer tables; they are the local
+    // runtime's now (`functions/src/local/storage.rs`, its own migrations, `IF NOT EXISTS`), so
+    // the store's version 1 does nothing: databases of every age agree on the numbering.
+    (1, "local runtime tables (now the local runtime's own)", ""),
     (
         2,
         "domain: customers, products, orders, notifications, audit, idempotency, erasure requests",
@@ -437,6 +414,10 @@ impl HealthCheck for Db {
 mod tests {
     use super::*;
 
+    /// A table for the tests to write to, shaped like the local runtime's timer table (which
+    /// these tests used before it moved to the local runtime's own migrations).
+    const SCRATCH_TABLE: &str = "CREATE TABLE local_timer_status (function_name TEXT PRIMARY KEY, last TEXT NOT NULL, next TEXT NOT NULL, last_updated TEXT NOT NULL)";
+
     #[tokio::test]
     async fn opens_migrates_and_reopens_keeping_data() {
         let dir = tempfile::tempdir().unwrap();
@@ -444,6 +425,7 @@ mod tests {
         let db = Db::open(&path).unwrap();
         assert_eq!(db.schema_version().await.unwrap(), MIGRATIONS.len() as i64);
         db.write(|conn| {
+            conn.execute_batch(SCRATCH_TABLE)?;
             conn.execute(
                 "INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')",
                 [],
@@ -492,6 +474,7 @@ mod tests {
         assert!(db.keeps_read_snapshots());
         db.write(|conn| {
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            conn.execute_batch(SCRATCH_TABLE)?;
             conn.execute(
                 "INSERT INTO local_timer_status VALUES ('T', 'a', 'b', 'c')",
                 [],
