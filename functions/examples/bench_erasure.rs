@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use functions::startup::{AppState, Mode};
+use function_app::startup::{AppState, Mode};
 use rusqlite::{params, Connection};
 use shared::config::{Settings, SettingsSource};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};

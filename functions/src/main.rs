@@ -1,5 +1,5 @@
 //! `handler`: the Azure Functions custom handler of the platform, and its local runtime.
-//! See [`functions::cli`] for the commands.
+//! See [`function_app::cli`] for the commands.
 
 use std::process::ExitCode;
 
@@ -10,5 +10,5 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    functions::cli::main()
+    function_app::cli::main()
 }

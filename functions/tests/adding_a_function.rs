@@ -12,9 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{client, settings, spawn_local};
-use functions::local::LocalRuntime;
-use functions::registry;
-use functions::startup::{AppState, Mode};
+use function_app::local::LocalRuntime;
+use function_app::registry;
+use function_app::startup::{AppState, Mode};
 use serde_json::{json, Value};
 
 fn repo_root() -> PathBuf {

@@ -77,7 +77,7 @@ fn under_the_host_log_lines_carry_the_function_the_invocation_and_the_trace() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut command = under_the_host(dir.path(), port);
-    command.env("RUST_LOG", "info,functions::invocation_span=debug");
+    command.env("RUST_LOG", "info,function_app::invocation_span=debug");
     let mut process = Running::spawn(command.stdout(Stdio::null()).stderr(Stdio::piped()));
     wait_until_up(&format!("http://127.0.0.1:{port}/"));
     let client = common::process::client();

@@ -18,8 +18,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Reply;
-use functions::local::LocalRuntime;
-use functions::startup::{AppState, Mode};
+use function_app::local::LocalRuntime;
+use function_app::startup::{AppState, Mode};
 use serde_json::{json, Value};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::{sha256_of, Masker, RULES_VERSION};

@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{client, fixture, settings, spawn_handler};
-use functions::startup::{AppState, Mode};
+use function_app::startup::{AppState, Mode};
 use serde_json::{json, Value};
 use shared::store::{HealthCheck, StoreError};
 

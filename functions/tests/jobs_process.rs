@@ -324,8 +324,8 @@ async fn timer_replies_carry_the_report_and_say_when_the_run_was_past_due() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let settings = common::settings(dir.path(), &[("ARCHIVE_DIR", archive.to_str().unwrap())]);
-    let state =
-        functions::startup::AppState::open(settings, functions::startup::Mode::Local).unwrap();
+    let state = function_app::startup::AppState::open(settings, function_app::startup::Mode::Local)
+        .unwrap();
     seed(&mut connect(dir.path()), Seed::default());
     let address = common::spawn_handler(state).await;
     for (function, past_due, kind) in [

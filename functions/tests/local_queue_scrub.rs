@@ -1,5 +1,5 @@
 //! An erasure scrubs local mode's embedded queue of messages about the customer, through the
-//! scrubber local mode installs (`functions::local::storage::LocalStorage`), over either store:
+//! scrubber local mode installs (`function_app::local::storage::LocalStorage`), over either store:
 //! SQLite (the queue in the store's own database) and Cosmos DB (the in-memory emulator; the
 //! queue in the local runtime's SQLite database). Moved here from the storage conformance
 //! suite when the local queue's tables became the local runtime's own.
@@ -20,7 +20,7 @@ use shared::store::cosmos::CosmosOptions;
 use shared::store::sqlite::Db;
 use shared::store::{ErasureStep, Store};
 
-use functions::local::storage::LocalStorage;
+use function_app::local::storage::LocalStorage;
 
 /// A store under test, the database holding the embedded queue, and their folder.
 struct Subject {

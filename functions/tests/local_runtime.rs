@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{client, settings, spawn_local};
-use functions::local::ncrontab::Schedule;
-use functions::local::timers::{fire, run_timer, TimerStatusStore};
-use functions::local::LocalRuntime;
-use functions::registry;
-use functions::startup::{AppState, Mode};
+use function_app::local::ncrontab::Schedule;
+use function_app::local::timers::{fire, run_timer, TimerStatusStore};
+use function_app::local::LocalRuntime;
+use function_app::registry;
+use function_app::startup::{AppState, Mode};
 use serde_json::{json, Value};
 
 async fn local(dir: &std::path::Path) -> (SocketAddr, LocalRuntime) {

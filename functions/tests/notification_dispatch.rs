@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{client, settings, spawn_handler, spawn_local};
-use functions::local::LocalRuntime;
-use functions::startup::{AppState, Mode};
+use function_app::local::LocalRuntime;
+use function_app::startup::{AppState, Mode};
 use serde_json::{json, Value};
 use shared::domain::audit::AuditEntry;
 use shared::domain::customer::{Customer, CustomerStatus, NotificationPreferences};

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use functions::app::handler_router;
-use functions::local::LocalRuntime;
-use functions::startup::AppState;
+use function_app::app::handler_router;
+use function_app::local::LocalRuntime;
+use function_app::startup::AppState;
 use shared::config::{Settings, SettingsSource};
 use shared::protocol::InvocationRequest;
 use tokio::net::TcpListener;
@@ -112,7 +112,7 @@ impl ApiApp {
         pairs.extend_from_slice(extra);
         let mut state = AppState::open(
             settings(dir.path(), &pairs),
-            functions::startup::Mode::Local,
+            function_app::startup::Mode::Local,
         )
         .expect("the app starts");
         adjust(&mut state);
@@ -121,7 +121,7 @@ impl ApiApp {
         let handler = handler_router(runtime.state.clone())
             .layer(axum::middleware::from_fn(refuse_message_consumers));
         runtime.host =
-            functions::local::host::LocalHost::new(handler, runtime.host.queue().clone());
+            function_app::local::host::LocalHost::new(handler, runtime.host.queue().clone());
         let address = spawn_local(runtime.clone()).await;
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -276,7 +276,7 @@ async fn refuse_message_consumers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let function = functions::registry::find(request.uri().path().trim_start_matches('/'));
+    let function = function_app::registry::find(request.uri().path().trim_start_matches('/'));
     if function.is_some_and(|def| def.consumed_entity().is_some()) {
         use axum::response::IntoResponse;
         return (
