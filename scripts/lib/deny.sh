@@ -55,6 +55,9 @@ deny_check() {
     local date
     date="$(sed -n 's/^date=//p' "$DENY_SNAPSHOT/snapshot.info")"
     note "advisories: GitHub unreachable, checking against the RustSec snapshot of ${date%%T*} (scripts/update-advisory-db refreshes it)"
+    # Offline, cargo-deny reads every package of the lock file from the local registry cache,
+    # including those of other platforms that a build never downloads: fetch them first.
+    cargo fetch --locked --quiet || die "cannot fetch the crates of Cargo.lock from crates.io"
     cargo deny --offline check
   fi
 }
