@@ -8,7 +8,7 @@ use std::path::Path;
 /// Writes `contents` to a new file at `path`, mode 0600, all at once: a private temporary file
 /// is written, synced and hard-linked into place, which fails with `AlreadyExists` if `path`
 /// exists (so two processes creating the same file agree: the loser reads the winner's).
-pub fn write_new_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn write_new_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy())

@@ -37,7 +37,7 @@ pub struct ArchivedBatch {
 }
 
 /// The object and manifest keys of the batch at `base` (a key without extension).
-pub fn keys_of(base: &str) -> (String, String) {
+pub(crate) fn keys_of(base: &str) -> (String, String) {
     (format!("{base}.ndjson.gz"), format!("{base}.manifest.json"))
 }
 

@@ -180,7 +180,7 @@ impl HealthCheck for BlobArchive {
 }
 
 /// Checks that `key` is a relative, `/`-separated path without `.`/`..` segments.
-pub fn check_key(key: &str) -> Result<(), ArchiveError> {
+pub(crate) fn check_key(key: &str) -> Result<(), ArchiveError> {
     let invalid = |reason| {
         Err(ArchiveError::InvalidKey {
             key: key.to_owned(),

@@ -92,7 +92,7 @@ impl Authenticator {
     ///
     /// A token is checked character by character only when it is not in the verified-token
     /// cache: a cached token passed that check before, and only the very same bytes hit.
-    pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
+    pub(crate) async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
         let now = jsonwebtoken::get_current_timestamp();
         if let Some(principal) = self.already_verified(token, now) {
             return Ok(principal);

@@ -96,7 +96,7 @@ impl IssuerConfig {
     }
 
     /// The OpenID configuration URL keys are discovered from.
-    pub fn discovery_url(&self) -> String {
+    pub(crate) fn discovery_url(&self) -> String {
         format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')

@@ -39,7 +39,7 @@ impl Role {
     }
 
     /// The role a claim value names, if any (exact, case-sensitive, as Entra ID emits it).
-    pub fn from_claim(value: &str) -> Option<Role> {
+    pub(crate) fn from_claim(value: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|role| role.as_str() == value)
     }
 }

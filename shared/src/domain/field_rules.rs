@@ -136,7 +136,7 @@ impl TextRule {
 
 /// A whole number in `min..=max`. `1.0` counts as the whole number 1, as in JSON Schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IntRule {
+pub(crate) struct IntRule {
     pub min: i64,
     pub max: i64,
 }
@@ -191,7 +191,7 @@ pub const ID: FormRule = FormRule {
 };
 
 /// ISO 3166-1 alpha-2 country code.
-pub const COUNTRY: FormRule = FormRule {
+pub(crate) const COUNTRY: FormRule = FormRule {
     pattern: "^[A-Z]{2}$",
     max_length: 2,
     is_valid: |value| value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()),
@@ -200,7 +200,7 @@ pub const COUNTRY: FormRule = FormRule {
 };
 
 /// ISO 4217 currency code.
-pub const CURRENCY: FormRule = FormRule {
+pub(crate) const CURRENCY: FormRule = FormRule {
     pattern: "^[A-Z]{3}$",
     max_length: 3,
     is_valid: |value| value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()),
@@ -232,7 +232,7 @@ fn email_pattern() -> String {
 }
 
 /// An email address (see [`Validation::email`]), at most 254 characters.
-pub fn email_schema(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn email_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
         "maxLength": 254,
@@ -243,7 +243,7 @@ pub fn email_schema(_: &mut SchemaGenerator) -> Schema {
 
 /// Reads a whole number, accepting a JSON number with a zero fraction (`2.0`) as JSON Schema's
 /// `integer` does; `2.5` and numbers beyond `i64` are refused.
-pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+pub(crate) fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     let number = serde_json::Number::deserialize(deserializer)?;
     if let Some(value) = number.as_i64() {
         return Ok(value);
@@ -293,26 +293,26 @@ pub mod rules {
     //! The rule of each input field.
     use super::{IntRule, TextRule};
 
-    pub const CUSTOMER_NAME: TextRule = TextRule::line(1, 200);
-    pub const ADDRESS_LINE1: TextRule = TextRule::line(1, 200);
-    pub const ADDRESS_LINE2: TextRule = TextRule::line(0, 200);
-    pub const CITY: TextRule = TextRule::line(1, 100);
-    pub const POSTAL_CODE: TextRule = TextRule::line(1, 20);
-    pub const PRODUCT_NAME: TextRule = TextRule::line(1, 200);
-    pub const CATEGORY: TextRule = TextRule::line(1, 100);
-    pub const DESCRIPTION: TextRule = TextRule::free(0, 4000);
-    pub const TITLE: TextRule = TextRule::line(1, 200);
-    pub const MESSAGE: TextRule = TextRule::free(1, 4000);
+    pub(crate) const CUSTOMER_NAME: TextRule = TextRule::line(1, 200);
+    pub(crate) const ADDRESS_LINE1: TextRule = TextRule::line(1, 200);
+    pub(crate) const ADDRESS_LINE2: TextRule = TextRule::line(0, 200);
+    pub(crate) const CITY: TextRule = TextRule::line(1, 100);
+    pub(crate) const POSTAL_CODE: TextRule = TextRule::line(1, 20);
+    pub(crate) const PRODUCT_NAME: TextRule = TextRule::line(1, 200);
+    pub(crate) const CATEGORY: TextRule = TextRule::line(1, 100);
+    pub(crate) const DESCRIPTION: TextRule = TextRule::free(0, 4000);
+    pub(crate) const TITLE: TextRule = TextRule::line(1, 200);
+    pub(crate) const MESSAGE: TextRule = TextRule::free(1, 4000);
     pub const REASON: TextRule = TextRule::free(0, 500);
-    pub const PRICE_CENTS: IntRule = IntRule {
+    pub(crate) const PRICE_CENTS: IntRule = IntRule {
         min: 0,
         max: 10_000_000_000,
     };
-    pub const STOCK: IntRule = IntRule {
+    pub(crate) const STOCK: IntRule = IntRule {
         min: 0,
         max: 1_000_000_000,
     };
-    pub const QUANTITY: IntRule = IntRule {
+    pub(crate) const QUANTITY: IntRule = IntRule {
         min: 1,
         max: 10_000,
     };

@@ -263,7 +263,7 @@ pub struct PseudonymKey(Vec<u8>);
 pub struct WeakKey(usize);
 
 /// Shortest key accepted.
-pub const MIN_KEY_BYTES: usize = 16;
+pub(crate) const MIN_KEY_BYTES: usize = 16;
 
 impl PseudonymKey {
     pub fn new(secret: &str) -> Result<Self, WeakKey> {
@@ -275,7 +275,7 @@ impl PseudonymKey {
     }
 
     /// A new random key (64 hex characters), for local mode.
-    pub fn generate_secret() -> String {
+    pub(crate) fn generate_secret() -> String {
         format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -317,7 +317,7 @@ impl std::fmt::Debug for PseudonymKey {
 }
 
 /// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -371,7 +371,7 @@ impl Masker {
     }
 
     /// One value under one strategy; `None` is null.
-    pub fn mask_value(&self, strategy: Strategy, value: Option<&str>) -> Option<String> {
+    pub(crate) fn mask_value(&self, strategy: Strategy, value: Option<&str>) -> Option<String> {
         match strategy {
             Strategy::Keep => value.map(str::to_owned),
             Strategy::Destroy => None,
@@ -392,7 +392,7 @@ impl Masker {
     /// The customer's profile with its personal fields masked by the rules of
     /// [`Entity::Customer`] and its status `erased`; an error when the masked address no longer
     /// reads as an address.
-    pub fn mask_customer(
+    pub(crate) fn mask_customer(
         &self,
         customer: &mut crate::domain::customer::Customer,
     ) -> Result<(), serde_json::Error> {
@@ -455,7 +455,7 @@ fn field_slot<'a>(document: &'a mut Value, path: &str) -> Option<&'a mut Value> 
 
 /// The canonical JSON of `value`: object keys sorted, no whitespace. What a report's SHA-256
 /// is computed over.
-pub fn canonical_json(value: &Value) -> String {
+pub(crate) fn canonical_json(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();

@@ -11,7 +11,7 @@ use phonenumber::Mode;
 
 /// Why a phone number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PhoneError {
+pub(crate) enum PhoneError {
     /// A letter, an extension or another character that is not a digit or formatting.
     #[error("must be a phone number with its country code, like +44 20 7946 0001: digits, with spaces, dashes, dots, slashes or parentheses between them (no letters or extensions)")]
     Characters,
@@ -26,7 +26,7 @@ pub enum PhoneError {
 }
 
 /// The E.164 form of `text` (`+442079460001`), or why it is not a phone number.
-pub fn normalise(text: &str) -> Result<String, PhoneError> {
+pub(crate) fn normalise(text: &str) -> Result<String, PhoneError> {
     let text = text.trim();
     if !text
         .chars()
@@ -46,7 +46,7 @@ pub fn normalise(text: &str) -> Result<String, PhoneError> {
 
 /// Deserialises an optional phone number in its E.164 form when it is one, and as written
 /// otherwise, so that validation can name the field and say what was expected.
-pub fn deserialize_normalised<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+pub(crate) fn deserialize_normalised<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {

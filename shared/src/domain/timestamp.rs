@@ -13,7 +13,10 @@ use serde::{Serialize, Serializer};
 const MAX_LEN: usize = 30;
 
 /// Writes `at` as chrono would, faster.
-pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize<S: Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let mut buffer = [0u8; MAX_LEN];
     match write_rfc3339(at, &mut buffer).and_then(|len| std::str::from_utf8(&buffer[..len]).ok()) {
         Some(text) => serializer.serialize_str(text),
@@ -25,7 +28,7 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
 pub mod option {
     use super::*;
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         at: &Option<DateTime<Utc>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {

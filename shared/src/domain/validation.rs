@@ -63,7 +63,7 @@ impl Validation {
     /// breaks and tabs are allowed; other control characters (NUL among them) and the
     /// bidirectional overrides, embeddings and isolates, which can make text read differently
     /// from what it is, are not.
-    pub fn free_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+    pub(crate) fn free_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
         if value
             .chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
@@ -142,7 +142,8 @@ impl Validation {
 
 /// The bidirectional embeddings and overrides (U+202A to U+202E) and isolates (U+2066 to
 /// U+2069): they reorder how text is displayed. Inclusive ranges.
-pub const BIDI_CONTROLS: &[(char, char)] = &[('\u{202A}', '\u{202E}'), ('\u{2066}', '\u{2069}')];
+pub(crate) const BIDI_CONTROLS: &[(char, char)] =
+    &[('\u{202A}', '\u{202E}'), ('\u{2066}', '\u{2069}')];
 
 /// Formatting characters that do not show (Unicode category Cf) and have no place in a name,
 /// an address or an email, besides [`BIDI_CONTROLS`]: soft hyphen, Arabic letter mark,
@@ -150,7 +151,7 @@ pub const BIDI_CONTROLS: &[(char, char)] = &[('\u{202A}', '\u{202E}'), ('\u{2066
 /// operators, the byte-order mark, interlinear annotation marks. The zero-width joiner and
 /// non-joiner (U+200C, U+200D) are allowed: some scripts (Persian, Indic) and emoji sequences
 /// need them in ordinary names. Inclusive ranges.
-pub const HIDDEN_FORMATS: &[(char, char)] = &[
+pub(crate) const HIDDEN_FORMATS: &[(char, char)] = &[
     ('\u{00AD}', '\u{00AD}'),
     ('\u{061C}', '\u{061C}'),
     ('\u{180E}', '\u{180E}'),
@@ -168,12 +169,12 @@ fn in_ranges(ranges: &[(char, char)], c: char) -> bool {
 }
 
 /// One of [`BIDI_CONTROLS`].
-pub fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     in_ranges(BIDI_CONTROLS, c)
 }
 
 /// One of [`HIDDEN_FORMATS`] or [`BIDI_CONTROLS`].
-pub fn is_hidden_format(c: char) -> bool {
+pub(crate) fn is_hidden_format(c: char) -> bool {
     in_ranges(HIDDEN_FORMATS, c) || is_bidi_control(c)
 }
 

@@ -44,12 +44,12 @@ impl ErasureContext {
         super::key::key_from(self.secret.as_deref(), &self.data_dir)
     }
 
-    pub fn batch_size(&self) -> usize {
+    pub(crate) fn batch_size(&self) -> usize {
         self.batch_size
     }
 
     /// The queued-message scrubber, if one is installed.
-    pub fn queued_messages(&self) -> Option<&dyn QueuedMessageScrubber> {
+    pub(crate) fn queued_messages(&self) -> Option<&dyn QueuedMessageScrubber> {
         self.queued_messages.as_deref()
     }
 }

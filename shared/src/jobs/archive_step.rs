@@ -22,7 +22,7 @@ use super::{JobError, StepEnd};
 
 /// One item to archive.
 #[derive(Debug, Clone)]
-pub struct ArchiveRow {
+pub(crate) struct ArchiveRow {
     pub id: String,
     pub day: NaiveDate,
     pub cursor: Cursor,
@@ -32,7 +32,7 @@ pub struct ArchiveRow {
 
 /// What an archiving step archives and removes.
 #[async_trait::async_trait]
-pub trait ArchiveSource: Send + Sync {
+pub(crate) trait ArchiveSource: Send + Sync {
     /// The step name (in the checkpoint).
     fn step(&self) -> &'static str;
     /// The first segment of archive keys (`audit`, `notification-summaries`).
@@ -54,7 +54,7 @@ pub trait ArchiveSource: Send + Sync {
 }
 
 /// The archive key prefix of a tenant's day.
-pub fn day_prefix(root: &str, tenant: &TenantId, day: NaiveDate) -> String {
+pub(crate) fn day_prefix(root: &str, tenant: &TenantId, day: NaiveDate) -> String {
     format!("{root}/{tenant}/{}/", day.format("%Y/%m/%d"))
 }
 
@@ -74,7 +74,7 @@ async fn next_free_part(
 }
 
 /// Archives then removes every due item of `tenant` from `source`.
-pub async fn archive_tenant(
+pub(crate) async fn archive_tenant(
     run: &mut Run<'_>,
     source: &dyn ArchiveSource,
     tenant: &TenantId,

@@ -13,7 +13,7 @@ use crate::store::jobs::{JobStateStore, Lease, LeaseGrant};
 use crate::store::StoreResult;
 
 /// How long a lease lasts without an extension.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// This machine's name: the Functions instance id in Azure, else the host name.
 pub fn machine() -> String {
@@ -30,12 +30,12 @@ pub fn machine() -> String {
 }
 
 /// The holder id of a run of this process.
-pub fn holder_id(run_id: &str) -> String {
+pub(crate) fn holder_id(run_id: &str) -> String {
     format!("{}:{}:{run_id}", machine(), std::process::id())
 }
 
 /// True when `holder` is a process of this machine that no longer runs (killed, crashed).
-pub fn holder_is_dead_here(holder: &str) -> bool {
+pub(crate) fn holder_is_dead_here(holder: &str) -> bool {
     let mut parts = holder.splitn(3, ':');
     let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
         return false;
@@ -70,7 +70,7 @@ fn process_is_gone(_pid: u32) -> bool {
 
 /// Takes the lease on `job` for `holder`, taking over from a dead local holder; otherwise
 /// reports who holds it.
-pub async fn acquire<S: JobStateStore + ?Sized>(
+pub(crate) async fn acquire<S: JobStateStore + ?Sized>(
     store: &S,
     job: &str,
     holder: &str,

@@ -25,7 +25,7 @@ use crate::store::{Store, StoreResult};
 use super::run::Run;
 use super::{JobError, StepEnd};
 
-pub const STEPS: &[&str] = &[
+pub(crate) const STEPS: &[&str] = &[
     "orphanOrderItems",
     "orphanNotifications",
     "expiredIdempotencyKeys",
@@ -34,10 +34,10 @@ pub const STEPS: &[&str] = &[
 ];
 
 /// How long an `Idempotency-Key` is honoured.
-pub const IDEMPOTENCY_KEY_TTL: chrono::Duration = chrono::Duration::hours(24);
+pub(crate) const IDEMPOTENCY_KEY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 /// How long a consumer remembers an event it processed (to ignore a redelivery).
-pub const PROCESSED_EVENT_TTL: chrono::Duration = chrono::Duration::days(7);
+pub(crate) const PROCESSED_EVENT_TTL: chrono::Duration = chrono::Duration::days(7);
 
 /// One kind of removable leftover, found by a keyset scan over all tenants.
 #[derive(Debug, Clone, Copy)]
@@ -252,7 +252,7 @@ async fn engine(run: &mut Run<'_>) -> Result<(), JobError> {
 }
 
 /// Counts the leftovers still there (a dry scan), per kind.
-pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
+pub(crate) async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
     let store = run.context.store.clone();
     for sweep in sweeps(crate::domain::now()) {
         let mut cursor = None;

@@ -164,16 +164,11 @@ impl JobContext {
         self.progress = progress;
         self
     }
-
-    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.lease_ttl = ttl;
-        self
-    }
 }
 
 /// What stops a job step. The run turns it into the report's outcome.
 #[derive(Debug, thiserror::Error)]
-pub enum JobError {
+pub(crate) enum JobError {
     #[error("{step}: the store failed: {source}")]
     Store {
         step: &'static str,
@@ -219,7 +214,7 @@ impl JobError {
 
 /// Whether a step ran to its end or stopped because the time budget ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepEnd {
+pub(crate) enum StepEnd {
     Done,
     OutOfTime,
 }

@@ -18,7 +18,7 @@ use super::policy::TenantRetention;
 use super::run::Run;
 use super::{JobError, StepEnd};
 
-pub const STEPS: &[&str] = &["readNotifications"];
+pub(crate) const STEPS: &[&str] = &["readNotifications"];
 
 pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
     let tenants = run
@@ -59,7 +59,7 @@ async fn due(run: &Run<'_>, tenants: &[TenantId], now: DateTime<Utc>) -> Result<
     Ok(total)
 }
 
-pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
+pub(crate) async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
     let tenants = run
         .context
         .store

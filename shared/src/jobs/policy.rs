@@ -7,7 +7,7 @@ use crate::config::RetentionSettings;
 
 /// The retention periods that apply to one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TenantRetention {
+pub(crate) struct TenantRetention {
     pub notification_days: u32,
     pub read_notification_days: u32,
     pub inactive_customer_years: u32,
@@ -16,7 +16,7 @@ pub struct TenantRetention {
 
 impl TenantRetention {
     /// The global periods, with the tenant's overrides on top.
-    pub fn for_tenant(settings: &RetentionSettings, tenant: &str) -> Self {
+    pub(crate) fn for_tenant(settings: &RetentionSettings, tenant: &str) -> Self {
         let global = Self {
             notification_days: settings.notification_days,
             read_notification_days: settings.read_notification_days,
@@ -39,22 +39,22 @@ impl TenantRetention {
     }
 
     /// Notifications created before this are deleted.
-    pub fn notifications_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn notifications_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         days_before(now, self.notification_days)
     }
 
     /// Read notifications created before this are removed (with a summary archived).
-    pub fn read_notifications_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn read_notifications_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         days_before(now, self.read_notification_days)
     }
 
     /// Customers with no activity since this are anonymised.
-    pub fn inactive_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn inactive_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         years_before(now, self.inactive_customer_years)
     }
 
     /// Audit entries before this are archived, then removed.
-    pub fn audit_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn audit_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         years_before(now, self.audit_years)
     }
 }

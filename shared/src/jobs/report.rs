@@ -112,7 +112,7 @@ impl JobReport {
     }
 
     /// Notes the throttled requests (429) the store met during the run.
-    pub fn note_throttled_requests(&mut self, count: u64) {
+    pub(crate) fn note_throttled_requests(&mut self, count: u64) {
         self.throttled_requests = (count > 0).then_some(count);
     }
 

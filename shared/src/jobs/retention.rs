@@ -20,7 +20,7 @@ use super::run::Run;
 use super::{JobError, StepEnd};
 use crate::erasure::{erase_inactive_customer, ErasureContext, ErasureOutcome};
 
-pub const STEPS: &[&str] = &["notifications", "inactiveCustomers", "auditArchive"];
+pub(crate) const STEPS: &[&str] = &["notifications", "inactiveCustomers", "auditArchive"];
 
 /// Runs every step over every tenant.
 pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
@@ -96,7 +96,7 @@ async fn due(
 }
 
 /// What is still due after a run that stopped early, per kind.
-pub async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
+pub(crate) async fn count_left(run: &mut Run<'_>) -> Result<(), JobError> {
     let tenants = run
         .context
         .store

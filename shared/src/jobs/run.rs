@@ -11,7 +11,7 @@ use super::report::{JobReport, Outcome, Resumed};
 use super::{lease, Checkpoint, Job, JobContext, JobError, RunOptions, StepEnd, Trigger};
 
 /// The tenant the run itself is audited under (each tenant it touched gets its own entry too).
-pub const SYSTEM_AUDIT_TENANT: &str = "_system";
+pub(crate) const SYSTEM_AUDIT_TENANT: &str = "_system";
 
 /// A run in progress.
 pub struct Run<'a> {
@@ -242,17 +242,17 @@ impl<'a> Run<'a> {
 
     /// True when the time budget is spent. A run always gets through its first batch, so a
     /// budget too short for the setup still makes progress run after run.
-    pub fn out_of_time(&self) -> bool {
+    pub(crate) fn out_of_time(&self) -> bool {
         self.processed > 0 && self.started.elapsed() >= self.context.settings.max_runtime
     }
 
-    pub fn batch_size(&self) -> u32 {
+    pub(crate) fn batch_size(&self) -> u32 {
         self.context.settings.batch_size.max(1)
     }
 
     /// Where a keyset-scanning step starts: `None` when the checkpoint says it is already done,
     /// else the cursor to continue after (`Some(None)`: from the beginning).
-    pub fn resume_cursor(
+    pub(crate) fn resume_cursor(
         &mut self,
         step: &str,
         tenant: Option<&TenantId>,
@@ -266,7 +266,7 @@ impl<'a> Run<'a> {
 
     /// The resume point for `step` (and `tenant`, for per-tenant steps), if the checkpoint
     /// names it. Steps and tenants before it are done and return `Skip`.
-    pub fn resume_at(&mut self, step: &str, tenant: Option<&TenantId>) -> Resume {
+    pub(crate) fn resume_at(&mut self, step: &str, tenant: Option<&TenantId>) -> Resume {
         let Some(checkpoint) = &self.resume else {
             return Resume::Fresh;
         };
@@ -340,7 +340,7 @@ impl<'a> Run<'a> {
 
     /// Extends the lease when a quarter of it has passed since the last extension (for steps
     /// whose items take long, between commits).
-    pub async fn keep_lease(&mut self) -> Result<(), JobError> {
+    pub(crate) async fn keep_lease(&mut self) -> Result<(), JobError> {
         if self.dry_run || self.last_renewal.elapsed() < self.context.lease_ttl / 4 {
             return Ok(());
         }
@@ -354,7 +354,7 @@ impl<'a> Run<'a> {
     }
 
     /// Tells the progress display that `step` starts, with what it has due when counted.
-    pub fn progress_step(&self, step: &str, total: Option<u64>) {
+    pub(crate) fn progress_step(&self, step: &str, total: Option<u64>) {
         self.context.progress.step(step, total);
     }
 
@@ -382,7 +382,7 @@ fn is_throttling(error: &JobError) -> bool {
 
 /// Where a step starts.
 #[derive(Debug)]
-pub enum Resume {
+pub(crate) enum Resume {
     /// From the beginning.
     Fresh,
     /// Already done by the run the checkpoint belongs to.

@@ -39,7 +39,7 @@ impl InvocationRequest {
     }
 
     /// A metadata entry, by name (case-insensitive, as the host's dictionaries are).
-    pub fn metadata_value(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn metadata_value(&self, key: &str) -> Option<&Value> {
         lookup(&self.metadata, key)
     }
 

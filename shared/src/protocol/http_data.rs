@@ -248,20 +248,6 @@ impl HttpResponseData {
         }
     }
 
-    /// The `res` output as a JSON value, moving the body instead of copying it.
-    pub fn into_value(self) -> Value {
-        let headers: serde_json::Map<String, Value> = self
-            .headers
-            .into_iter()
-            .map(|(name, value)| (name, Value::String(value)))
-            .collect();
-        let mut map = serde_json::Map::new();
-        map.insert("statusCode".to_owned(), Value::from(self.status_code));
-        map.insert("headers".to_owned(), Value::Object(headers));
-        map.insert("body".to_owned(), Value::String(self.body));
-        Value::Object(map)
-    }
-
     /// Reads a `res` output the way the host does: `statusCode` as a number or a string
     /// (`status` accepted too), `body` as text or JSON, `headers` as an object.
     pub fn from_output(value: &Value) -> Option<Self> {

@@ -18,7 +18,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::tenant::TenantId;
 
 /// What a fenced write fails with when the lease is no longer held by the caller.
-pub const LEASE_LOST: &str = "job lease is no longer held by this run";
+pub(crate) const LEASE_LOST: &str = "job lease is no longer held by this run";
 
 /// True when `error` says the caller's lease was lost (taken over after it expired).
 pub fn is_lease_lost(error: &StoreError) -> bool {

@@ -66,7 +66,7 @@ pub struct ProductFilter {
 
 impl ProductFilter {
     /// The listing's name in continuation tokens: a token is valid only for the same filters.
-    pub fn query_name(&self) -> String {
+    pub(crate) fn query_name(&self) -> String {
         format!("products:{:?}:{:?}", self.name, self.category)
     }
 }
@@ -107,7 +107,7 @@ pub struct OrderFilter {
 
 impl OrderFilter {
     /// The listing's name in continuation tokens: a token is valid only for the same filters.
-    pub fn query_name(&self) -> String {
+    pub(crate) fn query_name(&self) -> String {
         format!(
             "orders:{:?}:{:?}:{:?}:{:?}",
             self.status.map(OrderStatus::as_str),
@@ -212,7 +212,7 @@ pub struct AuditFilter {
 
 impl AuditFilter {
     /// The listing's name in continuation tokens: a token is valid only for the same filters.
-    pub fn query_name(&self) -> String {
+    pub(crate) fn query_name(&self) -> String {
         format!(
             "audit:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
             self.actor_id,

@@ -52,7 +52,7 @@ impl OrderStatus {
     }
 
     /// The statuses an order in this status may move to.
-    pub fn allowed_next(self) -> &'static [Self] {
+    pub(crate) fn allowed_next(self) -> &'static [Self] {
         match self {
             Self::Pending => &[Self::Confirmed, Self::Cancelled],
             Self::Confirmed => &[Self::Shipped, Self::Cancelled],
@@ -62,7 +62,7 @@ impl OrderStatus {
     }
 
     /// Checks a transition; the error names the allowed ones.
-    pub fn transition(self, to: Self) -> Result<Self, IllegalTransition> {
+    pub(crate) fn transition(self, to: Self) -> Result<Self, IllegalTransition> {
         if self.allowed_next().contains(&to) {
             Ok(to)
         } else {

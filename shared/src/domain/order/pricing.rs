@@ -13,7 +13,7 @@ const DEFAULT_CURRENCY: &str = "EUR";
 
 /// The lines' items at today's prices and their currency, or why the order cannot be placed.
 /// `product` looks a product up by id (`None` when it does not exist).
-pub fn price_lines<E>(
+pub(crate) fn price_lines<E>(
     lines: &[OrderLineInput],
     mut product: impl FnMut(&str) -> Result<Option<Product>, E>,
 ) -> Result<Result<(Vec<OrderItem>, String), Rejection>, E> {
@@ -73,7 +73,7 @@ pub fn total_cents(items: &[OrderItem]) -> i64 {
 }
 
 /// Units per product over all of an order's items, in product order.
-pub fn quantities(items: &[OrderItem]) -> Vec<(String, i64)> {
+pub(crate) fn quantities(items: &[OrderItem]) -> Vec<(String, i64)> {
     let mut totals: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for item in items {
         *totals.entry(item.product_id.as_str()).or_insert(0) += item.quantity;

@@ -9,41 +9,41 @@ use crate::store::{ts, ErasureProgress};
 
 /// Document types (`type` field), one per kind of record.
 pub mod kind {
-    pub const CUSTOMER: &str = "customer";
+    pub(crate) const CUSTOMER: &str = "customer";
     pub const ORDER: &str = "order";
-    pub const PRODUCT: &str = "product";
-    pub const NOTIFICATION: &str = "notification";
-    pub const AUDIT: &str = "audit";
-    pub const IDEMPOTENCY: &str = "idempotency";
-    pub const ERASURE: &str = "erasure";
-    pub const PROCESSED_EVENT: &str = "processedEvent";
-    pub const LEASE: &str = "lease";
-    pub const JOB_RUN: &str = "jobRun";
-    pub const RESERVATION: &str = "reservation";
+    pub(crate) const PRODUCT: &str = "product";
+    pub(crate) const NOTIFICATION: &str = "notification";
+    pub(crate) const AUDIT: &str = "audit";
+    pub(crate) const IDEMPOTENCY: &str = "idempotency";
+    pub(crate) const ERASURE: &str = "erasure";
+    pub(crate) const PROCESSED_EVENT: &str = "processedEvent";
+    pub(crate) const LEASE: &str = "lease";
+    pub(crate) const JOB_RUN: &str = "jobRun";
+    pub(crate) const RESERVATION: &str = "reservation";
 }
 
 /// The scope (second partition-key level) of the product catalogue: all of a tenant's
 /// products share one logical partition, so one transactional batch can reserve stock on
 /// several products at once.
-pub const CATALOG_SCOPE: &str = "catalog";
+pub(crate) const CATALOG_SCOPE: &str = "catalog";
 
 /// The scope of tenant-wide records: notifications to a staff role, audit entries about no
 /// customer (job runs, say).
-pub const TENANT_SCOPE: &str = "tenant";
+pub(crate) const TENANT_SCOPE: &str = "tenant";
 
 /// The scope holding everything about one customer: profile, orders, notifications,
 /// idempotency keys, erasure requests, processed events and the audit entries about them.
-pub fn customer_scope(customer_id: &str) -> String {
+pub(crate) fn customer_scope(customer_id: &str) -> String {
     format!("customer:{customer_id}")
 }
 
 /// The customer a scope belongs to, if it is a customer scope.
-pub fn scope_customer(scope: &str) -> Option<&str> {
+pub(crate) fn scope_customer(scope: &str) -> Option<&str> {
     scope.strip_prefix("customer:")
 }
 
 /// Cosmos DB document ids may be at most this long (bytes).
-pub const MAX_DOC_ID_LEN: usize = 255;
+pub(crate) const MAX_DOC_ID_LEN: usize = 255;
 
 /// Characters a Cosmos DB id may not contain (and `%`, the escape), with their escapes.
 const ESCAPES: [(char, &str); 5] = [
@@ -57,7 +57,7 @@ const ESCAPES: [(char, &str); 5] = [
 /// The document id of a record: its type and its own id, so records of different types can
 /// share a partition without their ids colliding. Characters Cosmos refuses in ids are
 /// percent-escaped ([`record_id_of`] reverses it).
-pub fn doc_id(kind: &str, id: &str) -> String {
+pub(crate) fn doc_id(kind: &str, id: &str) -> String {
     let mut encoded = String::with_capacity(kind.len() + 1 + id.len());
     encoded.push_str(kind);
     encoded.push(':');
@@ -71,7 +71,7 @@ pub fn doc_id(kind: &str, id: &str) -> String {
 }
 
 /// The record id inside a document id of `kind` (`None` when it is another kind's).
-pub fn record_id_of(kind: &str, doc_id: &str) -> Option<String> {
+pub(crate) fn record_id_of(kind: &str, doc_id: &str) -> Option<String> {
     let encoded = doc_id.strip_prefix(kind)?.strip_prefix(':')?;
     let mut decoded = String::with_capacity(encoded.len());
     let mut rest = encoded;
@@ -91,7 +91,7 @@ pub fn record_id_of(kind: &str, doc_id: &str) -> Option<String> {
 /// One stored document: routing fields, our own version tag and the domain record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Doc<T> {
+pub(crate) struct Doc<T> {
     /// [`doc_id`] of the record.
     pub id: String,
     /// First partition-key level.
@@ -146,17 +146,17 @@ impl<T> Doc<T> {
         }
     }
 
-    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+    pub(crate) fn with_version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
     }
 
-    pub fn with_at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+    pub(crate) fn with_at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
         self.at = Some(crate::store::ts(at));
         self
     }
 
-    pub fn with_ttl(mut self, seconds: Option<i64>) -> Self {
+    pub(crate) fn with_ttl(mut self, seconds: Option<i64>) -> Self {
         self.ttl = seconds;
         self
     }

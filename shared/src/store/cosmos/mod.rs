@@ -74,11 +74,11 @@ pub use ops::{BatchOutcome, BatchRefused, Param};
 use super::{HealthCheck, StoreError};
 
 /// The backend name in reports and errors.
-pub const BACKEND: &str = "cosmos";
+pub(crate) const BACKEND: &str = "cosmos";
 /// The container of every tenant's records.
-pub const DATA_CONTAINER: &str = "tenantdata";
+pub(crate) const DATA_CONTAINER: &str = "tenantdata";
 /// The container of job leases, checkpoints and run reports.
-pub const JOBS_CONTAINER: &str = "jobs";
+pub(crate) const JOBS_CONTAINER: &str = "jobs";
 
 /// How the store authenticates.
 #[derive(Clone)]
@@ -307,7 +307,7 @@ fn managed_identity(
 
 /// The indexing policy of `tenantdata`: everything indexed, plus the composite indexes the
 /// listings' multi-column `ORDER BY` needs on a real account (Bicep declares the same).
-pub fn data_indexing_policy() -> serde_json::Value {
+pub(crate) fn data_indexing_policy() -> serde_json::Value {
     serde_json::json!({
         "indexingMode": "consistent",
         "automatic": true,

@@ -21,7 +21,7 @@ use crate::store::{ts, NotificationStore, Page, PageRequest, StoreError, StoreRe
 
 /// The shortest time a notification lives after it is created (document `ttl`); longer when a
 /// retention setting keeps notifications longer (`CosmosOptions::notification_ttl`).
-pub const NOTIFICATION_TTL_SECONDS: i64 = 90 * 24 * 3600;
+pub(crate) const NOTIFICATION_TTL_SECONDS: i64 = 90 * 24 * 3600;
 
 /// Parameter names of the recipients a listing may ask for (a customer and a few roles).
 const RECIPIENT_PARAMS: [(&str, &str); 8] = [

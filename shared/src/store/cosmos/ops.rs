@@ -53,7 +53,7 @@ impl CosmosStore {
     }
 
     /// Reads one document; `None` when it does not exist.
-    pub async fn read_doc<T: DeserializeOwned>(
+    pub(crate) async fn read_doc<T: DeserializeOwned>(
         &self,
         container: &ContainerClient,
         pk: PartitionKey,
@@ -79,7 +79,7 @@ impl CosmosStore {
     }
 
     /// Creates a document; `Conflict` when one with this id exists in the partition.
-    pub async fn create_doc<T: Serialize + Send + Sync>(
+    pub(crate) async fn create_doc<T: Serialize + Send + Sync>(
         &self,
         container: &ContainerClient,
         pk: PartitionKey,
@@ -96,7 +96,7 @@ impl CosmosStore {
     }
 
     /// Replaces a document, only if its `_etag` is still `cosmos_etag` (when given).
-    pub async fn replace_doc<T: Serialize + Send + Sync>(
+    pub(crate) async fn replace_doc<T: Serialize + Send + Sync>(
         &self,
         container: &ContainerClient,
         pk: PartitionKey,
@@ -114,7 +114,7 @@ impl CosmosStore {
     }
 
     /// Creates or replaces a document, only if its `_etag` is still `cosmos_etag` (when given).
-    pub async fn upsert_doc<T: Serialize + Send + Sync>(
+    pub(crate) async fn upsert_doc<T: Serialize + Send + Sync>(
         &self,
         container: &ContainerClient,
         pk: PartitionKey,
@@ -132,7 +132,7 @@ impl CosmosStore {
     }
 
     /// Deletes a document; `false` when it did not exist.
-    pub async fn delete_doc(
+    pub(crate) async fn delete_doc(
         &self,
         container: &ContainerClient,
         pk: PartitionKey,
@@ -158,7 +158,7 @@ impl CosmosStore {
     /// Runs a query in `scope` and collects every result (queries carry their own `TOP`). Each
     /// page is bounded by the store's timeout, not the whole query: a job's scan over a large
     /// tenant reads many pages, each of which must answer in time.
-    pub async fn query_docs<T: DeserializeOwned + Send + 'static>(
+    pub(crate) async fn query_docs<T: DeserializeOwned + Send + 'static>(
         &self,
         container: &ContainerClient,
         scope: FeedScope,
@@ -192,7 +192,7 @@ impl CosmosStore {
     }
 
     /// Runs a transactional batch: every operation or none.
-    pub async fn run_batch(
+    pub(crate) async fn run_batch(
         &self,
         container: &ContainerClient,
         batch: TransactionalBatch,
@@ -241,7 +241,7 @@ impl CosmosStore {
     }
 
     /// A batch builder error (serialising a document) as a store error.
-    pub fn batch_error(&self, error: CosmosError) -> StoreError {
+    pub(crate) fn batch_error(&self, error: CosmosError) -> StoreError {
         self.decode_error("batch", &error)
     }
 

@@ -13,12 +13,12 @@ use crate::domain::tenant::TenantId;
 use crate::store::{ts, Page, PageRequest, StoreError, StoreResult};
 
 /// The full partition key of a document.
-pub fn pk(tenant: &str, scope: &str) -> PartitionKey {
+pub(crate) fn pk(tenant: &str, scope: &str) -> PartitionKey {
     PartitionKey::from((tenant.to_owned(), scope.to_owned()))
 }
 
 /// Every partition of one tenant (a prefix of the hierarchical key).
-pub fn tenant_feed(tenant: &TenantId) -> FeedScope {
+pub(crate) fn tenant_feed(tenant: &TenantId) -> FeedScope {
     tenant_prefix_feed(tenant.as_str())
 }
 
@@ -28,13 +28,13 @@ pub(crate) fn tenant_prefix_feed(tenant: &str) -> FeedScope {
 }
 
 /// One logical partition.
-pub fn scope_feed(tenant: &str, scope: &str) -> FeedScope {
+pub(crate) fn scope_feed(tenant: &str, scope: &str) -> FeedScope {
     FeedScope::partition(pk(tenant, scope))
 }
 
 /// The stored form of an audit entry, in the partition of the write it records (so both go
 /// in one batch).
-pub fn audit_doc(entry: &AuditEntry, scope: &str) -> Doc<AuditEntry> {
+pub(crate) fn audit_doc(entry: &AuditEntry, scope: &str) -> Doc<AuditEntry> {
     Doc::new(
         kind::AUDIT,
         &entry.id,
@@ -47,7 +47,7 @@ pub fn audit_doc(entry: &AuditEntry, scope: &str) -> Doc<AuditEntry> {
 }
 
 /// Adds a document creation to a batch.
-pub fn batch_create<T: Serialize>(
+pub(crate) fn batch_create<T: Serialize>(
     store: &CosmosStore,
     batch: TransactionalBatch,
     doc: &Doc<T>,
@@ -58,7 +58,7 @@ pub fn batch_create<T: Serialize>(
 }
 
 /// Adds a replacement (if-match on `_etag` when the document has one) to a batch.
-pub fn batch_replace<T: Serialize>(
+pub(crate) fn batch_replace<T: Serialize>(
     store: &CosmosStore,
     batch: TransactionalBatch,
     doc: &Doc<T>,
@@ -74,7 +74,7 @@ pub fn batch_replace<T: Serialize>(
 }
 
 /// Adds a deletion to a batch (if-match on `_etag` when given).
-pub fn batch_delete(
+pub(crate) fn batch_delete(
     batch: TransactionalBatch,
     id: &str,
     cosmos_etag: Option<&str>,
@@ -149,7 +149,7 @@ pub enum Order {
 
 /// A keyset page over documents of one type: `filter` is extra SQL (`AND ...`, using `params`),
 /// `query_name` names the listing and its filters for the continuation token.
-pub struct KeysetQuery<'a> {
+pub(crate) struct KeysetQuery<'a> {
     pub kind: &'a str,
     pub filter: String,
     pub params: Vec<Param>,
@@ -172,7 +172,7 @@ impl CosmosStore {
     }
 
     /// Reads one page of a keyset listing of a tenant's records, in `(sortKey, id)` order.
-    pub async fn keyset_page<T: DeserializeOwned + Send + 'static>(
+    pub(crate) async fn keyset_page<T: DeserializeOwned + Send + 'static>(
         &self,
         tenant: &TenantId,
         query: KeysetQuery<'_>,
@@ -186,7 +186,7 @@ impl CosmosStore {
     }
 
     /// [`Self::keyset_page`], keeping the envelopes (for their versions).
-    pub async fn keyset_docs<T: DeserializeOwned + Send + 'static>(
+    pub(crate) async fn keyset_docs<T: DeserializeOwned + Send + 'static>(
         &self,
         tenant: &TenantId,
         query: KeysetQuery<'_>,

@@ -228,7 +228,7 @@ impl Db {
     }
 
     /// Runs `work` on a reader connection on the blocking pool: for reads that may take long.
-    pub async fn read_long<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(crate) async fn read_long<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
@@ -237,18 +237,6 @@ impl Db {
         run_blocking(move || {
             let index = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
             lock(&inner.readers[index]).run(inner.reads_may_keep_snapshots(), work)
-        })
-        .await
-    }
-
-    /// The schema version the database is at.
-    pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        self.read(|conn| {
-            conn.query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                [],
-                |row| row.get(0),
-            )
         })
         .await
     }
@@ -300,7 +288,7 @@ where
 }
 
 /// Maps a SQLite error to the store's terms.
-pub fn sqlite_error(error: rusqlite::Error) -> StoreError {
+pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
         rusqlite::Error::SqliteFailure(code, _)
@@ -407,6 +395,22 @@ impl HealthCheck for Db {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// What only the tests ask of the database.
+#[cfg(test)]
+impl Db {
+    /// The schema version the database is at.
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .await
     }
 }
 

@@ -15,12 +15,15 @@ pub use crate::store::{check_if_match, ts};
 pub use crate::domain::now;
 
 /// Reads a stored time; a malformed one is a conversion error, not a panic.
-pub fn time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+pub(crate) fn time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
     let text: String = row.get(index)?;
     parse_time(&text, index)
 }
 
-pub fn optional_time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(crate) fn optional_time_at(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let text: Option<String> = row.get(index)?;
     text.map(|text| parse_time(&text, index)).transpose()
 }
@@ -38,12 +41,15 @@ fn parse_time(text: &str, index: usize) -> rusqlite::Result<DateTime<Utc>> {
 }
 
 /// A JSON column read into a value.
-pub fn json_at<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+pub(crate) fn json_at<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
     parse_json(&text, index)
 }
 
-pub fn optional_json_at<T: serde::de::DeserializeOwned>(
+pub(crate) fn optional_json_at<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
     index: usize,
 ) -> rusqlite::Result<Option<T>> {
@@ -61,12 +67,12 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> rusql
     })
 }
 
-pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// Writes an audit entry inside the caller's transaction.
-pub fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
+pub(crate) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -86,7 +92,7 @@ pub fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<(
 }
 
 /// Where a keyset page starts, and how many rows to read for it.
-pub struct Keyset {
+pub(crate) struct Keyset {
     /// The sort key and the id of the previous page's last item (`None` on the first page).
     pub after_key: Option<String>,
     pub after_id: Option<String>,
