@@ -9,9 +9,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{client, settings, spawn_local};
+use common::{client, poll_json_until, settings, spawn_local};
 use function_app::local::LocalRuntime;
 use function_app::registry;
 use function_app::startup::{AppState, Mode};
@@ -129,29 +129,6 @@ fn the_openapi_document_describes_the_http_one() {
     assert_eq!(example_operations, 1);
 }
 
-/// Polls `GET url` until `done` holds for its JSON, for at most 20 s.
-async fn wait_for(url: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let value: Value = client()
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if done(&value) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "gave up on {url}: {value}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_local_runtime_routes_the_http_call_and_feeds_the_queue_function() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,8 +167,9 @@ async fn the_local_runtime_routes_the_http_call_and_feeds_the_queue_function() {
         .await
         .unwrap();
     assert_eq!(failing.status(), 202);
-    let dead = wait_for(
+    let dead = poll_json_until(
         &format!("http://{address}/admin/deadletters?entity=example-greetings"),
+        Duration::from_secs(20),
         |v| v.as_array().is_some_and(|items| !items.is_empty()),
     )
     .await;
@@ -204,8 +182,9 @@ async fn the_local_runtime_routes_the_http_call_and_feeds_the_queue_function() {
         "{dead}"
     );
     assert_eq!(dead[0]["body"], r#"{"word":"fail"}"#, "{dead}");
-    let pending = wait_for(
+    let pending = poll_json_until(
         &format!("http://{address}/admin/messages?entity=example-greetings"),
+        Duration::from_secs(20),
         |v| v.as_array().is_some_and(Vec::is_empty),
     )
     .await;

@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{client, settings, spawn_local};
+use common::{client, poll_json_until as wait_for, settings, spawn_local};
 use function_app::local::ncrontab::Schedule;
 use function_app::local::timers::{fire, run_timer, TimerStatusStore};
 use function_app::local::LocalRuntime;
@@ -19,29 +19,6 @@ use serde_json::{json, Value};
 async fn local(dir: &std::path::Path) -> (SocketAddr, LocalRuntime) {
     let runtime = LocalRuntime::new(AppState::open(settings(dir, &[]), Mode::Local).unwrap());
     (spawn_local(runtime.clone()).await, runtime)
-}
-
-/// Polls `GET url` until `done` holds for its JSON, for at most `limit`.
-async fn wait_for(url: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let value: Value = client()
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if done(&value) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "gave up waiting on {url}: {value}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -5,9 +5,11 @@
 
 mod common;
 
+#[cfg(not(feature = "example-function"))]
 use std::path::Path;
 
 use common::{client, settings, spawn_handler};
+#[cfg(not(feature = "example-function"))]
 use function_app::api::openapi::document_text;
 use function_app::registry::api_document as document;
 use function_app::registry::{match_http_route, FUNCTIONS};

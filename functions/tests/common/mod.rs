@@ -5,10 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use function_app::app::handler_router;
 use function_app::local::LocalRuntime;
 use function_app::startup::AppState;
+use serde_json::Value;
 use shared::config::{Settings, SettingsSource};
 use shared::protocol::InvocationRequest;
 use tokio::net::TcpListener;
@@ -63,6 +65,29 @@ pub async fn spawn_local(runtime: LocalRuntime) -> SocketAddr {
         let _ = runtime.serve(listener, std::future::pending()).await;
     });
     address
+}
+
+/// Polls `GET url` until `done` holds for its JSON, for at most `limit`.
+pub async fn poll_json_until(url: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let value: Value = client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "gave up waiting on {url}: {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub fn client() -> reqwest::Client {
