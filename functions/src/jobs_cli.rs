@@ -63,9 +63,8 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         .with_configured_store(&settings)
         .await?;
     // The local runtime's queue in DATA_DIR is scrubbed as `handler local` does.
-    let erasure = ErasureContext::new(&settings).with_queued_messages(Arc::new(
-        crate::local::storage::LocalStorage::new(backends.db.clone()),
-    ));
+    let erasure =
+        crate::local::storage::scrubbing_local_queue(ErasureContext::new(&settings), &backends.db);
     let options = RunOptions {
         trigger: Trigger::Cli,
         dry_run: dry_run || settings.jobs.dry_run,

@@ -11,7 +11,6 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use shared::config::{Settings, SettingsSource};
 use shared::domain::audit::AuditEntry;
-use shared::domain::customer::{Customer, CustomerStatus, NotificationPreferences};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::Masker;
 use shared::domain::tenant::TenantId;
@@ -21,6 +20,11 @@ use shared::store::sqlite::Db;
 use shared::store::{ErasureStep, Store};
 
 use function_app::local::storage::LocalStorage;
+
+/// The records the store suites use (shared/tests/fixtures).
+#[path = "../../shared/tests/fixtures/records.rs"]
+mod records;
+use records::customer;
 
 /// A store under test, the database holding the embedded queue, and their folder.
 struct Subject {
@@ -65,24 +69,6 @@ fn settings(dir: &Path) -> Settings {
         ),
     ]))
     .unwrap()
-}
-
-fn customer(id: &str) -> Customer {
-    let now = shared::domain::now();
-    Customer {
-        id: id.into(),
-        tenant_id: String::new(),
-        name: format!("Name {id}"),
-        email: format!("{id}@example.org"),
-        phone: None,
-        address: None,
-        preferences: NotificationPreferences::default(),
-        status: CustomerStatus::Active,
-        created_at: now,
-        updated_at: now,
-        last_activity_at: now,
-        etag: String::new(),
-    }
 }
 
 fn erasure_record(id: &str, tenant: &str, customer: &str) -> ErasureRecord {

@@ -19,7 +19,6 @@ pub mod timers;
 mod workers;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use shared::protocol::{InvocationResponse, OutgoingMessage, TimerInfo};
 use tokio::net::TcpListener;
@@ -31,7 +30,6 @@ use crate::startup::AppState;
 use host::{InvocationFailure, LocalHost, Reason};
 use ncrontab::Schedule;
 use queue::{LocalQueue, QueueOptions};
-use storage::LocalStorage;
 use timers::TimerStatusStore;
 
 /// What can stop local mode or a one-off invocation.
@@ -111,8 +109,7 @@ pub struct LocalRuntime {
 impl LocalRuntime {
     /// The runtime over `state`, whose erasures now also scrub the local queue.
     pub fn new(mut state: AppState) -> Self {
-        let scrubber = Arc::new(LocalStorage::new(state.db.clone()));
-        let erasure = state.erasure.clone().with_queued_messages(scrubber);
+        let erasure = storage::scrubbing_local_queue(state.erasure.clone(), &state.db);
         state.parts_mut().erasure = erasure;
         let local = &state.settings.local;
         let queue = LocalQueue::new(

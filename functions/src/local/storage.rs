@@ -59,6 +59,15 @@ pub struct LocalStorage {
     migrated: Arc<OnceCell<()>>,
 }
 
+/// `erasure` that also scrubs the local queue kept in `db` (what `handler local` and
+/// `handler jobs run` erase with).
+pub fn scrubbing_local_queue(
+    erasure: shared::erasure::ErasureContext,
+    db: &Db,
+) -> shared::erasure::ErasureContext {
+    erasure.with_queued_messages(std::sync::Arc::new(LocalStorage::new(db.clone())))
+}
+
 impl LocalStorage {
     pub fn new(db: Db) -> Self {
         Self {
