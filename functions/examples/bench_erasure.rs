@@ -166,6 +166,7 @@ async fn erase(options: &Options) -> (Duration, serde_json::Value) {
         status: ErasureStatus::Accepted,
         requested_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
+        queued_at: None,
         report: None,
     };
     let tenant = TenantId::new(TENANT).expect("tenant");

@@ -646,6 +646,7 @@ async fn an_interrupted_erasure_resumes_and_counts_each_record_once() {
         status: ErasureStatus::Accepted,
         requested_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
+        queued_at: None,
         report: None,
     };
     let store = &app.runtime.state.store;

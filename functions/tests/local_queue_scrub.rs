@@ -81,6 +81,7 @@ fn erasure_record(id: &str, tenant: &str, customer: &str) -> ErasureRecord {
         status: ErasureStatus::Accepted,
         requested_at: now,
         updated_at: now,
+        queued_at: None,
         report: None,
     }
 }

@@ -324,6 +324,7 @@ async fn events_for_missing_or_erased_customers_or_foreign_orders_change_nothing
         status: ErasureStatus::Accepted,
         requested_at: Utc::now(),
         updated_at: Utc::now(),
+        queued_at: None,
         report: None,
     };
     fx.state

@@ -17,6 +17,7 @@ pub mod domain;
 pub mod erasure;
 pub mod files;
 pub mod jobs;
+pub mod outbox;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;

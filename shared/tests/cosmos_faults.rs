@@ -776,6 +776,7 @@ async fn an_erasure_batch_whose_answer_is_lost_counts_its_records_once() {
         status: ErasureStatus::Accepted,
         requested_at: now,
         updated_at: now,
+        queued_at: None,
         report: None,
     };
     let ErasureStart::Run { mut progress, .. } = store.start_erasure(&t1(), request).await.unwrap()

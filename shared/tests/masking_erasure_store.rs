@@ -82,6 +82,7 @@ fn request(id: &str, customer: &str) -> ErasureRecord {
         status: ErasureStatus::Accepted,
         requested_at: Utc::now(),
         updated_at: Utc::now(),
+        queued_at: None,
         report: None,
     }
 }

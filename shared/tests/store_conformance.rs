@@ -30,6 +30,7 @@ use shared::domain::product::{Product, ProductInput};
 use shared::domain::rejection::Rejection;
 use shared::domain::tenant::TenantId;
 use shared::jobs::erasure::RETENTION_REQUESTER;
+use shared::outbox::OutboxMessage;
 use shared::store::cosmos::CosmosOptions;
 use shared::store::jobs::{
     is_lease_lost, Cursor, Fence, JobRunRecord, LeaseGrant, NotificationScan, Removal,
@@ -183,6 +184,7 @@ fn erasure_record(id: &str, tenant: &str, customer: &str, requested_by: &str) ->
         status: ErasureStatus::Accepted,
         requested_at: now(),
         updated_at: now(),
+        queued_at: None,
         report: None,
     }
 }
@@ -232,9 +234,13 @@ fn plan(customer: &Customer, event: &OrderEvent) -> Fanout {
     .about_customer(&customer.id);
     Fanout {
         notifications: vec![notification],
-        outbound: vec![
-            json!({ "deliveryId": format!("{}:email", event.event_id), "channel": "email", "customerId": customer.id }),
-        ],
+        outbound: vec![OutboxMessage::outbound_notification(
+            &format!("{}:email", event.event_id),
+            &json!({ "deliveryId": format!("{}:email", event.event_id), "channel": "email", "customerId": customer.id }),
+            &event.tenant_id,
+            "email",
+            event.occurred_at,
+        )],
         audit: vec![audit],
     }
 }
@@ -2778,26 +2784,19 @@ async fn an_order_event_is_dispatched_once_per_consumer(subject: Subject) {
         .dispatch_event(&t, "NotificationDispatch", &e1, plan)
         .await
         .unwrap();
-    let DispatchOutcome::Dispatched {
-        notifications: 1,
-        outbound,
-    } = first
-    else {
-        panic!("expected a dispatch, got {first:?}")
-    };
-    assert_eq!(outbound.len(), 1);
-    assert_eq!(outbound[0]["deliveryId"], "e-1:email");
-    // A redelivery: nothing new stored, the first delivery's outbound messages handed back.
+    assert_eq!(
+        first,
+        DispatchOutcome::Dispatched {
+            notifications: 1,
+            outbound: 1
+        }
+    );
+    // A redelivery: nothing new stored.
     let again = store
         .dispatch_event(&t, "NotificationDispatch", &e1, plan)
         .await
         .unwrap();
-    assert_eq!(
-        again,
-        DispatchOutcome::Duplicate {
-            outbound: outbound.clone()
-        }
-    );
+    assert_eq!(again, DispatchOutcome::Duplicate);
     let notes = all_notifications(store, &t, &[to_customer("c-1")]).await;
     assert_eq!(notes.len(), 1);
     assert_eq!(
@@ -2918,11 +2917,11 @@ async fn events_for_missing_or_erased_customers_or_orders_are_skipped_once(subje
     // A skipped event is recorded: its redelivery is a duplicate with nothing to send.
     assert_eq!(
         skipped("e-4", "o-1", "c-1").await,
-        DispatchOutcome::Duplicate { outbound: vec![] }
+        DispatchOutcome::Duplicate
     );
     assert_eq!(
         skipped("e-1", "o-1", "c-9").await,
-        DispatchOutcome::Duplicate { outbound: vec![] }
+        DispatchOutcome::Duplicate
     );
     assert!(all_notifications(
         store,

@@ -421,6 +421,7 @@ async fn request_erasure(
         status: ErasureStatus::Accepted,
         requested_at: now,
         updated_at: now,
+        queued_at: None,
         report: None,
     };
     let audit = caller

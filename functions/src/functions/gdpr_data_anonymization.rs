@@ -92,6 +92,7 @@ fn record_of(body: &ErasureRequest) -> ErasureRecord {
         status: ErasureStatus::Accepted,
         requested_at: body.requested_at,
         updated_at: shared::domain::now(),
+        queued_at: None,
         report: None,
     }
 }

@@ -1,6 +1,7 @@
 //! `NotificationDispatch`: turns order events from the `order-events` topic (subscription
-//! `notifications`, [`OrderEvent`]) into in-app notifications, and email/SMS messages on the
-//! `notifications-outbound` queue (output binding `outboundNotifications`).
+//! `notifications`, [`OrderEvent`]) into in-app notifications, and email/SMS messages for the
+//! `notifications-outbound` queue (written to the outbox with the notifications; `OutboxRelay`
+//! sends them).
 //!
 //! Who hears about what ([`fanout`]):
 //!
@@ -26,23 +27,25 @@
 //!  "orderId": "o-1", "eventType": "shipped", "occurredAt": "2026-11-21T02:00:00Z"}
 //! ```
 //!
-//! `channel` is `email` or `sms`; `template` is `order.<eventType>`. Delivery is at least
-//! once: a redelivered event sends the same messages again (the first reply may have been
-//! lost), so senders deduplicate on `deliveryId`.
+//! `channel` is `email` or `sms`; `template` is `order.<eventType>`. The message's Service Bus
+//! `MessageId` is its `deliveryId`. Delivery is at least once (a relay retry can send one
+//! twice), so senders deduplicate on `deliveryId`.
 //!
 //! Exactly once for notifications: events are deduplicated by `eventId` (the
-//! `processed_events` table), in the same transaction that stores the notifications. Events
+//! `processed_events` table), in the same transaction that stores the notifications and the
+//! outbound messages' outbox records. Events
 //! for missing or erased customers (or with an erasure requested), or for an order that is
 //! not the customer's, complete without effect (logged with ids only). A malformed event is
 //! bad input (400): retried, then dead-lettered with the reason.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::domain::audit::AuditEntry;
 use shared::domain::customer::Customer;
 use shared::domain::messages::{OrderEvent, OrderEventType};
 use shared::domain::notification::{Notification, Recipient};
 use shared::domain::tenant::TenantId;
 use shared::domain::validation::{is_valid_id, new_id};
+use shared::outbox::OutboxMessage;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{DispatchOutcome, Fanout};
 
@@ -52,8 +55,6 @@ use crate::startup::AppState;
 
 /// The function's name (the consumer named in the processed-events table).
 pub const FUNCTION: &str = "NotificationDispatch";
-/// The output binding email/SMS messages go out on.
-pub const OUTBOUND_BINDING: &str = "outboundNotifications";
 const ACTOR: &str = "system:NotificationDispatch";
 
 pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
@@ -104,36 +105,18 @@ fn reply(event: &OrderEvent, outcome: DispatchOutcome) -> InvocationResponse {
             notifications,
             outbound,
         } => ("dispatched".to_owned(), notifications, outbound),
-        DispatchOutcome::Duplicate { outbound } => ("duplicate".to_owned(), 0, outbound),
-        DispatchOutcome::Skipped(reason) => {
-            (format!("skipped: {}", reason.as_str()), 0, Vec::new())
-        }
+        DispatchOutcome::Duplicate => ("duplicate".to_owned(), 0, 0),
+        DispatchOutcome::Skipped(reason) => (format!("skipped: {}", reason.as_str()), 0, 0),
     };
-    tracing::info!(event_id = %event.event_id, order_id = %event.order_id, customer_id = %event.customer_id, result = %result, notifications, outbound = outbound.len(), "order event handled");
+    tracing::info!(event_id = %event.event_id, order_id = %event.order_id, customer_id = %event.customer_id, result = %result, notifications, outbound, "order event handled");
     let line = format!(
-        "event {} ({}): {result}; {notifications} notifications, {} outbound messages",
+        "event {} ({}): {result}; {notifications} notifications, {outbound} outbound messages",
         event.event_id,
-        event_name(event.event_type),
-        outbound.len()
+        event.event_type.as_str(),
     );
-    let mut response = InvocationResponse::empty()
+    InvocationResponse::empty()
         .log(line)
-        .with_return_value(json!({ "eventId": event.event_id, "result": result, "notifications": notifications, "outbound": outbound.len() }));
-    if !outbound.is_empty() {
-        response = response.output(OUTBOUND_BINDING, Value::Array(outbound));
-    }
-    response
-}
-
-/// `created`, `shipped`, ... (the event type as it travels).
-pub fn event_name(event_type: OrderEventType) -> &'static str {
-    match event_type {
-        OrderEventType::Created => "created",
-        OrderEventType::Confirmed => "confirmed",
-        OrderEventType::Shipped => "shipped",
-        OrderEventType::Delivered => "delivered",
-        OrderEventType::Cancelled => "cancelled",
-    }
+        .with_return_value(json!({ "eventId": event.event_id, "result": result, "notifications": notifications, "outbound": outbound }))
 }
 
 /// The staff roles told about an event (in-app).
@@ -174,7 +157,7 @@ fn customer_text(event: &OrderEvent) -> (&'static str, String) {
 /// The fan-out of `event` for `customer` (active, and the order's owner); see the module doc.
 pub fn fanout(customer: &Customer, event: &OrderEvent) -> Fanout {
     let mut fanout = Fanout::default();
-    let category = format!("order.{}", event_name(event.event_type));
+    let category = format!("order.{}", event.event_type.as_str());
     let mut in_app_id = None;
     if customer.preferences.in_app {
         let (title, message) = customer_text(event);
@@ -259,16 +242,24 @@ fn outbound(
     channel: &str,
     template: &str,
     notification_id: Option<&str>,
-) -> Value {
-    json!({
-        "deliveryId": format!("{}:{channel}", event.event_id),
+) -> OutboxMessage {
+    let delivery_id = format!("{}:{channel}", event.event_id);
+    let body = json!({
+        "deliveryId": delivery_id,
         "channel": channel,
         "tenantId": event.tenant_id,
         "customerId": event.customer_id,
         "notificationId": notification_id,
         "template": template,
         "orderId": event.order_id,
-        "eventType": event_name(event.event_type),
+        "eventType": event.event_type.as_str(),
         "occurredAt": event.occurred_at,
-    })
+    });
+    OutboxMessage::outbound_notification(
+        &delivery_id,
+        &body,
+        &event.tenant_id,
+        channel,
+        shared::domain::now(),
+    )
 }

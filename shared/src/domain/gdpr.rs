@@ -49,7 +49,16 @@ pub struct ErasureRecord {
     pub requested_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
-    /// The erasure report once the request completed (issue 4).
+    /// When its message was last written to the outbox: at the request, and again each time
+    /// `DatabaseMaintenance` re-announced a request still `accepted` after
+    /// `ERASURE_REQUEUE_AFTER_MINUTES`. Absent for a request an operator sent directly.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::domain::timestamp::option::serialize"
+    )]
+    pub queued_at: Option<DateTime<Utc>>,
+    /// The erasure report once the request completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
 }

@@ -37,6 +37,19 @@ pub enum OrderEventType {
     Cancelled,
 }
 
+impl OrderEventType {
+    /// `created`, `shipped`, ... (the event type as it travels).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Confirmed => "confirmed",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// One order lifecycle change, published to the `order-events` topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -110,6 +110,7 @@ pub async fn erase_inactive_customer(
         status: ErasureStatus::Accepted,
         requested_at: at,
         updated_at: at,
+        queued_at: None,
         report: None,
     };
     erase_customer(store, context, tenant, request, request_id).await

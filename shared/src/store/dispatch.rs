@@ -3,11 +3,9 @@
 //! The consumer hands the adapter the event and a [`FanoutPlan`] (a pure function deciding,
 //! from the customer as stored, what to create). The adapter checks the event was not
 //! processed before, looks the customer and order up, runs the plan and stores its
-//! notifications, audit entries, outbound messages and the processed-event marker in one
-//! transaction, so a redelivered event has no second effect and a concurrent erasure cannot
-//! leave a notification behind.
-
-use serde_json::Value;
+//! notifications, audit entries, outbound messages (as outbox records) and the processed-event
+//! marker in one transaction, so a redelivered event has no second effect and a concurrent
+//! erasure cannot leave a notification behind.
 
 use super::StoreResult;
 use crate::domain::audit::AuditEntry;
@@ -15,13 +13,14 @@ use crate::domain::customer::Customer;
 use crate::domain::messages::OrderEvent;
 use crate::domain::notification::Notification;
 use crate::domain::tenant::TenantId;
+use crate::outbox::OutboxMessage;
 
 /// What one event produces.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fanout {
     pub notifications: Vec<Notification>,
-    /// Messages for the outbound queue (ids only).
-    pub outbound: Vec<Value>,
+    /// Messages for the outbound queue (ids only), written to the outbox.
+    pub outbound: Vec<OutboxMessage>,
     pub audit: Vec<AuditEntry>,
 }
 
@@ -51,14 +50,13 @@ impl SkipReason {
 /// What handling an event did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DispatchOutcome {
-    /// First delivery: the plan's records were stored.
+    /// First delivery: the plan's records were stored, its outbound messages are in the outbox.
     Dispatched {
         notifications: usize,
-        outbound: Vec<Value>,
+        outbound: usize,
     },
-    /// Processed before; the outbound messages the first delivery produced (send them again:
-    /// the first reply may have been lost; senders deduplicate on `deliveryId`).
-    Duplicate { outbound: Vec<Value> },
+    /// Processed before: nothing to do (its outbound messages were committed with it).
+    Duplicate,
     /// Nothing to do (recorded, so a redelivery is a duplicate).
     Skipped(SkipReason),
 }

@@ -207,6 +207,16 @@ pub trait ErasureStore: Send + Sync {
         elapsed_ms: f64,
     ) -> StoreResult<ErasureProgress>;
 
+    /// Re-announces requests still `accepted` whose message was last queued before `cutoff`
+    /// (or never): for each, atomically, its message is written to the outbox again, its
+    /// `queuedAt` set to `now` and an audit entry appended. At most `limit`; returns them.
+    async fn requeue_stalled_erasures(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<ErasureRecord>>;
+
     /// Stores the report, marks the request `completed` and appends `audit`, atomically.
     /// `false` when the request was completed already (nothing written).
     async fn finish_erasure(

@@ -248,6 +248,7 @@ pub trait Store:
     + super::ErasureStore
     + super::DispatchStore
     + super::jobs::JobsStore
+    + crate::outbox::OutboxStore
     + HealthCheck
 {
 }
@@ -261,6 +262,7 @@ impl<T> Store for T where
         + super::ErasureStore
         + super::DispatchStore
         + super::jobs::JobsStore
+        + crate::outbox::OutboxStore
         + HealthCheck
 {
 }

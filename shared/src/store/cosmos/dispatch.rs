@@ -207,9 +207,7 @@ impl CosmosStore {
         if let Some(marker) = self.dispatch_marker(tenant, consumer, event).await? {
             self.dispatch_elsewhere(tenant, &marker.body.elsewhere)
                 .await?;
-            return Ok(Attempt::Done(DispatchOutcome::Duplicate {
-                outbound: marker.body.outputs,
-            }));
+            return Ok(Attempt::Done(DispatchOutcome::Duplicate));
         }
         let Some(customer) = self.customer_doc(tenant, &event.customer_id).await? else {
             return self
@@ -232,7 +230,11 @@ impl CosmosStore {
         let body = MarkerBody {
             customer_id: Some(customer.body.id.clone()),
             outcome: "dispatched".into(),
-            outputs: fanout.outbound.clone(),
+            outputs: fanout
+                .outbound
+                .iter()
+                .map(|message| serde_json::Value::String(message.message_id.clone()))
+                .collect(),
             elsewhere: elsewhere.clone(),
         };
         let marker = marker_doc(tenant, consumer, event, body);
@@ -256,7 +258,7 @@ impl CosmosStore {
         self.dispatch_elsewhere(tenant, &elsewhere).await?;
         Ok(Attempt::Done(DispatchOutcome::Dispatched {
             notifications: fanout.notifications.len(),
-            outbound: fanout.outbound,
+            outbound: fanout.outbound.len(),
         }))
     }
 }
@@ -392,7 +394,13 @@ mod tests {
             .collect();
         Fanout {
             notifications,
-            outbound: vec![json!({"deliveryId": format!("{}:email", event.event_id)})],
+            outbound: vec![crate::outbox::OutboxMessage::outbound_notification(
+                &format!("{}:email", event.event_id),
+                &json!({"deliveryId": format!("{}:email", event.event_id)}),
+                TENANT,
+                "email",
+                event.occurred_at,
+            )],
             audit,
         }
     }
@@ -411,7 +419,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_redelivered_event_is_a_duplicate_with_the_first_outbound_messages() {
+    async fn a_redelivered_event_is_a_duplicate() {
         let store = store().await;
         seed(&store, "c-1", CustomerStatus::Active).await;
         let event = event("e-1", "c-1", "o-c-1");
@@ -419,12 +427,11 @@ mod tests {
             .dispatch_event(&tenant(), CONSUMER, &event, plan)
             .await
             .unwrap();
-        let outbound = vec![json!({"deliveryId": "e-1:email"})];
         assert_eq!(
             first,
             DispatchOutcome::Dispatched {
                 notifications: 2,
-                outbound: outbound.clone()
+                outbound: 1
             }
         );
         assert_eq!(
@@ -432,7 +439,7 @@ mod tests {
                 .dispatch_event(&tenant(), CONSUMER, &event, plan)
                 .await
                 .unwrap(),
-            DispatchOutcome::Duplicate { outbound }
+            DispatchOutcome::Duplicate
         );
         let scope = customer_scope("c-1");
         assert_eq!(
@@ -478,9 +485,9 @@ mod tests {
             "{outcomes:?}"
         );
         assert!(
-            outcomes.iter().any(
-                |o| matches!(o, DispatchOutcome::Duplicate { outbound } if outbound.len() == 1)
-            ),
+            outcomes
+                .iter()
+                .any(|o| matches!(o, DispatchOutcome::Duplicate)),
             "{outcomes:?}"
         );
         assert_eq!(
@@ -516,9 +523,7 @@ mod tests {
                     .dispatch_event(&tenant(), CONSUMER, &event, plan)
                     .await
                     .unwrap(),
-                DispatchOutcome::Duplicate {
-                    outbound: Vec::new()
-                }
+                DispatchOutcome::Duplicate
             );
         }
         assert_eq!(
@@ -550,18 +555,14 @@ mod tests {
                 .dispatch_event(&tenant(), CONSUMER, &event, plan)
                 .await
                 .unwrap(),
-            DispatchOutcome::Duplicate {
-                outbound: Vec::new()
-            }
+            DispatchOutcome::Duplicate
         );
         assert_eq!(
             store
                 .dispatch_event(&tenant(), CONSUMER, &event, plan)
                 .await
                 .unwrap(),
-            DispatchOutcome::Duplicate {
-                outbound: Vec::new()
-            }
+            DispatchOutcome::Duplicate
         );
         assert_eq!(count(&store, TENANT_SCOPE, kind::NOTIFICATION).await, 1);
     }

@@ -71,6 +71,7 @@ pub(crate) fn erasure_request(id: &str, customer_id: &str) -> ErasureRecord {
         status: ErasureStatus::Accepted,
         requested_at: Utc::now(),
         updated_at: Utc::now(),
+        queued_at: None,
         report: None,
     }
 }

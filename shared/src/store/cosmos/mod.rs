@@ -48,6 +48,7 @@ mod jobs;
 mod notifications;
 mod ops;
 mod orders;
+mod outbox;
 mod products;
 mod support;
 

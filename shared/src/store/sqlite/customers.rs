@@ -2,9 +2,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::outbox::{customer_scope, insert_outbox};
 use super::support::{
-    check_if_match, insert_audit, json_at, new_etag, now, optional_json_at, time_at, to_json, ts,
-    Keyset,
+    check_if_match, insert_audit, json_at, new_etag, now, optional_json_at, optional_time_at,
+    time_at, to_json, ts, Keyset,
 };
 use super::Db;
 use crate::domain::audit::AuditEntry;
@@ -12,6 +13,7 @@ use crate::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use crate::domain::gdpr::{ErasureRecord, ErasureStatus};
 use crate::domain::rejection::Rejection;
 use crate::domain::tenant::TenantId;
+use crate::outbox::OutboxMessage;
 use crate::store::{CustomerStore, IfMatch, Page, PageRequest, StoreResult};
 
 const COLUMNS: &str = "tenant_id, id, name, email, phone, address, preferences, status, created_at, updated_at, last_activity_at, etag";
@@ -46,7 +48,7 @@ pub(super) fn load_customer(
 }
 
 const ERASURE_COLUMNS: &str =
-    "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report";
+    "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, queued_at";
 
 pub(super) fn erasure_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErasureRecord> {
     let status: String = row.get(4)?;
@@ -58,8 +60,65 @@ pub(super) fn erasure_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Eras
         status: ErasureStatus::parse(&status).unwrap_or(ErasureStatus::Accepted),
         requested_at: time_at(row, 5)?,
         updated_at: time_at(row, 6)?,
+        queued_at: optional_time_at(row, 8)?,
         report: optional_json_at(row, 7)?,
     })
+}
+
+/// The actor of re-announced erasure requests in the audit trail.
+pub(crate) const REQUEUE_ACTOR: &str = "system:DatabaseMaintenance";
+
+/// [`crate::store::ErasureStore::requeue_stalled_erasures`], in one transaction.
+pub(super) fn requeue_stalled(
+    conn: &mut Connection,
+    outbox_ttl: chrono::Duration,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    at: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> rusqlite::Result<Vec<ErasureRecord>> {
+    let transaction = conn.transaction()?;
+    let stalled = {
+        let mut statement = transaction.prepare_cached(&format!(
+            "SELECT {ERASURE_COLUMNS} FROM erasure_requests
+              WHERE status = 'accepted' AND (queued_at IS NULL OR queued_at < ?1)
+              ORDER BY requested_at, id LIMIT ?2"
+        ))?;
+        let rows = statement.query_map(
+            params![ts(cutoff), i64::try_from(limit).unwrap_or(i64::MAX)],
+            erasure_from_row,
+        )?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut requeued = Vec::with_capacity(stalled.len());
+    for mut record in stalled {
+        record.queued_at = Some(at);
+        transaction.execute(
+            "UPDATE erasure_requests SET queued_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+            params![record.tenant_id, record.id, ts(at)],
+        )?;
+        let message = OutboxMessage::erasure_request(&record, None, at);
+        let scope = customer_scope(&record.customer_id);
+        insert_outbox(
+            &transaction,
+            outbox_ttl,
+            &record.tenant_id,
+            &scope,
+            &message,
+        )?;
+        let audit = AuditEntry::now(
+            &record.tenant_id,
+            REQUEUE_ACTOR,
+            "gdpr.erasure.requeue",
+            "erasureRequest",
+            &record.id,
+            "",
+        )
+        .about_customer(&record.customer_id);
+        insert_audit(&transaction, &audit)?;
+        requeued.push(record);
+    }
+    transaction.commit()?;
+    Ok(requeued)
 }
 
 #[async_trait::async_trait]
@@ -183,10 +242,11 @@ impl CustomerStore for Db {
     async fn request_erasure(
         &self,
         tenant: &TenantId,
-        request: ErasureRecord,
+        mut request: ErasureRecord,
         audit: AuditEntry,
     ) -> StoreResult<(ErasureRecord, bool)> {
         let tenant = tenant.as_str().to_owned();
+        let outbox_ttl = self.outbox_ttl();
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let customer = load_customer(&transaction, &tenant, &request.customer_id)?;
@@ -201,8 +261,9 @@ impl CustomerStore for Db {
             if let Some(existing) = open {
                 return Ok((existing, false));
             }
+            request.queued_at = Some(request.updated_at);
             transaction.execute(
-                &format!("INSERT INTO erasure_requests ({ERASURE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"),
+                &format!("INSERT INTO erasure_requests ({ERASURE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?7)"),
                 params![
                     tenant,
                     request.id,
@@ -213,6 +274,8 @@ impl CustomerStore for Db {
                     ts(request.updated_at)
                 ],
             )?;
+            let message = OutboxMessage::erasure_request(&request, Some(&audit.correlation_id), request.updated_at);
+            insert_outbox(&transaction, outbox_ttl, &tenant, &customer_scope(&request.customer_id), &message)?;
             transaction.execute(
                 "UPDATE customers SET status = ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant, customer.id, CustomerStatus::ErasureRequested.as_str(), new_etag()],

@@ -1,11 +1,12 @@
 //! SQLite adapter of [`DispatchStore`]: one order event, handled once, in one transaction
-//! (the processed-event marker in `processed_events`, the notifications, their audit entries).
+//! (the processed-event marker in `processed_events`, the notifications, their audit entries,
+//! the outbound messages' outbox records).
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde_json::Value;
 
 use super::customers::load_customer;
 use super::notifications::insert_notification;
+use super::outbox::{customer_scope, insert_outbox};
 use super::support::{insert_audit, now, to_json, ts};
 use super::Db;
 use crate::domain::customer::{Customer, CustomerStatus};
@@ -13,18 +14,18 @@ use crate::domain::messages::OrderEvent;
 use crate::domain::tenant::TenantId;
 use crate::store::{DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreResult};
 
-/// The outbound messages stored for an event processed before, if it was.
-fn processed_outputs(
+/// Whether `consumer` processed the event before.
+fn processed_before(
     conn: &Connection,
     tenant: &str,
     consumer: &str,
     event_id: &str,
-) -> rusqlite::Result<Option<Vec<Value>>> {
-    let outputs: Option<String> = conn
-        .prepare_cached("SELECT outputs FROM processed_events WHERE tenant_id = ?1 AND consumer = ?2 AND event_id = ?3")?
-        .query_row(params![tenant, consumer, event_id], |row| row.get(0))
-        .optional()?;
-    Ok(outputs.map(|text| serde_json::from_str(&text).unwrap_or_default()))
+) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM processed_events WHERE tenant_id = ?1 AND consumer = ?2 AND event_id = ?3")?
+        .query_row(params![tenant, consumer, event_id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 fn mark_processed(
@@ -34,7 +35,7 @@ fn mark_processed(
     event_id: &str,
     customer_id: Option<&str>,
     outcome: &str,
-    outputs: &[Value],
+    outputs: &[&str],
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO processed_events (tenant_id, consumer, event_id, customer_id, outcome, outputs, processed_at)
@@ -68,13 +69,14 @@ fn event_customer(
 
 fn dispatch_in(
     tx: &Transaction<'_>,
+    outbox_ttl: chrono::Duration,
     tenant: &str,
     consumer: &str,
     event: &OrderEvent,
     plan: FanoutPlan,
 ) -> rusqlite::Result<DispatchOutcome> {
-    if let Some(outbound) = processed_outputs(tx, tenant, consumer, &event.event_id)? {
-        return Ok(DispatchOutcome::Duplicate { outbound });
+    if processed_before(tx, tenant, consumer, &event.event_id)? {
+        return Ok(DispatchOutcome::Duplicate);
     }
     let customer = match event_customer(tx, tenant, event)? {
         Ok(customer) => customer,
@@ -98,6 +100,15 @@ fn dispatch_in(
     for entry in &fanout.audit {
         insert_audit(tx, entry)?;
     }
+    let scope = customer_scope(&customer.id);
+    for message in &fanout.outbound {
+        insert_outbox(tx, outbox_ttl, tenant, &scope, message)?;
+    }
+    let message_ids: Vec<&str> = fanout
+        .outbound
+        .iter()
+        .map(|message| message.message_id.as_str())
+        .collect();
     mark_processed(
         tx,
         tenant,
@@ -105,11 +116,11 @@ fn dispatch_in(
         &event.event_id,
         Some(&customer.id),
         "dispatched",
-        &fanout.outbound,
+        &message_ids,
     )?;
     Ok(DispatchOutcome::Dispatched {
         notifications: fanout.notifications.len(),
-        outbound: fanout.outbound,
+        outbound: fanout.outbound.len(),
     })
 }
 
@@ -127,9 +138,10 @@ impl DispatchStore for Db {
             consumer.to_owned(),
             event.clone(),
         );
+        let outbox_ttl = self.outbox_ttl();
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let outcome = dispatch_in(&tx, &tenant, &consumer, &event, plan)?;
+            let outcome = dispatch_in(&tx, outbox_ttl, &tenant, &consumer, &event, plan)?;
             tx.commit()?;
             Ok(outcome)
         })

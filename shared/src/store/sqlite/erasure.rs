@@ -568,6 +568,19 @@ impl ErasureStore for Db {
         .await
     }
 
+    async fn requeue_stalled_erasures(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<ErasureRecord>> {
+        let outbox_ttl = self.outbox_ttl();
+        self.write(move |conn| {
+            super::customers::requeue_stalled(conn, outbox_ttl, cutoff, now, limit)
+        })
+        .await
+    }
+
     async fn finish_erasure(
         &self,
         tenant: &TenantId,

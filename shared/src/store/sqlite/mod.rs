@@ -7,7 +7,7 @@
 //! creates and migrates itself (`functions/src/local/storage.rs`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -22,11 +22,13 @@ mod erasure;
 mod jobs;
 mod notifications;
 mod orders;
+mod outbox;
 mod products;
 mod snapshot;
 mod support;
 
 pub use erasure::with_secure_delete;
+pub use outbox::FeedEntry;
 use snapshot::ReaderConnection;
 
 /// Schema versions, applied in order, each once, each in its own transaction.
@@ -51,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "jobs: leases, checkpoints, run reports, retention indexes",
         include_str!("migrations/0004_jobs.sql"),
     ),
+    (
+        5,
+        "outbox: messages written with their change; erasure requests' queued time",
+        include_str!("migrations/0005_outbox.sql"),
+    ),
 ];
 
 /// How many reader connections a database keeps.
@@ -70,6 +77,8 @@ struct DbInner {
     /// Writes of this process started and not finished; readers keep no snapshot meanwhile, so
     /// the checkpoint at the end of a write is not held back by reads made during it.
     writes_in_progress: AtomicUsize,
+    /// How long outbox records live unacknowledged (`OUTBOX_TTL_SECONDS`).
+    outbox_ttl_seconds: AtomicU64,
 }
 
 impl DbInner {
@@ -164,6 +173,7 @@ impl Db {
             readers,
             next_reader: AtomicUsize::new(0),
             writes_in_progress: AtomicUsize::new(0),
+            outbox_ttl_seconds: AtomicU64::new(crate::outbox::DEFAULT_TTL.as_secs()),
         });
         if !start_snapshot_sweeper(Arc::downgrade(&inner)) {
             // Without the sweeper an idle reader would hold its snapshot indefinitely.
@@ -181,6 +191,18 @@ impl Db {
             .readers
             .iter()
             .all(|reader| lock(reader).keeps_snapshots())
+    }
+
+    /// Sets how long outbox records written from now on live unacknowledged.
+    pub fn set_outbox_ttl(&self, ttl: std::time::Duration) {
+        self.inner
+            .outbox_ttl_seconds
+            .store(ttl.as_secs(), Ordering::Relaxed);
+    }
+
+    fn outbox_ttl(&self) -> chrono::Duration {
+        let seconds = self.inner.outbox_ttl_seconds.load(Ordering::Relaxed);
+        chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000))
     }
 
     pub fn path(&self) -> &Path {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::customers::load_customer;
+use super::outbox::{customer_scope, insert_outbox};
 use super::products::load_product;
 use super::support::{
     check_if_match, insert_audit, new_etag, now, optional_json_at, time_at, to_json, ts, Keyset,
@@ -17,6 +18,7 @@ use crate::domain::order::{
 };
 use crate::domain::rejection::Rejection;
 use crate::domain::tenant::TenantId;
+use crate::outbox::OutboxMessage;
 use crate::store::{
     IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page, PageRequest, StoreError,
     StoreResult,
@@ -93,6 +95,23 @@ pub(super) fn load_order(conn: &Connection, tenant: &str, id: &str) -> rusqlite:
     order.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
+/// Writes the lifecycle event of `order` entering its status to the outbox, in the transaction.
+fn announce(
+    conn: &Connection,
+    outbox_ttl: chrono::Duration,
+    order: &Order,
+    audit: &AuditEntry,
+) -> rusqlite::Result<()> {
+    let message = OutboxMessage::order_event(order, &audit.correlation_id);
+    insert_outbox(
+        conn,
+        outbox_ttl,
+        &order.tenant_id,
+        &customer_scope(&order.customer_id),
+        &message,
+    )
+}
+
 fn insert_status_change(
     conn: &Connection,
     tenant: &str,
@@ -109,6 +128,7 @@ fn insert_status_change(
 
 fn create_in_transaction(
     transaction: &Transaction<'_>,
+    outbox_ttl: chrono::Duration,
     tenant: &str,
     order: &NewOrder,
     audit: &AuditEntry,
@@ -188,6 +208,7 @@ fn create_in_transaction(
         )?;
     }
     insert_audit(transaction, audit)?;
+    announce(transaction, outbox_ttl, &created, audit)?;
     Ok(Ok(OrderCreated::New(created)))
 }
 
@@ -200,9 +221,10 @@ impl OrderStore for Db {
         audit: AuditEntry,
     ) -> StoreResult<OrderCreated> {
         let tenant = tenant.as_str().to_owned();
+        let outbox_ttl = self.outbox_ttl();
         self.write(move |conn| {
             let transaction = conn.transaction()?;
-            let outcome = create_in_transaction(&transaction, &tenant, &order, &audit)?;
+            let outcome = create_in_transaction(&transaction, outbox_ttl, &tenant, &order, &audit)?;
             if matches!(outcome, Ok(OrderCreated::New(_))) {
                 transaction.commit()?;
             }
@@ -280,6 +302,7 @@ impl OrderStore for Db {
             id.to_owned(),
             actor_id.to_owned(),
         );
+        let outbox_ttl = self.outbox_ttl();
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             let mut order = load_order(&transaction, &tenant, &id)?;
@@ -308,6 +331,7 @@ impl OrderStore for Db {
             )?;
             insert_status_change(&transaction, &tenant, &id, &StatusChange { status: next, at, actor_id, reason: change.reason })?;
             insert_audit(&transaction, &audit)?;
+            announce(&transaction, outbox_ttl, &order, &audit)?;
             transaction.commit()?;
             Ok(Ok(order))
         })

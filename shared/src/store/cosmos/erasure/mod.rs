@@ -122,6 +122,16 @@ impl ErasureStore for CosmosStore {
         self.erasure_batch(tenant, call).await
     }
 
+    async fn requeue_stalled_erasures(
+        &self,
+        _cutoff: chrono::DateTime<chrono::Utc>,
+        _now: chrono::DateTime<chrono::Utc>,
+        _limit: usize,
+    ) -> StoreResult<Vec<ErasureRecord>> {
+        // NOT YET BUILT on Cosmos DB.
+        Ok(Vec::new())
+    }
+
     async fn finish_erasure(
         &self,
         tenant: &TenantId,

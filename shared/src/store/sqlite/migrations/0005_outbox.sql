@@ -1,0 +1,19 @@
+-- The transactional outbox: each message the app sends, written in the transaction of the change
+-- it announces. `seq` is commit order (AUTOINCREMENT: never reused after the relay deletes a
+-- row, so the local change feed's checkpoint can never skip a new row). `message` is the
+-- OutboxMessage JSON; `scope` the partition the Cosmos DB adapter would put it in.
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    tenant_id  TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX outbox_by_expiry ON outbox (expires_at);
+
+-- When an erasure request's message was last written to the outbox (maintenance re-announces
+-- requests still accepted long after it).
+ALTER TABLE erasure_requests ADD COLUMN queued_at TEXT;
+CREATE INDEX erasure_requests_by_status_queued ON erasure_requests (status, queued_at);

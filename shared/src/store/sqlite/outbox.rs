@@ -1,0 +1,163 @@
+//! SQLite adapter of the outbox ([`OutboxStore`]): the `outbox` table, written in the
+//! transaction of the change each record announces ([`insert_outbox`]), and read in commit order
+//! by the local runtime's change feed ([`Db::outbox_feed`]).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+use super::support::{json_at, time_at, to_json, ts};
+use super::Db;
+use crate::domain::tenant::TenantId;
+use crate::outbox::{FeedDocument, OutboxMessage, OutboxStore, RecordKey};
+use crate::store::StoreResult;
+
+/// One outbox row as the local change feed delivers it.
+#[derive(Debug, Clone)]
+pub struct FeedEntry {
+    /// Commit order: the feed's checkpoint.
+    pub seq: i64,
+    pub document: FeedDocument,
+    pub created_at: DateTime<Utc>,
+}
+
+const FEED_COLUMNS: &str = "seq, id, tenant_id, scope, message, created_at, expires_at";
+
+fn feed_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedEntry> {
+    let message: OutboxMessage = json_at(row, 4)?;
+    let id: String = row.get(1)?;
+    let tenant: String = row.get(2)?;
+    let scope: String = row.get(3)?;
+    let created_at = time_at(row, 5)?;
+    let ttl = (time_at(row, 6)? - created_at).num_seconds();
+    Ok(FeedEntry {
+        seq: row.get(0)?,
+        document: FeedDocument::outbox(&id, &tenant, &scope, ttl, &message),
+        created_at,
+    })
+}
+
+/// The partition of records about one customer (as the Cosmos DB adapter names it).
+pub(super) fn customer_scope(customer_id: &str) -> String {
+    format!("customer:{customer_id}")
+}
+
+/// Writes `message` to the outbox of `tenant`, in `scope`, inside the caller's transaction.
+pub(super) fn insert_outbox(
+    conn: &Connection,
+    ttl: chrono::Duration,
+    tenant: &str,
+    scope: &str,
+    message: &OutboxMessage,
+) -> rusqlite::Result<()> {
+    let id = format!("outbox:{}", crate::domain::validation::new_id());
+    conn.prepare_cached(
+        "INSERT INTO outbox (id, tenant_id, scope, message, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        tenant,
+        scope,
+        to_json(message),
+        ts(message.created_at),
+        ts(message.created_at + ttl)
+    ])?;
+    Ok(())
+}
+
+impl Db {
+    /// Outbox records committed after `after_seq`, in commit order, at most `limit`.
+    pub async fn outbox_feed(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<FeedEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {FEED_COLUMNS} FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))?;
+            let rows = statement.query_map(params![after_seq, limit], feed_entry)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The highest commit number the outbox ever gave (0 when none): where a feed that must
+    /// not replay history starts.
+    pub async fn outbox_last_seq(&self) -> StoreResult<i64> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxStore for Db {
+    async fn pending_outbox(&self, tenant: &TenantId) -> StoreResult<Vec<FeedDocument>> {
+        let tenant = tenant.as_str().to_owned();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {FEED_COLUMNS} FROM outbox WHERE tenant_id = ?1 ORDER BY seq"
+            ))?;
+            let rows = statement.query_map(params![tenant], feed_entry)?;
+            rows.map(|entry| entry.map(|entry| entry.document))
+                .collect()
+        })
+        .await
+    }
+
+    async fn acknowledge_relayed(&self, records: &[RecordKey]) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = records.iter().map(|key| key.id.clone()).collect();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute(params![to_json(&ids)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn oldest_unrelayed(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT created_at FROM outbox ORDER BY seq LIMIT 1")?;
+            let mut rows = statement.query([])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(time_at(row, 0)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn purge_expired_outbox(
+        &self,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> StoreResult<Vec<(String, u64)>> {
+        self.write(move |conn| {
+            let transaction = conn.transaction()?;
+            let counts = {
+                let mut statement = transaction.prepare_cached(
+                    "SELECT tenant_id, COUNT(*) FROM outbox WHERE expires_at <= ?1 GROUP BY tenant_id ORDER BY tenant_id",
+                )?;
+                let rows = statement.query_map(params![ts(now)], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            if !dry_run {
+                transaction.execute("DELETE FROM outbox WHERE expires_at <= ?1", params![ts(now)])?;
+                transaction.commit()?;
+            }
+            Ok(counts)
+        })
+        .await
+    }
+}
