@@ -46,6 +46,10 @@ enum Command {
         /// Folder of the local data: database, queue, dev keys (overrides DATA_DIR; default ./.data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Do not relay the outbox (LOCAL_RELAY=false): messages wait in the outbox until a run
+        /// without this flag sends them.
+        #[arg(long)]
+        no_relay: bool,
     },
     /// Run one timer or Service Bus function once, now, and print its reply.
     Invoke {
@@ -253,8 +257,15 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
         Some(Command::Jobs { command }) => crate::jobs_cli::run(source, command)
             .await
             .map_err(|error| CliError::Usage(error.to_string())),
-        Some(Command::Local { port, data_dir }) => {
+        Some(Command::Local {
+            port,
+            data_dir,
+            no_relay,
+        }) => {
             let mut source = source;
+            if no_relay {
+                source = source.with_value("LOCAL_RELAY", "false");
+            }
             if let Some(port) = port {
                 source = source.with_value("LOCAL_PORT", port.to_string());
             }
@@ -264,6 +275,7 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
             let command = Command::Local {
                 port: None,
                 data_dir: None,
+                no_relay: false,
             };
             run_local_command(source, command).await
         }
@@ -486,6 +498,7 @@ fn list_functions() {
                 topic,
                 subscription,
             } => format!("topic {topic} / {subscription}"),
+            registry::Trigger::ChangeFeed { container, .. } => format!("changes of {container}"),
         };
         println!("{:<24} {trigger}", def.name);
     }

@@ -43,7 +43,7 @@ pub async fn run_envelope(
                 .map(|reply| (StatusCode::OK, axum::Json(reply)).into_response()),
             Err(error) => Err(FunctionError::from(error)),
         },
-        Code::Http(_) | Code::HttpReadsOf(_) => run_http_envelope(api.clone(), def, body)
+        Code::Http(_) => run_http_envelope(api.clone(), def, body)
             .await
             .map(json_reply),
     };

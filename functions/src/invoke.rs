@@ -21,6 +21,8 @@ pub const HTTP_TRIGGER_BINDING: &str = "req";
 pub const HTTP_OUTPUT_BINDING: &str = "res";
 pub const TIMER_BINDING: &str = "timer";
 pub const MESSAGE_BINDING: &str = "message";
+/// The change-feed trigger binding of `OutboxRelay`.
+pub const DOCUMENTS_BINDING: &str = "documents";
 
 /// The future an [`InvokeFn`] returns.
 pub type InvokeFuture =

@@ -11,7 +11,8 @@ use shared::jobs::Job;
 use crate::api::openapi::Operation;
 use crate::functions;
 use crate::invoke::{
-    InvokeFn, HTTP_OUTPUT_BINDING, HTTP_TRIGGER_BINDING, MESSAGE_BINDING, TIMER_BINDING,
+    InvokeFn, DOCUMENTS_BINDING, HTTP_OUTPUT_BINDING, HTTP_TRIGGER_BINDING, MESSAGE_BINDING,
+    TIMER_BINDING,
 };
 
 /// Name of the app setting prefix holding the Service Bus connection
@@ -37,7 +38,20 @@ pub enum Trigger {
         topic: &'static str,
         subscription: &'static str,
     },
+    /// The change feed of a Cosmos DB container (`cosmosDBTrigger`), with the host's leases in
+    /// `lease_container` under `lease_prefix`. Failed batches are retried without end (the
+    /// function.json `retry` policy): without it the host checkpoints a failed batch and its
+    /// changes are never seen again. Locally the runtime feeds the SQLite outbox in commit order.
+    ChangeFeed {
+        container: &'static str,
+        lease_container: &'static str,
+        lease_prefix: &'static str,
+    },
 }
+
+/// Name of the app setting prefix holding the Cosmos DB connection of change-feed triggers
+/// (`CosmosConnection__accountEndpoint` for identity-based connections).
+pub const COSMOS_CONNECTION: &str = "CosmosConnection";
 
 /// Who may call an HTTP function directly on the function app (APIM calls with the function key;
 /// health probes need none).
@@ -63,6 +77,15 @@ pub enum MessageTarget {
     Topic(&'static str),
 }
 
+impl MessageTarget {
+    /// The queue's or topic's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queue(name) | Self::Topic(name) => name,
+        }
+    }
+}
+
 /// A Service Bus output binding: the handler sets `Outputs.{name}` to one message or an array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputBinding {
@@ -77,10 +100,6 @@ pub enum Code {
     /// description), reached by forwarded requests or, for functions with output bindings,
     /// through the `req` envelope.
     Http(fn() -> Vec<Operation>),
-    /// HTTP functions served by another function's routes: the reads of an API whose writes
-    /// have output bindings. Split off with only the HTTP binding, the host forwards them as
-    /// plain requests instead of wrapping each in an envelope (see `READ_METHODS`).
-    HttpReadsOf(&'static str),
     /// Timer and Service Bus functions: an envelope in, a reply out.
     Invoke(InvokeFn),
     /// Timer functions that run a housekeeping job ([`shared::jobs`]); the reply's
@@ -112,13 +131,8 @@ impl std::fmt::Debug for FunctionDef {
 /// route without the body).
 const HTTP_METHODS: &[&str] = &["get", "head", "post", "put", "patch", "delete"];
 
-/// The reads of an API with output bindings: a function of their own (only the HTTP binding),
-/// so the host forwards them (`enableForwardingHttpRequest`) rather than building an envelope
-/// per request. The host routes by route and method (two functions may share a route with
-/// different methods).
+/// The methods of read-only HTTP functions.
 const READ_METHODS: &[&str] = &["get", "head"];
-/// The writes of such an API: the function with the output bindings.
-const WRITE_METHODS: &[&str] = &["post", "put", "patch", "delete"];
 
 /// Every function of the app.
 pub const FUNCTIONS: &[FunctionDef] = &[
@@ -137,51 +151,23 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         name: "CustomersApi",
         trigger: Trigger::Http {
             route: "v1/customers/{*path}",
-            methods: WRITE_METHODS,
-            auth_level: AuthLevel::Function,
-        },
-        trigger_binding: HTTP_TRIGGER_BINDING,
-        outputs: &[OutputBinding {
-            name: "gdprRequests",
-            target: MessageTarget::Queue("gdpr-requests"),
-        }],
-        code: Code::Http(functions::customers_api::operations),
-    },
-    FunctionDef {
-        name: "CustomersReadApi",
-        trigger: Trigger::Http {
-            route: "v1/customers/{*path}",
-            methods: READ_METHODS,
+            methods: HTTP_METHODS,
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
-        code: Code::HttpReadsOf("CustomersApi"),
+        code: Code::Http(functions::customers_api::operations),
     },
     FunctionDef {
         name: "OrdersApi",
         trigger: Trigger::Http {
             route: "v1/orders/{*path}",
-            methods: WRITE_METHODS,
-            auth_level: AuthLevel::Function,
-        },
-        trigger_binding: HTTP_TRIGGER_BINDING,
-        outputs: &[OutputBinding {
-            name: "orderEvents",
-            target: MessageTarget::Topic("order-events"),
-        }],
-        code: Code::Http(functions::orders_api::operations),
-    },
-    FunctionDef {
-        name: "OrdersReadApi",
-        trigger: Trigger::Http {
-            route: "v1/orders/{*path}",
-            methods: READ_METHODS,
+            methods: HTTP_METHODS,
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
         outputs: &[],
-        code: Code::HttpReadsOf("OrdersApi"),
+        code: Code::Http(functions::orders_api::operations),
     },
     FunctionDef {
         name: "ProductsApi",
@@ -264,16 +250,24 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         code: Code::Invoke(functions::gdpr_data_anonymization::invoke),
     },
     FunctionDef {
+        name: "OutboxRelay",
+        trigger: Trigger::ChangeFeed {
+            container: "tenantdata",
+            lease_container: "leases",
+            lease_prefix: "outbox-relay",
+        },
+        trigger_binding: DOCUMENTS_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::outbox_relay::invoke),
+    },
+    FunctionDef {
         name: "NotificationDispatch",
         trigger: Trigger::Subscription {
             topic: "order-events",
             subscription: "notifications",
         },
         trigger_binding: MESSAGE_BINDING,
-        outputs: &[OutputBinding {
-            name: "outboundNotifications",
-            target: MessageTarget::Queue("notifications-outbound"),
-        }],
+        outputs: &[],
         code: Code::Invoke(functions::notification_dispatch::invoke),
     },
     // The README's "How to add a function" example, built only with the `example-function`
@@ -311,7 +305,7 @@ pub fn operations() -> Vec<Operation> {
         .iter()
         .filter_map(|def| match def.code {
             Code::Http(operations) => Some(operations()),
-            Code::HttpReadsOf(_) | Code::Invoke(_) | Code::Job(_) => None,
+            Code::Invoke(_) | Code::Job(_) => None,
         })
         .flatten()
         .collect()
@@ -326,7 +320,7 @@ pub fn api_document() -> Value {
 pub fn find_job(name: &str) -> Option<&'static Job> {
     match find(name)?.code {
         Code::Job(job) => Some(job),
-        Code::Http(_) | Code::HttpReadsOf(_) | Code::Invoke(_) => None,
+        Code::Http(_) | Code::Invoke(_) => None,
     }
 }
 
@@ -362,7 +356,7 @@ impl FunctionDef {
                 topic,
                 subscription,
             } => Some(subscription_path(topic, subscription)),
-            Trigger::Http { .. } | Trigger::Timer { .. } => None,
+            Trigger::Http { .. } | Trigger::Timer { .. } | Trigger::ChangeFeed { .. } => None,
         }
     }
 
@@ -385,7 +379,14 @@ impl FunctionDef {
             }
             binding
         }));
-        json!({ "bindings": bindings })
+        let mut function = json!({ "bindings": bindings });
+        if matches!(self.trigger, Trigger::ChangeFeed { .. }) {
+            function["retry"] = json!({
+                "strategy": "exponentialBackoff", "maxRetryCount": -1,
+                "minimumInterval": "00:00:02", "maximumInterval": "00:05:00",
+            });
+        }
+        function
     }
 
     fn trigger_json(&self) -> Value {
@@ -414,6 +415,17 @@ impl FunctionDef {
                 "type": "serviceBusTrigger", "direction": "in", "name": name,
                 "topicName": topic, "subscriptionName": subscription,
                 "connection": SERVICE_BUS_CONNECTION,
+            }),
+            Trigger::ChangeFeed {
+                container,
+                lease_container,
+                lease_prefix,
+            } => json!({
+                "type": "cosmosDBTrigger", "direction": "in", "name": name,
+                "connection": COSMOS_CONNECTION, "databaseName": "%COSMOS_DATABASE%",
+                "containerName": container, "leaseContainerName": lease_container,
+                "leaseContainerPrefix": lease_prefix, "createLeaseContainerIfNotExists": false,
+                "startFromBeginning": true, "maxItemsPerInvocation": 100, "feedPollDelay": 1000,
             }),
         }
     }
@@ -454,7 +466,10 @@ pub fn known_targets() -> Vec<MessageTarget> {
     let produced = FUNCTIONS
         .iter()
         .flat_map(|def| def.outputs.iter().map(|output| output.target));
-    for target in consumed.chain(produced) {
+    let relayed = shared::outbox::DESTINATIONS
+        .iter()
+        .filter_map(|name| target_of_destination(name));
+    for target in consumed.chain(produced).chain(relayed) {
         if !targets.contains(&target) {
             targets.push(target);
         }
@@ -462,12 +477,24 @@ pub fn known_targets() -> Vec<MessageTarget> {
     targets
 }
 
+/// The entity an outbox destination names: a topic if a function of the app subscribes to it
+/// under that name, else a queue (the relay's REST call is the same for both).
+pub fn target_of_destination(name: &'static str) -> Option<MessageTarget> {
+    let subscribed = FUNCTIONS
+        .iter()
+        .any(|def| matches!(def.trigger, Trigger::Subscription { topic, .. } if topic == name));
+    Some(if subscribed {
+        MessageTarget::Topic(name)
+    } else {
+        MessageTarget::Queue(name)
+    })
+}
+
 /// Resolves a queue or topic name given on the command line or the admin API.
 pub fn target_named(name: &str) -> Option<MessageTarget> {
-    known_targets().into_iter().find(|target| match target {
-        MessageTarget::Queue(queue) => *queue == name,
-        MessageTarget::Topic(topic) => *topic == name,
-    })
+    known_targets()
+        .into_iter()
+        .find(|target| target.name() == name)
 }
 
 /// A request path matched to an HTTP function, with the route parameters the host would pass.
@@ -601,7 +628,7 @@ mod tests {
         assert_eq!(customers.function.name, "CustomersApi");
         assert_eq!(customers.params["path"], "");
         let nested = match_http_route("GET", "/api/V1/Customers/c-1/orders").unwrap();
-        assert_eq!(nested.function.name, "CustomersReadApi");
+        assert_eq!(nested.function.name, "CustomersApi");
         assert_eq!(nested.params["path"], "c-1/orders");
 
         assert!(match_http_route("GET", "/api/v2/customers").is_none());
@@ -664,13 +691,13 @@ mod tests {
     }
 
     #[test]
-    fn reads_and_writes_of_one_route_are_two_functions_chosen_by_method() {
+    fn a_route_is_matched_with_its_method() {
         assert_eq!(
             match_http_route("GET", "/api/v1/orders/o-1")
                 .unwrap()
                 .function
                 .name,
-            "OrdersReadApi"
+            "OrdersApi"
         );
         assert_eq!(
             match_http_route("put", "/api/v1/orders/o-1/status")
@@ -684,7 +711,7 @@ mod tests {
                 .unwrap()
                 .function
                 .name,
-            "OrdersReadApi"
+            "OrdersApi"
         );
         // A method no function takes still finds the route (the function answers 405).
         let options = match_http_route("OPTIONS", "/api/v1/orders").unwrap();
@@ -694,36 +721,16 @@ mod tests {
             ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]
         );
         assert!(allowed_methods("/api/v2/nothing").is_empty());
-        assert!(find("OrdersReadApi").unwrap().is_forwarded_http());
-        assert!(!find("OrdersApi").unwrap().is_forwarded_http());
     }
 
     #[test]
-    fn split_off_reads_share_the_route_of_the_function_serving_them() {
+    fn every_http_function_of_the_app_is_forwarded() {
+        // Their messages leave through the outbox, so none has an output binding.
         for def in FUNCTIONS {
-            let Code::HttpReadsOf(writer) = def.code else {
-                continue;
-            };
-            let writer =
-                find(writer).unwrap_or_else(|| panic!("{}: no function named {writer}", def.name));
-            assert!(
-                matches!(writer.code, Code::Http(_)),
-                "{}: {} has no routes",
-                def.name,
-                writer.name
-            );
-            let route = |def: &FunctionDef| match def.trigger {
-                Trigger::Http { route, .. } => route,
-                _ => panic!("{} is not an HTTP function", def.name),
-            };
-            assert_eq!(route(def), route(writer), "{}", def.name);
+            if matches!(def.trigger, Trigger::Http { .. }) && !def.name.starts_with("Example") {
+                assert!(def.is_forwarded_http(), "{}", def.name);
+            }
         }
-    }
-
-    #[test]
-    fn only_functions_without_extra_outputs_are_forwarded() {
-        assert!(find("Health").unwrap().is_forwarded_http());
-        assert!(!find("CustomersApi").unwrap().is_forwarded_http());
         assert!(!find("DataRetentionCleanup").unwrap().is_forwarded_http());
     }
 

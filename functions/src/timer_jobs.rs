@@ -33,6 +33,7 @@ pub fn job_context(
         settings.jobs.clone(),
         erasure,
     )
+    .with_erasure_requeue_after(settings.outbox.erasure_requeue_after)
 }
 
 /// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the

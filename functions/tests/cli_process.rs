@@ -66,7 +66,7 @@ fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
         (status, body.as_str()),
         (
             200,
-            r#"{"checks":{"folder":"ok","sqlite":"ok"},"status":"ready"}"#
+            r#"{"checks":{"folder":"ok","sqlite":"ok"},"outbox":{"degradedAfterSeconds":60,"lagSeconds":0.0,"status":"ok"},"status":"ready"}"#
         )
     );
     assert!(process.stop().success(), "a graceful stop exits 0");

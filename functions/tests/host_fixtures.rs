@@ -174,3 +174,41 @@ fn reply_with_http_and_service_bus_outputs() {
     assert_eq!(reply.logs.len(), 2);
     assert_eq!(reply.return_value, Value::Null);
 }
+
+#[test]
+fn a_change_feed_batch_decodes_to_its_documents_and_the_outbox_record_in_it() {
+    let request = fixture_request("cosmos_trigger_request.json");
+    let documents = shared::protocol::change_feed::documents(&request, "documents").unwrap();
+    assert_eq!(documents.len(), 2);
+    let records: Vec<shared::outbox::FeedDocument> = documents
+        .into_iter()
+        .map(|document| serde_json::from_value(document).unwrap())
+        .filter(shared::outbox::FeedDocument::is_outbox)
+        .collect();
+    assert_eq!(
+        records.len(),
+        1,
+        "the order document is not an outbox record"
+    );
+    let message = records[0].message().unwrap();
+    assert_eq!(message.destination, "order-events");
+    assert_eq!(message.message_id, "9b2f7c1e-4d3a-4c5b-8e6f-1a2b3c4d5e6f");
+    let event: shared::domain::messages::OrderEvent = serde_json::from_str(&message.body).unwrap();
+    assert_eq!(event.event_id, message.message_id);
+    assert_eq!(records[0].ttl, Some(604_800));
+    assert_eq!(request.sys().method_name.as_deref(), Some("OutboxRelay"));
+    // The local runtime encodes a batch as the host does: a string holding a string holding
+    // the array (key order aside).
+    let documents = shared::protocol::change_feed::documents(&request, "documents").unwrap();
+    let layers = |value: &Value| -> Value {
+        let once: String = serde_json::from_value(value.clone()).unwrap();
+        let twice: String = serde_json::from_str(&once).unwrap();
+        serde_json::from_str(&twice).unwrap()
+    };
+    let local = shared::protocol::change_feed::to_host_value(&documents);
+    assert_eq!(
+        layers(&local),
+        layers(request.binding("documents").unwrap())
+    );
+    assert_eq!(layers(&local), Value::Array(documents));
+}

@@ -203,11 +203,30 @@ pub struct JobSettings {
     pub dry_run: bool,
 }
 
+/// The transactional outbox and its relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// How long a record lives unrelayed before it expires (`OUTBOX_TTL_SECONDS`).
+    pub ttl: Duration,
+    /// Readiness is `degraded` when the oldest unrelayed record is older than this
+    /// (`OUTBOX_LAG_DEGRADED_SECONDS`).
+    pub lag_degraded_after: Duration,
+    /// `DatabaseMaintenance` re-announces erasure requests still `accepted` this long after
+    /// they were queued (`ERASURE_REQUEUE_AFTER_MINUTES`).
+    pub erasure_requeue_after: Duration,
+    /// The Service Bus namespace the relay publishes to
+    /// (`ServiceBusConnection__fullyQualifiedNamespace`, the setting the triggers use).
+    pub service_bus_namespace: Option<String>,
+}
+
 /// The local runtime (`handler local`): what plays the Functions host on a laptop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSettings {
     pub port: u16,
     pub timers_enabled: bool,
+    /// Whether the local change feed feeds `OutboxRelay` (`LOCAL_RELAY`; `handler local
+    /// --no-relay` turns it off: records wait in the outbox until a run with the relay).
+    pub relay_enabled: bool,
     pub max_delivery_count: u32,
     pub lock_duration: Duration,
     pub retry_delay: Duration,
@@ -248,6 +267,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub http_body_limit_bytes: usize,
     pub log_format: LogFormat,
+    pub outbox: OutboxSettings,
     pub local: LocalSettings,
 }
 
@@ -337,9 +357,27 @@ impl Settings {
                 ],
                 LogFormat::Auto,
             )?,
+            outbox: OutboxSettings {
+                ttl: Duration::from_secs(reader.number(
+                    "OUTBOX_TTL_SECONDS",
+                    604_800,
+                    3_600..=2_592_000,
+                )?),
+                lag_degraded_after: Duration::from_secs(reader.number(
+                    "OUTBOX_LAG_DEGRADED_SECONDS",
+                    60,
+                    1..=86_400,
+                )?),
+                erasure_requeue_after: Duration::from_secs(
+                    60 * reader.number("ERASURE_REQUEUE_AFTER_MINUTES", 30, 1..=10_080)?,
+                ),
+                service_bus_namespace: reader
+                    .optional("ServiceBusConnection__fullyQualifiedNamespace"),
+            },
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
+                relay_enabled: reader.flag("LOCAL_RELAY", true)?,
                 max_delivery_count: reader.number(
                     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
                     10,

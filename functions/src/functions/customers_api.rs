@@ -1,5 +1,6 @@
 //! `CustomersApi`: customer profiles and GDPR rights under `/api/v1/customers` (HTTP trigger,
-//! route `v1/customers/{*path}`, Service Bus output `gdprRequests` → queue `gdpr-requests`).
+//! route `v1/customers/{*path}`; erasure requests leave through the outbox to the queue
+//! `gdpr-requests`).
 //!
 //! Employees (`admin`, `customer-service`) manage their tenant's customers; a client sees and
 //! changes only their own record (any other id answers 404, like a missing one).
@@ -8,20 +9,21 @@
 //!   `PUT /customers/{id}` (`If-Match` honoured: 412 when stale).
 //! - `GET /customers/{id}/orders` (paged).
 //! - `POST /customers/{id}/gdpr/export`: everything held about the customer.
-//! - `DELETE /customers/{id}`: records an erasure request, sends it to `gdpr-requests`, answers
-//!   `202` with its status URL, `GET /customers/{id}/gdpr/erasure/{requestId}`.
+//! - `DELETE /customers/{id}`: records an erasure request and, in the same transaction, its
+//!   message for `gdpr-requests` in the outbox; answers `202` with its status URL,
+//!   `GET /customers/{id}/gdpr/erasure/{requestId}` (which shows `queuedAt`: when its message
+//!   was last queued, by the request or by `DatabaseMaintenance` re-announcing it).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Extension, Json};
+use axum::Json;
 use serde_json::json;
 use shared::auth::Role;
 use shared::domain::customer::{Customer, CustomerInput, CustomerStatus};
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
-use shared::domain::messages::ErasureRequest;
 use shared::domain::notification::Recipient;
 use shared::domain::order::Order;
 use shared::domain::validation::new_id;
@@ -29,14 +31,10 @@ use shared::store::{AuditFilter, OrderFilter, PageRequest, MAX_PAGE_SIZE};
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use crate::invoke::OutputSink;
 use crate::startup::AppState;
 
 /// Staff roles that manage customers.
 const CUSTOMER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
-
-/// The output binding erasure requests go out on.
-pub const ERASURE_OUTPUT: &str = "gdprRequests";
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
@@ -398,20 +396,14 @@ where
     ))
 }
 
-/// `DELETE /customers/{id}`: record the erasure request, queue it, answer 202.
+/// `DELETE /customers/{id}`: record the erasure request (the store queues it through the
+/// outbox in the same transaction), answer 202.
 async fn request_erasure(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    sink: Option<Extension<OutputSink>>,
 ) -> Result<Response, ApiError> {
     check_write(&caller, &id, "request erasure of customers")?;
-    let Some(Extension(sink)) = sink else {
-        return Err(ApiError::Internal(
-            "CustomersApi was invoked without its output bindings (the host must not forward it)"
-                .into(),
-        ));
-    };
     let now = shared::domain::now();
     let record = ErasureRecord {
         id: new_id(),
@@ -432,21 +424,6 @@ async fn request_erasure(
         .customers
         .request_erasure(caller.tenant(), record, audit)
         .await?;
-    if record.status == ErasureStatus::Accepted {
-        // Sent again on a repeated DELETE while not started: erasure is idempotent, and this
-        // way a message the host failed to send the first time is not lost.
-        let message = ErasureRequest {
-            request_id: record.id.clone(),
-            tenant_id: record.tenant_id.clone(),
-            customer_id: record.customer_id.clone(),
-            requested_by: record.requested_by.clone(),
-            requested_at: record.requested_at,
-        };
-        sink.send(
-            ERASURE_OUTPUT,
-            serde_json::to_value(&message).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
     let status_url = format!("/api/v1/customers/{id}/gdpr/erasure/{}", record.id);
     let accepted = ErasureAccepted {
         request_id: record.id.clone(),

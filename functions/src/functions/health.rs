@@ -2,7 +2,10 @@
 //!
 //! - `GET /api/health/live`: the process answers.
 //! - `GET /api/health/ready`: every configured backend answers within a short timeout; `503`
-//!   with a problem document naming the failing backend otherwise.
+//!   with a problem document naming the failing backend otherwise. The answer also reports the
+//!   outbox: `outbox.lagSeconds`, the age of the oldest message not yet relayed; past
+//!   `OUTBOX_LAG_DEGRADED_SECONDS` the status is `degraded` (still `200`: the API works, its
+//!   messages are late).
 
 use std::time::Duration;
 
@@ -75,10 +78,47 @@ async fn ready(state: &AppState) -> Response {
         checks.insert(backend.to_owned(), Value::String(outcome));
     }
     if failing.is_empty() {
-        return Json(json!({ "status": "ready", "checks": checks })).into_response();
+        let outbox = outbox_state(state).await;
+        let status = if outbox.degraded { "degraded" } else { "ready" };
+        return Json(json!({ "status": status, "checks": checks, "outbox": outbox.report }))
+            .into_response();
     }
     Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Not Ready")
         .detail(format!("backend not reachable: {}", failing.join(", ")))
         .extension("checks", Value::Object(checks))
         .into_response()
+}
+
+/// The outbox as readiness reports it.
+struct OutboxState {
+    report: Value,
+    degraded: bool,
+}
+
+/// The relay's lag: the age of the oldest unrelayed record, against the threshold.
+async fn outbox_state(state: &AppState) -> OutboxState {
+    let threshold = state.settings.outbox.lag_degraded_after;
+    let oldest = tokio::time::timeout(CHECK_TIMEOUT, state.ports.outbox.oldest_unrelayed()).await;
+    match oldest {
+        Ok(Ok(oldest)) => {
+            let lag = shared::outbox::lag(oldest, shared::domain::now());
+            let degraded = lag > threshold;
+            OutboxState {
+                report: json!({
+                    "lagSeconds": lag.as_secs_f64(),
+                    "degradedAfterSeconds": threshold.as_secs(),
+                    "status": if degraded { "behind" } else { "ok" },
+                }),
+                degraded,
+            }
+        }
+        Ok(Err(error)) => OutboxState {
+            report: json!({ "status": format!("unknown: {error}") }),
+            degraded: true,
+        },
+        Err(_) => OutboxState {
+            report: json!({ "status": format!("unknown: no answer within {} s", CHECK_TIMEOUT.as_secs()) }),
+            degraded: true,
+        },
+    }
 }

@@ -17,4 +17,5 @@ pub mod health;
 pub mod notification_dispatch;
 pub mod notifications_api;
 pub mod orders_api;
+pub mod outbox_relay;
 pub mod products_api;

@@ -1,5 +1,5 @@
-//! `OrdersApi`: orders under `/api/v1/orders` (HTTP trigger, route `v1/orders/{*path}`, Service
-//! Bus output `orderEvents` → topic `order-events`).
+//! `OrdersApi`: orders under `/api/v1/orders` (HTTP trigger, route `v1/orders/{*path}`; its
+//! events leave through the outbox to the topic `order-events`).
 //!
 //! - `POST /orders`: items reference products; stock is checked and reserved atomically. An
 //!   `Idempotency-Key` header makes a retried POST return the first result, not a second order.
@@ -8,7 +8,9 @@
 //! - `PUT /orders/{id}/status`: pending → confirmed → shipped → delivered; cancelled before
 //!   shipped. An illegal move is 409 naming the allowed ones.
 //!
-//! Every lifecycle change (creation included) emits an [`OrderEvent`] on `orderEvents`. Clients
+//! Every lifecycle change (creation included) is announced by an
+//! [`OrderEvent`](shared::domain::messages::OrderEvent): the store writes it to the outbox in the
+//! transaction of the change, and `OutboxRelay` sends it. Clients
 //! see and create only their own orders and may only cancel them; employees with `admin` or
 //! `order-manager` move orders along; any employee may read and create.
 
@@ -17,21 +19,16 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json};
+use axum::Json;
 use sha2::{Digest, Sha256};
 use shared::auth::Role;
-use shared::domain::messages::OrderEvent;
 use shared::domain::order::{Order, OrderInput, OrderStatus, StatusInput};
 use shared::domain::validation::{new_id, FieldError, Invalid};
 use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 
 use crate::api::openapi::{Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use crate::invoke::OutputSink;
 use crate::startup::AppState;
-
-/// The output binding order events go out on.
-pub const EVENT_OUTPUT: &str = "orderEvents";
 
 /// Staff roles that move orders along their lifecycle.
 const FULFILMENT_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
@@ -112,12 +109,10 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    sink: Option<Extension<OutputSink>>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let input: OrderInput = body.parse()?;
     input.validate()?;
-    let sink = output_sink(sink)?;
     let customer_id = ordering_customer(&caller, &input)?;
     let idempotency = idempotency_key(&headers, &customer_id, &input)?;
     let order = NewOrder {
@@ -136,10 +131,7 @@ async fn create(
         .create_order(caller.tenant(), order, audit)
         .await?
     {
-        OrderCreated::New(order) => {
-            emit(&sink, &order, OrderStatus::Pending)?;
-            (order, false)
-        }
+        OrderCreated::New(order) => (order, false),
         OrderCreated::Replayed(order) => (order, true),
     };
     caller.check_customer(&order.customer_id)?;
@@ -281,12 +273,10 @@ async fn change_status(
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
-    sink: Option<Extension<OutputSink>>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let input: StatusInput = body.parse()?;
     input.validate()?;
-    let sink = output_sink(sink)?;
     let current = visible_order(&state, &caller, &id).await?;
     let may = if caller.principal.is_client() {
         input.status == OrderStatus::Cancelled
@@ -299,9 +289,12 @@ async fn change_status(
             input.status.as_str()
         )));
     }
-    let target = input.status;
     let audit = caller
-        .audit(&format!("order.status.{}", target.as_str()), "order", &id)
+        .audit(
+            &format!("order.status.{}", input.status.as_str()),
+            "order",
+            &id,
+        )
         .about_customer(&current.customer_id);
     let order = state
         .ports
@@ -315,7 +308,6 @@ async fn change_status(
             audit,
         )
         .await?;
-    emit(&sink, &order, target)?;
     Ok(with_etag(StatusCode::OK, &order))
 }
 
@@ -324,32 +316,6 @@ async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> Result<Or
     let order = state.ports.orders.get_order(caller.tenant(), id).await?;
     caller.check_customer(&order.customer_id)?;
     Ok(order)
-}
-
-fn output_sink(sink: Option<Extension<OutputSink>>) -> Result<OutputSink, ApiError> {
-    sink.map(|Extension(sink)| sink).ok_or_else(|| {
-        ApiError::Internal(
-            "OrdersApi was invoked without its output bindings (the host must not forward it)"
-                .into(),
-        )
-    })
-}
-
-/// Queues the lifecycle event of `order` entering `status`.
-fn emit(sink: &OutputSink, order: &Order, status: OrderStatus) -> Result<(), ApiError> {
-    let event = OrderEvent {
-        event_id: new_id(),
-        event_type: status.event_type(),
-        tenant_id: order.tenant_id.clone(),
-        order_id: order.id.clone(),
-        customer_id: order.customer_id.clone(),
-        occurred_at: order.updated_at,
-    };
-    sink.send(
-        EVENT_OUTPUT,
-        serde_json::to_value(&event).map_err(|error| ApiError::Internal(error.to_string()))?,
-    );
-    Ok(())
 }
 
 fn with_etag(status: StatusCode, order: &Order) -> Response {

@@ -61,6 +61,11 @@ pub enum Reason {
     HostApi,
     /// A timer's schedule, due at this time.
     Timer(chrono::DateTime<chrono::Utc>),
+    /// New changes of a Cosmos DB container (here: of the SQLite outbox).
+    Changes {
+        container: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// A Service Bus message of a queue or subscription.
     Message {
         entity: String,
@@ -74,6 +79,9 @@ impl fmt::Display for Reason {
         match self {
             Self::HostApi => f.write_str("This function was programmatically called via the host APIs."),
             Self::Timer(due) => write!(f, "Timer fired at {}", due.to_rfc3339()),
+            Self::Changes { container, at } => {
+                write!(f, "New changes on container {container} at {}", at.to_rfc3339())
+            }
             Self::Message {
                 entity,
                 sequence_number,
@@ -389,6 +397,25 @@ mod tests {
         LocalHost::new(handler, LocalQueue::new(db, options))
     }
 
+    /// A function with output bindings (the app's own send through the outbox; a function
+    /// added with output bindings still has them sent by the host).
+    static WITH_OUTPUTS: registry::FunctionDef = registry::FunctionDef {
+        name: "WithOutputs",
+        trigger: registry::Trigger::Queue { queue: "in" },
+        trigger_binding: "message",
+        outputs: &[
+            registry::OutputBinding {
+                name: "gdprRequests",
+                target: registry::MessageTarget::Queue("gdpr-requests"),
+            },
+            registry::OutputBinding {
+                name: "orderEvents",
+                target: registry::MessageTarget::Topic("order-events"),
+            },
+        ],
+        code: registry::Code::Invoke(crate::functions::notification_dispatch::invoke),
+    };
+
     #[tokio::test]
     async fn output_bindings_are_sent_to_their_queue_and_topic_subscriptions() {
         let dir = tempfile::tempdir().unwrap();
@@ -401,10 +428,13 @@ mod tests {
             "Logs": [], "ReturnValue": null
         });
         let host = host_with(dir.path(), handler_answering(StatusCode::OK, reply));
-        let customers = registry::find("CustomersApi").unwrap();
-        host.invoke(customers, &Reason::HostApi, &InvocationRequest::default())
-            .await
-            .unwrap();
+        host.invoke(
+            &WITH_OUTPUTS,
+            &Reason::HostApi,
+            &InvocationRequest::default(),
+        )
+        .await
+        .unwrap();
         let queued = host.queue().peek("gdpr-requests").await.unwrap();
         assert_eq!(
             queued.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
@@ -414,7 +444,7 @@ mod tests {
         let orders_reply = json!({"Outputs": {"orderEvents": {"eventId": "e-1"}}, "Logs": [], "ReturnValue": null});
         let host = host_with(dir.path(), handler_answering(StatusCode::OK, orders_reply));
         host.invoke(
-            registry::find("OrdersApi").unwrap(),
+            &WITH_OUTPUTS,
             &Reason::HostApi,
             &InvocationRequest::default(),
         )
@@ -439,7 +469,7 @@ mod tests {
         );
         let error = host
             .invoke(
-                registry::find("CustomersApi").unwrap(),
+                &WITH_OUTPUTS,
                 &Reason::HostApi,
                 &InvocationRequest::default(),
             )

@@ -9,9 +9,11 @@
 //! runtime's own tables ([`storage`]); GDPR erasures delete queued messages about their customer
 //! through it (the scrubber [`LocalRuntime::new`] installs).
 
+pub mod change_feed;
 mod dev_token_hint;
 pub mod host;
 pub mod ncrontab;
+mod publisher;
 pub mod queue;
 mod server;
 pub mod storage;
@@ -52,6 +54,8 @@ pub enum LocalError {
         function: &'static str,
         entity: String,
     },
+    #[error("{0} is triggered by the store's change feed; fix: run `handler local` (its change feed relays the outbox) instead of invoking it")]
+    ChangeFeedFunction(&'static str),
     #[error("{0} is a timer function and takes no message, so --data would be ignored; fix: leave out --data (the timer's input is its schedule status)")]
     TimerTakesNoData(&'static str),
     #[error("no queue or subscription named {name:?}; fix: use one of {known}")]
@@ -120,6 +124,7 @@ impl LocalRuntime {
                 retry_delay: local.retry_delay,
             },
         );
+        state.parts_mut().publisher = std::sync::Arc::new(queue.clone());
         let host = LocalHost::new(handler_router(state.clone()), queue);
         let timer_status = TimerStatusStore::new(state.db.clone());
         Self {
@@ -141,6 +146,7 @@ impl LocalRuntime {
             registry::find(name).ok_or_else(|| LocalError::UnknownFunction(name.to_owned()))?;
         match (def.trigger, input) {
             (Trigger::Http { .. }, _) => Err(LocalError::HttpFunction(def.name)),
+            (Trigger::ChangeFeed { .. }, _) => Err(LocalError::ChangeFeedFunction(def.name)),
             (Trigger::Timer { .. }, Some(_)) => Err(LocalError::TimerTakesNoData(def.name)),
             (Trigger::Timer { .. }, None) => {
                 let status = self.timer_status.load(def.name).await?;
@@ -225,7 +231,15 @@ impl LocalRuntime {
                     let entity = def.consumed_entity().unwrap_or_default();
                     tasks.spawn(workers::run_worker(self.host.clone(), def, entity));
                 }
-                Trigger::Timer { .. } | Trigger::Http { .. } => {}
+                Trigger::ChangeFeed { .. } if self.state.settings.local.relay_enabled => {
+                    tasks.spawn(change_feed::run_feed(
+                        self.host.clone(),
+                        self.state.db.clone(),
+                        def,
+                        change_feed::FeedOptions::default(),
+                    ));
+                }
+                Trigger::Timer { .. } | Trigger::Http { .. } | Trigger::ChangeFeed { .. } => {}
             }
         }
         Ok(tasks)

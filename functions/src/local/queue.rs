@@ -6,6 +6,10 @@
 //! short retry delay); a lock that expires (the process died mid-invocation) makes it visible
 //! again too. After `maxDeliveryCount` deliveries a message is dead-lettered with the reason
 //! `MaxDeliveryCountExceeded` and the last error. Dead letters can be listed and replayed.
+//!
+//! Duplicate detection as the app's entities have it (`requiresDuplicateDetection`, one hour in
+//! Bicep): a message sent with a `MessageId` that the same queue or topic accepted within
+//! [`DUPLICATE_DETECTION_WINDOW`] is accepted and dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +30,10 @@ use crate::registry::{entities_for, MessageTarget};
 /// The reason Service Bus gives when a message ran out of deliveries.
 pub const MAX_DELIVERY_REASON: &str = "MaxDeliveryCountExceeded";
 
+/// How long a queue or topic remembers the `MessageId`s it accepted (Bicep's
+/// `duplicateDetectionHistoryTimeWindow`).
+pub const DUPLICATE_DETECTION_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
 /// Queue behaviour (from the `LOCAL_QUEUE_*` settings).
 #[derive(Debug, Clone, Copy)]
 pub struct QueueOptions {
@@ -42,6 +50,26 @@ pub struct NewMessage {
     pub correlation_id: Option<String>,
     pub content_type: Option<String>,
     pub application_properties: Map<String, Value>,
+}
+
+/// Records `message_id` as accepted by `target` now; `false` when it was accepted within the
+/// duplicate-detection window (the message is then dropped). Forgets ids older than the window.
+fn remember_message_id(
+    conn: &rusqlite::Connection,
+    target: &str,
+    message_id: &str,
+) -> rusqlite::Result<bool> {
+    let now = Utc::now();
+    let window_start = (now - DUPLICATE_DETECTION_WINDOW).to_rfc3339();
+    conn.prepare_cached("DELETE FROM local_queue_message_ids WHERE enqueued_at < ?1")?
+        .execute(params![window_start])?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO local_queue_message_ids (target, message_id, enqueued_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (target, message_id) DO NOTHING",
+        )?
+        .execute(params![target, message_id, now.to_rfc3339()])?;
+    Ok(inserted == 1)
 }
 
 /// A message received under a lock.
@@ -96,13 +124,16 @@ impl LocalQueue {
     }
 
     /// Sends one message to a queue, or a copy to each subscription of a topic. Returns the
-    /// sequence numbers given (none for a topic without subscriptions).
+    /// sequence numbers given (none for a topic without subscriptions, or for a duplicate of a
+    /// `MessageId` the target accepted within [`DUPLICATE_DETECTION_WINDOW`]).
     pub async fn send(
         &self,
         target: MessageTarget,
         message: NewMessage,
     ) -> Result<Vec<i64>, StoreError> {
         let entities = entities_for(target);
+        let target_name = target.name();
+        let detect_duplicates = message.message_id.is_some();
         let message_id = message
             .message_id
             .clone()
@@ -115,6 +146,9 @@ impl LocalQueue {
             .await?
             .write(move |conn| {
                 let transaction = conn.transaction()?;
+                if detect_duplicates && !remember_message_id(&transaction, target_name, &message_id)? {
+                    return Ok(Vec::new());
+                }
                 let mut numbers = Vec::with_capacity(entities.len());
                 for entity in &entities {
                     transaction.execute(

@@ -1,4 +1,5 @@
-//! The local runtime's own storage: the embedded queue's messages and the timers' status.
+//! The local runtime's own storage: the embedded queue's messages (and the message ids its
+//! duplicate detection remembers), the timers' status and the change feed's checkpoints.
 //!
 //! Its tables live in the same SQLite file as the app's data (`DATA_DIR`, [`Db`]), so one file
 //! holds a laptop's whole state, but they are the local runtime's, with their own migrations
@@ -12,7 +13,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use shared::domain::masking::{record_action, Entity, Masker, RecordAction};
 use shared::erasure::QueuedMessageScrubber;
 use shared::store::sqlite::{with_secure_delete, Db};
@@ -21,10 +22,11 @@ use tokio::sync::OnceCell;
 
 /// The local runtime's migrations, applied in order, each once, each in its own transaction.
 /// Never edit a released migration: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "local runtime: durable queue and timer state",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "local runtime: durable queue and timer state",
+        r#"
     CREATE TABLE IF NOT EXISTS local_queue_messages (
         sequence_number        INTEGER PRIMARY KEY AUTOINCREMENT,
         entity                 TEXT NOT NULL,
@@ -49,7 +51,26 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
         last_updated  TEXT NOT NULL
     );
     "#,
-)];
+    ),
+    (
+        2,
+        "local runtime: duplicate detection by MessageId, change-feed checkpoints",
+        r#"
+    CREATE TABLE IF NOT EXISTS local_queue_message_ids (
+        target      TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        enqueued_at TEXT NOT NULL,
+        PRIMARY KEY (target, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS local_queue_message_ids_by_time ON local_queue_message_ids (enqueued_at);
+    CREATE TABLE IF NOT EXISTS local_change_feed_checkpoints (
+        processor  TEXT PRIMARY KEY,
+        checkpoint INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    ),
+];
 
 /// The local runtime's tables in the app's database; cheap to clone.
 #[derive(Clone)]
@@ -120,6 +141,39 @@ fn migrate(conn: &mut Connection, path: &str) -> rusqlite::Result<StoreResult<()
         tracing::info!(version, name, "applied local runtime migration");
     }
     Ok(Ok(()))
+}
+
+impl LocalStorage {
+    /// The change-feed processor's checkpoint: the last outbox row it handed over successfully.
+    pub async fn load_checkpoint(&self, processor: &str) -> StoreResult<Option<i64>> {
+        let processor = processor.to_owned();
+        self.db()
+            .await?
+            .write(move |conn| {
+                conn.query_row(
+                    "SELECT checkpoint FROM local_change_feed_checkpoints WHERE processor = ?1",
+                    params![processor],
+                    |row| row.get(0),
+                )
+                .optional()
+            })
+            .await
+    }
+
+    pub async fn save_checkpoint(&self, processor: &str, checkpoint: i64) -> StoreResult<()> {
+        let processor = processor.to_owned();
+        self.db()
+            .await?
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO local_change_feed_checkpoints (processor, checkpoint, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (processor) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
+                    params![processor, checkpoint, chrono::Utc::now().to_rfc3339()],
+                )?;
+                Ok(())
+            })
+            .await
+    }
 }
 
 #[async_trait::async_trait]

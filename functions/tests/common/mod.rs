@@ -278,8 +278,10 @@ impl ApiApp {
     }
 
     /// Every message sent to `entity` that no consumer completed: active ones (delivered or
-    /// not) and dead letters, by sequence number, bodies parsed as JSON.
+    /// not) and dead letters, by sequence number, bodies parsed as JSON. Waits first until the
+    /// relay has sent everything in the outbox (at most 10 s).
     pub async fn messages_on(&self, entity: &str) -> Vec<serde_json::Value> {
+        self.wait_for_relay().await;
         let queue = self.runtime.host.queue();
         let mut messages = queue.peek(entity).await.expect("peek");
         messages.extend(
@@ -293,6 +295,29 @@ impl ApiApp {
             .iter()
             .map(|message| serde_json::from_str(&message.body).expect("message body is JSON"))
             .collect()
+    }
+}
+
+impl ApiApp {
+    /// Waits until the outbox is empty (the relay sent every message), at most 10 s.
+    pub async fn wait_for_relay(&self) {
+        let started = std::time::Instant::now();
+        while self
+            .runtime
+            .state
+            .ports
+            .outbox
+            .oldest_unrelayed()
+            .await
+            .expect("outbox")
+            .is_some()
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the relay did not empty the outbox within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -5,10 +5,13 @@
 //! 3. `expiredIdempotencyKeys`: removes `Idempotency-Key` records older than 24 hours (a
 //!    retry after that is a new request);
 //! 4. `expiredProcessedEvents`: removes the consumers' processed-event markers (the dedupe
-//!    records of `NotificationDispatch`) older than 7 days: far beyond any redelivery of the
-//!    same event (Service Bus gives up after `maxDeliveryCount` deliveries within minutes), and
-//!    without it the table would grow with every order event forever;
-//! 5. `engine`: the storage engine's upkeep (SQLite: `PRAGMA optimize`, an incremental vacuum,
+//!    records of `NotificationDispatch`) older than 14 days: Service Bus keeps a message at most
+//!    14 days (`defaultMessageTimeToLive`), so no redelivery or relay resend of an event can
+//!    come later, and without it the table would grow with every order event forever;
+//! 5. `stalledErasures` and 6. `expiredOutboxRecords`: the outbox's upkeep
+//!    ([`super::outbox_upkeep`]: stalled erasure requests announced again, expired records
+//!    removed);
+//! 7. `engine`: the storage engine's upkeep (SQLite: `PRAGMA optimize`, an incremental vacuum,
 //!    `PRAGMA integrity_check`), and orders whose customer is missing (reported, never
 //!    removed: they are bookkeeping records).
 //!
@@ -30,6 +33,8 @@ pub(crate) const STEPS: &[&str] = &[
     "orphanNotifications",
     "expiredIdempotencyKeys",
     "expiredProcessedEvents",
+    super::outbox_upkeep::STALLED_ERASURES,
+    super::outbox_upkeep::EXPIRED_OUTBOX_RECORDS,
     "engine",
 ];
 
@@ -37,7 +42,7 @@ pub(crate) const STEPS: &[&str] = &[
 pub(crate) const IDEMPOTENCY_KEY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 /// How long a consumer remembers an event it processed (to ignore a redelivery).
-pub(crate) const PROCESSED_EVENT_TTL: chrono::Duration = chrono::Duration::days(7);
+pub(crate) const PROCESSED_EVENT_TTL: chrono::Duration = chrono::Duration::days(14);
 
 /// One kind of removable leftover, found by a keyset scan over all tenants.
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +169,10 @@ pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
             return Ok(StepEnd::OutOfTime);
         }
     }
+    if super::outbox_upkeep::requeue_stalled_erasures(run).await? == StepEnd::OutOfTime {
+        return Ok(StepEnd::OutOfTime);
+    }
+    super::outbox_upkeep::purge_expired_records(run).await?;
     if run.out_of_time() {
         return Ok(StepEnd::OutOfTime);
     }

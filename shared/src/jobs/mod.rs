@@ -18,6 +18,7 @@ pub mod erasure;
 pub mod lease;
 mod maintenance;
 mod notification_cleanup;
+mod outbox_upkeep;
 pub mod policy;
 pub mod progress;
 pub mod report;
@@ -139,6 +140,8 @@ pub struct JobContext {
     pub progress: Arc<dyn Progress>,
     /// How long a lease lasts without an extension.
     pub lease_ttl: Duration,
+    /// How long an erasure request may stay `accepted` before maintenance announces it again.
+    pub erasure_requeue_after: Duration,
 }
 
 impl JobContext {
@@ -157,7 +160,13 @@ impl JobContext {
             erasure,
             progress: Arc::new(NoProgress),
             lease_ttl: lease::DEFAULT_LEASE_TTL,
+            erasure_requeue_after: Duration::from_secs(30 * 60),
         }
+    }
+
+    pub fn with_erasure_requeue_after(mut self, after: Duration) -> Self {
+        self.erasure_requeue_after = after;
+        self
     }
 
     pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {

@@ -86,3 +86,18 @@ pub fn lag(oldest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
         .and_then(|at| (now - at).to_std().ok())
         .unwrap_or(Duration::ZERO)
 }
+
+/// The publisher when no Service Bus namespace is configured: every publish fails as transient,
+/// so records wait in the outbox (and show as lag) until the setting is fixed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unconfigured;
+
+#[async_trait::async_trait]
+impl MessagePublisher for Unconfigured {
+    async fn publish(&self, message: &OutboxMessage) -> Result<(), PublishError> {
+        Err(PublishError::Transient(format!(
+            "no Service Bus namespace to send {} to; fix: set ServiceBusConnection__fullyQualifiedNamespace",
+            message.destination
+        )))
+    }
+}

@@ -11,6 +11,7 @@
 //! [`ServiceBusMessage<T>`], [`HttpRequestData`]. It also encodes them the way the host does,
 //! so the local runtime speaks to the handler exactly as Azure would.
 
+pub mod change_feed;
 mod envelope;
 mod http_data;
 mod lenient;

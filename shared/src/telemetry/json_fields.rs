@@ -220,7 +220,7 @@ mod tests {
             let odd = "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓";
             let span = tracing::info_span!(
                 "invocation",
-                function = %"OrdersReadApi",
+                function = %"OrdersApi",
                 invocation_id = "6b8b4567-1234-4cde-9f00-123456789abc",
                 odd,
                 debug = ?Shape { label: "a \"label\"" },
@@ -246,7 +246,7 @@ mod tests {
         let direct = span_fields_logged_with(DirectJsonFields);
         let stock = span_fields_logged_with(JsonFields::default());
         assert_eq!(direct, stock);
-        assert_eq!(direct["function"], "OrdersReadApi");
+        assert_eq!(direct["function"], "OrdersApi");
         assert_eq!(
             direct["odd"],
             "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓"

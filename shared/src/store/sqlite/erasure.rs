@@ -25,8 +25,7 @@ use crate::store::{
     ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StoreError, StoreResult,
 };
 
-const COLUMNS: &str =
-    "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, progress";
+const COLUMNS: &str = "tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, report, queued_at, progress";
 
 /// An erasure request and its progress; the first columns are those `customers` reads.
 fn record_from_row(
@@ -34,7 +33,7 @@ fn record_from_row(
 ) -> rusqlite::Result<(ErasureRecord, Option<ErasureProgress>)> {
     Ok((
         super::customers::erasure_from_row(row)?,
-        optional_json_at(row, 8)?,
+        optional_json_at(row, 9)?,
     ))
 }
 
@@ -117,7 +116,7 @@ fn start_in(
         Some((record, progress)) => (record, progress),
         None => {
             tx.execute(
-                &format!("INSERT INTO erasure_requests ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'inProgress', ?5, ?6, NULL, NULL)"),
+                &format!("INSERT INTO erasure_requests ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, 'inProgress', ?5, ?6, NULL, NULL, NULL)"),
                 params![tenant, request.id, request.customer_id, request.requested_by, ts(request.requested_at), ts(now())],
             )?;
             (request.clone(), None)
