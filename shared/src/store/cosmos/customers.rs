@@ -1,5 +1,8 @@
 //! Cosmos DB adapter of [`CustomerStore`]: a customer's profile and erasure requests live in
-//! the customer's own partition, each change in one batch with its audit entry.
+//! the customer's own partition, each change in one batch with its audit entry. An erasure
+//! request's batch also holds the outbox record of its message (`gdpr-requests`), and the
+//! request records when it was queued (`queuedAt`, and the envelope's `at` for the requeue
+//! scan, see `erasure/requeue.rs`).
 
 use azure_data_cosmos::TransactionalBatch;
 use serde_json::json;
@@ -17,6 +20,7 @@ use crate::domain::gdpr::ErasureRecord;
 use crate::domain::now;
 use crate::domain::rejection::Rejection;
 use crate::domain::tenant::TenantId;
+use crate::outbox::OutboxMessage;
 use crate::store::{
     check_if_match, ts, CustomerStore, IfMatch, Page, PageRequest, StoreError, StoreResult,
 };
@@ -163,9 +167,10 @@ impl CustomerStore for CosmosStore {
     async fn request_erasure(
         &self,
         tenant: &TenantId,
-        request: ErasureRecord,
+        mut request: ErasureRecord,
         audit: AuditEntry,
     ) -> StoreResult<(ErasureRecord, bool)> {
+        request.queued_at = Some(request.updated_at);
         for _ in 0..CONCURRENCY_ATTEMPTS {
             let customer = self
                 .customer_doc(tenant.as_str(), &request.customer_id)
@@ -192,11 +197,18 @@ impl CustomerStore for CosmosStore {
                     record: request.clone(),
                     progress: None,
                 },
+            )
+            .with_at(request.updated_at);
+            let message = OutboxMessage::erasure_request(
+                &request,
+                Some(&audit.correlation_id),
+                request.updated_at,
             );
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &scope));
             let batch = batch_replace(self, batch, &marked)?;
             let batch = batch_create(self, batch, &record)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &scope))?;
+            let batch = self.batch_outbox(batch, tenant.as_str(), &scope, &message)?;
             if self.commit_unless_changed(batch).await? {
                 return Ok((request, true));
             }

@@ -20,6 +20,8 @@ pub mod kind {
     pub(crate) const LEASE: &str = "lease";
     pub(crate) const JOB_RUN: &str = "jobRun";
     pub(crate) const RESERVATION: &str = "reservation";
+    /// Outbox records ([`crate::outbox::DOC_TYPE`]).
+    pub(crate) const OUTBOX: &str = crate::outbox::DOC_TYPE;
 }
 
 /// The scope (second partition-key level) of the product catalogue: all of a tenant's
@@ -109,11 +111,12 @@ pub(crate) struct Doc<T> {
     pub sort_key: String,
     /// The record's time that jobs filter and order by (fixed-width UTC, see
     /// [`crate::store::ts`]): notifications' and idempotency keys' creation, audit entries'
-    /// time, customers' last activity, processed events' processing time.
+    /// time, customers' last activity, processed events' processing time, erasure requests'
+    /// last queueing (absent when never queued), outbox records' creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     /// Seconds to live after the last write (notifications, idempotency keys, processed
-    /// events); absent means forever.
+    /// events, outbox records); absent means forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
     pub body: T,

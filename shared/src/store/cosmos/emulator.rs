@@ -33,6 +33,7 @@ impl CosmosOptions {
             timeout: std::time::Duration::from_secs(5),
             throttle_retries: 2,
             notification_ttl: std::time::Duration::from_secs(90 * 24 * 3600),
+            outbox_ttl: crate::outbox::DEFAULT_TTL,
         }
     }
 }

@@ -20,9 +20,20 @@
 //!
 //!   Container default TTL is "on, no default" (`-1`): notifications carry `ttl` = 90 days, or
 //!   the longest notification retention configured if longer ([`CosmosOptions::notification_ttl`]),
-//!   idempotency keys 1 day, processed-event markers 7 days; marking a notification read sets
-//!   its remaining time (Cosmos counts TTL from the last write).
+//!   idempotency keys 1 day, processed-event markers 14 days (Service Bus keeps a message up to
+//!   14 days, so a redelivery within that is still recognised), outbox records
+//!   [`CosmosOptions::outbox_ttl`]; marking a notification read sets its remaining time (Cosmos
+//!   counts TTL from the last write).
 //! - **`jobs`**, partition key `/jobName`: each job's lease (with its checkpoint) and run reports.
+//!
+//! # Outbox
+//!
+//! Every message the app sends is an outbox document (`type` = `outbox`, see `outbox.rs`)
+//! created in the same transactional batch, hence the same logical partition, as the change
+//! it announces: an order's creation and status changes and an erasure request in the
+//! customer's partition, a dispatched event's outbound messages with its processed-event
+//! marker. `OutboxRelay` reads them from the change feed; Cosmos's TTL removes the ones it
+//! never acknowledged.
 //!
 //! Listings are single-tenant queries (a prefix of the hierarchical key) ordered by
 //! `(sortKey, id)` with our own keyset continuation tokens; nothing relies on cross-partition
@@ -116,6 +127,9 @@ pub struct CosmosOptions {
     /// How long notifications live (document `ttl`): at least 90 days, and at least the longest
     /// notification retention configured, so the retention jobs act before Cosmos expires them.
     pub notification_ttl: Duration,
+    /// How long an outbox record lives unacknowledged (document `ttl`; `OUTBOX_TTL_SECONDS`,
+    /// [`crate::outbox::DEFAULT_TTL`] by default).
+    pub outbox_ttl: Duration,
 }
 
 impl std::fmt::Debug for CosmosOptions {
@@ -128,6 +142,7 @@ impl std::fmt::Debug for CosmosOptions {
             .field("timeout", &self.timeout)
             .field("throttle_retries", &self.throttle_retries)
             .field("notification_ttl", &self.notification_ttl)
+            .field("outbox_ttl", &self.outbox_ttl)
             .finish()
     }
 }
@@ -157,6 +172,7 @@ struct Inner {
     timeout: Duration,
     throttle_retries: u32,
     notification_ttl_seconds: i64,
+    outbox_ttl_seconds: i64,
     throttled_requests: AtomicU64,
 }
 
@@ -229,6 +245,10 @@ impl CosmosStore {
                 notification_ttl_seconds: i64::try_from(options.notification_ttl.as_secs())
                     .unwrap_or(i64::MAX)
                     .max(notifications::NOTIFICATION_TTL_SECONDS),
+                // Cosmos takes a per-item TTL of 1 to 2^31 - 1 seconds.
+                outbox_ttl_seconds: i64::try_from(options.outbox_ttl.as_secs())
+                    .unwrap_or(i64::MAX)
+                    .clamp(1, i64::from(i32::MAX)),
                 throttled_requests: AtomicU64::new(0),
             }),
         })
@@ -247,6 +267,11 @@ impl CosmosStore {
     /// Seconds a notification lives after it is created.
     pub(crate) fn notification_ttl_seconds(&self) -> i64 {
         self.inner.notification_ttl_seconds
+    }
+
+    /// Seconds an outbox record lives after it is written.
+    pub(crate) fn outbox_ttl_seconds(&self) -> i64 {
+        self.inner.outbox_ttl_seconds
     }
 
     /// How many requests the service answered with 429 since the store was opened (each one

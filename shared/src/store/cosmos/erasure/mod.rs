@@ -26,8 +26,9 @@
 //!   (`crate::erasure::QueuedMessageScrubber`) and the store commits their count with the
 //!   progress ([`ErasureStore::record_queued_messages`]).
 //!
-//! The parts: [`request`] (the request document), [`batch`] (one batch of a step), and one
-//! file per kind of step: [`order_masking`], [`deletion`], [`audit`], [`profile`].
+//! The parts: [`request`] (the request document), [`batch`] (one batch of a step), one file
+//! per kind of step: [`order_masking`], [`deletion`], [`audit`], [`profile`], and [`requeue`]
+//! (re-announcing requests whose message was not acted on).
 
 mod audit;
 mod batch;
@@ -35,6 +36,7 @@ mod deletion;
 mod order_masking;
 mod profile;
 mod request;
+mod requeue;
 #[cfg(all(test, feature = "cosmos-emulator"))]
 mod tests;
 
@@ -124,12 +126,11 @@ impl ErasureStore for CosmosStore {
 
     async fn requeue_stalled_erasures(
         &self,
-        _cutoff: chrono::DateTime<chrono::Utc>,
-        _now: chrono::DateTime<chrono::Utc>,
-        _limit: usize,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
     ) -> StoreResult<Vec<ErasureRecord>> {
-        // NOT YET BUILT on Cosmos DB.
-        Ok(Vec::new())
+        self.requeue_stalled(cutoff, now, limit).await
     }
 
     async fn finish_erasure(

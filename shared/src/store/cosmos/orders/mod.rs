@@ -10,25 +10,32 @@
 //!    replaced only if unchanged since it was priced (a concurrent order makes the batch fail
 //!    as a whole, and the attempt starts again from fresh prices and stock), with a reservation
 //!    record of the order in the same batch;
-//! 3. one customer batch writes the order, the key and the audit entry, and touches the
-//!    customer only if unchanged (an erasure requested meanwhile makes it fail); the
-//!    reservation record is dropped;
+//! 3. one customer batch writes the order, the key, the audit entry and the outbox record of
+//!    the `created` event, and touches the customer only if unchanged (an erasure requested
+//!    meanwhile makes it fail); the reservation record is dropped;
 //! 4. if step 3 is refused, the stock and the record go back in one batch (compensation).
 //!
 //! When it cannot be told whether step 3 was applied (a crash, or the write and the check
 //! after it both failing), nothing is given back (that could oversell): DatabaseMaintenance
 //! settles reservation records older than a grace period ([`CosmosStore::settle_reservations`]).
-//! Cancelling writes the order first and then gives its stock back.
+//! A status change replaces the order (if-match) with its audit entry and the outbox record of
+//! the event in one batch. Cancelling writes the order first and then gives its stock back.
+//!
+//! The catalogue side (reserving, giving back, settling) is in [`stock`].
 
-use azure_data_cosmos::{FeedScope, TransactionalBatch};
+mod stock;
+#[cfg(all(test, feature = "cosmos-emulator"))]
+mod tests;
+
+use azure_data_cosmos::TransactionalBatch;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::doc::{customer_scope, doc_id, kind, Doc, CATALOG_SCOPE, MAX_DOC_ID_LEN};
 use super::support::{
-    audit_doc, batch_create, batch_delete, batch_replace, busy, pk, refused, tenant_feed, Attempt,
-    KeysetQuery, Order as ListOrder, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS,
+    audit_doc, batch_create, batch_replace, busy, pk, refused, tenant_feed, Attempt, KeysetQuery,
+    Order as ListOrder, CONCURRENCY_ATTEMPTS, MAX_BATCH_OPERATIONS,
 };
 use super::{BatchRefused, CosmosStore};
 use crate::domain::audit::AuditEntry;
@@ -41,10 +48,12 @@ use crate::domain::order::{
 use crate::domain::product::Product;
 use crate::domain::rejection::Rejection;
 use crate::domain::tenant::TenantId;
+use crate::outbox::OutboxMessage;
 use crate::store::{
     check_if_match, ts, IfMatch, NewOrder, OrderCreated, OrderFilter, OrderStore, Page,
     PageRequest, StoreError, StoreResult,
 };
+use stock::{ReservationChange, StockReservation};
 
 /// How often an order is attempted again when stock or the customer changed under it (a
 /// popular product sees many concurrent orders; SQLite would queue them on its write lock).
@@ -92,24 +101,6 @@ fn order_of(doc: &Doc<CosmosOrder>) -> Order {
         etag: doc.version.clone(),
         ..doc.body.order.clone()
     }
-}
-
-/// Stock an order creation reserved, recorded in the catalogue with the stock change (one
-/// batch) until the order is written: what maintenance settles if the creation never finished.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct StockReservation {
-    pub order_id: String,
-    pub customer_id: String,
-    pub quantities: Vec<(String, i64)>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// What a stock batch does to an order's reservation record.
-enum ReservationChange<'a> {
-    None,
-    Create(&'a Doc<StockReservation>),
-    Delete(&'a Doc<StockReservation>),
 }
 
 impl CosmosStore {
@@ -189,62 +180,6 @@ impl CosmosStore {
         Ok(products)
     }
 
-    /// Changes the stock of several products in one catalogue batch (if each is unchanged),
-    /// creating or deleting an order's reservation record in the same batch.
-    /// A batch the service applied but whose answer was lost (the SDK retries it, and the retry
-    /// meets our own write) counts as applied: the products then carry the versions we wrote.
-    async fn adjust_stock(
-        &self,
-        tenant: &str,
-        products: &[Doc<Product>],
-        deltas: &[(String, i64)],
-        reservation: ReservationChange<'_>,
-    ) -> StoreResult<Result<(), BatchRefused>> {
-        let mut batch = TransactionalBatch::new(pk(tenant, CATALOG_SCOPE));
-        match reservation {
-            ReservationChange::None => {}
-            ReservationChange::Create(doc) => batch = batch_create(self, batch, doc)?,
-            ReservationChange::Delete(doc) => {
-                batch = batch_delete(batch, &doc.id, doc.cosmos_etag.as_deref())
-            }
-        }
-        let mut written = Vec::new();
-        for (product_id, delta) in deltas {
-            let Some(doc) = products.iter().find(|doc| &doc.body.id == product_id) else {
-                continue;
-            };
-            let mut changed = doc.clone();
-            changed.body.stock += delta;
-            changed.body.etag = new_etag();
-            changed.version = changed.body.etag.clone();
-            batch = batch_replace(self, batch, &changed)?;
-            written.push((product_id.clone(), changed.version));
-        }
-        let outcome = self.run_batch(self.data(), batch).await;
-        if matches!(outcome, Ok(Ok(_))) {
-            return Ok(Ok(()));
-        }
-        if self.products_have_versions(tenant, &written).await? {
-            return Ok(Ok(()));
-        }
-        outcome.map(|refused| refused.map(|_| ()))
-    }
-
-    /// True when every product carries the version we wrote (our write was applied).
-    async fn products_have_versions(
-        &self,
-        tenant: &str,
-        written: &[(String, String)],
-    ) -> StoreResult<bool> {
-        for (product_id, version) in written {
-            match self.product_doc(tenant, product_id).await? {
-                Some(doc) if &doc.version == version => {}
-                _ => return Ok(false),
-            }
-        }
-        Ok(!written.is_empty())
-    }
-
     /// True when the order document carries `version` (our write was applied).
     async fn order_has_version(
         &self,
@@ -257,39 +192,6 @@ impl CosmosStore {
             .order_in_scope(tenant, customer_id, order_id)
             .await?
             .is_some_and(|doc| doc.version == version))
-    }
-
-    /// Gives stock back (cancellation, compensation), re-reading on concurrent changes.
-    async fn release_stock(&self, tenant: &str, quantities: &[(String, i64)]) -> StoreResult<()> {
-        for (product_id, quantity) in quantities {
-            let mut released = false;
-            for _ in 0..CONCURRENCY_ATTEMPTS * 2 {
-                let Some(doc) = self.product_doc(tenant, product_id).await? else {
-                    released = true;
-                    break;
-                };
-                match self
-                    .adjust_stock(
-                        tenant,
-                        std::slice::from_ref(&doc),
-                        &[(product_id.clone(), *quantity)],
-                        ReservationChange::None,
-                    )
-                    .await?
-                {
-                    Ok(()) => {
-                        released = true;
-                        break;
-                    }
-                    Err(_) => continue,
-                }
-            }
-            if !released {
-                tracing::error!(tenant, product_id = %product_id, quantity, "stock could not be released: the product kept changing");
-                return Err(busy("product"));
-            }
-        }
-        Ok(())
     }
 
     async fn try_create_order(
@@ -405,101 +307,8 @@ impl CosmosStore {
         }
     }
 
-    /// Drops the reservation record of an order that was written (best effort: maintenance
-    /// forgets any left behind, since their order exists).
-    async fn forget_reservation(&self, reservation: &Doc<StockReservation>) {
-        let deleted = self
-            .delete_doc(
-                self.data(),
-                pk(&reservation.tenant_id, CATALOG_SCOPE),
-                &reservation.id,
-                None,
-            )
-            .await;
-        if let Err(error) = deleted {
-            tracing::warn!(tenant = %reservation.tenant_id, order_id = %reservation.body.order_id, %error, "a stock reservation record stays for maintenance");
-        }
-    }
-
-    /// Gives back the stock an order reserved and deletes its reservation record, in one
-    /// batch; nothing when the record is gone (released or settled already).
-    async fn release_reservation(&self, tenant: &str, order_id: &str) -> StoreResult<()> {
-        for _ in 0..CONCURRENCY_ATTEMPTS * 2 {
-            let doc: Option<Doc<StockReservation>> = self
-                .read_doc(
-                    self.data(),
-                    pk(tenant, CATALOG_SCOPE),
-                    &doc_id(kind::RESERVATION, order_id),
-                )
-                .await?;
-            let Some(reservation) = doc else {
-                return Ok(());
-            };
-            let mut products = Vec::new();
-            for (product_id, _) in &reservation.body.quantities {
-                if let Some(product) = self.product_doc(tenant, product_id).await? {
-                    products.push(product);
-                }
-            }
-            if self
-                .adjust_stock(
-                    tenant,
-                    &products,
-                    &reservation.body.quantities,
-                    ReservationChange::Delete(&reservation),
-                )
-                .await?
-                .is_ok()
-            {
-                return Ok(());
-            }
-        }
-        tracing::error!(tenant, order_id, "reserved stock could not be released: the products kept changing; maintenance will retry");
-        Err(busy("product"))
-    }
-
-    /// Settles the reservation records older than `before`: the order exists (forget the
-    /// record) or not (give the stock back). Per tenant, how many.
-    pub(super) async fn settle_reservations(
-        &self,
-        before: DateTime<Utc>,
-        dry_run: bool,
-    ) -> StoreResult<Vec<(String, u64)>> {
-        let sql = "SELECT * FROM c WHERE c.type = @kind AND c.at < @before";
-        let params = vec![
-            ("@kind", json!(kind::RESERVATION)),
-            ("@before", json!(ts(before))),
-        ];
-        let pending: Vec<Doc<StockReservation>> = self
-            .query_docs(self.data(), FeedScope::full_container(), sql, params)
-            .await?;
-        let mut settled: std::collections::BTreeMap<String, u64> =
-            std::collections::BTreeMap::new();
-        for reservation in pending {
-            if !dry_run {
-                let (tenant, body) = (reservation.tenant_id.as_str(), &reservation.body);
-                if self
-                    .order_in_scope(tenant, &body.customer_id, &body.order_id)
-                    .await?
-                    .is_some()
-                {
-                    self.delete_doc(
-                        self.data(),
-                        pk(tenant, CATALOG_SCOPE),
-                        &reservation.id,
-                        reservation.cosmos_etag.as_deref(),
-                    )
-                    .await?;
-                } else {
-                    self.release_reservation(tenant, &body.order_id).await?;
-                }
-            }
-            *settled.entry(reservation.tenant_id.clone()).or_insert(0) += 1;
-        }
-        Ok(settled.into_iter().collect())
-    }
-
-    /// Step 3: the order, its key, its audit entry and the customer's last activity.
+    /// Step 3: the order, its key, its audit entry, the outbox record of its `created` event
+    /// and the customer's last activity (at most 5 operations, far below a batch's limit).
     async fn write_order(
         &self,
         tenant: &TenantId,
@@ -536,6 +345,9 @@ impl CosmosStore {
             batch = batch_create(self, batch, &doc)?;
         }
         batch = batch_create(self, batch, &audit_doc(audit, &scope))?;
+        // Last, so the positions `after_refused_order` reads stay as they are.
+        let event = OutboxMessage::order_event(&stored.order, &audit.correlation_id);
+        batch = self.batch_outbox(batch, tenant.as_str(), &scope, &event)?;
         Ok(self.run_batch(self.data(), batch).await?.map(|_| ()))
     }
 
@@ -660,6 +472,8 @@ impl OrderStore for CosmosStore {
             let batch = TransactionalBatch::new(pk(tenant.as_str(), &changed.scope));
             let batch = batch_replace(self, batch, &changed)?;
             let batch = batch_create(self, batch, &audit_doc(&audit, &changed.scope))?;
+            let event = OutboxMessage::order_event(&order_of(&changed), &audit.correlation_id);
+            let batch = self.batch_outbox(batch, tenant.as_str(), &changed.scope, &event)?;
             let outcome = self.run_batch(self.data(), batch).await;
             let applied = matches!(outcome, Ok(Ok(_)))
                 || self
@@ -688,200 +502,5 @@ impl OrderStore for CosmosStore {
 
     async fn order_history(&self, tenant: &TenantId, id: &str) -> StoreResult<Vec<StatusChange>> {
         Ok(self.find_order(tenant, id).await?.body.history)
-    }
-}
-
-#[cfg(all(test, feature = "cosmos-emulator"))]
-mod tests {
-    use super::*;
-    use crate::domain::order::{OrderInput, OrderLineInput};
-    use crate::store::cosmos::fixtures::{customer, tenant, TENANT};
-    use crate::store::cosmos::{in_memory, CosmosOptions};
-    use crate::store::jobs::MaintenanceStore;
-    use crate::store::{CustomerStore, ProductStore};
-
-    fn audit(action: &str, target: &str) -> AuditEntry {
-        AuditEntry::now(TENANT, "actor", action, "order", target, "corr")
-    }
-
-    /// A store with product p-1 (stock 10) and customer c-1.
-    async fn store() -> CosmosStore {
-        let store = in_memory(CosmosOptions::for_emulator(), Vec::new())
-            .await
-            .unwrap()
-            .store;
-        let at = now();
-        let product = Product {
-            id: "p-1".into(),
-            tenant_id: TENANT.into(),
-            name: "Kettle".into(),
-            category: "kitchen".into(),
-            description: None,
-            price_cents: 100,
-            currency: "EUR".into(),
-            stock: 10,
-            active: true,
-            created_at: at,
-            updated_at: at,
-            etag: String::new(),
-        };
-        store
-            .create_product(&tenant(), product, audit("product.create", "p-1"))
-            .await
-            .unwrap();
-        store
-            .create_customer(&tenant(), customer("c-1"), audit("customer.create", "c-1"))
-            .await
-            .unwrap();
-        store
-    }
-
-    async fn stock(store: &CosmosStore) -> i64 {
-        store.get_product(&tenant(), "p-1").await.unwrap().stock
-    }
-
-    async fn reservations(store: &CosmosStore) -> Vec<Doc<StockReservation>> {
-        let params = vec![("@kind", json!(kind::RESERVATION))];
-        store
-            .query_docs(
-                store.data(),
-                FeedScope::full_container(),
-                "SELECT * FROM c WHERE c.type = @kind",
-                params,
-            )
-            .await
-            .unwrap()
-    }
-
-    /// Reserves 3 units of p-1 for `order_id` as step 2 of a creation does, and stops there
-    /// (the process "crashed" before writing the order).
-    async fn reserve_and_crash(store: &CosmosStore, order_id: &str) {
-        let products = vec![store.product_doc(TENANT, "p-1").await.unwrap().unwrap()];
-        let body = StockReservation {
-            order_id: order_id.into(),
-            customer_id: "c-1".into(),
-            quantities: vec![("p-1".into(), 3)],
-            created_at: now(),
-        };
-        let doc = Doc::new(
-            kind::RESERVATION,
-            order_id,
-            TENANT,
-            CATALOG_SCOPE,
-            ts(body.created_at),
-            body.clone(),
-        )
-        .with_at(body.created_at);
-        store
-            .adjust_stock(
-                TENANT,
-                &products,
-                &[("p-1".into(), -3)],
-                ReservationChange::Create(&doc),
-            )
-            .await
-            .unwrap()
-            .unwrap();
-    }
-
-    fn new_order(id: &str) -> NewOrder {
-        NewOrder {
-            id: id.into(),
-            customer_id: "c-1".into(),
-            input: OrderInput {
-                customer_id: Some("c-1".into()),
-                items: vec![OrderLineInput {
-                    product_id: "p-1".into(),
-                    quantity: 3,
-                }],
-                shipping_address: None,
-            },
-            actor_id: "actor".into(),
-            idempotency: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_placed_order_leaves_no_reservation_record() {
-        let store = store().await;
-        store
-            .create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1"))
-            .await
-            .unwrap();
-        assert_eq!(stock(&store).await, 7);
-        assert!(reservations(&store).await.is_empty());
-    }
-
-    #[tokio::test]
-    async fn maintenance_gives_back_stock_reserved_for_an_order_that_was_never_written() {
-        let store = store().await;
-        reserve_and_crash(&store, "o-ghost").await;
-        assert_eq!(stock(&store).await, 7);
-        let later = now() + chrono::Duration::seconds(1);
-        assert_eq!(
-            store.settle_stock_reservations(later, true).await.unwrap(),
-            vec![(TENANT.to_owned(), 1)],
-            "a dry run counts"
-        );
-        assert_eq!(stock(&store).await, 7, "and changes nothing");
-        assert!(
-            store
-                .settle_stock_reservations(now() - chrono::Duration::minutes(15), false)
-                .await
-                .unwrap()
-                .is_empty(),
-            "a recent one is left alone"
-        );
-        assert_eq!(
-            store.settle_stock_reservations(later, false).await.unwrap(),
-            vec![(TENANT.to_owned(), 1)]
-        );
-        assert_eq!(stock(&store).await, 10, "the stock is back");
-        assert!(reservations(&store).await.is_empty());
-        assert!(
-            store
-                .settle_stock_reservations(later, false)
-                .await
-                .unwrap()
-                .is_empty(),
-            "settled once"
-        );
-        assert_eq!(stock(&store).await, 10);
-    }
-
-    #[tokio::test]
-    async fn maintenance_forgets_the_reservation_of_an_order_that_exists() {
-        let store = store().await;
-        store
-            .create_order(&tenant(), new_order("o-1"), audit("order.create", "o-1"))
-            .await
-            .unwrap();
-        // The record's deletion after the order write was lost: it is still there.
-        let body = StockReservation {
-            order_id: "o-1".into(),
-            customer_id: "c-1".into(),
-            quantities: vec![("p-1".into(), 3)],
-            created_at: now(),
-        };
-        let doc = Doc::new(
-            kind::RESERVATION,
-            "o-1",
-            TENANT,
-            CATALOG_SCOPE,
-            ts(body.created_at),
-            body.clone(),
-        )
-        .with_at(body.created_at);
-        store
-            .create_doc(store.data(), pk(TENANT, CATALOG_SCOPE), &doc.id, &doc)
-            .await
-            .unwrap();
-        let later = now() + chrono::Duration::seconds(1);
-        assert_eq!(
-            store.settle_stock_reservations(later, false).await.unwrap(),
-            vec![(TENANT.to_owned(), 1)]
-        );
-        assert_eq!(stock(&store).await, 7, "the order keeps its stock");
-        assert!(reservations(&store).await.is_empty());
     }
 }
