@@ -19,6 +19,7 @@
 
 mod document;
 mod message;
+pub mod service_bus;
 
 use std::time::Duration;
 
