@@ -1,6 +1,7 @@
 // Everything the platform needs in Azure, in one resource group:
 //   network        VNet, subnets (function app, API Management, private endpoints), NSGs, private DNS
 //   monitoring     Log Analytics + Application Insights
+//   alerts         log alerts on the outbox relay (failures, lag) and their action group
 //   hostStorage    the Functions host's storage account and Premium content share
 //   archiveStorage the audit archive (versioning, immutability, lifecycle)
 //   cosmos         Cosmos DB account, the `platform` database and its containers
@@ -151,6 +152,13 @@ param logRetentionDays int = 30
 @description('Log Analytics daily ingestion cap in GB (-1 = none).')
 param logDailyQuotaGb int = 5
 
+// The alert rules (alerts.bicep) exist whatever these say; these only decide who is told.
+@description('E-mail address told when an alert fires (an action group with this receiver is created). Empty: none.')
+param alertEmailAddress string = ''
+
+@description('Resource id of an existing action group (on-call, Teams, ITSM) the alerts notify as well. Empty: none.')
+param alertActionGroupId string = ''
+
 // ---- Identity and tokens (app settings AUTH_*, APIM validate-jwt) ---------------------------
 
 @description('Entra ID (employees) token issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0.')
@@ -186,7 +194,7 @@ param keyVaultNameSalt string = ''
 ])
 param keyVaultCreateMode string = 'default'
 
-// ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
+// ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, OUTBOX_*, ERASURE_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
 
 @description('Upper bound of one Cosmos DB call, retries included, in milliseconds.')
 @minValue(100)
@@ -221,6 +229,23 @@ param jobBatchSize int = 5000
 
 @description('Housekeeping jobs report what they would do without doing it.')
 param jobDryRun bool = false
+
+@description('''Seconds an outbox record lives in Cosmos DB (its `ttl`) before Cosmos DB deletes it, sent or
+not: the relay must have published it by then (the outbox-lag alert fires after minutes). At most
+7 days: a record the relay re-reads (a lease reset, startFromBeginning) must still find the
+consumers' processed-event markers, which live 7 days (PROCESSED_EVENT_TTL in
+shared/src/jobs/maintenance.rs).''')
+@minValue(86400)
+@maxValue(604800)
+param outboxTtlSeconds int = 604800
+
+@description('Relay lag (age of the oldest unsent outbox record) in seconds above which /api/health/ready reports the outbox as degraded.')
+@minValue(1)
+param outboxLagDegradedSeconds int = 60
+
+@description('Minutes after which DatabaseMaintenance announces again a GDPR erasure request that is still only accepted (not yet processed).')
+@minValue(1)
+param erasureRequeueAfterMinutes int = 30
 
 @description('Largest HTTP request body the handler accepts, in bytes.')
 param httpBodyLimitBytes int = 262144
@@ -318,6 +343,18 @@ module monitoring 'modules/monitoring.bicep' = {
     tags: tags
     retentionInDays: logRetentionDays
     dailyQuotaGb: logDailyQuotaGb
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+    alertEmailAddress: alertEmailAddress
+    alertActionGroupId: alertActionGroupId
   }
 }
 
@@ -467,6 +504,9 @@ module functionApp 'modules/functionApp.bicep' = {
       jobMaxRuntimeSeconds: jobMaxRuntimeSeconds
       jobBatchSize: jobBatchSize
       jobDryRun: jobDryRun
+      outboxTtlSeconds: outboxTtlSeconds
+      outboxLagDegradedSeconds: outboxLagDegradedSeconds
+      erasureRequeueAfterMinutes: erasureRequeueAfterMinutes
       httpBodyLimitBytes: httpBodyLimitBytes
       rustLog: rustLog
     }

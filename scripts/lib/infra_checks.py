@@ -25,11 +25,12 @@ from typing import Callable, Iterable
 # ---- Allow-lists for the app-settings check ------------------------------------------------
 
 # Keys of local.settings.example.json that configure only the laptop runtime (SQLite store, folder
-# archive, the embedded host that plays the Functions host, its timers and queue). In Azure,
-# STORE=cosmos and ARCHIVE=blob make the first two meaningless, and the real host runs the
-# timers and Service Bus; setting LOCAL_TIMERS there would make the handler fire the timers a
-# second time. ARCHIVE_BLOB_SAS and COSMOS_KEY authenticate the Blob archive and the Cosmos DB
-# store against emulators (Azurite, the Cosmos DB emulator); in Azure the managed identity does
+# archive, the embedded host that plays the Functions host, its timers, queue and outbox relay). In
+# Azure, STORE=cosmos and ARCHIVE=blob make the first two meaningless, and the real host runs the
+# timers, Service Bus and the outbox relay's change feed trigger; setting LOCAL_TIMERS or
+# LOCAL_RELAY there would say the handler should do the host's work a second time.
+# ARCHIVE_BLOB_SAS and COSMOS_KEY authenticate the Blob archive and the Cosmos DB store against
+# emulators (Azurite, the Cosmos DB emulator); in Azure the managed identity does
 # (the Cosmos DB account has local auth off), and a SAS or key there would be a secret in app
 # settings. So they must NOT appear in the Bicep.
 LOCAL_ONLY = {
@@ -39,6 +40,7 @@ LOCAL_ONLY = {
     "COSMOS_KEY",
     "LOCAL_PORT",
     "LOCAL_TIMERS",
+    "LOCAL_RELAY",
     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
     "LOCAL_QUEUE_LOCK_SECONDS",
     "LOCAL_QUEUE_RETRY_DELAY_MS",
@@ -54,9 +56,11 @@ PLATFORM_KEYS = {
 }
 PLATFORM_PREFIXES = ("WEBSITE_",)
 
-# Keys of local.settings.example.json that shared/src/config.rs does not read: the host's own
-# settings and connections, and RUST_LOG (tracing's EnvFilter reads it). Every other key must be
-# one the app reads, and every setting the app reads must be in the file, except
+# Keys of local.settings.example.json that shared/src/config.rs does not read (as far as the
+# pattern below sees: it finds upper-case names only): the host's own settings and connections,
+# and RUST_LOG (tracing's EnvFilter reads it). The outbox relay reads the Service Bus namespace
+# from the host's connection setting, ServiceBusConnection__fullyQualifiedNamespace. Every other
+# key must be one the app reads, and every setting the app reads must be in the file, except
 # FUNCTIONS_CUSTOMHANDLER_PORT, which the host sets.
 NOT_READ_BY_CONFIG = {
     "FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "ServiceBusConnection__fullyQualifiedNamespace", "RUST_LOG",
@@ -64,10 +68,13 @@ NOT_READ_BY_CONFIG = {
 SET_BY_HOST = {"FUNCTIONS_CUSTOMHANDLER_PORT"}
 
 # Connections: a local key `Conn` (connection string) or `Conn__fullyQualifiedNamespace` stands
-# for a connection the host builds from `Conn__*` settings; in Azure it is identity-based.
+# for a connection the host builds from `Conn__*` settings; in Azure it is identity-based. A
+# connection a function.json binding names (`connection`, `leaseConnection`) is the host's too,
+# local key or not: the Cosmos DB trigger's has none, because locally `handler local` runs the
+# relay over its own feed (LOCAL_RELAY) and no host reads it.
 IDENTITY_PROPERTIES = {
     "accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri",
-    "fullyQualifiedNamespace", "credential", "clientId",
+    "fullyQualifiedNamespace", "accountEndpoint", "credential", "clientId",
 }
 
 # Literal values Azure must have, whatever the local file says.
@@ -79,6 +86,7 @@ REQUIRED_VALUES = {
     "LOG_FORMAT": "json",
     "AzureWebJobsStorage__credential": "managedidentity",
     "ServiceBusConnection__credential": "managedidentity",
+    "CosmosConnection__credential": "managedidentity",
     "WEBSITE_RUN_FROM_PACKAGE": "1",
 }
 
@@ -94,6 +102,36 @@ COSMOS_CONTAINERS = {
 }
 # The app identity's data-plane role: Cosmos DB Built-in Data Contributor.
 COSMOS_DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
+
+# Containers in cosmos.bicep that are the Functions host's, not the store's: the lease container
+# of the change feed trigger (functions/OutboxRelay). The extension would create it with partition
+# key /id and TTL on without a default (CreateLeaseCollectionIfNotExistsAsync, setTTL: true), but
+# only with keys; with Entra ID the data plane cannot create containers, so Bicep declares it the
+# same way and createLeaseContainerIfNotExists stays false. Each must be some trigger's lease
+# container, and no store container may use its name.
+HOST_COSMOS_CONTAINERS = {
+    "leases": {"paths": ["/id"], "kind": "Hash", "version": 2, "defaultTtl": -1, "indexingPolicy": None},
+}
+# Defaults of the cosmosDBTrigger binding (extension 4.x, CosmosDBTriggerAttribute and its
+# binding provider): the connection prefix, the lease container; leaseConnection and
+# leaseDatabaseName default to connection and databaseName.
+COSMOS_TRIGGER_DEFAULTS = {"connection": "CosmosDB", "leasecontainername": "leases", "createleasecontainerifnotexists": False}
+
+# The outbox relay: the function that publishes every message the app sends. Its Cosmos DB trigger
+# hands it the outbox records and it sends each one itself through the Service Bus REST API
+# (output bindings cannot set MessageId; docs/research-outbox.md, section 6), to the namespace in
+# `<connection>__fullyQualifiedNamespace`, with the app identity. So its destinations need Data
+# Sender and duplicate detection, though no function.json names them.
+OUTBOX_RELAY = {
+    "function": "OutboxRelay",
+    "connection": "ServiceBusConnection",
+    "queues": {"gdpr-requests", "notifications-outbound"},
+    "topics": {"order-events"},
+}
+# Azure built-in roles on Service Bus data (the ids in access.bicep's `roles`).
+SB_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+SB_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+SB_OWNER = "090c5cfd-751d-490a-894a-3ce6f1109419"
 
 POLICY_SECTIONS = ("inbound", "backend", "outbound", "on-error")
 LOAD_TEXT_LIMIT = 131072  # characters Bicep's loadTextContent accepts
@@ -557,6 +595,114 @@ def rust_store_containers(text: str) -> dict:
     return found
 
 
+# ---- Function bindings and the Bicep they need --------------------------------------------
+
+
+def bicep_app_settings(text: str) -> dict[str, str]:
+    """The `{ name: 'KEY', value: EXPR }` entries of functionApp.bicep's `var appSettings`: key ->
+    the value expression's text ('literal' keeps its quotes, a variable is its name)."""
+    m = re.search(r"^var\s+appSettings\s*=\s*\[(.*?)^\]", text, re.M | re.S)
+    if not m:
+        raise Fail("functionApp.bicep has no `var appSettings = [ ... ]`")
+    found = {}
+    for line in m.group(1).splitlines():
+        entry = re.match(r"\s*\{\s*name:\s*'([^']+)'\s*,\s*value:\s*(.*)\}\s*(?://[^}]*)?$", line)
+        if entry:
+            found[entry.group(1)] = entry.group(2).strip()
+    return found
+
+
+def timespan_seconds(value: str) -> float:
+    """A .NET TimeSpan as function.json writes it: [d.]hh:mm:ss[.fff]."""
+    m = re.fullmatch(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)", str(value).strip())
+    if not m:
+        raise ValueError(f"not a TimeSpan: {value!r}")
+    return int(m.group(1) or 0) * 86400 + int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+
+
+def iso_duration_seconds(value: str) -> float:
+    """An ISO 8601 duration without years or months (PnDTnHnMnS), as Service Bus takes them."""
+    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", str(value).strip())
+    if not m or str(value).strip() in ("P", "PT"):
+        raise ValueError(f"not an ISO 8601 duration: {value!r}")
+    d, h, mi, s = m.groups()
+    return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
+
+
+def cosmos_trigger_problems(functions: dict[str, dict], settings: dict[str, str], containers: dict[str, dict],
+                            database: str) -> tuple[list[str], list[str]]:
+    """What is wrong between the functions' cosmosDBTrigger bindings and the Bicep, and a note per
+    trigger. `functions`: folder name -> function.json; `settings`: bicep_app_settings();
+    `containers`: cosmos.bicep's containers (name -> paths, kind, version, defaultTtl); `database`:
+    the database name Bicep creates. The host reads function.json keys case-insensitively."""
+    problems, notes = [], []
+    lease_containers = set()
+
+    def connection(fn: str, what: str, name: str) -> None:
+        endpoint = f"{name}__accountEndpoint"
+        if endpoint not in settings:
+            problems.append(f"{fn}: {what} {name} has no {endpoint} in the Bicep app settings "
+                            "(the extension needs it for an identity-based connection)")
+            return
+        if "COSMOS_ENDPOINT" in settings and settings[endpoint] != settings["COSMOS_ENDPOINT"]:
+            problems.append(f"{fn}: {endpoint} is {settings[endpoint]}, not the store's account (COSMOS_ENDPOINT: {settings['COSMOS_ENDPOINT']})")
+        if settings.get(f"{name}__credential") != "'managedidentity'":
+            problems.append(f"{fn}: {name}__credential must be 'managedidentity' (is {settings.get(name + '__credential')})")
+        if f"{name}__clientId" not in settings:
+            problems.append(f"{fn}: {name}__clientId is not set (the user-assigned identity would not be used)")
+        elif "AZURE_CLIENT_ID" in settings and settings[f"{name}__clientId"] != settings["AZURE_CLIENT_ID"]:
+            problems.append(f"{fn}: {name}__clientId is {settings[name + '__clientId']}, not the app identity's (AZURE_CLIENT_ID: {settings['AZURE_CLIENT_ID']})")
+
+    def database_ok(fn: str, key: str, value: object) -> None:
+        m = re.fullmatch(r"%(\w+)%", str(value))
+        if m and m.group(1) not in settings:
+            problems.append(f"{fn}: {key} {value} names an app setting the Bicep does not set")
+        elif not m and value != database:
+            problems.append(f"{fn}: {key} {value!r} is not the database Bicep creates ({database!r})")
+
+    for fn, fj in sorted(functions.items()):
+        triggers = [{str(k).lower(): v for k, v in b.items()} for b in fj.get("bindings", [])
+                    if str(b.get("type", "")).lower() == "cosmosdbtrigger"]
+        for b in triggers:
+            conn = b.get("connection", COSMOS_TRIGGER_DEFAULTS["connection"])
+            connection(fn, "connection", conn)
+            if b.get("leaseconnection", conn) != conn:
+                connection(fn, "leaseConnection", b["leaseconnection"])
+            db = b.get("databasename")
+            database_ok(fn, "databaseName", db)
+            if b.get("leasedatabasename", db) != db:
+                database_ok(fn, "leaseDatabaseName", b["leasedatabasename"])
+            watched = b.get("containername")
+            if watched not in containers:
+                problems.append(f"{fn}: containerName {watched!r} is not a container in cosmos.bicep")
+            lease = b.get("leasecontainername", COSMOS_TRIGGER_DEFAULTS["leasecontainername"])
+            lease_containers.add(lease)
+            if lease == watched:
+                problems.append(f"{fn}: the lease container must differ from the monitored one ({lease!r})")
+            elif lease not in containers:
+                problems.append(f"{fn}: leaseContainerName {lease!r} is not a container in cosmos.bicep "
+                                "(the identity cannot create it; declare it with partition key /id)")
+            elif containers[lease].get("paths") != ["/id"]:
+                problems.append(f"{fn}: the lease container {lease!r} has partition key {containers[lease].get('paths')}, the extension needs ['/id']")
+            if b.get("createleasecontainerifnotexists", COSMOS_TRIGGER_DEFAULTS["createleasecontainerifnotexists"]) is not False:
+                problems.append(f"{fn}: createLeaseContainerIfNotExists must be false (creating a container needs keys; "
+                                "the Entra ID data plane cannot, so the listener would not start)")
+            retry = {str(k).lower(): v for k, v in (fj.get("retry") or {}).items()}
+            if not retry:
+                problems.append(f"{fn}: no `retry` in function.json: a failed invocation's batch would be checkpointed and lost; "
+                                "add {\"strategy\": \"exponentialBackoff\", \"maxRetryCount\": -1, ...}")
+            elif retry.get("maxretrycount") != -1:
+                problems.append(f"{fn}: retry.maxRetryCount is {retry.get('maxretrycount')!r}: after the last attempt the batch is "
+                                "checkpointed and lost; use -1 (retry until it succeeds)")
+            elif retry.get("strategy") not in ("fixedDelay", "exponentialBackoff"):
+                problems.append(f"{fn}: retry.strategy {retry.get('strategy')!r} is neither fixedDelay nor exponentialBackoff")
+            notes.append(f"{fn} on {watched} (leases {lease}, {conn})")
+    unused = sorted(set(HOST_COSMOS_CONTAINERS) & set(containers) - lease_containers)
+    if unused:
+        problems.append(f"cosmos.bicep declares the host container(s) {unused}, which no cosmosDBTrigger uses as its lease container")
+    return problems, notes
+
+
 # ---- The checks -----------------------------------------------------------------------------
 
 
@@ -755,8 +901,9 @@ def main() -> None:
         sb = module("serviceBus")
         want(sb, "namespace", "properties.disableLocalAuth", True, "Service Bus local auth off")
         for symbol in ("gdprRequests", "notificationsOutbound"):
-            want(sb, symbol, "properties.requiresDuplicateDetection", True, "duplicate detection")
             want(sb, symbol, "properties.deadLetteringOnMessageExpiration", True, "dead-lettering")
+        for symbol in ("gdprRequests", "orderEvents", "notificationsOutbound"):
+            want(sb, symbol, "properties.requiresDuplicateDetection", True, "duplicate detection")
         want(sb, "notificationsSubscription", "properties.deadLetteringOnMessageExpiration", True, "dead-lettering")
         kv = module("keyVault")
         want(kv, "vault", "properties.enableRbacAuthorization", True, "Key Vault RBAC mode")
@@ -991,7 +1138,28 @@ def main() -> None:
         # COSMOS_CONTAINERS is what the store creates itself when it has a key (emulators) ...
         compare(str(COSMOS_STORE_RS), rust_store_containers(rust))
         # ... and what cosmos.bicep must declare for the managed identity, which cannot create them.
-        declared = {}
+        declared, problems_ids = bicep_containers()
+        problems.extend(problems_ids)
+        clash = sorted(set(HOST_COSMOS_CONTAINERS) & set(COSMOS_CONTAINERS))
+        if clash:
+            problems.append(f"{clash} is both a store container and a host container")
+        compare("cosmos.bicep", {n: c for n, c in declared.items() if n not in HOST_COSMOS_CONTAINERS})
+        # The host's own containers (the change feed's leases), allowed explicitly, each as the
+        # extension would have created it; whether a trigger uses it is the trigger check's.
+        host = []
+        for name, want in HOST_COSMOS_CONTAINERS.items():
+            if name not in declared:
+                continue
+            host.append(name)
+            for field, value in want.items():
+                if declared[name].get(field) != value:
+                    problems.append(f"cosmos.bicep: host container {name}.{field} is {declared[name].get(field)!r}, expected {value!r}")
+        expect(not problems, "; ".join(problems))
+        return ", ".join(f"{n} [{', '.join(c['paths'])}]" for n, c in COSMOS_CONTAINERS.items()) + (
+            f"; host: {', '.join(host)}" if host else "")
+
+    def bicep_containers() -> tuple[dict[str, dict], list[str]]:
+        declared, problems = {}, []
         for c in resources_of(module("cosmos"), "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"):
             res = literal((c.get("properties") or {}).get("resource") or {})
             if res.get("id") != c.get("name"):
@@ -1001,9 +1169,7 @@ def main() -> None:
                 "paths": key.get("paths"), "kind": key.get("kind"), "version": key.get("version"),
                 "defaultTtl": res.get("defaultTtl"), "indexingPolicy": res.get("indexingPolicy"),
             }
-        compare("cosmos.bicep", declared)
-        expect(not problems, "; ".join(problems))
-        return ", ".join(f"{n} [{', '.join(c['paths'])}]" for n, c in COSMOS_CONTAINERS.items())
+        return declared, problems
 
     def cosmos_data_role() -> str:
         access = module("access")
@@ -1030,8 +1196,24 @@ def main() -> None:
         expect(bool(good), f"the Data Contributor assignment's scope {scopes} is neither the account nor its database")
         return "on the database" if any("/dbs/" in sc for sc in good) else "on the account"
 
-    r.check("bicep: Cosmos DB containers are the store's data model (shared/src/store/cosmos/mod.rs)", cosmos_data_model)
+    r.check("bicep: Cosmos DB containers are the store's data model (shared/src/store/cosmos/mod.rs), plus the host's leases", cosmos_data_model)
     r.check("bicep: the app identity has Cosmos DB Built-in Data Contributor (data plane)", cosmos_data_role)
+
+    # -- The functions (functions/*/function.json) -----------------------------------------
+    function_jsons = sorted((repo / "functions").glob("*/function.json"))
+
+    def bindings() -> list[tuple[str, dict]]:
+        out = []
+        for fj in function_jsons:
+            for b in json.loads(fj.read_text()).get("bindings", []):
+                out.append((fj.parent.name, b))
+        return out
+
+    def binding_connections() -> set[str]:
+        return {str(b[k]) for _, b in bindings() for k in ("connection", "leaseConnection") if b.get(k)}
+
+    def functions_by_name() -> dict[str, dict]:
+        return {fj.parent.name: json.loads(fj.read_text()) for fj in function_jsons}
 
     # -- App settings -----------------------------------------------------------------------
     function_app_bicep = bicep_dir / "modules" / "functionApp.bicep"
@@ -1057,7 +1239,9 @@ def main() -> None:
             base = key.split("__", 1)[0]
             return {n for n in in_bicep if n == base or (n.startswith(base + "__") and n.split("__", 1)[1] in IDENTITY_PROPERTIES)}
 
-        local_connections = set()
+        # Connections the function.json bindings name are the host's: their identity-based
+        # settings may be in Bicep without a local key (the cosmosDBTrigger's, for one).
+        local_connections = set(binding_connections())
         for key in local:
             if key in LOCAL_ONLY:
                 if key in in_bicep:
@@ -1124,14 +1308,17 @@ def main() -> None:
     r.check("app settings: Azure values (custom runtime, cosmos, blob, json logs, Key Vault reference, Cosmos region)", app_settings_values)
 
     # -- Functions <-> infrastructure ------------------------------------------------------
-    function_jsons = sorted((repo / "functions").glob("*/function.json"))
-
-    def bindings() -> list[tuple[str, dict]]:
-        out = []
-        for fj in function_jsons:
-            for b in json.loads(fj.read_text()).get("bindings", []):
-                out.append((fj.parent.name, b))
-        return out
+    def cosmos_triggers_match() -> str:
+        functions = functions_by_name()
+        settings = bicep_app_settings(function_app_bicep.read_text())
+        containers, _ = bicep_containers()
+        database = re.search(r"^var\s+cosmosDatabaseName\s*=\s*'([^']*)'", main_bicep.read_text(), re.M)
+        expect(database is not None, "main.bicep has no `var cosmosDatabaseName = '...'`")
+        problems, notes = cosmos_trigger_problems(functions, settings, containers, database.group(1))
+        if OUTBOX_RELAY["function"] in functions and not notes:
+            problems.append(f"{OUTBOX_RELAY['function']} has no cosmosDBTrigger")
+        expect(not problems, "; ".join(problems))
+        return "; ".join(notes) or "no Cosmos DB triggers"
 
     def service_bus_matches() -> str:
         sb = parsed.get(bicep_dir / "modules" / "serviceBus.bicep") or parse_bicep(bicep_dir / "modules" / "serviceBus.bicep")
@@ -1139,6 +1326,7 @@ def main() -> None:
         topics = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/topics")}
         subs = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/topics/subscriptions")}
         used_q, used_t, used_s, connections = set(), set(), set(), set()
+        sent, received = set(), set()  # entities the app sends to; (topic, subscription) or queue it receives from
         for fn, b in bindings():
             if not str(b.get("type", "")).startswith("serviceBus"):
                 continue
@@ -1149,7 +1337,19 @@ def main() -> None:
                 used_t.add(b["topicName"])
             if "subscriptionName" in b:
                 used_s.add(b["subscriptionName"])
-        expect(bool(connections), "no Service Bus bindings found in functions/*/function.json")
+            entity = b.get("queueName") or b.get("topicName")
+            if b.get("direction") == "out":
+                sent.add(entity)
+            else:
+                received.add((entity, b.get("subscriptionName")))
+        # The outbox relay sends without bindings: its destinations and connection count as used.
+        relay = OUTBOX_RELAY["function"] in functions_by_name()
+        if relay:
+            used_q |= OUTBOX_RELAY["queues"]
+            used_t |= OUTBOX_RELAY["topics"]
+            sent |= OUTBOX_RELAY["queues"] | OUTBOX_RELAY["topics"]
+            connections.add(OUTBOX_RELAY["connection"])
+        expect(bool(connections), "no Service Bus bindings (or outbox relay) found in functions/*/function.json")
         problems = []
         for kind, have, used in (("queue", queues, used_q), ("topic", topics, used_t), ("subscription", subs, used_s)):
             if used - have:
@@ -1160,12 +1360,80 @@ def main() -> None:
         for conn in sorted(c for c in connections if c):
             if f"{conn}__fullyQualifiedNamespace" not in settings:
                 problems.append(f"connection {conn} has no {conn}__fullyQualifiedNamespace setting in Bicep")
-        access = (bicep_dir / "modules" / "access.bicep").read_text()
-        for name in sorted(used_q | used_t | used_s):
-            if f"name: '{name}'" not in access:
-                problems.append(f"access.bicep grants nothing on {name}")
+        # The app identity's roles in access.bicep: Data Sender (or Owner) on what it sends to, Data
+        # Receiver (or Owner) on what triggers it, on the entity or a parent (namespace, topic).
+        grants = service_bus_grants()
+        for entity in sorted(e for e in sent if e):
+            if not grants.get((entity,), set()) & {SB_SENDER, SB_OWNER} and not grants.get((), set()) & {SB_SENDER, SB_OWNER}:
+                problems.append(f"access.bicep gives the app identity no Azure Service Bus Data Sender on {entity}")
+        for topic_or_queue, sub in sorted((e, s or "") for e, s in received if e):
+            paths = [(), (topic_or_queue,)] + ([(topic_or_queue, sub)] if sub else [])
+            if not any(grants.get(path, set()) & {SB_RECEIVER, SB_OWNER} for path in paths):
+                problems.append(f"access.bicep gives the app identity no Azure Service Bus Data Receiver on {'/'.join(x for x in (topic_or_queue, sub) if x)}")
+        # The relay's resends are dropped by Service Bus only within the duplicate detection
+        # window; it must at least outlast one retry interval of the relay.
+        if relay:
+            sb_vars = {k: (v or {}).get("value") for k, v in (sb.get("variables") or {}).items()}
+            retry = functions_by_name()[OUTBOX_RELAY["function"]].get("retry") or {}
+            try:
+                longest = timespan_seconds(retry.get("maximumInterval") or retry.get("delayInterval") or "00:00:00")
+            except ValueError as err:
+                longest = 0.0
+                problems.append(f"{OUTBOX_RELAY['function']}: retry interval: {err}")
+            kinds = {"Microsoft.ServiceBus/namespaces/queues": OUTBOX_RELAY["queues"], "Microsoft.ServiceBus/namespaces/topics": OUTBOX_RELAY["topics"]}
+            for rtype, names in kinds.items():
+                for c in resources_of(sb, rtype):
+                    if c.get("name") not in names:
+                        continue
+                    props = c.get("properties") or {}
+                    window = props.get("duplicateDetectionHistoryTimeWindow")
+                    window = sb_vars.get(window, window)
+                    if props.get("requiresDuplicateDetection") is not True:
+                        problems.append(f"{c['name']}: the outbox relay sends to it, but requiresDuplicateDetection is not true")
+                        continue
+                    try:
+                        seconds = iso_duration_seconds(str(window))
+                    except ValueError as err:
+                        problems.append(f"{c['name']}: duplicateDetectionHistoryTimeWindow: {err}")
+                        continue
+                    if seconds < longest:
+                        problems.append(f"{c['name']}: duplicate detection window {window} is shorter than the relay's retry interval "
+                                        f"({retry.get('maximumInterval')}): a retried send would be a duplicate")
         expect(not problems, "; ".join(problems))
-        return f"queues {sorted(queues)}, topics {sorted(topics)}, subscriptions {sorted(subs)}"
+        return (f"queues {sorted(queues)}, topics {sorted(topics)}, subscriptions {sorted(subs)}"
+                + (f"; the outbox relay sends to {sorted(OUTBOX_RELAY['queues'] | OUTBOX_RELAY['topics'])}" if relay else ""))
+
+    def service_bus_grants() -> dict[tuple, set[str]]:
+        """access.bicep's unconditional role assignments to the app identity on Service Bus, by
+        entity path: () the namespace, (queue or topic,), (topic, subscription)."""
+        f = BicepFile(bicep_dir / "modules" / "access.bicep")
+        roles_var = ((module("access").get("variables") or {}).get("roles") or {}).get("value") or {}
+        paths: dict[str, tuple] = {}
+
+        def path_of(symbol: str) -> tuple | None:
+            if symbol in paths:
+                return paths[symbol]
+            d = f.decls.get(symbol)
+            if d is None or d.kind != "resource":
+                return None
+            if d.api_type == "Microsoft.ServiceBus/namespaces":
+                paths[symbol] = ()
+                return ()
+            name = re.fullmatch(r"'([^']*)'", d.prop("name") or "")
+            parent = path_of(d.prop("parent") or "")
+            if name is None or parent is None:
+                return None
+            paths[symbol] = parent + (name.group(1),)
+            return paths[symbol]
+
+        grants: dict[tuple, set[str]] = {}
+        for ra in f.of_type("Microsoft.Authorization/roleAssignments"):
+            role = re.search(r"roles\.(\w+)", ra.prop("roleDefinitionId") or "")
+            path = path_of(ra.prop("scope") or "")
+            if ra.conditional or role is None or path is None or ra.prop("principalId") != "principalId":
+                continue
+            grants.setdefault(path, set()).add(roles_var.get(role.group(1)))
+        return grants
 
     def host_json_matches() -> str:
         host = json.loads((repo / "host.json").read_text())
@@ -1191,7 +1459,8 @@ def main() -> None:
         expect(not problems, "; ".join(problems))
         return None
 
-    r.check("functions: Service Bus entities and connection match the Bicep", service_bus_matches)
+    r.check("functions: Service Bus entities, connection and roles match the Bicep (bindings and the outbox relay)", service_bus_matches)
+    r.check("functions: Cosmos DB triggers match the Bicep (identity connection, containers, lease container /id, not created, retry -1)", cosmos_triggers_match)
     r.check("functions: host.json route prefix and Health route match the Bicep", host_json_matches)
 
     # -- APIM policies ----------------------------------------------------------------------
@@ -1507,21 +1776,25 @@ def main() -> None:
 
     r.check("scripts: --help, set -euo pipefail, one-line errors", scripts_basics)
 
-    # scripts/deploy against a stand-in az and curl: scripts/tests/test_deploy.py, one check per test.
+    # scripts/deploy against a stand-in az and curl (scripts/tests/test_deploy.py), and the rules
+    # of this file that have unit tests (scripts/tests/test_infra_checks.py): one check per test.
     def deploy_tests() -> list:
+        import importlib
         import unittest
-        if not (repo / "scripts" / "tests" / "test_deploy.py").is_file():
-            def missing() -> None:
-                raise Fail("scripts/tests/test_deploy.py is missing")
-            return [missing]
-        sys.path.insert(0, str(repo / "scripts" / "tests"))
-        try:
-            import test_deploy
-        finally:
-            sys.path.pop(0)
         tests = []
-        for case in unittest.defaultTestLoader.loadTestsFromModule(test_deploy):
-            tests.extend(case)
+        for name in ("test_deploy", "test_infra_checks"):
+            if not (repo / "scripts" / "tests" / f"{name}.py").is_file():
+                def missing(name: str = name) -> None:
+                    raise Fail(f"scripts/tests/{name}.py is missing")
+                tests.append(missing)
+                continue
+            sys.path.insert(0, str(repo / "scripts" / "tests"))
+            try:
+                module = importlib.import_module(name)
+            finally:
+                sys.path.pop(0)
+            for case in unittest.defaultTestLoader.loadTestsFromModule(module):
+                tests.extend(case)
         return tests
 
     def run_unittest(test) -> str:
@@ -1535,7 +1808,7 @@ def main() -> None:
 
     for test in deploy_tests():
         if not hasattr(test, "shortDescription"):
-            r.check("deploy: the tests of scripts/deploy with a stubbed az", test)
+            r.check("scripts/tests: a test module is missing", test)
             continue
         doc = (test.shortDescription() or test.id()).strip()
         r.check(doc, lambda test=test: run_unittest(test))

@@ -1,8 +1,10 @@
 // The function app identity's role assignments, all of them in one place and each on the
 // narrowest scope that works:
-//   Cosmos DB       Built-in Data Contributor (data plane), on the `platform` database only
+//   Cosmos DB       Built-in Data Contributor (data plane), on the account (see below): the store's
+//                   containers and the outbox relay's change feed and `leases`
 //   Service Bus     Data Receiver on gdpr-requests and on order-events/notifications;
-//                   Data Sender on gdpr-requests, order-events, notifications-outbound;
+//                   Data Sender on gdpr-requests, order-events, notifications-outbound (the
+//                   outbox relay publishes every message the app sends);
 //                   optionally Data Owner on the two trigger entities (see grantServiceBusScaleRead)
 //   Archive blob    Storage Blob Data Contributor on the audit-archive container only
 //   Host storage    Storage Blob Data Owner + Storage Table Data Contributor on the host account
@@ -63,8 +65,9 @@ var roles = {
 }
 
 // Cosmos DB data plane (its own RBAC system, not Microsoft.Authorization): Built-in Data
-// Contributor reads and writes items in the database's containers (tenantdata, jobs) but cannot
-// create databases or containers, so cosmos.bicep declares them.
+// Contributor reads and writes items in every container (tenantdata, jobs, and the change feed
+// trigger's leases, whose checkpoints it writes) and reads the change feed, but cannot create
+// databases or containers, so cosmos.bicep declares them.
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 
 resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' existing = {
@@ -118,7 +121,7 @@ resource gdprReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// CustomersApi sends erasure requests to gdpr-requests.
+// The outbox relay (OutboxRelay) sends erasure requests (CustomersApi's) to gdpr-requests.
 resource gdprSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: gdprQueue
   name: guid(gdprQueue.id, principalId, roles.serviceBusDataSender)
@@ -129,7 +132,7 @@ resource gdprSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// OrdersApi publishes to order-events.
+// The outbox relay publishes order events (OrdersApi's) to order-events.
 resource orderEventsSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: orderEvents
   name: guid(orderEvents.id, principalId, roles.serviceBusDataSender)
@@ -151,7 +154,7 @@ resource notificationsReceive 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// NotificationDispatch sends email/SMS requests to notifications-outbound.
+// The outbox relay sends email/SMS requests (NotificationDispatch's) to notifications-outbound.
 resource outboundSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: outboundQueue
   name: guid(outboundQueue.id, principalId, roles.serviceBusDataSender)

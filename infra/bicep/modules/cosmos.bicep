@@ -1,6 +1,7 @@
 // Cosmos DB for NoSQL: the account (Entra ID only, private endpoint only, continuous backup), the
-// `platform` database with shared autoscale throughput, and the store's two containers,
-// `tenantdata` and `jobs` (the data model below; scripts/test-infra checks it against the app).
+// `platform` database with shared autoscale throughput, the store's two containers, `tenantdata`
+// and `jobs` (the data model below; scripts/test-infra checks it against the app), and `leases`,
+// the outbox relay's change feed checkpoints (the Functions host's, not the store's).
 
 @description('Azure region.')
 param location string
@@ -107,8 +108,10 @@ resource tenantData 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
         kind: 'MultiHash'
         version: 2
       }
-      // TTL on, no default: notifications, idempotency keys and processed-event markers carry
-      // their own `ttl`; everything else lives until deleted.
+      // TTL on, no default: notifications, idempotency keys, processed-event markers and outbox
+      // records (OUTBOX_TTL_SECONDS) carry their own `ttl`; everything else lives until deleted.
+      // An outbox record that expires unsent is never sent (the change feed has no deletes): the
+      // outbox-lag alert (alerts.bicep) fires long before.
       defaultTtl: -1
       // data_indexing_policy() in mod.rs: everything indexed, plus the composite indexes the
       // listings' ORDER BY sortKey, id (both directions) needs.
@@ -176,6 +179,31 @@ resource jobs 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@202
         kind: 'Hash'
         version: 2
       }
+    }
+  }
+}
+
+// Not the store's: the lease container of the Functions host's change feed trigger
+// (functions/OutboxRelay: leaseContainerName `leases`, one processor per leaseContainerPrefix).
+// The extension could create it (createLeaseContainerIfNotExists), but only with keys: with Entra
+// ID the data plane cannot create containers, so that flag stays false and Bicep declares the
+// container as the extension would have made it: partition key /id, TTL on without a default.
+// Leases hold the feed's checkpoints: deleting this container replays the outbox records still
+// within their TTL (startFromBeginning), which consumers absorb by event id.
+resource leases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = {
+  parent: database
+  name: 'leases'
+  properties: {
+    resource: {
+      id: 'leases'
+      partitionKey: {
+        paths: [
+          '/id'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+      defaultTtl: -1
     }
   }
 }

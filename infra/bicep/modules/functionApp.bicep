@@ -7,7 +7,9 @@
 //     denies everything; the SCM (deployment) site admits only `deployerIpRanges`.
 //   - Runtime scale monitoring on: behind private networking the scale controller cannot see
 //     Service Bus, so the runtime reports the queue/subscription depth itself.
-//   - Every connection is identity-based except the Azure Files content share (key required).
+//   - Every connection is identity-based except the Azure Files content share (key required):
+//     host storage, Service Bus (triggers; the outbox relay's REST publishing) and Cosmos DB (the
+//     outbox relay's change feed trigger), all with the user-assigned identity.
 //
 // App settings: `appSettings` below lists them; scripts/test-infra checks it against
 // local.settings.example.json (scripts/lib/infra_checks.py holds the allow-lists).
@@ -99,7 +101,7 @@ param gdprKeySecretUri string
 @description('Token validation: issuers and audiences, and the claims holding the tenant id and the customer id.')
 param auth object
 
-@description('Cosmos DB, retention, job and HTTP tuning (see main.bicep for each value).')
+@description('Cosmos DB, retention, job, outbox, erasure and HTTP tuning (see main.bicep for each value).')
 param tuning object
 
 var clientId = userAssignedIdentityClientId
@@ -127,8 +129,15 @@ var appSettings = [
   { name: 'ENABLE_ORYX_BUILD', value: 'false' }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD;ClientId=${clientId}' }
+  // The Service Bus triggers' connection; the outbox relay (OutboxRelay) also reads the namespace
+  // from it and publishes through the REST API with the identity of AZURE_CLIENT_ID.
   { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: serviceBusNamespaceHost }
   { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
+  // The change feed trigger's connection (OutboxRelay's cosmosDBTrigger, connection
+  // CosmosConnection): identity-based like ServiceBusConnection. The same account and identity
+  // as the store; the lease container (`leases`) is reached through it too.
+  { name: 'CosmosConnection__accountEndpoint', value: cosmosEndpoint }
+  { name: 'CosmosConnection__credential', value: 'managedidentity' }
   { name: 'STORE', value: 'cosmos' }
   { name: 'COSMOS_ENDPOINT', value: cosmosEndpoint }
   { name: 'COSMOS_DATABASE', value: cosmosDatabaseName }
@@ -155,11 +164,15 @@ var appSettings = [
   { name: 'JOB_MAX_RUNTIME_SECONDS', value: string(tuning.jobMaxRuntimeSeconds) }
   { name: 'JOB_BATCH_SIZE', value: string(tuning.jobBatchSize) }
   { name: 'JOB_DRY_RUN', value: string(tuning.jobDryRun) }
+  { name: 'OUTBOX_TTL_SECONDS', value: string(tuning.outboxTtlSeconds) }
+  { name: 'OUTBOX_LAG_DEGRADED_SECONDS', value: string(tuning.outboxLagDegradedSeconds) }
+  { name: 'ERASURE_REQUEUE_AFTER_MINUTES', value: string(tuning.erasureRequeueAfterMinutes) }
   { name: 'HTTP_BODY_LIMIT_BYTES', value: string(tuning.httpBodyLimitBytes) }
   { name: 'LOG_FORMAT', value: 'json' }
   { name: 'RUST_LOG', value: tuning.rustLog }
   { name: 'AzureWebJobsStorage__clientId', value: clientId }
   { name: 'ServiceBusConnection__clientId', value: clientId }
+  { name: 'CosmosConnection__clientId', value: clientId }
 ]
 
 var deployerRules = [for (cidr, i) in deployerIpRanges: {

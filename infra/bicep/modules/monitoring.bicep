@@ -1,7 +1,7 @@
 // Log Analytics workspace and the workspace-based Application Insights component the Functions
 // host sends telemetry to. Local (instrumentation-key) auth is off: the host authenticates with
 // the app's managed identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING, role Monitoring Metrics
-// Publisher, assigned in access.bicep).
+// Publisher, assigned in access.bicep). The alert rules on this telemetry are in alerts.bicep.
 
 @description('Azure region.')
 param location string
@@ -49,5 +49,6 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output workspaceId string = workspace.id
+output appInsightsId string = appInsights.id
 output appInsightsName string = appInsights.name
 output appInsightsConnectionString string = appInsights.properties.ConnectionString

@@ -1,8 +1,11 @@
-// Service Bus: the messaging the function app's triggers and output bindings use.
-//   gdpr-requests           queue  CustomersApi sends, GDPRDataAnonymization receives
-//   order-events            topic  OrdersApi sends
+// Service Bus: the messaging the function app's triggers and its outbox relay use.
+//   gdpr-requests           queue  erasure requests (CustomersApi); GDPRDataAnonymization receives
+//   order-events            topic  order events (OrdersApi)
 //     notifications         subscription of order-events, NotificationDispatch receives
-//   notifications-outbound  queue  NotificationDispatch sends, the email/SMS sender receives
+//   notifications-outbound  queue  email/SMS requests (NotificationDispatch); the sender receives
+// Nothing is sent by an output binding: each message is an outbox record written with the change
+// it announces, and OutboxRelay (a Cosmos DB change feed trigger) publishes it through the REST
+// API with MessageId = the event id, so the three entities the relay sends to detect duplicates.
 // Entra ID only (local SAS auth off). Premium gets a private endpoint and no public access;
 // Standard has no private endpoints, so it stays reachable publicly, Entra ID still required.
 
@@ -59,6 +62,16 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   }
 }
 
+// Duplicate detection (queues and topics only; Standard and Premium, not Basic; it can only be
+// set when an entity is created) drops a message whose MessageId was seen within the window. The
+// relay sends an outbox record again only when its batch is invoked again: a retry (function.json
+// `retry`: exponential backoff, unlimited, at most 5 minutes apart), a lease taken over after a
+// crash, or a host stopping mid-batch. One hour covers a retry streak well past the point where
+// it is alerted (alerts.bicep: any failed OutboxRelay invocation within 5 minutes, outbox lag over
+// 5 minutes); a resend after the window is a duplicate delivery, which consumers drop by event id
+// (processed-event markers, 7 days). The window is the same on all three entities.
+var duplicateDetectionWindow = 'PT1H'
+
 resource gdprRequests 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   parent: namespace
   name: 'gdpr-requests'
@@ -66,7 +79,7 @@ resource gdprRequests 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     lockDuration: 'PT1M'
     maxDeliveryCount: maxDeliveryCount
     requiresDuplicateDetection: true
-    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
     deadLetteringOnMessageExpiration: true
     defaultMessageTimeToLive: 'P14D'
     requiresSession: false
@@ -79,7 +92,7 @@ resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   name: 'order-events'
   properties: {
     requiresDuplicateDetection: true
-    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
     defaultMessageTimeToLive: 'P14D'
     enablePartitioning: false
     supportOrdering: true
@@ -106,7 +119,7 @@ resource notificationsOutbound 'Microsoft.ServiceBus/namespaces/queues@2024-01-0
     lockDuration: 'PT1M'
     maxDeliveryCount: maxDeliveryCount
     requiresDuplicateDetection: true
-    duplicateDetectionHistoryTimeWindow: 'PT1H'
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
     deadLetteringOnMessageExpiration: true
     defaultMessageTimeToLive: 'P7D'
     requiresSession: false
