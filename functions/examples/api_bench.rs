@@ -6,13 +6,15 @@
 //! - **bare**: one axum route answering the order's JSON bytes (a second process of this program),
 //!   sent the very same request as the handler (token and host headers included);
 //! - **handler**: `handler serve` as the Functions host runs it, called exactly as the host calls
-//!   it. Reads are the function `OrdersReadApi` (HTTP binding only), so the host forwards
-//!   `GET /api/v1/orders/{id}` as a plain request; writes are `OrdersApi`, which has a Service
-//!   Bus output, so the host POSTs `/OrdersApi` with the request in the `req` envelope and reads
-//!   the answer from `Outputs.res`. The token is a real RS256 token from an identity provider
-//!   served on loopback by this program (keys fetched once, then cached, as in Azure);
-//! - **enveloped GET**: the same read sent through the envelope, as the host would if reads had
-//!   stayed in the function with the output binding (for reference);
+//!   it: `OrdersApi` has only its HTTP binding (its events leave through the outbox), so the host
+//!   forwards `GET /api/v1/orders/{id}` and `POST /api/v1/orders` as plain requests. The token is
+//!   a real RS256 token from an identity provider served on loopback by this program (keys
+//!   fetched once, then cached, as in Azure);
+//! - **enveloped GET and POST**: the same requests sent through the `req` envelope, as the host
+//!   sends them to a function with an output binding (for reference);
+//! - **before the outbox** (with `BENCH_BASELINE_HANDLER`, set by `scripts/bench-api --baseline
+//!   REV`): create-order on the handler of an earlier commit, enveloped as the host sent it then
+//!   (the event was an output binding), in back-to-back rounds with today's;
 //! - **local**: `handler local`, the whole app end to end through the local host (which plays the
 //!   Functions host in process, envelope building and parsing included), for reference.
 //!
@@ -238,42 +240,32 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         .await?
         .json()
         .await?;
-    let customer = invoke(
-        &client,
-        &base,
-        "CustomersApi",
-        envelope(
-            "CustomersApi",
-            "POST",
-            "/api/v1/customers",
-            &token,
-            Some(&json!({"name": "Bench Customer", "email": "bench@example.org"})),
-        ),
-    )
-    .await?;
+    let customer: Value = client
+        .post(format!("{base}/api/v1/customers"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Bench Customer", "email": "bench@example.org"}))
+        .send()
+        .await?
+        .json()
+        .await?;
     let order_input = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}]});
-    let order = invoke(
-        &client,
-        &base,
-        "OrdersApi",
-        envelope(
-            "OrdersApi",
-            "POST",
-            "/api/v1/orders",
-            &token,
-            Some(&order_input),
-        ),
-    )
-    .await?;
+    let order: Value = client
+        .post(format!("{base}/api/v1/orders"))
+        .bearer_auth(&token)
+        .json(&order_input)
+        .send()
+        .await?
+        .json()
+        .await?;
     let order_id = order["id"].as_str().ok_or("no order id")?.to_owned();
     let get_envelope = envelope(
-        "OrdersReadApi",
+        "OrdersApi",
         "GET",
         &format!("/api/v1/orders/{order_id}"),
         &token,
         None,
     );
-    let order_json = invoke(&client, &base, "OrdersReadApi", get_envelope.clone()).await?;
+    let order_json = invoke(&client, &base, "OrdersApi", get_envelope.clone()).await?;
     let create_envelope = envelope(
         "OrdersApi",
         "POST",
@@ -357,9 +349,32 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         &format!("{base}/api/v1/orders/{order_id}"),
         Some(format!("Bearer {token}")),
     );
-    let create_order = Target::post(&format!("{base}/OrdersApi"), create_envelope);
+    let create_order = Target {
+        method: "POST",
+        url: format!("{base}/api/v1/orders"),
+        authorization: Some(format!("Bearer {token}")),
+        body: Some(serde_json::to_vec(&order_input)?),
+    };
+    let enveloped_create = Target::post(&format!("{base}/OrdersApi"), create_envelope.clone());
     let local_get = Target::get(&local_url, Some(format!("Bearer {dev_token}")));
-    let enveloped_get = Target::post(&format!("{base}/OrdersReadApi"), get_envelope);
+    let enveloped_get = Target::post(&format!("{base}/OrdersApi"), get_envelope);
+    // The handler of the commit before the outbox (`scripts/bench-api --baseline REV`), for
+    // create-order as it was: enveloped (the function had its Service Bus output), no outbox row.
+    let baseline_data = tempfile::tempdir()?;
+    let baseline = match std::env::var_os("BENCH_BASELINE_HANDLER") {
+        Some(path) => Some(
+            start_baseline(
+                &client,
+                Path::new(&path),
+                baseline_data.path(),
+                &idp,
+                &token,
+                &product_input(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
 
     // This VM's speed drifts by up to a third within a minute, so the bare route and the GET are
     // measured back to back, in `RATE_ROUNDS` pairs, and the pair with the median ratio is used.
@@ -375,7 +390,30 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         .collect();
     pairs.sort_by(|(bare_a, get_a), (bare_b, get_b)| (get_a / bare_a).total_cmp(&(get_b / bare_b)));
     let (bare_rate, get_rate) = pairs[RATE_ROUNDS / 2];
-    let create_rate = wrk(&create_order, work.path(), "create")?;
+    // Create-order, now and before the outbox, in back-to-back rounds; the median of each.
+    let mut creates: Vec<(f64, f64, Option<f64>)> = Vec::new();
+    for round in 0..RATE_ROUNDS {
+        let before = match &baseline {
+            Some((_, target)) => Some(wrk(target, work.path(), &format!("create-before-{round}"))?),
+            None => None,
+        };
+        let now = wrk(&create_order, work.path(), &format!("create-{round}"))?;
+        let enveloped = wrk(
+            &enveloped_create,
+            work.path(),
+            &format!("create-env-{round}"),
+        )?;
+        creates.push((now, enveloped, before));
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let create_rate = median(creates.iter().map(|c| c.0).collect());
+    let enveloped_create_rate = median(creates.iter().map(|c| c.1).collect());
+    let before_create_rate = baseline
+        .as_ref()
+        .map(|_| median(creates.iter().filter_map(|c| c.2).collect()));
     let local_rate = wrk(&local_get, work.path(), "local")?;
     let enveloped_rate = wrk(&enveloped_get, work.path(), "enveloped")?;
     // The VM's own pauses (several ms, a few times a minute) move one round's tail a lot, so the
@@ -392,6 +430,10 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
     let get_latency = get_rounds.swap_remove(LATENCY_ROUNDS / 2);
     let bare_latency = open_loop(&bare, get_rate / 2.0).await;
     let create_latency = open_loop(&create_order, create_rate / 2.0).await;
+    let before_create_latency = match &baseline {
+        Some((_, target)) => Some(open_loop(target, create_rate / 2.0).await),
+        None => None,
+    };
 
     println!("Loopback; each server process pinned to core {SERVER_CPU}, the load generators (wrk, the open loop) to the other core; wrk with {CONNECTIONS} connections for the maximum rate, an open loop at half the handler's maximum rate for latency; {} s per phase.", DURATION.as_secs());
     println!();
@@ -403,13 +445,22 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         get_rate / 2.0,
         &bare_latency,
     );
-    row("`GET /api/v1/orders/{id}`: handler as the Functions host calls it (`OrdersReadApi`, forwarded)", get_rate, get_rate / 2.0, &get_latency);
+    row("`GET /api/v1/orders/{id}`: handler as the Functions host calls it (`OrdersApi`, forwarded)", get_rate, get_rate / 2.0, &get_latency);
     row(
-        "`POST /api/v1/orders`: handler as the Functions host calls it (`OrdersApi`, enveloped)",
+        "`POST /api/v1/orders`: handler as the Functions host calls it (`OrdersApi`, forwarded; the event written to the outbox)",
         create_rate,
         create_rate / 2.0,
         &create_latency,
     );
+    if let (Some(rate), Some(latency)) = (before_create_rate, &before_create_latency) {
+        row(
+            "`POST /api/v1/orders` before the outbox (the previous commit's handler: enveloped, event as an output binding)",
+            rate,
+            create_rate / 2.0,
+            latency,
+        );
+    }
+    println!("| `POST /api/v1/orders` through the envelope, with the outbox (reference: the outbox's cost alone against the row above) | {enveloped_create_rate:.0} req/s | | | | | | |");
     println!("| `GET /api/v1/orders/{{id}}` through the envelope (reads with an output binding; reference) | {enveloped_rate:.0} req/s | | | | | | |");
     println!("| `GET /api/v1/orders/{{id}}`: `handler local` end to end (local host included) | {local_rate:.0} req/s | | | | | | |");
     println!();
@@ -417,6 +468,14 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         "Throughput ratio, GET order (handler) / bare route: {:.2}, the median of {RATE_ROUNDS} back-to-back pairs: {} (goal ≥ 0.5)",
         get_rate / bare_rate,
         pair_ratios.join(", ")
+    );
+    println!(
+        "Create-order rates per round (forwarded with outbox / enveloped with outbox / before the outbox): {}",
+        creates
+            .iter()
+            .map(|(now, env, before)| format!("{now:.0} / {env:.0} / {}", before.map_or("-".to_owned(), |b| format!("{b:.0}"))))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "Throughput ratio, GET order through the envelope / bare route: {:.2}",
@@ -433,6 +492,59 @@ async fn run(handler: &Path) -> Result<(), BoxError> {
         round_p99s.join(", ")
     );
     Ok(())
+}
+
+fn product_input() -> Value {
+    json!({"name": "Kettle", "category": "kitchen", "priceCents": 2999, "currency": "EUR", "stock": 1_000_000_000})
+}
+
+/// Starts the baseline handler as the host runs it, with a product and a customer; the
+/// process and its create-order target (the envelope the host sent to `OrdersApi` then).
+async fn start_baseline(
+    client: &reqwest::Client,
+    handler: &Path,
+    data: &Path,
+    idp: &jwks::FakeIdp,
+    token: &str,
+    product_input: &Value,
+) -> Result<(Killed, Target), BoxError> {
+    let port = free_port()?;
+    let env = [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("AUTH_ENTRA_ISSUER", idp.issuer()),
+        ("AUTH_ENTRA_AUDIENCE", jwks::AUDIENCE.to_owned()),
+        (
+            "GDPR_PSEUDONYM_KEY",
+            format!("bench-{:032x}", fastrand::u128(..)),
+        ),
+    ];
+    let process = spawn(handler, &["serve"], data, &env)?;
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(client, &format!("{base}/")).await?;
+    let product: Value = client
+        .post(format!("{base}/api/v1/products"))
+        .bearer_auth(token)
+        .json(product_input)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let customer = invoke(
+        client,
+        &base,
+        "CustomersApi",
+        envelope(
+            "CustomersApi",
+            "POST",
+            "/api/v1/customers",
+            token,
+            Some(&json!({"name": "Bench Customer", "email": "bench@example.org"})),
+        ),
+    )
+    .await?;
+    let input = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}]});
+    let create = envelope("OrdersApi", "POST", "/api/v1/orders", token, Some(&input));
+    Ok((process, Target::post(&format!("{base}/OrdersApi"), create)))
 }
 
 fn row(name: &str, max_rate: f64, open_rate: f64, latency: &Latencies) {

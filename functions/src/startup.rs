@@ -15,6 +15,7 @@ use shared::archive::ArchiveStore;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
 use shared::config::{Settings, StoreKind};
 use shared::domain::masking::PseudonymKey;
+use shared::outbox::service_bus::{ServiceBusOptions, ServiceBusRestPublisher};
 use shared::outbox::{MessagePublisher, OutboxStore, Unconfigured};
 use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
 use shared::store::sqlite::Db;
@@ -253,11 +254,23 @@ impl AppState {
     }
 }
 
-/// The relay's publisher from the settings: Service Bus when its namespace is set.
+/// The relay's publisher from the settings: Service Bus (its REST API, with the managed
+/// identity) when its namespace is set. Without it, or when it cannot be set up, every publish
+/// fails as transient with the reason: the relay retries and readiness shows the lag.
 fn publisher(settings: &Settings) -> Arc<dyn MessagePublisher> {
-    match &settings.outbox.service_bus_namespace {
-        Some(_namespace) => Arc::new(Unconfigured),
-        None => Arc::new(Unconfigured),
+    let Some(namespace) = &settings.outbox.service_bus_namespace else {
+        return Arc::new(Unconfigured);
+    };
+    match ServiceBusRestPublisher::managed_identity(
+        namespace,
+        settings.azure_client_id.clone(),
+        ServiceBusOptions::default(),
+    ) {
+        Ok(publisher) => Arc::new(publisher),
+        Err(error) => {
+            tracing::error!(error = %error, "the Service Bus publisher cannot be set up; the outbox relay will keep retrying");
+            Arc::new(Unconfigured)
+        }
     }
 }
 
@@ -284,6 +297,7 @@ async fn open_cosmos(
         notification_ttl: std::time::Duration::from_secs(
             u64::from(settings.retention.longest_notification_days()) * 24 * 3600,
         ),
+        outbox_ttl: settings.outbox.ttl,
     };
     let store = if endpoint == shared::config::MEMORY_ENDPOINT {
         shared::store::cosmos::open_in_memory(options).await?

@@ -317,7 +317,7 @@ async fn maintenance_removes_orphans_and_expired_keys_and_reports_what_it_only_f
     let conn = env.conn();
     let now = ts(days_ago(0));
     let old = ts(days_ago(2));
-    let week_old = ts(days_ago(8));
+    let two_weeks_old = ts(days_ago(15));
     conn.execute_batch(&format!(
         "INSERT INTO customers VALUES ('t1','c1','N','e@x','p','a','{{}}','active','{now}','{now}','{now}','e'),
                                       ('t1','c2','N','e@x','p','a','{{}}','erased','{now}','{now}','{now}','e');
@@ -331,8 +331,8 @@ async fn maintenance_removes_orphans_and_expired_keys_and_reports_what_it_only_f
              ('t2','n-other-tenant','customer','c1','c','T','M',0,'{now}');
          INSERT INTO idempotency_keys VALUES ('t1','k-old','h','o1','{old}'), ('t1','k-new','h','o1','{now}');
          INSERT INTO processed_events (tenant_id, consumer, event_id, customer_id, outcome, processed_at) VALUES
-             ('t1','NotificationDispatch','e-old-1','c1','done','{week_old}'), ('t1','NotificationDispatch','e-old-2','c1','done','{week_old}'),
-             ('t2','NotificationDispatch','e-old-3','c1','done','{week_old}'), ('t1','NotificationDispatch','e-new','c1','done','{old}');"
+             ('t1','NotificationDispatch','e-old-1','c1','done','{two_weeks_old}'), ('t1','NotificationDispatch','e-old-2','c1','done','{two_weeks_old}'),
+             ('t2','NotificationDispatch','e-old-3','c1','done','{two_weeks_old}'), ('t1','NotificationDispatch','e-new','c1','done','{old}');"
     ))
     .unwrap();
     let report = env
@@ -784,4 +784,67 @@ async fn a_run_that_could_not_erase_a_customer_does_not_finish_and_the_next_run_
         "masked"
     );
     assert_eq!(second.totals["customersAnonymised"], 2, "{second:?}");
+}
+
+#[tokio::test]
+async fn maintenance_announces_stalled_erasure_requests_again_and_removes_expired_outbox_records() {
+    let env = Env::new(None);
+    let conn = env.conn();
+    let (now, hours_ago, later) = (
+        ts(days_ago(0)),
+        ts(chrono::Utc::now() - chrono::Duration::hours(2)),
+        ts(chrono::Utc::now() + chrono::Duration::hours(1)),
+    );
+    conn.execute_batch(&format!(
+        "INSERT INTO customers VALUES ('t1','c1','N','e@x','p','a','{{}}','erasureRequested','{now}','{now}','{now}','e');
+         INSERT INTO erasure_requests (tenant_id, id, customer_id, requested_by, status, requested_at, updated_at, queued_at) VALUES
+             ('t1','r-stalled','c1','u','accepted','{hours_ago}','{hours_ago}','{hours_ago}'),
+             ('t1','r-fresh','c1','u','accepted','{now}','{now}','{now}'),
+             ('t1','r-started','c1','u','inProgress','{hours_ago}','{hours_ago}','{hours_ago}');
+         INSERT INTO outbox (id, tenant_id, scope, message, created_at, expires_at) VALUES
+             ('outbox:expired','t2','customer:c9','{{}}','{hours_ago}','{now}'),
+             ('outbox:live','t2','customer:c9','{{}}','{now}','{later}');"
+    ))
+    .unwrap();
+    let report = env
+        .run(
+            &DATABASE_MAINTENANCE,
+            &[("ERASURE_REQUEUE_AFTER_MINUTES", "30")],
+        )
+        .await;
+    assert_eq!(report.outcome, Outcome::Finished, "{report:?}");
+    assert_eq!(
+        report.counts["t1"]["erasureRequestsRequeued"], 1,
+        "{report:?}"
+    );
+    assert_eq!(
+        report.counts["t2"]["expiredOutboxRecordsRemoved"], 1,
+        "{report:?}"
+    );
+    let announced: Vec<(String, String)> = conn
+        .prepare("SELECT id, json_extract(message, '$.messageId') FROM outbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(announced.len(), 2, "{announced:?}");
+    assert_eq!(announced[0].0, "outbox:live");
+    assert_eq!(
+        announced[1].1, "r-stalled",
+        "the same MessageId as the first time"
+    );
+    let queued: String = conn
+        .query_row(
+            "SELECT queued_at FROM erasure_requests WHERE id = 'r-stalled'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(queued > hours_ago, "queuedAt moved: {queued}");
 }
