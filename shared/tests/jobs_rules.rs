@@ -801,9 +801,9 @@ async fn maintenance_announces_stalled_erasure_requests_again_and_removes_expire
              ('t1','r-stalled','c1','u','accepted','{hours_ago}','{hours_ago}','{hours_ago}'),
              ('t1','r-fresh','c1','u','accepted','{now}','{now}','{now}'),
              ('t1','r-started','c1','u','inProgress','{hours_ago}','{hours_ago}','{hours_ago}');
-         INSERT INTO outbox (id, tenant_id, scope, message, created_at, expires_at) VALUES
-             ('outbox:expired','t2','customer:c9','{{}}','{hours_ago}','{now}'),
-             ('outbox:live','t2','customer:c9','{{}}','{now}','{later}');"
+         INSERT INTO outbox (seq, tenant_id, scope, message, created_at, expires_at) VALUES
+             (1,'t2','customer:c9','{{\"messageId\":\"expired\"}}','{hours_ago}','{now}'),
+             (2,'t2','customer:c9','{{\"messageId\":\"live\"}}','{now}','{later}');"
     ))
     .unwrap();
     let report = env
@@ -821,8 +821,8 @@ async fn maintenance_announces_stalled_erasure_requests_again_and_removes_expire
         report.counts["t2"]["expiredOutboxRecordsRemoved"], 1,
         "{report:?}"
     );
-    let announced: Vec<(String, String)> = conn
-        .prepare("SELECT id, json_extract(message, '$.messageId') FROM outbox ORDER BY seq")
+    let announced: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, json_extract(message, '$.messageId') FROM outbox ORDER BY seq")
         .unwrap()
         .query_map([], |row| {
             Ok((
@@ -834,7 +834,7 @@ async fn maintenance_announces_stalled_erasure_requests_again_and_removes_expire
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(announced.len(), 2, "{announced:?}");
-    assert_eq!(announced[0].0, "outbox:live");
+    assert_eq!(announced[0], (2, "live".to_owned()));
     assert_eq!(
         announced[1].1, "r-stalled",
         "the same MessageId as the first time"

@@ -20,18 +20,28 @@ pub struct FeedEntry {
     pub created_at: DateTime<Utc>,
 }
 
-const FEED_COLUMNS: &str = "seq, id, tenant_id, scope, message, created_at, expires_at";
+const FEED_COLUMNS: &str = "seq, tenant_id, scope, message, created_at, expires_at";
+
+/// The record id of the outbox row `seq`.
+fn record_id(seq: i64) -> String {
+    format!("outbox:{seq}")
+}
+
+/// The row of a record id (`None` for an id this adapter did not give).
+fn seq_of(id: &str) -> Option<i64> {
+    id.strip_prefix("outbox:")?.parse().ok()
+}
 
 fn feed_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedEntry> {
-    let message: OutboxMessage = json_at(row, 4)?;
-    let id: String = row.get(1)?;
-    let tenant: String = row.get(2)?;
-    let scope: String = row.get(3)?;
-    let created_at = time_at(row, 5)?;
-    let ttl = (time_at(row, 6)? - created_at).num_seconds();
+    let seq: i64 = row.get(0)?;
+    let tenant: String = row.get(1)?;
+    let scope: String = row.get(2)?;
+    let message: OutboxMessage = json_at(row, 3)?;
+    let created_at = time_at(row, 4)?;
+    let ttl = (time_at(row, 5)? - created_at).num_seconds();
     Ok(FeedEntry {
-        seq: row.get(0)?,
-        document: FeedDocument::outbox(&id, &tenant, &scope, ttl, &message),
+        seq,
+        document: FeedDocument::outbox(&record_id(seq), &tenant, &scope, ttl, &message),
         created_at,
     })
 }
@@ -49,13 +59,11 @@ pub(super) fn insert_outbox(
     scope: &str,
     message: &OutboxMessage,
 ) -> rusqlite::Result<()> {
-    let id = format!("outbox:{}", crate::domain::validation::new_id());
     conn.prepare_cached(
-        "INSERT INTO outbox (id, tenant_id, scope, message, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO outbox (tenant_id, scope, message, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
-        id,
         tenant,
         scope,
         to_json(message),
@@ -112,12 +120,12 @@ impl OutboxStore for Db {
         if records.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = records.iter().map(|key| key.id.clone()).collect();
+        let rows: Vec<i64> = records.iter().filter_map(|key| seq_of(&key.id)).collect();
         self.write(move |conn| {
             conn.prepare_cached(
-                "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))",
+                "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?1))",
             )?
-            .execute(params![to_json(&ids)])?;
+            .execute(params![to_json(&rows)])?;
             Ok(())
         })
         .await

@@ -1,10 +1,10 @@
 -- The transactional outbox: each message the app sends, written in the transaction of the change
 -- it announces. `seq` is commit order (AUTOINCREMENT: never reused after the relay deletes a
--- row, so the local change feed's checkpoint can never skip a new row). `message` is the
+-- row, so the local change feed's checkpoint can never skip a new row) and the record's id
+-- (`outbox:{seq}`: no second, randomly ordered index to update on every write). `message` is the
 -- OutboxMessage JSON; `scope` the partition the Cosmos DB adapter would put it in.
 CREATE TABLE outbox (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT NOT NULL UNIQUE,
     tenant_id  TEXT NOT NULL,
     scope      TEXT NOT NULL,
     message    TEXT NOT NULL,
