@@ -63,6 +63,7 @@ async fn round_trip() -> Result<(Duration, usize), BoxError> {
     let started = Instant::now();
     let feed = tokio::spawn(run_feed(
         local.host.clone(),
+        local.state.ports.outbox.clone(),
         local.state.db.clone(),
         relay,
         FeedOptions::default(),

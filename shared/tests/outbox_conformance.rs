@@ -386,6 +386,45 @@ async fn stalled_erasure_requests_are_announced_again_once_per_threshold(store: 
         .is_empty());
 }
 
+async fn the_feed_reads_every_unacknowledged_record_in_order_across_tenants(store: Arc<dyn Store>) {
+    let t = tenant();
+    seed(store.as_ref()).await;
+    for id in ["o-1", "o-2", "o-3"] {
+        store
+            .create_order(&t, new_order(id, 1, None), audit("order.create", id))
+            .await
+            .unwrap();
+    }
+    let orders = |batch: &[(String, FeedDocument)]| -> Vec<String> {
+        let documents: Vec<FeedDocument> = batch.iter().map(|(_, d)| d.clone()).collect();
+        order_events(&documents)
+            .into_iter()
+            .map(|(order, _)| order)
+            .collect()
+    };
+    let first = store.outbox_feed(None, 2).await.unwrap();
+    assert_eq!(orders(&first), ["o-1", "o-2"]);
+    let rest = store
+        .outbox_feed(Some(first[1].0.clone()), 2)
+        .await
+        .unwrap();
+    assert_eq!(orders(&rest), ["o-3"]);
+    assert!(store
+        .outbox_feed(Some(rest[0].0.clone()), 2)
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .acknowledge_relayed(&[first[0].1.key()])
+        .await
+        .unwrap();
+    assert_eq!(
+        orders(&store.outbox_feed(None, 10).await.unwrap()),
+        ["o-2", "o-3"],
+        "from the start: what is left"
+    );
+}
+
 macro_rules! adapter {
     ($adapter:ident: $($behaviour:ident),* $(,)?) => {
         mod $adapter {
@@ -409,6 +448,7 @@ macro_rules! every_behaviour {
             a_dispatchs_outbound_messages_are_written_with_its_marker_once,
             acknowledged_records_are_gone_and_the_lag_is_the_oldest_left,
             stalled_erasure_requests_are_announced_again_once_per_threshold,
+            the_feed_reads_every_unacknowledged_record_in_order_across_tenants,
         );
     };
 }

@@ -1,19 +1,27 @@
-//! The local change feed: plays the Cosmos DB trigger of `OutboxRelay` over the SQLite outbox.
+//! The local change feed: plays the Cosmos DB trigger of `OutboxRelay` over the store's outbox
+//! (SQLite, or Cosmos DB when `handler local` runs with `STORE=cosmos`).
 //!
-//! New outbox rows are read in commit order after the checkpoint (at most `batch` at a time),
-//! rendered as the documents the Cosmos DB change feed delivers ([`shared::outbox::FeedDocument`])
-//! and handed to the relay in the envelope the host builds for a `cosmosDBTrigger`
+//! Outbox records are read in order after the checkpoint (at most `batch` at a time,
+//! [`shared::outbox::OutboxStore::outbox_feed`]), as the documents the Cosmos DB change feed
+//! delivers ([`shared::outbox::FeedDocument`]), and handed to the relay in the envelope the host builds for a `cosmosDBTrigger`
 //! ([`shared::protocol::change_feed`]). The checkpoint moves only after the relay answered with
 //! success; a failed batch is retried, the same rows again, with exponential backoff and
 //! without end, as the function's `retry` policy (`maxRetryCount: -1`) has the host do. With no
 //! checkpoint yet the feed starts from the beginning (`startFromBeginning`), so rows written
-//! while the relay was off (`handler local --no-relay`) are sent on the next run.
+//! while the relay was off (`handler local --no-relay`) are sent on the next run. Every
+//! `rescan` the feed starts over from the beginning of what is left in the outbox: on Cosmos DB
+//! the order is creation time, so a record committed after a later-stamped one could have been
+//! passed over; a record parked by the relay is tried again (duplicates are dropped downstream).
 
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use serde_json::{json, Value};
+use shared::outbox::{FeedDocument, OutboxStore};
 use shared::protocol::{change_feed, InvocationRequest, SysMetadata};
-use shared::store::sqlite::{Db, FeedEntry};
+use shared::store::sqlite::Db;
 
 use super::host::{LocalHost, Reason};
 use super::storage::LocalStorage;
@@ -29,6 +37,8 @@ pub struct FeedOptions {
     /// First wait after a failed batch; doubled per failure up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// How often the feed starts over from the beginning of the outbox.
+    pub rescan: Duration,
 }
 
 impl Default for FeedOptions {
@@ -38,17 +48,26 @@ impl Default for FeedOptions {
             poll: Duration::from_millis(50),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            rescan: Duration::from_secs(30),
         }
     }
 }
 
-/// Feeds the outbox to `def` until the task is aborted.
-pub async fn run_feed(host: LocalHost, db: Db, def: &'static FunctionDef, options: FeedOptions) {
-    let storage = LocalStorage::new(db.clone());
+/// Feeds the outbox of `outbox` to `def` until the task is aborted; its checkpoint is kept in
+/// the local runtime's tables of `db`.
+pub async fn run_feed(
+    host: LocalHost,
+    outbox: Arc<dyn OutboxStore>,
+    db: Db,
+    def: &'static FunctionDef,
+    options: FeedOptions,
+) {
+    let storage = LocalStorage::new(db);
     let processor = processor_name(def);
+    let mut last_rescan = Instant::now();
     let mut checkpoint = loop {
         match storage.load_checkpoint(&processor).await {
-            Ok(checkpoint) => break checkpoint.unwrap_or(0),
+            Ok(checkpoint) => break checkpoint,
             Err(error) => {
                 tracing::warn!(error = %error, "the change feed cannot read its checkpoint; retrying");
                 tokio::time::sleep(options.max_backoff).await;
@@ -57,7 +76,11 @@ pub async fn run_feed(host: LocalHost, db: Db, def: &'static FunctionDef, option
     };
     let mut failures: u32 = 0;
     loop {
-        let batch = match db.outbox_feed(checkpoint, options.batch).await {
+        if last_rescan.elapsed() >= options.rescan {
+            last_rescan = Instant::now();
+            checkpoint = None;
+        }
+        let batch = match outbox.outbox_feed(checkpoint.clone(), options.batch).await {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(error = %error, "the change feed cannot read the outbox; retrying");
@@ -65,7 +88,7 @@ pub async fn run_feed(host: LocalHost, db: Db, def: &'static FunctionDef, option
                 continue;
             }
         };
-        let Some(last) = batch.last().map(|entry| entry.seq) else {
+        let Some(last) = batch.last().map(|(position, _)| position.clone()) else {
             tokio::time::sleep(options.poll).await;
             continue;
         };
@@ -73,11 +96,11 @@ pub async fn run_feed(host: LocalHost, db: Db, def: &'static FunctionDef, option
         match host.invoke(def, &reason(def), &request).await {
             Ok(_) => {
                 failures = 0;
-                checkpoint = last;
-                if let Err(error) = storage.save_checkpoint(&processor, last).await {
+                if let Err(error) = storage.save_checkpoint(&processor, &last).await {
                     // The next run re-reads from the old checkpoint: duplicates, not losses.
                     tracing::warn!(error = %error, "the change feed could not save its checkpoint");
                 }
+                checkpoint = Some(last);
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
@@ -109,10 +132,14 @@ fn reason(def: &FunctionDef) -> Reason {
 }
 
 /// The envelope the host builds for a `cosmosDBTrigger` batch (with `RetryContext` on a retry).
-pub fn envelope(def: &FunctionDef, batch: &[FeedEntry], failures: u32) -> InvocationRequest {
+pub fn envelope(
+    def: &FunctionDef,
+    batch: &[(String, FeedDocument)],
+    failures: u32,
+) -> InvocationRequest {
     let documents: Vec<Value> = batch
         .iter()
-        .filter_map(|entry| serde_json::to_value(&entry.document).ok())
+        .filter_map(|(_, document)| serde_json::to_value(document).ok())
         .collect();
     let mut request = InvocationRequest::default();
     request.data.insert(

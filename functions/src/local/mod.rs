@@ -234,6 +234,7 @@ impl LocalRuntime {
                 Trigger::ChangeFeed { .. } if self.state.settings.local.relay_enabled => {
                     tasks.spawn(change_feed::run_feed(
                         self.host.clone(),
+                        self.state.ports.outbox.clone(),
                         self.state.db.clone(),
                         def,
                         change_feed::FeedOptions::default(),

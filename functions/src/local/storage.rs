@@ -65,7 +65,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX IF NOT EXISTS local_queue_message_ids_by_time ON local_queue_message_ids (enqueued_at);
     CREATE TABLE IF NOT EXISTS local_change_feed_checkpoints (
         processor  TEXT PRIMARY KEY,
-        checkpoint INTEGER NOT NULL,
+        checkpoint TEXT NOT NULL,
         updated_at TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
@@ -144,8 +144,9 @@ fn migrate(conn: &mut Connection, path: &str) -> rusqlite::Result<StoreResult<()
 }
 
 impl LocalStorage {
-    /// The change-feed processor's checkpoint: the last outbox row it handed over successfully.
-    pub async fn load_checkpoint(&self, processor: &str) -> StoreResult<Option<i64>> {
+    /// The change-feed processor's checkpoint: the position of the last outbox record it handed
+    /// over successfully.
+    pub async fn load_checkpoint(&self, processor: &str) -> StoreResult<Option<String>> {
         let processor = processor.to_owned();
         self.db()
             .await?
@@ -160,8 +161,8 @@ impl LocalStorage {
             .await
     }
 
-    pub async fn save_checkpoint(&self, processor: &str, checkpoint: i64) -> StoreResult<()> {
-        let processor = processor.to_owned();
+    pub async fn save_checkpoint(&self, processor: &str, checkpoint: &str) -> StoreResult<()> {
+        let (processor, checkpoint) = (processor.to_owned(), checkpoint.to_owned());
         self.db()
             .await?
             .write(move |conn| {

@@ -66,6 +66,16 @@ pub trait OutboxStore: Send + Sync {
     /// The tenant's records not yet acknowledged, each partition's in commit order (the order
     /// the change feed delivers them in).
     async fn pending_outbox(&self, tenant: &TenantId) -> StoreResult<Vec<FeedDocument>>;
+    /// Records not yet acknowledged, across tenants, after `after` (a position this method
+    /// returned; `None`: from the start), at most `limit`, each with its position: what the local
+    /// runtime's change feed reads. SQLite gives commit order; Cosmos DB creation time, then id
+    /// (a record committed after a later-stamped one can be passed over, so the feed starts over
+    /// from the beginning now and then).
+    async fn outbox_feed(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, FeedDocument)>>;
     /// Removes records the relay has published (a record already gone is fine). Unacknowledged
     /// records expire after their TTL.
     async fn acknowledge_relayed(&self, records: &[RecordKey]) -> StoreResult<()>;

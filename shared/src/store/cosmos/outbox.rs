@@ -79,6 +79,42 @@ impl OutboxStore for CosmosStore {
 
     /// Deletes each record in its partition; one already gone is fine. A key that names no
     /// outbox record is skipped (only outbox records can be acknowledged, as in SQLite).
+    async fn outbox_feed(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, FeedDocument)>> {
+        let (key, id) = after
+            .as_deref()
+            .and_then(|position| position.split_once('\n'))
+            .map_or((String::new(), String::new()), |(key, id)| {
+                (key.to_owned(), id.to_owned())
+            });
+        let rows: Vec<serde_json::Value> = self
+            .query_docs(
+                self.data(),
+                FeedScope::full_container(),
+                &format!(
+                    "SELECT TOP {limit} * FROM c WHERE c.type = @kind AND (c.sortKey > @key OR (c.sortKey = @key AND c.id > @id)) ORDER BY c.sortKey, c.id"
+                ),
+                vec![
+                    param("@kind", kind::OUTBOX),
+                    param("@key", key.as_str()),
+                    param("@id", id.as_str()),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let position = format!("{}\n{}", row["sortKey"].as_str()?, row["id"].as_str()?);
+                serde_json::from_value::<FeedDocument>(row)
+                    .ok()
+                    .map(|document| (position, document))
+            })
+            .collect())
+    }
+
     async fn acknowledge_relayed(&self, records: &[RecordKey]) -> StoreResult<()> {
         let outbox: Vec<RecordKey> = records
             .iter()

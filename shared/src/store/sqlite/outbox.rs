@@ -103,6 +103,21 @@ impl Db {
 
 #[async_trait::async_trait]
 impl OutboxStore for Db {
+    async fn outbox_feed(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, FeedDocument)>> {
+        let after_seq = after
+            .and_then(|position| position.parse().ok())
+            .unwrap_or(0);
+        let entries = Db::outbox_feed(self, after_seq, limit).await?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| (entry.seq.to_string(), entry.document))
+            .collect())
+    }
+
     async fn pending_outbox(&self, tenant: &TenantId) -> StoreResult<Vec<FeedDocument>> {
         let tenant = tenant.as_str().to_owned();
         self.read(move |conn| {
