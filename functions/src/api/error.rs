@@ -176,5 +176,14 @@ fn rejection_problem(rejection: Rejection) -> Problem {
             .detail(detail)
             .extension("errors", json!([{"field": "Idempotency-Key", "message": "too long once escaped; use a shorter key (a UUID, say)"}])),
         Rejection::CustomerNotActive(_) => Problem::new(StatusCode::CONFLICT, "Customer Not Active").detail(detail),
+        Rejection::RefundExceedsCaptured { requested, refundable } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Refund Exceeds Captured Amount")
+            .detail(detail)
+            .extension("requestedCents", json!(requested))
+            .extension("refundableCents", json!(refundable)),
+        Rejection::PaymentNotRefundable(_) => Problem::new(StatusCode::CONFLICT, "Payment Not Refundable").detail(detail),
+        Rejection::OrderNotPayable(_) => Problem::new(StatusCode::CONFLICT, "Order Not Payable").detail(detail),
+        Rejection::OrderAlreadyPaid(payment_id) => Problem::new(StatusCode::CONFLICT, "Order Already Has A Payment")
+            .detail(detail)
+            .extension("paymentId", json!(payment_id)),
     }
 }

@@ -3,7 +3,11 @@
 //! - `gdpr-requests` (queue): [`ErasureRequest`], sent by `DELETE /api/v1/customers/{id}` or an
 //!   operator, consumed by `GDPRDataAnonymization`.
 //! - `order-events` (topic): [`OrderEvent`], sent on every order lifecycle change, consumed by
-//!   `NotificationDispatch` through the `notifications` subscription.
+//!   `NotificationDispatch` through the `notifications` subscription and by the payments
+//!   (`payments` subscription: a cancelled paid order is refunded).
+//! - `payment-events` (topic): [`PaymentEvent`], sent when a payment is authorized, captured,
+//!   failed or refunded, consumed by the order flow (`orders` subscription: a captured payment
+//!   confirms its order) and by `NotificationDispatch` (`notifications`).
 //!
 //! Bodies are JSON with camelCase names; unknown fields are refused, so a malformed or
 //! mistaken message fails clearly instead of being half-processed. Ids only: no names, emails
@@ -60,6 +64,46 @@ pub struct OrderEvent {
     pub tenant_id: String,
     pub order_id: String,
     pub customer_id: String,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// What happened to a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentEventType {
+    Authorized,
+    Captured,
+    Failed,
+    Refunded,
+}
+
+impl PaymentEventType {
+    /// `authorized`, `captured`, ... (the event type as it travels).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Captured => "captured",
+            Self::Failed => "failed",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+/// One payment change, published to the `payment-events` topic. Amounts and ids only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentEvent {
+    /// Unique per event: consumers deduplicate on it.
+    pub event_id: String,
+    pub event_type: PaymentEventType,
+    pub tenant_id: String,
+    pub payment_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    /// The amount this event is about (captured, or refunded by this refund), minor units.
+    pub amount_cents: i64,
+    pub currency: String,
     #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
 }

@@ -10,6 +10,7 @@ pub mod masking;
 pub mod messages;
 pub mod notification;
 pub mod order;
+pub mod payment;
 pub mod phone;
 pub mod product;
 pub mod rejection;

@@ -22,6 +22,14 @@ pub enum Rejection {
     IdempotencyKeyReused,
     #[error("this Idempotency-Key cannot be stored: {0}")]
     IdempotencyKeyUnusable(String),
+    #[error("a refund of {requested} exceeds what may still be refunded ({refundable})")]
+    RefundExceedsCaptured { requested: i64, refundable: i64 },
+    #[error("the payment is {0} and cannot be refunded")]
+    PaymentNotRefundable(&'static str),
+    #[error("the order is {0} and cannot be paid")]
+    OrderNotPayable(&'static str),
+    #[error("the order already has a payment ({0}) that is not failed or voided")]
+    OrderAlreadyPaid(String),
     #[error("the customer is {0} and cannot be changed or order")]
     CustomerNotActive(&'static str),
 }

@@ -7,12 +7,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::gdpr::ErasureRecord;
-use crate::domain::messages::{ErasureRequest, OrderEvent};
+use crate::domain::messages::{ErasureRequest, OrderEvent, PaymentEvent, PaymentEventType};
 use crate::domain::order::Order;
+use crate::domain::payment::Payment;
 use crate::domain::validation::new_id;
 
 /// The topic of order lifecycle events ([`OrderEvent`]).
 pub const ORDER_EVENTS_TOPIC: &str = "order-events";
+/// The topic of payment events ([`PaymentEvent`]).
+pub const PAYMENT_EVENTS_TOPIC: &str = "payment-events";
 /// The queue of erasure requests ([`ErasureRequest`]).
 pub const GDPR_REQUESTS_QUEUE: &str = "gdpr-requests";
 /// The queue of email and SMS messages for the senders (ids only).
@@ -20,6 +23,7 @@ pub const NOTIFICATIONS_OUTBOUND_QUEUE: &str = "notifications-outbound";
 /// Every entity the relay publishes to.
 pub const DESTINATIONS: &[&str] = &[
     ORDER_EVENTS_TOPIC,
+    PAYMENT_EVENTS_TOPIC,
     GDPR_REQUESTS_QUEUE,
     NOTIFICATIONS_OUTBOUND_QUEUE,
 ];
@@ -97,6 +101,37 @@ impl OutboxMessage {
                 ("tenantId", &order.tenant_id),
             ],
             order.updated_at,
+        )
+    }
+
+    /// A payment event of `payment` (a new event id), about `amount_cents`.
+    pub fn payment_event(
+        payment: &Payment,
+        event_type: PaymentEventType,
+        amount_cents: i64,
+        correlation_id: Option<&str>,
+    ) -> Self {
+        let event = PaymentEvent {
+            event_id: new_id(),
+            event_type,
+            tenant_id: payment.tenant_id.clone(),
+            payment_id: payment.id.clone(),
+            order_id: payment.order_id.clone(),
+            customer_id: payment.customer_id.clone(),
+            amount_cents,
+            currency: payment.currency.clone(),
+            occurred_at: payment.updated_at,
+        };
+        Self::json(
+            PAYMENT_EVENTS_TOPIC,
+            event.event_id.clone(),
+            &event,
+            correlation_id,
+            &[
+                ("eventType", event_type.as_str()),
+                ("tenantId", &payment.tenant_id),
+            ],
+            payment.updated_at,
         )
     }
 

@@ -11,12 +11,14 @@ pub mod dispatch;
 pub mod erasure;
 pub mod jobs;
 mod paging;
+pub mod payments;
 pub mod ports;
 pub mod sqlite;
 
 pub use dispatch::{DispatchOutcome, DispatchStore, Fanout, FanoutPlan, SkipReason};
 pub use erasure::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress};
 pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
+pub use payments::{PaymentFilter, PaymentStore, Started};
 pub use ports::{
     AuditFilter, AuditStore, CustomerStore, IdempotencyKey, NewOrder, NotificationStore,
     OrderCreated, OrderFilter, OrderStore, ProductFilter, ProductStore, Store, StoreResult,

@@ -1,0 +1,319 @@
+//! How what the gateway says changes a payment ([`Payment::apply`]): the one rule both storage
+//! adapters call, so a late or repeated webhook, a reconciliation and the API's own call all
+//! move a payment the same way, never backwards.
+
+use chrono::{DateTime, Utc};
+
+use super::{GatewayRefs, Payer, Payment, PaymentStatus, Refund, RefundStatus};
+use crate::domain::messages::PaymentEventType;
+
+/// Who learnt what an update says (kept in the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateSource {
+    /// The API's own call to the gateway.
+    Api,
+    /// A verified webhook; the provider's event id deduplicates it.
+    Webhook { event_id: String },
+    /// The reconciliation job asked the gateway.
+    Reconciliation,
+}
+
+impl UpdateSource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Webhook { .. } => "webhook",
+            Self::Reconciliation => "reconciliation",
+        }
+    }
+
+    /// The provider's event id of a webhook.
+    pub fn webhook_event_id(&self) -> Option<&str> {
+        match self {
+            Self::Webhook { event_id } => Some(event_id),
+            _ => None,
+        }
+    }
+}
+
+/// What the gateway said about one refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundUpdate {
+    /// Our refund id, when the update answers our own call.
+    pub refund_id: Option<String>,
+    pub gateway_refund_id: Option<String>,
+    pub status: RefundStatus,
+    /// The refunded amount, needed for a refund the app did not start (made on the gateway's
+    /// dashboard): it is added to the payment.
+    pub amount_cents: Option<i64>,
+}
+
+/// What the gateway said about a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentUpdate {
+    /// The status the gateway reports; ignored when it would move the payment backwards.
+    pub status: Option<PaymentStatus>,
+    pub gateway: GatewayRefs,
+    /// The captured amount (defaults to the payment's amount on a capture).
+    pub captured_cents: Option<i64>,
+    pub failure_code: Option<String>,
+    pub payer: Option<Payer>,
+    pub refund: Option<RefundUpdate>,
+    /// The request that held the payment is done with it.
+    pub release_in_flight: bool,
+    pub source: UpdateSource,
+}
+
+impl PaymentUpdate {
+    /// An update that only says where the payment now is.
+    pub fn status(status: PaymentStatus, source: UpdateSource) -> Self {
+        Self {
+            status: Some(status),
+            gateway: GatewayRefs::default(),
+            captured_cents: None,
+            failure_code: None,
+            payer: None,
+            refund: None,
+            release_in_flight: false,
+            source,
+        }
+    }
+}
+
+/// What applying an update did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Whether anything of the payment changed (else nothing is written).
+    pub changed: bool,
+    /// The events to announce, in order: (type, amount in minor units).
+    pub events: Vec<(PaymentEventType, i64)>,
+}
+
+impl Payment {
+    /// Applies what the gateway said, moving forward only.
+    pub fn apply(&mut self, update: &PaymentUpdate, now: DateTime<Utc>) -> Applied {
+        let mut applied = Applied::default();
+        let before = self.gateway.clone();
+        self.gateway.merge(&update.gateway);
+        applied.changed |= before != self.gateway;
+        if let Some(status) = update.status {
+            self.apply_status(status, update, &mut applied);
+        }
+        if self.payer.is_none() && update.payer.is_some() {
+            self.payer.clone_from(&update.payer);
+            applied.changed = true;
+        }
+        if let Some(refund) = &update.refund {
+            self.apply_refund(refund, now, &mut applied);
+        }
+        if update.release_in_flight && self.in_flight_until.is_some() {
+            self.in_flight_until = None;
+            applied.changed = true;
+        }
+        if applied.changed {
+            self.updated_at = now;
+        }
+        applied
+    }
+
+    fn apply_status(
+        &mut self,
+        status: PaymentStatus,
+        update: &PaymentUpdate,
+        applied: &mut Applied,
+    ) {
+        if status == self.status || !self.status.may_become(status) {
+            return;
+        }
+        self.status = status;
+        applied.changed = true;
+        match status {
+            PaymentStatus::Authorized => applied
+                .events
+                .push((PaymentEventType::Authorized, self.amount_cents)),
+            PaymentStatus::Captured => {
+                self.captured_cents = update.captured_cents.unwrap_or(self.amount_cents);
+                applied
+                    .events
+                    .push((PaymentEventType::Captured, self.captured_cents));
+            }
+            PaymentStatus::Failed => {
+                self.failure_code.clone_from(&update.failure_code);
+                applied
+                    .events
+                    .push((PaymentEventType::Failed, self.amount_cents));
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_refund(&mut self, update: &RefundUpdate, now: DateTime<Utc>, applied: &mut Applied) {
+        let position = self.refunds.iter().position(|refund| {
+            update.refund_id.as_deref() == Some(refund.id.as_str())
+                || (update.gateway_refund_id.is_some()
+                    && refund.gateway_refund_id == update.gateway_refund_id)
+        });
+        let index = match position {
+            Some(index) => index,
+            None => match self.refund_made_elsewhere(update, now) {
+                Some(refund) => {
+                    self.refunds.push(refund);
+                    applied.changed = true;
+                    self.refunds.len() - 1
+                }
+                None => return,
+            },
+        };
+        let refund = &mut self.refunds[index];
+        if refund.gateway_refund_id.is_none() && update.gateway_refund_id.is_some() {
+            refund
+                .gateway_refund_id
+                .clone_from(&update.gateway_refund_id);
+            applied.changed = true;
+        }
+        if !refund.status.may_become(update.status) {
+            return;
+        }
+        refund.status = update.status;
+        refund.updated_at = now;
+        applied.changed = true;
+        if update.status == RefundStatus::Completed {
+            let amount = refund.amount_cents;
+            self.refunded_cents += amount;
+            self.status = if self.refunded_cents >= self.captured_cents {
+                PaymentStatus::Refunded
+            } else {
+                PaymentStatus::PartiallyRefunded
+            };
+            applied.events.push((PaymentEventType::Refunded, amount));
+        }
+    }
+
+    /// A refund the gateway reports that the app did not start (made on the gateway's own
+    /// dashboard), recorded as pending so the rest of the update applies to it.
+    fn refund_made_elsewhere(&self, update: &RefundUpdate, now: DateTime<Utc>) -> Option<Refund> {
+        let gateway_id = update.gateway_refund_id.clone()?;
+        let amount_cents = update.amount_cents?;
+        if !self.status.is_captured() {
+            return None;
+        }
+        Some(Refund {
+            id: format!("gw-{gateway_id}"),
+            amount_cents,
+            status: RefundStatus::Pending,
+            idempotency_key: format!("gateway:{gateway_id}"),
+            gateway_refund_id: Some(gateway_id),
+            request_hash: String::new(),
+            reason: None,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(status: PaymentStatus) -> Payment {
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        Payment {
+            id: "pay-1".into(),
+            tenant_id: "t".into(),
+            order_id: "o".into(),
+            customer_id: "c".into(),
+            provider: "paypal".into(),
+            source_id: "sandbox-ok".into(),
+            amount_cents: 1_000,
+            currency: "EUR".into(),
+            status,
+            captured_cents: if status.is_captured() { 1_000 } else { 0 },
+            refunded_cents: 0,
+            gateway: GatewayRefs::default(),
+            failure_code: None,
+            payer: None,
+            refunds: Vec::new(),
+            idempotency_key: "k".into(),
+            request_hash: String::new(),
+            in_flight_until: None,
+            created_at: at,
+            updated_at: at,
+            etag: "e".into(),
+        }
+    }
+
+    fn webhook(status: PaymentStatus) -> PaymentUpdate {
+        PaymentUpdate::status(
+            status,
+            UpdateSource::Webhook {
+                event_id: "WH-1".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_capture_announces_the_captured_amount() {
+        let mut paying = payment(PaymentStatus::Authorized);
+        let applied = paying.apply(&webhook(PaymentStatus::Captured), Utc::now());
+        assert!(applied.changed);
+        assert_eq!(applied.events, vec![(PaymentEventType::Captured, 1_000)]);
+        assert_eq!(paying.captured_cents, 1_000);
+    }
+
+    #[test]
+    fn a_late_authorization_does_not_move_a_captured_payment_back() {
+        let mut paid = payment(PaymentStatus::Captured);
+        let applied = paid.apply(&webhook(PaymentStatus::Authorized), Utc::now());
+        assert_eq!(applied, Applied::default());
+        assert_eq!(paid.status, PaymentStatus::Captured);
+    }
+
+    #[test]
+    fn refunds_move_the_payment_to_partially_then_fully_refunded() {
+        let mut paid = payment(PaymentStatus::Captured);
+        for (id, amount) in [("r1", 400), ("r2", 600)] {
+            let mut update = PaymentUpdate::status(PaymentStatus::Captured, UpdateSource::Api);
+            update.status = None;
+            update.refund = Some(RefundUpdate {
+                refund_id: None,
+                gateway_refund_id: Some(id.into()),
+                status: RefundStatus::Completed,
+                amount_cents: Some(amount),
+            });
+            let applied = paid.apply(&update, Utc::now());
+            assert_eq!(applied.events, vec![(PaymentEventType::Refunded, amount)]);
+        }
+        assert_eq!(paid.status, PaymentStatus::Refunded);
+        assert_eq!(paid.refunded_cents, 1_000);
+        assert_eq!(paid.refundable_cents(), 0);
+    }
+
+    #[test]
+    fn a_repeated_refund_completion_counts_once() {
+        let mut paid = payment(PaymentStatus::Captured);
+        let update = PaymentUpdate {
+            status: None,
+            refund: Some(RefundUpdate {
+                refund_id: None,
+                gateway_refund_id: Some("r1".into()),
+                status: RefundStatus::Completed,
+                amount_cents: Some(300),
+            }),
+            ..PaymentUpdate::status(PaymentStatus::Captured, UpdateSource::Reconciliation)
+        };
+        paid.apply(&update, Utc::now());
+        let again = paid.apply(&update, Utc::now());
+        assert!(!again.changed);
+        assert_eq!(paid.refunded_cents, 300);
+        assert_eq!(paid.status, PaymentStatus::PartiallyRefunded);
+    }
+
+    #[test]
+    fn an_unknown_payment_settles_either_way() {
+        for settled in [PaymentStatus::Captured, PaymentStatus::Failed] {
+            let mut unsure = payment(PaymentStatus::Unknown);
+            assert!(unsure.apply(&webhook(settled), Utc::now()).changed);
+            assert_eq!(unsure.status, settled);
+        }
+    }
+}
