@@ -54,9 +54,13 @@ param keyVaultName string
 @description('Secret name of the GDPR pseudonymisation key (the keyVault module\'s output: the secret exists when this runs).')
 param gdprKeySecretName string
 
-@description('Secret names of the PayPal credentials (the keyVault module\'s outputs: the secrets exist when this runs).')
+@description('Secret name of the PayPal client id (the keyVault module\'s output: the secret exists when this runs).')
 param paypalClientIdSecretName string
+
+@description('Secret name of the PayPal client secret (the keyVault module\'s output: the secret exists when this runs).')
 param paypalClientSecretSecretName string
+
+@description('Secret name of the PayPal webhook ids (the keyVault module\'s output: the secret exists when this runs).')
 param paypalWebhookIdsSecretName string
 
 @description('Application Insights component name.')

@@ -13,9 +13,11 @@
 // the repository and never in a .bicepparam file) writes a new version; an empty one keeps the
 // secret as it is, which must then exist, or the deployment stops here naming the secret. They are
 // set out-of-band by whoever holds the PayPal app's credentials: once per environment before the
-// first deployment with the payments integration, and again on a rotation, by deploying with the
-// values passed (az deployment group create --parameters <env>.bicepparam --parameters
-// paypalClientSecret=...), or from inside the VNet with az keyvault secret set.
+// first deployment with the payments integration, and again on a rotation, either with
+// `az keyvault secret set` from a machine that reaches the vault's private endpoint (the vault
+// has no public access), or by a deployment that passes main.bicep's paypalClientId,
+// paypalClientSecret and paypalWebhookIds (no .bicepparam file and not scripts/deploy: neither
+// passes them yet, so a secret is never on a command line or in the repository by default).
 // paypal-webhook-ids is a comma-separated list of PayPal webhook ids, so a new webhook can be
 // added before the old one is removed.
 //
@@ -50,9 +52,13 @@ then exist. Changing it changes every pseudonym produced from then on.''')
 @secure()
 param gdprPseudonymKey string
 
-@description('Secret names of the PayPal credentials: clientId, clientSecret, webhookIds.')
+@description('Name of the secret holding the PayPal client id.')
 param paypalClientIdSecretName string
+
+@description('Name of the secret holding the PayPal client secret.')
 param paypalClientSecretSecretName string
+
+@description('Name of the secret holding the PayPal webhook ids (comma-separated).')
 param paypalWebhookIdsSecretName string
 
 @description('PayPal REST app client id. Empty: keep the existing secret, which must then exist.')
