@@ -44,6 +44,10 @@ param authEntraAudience = readEnvironmentVariable('AUTH_ENTRA_AUDIENCE')
 param authExternalIssuer = readEnvironmentVariable('AUTH_EXTERNAL_ISSUER')
 param authExternalAudience = readEnvironmentVariable('AUTH_EXTERNAL_AUDIENCE')
 
+// Payments: PayPal's sandbox. The PayPal credentials are Key Vault secrets set out-of-band (see
+// keyVault.bicep), never here.
+param paypalBaseUrl = 'https://api-m.sandbox.paypal.com'
+
 // Deployment and secrets
 param deployerIpRanges = empty(readEnvironmentVariable('DEPLOYER_IP_RANGES', '')) ? [] : split(readEnvironmentVariable('DEPLOYER_IP_RANGES', ''), ',')
 param gdprPseudonymKey = readEnvironmentVariable('GDPR_PSEUDONYM_KEY', '')

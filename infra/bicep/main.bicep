@@ -1,12 +1,15 @@
 // Everything the platform needs in Azure, in one resource group:
-//   network        VNet, subnets (function app, API Management, private endpoints), NSGs, private DNS
+//   network        VNet, subnets (function app, API Management, private endpoints), NSGs, private DNS,
+//                  the NAT gateway (static public IP) the function app's outbound calls leave from
 //   monitoring     Log Analytics + Application Insights
 //   alerts         log alerts on the outbox relay (failures, lag) and their action group
 //   hostStorage    the Functions host's storage account and Premium content share
 //   archiveStorage the audit archive (versioning, immutability, lifecycle)
 //   cosmos         Cosmos DB account, the `platform` database and its containers
-//   serviceBus     gdpr-requests, order-events/notifications, notifications-outbound
-//   keyVault       RBAC-mode vault: the GDPR pseudonymisation key, the function key for APIM
+//   serviceBus     gdpr-requests, order-events/{notifications,payments},
+//                  payment-events/{orders,notifications}, notifications-outbound
+//   keyVault       RBAC-mode vault: the GDPR pseudonymisation key, the PayPal credentials, the
+//                  function key for APIM
 //   access         the app identity's least-privilege role assignments
 //   appRoles...    a wait until those roles have taken effect (rolePropagation.bicep)
 //   functionApp    Linux Elastic Premium plan + the custom-handler function app
@@ -139,7 +142,7 @@ param serviceBusSku string = 'Standard'
 @description('Service Bus Premium messaging units.')
 param serviceBusPremiumCapacity int = 1
 
-@description('Grant Service Bus Data Owner on the two trigger entities so runtime scaling can read their depth (see access.bicep).')
+@description('Grant Service Bus Data Owner on the trigger entities so runtime scaling can read their depth (see access.bicep).')
 param grantServiceBusScaleRead bool = true
 
 // ---- Monitoring -----------------------------------------------------------------------------
@@ -193,6 +196,32 @@ param keyVaultNameSalt string = ''
   'recover'
 ])
 param keyVaultCreateMode string = 'default'
+
+// ---- Payments (PayPal REST, OAuth 2.0 client credentials) -----------------------------------
+// The three credentials are Key Vault secrets the app reads through Key Vault references
+// (PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET, PAYPAL_WEBHOOK_IDS). No .bicepparam file sets them and
+// none has a default here: they are set out-of-band (see keyVault.bicep), and an empty value keeps
+// the secret in the vault, which must then exist (the deployment stops at the keyVault module,
+// ResourceNotFound naming secrets/paypal-..., before anything uses it).
+
+@description('PayPal REST API base URL (PAYPAL_BASE_URL): the sandbox in dev and staging, live in prod.')
+@allowed([
+  'https://api-m.sandbox.paypal.com'
+  'https://api-m.paypal.com'
+])
+param paypalBaseUrl string
+
+@description('PayPal REST app client id. Empty keeps the existing Key Vault secret paypal-client-id, which must then exist.')
+@secure()
+param paypalClientId string = ''
+
+@description('PayPal REST app client secret. Empty keeps the existing Key Vault secret paypal-client-secret, which must then exist.')
+@secure()
+param paypalClientSecret string = ''
+
+@description('PayPal webhook ids, comma-separated (two while a webhook is replaced). Empty keeps the existing Key Vault secret paypal-webhook-ids, which must then exist.')
+@secure()
+param paypalWebhookIds string = ''
 
 // ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, OUTBOX_*, ERASURE_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
 
@@ -303,6 +332,11 @@ var cosmosDatabaseName = 'platform'
 var archiveContainerName = 'audit-archive'
 var gdprKeySecretName = 'gdpr-pseudonym-key'
 var functionKeySecretName = 'function-app-apim-key'
+var paypalSecretNames = {
+  clientId: 'paypal-client-id'
+  clientSecret: 'paypal-client-secret'
+  webhookIds: 'paypal-webhook-ids'
+}
 var auth = {
   entraIssuer: authEntraIssuer
   entraAudience: authEntraAudience
@@ -429,6 +463,12 @@ module keyVault 'modules/keyVault.bicep' = {
     createMode: keyVaultCreateMode
     gdprKeySecretName: gdprKeySecretName
     gdprPseudonymKey: gdprPseudonymKey
+    paypalClientIdSecretName: paypalSecretNames.clientId
+    paypalClientSecretSecretName: paypalSecretNames.clientSecret
+    paypalWebhookIdsSecretName: paypalSecretNames.webhookIds
+    paypalClientId: paypalClientId
+    paypalClientSecret: paypalClientSecret
+    paypalWebhookIds: paypalWebhookIds
     privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     dnsZoneIds: network.outputs.dnsZoneIds
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
@@ -448,6 +488,9 @@ module access 'modules/access.bicep' = {
     hostStorageName: hostStorage.outputs.name
     keyVaultName: keyVault.outputs.name
     gdprKeySecretName: keyVault.outputs.gdprKeySecretName
+    paypalClientIdSecretName: keyVault.outputs.paypalClientIdSecretName
+    paypalClientSecretSecretName: keyVault.outputs.paypalClientSecretSecretName
+    paypalWebhookIdsSecretName: keyVault.outputs.paypalWebhookIdsSecretName
     appInsightsName: monitoring.outputs.appInsightsName
   }
 }
@@ -492,6 +535,12 @@ module functionApp 'modules/functionApp.bicep' = {
     archiveBlobEndpoint: archiveStorage.outputs.blobEndpoint
     archiveContainerName: archiveStorage.outputs.containerName
     gdprKeySecretUri: keyVault.outputs.gdprKeySecretUri
+    paypal: {
+      baseUrl: paypalBaseUrl
+      clientIdSecretUri: keyVault.outputs.paypalClientIdSecretUri
+      clientSecretSecretUri: keyVault.outputs.paypalClientSecretSecretUri
+      webhookIdsSecretUri: keyVault.outputs.paypalWebhookIdsSecretUri
+    }
     auth: auth
     tuning: {
       cosmosTimeoutMs: cosmosTimeoutMs
@@ -557,3 +606,5 @@ output externalApiUrl string = apim.outputs.externalApiUrl
 output internalApiUrl string = apim.outputs.internalApiUrl
 output cosmosAccountName string = cosmos.outputs.name
 output serviceBusNamespace string = serviceBus.outputs.name
+@description('The static public IP the function app\'s outbound calls leave from (NAT gateway on its integration subnet): the address to allow-list at PayPal or any gateway in front of it.')
+output outboundIpAddress string = network.outputs.natPublicIpAddress

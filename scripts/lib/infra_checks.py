@@ -126,8 +126,40 @@ OUTBOX_RELAY = {
     "function": "OutboxRelay",
     "connection": "ServiceBusConnection",
     "queues": {"gdpr-requests", "notifications-outbound"},
-    "topics": {"order-events"},
+    # payment-events: the payments integration's events (captured, refunded), sent through the
+    # outbox like every message the app sends.
+    "topics": {"order-events", "payment-events"},
 }
+# Service Bus subscriptions (topic, subscription) provisioned before the functions they trigger
+# exist: the payments integration (PayPal) lands in the app after its infrastructure. A listed
+# subscription must be in serviceBus.bicep with its Data Receiver role; once a function.json
+# binds it, it is checked like any other, and its entry here can go (the check's note says so).
+AHEAD_OF_FUNCTIONS = {
+    ("order-events", "payments"),        # cancelled orders trigger refunds
+    ("payment-events", "orders"),        # the order flow consumes captured/refunded payments
+    ("payment-events", "notifications"),  # notification dispatch tells the customer
+}
+
+# Payments (PayPal). The topic and its subscriptions, with the duplicate detection of order-events.
+PAYMENT_TOPIC = "payment-events"
+PAYMENT_SUBSCRIPTIONS = {("payment-events", "orders"), ("payment-events", "notifications"), ("order-events", "payments")}
+# App settings that hold secrets: each must be a Key Vault reference to a secret URI the
+# deployment computes, never a value.
+SECRET_SETTINGS = ("GDPR_PSEUDONYM_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_IDS")
+# main.bicep parameters that carry those secrets' values: @secure(), no default but '', and set
+# by no .bicepparam file to anything but an environment variable (the GDPR key, which
+# scripts/deploy generates) or not at all (the PayPal credentials, set out-of-band).
+SECRET_PARAMS = ("gdprPseudonymKey", "paypalClientId", "paypalClientSecret", "paypalWebhookIds")
+# App settings set in Azure before the app reads them (the payments integration is being built
+# in the app): allowed in the Bicep without a local.settings.example.json key.
+AHEAD_OF_APP = {"PAYPAL_BASE_URL", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_IDS"}
+PAYPAL_BASE_URLS = {"dev": "https://api-m.sandbox.paypal.com", "staging": "https://api-m.sandbox.paypal.com",
+                    "prod": "https://api-m.paypal.com"}
+# The one gateway route without token validation: PayPal's webhook, on the external API, whose
+# operation policy does not inherit the API's inbound section (PayPal cannot send a token; the
+# handler verifies its signature).
+JWT_EXEMPT_OPERATION = {"api": "externalApi", "method": "POST", "urlTemplate": "/v1/payments/webhooks/{provider}",
+                        "policy": "apim-policies/external/payment-webhook.xml"}
 # Azure built-in roles on Service Bus data (the ids in access.bicep's `roles`).
 SB_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
 SB_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
@@ -316,9 +348,9 @@ class BicepFile:
     NAMED = re.compile(r"^(var|param|output)\s+(\w+)\b", re.M)
     TOP = re.compile(r"^[A-Za-z@]", re.M)
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, text: str | None = None) -> None:
         self.path = path
-        self.text = path.read_text()
+        self.text = path.read_text() if text is None else text
         self.nc, self.masked = bicep_mask(self.text)
         self.decls: dict[str, BicepDecl] = {}
         self.vars: dict[str, str] = {}
@@ -701,6 +733,309 @@ def cosmos_trigger_problems(functions: dict[str, dict], settings: dict[str, str]
     if unused:
         problems.append(f"cosmos.bicep declares the host container(s) {unused}, which no cosmosDBTrigger uses as its lease container")
     return problems, notes
+
+
+# ---- Payments (PayPal): messaging, secrets, the webhook route, the outbound IP --------------
+
+
+def entity_paths(f: BicepFile) -> dict[str, tuple]:
+    """Service Bus resources of a Bicep file (declared or existing), by symbol: () the namespace,
+    (queue or topic,), (topic, subscription); from their literal names and `parent`s."""
+    paths: dict[str, tuple] = {}
+
+    def path_of(symbol: str, depth: int = 0) -> tuple | None:
+        if symbol in paths:
+            return paths[symbol]
+        d = f.decls.get(symbol)
+        if d is None or d.kind != "resource" or depth > 5 or not d.api_type.startswith("Microsoft.ServiceBus/namespaces"):
+            return None
+        if d.api_type == "Microsoft.ServiceBus/namespaces":
+            paths[symbol] = ()
+            return ()
+        name = re.fullmatch(r"'([^']*)'", d.prop("name") or "")
+        parent = path_of(d.prop("parent") or "", depth + 1)
+        if name is None or parent is None:
+            return None
+        paths[symbol] = parent + (name.group(1),)
+        return paths[symbol]
+
+    for symbol in list(f.decls):
+        path_of(symbol)
+    return paths
+
+
+def role_grants(f: BicepFile, scopes: dict[str, tuple]) -> dict[tuple, set[str]]:
+    """The file's unconditional role assignments to `principalId` (the app identity) by scope
+    path (`scopes`: symbol -> path), as role definition ids from its `var roles = { name: 'id' }`."""
+    block = re.search(r"^var\s+roles\s*=\s*\{(.*?)^\}", f.nc, re.M | re.S)
+    roles = dict(re.findall(r"(\w+)\s*:\s*'([0-9a-f-]{36})'", block.group(1))) if block else {}
+    grants: dict[tuple, set[str]] = {}
+    for ra in f.of_type("Microsoft.Authorization/roleAssignments"):
+        role = re.search(r"roles\.(\w+)", ra.prop("roleDefinitionId") or "")
+        scope = scopes.get(ra.prop("scope") or "")
+        if ra.conditional or role is None or scope is None or ra.prop("principalId") != "principalId":
+            continue
+        grants.setdefault(scope, set()).add(roles.get(role.group(1), role.group(1)))
+    return grants
+
+
+def payment_messaging_problems(sb: BicepFile, access: BicepFile) -> list[str]:
+    """payment-events exists with the duplicate detection of order-events (the relay resends
+    within the window), its subscriptions and order-events/payments exist, and access.bicep lets
+    the app identity send to the topic and receive from each subscription."""
+    problems = []
+    declared = {path: sb.decls[s] for s, path in entity_paths(sb).items() if not sb.decls[s].existing}
+    topic = declared.get((PAYMENT_TOPIC,))
+    reference = declared.get(("order-events",))
+    if topic is None:
+        problems.append(f"serviceBus.bicep declares no topic {PAYMENT_TOPIC}")
+    else:
+        if topic.prop("requiresDuplicateDetection") != "true":
+            problems.append(f"{PAYMENT_TOPIC}: requiresDuplicateDetection is {topic.prop('requiresDuplicateDetection')}, expected true "
+                            "(the outbox relay resends a batch after a failure; duplicate detection can only be set when the topic is created)")
+        window = topic.prop("duplicateDetectionHistoryTimeWindow")
+        want = reference.prop("duplicateDetectionHistoryTimeWindow") if reference is not None else None
+        if want is None:
+            problems.append("serviceBus.bicep: order-events has no duplicateDetectionHistoryTimeWindow to compare with")
+        elif window != want:
+            problems.append(f"{PAYMENT_TOPIC}: duplicateDetectionHistoryTimeWindow is {window}, not order-events' ({want})")
+        if topic.conditional:
+            problems.append(f"{PAYMENT_TOPIC} is declared under a condition")
+    for sub in sorted(PAYMENT_SUBSCRIPTIONS):
+        if sub not in declared:
+            problems.append(f"serviceBus.bicep declares no subscription {sub[1]} on topic {sub[0]}")
+    grants = role_grants(access, entity_paths(access))
+
+    def granted(path: tuple, wanted: set[str]) -> bool:
+        return any(grants.get(path[:n], set()) & wanted for n in range(len(path) + 1))
+
+    if not granted((PAYMENT_TOPIC,), {SB_SENDER, SB_OWNER}):
+        problems.append(f"access.bicep gives the app identity no Azure Service Bus Data Sender on {PAYMENT_TOPIC}")
+    for sub in sorted(PAYMENT_SUBSCRIPTIONS):
+        if not granted(sub, {SB_RECEIVER, SB_OWNER}):
+            problems.append(f"access.bicep gives the app identity no Azure Service Bus Data Receiver on {'/'.join(sub)}")
+    return problems
+
+
+KEY_VAULT_REFERENCE = re.compile(r"'@Microsoft\.KeyVault\(SecretUri=\$\{[A-Za-z_][\w.]*\}\)'")
+
+
+def secret_settings_problems(settings: dict[str, str]) -> list[str]:
+    """Each secret setting (SECRET_SETTINGS) is a Key Vault reference whose URI the deployment
+    computes (`'@Microsoft.KeyVault(SecretUri=${...})'`), never a value. `settings`:
+    bicep_app_settings()."""
+    problems = []
+    for key in SECRET_SETTINGS:
+        value = settings.get(key)
+        if value is None:
+            problems.append(f"{key} is not set in the Bicep app settings")
+        elif not KEY_VAULT_REFERENCE.fullmatch(value):
+            problems.append(f"{key} is {value if not value.startswith(chr(39)) else 'a literal'}, not a Key Vault reference "
+                            "'@Microsoft.KeyVault(SecretUri=${<secret URI from the keyVault module>})'")
+    return problems
+
+
+def secret_param_problems(main_text: str, param_texts: dict[str, str]) -> list[str]:
+    """The parameters carrying secret values (SECRET_PARAMS): @secure() strings in main.bicep
+    with no default but '' and, in the .bicepparam files (name -> text), set at most from an
+    environment variable, never to a value."""
+    problems = []
+    lines = main_text.splitlines()
+    for name in SECRET_PARAMS:
+        at = next((n for n, line in enumerate(lines) if re.match(r"param\s+" + name + r"\s", line)), None)
+        if at is None:
+            problems.append(f"main.bicep has no parameter {name}")
+            continue
+        decorators, k = [], at - 1
+        while k >= 0 and lines[k].startswith("@"):
+            decorators.append(lines[k])
+            k -= 1
+        if not any(d.strip() == "@secure()" for d in decorators):
+            problems.append(f"main.bicep: parameter {name} is not @secure() (its value would show in the deployment history)")
+        m = re.match(r"param\s+" + name + r"\s+string\s*(?:=\s*(.*?))?\s*(?://.*)?$", lines[at])
+        if m is None:
+            problems.append(f"main.bicep: parameter {name} is not a string")
+        elif m.group(1) is not None and m.group(1) != "''":
+            problems.append(f"main.bicep: parameter {name} has the default {m.group(1)}; a secret has no default in the repository")
+    for file, text in sorted(param_texts.items()):
+        for name, value in re.findall(r"^param\s+(\w+)\s*=\s*(.+?)\s*$", bicep_mask(text)[0], re.M):
+            if name in SECRET_PARAMS and not value.startswith("readEnvironmentVariable("):
+                problems.append(f"{file} sets the secret {name} to {value[:20]}...; pass it from an environment variable or out-of-band, never in the repository")
+    return problems
+
+
+def paypal_base_url_problems(param_texts: dict[str, str]) -> list[str]:
+    """PAYPAL_BASE_URL per environment: the sandbox in dev and staging, live in prod."""
+    problems = []
+    for env, want in PAYPAL_BASE_URLS.items():
+        text = param_texts.get(f"{env}.bicepparam")
+        if text is None:
+            problems.append(f"no {env}.bicepparam")
+            continue
+        m = re.search(r"^param\s+paypalBaseUrl\s*=\s*'([^']*)'", bicep_mask(text)[0], re.M)
+        if m is None:
+            problems.append(f"{env}.bicepparam does not set paypalBaseUrl to a literal")
+        elif m.group(1) != want:
+            problems.append(f"{env}.bicepparam: paypalBaseUrl is {m.group(1)}, expected {want}")
+    return problems
+
+
+def policy_path(f: BicepFile, value: str | None) -> str | None:
+    """The repository path of the XML a policy `value:` loads (directly or through a var)."""
+    if value is None:
+        return None
+    m = re.search(r"loadTextContent\('(?:\.\./)*([^']+)'\)", value)
+    if m is None and re.fullmatch(r"\w+", value):
+        var = re.search(r"^var\s+" + re.escape(value) + r"\s*=\s*(.*)$", f.nc, re.M)
+        m = re.search(r"loadTextContent\('(?:\.\./)*([^']+)'\)", var.group(1)) if var else None
+    return m.group(1) if m else None
+
+
+def jwt_exemption_problems(apim: BicepFile, policies: dict[str, ET.Element]) -> tuple[list[str], list[str]]:
+    """Token validation on every gateway route but one. Every API's policy validates a JWT in
+    <inbound>; an operation policy without <base /> in <inbound> (so without the API's
+    validate-jwt) and without its own validate-jwt is allowed only for JWT_EXEMPT_OPERATION, which
+    must exist and be exempt; that one forwards the body and the PAYPAL-* headers untouched and is
+    rate-limited. `policies`: repository path -> parsed XML. Returns (problems, notes)."""
+    problems, notes = [], []
+    api_t = "Microsoft.ApiManagement/service/apis"
+
+    def inbound(path: str | None, what: str) -> ET.Element | None:
+        root = policies.get(path or "")
+        if root is None:
+            problems.append(f"{what}: policy {path or '(not a loadTextContent)'} not found or not parsed")
+            return None
+        node = root.find("inbound")
+        if node is None:
+            problems.append(f"{what}: {path} has no <inbound>")
+        return node
+
+    apis = {d.symbol: d for d in apim.of_type(api_t)}
+    api_policies = {d.prop("parent"): d for d in apim.of_type(api_t + "/policies")}
+    for symbol in sorted(apis):
+        pol = api_policies.get(symbol)
+        if pol is None:
+            problems.append(f"API {symbol} has no policy, so no validate-jwt")
+            continue
+        node = inbound(policy_path(apim, pol.prop("value")), f"API {symbol}")
+        if node is not None and node.find("validate-jwt") is None:
+            problems.append(f"API {symbol}: its policy has no validate-jwt in <inbound>")
+    operations = {d.symbol: d for d in apim.of_type(api_t + "/operations")}
+    exempt = []
+    for pol in apim.of_type(api_t + "/operations/policies"):
+        op = operations.get(pol.prop("parent") or "")
+        if op is None or re.search(r"=\s*\[\s*for\b", pol.body):
+            problems.append(f"operation policy {pol.symbol}: cannot tell which operation it applies to (a loop, or no declared parent)")
+            continue
+        path = policy_path(apim, pol.prop("value"))
+        node = inbound(path, f"operation {op.symbol}")
+        if node is None:
+            continue
+        if node.find("base") is not None or node.find("validate-jwt") is not None:
+            continue
+        exempt.append(op.symbol)
+        where = f"{op.prop('method')} {op.prop('urlTemplate')} on {op.prop('parent')}"
+        want = JWT_EXEMPT_OPERATION
+        if (op.prop("parent"), op.prop("method"), op.prop("urlTemplate")) != (want["api"], f"'{want['method']}'", f"'{want['urlTemplate']}'") \
+                or path != want["policy"]:
+            problems.append(f"operation {op.symbol} ({where}, {path}) skips the API's validate-jwt; only "
+                            f"{want['method']} {want['urlTemplate']} on {want['api']} ({want['policy']}) may")
+            continue
+        notes.append(f"{want['method']} {want['urlTemplate']} without a token")
+        # The handler verifies PayPal's signature over the exact body and the PAYPAL-* headers.
+        text = "\n".join([el.text or "" for el in policies[path].iter()] + [v for el in policies[path].iter() for v in el.attrib.values()])
+        if re.search(r"Body\.As(?:<[^>]*>)?\((?![^)]*preserveContent:\s*true)", text) or node.find(".//set-body") is not None:
+            problems.append(f"{path}: the webhook's body must reach the handler as it came (no set-body; Body.As only with preserveContent: true)")
+        touched = [el.get("name") for el in policies[path].iter("set-header") if str(el.get("name", "")).upper().startswith("PAYPAL-")]
+        if touched:
+            problems.append(f"{path}: the webhook's PAYPAL-* headers must pass unchanged; it sets or removes {touched}")
+        if node.find("rate-limit-by-key") is None and node.find("rate-limit") is None:
+            problems.append(f"{path}: the webhook route is not rate-limited")
+        if "forward-to-function-app" not in [el.get("fragment-id") for el in node.iter("include-fragment")]:
+            problems.append(f"{path}: the webhook does not include forward-to-function-app")
+    declared = [op for op in operations.values() if (op.prop("parent"), op.prop("method"), op.prop("urlTemplate"))
+                == (JWT_EXEMPT_OPERATION["api"], f"'{JWT_EXEMPT_OPERATION['method']}'", f"'{JWT_EXEMPT_OPERATION['urlTemplate']}'")]
+    if not declared:
+        problems.append(f"no operation {JWT_EXEMPT_OPERATION['method']} {JWT_EXEMPT_OPERATION['urlTemplate']} on {JWT_EXEMPT_OPERATION['api']}")
+    elif not any(op.symbol in exempt for op in declared):
+        problems.append(f"{JWT_EXEMPT_OPERATION['method']} {JWT_EXEMPT_OPERATION['urlTemplate']} inherits the API's validate-jwt: "
+                        "the payment provider sends no token, so its webhook calls would be refused")
+    return problems, notes
+
+
+def bicep_operations(apim: BicepFile) -> list[tuple[str, str]]:
+    """(METHOD, urlTemplate) of the operations apim.bicep declares: one per resource, or one per
+    entry of the `var` list a looped resource iterates over."""
+    found = []
+    for d in apim.of_type("Microsoft.ApiManagement/service/apis/operations"):
+        loop = re.search(r"\[\s*for\s+(\w+)\s+in\s+(\w+)\s*:", d.body)
+        if loop:
+            var = re.search(r"^var\s+" + re.escape(loop.group(2)) + r"\s*=\s*\[(.*?)^\]", apim.nc, re.M | re.S)
+            for block in re.split(r"^\s{2}\{\s*$", var.group(1) if var else "", flags=re.M):
+                method = re.search(r"^\s*method:\s*'(\w+)'", block, re.M)
+                url = re.search(r"^\s*urlTemplate:\s*'([^']+)'", block, re.M)
+                if method and url:
+                    found.append((method.group(1).upper(), url.group(1)))
+        else:
+            method = re.fullmatch(r"'(\w+)'", d.prop("method") or "")
+            url = re.fullmatch(r"'([^']+)'", d.prop("urlTemplate") or "")
+            if method and url:
+                found.append((method.group(1).upper(), url.group(1)))
+    return found
+
+
+def nat_gateway_problems(network: BicepFile, function_app_text: str, main: BicepFile) -> list[str]:
+    """The function app's integration subnet has a NAT gateway with a static Standard public IP,
+    the app routes all outbound traffic through the VNet, and main.bicep outputs the IP."""
+    problems = []
+    nats = {d.symbol: d for d in network.of_type("Microsoft.Network/natGateways")}
+    ips = {d.symbol: d for d in network.of_type("Microsoft.Network/publicIPAddresses")}
+    subnet = re.search(r"/subnets/([\w-]+)'", network.outputs.get("functionSubnetId", ""))
+    if subnet is None:
+        return ["network.bicep has no output functionSubnetId ending in /subnets/<name>"]
+    subnet = subnet.group(1)
+    # The subnet, inline in the VNet (subnets: [ { name: ..., properties: { ... } } ]) or a child resource.
+    blocks = []
+    for vnet in network.of_type("Microsoft.Network/virtualNetworks"):
+        names = list(re.finditer(r"^(\s*)name:\s*'([^']+)'", vnet.body, re.M))
+        for m in names:
+            if m.group(2) != subnet:
+                continue
+            # The subnet's entry ends where the next entry of the same depth begins.
+            after = [n for n in names if n.start() > m.start() and len(n.group(1)) == len(m.group(1))]
+            blocks.append(vnet.body[m.start():after[0].start() if after else len(vnet.body)])
+    blocks += [d.body for d in network.of_type("Microsoft.Network/virtualNetworks/subnets") if d.prop("name") == f"'{subnet}'"]
+    if not blocks:
+        return [f"network.bicep: no subnet {subnet} (the function app's, per output functionSubnetId)"]
+    attached = [m.group(1) for b in blocks for m in re.finditer(r"natGateway\s*:\s*\{\s*id\s*:\s*(\w+)\.id\s*\}", b)]
+    nat = next((nats[s] for s in attached if s in nats), None)
+    if nat is None:
+        problems.append(f"network.bicep: subnet {subnet} (the function app's integration subnet) has no natGateway of a NAT gateway declared there")
+    else:
+        if nat.conditional:
+            problems.append(f"NAT gateway {nat.symbol} is declared under a condition")
+        if not re.search(r"sku\s*:\s*\{\s*name\s*:\s*'Standard'", nat.body):
+            problems.append(f"NAT gateway {nat.symbol}: sku is not Standard")
+        ip_refs = re.findall(r"publicIpAddresses\s*:\s*\[(.*?)\]", nat.body, re.S)
+        pips = [s for block in ip_refs for s in re.findall(r"id\s*:\s*(\w+)\.id", block) if s in ips]
+        if not pips:
+            problems.append(f"NAT gateway {nat.symbol} has no public IP address declared in network.bicep (publicIpAddresses)")
+        for s in pips:
+            if not re.search(r"sku\s*:\s*\{\s*name\s*:\s*'Standard'", ips[s].body):
+                problems.append(f"public IP {s}: sku is not Standard (a NAT gateway takes Standard IPs only)")
+            if ips[s].prop("publicIPAllocationMethod") != "'Static'":
+                problems.append(f"public IP {s}: publicIPAllocationMethod is {ips[s].prop('publicIPAllocationMethod')}, expected 'Static'")
+        outs = [name for name, expr in network.outputs.items() if any(re.search(r"\b" + s + r"\.properties\.ipAddress\b", expr) for s in pips)]
+        net_mod = next((d.symbol for d in main.modules() if d.type.endswith("network.bicep")), None)
+        if not outs:
+            problems.append("network.bicep does not output the NAT gateway's public IP address")
+        elif net_mod is None or not any(re.search(r"\b" + net_mod + r"\.outputs\." + o + r"\b", expr) for o in outs for expr in main.outputs.values()):
+            problems.append(f"main.bicep does not output the NAT gateway's IP (network.outputs.{outs[0]}) for the allow-list")
+    fa = strip_comments(function_app_text)
+    if not re.search(r"^\s*vnetRouteAllEnabled\s*:\s*true\s*$", fa, re.M) and not re.search(r"allTraffic\s*:\s*true", fa):
+        problems.append("functionApp.bicep does not route all outbound traffic through the VNet (vnetRouteAllEnabled / outboundVnetRouting.allTraffic): "
+                        "calls to the internet would not leave through the NAT gateway")
+    return problems
 
 
 # ---- The checks -----------------------------------------------------------------------------
@@ -1256,8 +1591,11 @@ def main() -> None:
                 local_connections.add(key.split("__", 1)[0])
                 continue
             problems.append(f"{key} (local.settings.example.json) is missing from Bicep")
+        ahead = sorted(AHEAD_OF_APP - set(local))
+        for name in sorted(AHEAD_OF_APP - in_bicep):
+            problems.append(f"{name} (AHEAD_OF_APP) is not set in Bicep")
         for name in sorted(in_bicep):
-            if name in local or name in PLATFORM_KEYS or name.startswith(PLATFORM_PREFIXES):
+            if name in local or name in PLATFORM_KEYS or name.startswith(PLATFORM_PREFIXES) or name in AHEAD_OF_APP:
                 continue
             base, _, prop = name.partition("__")
             if prop and base in local_connections and prop in IDENTITY_PROPERTIES:
@@ -1266,7 +1604,10 @@ def main() -> None:
         for name in LOCAL_ONLY - set(local):
             problems.append(f"allow-list names {name} local-only but local.settings.example.json has no such key")
         expect(not problems, "; ".join(problems))
-        return f"{len(in_bicep)} in Bicep, {len(local)} local, {len(LOCAL_ONLY)} local-only"
+        stale = sorted(AHEAD_OF_APP & set(local))
+        return (f"{len(in_bicep)} in Bicep, {len(local)} local, {len(LOCAL_ONLY)} local-only"
+                + (f", ahead of the app: {', '.join(ahead)}" if ahead else "")
+                + (f"; now in local.settings.example.json, drop from AHEAD_OF_APP: {', '.join(stale)}" if stale else ""))
 
     def app_settings_values() -> str:
         text = function_app_bicep.read_text()
@@ -1324,7 +1665,8 @@ def main() -> None:
         sb = parsed.get(bicep_dir / "modules" / "serviceBus.bicep") or parse_bicep(bicep_dir / "modules" / "serviceBus.bicep")
         queues = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/queues")}
         topics = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/topics")}
-        subs = {c["name"] for c in resources_of(sb, "Microsoft.ServiceBus/namespaces/topics/subscriptions")}
+        sb_file = BicepFile(bicep_dir / "modules" / "serviceBus.bicep")
+        subs = {p for s, p in entity_paths(sb_file).items() if len(p) == 2 and not sb_file.decls[s].existing}
         used_q, used_t, used_s, connections = set(), set(), set(), set()
         sent, received = set(), set()  # entities the app sends to; (topic, subscription) or queue it receives from
         for fn, b in bindings():
@@ -1336,7 +1678,7 @@ def main() -> None:
             if "topicName" in b:
                 used_t.add(b["topicName"])
             if "subscriptionName" in b:
-                used_s.add(b["subscriptionName"])
+                used_s.add((b.get("topicName"), b["subscriptionName"]))
             entity = b.get("queueName") or b.get("topicName")
             if b.get("direction") == "out":
                 sent.add(entity)
@@ -1351,11 +1693,17 @@ def main() -> None:
             connections.add(OUTBOX_RELAY["connection"])
         expect(bool(connections), "no Service Bus bindings (or outbox relay) found in functions/*/function.json")
         problems = []
+        # Subscriptions provisioned ahead of their functions: their roles are checked as if bound.
+        ahead = sorted(AHEAD_OF_FUNCTIONS - used_s)
+        bound_now = sorted(AHEAD_OF_FUNCTIONS & used_s)
+        used_s |= AHEAD_OF_FUNCTIONS
+        received |= AHEAD_OF_FUNCTIONS
         for kind, have, used in (("queue", queues, used_q), ("topic", topics, used_t), ("subscription", subs, used_s)):
+            show = (lambda xs: sorted("/".join(x) if isinstance(x, tuple) else x for x in xs))
             if used - have:
-                problems.append(f"{kind}s used by functions but not in serviceBus.bicep: {sorted(used - have)}")
+                problems.append(f"{kind}s used by functions (or AHEAD_OF_FUNCTIONS) but not in serviceBus.bicep: {show(used - have)}")
             if have - used:
-                problems.append(f"{kind}s in serviceBus.bicep no function uses: {sorted(have - used)}")
+                problems.append(f"{kind}s in serviceBus.bicep no function uses: {show(have - used)}")
         settings = set(bicep_settings())
         for conn in sorted(c for c in connections if c):
             if f"{conn}__fullyQualifiedNamespace" not in settings:
@@ -1400,8 +1748,10 @@ def main() -> None:
                         problems.append(f"{c['name']}: duplicate detection window {window} is shorter than the relay's retry interval "
                                         f"({retry.get('maximumInterval')}): a retried send would be a duplicate")
         expect(not problems, "; ".join(problems))
-        return (f"queues {sorted(queues)}, topics {sorted(topics)}, subscriptions {sorted(subs)}"
-                + (f"; the outbox relay sends to {sorted(OUTBOX_RELAY['queues'] | OUTBOX_RELAY['topics'])}" if relay else ""))
+        return (f"queues {sorted(queues)}, topics {sorted(topics)}, subscriptions {sorted('/'.join(s) for s in subs)}"
+                + (f"; the outbox relay sends to {sorted(OUTBOX_RELAY['queues'] | OUTBOX_RELAY['topics'])}" if relay else "")
+                + (f"; ahead of their functions: {', '.join('/'.join(s) for s in ahead)}" if ahead else "")
+                + (f"; now bound, drop from AHEAD_OF_FUNCTIONS: {', '.join('/'.join(s) for s in bound_now)}" if bound_now else ""))
 
     def service_bus_grants() -> dict[tuple, set[str]]:
         """access.bicep's unconditional role assignments to the app identity on Service Bus, by
@@ -1481,7 +1831,9 @@ def main() -> None:
                         problems.append(f"needs exactly one <{section}>, has {len(nodes)}")
                         continue
                     bases = nodes[0].findall("base")
-                    if len(bases) != 1:
+                    if section == "inbound" and not bases and rel(repo, pf) == JWT_EXEMPT_OPERATION["policy"]:
+                        pass  # on purpose: no token on the webhook (the JWT exemption check covers it)
+                    elif len(bases) != 1:
                         problems.append(f"<{section}> needs one <base />, has {len(bases)}")
                     if any(el.tag == "base" for el in nodes[0].iter() if el not in list(nodes[0])):
                         problems.append(f"<{section}> has a nested <base />")
@@ -1647,6 +1999,55 @@ def main() -> None:
     r.check("policies: list placeholders replaced by apim.bicep render to well-formed XML", placeholders_render)
     r.check("policies: JWT, rate limits, CORS, admin IP filter, header stripping, correlation, problem documents", required_policies)
     r.check("openapi.json: OpenAPI 3, relative paths, fits loadTextContent", openapi_ok)
+
+    # -- Payments (PayPal) ------------------------------------------------------------------
+    def payments_messaging() -> str:
+        problems = payment_messaging_problems(BicepFile(bicep_dir / "modules" / "serviceBus.bicep"),
+                                              BicepFile(bicep_dir / "modules" / "access.bicep"))
+        expect(not problems, "; ".join(problems))
+        return f"{PAYMENT_TOPIC} (duplicate detection as order-events), " + ", ".join("/".join(s) for s in sorted(PAYMENT_SUBSCRIPTIONS))
+
+    def payments_secrets() -> str:
+        settings = bicep_app_settings(function_app_bicep.read_text())
+        params = {pf.name: pf.read_text() for pf in param_files}
+        problems = secret_settings_problems(settings) + secret_param_problems(main_bicep.read_text(), params) \
+            + paypal_base_url_problems(params)
+        expect(not problems, "; ".join(problems))
+        return ", ".join(SECRET_SETTINGS)
+
+    def payments_jwt_exemption() -> str:
+        policies = {rel(repo, path): root for path, root in xml_docs.items()}
+        problems, notes = jwt_exemption_problems(BicepFile(apim_bicep), policies)
+        expect(not problems, "; ".join(problems))
+        return "; ".join(notes)
+
+    def payments_operations_not_in_openapi() -> str:
+        declared = bicep_operations(BicepFile(apim_bicep))
+        expect(bool(declared), "apim.bicep declares no operations (the payments routes and the webhook)")
+        doc = json.loads(openapi.read_text()) if openapi.is_file() else {}
+
+        def shape(url: str) -> str:
+            return re.sub(r"\{[^}]*\}", "{}", url)
+
+        imported = {(m.upper(), shape(p)) for p, ops in (doc.get("paths") or {}).items() for m in ops
+                    if m.lower() in ("get", "put", "post", "delete", "patch", "head", "options")}
+        both = sorted(f"{m} {u}" for m, u in declared if (m, shape(u)) in imported)
+        expect(not both, f"apim-policies/openapi.json now defines {both}, which apim.bicep declares too: API Management refuses the "
+                         "same method and URL template twice; remove them from paymentOperations in apim.bicep "
+                         "(the webhook operation stays, with its policy)")
+        return f"{len(declared)} operations declared in Bicep"
+
+    def payments_nat_gateway() -> str:
+        problems = nat_gateway_problems(BicepFile(bicep_dir / "modules" / "network.bicep"), function_app_bicep.read_text(),
+                                        BicepFile(main_bicep))
+        expect(not problems, "; ".join(problems))
+        return None
+
+    r.check("payments: payment-events with duplicate detection, its subscriptions and order-events/payments, send/receive roles", payments_messaging)
+    r.check("payments: secret app settings are Key Vault references, secret parameters @secure() without values, PayPal URL per environment", payments_secrets)
+    r.check("payments: the provider webhook is the only gateway route without validate-jwt (raw body, PAYPAL-* headers, rate limit)", payments_jwt_exemption)
+    r.check("payments: operations declared in apim.bicep are not also in openapi.json", payments_operations_not_in_openapi)
+    r.check("payments: NAT gateway with a static public IP on the function app's integration subnet, all traffic routed, IP output", payments_nat_gateway)
 
     # -- Package layout ---------------------------------------------------------------------
     package_script = repo / "scripts" / "package"

@@ -2,20 +2,23 @@
 // narrowest scope that works:
 //   Cosmos DB       Built-in Data Contributor (data plane), on the account (see below): the store's
 //                   containers and the outbox relay's change feed and `leases`
-//   Service Bus     Data Receiver on gdpr-requests and on order-events/notifications;
-//                   Data Sender on gdpr-requests, order-events, notifications-outbound (the
-//                   outbox relay publishes every message the app sends);
-//                   optionally Data Owner on the two trigger entities (see grantServiceBusScaleRead)
+//   Service Bus     Data Receiver on gdpr-requests, order-events/notifications,
+//                   order-events/payments, payment-events/orders, payment-events/notifications;
+//                   Data Sender on gdpr-requests, order-events, payment-events,
+//                   notifications-outbound (the outbox relay publishes every message the app sends);
+//                   optionally Data Owner on the trigger entities (see grantServiceBusScaleRead)
 //   Archive blob    Storage Blob Data Contributor on the audit-archive container only
 //   Host storage    Storage Blob Data Owner + Storage Table Data Contributor on the host account
 //                   (the account holds nothing but host state)
-//   Key Vault       Key Vault Secrets User on the GDPR pseudonymisation key secret only
+//   Key Vault       Key Vault Secrets User on the GDPR pseudonymisation key secret and on the three
+//                   PayPal secrets (paypal-client-id, paypal-client-secret, paypal-webhook-ids) only
 //   App Insights    Monitoring Metrics Publisher (telemetry with Entra ID auth)
 //
 // principalId is the app's user-assigned identity, which exists before the app: main.bicep runs
 // this module, then waits for the assignments to take effect (roleAssignmentIds feeds that wait),
 // and only then creates the function app. The GDPR key secret is the keyVault module's output, so
-// this module runs after that module has created the secret or confirmed that it exists.
+// this module runs after that module has created the secret or confirmed that it exists; the same
+// holds for the PayPal secrets.
 
 @description('Object id of the function app\'s user-assigned identity (never read from the app: the roles must exist before it starts).')
 param principalId string
@@ -29,7 +32,8 @@ param cosmosDatabaseName string
 @description('Service Bus namespace name.')
 param serviceBusName string
 
-@description('''Also grant Azure Service Bus Data Owner on the two entities that trigger functions.
+@description('''Also grant Azure Service Bus Data Owner on the entities that trigger functions
+(gdpr-requests, and the topics order-events and payment-events, whose subscriptions do).
 Runtime-driven scaling reads queue and subscription depth through the management API, which
 needs the Manage right; without it the app still processes messages, it just does not scale out
 on backlog.''')
@@ -49,6 +53,15 @@ param keyVaultName string
 
 @description('Secret name of the GDPR pseudonymisation key (the keyVault module\'s output: the secret exists when this runs).')
 param gdprKeySecretName string
+
+@description('Secret name of the PayPal client id (the keyVault module\'s output: the secret exists when this runs).')
+param paypalClientIdSecretName string
+
+@description('Secret name of the PayPal client secret (the keyVault module\'s output: the secret exists when this runs).')
+param paypalClientSecretSecretName string
+
+@description('Secret name of the PayPal webhook ids (the keyVault module\'s output: the secret exists when this runs).')
+param paypalWebhookIdsSecretName string
 
 @description('Application Insights component name.')
 param appInsightsName string
@@ -105,6 +118,26 @@ resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subsc
   name: 'notifications'
 }
 
+resource paymentsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
+  parent: orderEvents
+  name: 'payments'
+}
+
+resource paymentEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
+  parent: serviceBus
+  name: 'payment-events'
+}
+
+resource paymentOrdersSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
+  parent: paymentEvents
+  name: 'orders'
+}
+
+resource paymentNotificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
+  parent: paymentEvents
+  name: 'notifications'
+}
+
 resource outboundQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
   parent: serviceBus
   name: 'notifications-outbound'
@@ -154,6 +187,50 @@ resource notificationsReceive 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
+// The payments side is triggered by order-events/payments (cancelled orders are refunded).
+resource paymentsReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: paymentsSubscription
+  name: guid(paymentsSubscription.id, principalId, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The outbox relay publishes payment events (captured, refunded) to payment-events.
+resource paymentEventsSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: paymentEvents
+  name: guid(paymentEvents.id, principalId, roles.serviceBusDataSender)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The order flow is triggered by payment-events/orders.
+resource paymentOrdersReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: paymentOrdersSubscription
+  name: guid(paymentOrdersSubscription.id, principalId, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Notification dispatch is triggered by payment-events/notifications.
+resource paymentNotificationsReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: paymentNotificationsSubscription
+  name: guid(paymentNotificationsSubscription.id, principalId, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // The outbox relay sends email/SMS requests (NotificationDispatch's) to notifications-outbound.
 resource outboundSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: outboundQueue
@@ -178,6 +255,16 @@ resource gdprScaleRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
 resource orderEventsScaleRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantServiceBusScaleRead) {
   scope: orderEvents
   name: guid(orderEvents.id, principalId, roles.serviceBusDataOwner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource paymentEventsScaleRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantServiceBusScaleRead) {
+  scope: paymentEvents
+  name: guid(paymentEvents.id, principalId, roles.serviceBusDataOwner)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
     principalId: principalId
@@ -254,6 +341,52 @@ resource gdprKeyRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+resource paypalClientIdSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: paypalClientIdSecretName
+}
+
+resource paypalClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: paypalClientSecretSecretName
+}
+
+resource paypalWebhookIdsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: paypalWebhookIdsSecretName
+}
+
+// PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_IDS are Key Vault references.
+resource paypalClientIdRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: paypalClientIdSecret
+  name: guid(paypalClientIdSecret.id, principalId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource paypalClientSecretRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: paypalClientSecretSecret
+  name: guid(paypalClientSecretSecret.id, principalId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource paypalWebhookIdsRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: paypalWebhookIdsSecret
+  name: guid(paypalWebhookIdsSecret.id, principalId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
@@ -275,13 +408,21 @@ output roleAssignmentIds array = concat([
   gdprSend.id
   orderEventsSend.id
   notificationsReceive.id
+  paymentsReceive.id
+  paymentEventsSend.id
+  paymentOrdersReceive.id
+  paymentNotificationsReceive.id
   outboundSend.id
   archiveWrite.id
   hostBlobs.id
   hostTables.id
   gdprKeyRead.id
+  paypalClientIdRead.id
+  paypalClientSecretRead.id
+  paypalWebhookIdsRead.id
   telemetryPublish.id
 ], grantServiceBusScaleRead ? [
   gdprScaleRead.id
   orderEventsScaleRead.id
+  paymentEventsScaleRead.id
 ] : [])

@@ -1,8 +1,10 @@
 // The function app: a Linux Elastic Premium plan and the custom-handler app on it.
 //   - FUNCTIONS_WORKER_RUNTIME=custom, runtime ~4, the `handler` binary from the zip package
 //     (WEBSITE_RUN_FROM_PACKAGE=1: the zip is mounted read-only, file modes kept).
-//   - Outbound: regional VNet integration with all traffic routed through the VNet, so storage,
-//     Cosmos DB, Service Bus and Key Vault are reached over their private endpoints.
+//   - Outbound: regional VNet integration with all traffic routed through the VNet
+//     (vnetRouteAllEnabled), so storage, Cosmos DB, Service Bus and Key Vault are reached over
+//     their private endpoints, and everything bound for the internet (PayPal's REST API) leaves
+//     through the integration subnet's NAT gateway, from its one static public IP (network.bicep).
 //   - Inbound: a private endpoint (API Management reaches it over the VNet). The public site
 //     denies everything; the SCM (deployment) site admits only `deployerIpRanges`.
 //   - Runtime scale monitoring on: behind private networking the scale controller cannot see
@@ -98,6 +100,9 @@ param archiveContainerName string
 @description('Versionless Key Vault secret URI of the GDPR pseudonymisation key.')
 param gdprKeySecretUri string
 
+@description('PayPal: baseUrl (PAYPAL_BASE_URL) and the versionless Key Vault secret URIs clientIdSecretUri, clientSecretSecretUri, webhookIdsSecretUri.')
+param paypal object
+
 @description('Token validation: issuers and audiences, and the claims holding the tenant id and the customer id.')
 param auth object
 
@@ -156,6 +161,12 @@ var appSettings = [
   { name: 'AUTH_CUSTOMER_CLAIM', value: auth.customerClaim }
   { name: 'AUTH_KEY_REFETCH_SECONDS', value: '300' }
   { name: 'GDPR_PSEUDONYM_KEY', value: '@Microsoft.KeyVault(SecretUri=${gdprKeySecretUri})' }
+  // PayPal REST (OAuth 2.0 client credentials): the credentials are Key Vault references, resolved
+  // by the platform with the app identity (keyVaultReferenceIdentity), never values in settings.
+  { name: 'PAYPAL_BASE_URL', value: paypal.baseUrl }
+  { name: 'PAYPAL_CLIENT_ID', value: '@Microsoft.KeyVault(SecretUri=${paypal.clientIdSecretUri})' }
+  { name: 'PAYPAL_CLIENT_SECRET', value: '@Microsoft.KeyVault(SecretUri=${paypal.clientSecretSecretUri})' }
+  { name: 'PAYPAL_WEBHOOK_IDS', value: '@Microsoft.KeyVault(SecretUri=${paypal.webhookIdsSecretUri})' }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }
   { name: 'RETENTION_INACTIVE_CUSTOMER_YEARS', value: string(tuning.retentionInactiveCustomerYears) }

@@ -1,12 +1,25 @@
-// Key Vault in RBAC mode, private endpoint only. Holds the GDPR pseudonymisation key (the app
-// reads it through a Key Vault reference) and the function key API Management forwards with
-// (written by apim.bicep). Secrets are written through Azure Resource Manager, which the vault's
+// Key Vault in RBAC mode, private endpoint only. Holds the GDPR pseudonymisation key and the
+// PayPal credentials (the app reads them through Key Vault references) and the function key API
+// Management forwards with (written by apim.bicep). Secrets are written through Azure Resource Manager, which the vault's
 // firewall does not block, so deployments work from outside the VNet.
 //
 // The GDPR key secret exists after this module, or the deployment stops here: either a key was
 // passed (first deployment, or an intended rotation) or the existing secret is read, which fails
 // with ResourceNotFound naming secrets/gdpr-pseudonym-key. Everything that needs the secret (the
 // role assignment on it in access.bicep, the app's Key Vault reference) comes after this module.
+//
+// The PayPal secrets (paypal-client-id, paypal-client-secret, paypal-webhook-ids) follow the same
+// rule: a value passed to this module (a @secure() parameter of main.bicep, never a default in
+// the repository and never in a .bicepparam file) writes a new version; an empty one keeps the
+// secret as it is, which must then exist, or the deployment stops here naming the secret. They are
+// set out-of-band by whoever holds the PayPal app's credentials: once per environment before the
+// first deployment with the payments integration, and again on a rotation, either with
+// `az keyvault secret set` from a machine that reaches the vault's private endpoint (the vault
+// has no public access), or by a deployment that passes main.bicep's paypalClientId,
+// paypalClientSecret and paypalWebhookIds (no .bicepparam file and not scripts/deploy: neither
+// passes them yet, so a secret is never on a command line or in the repository by default).
+// paypal-webhook-ids is a comma-separated list of PayPal webhook ids, so a new webhook can be
+// added before the old one is removed.
 //
 // Soft delete with purge protection keeps a deleted vault's name for 90 days. createMode
 // 'recover' brings such a vault back (scripts/deploy chooses it when the resource group held one);
@@ -38,6 +51,27 @@ normal case after the first deployment; scripts/deploy generates one on the firs
 then exist. Changing it changes every pseudonym produced from then on.''')
 @secure()
 param gdprPseudonymKey string
+
+@description('Name of the secret holding the PayPal client id.')
+param paypalClientIdSecretName string
+
+@description('Name of the secret holding the PayPal client secret.')
+param paypalClientSecretSecretName string
+
+@description('Name of the secret holding the PayPal webhook ids (comma-separated).')
+param paypalWebhookIdsSecretName string
+
+@description('PayPal REST app client id. Empty: keep the existing secret, which must then exist.')
+@secure()
+param paypalClientId string
+
+@description('PayPal REST app client secret. Empty: keep the existing secret, which must then exist.')
+@secure()
+param paypalClientSecret string
+
+@description('PayPal webhook ids, comma-separated (more than one during a rotation). Empty: keep the existing secret, which must then exist.')
+@secure()
+param paypalWebhookIds string
 
 @description('Subnet for the private endpoint.')
 param privateEndpointSubnetId string
@@ -92,6 +126,55 @@ resource existingGdprKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing
   name: gdprKeySecretName
 }
 
+// PayPal credentials: written only when a value is passed, otherwise read (an existence check).
+resource paypalClientIdSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(paypalClientId)) {
+  // checkov:skip=CKV_AZURE_41: The value is PayPal's and is rotated there (then passed here); an expiry date in Key Vault would stop payments on a date, not on a rotation.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional (if) resource.
+  parent: vault
+  name: paypalClientIdSecretName
+  properties: {
+    value: paypalClientId
+    contentType: 'text/plain'
+  }
+}
+
+resource existingPaypalClientId 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: paypalClientIdSecretName
+}
+
+resource paypalClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(paypalClientSecret)) {
+  // checkov:skip=CKV_AZURE_41: The value is PayPal's and is rotated there (then passed here); an expiry date in Key Vault would stop payments on a date, not on a rotation.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional (if) resource.
+  parent: vault
+  name: paypalClientSecretSecretName
+  properties: {
+    value: paypalClientSecret
+    contentType: 'text/plain'
+  }
+}
+
+resource existingPaypalClientSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: paypalClientSecretSecretName
+}
+
+resource paypalWebhookIdsSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(paypalWebhookIds)) {
+  // checkov:skip=CKV_AZURE_41: The ids are PayPal's webhooks, replaced by adding the new id before removing the old; an expiry date would stop webhook verification on a date.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional (if) resource.
+  parent: vault
+  name: paypalWebhookIdsSecretName
+  properties: {
+    value: paypalWebhookIds
+    contentType: 'text/plain'
+  }
+}
+
+resource existingPaypalWebhookIds 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: paypalWebhookIdsSecretName
+}
+
 module endpoint 'privateEndpoint.bicep' = {
   name: 'pe-${name}-vault'
   params: {
@@ -134,3 +217,11 @@ output uri string = vault.properties.vaultUri
 output gdprKeySecretUri string = empty(gdprPseudonymKey) ? existingGdprKey.properties.secretUri : '${vault.properties.vaultUri}secrets/${gdprKeySecretName}'
 @description('The GDPR key secret\'s name, for what needs the secret to exist (access.bicep).')
 output gdprKeySecretName string = gdprKeySecretName
+@description('Versionless secret URIs of the PayPal credentials; read from the existing secrets when no value was passed (the existence check).')
+output paypalClientIdSecretUri string = empty(paypalClientId) ? existingPaypalClientId.properties.secretUri : '${vault.properties.vaultUri}secrets/${paypalClientIdSecretName}'
+output paypalClientSecretSecretUri string = empty(paypalClientSecret) ? existingPaypalClientSecret.properties.secretUri : '${vault.properties.vaultUri}secrets/${paypalClientSecretSecretName}'
+output paypalWebhookIdsSecretUri string = empty(paypalWebhookIds) ? existingPaypalWebhookIds.properties.secretUri : '${vault.properties.vaultUri}secrets/${paypalWebhookIdsSecretName}'
+@description('The PayPal secrets\' names, for what needs them to exist (access.bicep).')
+output paypalClientIdSecretName string = paypalClientIdSecretName
+output paypalClientSecretSecretName string = paypalClientSecretSecretName
+output paypalWebhookIdsSecretName string = paypalWebhookIdsSecretName

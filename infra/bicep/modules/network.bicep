@@ -2,6 +2,11 @@
 // VNet integration, one for API Management's outbound VNet integration (Standard v2), one for the
 // private endpoints; an NSG on each; and the private DNS zones (linked to the VNet) that make the
 // private endpoints resolve from inside it.
+//
+// The function app's subnet has a NAT gateway with one static Standard public IP: with all of the
+// app's outbound traffic routed through the VNet (functionApp.bicep, vnetRouteAllEnabled), every
+// call to the internet (PayPal's REST API) leaves from that one address, which a gateway can
+// allow-list (main.bicep outputs it as outboundIpAddress). Private endpoints are not affected.
 
 @description('Azure region.')
 param location string
@@ -95,6 +100,38 @@ resource nsgPrivateEndpoints 'Microsoft.Network/networkSecurityGroups@2023-11-01
   }
 }
 
+resource natPublicIp 'Microsoft.Network/publicIPAddresses@2023-11-01' = {
+  name: 'pip-${namePrefix}-nat'
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+    tier: 'Regional'
+  }
+  properties: {
+    publicIPAddressVersion: 'IPv4'
+    publicIPAllocationMethod: 'Static'
+    idleTimeoutInMinutes: 4
+  }
+}
+
+resource natGateway 'Microsoft.Network/natGateways@2023-11-01' = {
+  name: 'ng-${namePrefix}-func'
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+  }
+  properties: {
+    idleTimeoutInMinutes: 4
+    publicIpAddresses: [
+      {
+        id: natPublicIp.id
+      }
+    ]
+  }
+}
+
 resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = {
   name: 'vnet-${namePrefix}'
   location: location
@@ -112,6 +149,10 @@ resource vnet 'Microsoft.Network/virtualNetworks@2023-11-01' = {
           addressPrefix: functionSubnetPrefix
           networkSecurityGroup: {
             id: nsgFunction.id
+          }
+          // Outbound to the internet from one static IP (see above).
+          natGateway: {
+            id: natGateway.id
           }
           delegations: [
             {
@@ -177,6 +218,8 @@ output vnetId string = vnet.id
 output functionSubnetId string = '${vnet.id}/subnets/snet-func'
 output apimSubnetId string = '${vnet.id}/subnets/snet-apim'
 output privateEndpointSubnetId string = '${vnet.id}/subnets/snet-pe'
+@description('The NAT gateway\'s static public IP: the source address of the function app\'s outbound internet traffic.')
+output natPublicIpAddress string = natPublicIp.properties.ipAddress
 
 @description('Private DNS zone resource ids by purpose: blob, queue, table, file, cosmos, serviceBus, keyVault, sites.')
 output dnsZoneIds object = {

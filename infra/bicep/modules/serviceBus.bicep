@@ -2,10 +2,16 @@
 //   gdpr-requests           queue  erasure requests (CustomersApi); GDPRDataAnonymization receives
 //   order-events            topic  order events (OrdersApi)
 //     notifications         subscription of order-events, NotificationDispatch receives
+//     payments              subscription of order-events: cancelled orders trigger refunds
+//   payment-events          topic  payment events from the PayPal integration (captured, refunded)
+//     orders                subscription of payment-events: the order flow
+//     notifications         subscription of payment-events: the customer is told
 //   notifications-outbound  queue  email/SMS requests (NotificationDispatch); the sender receives
 // Nothing is sent by an output binding: each message is an outbox record written with the change
 // it announces, and OutboxRelay (a Cosmos DB change feed trigger) publishes it through the REST
-// API with MessageId = the event id, so the three entities the relay sends to detect duplicates.
+// API with MessageId = the event id, so the entities the relay sends to detect duplicates.
+// The payment entities are provisioned ahead of the functions that use them (the payments
+// integration); scripts/lib/infra_checks.py lists them in AHEAD_OF_FUNCTIONS until it lands.
 // Entra ID only (local SAS auth off). Premium gets a private endpoint and no public access;
 // Standard has no private endpoints, so it stays reachable publicly, Entra ID still required.
 
@@ -69,7 +75,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
 // crash, or a host stopping mid-batch. One hour covers a retry streak well past the point where
 // it is alerted (alerts.bicep: any failed OutboxRelay invocation within 5 minutes, outbox lag over
 // 5 minutes); a resend after the window is a duplicate delivery, which consumers drop by event id
-// (processed-event markers, 7 days). The window is the same on all three entities.
+// (processed-event markers, 7 days). The window is the same on every entity the relay sends to.
 var duplicateDetectionWindow = 'PT1H'
 
 resource gdprRequests 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
@@ -101,6 +107,62 @@ resource orderEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
 
 resource notificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: orderEvents
+  name: 'notifications'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+  }
+}
+
+// Cancelled orders trigger refunds: the payments side receives order events here.
+resource paymentsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: orderEvents
+  name: 'payments'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+  }
+}
+
+// Payment events (captured, refunded, ...), published by the outbox relay like order events, so
+// with the same duplicate detection.
+resource paymentEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
+  parent: namespace
+  name: 'payment-events'
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+    defaultMessageTimeToLive: 'P14D'
+    enablePartitioning: false
+    supportOrdering: true
+  }
+}
+
+// The order flow consumes captured and refunded payments.
+resource paymentOrdersSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: paymentEvents
+  name: 'orders'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+  }
+}
+
+// Notification dispatch tells the customer about their payment.
+resource paymentNotificationsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: paymentEvents
   name: 'notifications'
   properties: {
     lockDuration: 'PT1M'
@@ -170,3 +232,7 @@ output gdprQueueName string = gdprRequests.name
 output orderEventsTopicName string = orderEvents.name
 output notificationsSubscriptionName string = notificationsSubscription.name
 output outboundQueueName string = notificationsOutbound.name
+output paymentsSubscriptionName string = paymentsSubscription.name
+output paymentEventsTopicName string = paymentEvents.name
+output paymentOrdersSubscriptionName string = paymentOrdersSubscription.name
+output paymentNotificationsSubscriptionName string = paymentNotificationsSubscription.name
