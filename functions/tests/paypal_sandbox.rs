@@ -403,6 +403,57 @@ async fn intent_capture_completes_at_once_and_refunds_check_amounts() {
         body["details"][0]["issue"],
         "REFUND_CAPTURE_CURRENCY_MISMATCH"
     );
+
+    let denied = order_body("CAPTURE", "sandbox-deny", "INV-C2", "3.00");
+    let (status, order) = api.post("/v2/checkout/orders", "create-c2", &denied).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        order["purchase_units"][0]["payments"]["captures"][0]["status"],
+        "DECLINED"
+    );
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn partial_captures_stay_within_the_authorization_and_minimal_answers_are_short() {
+    let sandbox = start(config()).await;
+    let api = Api::new(&sandbox).await;
+    let auth_id = authorization_id(&api.authorize("sandbox-ok", "INV-P").await);
+    let capture = format!("{}/v2/payments/authorizations/{auth_id}/capture", api.base);
+    let two = json!({"amount": {"currency_code": "USD", "value": "2.00"}, "final_capture": false});
+    let response = api
+        .client
+        .post(&capture)
+        .bearer_auth(&api.token)
+        .header("PayPal-Request-Id", "part-1")
+        .header("Prefer", "return=minimal")
+        .json(&two)
+        .send()
+        .await
+        .unwrap();
+    let (status, minimal) = read(response).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut keys: Vec<&String> = minimal.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "links", "status"]);
+    let (_, auth) = api
+        .get(&format!("/v2/payments/authorizations/{auth_id}"))
+        .await;
+    assert_eq!(auth["status"], "PARTIALLY_CAPTURED");
+
+    let path = format!("/v2/payments/authorizations/{auth_id}/capture");
+    let over = json!({"amount": {"currency_code": "USD", "value": "10.35"}});
+    let (status, body) = api.post(&path, "part-2", &over).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["details"][0]["issue"], "MAX_CAPTURE_AMOUNT_EXCEEDED");
+    let (status, rest) = api.post(&path, "part-3", &json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(rest["amount"]["value"], "10.34");
+    let (_, auth) = api
+        .get(&format!("/v2/payments/authorizations/{auth_id}"))
+        .await;
+    assert_eq!(auth["status"], "CAPTURED");
+    assert_eq!(api.state().await["captures"], 2);
     sandbox.shutdown().await.unwrap();
 }
 
@@ -425,11 +476,15 @@ async fn request_ids_replay_the_same_order_and_refuse_another_body() {
         refused["details"][0]["issue"],
         "PAYPAL_REQUEST_ID_PREVIOUSLY_USED"
     );
+    let (status, duplicate) = api.post("/v2/checkout/orders", "other-id", &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(duplicate["details"][0]["issue"], "DUPLICATE_INVOICE_ID");
 
     let state = api.state().await;
     assert_eq!(state["orders"], 1);
     assert_eq!(state["authorizations"], 1);
     assert_eq!(state["request_attempts"]["same-id"], 3);
+    assert_eq!(state["request_attempts"]["other-id"], 1);
 
     let without_id = api
         .client
@@ -713,6 +768,7 @@ async fn transactions_report_lists_the_days_captures_and_refunds() {
     let refunded = info(refund["id"].as_str().unwrap());
     assert_eq!(refunded["transaction_event_code"], "T1107");
     assert_eq!(refunded["transaction_amount"]["value"], "-2.00");
+    assert_eq!(refunded["paypal_reference_id"], capture_id.as_str());
 
     let far = (now - chrono::Duration::days(40)).to_rfc3339();
     let response = api

@@ -33,6 +33,10 @@ pub struct SandboxConfig {
     pub webhook_max_attempts: u32,
     /// Wait before the second delivery attempt; doubled for each one after.
     pub webhook_retry_delay: Duration,
+    /// Refuse an order whose `invoice_id` a processed order already has
+    /// (`422 DUPLICATE_INVOICE_ID`), as PayPal does when the account blocks payments made
+    /// twice per invoice id.
+    pub unique_invoice_ids: bool,
 }
 
 impl SandboxConfig {
@@ -50,6 +54,7 @@ impl SandboxConfig {
             slow_capture_delay: Duration::from_secs(10),
             webhook_max_attempts: 5,
             webhook_retry_delay: Duration::from_secs(2),
+            unique_invoice_ids: true,
         }
     }
 
@@ -83,6 +88,7 @@ impl fmt::Debug for SandboxConfig {
             .field("slow_capture_delay", &self.slow_capture_delay)
             .field("webhook_max_attempts", &self.webhook_max_attempts)
             .field("webhook_retry_delay", &self.webhook_retry_delay)
+            .field("unique_invoice_ids", &self.unique_invoice_ids)
             .finish()
     }
 }

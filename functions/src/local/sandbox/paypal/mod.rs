@@ -67,6 +67,7 @@ mod listener;
 mod money;
 mod orders;
 mod payments;
+mod refunds;
 mod render;
 mod reporting;
 mod server;

@@ -171,7 +171,12 @@ fn process(
             ))
         }
     };
-    if let Some(invoice_id) = &request.labels.invoice_id {
+    if let Some(invoice_id) = request
+        .labels
+        .invoice_id
+        .as_ref()
+        .filter(|_| sandbox.config.unique_invoice_ids)
+    {
         if inner.orders.values().any(|order| {
             order.behaviour != Behaviour::Deny
                 && order.labels.invoice_id.as_ref() == Some(invoice_id)

@@ -1,5 +1,5 @@
-//! `/v2/payments`: capture and void an authorization, refund a capture, and `GET` each of
-//! them; plus the late completion of `sandbox-slow` captures.
+//! `/v2/payments/authorizations`: capture and void an authorization, `GET` it and its
+//! captures; plus the late completion of `sandbox-slow` captures. Refunds are in `refunds`.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -18,12 +18,12 @@ use super::money::Money;
 use super::render;
 use super::server::{Sandbox, Shared};
 use super::sources::Behaviour;
-use super::state::{AuthorizationStatus, Capture, CaptureStatus, Inner, Outcome, Refund};
+use super::state::{AuthorizationStatus, Capture, CaptureStatus, Inner, Outcome};
 use super::webhooks;
 
-const API: Api = Api::Payments;
+pub(super) const API: Api = Api::Payments;
 
-fn refused(issue: &str, description: &str) -> ApiError {
+pub(super) fn refused(issue: &str, description: &str) -> ApiError {
     ApiError::unprocessable(API, Detail::issue(issue, description))
 }
 
@@ -64,7 +64,7 @@ pub fn record_capture(
 }
 
 /// The behaviour of the order behind an authorization or a capture.
-fn behaviour_of_order(inner: &Inner, order_id: Option<&String>) -> Option<Behaviour> {
+pub(super) fn behaviour_of_order(inner: &Inner, order_id: Option<&String>) -> Option<Behaviour> {
     order_id
         .and_then(|id| inner.orders.get(id))
         .map(|order| order.behaviour)
@@ -260,116 +260,6 @@ fn void_authorization(inner: &mut Inner, sandbox: &Sandbox, id: &str) -> Result<
     Ok(effects)
 }
 
-/// `POST /v2/payments/captures/{id}/refund`.
-pub async fn refund(
-    State(sandbox): State<Shared>,
-    _auth: Authorized,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body = fields::object(&body, API)?;
-    let amount = fields::amount(&body, "", API)?;
-    let invoice_id = fields::text(&body, "invoice_id", "", 127, API)?;
-    let post = Post::new(format!("refund:{id}"), &headers, body, API);
-    let lookup = id.clone();
-    Ok(idempotency::run(
-        &sandbox,
-        post,
-        move |inner| {
-            let order = inner.captures.get(&lookup).map(|capture| &capture.order_id);
-            behaviour_of_order(inner, order)
-        },
-        move |inner, sandbox| refund_capture(inner, sandbox, &id, amount, invoice_id),
-    )
-    .await)
-}
-
-fn refund_capture(
-    inner: &mut Inner,
-    sandbox: &Sandbox,
-    id: &str,
-    amount: Option<Money>,
-    invoice_id: Option<String>,
-) -> Result<Effects, ApiError> {
-    let capture = inner
-        .captures
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(API, id))?;
-    match capture.status {
-        CaptureStatus::Refunded => {
-            return Err(refused(
-                "CAPTURE_FULLY_REFUNDED",
-                "The capture has already been fully refunded.",
-            ))
-        }
-        CaptureStatus::Pending => {
-            return Err(refused(
-                "PENDING_CAPTURE",
-                "Cannot initiate a refund as the capture is pending.",
-            ))
-        }
-        CaptureStatus::Declined => {
-            return Err(refused(
-                "TRANSACTION_REFUSED",
-                "A declined capture cannot be refunded.",
-            ))
-        }
-        CaptureStatus::Completed | CaptureStatus::PartiallyRefunded => {}
-    }
-    let remaining = capture.amount.minor - capture.refunded_minor;
-    let amount = amount.unwrap_or_else(|| capture.amount.with_minor(remaining));
-    if amount.currency != capture.amount.currency {
-        return Err(refused(
-            "REFUND_CAPTURE_CURRENCY_MISMATCH",
-            "Refund must be in the same currency as the capture.",
-        ));
-    }
-    if amount.minor > remaining {
-        return Err(refused(
-            "REFUND_AMOUNT_EXCEEDED",
-            "The refund amount must be less than or equal to the capture amount that has not yet been refunded.",
-        ));
-    }
-    let refunded = capture.refunded_minor + amount.minor;
-    let refund_id = ids::resource_id();
-    let refund = Refund {
-        id: refund_id.clone(),
-        capture_id: capture.id.clone(),
-        order_id: capture.order_id.clone(),
-        amount,
-        invoice_id: invoice_id.or(capture.invoice_id.clone()),
-        create_time: Utc::now(),
-    };
-    if let Some(capture) = inner.captures.get_mut(id) {
-        capture.refunded_minor = refunded;
-        capture.status = if refunded >= capture.amount.minor {
-            CaptureStatus::Refunded
-        } else {
-            CaptureStatus::PartiallyRefunded
-        };
-        capture.update_time = refund.create_time;
-    }
-    let summary = format!(
-        "A {} {} capture payment was refunded",
-        refund.amount.value(),
-        refund.amount.currency
-    );
-    let resource = render::refund(&sandbox.base_url, inner, &refund, true);
-    inner.refunds.insert(refund_id.clone(), refund);
-    let mut effects = Effects::new(Outcome::Refund(refund_id));
-    effects.events.push(webhooks::record(
-        inner,
-        &sandbox.base_url,
-        "PAYMENT.CAPTURE.REFUNDED",
-        "refund",
-        summary,
-        resource,
-    ));
-    Ok(effects)
-}
-
 /// A `sandbox-slow` capture becomes `COMPLETED` after the configured delay, with its webhook.
 pub async fn complete_later(sandbox: Shared, capture_id: String) {
     tokio::time::sleep(sandbox.config.scaled(sandbox.config.slow_capture_delay)).await;
@@ -424,25 +314,6 @@ pub async fn show_capture(
         &sandbox.base_url,
         &inner,
         capture,
-        true,
-    )))
-}
-
-/// `GET /v2/payments/refunds/{id}`.
-pub async fn show_refund(
-    State(sandbox): State<Shared>,
-    _auth: Authorized,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let inner = sandbox.memory.lock();
-    let refund = inner
-        .refunds
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found(API, &id))?;
-    Ok(Json(render::refund(
-        &sandbox.base_url,
-        &inner,
-        refund,
         true,
     )))
 }

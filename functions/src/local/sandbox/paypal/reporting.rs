@@ -29,6 +29,8 @@ struct Row {
     invoice_id: Option<String>,
     custom_id: Option<String>,
     payer_id: Option<String>,
+    /// For a refund, the capture it refunds.
+    reference_id: Option<String>,
 }
 
 /// The report's dates: `2026-12-02T18:33:00+0000`.
@@ -83,6 +85,7 @@ fn rows(inner: &Inner) -> Vec<Row> {
             invoice_id: capture.invoice_id.clone(),
             custom_id: order.and_then(|o| o.labels.custom_id.clone()),
             payer_id: order.map(|o| o.payer_id.clone()),
+            reference_id: None,
         });
     }
     for refund in inner.refunds.values() {
@@ -97,6 +100,7 @@ fn rows(inner: &Inner) -> Vec<Row> {
             invoice_id: refund.invoice_id.clone(),
             custom_id: order.and_then(|o| o.labels.custom_id.clone()),
             payer_id: order.map(|o| o.payer_id.clone()),
+            reference_id: Some(refund.capture_id.clone()),
         });
     }
     rows.sort_by(|a, b| a.initiated.cmp(&b.initiated).then(a.id.cmp(&b.id)));
@@ -109,6 +113,10 @@ fn row_json(row: &Row) -> Value {
         info.insert("paypal_account_id".into(), json!(payer_id));
     }
     info.insert("transaction_id".into(), json!(row.id));
+    if let Some(reference_id) = &row.reference_id {
+        info.insert("paypal_reference_id".into(), json!(reference_id));
+        info.insert("paypal_reference_id_type".into(), json!("TXN"));
+    }
     info.insert("transaction_event_code".into(), json!(row.event_code));
     info.insert(
         "transaction_initiation_date".into(),

@@ -21,7 +21,7 @@ use super::errors::{Api, ApiError};
 use super::listener::{ConnectionKill, Outage, OutageMode, RefusingListener};
 use super::signing::{Signer, SigningError};
 use super::state::Memory;
-use super::{admin, auth, orders, payments, reporting, webhooks};
+use super::{admin, auth, orders, payments, refunds, reporting, webhooks};
 
 /// Why the sandbox could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -195,8 +195,8 @@ fn router(sandbox: Shared) -> Router {
             post(payments::void),
         )
         .route("/v2/payments/captures/{id}", get(payments::show_capture))
-        .route("/v2/payments/captures/{id}/refund", post(payments::refund))
-        .route("/v2/payments/refunds/{id}", get(payments::show_refund))
+        .route("/v2/payments/captures/{id}/refund", post(refunds::refund))
+        .route("/v2/payments/refunds/{id}", get(refunds::show_refund))
         .route("/v1/reporting/transactions", get(reporting::transactions))
         .route("/v1/notifications/certs/{cert_id}", get(webhooks::cert))
         .route(
