@@ -46,6 +46,19 @@
 //! with backoff on a non-2xx answer or a connection failure, up to
 //! [`SandboxConfig::webhook_max_attempts`] times.
 //!
+//! # Where it differs from PayPal
+//!
+//! - Only vaulted payment sources are processed; an order without `payment_source` is refused
+//!   (`400 MISSING_REQUIRED_PARAMETER`) rather than created for payer approval, and an order
+//!   takes one purchase unit (PayPal: up to 10).
+//! - Captures and refunds answer the full resource unless `Prefer: return=minimal` is sent
+//!   (PayPal's default is minimal: send `Prefer: return=representation` to be safe on both);
+//!   a void answers `204` unless `Prefer: return=representation`.
+//! - No fees (`seller_receivable_breakdown`), no overcapture beyond the authorized amount, no
+//!   reauthorization, no expiry of authorizations or request ids.
+//! - The transactions report shows a transaction at once (PayPal: up to 3 hours later).
+//! - Webhooks are retried a few times within seconds (PayPal: up to 25 times over 3 days).
+//!
 //! # Admin routes (not PayPal's)
 //!
 //! - `POST /sandbox/outage` `{"mode":"unavailable"|"refuse"|"none"}`: every PayPal route answers
