@@ -929,6 +929,18 @@ async fn webhooks_are_signed_as_paypal_signs_them_retried_and_replayable() {
         header(&retry, "paypal-transmission-id")
     );
     assert!(verify(&api.client, &duplicate, "WEBHOOK-ID-1", &duplicate.body).await);
+
+    let void = format!(
+        "/v2/payments/authorizations/{}/void",
+        authorization_id(&order)
+    );
+    assert_eq!(
+        api.post(&void, "void-w", &json!({})).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let voided: Value = serde_json::from_slice(&next(&mut received).await.body).unwrap();
+    assert_eq!(voided["event_type"], "PAYMENT.AUTHORIZATION.VOIDED");
+    assert_eq!(voided["resource"]["status"], "VOIDED");
     sandbox.shutdown().await.unwrap();
 }
 
@@ -967,6 +979,20 @@ async fn slow_source_captures_pending_then_completed_with_webhooks() {
         .get(&format!("/v2/payments/captures/{capture_id}"))
         .await;
     assert_eq!(fetched["status"], "COMPLETED");
+
+    let refund = format!("/v2/payments/captures/{capture_id}/refund");
+    let (status, refund) = api.post(&refund, "slow-ref", &json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let refunded: Value = serde_json::from_slice(&next(&mut received).await.body).unwrap();
+    assert_eq!(refunded["event_type"], "PAYMENT.CAPTURE.REFUNDED");
+    assert_eq!(refunded["resource_type"], "refund");
+    assert_eq!(refunded["resource"]["id"], refund["id"]);
+    assert_eq!(refunded["resource"]["amount"]["value"], "12.34");
+    assert_eq!(refunded["resource"]["invoice_id"], "INV-S");
+    assert_eq!(
+        refunded["resource"]["supplementary_data"]["related_ids"]["capture_id"],
+        capture_id
+    );
     sandbox.shutdown().await.unwrap();
 }
 
