@@ -15,6 +15,7 @@ pub mod host;
 pub mod ncrontab;
 mod publisher;
 pub mod queue;
+pub mod sandbox;
 mod server;
 pub mod storage;
 pub mod timers;

@@ -1,0 +1,235 @@
+//! Starting and stopping the sandbox: [`PayPalSandbox::start`] binds a loopback port, makes
+//! the signing key and certificate, and serves PayPal's routes and the admin routes until
+//! [`RunningSandbox::shutdown`] (or until the handle is dropped).
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::config::SandboxConfig;
+use super::errors::{Api, ApiError};
+use super::listener::{ConnectionKill, Outage, OutageMode, RefusingListener};
+use super::signing::{Signer, SigningError};
+use super::state::Memory;
+use super::{admin, auth, orders, payments, refunds, reporting, webhooks};
+
+/// Why the sandbox could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {address}: {source}; fix: choose another port or 0 for any")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error("a sandbox task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("the sandbox server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Everything the routes and background tasks share.
+pub struct Sandbox {
+    pub config: SandboxConfig,
+    pub base_url: String,
+    pub memory: Memory,
+    pub outage: Arc<Outage>,
+    pub signer: Signer,
+    pub http: reqwest::Client,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+pub type Shared = Arc<Sandbox>;
+
+impl Sandbox {
+    /// Runs `task` in the background (webhook deliveries, late completions); stopped with the
+    /// sandbox.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    fn abort_tasks(&self) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .abort_all();
+    }
+}
+
+/// The sandbox's entry point.
+pub struct PayPalSandbox;
+
+impl PayPalSandbox {
+    /// Binds `127.0.0.1:{config.port}`, makes the signing key and certificate, and serves.
+    pub async fn start(config: SandboxConfig) -> Result<RunningSandbox, SandboxError> {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| SandboxError::Listen { address, source })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| SandboxError::Listen { address, source })?;
+        let signer = tokio::task::spawn_blocking(Signer::generate).await??;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let sandbox = Arc::new(Sandbox {
+            memory: Memory::new(config.token_lifetime),
+            base_url: format!("http://{address}"),
+            config,
+            outage: Arc::new(Outage::default()),
+            signer,
+            http,
+            tasks: Mutex::new(JoinSet::new()),
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listener = RefusingListener { inner: listener };
+        let app = router(sandbox.clone()).into_make_service_with_connect_info::<ConnectionKill>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(async move { server.await });
+        tracing::info!(%address, "PayPal sandbox listening");
+        Ok(RunningSandbox {
+            address,
+            sandbox,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// A started sandbox. Dropping it stops the server too.
+pub struct RunningSandbox {
+    address: SocketAddr,
+    sandbox: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningSandbox {
+    /// `http://127.0.0.1:{port}`: the PayPal API base URL to give the adapter.
+    pub fn base_url(&self) -> &str {
+        &self.sandbox.base_url
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The config it runs with (client id, webhook id; the secret is not printed by `Debug`).
+    pub fn config(&self) -> &SandboxConfig {
+        &self.sandbox.config
+    }
+
+    /// The webhook signing certificate, PEM-encoded (also served at the cert URL).
+    pub fn cert_pem(&self) -> &str {
+        self.sandbox.signer.cert_pem()
+    }
+
+    /// Stops accepting, lets requests in flight finish (at most a second), stops deliveries.
+    pub async fn shutdown(mut self) -> Result<(), SandboxError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.sandbox.abort_tasks();
+        let Some(mut task) = self.task.take() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
+            Ok(Ok(served)) => served.map_err(SandboxError::Serve),
+            Ok(Err(join)) => Err(SandboxError::Task(join)),
+            Err(_) => {
+                task.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.sandbox.abort_tasks();
+    }
+}
+
+/// PayPal's routes behind the outage gate, and the admin routes beside them.
+fn router(sandbox: Shared) -> Router {
+    let paypal = Router::new()
+        .route("/v1/oauth2/token", post(auth::token))
+        .route("/v2/checkout/orders", post(orders::create))
+        .route("/v2/checkout/orders/{id}", get(orders::show))
+        .route(
+            "/v2/payments/authorizations/{id}",
+            get(payments::show_authorization),
+        )
+        .route(
+            "/v2/payments/authorizations/{id}/capture",
+            post(payments::capture),
+        )
+        .route(
+            "/v2/payments/authorizations/{id}/void",
+            post(payments::void),
+        )
+        .route("/v2/payments/captures/{id}", get(payments::show_capture))
+        .route("/v2/payments/captures/{id}/refund", post(refunds::refund))
+        .route("/v2/payments/refunds/{id}", get(refunds::show_refund))
+        .route("/v1/reporting/transactions", get(reporting::transactions))
+        .route("/v1/notifications/certs/{cert_id}", get(webhooks::cert))
+        .route(
+            "/v1/notifications/webhooks-events/{id}",
+            get(webhooks::show),
+        )
+        .route(
+            "/v1/notifications/webhooks-events/{id}/resend",
+            post(webhooks::resend),
+        )
+        .fallback(unknown_route)
+        .layer(middleware::from_fn_with_state(sandbox.clone(), outage_gate));
+    admin::router().merge(paypal).with_state(sandbox)
+}
+
+/// `503` for every PayPal route while the outage mode is `unavailable`; the connection
+/// dropped unanswered while it is `refuse`.
+async fn outage_gate(
+    State(sandbox): State<Shared>,
+    ConnectInfo(connection): ConnectInfo<ConnectionKill>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match sandbox.outage.get() {
+        OutageMode::None => next.run(request).await,
+        OutageMode::Unavailable => ApiError::Unavailable.into_response(),
+        OutageMode::Refuse => {
+            connection.kill();
+            ApiError::Unavailable.into_response()
+        }
+    }
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found(Api::Orders, "")
+}
