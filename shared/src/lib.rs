@@ -8,6 +8,7 @@
 //! - [`erasure`]: the GDPR erasure of a customer (requests and retention), its pseudonym key.
 //! - [`jobs`]: housekeeping jobs (retention, notification cleanup, maintenance), resumable.
 //! - [`archive`]: the archive store port, the folder adapter, verified NDJSON batches.
+//! - [`outbound`]: the HTTP client of remote services (retries, breaker, OAuth client credentials).
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
 pub mod archive;
@@ -17,6 +18,7 @@ pub mod domain;
 pub mod erasure;
 pub mod files;
 pub mod jobs;
+pub mod outbound;
 pub mod outbox;
 pub mod protocol;
 pub mod store;
