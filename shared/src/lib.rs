@@ -9,6 +9,7 @@
 //! - [`jobs`]: housekeeping jobs (retention, notification cleanup, maintenance), resumable.
 //! - [`archive`]: the archive store port, the folder adapter, verified NDJSON batches.
 //! - [`outbound`]: the HTTP client of remote services (retries, breaker, OAuth client credentials).
+//! - [`paypal`]: the PayPal REST adapter (orders, payments, transaction search, webhooks).
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
 pub mod archive;
@@ -20,6 +21,9 @@ pub mod files;
 pub mod jobs;
 pub mod outbound;
 pub mod outbox;
+// Until the payment port (`payments/mod.rs`) lands: then declared there as `pub mod paypal;`.
+#[path = "payments/paypal/mod.rs"]
+pub mod paypal;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;

@@ -27,6 +27,7 @@ mod retry;
 mod token;
 
 pub use breaker::BreakerState;
+pub(crate) use client::reason as error_reason;
 pub use client::OutboundClient;
 pub use config::{BreakerConfig, ClientCredentials, OutboundConfig, Secret};
 pub use error::{ErrorBody, OutboundError, TokenError};
