@@ -28,7 +28,7 @@ pub enum PayPalError {
     #[error("unexpected PayPal response: {0}")]
     Unexpected(String),
     /// An id that cannot be a PayPal id (it would change the request path).
-    #[error("{0:?} is not a PayPal id")]
+    #[error("{0:?} is not a valid PayPal id or request id")]
     InvalidId(String),
     #[error("transaction search range: {0}")]
     InvalidRange(String),
