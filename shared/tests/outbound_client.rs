@@ -33,6 +33,7 @@ struct Fake {
     token_requests: AtomicUsize,
     token_expires_in: AtomicU64,
     token_requests_seen: Mutex<Vec<(Option<String>, String)>>,
+    refuse_client: std::sync::atomic::AtomicBool,
     api_requests: AtomicUsize,
     script: Mutex<VecDeque<Step>>,
     otherwise: Mutex<Option<Step>>,
@@ -77,6 +78,10 @@ async fn token(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: String) 
         .lock()
         .unwrap()
         .push((header(&headers, "authorization"), body));
+    if fake.refuse_client.load(Ordering::SeqCst) {
+        let refusal = serde_json::json!({"error": "invalid_client", "error_description": "Client Authentication failed"});
+        return (StatusCode::UNAUTHORIZED, axum::Json(refusal)).into_response();
+    }
     let expires_in = match fake.token_expires_in.load(Ordering::SeqCst) {
         0 => 3600,
         seconds => seconds,
@@ -536,4 +541,75 @@ async fn a_call_that_finds_no_free_slot_in_time_fails_unsent() {
     assert!(error.nothing_sent());
     slow.await.unwrap().unwrap();
     assert_eq!(fake.api_count(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_token_request_fails_the_call_before_it_is_sent() {
+    let (base, fake) = start().await;
+    fake.refuse_client.store(true, Ordering::SeqCst);
+    let error = client(with_auth(config(&base)))
+        .send(keyed_post("k"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, OutboundError::Token { .. }), "{error:?}");
+    assert!(error.nothing_sent());
+    let shown = format!("{error} {error:?}");
+    assert!(
+        shown.contains("invalid_client") && shown.contains("401"),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert_eq!(fake.token_count(), 1, "a refusal is not retried");
+    assert_eq!(fake.api_count(), 0);
+}
+
+/// A server that reads the request and closes the connection without answering.
+async fn start_hanging_up() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            if socket.read(&mut buffer).await.unwrap_or(0) > 0 {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            drop(socket);
+        }
+    });
+    (base, received)
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_sending_is_an_unknown_outcome() {
+    let (base, received) = start_hanging_up().await;
+    let client = client(config(&base));
+    let error = client.send(OutboundRequest::post("/a")).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            OutboundError::Transport {
+                sent: true,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.outcome_unknown());
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        1,
+        "not resent without a key"
+    );
+
+    let error = client.send(keyed_post("k")).await.unwrap_err();
+    assert!(error.outcome_unknown(), "{error:?}");
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        4,
+        "with a key: resent up to max_attempts"
+    );
 }
