@@ -613,3 +613,28 @@ async fn a_connection_lost_after_sending_is_an_unknown_outcome() {
         "with a key: resent up to max_attempts"
     );
 }
+
+#[tokio::test]
+async fn half_open_lets_one_probe_through_at_a_time() {
+    let (base, fake) = start().await;
+    let client = client(breaker_config(&base));
+    fake.otherwise(Step::Status(503));
+    for _ in 0..3 {
+        client.send(OutboundRequest::get("/a")).await.unwrap_err();
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    fake.otherwise(Step::Sleep(Duration::from_millis(100)));
+    let calls = (0..5).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.send(OutboundRequest::get("/a")).await })
+    });
+    let results = futures::future::join_all(calls).await;
+    let passed = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(OutboundError::BreakerOpen { .. }))))
+        .count();
+    assert_eq!((passed, refused), (1, 4));
+    assert_eq!(fake.api_count(), 4, "3 failures, then the single probe");
+    assert_eq!(client.health().breaker, BreakerState::Closed);
+}

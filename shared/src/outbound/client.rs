@@ -32,11 +32,29 @@ struct Inner {
     token: Option<TokenSource>,
 }
 
+/// What to do after an attempt.
+enum Step {
+    Done(OutboundResponse),
+    /// The token was refused: fetch a fresh one and send again (once per call).
+    Reauthenticate,
+    /// A transient failure: retry if attempts remain (after the given wait, else the backoff).
+    Retry(OutboundError, Option<Duration>),
+    Fail(OutboundError),
+}
+
 /// What one attempt came to.
 enum Attempt {
     Answer(OutboundResponse),
+    NoAnswer(NoAnswer),
+}
+
+/// Why an attempt got no answer.
+enum NoAnswer {
+    /// No connection: nothing sent.
     Connect(String),
+    /// Sent (perhaps), no answer in time.
     Timeout,
+    /// Sent (perhaps), the connection failed.
     Transport(String),
 }
 
@@ -108,108 +126,134 @@ impl OutboundClient {
 
     /// Sends the request: a 2xx/3xx answer is `Ok`, anything else an [`OutboundError`].
     pub async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
-        let inner = &*self.inner;
-        if inner.breaker.is_open() {
+        if self.inner.breaker.is_open() {
             return Err(self.breaker_open());
         }
         let _slot = self.slot().await?;
         let url = self.url(&request)?;
-        let safe = request.is_retry_safe();
         let mut attempts = 0u32;
         let mut reauthenticated = false;
         let mut last: Option<OutboundError> = None;
         loop {
             attempts += 1;
-            let Some(pass) = inner.breaker.pass() else {
+            let Some(pass) = self.inner.breaker.pass() else {
+                // Opened meanwhile: what the last attempt came to says more than "open".
                 return Err(last.unwrap_or_else(|| self.breaker_open()));
             };
-            let token = match self.token().await {
-                Ok(token) => token,
-                Err(error) => {
-                    let transient = matches!(&error, OutboundError::Token { source, .. } if source.is_transient());
-                    pass.report(if transient {
-                        Outcome::Failure
-                    } else {
-                        Outcome::Neutral
-                    });
-                    if !transient || attempts >= inner.config.max_attempts {
-                        return Err(error);
-                    }
-                    self.backoff(attempts, None).await;
-                    continue;
+            let step = self
+                .try_once(&request, url.clone(), pass, attempts, !reauthenticated)
+                .await;
+            match step {
+                Step::Done(response) => return Ok(response),
+                Step::Reauthenticate => {
+                    // A 401 is refused before processing: the retry does not count.
+                    reauthenticated = true;
+                    attempts -= 1;
                 }
-            };
-            let attempt = self.attempt(&request, url.clone(), token.as_ref()).await;
-            let (error, delay) = match attempt {
-                Attempt::Answer(response)
-                    if response.status.is_success() || response.status.is_redirection() =>
-                {
-                    pass.report(Outcome::Success);
-                    return Ok(response);
-                }
-                Attempt::Answer(response) => {
-                    let status = response.status;
-                    if status == StatusCode::UNAUTHORIZED && !reauthenticated {
-                        if let (Some(source), Some(token)) = (&inner.token, &token) {
-                            pass.report(Outcome::Neutral);
-                            tracing::info!(service = %inner.service, "access token refused (401): refreshing once");
-                            source.invalidate(token);
-                            reauthenticated = true;
-                            attempts -= 1;
-                            continue;
-                        }
-                    }
-                    self.on_status(pass, response, attempts, safe)
-                }
-                Attempt::Connect(reason) => {
-                    pass.report(Outcome::Failure);
-                    let error = OutboundError::Connect {
-                        service: self.name(),
-                        attempts,
-                        reason,
-                    };
-                    (error, Some(None))
-                }
-                Attempt::Timeout => {
-                    pass.report(Outcome::Failure);
-                    let error = OutboundError::Timeout {
-                        service: self.name(),
-                        sent: true,
-                        attempts,
-                    };
-                    (error, safe.then_some(None))
-                }
-                Attempt::Transport(reason) => {
-                    pass.report(Outcome::Failure);
-                    let error = OutboundError::Transport {
-                        service: self.name(),
-                        sent: true,
-                        attempts,
-                        reason,
-                    };
-                    (error, safe.then_some(None))
-                }
-            };
-            match delay {
-                Some(wait) if attempts < inner.config.max_attempts => {
-                    tracing::debug!(service = %inner.service, attempt = attempts, error = %error, "retrying");
+                Step::Retry(error, wait) if attempts < self.inner.config.max_attempts => {
+                    tracing::debug!(service = %self.inner.service, attempt = attempts, error = %error, "retrying");
                     last = Some(error);
                     self.backoff(attempts, wait).await;
                 }
-                _ => return Err(error),
+                Step::Retry(error, _) | Step::Fail(error) => return Err(error),
             }
         }
     }
 
-    /// A final non-success answer: the error, and `Some(wait)` when it is worth retrying
-    /// (`wait`: the service's `Retry-After`, else the backoff).
+    /// One attempt: the token, the request, what to do next.
+    async fn try_once(
+        &self,
+        request: &OutboundRequest,
+        url: reqwest::Url,
+        pass: Pass<'_>,
+        attempts: u32,
+        may_reauthenticate: bool,
+    ) -> Step {
+        let token = match self.token().await {
+            Ok(token) => token,
+            Err(error) => {
+                let transient =
+                    matches!(&error, OutboundError::Token { source, .. } if source.is_transient());
+                if !transient {
+                    pass.report(Outcome::Neutral);
+                    return Step::Fail(error);
+                }
+                pass.report(Outcome::Failure);
+                return Step::Retry(error, None);
+            }
+        };
+        let safe = request.is_retry_safe();
+        match self.attempt(request, url, token.as_ref()).await {
+            Attempt::Answer(response)
+                if response.status.is_success() || response.status.is_redirection() =>
+            {
+                pass.report(Outcome::Success);
+                Step::Done(response)
+            }
+            Attempt::Answer(response)
+                if response.status == StatusCode::UNAUTHORIZED && may_reauthenticate =>
+            {
+                match (&self.inner.token, &token) {
+                    (Some(source), Some(token)) => {
+                        pass.report(Outcome::Neutral);
+                        tracing::info!(service = %self.inner.service, "access token refused (401): refreshing once");
+                        source.invalidate(token);
+                        Step::Reauthenticate
+                    }
+                    _ => self.on_status(pass, response, attempts, safe),
+                }
+            }
+            Attempt::Answer(response) => self.on_status(pass, response, attempts, safe),
+            Attempt::NoAnswer(failed) => {
+                pass.report(Outcome::Failure);
+                self.on_failure(failed, attempts, safe)
+            }
+        }
+    }
+
+    /// An attempt that got no answer: always retried when nothing was sent, else only when
+    /// the request is safe to repeat.
+    fn on_failure(&self, failed: NoAnswer, attempts: u32, safe: bool) -> Step {
+        let service = self.name();
+        let error = match failed {
+            NoAnswer::Connect(reason) => {
+                return Step::Retry(
+                    OutboundError::Connect {
+                        service,
+                        attempts,
+                        reason,
+                    },
+                    None,
+                )
+            }
+            NoAnswer::Timeout => OutboundError::Timeout {
+                service,
+                sent: true,
+                attempts,
+            },
+            NoAnswer::Transport(reason) => OutboundError::Transport {
+                service,
+                sent: true,
+                attempts,
+                reason,
+            },
+        };
+        if safe {
+            Step::Retry(error, None)
+        } else {
+            Step::Fail(error)
+        }
+    }
+
+    /// A non-success answer: retried when transient and safe (after the service's
+    /// `Retry-After` when it gave one within the cap, else the backoff).
     fn on_status(
         &self,
         pass: Pass<'_>,
         response: OutboundResponse,
         attempts: u32,
         safe: bool,
-    ) -> (OutboundError, Option<Option<Duration>>) {
+    ) -> Step {
         let status = response.status;
         let failure = retry::is_breaker_failure(status);
         pass.report(if failure {
@@ -233,7 +277,11 @@ impl OutboundClient {
         let retryable = safe
             && retry::is_retryable_status(status)
             && retry_after.is_none_or(|wait| wait <= self.inner.config.retry_after_max);
-        (error, retryable.then_some(retry_after))
+        if retryable {
+            Step::Retry(error, retry_after)
+        } else {
+            Step::Fail(error)
+        }
     }
 
     async fn attempt(
@@ -261,9 +309,9 @@ impl OutboundClient {
         }
         let response = match builder.send().await {
             Ok(response) => response,
-            Err(e) if e.is_connect() => return Attempt::Connect(reason(&e)),
-            Err(e) if e.is_timeout() => return Attempt::Timeout,
-            Err(e) => return Attempt::Transport(reason(&e)),
+            Err(e) if e.is_connect() => return Attempt::NoAnswer(NoAnswer::Connect(reason(&e))),
+            Err(e) if e.is_timeout() => return Attempt::NoAnswer(NoAnswer::Timeout),
+            Err(e) => return Attempt::NoAnswer(NoAnswer::Transport(reason(&e))),
         };
         let status = response.status();
         let headers = response.headers().clone();
@@ -274,8 +322,8 @@ impl OutboundClient {
                 body,
                 service: inner.service.clone(),
             }),
-            Err(e) if e.is_timeout() => Attempt::Timeout,
-            Err(e) => Attempt::Transport(reason(&e)),
+            Err(e) if e.is_timeout() => Attempt::NoAnswer(NoAnswer::Timeout),
+            Err(e) => Attempt::NoAnswer(NoAnswer::Transport(reason(&e))),
         }
     }
 
