@@ -164,6 +164,11 @@ fn create_order(body: &Value) -> Response {
     let unit = &body["purchase_units"][0];
     match body["payment_source"]["card"]["vault_id"].as_str() {
         Some("vault-declined") => paypal_error(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED"),
+        Some("vault-3ds") => (
+            StatusCode::OK,
+            Json(json!({"id": "ORDER-2", "status": "PAYER_ACTION_REQUIRED", "links": []})),
+        )
+            .into_response(),
         Some(vault) => {
             let status = if vault == "vault-denied" {
                 "DENIED"
@@ -347,6 +352,17 @@ async fn a_declined_card_and_a_denied_authorization_are_declines() {
     assert_eq!(refusal.issue, "DENIED");
     assert_eq!(refusal.paypal_order_id.as_deref(), Some("ORDER-1"));
     assert_eq!(refusal.authorization_id.as_deref(), Some("AUTH-1"));
+
+    // A saved card that would need the buyer (3-D Secure): nobody is there, so a decline.
+    let outcome = client
+        .authorize(&authorize_request("vault-3ds", 1000, "EUR"))
+        .await
+        .unwrap();
+    let AuthorizeOutcome::Declined(refusal) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(refusal.issue, "PAYER_ACTION_REQUIRED");
+    assert_eq!(refusal.paypal_order_id.as_deref(), Some("ORDER-2"));
 }
 
 #[tokio::test]

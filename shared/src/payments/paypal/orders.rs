@@ -26,6 +26,7 @@ const DECLINE_ISSUES: &[&str] = &[
     "COMPLIANCE_VIOLATION",
     "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED",
     "TRANSACTION_LIMIT_EXCEEDED",
+    "PAYER_ACTION_REQUIRED",
 ];
 
 impl PayPalClient {
@@ -80,29 +81,37 @@ impl PayPalClient {
 fn authorized(order: OrderBody) -> Result<AuthorizeOutcome, PayPalError> {
     let payer = order.payer();
     let order_id = order.id.clone();
-    let authorization = order
+    let status = order.status.clone();
+    let first = order
         .purchase_units
         .into_iter()
         .next()
-        .and_then(|unit| unit.payments.authorizations.into_iter().next())
-        .ok_or_else(|| {
-            PayPalError::Unexpected(format!(
-                "order {order_id} ({}) has no authorization",
-                order.status
-            ))
-        })?
-        .into_authorization()?;
+        .and_then(|unit| unit.payments.authorizations.into_iter().next());
+    let Some(authorization) = first else {
+        // A saved card that needs the buyer (3-D Secure): nobody is there to act, a decline.
+        if status == "PAYER_ACTION_REQUIRED" {
+            return Ok(declined(status, order_id, None));
+        }
+        return Err(PayPalError::Unexpected(format!(
+            "order {order_id} ({status}) has no authorization"
+        )));
+    };
+    let authorization = authorization.into_authorization()?;
     if authorization.status == AuthorizationStatus::Denied {
-        return Ok(AuthorizeOutcome::Declined(Refusal {
-            issue: "DENIED".into(),
-            debug_id: None,
-            paypal_order_id: Some(order_id),
-            authorization_id: Some(authorization.id),
-        }));
+        return Ok(declined("DENIED".into(), order_id, Some(authorization.id)));
     }
     Ok(AuthorizeOutcome::Authorized(Authorized {
         paypal_order_id: order_id,
         authorization,
         payer,
     }))
+}
+
+fn declined(issue: String, order_id: String, authorization_id: Option<String>) -> AuthorizeOutcome {
+    AuthorizeOutcome::Declined(Refusal {
+        issue,
+        debug_id: None,
+        paypal_order_id: Some(order_id),
+        authorization_id,
+    })
 }
