@@ -110,13 +110,24 @@ impl OutboundRequest {
     }
 }
 
-/// A success answer from the service (the final one, after retries).
-#[derive(Debug, Clone)]
+/// A success answer from the service (the final one, after retries). `Debug` shows the status
+/// and the body's size, not the body (it may hold personal data).
+#[derive(Clone)]
 pub struct OutboundResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub(crate) service: std::sync::Arc<str>,
+}
+
+impl std::fmt::Debug for OutboundResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundResponse")
+            .field("service", &self.service)
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl OutboundResponse {
