@@ -123,3 +123,45 @@ impl WebhookEvent {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_refunded_event_names_the_refund_and_its_capture() {
+        let body = br#"{"id":"WH-2","event_type":"PAYMENT.CAPTURE.REFUNDED","create_time":"2024-03-02T09:00:00Z",
+            "resource_type":"refund","resource":{"id":"REF-1","status":"COMPLETED",
+            "amount":{"currency_code":"JPY","value":"300"},"custom_id":"pay-9",
+            "links":[{"href":"https://api.paypal.com/v2/payments/refunds/REF-1","rel":"self","method":"GET"},
+                     {"href":"https://api.paypal.com/v2/payments/captures/CAP-7","rel":"up","method":"GET"}]}}"#;
+        let event = WebhookEvent::parse(body).unwrap();
+        assert_eq!(event.kind, WebhookEventKind::CaptureRefunded);
+        assert_eq!(event.resource_id.as_deref(), Some("REF-1"));
+        assert_eq!(event.capture_id.as_deref(), Some("CAP-7"));
+        assert_eq!(event.amount, Some(Money::new(300, "JPY")));
+        assert_eq!(event.custom_id.as_deref(), Some("pay-9"));
+    }
+
+    #[test]
+    fn other_event_types_parse_whatever_their_resource() {
+        let body = br#"{"id":"WH-3","event_type":"CUSTOMER.DISPUTE.CREATED","resource":{"id":17,"amount":[]}}"#;
+        let event = WebhookEvent::parse(body).unwrap();
+        assert_eq!(event.kind, WebhookEventKind::Other);
+        assert_eq!(event.event_type, "CUSTOMER.DISPUTE.CREATED");
+        assert_eq!(event.resource_id, None);
+    }
+
+    #[test]
+    fn an_event_we_act_on_with_a_bad_amount_is_malformed() {
+        let body = br#"{"id":"WH-4","event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{"id":"CAP-1","amount":{"currency_code":"USD","value":"1.234"}}}"#;
+        assert!(matches!(
+            WebhookEvent::parse(body),
+            Err(WebhookError::MalformedBody(_))
+        ));
+        assert!(matches!(
+            WebhookEvent::parse(b"not json"),
+            Err(WebhookError::MalformedBody(_))
+        ));
+    }
+}
