@@ -8,7 +8,8 @@
 //! - [`erasure`]: the GDPR erasure of a customer (requests and retention), its pseudonym key.
 //! - [`jobs`]: housekeeping jobs (retention, notification cleanup, maintenance), resumable.
 //! - [`archive`]: the archive store port, the folder adapter, verified NDJSON batches.
-//! - [`payments`]: the payment gateway port and its adapters.
+//! - [`outbound`]: the HTTP client of remote services (retries, breaker, OAuth client credentials).
+//! - [`payments`]: the payment gateway port and its adapter for PayPal.
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
 pub mod archive;
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod erasure;
 pub mod files;
 pub mod jobs;
+pub mod outbound;
 pub mod outbox;
 pub mod payments;
 pub mod protocol;

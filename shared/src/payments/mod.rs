@@ -7,6 +7,8 @@
 //! every attempt, so a retry never pays twice; a call that was sent and got no answer ends in
 //! [`GatewayError::OutcomeUnknown`], never in a failure.
 
+pub mod paypal;
+
 use chrono::{DateTime, Utc};
 
 use crate::domain::payment::{
