@@ -16,7 +16,11 @@ use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
 use shared::config::{Settings, StoreKind};
 use shared::domain::masking::PseudonymKey;
 use shared::outbox::service_bus::{ServiceBusOptions, ServiceBusRestPublisher};
+use shared::config::PaymentSettings;
+use shared::outbound::{OutboundRegistry, Secret};
 use shared::outbox::{MessagePublisher, OutboxStore, Unconfigured};
+use shared::payments::paypal::{PayPalGateway, PayPalSetup};
+use shared::payments::PaymentGateway;
 use shared::store::cosmos::{CosmosAuth, CosmosOptions, CosmosStore};
 use shared::store::sqlite::Db;
 use shared::store::{
@@ -47,6 +51,8 @@ pub enum StartError {
     PseudonymKey(String),
     #[error("invalid setting ARCHIVE=blob: {0}; fix: check ARCHIVE_BLOB_ENDPOINT, ARCHIVE_CONTAINER and AZURE_CLIENT_ID, or set ARCHIVE=folder")]
     Archive(shared::archive::ArchiveError),
+    #[error("invalid setting PAYPAL_BASE_URL: {0}; fix: check PAYPAL_BASE_URL, PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET")]
+    Payments(shared::outbound::OutboundError),
     #[error("invalid setting STORE=cosmos: {0}; fix: check COSMOS_ENDPOINT, COSMOS_DATABASE and AZURE_CLIENT_ID (or COSMOS_KEY for an emulator), or set STORE=sqlite")]
     Cosmos(#[from] shared::store::cosmos::CosmosSetupError),
 }
@@ -165,6 +171,48 @@ pub struct AppParts {
     /// Where `OutboxRelay` sends messages: Service Bus in Azure, the embedded queue in local
     /// mode ([`crate::local::LocalRuntime::new`]).
     pub publisher: Arc<dyn MessagePublisher>,
+    /// The payment gateway and the other remote services' clients.
+    pub outbound: Outbound,
+}
+
+/// The remote services the app calls: the payment gateway (`None` when not configured), and
+/// every outbound client's breaker for readiness.
+#[derive(Clone, Default)]
+pub struct Outbound {
+    pub payments: Option<Arc<dyn PaymentGateway>>,
+    pub registry: OutboundRegistry,
+}
+
+impl Outbound {
+    /// PayPal from the settings (`PAYPAL_BASE_URL` and its credentials), with extra trusted
+    /// certificate origins (a local sandbox's); nothing when `PAYPAL_BASE_URL` is unset.
+    pub fn from_settings(
+        settings: &PaymentSettings,
+        extra_cert_origins: Vec<String>,
+    ) -> Result<Self, StartError> {
+        let (Some(base_url), Some(client_id), Some(secret)) = (
+            &settings.base_url,
+            &settings.client_id,
+            &settings.client_secret,
+        ) else {
+            return Ok(Self::default());
+        };
+        let (gateway, client) = PayPalGateway::connect(PayPalSetup {
+            base_url: base_url.clone(),
+            client_id: client_id.clone(),
+            client_secret: Secret::new(secret.clone()),
+            webhook_ids: settings.webhook_ids.clone(),
+            webhook_tolerance: settings.webhook_tolerance,
+            extra_cert_origins,
+        })
+        .map_err(StartError::Payments)?;
+        let mut registry = OutboundRegistry::new();
+        registry.register(client);
+        Ok(Self {
+            payments: Some(Arc::new(gateway)),
+            registry,
+        })
+    }
 }
 
 impl AppState {
@@ -178,11 +226,13 @@ impl AppState {
             })?;
         let page_tokens = crate::api::PageTokens::new(&pseudonym_key(&settings, mode)?);
         let backends = Backends::open(&settings)?;
+        let outbound = Outbound::from_settings(&settings.payments, Vec::new())?;
         Ok(Self::assemble(
             settings,
             backends,
             authenticator,
             page_tokens,
+            outbound,
         ))
     }
 
@@ -191,6 +241,7 @@ impl AppState {
         backends: Backends,
         authenticator: Authenticator,
         page_tokens: crate::api::PageTokens,
+        outbound: Outbound,
     ) -> Self {
         let publisher = publisher(&settings);
         Self(Arc::new(AppParts {
@@ -204,6 +255,7 @@ impl AppState {
             health_checks: Arc::new(backends.health_checks),
             page_tokens,
             publisher,
+            outbound,
         }))
     }
 

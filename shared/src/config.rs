@@ -219,6 +219,35 @@ pub struct OutboxSettings {
     pub service_bus_namespace: Option<String>,
 }
 
+/// The payment gateway (PayPal). Without `PAYPAL_BASE_URL` no gateway is configured in Azure;
+/// `handler local` starts its PayPal sandbox and points the app at it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PaymentSettings {
+    /// `https://api-m.sandbox.paypal.com`, `https://api-m.paypal.com` (`PAYPAL_BASE_URL`).
+    pub base_url: Option<String>,
+    /// The REST app's client id and secret (`PAYPAL_CLIENT_ID`, `PAYPAL_CLIENT_SECRET`; Key
+    /// Vault references in Azure).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// The webhook ids whose signatures are accepted (`PAYPAL_WEBHOOK_IDS`, comma-separated:
+    /// two during a rotation).
+    pub webhook_ids: Vec<String>,
+    /// How far a webhook's transmission time may be from now (`PAYPAL_WEBHOOK_TOLERANCE_SECONDS`).
+    pub webhook_tolerance: Duration,
+}
+
+impl std::fmt::Debug for PaymentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentSettings")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("webhook_ids", &self.webhook_ids)
+            .field("webhook_tolerance", &self.webhook_tolerance)
+            .finish()
+    }
+}
+
 /// The local runtime (`handler local`): what plays the Functions host on a laptop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSettings {
@@ -268,6 +297,7 @@ pub struct Settings {
     pub http_body_limit_bytes: usize,
     pub log_format: LogFormat,
     pub outbox: OutboxSettings,
+    pub payments: PaymentSettings,
     pub local: LocalSettings,
 }
 
@@ -374,6 +404,26 @@ impl Settings {
                 service_bus_namespace: reader
                     .optional("ServiceBusConnection__fullyQualifiedNamespace"),
             },
+            payments: PaymentSettings {
+                base_url: reader.optional("PAYPAL_BASE_URL"),
+                client_id: reader.optional("PAYPAL_CLIENT_ID"),
+                client_secret: reader.optional("PAYPAL_CLIENT_SECRET"),
+                webhook_ids: reader
+                    .optional("PAYPAL_WEBHOOK_IDS")
+                    .map(|ids| {
+                        ids.split(',')
+                            .map(str::trim)
+                            .filter(|id| !id.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                webhook_tolerance: Duration::from_secs(reader.number(
+                    "PAYPAL_WEBHOOK_TOLERANCE_SECONDS",
+                    300,
+                    10..=3_600,
+                )?),
+            },
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
@@ -431,6 +481,39 @@ impl Settings {
         }
         if self.archive == ArchiveKind::Blob {
             self.check_blob_archive()?;
+        }
+        self.check_payments()
+    }
+
+    /// A PayPal endpoint needs its credentials; a secret still in Key Vault reference form was
+    /// not resolved by the platform.
+    fn check_payments(&self) -> Result<(), ConfigError> {
+        let Some(base_url) = &self.payments.base_url else {
+            return Ok(());
+        };
+        for (name, value) in [
+            ("PAYPAL_CLIENT_ID", &self.payments.client_id),
+            ("PAYPAL_CLIENT_SECRET", &self.payments.client_secret),
+        ] {
+            let unresolved = value
+                .as_deref()
+                .is_some_and(|value| value.starts_with("@Microsoft.KeyVault("));
+            if value.is_none() || unresolved {
+                return Err(ConfigError::Invalid {
+                    name,
+                    value: String::new(),
+                    problem: format!("PAYPAL_BASE_URL is set to {base_url} but {name} is missing or an unresolved Key Vault reference"),
+                    fix: format!("set {name} (in Azure: the Key Vault reference, with the app identity allowed to read the secret), or remove PAYPAL_BASE_URL"),
+                });
+            }
+        }
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://127.0.0.1")) {
+            return Err(ConfigError::Invalid {
+                name: "PAYPAL_BASE_URL",
+                value: base_url.clone(),
+                problem: "PayPal is reached over https (plain http only on loopback, for a sandbox)".into(),
+                fix: "set PAYPAL_BASE_URL=https://api-m.sandbox.paypal.com or https://api-m.paypal.com".into(),
+            });
         }
         Ok(())
     }

@@ -11,6 +11,7 @@
 
 mod client;
 mod error;
+mod gateway;
 mod money;
 mod orders;
 mod payments;
@@ -22,6 +23,7 @@ mod wire;
 
 pub use client::{PayPalClient, LIVE, SANDBOX};
 pub use error::PayPalError;
+pub use gateway::{PayPalGateway, PayPalSetup};
 pub use money::{AmountError, Money};
 pub use webhook::{WebhookConfig, WebhookError, WebhookVerifier};
 pub use webhook_event::{WebhookEvent, WebhookEventKind};
