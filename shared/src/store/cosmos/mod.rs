@@ -60,6 +60,7 @@ mod notifications;
 mod ops;
 mod orders;
 mod outbox;
+mod payments;
 mod products;
 mod support;
 
