@@ -18,7 +18,9 @@ use shared::domain::tenant::TenantId;
 use shared::outbox::PAYMENT_EVENTS_TOPIC;
 use shared::store::cosmos::CosmosOptions;
 use shared::store::sqlite::Db;
-use shared::store::{PageRequest, PaymentFilter, PaymentStore, Started, Store, StoreError};
+use shared::store::{
+    AuditFilter, PageRequest, PaymentFilter, PaymentStore, Started, Store, StoreError,
+};
 
 /// Both ports the suite needs, as one object.
 trait Payments: Store + PaymentStore {}
@@ -202,6 +204,25 @@ async fn a_key_starts_resumes_replays_or_is_in_progress(store: Arc<dyn Payments>
         store.get_payment(&t1(), "p-retry").await,
         Err(StoreError::NotFound)
     ));
+    assert_eq!(
+        audit_entries(store, "p-1").await,
+        3,
+        "the payment's and its two updates': the retries add none"
+    );
+}
+
+/// How many audit entries of the tenant name `target`.
+async fn audit_entries(store: &dyn Payments, target: &str) -> usize {
+    let filter = AuditFilter {
+        target_id: Some(target.into()),
+        ..AuditFilter::default()
+    };
+    store
+        .list_audit(&t1(), filter, PageRequest::first(50))
+        .await
+        .unwrap()
+        .items
+        .len()
 }
 
 async fn a_held_payment_is_not_held_twice(store: Arc<dyn Payments>) {

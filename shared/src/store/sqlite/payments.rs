@@ -4,10 +4,11 @@
 //! unique index) and the refundable amount are checked and written atomically.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 use super::outbox::{customer_scope, insert_outbox};
-use super::support::{insert_audit, json_at, new_etag, now, ts, Keyset};
+use super::support::{insert_audit, json_at, new_etag, now, to_json, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::payment::{Applied, Payment, PaymentStatus, PaymentUpdate, Refund};
@@ -18,7 +19,9 @@ use crate::store::payment_record::{
     admit_refund, payment_key_seen, push_refund, refund_key_seen, unsettled_since, KeySeen,
     StoredPayment,
 };
-use crate::store::{Page, PageRequest, PaymentFilter, PaymentStore, Started, StoreResult};
+use crate::store::{
+    Page, PageRequest, PaymentFilter, PaymentStore, Started, StoreError, StoreResult,
+};
 
 /// A write's outcome inside its transaction: a store result, or a SQLite failure.
 type InTx<T> = rusqlite::Result<StoreResult<T>>;
@@ -63,7 +66,7 @@ fn insert(conn: &Connection, payment: &Payment) -> rusqlite::Result<()> {
         unsettled_since(payment).map(ts),
         ts(payment.created_at),
         ts(payment.updated_at),
-        super::support::to_json(&StoredPayment::new(payment))
+        to_json(&StoredPayment::new(payment))
     ])?;
     Ok(())
 }
@@ -80,7 +83,7 @@ fn save(conn: &Connection, payment: &mut Payment) -> rusqlite::Result<()> {
         payment.status.as_str(),
         unsettled_since(payment).map(ts),
         ts(payment.updated_at),
-        super::support::to_json(&StoredPayment::new(payment))
+        to_json(&StoredPayment::new(payment))
     ])?;
     Ok(())
 }
@@ -130,7 +133,7 @@ fn begin_refund_in(
     audit: &AuditEntry,
 ) -> InTx<Started> {
     let Some(mut payment) = load(tx, tenant, payment_id)? else {
-        return Ok(Err(crate::store::StoreError::NotFound));
+        return Ok(Err(StoreError::NotFound));
     };
     if let Some(seen) = payment.refund_by_key(&refund.idempotency_key) {
         let seen = match refund_key_seen(&payment, seen, &refund.request_hash, now()) {
@@ -173,7 +176,7 @@ fn update_in(
     write: &UpdateWrite<'_>,
 ) -> InTx<(Payment, Applied)> {
     let Some(mut payment) = load(tx, tenant, id)? else {
-        return Ok(Err(crate::store::StoreError::NotFound));
+        return Ok(Err(StoreError::NotFound));
     };
     let event_id = write.update.source.webhook_event_id();
     if let Some(event_id) = event_id {
@@ -221,20 +224,19 @@ impl Db {
         .await?
     }
 
-    /// Payments of every tenant by `sql` (a `WHERE ... ORDER BY` with `?1`, `?2` and a
-    /// `LIMIT ?3`).
+    /// Payments of every tenant by `sql` (a `WHERE ... ORDER BY ... LIMIT ?n` whose first
+    /// parameters are `bounds` and whose last is the limit).
     async fn payments_where(
         &self,
         sql: &'static str,
-        first: String,
-        second: String,
+        bounds: Vec<String>,
         limit: usize,
     ) -> StoreResult<Vec<Payment>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut values: Vec<Value> = bounds.into_iter().map(Value::from).collect();
+        values.push(Value::from(i64::try_from(limit).unwrap_or(i64::MAX)));
         self.read_long(move |conn| {
             let mut statement = conn.prepare_cached(&format!("SELECT doc FROM payments {sql}"))?;
-            let rows =
-                statement.query_map(params![first, second, limit], |row| payment_at(row, 0))?;
+            let rows = statement.query_map(params_from_iter(values), |row| payment_at(row, 0))?;
             rows.collect()
         })
         .await
@@ -263,7 +265,7 @@ impl PaymentStore for Db {
         let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
         self.payment_write(move |tx| {
             let Some(mut payment) = load(tx, &tenant, &id)? else {
-                return Ok(Err(crate::store::StoreError::NotFound));
+                return Ok(Err(StoreError::NotFound));
             };
             if payment.in_flight(now()) {
                 return Ok(Ok(None));
@@ -363,10 +365,9 @@ impl PaymentStore for Db {
         limit: usize,
     ) -> StoreResult<Vec<Payment>> {
         self.payments_where(
-            "WHERE unsettled_since IS NOT NULL AND unsettled_since < ?1 AND ?2 = ?2
-             ORDER BY unsettled_since, id LIMIT ?3",
-            ts(stale_before),
-            String::new(),
+            "WHERE unsettled_since IS NOT NULL AND unsettled_since < ?1
+             ORDER BY unsettled_since, id LIMIT ?2",
+            vec![ts(stale_before)],
             limit,
         )
         .await
@@ -380,8 +381,7 @@ impl PaymentStore for Db {
     ) -> StoreResult<Vec<Payment>> {
         self.payments_where(
             "WHERE updated_at >= ?1 AND updated_at < ?2 ORDER BY updated_at, id LIMIT ?3",
-            ts(from),
-            ts(to),
+            vec![ts(from), ts(to)],
             limit,
         )
         .await
