@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod erasure;
 pub mod jobs;
 mod paging;
+mod payment_record;
 pub mod payments;
 pub mod ports;
 pub mod sqlite;

@@ -249,6 +249,7 @@ pub trait Store:
     + super::DispatchStore
     + super::jobs::JobsStore
     + crate::outbox::OutboxStore
+    + super::PaymentStore
     + HealthCheck
 {
 }
@@ -263,6 +264,7 @@ impl<T> Store for T where
         + super::DispatchStore
         + super::jobs::JobsStore
         + crate::outbox::OutboxStore
+        + super::PaymentStore
         + HealthCheck
 {
 }

@@ -20,6 +20,14 @@ pub mod kind {
     pub(crate) const LEASE: &str = "lease";
     pub(crate) const JOB_RUN: &str = "jobRun";
     pub(crate) const RESERVATION: &str = "reservation";
+    /// A payment ([`crate::store::payment_record::StoredPayment`]), in its customer's scope.
+    pub(crate) const PAYMENT: &str = "payment";
+    /// The payment that holds an order (id `paymentLock:{orderId}`, in the customer's scope).
+    pub(crate) const PAYMENT_LOCK: &str = "paymentLock";
+    /// A used payment idempotency key (in the customer's scope).
+    pub(crate) const PAYMENT_KEY: &str = "paymentKey";
+    /// A webhook event applied to a payment (in the customer's scope, with a TTL).
+    pub(crate) const PAYMENT_WEBHOOK: &str = "paymentWebhook";
     /// Outbox records ([`crate::outbox::DOC_TYPE`]).
     pub(crate) const OUTBOX: &str = crate::outbox::DOC_TYPE;
 }

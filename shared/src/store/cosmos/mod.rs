@@ -13,14 +13,17 @@
 //!     embedded), notifications to the customer, idempotency keys (scoped per ordering
 //!     customer), erasure requests, processed-event markers and the audit entries about the
 //!     customer. An erasure is single-partition work; an order, its idempotency key, its audit
-//!     entry and the customer's last activity are one batch.
+//!     entry and the customer's last activity are one batch. The customer's payments live
+//!     here too, with the per-order lock, key and webhook-marker documents written in their
+//!     batches (see `payments/mod.rs`).
 //!   - `catalog`: the tenant's products and their audit entries. Stock for every line of an
 //!     order is reserved in one batch (if-match on each product).
 //!   - `tenant`: notifications to a staff role and audit entries about no customer.
 //!
 //!   Container default TTL is "on, no default" (`-1`): notifications carry `ttl` = 90 days, or
 //!   the longest notification retention configured if longer ([`CosmosOptions::notification_ttl`]),
-//!   idempotency keys 1 day, processed-event markers 14 days (Service Bus keeps a message up to
+//!   idempotency keys (orders' and payments') 1 day, payment webhook markers 30 days,
+//!   processed-event markers 14 days (Service Bus keeps a message up to
 //!   14 days, so a redelivery within that is still recognised), outbox records
 //!   [`CosmosOptions::outbox_ttl`]; marking a notification read sets its remaining time (Cosmos
 //!   counts TTL from the last write).
@@ -60,6 +63,7 @@ mod notifications;
 mod ops;
 mod orders;
 mod outbox;
+mod payments;
 mod products;
 mod support;
 

@@ -23,6 +23,7 @@ mod jobs;
 mod notifications;
 mod orders;
 mod outbox;
+mod payments;
 mod products;
 mod snapshot;
 mod support;
@@ -57,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "outbox: messages written with their change; erasure requests' queued time",
         include_str!("migrations/0005_outbox.sql"),
+    ),
+    (
+        6,
+        "payments: payments with their refunds, applied webhook events",
+        include_str!("migrations/0006_payments.sql"),
     ),
 ];
 
