@@ -162,6 +162,8 @@ enum CliError {
     #[error(transparent)]
     Local(#[from] crate::local::LocalError),
     #[error(transparent)]
+    Sandbox(#[from] crate::local::sandbox::LocalSandboxError),
+    #[error(transparent)]
     Store(#[from] shared::store::StoreError),
     #[error("cannot read {path}: {source}")]
     ReadInput {
@@ -324,7 +326,12 @@ async fn serve(source: SettingsSource, port: u16) -> Result<(), CliError> {
 async fn run_local_command(source: SettingsSource, command: Command) -> Result<(), CliError> {
     let settings = Settings::load(&source)?;
     shared::telemetry::init(settings.log_format, false);
-    let runtime = LocalRuntime::new(open_state(settings, Mode::Local).await?);
+    let mut state = open_state(settings, Mode::Local).await?;
+    let _paypal = match command {
+        Command::Local { .. } => crate::local::sandbox::start_paypal_for_local(&mut state).await?,
+        _ => None,
+    };
+    let runtime = LocalRuntime::new(state);
     match command {
         Command::Local { .. } => {
             runtime.state.prefetch_signing_keys();

@@ -41,6 +41,7 @@ LOCAL_ONLY = {
     "LOCAL_PORT",
     "LOCAL_TIMERS",
     "LOCAL_RELAY",
+    "LOCAL_PAYPAL_PORT",
     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
     "LOCAL_QUEUE_LOCK_SECONDS",
     "LOCAL_QUEUE_RETRY_DELAY_MS",
@@ -152,7 +153,7 @@ SECRET_SETTINGS = ("GDPR_PSEUDONYM_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECR
 SECRET_PARAMS = ("gdprPseudonymKey", "paypalClientId", "paypalClientSecret", "paypalWebhookIds")
 # App settings set in Azure before the app reads them (the payments integration is being built
 # in the app): allowed in the Bicep without a local.settings.example.json key.
-AHEAD_OF_APP = {"PAYPAL_BASE_URL", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_IDS"}
+AHEAD_OF_APP: set[str] = set()
 PAYPAL_BASE_URLS = {"dev": "https://api-m.sandbox.paypal.com", "staging": "https://api-m.sandbox.paypal.com",
                     "prod": "https://api-m.paypal.com"}
 # The one gateway route without token validation: PayPal's webhook, on the external API, whose

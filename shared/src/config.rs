@@ -256,6 +256,9 @@ pub struct LocalSettings {
     /// Whether the local change feed feeds `OutboxRelay` (`LOCAL_RELAY`; `handler local
     /// --no-relay` turns it off: records wait in the outbox until a run with the relay).
     pub relay_enabled: bool,
+    /// The port of the PayPal sandbox (`LOCAL_PAYPAL_PORT`; 0, the default, picks a free one: the log says which), started when
+    /// `PAYPAL_BASE_URL` is not set.
+    pub paypal_sandbox_port: u16,
     pub max_delivery_count: u32,
     pub lock_duration: Duration,
     pub retry_delay: Duration,
@@ -408,16 +411,7 @@ impl Settings {
                 base_url: reader.optional("PAYPAL_BASE_URL"),
                 client_id: reader.optional("PAYPAL_CLIENT_ID"),
                 client_secret: reader.optional("PAYPAL_CLIENT_SECRET"),
-                webhook_ids: reader
-                    .optional("PAYPAL_WEBHOOK_IDS")
-                    .map(|ids| {
-                        ids.split(',')
-                            .map(str::trim)
-                            .filter(|id| !id.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                webhook_ids: comma_list(reader.optional("PAYPAL_WEBHOOK_IDS")),
                 webhook_tolerance: Duration::from_secs(reader.number(
                     "PAYPAL_WEBHOOK_TOLERANCE_SECONDS",
                     300,
@@ -428,6 +422,7 @@ impl Settings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
                 relay_enabled: reader.flag("LOCAL_RELAY", true)?,
+                paypal_sandbox_port: reader.number("LOCAL_PAYPAL_PORT", 0, 0..=65_535)?,
                 max_delivery_count: reader.number(
                     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
                     10,
@@ -633,6 +628,17 @@ fn check_data_dir(dir: &Path) -> Result<(), ConfigError> {
             "set DATA_DIR to a folder this user can write to, or give the user write permission on it",
         )),
     }
+}
+
+/// The items of a comma-separated setting, trimmed, empty ones left out.
+fn comma_list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Parses raw values into typed ones, naming the setting in every error.

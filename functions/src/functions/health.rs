@@ -5,7 +5,9 @@
 //!   with a problem document naming the failing backend otherwise. The answer also reports the
 //!   outbox: `outbox.lagSeconds`, the age of the oldest message not yet relayed; past
 //!   `OUTBOX_LAG_DEGRADED_SECONDS` the status is `degraded` (still `200`: the API works, its
-//!   messages are late).
+//!   messages are late). It reports the remote services too (`outbound`: each one's circuit
+//!   breaker, `closed`, `open` or `halfOpen`): a breaker that is not closed makes it `degraded`
+//!   (still `200`: only the calls to that service fail fast).
 
 use std::time::Duration;
 
@@ -79,9 +81,19 @@ async fn ready(state: &AppState) -> Response {
     }
     if failing.is_empty() {
         let outbox = outbox_state(state).await;
-        let status = if outbox.degraded { "degraded" } else { "ready" };
-        return Json(json!({ "status": status, "checks": checks, "outbox": outbox.report }))
-            .into_response();
+        let outbound = &state.outbound.registry;
+        let status = if outbox.degraded || outbound.any_degraded() {
+            "degraded"
+        } else {
+            "ready"
+        };
+        return Json(json!({
+            "status": status,
+            "checks": checks,
+            "outbox": outbox.report,
+            "outbound": outbound.snapshot(),
+        }))
+        .into_response();
     }
     Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Not Ready")
         .detail(format!("backend not reachable: {}", failing.join(", ")))

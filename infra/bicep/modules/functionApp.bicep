@@ -167,6 +167,7 @@ var appSettings = [
   { name: 'PAYPAL_CLIENT_ID', value: '@Microsoft.KeyVault(SecretUri=${paypal.clientIdSecretUri})' }
   { name: 'PAYPAL_CLIENT_SECRET', value: '@Microsoft.KeyVault(SecretUri=${paypal.clientSecretSecretUri})' }
   { name: 'PAYPAL_WEBHOOK_IDS', value: '@Microsoft.KeyVault(SecretUri=${paypal.webhookIdsSecretUri})' }
+  { name: 'PAYPAL_WEBHOOK_TOLERANCE_SECONDS', value: '300' }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }
   { name: 'RETENTION_INACTIVE_CUSTOMER_YEARS', value: string(tuning.retentionInactiveCustomerYears) }

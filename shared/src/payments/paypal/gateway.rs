@@ -13,12 +13,12 @@ use super::{
     Money, PayPalClient, PayPalError, WebhookConfig, WebhookEvent, WebhookEventKind,
     WebhookVerifier,
 };
-use crate::outbound::{OutboundClient, OutboundError, Secret};
 use crate::domain::payment::{GatewayRefs, Payer, PaymentStatus, RefundStatus, RefundUpdate};
+use crate::outbound::{OutboundClient, OutboundError, Secret};
 use crate::payments::{
     AuthorizeRequest, CaptureRequest, GatewayAnswer, GatewayError, GatewayTransaction,
-    PaymentGateway, PaymentReference, RefundAnswer, RefundRequest, TransactionKind,
-    WebhookError, WebhookNotice,
+    PaymentGateway, PaymentReference, RefundAnswer, RefundRequest, TransactionKind, WebhookError,
+    WebhookNotice,
 };
 
 /// PayPal behind the payment port.
@@ -84,7 +84,12 @@ fn gateway_error(error: PayPalError) -> GatewayError {
             }
             _ => GatewayError::Unavailable(error.to_string()),
         },
-        PayPalError::Api { status, issue, name, .. } => {
+        PayPalError::Api {
+            status,
+            issue,
+            name,
+            ..
+        } => {
             if *status >= 500 || *status == 429 {
                 GatewayError::OutcomeUnknown(error.to_string())
             } else if *status == 401 || *status == 403 {
@@ -168,7 +173,12 @@ impl PaymentGateway for PayPalGateway {
         let amount = Money::new(request.amount_cents, request.currency.clone());
         let capture = self
             .client
-            .capture(&request.authorization_id, &amount, &request.idempotency_key, true)
+            .capture(
+                &request.authorization_id,
+                &amount,
+                &request.idempotency_key,
+                true,
+            )
             .await
             .map_err(gateway_error)?;
         let status = match capture.status {
@@ -192,7 +202,11 @@ impl PaymentGateway for PayPalGateway {
         })
     }
 
-    async fn void(&self, authorization_id: &str, idempotency_key: &str) -> Result<(), GatewayError> {
+    async fn void(
+        &self,
+        authorization_id: &str,
+        idempotency_key: &str,
+    ) -> Result<(), GatewayError> {
         self.client
             .void(authorization_id, idempotency_key)
             .await
