@@ -66,7 +66,7 @@ fn serves_the_functions_host_on_its_port_and_stops_on_sigterm() {
         (status, body.as_str()),
         (
             200,
-            r#"{"checks":{"folder":"ok","sqlite":"ok"},"outbox":{"degradedAfterSeconds":60,"lagSeconds":0.0,"status":"ok"},"status":"ready"}"#
+            r#"{"checks":{"folder":"ok","sqlite":"ok"},"outbound":[],"outbox":{"degradedAfterSeconds":60,"lagSeconds":0.0,"status":"ok"},"status":"ready"}"#
         )
     );
     assert!(process.stop().success(), "a graceful stop exits 0");
@@ -135,8 +135,14 @@ fn local_mode_end_to_end_keeps_its_data_across_restarts() {
         spawn(command)
     };
     let mut first = start();
-    let (status, _) = wait_until_up(&format!("http://127.0.0.1:{port}/api/health/ready"));
+    let (status, ready) = wait_until_up(&format!("http://127.0.0.1:{port}/api/health/ready"));
     assert_eq!(status, 200);
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(
+        (&ready["outbound"][0]["service"], &ready["outbound"][0]["breaker"]),
+        (&json!("paypal"), &json!("closed")),
+        "local mode points payments at its PayPal sandbox: {ready}"
+    );
 
     // A one-off run of a timer function, from another process, through the protocol.
     let invoked = json_stdout(&run(
