@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use shared::archive::ArchiveStore;
 use shared::auth::{AuthConfig, Authenticator, DevIssuer, IssuerConfig};
+use shared::config::PaymentSettings;
 use shared::config::{Settings, StoreKind};
 use shared::domain::masking::PseudonymKey;
-use shared::outbox::service_bus::{ServiceBusOptions, ServiceBusRestPublisher};
-use shared::config::PaymentSettings;
 use shared::outbound::{OutboundRegistry, Secret};
+use shared::outbox::service_bus::{ServiceBusOptions, ServiceBusRestPublisher};
 use shared::outbox::{MessagePublisher, OutboxStore, Unconfigured};
 use shared::payments::paypal::{PayPalGateway, PayPalSetup};
 use shared::payments::PaymentGateway;
@@ -130,6 +130,7 @@ pub struct Ports {
     pub erasure: Arc<dyn ErasureStore>,
     pub dispatch: Arc<dyn DispatchStore>,
     pub outbox: Arc<dyn OutboxStore>,
+    pub payments: Arc<dyn shared::store::PaymentStore>,
 }
 
 impl Ports {
@@ -144,6 +145,7 @@ impl Ports {
             erasure: store.clone(),
             dispatch: store.clone(),
             outbox: store.clone(),
+            payments: store.clone(),
         }
     }
 }
