@@ -498,3 +498,76 @@ async fn webhooks_are_verified_deduplicated_and_settle_slow_captures() {
     assert_eq!(after.body["status"], "captured");
     assert_eq!(after.body["etag"], settled["etag"]);
 }
+
+#[tokio::test]
+async fn only_payable_orders_of_the_caller_are_paid_by_the_roles_that_may() {
+    let app = PayApp::start().await;
+    let (customer, order) = app.order().await;
+    let stranger = app.client_of("someone-else");
+    app.pay(&stranger, "k-1", &order, "sandbox-ok")
+        .await
+        .expect_problem(404);
+    let reader = app.employee(&[Role::CustomerService]);
+    app.pay(&reader, "k-2", &order, "sandbox-ok")
+        .await
+        .expect_problem(403);
+    let unknown_field =
+        json!({"orderId": order, "paymentSource": {"vaultId": "sandbox-ok"}, "amountCents": 1});
+    app.post_keyed(
+        "/payments",
+        &app.client_of(&customer),
+        "k-3",
+        &unknown_field,
+    )
+    .await
+    .expect_problem(400);
+    let cancel = json!({"status": "cancelled"});
+    let cancelled = Reply::read(
+        app.request(
+            reqwest::Method::PUT,
+            &format!("/orders/{order}/status"),
+            &app.client_of(&customer),
+        )
+        .json(&cancel),
+    )
+    .await;
+    cancelled.expect_status(200);
+    let refused = app
+        .pay(&app.client_of(&customer), "k-4", &order, "sandbox-ok")
+        .await;
+    assert_eq!(refused.expect_problem(409)["title"], "Order Not Payable");
+    assert_eq!(app.sandbox_state().await["orders"], 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_gateway_leaves_the_payment_pending_and_a_retry_resumes_it() {
+    let app = PayApp::start().await;
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+    let outage = |mode: &'static str| {
+        app.http
+            .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
+            .json(&json!({"mode": mode}))
+            .send()
+    };
+    outage("unavailable").await.unwrap();
+    let down = app.pay(&client, "down-1", &order, "sandbox-ok").await;
+    let problem = down.expect_problem(503).clone();
+    assert!(down.header("retry-after").is_some());
+    let id = problem["paymentId"].as_str().unwrap().to_owned();
+    let pending = app.get(&format!("/payments/{id}"), &client).await;
+    assert_eq!(pending.body["status"], "pending");
+
+    outage("none").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    let resumed = loop {
+        let reply = app.pay(&client, "down-1", &order, "sandbox-ok").await;
+        if reply.status != 503 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    resumed.expect_status(201);
+    assert_eq!(resumed.body["id"], id.as_str(), "the same payment, resumed");
+    assert_eq!(resumed.body["status"], "captured");
+}
