@@ -804,7 +804,7 @@ mod tests {
         for operation in operations() {
             for (name, _) in operation.query {
                 assert_ne!(
-                    crate::api::openapi::query_parameter_schema(name),
+                    crate::api::openapi::query_parameter_schema(operation.tag, name),
                     json!({ "type": "string" }),
                     "{} ?{name}",
                     operation.operation_id
