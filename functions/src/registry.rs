@@ -202,6 +202,30 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         outputs: &[],
         code: Code::Http(functions::audit_api::operations),
     },
+    // Before `PaymentsApi`: the host prefers this literal route over the catch-all, and
+    // `match_http_route` takes the first function whose route matches.
+    FunctionDef {
+        name: "PaymentWebhooks",
+        trigger: Trigger::Http {
+            route: "v1/payments/webhooks/{provider}",
+            methods: &["post"],
+            auth_level: AuthLevel::Anonymous,
+        },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::Http(functions::payments_api::webhook_operations),
+    },
+    FunctionDef {
+        name: "PaymentsApi",
+        trigger: Trigger::Http {
+            route: "v1/payments/{*path}",
+            methods: HTTP_METHODS,
+            auth_level: AuthLevel::Function,
+        },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        outputs: &[],
+        code: Code::Http(functions::payments_api::operations),
+    },
     FunctionDef {
         name: "ApiDefinition",
         trigger: Trigger::Http {
@@ -780,7 +804,7 @@ mod tests {
         for operation in operations() {
             for (name, _) in operation.query {
                 assert_ne!(
-                    crate::api::openapi::query_parameter_schema(name),
+                    crate::api::openapi::query_parameter_schema(operation.tag, name),
                     json!({ "type": "string" }),
                     "{} ?{name}",
                     operation.operation_id

@@ -130,6 +130,7 @@ pub struct Ports {
     pub erasure: Arc<dyn ErasureStore>,
     pub dispatch: Arc<dyn DispatchStore>,
     pub outbox: Arc<dyn OutboxStore>,
+    pub payments: Arc<dyn shared::store::PaymentStore>,
 }
 
 impl Ports {
@@ -144,6 +145,7 @@ impl Ports {
             erasure: store.clone(),
             dispatch: store.clone(),
             outbox: store.clone(),
+            payments: store.clone(),
         }
     }
 }

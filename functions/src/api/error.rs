@@ -34,6 +34,9 @@ pub enum ApiError {
     PreconditionRequired(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The body holds something that looks like a card number (never logged or stored).
+    #[error("the request holds card data")]
+    CardDataRefused,
     /// Something on our side that the caller cannot fix (the output sink is missing, say).
     #[error("{0}")]
     Internal(String),
@@ -105,6 +108,9 @@ impl IntoResponse for ApiError {
                     .detail(detail)
                     .into_response()
             }
+            Self::CardDataRefused => Problem::new(StatusCode::BAD_REQUEST, "Card Data Refused")
+                .detail("the request holds what looks like a card number; send the payment source's vault id, never card data")
+                .into_response(),
             Self::Store(error) => store_problem(error).into_response(),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -35,6 +35,12 @@ impl FromRequest<AppState> for JsonBody {
 }
 
 impl JsonBody {
+    /// The raw bytes, when the body was sent as JSON within the size limit: for checks that
+    /// must see the body before it is parsed (card numbers), never for logging.
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.bytes.as_ref().ok().map(|bytes| bytes.as_ref())
+    }
+
     /// The body parsed as `T`: 415 unless it was sent as JSON, 413 when too large, 400 when it is
     /// not a JSON object of that shape or not UTF-8.
     pub fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {

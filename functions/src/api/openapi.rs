@@ -227,7 +227,7 @@ fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Sc
         .into_iter()
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_parameter_schema(name) }))
         .collect();
-    parameters.extend(operation.query.iter().map(|(name, description)| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": query_parameter_schema(name) })));
+    parameters.extend(operation.query.iter().map(|(name, description)| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": query_parameter_schema(operation.tag, name) })));
     parameters.extend(operation.headers.iter().map(|(name, description)| json!({ "name": name, "in": "header", "required": operation.required_headers.contains(name), "description": description, "schema": header_schema(name) })));
     let (status, description, schema) = operation.success;
     let mut success = json!({ "description": description });
@@ -293,9 +293,13 @@ fn path_parameter_schema(name: &str) -> Value {
     }
 }
 
-/// The schema of a query parameter, from the rules the handlers apply to it.
-pub(crate) fn query_parameter_schema(name: &str) -> Value {
+/// The schema of a query parameter of an operation tagged `tag`, from the rules the handlers
+/// apply to it (`status` is a payment status for payments, else an order status).
+pub(crate) fn query_parameter_schema(tag: &str, name: &str) -> Value {
     match name {
+        "status" if tag == "payments" => {
+            json!({ "type": "string", "enum": shared::domain::payment::PaymentStatus::ALL.map(|status| status.as_str()) })
+        }
         "limit" => {
             json!({ "type": "integer", "minimum": 1, "maximum": shared::store::MAX_PAGE_SIZE })
         }
@@ -308,7 +312,9 @@ pub(crate) fn query_parameter_schema(name: &str) -> Value {
         "createdFrom" | "createdTo" | "from" | "to" => {
             json!({ "type": "string", "format": "date-time" })
         }
-        "customerId" | "targetId" => shared::domain::field_rules::ID.schema().to_value(),
+        "customerId" | "targetId" | "orderId" => {
+            shared::domain::field_rules::ID.schema().to_value()
+        }
         text if super::query::TEXT_FILTERS
             .iter()
             .any(|(name, _)| *name == text) =>

@@ -18,4 +18,5 @@ pub mod notification_dispatch;
 pub mod notifications_api;
 pub mod orders_api;
 pub mod outbox_relay;
+pub mod payments_api;
 pub mod products_api;

@@ -4,7 +4,8 @@
 //! - `POST /orders`: items reference products; stock is checked and reserved atomically. An
 //!   `Idempotency-Key` header makes a retried POST return the first result, not a second order.
 //! - `GET /orders?status=&customerId=&createdFrom=&createdTo=` (paged, newest first),
-//!   `GET /orders/{id}`, `GET /orders/{id}/history`.
+//!   `GET /orders/{id}`, `GET /orders/{id}/history`, `GET /orders/{id}/payments` (handled by
+//!   [`super::payments_api`]).
 //! - `PUT /orders/{id}/status`: pending → confirmed → shipped → delivered; cancelled before
 //!   shipped. An illegal move is 409 naming the allowed ones.
 //!
@@ -81,6 +82,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::new(Method::GET, "/api/v1/orders/{id}/history", "getOrderHistory", "Every status change of an order", get(history))
             .access(ANY)
             .returns::<OrderHistory>(200, "Status changes, oldest first"),
+        super::payments_api::order_payments_operation(),
     ]
     .into_iter()
     .map(|operation| operation.tag("orders"))

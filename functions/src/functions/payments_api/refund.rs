@@ -1,0 +1,271 @@
+//! `POST /payments/{id}/refund`: gives back money of a captured payment, within what was
+//! captured and not refunded yet (`admin`, `order-manager`). The refund is recorded first
+//! (pending, counting against the limit), then sent to the gateway with the refund id as its
+//! request id, so a retry with the same `Idempotency-Key` never refunds twice.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Json;
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::domain::payment::{
+    Payment, PaymentUpdate, Refund, RefundStatus, RefundUpdate, UpdateSource,
+};
+use shared::domain::validation::{new_id, FieldError, Invalid};
+use shared::payments::{GatewayError, PaymentGateway, PaymentReference, RefundRequest};
+use shared::store::Started;
+
+use super::{
+    gateway, in_progress, not_configured, refuse_card_data, replayed, request_hash,
+    required_idempotency_key, retry_later, visible_payment, IN_FLIGHT_SECONDS, PAYING_ROLES,
+};
+use crate::api::openapi::{Access, Operation};
+use crate::api::{ApiError, Caller, JsonBody};
+use crate::problem::Problem;
+use crate::startup::AppState;
+
+pub(super) fn operation() -> Operation {
+    Operation::new(
+        Method::POST,
+        "/api/v1/payments/{id}/refund",
+        "refundPayment",
+        "Give back all or part of a captured payment",
+        post(refund),
+    )
+    .access(Access::SignedIn("admin, order-manager"))
+    .headers(&[(
+        "Idempotency-Key",
+        "required; a retry with the same key and body returns the first result",
+    )])
+    .require_headers(&["Idempotency-Key"])
+    .body::<RefundInput>()
+    .example(|| json!({"amountCents": 1500, "reason": "one item returned"}))
+    .returns::<Payment>(201, "The payment with its refunds")
+    .errors(&[400, 401, 403, 404, 409, 413, 415, 422, 503])
+}
+
+/// `POST /payments/{id}/refund`.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefundInput {
+    /// Minor units; all that may still be refunded when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_cents: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RefundInput {
+    fn validate(&self) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        if self.amount_cents.is_some_and(|cents| cents <= 0) {
+            errors.push(FieldError {
+                field: "amountCents".into(),
+                message: "must be a positive number of minor units".into(),
+            });
+        }
+        if self
+            .reason
+            .as_ref()
+            .is_some_and(|reason| reason.chars().count() > 500)
+        {
+            errors.push(FieldError {
+                field: "reason".into(),
+                message: "must be at most 500 characters".into(),
+            });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(Invalid(errors)))
+        }
+    }
+}
+
+async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    caller.require_role(PAYING_ROLES, "refund payments")?;
+    refuse_card_data(&body)?;
+    let input: RefundInput = body.parse()?;
+    input.validate()?;
+    let key = required_idempotency_key(&headers)?;
+    let Some(gateway) = gateway(&state) else {
+        return Ok(not_configured());
+    };
+    let payment = visible_payment(&state, &caller, &id).await?;
+    let refund = new_refund(&input, &payment, &key)?;
+    let audit = caller
+        .audit("payment.refund", "payment", &id)
+        .about_customer(&payment.customer_id);
+    let until = Utc::now() + Duration::seconds(IN_FLIGHT_SECONDS);
+    let started = state
+        .ports
+        .payments
+        .begin_refund(caller.tenant(), &id, refund, until, audit)
+        .await?;
+    match started {
+        Started::New(payment) | Started::Resumed(payment) => {
+            send(&state, gateway.as_ref(), &caller, payment, &key).await
+        }
+        Started::Replayed(payment) => Ok(replayed(&payment)),
+        Started::InProgress(payment) => Ok(in_progress(&payment.id)),
+    }
+}
+
+fn new_refund(input: &RefundInput, payment: &Payment, key: &str) -> Result<Refund, ApiError> {
+    let now = Utc::now();
+    Ok(Refund {
+        id: new_id(),
+        amount_cents: input
+            .amount_cents
+            .unwrap_or_else(|| payment.refundable_cents()),
+        status: RefundStatus::Pending,
+        gateway_refund_id: None,
+        idempotency_key: key.to_owned(),
+        request_hash: request_hash(input)?,
+        reason: input.reason.clone(),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Sends the refund this request holds to the gateway and records the answer.
+async fn send(
+    state: &AppState,
+    gateway: &dyn PaymentGateway,
+    caller: &Caller,
+    payment: Payment,
+    key: &str,
+) -> Result<Response, ApiError> {
+    let Some(refund) = payment.refund_by_key(key).cloned() else {
+        return Err(ApiError::Internal(format!(
+            "payment {} has no refund of this request",
+            payment.id
+        )));
+    };
+    let mut outcome = Outcome::Recorded;
+    if matches!(refund.status, RefundStatus::Pending | RefundStatus::Unknown) {
+        outcome = match refund_request(&payment, &refund) {
+            Some(request) => Outcome::of(gateway.refund(&request).await),
+            None => Outcome::Refused("NO_CAPTURE".into()),
+        };
+    }
+    let update = outcome.update(&refund.id);
+    let audit = caller.audit("payment.refund", "payment", &payment.id);
+    let (payment, _) = state
+        .ports
+        .payments
+        .update_payment(
+            caller.tenant(),
+            &payment.id,
+            &update,
+            Some(&caller.correlation_id),
+            audit,
+        )
+        .await?;
+    Ok(outcome.answer(&payment, &refund.id))
+}
+
+/// What became of the gateway call.
+enum Outcome {
+    /// Already settled before this request (a resumed refund).
+    Recorded,
+    Answered(String, RefundStatus),
+    Unknown,
+    Unavailable,
+    Refused(String),
+}
+
+impl Outcome {
+    fn of(result: Result<shared::payments::RefundAnswer, GatewayError>) -> Self {
+        match result {
+            Ok(answer) => Self::Answered(answer.gateway_refund_id, answer.status),
+            Err(GatewayError::OutcomeUnknown(reason)) => {
+                tracing::warn!(%reason, "refund outcome unknown");
+                Self::Unknown
+            }
+            Err(GatewayError::Unavailable(reason)) | Err(GatewayError::Misconfigured(reason)) => {
+                tracing::warn!(%reason, "refund not sent: gateway unavailable");
+                Self::Unavailable
+            }
+            Err(GatewayError::Refused { code, .. }) | Err(GatewayError::Declined { code }) => {
+                Self::Refused(code)
+            }
+        }
+    }
+
+    /// The store's update: the refund's new status, and the payment let go.
+    fn update(&self, refund_id: &str) -> PaymentUpdate {
+        let (gateway_refund_id, status) = match self {
+            Self::Answered(id, status) => (Some(id.clone()), Some(*status)),
+            Self::Unknown => (None, Some(RefundStatus::Unknown)),
+            Self::Refused(_) => (None, Some(RefundStatus::Failed)),
+            Self::Recorded | Self::Unavailable => (None, None),
+        };
+        PaymentUpdate {
+            status: None,
+            gateway: Default::default(),
+            captured_cents: None,
+            failure_code: None,
+            payer: None,
+            refund: status.map(|status| RefundUpdate {
+                refund_id: Some(refund_id.to_owned()),
+                gateway_refund_id,
+                status,
+                amount_cents: None,
+            }),
+            release_in_flight: true,
+            source: UpdateSource::Api,
+        }
+    }
+
+    fn answer(&self, payment: &Payment, refund_id: &str) -> Response {
+        match self {
+            Self::Refused(code) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Refund Refused")
+                .detail("the payment gateway refused the refund")
+                .extension("paymentId", json!(payment.id))
+                .extension("refundId", json!(refund_id))
+                .extension("failureCode", json!(code))
+                .into_response(),
+            Self::Unavailable => retry_later(
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Payment Gateway Unavailable",
+                )
+                .detail("the refund was not sent; retry with the same Idempotency-Key")
+                .extension("paymentId", json!(payment.id))
+                .extension("refundId", json!(refund_id)),
+            ),
+            _ => {
+                let mut response = (StatusCode::CREATED, Json(payment)).into_response();
+                if let Ok(location) =
+                    HeaderValue::from_str(&format!("/api/v1/payments/{}", payment.id))
+                {
+                    response.headers_mut().insert(header::LOCATION, location);
+                }
+                response
+            }
+        }
+    }
+}
+
+fn refund_request(payment: &Payment, refund: &Refund) -> Option<RefundRequest> {
+    Some(RefundRequest {
+        idempotency_key: refund.id.clone(),
+        reference: PaymentReference {
+            tenant_id: payment.tenant_id.clone(),
+            payment_id: payment.id.clone(),
+        },
+        capture_id: payment.gateway.capture_id.clone()?,
+        amount_cents: refund.amount_cents,
+        currency: payment.currency.clone(),
+    })
+}
