@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::process::{free_port, get, Running};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn handler(dir: &Path) -> Command {
     let mut command = common::process::handler(dir);
@@ -139,7 +139,10 @@ fn local_mode_end_to_end_keeps_its_data_across_restarts() {
     assert_eq!(status, 200);
     let ready: Value = serde_json::from_str(&ready).unwrap();
     assert_eq!(
-        (&ready["outbound"][0]["service"], &ready["outbound"][0]["breaker"]),
+        (
+            &ready["outbound"][0]["service"],
+            &ready["outbound"][0]["breaker"]
+        ),
         (&json!("paypal"), &json!("closed")),
         "local mode points payments at its PayPal sandbox: {ready}"
     );

@@ -966,7 +966,7 @@ def jwt_exemption_problems(apim: BicepFile, policies: dict[str, ET.Element]) -> 
 
 def bicep_operations(apim: BicepFile) -> list[tuple[str, str]]:
     """(METHOD, urlTemplate) of the operations apim.bicep declares: one per resource, or one per
-    entry of the `var` list a looped resource iterates over."""
+    entry of the `var` list a looped resource iterates over. See bicep_operation_names."""
     found = []
     for d in apim.of_type("Microsoft.ApiManagement/service/apis/operations"):
         loop = re.search(r"\[\s*for\s+(\w+)\s+in\s+(\w+)\s*:", d.body)
@@ -983,6 +983,19 @@ def bicep_operations(apim: BicepFile) -> list[tuple[str, str]]:
             if method and url:
                 found.append((method.group(1).upper(), url.group(1)))
     return found
+
+
+def bicep_operation_names(apim: BicepFile) -> dict[tuple[str, str], str]:
+    """(METHOD, urlTemplate) -> resource name of the operations apim.bicep declares one by one (a
+    declaration named like the imported operation's operationId updates that operation)."""
+    names = {}
+    for d in apim.of_type("Microsoft.ApiManagement/service/apis/operations"):
+        method = re.fullmatch(r"'(\w+)'", d.prop("method") or "")
+        url = re.fullmatch(r"'([^']+)'", d.prop("urlTemplate") or "")
+        name = re.fullmatch(r"'([^']+)'", d.prop("name") or "")
+        if method and url and name:
+            names[(method.group(1).upper(), url.group(1))] = name.group(1)
+    return names
 
 
 def nat_gateway_problems(network: BicepFile, function_app_text: str, main: BicepFile) -> list[str]:
@@ -2030,12 +2043,14 @@ def main() -> None:
         def shape(url: str) -> str:
             return re.sub(r"\{[^}]*\}", "{}", url)
 
-        imported = {(m.upper(), shape(p)) for p, ops in (doc.get("paths") or {}).items() for m in ops
-                    if m.lower() in ("get", "put", "post", "delete", "patch", "head", "options")}
-        both = sorted(f"{m} {u}" for m, u in declared if (m, shape(u)) in imported)
-        expect(not both, f"apim-policies/openapi.json now defines {both}, which apim.bicep declares too: API Management refuses the "
-                         "same method and URL template twice; remove them from paymentOperations in apim.bicep "
-                         "(the webhook operation stays, with its policy)")
+        imported = {(m.upper(), shape(p)): (op or {}).get("operationId") for p, ops in (doc.get("paths") or {}).items()
+                    for m, op in ops.items() if m.lower() in ("get", "put", "post", "delete", "patch", "head", "options")}
+        names = bicep_operation_names(BicepFile(apim_bicep))
+        both = sorted(f"{m} {u}" for m, u in declared
+                      if (m, shape(u)) in imported and names.get((m, u)) != imported[(m, shape(u))])
+        expect(not both, f"apim-policies/openapi.json now defines {both}, which apim.bicep declares too under another name: "
+                         "API Management refuses the same method and URL template twice; remove them from apim.bicep, or name "
+                         "the declaration as the imported operation's operationId (to attach a policy to it)")
         return f"{len(declared)} operations declared in Bicep"
 
     def payments_nat_gateway() -> str:

@@ -215,9 +215,10 @@ pub fn document(operations: Vec<Operation>) -> Value {
     })
 }
 
-/// A document as the file API Management imports: pretty JSON with a trailing newline.
+/// A document as the file API Management imports: compact JSON with a trailing newline (Bicep's
+/// `loadTextContent` takes at most 131,072 characters).
 pub fn document_text(document: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(document).unwrap_or_default();
+    let mut text = serde_json::to_string(document).unwrap_or_default();
     text.push('\n');
     text
 }
