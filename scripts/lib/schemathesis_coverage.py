@@ -25,6 +25,12 @@ def operations(document):
     return found
 
 
+# Operations no generated request can get a 2xx from, and why (they are tested elsewhere).
+NO_2XX_EXPECTED = {
+    "receivePaymentWebhook": "only a request signed by PayPal is accepted (functions/tests/payments_api.rs sends signed ones)",
+}
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__.split("\n\n")[1])
@@ -50,7 +56,10 @@ def main():
                         reached.add((op_method, op_path))
     print(f"requests recorded: {cases}")
     print(f"operations reaching 2xx: {len(reached)} of {len(ops)}")
-    missing = [op for op in ops if (op[0], op[1]) not in reached]
+    missing = [op for op in ops if (op[0], op[1]) not in reached and op[2] not in NO_2XX_EXPECTED]
+    for method, path, operation_id, _ in ops:
+        if operation_id in NO_2XX_EXPECTED:
+            print(f"  not expected to reach 2xx: {method} {path} ({operation_id}): {NO_2XX_EXPECTED[operation_id]}")
     for method, path, operation_id, _ in missing:
         print(f"  never 2xx: {method} {path} ({operation_id})")
     if missing:

@@ -74,6 +74,8 @@ pub struct Operation {
     /// with the runtime expression giving its value (like `$response.body#/id`).
     pub links: &'static [Link],
     pub success: (u16, &'static str, Option<SchemaFn>),
+    /// Other success statuses answering with the same body (`202` still settling, `200` a replay).
+    pub other_successes: &'static [(u16, &'static str)],
     pub errors: &'static [u16],
     pub route: MethodRouter<AppState>,
 }
@@ -101,6 +103,7 @@ impl Operation {
             example: None,
             links: &[],
             success: (200, "OK", None),
+            other_successes: &[],
             errors: &[400, 401, 403, 404],
             route,
         }
@@ -151,6 +154,12 @@ impl Operation {
 
     pub fn returns<T: JsonSchema>(mut self, status: u16, description: &'static str) -> Self {
         self.success = (status, description, Some(schema_of::<T>));
+        self
+    }
+
+    /// Other success statuses with the body of [`Operation::returns`] (no links).
+    pub fn also_returns(mut self, statuses: &'static [(u16, &'static str)]) -> Self {
+        self.other_successes = statuses;
         self
     }
 
@@ -254,6 +263,13 @@ fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Sc
         success["links"] = Value::Object(links);
     }
     let mut responses = Map::new();
+    for (other, description) in operation.other_successes {
+        let mut response = json!({ "description": description });
+        if let Some(content) = success.get("content") {
+            response["content"] = content.clone();
+        }
+        responses.insert(other.to_string(), response);
+    }
     responses.insert(status.to_string(), success);
     for error in operation.errors {
         responses.insert(

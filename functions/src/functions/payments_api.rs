@@ -33,11 +33,12 @@ use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::auth::Role;
+use shared::domain::field_rules::ID;
 use shared::domain::order::{Order, OrderStatus};
 use shared::domain::payment::card_number::contains_card_number;
 use shared::domain::payment::{GatewayRefs, Payment, PaymentStatus};
 use shared::domain::rejection::Rejection;
-use shared::domain::validation::{new_id, FieldError, Invalid};
+use shared::domain::validation::{new_id, FieldError, Invalid, Validation};
 use shared::payments::PaymentGateway;
 use shared::store::{PageRequest, PaymentFilter, Started, StoreError};
 
@@ -70,6 +71,7 @@ pub fn operations() -> Vec<Operation> {
             .body::<PaymentInput>()
             .example(|| serde_json::json!({"orderId": "0b7e5d2c-1a3f-4e6b-8c9d-7f6e5d4c3b2a", "paymentSource": {"vaultId": "8kk845"}}))
             .returns::<Payment>(201, "Captured (Location header set); 202 while it settles (authorized, pending, unknown); 402 declined")
+            .also_returns(&[(200, "A replay of a finished request with the same key and body (header Idempotent-Replayed: true)"), (202, "Still settling: authorized, pending, or unknown until the gateway says")])
             .links(&[("getPayment", &[("id", "$response.body#/id")]), ("refundPayment", &[("id", "$response.body#/id")])])
             .errors(&[400, 401, 402, 403, 404, 409, 413, 415, 422, 503]),
         Operation::new(Method::GET, "/api/v1/payments", "listPayments", "List payments, newest first", get(list))
@@ -118,6 +120,7 @@ pub fn order_payments_operation() -> Operation {
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PaymentInput {
+    #[schemars(schema_with = "shared::domain::field_rules::id_schema")]
     pub order_id: String,
     pub payment_source: PaymentSource,
 }
@@ -127,28 +130,20 @@ pub struct PaymentInput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PaymentSource {
     /// The gateway's vault id of the payer's saved card or wallet.
+    #[schemars(schema_with = "shared::domain::field_rules::id_schema")]
     pub vault_id: String,
 }
 
 impl PaymentInput {
     fn validate(&self) -> Result<(), ApiError> {
-        let mut errors = Vec::new();
-        for (field, value) in [
-            ("orderId", &self.order_id),
-            ("paymentSource.vaultId", &self.payment_source.vault_id),
-        ] {
-            if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
-                errors.push(FieldError {
-                    field: field.into(),
-                    message: "must be 1 to 128 characters".into(),
-                });
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(Invalid(errors)))
-        }
+        let mut check = Validation::new();
+        ID.check(&mut check, "orderId", &self.order_id);
+        ID.check(
+            &mut check,
+            "paymentSource.vaultId",
+            &self.payment_source.vault_id,
+        );
+        check.finish().map_err(ApiError::Invalid)
     }
 }
 

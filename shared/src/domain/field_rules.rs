@@ -256,6 +256,18 @@ pub(crate) fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     }
 }
 
+/// [`whole_number`] of an optional field (use with `#[serde(default)]`; `null` is `None`).
+pub fn optional_whole_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(number) => whole_number(number)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 /// [`phone_schema`] where the macros below expect a rule.
 struct Phone;
 

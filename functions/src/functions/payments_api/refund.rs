@@ -11,10 +11,11 @@ use axum::Json;
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shared::domain::field_rules::rules;
 use shared::domain::payment::{
     Payment, PaymentUpdate, Refund, RefundStatus, RefundUpdate, UpdateSource,
 };
-use shared::domain::validation::{new_id, FieldError, Invalid};
+use shared::domain::validation::{new_id, Validation};
 use shared::payments::{GatewayError, PaymentGateway, PaymentReference, RefundRequest};
 use shared::store::Started;
 
@@ -44,6 +45,7 @@ pub(super) fn operation() -> Operation {
     .body::<RefundInput>()
     .example(|| json!({"amountCents": 1500, "reason": "one item returned"}))
     .returns::<Payment>(201, "The payment with its refunds")
+    .also_returns(&[(200, "A replay of a finished request with the same key and body (header Idempotent-Replayed: true)")])
     .errors(&[400, 401, 403, 404, 409, 413, 415, 422, 503])
 }
 
@@ -52,36 +54,28 @@ pub(super) fn operation() -> Operation {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefundInput {
     /// Minor units; all that may still be refunded when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "shared::domain::field_rules::optional_whole_number"
+    )]
+    #[schemars(range(min = 1))]
     pub amount_cents: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "shared::domain::field_rules::optional_reason_schema")]
     pub reason: Option<String>,
 }
 
 impl RefundInput {
     fn validate(&self) -> Result<(), ApiError> {
-        let mut errors = Vec::new();
+        let mut check = Validation::new();
         if self.amount_cents.is_some_and(|cents| cents <= 0) {
-            errors.push(FieldError {
-                field: "amountCents".into(),
-                message: "must be a positive number of minor units".into(),
-            });
+            check.error("amountCents", "must be a positive number of minor units");
         }
-        if self
-            .reason
-            .as_ref()
-            .is_some_and(|reason| reason.chars().count() > 500)
-        {
-            errors.push(FieldError {
-                field: "reason".into(),
-                message: "must be at most 500 characters".into(),
-            });
+        if let Some(reason) = &self.reason {
+            rules::REASON.check(&mut check, "reason", reason);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(Invalid(errors)))
-        }
+        check.finish().map_err(ApiError::Invalid)
     }
 }
 
