@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use super::breaker::{Breaker, Outcome, Pass};
 use super::config::Secret;
-use super::error::ErrorBody;
+use super::error::{reason, ErrorBody};
 use super::health::OutboundHealth;
 use super::retry;
 use super::token::TokenSource;
@@ -387,25 +387,4 @@ impl OutboundClient {
             service: self.name(),
         }
     }
-}
-
-/// A reqwest error's causes, without the URL (it may carry ids or query values).
-pub(crate) fn reason(error: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(current) = cause {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&current.to_string());
-        cause = current.source();
-    }
-    if text.is_empty() {
-        text = if error.is_timeout() {
-            "timed out".into()
-        } else {
-            "request failed".into()
-        };
-    }
-    text
 }

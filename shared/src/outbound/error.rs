@@ -166,3 +166,24 @@ impl fmt::Debug for ErrorBody {
         write!(f, "ErrorBody({} bytes)", self.0.len())
     }
 }
+
+/// A reqwest error's causes, without the URL (it may carry ids or query values).
+pub(crate) fn reason(error: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&current.to_string());
+        cause = current.source();
+    }
+    if text.is_empty() {
+        text = if error.is_timeout() {
+            "timed out".into()
+        } else {
+            "request failed".into()
+        };
+    }
+    text
+}

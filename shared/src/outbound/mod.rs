@@ -27,9 +27,9 @@ mod retry;
 mod token;
 
 pub use breaker::BreakerState;
-pub(crate) use client::reason as error_reason;
 pub use client::OutboundClient;
 pub use config::{BreakerConfig, ClientCredentials, OutboundConfig, Secret};
+pub(crate) use error::reason as error_reason;
 pub use error::{ErrorBody, OutboundError, TokenError};
 pub use health::{OutboundHealth, OutboundRegistry};
 pub use request::{OutboundRequest, OutboundResponse};

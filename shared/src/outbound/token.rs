@@ -125,12 +125,12 @@ impl TokenSource {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| TokenError::Unreachable(super::client::reason(&e)))?;
+            .map_err(|e| TokenError::Unreachable(super::error::reason(&e)))?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| TokenError::Unreachable(super::client::reason(&e)))?;
+            .map_err(|e| TokenError::Unreachable(super::error::reason(&e)))?;
         if !status.is_success() {
             return Err(refused(status, &body));
         }

@@ -11,8 +11,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::context::Shared;
 use super::listener::OutageMode;
-use super::server::Shared;
 use super::webhooks;
 
 /// The admin routes, to merge beside PayPal's (they are not behind the outage gate).

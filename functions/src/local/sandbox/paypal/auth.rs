@@ -11,9 +11,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use super::context::Shared;
 use super::errors::ApiError;
 use super::ids;
-use super::server::Shared;
 
 const SCOPES: &str = "https://uri.paypal.com/services/payments/futurepayments https://uri.paypal.com/services/payments/realtimepayment https://uri.paypal.com/services/reporting/search/read https://uri.paypal.com/services/payments/payment/authcapture https://uri.paypal.com/services/payments/refund https://uri.paypal.com/services/vault/payment-tokens/read https://uri.paypal.com/services/applications/webhooks openid";
 

@@ -7,12 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::context::{Sandbox, Shared};
 use super::errors::{Api, ApiError, Detail};
 use super::render;
-use super::server::{Sandbox, Shared};
 use super::sources::Behaviour;
 use super::state::{Inner, Outcome, StoredRequest};
-use super::{payments, webhooks};
+use super::webhooks;
 
 /// One state-changing request.
 pub struct Post {
@@ -103,7 +103,7 @@ pub async fn run(
         webhooks::spawn_delivery(sandbox, event);
     }
     if let Some(capture_id) = effects.slow_capture {
-        sandbox.spawn(payments::complete_later(sandbox.clone(), capture_id));
+        sandbox.spawn(webhooks::complete_later(sandbox.clone(), capture_id));
     }
     if late {
         tokio::time::sleep(sandbox.config.scaled(sandbox.config.timeout_reply_delay)).await;

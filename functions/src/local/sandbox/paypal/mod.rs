@@ -72,6 +72,7 @@
 mod admin;
 mod auth;
 mod config;
+mod context;
 mod errors;
 mod fields;
 mod idempotency;

@@ -11,6 +11,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::auth::Authorized;
+use super::context::{Sandbox, Shared};
 use super::errors::{Api, ApiError, Detail};
 use super::fields;
 use super::idempotency::{self, Effects, Post};
@@ -18,7 +19,6 @@ use super::ids;
 use super::money::Money;
 use super::payments;
 use super::render;
-use super::server::{Sandbox, Shared};
 use super::sources::{Behaviour, Instrument};
 use super::state::{Authorization, AuthorizationStatus, Inner, Intent, Labels, Order, Outcome};
 use super::webhooks;

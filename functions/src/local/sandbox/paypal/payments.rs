@@ -10,13 +10,13 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::auth::Authorized;
+use super::context::{Sandbox, Shared};
 use super::errors::{Api, ApiError, Detail};
 use super::fields;
 use super::idempotency::{self, Effects, Post};
 use super::ids;
 use super::money::Money;
 use super::render;
-use super::server::{Sandbox, Shared};
 use super::sources::Behaviour;
 use super::state::{AuthorizationStatus, Capture, CaptureStatus, Inner, Outcome};
 use super::webhooks;
@@ -258,26 +258,6 @@ fn void_authorization(inner: &mut Inner, sandbox: &Sandbox, id: &str) -> Result<
         resource,
     ));
     Ok(effects)
-}
-
-/// A `sandbox-slow` capture becomes `COMPLETED` after the configured delay, with its webhook.
-pub async fn complete_later(sandbox: Shared, capture_id: String) {
-    tokio::time::sleep(sandbox.config.scaled(sandbox.config.slow_capture_delay)).await;
-    let event = {
-        let mut inner = sandbox.memory.lock();
-        let Some(capture) = inner.captures.get_mut(&capture_id) else {
-            return;
-        };
-        if capture.status != CaptureStatus::Pending {
-            return;
-        }
-        capture.status = CaptureStatus::Completed;
-        capture.update_time = Utc::now();
-        webhooks::record_capture(&mut inner, &sandbox.base_url, &capture_id)
-    };
-    if let Some(event) = event {
-        webhooks::spawn_delivery(&sandbox, event);
-    }
 }
 
 /// `GET /v2/payments/authorizations/{id}`.

@@ -10,6 +10,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::auth::Authorized;
+use super::context::{Sandbox, Shared};
 use super::errors::ApiError;
 use super::fields;
 use super::idempotency::{self, Effects, Post};
@@ -17,7 +18,6 @@ use super::ids;
 use super::money::Money;
 use super::payments::{behaviour_of_order, refused, API};
 use super::render;
-use super::server::{Sandbox, Shared};
 use super::state::{CaptureStatus, Inner, Outcome, Refund};
 use super::webhooks;
 

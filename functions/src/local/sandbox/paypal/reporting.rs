@@ -9,9 +9,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{json, Map, Value};
 
 use super::auth::Authorized;
+use super::context::Shared;
 use super::errors::{Api, ApiError, Detail};
 use super::money::Money;
-use super::server::Shared;
 use super::state::Inner;
 
 const API: Api = Api::Reporting;

@@ -2,7 +2,6 @@
 //! the signing key and certificate, and serves PayPal's routes and the admin routes until
 //! [`RunningSandbox::shutdown`] (or until the handle is dropped).
 
-use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::SandboxConfig;
+use super::context::{Sandbox, Shared};
 use super::errors::{Api, ApiError};
 use super::listener::{ConnectionKill, Outage, OutageMode, RefusingListener};
 use super::signing::{Signer, SigningError};
@@ -40,39 +40,6 @@ pub enum SandboxError {
     Client(#[from] reqwest::Error),
     #[error("the sandbox server stopped: {0}")]
     Serve(#[source] std::io::Error),
-}
-
-/// Everything the routes and background tasks share.
-pub struct Sandbox {
-    pub config: SandboxConfig,
-    pub base_url: String,
-    pub memory: Memory,
-    pub outage: Arc<Outage>,
-    pub signer: Signer,
-    pub http: reqwest::Client,
-    tasks: Mutex<JoinSet<()>>,
-}
-
-pub type Shared = Arc<Sandbox>;
-
-impl Sandbox {
-    /// Runs `task` in the background (webhook deliveries, late completions); stopped with the
-    /// sandbox.
-    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        let mut tasks = self
-            .tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(task);
-    }
-
-    fn abort_tasks(&self) {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .abort_all();
-    }
 }
 
 /// The sandbox's entry point.

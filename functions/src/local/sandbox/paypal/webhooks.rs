@@ -6,13 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::auth::Authorized;
+use super::context::{Sandbox, Shared};
 use super::errors::{Api, ApiError};
 use super::ids;
 use super::render;
-use super::server::{Sandbox, Shared};
 use super::state::{CaptureStatus, Inner, StoredEvent};
 
 /// Records an event about `resource`; returns its id for [`spawn_delivery`].
@@ -180,4 +181,24 @@ pub async fn resend(
     let event = event_json(&sandbox, &id)?;
     spawn_delivery(&sandbox, id);
     Ok((StatusCode::ACCEPTED, Json(event)))
+}
+
+/// A `sandbox-slow` capture becomes `COMPLETED` after the configured delay, with its webhook.
+pub async fn complete_later(sandbox: Shared, capture_id: String) {
+    tokio::time::sleep(sandbox.config.scaled(sandbox.config.slow_capture_delay)).await;
+    let event = {
+        let mut inner = sandbox.memory.lock();
+        let Some(capture) = inner.captures.get_mut(&capture_id) else {
+            return;
+        };
+        if capture.status != CaptureStatus::Pending {
+            return;
+        }
+        capture.status = CaptureStatus::Completed;
+        capture.update_time = Utc::now();
+        record_capture(&mut inner, &sandbox.base_url, &capture_id)
+    };
+    if let Some(event) = event {
+        spawn_delivery(&sandbox, event);
+    }
 }
