@@ -191,7 +191,7 @@ async fn forwarded_http_requests_reach_the_http_functions() {
     assert_eq!(ready.status(), 200);
     assert_eq!(
         ready.json::<Value>().await.unwrap(),
-        json!({"status": "ready", "checks": {"folder": "ok", "sqlite": "ok"}, "outbox": {"lagSeconds": 0.0, "degradedAfterSeconds": 60, "status": "ok"}})
+        json!({"status": "ready", "checks": {"folder": "ok", "sqlite": "ok"}, "outbound": [], "outbox": {"lagSeconds": 0.0, "degradedAfterSeconds": 60, "status": "ok"}})
     );
     let orders = client()
         .get(format!("http://{address}/api/v1/orders"))
