@@ -80,7 +80,7 @@ pub struct GatewayAnswer {
     pub captured_cents: Option<i64>,
     /// The provider's reason code of a decline (`INSTRUMENT_DECLINED`).
     pub failure_code: Option<String>,
-    /// Personal data: stored, stripped by an erasure, never logged.
+    /// Personal data: stored, to be stripped by an erasure (not wired yet: see the README), never logged.
     pub payer: Option<Payer>,
 }
 

@@ -7,7 +7,7 @@
 //! never moves backwards, so webhooks may arrive in any order ([`Payment::apply`]).
 //!
 //! The amounts are bookkeeping facts kept after an erasure; the payer's name and email, as the
-//! gateway reports them, are personal data and are stripped by an erasure. No card data is ever
+//! gateway reports them, are personal data and are to be stripped by an erasure (not wired yet: see the README). No card data is ever
 //! held: a payment names the gateway's payment source (a vault id or token), never a card
 //! number ([`card_number`] finds card numbers in request bodies so they can be refused).
 
@@ -177,7 +177,7 @@ impl GatewayRefs {
     }
 }
 
-/// The payer as the gateway reported them: personal data, stripped by an erasure, never logged.
+/// The payer as the gateway reported them: personal data, to be stripped by an erasure (not wired yet: see the README), never logged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Payer {
@@ -280,10 +280,5 @@ impl Payment {
         self.refunds
             .iter()
             .find(|refund| refund.idempotency_key == key)
-    }
-
-    /// Strips the payer's personal fields (an erasure); the financial facts stay.
-    pub fn strip_personal_data(&mut self) {
-        self.payer = None;
     }
 }

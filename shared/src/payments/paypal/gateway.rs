@@ -60,10 +60,6 @@ impl PayPalGateway {
             outbound,
         ))
     }
-
-    pub fn client(&self) -> &PayPalClient {
-        &self.client
-    }
 }
 
 fn gateway_error(error: PayPalError) -> GatewayError {
