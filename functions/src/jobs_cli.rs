@@ -25,6 +25,9 @@ pub enum JobsCommand {
         /// Report what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// PaymentDailyReconciliation: the UTC day to compare (YYYY-MM-DD; default yesterday).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        day: Option<chrono::NaiveDate>,
     },
 }
 
@@ -47,7 +50,7 @@ pub enum JobsCliError {
 
 /// `handler jobs ...`: runs the command on the configured data (`DATA_DIR`) and archive (`ARCHIVE`).
 pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), JobsCliError> {
-    let JobsCommand::Run { name, dry_run } = command;
+    let JobsCommand::Run { name, dry_run, day } = command;
     let job = registry::find_job(&name)
         .ok_or_else(|| JobsCliError::UnknownJob(name, registry::job_names().join(", ")))?;
     let settings = Settings::load(&source)?;
@@ -70,12 +73,16 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         dry_run: dry_run || settings.jobs.dry_run,
         is_past_due: false,
     };
+    // PayPal when `PAYPAL_BASE_URL` is set (the sandbox lives only inside `handler local`).
+    let outbound = crate::startup::Outbound::from_settings(&settings.payments, Vec::new())?;
     let mut context = job_context(
         backends.store,
         backends.archive,
         Arc::new(settings),
         erasure,
-    );
+        outbound.payments,
+    )
+    .with_comparison_day(day);
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));
     }

@@ -265,6 +265,24 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         code: Code::Job(&shared::jobs::DATABASE_MAINTENANCE),
     },
     FunctionDef {
+        name: "PaymentReconciliation",
+        trigger: Trigger::Timer {
+            schedule: "0 */5 * * * *",
+        },
+        trigger_binding: TIMER_BINDING,
+        outputs: &[],
+        code: Code::Job(&shared::jobs::PAYMENT_RECONCILIATION),
+    },
+    FunctionDef {
+        name: "PaymentDailyReconciliation",
+        trigger: Trigger::Timer {
+            schedule: "0 30 1 * * *",
+        },
+        trigger_binding: TIMER_BINDING,
+        outputs: &[],
+        code: Code::Job(&shared::jobs::PAYMENT_DAILY_RECONCILIATION),
+    },
+    FunctionDef {
         name: "GDPRDataAnonymization",
         trigger: Trigger::Queue {
             queue: "gdpr-requests",

@@ -206,6 +206,8 @@ impl Outbound {
             webhook_ids: settings.webhook_ids.clone(),
             webhook_tolerance: settings.webhook_tolerance,
             extra_cert_origins,
+            timeout: settings.timeout,
+            breaker_open_for: settings.breaker_open_for,
         })
         .map_err(StartError::Payments)?;
         let mut registry = OutboundRegistry::new();

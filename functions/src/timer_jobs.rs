@@ -11,6 +11,7 @@ use shared::archive::ArchiveStore;
 use shared::config::Settings;
 use shared::erasure::ErasureContext;
 use shared::jobs::{run_job, Job, JobContext, Outcome, RunOptions, Trigger};
+use shared::payments::PaymentGateway;
 use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
 use shared::store::Store;
 
@@ -18,13 +19,15 @@ use crate::invoke::{FunctionError, TIMER_BINDING};
 use crate::startup::AppState;
 
 /// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
-/// or the Blob container, see [`shared::archive::open`]), the settings, and what the GDPR
-/// erasure of long-inactive customers needs (`erasure`).
+/// or the Blob container, see [`shared::archive::open`]), the settings, what the GDPR
+/// erasure of long-inactive customers needs (`erasure`), and the payment gateway the payment
+/// reconciliation asks (`None` when payments are not configured).
 pub fn job_context(
     store: Arc<dyn Store>,
     archive: Arc<dyn ArchiveStore>,
     settings: Arc<Settings>,
     erasure: ErasureContext,
+    payments: Option<Arc<dyn PaymentGateway>>,
 ) -> JobContext {
     JobContext::new(
         store,
@@ -34,6 +37,7 @@ pub fn job_context(
         erasure,
     )
     .with_erasure_requeue_after(settings.outbox.erasure_requeue_after)
+    .with_payments(payments, settings.payments.settle_after)
 }
 
 /// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the
@@ -49,6 +53,7 @@ pub async fn run_timer(
         state.archive.clone(),
         state.settings.clone(),
         state.erasure.clone(),
+        state.outbound.payments.clone(),
     );
     let options = RunOptions {
         trigger: Trigger::Timer,

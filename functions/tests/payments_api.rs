@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use shared::auth::{DevIssuer, DevSubject, Role};
 use shared::config::PaymentSettings;
 use shared::domain::tenant::TenantId;
+use shared::jobs::{run_job, Job, JobReport, RunOptions, Trigger};
 use tokio::net::TcpListener;
 
 use common::Reply;
@@ -68,6 +69,12 @@ struct PayApp {
 
 impl PayApp {
     async fn start() -> Self {
+        Self::start_with_timeout(Duration::from_secs(10)).await
+    }
+
+    /// The app whose calls to PayPal give up after `timeout` (a `sandbox-timeout` source
+    /// answers its first attempts after 1.5 s here).
+    async fn start_with_timeout(timeout: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         common::jwks::install_dev_key(dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -85,6 +92,9 @@ impl PayApp {
             client_secret: Some(sandbox.config().client_secret.clone()),
             webhook_ids: vec![sandbox.config().webhook_id.clone()],
             webhook_tolerance: Duration::from_secs(300),
+            settle_after: Duration::from_secs(300),
+            timeout,
+            breaker_open_for: Duration::from_secs(1),
         };
         state.parts_mut().outbound =
             Outbound::from_settings(&settings, vec![sandbox.base_url().to_owned()]).unwrap();
@@ -213,6 +223,26 @@ impl PayApp {
             .await
             .unwrap();
         serde_json::to_string(&records).unwrap()
+    }
+
+    /// Runs `job` now, as its timer would, settling anything unsettled at once and comparing
+    /// `day` (default yesterday).
+    async fn run_job(&self, job: &'static Job, day: Option<chrono::NaiveDate>) -> JobReport {
+        let context = function_app::timer_jobs::job_context(
+            self.state.store.clone(),
+            self.state.archive.clone(),
+            self.state.settings.clone(),
+            self.state.erasure.clone(),
+            self.state.outbound.payments.clone(),
+        )
+        .with_payments(self.state.outbound.payments.clone(), Duration::ZERO)
+        .with_comparison_day(day);
+        let options = RunOptions {
+            trigger: Trigger::Timer,
+            dry_run: false,
+            is_past_due: false,
+        };
+        run_job(job, &context, options).await
     }
 
     /// Polls `GET /payments/{id}` until its status is `status` (at most 8 s).
@@ -570,4 +600,202 @@ async fn an_unreachable_gateway_leaves_the_payment_pending_and_a_retry_resumes_i
     resumed.expect_status(201);
     assert_eq!(resumed.body["id"], id.as_str(), "the same payment, resumed");
     assert_eq!(resumed.body["status"], "captured");
+}
+
+#[tokio::test]
+async fn a_timed_out_payment_stays_unknown_until_reconciliation_settles_it_once() {
+    let app = PayApp::start_with_timeout(Duration::from_secs(1)).await;
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+    // The first attempt reaches PayPal and is answered after 1.5 s (the client gives up after
+    // 1 s); PayPal then goes silent, so the retries with the same request id get no answer.
+    let paying = app.pay(&client, "slow-1", &order, "sandbox-timeout");
+    let outage = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        app.http
+            .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
+            .json(&json!({"mode": "refuse"}))
+            .send()
+            .await
+            .unwrap();
+    };
+    let (first, ()) = tokio::join!(paying, outage);
+    first.expect_status(202);
+    assert_eq!(first.body["status"], "unknown", "never reported failed");
+    app.http
+        .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
+        .json(&json!({"mode": "none"}))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let id = first.body["id"].as_str().unwrap().to_owned();
+
+    let mut reports = Vec::new();
+    for _ in 0..4 {
+        let report = app
+            .run_job(&shared::jobs::PAYMENT_RECONCILIATION, None)
+            .await;
+        assert_eq!(report.outcome.as_str(), "finished", "{report:?}");
+        reports.push(report);
+        if app.get(&format!("/payments/{id}"), &client).await.body["status"] == "captured" {
+            break;
+        }
+    }
+    let settled = app.get(&format!("/payments/{id}"), &client).await;
+    assert_eq!(settled.body["status"], "captured", "{reports:?}");
+    assert_eq!(settled.body["capturedCents"], 2500);
+    let settled_count: u64 = reports
+        .iter()
+        .map(|report| report.totals.get("paymentsSettled").copied().unwrap_or(0))
+        .sum();
+    assert!(settled_count >= 1, "{reports:?}");
+
+    let again = app
+        .run_job(&shared::jobs::PAYMENT_RECONCILIATION, None)
+        .await;
+    assert!(again.totals.is_empty(), "nothing left to settle: {again:?}");
+    let sandbox = app.sandbox_state().await;
+    assert_eq!(sandbox["captures"], 1, "captured exactly once: {sandbox}");
+    assert!(
+        app.outbox_text().await.contains("\"captured\""),
+        "the capture is announced on payment-events"
+    );
+}
+
+#[tokio::test]
+async fn reconciliation_stops_while_the_gateway_is_down_and_settles_after() {
+    let app = PayApp::start().await;
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+    let outage = |mode: &'static str| {
+        app.http
+            .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
+            .json(&json!({"mode": mode}))
+            .send()
+    };
+    outage("unavailable").await.unwrap();
+    let down = app.pay(&client, "drill-1", &order, "sandbox-ok").await;
+    let id = down.expect_problem(503)["paymentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let during = app
+        .run_job(&shared::jobs::PAYMENT_RECONCILIATION, None)
+        .await;
+    assert_eq!(during.outcome.as_str(), "partial", "{during:?}");
+    assert!(
+        during.findings.contains_key("gatewayUnavailable"),
+        "{during:?}"
+    );
+    assert_eq!(during.left.get("unsettledPayments"), Some(&1), "{during:?}");
+    assert_eq!(
+        app.get(&format!("/payments/{id}"), &client).await.body["status"],
+        "pending"
+    );
+
+    outage("none").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the breaker lets a probe through
+    let after = app
+        .run_job(&shared::jobs::PAYMENT_RECONCILIATION, None)
+        .await;
+    assert_eq!(after.outcome.as_str(), "finished", "{after:?}");
+    let settled = app.get(&format!("/payments/{id}"), &client).await;
+    assert_eq!(settled.body["status"], "captured");
+    assert_eq!(app.sandbox_state().await["captures"], 1);
+    let retry = app.pay(&client, "drill-1", &order, "sandbox-ok").await;
+    assert_eq!(
+        retry.status, 200,
+        "the client's retry replays: {:?}",
+        retry.body
+    );
+    assert_eq!(retry.body["status"], "captured");
+}
+
+#[tokio::test]
+async fn the_daily_comparison_matches_the_gateway_and_reports_each_mismatch() {
+    let app = PayApp::start().await;
+    let admin = app.admin();
+    let mut ids = Vec::new();
+    for key in ["day-1", "day-2"] {
+        let (customer, order) = app.order().await;
+        let paid = app
+            .pay(&app.client_of(&customer), key, &order, "sandbox-ok")
+            .await;
+        ids.push(
+            paid.expect_status(201).body["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    app.post_keyed(
+        &format!("/payments/{}/refund", ids[0]),
+        &admin,
+        "day-refund",
+        &json!({"amountCents": 500}),
+    )
+    .await
+    .expect_status(201);
+    let today = chrono::Utc::now().date_naive();
+
+    let clean = app
+        .run_job(&shared::jobs::PAYMENT_DAILY_RECONCILIATION, Some(today))
+        .await;
+    assert_eq!(clean.outcome.as_str(), "finished", "{clean:?}");
+    assert_eq!(clean.findings["mismatches"], json!([]), "{clean:?}");
+    assert_eq!(clean.findings["gatewayTransactions"], 3, "{clean:?}");
+
+    // A refund the store learnt of (as from the gateway's dashboard) that the gateway's books
+    // lack, and a capture amount that differs.
+    let tenant = TenantId::new(TENANT).unwrap();
+    let mut elsewhere = shared::domain::payment::PaymentUpdate::release(
+        shared::domain::payment::UpdateSource::Reconciliation,
+    );
+    elsewhere.refund = Some(shared::domain::payment::RefundUpdate {
+        refund_id: None,
+        gateway_refund_id: Some("REFUND-NOT-AT-GATEWAY".into()),
+        status: shared::domain::payment::RefundStatus::Completed,
+        amount_cents: Some(100),
+    });
+    let audit =
+        shared::domain::audit::AuditEntry::now(TENANT, "test", "t", "payment", &ids[1], "c");
+    app.state
+        .store
+        .update_payment(&tenant, &ids[1], &elsewhere, None, audit)
+        .await
+        .unwrap();
+    let db = app._dir.path().join("app.db");
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let changed = connection
+        .execute(
+            "UPDATE payments SET doc = json_set(doc, '$.capturedCents', 2400) WHERE id = ?1",
+            [&ids[0]],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let found = app
+        .run_job(&shared::jobs::PAYMENT_DAILY_RECONCILIATION, Some(today))
+        .await;
+    let mismatches = found.findings["mismatches"].as_array().unwrap().clone();
+    assert_eq!(mismatches.len(), 2, "{mismatches:?}");
+    assert!(mismatches.iter().any(|m| m["kind"] == "missingThere"
+        && m["movement"] == "refund"
+        && m["transactionId"] == "REFUND-NOT-AT-GATEWAY"
+        && m["paymentId"] == ids[1].as_str()));
+    assert!(mismatches.iter().any(|m| m["kind"] == "amountDiffers"
+        && m["movement"] == "capture"
+        && m["gatewayCents"] == 2500
+        && m["storeCents"] == 2400));
+    assert_eq!(found.totals.get("missingThere"), Some(&1));
+    assert_eq!(found.totals.get("amountDiffers"), Some(&1));
+    let trail = app.get("/audit/logs?action=payment.mismatch", &admin).await;
+    assert_eq!(
+        trail.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "one audit entry per mismatch: {:?}",
+        trail.body
+    );
 }

@@ -234,6 +234,14 @@ pub struct PaymentSettings {
     pub webhook_ids: Vec<String>,
     /// How far a webhook's transmission time may be from now (`PAYPAL_WEBHOOK_TOLERANCE_SECONDS`).
     pub webhook_tolerance: Duration,
+    /// How long a payment may stay pending, unknown or authorized (or a refund pending or
+    /// unknown) before `PaymentReconciliation` settles it (`PAYMENT_SETTLE_AFTER_SECONDS`).
+    pub settle_after: Duration,
+    /// How long one call to PayPal may take, retries included (`PAYPAL_TIMEOUT_SECONDS`); a
+    /// call sent and not answered by then leaves its payment `unknown` for reconciliation.
+    pub timeout: Duration,
+    /// How long PayPal's circuit breaker stays open before a probe (`PAYPAL_BREAKER_OPEN_SECONDS`).
+    pub breaker_open_for: Duration,
 }
 
 impl std::fmt::Debug for PaymentSettings {
@@ -244,6 +252,9 @@ impl std::fmt::Debug for PaymentSettings {
             .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
             .field("webhook_ids", &self.webhook_ids)
             .field("webhook_tolerance", &self.webhook_tolerance)
+            .field("settle_after", &self.settle_after)
+            .field("timeout", &self.timeout)
+            .field("breaker_open_for", &self.breaker_open_for)
             .finish()
     }
 }
@@ -416,6 +427,21 @@ impl Settings {
                     "PAYPAL_WEBHOOK_TOLERANCE_SECONDS",
                     300,
                     10..=3_600,
+                )?),
+                settle_after: Duration::from_secs(reader.number(
+                    "PAYMENT_SETTLE_AFTER_SECONDS",
+                    300,
+                    0..=86_400,
+                )?),
+                timeout: Duration::from_secs(reader.number(
+                    "PAYPAL_TIMEOUT_SECONDS",
+                    10,
+                    1..=120,
+                )?),
+                breaker_open_for: Duration::from_secs(reader.number(
+                    "PAYPAL_BREAKER_OPEN_SECONDS",
+                    30,
+                    1..=600,
                 )?),
             },
             local: LocalSettings {

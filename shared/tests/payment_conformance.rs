@@ -72,6 +72,7 @@ fn payment(id: &str, order: &str, customer: &str, key: &str, age: Duration) -> P
         currency: "EUR".into(),
         status: PaymentStatus::Pending,
         captured_cents: 0,
+        captured_at: None,
         refunded_cents: 0,
         gateway: GatewayRefs::default(),
         failure_code: None,

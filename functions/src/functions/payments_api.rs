@@ -222,6 +222,7 @@ fn new_payment(
         currency: order.currency.clone(),
         status: PaymentStatus::Pending,
         captured_cents: 0,
+        captured_at: None,
         refunded_cents: 0,
         gateway: GatewayRefs::default(),
         failure_code: None,

@@ -168,6 +168,9 @@ var appSettings = [
   { name: 'PAYPAL_CLIENT_SECRET', value: '@Microsoft.KeyVault(SecretUri=${paypal.clientSecretSecretUri})' }
   { name: 'PAYPAL_WEBHOOK_IDS', value: '@Microsoft.KeyVault(SecretUri=${paypal.webhookIdsSecretUri})' }
   { name: 'PAYPAL_WEBHOOK_TOLERANCE_SECONDS', value: '300' }
+  { name: 'PAYPAL_TIMEOUT_SECONDS', value: '10' }
+  { name: 'PAYPAL_BREAKER_OPEN_SECONDS', value: '30' }
+  { name: 'PAYMENT_SETTLE_AFTER_SECONDS', value: '300' }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }
   { name: 'RETENTION_INACTIVE_CUSTOMER_YEARS', value: string(tuning.retentionInactiveCustomerYears) }

@@ -19,6 +19,8 @@ pub mod lease;
 mod maintenance;
 mod notification_cleanup;
 mod outbox_upkeep;
+mod payment_comparison;
+mod payment_reconciliation;
 pub mod policy;
 pub mod progress;
 pub mod report;
@@ -31,12 +33,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use checkpoint::Checkpoint;
+pub use payment_comparison::{day_window, previous_day, Mismatch};
 pub use progress::{NoProgress, Progress};
 pub use report::{JobReport, Outcome};
 
 use crate::archive::{ArchiveError, ArchiveStore};
 use crate::config::{JobSettings, RetentionSettings};
 use crate::erasure::ErasureContext;
+use crate::payments::PaymentGateway;
 use crate::store::{Store, StoreError};
 
 /// A housekeeping job: its name (the name of the timer function that runs it), its steps, and
@@ -109,6 +113,19 @@ job!(
     "DatabaseMaintenance",
     maintenance
 );
+job!(
+    /// Settles unknown and stale payments and refunds by asking the gateway again with the
+    /// same idempotency keys.
+    PAYMENT_RECONCILIATION,
+    "PaymentReconciliation",
+    payment_reconciliation
+);
+job!(
+    /// Compares the gateway's transactions of the previous day with the store.
+    PAYMENT_DAILY_RECONCILIATION,
+    "PaymentDailyReconciliation",
+    payment_comparison
+);
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +159,12 @@ pub struct JobContext {
     pub lease_ttl: Duration,
     /// How long an erasure request may stay `accepted` before maintenance announces it again.
     pub erasure_requeue_after: Duration,
+    /// The payment gateway reconciliation asks (`None`: payments are not configured).
+    pub payments: Option<Arc<dyn PaymentGateway>>,
+    /// How long a payment may stay pending or authorized before reconciliation settles it.
+    pub payment_settle_after: Duration,
+    /// The UTC day `PaymentDailyReconciliation` compares (`None`: the previous day).
+    pub comparison_day: Option<chrono::NaiveDate>,
 }
 
 impl JobContext {
@@ -161,11 +184,31 @@ impl JobContext {
             progress: Arc::new(NoProgress),
             lease_ttl: lease::DEFAULT_LEASE_TTL,
             erasure_requeue_after: Duration::from_secs(30 * 60),
+            payments: None,
+            payment_settle_after: Duration::from_secs(5 * 60),
+            comparison_day: None,
         }
+    }
+
+    /// Reconciliation asks `gateway`; a payment unsettled for `settle_after` is its to settle.
+    pub fn with_payments(
+        mut self,
+        gateway: Option<Arc<dyn PaymentGateway>>,
+        settle_after: Duration,
+    ) -> Self {
+        self.payments = gateway;
+        self.payment_settle_after = settle_after;
+        self
     }
 
     pub fn with_erasure_requeue_after(mut self, after: Duration) -> Self {
         self.erasure_requeue_after = after;
+        self
+    }
+
+    /// `PaymentDailyReconciliation` compares `day` instead of the previous day.
+    pub fn with_comparison_day(mut self, day: Option<chrono::NaiveDate>) -> Self {
+        self.comparison_day = day;
         self
     }
 
@@ -200,6 +243,9 @@ pub(crate) enum JobError {
         customer_id: String,
         reason: String,
     },
+    /// The payment gateway could not answer (the run is retried by the next timer).
+    #[error("{step}: the payment gateway failed: {reason}")]
+    Gateway { step: &'static str, reason: String },
     #[error("the job's checkpoint cannot be read: {0}; fix: remove it (job_checkpoints row) to start over")]
     Checkpoint(String),
 }

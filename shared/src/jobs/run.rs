@@ -30,6 +30,8 @@ pub struct Run<'a> {
     processed: u64,
     /// The store's count of throttled requests when the run started.
     throttled_at_start: u64,
+    /// Audit entries the job adds to the run's own (one per reconciliation mismatch).
+    pub(crate) extra_audit: Vec<AuditEntry>,
 }
 
 impl<'a> Run<'a> {
@@ -52,6 +54,7 @@ impl<'a> Run<'a> {
             last_renewal: Instant::now(),
             processed: 0,
             throttled_at_start: context.store.throttled_requests(),
+            extra_audit: Vec::new(),
             report: JobReport {
                 job: job.as_str().to_owned(),
                 run_id,
@@ -237,6 +240,7 @@ impl<'a> Run<'a> {
                 entry.at = self.report.finished_at;
                 entry
             })
+            .chain(self.extra_audit.iter().cloned())
             .collect()
     }
 

@@ -7,7 +7,12 @@
 //! every attempt, so a retry never pays twice; a call that was sent and got no answer ends in
 //! [`GatewayError::OutcomeUnknown`], never in a failure.
 
+mod outcome;
 pub mod paypal;
+mod requests;
+
+pub use outcome::{RefundOutcome, StepOutcome};
+pub use requests::void_key;
 
 use chrono::{DateTime, Utc};
 

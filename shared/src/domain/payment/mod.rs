@@ -227,6 +227,13 @@ pub struct Payment {
     pub currency: String,
     pub status: PaymentStatus,
     pub captured_cents: i64,
+    /// When the store learnt of the capture (the daily comparison's day of a capture).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::domain::timestamp::option::serialize"
+    )]
+    pub captured_at: Option<DateTime<Utc>>,
     /// Completed refunds only.
     pub refunded_cents: i64,
     #[serde(default)]

@@ -78,6 +78,15 @@ impl PaymentUpdate {
             source,
         }
     }
+
+    /// An update that only lets go of the payment (the request or run holding it is done).
+    pub fn release(source: UpdateSource) -> Self {
+        Self {
+            status: None,
+            release_in_flight: true,
+            ..Self::status(PaymentStatus::Pending, source)
+        }
+    }
 }
 
 /// What applying an update did.
@@ -97,7 +106,7 @@ impl Payment {
         self.gateway.merge(&update.gateway);
         applied.changed |= before != self.gateway;
         if let Some(status) = update.status {
-            self.apply_status(status, update, &mut applied);
+            self.apply_status(status, update, now, &mut applied);
         }
         if self.payer.is_none() && update.payer.is_some() {
             self.payer.clone_from(&update.payer);
@@ -120,6 +129,7 @@ impl Payment {
         &mut self,
         status: PaymentStatus,
         update: &PaymentUpdate,
+        now: DateTime<Utc>,
         applied: &mut Applied,
     ) {
         if status == self.status || !self.status.may_become(status) {
@@ -133,6 +143,7 @@ impl Payment {
                 .push((PaymentEventType::Authorized, self.amount_cents)),
             PaymentStatus::Captured => {
                 self.captured_cents = update.captured_cents.unwrap_or(self.amount_cents);
+                self.captured_at = Some(now);
                 applied
                     .events
                     .push((PaymentEventType::Captured, self.captured_cents));
@@ -228,6 +239,7 @@ mod tests {
             currency: "EUR".into(),
             status,
             captured_cents: if status.is_captured() { 1_000 } else { 0 },
+            captured_at: None,
             refunded_cents: 0,
             gateway: GatewayRefs::default(),
             failure_code: None,

@@ -37,6 +37,10 @@ pub struct PayPalSetup {
     pub webhook_tolerance: std::time::Duration,
     /// Certificate origins trusted besides PayPal's hosts (a local sandbox's `http://127.0.0.1:port`).
     pub extra_cert_origins: Vec<String>,
+    /// How long one call may take, retries included (the outbound client's total timeout).
+    pub timeout: std::time::Duration,
+    /// How long the circuit breaker stays open before it lets a probe through.
+    pub breaker_open_for: std::time::Duration,
 }
 
 impl PayPalGateway {
@@ -46,11 +50,11 @@ impl PayPalGateway {
 
     /// The gateway for `setup`, and its outbound client (for readiness).
     pub fn connect(setup: PayPalSetup) -> Result<(Self, OutboundClient), OutboundError> {
-        let outbound = OutboundClient::new(PayPalClient::outbound_config(
-            setup.base_url,
-            setup.client_id,
-            setup.client_secret,
-        ))?;
+        let mut config =
+            PayPalClient::outbound_config(setup.base_url, setup.client_id, setup.client_secret);
+        config.total_timeout = setup.timeout;
+        config.breaker.open_for = setup.breaker_open_for;
+        let outbound = OutboundClient::new(config)?;
         let mut webhooks = WebhookConfig::new(setup.webhook_ids);
         webhooks.tolerance = setup.webhook_tolerance;
         webhooks.extra_cert_origins = setup.extra_cert_origins;
