@@ -1,263 +1,16 @@
-//! `PaymentsApi` over real HTTP on loopback: the app on SQLite in a temporary directory, its
-//! PayPal adapter pointed at the PayPal sandbox on loopback, whose signed webhooks go to the
-//! app's `/api/v1/payments/webhooks/paypal`.
+//! `PaymentsApi` and the payment reconciliation over real HTTP on loopback, against the PayPal
+//! sandbox ([`common::pay_app::PayApp`]).
 
 mod common;
 
 use std::time::Duration;
 
-use function_app::app::handler_router;
-use function_app::local::sandbox::paypal::{PayPalSandbox, RunningSandbox, SandboxConfig};
-use function_app::startup::{AppState, Mode, Outbound};
 use serde_json::{json, Value};
-use shared::auth::{DevIssuer, DevSubject, Role};
-use shared::config::PaymentSettings;
+use shared::auth::Role;
 use shared::domain::tenant::TenantId;
-use shared::jobs::{run_job, Job, JobReport, RunOptions, Trigger};
-use tokio::net::TcpListener;
 
+use common::pay_app::{PayApp, TENANT};
 use common::Reply;
-
-/// The app's answers to the sandbox's webhook deliveries: (status, body), in order.
-type Answers = std::sync::Arc<std::sync::Mutex<Vec<(u16, Value)>>>;
-
-/// A pass-through between the sandbox and the app's webhook route that keeps the app's
-/// answers (the sandbox delivers in the background). Returns its URL.
-async fn recording_proxy(target: String, answers: Answers) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let forward = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-        let (http, target, answers) = (http.clone(), target.clone(), answers.clone());
-        async move {
-            let mut request = http.post(target).body(body.to_vec());
-            for (name, value) in headers
-                .iter()
-                .filter(|(name, _)| name.as_str().starts_with("paypal-") || *name == "content-type")
-            {
-                request = request.header(name.as_str(), value.as_bytes());
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            answers.lock().unwrap().push((status, body.clone()));
-            (
-                axum::http::StatusCode::from_u16(status).unwrap(),
-                axum::Json(body),
-            )
-        }
-    };
-    let router = axum::Router::new().route("/hook", axum::routing::post(forward));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{address}/hook")
-}
-
-const TENANT: &str = "contoso";
-
-/// The app and its sandbox.
-struct PayApp {
-    base: String,
-    http: reqwest::Client,
-    dev: DevIssuer,
-    state: AppState,
-    sandbox: RunningSandbox,
-    webhook_answers: Answers,
-    _dir: tempfile::TempDir,
-}
-
-impl PayApp {
-    async fn start() -> Self {
-        Self::start_with_timeout(Duration::from_secs(10)).await
-    }
-
-    /// The app whose calls to PayPal give up after `timeout` (a `sandbox-timeout` source
-    /// answers its first attempts after 1.5 s here).
-    async fn start_with_timeout(timeout: Duration) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        common::jwks::install_dev_key(dir.path());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let mut config = SandboxConfig::generated();
-        let webhook_answers = Answers::default();
-        let app_hook = format!("http://{address}/api/v1/payments/webhooks/paypal");
-        config.webhook_url = Some(recording_proxy(app_hook, webhook_answers.clone()).await);
-        config.speed = 20.0;
-        let sandbox = PayPalSandbox::start(config).await.unwrap();
-        let mut state = AppState::open(common::settings(dir.path(), &[]), Mode::Local).unwrap();
-        let settings = PaymentSettings {
-            base_url: Some(sandbox.base_url().to_owned()),
-            client_id: Some(sandbox.config().client_id.clone()),
-            client_secret: Some(sandbox.config().client_secret.clone()),
-            webhook_ids: vec![sandbox.config().webhook_id.clone()],
-            webhook_tolerance: Duration::from_secs(300),
-            settle_after: Duration::from_secs(300),
-            timeout,
-            breaker_open_for: Duration::from_secs(1),
-        };
-        state.parts_mut().outbound =
-            Outbound::from_settings(&settings, vec![sandbox.base_url().to_owned()]).unwrap();
-        let router = handler_router(state.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        let dev = DevIssuer::load_or_create(dir.path()).unwrap();
-        Self {
-            base: format!("http://{address}"),
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            dev,
-            state,
-            sandbox,
-            webhook_answers,
-            _dir: dir,
-        }
-    }
-
-    fn token(&self, subject: DevSubject) -> String {
-        let tenant = TenantId::new(TENANT).unwrap();
-        self.dev
-            .token(&tenant, subject, Duration::from_secs(3600))
-            .unwrap()
-    }
-
-    fn admin(&self) -> String {
-        self.employee(&[Role::Admin])
-    }
-
-    fn employee(&self, roles: &[Role]) -> String {
-        self.token(DevSubject::Employee {
-            roles: roles.iter().copied().collect(),
-        })
-    }
-
-    fn client_of(&self, customer_id: &str) -> String {
-        self.token(DevSubject::Client {
-            customer_id: customer_id.to_owned(),
-        })
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(token)
-    }
-
-    async fn post(&self, path: &str, token: &str, body: &Value) -> Reply {
-        Reply::read(self.request(reqwest::Method::POST, path, token).json(body)).await
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        Reply::read(self.request(reqwest::Method::GET, path, token)).await
-    }
-
-    /// `POST /payments` (or a refund) with an `Idempotency-Key`.
-    async fn post_keyed(&self, path: &str, token: &str, key: &str, body: &Value) -> Reply {
-        Reply::read(
-            self.request(reqwest::Method::POST, path, token)
-                .header("idempotency-key", key)
-                .json(body),
-        )
-        .await
-    }
-
-    async fn pay(&self, token: &str, key: &str, order_id: &str, vault_id: &str) -> Reply {
-        let body = json!({"orderId": order_id, "paymentSource": {"vaultId": vault_id}});
-        self.post_keyed("/payments", token, key, &body).await
-    }
-
-    /// A customer with a pending order of 2 × 12.50 EUR: (customer id, order id).
-    async fn order(&self) -> (String, String) {
-        let admin = self.admin();
-        let customer = self
-            .post(
-                "/customers",
-                &admin,
-                &json!({"name": "Ada Payer", "email": "ada@example.com"}),
-            )
-            .await;
-        let customer = customer.expect_status(201).body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let product = self
-            .post("/products", &admin, &json!({"name": "Widget", "category": "tools", "priceCents": 1250, "currency": "EUR", "stock": 100}))
-            .await;
-        let product = product.expect_status(201).body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let order = self
-            .post(
-                "/orders",
-                &admin,
-                &json!({"customerId": customer, "items": [{"productId": product, "quantity": 2}]}),
-            )
-            .await;
-        let order = order.expect_status(201).body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        (customer, order)
-    }
-
-    async fn sandbox_state(&self) -> Value {
-        self.http
-            .get(format!("{}/sandbox/state", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// The outbox records of the tenant not relayed yet, as text.
-    async fn outbox_text(&self) -> String {
-        let tenant = TenantId::new(TENANT).unwrap();
-        let records = self
-            .state
-            .ports
-            .outbox
-            .pending_outbox(&tenant)
-            .await
-            .unwrap();
-        serde_json::to_string(&records).unwrap()
-    }
-
-    /// Runs `job` now, as its timer would, settling anything unsettled at once and comparing
-    /// `day` (default yesterday).
-    async fn run_job(&self, job: &'static Job, day: Option<chrono::NaiveDate>) -> JobReport {
-        let context = function_app::timer_jobs::job_context(
-            self.state.store.clone(),
-            self.state.archive.clone(),
-            self.state.settings.clone(),
-            self.state.erasure.clone(),
-            self.state.outbound.payments.clone(),
-        )
-        .with_payments(self.state.outbound.payments.clone(), Duration::ZERO)
-        .with_comparison_day(day);
-        let options = RunOptions {
-            trigger: Trigger::Timer,
-            dry_run: false,
-            is_past_due: false,
-        };
-        run_job(job, &context, options).await
-    }
-
-    /// Polls `GET /payments/{id}` until its status is `status` (at most 8 s).
-    async fn wait_for_status(&self, id: &str, status: &str) -> Value {
-        let admin = self.admin();
-        let deadline = std::time::Instant::now() + Duration::from_secs(8);
-        loop {
-            let reply = self.get(&format!("/payments/{id}"), &admin).await;
-            if reply.body["status"] == status || std::time::Instant::now() > deadline {
-                return reply.body;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_payment_is_captured_once_and_replayed_with_its_key() {
@@ -574,13 +327,7 @@ async fn an_unreachable_gateway_leaves_the_payment_pending_and_a_retry_resumes_i
     let app = PayApp::start().await;
     let (customer, order) = app.order().await;
     let client = app.client_of(&customer);
-    let outage = |mode: &'static str| {
-        app.http
-            .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
-            .json(&json!({"mode": mode}))
-            .send()
-    };
-    outage("unavailable").await.unwrap();
+    app.outage("unavailable").await;
     let down = app.pay(&client, "down-1", &order, "sandbox-ok").await;
     let problem = down.expect_problem(503).clone();
     assert!(down.header("retry-after").is_some());
@@ -588,7 +335,7 @@ async fn an_unreachable_gateway_leaves_the_payment_pending_and_a_retry_resumes_i
     let pending = app.get(&format!("/payments/{id}"), &client).await;
     assert_eq!(pending.body["status"], "pending");
 
-    outage("none").await.unwrap();
+    app.outage("none").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(8);
     let resumed = loop {
         let reply = app.pay(&client, "down-1", &order, "sandbox-ok").await;
@@ -612,22 +359,12 @@ async fn a_timed_out_payment_stays_unknown_until_reconciliation_settles_it_once(
     let paying = app.pay(&client, "slow-1", &order, "sandbox-timeout");
     let outage = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        app.http
-            .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
-            .json(&json!({"mode": "refuse"}))
-            .send()
-            .await
-            .unwrap();
+        app.outage("refuse").await;
     };
     let (first, ()) = tokio::join!(paying, outage);
     first.expect_status(202);
     assert_eq!(first.body["status"], "unknown", "never reported failed");
-    app.http
-        .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
-        .json(&json!({"mode": "none"}))
-        .send()
-        .await
-        .unwrap();
+    app.outage("none").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let id = first.body["id"].as_str().unwrap().to_owned();
 
@@ -668,13 +405,7 @@ async fn reconciliation_stops_while_the_gateway_is_down_and_settles_after() {
     let app = PayApp::start().await;
     let (customer, order) = app.order().await;
     let client = app.client_of(&customer);
-    let outage = |mode: &'static str| {
-        app.http
-            .post(format!("{}/sandbox/outage", app.sandbox.base_url()))
-            .json(&json!({"mode": mode}))
-            .send()
-    };
-    outage("unavailable").await.unwrap();
+    app.outage("unavailable").await;
     let down = app.pay(&client, "drill-1", &order, "sandbox-ok").await;
     let id = down.expect_problem(503)["paymentId"]
         .as_str()
@@ -695,7 +426,7 @@ async fn reconciliation_stops_while_the_gateway_is_down_and_settles_after() {
         "pending"
     );
 
-    outage("none").await.unwrap();
+    app.outage("none").await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // the breaker lets a probe through
     let after = app
         .run_job(&shared::jobs::PAYMENT_RECONCILIATION, None)

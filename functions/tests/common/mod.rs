@@ -102,6 +102,7 @@ pub fn client() -> reqwest::Client {
 // ---------------------------------------------------------------------------------------------
 
 pub mod jwks;
+pub mod pay_app;
 pub mod process;
 
 /// The whole app in local mode on a loopback port (as `handler local` serves it: the local

@@ -9,8 +9,9 @@
 //!
 //! A payment some request holds (`in_flight_until` in the future) is left to it. When the
 //! gateway cannot be reached the run stops at once and counts what is left; the next run
-//! resumes. Counts per tenant: `paymentsSettled`, `refundsSettled`, `stillUnknown`,
-//! `declined`, `heldElsewhere`.
+//! resumes. Counts per tenant (payments, and refunds apart): `paymentsSettled` (captured),
+//! `declined` (failed or voided), `stillUnknown`, `stillUnsettled` (PayPal holds the capture
+//! pending), `refundsSettled`, `heldElsewhere`.
 
 use std::collections::HashSet;
 
@@ -138,6 +139,23 @@ impl Settling<'_, '_> {
     /// authorization not captured, or a capture whose answer was lost).
     async fn payment_steps(&mut self) -> Result<Settled, JobError> {
         let status = self.payment.status;
+        if !status.is_unsettled() {
+            return Ok(Settled::Done);
+        }
+        let end = self.replay_steps(status).await?;
+        let kind = match self.payment.status {
+            PaymentStatus::Unknown => "stillUnknown",
+            PaymentStatus::Failed | PaymentStatus::Voided => "declined",
+            status if status.is_unsettled() => "stillUnsettled",
+            _ => "paymentsSettled",
+        };
+        if end == Settled::Done {
+            self.run.report.add(self.tenant.as_str(), kind, 1);
+        }
+        Ok(end)
+    }
+
+    async fn replay_steps(&mut self, status: PaymentStatus) -> Result<Settled, JobError> {
         let authorized = self.payment.gateway.authorization_id.is_some();
         if matches!(status, PaymentStatus::Pending | PaymentStatus::Unknown) && !authorized {
             let result = self
@@ -174,13 +192,7 @@ impl Settling<'_, '_> {
     async fn record(&mut self, outcome: StepOutcome) -> Result<bool, JobError> {
         match outcome {
             StepOutcome::Record(update) => {
-                let kind = match update.status {
-                    Some(PaymentStatus::Unknown) => "stillUnknown",
-                    Some(PaymentStatus::Failed) => "declined",
-                    _ => "paymentsSettled",
-                };
                 self.write(&update, "payment.reconcile").await?;
-                self.run.report.add(self.tenant.as_str(), kind, 1);
                 Ok(false)
             }
             StepOutcome::NotSent { reason, .. } => {
