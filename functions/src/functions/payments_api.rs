@@ -226,6 +226,7 @@ fn new_payment(
         gateway: GatewayRefs::default(),
         failure_code: None,
         payer: None,
+        erasure: None,
         refunds: Vec::new(),
         // Scoped to the order's customer, as order keys are: two clients choosing the same key
         // get their own payments.

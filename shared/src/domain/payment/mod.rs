@@ -7,7 +7,9 @@
 //! never moves backwards, so webhooks may arrive in any order ([`Payment::apply`]).
 //!
 //! The amounts are bookkeeping facts kept after an erasure; the payer's name and email, as the
-//! gateway reports them, are personal data and are to be stripped by an erasure (not wired yet: see the README). No card data is ever
+//! gateway reports them, are personal data: a GDPR erasure removes them (and pseudonymises the
+//! payment source and drops refund reasons) by the rules of [`crate::domain::masking`], and
+//! records which rules it applied on the payment ([`PaymentErasure`]). No card data is ever
 //! held: a payment names the gateway's payment source (a vault id or token), never a card
 //! number ([`card_number`] finds card numbers in request bodies so they can be refused).
 
@@ -177,7 +179,9 @@ impl GatewayRefs {
     }
 }
 
-/// The payer as the gateway reported them: personal data, to be stripped by an erasure (not wired yet: see the README), never logged.
+/// The payer as the gateway reported them: personal data, never logged. A GDPR erasure of the
+/// customer removes it (the payment then shows `erasure` and no `payer`), and it is never
+/// filled in again afterwards.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Payer {
@@ -185,6 +189,18 @@ pub struct Payer {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+}
+
+/// That a GDPR erasure masked the payment: under which version of the masking rules
+/// ([`crate::domain::masking::RULES_VERSION`]) and when. Ids, amounts, currency, statuses,
+/// dates and the gateway's references are kept; the payer is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentErasure {
+    /// The masking rules applied (`gdpr-masking-...`).
+    pub rules_version: String,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
+    pub erased_at: DateTime<Utc>,
 }
 
 /// Money given back from a captured payment.
@@ -236,6 +252,9 @@ pub struct Payment {
     pub failure_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<Payer>,
+    /// Set when a GDPR erasure of the customer masked the payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<PaymentErasure>,
     #[serde(default)]
     pub refunds: Vec<Refund>,
     /// The client's `Idempotency-Key` (sent to the gateway, suffixed per step).

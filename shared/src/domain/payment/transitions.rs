@@ -99,7 +99,8 @@ impl Payment {
         if let Some(status) = update.status {
             self.apply_status(status, update, &mut applied);
         }
-        if self.payer.is_none() && update.payer.is_some() {
+        // An erased payment never gets its payer back (a late webhook, a resumed request).
+        if self.payer.is_none() && self.erasure.is_none() && update.payer.is_some() {
             self.payer.clone_from(&update.payer);
             applied.changed = true;
         }
@@ -232,6 +233,7 @@ mod tests {
             gateway: GatewayRefs::default(),
             failure_code: None,
             payer: None,
+            erasure: None,
             refunds: Vec::new(),
             idempotency_key: "k".into(),
             request_hash: String::new(),
@@ -306,6 +308,23 @@ mod tests {
         assert!(!again.changed);
         assert_eq!(paid.refunded_cents, 300);
         assert_eq!(paid.status, PaymentStatus::PartiallyRefunded);
+    }
+
+    #[test]
+    fn an_erased_payment_does_not_get_its_payer_back() {
+        let mut erased = payment(PaymentStatus::Authorized);
+        erased.erasure = Some(super::super::PaymentErasure {
+            rules_version: "v".into(),
+            erased_at: Utc::now(),
+        });
+        let mut update = webhook(PaymentStatus::Captured);
+        update.payer = Some(Payer {
+            name: Some("Ada".into()),
+            email: None,
+        });
+        let applied = erased.apply(&update, Utc::now());
+        assert!(applied.changed, "the capture still applies");
+        assert_eq!((erased.status, erased.payer), (PaymentStatus::Captured, None));
     }
 
     #[test]
