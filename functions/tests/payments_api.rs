@@ -1,9 +1,12 @@
 //! `PaymentsApi` over real HTTP on loopback: the app on SQLite in a temporary directory, its
 //! PayPal adapter pointed at the PayPal sandbox on loopback, whose signed webhooks go to the
-//! app's `/api/v1/payments/webhooks/paypal`.
+//! app's `/api/v1/payments/webhooks/paypal`. For the void that gets no answer, a pass-through
+//! between the app and the sandbox answers `503` to voids while told to.
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use function_app::app::handler_router;
@@ -53,6 +56,45 @@ async fn recording_proxy(target: String, answers: Answers) -> String {
     format!("http://{address}/hook")
 }
 
+/// A pass-through from the app to the sandbox at `target` that answers `503` to every void
+/// (`POST .../authorizations/{id}/void`) while `fail_voids` is set. Returns its URL.
+async fn void_failing_proxy(target: String, fail_voids: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let forward = move |method: reqwest::Method,
+                        uri: axum::http::Uri,
+                        headers: axum::http::HeaderMap,
+                        body: axum::body::Bytes| {
+        let (http, target, fail_voids) = (http.clone(), target.clone(), fail_voids.clone());
+        async move {
+            if uri.path().ends_with("/void") && fail_voids.load(Ordering::SeqCst) {
+                return axum::http::Response::builder()
+                    .status(503)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            }
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut request = http.request(method, format!("{target}{path}")).body(body.to_vec());
+            for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
+                request = request.header(name.as_str(), value.as_bytes());
+            }
+            let response = request.send().await.unwrap();
+            let mut reply = axum::http::Response::builder().status(response.status().as_u16());
+            for (name, value) in response.headers() {
+                reply = reply.header(name.as_str(), value.as_bytes());
+            }
+            let bytes = response.bytes().await.unwrap();
+            reply.body(axum::body::Body::from(bytes)).unwrap()
+        }
+    };
+    let router = axum::Router::new().fallback(forward);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{address}")
+}
+
 const TENANT: &str = "contoso";
 
 /// The app and its sandbox.
@@ -63,11 +105,22 @@ struct PayApp {
     state: AppState,
     sandbox: RunningSandbox,
     webhook_answers: Answers,
+    /// Voids fail with `503` while set (only when started with [`PayApp::start_with_void_fault`]).
+    fail_voids: Arc<AtomicBool>,
     _dir: tempfile::TempDir,
 }
 
 impl PayApp {
     async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// The app reaching the sandbox through [`void_failing_proxy`].
+    async fn start_with_void_fault() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(void_fault: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         common::jwks::install_dev_key(dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -79,8 +132,14 @@ impl PayApp {
         config.speed = 20.0;
         let sandbox = PayPalSandbox::start(config).await.unwrap();
         let mut state = AppState::open(common::settings(dir.path(), &[]), Mode::Local).unwrap();
+        let fail_voids = Arc::new(AtomicBool::new(false));
+        let paypal_url = if void_fault {
+            void_failing_proxy(sandbox.base_url().to_owned(), fail_voids.clone()).await
+        } else {
+            sandbox.base_url().to_owned()
+        };
         let settings = PaymentSettings {
-            base_url: Some(sandbox.base_url().to_owned()),
+            base_url: Some(paypal_url),
             client_id: Some(sandbox.config().client_id.clone()),
             client_secret: Some(sandbox.config().client_secret.clone()),
             webhook_ids: vec![sandbox.config().webhook_id.clone()],
@@ -100,6 +159,7 @@ impl PayApp {
             state,
             sandbox,
             webhook_answers,
+            fail_voids,
             _dir: dir,
         }
     }
@@ -570,4 +630,140 @@ async fn an_unreachable_gateway_leaves_the_payment_pending_and_a_retry_resumes_i
     resumed.expect_status(201);
     assert_eq!(resumed.body["id"], id.as_str(), "the same payment, resumed");
     assert_eq!(resumed.body["status"], "captured");
+}
+
+/// The audit entries with `action` about the payment `id`.
+async fn audited(app: &PayApp, action: &str, id: &str) -> usize {
+    let reply = app
+        .get(
+            &format!("/audit/logs?action={action}&targetId={id}&limit=100"),
+            &app.admin(),
+        )
+        .await;
+    reply.expect_status(200).body["items"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn a_capture_declined_after_the_authorization_voids_it() {
+    let app = PayApp::start().await;
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+
+    let declined = app
+        .pay(&client, "cd-1", &order, "sandbox-capture-decline")
+        .await;
+    let problem = declined.expect_problem(402).clone();
+    assert_eq!(
+        (&problem["failureCode"], &problem["paymentStatus"]),
+        (&json!("INSTRUMENT_DECLINED"), &json!("voided")),
+        "{problem}"
+    );
+    let id = problem["paymentId"].as_str().unwrap().to_owned();
+    let payment = app.get(&format!("/payments/{id}"), &client).await;
+    let payment = payment.expect_status(200).body.clone();
+    assert_eq!(payment["status"], "voided");
+    assert_eq!(payment["failureCode"], "INSTRUMENT_DECLINED");
+    assert_eq!(payment["capturedCents"], 0, "nothing was taken");
+    assert!(payment["gateway"]["authorizationId"].is_string(), "{payment}");
+    assert!(payment.get("inFlightUntil").is_none(), "released: {payment}");
+
+    // PayPal was asked once to void, with the payment's own request id, and announced it.
+    let state = app.sandbox_state().await;
+    assert_eq!(state["captures"], 0);
+    assert_eq!(state["request_attempts"][format!("{id}-void")], 1, "{state}");
+    let hooks: Value = app
+        .http
+        .get(format!("{}/sandbox/webhooks", app.sandbox.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        hooks["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["event_type"] == "PAYMENT.AUTHORIZATION.VOIDED"),
+        "{hooks}"
+    );
+    // Audited: the declined capture, then the void.
+    assert_eq!(audited(&app, "payment.capture.declined", &id).await, 1);
+    assert_eq!(audited(&app, "payment.void", &id).await, 1);
+    // The state machine announces no event for a void (nothing was taken).
+    let outbox = app.outbox_text().await;
+    assert!(!outbox.contains("\"failed\"") && !outbox.contains("captured"), "{outbox}");
+
+    // A replay with the same key answers the voided payment and voids nothing again.
+    let replay = app
+        .pay(&client, "cd-1", &order, "sandbox-capture-decline")
+        .await;
+    replay.expect_status(200);
+    assert_eq!(replay.body["status"], "voided");
+    let state = app.sandbox_state().await;
+    assert_eq!(state["request_attempts"][format!("{id}-void")], 1);
+    // A voided payment does not hold the order: another source pays it.
+    let paid = app.pay(&client, "cd-2", &order, "sandbox-ok").await;
+    paid.expect_status(201);
+    assert_eq!(paid.body["status"], "captured");
+}
+
+#[tokio::test]
+async fn a_void_without_an_answer_leaves_the_payment_authorized_for_reconciliation() {
+    let app = PayApp::start_with_void_fault().await;
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+    app.fail_voids.store(true, Ordering::SeqCst);
+
+    let declined = app
+        .pay(&client, "cv-1", &order, "sandbox-capture-decline")
+        .await;
+    let problem = declined.expect_problem(402).clone();
+    assert_eq!(problem["paymentStatus"], "authorized", "{problem}");
+    let id = problem["paymentId"].as_str().unwrap().to_owned();
+    let payment = app.get(&format!("/payments/{id}"), &client).await;
+    let payment = payment.expect_status(200).body.clone();
+    assert_eq!(
+        (&payment["status"], &payment["failureCode"]),
+        (&json!("authorized"), &json!("INSTRUMENT_DECLINED")),
+        "authorized with the capture's decline: {payment}"
+    );
+    assert!(payment.get("inFlightUntil").is_none(), "released: {payment}");
+    // Reconciliation's query finds it (authorized is unsettled) once it is stale.
+    let unsettled = app
+        .state
+        .ports
+        .payments
+        .unsettled_payments(chrono::Utc::now() + chrono::Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    assert!(
+        unsettled.iter().any(|p| p.id == id && p.capture_declined()),
+        "{unsettled:?}"
+    );
+    // It still holds the order until voided.
+    let other = app.pay(&client, "cv-2", &order, "sandbox-ok").await;
+    assert_eq!(other.expect_problem(409)["paymentId"], id.as_str());
+
+    // PayPal is back: a retry with the same key voids it (same request id), capturing nothing.
+    app.fail_voids.store(false, Ordering::SeqCst);
+    let retried = app
+        .pay(&client, "cv-1", &order, "sandbox-capture-decline")
+        .await;
+    let problem = retried.expect_problem(402).clone();
+    assert_eq!(
+        (&problem["paymentId"], &problem["paymentStatus"]),
+        (&json!(id), &json!("voided")),
+        "{problem}"
+    );
+    let state = app.sandbox_state().await;
+    assert_eq!(
+        state["request_attempts"][format!("{id}-capture")],
+        1,
+        "the declined capture is not sent again: {state}"
+    );
+    assert_eq!(audited(&app, "payment.void", &id).await, 1);
 }

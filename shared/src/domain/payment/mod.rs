@@ -4,7 +4,10 @@
 //! captured → partially refunded / refunded, or failed, or voided; plus **unknown**, when a
 //! gateway call was sent and no answer came: the payment stays unknown until the gateway says
 //! what happened (a reply to the same idempotency key, a webhook, or reconciliation). A status
-//! never moves backwards, so webhooks may arrive in any order ([`Payment::apply`]).
+//! never moves backwards, so webhooks may arrive in any order ([`Payment::apply`]). A capture
+//! declined after a successful authorization voids the authorization: the payment ends
+//! `voided` with the capture's `failureCode` (no event: nothing was taken); until that void is
+//! done it is authorized with a failure code ([`Payment::capture_declined`]).
 //!
 //! The amounts are bookkeeping facts kept after an erasure; the payer's name and email, as the
 //! gateway reports them, are personal data: a GDPR erasure removes them (and pseudonymises the
@@ -283,6 +286,15 @@ impl Payment {
             .map(|refund| refund.amount_cents)
             .sum();
         (self.captured_cents - claimed).max(0)
+    }
+
+    /// Whether the payment's capture was declined while its authorization still holds the
+    /// payer's funds: authorized with a failure code. The flow voids such an authorization at
+    /// once; when that void could not be done (PayPal unreachable, no answer) the payment stays
+    /// so, and reconciliation (or a retry with the same `Idempotency-Key`) voids it with the
+    /// same request id, `{id}-void`.
+    pub fn capture_declined(&self) -> bool {
+        self.status == PaymentStatus::Authorized && self.failure_code.is_some()
     }
 
     /// Whether a request holds the payment (see [`Payment::in_flight_until`]).

@@ -99,6 +99,7 @@ impl Payment {
         if let Some(status) = update.status {
             self.apply_status(status, update, &mut applied);
         }
+        self.note_declined_capture(update, &mut applied);
         // An erased payment never gets its payer back (a late webhook, a resumed request).
         if self.payer.is_none() && self.erasure.is_none() && update.payer.is_some() {
             self.payer.clone_from(&update.payer);
@@ -144,7 +145,27 @@ impl Payment {
                     .events
                     .push((PaymentEventType::Failed, self.amount_cents));
             }
+            // Released without a capture; no event (nothing was taken). A void after a
+            // declined capture keeps the capture's reason.
+            PaymentStatus::Voided => {
+                if update.failure_code.is_some() {
+                    self.failure_code.clone_from(&update.failure_code);
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// A failure code on a payment that stays authorized: its capture was declined and its
+    /// authorization is still to be voided (see [`Payment::capture_declined`]). The first code
+    /// is kept.
+    fn note_declined_capture(&mut self, update: &PaymentUpdate, applied: &mut Applied) {
+        if self.status == PaymentStatus::Authorized
+            && self.failure_code.is_none()
+            && update.failure_code.is_some()
+        {
+            self.failure_code.clone_from(&update.failure_code);
+            applied.changed = true;
         }
     }
 
@@ -308,6 +329,25 @@ mod tests {
         assert!(!again.changed);
         assert_eq!(paid.refunded_cents, 300);
         assert_eq!(paid.status, PaymentStatus::PartiallyRefunded);
+    }
+
+    #[test]
+    fn a_declined_capture_is_noted_then_voided_without_an_event() {
+        let mut held = payment(PaymentStatus::Authorized);
+        let mut noted = PaymentUpdate::status(PaymentStatus::Authorized, UpdateSource::Api);
+        noted.status = None;
+        noted.failure_code = Some("INSTRUMENT_DECLINED".into());
+        assert!(held.apply(&noted, Utc::now()).changed);
+        assert!(held.capture_declined());
+        let mut voided = PaymentUpdate::status(PaymentStatus::Voided, UpdateSource::Api);
+        voided.failure_code = Some("INSTRUMENT_DECLINED".into());
+        let applied = held.apply(&voided, Utc::now());
+        assert!(applied.changed && applied.events.is_empty());
+        assert_eq!(
+            (held.status, held.failure_code.as_deref()),
+            (PaymentStatus::Voided, Some("INSTRUMENT_DECLINED"))
+        );
+        assert!(!held.capture_declined());
     }
 
     #[test]
