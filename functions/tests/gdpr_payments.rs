@@ -160,7 +160,9 @@ fn scan_database(path: &std::path::Path, needle: &str) -> Vec<String> {
             .collect::<Result<_, _>>()
             .unwrap();
         for column in columns {
-            let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS TEXT), ?1) > 0");
+            let sql = format!(
+                "SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS TEXT), ?1) > 0"
+            );
             let hits: i64 = conn.query_row(&sql, [needle], |row| row.get(0)).unwrap();
             if hits > 0 {
                 found.push(format!("{table}.{column}"));
@@ -220,15 +222,15 @@ async fn export_shows_the_payment_and_erasure_strips_the_payer_but_keeps_the_mon
     let export = app.export(&customer).await;
     let exported = &export["payments"];
     assert_eq!(exported.as_array().map(Vec::len), Some(1), "{export}");
-    assert_eq!(exported[0], before, "the payment exactly as the API shows it");
+    assert_eq!(
+        exported[0], before,
+        "the payment exactly as the API shows it"
+    );
     assert_eq!(exported[0]["refunds"][0]["reason"], REFUND_REASON);
 
     // The erasure, through the API, the queue and GDPRDataAnonymization.
-    let accepted = Reply::read(app.request(
-        reqwest::Method::DELETE,
-        &format!("/customers/{customer}"),
-    ))
-    .await;
+    let accepted =
+        Reply::read(app.request(reqwest::Method::DELETE, &format!("/customers/{customer}"))).await;
     let request = accepted.expect_status(202).body["requestId"]
         .as_str()
         .unwrap()

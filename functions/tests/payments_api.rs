@@ -75,7 +75,9 @@ async fn void_failing_proxy(target: String, fail_voids: Arc<AtomicBool>) -> Stri
                     .unwrap();
             }
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            let mut request = http.request(method, format!("{target}{path}")).body(body.to_vec());
+            let mut request = http
+                .request(method, format!("{target}{path}"))
+                .body(body.to_vec());
             for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
                 request = request.header(name.as_str(), value.as_bytes());
             }
@@ -666,13 +668,23 @@ async fn a_capture_declined_after_the_authorization_voids_it() {
     assert_eq!(payment["status"], "voided");
     assert_eq!(payment["failureCode"], "INSTRUMENT_DECLINED");
     assert_eq!(payment["capturedCents"], 0, "nothing was taken");
-    assert!(payment["gateway"]["authorizationId"].is_string(), "{payment}");
-    assert!(payment.get("inFlightUntil").is_none(), "released: {payment}");
+    assert!(
+        payment["gateway"]["authorizationId"].is_string(),
+        "{payment}"
+    );
+    assert!(
+        payment.get("inFlightUntil").is_none(),
+        "released: {payment}"
+    );
 
     // PayPal was asked once to void, with the payment's own request id, and announced it.
     let state = app.sandbox_state().await;
     assert_eq!(state["captures"], 0);
-    assert_eq!(state["request_attempts"][format!("{id}-void")], 1, "{state}");
+    assert_eq!(
+        state["request_attempts"][format!("{id}-void")],
+        1,
+        "{state}"
+    );
     let hooks: Value = app
         .http
         .get(format!("{}/sandbox/webhooks", app.sandbox.base_url()))
@@ -695,7 +707,10 @@ async fn a_capture_declined_after_the_authorization_voids_it() {
     assert_eq!(audited(&app, "payment.void", &id).await, 1);
     // The state machine announces no event for a void (nothing was taken).
     let outbox = app.outbox_text().await;
-    assert!(!outbox.contains("\"failed\"") && !outbox.contains("captured"), "{outbox}");
+    assert!(
+        !outbox.contains("\"failed\"") && !outbox.contains("captured"),
+        "{outbox}"
+    );
 
     // A replay with the same key answers the voided payment and voids nothing again.
     let replay = app
@@ -731,7 +746,10 @@ async fn a_void_without_an_answer_leaves_the_payment_authorized_for_reconciliati
         (&json!("authorized"), &json!("INSTRUMENT_DECLINED")),
         "authorized with the capture's decline: {payment}"
     );
-    assert!(payment.get("inFlightUntil").is_none(), "released: {payment}");
+    assert!(
+        payment.get("inFlightUntil").is_none(),
+        "released: {payment}"
+    );
     // Reconciliation's query finds it (authorized is unsettled) once it is stale.
     let unsettled = app
         .state

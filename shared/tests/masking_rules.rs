@@ -11,9 +11,7 @@ use shared::domain::masking::{
     RULES_VERSION,
 };
 use shared::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
-use shared::domain::payment::{
-    GatewayRefs, Payer, Payment, PaymentStatus, Refund, RefundStatus,
-};
+use shared::domain::payment::{GatewayRefs, Payer, Payment, PaymentStatus, Refund, RefundStatus};
 
 const KEY: &str = "a-test-key-that-is-long-enough-0001";
 
@@ -277,7 +275,10 @@ fn a_masked_payment_keeps_the_money_and_loses_the_payer() {
     let masked = masker.mask_payment(&original, at).unwrap().expect("masked");
     let text = serde_json::to_string(&masked).unwrap();
     for value in ["Ada", "ada@example.org", "+442079460001", "vault-of-ada"] {
-        assert!(!text.contains(value), "the payment still holds {value:?}: {text}");
+        assert!(
+            !text.contains(value),
+            "the payment still holds {value:?}: {text}"
+        );
     }
     assert_eq!(masked.payer, None);
     assert_eq!(masked.refunds[0].reason, None);
@@ -292,7 +293,10 @@ fn a_masked_payment_keeps_the_money_and_loses_the_payer() {
     expected.source_id.clone_from(&masked.source_id);
     expected.refunds[0].reason = None;
     expected.erasure.clone_from(&masked.erasure);
-    assert_eq!(masked, expected, "everything else is kept, request hashes included");
+    assert_eq!(
+        masked, expected,
+        "everything else is kept, request hashes included"
+    );
     assert_eq!(
         masker.mask_payment(&masked, Utc::now()).unwrap(),
         None,
@@ -322,7 +326,10 @@ fn every_field_of_a_payment_has_a_rule_or_is_bookkeeping() {
         .iter()
         .filter(|field| !technical.contains(&field.as_str()))
         .collect();
-    assert!(missing.is_empty(), "payment fields without a rule: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "payment fields without a rule: {missing:?}"
+    );
 }
 
 #[test]

@@ -685,7 +685,12 @@ async fn payments_to_erase(store: &dyn Payments) {
             .unwrap();
     }
     new(store, payment("p-1", "o-1", "c-1", "k-1", Duration::zero())).await;
-    update(store, "p-1", captured_by_paypal("Ada Lovelace", "ada@example.org")).await;
+    update(
+        store,
+        "p-1",
+        captured_by_paypal("Ada Lovelace", "ada@example.org"),
+    )
+    .await;
     let mut partial = refund("r-1", 400, "rk-1", Duration::zero());
     partial.reason = Some("Ada called from +442079460001".into());
     start_refund(store, "p-1", partial).await.unwrap();
@@ -703,11 +708,20 @@ async fn payments_to_erase(store: &dyn Payments) {
     new(store, payment("p-2", "o-2", "c-1", "k-2", Duration::zero())).await;
     update(store, "p-2", said(PaymentStatus::Failed)).await;
     new(store, payment("p-9", "o-9", "c-2", "k-9", Duration::zero())).await;
-    update(store, "p-9", captured_by_paypal("Grace Hopper", "grace@example.org")).await;
+    update(
+        store,
+        "p-9",
+        captured_by_paypal("Grace Hopper", "grace@example.org"),
+    )
+    .await;
 }
 
 async fn start_erasure(store: &dyn Payments, customer: &str) -> ErasureProgress {
-    match store.start_erasure(&t1(), erasure_request(customer)).await.unwrap() {
+    match store
+        .start_erasure(&t1(), erasure_request(customer))
+        .await
+        .unwrap()
+    {
         ErasureStart::Run { progress, .. } => progress,
         other => panic!("the erasure does not run: {other:?}"),
     }
@@ -752,7 +766,10 @@ async fn an_erasure_strips_the_payer_and_keeps_the_money(store: Arc<dyn Payments
         "{}",
         erased.source_id
     );
-    assert_eq!(erased.refunds[0].reason, None, "refund reasons are free text");
+    assert_eq!(
+        erased.refunds[0].reason, None,
+        "refund reasons are free text"
+    );
     assert_eq!(
         (
             erased.id.as_str(),
@@ -834,7 +851,11 @@ async fn a_resumed_erasure_masks_each_payment_once(store: Arc<dyn Payments>) {
         "the committed batch is remembered"
     );
     let finished = erase_payments(store, "c-1", 1, resumed).await;
-    assert_eq!(finished.counts()["payments"], 2, "each payment counted once");
+    assert_eq!(
+        finished.counts()["payments"],
+        2,
+        "each payment counted once"
+    );
     for id in ["p-1", "p-2"] {
         let payment = store.get_payment(&t1(), id).await.unwrap();
         assert!(payment.erasure.is_some() && payment.payer.is_none(), "{id}");

@@ -126,7 +126,10 @@ pub fn operations() -> Vec<Operation> {
             post(export),
         )
         .access(WRITE)
-        .returns::<CustomerExport>(200, "Profile, orders, payments, notifications and audit trail"),
+        .returns::<CustomerExport>(
+            200,
+            "Profile, orders, payments, notifications and audit trail",
+        ),
         Operation::new(
             Method::GET,
             "/api/v1/customers/{id}/gdpr/erasure/{request_id}",

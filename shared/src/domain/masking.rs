@@ -310,12 +310,7 @@ pub const RULES: &[FieldRule] = &[
         Strategy::Keep,
         "the customer's id and a client-chosen key: the replay guard",
     ),
-    rule(
-        Entity::Payment,
-        "createdAt",
-        Strategy::Keep,
-        "bookkeeping",
-    ),
+    rule(Entity::Payment, "createdAt", Strategy::Keep, "bookkeeping"),
     rule(
         Entity::PaymentRefund,
         "reason",

@@ -152,7 +152,14 @@ async fn note_declined_capture(
     update.status = None;
     update.failure_code = Some(code);
     update.release_in_flight = false;
-    write_as(state, caller, &payment.id, &update, "payment.capture.declined").await
+    write_as(
+        state,
+        caller,
+        &payment.id,
+        &update,
+        "payment.capture.declined",
+    )
+    .await
 }
 
 /// Voids the authorization of a payment whose capture was declined, with the request id

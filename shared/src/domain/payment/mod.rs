@@ -194,13 +194,13 @@ pub struct Payer {
     pub email: Option<String>,
 }
 
-/// That a GDPR erasure masked the payment: under which version of the masking rules
-/// ([`crate::domain::masking::RULES_VERSION`]) and when. Ids, amounts, currency, statuses,
-/// dates and the gateway's references are kept; the payer is gone.
+/// That a GDPR erasure of the customer masked the payment: under which version of the masking
+/// rules and when. Ids, amounts, currency, statuses, dates and the gateway's references are
+/// kept; the payer and refund reasons are gone, the payment source is pseudonymised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentErasure {
-    /// The masking rules applied (`gdpr-masking-...`).
+    /// The version of the masking rules applied (`gdpr-masking-2026.12.1`).
     pub rules_version: String,
     #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub erased_at: DateTime<Utc>,

@@ -147,10 +147,8 @@ impl Payment {
             }
             // Released without a capture; no event (nothing was taken). A void after a
             // declined capture keeps the capture's reason.
-            PaymentStatus::Voided => {
-                if update.failure_code.is_some() {
-                    self.failure_code.clone_from(&update.failure_code);
-                }
+            PaymentStatus::Voided if update.failure_code.is_some() => {
+                self.failure_code.clone_from(&update.failure_code);
             }
             _ => {}
         }
@@ -364,7 +362,10 @@ mod tests {
         });
         let applied = erased.apply(&update, Utc::now());
         assert!(applied.changed, "the capture still applies");
-        assert_eq!((erased.status, erased.payer), (PaymentStatus::Captured, None));
+        assert_eq!(
+            (erased.status, erased.payer),
+            (PaymentStatus::Captured, None)
+        );
     }
 
     #[test]

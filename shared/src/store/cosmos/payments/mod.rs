@@ -75,7 +75,10 @@ fn payment_doc(payment: &Payment) -> Doc<StoredPayment> {
 }
 
 /// `payment` as a replacement of `read` (if-match on the `_etag` it was read with).
-pub(in crate::store::cosmos) fn rewritten(read: &Doc<StoredPayment>, payment: &Payment) -> Doc<StoredPayment> {
+pub(in crate::store::cosmos) fn rewritten(
+    read: &Doc<StoredPayment>,
+    payment: &Payment,
+) -> Doc<StoredPayment> {
     let mut doc = payment_doc(payment);
     doc.cosmos_etag.clone_from(&read.cosmos_etag);
     doc
