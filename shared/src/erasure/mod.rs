@@ -11,9 +11,9 @@
 //! markers, pseudonymises the audit trail (HMAC-SHA256 under `GDPR_PSEUDONYM_KEY`), deletes
 //! queued messages about the customer (through a [`QueuedMessageScrubber`], which only local
 //! mode installs), and finally masks the profile (status `erased`). The rules come from
-//! [`crate::domain::masking::RULES`]. It ends with a report ([`build_report`]: counts per store and table, the rule version,
-//! timings, the SHA-256 of the report's canonical JSON) stored on the request and an audit
-//! entry `gdpr.erasure.completed` (ids only).
+//! [`crate::domain::masking::RULES`]. It ends with a report ([`build_report`]: counts per
+//! store and table, the rule version, timings, the SHA-256 of the report's canonical JSON)
+//! stored on the request and an audit entry `gdpr.erasure.completed` (ids only).
 //!
 //! - The same request again, or a request for a customer already erased: no effect, no second
 //!   report ([`ErasureOutcome`]).
