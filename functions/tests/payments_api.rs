@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -529,4 +530,156 @@ async fn the_daily_comparison_matches_the_gateway_and_reports_each_mismatch() {
         "one audit entry per mismatch: {:?}",
         trail.body
     );
+}
+
+/// The audit entries with `action` about the payment `id`.
+async fn audited(app: &PayApp, action: &str, id: &str) -> usize {
+    let reply = app
+        .get(
+            &format!("/audit/logs?action={action}&targetId={id}&limit=100"),
+            &app.admin(),
+        )
+        .await;
+    reply.expect_status(200).body["items"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn a_capture_declined_after_the_authorization_voids_it() {
+    let app = PayApp::start().await;
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+
+    let declined = app
+        .pay(&client, "cd-1", &order, "sandbox-capture-decline")
+        .await;
+    let problem = declined.expect_problem(402).clone();
+    assert_eq!(
+        (&problem["failureCode"], &problem["paymentStatus"]),
+        (&json!("INSTRUMENT_DECLINED"), &json!("voided")),
+        "{problem}"
+    );
+    let id = problem["paymentId"].as_str().unwrap().to_owned();
+    let payment = app.get(&format!("/payments/{id}"), &client).await;
+    let payment = payment.expect_status(200).body.clone();
+    assert_eq!(payment["status"], "voided");
+    assert_eq!(payment["failureCode"], "INSTRUMENT_DECLINED");
+    assert_eq!(payment["capturedCents"], 0, "nothing was taken");
+    assert!(
+        payment["gateway"]["authorizationId"].is_string(),
+        "{payment}"
+    );
+    assert!(
+        payment.get("inFlightUntil").is_none(),
+        "released: {payment}"
+    );
+
+    // PayPal was asked once to void, with the payment's own request id, and announced it.
+    let state = app.sandbox_state().await;
+    assert_eq!(state["captures"], 0);
+    assert_eq!(
+        state["request_attempts"][format!("{id}-void")],
+        1,
+        "{state}"
+    );
+    let hooks: Value = app
+        .http
+        .get(format!("{}/sandbox/webhooks", app.sandbox.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        hooks["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["event_type"] == "PAYMENT.AUTHORIZATION.VOIDED"),
+        "{hooks}"
+    );
+    // Audited: the declined capture, then the void.
+    assert_eq!(audited(&app, "payment.capture.declined", &id).await, 1);
+    assert_eq!(audited(&app, "payment.void", &id).await, 1);
+    // The state machine announces no event for a void (nothing was taken).
+    let outbox = app.outbox_text().await;
+    assert!(
+        !outbox.contains("\"failed\"") && !outbox.contains("captured"),
+        "{outbox}"
+    );
+
+    // A replay with the same key answers the voided payment and voids nothing again.
+    let replay = app
+        .pay(&client, "cd-1", &order, "sandbox-capture-decline")
+        .await;
+    replay.expect_status(200);
+    assert_eq!(replay.body["status"], "voided");
+    let state = app.sandbox_state().await;
+    assert_eq!(state["request_attempts"][format!("{id}-void")], 1);
+    // A voided payment does not hold the order: another source pays it.
+    let paid = app.pay(&client, "cd-2", &order, "sandbox-ok").await;
+    paid.expect_status(201);
+    assert_eq!(paid.body["status"], "captured");
+}
+
+#[tokio::test]
+async fn a_void_without_an_answer_leaves_the_payment_authorized_for_reconciliation() {
+    let app = PayApp::start_with_void_fault().await;
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+    app.fail_voids.store(true, Ordering::SeqCst);
+
+    let declined = app
+        .pay(&client, "cv-1", &order, "sandbox-capture-decline")
+        .await;
+    let problem = declined.expect_problem(402).clone();
+    assert_eq!(problem["paymentStatus"], "authorized", "{problem}");
+    let id = problem["paymentId"].as_str().unwrap().to_owned();
+    let payment = app.get(&format!("/payments/{id}"), &client).await;
+    let payment = payment.expect_status(200).body.clone();
+    assert_eq!(
+        (&payment["status"], &payment["failureCode"]),
+        (&json!("authorized"), &json!("INSTRUMENT_DECLINED")),
+        "authorized with the capture's decline: {payment}"
+    );
+    assert!(
+        payment.get("inFlightUntil").is_none(),
+        "released: {payment}"
+    );
+    // Reconciliation's query finds it (authorized is unsettled) once it is stale.
+    let unsettled = app
+        .state
+        .ports
+        .payments
+        .unsettled_payments(chrono::Utc::now() + chrono::Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    assert!(
+        unsettled.iter().any(|p| p.id == id && p.capture_declined()),
+        "{unsettled:?}"
+    );
+    // It still holds the order until voided.
+    let other = app.pay(&client, "cv-2", &order, "sandbox-ok").await;
+    assert_eq!(other.expect_problem(409)["paymentId"], id.as_str());
+
+    // PayPal is back: a retry with the same key voids it (same request id), capturing nothing.
+    app.fail_voids.store(false, Ordering::SeqCst);
+    let retried = app
+        .pay(&client, "cv-1", &order, "sandbox-capture-decline")
+        .await;
+    let problem = retried.expect_problem(402).clone();
+    assert_eq!(
+        (&problem["paymentId"], &problem["paymentStatus"]),
+        (&json!(id), &json!("voided")),
+        "{problem}"
+    );
+    let state = app.sandbox_state().await;
+    assert_eq!(
+        state["request_attempts"][format!("{id}-capture")],
+        1,
+        "the declined capture is not sent again: {state}"
+    );
+    assert_eq!(audited(&app, "payment.void", &id).await, 1);
 }

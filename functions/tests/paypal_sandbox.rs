@@ -599,6 +599,45 @@ async fn declined_denied_and_unknown_sources() {
 }
 
 #[tokio::test]
+async fn capture_decline_source_refuses_the_capture_and_leaves_the_authorization_voidable() {
+    let sandbox = start(config()).await;
+    let api = Api::new(&sandbox).await;
+    let order = api.authorize("sandbox-capture-decline", "INV-CD").await;
+    let auth_id = authorization_id(&order);
+    assert_eq!(
+        order["purchase_units"][0]["payments"]["authorizations"][0]["status"], "CREATED",
+        "the funds are held: {order}"
+    );
+    let capture = format!("/v2/payments/authorizations/{auth_id}/capture");
+    let (status, body) = api.post(&capture, "cd-cap", &json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["name"], "UNPROCESSABLE_ENTITY", "{body}");
+    assert_eq!(body["details"][0]["issue"], "INSTRUMENT_DECLINED");
+    assert!(
+        body["debug_id"].is_string() && body["links"].is_array(),
+        "{body}"
+    );
+    assert_eq!(api.state().await["captures"], 0, "no capture was made");
+    let (_, auth) = api
+        .get(&format!("/v2/payments/authorizations/{auth_id}"))
+        .await;
+    assert_eq!(auth["status"], "CREATED", "still voidable: {auth}");
+    let (status, _) = api
+        .post(
+            &format!("/v2/payments/authorizations/{auth_id}/void"),
+            "cd-void",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, auth) = api
+        .get(&format!("/v2/payments/authorizations/{auth_id}"))
+        .await;
+    assert_eq!(auth["status"], "VOIDED");
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn flaky_source_fails_twice_per_request_id_then_succeeds() {
     let sandbox = start(config()).await;
     let api = Api::new(&sandbox).await;

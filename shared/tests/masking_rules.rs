@@ -11,6 +11,7 @@ use shared::domain::masking::{
     RULES_VERSION,
 };
 use shared::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
+use shared::domain::payment::{GatewayRefs, Payer, Payment, PaymentStatus, Refund, RefundStatus};
 
 const KEY: &str = "a-test-key-that-is-long-enough-0001";
 
@@ -89,6 +90,57 @@ fn audit_entry() -> AuditEntry {
     .about_customer("c-1")
 }
 
+fn refund() -> Refund {
+    let at = Utc::now();
+    Refund {
+        id: "r-1".into(),
+        amount_cents: 500,
+        status: RefundStatus::Completed,
+        gateway_refund_id: Some("PP-REFUND".into()),
+        idempotency_key: "rk-1".into(),
+        request_hash: "refund-hash".into(),
+        reason: Some("Ada asked by phone, +442079460001".into()),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn payment() -> Payment {
+    let at = Utc::now();
+    Payment {
+        id: "pay-1".into(),
+        tenant_id: "t1".into(),
+        order_id: "o-1".into(),
+        customer_id: "c-1".into(),
+        provider: "paypal".into(),
+        source_id: "vault-of-ada".into(),
+        amount_cents: 2500,
+        currency: "EUR".into(),
+        status: PaymentStatus::PartiallyRefunded,
+        captured_cents: 2500,
+        captured_at: None,
+        refunded_cents: 500,
+        gateway: GatewayRefs {
+            order_id: Some("PP-ORDER".into()),
+            authorization_id: Some("PP-AUTH".into()),
+            capture_id: Some("PP-CAPTURE".into()),
+        },
+        failure_code: None,
+        payer: Some(Payer {
+            name: Some("Ada Lovelace".into()),
+            email: Some("ada@example.org".into()),
+        }),
+        erasure: None,
+        refunds: vec![refund()],
+        idempotency_key: "c-1/k-1".into(),
+        request_hash: "payment-hash".into(),
+        in_flight_until: None,
+        created_at: at,
+        updated_at: at,
+        etag: "e".into(),
+    }
+}
+
 /// The JSON form of a sample of `entity`, for entities whose records are masked.
 fn sample(entity: Entity) -> Option<Value> {
     match entity {
@@ -96,6 +148,13 @@ fn sample(entity: Entity) -> Option<Value> {
         Entity::Order => serde_json::to_value(order()).ok(),
         Entity::OrderStatusChange => serde_json::to_value(status_change()).ok(),
         Entity::AuditEntry => serde_json::to_value(audit_entry()).ok(),
+        Entity::Payment => {
+            let mut sample = serde_json::to_value(payment()).ok()?;
+            // `failureCode` is only present on failed payments.
+            sample["failureCode"] = Value::String("INSTRUMENT_DECLINED".into());
+            Some(sample)
+        }
+        Entity::PaymentRefund => serde_json::to_value(refund()).ok(),
         _ => None,
     }
 }
@@ -150,6 +209,8 @@ fn deleted_entities_have_only_the_record_rule() {
         Entity::Order,
         Entity::OrderStatusChange,
         Entity::AuditEntry,
+        Entity::Payment,
+        Entity::PaymentRefund,
     ] {
         assert_eq!(record_action(entity), RecordAction::Mask, "{entity:?}");
     }
@@ -204,6 +265,71 @@ fn masking_leaves_nothing_of_the_personal_values() {
         ),
         (Some(2500), Some("GB")),
         "bookkeeping facts are kept"
+    );
+}
+
+#[test]
+fn a_masked_payment_keeps_the_money_and_loses_the_payer() {
+    let masker = masker();
+    let original = payment();
+    let at = Utc::now();
+    let masked = masker.mask_payment(&original, at).unwrap().expect("masked");
+    let text = serde_json::to_string(&masked).unwrap();
+    for value in ["Ada", "ada@example.org", "+442079460001", "vault-of-ada"] {
+        assert!(
+            !text.contains(value),
+            "the payment still holds {value:?}: {text}"
+        );
+    }
+    assert_eq!(masked.payer, None);
+    assert_eq!(masked.refunds[0].reason, None);
+    assert!(masked.source_id.starts_with("psn-"), "{}", masked.source_id);
+    let erasure = masked.erasure.as_ref().expect("marked erased");
+    assert_eq!(
+        (erasure.rules_version.as_str(), erasure.erased_at),
+        (RULES_VERSION, at)
+    );
+    let mut expected = original.clone();
+    expected.payer = None;
+    expected.source_id.clone_from(&masked.source_id);
+    expected.refunds[0].reason = None;
+    expected.erasure.clone_from(&masked.erasure);
+    assert_eq!(
+        masked, expected,
+        "everything else is kept, request hashes included"
+    );
+    assert_eq!(
+        masker.mask_payment(&masked, Utc::now()).unwrap(),
+        None,
+        "an erased payment is not masked again"
+    );
+}
+
+#[test]
+fn every_field_of_a_payment_has_a_rule_or_is_bookkeeping() {
+    let sample = sample(Entity::Payment).unwrap();
+    let unruled: Vec<&String> = sample
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|field| rules_for(Entity::Payment).all(|rule| rule.field != field.as_str()))
+        .collect();
+    // Not personal: technical fields and what other rules cover (refunds: PaymentRefund).
+    let technical = [
+        "tenantId",
+        "provider",
+        "refunds",
+        "updatedAt",
+        "etag",
+        "inFlightUntil",
+    ];
+    let missing: Vec<&&String> = unruled
+        .iter()
+        .filter(|field| !technical.contains(&field.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "payment fields without a rule: {missing:?}"
     );
 }
 

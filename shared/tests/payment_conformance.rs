@@ -2,15 +2,20 @@
 //! in-memory emulator): idempotency keys (new, in progress, resumed, replayed, reused), one
 //! payment holding an order even under concurrency, updates that only move forward and
 //! announce each event once through the outbox, webhooks applied once, refunds within what was
-//! captured even under concurrency, tenant isolation, the listing, and reconciliation's queries.
+//! captured even under concurrency, tenant isolation, the listing, and reconciliation's queries;
+//! and the GDPR erasure of a customer's payments (payer removed, financial facts kept, the rule
+//! version recorded, each payment counted once across a resumed erasure).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::audit::AuditEntry;
+use shared::domain::customer::{Customer, CustomerStatus, NotificationPreferences};
+use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
+use shared::domain::masking::{Masker, PseudonymKey, RULES_VERSION};
 use shared::domain::messages::{PaymentEvent, PaymentEventType};
 use shared::domain::payment::{
-    GatewayRefs, Payment, PaymentStatus, PaymentUpdate, Refund, RefundStatus, RefundUpdate,
+    GatewayRefs, Payer, Payment, PaymentStatus, PaymentUpdate, Refund, RefundStatus, RefundUpdate,
     UpdateSource,
 };
 use shared::domain::rejection::Rejection;
@@ -19,7 +24,8 @@ use shared::outbox::PAYMENT_EVENTS_TOPIC;
 use shared::store::cosmos::CosmosOptions;
 use shared::store::sqlite::Db;
 use shared::store::{
-    AuditFilter, PageRequest, PaymentFilter, PaymentStore, Started, Store, StoreError,
+    AuditFilter, ErasureProgress, ErasureStart, ErasureStep, PageRequest, PaymentFilter,
+    PaymentStore, Started, Store, StoreError,
 };
 
 /// Both ports the suite needs, as one object.
@@ -77,6 +83,7 @@ fn payment(id: &str, order: &str, customer: &str, key: &str, age: Duration) -> P
         gateway: GatewayRefs::default(),
         failure_code: None,
         payer: None,
+        erasure: None,
         refunds: Vec::new(),
         idempotency_key: key.into(),
         request_hash: format!("hash-{key}"),
@@ -616,6 +623,252 @@ async fn reconciliation_finds_what_is_unsettled(store: Arc<dyn Payments>) {
     assert_eq!(between, ["p-settled", "p-stale", "p-t2", "p-unknown"]);
 }
 
+fn customer(id: &str) -> Customer {
+    let at = now();
+    Customer {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        name: format!("Name of {id}"),
+        email: format!("{id}@example.org"),
+        phone: None,
+        address: None,
+        preferences: NotificationPreferences::default(),
+        status: CustomerStatus::Active,
+        created_at: at,
+        updated_at: at,
+        last_activity_at: at,
+        etag: String::new(),
+    }
+}
+
+fn erasure_request(customer: &str) -> ErasureRecord {
+    ErasureRecord {
+        id: format!("r-{customer}"),
+        tenant_id: "t1".into(),
+        customer_id: customer.into(),
+        requested_by: "actor-1".into(),
+        status: ErasureStatus::Accepted,
+        requested_at: now(),
+        updated_at: now(),
+        queued_at: None,
+        report: None,
+    }
+}
+
+fn masker(customer: &str) -> Masker {
+    let key = PseudonymKey::new("a-test-key-that-is-long-enough-0001").unwrap();
+    Masker::new(key, "t1", customer, &[])
+}
+
+/// What PayPal says of a captured payment: its ids and the payer.
+fn captured_by_paypal(name: &str, email: &str) -> PaymentUpdate {
+    PaymentUpdate {
+        gateway: GatewayRefs {
+            order_id: Some("PP-ORDER".into()),
+            authorization_id: Some("PP-AUTH".into()),
+            capture_id: Some("PP-CAPTURE".into()),
+        },
+        payer: Some(Payer {
+            name: Some(name.into()),
+            email: Some(email.into()),
+        }),
+        ..said(PaymentStatus::Captured)
+    }
+}
+
+/// c-1 with a captured payment (payer, a completed refund with a reason) and a failed one;
+/// c-2 with a captured payment.
+async fn payments_to_erase(store: &dyn Payments) {
+    for id in ["c-1", "c-2"] {
+        store
+            .create_customer(&t1(), customer(id), audit("t1", id))
+            .await
+            .unwrap();
+    }
+    new(store, payment("p-1", "o-1", "c-1", "k-1", Duration::zero())).await;
+    update(
+        store,
+        "p-1",
+        captured_by_paypal("Ada Lovelace", "ada@example.org"),
+    )
+    .await;
+    let mut partial = refund("r-1", 400, "rk-1", Duration::zero());
+    partial.reason = Some("Ada called from +442079460001".into());
+    start_refund(store, "p-1", partial).await.unwrap();
+    let completed = PaymentUpdate {
+        status: None,
+        refund: Some(RefundUpdate {
+            refund_id: Some("r-1".into()),
+            gateway_refund_id: Some("PP-REFUND".into()),
+            status: RefundStatus::Completed,
+            amount_cents: None,
+        }),
+        ..said(PaymentStatus::Captured)
+    };
+    update(store, "p-1", completed).await;
+    new(store, payment("p-2", "o-2", "c-1", "k-2", Duration::zero())).await;
+    update(store, "p-2", said(PaymentStatus::Failed)).await;
+    new(store, payment("p-9", "o-9", "c-2", "k-9", Duration::zero())).await;
+    update(
+        store,
+        "p-9",
+        captured_by_paypal("Grace Hopper", "grace@example.org"),
+    )
+    .await;
+}
+
+async fn start_erasure(store: &dyn Payments, customer: &str) -> ErasureProgress {
+    match store
+        .start_erasure(&t1(), erasure_request(customer))
+        .await
+        .unwrap()
+    {
+        ErasureStart::Run { progress, .. } => progress,
+        other => panic!("the erasure does not run: {other:?}"),
+    }
+}
+
+/// Runs the `payments` step in batches of `size` until it is done.
+async fn erase_payments(
+    store: &dyn Payments,
+    customer: &str,
+    size: usize,
+    mut progress: ErasureProgress,
+) -> ErasureProgress {
+    let masker = masker(customer);
+    let request = format!("r-{customer}");
+    for _ in 0..20 {
+        if progress.is_done(ErasureStep::Payments) {
+            return progress;
+        }
+        progress = store
+            .erase_batch(&t1(), &request, ErasureStep::Payments, &masker, size)
+            .await
+            .unwrap();
+    }
+    panic!("the payments step does not end")
+}
+
+async fn an_erasure_strips_the_payer_and_keeps_the_money(store: Arc<dyn Payments>) {
+    let store = store.as_ref();
+    payments_to_erase(store).await;
+    let before = store.get_payment(&t1(), "p-1").await.unwrap();
+    let untouched = store.get_payment(&t1(), "p-9").await.unwrap();
+    let progress = start_erasure(store, "c-1").await;
+    let progress = erase_payments(store, "c-1", 100, progress).await;
+    assert_eq!(progress.counts()["payments"], 2, "both of c-1's payments");
+
+    let erased = store.get_payment(&t1(), "p-1").await.unwrap();
+    assert_eq!(erased.payer, None, "the payer is gone");
+    let marker = erased.erasure.as_ref().expect("marked erased");
+    assert_eq!(marker.rules_version, RULES_VERSION);
+    assert!(
+        erased.source_id.starts_with("psn-") && erased.source_id != before.source_id,
+        "{}",
+        erased.source_id
+    );
+    assert_eq!(
+        erased.refunds[0].reason, None,
+        "refund reasons are free text"
+    );
+    assert_eq!(
+        (
+            erased.id.as_str(),
+            erased.order_id.as_str(),
+            erased.amount_cents,
+            erased.currency.as_str(),
+            erased.status,
+            erased.captured_cents,
+            erased.refunded_cents,
+            &erased.gateway,
+            erased.created_at,
+            erased.updated_at,
+        ),
+        (
+            "p-1",
+            "o-1",
+            1_000,
+            "EUR",
+            PaymentStatus::PartiallyRefunded,
+            1_000,
+            400,
+            &before.gateway,
+            before.created_at,
+            before.updated_at,
+        ),
+        "the financial facts stay"
+    );
+    assert_eq!(
+        (
+            erased.refunds[0].amount_cents,
+            erased.refunds[0].status,
+            erased.refunds[0].gateway_refund_id.as_deref()
+        ),
+        (400, RefundStatus::Completed, Some("PP-REFUND"))
+    );
+    let failed = store.get_payment(&t1(), "p-2").await.unwrap();
+    assert!(failed.erasure.is_some() && failed.status == PaymentStatus::Failed);
+    assert_eq!(
+        store.get_payment(&t1(), "p-9").await.unwrap(),
+        untouched,
+        "another customer's payment is untouched"
+    );
+    // A late webhook carrying the payer does not bring them back.
+    let late = PaymentUpdate {
+        payer: Some(Payer {
+            name: Some("Ada Lovelace".into()),
+            email: None,
+        }),
+        ..webhook(PaymentStatus::Captured, "WH-late")
+    };
+    let after = update(store, "p-1", late).await;
+    assert_eq!(after.payer, None);
+    // The step is done: asking again masks nothing more.
+    let again = store
+        .erase_batch(&t1(), "r-c-1", ErasureStep::Payments, &masker("c-1"), 100)
+        .await
+        .unwrap();
+    assert_eq!(again.counts()["payments"], 2);
+}
+
+async fn a_resumed_erasure_masks_each_payment_once(store: Arc<dyn Payments>) {
+    let store = store.as_ref();
+    payments_to_erase(store).await;
+    let progress = start_erasure(store, "c-1").await;
+    // A first delivery masks one payment, then dies.
+    let first = store
+        .erase_batch(&t1(), "r-c-1", ErasureStep::Payments, &masker("c-1"), 1)
+        .await
+        .unwrap();
+    assert_eq!(first.counts()["payments"], 1);
+    assert!(!first.is_done(ErasureStep::Payments));
+    assert!(progress.steps.is_empty());
+    let masked_first = store.get_payment(&t1(), "p-1").await.unwrap();
+    // The redelivery resumes from the committed batch.
+    let resumed = start_erasure(store, "c-1").await;
+    assert_eq!(
+        (resumed.attempts, resumed.counts()["payments"]),
+        (2, 1),
+        "the committed batch is remembered"
+    );
+    let finished = erase_payments(store, "c-1", 1, resumed).await;
+    assert_eq!(
+        finished.counts()["payments"],
+        2,
+        "each payment counted once"
+    );
+    for id in ["p-1", "p-2"] {
+        let payment = store.get_payment(&t1(), id).await.unwrap();
+        assert!(payment.erasure.is_some() && payment.payer.is_none(), "{id}");
+    }
+    let p1 = store.get_payment(&t1(), "p-1").await.unwrap();
+    assert_eq!(
+        (p1.source_id, p1.erasure),
+        (masked_first.source_id, masked_first.erasure),
+        "a masked payment is not masked twice (its pseudonym is not hashed again)"
+    );
+}
+
 macro_rules! adapter {
     ($adapter:ident: $($behaviour:ident),* $(,)?) => {
         mod $adapter {
@@ -644,6 +897,8 @@ macro_rules! every_behaviour {
             tenants_see_only_their_own_payments,
             the_listing_filters_and_pages_newest_first,
             reconciliation_finds_what_is_unsettled,
+            an_erasure_strips_the_payer_and_keeps_the_money,
+            a_resumed_erasure_masks_each_payment_once,
         );
     };
 }

@@ -8,7 +8,8 @@
 //! - `GET /customers` (paged), `POST /customers`, `GET /customers/{id}`,
 //!   `PUT /customers/{id}` (`If-Match` honoured: 412 when stale).
 //! - `GET /customers/{id}/orders` (paged).
-//! - `POST /customers/{id}/gdpr/export`: everything held about the customer.
+//! - `POST /customers/{id}/gdpr/export`: everything held about the customer (profile, orders,
+//!   payments with their refunds, notifications, audit trail).
 //! - `DELETE /customers/{id}`: records an erasure request and, in the same transaction, its
 //!   message for `gdpr-requests` in the outbox; answers `202` with its status URL,
 //!   `GET /customers/{id}/gdpr/erasure/{requestId}` (which shows `queuedAt`: when its message
@@ -27,7 +28,7 @@ use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::notification::Recipient;
 use shared::domain::order::Order;
 use shared::domain::validation::new_id;
-use shared::store::{AuditFilter, OrderFilter, PageRequest, MAX_PAGE_SIZE};
+use shared::store::{AuditFilter, OrderFilter, PageRequest, PaymentFilter, MAX_PAGE_SIZE};
 
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
@@ -125,7 +126,10 @@ pub fn operations() -> Vec<Operation> {
             post(export),
         )
         .access(WRITE)
-        .returns::<CustomerExport>(200, "Profile, orders, notifications and audit trail"),
+        .returns::<CustomerExport>(
+            200,
+            "Profile, orders, payments, notifications and audit trail",
+        ),
         Operation::new(
             Method::GET,
             "/api/v1/customers/{id}/gdpr/erasure/{request_id}",
@@ -182,6 +186,9 @@ pub struct CustomerExport {
     exported_at: chrono::DateTime<chrono::Utc>,
     customer: Customer,
     orders: Vec<Order>,
+    /// The customer's payments, newest first, with their refunds, statuses, amounts and the
+    /// payer as stored (after an erasure: no payer, and `erasure` says under which rules).
+    payments: Vec<shared::domain::payment::Payment>,
     notifications: Vec<shared::domain::notification::Notification>,
     audit_trail: Vec<shared::domain::audit::AuditEntry>,
 }
@@ -334,6 +341,17 @@ async fn export(
         )
     })
     .await?;
+    let payments = collect_pages(|page| {
+        state.ports.payments.list_payments(
+            &tenant,
+            PaymentFilter {
+                customer_id: Some(id.clone()),
+                ..PaymentFilter::default()
+            },
+            page,
+        )
+    })
+    .await?;
     let recipients = [Recipient::Customer(id.clone())];
     let notifications = collect_pages(|page| {
         state
@@ -367,6 +385,7 @@ async fn export(
         exported_at: shared::domain::now(),
         customer,
         orders,
+        payments,
         notifications,
         audit_trail,
     })

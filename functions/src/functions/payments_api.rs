@@ -5,7 +5,8 @@
 //! - `POST /payments` `{"orderId", "paymentSource": {"vaultId"}}`: authorizes the order's total
 //!   on the saved payment source and captures it. `Idempotency-Key` is required: a retry with
 //!   the same key and body replays the first result (or resumes a crashed attempt with the
-//!   same gateway request ids); never a second payment. A body holding anything that looks like
+//!   same gateway request ids); never a second payment. A capture declined after the
+//!   authorization voids the authorization (the payment ends `voided`, `402`). A body holding anything that looks like
 //!   a card number is refused before it is parsed, and never logged or stored.
 //! - `GET /payments/{id}`; `GET /payments?orderId=&customerId=&status=` (employees);
 //!   `GET /orders/{id}/payments` (served by `OrdersApi`, whose route covers it).
@@ -70,7 +71,7 @@ pub fn operations() -> Vec<Operation> {
             .require_headers(&["Idempotency-Key"])
             .body::<PaymentInput>()
             .example(|| serde_json::json!({"orderId": "0b7e5d2c-1a3f-4e6b-8c9d-7f6e5d4c3b2a", "paymentSource": {"vaultId": "8kk845"}}))
-            .returns::<Payment>(201, "Captured (Location header set); 202 while it settles (authorized, pending, unknown); 402 declined")
+            .returns::<Payment>(201, "Captured (Location header set); 202 while it settles (authorized, pending, unknown); 402 declined (a capture declined after the authorization: the authorization is voided, status voided)")
             .also_returns(&[(200, "A replay of a finished request with the same key and body (header Idempotent-Replayed: true)"), (202, "Still settling: authorized, pending, or unknown until the gateway says")])
             .links(&[("getPayment", &[("id", "$response.body#/id")]), ("refundPayment", &[("id", "$response.body#/id")])])
             .errors(&[400, 401, 402, 403, 404, 409, 413, 415, 422, 503]),
@@ -227,6 +228,7 @@ fn new_payment(
         gateway: GatewayRefs::default(),
         failure_code: None,
         payer: None,
+        erasure: None,
         refunds: Vec::new(),
         // Scoped to the order's customer, as order keys are: two clients choosing the same key
         // get their own payments.

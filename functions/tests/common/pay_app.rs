@@ -1,7 +1,11 @@
 //! The payments test app: the app on SQLite in a temporary directory, served over loopback,
 //! its PayPal adapter pointed at the PayPal sandbox on loopback, whose signed webhooks go to the
-//! app's `/api/v1/payments/webhooks/paypal` through a proxy that keeps the app's answers.
+//! app's `/api/v1/payments/webhooks/paypal` through a proxy that keeps the app's answers. For a
+//! void that gets no answer, a pass-through between the app and the sandbox answers `503` to
+//! voids while told to.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use function_app::app::handler_router;
@@ -52,6 +56,47 @@ pub async fn recording_proxy(target: String, answers: Answers) -> String {
     format!("http://{address}/hook")
 }
 
+/// A pass-through from the app to the sandbox at `target` that answers `503` to every void
+/// (`POST .../authorizations/{id}/void`) while `fail_voids` is set. Returns its URL.
+pub async fn void_failing_proxy(target: String, fail_voids: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let forward = move |method: reqwest::Method,
+                        uri: axum::http::Uri,
+                        headers: axum::http::HeaderMap,
+                        body: axum::body::Bytes| {
+        let (http, target, fail_voids) = (http.clone(), target.clone(), fail_voids.clone());
+        async move {
+            if uri.path().ends_with("/void") && fail_voids.load(Ordering::SeqCst) {
+                return axum::http::Response::builder()
+                    .status(503)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            }
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut request = http
+                .request(method, format!("{target}{path}"))
+                .body(body.to_vec());
+            for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
+                request = request.header(name.as_str(), value.as_bytes());
+            }
+            let response = request.send().await.unwrap();
+            let mut reply = axum::http::Response::builder().status(response.status().as_u16());
+            for (name, value) in response.headers() {
+                reply = reply.header(name.as_str(), value.as_bytes());
+            }
+            let bytes = response.bytes().await.unwrap();
+            reply.body(axum::body::Body::from(bytes)).unwrap()
+        }
+    };
+    let router = axum::Router::new().fallback(forward);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{address}")
+}
+
 pub const TENANT: &str = "contoso";
 
 /// The app and its sandbox.
@@ -62,6 +107,8 @@ pub struct PayApp {
     pub state: AppState,
     pub sandbox: RunningSandbox,
     pub webhook_answers: Answers,
+    /// Voids fail with `503` while set (only when started with [`PayApp::start_with_void_fault`]).
+    pub fail_voids: Arc<AtomicBool>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -76,9 +123,18 @@ impl PayApp {
         Self::start_with(|settings| settings.timeout = timeout).await
     }
 
+    /// The app reaching the sandbox through [`void_failing_proxy`].
+    pub async fn start_with_void_fault() -> Self {
+        Self::build(true, |_| {}).await
+    }
+
     /// The app with its PayPal settings adjusted by `adjust` (by default: PayPal's timeout
     /// 10 s, its breaker open for 1 s).
     pub async fn start_with(adjust: impl FnOnce(&mut PaymentSettings)) -> Self {
+        Self::build(false, adjust).await
+    }
+
+    async fn build(void_fault: bool, adjust: impl FnOnce(&mut PaymentSettings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         super::jwks::install_dev_key(dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -90,16 +146,15 @@ impl PayApp {
         config.speed = 20.0;
         let sandbox = PayPalSandbox::start(config).await.unwrap();
         let mut state = AppState::open(super::settings(dir.path(), &[]), Mode::Local).unwrap();
-        let mut settings = PaymentSettings {
-            base_url: Some(sandbox.base_url().to_owned()),
-            client_id: Some(sandbox.config().client_id.clone()),
-            client_secret: Some(sandbox.config().client_secret.clone()),
-            webhook_ids: vec![sandbox.config().webhook_id.clone()],
-            webhook_tolerance: Duration::from_secs(300),
-            settle_after: Duration::from_secs(300),
-            timeout: Duration::from_secs(10),
-            breaker_open_for: Duration::from_secs(1),
+        let fail_voids = Arc::new(AtomicBool::new(false));
+        let paypal_url = if void_fault {
+            void_failing_proxy(sandbox.base_url().to_owned(), fail_voids.clone()).await
+        } else {
+            sandbox.base_url().to_owned()
         };
+        let mut settings = sandbox.payment_settings(&state.settings.payments);
+        settings.base_url = Some(paypal_url);
+        settings.breaker_open_for = Duration::from_secs(1);
         adjust(&mut settings);
         state.parts_mut().outbound =
             Outbound::from_settings(&settings, vec![sandbox.base_url().to_owned()]).unwrap();
@@ -115,6 +170,7 @@ impl PayApp {
             state,
             sandbox,
             webhook_answers,
+            fail_voids,
             _dir: dir,
         }
     }

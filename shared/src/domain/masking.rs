@@ -10,6 +10,9 @@
 //!   subject) is replaced by a pseudonym, HMAC-SHA256 under the `GDPR_PSEUDONYM_KEY`, so the
 //!   audit trail stays countable (the same customer always gets the same pseudonym) but cannot
 //!   be linked back without the key; values naming anyone else (staff, `system:*`) are kept;
+//! - **pseudonymise**: any value is replaced by its keyed pseudonym (HMAC-SHA256 under the same
+//!   key), so two records with the same value still match but the value cannot be read back
+//!   (a payment's gateway source: the payer's saved instrument at the gateway);
 //! - **generalise**: the value is coarsened (a postal code to its first two characters);
 //! - **keep**: listed for the record (bookkeeping facts an erasure must not touch).
 //!
@@ -17,13 +20,18 @@
 //! [`record_action`]); nothing else decides what an erasure changes. Any change to the table
 //! is a new [`RULES_VERSION`], which every erasure report names.
 
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::domain::payment::{Payment, PaymentErasure};
+
 /// The version of [`RULES`]; change it with every change to the table.
-pub const RULES_VERSION: &str = "gdpr-masking-2026.11.1";
+/// `2026.12.1` added payments: the payer removed, the payment source pseudonymised, refund
+/// reasons removed, the financial facts kept.
+pub const RULES_VERSION: &str = "gdpr-masking-2026.12.1";
 
 /// What an erasure touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -37,6 +45,9 @@ pub enum Entity {
     IdempotencyKey,
     ProcessedEvent,
     QueuedMessage,
+    Payment,
+    /// A refund embedded in a payment.
+    PaymentRefund,
 }
 
 impl Entity {
@@ -50,6 +61,8 @@ impl Entity {
             Self::IdempotencyKey => "idempotencyKey",
             Self::ProcessedEvent => "processedEvent",
             Self::QueuedMessage => "queuedMessage",
+            Self::Payment => "payment",
+            Self::PaymentRefund => "paymentRefund",
         }
     }
 }
@@ -74,6 +87,8 @@ pub enum Strategy {
     Fake(&'static str),
     /// The customer's identifiers replaced by their keyed pseudonym; other values kept.
     KeyedHash,
+    /// Any value replaced by its keyed pseudonym.
+    Pseudonymise,
     Generalise(Generalisation),
 }
 
@@ -226,6 +241,93 @@ pub const RULES: &[FieldRule] = &[
         "*",
         Strategy::Destroy,
         "messages about the customer not yet consumed (local queue)",
+    ),
+    rule(
+        Entity::Payment,
+        "payer",
+        Strategy::Destroy,
+        "the payer's name and email as the gateway reported them",
+    ),
+    rule(
+        Entity::Payment,
+        "sourceId",
+        Strategy::Pseudonymise,
+        "the payer's saved instrument at the gateway; payments stay matchable, not linkable",
+    ),
+    rule(
+        Entity::Payment,
+        "id",
+        Strategy::Keep,
+        "accounting; the gateway's records name it",
+    ),
+    rule(
+        Entity::Payment,
+        "orderId",
+        Strategy::Keep,
+        "accounting: the order it paid",
+    ),
+    rule(
+        Entity::Payment,
+        "customerId",
+        Strategy::Keep,
+        "as orders keep it; identifies nobody once the profile is gone",
+    ),
+    rule(
+        Entity::Payment,
+        "amountCents",
+        Strategy::Keep,
+        "bookkeeping",
+    ),
+    rule(Entity::Payment, "currency", Strategy::Keep, "bookkeeping"),
+    rule(Entity::Payment, "status", Strategy::Keep, "bookkeeping"),
+    rule(
+        Entity::Payment,
+        "capturedCents",
+        Strategy::Keep,
+        "bookkeeping",
+    ),
+    rule(
+        Entity::Payment,
+        "refundedCents",
+        Strategy::Keep,
+        "bookkeeping",
+    ),
+    rule(
+        Entity::Payment,
+        "gateway",
+        Strategy::Keep,
+        "the gateway's order, authorization and capture ids: reconciliation",
+    ),
+    rule(
+        Entity::Payment,
+        "failureCode",
+        Strategy::Keep,
+        "the gateway's reason code, never free text",
+    ),
+    rule(
+        Entity::Payment,
+        "idempotencyKey",
+        Strategy::Keep,
+        "the customer's id and a client-chosen key: the replay guard",
+    ),
+    rule(Entity::Payment, "createdAt", Strategy::Keep, "bookkeeping"),
+    rule(
+        Entity::PaymentRefund,
+        "reason",
+        Strategy::Destroy,
+        "free text, may hold personal data",
+    ),
+    rule(
+        Entity::PaymentRefund,
+        "amountCents",
+        Strategy::Keep,
+        "bookkeeping",
+    ),
+    rule(
+        Entity::PaymentRefund,
+        "gatewayRefundId",
+        Strategy::Keep,
+        "reconciliation",
     ),
 ];
 
@@ -383,6 +485,7 @@ impl Masker {
                     value.to_owned()
                 }
             }),
+            Strategy::Pseudonymise => value.map(|value| self.key.pseudonym(&self.tenant, value)),
             Strategy::Generalise(Generalisation::Prefix(length)) => {
                 value.map(|value| value.chars().take(length).collect())
             }
@@ -414,6 +517,37 @@ impl Masker {
         };
         customer.status = crate::domain::customer::CustomerStatus::Erased;
         Ok(())
+    }
+
+    /// The payment masked by the rules of [`Entity::Payment`] and, for each refund,
+    /// [`Entity::PaymentRefund`], marked erased under [`RULES_VERSION`] at `at`; `None` when it
+    /// was erased before (a resumed erasure leaves it as it is). Its `updatedAt` stays (an
+    /// erasure is no financial change, and reconciliation goes by it); its request hashes stay.
+    pub fn mask_payment(
+        &self,
+        payment: &Payment,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Payment>, serde_json::Error> {
+        if payment.erasure.is_some() {
+            return Ok(None);
+        }
+        let mut document = serde_json::to_value(payment)?;
+        self.mask_document(Entity::Payment, &mut document);
+        if let Some(refunds) = document.get_mut("refunds").and_then(Value::as_array_mut) {
+            for refund in refunds {
+                self.mask_document(Entity::PaymentRefund, refund);
+            }
+        }
+        let mut masked: Payment = serde_json::from_value(document)?;
+        masked.request_hash.clone_from(&payment.request_hash);
+        for (refund, original) in masked.refunds.iter_mut().zip(&payment.refunds) {
+            refund.request_hash.clone_from(&original.request_hash);
+        }
+        masked.erasure = Some(PaymentErasure {
+            rules_version: RULES_VERSION.to_owned(),
+            erased_at: at,
+        });
+        Ok(Some(masked))
     }
 
     /// Applies the field rules of `entity` to its JSON form (an object); returns how many

@@ -5,13 +5,15 @@
 //! What it does, in order, each step in bounded batches committed with a durable progress
 //! marker on the erasure request ([`crate::store::ErasureStep::ALL`]): masks the customer's
 //! orders (shipping address, status-change actors and reasons; amounts, items and dates kept),
-//! deletes their idempotency keys, notifications and processed-event markers, pseudonymises the
-//! audit trail (HMAC-SHA256 under `GDPR_PSEUDONYM_KEY`), deletes queued messages about the
-//! customer (through a [`QueuedMessageScrubber`], which only local mode installs), and finally
-//! masks the profile (status `erased`). The rules come from [`crate::domain::masking::RULES`].
-//! It ends with a report ([`build_report`]: counts per store and table, the rule version,
-//! timings, the SHA-256 of the report's canonical JSON) stored on the request and an audit
-//! entry `gdpr.erasure.completed` (ids only).
+//! masks their payments (payer removed, payment source pseudonymised, refund reasons removed;
+//! ids, amounts, currency, statuses, dates and gateway references kept; each marked with the
+//! rule version and time), deletes their idempotency keys, notifications and processed-event
+//! markers, pseudonymises the audit trail (HMAC-SHA256 under `GDPR_PSEUDONYM_KEY`), deletes
+//! queued messages about the customer (through a [`QueuedMessageScrubber`], which only local
+//! mode installs), and finally masks the profile (status `erased`). The rules come from
+//! [`crate::domain::masking::RULES`]. It ends with a report ([`build_report`]: counts per
+//! store and table, the rule version, timings, the SHA-256 of the report's canonical JSON)
+//! stored on the request and an audit entry `gdpr.erasure.completed` (ids only).
 //!
 //! - The same request again, or a request for a customer already erased: no effect, no second
 //!   report ([`ErasureOutcome`]).

@@ -25,6 +25,9 @@ use crate::domain::tenant::TenantId;
 pub enum ErasureStep {
     /// Shipping addresses masked, status-change actors pseudonymised and reasons destroyed.
     Orders,
+    /// Payments keep their financial facts; the payer is removed, the payment source
+    /// pseudonymised, refund reasons removed, and each is marked erased with the rule version.
+    Payments,
     IdempotencyKeys,
     Notifications,
     ProcessedEvents,
@@ -38,8 +41,9 @@ pub enum ErasureStep {
 }
 
 impl ErasureStep {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Orders,
+        Self::Payments,
         Self::IdempotencyKeys,
         Self::Notifications,
         Self::ProcessedEvents,
@@ -51,6 +55,7 @@ impl ErasureStep {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Orders => "orders",
+            Self::Payments => "payments",
             Self::IdempotencyKeys => "idempotencyKeys",
             Self::Notifications => "notifications",
             Self::ProcessedEvents => "processedEvents",

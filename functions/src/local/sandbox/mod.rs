@@ -38,11 +38,7 @@ pub async fn start_paypal_for_local(
     ));
     config.slow_capture_delay = Duration::from_secs(5);
     let sandbox = PayPalSandbox::start(config).await?;
-    let mut payments = state.settings.payments.clone();
-    payments.base_url = Some(sandbox.base_url().to_owned());
-    payments.client_id = Some(sandbox.config().client_id.clone());
-    payments.client_secret = Some(sandbox.config().client_secret.clone());
-    payments.webhook_ids = vec![sandbox.config().webhook_id.clone()];
+    let payments = sandbox.payment_settings(&state.settings.payments);
     let outbound = Outbound::from_settings(&payments, vec![sandbox.base_url().to_owned()])?;
     state.parts_mut().outbound = outbound;
     tracing::info!(base_url = %sandbox.base_url(), "PayPal sandbox started; payments go to it (test sources: sandbox-ok, sandbox-decline, sandbox-deny, sandbox-flaky, sandbox-timeout, sandbox-slow)");

@@ -4,10 +4,15 @@
 //! captured → partially refunded / refunded, or failed, or voided; plus **unknown**, when a
 //! gateway call was sent and no answer came: the payment stays unknown until the gateway says
 //! what happened (a reply to the same idempotency key, a webhook, or reconciliation). A status
-//! never moves backwards, so webhooks may arrive in any order ([`Payment::apply`]).
+//! never moves backwards, so webhooks may arrive in any order ([`Payment::apply`]). A capture
+//! declined after a successful authorization voids the authorization: the payment ends
+//! `voided` with the capture's `failureCode` (no event: nothing was taken); until that void is
+//! done it is authorized with a failure code ([`Payment::capture_declined`]).
 //!
 //! The amounts are bookkeeping facts kept after an erasure; the payer's name and email, as the
-//! gateway reports them, are personal data and are to be stripped by an erasure (not wired yet: see the README). No card data is ever
+//! gateway reports them, are personal data: a GDPR erasure removes them (and pseudonymises the
+//! payment source and drops refund reasons) by the rules of [`crate::domain::masking`], and
+//! records which rules it applied on the payment ([`PaymentErasure`]). No card data is ever
 //! held: a payment names the gateway's payment source (a vault id or token), never a card
 //! number ([`card_number`] finds card numbers in request bodies so they can be refused).
 
@@ -177,7 +182,9 @@ impl GatewayRefs {
     }
 }
 
-/// The payer as the gateway reported them: personal data, to be stripped by an erasure (not wired yet: see the README), never logged.
+/// The payer as the gateway reported them: personal data, never logged. A GDPR erasure of the
+/// customer removes it (the payment then shows `erasure` and no `payer`), and it is never
+/// filled in again afterwards.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Payer {
@@ -185,6 +192,18 @@ pub struct Payer {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+}
+
+/// That a GDPR erasure of the customer masked the payment: under which version of the masking
+/// rules and when. Ids, amounts, currency, statuses, dates and the gateway's references are
+/// kept; the payer and refund reasons are gone, the payment source is pseudonymised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentErasure {
+    /// The version of the masking rules applied (`gdpr-masking-2026.12.1`).
+    pub rules_version: String,
+    #[serde(serialize_with = "crate::domain::timestamp::serialize")]
+    pub erased_at: DateTime<Utc>,
 }
 
 /// Money given back from a captured payment.
@@ -243,6 +262,9 @@ pub struct Payment {
     pub failure_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<Payer>,
+    /// Set when a GDPR erasure of the customer masked the payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<PaymentErasure>,
     #[serde(default)]
     pub refunds: Vec<Refund>,
     /// The client's `Idempotency-Key` (sent to the gateway, suffixed per step).
@@ -271,6 +293,15 @@ impl Payment {
             .map(|refund| refund.amount_cents)
             .sum();
         (self.captured_cents - claimed).max(0)
+    }
+
+    /// Whether the payment's capture was declined while its authorization still holds the
+    /// payer's funds: authorized with a failure code. The flow voids such an authorization at
+    /// once; when that void could not be done (PayPal unreachable, no answer) the payment stays
+    /// so, and reconciliation (or a retry with the same `Idempotency-Key`) voids it with the
+    /// same request id, `{id}-void`.
+    pub fn capture_declined(&self) -> bool {
+        self.status == PaymentStatus::Authorized && self.failure_code.is_some()
     }
 
     /// Whether a request holds the payment (see [`Payment::in_flight_until`]).

@@ -108,7 +108,9 @@ impl Payment {
         if let Some(status) = update.status {
             self.apply_status(status, update, now, &mut applied);
         }
-        if self.payer.is_none() && update.payer.is_some() {
+        self.note_declined_capture(update, &mut applied);
+        // An erased payment never gets its payer back (a late webhook, a resumed request).
+        if self.payer.is_none() && self.erasure.is_none() && update.payer.is_some() {
             self.payer.clone_from(&update.payer);
             applied.changed = true;
         }
@@ -154,7 +156,25 @@ impl Payment {
                     .events
                     .push((PaymentEventType::Failed, self.amount_cents));
             }
+            // Released without a capture; no event (nothing was taken). A void after a
+            // declined capture keeps the capture's reason.
+            PaymentStatus::Voided if update.failure_code.is_some() => {
+                self.failure_code.clone_from(&update.failure_code);
+            }
             _ => {}
+        }
+    }
+
+    /// A failure code on a payment that stays authorized: its capture was declined and its
+    /// authorization is still to be voided (see [`Payment::capture_declined`]). The first code
+    /// is kept.
+    fn note_declined_capture(&mut self, update: &PaymentUpdate, applied: &mut Applied) {
+        if self.status == PaymentStatus::Authorized
+            && self.failure_code.is_none()
+            && update.failure_code.is_some()
+        {
+            self.failure_code.clone_from(&update.failure_code);
+            applied.changed = true;
         }
     }
 
@@ -244,6 +264,7 @@ mod tests {
             gateway: GatewayRefs::default(),
             failure_code: None,
             payer: None,
+            erasure: None,
             refunds: Vec::new(),
             idempotency_key: "k".into(),
             request_hash: String::new(),
@@ -318,6 +339,45 @@ mod tests {
         assert!(!again.changed);
         assert_eq!(paid.refunded_cents, 300);
         assert_eq!(paid.status, PaymentStatus::PartiallyRefunded);
+    }
+
+    #[test]
+    fn a_declined_capture_is_noted_then_voided_without_an_event() {
+        let mut held = payment(PaymentStatus::Authorized);
+        let mut noted = PaymentUpdate::status(PaymentStatus::Authorized, UpdateSource::Api);
+        noted.status = None;
+        noted.failure_code = Some("INSTRUMENT_DECLINED".into());
+        assert!(held.apply(&noted, Utc::now()).changed);
+        assert!(held.capture_declined());
+        let mut voided = PaymentUpdate::status(PaymentStatus::Voided, UpdateSource::Api);
+        voided.failure_code = Some("INSTRUMENT_DECLINED".into());
+        let applied = held.apply(&voided, Utc::now());
+        assert!(applied.changed && applied.events.is_empty());
+        assert_eq!(
+            (held.status, held.failure_code.as_deref()),
+            (PaymentStatus::Voided, Some("INSTRUMENT_DECLINED"))
+        );
+        assert!(!held.capture_declined());
+    }
+
+    #[test]
+    fn an_erased_payment_does_not_get_its_payer_back() {
+        let mut erased = payment(PaymentStatus::Authorized);
+        erased.erasure = Some(super::super::PaymentErasure {
+            rules_version: "v".into(),
+            erased_at: Utc::now(),
+        });
+        let mut update = webhook(PaymentStatus::Captured);
+        update.payer = Some(Payer {
+            name: Some("Ada".into()),
+            email: None,
+        });
+        let applied = erased.apply(&update, Utc::now());
+        assert!(applied.changed, "the capture still applies");
+        assert_eq!(
+            (erased.status, erased.payer),
+            (PaymentStatus::Captured, None)
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! [`PayPalGateway`]: the [`PaymentGateway`] port on PayPal. It maps the app's requests to the
 //! PayPal client's calls and PayPal's answers to payment statuses: a declined or denied
 //! authorization fails the payment, a call without an answer leaves it unknown, a capture that
-//! PayPal holds (`PENDING`) keeps it authorized until PayPal's webhook or reconciliation says.
+//! PayPal holds (`PENDING`) keeps it authorized until PayPal's webhook or reconciliation says, a
+//! capture refused because the payer's instrument was declined (`422 INSTRUMENT_DECLINED` and
+//! the like) is [`GatewayError::Declined`].
 
 use chrono::{DateTime, Utc};
 
@@ -105,6 +107,21 @@ fn gateway_error(error: PayPalError) -> GatewayError {
     }
 }
 
+/// A capture's error: a `422` whose issue says the instrument was declined is a decline (the
+/// authorization still holds the funds), anything else as [`gateway_error`] maps it.
+fn capture_error(error: PayPalError) -> GatewayError {
+    match &error {
+        PayPalError::Api {
+            status: 422,
+            issue: Some(issue),
+            ..
+        } if super::orders::DECLINE_ISSUES.contains(&issue.as_str()) => GatewayError::Declined {
+            code: issue.clone(),
+        },
+        _ => gateway_error(error),
+    }
+}
+
 fn payer(payer: super::types::Payer) -> Option<Payer> {
     (payer.name.is_some() || payer.email.is_some()).then_some(Payer {
         name: payer.name,
@@ -180,7 +197,7 @@ impl PaymentGateway for PayPalGateway {
                 true,
             )
             .await
-            .map_err(gateway_error)?;
+            .map_err(capture_error)?;
         let status = match capture.status {
             CaptureStatus::Completed
             | CaptureStatus::Refunded

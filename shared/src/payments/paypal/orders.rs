@@ -13,8 +13,9 @@ use super::types::{
 };
 use super::wire::{Amount, OrderBody};
 
-/// 422 issues that mean the payment source was declined (the order is not worth retrying as is).
-const DECLINE_ISSUES: &[&str] = &[
+/// 422 issues that mean the payment source was declined (the order is not worth retrying as is);
+/// also what a capture of an authorization can be refused with.
+pub(super) const DECLINE_ISSUES: &[&str] = &[
     "INSTRUMENT_DECLINED",
     "CARD_EXPIRED",
     "CARD_CLOSED",

@@ -1,7 +1,9 @@
 //! SQLite adapter of [`PaymentStore`]: the `payments` table (indexed columns and the payment
 //! as JSON) and `payment_webhook_events`. Every write is one transaction on the single writer
 //! connection, so the idempotency key, the order's one payment that holds it (also a partial
-//! unique index) and the refundable amount are checked and written atomically.
+//! unique index) and the refundable amount are checked and written atomically. The erasure's
+//! `payments` step ([`erase_payments`]) masks a customer's payments inside the erasure's own
+//! transaction.
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
@@ -11,10 +13,12 @@ use super::outbox::{customer_scope, insert_outbox};
 use super::support::{insert_audit, json_at, new_etag, now, to_json, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
+use crate::domain::masking::Masker;
 use crate::domain::payment::{Applied, Payment, PaymentStatus, PaymentUpdate, Refund};
 use crate::domain::rejection::Rejection;
 use crate::domain::tenant::TenantId;
 use crate::outbox::OutboxMessage;
+use crate::store::erasure::BatchOutcome;
 use crate::store::payment_record::{
     admit_refund, payment_key_seen, push_refund, refund_key_seen, unsettled_since, KeySeen,
     StoredPayment,
@@ -204,6 +208,48 @@ fn update_in(
         .execute(params![tenant, event_id, id, ts(at)])?;
     }
     Ok(Ok((payment, applied)))
+}
+
+/// One batch of the erasure's `payments` step, in the erasure batch's transaction: up to
+/// `limit` of the customer's payments not erased yet, masked by the rules
+/// ([`Masker::mask_payment`]). A masked payment leaves the selection, so a resumed erasure
+/// takes the next ones and counts each once.
+pub(super) fn erase_payments(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    limit: usize,
+) -> rusqlite::Result<BatchOutcome> {
+    let payments: Vec<Payment> = tx
+        .prepare_cached(
+            "SELECT doc FROM payments WHERE tenant_id = ?1 AND customer_id = ?2
+                AND json_extract(doc, '$.erasure') IS NULL
+              ORDER BY id LIMIT ?3",
+        )?
+        .query_map(
+            params![
+                masker.tenant(),
+                masker.customer_id(),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |row| payment_at(row, 0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let at = now();
+    let mut masked_count = 0;
+    for payment in &payments {
+        let masked = masker
+            .mask_payment(payment, at)
+            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+        if let Some(mut masked) = masked {
+            save(tx, &mut masked)?;
+            masked_count += 1;
+        }
+    }
+    Ok(BatchOutcome {
+        counts: vec![("payments", masked_count)],
+        cursor: None,
+        done: payments.len() < limit,
+    })
 }
 
 impl Db {

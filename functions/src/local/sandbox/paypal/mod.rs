@@ -33,6 +33,7 @@
 //! | `sandbox-flaky` | each new `PayPal-Request-Id` gets `503 SERVICE_UNAVAILABLE` twice, then is processed (create, capture, void, refund of its payments) |
 //! | `sandbox-timeout` | the first attempt of a `PayPal-Request-Id` is processed but answered only after [`SandboxConfig::timeout_reply_delay`]; a retry with the same id answers at once with the stored result |
 //! | `sandbox-slow` | captures answer `PENDING`; after [`SandboxConfig::slow_capture_delay`] they become `COMPLETED` and `PAYMENT.CAPTURE.COMPLETED` is sent |
+//! | `sandbox-capture-decline` | the authorization is `CREATED`; capturing it answers `422 UNPROCESSABLE_ENTITY` with issue `INSTRUMENT_DECLINED` and leaves it `CREATED` (voidable); intent `CAPTURE`: the capture is `DECLINED` |
 //!
 //! Any other vault id: `422` with issue `INVALID_RESOURCE_ID` on `/payment_source/.../vault_id`.
 //!

@@ -28,7 +28,7 @@ pub(super) fn refused(issue: &str, description: &str) -> ApiError {
 }
 
 /// Records a capture of `amount` for the order, `PENDING` for `sandbox-slow` and `DECLINED`
-/// for `sandbox-deny`; returns its id.
+/// for `sandbox-deny` and `sandbox-capture-decline`; returns its id.
 pub fn record_capture(
     inner: &mut Inner,
     order_id: &str,
@@ -42,7 +42,7 @@ pub fn record_capture(
     let id = ids::resource_id();
     let status = match behaviour {
         Behaviour::Slow => CaptureStatus::Pending,
-        Behaviour::Deny => CaptureStatus::Declined,
+        Behaviour::Deny | Behaviour::CaptureDecline => CaptureStatus::Declined,
         _ => CaptureStatus::Completed,
     };
     inner.captures.insert(
@@ -158,6 +158,14 @@ fn capture_authorization(
     }
     let order = inner.orders.get(&auth.order_id);
     let behaviour = order.map_or(Behaviour::Ok, |order| order.behaviour);
+    if behaviour == Behaviour::CaptureDecline {
+        // PayPal's answer when the funding instrument is refused at capture time: no capture
+        // is made and the authorization keeps its funds until it is voided or expires.
+        return Err(refused(
+            "INSTRUMENT_DECLINED",
+            "The instrument presented was either declined by the processor or bank, or it can't be used for this payment.",
+        ));
+    }
     let invoice_id = invoice_id.or_else(|| order.and_then(|o| o.labels.invoice_id.clone()));
     let captured = auth.captured_minor + amount.minor;
     let capture_id = record_capture(

@@ -94,6 +94,19 @@ pub struct RunningSandbox {
 }
 
 impl RunningSandbox {
+    /// `base` (timeouts, tolerances) pointed at this sandbox: its URL, credentials and webhook id.
+    pub fn payment_settings(
+        &self,
+        base: &shared::config::PaymentSettings,
+    ) -> shared::config::PaymentSettings {
+        let mut settings = base.clone();
+        settings.base_url = Some(self.base_url().to_owned());
+        settings.client_id = Some(self.config().client_id.clone());
+        settings.client_secret = Some(self.config().client_secret.clone());
+        settings.webhook_ids = vec![self.config().webhook_id.clone()];
+        settings
+    }
+
     /// `http://127.0.0.1:{port}`: the PayPal API base URL to give the adapter.
     pub fn base_url(&self) -> &str {
         &self.sandbox.base_url

@@ -16,6 +16,10 @@ pub enum Behaviour {
     Timeout,
     /// `sandbox-slow`: captures are `PENDING`, then `COMPLETED` after a delay.
     Slow,
+    /// `sandbox-capture-decline`: the authorization is `CREATED` (funds held), its capture
+    /// answers `422 INSTRUMENT_DECLINED` and leaves it as it was (it may still be voided); a
+    /// direct capture (intent `CAPTURE`) is `DECLINED`.
+    CaptureDecline,
 }
 
 impl Behaviour {
@@ -28,6 +32,7 @@ impl Behaviour {
             "sandbox-flaky" => Self::Flaky,
             "sandbox-timeout" => Self::Timeout,
             "sandbox-slow" => Self::Slow,
+            "sandbox-capture-decline" => Self::CaptureDecline,
             _ => return None,
         })
     }

@@ -137,6 +137,10 @@ impl CosmosStore {
                 )
                 .await
             }
+            ErasureStep::Payments => {
+                self.erasure_mask_payments(tenant.as_str(), scope, masker, limit, batch)
+                    .await
+            }
             ErasureStep::IdempotencyKeys => {
                 self.erasure_delete_records(
                     tenant.as_str(),

@@ -27,13 +27,14 @@
 //!   progress ([`ErasureStore::record_queued_messages`]).
 //!
 //! The parts: [`request`] (the request document), [`batch`] (one batch of a step), one file
-//! per kind of step: [`order_masking`], [`deletion`], [`audit`], [`profile`], and [`requeue`]
+//! per kind of step: [`order_masking`], [`payment_masking`], [`deletion`], [`audit`], [`profile`], and [`requeue`]
 //! (re-announcing requests whose message was not acted on).
 
 mod audit;
 mod batch;
 mod deletion;
 mod order_masking;
+mod payment_masking;
 mod profile;
 mod request;
 mod requeue;

@@ -75,13 +75,16 @@ fn payment_doc(payment: &Payment) -> Doc<StoredPayment> {
 }
 
 /// `payment` as a replacement of `read` (if-match on the `_etag` it was read with).
-fn rewritten(read: &Doc<StoredPayment>, payment: &Payment) -> Doc<StoredPayment> {
+pub(in crate::store::cosmos) fn rewritten(
+    read: &Doc<StoredPayment>,
+    payment: &Payment,
+) -> Doc<StoredPayment> {
     let mut doc = payment_doc(payment);
     doc.cosmos_etag.clone_from(&read.cosmos_etag);
     doc
 }
 
-fn payment_of(doc: &Doc<StoredPayment>) -> Payment {
+pub(in crate::store::cosmos) fn payment_of(doc: &Doc<StoredPayment>) -> Payment {
     let mut payment = doc.body.clone().into_payment();
     payment.etag.clone_from(&doc.version);
     payment
