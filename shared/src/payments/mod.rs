@@ -8,6 +8,7 @@
 //! [`GatewayError::OutcomeUnknown`], never in a failure.
 
 pub mod paypal;
+pub mod refunds;
 
 use chrono::{DateTime, Utc};
 
