@@ -17,13 +17,12 @@
 //! refund left pending by an unreachable gateway is sent again with the same id. The void's
 //! request id is `{paymentId}-void`.
 //!
-//! - The gateway cannot be reached (or the payment is held by a request in flight): the
-//!   invocation fails, Service Bus delivers the event again and, after its delivery count,
-//!   dead-letters it with the reason.
+//! - The gateway cannot be reached, or its answer never came (the refund is recorded `unknown`),
+//!   or the payment is held by a request in flight: the invocation fails, Service Bus delivers
+//!   the event again (the refund is sent again with the same id, which settles an unknown one)
+//!   and, after its delivery count, dead-letters it with the reason.
 //! - The gateway declines the refund: the refund is recorded `failed` on the payment with the
 //!   audit entry, and the event completes (staff see the failed refund on the payment).
-//! - No answer from the gateway: the refund is `unknown` until reconciliation asks again with
-//!   the same id.
 //! - Other order events complete with no effect (`ignored`). Logs carry ids only.
 
 use chrono::{Duration, Utc};
@@ -31,7 +30,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use shared::domain::audit::AuditEntry;
 use shared::domain::messages::{OrderEvent, OrderEventType};
-use shared::domain::payment::{Payment, PaymentStatus, PaymentUpdate, Refund, RefundStatus, UpdateSource};
+use shared::domain::payment::{
+    Payment, PaymentStatus, PaymentUpdate, Refund, RefundStatus, UpdateSource,
+};
 use shared::domain::tenant::TenantId;
 use shared::domain::validation::is_valid_id;
 use shared::payments::refunds::{send_refund, RefundContext, RefundOutcome};
@@ -70,9 +71,13 @@ async fn run(
     let mut settled = Vec::new();
     for payment in payments {
         let id = payment.id.clone();
-        let result = Settle { state: &state, tenant: &tenant, event: &event }
-            .payment(payment)
-            .await?;
+        let result = Settle {
+            state: &state,
+            tenant: &tenant,
+            event: &event,
+        }
+        .payment(payment)
+        .await?;
         settled.push(json!({ "paymentId": id, "result": result }));
     }
     Ok(reply(&event, "settled", settled))
@@ -187,7 +192,13 @@ impl Settle<'_> {
             .state
             .ports
             .payments
-            .begin_refund(self.tenant, &payment.id, refund, until, self.audit("payment.refund", &payment))
+            .begin_refund(
+                self.tenant,
+                &payment.id,
+                refund,
+                until,
+                self.audit("payment.refund", &payment),
+            )
             .await
             .map_err(|error| store_failed(self.event, "the refund could not be recorded", error))?;
         let held = match started {
@@ -200,20 +211,34 @@ impl Settle<'_> {
             correlation_id: Some(&self.event.event_id),
             audit: self.audit("payment.refund", &held),
         };
-        let sent = send_refund(self.state.ports.payments.as_ref(), gateway.as_ref(), context, held, key)
-            .await
-            .map_err(|error| FunctionError::Failed(format!("event {}: {error}", self.event.event_id)))?;
+        let sent = send_refund(
+            self.state.ports.payments.as_ref(),
+            gateway.as_ref(),
+            context,
+            held,
+            key,
+        )
+        .await
+        .map_err(|error| {
+            FunctionError::Failed(format!("event {}: {error}", self.event.event_id))
+        })?;
         self.refund_result(&sent.payment.id, &sent.outcome)
     }
 
-    fn refund_result(&self, payment_id: &str, outcome: &RefundOutcome) -> Result<String, FunctionError> {
+    fn refund_result(
+        &self,
+        payment_id: &str,
+        outcome: &RefundOutcome,
+    ) -> Result<String, FunctionError> {
         let event_id = &self.event.event_id;
         match outcome {
             RefundOutcome::Answered(_, RefundStatus::Completed) | RefundOutcome::Recorded => {
                 Ok("refunded".into())
             }
             RefundOutcome::Answered(_, status) => Ok(format!("refund {}", refund_status(*status))),
-            RefundOutcome::Unknown => Ok("refund unknown: reconciliation settles it".into()),
+            RefundOutcome::Unknown => Err(FunctionError::Failed(format!(
+                "event {event_id}: the payment gateway did not answer the refund of payment {payment_id}; the redelivery asks again with the same id"
+            ))),
             RefundOutcome::Refused(code) => {
                 tracing::warn!(event_id = %event_id, payment_id = %payment_id, %code, "refund of a cancelled order declined by the gateway");
                 Ok(format!("refund declined ({code})"))
@@ -241,7 +266,9 @@ impl Settle<'_> {
         let Some(held) = held else {
             return Err(self.held_elsewhere(&payment.id));
         };
-        let outcome = gateway.void(&authorization, &format!("{}-void", held.id)).await;
+        let outcome = gateway
+            .void(&authorization, &format!("{}-void", held.id))
+            .await;
         let mut update = PaymentUpdate::status(PaymentStatus::Voided, UpdateSource::Api);
         update.release_in_flight = true;
         let result = match outcome {
@@ -262,7 +289,13 @@ impl Settle<'_> {
         self.state
             .ports
             .payments
-            .update_payment(self.tenant, &held.id, &update, Some(&self.event.event_id), self.audit("payment.void", &held))
+            .update_payment(
+                self.tenant,
+                &held.id,
+                &update,
+                Some(&self.event.event_id),
+                self.audit("payment.void", &held),
+            )
             .await
             .map_err(|error| store_failed(self.event, "the void could not be recorded", error))?;
         result
