@@ -82,7 +82,9 @@ async fn confirm_order(
     let order = match state.ports.orders.get_order(tenant, &event.order_id).await {
         Ok(order) if order.customer_id == event.customer_id => order,
         Ok(_) | Err(StoreError::NotFound) => {
-            return Ok(Handled::Unchanged("order not found for this customer".into()))
+            return Ok(Handled::Unchanged(
+                "order not found for this customer".into(),
+            ))
         }
         Err(error) => return Err(store_failed(event, error)),
     };
@@ -92,7 +94,12 @@ async fn confirm_order(
             tracing::warn!(event_id = %event.event_id, order_id = %order.id, payment_id = %event.payment_id, "payment captured for a cancelled order; not revived (CancelledOrderRefund refunds it)");
             return Ok(Handled::Unchanged("order cancelled".into()));
         }
-        status => return Ok(Handled::Unchanged(format!("order already {}", status.as_str()))),
+        status => {
+            return Ok(Handled::Unchanged(format!(
+                "order already {}",
+                status.as_str()
+            )))
+        }
     }
     change_to_confirmed(state, tenant, event, &order).await?;
     Ok(Handled::Confirmed)
@@ -163,5 +170,7 @@ fn reply(event: &PaymentEvent, handled: &Handled) -> InvocationResponse {
             event.event_type.as_str(),
             event.order_id
         ))
-        .with_return_value(json!({ "eventId": event.event_id, "orderId": event.order_id, "result": result }))
+        .with_return_value(
+            json!({ "eventId": event.event_id, "orderId": event.order_id, "result": result }),
+        )
 }

@@ -204,7 +204,14 @@ mod tests {
         let (order, payment) = (CustomerEvent::from(order), CustomerEvent::from(payment));
         assert_eq!(order.category(), "order.shipped");
         assert_eq!(payment.category(), "payment.refunded");
-        assert_eq!((payment.event_id(), payment.order_id(), payment.customer_id()), ("e2", "o1", "c1"));
+        assert_eq!(
+            (
+                payment.event_id(),
+                payment.order_id(),
+                payment.customer_id()
+            ),
+            ("e2", "o1", "c1")
+        );
     }
 
     #[test]

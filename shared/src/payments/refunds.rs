@@ -10,9 +10,13 @@
 //! not be reached (the caller retries with the same key).
 
 use crate::domain::audit::AuditEntry;
-use crate::domain::payment::{Payment, PaymentUpdate, Refund, RefundStatus, RefundUpdate, UpdateSource};
+use crate::domain::payment::{
+    Payment, PaymentUpdate, Refund, RefundStatus, RefundUpdate, UpdateSource,
+};
 use crate::domain::tenant::TenantId;
-use crate::payments::{GatewayError, PaymentGateway, PaymentReference, RefundAnswer, RefundRequest};
+use crate::payments::{
+    GatewayError, PaymentGateway, PaymentReference, RefundAnswer, RefundRequest,
+};
 use crate::store::{PaymentStore, StoreError};
 
 /// What became of a refund's gateway call.
@@ -168,7 +172,10 @@ mod tests {
     fn a_refused_refund_is_recorded_failed_and_an_unreachable_gateway_only_lets_go() {
         let refused = RefundOutcome::Refused("REFUND_REFUSED".into()).update("rf-1");
         let refund = refused.refund.expect("a refund update");
-        assert_eq!((refund.refund_id.as_deref(), refund.status), (Some("rf-1"), RefundStatus::Failed));
+        assert_eq!(
+            (refund.refund_id.as_deref(), refund.status),
+            (Some("rf-1"), RefundStatus::Failed)
+        );
         assert!(refused.release_in_flight && refused.status.is_none());
         let unavailable = RefundOutcome::Unavailable("down".into()).update("rf-1");
         assert!(unavailable.refund.is_none() && unavailable.release_in_flight);

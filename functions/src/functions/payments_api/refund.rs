@@ -144,12 +144,18 @@ async fn send(
         correlation_id: Some(&caller.correlation_id),
         audit: caller.audit("payment.refund", "payment", &payment.id),
     };
-    let sent = send_refund(state.ports.payments.as_ref(), gateway, context, payment, key)
-        .await
-        .map_err(|error| match error {
-            RefundError::Store { source, .. } => ApiError::Store(source),
-            other => ApiError::Internal(other.to_string()),
-        })?;
+    let sent = send_refund(
+        state.ports.payments.as_ref(),
+        gateway,
+        context,
+        payment,
+        key,
+    )
+    .await
+    .map_err(|error| match error {
+        RefundError::Store { source, .. } => ApiError::Store(source),
+        other => ApiError::Internal(other.to_string()),
+    })?;
     Ok(answer(&sent.outcome, &sent.payment, &sent.refund_id))
 }
 

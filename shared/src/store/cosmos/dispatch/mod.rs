@@ -128,7 +128,10 @@ impl CosmosStore {
         consumer: &str,
         event: &CustomerEvent,
     ) -> StoreResult<Option<Doc<ProcessedEvent>>> {
-        let id = doc_id(kind::PROCESSED_EVENT, &marker_id(consumer, event.event_id()));
+        let id = doc_id(
+            kind::PROCESSED_EVENT,
+            &marker_id(consumer, event.event_id()),
+        );
         self.read_doc(
             self.data(),
             pk(tenant, &customer_scope(event.customer_id())),
