@@ -491,7 +491,10 @@ async fn an_unreachable_gateway_fails_the_invocation_and_the_retry_refunds_with_
         status, 500,
         "the invocation fails, so Service Bus delivers again: {reply}"
     );
-    assert!(reply.to_string().contains(id), "the reason names the payment: {reply}");
+    assert!(
+        reply.to_string().contains(id),
+        "the reason names the payment: {reply}"
+    );
     let pending = app.payment(id).await;
     assert_eq!(pending["status"], "captured");
     let refund_status = pending["refunds"][0]["status"].clone();
@@ -649,4 +652,86 @@ async fn an_authorized_payment_of_a_cancelled_order_is_voided() {
     assert_eq!(settled["payments"][0]["result"], "voided", "{settled}");
     assert_eq!(app.payment("pay-held").await["status"], "voided");
     assert_eq!(app.sandbox_state().await["refunds"], 0);
+}
+
+#[tokio::test]
+async fn a_refund_the_gateway_declines_is_recorded_failed_and_audited() {
+    let app = EventsApp::start().await;
+    let (_, order) = app.order().await;
+    let payment = app.pay(&order, "pay-1", "sandbox-ok").await;
+    let id = payment["id"].as_str().unwrap();
+    let capture = payment["gateway"]["captureId"].as_str().unwrap();
+    // Refunded in full on PayPal's side (its dashboard, say): PayPal refuses any further refund.
+    let base = app.sandbox.base_url();
+    let token: Value = app
+        .http
+        .post(format!("{base}/v1/oauth2/token"))
+        .basic_auth(
+            &app.sandbox.config().client_id,
+            Some(&app.sandbox.config().client_secret),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outside = app
+        .http
+        .post(format!("{base}/v2/payments/captures/{capture}/refund"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("paypal-request-id", "dashboard-refund-1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        outside.status().is_success(),
+        "{}",
+        outside.text().await.unwrap()
+    );
+    app.cancel(&order).await;
+    let cancelled = app.event("order-events", "cancelled", &order).await;
+
+    let settled = app.delivered("CancelledOrderRefund", &cancelled).await;
+    let result = settled["payments"][0]["result"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(result.starts_with("refund declined ("), "{settled}");
+    let declined = app.payment(id).await;
+    assert_eq!(declined["refunds"][0]["status"], "failed", "{declined}");
+    assert_eq!(declined["refundedCents"], 0);
+    let audit = app
+        .state
+        .ports
+        .audit
+        .list_audit(
+            &EventsApp::tenant(),
+            shared::store::AuditFilter {
+                actor_id: Some("system:CancelledOrderRefund".into()),
+                target_id: Some(id.to_owned()),
+                ..Default::default()
+            },
+            PageRequest::first(100),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        audit.len() >= 2,
+        "the refund and its failure are audited: {audit:?}"
+    );
+    assert!(audit.iter().all(|entry| entry.action == "payment.refund"));
+    assert!(audit
+        .iter()
+        .all(|entry| entry.correlation_id == cancelled["eventId"].as_str().unwrap()));
+
+    let again = app.delivered("CancelledOrderRefund", &cancelled).await;
+    assert_eq!(
+        again["payments"][0]["result"], "refunded before: failed",
+        "{again}"
+    );
 }

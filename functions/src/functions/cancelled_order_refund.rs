@@ -362,3 +362,18 @@ fn reply(event: &OrderEvent, result: &str, payments: Vec<Value>) -> InvocationRe
         ))
         .with_return_value(json!({ "eventId": event.event_id, "orderId": event.order_id, "result": result, "payments": payments }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refund_id_is_a_valid_id_derived_from_the_event_and_the_payment() {
+        let key = refund_key("evt-1", "pay-1");
+        assert_eq!(key, "order-cancelled/evt-1/pay-1");
+        assert_eq!(refund_id(&key), refund_id(&refund_key("evt-1", "pay-1")));
+        assert_ne!(refund_id(&key), refund_id(&refund_key("evt-2", "pay-1")));
+        assert_ne!(refund_id(&key), refund_id(&refund_key("evt-1", "pay-2")));
+        assert!(is_valid_id(&refund_id(&key)));
+    }
+}
