@@ -573,21 +573,21 @@ async fn unknown_and_erased_customers_are_skipped() {
         .all(|message| message["customerId"] != json!(customer)));
 }
 
-#[tokio::test]
-async fn an_authorized_payment_of_a_cancelled_order_is_voided() {
-    use shared::domain::payment::{GatewayRefs, Payment, PaymentStatus, UpdateSource};
-    use shared::payments::{AuthorizeRequest, PaymentReference};
-
-    let app = EventsApp::start().await;
-    let (customer, order) = app.order().await;
-    let tenant = EventsApp::tenant();
-    let gateway = app.state.outbound.payments.clone().unwrap();
+/// A pending payment of `order` as `POST /payments` records it, held by its request until
+/// `held_until`.
+fn stored_payment(
+    id: &str,
+    order: &str,
+    customer: &str,
+    held_until: Option<chrono::DateTime<chrono::Utc>>,
+) -> shared::domain::payment::Payment {
+    use shared::domain::payment::{GatewayRefs, Payment, PaymentStatus};
     let now = chrono::Utc::now();
-    let payment = Payment {
-        id: "pay-held".into(),
+    Payment {
+        id: id.into(),
         tenant_id: TENANT.into(),
-        order_id: order.clone(),
-        customer_id: customer.clone(),
+        order_id: order.into(),
+        customer_id: customer.into(),
         provider: "paypal".into(),
         source_id: "sandbox-ok".into(),
         amount_cents: 2500,
@@ -599,23 +599,74 @@ async fn an_authorized_payment_of_a_cancelled_order_is_voided() {
         failure_code: None,
         payer: None,
         refunds: Vec::new(),
-        idempotency_key: "held-1".into(),
+        idempotency_key: format!("key-{id}"),
         request_hash: "h".into(),
-        in_flight_until: None,
+        in_flight_until: held_until,
         created_at: now,
         updated_at: now,
         etag: String::new(),
-    };
-    let audit = || {
-        shared::domain::audit::AuditEntry::now(
-            TENANT,
-            "test",
-            "payment.create",
-            "payment",
-            "pay-held",
-            "corr",
-        )
-    };
+    }
+}
+
+fn audit_entry(payment: &str) -> shared::domain::audit::AuditEntry {
+    shared::domain::audit::AuditEntry::now(
+        TENANT,
+        "test",
+        "payment.create",
+        "payment",
+        payment,
+        "corr",
+    )
+}
+
+#[tokio::test]
+async fn a_payment_still_being_paid_fails_the_invocation_until_it_ends() {
+    use shared::domain::payment::{PaymentStatus, PaymentUpdate, UpdateSource};
+
+    let app = EventsApp::start().await;
+    let (customer, order) = app.order().await;
+    let tenant = EventsApp::tenant();
+    let held = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let payment = stored_payment("pay-busy", &order, &customer, Some(held));
+    app.state
+        .ports
+        .payments
+        .begin_payment(&tenant, payment, audit_entry("pay-busy"))
+        .await
+        .unwrap();
+    app.cancel(&order).await;
+    let cancelled = app.event("order-events", "cancelled", &order).await;
+
+    let (status, reply) = app.deliver("CancelledOrderRefund", &cancelled).await;
+    assert_eq!(status, 500, "{reply}");
+    assert!(reply.to_string().contains("pay-busy"), "{reply}");
+
+    let mut failed = PaymentUpdate::status(PaymentStatus::Failed, UpdateSource::Api);
+    failed.release_in_flight = true;
+    app.state
+        .ports
+        .payments
+        .update_payment(&tenant, "pay-busy", &failed, None, audit_entry("pay-busy"))
+        .await
+        .unwrap();
+    let settled = app.delivered("CancelledOrderRefund", &cancelled).await;
+    assert_eq!(
+        settled["payments"][0]["result"], "nothing to do: failed",
+        "{settled}"
+    );
+}
+
+#[tokio::test]
+async fn an_authorized_payment_of_a_cancelled_order_is_voided() {
+    use shared::domain::payment::UpdateSource;
+    use shared::payments::{AuthorizeRequest, PaymentReference};
+
+    let app = EventsApp::start().await;
+    let (customer, order) = app.order().await;
+    let tenant = EventsApp::tenant();
+    let gateway = app.state.outbound.payments.clone().unwrap();
+    let payment = stored_payment("pay-held", &order, &customer, None);
+    let audit = || audit_entry("pay-held");
     app.state
         .ports
         .payments

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `captured`, `partiallyRefunded` | what is still refundable is refunded (the refund code of `POST /payments/{id}/refund`: [`send_refund`]) |
 //! | `authorized` | the authorization is voided, the payment becomes `voided` |
-//! | `pending`, `unknown` | left for reconciliation (logged): its outcome is not known yet |
+//! | `pending`, `unknown` | while a request is paying it: the invocation fails and the redelivery decides on where it ended; else left for reconciliation (logged) |
 //! | `refunded`, `failed`, `voided` | nothing |
 //!
 //! The refund's idempotency key is derived from the event id and the payment id
@@ -145,6 +145,9 @@ impl Settle<'_> {
                 self.refund_rest(payment, &key).await
             }
             PaymentStatus::Authorized => self.void(payment).await,
+            PaymentStatus::Pending | PaymentStatus::Unknown if payment.in_flight(Utc::now()) => {
+                Err(self.held_elsewhere(&payment.id))
+            }
             PaymentStatus::Pending | PaymentStatus::Unknown => {
                 tracing::warn!(event_id = %self.event.event_id, order_id = %self.event.order_id, payment_id = %payment.id, status = payment.status.as_str(), "payment of a cancelled order not settled yet; left for reconciliation");
                 Ok(format!("left: {}", payment.status.as_str()))
