@@ -34,13 +34,12 @@ use shared::domain::payment::{
     Payment, PaymentStatus, PaymentUpdate, Refund, RefundStatus, UpdateSource,
 };
 use shared::domain::tenant::TenantId;
-use shared::domain::validation::is_valid_id;
 use shared::payments::refunds::{send_refund, RefundContext, RefundOutcome};
 use shared::payments::{GatewayError, PaymentGateway};
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{PageRequest, PaymentFilter, Started, StoreError};
 
-use crate::invoke::{FunctionError, InvokeFuture, MESSAGE_BINDING};
+use crate::invoke::{checked_message_ids, FunctionError, InvokeFuture, MESSAGE_BINDING};
 use crate::startup::AppState;
 
 /// The function's name.
@@ -68,36 +67,35 @@ async fn run(
         return Ok(reply(&event, "ignored", Vec::new()));
     }
     let payments = order_payments(&state, &tenant, &event).await?;
-    let mut settled = Vec::new();
+    let settle = Settle {
+        state: &state,
+        tenant: &tenant,
+        event: &event,
+    };
+    let (mut settled, mut failures) = (Vec::new(), Vec::new());
     for payment in payments {
         let id = payment.id.clone();
-        let result = Settle {
-            state: &state,
-            tenant: &tenant,
-            event: &event,
+        match settle.payment(payment).await {
+            Ok(result) => settled.push(json!({ "paymentId": id, "result": result })),
+            Err(error) => failures.push(error.to_string()),
         }
-        .payment(payment)
-        .await?;
-        settled.push(json!({ "paymentId": id, "result": result }));
+    }
+    // Every payment had its chance; the redelivery redoes only what failed (the rest is settled).
+    if !failures.is_empty() {
+        return Err(FunctionError::Failed(failures.join("; ")));
     }
     Ok(reply(&event, "settled", settled))
 }
 
 fn checked_ids(event: &OrderEvent) -> Result<TenantId, FunctionError> {
-    let tenant = TenantId::new(&event.tenant_id)
-        .map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
-    for (field, value) in [
-        ("eventId", &event.event_id),
-        ("orderId", &event.order_id),
-        ("customerId", &event.customer_id),
-    ] {
-        if !is_valid_id(value) {
-            return Err(FunctionError::BadInput(format!(
-                "{field}: not a valid id (1 to 64 letters, digits, '-' or '_')"
-            )));
-        }
-    }
-    Ok(tenant)
+    checked_message_ids(
+        &event.tenant_id,
+        &[
+            ("eventId", &event.event_id),
+            ("orderId", &event.order_id),
+            ("customerId", &event.customer_id),
+        ],
+    )
 }
 
 async fn order_payments(
@@ -368,6 +366,8 @@ fn reply(event: &OrderEvent, result: &str, payments: Vec<Value>) -> InvocationRe
 
 #[cfg(test)]
 mod tests {
+    use shared::domain::validation::is_valid_id;
+
     use super::*;
 
     #[test]

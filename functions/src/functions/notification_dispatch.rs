@@ -51,13 +51,13 @@ use shared::domain::messages::{
 };
 use shared::domain::notification::{Notification, Recipient};
 use shared::domain::tenant::TenantId;
-use shared::domain::validation::{is_valid_id, new_id};
+use shared::domain::validation::new_id;
 use shared::outbox::OutboxMessage;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{DispatchOutcome, Fanout};
 
 use crate::invoke::MESSAGE_BINDING;
-use crate::invoke::{FunctionError, InvokeFuture};
+use crate::invoke::{checked_message_ids, FunctionError, InvokeFuture};
 use crate::startup::AppState;
 
 /// The function's name (the consumer named in the processed-events table).
@@ -99,8 +99,6 @@ pub(crate) async fn dispatch(
 }
 
 fn checked_ids(event: &CustomerEvent) -> Result<TenantId, FunctionError> {
-    let tenant = TenantId::new(event.tenant_id())
-        .map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
     let mut ids = vec![
         ("eventId", event.event_id()),
         ("orderId", event.order_id()),
@@ -109,14 +107,7 @@ fn checked_ids(event: &CustomerEvent) -> Result<TenantId, FunctionError> {
     if let CustomerEvent::Payment(payment) = event {
         ids.push(("paymentId", &payment.payment_id));
     }
-    for (field, value) in ids {
-        if !is_valid_id(value) {
-            return Err(FunctionError::BadInput(format!(
-                "{field}: not a valid id (1 to 64 letters, digits, '-' or '_')"
-            )));
-        }
-    }
-    Ok(tenant)
+    checked_message_ids(event.tenant_id(), &ids)
 }
 
 fn reply(event: &CustomerEvent, outcome: DispatchOutcome) -> InvocationResponse {

@@ -24,11 +24,10 @@ use shared::domain::etag::ETag;
 use shared::domain::messages::{PaymentEvent, PaymentEventType};
 use shared::domain::order::{Order, OrderStatus, StatusInput};
 use shared::domain::tenant::TenantId;
-use shared::domain::validation::is_valid_id;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{IfMatch, StoreError};
 
-use crate::invoke::{FunctionError, InvokeFuture, MESSAGE_BINDING};
+use crate::invoke::{checked_message_ids, FunctionError, InvokeFuture, MESSAGE_BINDING};
 use crate::startup::AppState;
 
 /// The function's name.
@@ -143,21 +142,15 @@ fn store_failed(event: &PaymentEvent, error: StoreError) -> FunctionError {
 }
 
 fn checked_ids(event: &PaymentEvent) -> Result<TenantId, FunctionError> {
-    let tenant = TenantId::new(&event.tenant_id)
-        .map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
-    for (field, value) in [
-        ("eventId", &event.event_id),
-        ("paymentId", &event.payment_id),
-        ("orderId", &event.order_id),
-        ("customerId", &event.customer_id),
-    ] {
-        if !is_valid_id(value) {
-            return Err(FunctionError::BadInput(format!(
-                "{field}: not a valid id (1 to 64 letters, digits, '-' or '_')"
-            )));
-        }
-    }
-    Ok(tenant)
+    checked_message_ids(
+        &event.tenant_id,
+        &[
+            ("eventId", &event.event_id),
+            ("paymentId", &event.payment_id),
+            ("orderId", &event.order_id),
+            ("customerId", &event.customer_id),
+        ],
+    )
 }
 
 fn reply(event: &PaymentEvent, handled: &Handled) -> InvocationResponse {
