@@ -408,7 +408,7 @@ async fn a_cancelled_paid_order_is_refunded_once_even_when_redelivered() {
     );
     let refunded = app.payment(id).await;
     assert_eq!(refunded["status"], "refunded");
-    assert_eq!(refunded["refundedCents"], 2500);
+    assert_eq!(refunded["refundedCents"], 2500, "{refunded:#}");
     assert_eq!(refunded["refunds"].as_array().unwrap().len(), 1);
     assert_eq!(app.sandbox_state().await["refunds"], 1);
 
@@ -784,5 +784,171 @@ async fn a_refund_the_gateway_declines_is_recorded_failed_and_audited() {
     assert_eq!(
         again["payments"][0]["result"], "refunded before: failed",
         "{again}"
+    );
+}
+
+/// Polls `GET /api/v1{path}` on `base` with `token` until `done` holds (at most 20 s).
+async fn poll(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = Reply::read(http.get(format!("{base}/api/v1{path}")).bearer_auth(token))
+            .await
+            .body;
+        if done(&body) || std::time::Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn locally_a_payment_and_a_cancellation_flow_through_the_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    common::jwks::install_dev_key(dir.path());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let port = address.port().to_string();
+    let settings = common::settings(dir.path(), &[("LOCAL_PORT", port.as_str())]);
+    let mut state = AppState::open(settings, Mode::Local).unwrap();
+    let _sandbox = function_app::local::sandbox::start_paypal_for_local(&mut state)
+        .await
+        .unwrap();
+    let runtime = function_app::local::LocalRuntime::new(state);
+    tokio::spawn(async move {
+        let _ = runtime.serve(listener, std::future::pending()).await;
+    });
+    let base = format!("http://{address}");
+    let http = common::client();
+    let dev = DevIssuer::load_or_create(dir.path()).unwrap();
+    let admin = dev
+        .token(
+            &EventsApp::tenant(),
+            DevSubject::Employee {
+                roles: [Role::Admin].into_iter().collect(),
+            },
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    let post = |path: &str, body: Value, key: Option<&str>| {
+        let mut request = http
+            .post(format!("{base}/api/v1{path}"))
+            .bearer_auth(&admin)
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        Reply::read(request)
+    };
+    let customer = post(
+        "/customers",
+        json!({"name": "Ada Payer", "email": EMAIL}),
+        None,
+    )
+    .await;
+    let customer = customer.expect_status(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let product = post("/products", json!({"name": "Widget", "category": "tools", "priceCents": 1250, "currency": "EUR", "stock": 10}), None).await;
+    let product = product.expect_status(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = post(
+        "/orders",
+        json!({"customerId": customer, "items": [{"productId": product, "quantity": 2}]}),
+        None,
+    )
+    .await;
+    let order = order.expect_status(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paid = post(
+        "/payments",
+        json!({"orderId": order, "paymentSource": {"vaultId": "sandbox-ok"}}),
+        Some("local-1"),
+    )
+    .await;
+    let payment = paid.expect_status(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let confirmed = poll(&http, &base, &format!("/orders/{order}"), &admin, |o| {
+        o["status"] == "confirmed"
+    })
+    .await;
+    assert_eq!(
+        confirmed["status"], "confirmed",
+        "PaymentOrderFlow confirmed the order: {confirmed}"
+    );
+    let client = dev
+        .token(
+            &EventsApp::tenant(),
+            DevSubject::Client {
+                customer_id: customer.clone(),
+            },
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    let inbox_path = "/notifications";
+    let has = |wanted: &'static [&'static str]| {
+        move |page: &Value| {
+            let found: Vec<&str> = page["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n["category"].as_str())
+                .collect();
+            wanted.iter().all(|category| found.contains(category))
+        }
+    };
+    let inbox = poll(
+        &http,
+        &base,
+        inbox_path,
+        &client,
+        has(&["order.confirmed", "payment.captured"]),
+    )
+    .await;
+    assert!(
+        has(&["order.confirmed", "payment.captured"])(&inbox),
+        "{inbox}"
+    );
+
+    Reply::read(
+        http.put(format!("{base}/api/v1/orders/{order}/status"))
+            .bearer_auth(&admin)
+            .json(&json!({"status": "cancelled"})),
+    )
+    .await
+    .expect_status(200);
+    let refunded = poll(&http, &base, &format!("/payments/{payment}"), &admin, |p| {
+        p["status"] == "refunded"
+    })
+    .await;
+    assert_eq!(
+        refunded["status"], "refunded",
+        "CancelledOrderRefund refunded it: {refunded}"
+    );
+    assert_eq!(refunded["refundedCents"], 2500, "{refunded:#}");
+    let inbox = poll(
+        &http,
+        &base,
+        inbox_path,
+        &client,
+        has(&["payment.refunded"]),
+    )
+    .await;
+    assert!(
+        has(&["order.cancelled", "payment.refunded"])(&inbox),
+        "{inbox}"
     );
 }
