@@ -10,7 +10,10 @@
 //! captured payment never revives a cancelled order; a cancelled paid order is refunded once,
 //! even on redelivery, and a partly refunded one gets the rest back; an unreachable gateway
 //! fails the invocation and the retry refunds with the same request id; an authorized payment
-//! of a cancelled order is voided; unknown and erased customers are skipped.
+//! of a cancelled order is voided, and one still being paid fails the invocation until it ends;
+//! a declined refund is recorded failed and audited; unknown and erased customers are skipped;
+//! and in local mode the whole flow runs through the topics (payment → confirmed order and
+//! notices; cancellation → refund, counted once though PayPal's webhook may come first).
 
 mod common;
 
