@@ -42,6 +42,24 @@ pub enum FunctionError {
     Failed(String),
 }
 
+/// The tenant of a message and its ids checked: bad input (400) naming the first field that is
+/// not a tenant id or not a valid id, so a malformed message is dead-lettered with the reason.
+pub fn checked_message_ids(
+    tenant_id: &str,
+    ids: &[(&str, &str)],
+) -> Result<shared::domain::tenant::TenantId, FunctionError> {
+    let tenant = shared::domain::tenant::TenantId::new(tenant_id)
+        .map_err(|error| FunctionError::BadInput(format!("tenantId: {error}")))?;
+    for (field, value) in ids {
+        if !shared::domain::validation::is_valid_id(value) {
+            return Err(FunctionError::BadInput(format!(
+                "{field}: not a valid id (1 to 64 letters, digits, '-' or '_')"
+            )));
+        }
+    }
+    Ok(tenant)
+}
+
 impl From<ProtocolError> for FunctionError {
     fn from(error: ProtocolError) -> Self {
         Self::BadInput(error.to_string())

@@ -312,6 +312,36 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         outputs: &[],
         code: Code::Invoke(functions::notification_dispatch::invoke),
     },
+    FunctionDef {
+        name: "PaymentOrderFlow",
+        trigger: Trigger::Subscription {
+            topic: "payment-events",
+            subscription: "orders",
+        },
+        trigger_binding: MESSAGE_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::payment_order_flow::invoke),
+    },
+    FunctionDef {
+        name: "PaymentNotificationDispatch",
+        trigger: Trigger::Subscription {
+            topic: "payment-events",
+            subscription: "notifications",
+        },
+        trigger_binding: MESSAGE_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::payment_notification_dispatch::invoke),
+    },
+    FunctionDef {
+        name: "CancelledOrderRefund",
+        trigger: Trigger::Subscription {
+            topic: "order-events",
+            subscription: "payments",
+        },
+        trigger_binding: MESSAGE_BINDING,
+        outputs: &[],
+        code: Code::Invoke(functions::cancelled_order_refund::invoke),
+    },
     // The README's "How to add a function" example, built only with the `example-function`
     // feature (its test proves the section right).
     #[cfg(feature = "example-function")]
@@ -780,7 +810,17 @@ mod tests {
     fn topics_fan_out_to_the_subscriptions_the_app_consumes() {
         assert_eq!(
             entities_for(MessageTarget::Topic("order-events")),
-            vec!["order-events/subscriptions/notifications".to_owned()]
+            vec![
+                "order-events/subscriptions/notifications".to_owned(),
+                "order-events/subscriptions/payments".to_owned()
+            ]
+        );
+        assert_eq!(
+            entities_for(MessageTarget::Topic("payment-events")),
+            vec![
+                "payment-events/subscriptions/orders".to_owned(),
+                "payment-events/subscriptions/notifications".to_owned()
+            ]
         );
         assert_eq!(
             entities_for(MessageTarget::Queue("gdpr-requests")),

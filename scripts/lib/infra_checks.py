@@ -135,11 +135,9 @@ OUTBOX_RELAY = {
 # exist: the payments integration (PayPal) lands in the app after its infrastructure. A listed
 # subscription must be in serviceBus.bicep with its Data Receiver role; once a function.json
 # binds it, it is checked like any other, and its entry here can go (the check's note says so).
-AHEAD_OF_FUNCTIONS = {
-    ("order-events", "payments"),        # cancelled orders trigger refunds
-    ("payment-events", "orders"),        # the order flow consumes captured/refunded payments
-    ("payment-events", "notifications"),  # notification dispatch tells the customer
-}
+# None now: CancelledOrderRefund, PaymentOrderFlow and PaymentNotificationDispatch bind the
+# payments' three subscriptions.
+AHEAD_OF_FUNCTIONS: set = set()
 
 # Payments (PayPal). The topic and its subscriptions, with the duplicate detection of order-events.
 PAYMENT_TOPIC = "payment-events"

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use shared::domain::audit::AuditEntry;
 use shared::domain::customer::Customer;
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
-use shared::domain::messages::{ErasureRequest, OrderEvent, OrderEventType};
+use shared::domain::messages::{CustomerEvent, ErasureRequest, OrderEvent, OrderEventType};
 use shared::domain::order::{OrderInput, OrderLineInput, OrderStatus, StatusInput};
 use shared::domain::product::Product;
 use shared::domain::tenant::TenantId;
@@ -261,16 +261,16 @@ async fn an_erasure_request_is_announced_with_its_record_once(store: Arc<dyn Sto
     );
 }
 
-fn plan(customer: &Customer, event: &OrderEvent) -> Fanout {
-    let delivery = format!("{}:email", event.event_id);
+fn plan(customer: &Customer, event: &CustomerEvent) -> Fanout {
+    let delivery = format!("{}:email", event.event_id());
     Fanout {
         notifications: Vec::new(),
         outbound: vec![OutboxMessage::outbound_notification(
             &delivery,
             &json!({"deliveryId": delivery, "customerId": customer.id}),
-            &event.tenant_id,
+            event.tenant_id(),
             "email",
-            event.occurred_at,
+            event.occurred_at(),
         )],
         audit: Vec::new(),
     }
@@ -283,14 +283,14 @@ async fn a_dispatchs_outbound_messages_are_written_with_its_marker_once(store: A
         .create_order(&t, new_order("o-1", 1, None), audit("order.create", "o-1"))
         .await
         .unwrap();
-    let event = OrderEvent {
+    let event = CustomerEvent::Order(OrderEvent {
         event_id: "e-1".into(),
         event_type: OrderEventType::Created,
         tenant_id: "t1".into(),
         order_id: "o-1".into(),
         customer_id: "c-1".into(),
         occurred_at: shared::domain::now(),
-    };
+    });
     for expected in [
         DispatchOutcome::Dispatched {
             notifications: 0,

@@ -23,7 +23,7 @@ use shared::domain::customer::{Address, Customer, CustomerInput, CustomerStatus}
 use shared::domain::etag::ETag;
 use shared::domain::gdpr::{ErasureRecord, ErasureStatus};
 use shared::domain::masking::{Masker, PseudonymKey, ERASED_TEXT};
-use shared::domain::messages::{OrderEvent, OrderEventType};
+use shared::domain::messages::{CustomerEvent, OrderEvent, OrderEventType};
 use shared::domain::notification::{Notification, Recipient};
 use shared::domain::order::{OrderInput, OrderLineInput, OrderStatus, StatusInput};
 use shared::domain::product::{Product, ProductInput};
@@ -198,48 +198,48 @@ fn masker(tenant: &TenantId, customer: &str) -> Masker {
     )
 }
 
-fn event(id: &str, tenant: &TenantId, order: &str, customer: &str) -> OrderEvent {
-    OrderEvent {
+fn event(id: &str, tenant: &TenantId, order: &str, customer: &str) -> CustomerEvent {
+    CustomerEvent::Order(OrderEvent {
         event_id: id.into(),
         event_type: OrderEventType::Created,
         tenant_id: tenant.as_str().into(),
         order_id: order.into(),
         customer_id: customer.into(),
         occurred_at: now(),
-    }
+    })
 }
 
 /// A fan-out like `NotificationDispatch`'s: one in-app notification to the customer, its audit
 /// entry and one outbound email message.
-fn plan(customer: &Customer, event: &OrderEvent) -> Fanout {
+fn plan(customer: &Customer, event: &CustomerEvent) -> Fanout {
     let notification = Notification {
         id: shared::domain::validation::new_id(),
-        tenant_id: event.tenant_id.clone(),
+        tenant_id: event.tenant_id().to_owned(),
         recipient: Recipient::Customer(customer.id.clone()),
         category: "order.created".into(),
         title: "Order received".into(),
-        message: format!("We received your order {}.", event.order_id),
-        order_id: Some(event.order_id.clone()),
+        message: format!("We received your order {}.", event.order_id()),
+        order_id: Some(event.order_id().to_owned()),
         read_at: None,
         created_at: now(),
     };
     let audit = AuditEntry::now(
-        &event.tenant_id,
+        event.tenant_id(),
         "system:NotificationDispatch",
         "notification.dispatch",
         "notification",
         &notification.id,
-        &event.event_id,
+        event.event_id(),
     )
     .about_customer(&customer.id);
     Fanout {
         notifications: vec![notification],
         outbound: vec![OutboxMessage::outbound_notification(
-            &format!("{}:email", event.event_id),
-            &json!({ "deliveryId": format!("{}:email", event.event_id), "channel": "email", "customerId": customer.id }),
-            &event.tenant_id,
+            &format!("{}:email", event.event_id()),
+            &json!({ "deliveryId": format!("{}:email", event.event_id()), "channel": "email", "customerId": customer.id }),
+            event.tenant_id(),
             "email",
-            event.occurred_at,
+            event.occurred_at(),
         )],
         audit: vec![audit],
     }

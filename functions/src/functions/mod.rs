@@ -7,6 +7,7 @@
 
 pub mod api_definition;
 pub mod audit_api;
+pub mod cancelled_order_refund;
 pub mod customers_api;
 #[cfg(feature = "example-function")]
 pub mod example_greeter;
@@ -18,5 +19,7 @@ pub mod notification_dispatch;
 pub mod notifications_api;
 pub mod orders_api;
 pub mod outbox_relay;
+pub mod payment_notification_dispatch;
+pub mod payment_order_flow;
 pub mod payments_api;
 pub mod products_api;

@@ -2,16 +2,15 @@
 //   gdpr-requests           queue  erasure requests (CustomersApi); GDPRDataAnonymization receives
 //   order-events            topic  order events (OrdersApi)
 //     notifications         subscription of order-events, NotificationDispatch receives
-//     payments              subscription of order-events: cancelled orders trigger refunds
-//   payment-events          topic  payment events from the PayPal integration (captured, refunded)
-//     orders                subscription of payment-events: the order flow
-//     notifications         subscription of payment-events: the customer is told
-//   notifications-outbound  queue  email/SMS requests (NotificationDispatch); the sender receives
+//     payments              subscription of order-events, CancelledOrderRefund receives (refunds)
+//   payment-events          topic  payment events (PaymentsApi, PaymentWebhooks)
+//     orders                subscription of payment-events, PaymentOrderFlow receives
+//     notifications         subscription of payment-events, PaymentNotificationDispatch receives
+//   notifications-outbound  queue  email/SMS requests (NotificationDispatch,
+//                                  PaymentNotificationDispatch); the sender receives
 // Nothing is sent by an output binding: each message is an outbox record written with the change
 // it announces, and OutboxRelay (a Cosmos DB change feed trigger) publishes it through the REST
 // API with MessageId = the event id, so the entities the relay sends to detect duplicates.
-// The payment entities are provisioned ahead of the functions that use them (the payments
-// integration); scripts/lib/infra_checks.py lists them in AHEAD_OF_FUNCTIONS until it lands.
 // Entra ID only (local SAS auth off). Premium gets a private endpoint and no public access;
 // Standard has no private endpoints, so it stays reachable publicly, Entra ID still required.
 

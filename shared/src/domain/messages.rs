@@ -108,6 +108,83 @@ pub struct PaymentEvent {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// An event a customer is told about (`NotificationDispatch`, `PaymentNotificationDispatch`):
+/// what the dispatch port needs of it (ids, tenant, customer, order) whichever topic it came
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerEvent {
+    Order(OrderEvent),
+    Payment(PaymentEvent),
+}
+
+impl CustomerEvent {
+    /// Unique per event: the dispatch deduplicates on it.
+    pub fn event_id(&self) -> &str {
+        match self {
+            Self::Order(event) => &event.event_id,
+            Self::Payment(event) => &event.event_id,
+        }
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        match self {
+            Self::Order(event) => &event.tenant_id,
+            Self::Payment(event) => &event.tenant_id,
+        }
+    }
+
+    pub fn customer_id(&self) -> &str {
+        match self {
+            Self::Order(event) => &event.customer_id,
+            Self::Payment(event) => &event.customer_id,
+        }
+    }
+
+    pub fn order_id(&self) -> &str {
+        match self {
+            Self::Order(event) => &event.order_id,
+            Self::Payment(event) => &event.order_id,
+        }
+    }
+
+    /// The event type as it travels (`shipped`, `captured`, ...).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Order(event) => event.event_type.as_str(),
+            Self::Payment(event) => event.event_type.as_str(),
+        }
+    }
+
+    /// `order.shipped`, `payment.captured`, ...: the notification category and the outbound
+    /// message's template.
+    pub fn category(&self) -> String {
+        let topic = match self {
+            Self::Order(_) => "order",
+            Self::Payment(_) => "payment",
+        };
+        format!("{topic}.{}", self.event_type())
+    }
+
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            Self::Order(event) => event.occurred_at,
+            Self::Payment(event) => event.occurred_at,
+        }
+    }
+}
+
+impl From<OrderEvent> for CustomerEvent {
+    fn from(event: OrderEvent) -> Self {
+        Self::Order(event)
+    }
+}
+
+impl From<PaymentEvent> for CustomerEvent {
+    fn from(event: PaymentEvent) -> Self {
+        Self::Payment(event)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +195,23 @@ mod tests {
         assert!(serde_json::from_str::<ErasureRequest>(good).is_ok());
         let extra = good.replace("\"requestId\"", "\"email\":\"x\",\"requestId\"");
         assert!(serde_json::from_str::<ErasureRequest>(&extra).is_err());
+    }
+
+    #[test]
+    fn customer_events_name_their_category_by_topic_and_type() {
+        let order: OrderEvent = serde_json::from_str(r#"{"eventId":"e1","eventType":"shipped","tenantId":"t1","orderId":"o1","customerId":"c1","occurredAt":"2026-11-21T02:00:00Z"}"#).unwrap();
+        let payment: PaymentEvent = serde_json::from_str(r#"{"eventId":"e2","eventType":"refunded","tenantId":"t1","paymentId":"p1","orderId":"o1","customerId":"c1","amountCents":500,"currency":"EUR","occurredAt":"2026-11-21T02:00:00Z"}"#).unwrap();
+        let (order, payment) = (CustomerEvent::from(order), CustomerEvent::from(payment));
+        assert_eq!(order.category(), "order.shipped");
+        assert_eq!(payment.category(), "payment.refunded");
+        assert_eq!(
+            (
+                payment.event_id(),
+                payment.order_id(),
+                payment.customer_id()
+            ),
+            ("e2", "o1", "c1")
+        );
     }
 
     #[test]

@@ -18,8 +18,9 @@ use std::collections::HashSet;
 use crate::domain::audit::AuditEntry;
 use crate::domain::payment::{Payment, PaymentStatus, PaymentUpdate, RefundStatus, UpdateSource};
 use crate::domain::tenant::TenantId;
+use crate::payments::refunds::RefundOutcome;
 use crate::payments::{
-    AuthorizeRequest, CaptureRequest, PaymentGateway, RefundOutcome, RefundRequest, StepOutcome,
+    AuthorizeRequest, CaptureRequest, PaymentGateway, RefundRequest, StepOutcome,
 };
 
 use super::run::Run;
@@ -220,7 +221,7 @@ impl Settling<'_, '_> {
                 continue;
             };
             let outcome = RefundOutcome::of(self.gateway.refund(&request).await);
-            if let RefundOutcome::NotSent(reason) = &outcome {
+            if let RefundOutcome::Unavailable(reason) = &outcome {
                 tracing::warn!(payment_id = %self.payment.id, refund_id = %refund.id, %reason, "reconciliation: the gateway cannot be reached; stopping");
                 return Ok(Settled::GatewayDown);
             }

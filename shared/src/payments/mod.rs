@@ -9,9 +9,10 @@
 
 mod outcome;
 pub mod paypal;
+pub mod refunds;
 mod requests;
 
-pub use outcome::{RefundOutcome, StepOutcome};
+pub use outcome::StepOutcome;
 pub use requests::void_key;
 
 use chrono::{DateTime, Utc};

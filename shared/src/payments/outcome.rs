@@ -1,13 +1,11 @@
-//! What the store records for each answer of the gateway, wherever the call was made (the API,
-//! reconciliation, event-driven refunds): a decline fails the payment with the provider's code,
-//! a call without an answer leaves it `unknown` (never failed), a gateway that could not be
-//! reached changes nothing.
+//! What the store records for each answer of the gateway to a payment step, wherever the call
+//! was made (the API, reconciliation): a decline fails the payment with the provider's code, a
+//! call without an answer leaves it `unknown` (never failed), a gateway that could not be
+//! reached changes nothing. Refunds have theirs in [`super::refunds`].
 
-use crate::domain::payment::{
-    PaymentStatus, PaymentUpdate, RefundStatus, RefundUpdate, UpdateSource,
-};
+use crate::domain::payment::{PaymentStatus, PaymentUpdate, UpdateSource};
 
-use super::{GatewayAnswer, GatewayError, RefundAnswer};
+use super::{GatewayAnswer, GatewayError};
 
 /// What one payment step (authorize or capture) leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,51 +40,5 @@ impl StepOutcome {
                 misconfigured: true,
             },
         }
-    }
-}
-
-/// What a refund call leaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundOutcome {
-    /// The gateway answered: its refund id and status.
-    Answered(String, RefundStatus),
-    /// Sent without an answer: the refund stays `unknown` until settled.
-    Unknown,
-    /// Nothing reached the gateway; the refund stays as it was.
-    NotSent(String),
-    /// The gateway refused it (its code).
-    Refused(String),
-}
-
-impl RefundOutcome {
-    pub fn of(result: Result<RefundAnswer, GatewayError>) -> Self {
-        match result {
-            Ok(answer) => Self::Answered(answer.gateway_refund_id, answer.status),
-            Err(GatewayError::OutcomeUnknown(_)) => Self::Unknown,
-            Err(GatewayError::Unavailable(reason)) | Err(GatewayError::Misconfigured(reason)) => {
-                Self::NotSent(reason)
-            }
-            Err(GatewayError::Refused { code, .. }) | Err(GatewayError::Declined { code }) => {
-                Self::Refused(code)
-            }
-        }
-    }
-
-    /// The store's update of refund `refund_id` (releasing the payment).
-    pub fn update(&self, refund_id: &str, source: UpdateSource) -> PaymentUpdate {
-        let (gateway_refund_id, status) = match self {
-            Self::Answered(id, status) => (Some(id.clone()), Some(*status)),
-            Self::Unknown => (None, Some(RefundStatus::Unknown)),
-            Self::Refused(_) => (None, Some(RefundStatus::Failed)),
-            Self::NotSent(_) => (None, None),
-        };
-        let mut update = PaymentUpdate::release(source);
-        update.refund = status.map(|status| RefundUpdate {
-            refund_id: Some(refund_id.to_owned()),
-            gateway_refund_id,
-            status,
-            amount_cents: None,
-        });
-        update
     }
 }

@@ -1,4 +1,5 @@
-//! The dispatch port: turning one order event into notifications exactly once.
+//! The dispatch port: turning one event a customer is told about (an order or a payment
+//! event, [`CustomerEvent`]) into notifications exactly once.
 //!
 //! The consumer hands the adapter the event and a [`FanoutPlan`] (a pure function deciding,
 //! from the customer as stored, what to create). The adapter checks the event was not
@@ -10,7 +11,7 @@
 use super::StoreResult;
 use crate::domain::audit::AuditEntry;
 use crate::domain::customer::Customer;
-use crate::domain::messages::OrderEvent;
+use crate::domain::messages::CustomerEvent;
 use crate::domain::notification::Notification;
 use crate::domain::tenant::TenantId;
 use crate::outbox::OutboxMessage;
@@ -25,7 +26,7 @@ pub struct Fanout {
 }
 
 /// Decides the fan-out of `event` for `customer` (an active customer whose order it is).
-pub type FanoutPlan = fn(&Customer, &OrderEvent) -> Fanout;
+pub type FanoutPlan = fn(&Customer, &CustomerEvent) -> Fanout;
 
 /// Why an event changed nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +69,7 @@ pub trait DispatchStore: Send + Sync {
         &self,
         tenant: &TenantId,
         consumer: &str,
-        event: &OrderEvent,
+        event: &CustomerEvent,
         plan: FanoutPlan,
     ) -> StoreResult<DispatchOutcome>;
 }

@@ -12,11 +12,10 @@ use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::domain::field_rules::rules;
-use shared::domain::payment::{
-    Payment, PaymentUpdate, Refund, RefundStatus, RefundUpdate, UpdateSource,
-};
+use shared::domain::payment::{Payment, Refund, RefundStatus};
 use shared::domain::validation::{new_id, Validation};
-use shared::payments::{GatewayError, PaymentGateway, PaymentReference, RefundRequest};
+use shared::payments::refunds::{send_refund, RefundContext, RefundError, RefundOutcome};
+use shared::payments::PaymentGateway;
 use shared::store::Started;
 
 use super::{
@@ -131,7 +130,8 @@ fn new_refund(input: &RefundInput, payment: &Payment, key: &str) -> Result<Refun
     })
 }
 
-/// Sends the refund this request holds to the gateway and records the answer.
+/// Sends the refund this request holds to the gateway and records the answer
+/// ([`send_refund`], shared with the refund of a cancelled order).
 async fn send(
     state: &AppState,
     gateway: &dyn PaymentGateway,
@@ -139,127 +139,54 @@ async fn send(
     payment: Payment,
     key: &str,
 ) -> Result<Response, ApiError> {
-    let Some(refund) = payment.refund_by_key(key).cloned() else {
-        return Err(ApiError::Internal(format!(
-            "payment {} has no refund of this request",
-            payment.id
-        )));
+    let context = RefundContext {
+        source: shared::domain::payment::UpdateSource::Api,
+        tenant: caller.tenant(),
+        correlation_id: Some(&caller.correlation_id),
+        audit: caller.audit("payment.refund", "payment", &payment.id),
     };
-    let mut outcome = Outcome::Recorded;
-    if matches!(refund.status, RefundStatus::Pending | RefundStatus::Unknown) {
-        outcome = match refund_request(&payment, &refund) {
-            Some(request) => Outcome::of(gateway.refund(&request).await),
-            None => Outcome::Refused("NO_CAPTURE".into()),
-        };
-    }
-    let update = outcome.update(&refund.id);
-    let audit = caller.audit("payment.refund", "payment", &payment.id);
-    let (payment, _) = state
-        .ports
-        .payments
-        .update_payment(
-            caller.tenant(),
-            &payment.id,
-            &update,
-            Some(&caller.correlation_id),
-            audit,
-        )
-        .await?;
-    Ok(outcome.answer(&payment, &refund.id))
+    let sent = send_refund(
+        state.ports.payments.as_ref(),
+        gateway,
+        context,
+        payment,
+        key,
+    )
+    .await
+    .map_err(|error| match error {
+        RefundError::Store { source, .. } => ApiError::Store(source),
+        other => ApiError::Internal(other.to_string()),
+    })?;
+    Ok(answer(&sent.outcome, &sent.payment, &sent.refund_id))
 }
 
-/// What became of the gateway call.
-enum Outcome {
-    /// Already settled before this request (a resumed refund).
-    Recorded,
-    Answered(String, RefundStatus),
-    Unknown,
-    Unavailable,
-    Refused(String),
-}
-
-impl Outcome {
-    fn of(result: Result<shared::payments::RefundAnswer, GatewayError>) -> Self {
-        match result {
-            Ok(answer) => Self::Answered(answer.gateway_refund_id, answer.status),
-            Err(GatewayError::OutcomeUnknown(reason)) => {
-                tracing::warn!(%reason, "refund outcome unknown");
-                Self::Unknown
-            }
-            Err(GatewayError::Unavailable(reason)) | Err(GatewayError::Misconfigured(reason)) => {
-                tracing::warn!(%reason, "refund not sent: gateway unavailable");
-                Self::Unavailable
-            }
-            Err(GatewayError::Refused { code, .. }) | Err(GatewayError::Declined { code }) => {
-                Self::Refused(code)
-            }
-        }
-    }
-
-    /// The store's update: the refund's new status, and the payment let go.
-    fn update(&self, refund_id: &str) -> PaymentUpdate {
-        let (gateway_refund_id, status) = match self {
-            Self::Answered(id, status) => (Some(id.clone()), Some(*status)),
-            Self::Unknown => (None, Some(RefundStatus::Unknown)),
-            Self::Refused(_) => (None, Some(RefundStatus::Failed)),
-            Self::Recorded | Self::Unavailable => (None, None),
-        };
-        PaymentUpdate {
-            status: None,
-            gateway: Default::default(),
-            captured_cents: None,
-            failure_code: None,
-            payer: None,
-            refund: status.map(|status| RefundUpdate {
-                refund_id: Some(refund_id.to_owned()),
-                gateway_refund_id,
-                status,
-                amount_cents: None,
-            }),
-            release_in_flight: true,
-            source: UpdateSource::Api,
-        }
-    }
-
-    fn answer(&self, payment: &Payment, refund_id: &str) -> Response {
-        match self {
-            Self::Refused(code) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Refund Refused")
+/// The API's answer for where the refund ended.
+fn answer(outcome: &RefundOutcome, payment: &Payment, refund_id: &str) -> Response {
+    match outcome {
+        RefundOutcome::Refused(code) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Refund Refused")
                 .detail("the payment gateway refused the refund")
                 .extension("paymentId", json!(payment.id))
                 .extension("refundId", json!(refund_id))
                 .extension("failureCode", json!(code))
-                .into_response(),
-            Self::Unavailable => retry_later(
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Payment Gateway Unavailable",
-                )
-                .detail("the refund was not sent; retry with the same Idempotency-Key")
-                .extension("paymentId", json!(payment.id))
-                .extension("refundId", json!(refund_id)),
-            ),
-            _ => {
-                let mut response = (StatusCode::CREATED, Json(payment)).into_response();
-                if let Ok(location) =
-                    HeaderValue::from_str(&format!("/api/v1/payments/{}", payment.id))
-                {
-                    response.headers_mut().insert(header::LOCATION, location);
-                }
-                response
+                .into_response()
+        }
+        RefundOutcome::Unavailable(_) => retry_later(
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Payment Gateway Unavailable",
+            )
+            .detail("the refund was not sent; retry with the same Idempotency-Key")
+            .extension("paymentId", json!(payment.id))
+            .extension("refundId", json!(refund_id)),
+        ),
+        RefundOutcome::Recorded | RefundOutcome::Answered(..) | RefundOutcome::Unknown => {
+            let mut response = (StatusCode::CREATED, Json(payment)).into_response();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/payments/{}", payment.id))
+            {
+                response.headers_mut().insert(header::LOCATION, location);
             }
+            response
         }
     }
-}
-
-fn refund_request(payment: &Payment, refund: &Refund) -> Option<RefundRequest> {
-    Some(RefundRequest {
-        idempotency_key: refund.id.clone(),
-        reference: PaymentReference {
-            tenant_id: payment.tenant_id.clone(),
-            payment_id: payment.id.clone(),
-        },
-        capture_id: payment.gateway.capture_id.clone()?,
-        amount_cents: refund.amount_cents,
-        currency: payment.currency.clone(),
-    })
 }

@@ -195,6 +195,12 @@ impl Payment {
                 None => return,
             },
         };
+        let index = match &update.gateway_refund_id {
+            Some(gateway_id) if self.refunds[index].gateway_refund_id.is_none() => {
+                self.fold_reported_twin(index, gateway_id, applied)
+            }
+            _ => index,
+        };
         let refund = &mut self.refunds[index];
         if refund.gateway_refund_id.is_none() && update.gateway_refund_id.is_some() {
             refund
@@ -218,6 +224,32 @@ impl Payment {
             };
             applied.events.push((PaymentEventType::Refunded, amount));
         }
+    }
+
+    /// The answer to our own refund call names a gateway refund that a webhook reported first
+    /// (and was recorded as made elsewhere): the two are one refund. The reported record is
+    /// folded into ours (its status, already counted and announced, carries over), so the money
+    /// is counted and announced once. Returns our refund's index after the fold.
+    fn fold_reported_twin(&mut self, own: usize, gateway_id: &str, applied: &mut Applied) -> usize {
+        let position = self.refunds.iter().enumerate().position(|(index, refund)| {
+            index != own && refund.gateway_refund_id.as_deref() == Some(gateway_id)
+        });
+        let Some(position) = position else {
+            return own;
+        };
+        let reported = self.refunds.remove(position);
+        let own = if position < own { own - 1 } else { own };
+        let refund = &mut self.refunds[own];
+        refund.gateway_refund_id = reported.gateway_refund_id;
+        if refund.status.may_become(reported.status) {
+            refund.status = reported.status;
+            refund.updated_at = reported.updated_at;
+        }
+        if reported.status == RefundStatus::Completed {
+            self.refunded_cents += refund.amount_cents - reported.amount_cents;
+        }
+        applied.changed = true;
+        own
     }
 
     /// A refund the gateway reports that the app did not start (made on the gateway's own
@@ -378,6 +410,46 @@ mod tests {
             (erased.status, erased.payer),
             (PaymentStatus::Captured, None)
         );
+    }
+
+    #[test]
+    fn a_webhook_faster_than_the_refund_s_own_answer_counts_the_refund_once() {
+        let mut paid = payment(PaymentStatus::Captured);
+        let at = Utc::now();
+        paid.refunds.push(Refund {
+            id: "rf-1".into(),
+            amount_cents: 1_000,
+            status: RefundStatus::Pending,
+            gateway_refund_id: None,
+            idempotency_key: "key-1".into(),
+            request_hash: String::new(),
+            reason: None,
+            created_at: at,
+            updated_at: at,
+        });
+        let completed = |refund_id: Option<&str>| PaymentUpdate {
+            status: None,
+            refund: Some(RefundUpdate {
+                refund_id: refund_id.map(str::to_owned),
+                gateway_refund_id: Some("GW-1".into()),
+                status: RefundStatus::Completed,
+                amount_cents: Some(1_000),
+            }),
+            ..PaymentUpdate::status(PaymentStatus::Captured, UpdateSource::Api)
+        };
+        let webhook = paid.apply(&completed(None), at);
+        assert_eq!(webhook.events, vec![(PaymentEventType::Refunded, 1_000)]);
+        let answer = paid.apply(&completed(Some("rf-1")), at);
+        assert!(answer.changed);
+        assert!(answer.events.is_empty(), "announced once: {answer:?}");
+        assert_eq!(paid.refunded_cents, 1_000);
+        assert_eq!(paid.status, PaymentStatus::Refunded);
+        assert_eq!(paid.refunds.len(), 1, "one refund: {:?}", paid.refunds);
+        assert_eq!(
+            (paid.refunds[0].id.as_str(), paid.refunds[0].status),
+            ("rf-1", RefundStatus::Completed)
+        );
+        assert_eq!(paid.refunds[0].gateway_refund_id.as_deref(), Some("GW-1"));
     }
 
     #[test]

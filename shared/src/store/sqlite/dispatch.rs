@@ -1,4 +1,4 @@
-//! SQLite adapter of [`DispatchStore`]: one order event, handled once, in one transaction
+//! SQLite adapter of [`DispatchStore`]: one event, handled once, in one transaction
 //! (the processed-event marker in `processed_events`, the notifications, their audit entries,
 //! the outbound messages' outbox records).
 
@@ -10,7 +10,7 @@ use super::outbox::{customer_scope, insert_outbox};
 use super::support::{insert_audit, now, to_json, ts};
 use super::Db;
 use crate::domain::customer::{Customer, CustomerStatus};
-use crate::domain::messages::OrderEvent;
+use crate::domain::messages::CustomerEvent;
 use crate::domain::tenant::TenantId;
 use crate::store::{DispatchOutcome, DispatchStore, FanoutPlan, SkipReason, StoreResult};
 
@@ -49,9 +49,9 @@ fn mark_processed(
 fn event_customer(
     conn: &Connection,
     tenant: &str,
-    event: &OrderEvent,
+    event: &CustomerEvent,
 ) -> rusqlite::Result<Result<Customer, SkipReason>> {
-    let Some(customer) = load_customer(conn, tenant, &event.customer_id).optional()? else {
+    let Some(customer) = load_customer(conn, tenant, event.customer_id()).optional()? else {
         return Ok(Err(SkipReason::CustomerMissing));
     };
     if customer.status != CustomerStatus::Active {
@@ -59,9 +59,9 @@ fn event_customer(
     }
     let owner: Option<String> = conn
         .prepare_cached("SELECT customer_id FROM orders WHERE tenant_id = ?1 AND id = ?2")?
-        .query_row(params![tenant, event.order_id], |row| row.get(0))
+        .query_row(params![tenant, event.order_id()], |row| row.get(0))
         .optional()?;
-    if owner.as_deref() != Some(event.customer_id.as_str()) {
+    if owner.as_deref() != Some(event.customer_id()) {
         return Ok(Err(SkipReason::OrderMissing));
     }
     Ok(Ok(customer))
@@ -72,10 +72,10 @@ fn dispatch_in(
     outbox_ttl: chrono::Duration,
     tenant: &str,
     consumer: &str,
-    event: &OrderEvent,
+    event: &CustomerEvent,
     plan: FanoutPlan,
 ) -> rusqlite::Result<DispatchOutcome> {
-    if processed_before(tx, tenant, consumer, &event.event_id)? {
+    if processed_before(tx, tenant, consumer, event.event_id())? {
         return Ok(DispatchOutcome::Duplicate);
     }
     let customer = match event_customer(tx, tenant, event)? {
@@ -85,7 +85,7 @@ fn dispatch_in(
                 tx,
                 tenant,
                 consumer,
-                &event.event_id,
+                event.event_id(),
                 None,
                 reason.as_str(),
                 &[],
@@ -113,7 +113,7 @@ fn dispatch_in(
         tx,
         tenant,
         consumer,
-        &event.event_id,
+        event.event_id(),
         Some(&customer.id),
         "dispatched",
         &message_ids,
@@ -130,7 +130,7 @@ impl DispatchStore for Db {
         &self,
         tenant: &TenantId,
         consumer: &str,
-        event: &OrderEvent,
+        event: &CustomerEvent,
         plan: FanoutPlan,
     ) -> StoreResult<DispatchOutcome> {
         let (tenant, consumer, event) = (

@@ -1,4 +1,4 @@
-//! Cosmos DB adapter of [`DispatchStore`]: one order event, handled once.
+//! Cosmos DB adapter of [`DispatchStore`]: one event, handled once.
 //!
 //! The processed-event marker ([`ProcessedEvent`], `processedEvent:{consumer}:{eventId}` in the
 //! customer's partition, 14 days to live: [`PROCESSED_EVENT_TTL_SECONDS`]) is created in one
@@ -31,7 +31,7 @@ use super::support::{
 };
 use super::{CosmosStore, BACKEND};
 use crate::domain::customer::{Customer, CustomerStatus};
-use crate::domain::messages::OrderEvent;
+use crate::domain::messages::CustomerEvent;
 use crate::domain::notification::Notification;
 use crate::domain::now;
 use crate::domain::tenant::TenantId;
@@ -76,13 +76,13 @@ fn marker_id(consumer: &str, event_id: &str) -> String {
 fn marker_doc(
     tenant: &str,
     consumer: &str,
-    event: &OrderEvent,
+    event: &CustomerEvent,
     body: MarkerBody,
 ) -> Doc<ProcessedEvent> {
     let processed_at = now();
     let marker = ProcessedEvent {
         consumer: consumer.to_owned(),
-        event_id: event.event_id.clone(),
+        event_id: event.event_id().to_owned(),
         customer_id: body.customer_id,
         outcome: body.outcome,
         outputs: body.outputs,
@@ -91,9 +91,9 @@ fn marker_doc(
     };
     Doc::new(
         kind::PROCESSED_EVENT,
-        &marker_id(consumer, &event.event_id),
+        &marker_id(consumer, event.event_id()),
         tenant,
-        customer_scope(&event.customer_id),
+        customer_scope(event.customer_id()),
         ts(processed_at),
         marker,
     )
@@ -126,12 +126,15 @@ impl CosmosStore {
         &self,
         tenant: &str,
         consumer: &str,
-        event: &OrderEvent,
+        event: &CustomerEvent,
     ) -> StoreResult<Option<Doc<ProcessedEvent>>> {
-        let id = doc_id(kind::PROCESSED_EVENT, &marker_id(consumer, &event.event_id));
+        let id = doc_id(
+            kind::PROCESSED_EVENT,
+            &marker_id(consumer, event.event_id()),
+        );
         self.read_doc(
             self.data(),
-            pk(tenant, &customer_scope(&event.customer_id)),
+            pk(tenant, &customer_scope(event.customer_id())),
             &id,
         )
         .await
@@ -143,7 +146,7 @@ impl CosmosStore {
     async fn dispatch_skip_reason(
         &self,
         tenant: &str,
-        event: &OrderEvent,
+        event: &CustomerEvent,
         customer: &Doc<Customer>,
     ) -> StoreResult<Option<SkipReason>> {
         if customer.body.status != CustomerStatus::Active {
@@ -152,11 +155,11 @@ impl CosmosStore {
         let order: Option<Doc<CosmosOrder>> = self
             .read_doc(
                 self.data(),
-                pk(tenant, &customer_scope(&event.customer_id)),
-                &doc_id(kind::ORDER, &event.order_id),
+                pk(tenant, &customer_scope(event.customer_id())),
+                &doc_id(kind::ORDER, event.order_id()),
             )
             .await?;
-        let owned = order.is_some_and(|doc| doc.body.order.customer_id == event.customer_id);
+        let owned = order.is_some_and(|doc| doc.body.order.customer_id == event.customer_id());
         Ok((!owned).then_some(SkipReason::OrderMissing))
     }
 
@@ -186,7 +189,7 @@ impl CosmosStore {
         &self,
         tenant: &str,
         consumer: &str,
-        event: &OrderEvent,
+        event: &CustomerEvent,
         reason: SkipReason,
     ) -> StoreResult<Attempt<DispatchOutcome>> {
         let marker = marker_doc(tenant, consumer, event, MarkerBody::skipped(reason));
@@ -204,7 +207,7 @@ impl CosmosStore {
         &self,
         tenant: &TenantId,
         consumer: &str,
-        event: &OrderEvent,
+        event: &CustomerEvent,
         plan: FanoutPlan,
     ) -> StoreResult<Attempt<DispatchOutcome>> {
         let tenant = tenant.as_str();
@@ -213,7 +216,7 @@ impl CosmosStore {
                 .await?;
             return Ok(Attempt::Done(DispatchOutcome::Duplicate));
         }
-        let Some(customer) = self.customer_doc(tenant, &event.customer_id).await? else {
+        let Some(customer) = self.customer_doc(tenant, event.customer_id()).await? else {
             return self
                 .dispatch_skip(tenant, consumer, event, SkipReason::CustomerMissing)
                 .await;
@@ -229,7 +232,7 @@ impl CosmosStore {
             .partition(|notification| recipient_scope(&notification.recipient) == customer.scope);
         let operations = 2 + here.len() + fanout.audit.len() + fanout.outbound.len();
         if operations > MAX_BATCH_OPERATIONS {
-            return Err(StoreError::Unavailable { backend: BACKEND, reason: format!("event {} produces {operations} writes; one transactional batch holds {MAX_BATCH_OPERATIONS}", event.event_id) });
+            return Err(StoreError::Unavailable { backend: BACKEND, reason: format!("event {} produces {operations} writes; one transactional batch holds {MAX_BATCH_OPERATIONS}", event.event_id()) });
         }
         let body = MarkerBody {
             customer_id: Some(customer.body.id.clone()),
@@ -276,7 +279,7 @@ impl DispatchStore for CosmosStore {
         &self,
         tenant: &TenantId,
         consumer: &str,
-        event: &OrderEvent,
+        event: &CustomerEvent,
         plan: FanoutPlan,
     ) -> StoreResult<DispatchOutcome> {
         for _ in 0..CONCURRENCY_ATTEMPTS {
@@ -285,7 +288,7 @@ impl DispatchStore for CosmosStore {
             {
                 return Ok(outcome);
             }
-            tracing::debug!(event_id = %event.event_id, "dispatch refused by a concurrent change; checking again");
+            tracing::debug!(event_id = %event.event_id(), "dispatch refused by a concurrent change; checking again");
         }
         Err(busy("customer"))
     }

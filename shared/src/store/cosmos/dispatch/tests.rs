@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::domain::audit::AuditEntry;
-use crate::domain::messages::OrderEventType;
+use crate::domain::messages::{OrderEvent, OrderEventType};
 use crate::domain::notification::Recipient;
 use crate::domain::order::{Order, OrderStatus};
 use crate::store::cosmos::doc::customer_doc;
@@ -60,33 +60,33 @@ async fn seed(store: &CosmosStore, id: &str, status: CustomerStatus) {
     put(store, &doc).await;
 }
 
-fn event(id: &str, customer: &str, order: &str) -> OrderEvent {
-    OrderEvent {
+fn event(id: &str, customer: &str, order: &str) -> CustomerEvent {
+    CustomerEvent::Order(OrderEvent {
         event_id: id.into(),
         event_type: OrderEventType::Cancelled,
         tenant_id: TENANT.into(),
         order_id: order.into(),
         customer_id: customer.into(),
         occurred_at: Utc::now(),
-    }
+    })
 }
 
-fn notification(event: &OrderEvent, recipient: Recipient) -> Notification {
+fn notification(event: &CustomerEvent, recipient: Recipient) -> Notification {
     Notification {
         id: crate::domain::validation::new_id(),
-        tenant_id: event.tenant_id.clone(),
+        tenant_id: event.tenant_id().to_owned(),
         recipient,
         category: "order.cancelled".into(),
         title: "Order cancelled".into(),
-        message: format!("Order {} was cancelled.", event.order_id),
-        order_id: Some(event.order_id.clone()),
+        message: format!("Order {} was cancelled.", event.order_id()),
+        order_id: Some(event.order_id().to_owned()),
         read_at: None,
         created_at: Utc::now(),
     }
 }
 
 /// The customer and the order managers hear of it; one email goes out.
-fn plan(customer: &Customer, event: &OrderEvent) -> Fanout {
+fn plan(customer: &Customer, event: &CustomerEvent) -> Fanout {
     let notifications = vec![
         notification(event, Recipient::Customer(customer.id.clone())),
         notification(event, Recipient::Role("order-manager".into())),
@@ -100,7 +100,7 @@ fn plan(customer: &Customer, event: &OrderEvent) -> Fanout {
                 "notification.dispatch",
                 "notification",
                 &n.id,
-                &event.event_id,
+                event.event_id(),
             )
             .about_customer(&customer.id)
         })
@@ -108,11 +108,11 @@ fn plan(customer: &Customer, event: &OrderEvent) -> Fanout {
     Fanout {
         notifications,
         outbound: vec![crate::outbox::OutboxMessage::outbound_notification(
-            &format!("{}:email", event.event_id),
-            &json!({"deliveryId": format!("{}:email", event.event_id)}),
+            &format!("{}:email", event.event_id()),
+            &json!({"deliveryId": format!("{}:email", event.event_id())}),
             TENANT,
             "email",
-            event.occurred_at,
+            event.occurred_at(),
         )],
         audit,
     }
