@@ -683,3 +683,77 @@ async fn a_void_without_an_answer_leaves_the_payment_authorized_for_reconciliati
     );
     assert_eq!(audited(&app, "payment.void", &id).await, 1);
 }
+
+#[tokio::test]
+async fn reconciliation_voids_what_a_declined_capture_left_and_never_captures_a_cancelled_order() {
+    let app = PayApp::start_with_void_fault().await;
+    let admin = app.admin();
+    // A declined capture whose void got no answer: authorized with its failure code.
+    let (customer, order) = app.order().await;
+    let client = app.client_of(&customer);
+    app.fail_voids.store(true, Ordering::SeqCst);
+    let declined = app
+        .pay(&client, "rv-1", &order, "sandbox-capture-decline")
+        .await;
+    let declined_id = declined.expect_problem(402)["paymentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.fail_voids.store(false, Ordering::SeqCst);
+    // A payment PayPal never saw, whose order is cancelled before it is settled.
+    let (other_customer, cancelled_order) = app.order().await;
+    app.outage("unavailable").await;
+    let pending = app
+        .pay(
+            &app.client_of(&other_customer),
+            "rv-2",
+            &cancelled_order,
+            "sandbox-ok",
+        )
+        .await;
+    // Through the test's proxy PayPal's 503s come back as answers: unknown, not "not sent".
+    assert!(matches!(pending.status, 202 | 503), "{:?}", pending.body);
+    let pending_id = pending.body["id"]
+        .as_str()
+        .or_else(|| pending.body["paymentId"].as_str())
+        .unwrap()
+        .to_owned();
+    app.outage("none").await;
+    app.request(
+        reqwest::Method::PUT,
+        &format!("/orders/{cancelled_order}/status"),
+        &admin,
+    )
+    .json(&json!({"status": "cancelled"}))
+    .send()
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the breaker lets a probe through
+
+    let report = app
+        .run_job(&shared::jobs::PAYMENT_RECONCILIATION, None)
+        .await;
+    assert_eq!(report.outcome.as_str(), "finished", "{report:?}");
+    assert_eq!(report.totals.get("declined"), Some(&1), "{report:?}");
+    assert_eq!(
+        report.totals.get("voidedOrderCancelled"),
+        Some(&1),
+        "{report:?}"
+    );
+    let voided = app.get(&format!("/payments/{declined_id}"), &admin).await;
+    assert_eq!(voided.body["status"], "voided");
+    assert_eq!(voided.body["failureCode"], "INSTRUMENT_DECLINED");
+    let never_captured = app.get(&format!("/payments/{pending_id}"), &admin).await;
+    assert_eq!(
+        never_captured.body["status"], "voided",
+        "{:?}",
+        never_captured.body
+    );
+    assert_eq!(never_captured.body["failureCode"], "ORDER_CANCELLED");
+    let sandbox = app.sandbox_state().await;
+    assert_eq!(sandbox["captures"], 0, "nothing taken: {sandbox}");
+    assert_eq!(
+        audited(&app, "payment.capture.cancelled", &pending_id).await,
+        1
+    );
+}

@@ -30,12 +30,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use shared::domain::audit::AuditEntry;
 use shared::domain::messages::{OrderEvent, OrderEventType};
-use shared::domain::payment::{
-    Payment, PaymentStatus, PaymentUpdate, Refund, RefundStatus, UpdateSource,
-};
+use shared::domain::payment::{Payment, PaymentStatus, Refund, RefundStatus, UpdateSource};
 use shared::domain::tenant::TenantId;
+use shared::payments::drive::{Driven, Driver};
 use shared::payments::refunds::{send_refund, RefundContext, RefundOutcome};
-use shared::payments::{GatewayError, PaymentGateway};
+use shared::payments::PaymentGateway;
 use shared::protocol::{InvocationRequest, InvocationResponse, ServiceBusMessage};
 use shared::store::{PageRequest, PaymentFilter, Started, StoreError};
 
@@ -253,9 +252,6 @@ impl Settle<'_> {
 
     /// Voids the authorization of an authorized payment.
     async fn void(&self, payment: Payment) -> Result<String, FunctionError> {
-        let Some(authorization) = payment.gateway.authorization_id.clone() else {
-            return Ok("nothing to do: authorized without an authorization id".into());
-        };
         let gateway = self.gateway()?;
         let until = Utc::now() + Duration::seconds(HOLD_SECONDS);
         let held = self
@@ -268,39 +264,31 @@ impl Settle<'_> {
         let Some(held) = held else {
             return Err(self.held_elsewhere(&payment.id));
         };
-        let outcome = gateway
-            .void(&authorization, &format!("{}-void", held.id))
-            .await;
-        let mut update = PaymentUpdate::status(PaymentStatus::Voided, UpdateSource::Api);
-        update.release_in_flight = true;
-        let result = match outcome {
-            Ok(()) => Ok("voided".to_owned()),
-            Err(GatewayError::Declined { code }) | Err(GatewayError::Refused { code, .. }) => {
-                tracing::warn!(event_id = %self.event.event_id, payment_id = %held.id, %code, "void of a cancelled order's authorization refused by the gateway");
-                update.status = None;
-                Ok(format!("void refused ({code})"))
-            }
-            Err(error) => {
-                update.status = None;
-                Err(FunctionError::Failed(format!(
-                    "event {}: the authorization of payment {} was not voided ({error}); the redelivery tries again with the same key",
-                    self.event.event_id, held.id
-                )))
-            }
+        let audit = |action: &str, _: &str| self.audit(action, &held);
+        let driver = Driver {
+            store: self.state.ports.payments.as_ref(),
+            gateway: gateway.as_ref(),
+            tenant: self.tenant,
+            correlation_id: Some(&self.event.event_id),
+            source: UpdateSource::Api,
+            audit: &audit,
+            step_action: "payment.void",
+            capture: false,
+            release: true,
         };
-        self.state
-            .ports
-            .payments
-            .update_payment(
-                self.tenant,
-                &held.id,
-                &update,
-                Some(&self.event.event_id),
-                self.audit("payment.void", &held),
-            )
+        let driven = driver
+            .drive(held.clone())
             .await
             .map_err(|error| store_failed(self.event, "the void could not be recorded", error))?;
-        result
+        match driven {
+            Driven::Done(payment) if payment.status == PaymentStatus::Voided => Ok("voided".into()),
+            Driven::Done(payment) | Driven::NotSent { payment, .. } => Err(FunctionError::Failed(format!(
+                "event {}: the authorization of payment {} was not voided (it is {}); the redelivery tries again with the same key",
+                self.event.event_id,
+                payment.id,
+                payment.status.as_str()
+            ))),
+        }
     }
 
     fn held_elsewhere(&self, payment_id: &str) -> FunctionError {

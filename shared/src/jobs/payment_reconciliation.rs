@@ -1,27 +1,32 @@
 //! `PaymentReconciliation` (every 5 minutes): settles the payments the API could not finish —
 //! `unknown` (a gateway call was sent and never answered), `pending` or `authorized` for longer
-//! than `PAYMENT_SETTLE_AFTER_SECONDS` (the request stopped between its steps), and refunds
-//! `pending` or `unknown` — by asking the gateway again **with the same idempotency keys**
-//! ([`crate::payments`]'s request builders). A replayed request tells what the first one did
-//! and never moves money twice; a request that never arrived is made now, which carries the
-//! payment through as its customer asked (an order has one live payment at most, so this can
-//! never pay an order twice).
+//! than `PAYMENT_SETTLE_AFTER_SECONDS` (the request stopped between its steps, or the void of a
+//! declined capture could not be done), and refunds `pending` or `unknown` — by going through
+//! the API's own steps ([`crate::payments::drive`], [`crate::payments::refunds`]) **with the
+//! same idempotency keys**. A replayed request tells what the first one did and never moves
+//! money twice; a request that never arrived is made now, which carries the payment through as
+//! its customer asked (an order has one live payment at most, so this can never pay an order
+//! twice) — unless the order was cancelled meanwhile: then an authorization is voided, never
+//! captured (`voidedOrderCancelled`), and a capture that turns out to have been made is
+//! reported (`capturedOrderCancelled`, logged as an error) for a refund.
 //!
 //! A payment some request holds (`in_flight_until` in the future) is left to it. When the
 //! gateway cannot be reached the run stops at once and counts what is left; the next run
 //! resumes. Counts per tenant (payments, and refunds apart): `paymentsSettled` (captured),
-//! `declined` (failed or voided), `stillUnknown`, `stillUnsettled` (PayPal holds the capture
-//! pending), `refundsSettled`, `heldElsewhere`.
+//! `declined` (failed or voided), `voidedOrderCancelled`, `capturedOrderCancelled`,
+//! `stillUnknown`, `stillUnsettled` (PayPal holds the capture pending), `refundsSettled`,
+//! `heldElsewhere`.
 
 use std::collections::HashSet;
 
 use crate::domain::audit::AuditEntry;
+use crate::domain::order::OrderStatus;
 use crate::domain::payment::{Payment, PaymentStatus, PaymentUpdate, RefundStatus, UpdateSource};
 use crate::domain::tenant::TenantId;
-use crate::payments::refunds::RefundOutcome;
-use crate::payments::{
-    AuthorizeRequest, CaptureRequest, PaymentGateway, RefundRequest, StepOutcome,
-};
+use crate::payments::drive::{Driven, Driver};
+use crate::payments::refunds::{send_refund, RefundContext, RefundOutcome};
+use crate::payments::PaymentGateway;
+use crate::store::StoreError;
 
 use super::run::Run;
 use super::{JobError, StepEnd};
@@ -136,75 +141,86 @@ struct Settling<'r, 'a> {
 }
 
 impl Settling<'_, '_> {
-    /// Replays the authorization (unknown or pending without one), then the capture (an
-    /// authorization not captured, or a capture whose answer was lost).
+    /// Drives the payment through the same steps as the API ([`Driver`]): the authorization
+    /// and capture replayed with their request ids, a declined capture's authorization voided;
+    /// for an order cancelled meanwhile (or gone), an authorization is voided, never captured.
     async fn payment_steps(&mut self) -> Result<Settled, JobError> {
-        let status = self.payment.status;
-        if !status.is_unsettled() {
+        if !self.payment.status.is_unsettled() {
             return Ok(Settled::Done);
         }
-        let end = self.replay_steps(status).await?;
-        let kind = match self.payment.status {
-            PaymentStatus::Unknown => "stillUnknown",
-            PaymentStatus::Failed | PaymentStatus::Voided => "declined",
-            status if status.is_unsettled() => "stillUnsettled",
-            _ => "paymentsSettled",
+        let capture = self.order_wants_capture().await?;
+        let (tenant, customer_id, run_id) = (
+            self.tenant.clone(),
+            self.payment.customer_id.clone(),
+            self.run.report.run_id.clone(),
+        );
+        let audit = move |action: &str, id: &str| {
+            AuditEntry::now(tenant.as_str(), ACTOR, action, "payment", id, &run_id)
+                .about_customer(&customer_id)
         };
-        if end == Settled::Done {
-            self.run.report.add(self.tenant.as_str(), kind, 1);
-        }
-        Ok(end)
-    }
-
-    async fn replay_steps(&mut self, status: PaymentStatus) -> Result<Settled, JobError> {
-        let authorized = self.payment.gateway.authorization_id.is_some();
-        if matches!(status, PaymentStatus::Pending | PaymentStatus::Unknown) && !authorized {
-            let result = self
-                .gateway
-                .authorize(&AuthorizeRequest::for_payment(&self.payment))
-                .await;
-            if self
-                .record(StepOutcome::of(result, UpdateSource::Reconciliation))
-                .await?
-            {
-                return Ok(Settled::GatewayDown);
-            }
-        }
-        let status = self.payment.status;
-        let capture_due = status == PaymentStatus::Authorized
-            || (status == PaymentStatus::Unknown
-                && self.payment.gateway.authorization_id.is_some());
-        if let Some(request) = capture_due
-            .then(|| CaptureRequest::for_payment(&self.payment))
-            .flatten()
-        {
-            let result = self.gateway.capture(&request).await;
-            if self
-                .record(StepOutcome::of(result, UpdateSource::Reconciliation))
-                .await?
-            {
-                return Ok(Settled::GatewayDown);
-            }
-        }
-        Ok(Settled::Done)
-    }
-
-    /// Records a step; `true` when the gateway could not be reached.
-    async fn record(&mut self, outcome: StepOutcome) -> Result<bool, JobError> {
-        match outcome {
-            StepOutcome::Record(update) => {
-                self.write(&update, "payment.reconcile").await?;
-                Ok(false)
-            }
-            StepOutcome::NotSent { reason, .. } => {
+        let driver = Driver {
+            store: self.run.context.store.as_ref(),
+            gateway: self.gateway,
+            tenant: &self.tenant,
+            correlation_id: Some(&self.run.report.run_id),
+            source: UpdateSource::Reconciliation,
+            audit: &audit,
+            step_action: "payment.reconcile",
+            capture,
+            release: false,
+        };
+        let driven = driver
+            .drive(self.payment.clone())
+            .await
+            .map_err(JobError::store("update payment"))?;
+        let payment = match driven {
+            Driven::Done(payment) => payment,
+            Driven::NotSent {
+                payment, reason, ..
+            } => {
+                self.payment = payment;
                 tracing::warn!(payment_id = %self.payment.id, %reason, "reconciliation: the gateway cannot be reached; stopping");
                 self.run
                     .report
                     .findings
                     .insert("gatewayUnavailable".to_owned(), serde_json::json!(reason));
-                Ok(true)
+                return Ok(Settled::GatewayDown);
             }
+        };
+        self.payment = payment;
+        self.count_payment(capture);
+        Ok(Settled::Done)
+    }
+
+    /// Whether the payment's order still wants its money: not cancelled, and still there.
+    async fn order_wants_capture(&self) -> Result<bool, JobError> {
+        match self
+            .run
+            .context
+            .store
+            .get_order(&self.tenant, &self.payment.order_id)
+            .await
+        {
+            Ok(order) => Ok(order.status != OrderStatus::Cancelled),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(error) => Err(JobError::store("order of a payment")(error)),
         }
+    }
+
+    /// Counts where the payment ended.
+    fn count_payment(&mut self, capture: bool) {
+        let kind = match self.payment.status {
+            PaymentStatus::Unknown => "stillUnknown",
+            PaymentStatus::Voided if !capture => "voidedOrderCancelled",
+            PaymentStatus::Failed | PaymentStatus::Voided => "declined",
+            PaymentStatus::Captured if !capture => {
+                tracing::error!(payment_id = %self.payment.id, order_id = %self.payment.order_id, "a payment of a cancelled order turned out captured; it needs a refund");
+                "capturedOrderCancelled"
+            }
+            status if status.is_unsettled() => "stillUnsettled",
+            _ => "paymentsSettled",
+        };
+        self.run.report.add(self.tenant.as_str(), kind, 1);
     }
 
     /// Replays every refund still pending or unknown.
@@ -217,22 +233,35 @@ impl Settling<'_, '_> {
             .cloned()
             .collect();
         for refund in open {
-            let Some(request) = RefundRequest::for_refund(&self.payment, &refund) else {
-                continue;
+            let context = RefundContext {
+                tenant: &self.tenant,
+                source: UpdateSource::Reconciliation,
+                correlation_id: Some(&self.run.report.run_id),
+                audit: self.audit_entry("payment.refund.reconcile"),
             };
-            let outcome = RefundOutcome::of(self.gateway.refund(&request).await);
-            if let RefundOutcome::Unavailable(reason) = &outcome {
-                tracing::warn!(payment_id = %self.payment.id, refund_id = %refund.id, %reason, "reconciliation: the gateway cannot be reached; stopping");
-                return Ok(Settled::GatewayDown);
-            }
-            let kind = match outcome {
+            let store = self.run.context.store.as_ref();
+            let sent = send_refund(
+                store,
+                self.gateway,
+                context,
+                self.payment.clone(),
+                &refund.idempotency_key,
+            )
+            .await
+            .map_err(|error| JobError::Gateway {
+                step: "refund",
+                reason: error.to_string(),
+            })?;
+            self.payment = sent.payment;
+            let kind = match &sent.outcome {
+                RefundOutcome::Unavailable(reason) => {
+                    tracing::warn!(payment_id = %self.payment.id, refund_id = %refund.id, %reason, "reconciliation: the gateway cannot be reached; stopping");
+                    return Ok(Settled::GatewayDown);
+                }
                 RefundOutcome::Unknown => "stillUnknown",
                 RefundOutcome::Refused(_) => "declined",
                 _ => "refundsSettled",
             };
-            let mut update = outcome.update(&refund.id, UpdateSource::Reconciliation);
-            update.release_in_flight = false;
-            self.write(&update, "payment.refund.reconcile").await?;
             self.run.report.add(self.tenant.as_str(), kind, 1);
         }
         Ok(Settled::Done)
@@ -246,17 +275,21 @@ impl Settling<'_, '_> {
         .await
     }
 
-    async fn write(&mut self, update: &PaymentUpdate, action: &str) -> Result<(), JobError> {
-        let run_id = self.run.report.run_id.clone();
-        let audit = AuditEntry::now(
+    fn audit_entry(&self, action: &str) -> AuditEntry {
+        AuditEntry::now(
             self.tenant.as_str(),
             ACTOR,
             action,
             "payment",
             &self.payment.id,
-            &run_id,
+            &self.run.report.run_id,
         )
-        .about_customer(&self.payment.customer_id);
+        .about_customer(&self.payment.customer_id)
+    }
+
+    async fn write(&mut self, update: &PaymentUpdate, action: &str) -> Result<(), JobError> {
+        let run_id = self.run.report.run_id.clone();
+        let audit = self.audit_entry(action);
         let (payment, _) = self
             .run
             .context

@@ -7,6 +7,7 @@
 //! every attempt, so a retry never pays twice; a call that was sent and got no answer ends in
 //! [`GatewayError::OutcomeUnknown`], never in a failure.
 
+pub mod drive;
 mod outcome;
 pub mod paypal;
 pub mod refunds;
