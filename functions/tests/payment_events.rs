@@ -17,12 +17,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use function_app::app::handler_router;
-use function_app::local::sandbox::paypal::{PayPalSandbox, RunningSandbox, SandboxConfig};
-use function_app::startup::{AppState, Mode, Outbound};
+use function_app::startup::{AppState, Mode};
 use serde_json::{json, Value};
 use shared::auth::{DevIssuer, DevSubject, Role};
 use shared::domain::notification::{Notification, Recipient};
@@ -31,45 +28,28 @@ use shared::protocol::OutgoingMessage;
 use shared::store::PageRequest;
 use tokio::net::TcpListener;
 
+use common::pay_app::{PayApp, TENANT};
 use common::Reply;
-
-const TENANT: &str = "contoso";
 const EMAIL: &str = "ada.payer.unique@example.com";
 
-/// The app (handler on loopback) and its PayPal sandbox.
+/// The payments test app ([`PayApp`], its sandbox sending no webhooks: the tests deliver
+/// the events themselves), with an admin token on every request and the host's deliveries.
 struct EventsApp {
-    address: SocketAddr,
-    http: reqwest::Client,
-    dev: DevIssuer,
-    state: AppState,
-    sandbox: RunningSandbox,
-    _dir: tempfile::TempDir,
+    app: PayApp,
+}
+
+impl std::ops::Deref for EventsApp {
+    type Target = PayApp;
+
+    fn deref(&self) -> &PayApp {
+        &self.app
+    }
 }
 
 impl EventsApp {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        common::jwks::install_dev_key(dir.path());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let mut config = SandboxConfig::generated();
-        config.speed = 20.0;
-        let sandbox = PayPalSandbox::start(config).await.unwrap();
-        let mut state = AppState::open(common::settings(dir.path(), &[]), Mode::Local).unwrap();
-        let settings = sandbox.payment_settings(&state.settings.payments);
-        state.parts_mut().outbound =
-            Outbound::from_settings(&settings, vec![sandbox.base_url().to_owned()]).unwrap();
-        let router = handler_router(state.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
         Self {
-            address,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            dev: DevIssuer::load_or_create(dir.path()).unwrap(),
-            state,
-            sandbox,
-            _dir: dir,
+            app: PayApp::start_without_webhooks().await,
         }
     }
 
@@ -77,23 +57,8 @@ impl EventsApp {
         TenantId::new(TENANT).unwrap()
     }
 
-    fn admin(&self) -> String {
-        let subject = DevSubject::Employee {
-            roles: [Role::Admin].into_iter().collect(),
-        };
-        self.dev
-            .token(&Self::tenant(), subject, Duration::from_secs(3600))
-            .unwrap()
-    }
-
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("http://{}/api/v1{path}", self.address))
-            .bearer_auth(self.admin())
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> Reply {
-        Reply::read(self.request(reqwest::Method::POST, path).json(body)).await
+        self.app.request(method, path, &self.admin())
     }
 
     async fn post_keyed(&self, path: &str, key: &str, body: &Value) -> Reply {
@@ -113,33 +78,9 @@ impl EventsApp {
             .clone()
     }
 
-    /// A customer with a pending order of 2 × 12.50 EUR: (customer id, order id).
+    /// A customer (with an email found nowhere else) and a pending order of 2 × 12.50 EUR.
     async fn order(&self) -> (String, String) {
-        let customer = self
-            .post("/customers", &json!({"name": "Ada Payer", "email": EMAIL}))
-            .await;
-        let customer = customer.expect_status(201).body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let product = self
-            .post("/products", &json!({"name": "Widget", "category": "tools", "priceCents": 1250, "currency": "EUR", "stock": 100}))
-            .await;
-        let product = product.expect_status(201).body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let order = self
-            .post(
-                "/orders",
-                &json!({"customerId": customer, "items": [{"productId": product, "quantity": 2}]}),
-            )
-            .await;
-        let order = order.expect_status(201).body["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        (customer, order)
+        self.app.order_for(EMAIL).await
     }
 
     /// Pays `order` through the API; the payment.
@@ -203,7 +144,7 @@ impl EventsApp {
         let envelope = message.to_host_request("message", function);
         let response = self
             .http
-            .post(format!("http://{}/{function}", self.address))
+            .post(format!("{}/{function}", self.base))
             .json(&envelope)
             .send()
             .await
@@ -230,26 +171,6 @@ impl EventsApp {
             .await
             .unwrap()
             .items
-    }
-
-    async fn sandbox_state(&self) -> Value {
-        self.http
-            .get(format!("{}/sandbox/state", self.sandbox.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn outage(&self, mode: &str) {
-        self.http
-            .post(format!("{}/sandbox/outage", self.sandbox.base_url()))
-            .json(&json!({"mode": mode}))
-            .send()
-            .await
-            .unwrap();
     }
 }
 

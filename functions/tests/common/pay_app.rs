@@ -125,16 +125,26 @@ impl PayApp {
 
     /// The app reaching the sandbox through [`void_failing_proxy`].
     pub async fn start_with_void_fault() -> Self {
-        Self::build(true, |_| {}).await
+        Self::build(true, true, |_| {}).await
     }
 
     /// The app with its PayPal settings adjusted by `adjust` (by default: PayPal's timeout
     /// 10 s, its breaker open for 1 s).
     pub async fn start_with(adjust: impl FnOnce(&mut PaymentSettings)) -> Self {
-        Self::build(false, adjust).await
+        Self::build(false, true, adjust).await
     }
 
-    async fn build(void_fault: bool, adjust: impl FnOnce(&mut PaymentSettings)) -> Self {
+    /// The app with a sandbox that sends no webhooks (a test that changes PayPal behind the
+    /// app's back, and must not have the app told).
+    pub async fn start_without_webhooks() -> Self {
+        Self::build(false, false, |_| {}).await
+    }
+
+    async fn build(
+        void_fault: bool,
+        webhooks: bool,
+        adjust: impl FnOnce(&mut PaymentSettings),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         super::jwks::install_dev_key(dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -142,7 +152,9 @@ impl PayApp {
         let mut config = SandboxConfig::generated();
         let webhook_answers = Answers::default();
         let app_hook = format!("http://{address}/api/v1/payments/webhooks/paypal");
-        config.webhook_url = Some(recording_proxy(app_hook, webhook_answers.clone()).await);
+        if webhooks {
+            config.webhook_url = Some(recording_proxy(app_hook, webhook_answers.clone()).await);
+        }
         config.speed = 20.0;
         let sandbox = PayPalSandbox::start(config).await.unwrap();
         let mut state = AppState::open(super::settings(dir.path(), &[]), Mode::Local).unwrap();
@@ -234,12 +246,17 @@ impl PayApp {
 
     /// A customer with a pending order of 2 × 12.50 EUR: (customer id, order id).
     pub async fn order(&self) -> (String, String) {
+        self.order_for("ada@example.com").await
+    }
+
+    /// [`PayApp::order`] for a customer with `email`.
+    pub async fn order_for(&self, email: &str) -> (String, String) {
         let admin = self.admin();
         let customer = self
             .post(
                 "/customers",
                 &admin,
-                &json!({"name": "Ada Payer", "email": "ada@example.com"}),
+                &json!({"name": "Ada Payer", "email": email}),
             )
             .await;
         let customer = customer.expect_status(201).body["id"]
