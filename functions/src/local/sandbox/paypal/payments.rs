@@ -23,6 +23,26 @@ use super::webhooks;
 
 pub(super) const API: Api = Api::Payments;
 
+/// The amount taken from `total` of which `used` is gone: `asked`, or all that is left; refused
+/// with PayPal's `[issue, description]` when in another currency or more than is left.
+pub(super) fn take_from(
+    total: &Money,
+    used: i64,
+    asked: Option<Money>,
+    other_currency: [&str; 2],
+    too_much: [&str; 2],
+) -> Result<Money, ApiError> {
+    let remaining = total.minor - used;
+    let amount = asked.unwrap_or_else(|| total.with_minor(remaining));
+    if amount.currency != total.currency {
+        return Err(refused(other_currency[0], other_currency[1]));
+    }
+    if amount.minor > remaining {
+        return Err(refused(too_much[0], too_much[1]));
+    }
+    Ok(amount)
+}
+
 pub(super) fn refused(issue: &str, description: &str) -> ApiError {
     ApiError::unprocessable(API, Detail::issue(issue, description))
 }
@@ -142,20 +162,19 @@ fn capture_authorization(
         }
         AuthorizationStatus::Created | AuthorizationStatus::PartiallyCaptured => {}
     }
-    let remaining = auth.amount.minor - auth.captured_minor;
-    let amount = amount.unwrap_or_else(|| auth.amount.with_minor(remaining));
-    if amount.currency != auth.amount.currency {
-        return Err(refused(
+    let amount = take_from(
+        &auth.amount,
+        auth.captured_minor,
+        amount,
+        [
             "CURRENCY_MISMATCH",
             "Currency of capture must be the same as currency of authorization.",
-        ));
-    }
-    if amount.minor > remaining {
-        return Err(refused(
+        ],
+        [
             "MAX_CAPTURE_AMOUNT_EXCEEDED",
             "Capture amount exceeds allowable limit.",
-        ));
-    }
+        ],
+    )?;
     let order = inner.orders.get(&auth.order_id);
     let behaviour = order.map_or(Behaviour::Ok, |order| order.behaviour);
     if behaviour == Behaviour::CaptureDecline {

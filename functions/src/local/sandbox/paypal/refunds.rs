@@ -16,7 +16,7 @@ use super::fields;
 use super::idempotency::{self, Effects, Post};
 use super::ids;
 use super::money::Money;
-use super::payments::{behaviour_of_order, refused, API};
+use super::payments::{behaviour_of_order, refused, take_from, API};
 use super::render;
 use super::state::{CaptureStatus, Inner, Outcome, Refund};
 use super::webhooks;
@@ -79,20 +79,19 @@ fn refund_capture(
         }
         CaptureStatus::Completed | CaptureStatus::PartiallyRefunded => {}
     }
-    let remaining = capture.amount.minor - capture.refunded_minor;
-    let amount = amount.unwrap_or_else(|| capture.amount.with_minor(remaining));
-    if amount.currency != capture.amount.currency {
-        return Err(refused(
+    let amount = take_from(
+        &capture.amount,
+        capture.refunded_minor,
+        amount,
+        [
             "REFUND_CAPTURE_CURRENCY_MISMATCH",
             "Refund must be in the same currency as the capture.",
-        ));
-    }
-    if amount.minor > remaining {
-        return Err(refused(
+        ],
+        [
             "REFUND_AMOUNT_EXCEEDED",
             "The refund amount must be less than or equal to the capture amount that has not yet been refunded.",
-        ));
-    }
+        ],
+    )?;
     let refunded = capture.refunded_minor + amount.minor;
     let refund_id = ids::resource_id();
     let refund = Refund {
