@@ -169,7 +169,8 @@ fn rejection_problem(rejection: Rejection) -> Problem {
     match rejection {
         Rejection::IllegalTransition(illegal) => Problem::new(StatusCode::CONFLICT, "Illegal Status Transition")
             .detail(detail)
-            .extension("allowed", json!(illegal.allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>())),
+            .extension("allowed", json!(illegal.allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>()))
+            .extension("currentStatus", json!(illegal.from.as_str())),
         Rejection::InsufficientStock { product_id, available, requested } => Problem::new(StatusCode::CONFLICT, "Insufficient Stock")
             .detail(detail)
             .extension("productId", json!(product_id))
