@@ -229,6 +229,14 @@ impl AuditFilter {
 pub trait AuditStore: Send + Sync {
     /// Appends an entry for an action that changed nothing else (an export, say).
     async fn append_audit(&self, tenant: &TenantId, entry: AuditEntry) -> StoreResult<()>;
+    /// Appends an entry sent by another service, at most once per `entry.id` (which the caller
+    /// derives from the service and its own event id): when an entry with this id exists in
+    /// the tenant, nothing is written and the stored entry is answered.
+    async fn record_audit_once(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> StoreResult<AuditRecorded>;
     /// Newest first.
     async fn list_audit(
         &self,
@@ -236,6 +244,15 @@ pub trait AuditStore: Send + Sync {
         filter: AuditFilter,
         page: PageRequest,
     ) -> StoreResult<Page<AuditEntry>>;
+}
+
+/// What [`AuditStore::record_audit_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditRecorded {
+    /// Written now.
+    New(AuditEntry),
+    /// An entry with this id was there already; this is it, as stored.
+    Existing(AuditEntry),
 }
 
 /// Every port together: what the app holds as `Arc<dyn Store>`.
