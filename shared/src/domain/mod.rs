@@ -2,6 +2,8 @@
 //! about HTTP, envelopes or storage.
 
 pub mod audit;
+pub mod audit_intake;
+pub mod contact_data;
 pub mod customer;
 pub mod etag;
 pub mod field_rules;
