@@ -4157,6 +4157,72 @@ async fn audit_entries_sent_by_services_are_recorded_once(subject: Subject) {
     assert_eq!(all_audit(store, &a, AuditFilter::default()).await.len(), 1);
 }
 
+/// Consents are an append-only history per customer, oldest first: a withdrawal is a record of
+/// its own and the grant before it stays; each is audited with it; a customer missing from the
+/// tenant (another tenant's included) takes no consent and shows none.
+async fn consents_are_an_append_only_history_per_customer(subject: Subject) {
+    use shared::domain::consent::{ConsentChannel, ConsentRecord, Purpose};
+    let store = subject.store.as_ref();
+    let (a, b) = (tenant("a"), tenant("b"));
+    store
+        .create_customer(&a, customer("c-1"), audit(&a, "customer.create", "c-1"))
+        .await
+        .unwrap();
+    let start = now();
+    let record = |id: &str, purpose: Purpose, granted: bool, minutes: i64| ConsentRecord {
+        id: id.into(),
+        tenant_id: a.as_str().into(),
+        customer_id: "c-1".into(),
+        purpose,
+        granted,
+        notice_version: "2025-03".into(),
+        channel: ConsentChannel::Web,
+        recorded_at: start + Duration::minutes(minutes),
+        recorded_by: "u-1".into(),
+    };
+    let history = vec![
+        record("k-1", Purpose::MarketingEmail, true, 0),
+        record("k-2", Purpose::Profiling, true, 1),
+        record("k-3", Purpose::MarketingEmail, false, 2),
+    ];
+    for entry in &history {
+        let stored = store
+            .record_consent(
+                &a,
+                entry.clone(),
+                audit(&a, "consent.record", "c-1").about_customer("c-1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(&stored, entry);
+    }
+    assert_eq!(store.consent_history(&a, "c-1").await.unwrap(), history);
+    let audited = AuditFilter {
+        action: Some("consent.record".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(all_audit(store, &a, audited).await.len(), 3);
+
+    let foreign = ConsentRecord {
+        tenant_id: b.as_str().into(),
+        ..record("k-4", Purpose::MarketingSms, true, 3)
+    };
+    let missing = store
+        .record_consent(&b, foreign, audit(&b, "consent.record", "c-1"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert!(store.consent_history(&b, "c-1").await.unwrap().is_empty());
+    let unknown = ConsentRecord {
+        customer_id: "c-9".into(),
+        ..record("k-5", Purpose::MarketingSms, true, 3)
+    };
+    let missing = store
+        .record_consent(&a, unknown, audit(&a, "consent.record", "c-9"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert_eq!(store.consent_history(&a, "c-1").await.unwrap().len(), 3);
+}
+
 macro_rules! adapter {
     ($adapter:ident: $($behaviour:ident),* $(,)?) => {
         mod $adapter {
@@ -4203,6 +4269,7 @@ macro_rules! every_behaviour {
             every_write_is_audited_in_the_same_tenant,
             audit_listing_filters_and_pages_newest_first,
             audit_entries_sent_by_services_are_recorded_once,
+            consents_are_an_append_only_history_per_customer,
             a_repeated_erasure_request_returns_the_open_one,
             an_erasure_masks_the_customer_and_leaves_others_untouched,
             an_erasure_resumed_after_a_partial_run_counts_every_record_once,

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod audit_intake;
+pub mod consent;
 pub mod contact_data;
 pub mod customer;
 pub mod etag;

@@ -21,7 +21,7 @@ pub use erasure::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, Step
 pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
 pub use payments::{PaymentFilter, PaymentStore, Started};
 pub use ports::{
-    AuditFilter, AuditRecorded, AuditStore, CustomerStore, IdempotencyKey, NewOrder,
+    AuditFilter, AuditRecorded, AuditStore, ConsentStore, CustomerStore, IdempotencyKey, NewOrder,
     NotificationStore, OrderCreated, OrderFilter, OrderStore, ProductFilter, ProductStore, Store,
     StoreResult,
 };

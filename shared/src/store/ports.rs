@@ -255,9 +255,30 @@ pub enum AuditRecorded {
     Existing(AuditEntry),
 }
 
+/// Consents (GDPR art. 7): an append-only history per customer.
+#[async_trait::async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Appends a grant or withdrawal with its audit entry, in one transaction; `NotFound` when
+    /// the customer does not exist in the tenant.
+    async fn record_consent(
+        &self,
+        tenant: &TenantId,
+        record: crate::domain::consent::ConsentRecord,
+        audit: AuditEntry,
+    ) -> StoreResult<crate::domain::consent::ConsentRecord>;
+    /// Every record of the customer, oldest first (empty when none; the caller checks that the
+    /// customer exists).
+    async fn consent_history(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+    ) -> StoreResult<Vec<crate::domain::consent::ConsentRecord>>;
+}
+
 /// Every port together: what the app holds as `Arc<dyn Store>`.
 pub trait Store:
     CustomerStore
+    + ConsentStore
     + ProductStore
     + OrderStore
     + NotificationStore
@@ -273,6 +294,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: CustomerStore
+        + ConsentStore
         + ProductStore
         + OrderStore
         + NotificationStore
