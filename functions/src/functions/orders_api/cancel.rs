@@ -32,7 +32,7 @@ pub(super) fn operation() -> Operation {
     .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
     .returns::<Order>(200, "The cancelled order; ETag header set")
     .links(CURRENT_ORDER_LINKS)
-    .errors(&[401, 403, 404, 409, 412])
+    .errors(&[400, 401, 403, 404, 409, 412])
 }
 
 async fn cancel(
