@@ -4,7 +4,7 @@
 //! stock released and one `cancelled` event on the order topic (the event `CancelledOrderRefund`
 //! refunds a paid order on); shipped and delivered orders are 409 with their current status and
 //! stay as they were; a cancelled order answers 200 again with nothing released or announced
-//! twice. Another tenant's or another customer's order is 404; a client cancels their own
+//! twice (under `If-Match`: 412 when it names another version). Another tenant's or another customer's order is 404; a client cancels their own
 //! order; an employee without `admin` or `order-manager` is 403, as for the status change.
 
 mod common;
@@ -136,6 +136,23 @@ async fn cancelling_a_cancelled_order_answers_200_again_and_changes_nothing() {
         assert_eq!(again.expect_status(200).body, first.body);
         assert_eq!(again.header("etag"), first.header("etag"));
     }
+    let stale = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/orders/{order}"),
+            Some(&admin),
+        )
+        .header("if-match", "\"not-the-current-one\"");
+    common::Reply::read(stale).await.expect_problem(412);
+    let current = first.header("etag").expect("etag");
+    let fresh = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/orders/{order}"),
+            Some(&admin),
+        )
+        .header("if-match", current);
+    common::Reply::read(fresh).await.expect_status(200);
     assert_eq!(stock(&app, &widget).await, 10, "nothing released twice");
     assert_eq!(events_of(&app, &order).await, ["created", "cancelled"]);
     let history = app.get(&format!("/orders/{order}/history"), &admin).await;

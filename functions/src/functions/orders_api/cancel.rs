@@ -2,7 +2,8 @@
 //! `PUT /orders/{id}/status` with `cancelled` (one code path: stock released, the `cancelled`
 //! order event written to the outbox with the change, which makes `CancelledOrderRefund` refund
 //! a paid order). Idempotent: an order already cancelled answers 200 with the order, and nothing
-//! happens again. A shipped or delivered order is 409 naming its current status.
+//! happens again (an `If-Match` that does not match it is still 412). A shipped or delivered
+//! order is 409 naming its current status.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -10,7 +11,7 @@ use axum::response::Response;
 use axum::routing::delete;
 use shared::domain::order::{Order, OrderStatus, StatusInput};
 use shared::domain::rejection::Rejection;
-use shared::store::StoreError;
+use shared::store::{check_if_match, StoreError};
 
 use super::{apply_status, check_may_set, visible_order, with_etag, CURRENT_ORDER_LINKS};
 use crate::api::openapi::{Access, Operation};
@@ -45,6 +46,8 @@ async fn cancel(
     let current = visible_order(&state, &caller, &id).await?;
     check_may_set(&caller, OrderStatus::Cancelled)?;
     if current.status == OrderStatus::Cancelled {
+        // Already done: the same answer again, still under the caller's `If-Match`.
+        check_if_match(&condition, &current.etag)?;
         return Ok(with_etag(StatusCode::OK, &current));
     }
     let input = StatusInput {
