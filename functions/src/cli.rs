@@ -80,6 +80,12 @@ enum Command {
         /// Make a client token bound to this customer id instead.
         #[arg(long)]
         customer: Option<String>,
+        /// Make an app-only token of this service (client credentials, no user) instead.
+        #[arg(long, conflicts_with_all = ["customer", "roles"])]
+        app: Option<String>,
+        /// App role of the --app token (repeat for several): audit.writer.
+        #[arg(long = "app-role", requires = "app")]
+        app_roles: Vec<String>,
         /// Lifetime in minutes.
         #[arg(long, default_value_t = 60)]
         minutes: u64,
@@ -254,8 +260,13 @@ async fn run(command: Option<Command>) -> Result<(), CliError> {
             tenant,
             roles,
             customer,
+            app,
+            app_roles,
             minutes,
-        }) => dev_token(&source, &tenant, &roles, customer, minutes),
+        }) => match app {
+            Some(app_id) => app_token(&source, &tenant, app_id, &app_roles, minutes),
+            None => dev_token(&source, &tenant, &roles, customer, minutes),
+        },
         Some(Command::Jobs { command }) => crate::jobs_cli::run(source, command)
             .await
             .map_err(|error| CliError::Usage(error.to_string())),
@@ -423,7 +434,7 @@ fn dev_token(
     customer: Option<String>,
     minutes: u64,
 ) -> Result<(), CliError> {
-    use shared::auth::{DevIssuer, DevSubject, Role};
+    use shared::auth::{DevSubject, Role};
     let settings = Settings::load(source)?;
     let tenant = shared::domain::tenant::TenantId::new(tenant)
         .map_err(|error| CliError::Usage(format!("--tenant: {error}")))?;
@@ -448,6 +459,48 @@ fn dev_token(
                 DevSubject::Employee { roles }
             }
         };
+    print_dev_token(&settings, &tenant, subject, minutes)
+}
+
+/// Prints an app-only dev token of the service `app_id` with `roles` (`audit.writer`).
+fn app_token(
+    source: &SettingsSource,
+    tenant: &str,
+    app_id: String,
+    roles: &[String],
+    minutes: u64,
+) -> Result<(), CliError> {
+    use shared::auth::{AppRole, DevSubject};
+    let settings = Settings::load(source)?;
+    let tenant = shared::domain::tenant::TenantId::new(tenant)
+        .map_err(|error| CliError::Usage(format!("--tenant: {error}")))?;
+    let roles = roles
+        .iter()
+        .map(|role| {
+            AppRole::ALL
+                .into_iter()
+                .find(|known| known.as_str() == role)
+                .ok_or_else(|| {
+                    CliError::Usage(format!("unknown app role {role:?}; use audit.writer"))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    print_dev_token(
+        &settings,
+        &tenant,
+        DevSubject::App { app_id, roles },
+        minutes,
+    )
+}
+
+/// Signs a dev token for `subject` with the data folder's dev key and prints it.
+fn print_dev_token(
+    settings: &Settings,
+    tenant: &shared::domain::tenant::TenantId,
+    subject: shared::auth::DevSubject,
+    minutes: u64,
+) -> Result<(), CliError> {
+    use shared::auth::DevIssuer;
     let issuer = DevIssuer::load_or_create(&settings.data_dir).map_err(|error| {
         match settings.check_data_dir() {
             Err(config) => CliError::Config(config),
@@ -457,7 +510,7 @@ fn dev_token(
     println!(
         "{}",
         issuer.token(
-            &tenant,
+            tenant,
             subject,
             std::time::Duration::from_secs(minutes.max(1) * 60)
         )?

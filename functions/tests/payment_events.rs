@@ -7,8 +7,8 @@
 //!
 //! Proves: a captured payment confirms its order (the `confirmed` order event goes out and the
 //! customer is told) and the customer hears of the payment; a redelivery changes nothing; a
-//! captured payment never revives a cancelled order; a cancelled paid order is refunded once,
-//! even on redelivery, and a partly refunded one gets the rest back; an unreachable gateway
+//! captured payment never revives a cancelled order; a cancelled paid order (cancelled by status
+//! change or by `DELETE /orders/{id}`) is refunded once, even on redelivery, and a partly refunded one gets the rest back; an unreachable gateway
 //! fails the invocation and the retry refunds with the same request id; an authorized payment
 //! of a cancelled order is voided, and one still being paid fails the invocation until it ends;
 //! a declined refund is recorded failed and audited; unknown and erased customers are skipped;
@@ -360,6 +360,27 @@ async fn a_cancelled_paid_order_is_refunded_once_even_when_redelivered() {
         "{}",
         notice.message
     );
+}
+
+#[tokio::test]
+async fn a_paid_order_cancelled_with_delete_is_refunded_through_its_cancelled_event() {
+    let app = EventsApp::start().await;
+    let (_customer, order) = app.order().await;
+    let payment = app.pay(&order, "pay-1", "sandbox-ok").await;
+    let id = payment["id"].as_str().unwrap();
+    let deleted =
+        Reply::read(app.request(reqwest::Method::DELETE, &format!("/orders/{order}"))).await;
+    assert_eq!(deleted.expect_status(200).body["status"], "cancelled");
+    let cancelled = app.event("order-events", "cancelled", &order).await;
+
+    let settled = app.delivered("CancelledOrderRefund", &cancelled).await;
+    assert_eq!(
+        settled["payments"],
+        json!([{"paymentId": id, "result": "refunded"}]),
+        "{settled}"
+    );
+    assert_eq!(app.payment(id).await["status"], "refunded");
+    assert_eq!(app.sandbox_state().await["refunds"], 1);
 }
 
 #[tokio::test]

@@ -29,19 +29,22 @@ def filter_query(context, query):
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    """Keeps every failure but use-after-free (ST301) reads under an erased customer.
+    """Keeps every failure but use-after-free (ST301) reads under an erased customer or of a
+    cancelled order.
 
-    DELETE /customers/{id} is the API's only DELETE, and it is a GDPR erasure *request* (202
-    Accepted), not the removal of a resource: the customer is erased in place (personal data
-    masked, the record kept with status `erasureRequested`, then `erased`, for bookkeeping and
-    the audit trail), its orders stay (masked) for the accounts, and the request's status
-    monitor lives under the customer, at /customers/{id}/gdpr/erasure/{requestId}. So reads
-    under /customers/{id} are meant to answer after the DELETE. The API has no other DELETE, so
-    the check has nothing else to find here; any ST301 outside the customer's path still fails.
+    DELETE /customers/{id} is a GDPR erasure *request* (202 Accepted), not the removal of a
+    resource: the customer is erased in place (personal data masked, the record kept with status
+    `erasureRequested`, then `erased`, for bookkeeping and the audit trail), its orders stay
+    (masked) for the accounts, and the request's status monitor lives under the customer, at
+    /customers/{id}/gdpr/erasure/{requestId}. So reads under /customers/{id} are meant to answer
+    after the DELETE. DELETE /orders/{id} cancels the order: it stays, with status `cancelled`
+    and its history, so reads under /orders/{id} answer after it too. Any ST301 elsewhere still
+    fails.
     """
     if getattr(failure, "code", None) != "ST301" or case.method.upper() != "GET":
         return True
-    return "/customers/{id}" not in case.operation.path
+    path = case.operation.path
+    return "/customers/{id}" not in path and "/orders/{id}" not in path
 
 
 @schemathesis.hook
@@ -73,7 +76,7 @@ NEXT_STATUSES = {
     "cancelled": (),
 }
 # Operations whose 2xx body is an order, or a page of them.
-ORDER_ANSWERS = {"createOrder", "getOrder", "changeOrderStatus"}
+ORDER_ANSWERS = {"createOrder", "getOrder", "changeOrderStatus", "cancelOrder"}
 ORDER_PAGES = {"listOrders", "listCustomerOrders"}
 
 # The run's own order (scripts/schemathesis creates it pending), then what the answers show.

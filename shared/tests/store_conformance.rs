@@ -37,9 +37,9 @@ use shared::store::jobs::{
 };
 use shared::store::sqlite::Db;
 use shared::store::{
-    AuditFilter, DispatchOutcome, ErasureProgress, ErasureStart, ErasureStep, Fanout,
-    IdempotencyKey, IfMatch, NewOrder, OrderCreated, OrderFilter, PageRequest, ProductFilter,
-    SkipReason, Store, StoreError,
+    AuditFilter, AuditRecorded, DispatchOutcome, ErasureProgress, ErasureStart, ErasureStep,
+    Fanout, IdempotencyKey, IfMatch, NewOrder, OrderCreated, OrderFilter, PageRequest,
+    ProductFilter, SkipReason, Store, StoreError,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -4114,6 +4114,115 @@ async fn the_store_reports_healthy(subject: Subject) {
 
 /// Runs each behaviour against one adapter: a module named after the adapter, one
 /// `#[tokio::test]` per behaviour.
+/// An audit entry another service sends is written once per id: a second write with the same
+/// id (the service's retry) writes nothing and answers the stored entry, whatever it carries;
+/// the same id in another tenant is another entry.
+async fn audit_entries_sent_by_services_are_recorded_once(subject: Subject) {
+    let store = subject.store.as_ref();
+    let (a, b) = (tenant("a"), tenant("b"));
+    let mut entry = AuditEntry::now(
+        a.as_str(),
+        "app:billing",
+        "invoice.issue",
+        "invoice",
+        "i-1",
+        "corr-1",
+    )
+    .about_customer("c-1");
+    entry.id = "intake-1".into();
+    entry.at = now();
+    let first = store.record_audit_once(&a, entry.clone()).await.unwrap();
+    assert_eq!(first, AuditRecorded::New(entry.clone()));
+
+    let mut retry = entry.clone();
+    retry.action = "invoice.void".into();
+    retry.correlation_id = "corr-2".into();
+    let again = store.record_audit_once(&a, retry).await.unwrap();
+    assert_eq!(again, AuditRecorded::Existing(entry.clone()));
+    let stored = all_audit(store, &a, AuditFilter::default()).await;
+    assert_eq!(stored, vec![entry.clone()], "one entry, as first sent");
+    let trail = AuditFilter {
+        customer_id: Some("c-1".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(all_audit(store, &a, trail).await, vec![entry.clone()]);
+
+    let mut elsewhere = entry.clone();
+    elsewhere.tenant_id = b.as_str().into();
+    let other = store
+        .record_audit_once(&b, elsewhere.clone())
+        .await
+        .unwrap();
+    assert_eq!(other, AuditRecorded::New(elsewhere));
+    assert_eq!(all_audit(store, &a, AuditFilter::default()).await.len(), 1);
+}
+
+/// Consents are an append-only history per customer, oldest first: a withdrawal is a record of
+/// its own and the grant before it stays; each is audited with it; a customer missing from the
+/// tenant (another tenant's included) takes no consent and shows none.
+async fn consents_are_an_append_only_history_per_customer(subject: Subject) {
+    use shared::domain::consent::{ConsentChannel, ConsentRecord, Purpose};
+    let store = subject.store.as_ref();
+    let (a, b) = (tenant("a"), tenant("b"));
+    store
+        .create_customer(&a, customer("c-1"), audit(&a, "customer.create", "c-1"))
+        .await
+        .unwrap();
+    let start = now();
+    let record = |id: &str, purpose: Purpose, granted: bool, minutes: i64| ConsentRecord {
+        id: id.into(),
+        tenant_id: a.as_str().into(),
+        customer_id: "c-1".into(),
+        purpose,
+        granted,
+        notice_version: "2025-03".into(),
+        channel: ConsentChannel::Web,
+        recorded_at: start + Duration::minutes(minutes),
+        recorded_by: "u-1".into(),
+    };
+    let history = vec![
+        record("k-1", Purpose::MarketingEmail, true, 0),
+        record("k-2", Purpose::Profiling, true, 1),
+        record("k-3", Purpose::MarketingEmail, false, 2),
+    ];
+    for entry in &history {
+        let stored = store
+            .record_consent(
+                &a,
+                entry.clone(),
+                audit(&a, "consent.record", "c-1").about_customer("c-1"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(&stored, entry);
+    }
+    assert_eq!(store.consent_history(&a, "c-1").await.unwrap(), history);
+    let audited = AuditFilter {
+        action: Some("consent.record".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(all_audit(store, &a, audited).await.len(), 3);
+
+    let foreign = ConsentRecord {
+        tenant_id: b.as_str().into(),
+        ..record("k-4", Purpose::MarketingSms, true, 3)
+    };
+    let missing = store
+        .record_consent(&b, foreign, audit(&b, "consent.record", "c-1"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert!(store.consent_history(&b, "c-1").await.unwrap().is_empty());
+    let unknown = ConsentRecord {
+        customer_id: "c-9".into(),
+        ..record("k-5", Purpose::MarketingSms, true, 3)
+    };
+    let missing = store
+        .record_consent(&a, unknown, audit(&a, "consent.record", "c-9"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    assert_eq!(store.consent_history(&a, "c-1").await.unwrap().len(), 3);
+}
+
 macro_rules! adapter {
     ($adapter:ident: $($behaviour:ident),* $(,)?) => {
         mod $adapter {
@@ -4159,6 +4268,8 @@ macro_rules! every_behaviour {
             marking_read_is_recorded_once_and_role_notifications_reach_the_role,
             every_write_is_audited_in_the_same_tenant,
             audit_listing_filters_and_pages_newest_first,
+            audit_entries_sent_by_services_are_recorded_once,
+            consents_are_an_append_only_history_per_customer,
             a_repeated_erasure_request_returns_the_open_one,
             an_erasure_masks_the_customer_and_leaves_others_untouched,
             an_erasure_resumed_after_a_partial_run_counts_every_record_once,

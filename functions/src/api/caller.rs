@@ -31,6 +31,7 @@ impl FromRequestParts<AppState> for Caller {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
         let principal = state.authenticator.authenticate(authorization).await?;
+        refuse_apps(&principal)?;
         require_a_known_role(&principal)?;
         let correlation_id = match parts.extensions.get::<CorrelationId>() {
             Some(CorrelationId(id)) => id.clone(),
@@ -40,6 +41,19 @@ impl FromRequestParts<AppState> for Caller {
             principal,
             correlation_id,
         })
+    }
+}
+
+/// App-only tokens (services of the platform, no user) may call only the operations declared
+/// for them ([`super::AppCaller`]): every operation that takes a [`Caller`] is 403 to them, so
+/// no "any signed-in caller" or "not a client" check can let a service read personal data.
+fn refuse_apps(principal: &Principal) -> Result<(), ApiError> {
+    if principal.is_app() {
+        Err(ApiError::Forbidden(
+            "an app-only token may only call the operations for services of the platform".into(),
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -37,6 +37,14 @@ pub enum ApiError {
     /// The body holds something that looks like a card number (never logged or stored).
     #[error("the request holds card data")]
     CardDataRefused,
+    /// The body holds something that looks like an email address or a phone number where only
+    /// ids may be (never logged or stored).
+    #[error("the request holds contact data")]
+    ContactDataRefused,
+    /// An id the caller chose for an event (an audit intake's `eventId`) came again with
+    /// another body (422).
+    #[error("{0}")]
+    EventIdReused(String),
     /// Something on our side that the caller cannot fix (the output sink is missing, say).
     #[error("{0}")]
     Internal(String),
@@ -111,6 +119,12 @@ impl IntoResponse for ApiError {
             Self::CardDataRefused => Problem::new(StatusCode::BAD_REQUEST, "Card Data Refused")
                 .detail("the request holds what looks like a card number; send the payment source's vault id, never card data")
                 .into_response(),
+            Self::ContactDataRefused => Problem::new(StatusCode::BAD_REQUEST, "Contact Data Refused")
+                .detail("the request holds what looks like an email address or a phone number; send ids only")
+                .into_response(),
+            Self::EventIdReused(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Event Id Reused")
+                .detail(detail)
+                .into_response(),
             Self::Store(error) => store_problem(error).into_response(),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -169,7 +183,8 @@ fn rejection_problem(rejection: Rejection) -> Problem {
     match rejection {
         Rejection::IllegalTransition(illegal) => Problem::new(StatusCode::CONFLICT, "Illegal Status Transition")
             .detail(detail)
-            .extension("allowed", json!(illegal.allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>())),
+            .extension("allowed", json!(illegal.allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>()))
+            .extension("currentStatus", json!(illegal.from.as_str())),
         Rejection::InsufficientStock { product_id, available, requested } => Problem::new(StatusCode::CONFLICT, "Insufficient Stock")
             .detail(detail)
             .extension("productId", json!(product_id))

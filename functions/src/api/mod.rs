@@ -2,6 +2,7 @@
 //! validation, paging parameters, ETags, and the mapping of every error to an RFC 9457
 //! problem document. The endpoint handlers live in `crate::functions::*_api`.
 
+pub mod app_caller;
 pub mod caller;
 pub mod error;
 pub mod json;
@@ -11,6 +12,7 @@ pub mod paging;
 pub mod precondition;
 pub mod query;
 
+pub use app_caller::AppCaller;
 pub use caller::Caller;
 pub use error::ApiError;
 pub use json::JsonBody;

@@ -306,6 +306,9 @@ fn describe(operation: &Operation, generator: &mut SchemaGenerator, problem: &Sc
 fn path_parameter_schema(name: &str) -> Value {
     match name {
         "check" => json!({ "type": "string", "enum": ["live", "ready"] }),
+        "purpose" => {
+            json!({ "type": "string", "enum": shared::domain::consent::Purpose::ALL.map(|purpose| purpose.as_str()) })
+        }
         _ => shared::domain::field_rules::ID.schema().to_value(),
     }
 }

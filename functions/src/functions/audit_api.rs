@@ -1,8 +1,11 @@
-//! `AuditApi`: the audit trail under `/api/v1/audit` (HTTP trigger, route `v1/audit/{*path}`),
-//! for `admin` only. Entries hold ids, never personal data.
+//! `AuditApi`: the audit trail under `/api/v1/audit` (HTTP trigger, route `v1/audit/{*path}`).
+//! Entries hold ids, never personal data.
 //!
-//! - `GET /audit/logs?actorId=&action=&targetId=&customerId=&from=&to=` (paged, newest first).
-//! - `GET /audit/gdpr/{customerId}`: every entry about one customer (paged).
+//! - `GET /audit/logs?actorId=&action=&targetId=&customerId=&from=&to=` (paged, newest first),
+//!   `admin` only.
+//! - `GET /audit/gdpr/{customerId}`: every entry about one customer (paged), `admin` only.
+//! - `POST /audit/logs`: entries other services send, with an app-only token only
+//!   (handled by [`intake`]).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -17,6 +20,8 @@ use crate::api::openapi::{Access, Operation};
 use crate::api::{ApiError, Caller, PageResponse, QueryParams};
 use crate::startup::AppState;
 use shared::domain::audit::AuditEntry;
+
+mod intake;
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
@@ -41,6 +46,7 @@ pub fn operations() -> Vec<Operation> {
             ("continuation", "the token from the previous page"),
         ])
         .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
+        intake::operation(),
         Operation::new(
             Method::GET,
             "/api/v1/audit/gdpr/{customer_id}",

@@ -8,8 +8,10 @@
 //! - `GET /customers` (paged), `POST /customers`, `GET /customers/{id}`,
 //!   `PUT /customers/{id}` (`If-Match` honoured: 412 when stale).
 //! - `GET /customers/{id}/orders` (paged).
-//! - `POST /customers/{id}/gdpr/export`: everything held about the customer (profile, orders,
-//!   payments with their refunds, notifications, audit trail).
+//! - `POST /customers/{id}/gdpr/export`: everything held about the customer (profile, consents
+//!   with their history, orders, payments with their refunds, notifications, audit trail).
+//! - `GET /customers/{id}/consents`, `PUT /customers/{id}/consents/{purpose}` (handled by
+//!   [`consents`]).
 //! - `DELETE /customers/{id}`: records an erasure request and, in the same transaction, its
 //!   message for `gdpr-requests` in the outbox; answers `202` with its status URL,
 //!   `GET /customers/{id}/gdpr/erasure/{requestId}` (which shows `queuedAt`: when its message
@@ -33,6 +35,8 @@ use shared::store::{AuditFilter, OrderFilter, PageRequest, PaymentFilter, MAX_PA
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
+
+mod consents;
 
 /// Staff roles that manage customers.
 const CUSTOMER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
@@ -128,7 +132,7 @@ pub fn operations() -> Vec<Operation> {
         .access(WRITE)
         .returns::<CustomerExport>(
             200,
-            "Profile, orders, payments, notifications and audit trail",
+            "Profile, consents with their history, orders, payments, notifications and audit trail",
         ),
         Operation::new(
             Method::GET,
@@ -141,6 +145,7 @@ pub fn operations() -> Vec<Operation> {
         .returns::<ErasureRecord>(200, "The erasure request"),
     ]
     .into_iter()
+    .chain(consents::operations())
     .map(|operation| operation.tag("customers"))
     .collect()
 }
@@ -185,6 +190,8 @@ pub struct ErasureAccepted {
 pub struct CustomerExport {
     exported_at: chrono::DateTime<chrono::Utc>,
     customer: Customer,
+    /// Every purpose's current state and every grant and withdrawal, oldest first.
+    consents: shared::domain::consent::Consents,
     orders: Vec<Order>,
     /// The customer's payments, newest first, with their refunds, statuses, amounts and the
     /// payer as stored (after an erasure: no payer, and `erasure` says under which rules).
@@ -381,9 +388,11 @@ async fn export(
                 .about_customer(&id),
         )
         .await?;
+    let consents = consents::consents(&state, &tenant, &id).await?;
     Ok(Json(CustomerExport {
         exported_at: shared::domain::now(),
         customer,
+        consents,
         orders,
         payments,
         notifications,

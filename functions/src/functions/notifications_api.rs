@@ -76,6 +76,7 @@ fn own_recipients(caller: &Caller) -> Vec<Recipient> {
             .iter()
             .map(|role| Recipient::Role(role.as_str().to_owned()))
             .collect(),
+        PrincipalKind::App { .. } => Vec::new(),
     }
 }
 

@@ -8,6 +8,8 @@
 //!   [`super::payments_api`]).
 //! - `PUT /orders/{id}/status`: pending → confirmed → shipped → delivered; cancelled before
 //!   shipped. An illegal move is 409 naming the allowed ones.
+//! - `DELETE /orders/{id}`: cancels the order through the same path as the status change to
+//!   `cancelled` (handled by [`cancel`]); an order already cancelled answers 200 again.
 //!
 //! Every lifecycle change (creation included) is announced by an
 //! [`OrderEvent`](shared::domain::messages::OrderEvent): the store writes it to the outbox in the
@@ -30,6 +32,8 @@ use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 use crate::api::openapi::{Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
+
+mod cancel;
 
 /// Staff roles that move orders along their lifecycle.
 const FULFILMENT_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
@@ -79,6 +83,7 @@ pub fn operations() -> Vec<Operation> {
             .returns::<Order>(200, "The order in its new status; new ETag")
             .links(CURRENT_ORDER_LINKS)
             .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
+        cancel::operation(),
         Operation::new(Method::GET, "/api/v1/orders/{id}/history", "getOrderHistory", "Every status change of an order", get(history))
             .access(ANY)
             .returns::<OrderHistory>(200, "Status changes, oldest first"),
@@ -280,22 +285,43 @@ async fn change_status(
     let input: StatusInput = body.parse()?;
     input.validate()?;
     let current = visible_order(&state, &caller, &id).await?;
+    check_may_set(&caller, input.status)?;
+    let order = apply_status(&state, &caller, &current, input, if_match(&headers)?).await?;
+    Ok(with_etag(StatusCode::OK, &order))
+}
+
+/// 403 unless the caller may move an order to `status`: a client only cancels (their own
+/// order: [`visible_order`] made sure), `admin` and `order-manager` employees do every move.
+fn check_may_set(caller: &Caller, status: OrderStatus) -> Result<(), ApiError> {
     let may = if caller.principal.is_client() {
-        input.status == OrderStatus::Cancelled
+        status == OrderStatus::Cancelled
     } else {
         caller.principal.has_any_role(FULFILMENT_ROLES)
     };
-    if !may {
-        return Err(ApiError::Forbidden(format!(
+    if may {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
             "your role may not set orders to {}",
-            input.status.as_str()
-        )));
+            status.as_str()
+        )))
     }
+}
+
+/// The status change itself, audited, in one store transaction with its outbox event (and,
+/// for a cancellation, the release of the reserved stock).
+async fn apply_status(
+    state: &AppState,
+    caller: &Caller,
+    current: &Order,
+    input: StatusInput,
+    if_match: shared::store::IfMatch,
+) -> Result<Order, ApiError> {
     let audit = caller
         .audit(
             &format!("order.status.{}", input.status.as_str()),
             "order",
-            &id,
+            &current.id,
         )
         .about_customer(&current.customer_id);
     let order = state
@@ -303,14 +329,14 @@ async fn change_status(
         .orders
         .change_order_status(
             caller.tenant(),
-            &id,
+            &current.id,
             input,
             &caller.principal.subject,
-            if_match(&headers)?,
+            if_match,
             audit,
         )
         .await?;
-    Ok(with_etag(StatusCode::OK, &order))
+    Ok(order)
 }
 
 /// The order, if it exists in the tenant and the caller may see it (else 404).

@@ -181,6 +181,16 @@ impl ApiApp {
         )
     }
 
+    /// A dev app-only token of the service `app_id` in `tenant` with `roles` (client
+    /// credentials: `sub` and `oid` are the app's id, `idtyp` is `app`).
+    pub fn app(&self, tenant: &str, app_id: &str, roles: &[shared::auth::AppRole]) -> String {
+        let subject = shared::auth::DevSubject::App {
+            app_id: app_id.to_owned(),
+            roles: roles.iter().copied().collect(),
+        };
+        self.dev_token(tenant, subject)
+    }
+
     pub fn admin(&self, tenant: &str) -> String {
         self.employee(tenant, &[shared::auth::Role::Admin])
     }

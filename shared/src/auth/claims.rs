@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::config::ROLES_CLAIM;
 use super::error::AuthError;
-use super::principal::{is_valid_customer_id, Principal, PrincipalKind, Role};
+use super::principal::{is_valid_customer_id, AppRole, Principal, PrincipalKind, Role};
 use crate::domain::tenant::TenantId;
 
 /// Longest subject id accepted (`oid` is a GUID, `sub` a short opaque string).
@@ -39,6 +39,11 @@ impl ClaimRules {
         let tenant = tenant(claims, &self.tenant_claim)?;
         let customer = customer_id(claims, &self.customer_claim)?;
         let kind = match (self.binding, customer) {
+            (Binding::Employee, _) | (Binding::PerToken, None) if is_app_only(claims) => {
+                PrincipalKind::App {
+                    roles: app_roles(claims),
+                }
+            }
             (Binding::Employee, _) | (Binding::PerToken, None) => PrincipalKind::Employee {
                 roles: roles(claims),
             },
@@ -89,6 +94,31 @@ fn customer_id(claims: &Map<String, Value>, claim: &str) -> Result<Option<String
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(id)) if is_valid_customer_id(id) => Ok(Some(id.clone())),
         Some(_) => Err(AuthError::invalid_claim(claim)),
+    }
+}
+
+/// Whether a workforce token was issued to an application itself (client credentials), not to
+/// a user: Entra ID's optional `idtyp` claim says `app`, or (when that claim is not configured)
+/// the token has no delegated scopes (`scp`) and its `oid` is its `sub`, which only holds for
+/// app-only tokens.
+fn is_app_only(claims: &Map<String, Value>) -> bool {
+    if let Some(Value::String(kind)) = claims.get("idtyp") {
+        return kind == "app";
+    }
+    let oid = claims.get("oid").and_then(Value::as_str);
+    !claims.contains_key("scp") && oid.is_some() && oid == claims.get("sub").and_then(Value::as_str)
+}
+
+/// The known app roles of the `roles` claim of an app-only token; others are ignored.
+fn app_roles(claims: &Map<String, Value>) -> BTreeSet<AppRole> {
+    match claims.get(ROLES_CLAIM) {
+        Some(Value::Array(values)) => values
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(AppRole::from_claim)
+            .collect(),
+        Some(Value::String(value)) => AppRole::from_claim(value).into_iter().collect(),
+        _ => BTreeSet::new(),
     }
 }
 
@@ -180,6 +210,40 @@ mod tests {
             .principal(&employee)
             .expect("employee")
             .has_role(Role::Admin));
+    }
+
+    #[test]
+    fn app_only_tokens_make_app_principals_with_app_roles_only() {
+        let by_idtyp = claims(
+            json!({"sub": "a-1", "oid": "a-1", "idtyp": "app", "tenant_id": "t1",
+                                     "roles": ["audit.writer", "admin"]}),
+        );
+        let app = rules(Binding::Employee).principal(&by_idtyp).expect("app");
+        assert!(app.is_app());
+        assert!(app.has_app_role(AppRole::AuditWriter));
+        assert!(
+            !app.has_role(Role::Admin),
+            "employee roles mean nothing to an app"
+        );
+        let by_oid = claims(json!({"sub": "a-1", "oid": "a-1", "tenant_id": "t1"}));
+        assert!(rules(Binding::PerToken)
+            .principal(&by_oid)
+            .expect("app")
+            .is_app());
+        let user = claims(
+            json!({"sub": "s-9", "oid": "o-1", "idtyp": "user", "tenant_id": "t1",
+                                 "roles": ["admin"]}),
+        );
+        assert!(rules(Binding::Employee)
+            .principal(&user)
+            .expect("user")
+            .has_role(Role::Admin));
+        let delegated =
+            claims(json!({"sub": "o-1", "oid": "o-1", "scp": "access", "tenant_id": "t1"}));
+        assert!(rules(Binding::Employee)
+            .principal(&delegated)
+            .expect("user")
+            .is_employee());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use rsa::RsaPrivateKey;
 use serde::Serialize;
 
 use super::error::DevKeyError;
-use super::principal::{is_valid_customer_id, Role};
+use super::principal::{is_valid_customer_id, AppRole, Role};
 use crate::domain::tenant::TenantId;
 
 /// The dev issuer's `iss`, unless configured otherwise.
@@ -45,8 +45,17 @@ const KEY_BITS: usize = 2048;
 /// Who a dev token is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DevSubject {
-    Employee { roles: BTreeSet<Role> },
-    Client { customer_id: String },
+    Employee {
+        roles: BTreeSet<Role>,
+    },
+    Client {
+        customer_id: String,
+    },
+    /// Another service with an app-only token: `sub` and `oid` are `app_id`, `idtyp` is `app`.
+    App {
+        app_id: String,
+        roles: BTreeSet<AppRole>,
+    },
 }
 
 /// Signs dev tokens. Holds the private key; never logged (its `Debug` shows no key material).
@@ -90,6 +99,10 @@ struct DevClaims<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     customer_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idtyp: Option<&'static str>,
     iat: u64,
     nbf: u64,
     exp: u64,
@@ -149,6 +162,7 @@ impl DevIssuer {
         ttl: Duration,
     ) -> Result<String, DevKeyError> {
         let now = jsonwebtoken::get_current_timestamp();
+        let mut app = None;
         let (sub, roles, customer_id) = match &subject {
             DevSubject::Employee { roles } => (
                 DEV_EMPLOYEE_SUBJECT.to_owned(),
@@ -161,6 +175,15 @@ impl DevIssuer {
                 Some(customer_id.as_str()),
             ),
             DevSubject::Client { .. } => return Err(DevKeyError::InvalidCustomerId),
+            DevSubject::App { app_id, roles } if is_valid_customer_id(app_id) => {
+                app = Some(app_id.clone());
+                (
+                    app_id.clone(),
+                    Some(roles.iter().map(|role| role.as_str()).collect()),
+                    None,
+                )
+            }
+            DevSubject::App { .. } => return Err(DevKeyError::InvalidAppId),
         };
         let claims = DevClaims {
             iss: &self.issuer,
@@ -169,6 +192,8 @@ impl DevIssuer {
             tenant: tenant.as_str(),
             roles,
             customer_id,
+            idtyp: app.as_ref().map(|_| "app"),
+            oid: app,
             iat: now,
             nbf: now,
             exp: now.saturating_add(ttl.as_secs()),

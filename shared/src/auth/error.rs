@@ -199,6 +199,8 @@ pub enum DevKeyError {
     Generate { reason: String },
     #[error("invalid customer id for a dev token: use 1 to 128 letters, digits, '-' or '_'")]
     InvalidCustomerId,
+    #[error("invalid app id for a dev token: use 1 to 128 letters, digits, '-' or '_'")]
+    InvalidAppId,
     #[error("cannot sign the dev token: {reason}")]
     Sign { reason: String },
 }

@@ -2,7 +2,8 @@
 //!
 //! Requests carry an Entra bearer token (RS256 JWT). [`Authenticator::authenticate`] checks it
 //! against the configured issuers and answers a [`Principal`]: an employee with app roles
-//! (Entra ID) or a client bound to one customer (Entra External ID), always with the tenant
+//! (Entra ID), a client bound to one customer (Entra External ID) or a service of the platform
+//! with an app-only token and app roles (Entra ID client credentials), always with the tenant
 //! taken from a token claim, never from the request. Keys come from each issuer's JWKS, cached
 //! and refetched (rate-limited) on an unknown `kid`. In local mode, [`DevIssuer`] signs tokens
 //! with a key kept in the data folder, and the authenticator can be told to trust it.
@@ -50,5 +51,5 @@ pub use dev::{
     DevIssuer, DevSubject, DevTrust, DEV_AUDIENCE, DEV_EMPLOYEE_SUBJECT, DEV_ISSUER, DEV_KEY_FILE,
 };
 pub use error::{AuthConfigError, AuthError, DevKeyError};
-pub use principal::{Principal, PrincipalKind, Role, UnknownRole};
+pub use principal::{AppRole, Principal, PrincipalKind, Role, UnknownRole};
 pub use token::{bearer_token, MAX_TOKEN_LEN};

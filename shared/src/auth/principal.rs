@@ -1,9 +1,11 @@
 //! Who is calling: the [`Principal`] an authenticated request acts as, and the employee
 //! [`Role`]s the API authorises against.
 //!
-//! A principal is either an employee (signed in through Entra ID, with app roles) or a client
-//! (signed in through Entra External ID, bound to exactly one customer record). Both belong to
-//! one tenant, taken from the token, never from the request.
+//! A principal is an employee (signed in through Entra ID, with app roles), a client (signed in
+//! through Entra External ID, bound to exactly one customer record), or another service of the
+//! platform calling with an app-only token (Entra ID client credentials: no user, app roles
+//! such as `audit.writer`). All belong to one tenant, taken from the token, never from the
+//! request.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -63,6 +65,37 @@ impl FromStr for Role {
     }
 }
 
+/// An app role of a service calling with an app-only token, as it appears in `roles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AppRole {
+    /// `audit.writer`: may send entries to the audit trail (`POST /audit/logs`).
+    #[serde(rename = "audit.writer")]
+    AuditWriter,
+}
+
+impl AppRole {
+    /// Every app role, in a fixed order.
+    pub const ALL: [AppRole; 1] = [AppRole::AuditWriter];
+
+    /// The role's value in the `roles` claim.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppRole::AuditWriter => "audit.writer",
+        }
+    }
+
+    /// The app role a claim value names, if any (exact, case-sensitive).
+    pub(crate) fn from_claim(value: &str) -> Option<AppRole> {
+        AppRole::ALL.into_iter().find(|role| role.as_str() == value)
+    }
+}
+
+impl fmt::Display for AppRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -81,6 +114,9 @@ pub enum PrincipalKind {
     Employee { roles: BTreeSet<Role> },
     /// Signed in through the customer issuer (Entra External ID); sees only this customer.
     Client { customer_id: String },
+    /// Another service of the platform with an app-only token (no user); the subject is the
+    /// app's id. Unknown role strings are dropped.
+    App { roles: BTreeSet<AppRole> },
 }
 
 impl Principal {
@@ -98,8 +134,18 @@ impl Principal {
     pub fn roles(&self) -> Option<&BTreeSet<Role>> {
         match &self.kind {
             PrincipalKind::Employee { roles } => Some(roles),
-            PrincipalKind::Client { .. } => None,
+            PrincipalKind::Client { .. } | PrincipalKind::App { .. } => None,
         }
+    }
+
+    /// True for an app-only caller holding `role`.
+    pub fn has_app_role(&self, role: AppRole) -> bool {
+        matches!(&self.kind, PrincipalKind::App { roles } if roles.contains(&role))
+    }
+
+    /// True for a service calling with an app-only token.
+    pub fn is_app(&self) -> bool {
+        matches!(self.kind, PrincipalKind::App { .. })
     }
 
     pub fn is_employee(&self) -> bool {
@@ -114,7 +160,7 @@ impl Principal {
     pub fn customer_id(&self) -> Option<&str> {
         match &self.kind {
             PrincipalKind::Client { customer_id } => Some(customer_id),
-            PrincipalKind::Employee { .. } => None,
+            PrincipalKind::Employee { .. } | PrincipalKind::App { .. } => None,
         }
     }
 }
@@ -169,6 +215,26 @@ mod tests {
         assert!(!client.has_role(Role::OrderManager));
         assert!(client.is_client());
         assert_eq!(client.customer_id(), Some("c-42"));
+    }
+
+    #[test]
+    fn an_app_is_neither_employee_nor_client_and_has_only_app_roles() {
+        let app = Principal {
+            kind: PrincipalKind::App {
+                roles: [AppRole::AuditWriter].into_iter().collect(),
+            },
+            ..employee(&[])
+        };
+        assert!(app.is_app() && !app.is_employee() && !app.is_client());
+        assert!(app.has_app_role(AppRole::AuditWriter));
+        assert!(!app.has_any_role(&Role::ALL));
+        assert_eq!((app.roles(), app.customer_id()), (None, None));
+        assert!(!employee(&[Role::Admin]).has_app_role(AppRole::AuditWriter));
+        assert_eq!(
+            AppRole::from_claim("audit.writer"),
+            Some(AppRole::AuditWriter)
+        );
+        assert_eq!(AppRole::from_claim("Audit.Writer"), None);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct AuditEntry {
     pub id: String,
     pub tenant_id: String,
-    /// Who did it: a user id (token subject) or `system:<function>`.
+    /// Who did it: a user id (token subject), `system:<function>`, or `app:<app id>` for an
+    /// entry another service sent (`POST /audit/logs`).
     pub actor_id: String,
     /// What was done (`customer.create`, `order.status.shipped`, `gdpr.erasure.request`, ...).
     pub action: String,

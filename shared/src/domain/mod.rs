@@ -2,6 +2,9 @@
 //! about HTTP, envelopes or storage.
 
 pub mod audit;
+pub mod audit_intake;
+pub mod consent;
+pub mod contact_data;
 pub mod customer;
 pub mod etag;
 pub mod field_rules;

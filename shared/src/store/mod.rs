@@ -21,8 +21,9 @@ pub use erasure::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, Step
 pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
 pub use payments::{PaymentFilter, PaymentStore, Started};
 pub use ports::{
-    AuditFilter, AuditStore, CustomerStore, IdempotencyKey, NewOrder, NotificationStore,
-    OrderCreated, OrderFilter, OrderStore, ProductFilter, ProductStore, Store, StoreResult,
+    AuditFilter, AuditRecorded, AuditStore, ConsentStore, CustomerStore, IdempotencyKey, NewOrder,
+    NotificationStore, OrderCreated, OrderFilter, OrderStore, ProductFilter, ProductStore, Store,
+    StoreResult,
 };
 
 /// What a storage call can fail with, in terms the API maps to HTTP statuses.

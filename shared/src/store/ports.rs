@@ -229,6 +229,14 @@ impl AuditFilter {
 pub trait AuditStore: Send + Sync {
     /// Appends an entry for an action that changed nothing else (an export, say).
     async fn append_audit(&self, tenant: &TenantId, entry: AuditEntry) -> StoreResult<()>;
+    /// Appends an entry sent by another service, at most once per `entry.id` (which the caller
+    /// derives from the service and its own event id): when an entry with this id exists in
+    /// the tenant, nothing is written and the stored entry is answered.
+    async fn record_audit_once(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> StoreResult<AuditRecorded>;
     /// Newest first.
     async fn list_audit(
         &self,
@@ -238,9 +246,39 @@ pub trait AuditStore: Send + Sync {
     ) -> StoreResult<Page<AuditEntry>>;
 }
 
+/// What [`AuditStore::record_audit_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditRecorded {
+    /// Written now.
+    New(AuditEntry),
+    /// An entry with this id was there already; this is it, as stored.
+    Existing(AuditEntry),
+}
+
+/// Consents (GDPR art. 7): an append-only history per customer.
+#[async_trait::async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Appends a grant or withdrawal with its audit entry, in one transaction; `NotFound` when
+    /// the customer does not exist in the tenant.
+    async fn record_consent(
+        &self,
+        tenant: &TenantId,
+        record: crate::domain::consent::ConsentRecord,
+        audit: AuditEntry,
+    ) -> StoreResult<crate::domain::consent::ConsentRecord>;
+    /// Every record of the customer, oldest first (empty when none; the caller checks that the
+    /// customer exists).
+    async fn consent_history(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+    ) -> StoreResult<Vec<crate::domain::consent::ConsentRecord>>;
+}
+
 /// Every port together: what the app holds as `Arc<dyn Store>`.
 pub trait Store:
     CustomerStore
+    + ConsentStore
     + ProductStore
     + OrderStore
     + NotificationStore
@@ -256,6 +294,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: CustomerStore
+        + ConsentStore
         + ProductStore
         + OrderStore
         + NotificationStore

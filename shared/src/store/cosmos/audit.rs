@@ -9,7 +9,9 @@ use super::support::{audit_doc, pk, KeysetQuery, Order};
 use super::CosmosStore;
 use crate::domain::audit::AuditEntry;
 use crate::domain::tenant::TenantId;
-use crate::store::{ts, AuditFilter, AuditStore, Page, PageRequest, StoreResult};
+use crate::store::{
+    ts, AuditFilter, AuditRecorded, AuditStore, Page, PageRequest, StoreError, StoreResult,
+};
 
 /// The `AND ...` conditions and parameters of a filter.
 fn conditions(filter: &AuditFilter) -> (String, Vec<super::Param>) {
@@ -49,6 +51,30 @@ impl AuditStore for CosmosStore {
         self.create_doc(self.data(), pk(tenant.as_str(), &scope), &doc.id, &doc)
             .await?;
         Ok(())
+    }
+
+    /// Kept in the tenant scope whatever customer it names (so one id has one place; the
+    /// GDPR trail and erasure find audit entries outside a customer's partition too).
+    async fn record_audit_once(
+        &self,
+        tenant: &TenantId,
+        mut entry: AuditEntry,
+    ) -> StoreResult<AuditRecorded> {
+        entry.tenant_id = tenant.as_str().to_owned();
+        let doc = audit_doc(&entry, TENANT_SCOPE);
+        let key = pk(tenant.as_str(), TENANT_SCOPE);
+        match self
+            .create_doc(self.data(), key.clone(), &doc.id, &doc)
+            .await
+        {
+            Ok(_) => Ok(AuditRecorded::New(entry)),
+            Err(StoreError::Conflict(_)) => self
+                .read_doc::<super::doc::Doc<AuditEntry>>(self.data(), key, &doc.id)
+                .await?
+                .map(|stored| AuditRecorded::Existing(stored.body))
+                .ok_or(StoreError::NotFound),
+            Err(error) => Err(error),
+        }
     }
 
     async fn list_audit(

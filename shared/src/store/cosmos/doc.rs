@@ -14,6 +14,9 @@ pub mod kind {
     pub(crate) const PRODUCT: &str = "product";
     pub(crate) const NOTIFICATION: &str = "notification";
     pub(crate) const AUDIT: &str = "audit";
+    /// A consent grant or withdrawal ([`crate::domain::consent::ConsentRecord`]), in its
+    /// customer's scope.
+    pub(crate) const CONSENT: &str = "consent";
     pub(crate) const IDEMPOTENCY: &str = "idempotency";
     pub(crate) const ERASURE: &str = "erasure";
     pub(crate) const PROCESSED_EVENT: &str = "processedEvent";

@@ -52,6 +52,7 @@
 //! attempt is counted ([`CosmosStore::throttled_requests`]) for the job reports.
 
 mod audit;
+mod consents;
 mod customers;
 mod dispatch;
 mod doc;

@@ -1,12 +1,12 @@
 //! SQLite adapter of [`AuditStore`]: the audit trail, newest first.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::support::{insert_audit, time_at, ts, Keyset};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::tenant::TenantId;
-use crate::store::{AuditFilter, AuditStore, Page, PageRequest, StoreResult};
+use crate::store::{AuditFilter, AuditRecorded, AuditStore, Page, PageRequest, StoreResult};
 
 pub(super) const COLUMNS: &str =
     "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id";
@@ -31,6 +31,34 @@ pub(super) fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditE
 impl AuditStore for Db {
     async fn append_audit(&self, _tenant: &TenantId, entry: AuditEntry) -> StoreResult<()> {
         self.write(move |conn| insert_audit(conn, &entry)).await
+    }
+
+    async fn record_audit_once(
+        &self,
+        tenant: &TenantId,
+        mut entry: AuditEntry,
+    ) -> StoreResult<AuditRecorded> {
+        entry.tenant_id = tenant.as_str().to_owned();
+        self.write(move |conn| {
+            let transaction = conn.transaction()?;
+            let existing = transaction
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM audit_log WHERE tenant_id = ?1 AND id = ?2"),
+                    params![entry.tenant_id, entry.id],
+                    audit_from_row,
+                )
+                .optional()?;
+            let recorded = match existing {
+                Some(stored) => AuditRecorded::Existing(stored),
+                None => {
+                    insert_audit(&transaction, &entry)?;
+                    AuditRecorded::New(entry)
+                }
+            };
+            transaction.commit()?;
+            Ok(recorded)
+        })
+        .await
     }
 
     async fn list_audit(

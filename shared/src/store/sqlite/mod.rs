@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{HealthCheck, StoreError};
 
 mod audit;
+mod consents;
 mod customers;
 mod dispatch;
 mod erasure;
@@ -63,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "payments: payments with their refunds, applied webhook events",
         include_str!("migrations/0006_payments.sql"),
+    ),
+    (
+        7,
+        "consents: every grant and withdrawal per customer and purpose",
+        include_str!("migrations/0007_consents.sql"),
     ),
 ];
 
