@@ -458,7 +458,7 @@ async fn a_method_a_route_does_not_take_is_405_as_a_problem_document() {
     for (method, path) in [
         (Method::DELETE, "/products".to_owned()),
         (Method::DELETE, format!("/products/{id}")),
-        (Method::POST, "/audit/logs".to_owned()),
+        (Method::PUT, "/audit/logs".to_owned()),
     ] {
         let reply = Reply::read(app.request(method.clone(), &path, Some(&admin))).await;
         reply.expect_problem(405);
