@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use shared::auth::{AppRole, Principal};
 use shared::domain::tenant::TenantId;
 
-use super::caller::CorrelationId;
 use super::ApiError;
 use crate::startup::AppState;
 
@@ -29,11 +28,7 @@ impl FromRequestParts<AppState> for AppCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let authorization = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
-        let principal = state.authenticator.authenticate(authorization).await?;
+        let (principal, correlation_id) = super::caller::authenticated(parts, state).await?;
         if !principal.is_app() {
             return Err(ApiError::Forbidden(format!(
                 "only services of the platform with an app-only token and the app role {REQUIRED} \
@@ -45,11 +40,6 @@ impl FromRequestParts<AppState> for AppCaller {
                 "the calling app lacks the app role {REQUIRED}"
             )));
         }
-        let correlation_id = parts
-            .extensions
-            .get::<CorrelationId>()
-            .map(|CorrelationId(id)| id.clone())
-            .unwrap_or_else(shared::telemetry::fast_uuid_simple);
         Ok(Self {
             principal,
             correlation_id,

@@ -26,22 +26,32 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let authorization = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
-        let principal = state.authenticator.authenticate(authorization).await?;
+        let (principal, correlation_id) = authenticated(parts, state).await?;
         refuse_apps(&principal)?;
         require_a_known_role(&principal)?;
-        let correlation_id = match parts.extensions.get::<CorrelationId>() {
-            Some(CorrelationId(id)) => id.clone(),
-            None => correlation_id(&parts.headers),
-        };
         Ok(Self {
             principal,
             correlation_id,
         })
     }
+}
+
+/// The principal of the request's `Authorization` header and the request's correlation id:
+/// what every caller extractor ([`Caller`], [`super::AppCaller`]) starts from.
+pub(super) async fn authenticated(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Principal, String), ApiError> {
+    let authorization = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let principal = state.authenticator.authenticate(authorization).await?;
+    let correlation_id = match parts.extensions.get::<CorrelationId>() {
+        Some(CorrelationId(id)) => id.clone(),
+        None => correlation_id(&parts.headers),
+    };
+    Ok((principal, correlation_id))
 }
 
 /// App-only tokens (services of the platform, no user) may call only the operations declared
