@@ -20,7 +20,6 @@ mod consents;
 mod customers;
 mod dispatch;
 mod erasure;
-mod group_commit;
 mod jobs;
 mod notifications;
 mod orders;
@@ -92,8 +91,6 @@ struct DbInner {
     writes_in_progress: AtomicUsize,
     /// How long outbox records live unacknowledged (`OUTBOX_TTL_SECONDS`).
     outbox_ttl_seconds: AtomicU64,
-    /// Hot writes waiting for the writer, committed together ([`group_commit`]).
-    pending_writes: group_commit::PendingWrites,
 }
 
 impl DbInner {
@@ -189,7 +186,6 @@ impl Db {
             next_reader: AtomicUsize::new(0),
             writes_in_progress: AtomicUsize::new(0),
             outbox_ttl_seconds: AtomicU64::new(crate::outbox::DEFAULT_TTL.as_secs()),
-            pending_writes: group_commit::PendingWrites::default(),
         });
         if !start_snapshot_sweeper(Arc::downgrade(&inner)) {
             // Without the sweeper an idle reader would hold its snapshot indefinitely.
@@ -239,36 +235,6 @@ impl Db {
             work(&mut connection)
         })
         .await
-    }
-
-    /// Runs `work` in a savepoint of a transaction it may share with other writes queued
-    /// meanwhile, committed once for all of them ([`group_commit`]); off the async runtime.
-    /// `work` keeps its changes by committing the savepoint; its result is handed back only
-    /// once the shared transaction committed. For short, hot writes that do no schema or
-    /// pragma changes.
-    pub(crate) async fn write_grouped<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        F: for<'c> FnOnce(rusqlite::Savepoint<'c>) -> rusqlite::Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (job, answer) = group_commit::Job::new(work);
-        self.inner.pending_writes.push(job);
-        let inner = Arc::clone(&self.inner);
-        run_blocking(move || {
-            let _counted = WriteInProgress::start(&inner.writes_in_progress);
-            let mut connection = lock(&inner.writer);
-            inner.release_idle_snapshots(ReaderConnection::release);
-            group_commit::commit_pending(&mut connection, &inner.pending_writes);
-            Ok(())
-        })
-        .await?;
-        // Answered before the writer was let go, by this call or by the one that took it along.
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable {
-                backend: "sqlite",
-                reason: "a queued write was dropped before it was answered".to_owned(),
-            })
-        })
     }
 
     /// Runs `work` on a reader connection (read-only), off the async runtime.

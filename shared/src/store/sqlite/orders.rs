@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::customers::load_customer;
 use super::outbox::{customer_scope, insert_outbox};
@@ -127,7 +127,7 @@ fn insert_status_change(
 }
 
 fn create_in_transaction(
-    transaction: &Connection,
+    transaction: &Transaction<'_>,
     outbox_ttl: chrono::Duration,
     tenant: &str,
     order: &NewOrder,
@@ -222,7 +222,8 @@ impl OrderStore for Db {
     ) -> StoreResult<OrderCreated> {
         let tenant = tenant.as_str().to_owned();
         let outbox_ttl = self.outbox_ttl();
-        self.write_grouped(move |transaction| {
+        self.write(move |conn| {
+            let transaction = conn.transaction()?;
             let outcome = create_in_transaction(&transaction, outbox_ttl, &tenant, &order, &audit)?;
             if matches!(outcome, Ok(OrderCreated::New(_))) {
                 transaction.commit()?;
@@ -302,7 +303,8 @@ impl OrderStore for Db {
             actor_id.to_owned(),
         );
         let outbox_ttl = self.outbox_ttl();
-        self.write_grouped(move |transaction| {
+        self.write(move |conn| {
+            let transaction = conn.transaction()?;
             let mut order = load_order(&transaction, &tenant, &id)?;
             if let Err(stale) = check_if_match(&if_match, &order.etag) {
                 return Ok(Err(stale));
