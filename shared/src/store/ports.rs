@@ -275,6 +275,26 @@ pub trait ConsentStore: Send + Sync {
     ) -> StoreResult<Vec<crate::domain::consent::ConsentRecord>>;
 }
 
+/// Findings of breach detection ([`crate::security::SecurityEvent`]).
+#[async_trait::async_trait]
+pub trait SecurityEventStore: Send + Sync {
+    /// Keeps the event with its audit entry and the outbox record announcing it
+    /// (`security-alerts`), in one transaction.
+    async fn record_security_event(
+        &self,
+        tenant: &TenantId,
+        event: crate::security::SecurityEvent,
+        audit: AuditEntry,
+        message: crate::outbox::OutboxMessage,
+    ) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_security_events(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<crate::security::SecurityEvent>>;
+}
+
 /// Every port together: what the app holds as `Arc<dyn Store>`.
 pub trait Store:
     CustomerStore
@@ -283,6 +303,7 @@ pub trait Store:
     + OrderStore
     + NotificationStore
     + AuditStore
+    + SecurityEventStore
     + super::ErasureStore
     + super::DispatchStore
     + super::jobs::JobsStore
@@ -299,6 +320,7 @@ impl<T> Store for T where
         + OrderStore
         + NotificationStore
         + AuditStore
+        + SecurityEventStore
         + super::ErasureStore
         + super::DispatchStore
         + super::jobs::JobsStore
