@@ -66,6 +66,8 @@ async fn read(
         .customers
         .get_customer(caller.tenant(), &id)
         .await?;
+    let read = super::customer_read("consent.read", &id);
+    crate::api::reads::record_read(&state, &caller, read).await?;
     Ok(Json(consents(&state, caller.tenant(), &id).await?).into_response())
 }
 
