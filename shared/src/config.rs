@@ -741,14 +741,14 @@ impl Reader<'_> {
 
     /// Breach detection's thresholds (`SECURITY_*`).
     fn security(&self) -> Result<crate::security::Thresholds, ConfigError> {
-        let count = |name, default| self.number(name, default, 1..=1_000_000);
+        const COUNTS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
         Ok(crate::security::Thresholds {
             window_seconds: self.number("SECURITY_WINDOW_SECONDS", 300, 10..=86_400)?,
-            reads_admin: count("SECURITY_READS_ADMIN", 100)?,
-            reads_customer_service: count("SECURITY_READS_CUSTOMER_SERVICE", 100)?,
-            reads_order_manager: count("SECURITY_READS_ORDER_MANAGER", 50)?,
-            failures: count("SECURITY_FAILURES", 20)?,
-            exports: count("SECURITY_EXPORTS", 5)?,
+            reads_admin: self.number("SECURITY_READS_ADMIN", 100, COUNTS)?,
+            reads_customer_service: self.number("SECURITY_READS_CUSTOMER_SERVICE", 100, COUNTS)?,
+            reads_order_manager: self.number("SECURITY_READS_ORDER_MANAGER", 50, COUNTS)?,
+            failures: self.number("SECURITY_FAILURES", 20, COUNTS)?,
+            exports: self.number("SECURITY_EXPORTS", 5, COUNTS)?,
         })
     }
 
