@@ -175,6 +175,35 @@ impl OutboxMessage {
         )
     }
 
+    /// A marketing message for the senders, on `channel` (`email`, `sms`), about the in-app
+    /// `notification` that holds its text (ids only; `deliveryId` = notification id and
+    /// channel). Only written once the consent gate let it through.
+    pub fn marketing(
+        notification: &crate::domain::notification::Notification,
+        customer_id: &str,
+        purpose: crate::domain::consent::Purpose,
+        channel: &str,
+    ) -> Self {
+        let delivery_id = format!("{}:{channel}", notification.id);
+        let body = serde_json::json!({
+            "deliveryId": delivery_id,
+            "channel": channel,
+            "tenantId": notification.tenant_id,
+            "customerId": customer_id,
+            "notificationId": notification.id,
+            "template": "marketing.message",
+            "purpose": purpose.as_str(),
+            "occurredAt": notification.created_at,
+        });
+        Self::outbound_notification(
+            &delivery_id,
+            &body,
+            &notification.tenant_id,
+            channel,
+            notification.created_at,
+        )
+    }
+
     /// An email or SMS message for the senders (`delivery_id` is its `MessageId`).
     pub fn outbound_notification(
         delivery_id: &str,

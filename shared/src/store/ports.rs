@@ -189,6 +189,15 @@ pub trait NotificationStore: Send + Sync {
         recipients: &[Recipient],
         page: PageRequest,
     ) -> StoreResult<Page<Notification>>;
+    /// Stores a marketing notification with its audit entry and its outbound message (email or
+    /// SMS, an outbox record), in one transaction. The caller has passed the consent gate.
+    async fn send_marketing(
+        &self,
+        tenant: &TenantId,
+        notification: Notification,
+        message: crate::outbox::OutboxMessage,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification>;
     /// Marks one read, if it is addressed to one of `recipients` (else `NotFound`).
     async fn mark_notification_read(
         &self,

@@ -149,6 +149,25 @@ impl NotificationStore for CosmosStore {
         }
     }
 
+    async fn send_marketing(
+        &self,
+        tenant: &TenantId,
+        mut notification: Notification,
+        message: crate::outbox::OutboxMessage,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
+        notification.tenant_id = tenant.as_str().to_owned();
+        let doc = self.notification_doc(&notification);
+        let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
+        let batch = batch_create(self, batch, &doc)?;
+        let batch = batch_create(self, batch, &audit_doc(&audit, &doc.scope))?;
+        let batch = self.batch_outbox(batch, tenant.as_str(), &doc.scope, &message)?;
+        match self.run_batch(self.data(), batch).await? {
+            Ok(_) => Ok(notification),
+            Err(refusal) => Err(refused(refusal)),
+        }
+    }
+
     async fn list_notifications(
         &self,
         tenant: &TenantId,
