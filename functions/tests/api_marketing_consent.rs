@@ -36,7 +36,9 @@ async fn consent(app: &ApiApp, customer: &str, purpose: &str, granted: bool) {
 }
 
 async fn inbox(app: &ApiApp, customer: &str) -> Vec<Value> {
-    let reply = app.get("/notifications", &app.client_of("t1", customer)).await;
+    let reply = app
+        .get("/notifications", &app.client_of("t1", customer))
+        .await;
     reply.expect_status(200).body["items"]
         .as_array()
         .expect("items")
@@ -46,12 +48,19 @@ async fn inbox(app: &ApiApp, customer: &str) -> Vec<Value> {
 #[tokio::test]
 async fn with_consent_the_email_is_sent_and_after_withdrawal_nothing_is() {
     let app = ApiApp::start(&[]).await;
-    let ada = id_of(&app.create_customer("t1", "Ada Lovelace", "ada@example.org").await);
+    let ada = id_of(
+        &app.create_customer("t1", "Ada Lovelace", "ada@example.org")
+            .await,
+    );
     let admin = app.admin("t1");
 
     consent(&app, &ada, "marketing-email", true).await;
     let sent = app
-        .post("/notifications", &admin, &message(&ada, Some("marketing-email")))
+        .post(
+            "/notifications",
+            &admin,
+            &message(&ada, Some("marketing-email")),
+        )
         .await;
     let notification = sent.expect_status(201).body.clone();
     assert_eq!(notification["category"], "marketing");
@@ -63,15 +72,28 @@ async fn with_consent_the_email_is_sent_and_after_withdrawal_nothing_is() {
     assert_eq!(email["customerId"], ada.as_str());
     assert_eq!(email["notificationId"], notification["id"]);
     let text = email.to_string();
-    assert!(!text.contains("ada@example.org") && !text.contains("Spring offers"), "ids only");
+    assert!(
+        !text.contains("ada@example.org") && !text.contains("Spring offers"),
+        "ids only"
+    );
 
     consent(&app, &ada, "marketing-email", false).await;
     let refused = app
-        .post("/notifications", &admin, &message(&ada, Some("marketing-email")))
+        .post(
+            "/notifications",
+            &admin,
+            &message(&ada, Some("marketing-email")),
+        )
         .await;
     let problem = refused.expect_problem(409);
-    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("marketing-email")));
-    assert_eq!(app.messages_on("notifications-outbound").await.len(), 1, "no second email");
+    assert!(problem["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("marketing-email")));
+    assert_eq!(
+        app.messages_on("notifications-outbound").await.len(),
+        1,
+        "no second email"
+    );
     assert_eq!(inbox(&app, &ada).await.len(), 1, "no second notification");
 
     let trail = app
@@ -80,7 +102,10 @@ async fn with_consent_the_email_is_sent_and_after_withdrawal_nothing_is() {
             &admin,
         )
         .await;
-    let entries = trail.expect_status(200).body["items"].as_array().expect("items").clone();
+    let entries = trail.expect_status(200).body["items"]
+        .as_array()
+        .expect("items")
+        .clone();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["targetType"], "consent");
     assert_eq!(entries[0]["targetId"], "marketing-email");
@@ -91,20 +116,34 @@ async fn with_consent_the_email_is_sent_and_after_withdrawal_nothing_is() {
 #[tokio::test]
 async fn sms_needs_its_own_consent_and_a_service_message_needs_none() {
     let app = ApiApp::start(&[]).await;
-    let ada = id_of(&app.create_customer("t1", "Ada Lovelace", "ada@example.org").await);
+    let ada = id_of(
+        &app.create_customer("t1", "Ada Lovelace", "ada@example.org")
+            .await,
+    );
     let service = app.employee("t1", &[shared::auth::Role::CustomerService]);
     consent(&app, &ada, "marketing-email", true).await;
 
-    app.post("/notifications", &service, &message(&ada, Some("marketing-sms")))
-        .await
-        .expect_problem(409);
+    app.post(
+        "/notifications",
+        &service,
+        &message(&ada, Some("marketing-sms")),
+    )
+    .await
+    .expect_problem(409);
     app.post("/notifications", &service, &message(&ada, None))
         .await
         .expect_status(201);
-    assert!(app.messages_on("notifications-outbound").await.is_empty(), "in-app only");
+    assert!(
+        app.messages_on("notifications-outbound").await.is_empty(),
+        "in-app only"
+    );
     assert_eq!(inbox(&app, &ada).await.len(), 1);
 
-    app.post("/notifications", &service, &message(&ada, Some("profiling")))
-        .await
-        .expect_problem(400);
+    app.post(
+        "/notifications",
+        &service,
+        &message(&ada, Some("profiling")),
+    )
+    .await
+    .expect_problem(400);
 }

@@ -35,7 +35,11 @@ async fn customers(app: &ApiApp, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for n in 0..count {
         let customer = app
-            .create_customer("t1", &format!("Grace Hopper {n}"), &format!("grace{n}@example.org"))
+            .create_customer(
+                "t1",
+                &format!("Grace Hopper {n}"),
+                &format!("grace{n}@example.org"),
+            )
             .await;
         ids.push(id_of(&customer));
     }
@@ -60,7 +64,10 @@ fn rules(events: &[Value]) -> Vec<&str> {
 #[tokio::test]
 async fn an_employees_reads_show_in_the_gdpr_trail_and_a_clients_own_do_not() {
     let app = ApiApp::start(THRESHOLDS).await;
-    let ada = id_of(&app.create_customer("t1", "Ada Lovelace", "ada@example.org").await);
+    let ada = id_of(
+        &app.create_customer("t1", "Ada Lovelace", "ada@example.org")
+            .await,
+    );
     let product = id_of(&app.create_product("t1", "Lamp", "home", 5).await);
     let order = app
         .post(
@@ -100,9 +107,16 @@ async fn an_employees_reads_show_in_the_gdpr_trail_and_a_clients_own_do_not() {
         .as_array()
         .expect("items")
         .iter()
-        .filter(|entry| entry["action"].as_str().is_some_and(|a| a.ends_with(".read")))
+        .filter(|entry| {
+            entry["action"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(".read"))
+        })
         .collect();
-    let mut actions: Vec<&str> = reads.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let mut actions: Vec<&str> = reads
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     actions.sort_unstable();
     assert_eq!(
         actions,
@@ -119,7 +133,9 @@ async fn an_employees_reads_show_in_the_gdpr_trail_and_a_clients_own_do_not() {
         assert_eq!(entry["actorId"], "dev-employee");
         assert_eq!(entry["actorRole"], "customer-service");
         assert_eq!(entry["customerId"], ada.as_str());
-        assert!(entry["correlationId"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(entry["correlationId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()));
     }
 }
 
@@ -129,29 +145,46 @@ async fn reading_many_customers_fires_at_the_role_threshold_and_not_below() {
     let ids = customers(&app, 4).await;
     let service = app.employee("t1", &[Role::CustomerService]);
     for id in &ids[..2] {
-        app.get(&format!("/customers/{id}"), &service).await.expect_status(200);
-        app.get(&format!("/customers/{id}/consents"), &service).await.expect_status(200);
+        app.get(&format!("/customers/{id}"), &service)
+            .await
+            .expect_status(200);
+        app.get(&format!("/customers/{id}/consents"), &service)
+            .await
+            .expect_status(200);
     }
-    assert!(security_events(&app).await.is_empty(), "2 distinct customers: below 3");
+    assert!(
+        security_events(&app).await.is_empty(),
+        "2 distinct customers: below 3"
+    );
 
-    app.get(&format!("/customers/{}", ids[2]), &service).await.expect_status(200);
+    app.get(&format!("/customers/{}", ids[2]), &service)
+        .await
+        .expect_status(200);
     let events = security_events(&app).await;
     assert_eq!(rules(&events), ["bulk-read"]);
     let event = &events[0];
     assert_eq!(event["principalId"], "dev-employee");
     assert_eq!(event["role"], "customer-service");
-    assert_eq!((event["count"].as_u64(), event["threshold"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (event["count"].as_u64(), event["threshold"].as_u64()),
+        (Some(3), Some(3))
+    );
     assert_eq!(event["windowSeconds"], 600);
 
     // Once per window: a fourth customer raises nothing new.
-    app.get(&format!("/customers/{}", ids[3]), &service).await.expect_status(200);
+    app.get(&format!("/customers/{}", ids[3]), &service)
+        .await
+        .expect_status(200);
     assert_eq!(security_events(&app).await.len(), 1);
 
     // In the audit trail and on the topic, ids only.
     let audit = app
         .get("/audit/logs?action=security.bulk-read", &app.admin("t1"))
         .await;
-    let entries = audit.expect_status(200).body["items"].as_array().expect("items").clone();
+    let entries = audit.expect_status(200).body["items"]
+        .as_array()
+        .expect("items")
+        .clone();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["targetId"], "dev-employee");
     let messages = app.messages_on("security-alerts").await;
@@ -159,7 +192,10 @@ async fn reading_many_customers_fires_at_the_role_threshold_and_not_below() {
     assert_eq!(messages[0]["id"], event["id"]);
     let text = serde_json::to_string(&(events, messages, entries)).expect("json");
     for id in &ids {
-        assert!(!text.contains(id.as_str()), "no customer id in security events");
+        assert!(
+            !text.contains(id.as_str()),
+            "no customer id in security events"
+        );
     }
     assert!(!text.contains("Grace") && !text.contains("example.org"));
 }
@@ -169,15 +205,23 @@ async fn an_admin_reads_under_the_admin_threshold() {
     let app = ApiApp::start(THRESHOLDS).await;
     let ids = customers(&app, 3).await;
     for id in &ids {
-        app.get(&format!("/customers/{id}"), &app.admin("t1")).await.expect_status(200);
+        app.get(&format!("/customers/{id}"), &app.admin("t1"))
+            .await
+            .expect_status(200);
     }
-    assert!(security_events(&app).await.is_empty(), "3 of the admin's 10");
+    assert!(
+        security_events(&app).await.is_empty(),
+        "3 of the admin's 10"
+    );
 }
 
 #[tokio::test]
 async fn a_burst_of_not_found_fires_at_the_threshold_and_not_below() {
     let app = ApiApp::start(THRESHOLDS).await;
-    let other_tenant = id_of(&app.create_customer("t2", "Ada Lovelace", "ada@example.org").await);
+    let other_tenant = id_of(
+        &app.create_customer("t2", "Ada Lovelace", "ada@example.org")
+            .await,
+    );
     let manager = app.employee("t1", &[Role::OrderManager]);
     for _ in 0..3 {
         app.get(&format!("/customers/{other_tenant}"), &manager)
@@ -185,19 +229,27 @@ async fn a_burst_of_not_found_fires_at_the_threshold_and_not_below() {
             .expect_problem(404);
     }
     assert!(security_events(&app).await.is_empty(), "3 of 4");
-    app.get("/orders/no-such-order", &manager).await.expect_problem(404);
+    app.get("/orders/no-such-order", &manager)
+        .await
+        .expect_problem(404);
     let events = security_events(&app).await;
     assert_eq!(rules(&events), ["failure-burst"]);
     assert_eq!(events[0]["count"], 4);
-    assert!(!serde_json::to_string(&events).unwrap().contains(&other_tenant));
+    assert!(!serde_json::to_string(&events)
+        .unwrap()
+        .contains(&other_tenant));
 }
 
 #[tokio::test]
 async fn a_burst_of_token_failures_fires_at_the_threshold_and_not_below() {
     let app = ApiApp::start(THRESHOLDS).await;
     let bad = |n: usize| {
-        app.request(reqwest::Method::GET, "/customers", Some(&format!("not-a-token-{n}")))
-            .header("x-forwarded-for", "203.0.113.9")
+        app.request(
+            reqwest::Method::GET,
+            "/customers",
+            Some(&format!("not-a-token-{n}")),
+        )
+        .header("x-client-address", "203.0.113.9")
     };
     let platform_events = || async {
         app.runtime
@@ -220,8 +272,13 @@ async fn a_burst_of_token_failures_fires_at_the_threshold_and_not_below() {
     let events = platform_events().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].rule, shared::security::Rule::FailureBurst);
-    assert!(events[0].principal_id.starts_with("psn-"), "the address, pseudonymised");
-    assert!(!serde_json::to_string(&events).unwrap().contains("203.0.113.9"));
+    assert!(
+        events[0].principal_id.starts_with("psn-"),
+        "the address, pseudonymised"
+    );
+    assert!(!serde_json::to_string(&events)
+        .unwrap()
+        .contains("203.0.113.9"));
 }
 
 #[tokio::test]
@@ -230,10 +287,19 @@ async fn exporting_many_customers_fires_at_the_threshold_and_not_below() {
     let ids = customers(&app, 2).await;
     let service = app.employee("t1", &[Role::CustomerService]);
     let export = |id: &str| format!("/customers/{id}/gdpr/export");
-    app.post(&export(&ids[0]), &service, &serde_json::json!({})).await.expect_status(200);
-    app.post(&export(&ids[0]), &service, &serde_json::json!({})).await.expect_status(200);
-    assert!(security_events(&app).await.is_empty(), "one customer twice: 1 of 2");
-    app.post(&export(&ids[1]), &service, &serde_json::json!({})).await.expect_status(200);
+    app.post(&export(&ids[0]), &service, &serde_json::json!({}))
+        .await
+        .expect_status(200);
+    app.post(&export(&ids[0]), &service, &serde_json::json!({}))
+        .await
+        .expect_status(200);
+    assert!(
+        security_events(&app).await.is_empty(),
+        "one customer twice: 1 of 2"
+    );
+    app.post(&export(&ids[1]), &service, &serde_json::json!({}))
+        .await
+        .expect_status(200);
     assert_eq!(rules(&security_events(&app).await), ["bulk-export"]);
 }
 
@@ -242,10 +308,17 @@ async fn a_refused_export_or_erasure_of_someone_elses_data_is_a_finding() {
     let app = ApiApp::start(THRESHOLDS).await;
     let ids = customers(&app, 2).await;
     let own = app.client_of("t1", &ids[0]);
-    app.post(&format!("/customers/{}/gdpr/export", ids[0]), &own, &serde_json::json!({}))
-        .await
-        .expect_status(200);
-    assert!(security_events(&app).await.is_empty(), "their own export is no finding");
+    app.post(
+        &format!("/customers/{}/gdpr/export", ids[0]),
+        &own,
+        &serde_json::json!({}),
+    )
+    .await
+    .expect_status(200);
+    assert!(
+        security_events(&app).await.is_empty(),
+        "their own export is no finding"
+    );
 
     app.delete(&format!("/customers/{}", ids[1]), &own)
         .await
@@ -257,9 +330,13 @@ async fn a_refused_export_or_erasure_of_someone_elses_data_is_a_finding() {
 
     // An employee whose role may not export: refused, a finding of its own.
     let manager = app.employee("t1", &[Role::OrderManager]);
-    app.post(&format!("/customers/{}/gdpr/export", ids[1]), &manager, &serde_json::json!({}))
-        .await
-        .expect_problem(403);
+    app.post(
+        &format!("/customers/{}/gdpr/export", ids[1]),
+        &manager,
+        &serde_json::json!({}),
+    )
+    .await
+    .expect_problem(403);
     assert_eq!(security_events(&app).await.len(), 2);
 }
 
@@ -272,7 +349,9 @@ async fn only_admins_see_security_events() {
             .expect_problem(403);
     }
     let client = app.client_of("t1", "c-1");
-    app.get("/audit/security-events", &client).await.expect_problem(403);
+    app.get("/audit/security-events", &client)
+        .await
+        .expect_problem(403);
     app.get("/audit/security-events?limit=0", &app.admin("t1"))
         .await
         .expect_problem(400);
@@ -323,19 +402,28 @@ async fn log_lines_of_findings_hold_no_personal_data() {
     }
     let service = app.employee(tenant, &[Role::CustomerService]);
     for id in &ids {
-        app.get(&format!("/customers/{id}"), &service).await.expect_status(200);
+        app.get(&format!("/customers/{id}"), &service)
+            .await
+            .expect_status(200);
     }
     let own = app.client_of(tenant, &ids[0]);
-    app.delete(&format!("/customers/{}", ids[1]), &own).await.expect_problem(404);
+    app.delete(&format!("/customers/{}", ids[1]), &own)
+        .await
+        .expect_problem(404);
 
     let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
     let findings: Vec<&str> = text
         .lines()
-        .filter(|line| line.contains("api::security: security event") && line.contains("tenant=t-logs"))
+        .filter(|line| {
+            line.contains("api::security: security event") && line.contains("tenant=t-logs")
+        })
         .collect();
     assert_eq!(findings.len(), 2, "one log line per finding: {findings:#?}");
     for id in &ids[1..] {
-        assert!(!text.contains(id.as_str()), "no customer id but the client's own in any line");
+        assert!(
+            !text.contains(id.as_str()),
+            "no customer id but the client's own in any line"
+        );
     }
     assert!(!text.contains("Grace Hopper") && !text.contains("example.org"));
 }

@@ -386,7 +386,13 @@ fn a_consent_keeps_its_proof_and_loses_its_subject() {
     assert_eq!(masked.customer_id, masker.customer_pseudonym());
     assert!(masked.recorded_by.starts_with("psn-"));
     let proof = |r: &ConsentRecord| {
-        (r.purpose, r.granted, r.notice_version.clone(), r.channel, r.recorded_at)
+        (
+            r.purpose,
+            r.granted,
+            r.notice_version.clone(),
+            r.channel,
+            r.recorded_at,
+        )
     };
     assert_eq!(proof(&masked), proof(&original));
 

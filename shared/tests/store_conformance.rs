@@ -2390,9 +2390,19 @@ async fn an_erasure_keeps_the_proof_of_consents_under_a_pseudonym(subject: Subje
     let other = store.consent_history(&t, "c-2").await.unwrap();
     let other: Vec<_> = other
         .iter()
-        .map(|r| (r.id.as_str(), r.customer_id.as_str(), r.recorded_by.as_str()))
+        .map(|r| {
+            (
+                r.id.as_str(),
+                r.customer_id.as_str(),
+                r.recorded_by.as_str(),
+            )
+        })
         .collect();
-    assert_eq!(other, [("k-3", "c-2", "dev-client-c-2")], "another customer's untouched");
+    assert_eq!(
+        other,
+        [("k-3", "c-2", "dev-client-c-2")],
+        "another customer's untouched"
+    );
     if store.backend() == "sqlite" {
         // The proof, under the pseudonym (Cosmos DB keeps it in the customer's partition, which
         // the port reads by the customer's id; the masking rules' tests cover its fields).
@@ -2402,7 +2412,13 @@ async fn an_erasure_keeps_the_proof_of_consents_under_a_pseudonym(subject: Subje
             .unwrap();
         let kept: Vec<_> = proof
             .iter()
-            .map(|r| (r.granted, r.notice_version.as_str(), r.recorded_by.starts_with("psn-")))
+            .map(|r| {
+                (
+                    r.granted,
+                    r.notice_version.as_str(),
+                    r.recorded_by.starts_with("psn-"),
+                )
+            })
             .collect();
         assert_eq!(kept, [(true, "2025-03", true), (false, "2025-03", false)]);
         assert_eq!(proof[1].recorded_by, "employee-7", "staff stay named");

@@ -22,7 +22,11 @@ pub struct Read<'a> {
 
 /// Records `read` when `caller` is an employee: one audit insert, before the data is answered
 /// (a read that cannot be recorded fails rather than going unrecorded).
-pub async fn record_read(state: &AppState, caller: &Caller, read: Read<'_>) -> Result<(), ApiError> {
+pub async fn record_read(
+    state: &AppState,
+    caller: &Caller,
+    read: Read<'_>,
+) -> Result<(), ApiError> {
     let Some(roles) = caller.principal.roles() else {
         return Ok(());
     };
@@ -31,7 +35,11 @@ pub async fn record_read(state: &AppState, caller: &Caller, read: Read<'_>) -> R
         .audit(read.action, read.target_type, read.target_id)
         .about_customer(read.customer_id)
         .by_role(&role_list(&roles));
-    state.ports.audit.append_audit(caller.tenant(), entry).await?;
+    state
+        .ports
+        .audit
+        .append_audit(caller.tenant(), entry)
+        .await?;
     super::security::observe(state, caller, Rule::BulkRead, read.customer_id).await;
     Ok(())
 }

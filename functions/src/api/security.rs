@@ -48,9 +48,10 @@ impl Watch {
 /// Counts what `caller` did (`value`: the customer concerned) under `rule`, raising the finding
 /// when it reaches its threshold.
 pub async fn observe(state: &AppState, caller: &Caller, rule: Rule, customer_id: &str) {
-    let roles: Vec<Role> = caller.principal.roles().map_or_else(Vec::new, |roles| {
-        roles.iter().copied().collect()
-    });
+    let roles: Vec<Role> = caller
+        .principal
+        .roles()
+        .map_or_else(Vec::new, |roles| roles.iter().copied().collect());
     let observation = Observation {
         tenant_id: caller.tenant().as_str(),
         principal_id: &caller.principal.subject,
@@ -158,13 +159,12 @@ async fn token_failure(state: &AppState, address: &str, correlation_id: &str) {
     }
 }
 
-/// The client's address as API Management or the front end reports it (`X-Forwarded-For`,
-/// first hop), or `unknown`.
+/// The client's address as API Management saw it (`X-Client-Address`, which its policy sets
+/// over whatever the caller sent), or `unknown` (local mode, no API Management).
 fn client_address(headers: &HeaderMap) -> String {
     headers
-        .get("x-forwarded-for")
+        .get("x-client-address")
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
         .map(str::trim)
         .filter(|address| !address.is_empty())
         .unwrap_or("unknown")

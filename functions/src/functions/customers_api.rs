@@ -35,8 +35,8 @@ use shared::store::{AuditFilter, OrderFilter, PageRequest, PaymentFilter, MAX_PA
 use crate::api::openapi::{self, Access, Operation};
 use crate::api::reads::{record_read, Read};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
-use shared::security::Rule;
 use crate::startup::AppState;
+use shared::security::Rule;
 
 mod consents;
 

@@ -29,8 +29,8 @@ use shared::domain::order::{Order, OrderInput, OrderStatus, StatusInput};
 use shared::domain::validation::{new_id, FieldError, Invalid};
 use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 
-use crate::api::reads::{record_read, Read};
 use crate::api::openapi::{Access, Operation};
+use crate::api::reads::{record_read, Read};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
 

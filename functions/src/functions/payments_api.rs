@@ -43,8 +43,8 @@ use shared::domain::validation::{new_id, FieldError, Invalid, Validation};
 use shared::payments::PaymentGateway;
 use shared::store::{PageRequest, PaymentFilter, Started, StoreError};
 
-use crate::api::reads::{record_read, Read};
 use crate::api::openapi::{Access, Operation};
+use crate::api::reads::{record_read, Read};
 use crate::api::{ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::problem::Problem;
 use crate::startup::AppState;

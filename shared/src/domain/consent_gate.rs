@@ -34,7 +34,10 @@ pub fn channel_of(purpose: Purpose) -> Option<&'static str> {
 /// first) is: only when the latest record for the purpose is a grant.
 pub fn check(purpose: Purpose, history: &[ConsentRecord]) -> Result<&'static str, Refusal> {
     let channel = channel_of(purpose).ok_or(Refusal::NotAMessagePurpose(purpose))?;
-    let latest = history.iter().rev().find(|record| record.purpose == purpose);
+    let latest = history
+        .iter()
+        .rev()
+        .find(|record| record.purpose == purpose);
     match latest {
         Some(record) if record.granted => Ok(channel),
         _ => Err(Refusal::NoConsent(purpose)),

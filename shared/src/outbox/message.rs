@@ -170,7 +170,10 @@ impl OutboxMessage {
             event.id.clone(),
             event,
             Some(&event.correlation_id),
-            &[("rule", event.rule.as_str()), ("tenantId", &event.tenant_id)],
+            &[
+                ("rule", event.rule.as_str()),
+                ("tenantId", &event.tenant_id),
+            ],
             event.detected_at,
         )
     }

@@ -189,14 +189,23 @@ mod tests {
     fn bulk_read_fires_at_the_role_threshold_of_distinct_customers_and_not_below() {
         let detector = detector();
         let roles = [Role::CustomerService];
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0)).is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0))
+            .is_none());
         // The same customer again does not count twice.
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 1)).is_none());
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-2"), 2)).is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 1))
+            .is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-2"), 2))
+            .is_none());
         let event = detector
             .observe(&seen(Rule::BulkRead, &roles, Some("c-3"), 3))
             .expect("the third distinct customer reaches the threshold");
-        assert_eq!((event.count, event.threshold, event.window_seconds), (3, 3, 60));
+        assert_eq!(
+            (event.count, event.threshold, event.window_seconds),
+            (3, 3, 60)
+        );
         assert_eq!(event.role.as_deref(), Some("customer-service"));
         assert_eq!(event.first_seen_at, at(1));
         assert!(!serde_json::to_string(&event).unwrap().contains("c-3"));
@@ -206,19 +215,33 @@ mod tests {
     fn a_finding_is_raised_once_per_window() {
         let detector = detector();
         let roles = [Role::OrderManager];
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0)).is_none());
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-2"), 1)).is_some());
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-3"), 2)).is_none());
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-4"), 30)).is_none());
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-5"), 61)).is_some());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0))
+            .is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-2"), 1))
+            .is_some());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-3"), 2))
+            .is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-4"), 30))
+            .is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-5"), 61))
+            .is_some());
     }
 
     #[test]
     fn reads_spread_over_more_than_the_window_do_not_fire() {
         let detector = detector();
         let roles = [Role::OrderManager];
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0)).is_none());
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-2"), 61)).is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0))
+            .is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-2"), 61))
+            .is_none());
     }
 
     #[test]
@@ -231,18 +254,31 @@ mod tests {
     fn failures_count_every_occurrence_up_to_the_threshold() {
         let detector = detector();
         for t in 0..3 {
-            assert!(detector.observe(&seen(Rule::FailureBurst, &[], None, t)).is_none());
+            assert!(detector
+                .observe(&seen(Rule::FailureBurst, &[], None, t))
+                .is_none());
         }
-        let event = detector.observe(&seen(Rule::FailureBurst, &[], None, 3)).unwrap();
-        assert_eq!((event.rule, event.count, event.role), (Rule::FailureBurst, 4, None));
+        let event = detector
+            .observe(&seen(Rule::FailureBurst, &[], None, 3))
+            .unwrap();
+        assert_eq!(
+            (event.rule, event.count, event.role),
+            (Rule::FailureBurst, 4, None)
+        );
     }
 
     #[test]
     fn exports_fire_at_the_threshold_of_distinct_customers() {
         let detector = detector();
-        assert!(detector.observe(&seen(Rule::BulkExport, &[], Some("c-1"), 0)).is_none());
-        assert!(detector.observe(&seen(Rule::BulkExport, &[], Some("c-1"), 1)).is_none());
-        assert!(detector.observe(&seen(Rule::BulkExport, &[], Some("c-2"), 2)).is_some());
+        assert!(detector
+            .observe(&seen(Rule::BulkExport, &[], Some("c-1"), 0))
+            .is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkExport, &[], Some("c-1"), 1))
+            .is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkExport, &[], Some("c-2"), 2))
+            .is_some());
     }
 
     #[test]
@@ -261,7 +297,9 @@ mod tests {
         let roles = [Role::OrderManager];
         let mut other = seen(Rule::BulkRead, &roles, Some("c-2"), 1);
         other.principal_id = "emp-2";
-        assert!(detector.observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0)).is_none());
+        assert!(detector
+            .observe(&seen(Rule::BulkRead, &roles, Some("c-1"), 0))
+            .is_none());
         assert!(detector.observe(&other).is_none());
         let mut other_tenant = seen(Rule::BulkRead, &roles, Some("c-3"), 2);
         other_tenant.tenant_id = "t-2";

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const PLATFORM_TENANT: &str = "_platform";
 
 /// What was noticed.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
     /// One employee read the data of many distinct customers in the window.

@@ -56,7 +56,9 @@ impl<K: Hash + Eq + Clone> Windows<K> {
         }
         let length = self.length;
         let window = self.windows.entry(key.clone()).or_default();
-        window.seen.retain(|(when, seen)| *when > at - length && seen != value);
+        window
+            .seen
+            .retain(|(when, seen)| *when > at - length && seen != value);
         window.seen.push_back((at, value.to_owned()));
         let cap = usize::try_from(threshold.max(1)).unwrap_or(usize::MAX);
         while window.seen.len() > cap {
@@ -82,13 +84,19 @@ impl<K: Hash + Eq + Clone> Windows<K> {
         }
         let length = self.length;
         self.windows.retain(|_, window| {
-            let live = window.seen.back().is_some_and(|(when, _)| *when > at - length);
+            let live = window
+                .seen
+                .back()
+                .is_some_and(|(when, _)| *when > at - length);
             let quiet = window.quiet_until.is_some_and(|until| at < until);
             live || quiet
         });
         let room = self.windows.len() < MAX_KEYS;
         if !room {
-            tracing::warn!(keys = MAX_KEYS, "breach detection is full: a new caller is not counted");
+            tracing::warn!(
+                keys = MAX_KEYS,
+                "breach detection is full: a new caller is not counted"
+            );
         }
         room
     }

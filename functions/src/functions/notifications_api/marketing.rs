@@ -24,7 +24,10 @@ pub(super) async fn send(
 ) -> Result<Notification, ApiError> {
     let purpose = purpose.consent();
     if customer.status != CustomerStatus::Active {
-        return Err(StoreError::Conflict("the customer is erased or their erasure was requested".into()).into());
+        return Err(StoreError::Conflict(
+            "the customer is erased or their erasure was requested".into(),
+        )
+        .into());
     }
     let history = state
         .ports
@@ -54,7 +57,12 @@ pub(super) async fn send(
 }
 
 /// Records the refusal (the customer and the purpose, no content) and answers 409.
-async fn refuse(state: &AppState, caller: &Caller, customer_id: &str, refusal: Refusal) -> ApiError {
+async fn refuse(
+    state: &AppState,
+    caller: &Caller,
+    customer_id: &str,
+    refusal: Refusal,
+) -> ApiError {
     let purpose = match refusal {
         Refusal::NoConsent(purpose) | Refusal::NotAMessagePurpose(purpose) => purpose,
     };
@@ -64,6 +72,10 @@ async fn refuse(state: &AppState, caller: &Caller, customer_id: &str, refusal: R
     if let Err(error) = state.ports.audit.append_audit(caller.tenant(), audit).await {
         return error.into();
     }
-    tracing::info!(customer_id, purpose = purpose.as_str(), "marketing message refused: no consent");
+    tracing::info!(
+        customer_id,
+        purpose = purpose.as_str(),
+        "marketing message refused: no consent"
+    );
     StoreError::Conflict(refusal.to_string()).into()
 }
