@@ -173,7 +173,7 @@ pub struct AppParts {
     /// Seals the continuation tokens of the API's listings.
     pub page_tokens: crate::api::PageTokens,
     /// Breach detection's rules and their windows (this instance's).
-    pub watch: Arc<crate::api::security::Watch>,
+    pub watch: Arc<crate::api::watch::Watch>,
     /// What the GDPR erasure needs (local mode adds its queue's scrubber).
     pub erasure: shared::erasure::ErasureContext,
     /// Where `OutboxRelay` sends messages: Service Bus in Azure, the embedded queue in local
@@ -236,7 +236,7 @@ impl AppState {
             })?;
         let key = pseudonym_key(&settings, mode)?;
         let page_tokens = crate::api::PageTokens::new(&key);
-        let watch = crate::api::security::Watch::new(settings.security.clone(), &key);
+        let watch = crate::api::watch::Watch::new(settings.security.clone(), &key);
         let backends = Backends::open(&settings)?;
         let outbound = Outbound::from_settings(&settings.payments, Vec::new())?;
         Ok(Self::assemble(
@@ -252,7 +252,7 @@ impl AppState {
         settings: Settings,
         backends: Backends,
         authenticator: Authenticator,
-        (page_tokens, watch): (crate::api::PageTokens, crate::api::security::Watch),
+        (page_tokens, watch): (crate::api::PageTokens, crate::api::watch::Watch),
         outbound: Outbound,
     ) -> Self {
         let publisher = publisher(&settings);

@@ -33,8 +33,8 @@ impl FromRequestParts<AppState> for Caller {
             principal,
             correlation_id,
         };
-        if let Some(seen) = parts.extensions.get::<super::security::SeenCaller>() {
-            seen.set(&caller);
+        if let Some(seen) = parts.extensions.get::<super::watch::SeenCaller>() {
+            seen.set(&caller.principal, &caller.correlation_id);
         }
         Ok(caller)
     }

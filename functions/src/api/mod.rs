@@ -13,6 +13,7 @@ pub mod precondition;
 pub mod query;
 pub mod reads;
 pub mod security;
+pub mod watch;
 
 pub use app_caller::AppCaller;
 pub use caller::Caller;

@@ -4,10 +4,8 @@
 //! `security-alerts` outbox record in one transaction. Ids and counts only, never personal data.
 //!
 //! - [`observe`]: one observation of a known principal (a read, an export, a refusal).
-//! - [`WatchFailures`]: a middleware counting `404`s of signed-in callers and `401`s
+//! - [`watch_failures`]: a middleware counting `404`s of signed-in callers and `401`s
 //!   (token failures, counted per pseudonymised client address in the `_platform` tenant).
-
-use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,35 +13,17 @@ use axum::middleware::Next;
 use axum::response::Response;
 use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
-use shared::domain::masking::PseudonymKey;
 use shared::domain::tenant::TenantId;
 use shared::outbox::OutboxMessage;
-use shared::security::{Detector, Observation, Rule, SecurityEvent, Thresholds, PLATFORM_TENANT};
+use shared::security::{Observation, Rule, SecurityEvent, PLATFORM_TENANT};
 
 use super::caller::CorrelationId;
+use super::watch::SeenCaller;
 use super::Caller;
 use crate::startup::AppState;
 
 /// The actor of security events' audit entries.
 const ACTOR: &str = "system:breach-detection";
-
-/// What the rules need at run time: the detector and the key client addresses are
-/// pseudonymised with (`GDPR_PSEUDONYM_KEY`, under the `_platform` tenant, which names no
-/// customer, so these pseudonyms link to nothing else).
-#[derive(Debug)]
-pub struct Watch {
-    detector: Detector,
-    address_key: PseudonymKey,
-}
-
-impl Watch {
-    pub fn new(thresholds: Thresholds, key: &PseudonymKey) -> Self {
-        Self {
-            detector: Detector::new(thresholds),
-            address_key: key.clone(),
-        }
-    }
-}
 
 /// Counts what `caller` did (`value`: the customer concerned) under `rule`, raising the finding
 /// when it reaches its threshold.
@@ -61,7 +41,7 @@ pub async fn observe(state: &AppState, caller: &Caller, rule: Rule, customer_id:
         correlation_id: &caller.correlation_id,
         at: shared::domain::now(),
     };
-    if let Some(event) = state.watch.detector.observe(&observation) {
+    if let Some(event) = state.watch.detector().observe(&observation) {
         raise(state, event).await;
     }
 }
@@ -102,17 +82,6 @@ async fn raise(state: &AppState, event: SecurityEvent) {
     }
 }
 
-/// Filled by [`Caller`] when a request authenticates, so [`watch_failures`] knows who got a
-/// `404`.
-#[derive(Debug, Clone, Default)]
-pub struct SeenCaller(Arc<OnceLock<Caller>>);
-
-impl SeenCaller {
-    pub fn set(&self, caller: &Caller) {
-        let _ = self.0.set(caller.clone());
-    }
-}
-
 /// Counts `404`s of signed-in callers and `401`s per client (rule `failure-burst`).
 pub async fn watch_failures(
     State(state): State<AppState>,
@@ -130,9 +99,13 @@ pub async fn watch_failures(
     let response = next.run(request).await;
     match response.status() {
         StatusCode::NOT_FOUND => {
-            if let Some(caller) = seen.0.get() {
+            if let Some((principal, correlation_id)) = seen.get() {
+                let caller = Caller {
+                    principal: principal.clone(),
+                    correlation_id: correlation_id.clone(),
+                };
                 let sequence = shared::telemetry::fast_uuid_simple();
-                observe(&state, caller, Rule::FailureBurst, &sequence).await;
+                observe(&state, &caller, Rule::FailureBurst, &sequence).await;
             }
         }
         StatusCode::UNAUTHORIZED => token_failure(&state, &address, &correlation_id).await,
@@ -143,7 +116,7 @@ pub async fn watch_failures(
 
 /// A token failure of the client at `address` (kept only as its pseudonym).
 async fn token_failure(state: &AppState, address: &str, correlation_id: &str) {
-    let principal = state.watch.address_key.pseudonym(PLATFORM_TENANT, address);
+    let principal = state.watch.address_pseudonym(address);
     let sequence = shared::telemetry::fast_uuid_simple();
     let observation = Observation {
         tenant_id: PLATFORM_TENANT,
@@ -154,7 +127,7 @@ async fn token_failure(state: &AppState, address: &str, correlation_id: &str) {
         correlation_id,
         at: shared::domain::now(),
     };
-    if let Some(event) = state.watch.detector.observe(&observation) {
+    if let Some(event) = state.watch.detector().observe(&observation) {
         raise(state, event).await;
     }
 }
