@@ -8,9 +8,9 @@ use shared::auth::Principal;
 use shared::domain::masking::PseudonymKey;
 use shared::security::{Detector, Thresholds, PLATFORM_TENANT};
 
-/// The detector and the key client addresses are pseudonymised with (`GDPR_PSEUDONYM_KEY`,
-/// under the `_platform` tenant, which names no customer, so these pseudonyms link to nothing
-/// else).
+/// The detector and the pseudonym key (`GDPR_PSEUDONYM_KEY`): client addresses are
+/// pseudonymised under the `_platform` tenant, which names no customer, so those pseudonyms
+/// link to nothing else; an erased customer's reads get the pseudonym the erasure gives them.
 #[derive(Debug)]
 pub struct Watch {
     detector: Detector,
@@ -27,6 +27,11 @@ impl Watch {
 
     pub fn detector(&self) -> &Detector {
         &self.detector
+    }
+
+    /// The customer's keyed pseudonym in `tenant`, as an erasure writes it into the trail.
+    pub fn customer_pseudonym(&self, tenant: &str, customer_id: &str) -> String {
+        self.address_key.pseudonym(tenant, customer_id)
     }
 
     /// The pseudonym of a client address (`psn-...`).

@@ -276,7 +276,8 @@ async fn read(
         .customers
         .get_customer(caller.tenant(), &id)
         .await?;
-    record_read(&state, &caller, customer_read("customer.read", &id)).await?;
+    let read = customer_read("customer.read", &id, customer.status);
+    record_read(&state, &caller, read).await?;
     Ok(with_etag(StatusCode::OK, &customer))
 }
 
@@ -311,12 +312,13 @@ async fn orders(
     check_read(&caller, &id)?;
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
-    state
+    let customer = state
         .ports
         .customers
         .get_customer(caller.tenant(), &id)
         .await?;
-    record_read(&state, &caller, customer_read("customer.orders.read", &id)).await?;
+    let read = customer_read("customer.orders.read", &id, customer.status);
+    record_read(&state, &caller, read).await?;
     let filter = OrderFilter {
         customer_id: Some(id),
         ..OrderFilter::default()
@@ -491,12 +493,13 @@ async fn erasure_status(
 }
 
 /// An employee's read of the customer `id`'s data, for the audit trail.
-pub(super) fn customer_read<'a>(action: &'a str, id: &'a str) -> Read<'a> {
+pub(super) fn customer_read<'a>(action: &'a str, id: &'a str, status: CustomerStatus) -> Read<'a> {
     Read {
         action,
         target_type: "customer",
         target_id: id,
         customer_id: id,
+        status: Some(status),
     }
 }
 

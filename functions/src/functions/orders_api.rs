@@ -350,6 +350,7 @@ fn order_read<'a>(action: &'a str, order: &'a Order) -> Read<'a> {
         target_type: "order",
         target_id: &order.id,
         customer_id: &order.customer_id,
+        status: None,
     }
 }
 

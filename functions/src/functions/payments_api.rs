@@ -253,6 +253,7 @@ async fn read(
         target_type: "payment",
         target_id: &payment.id,
         customer_id: &payment.customer_id,
+        status: None,
     };
     record_read(&state, &caller, read).await?;
     Ok(Json(payment).into_response())
@@ -296,6 +297,7 @@ async fn order_payments(
         target_type: "order",
         target_id: &order.id,
         customer_id: &order.customer_id,
+        status: None,
     };
     record_read(&state, &caller, read).await?;
     let filter = PaymentFilter {
