@@ -2352,6 +2352,76 @@ fn counts(progress: &ErasureProgress) -> Vec<(String, u64)> {
         .collect()
 }
 
+async fn a_marketing_message_is_stored_with_its_outbound_message(subject: Subject) {
+    let t = tenant("t1");
+    let store = subject.store.as_ref();
+    seed(store, &t).await;
+    let mut notification = note("n-m", to_customer("c-1"), now());
+    notification.tenant_id = t.as_str().into();
+    let message = OutboxMessage::marketing(&notification, "c-1", Purpose::MarketingEmail, "email");
+    let entry = audit(&t, "notification.marketing.marketing-email", "n-m").about_customer("c-1");
+    store
+        .send_marketing(&t, notification, message, entry)
+        .await
+        .unwrap();
+    let listed = store
+        .list_notifications(&t, &[to_customer("c-1")], PageRequest::new(10, None))
+        .await
+        .unwrap();
+    assert_eq!(ids(listed.items, |n| n.id), ["n-m"]);
+    let pending = store.pending_outbox(&t).await.unwrap();
+    let sent: Vec<OutboxMessage> = pending
+        .iter()
+        .filter_map(|doc| doc.message().ok())
+        .filter(|message| message.destination == "notifications-outbound")
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message_id, "n-m:email");
+}
+
+async fn security_events_are_kept_with_their_audit_entry_and_alert(subject: Subject) {
+    let t = tenant("t1");
+    let store = subject.store.as_ref();
+    let event = shared::security::SecurityEvent {
+        id: "se-1".into(),
+        tenant_id: t.as_str().into(),
+        rule: shared::security::Rule::BulkRead,
+        principal_id: "emp-1".into(),
+        role: Some("customer-service".into()),
+        count: 3,
+        threshold: 3,
+        window_seconds: 300,
+        first_seen_at: now(),
+        detected_at: now(),
+        correlation_id: "corr-1".into(),
+    };
+    let message = OutboxMessage::security_alert(&event);
+    let entry = audit(&t, "security.bulk-read", "emp-1");
+    store
+        .record_security_event(&t, event.clone(), entry, message)
+        .await
+        .unwrap();
+    let listed = store
+        .list_security_events(&t, PageRequest::new(10, None))
+        .await
+        .unwrap();
+    assert_eq!(listed.items, [event]);
+    let other = store
+        .list_security_events(&tenant("t2"), PageRequest::new(10, None))
+        .await
+        .unwrap();
+    assert!(other.items.is_empty(), "tenant-scoped");
+    let trail = all_audit(store, &t, AuditFilter::default()).await;
+    assert!(trail
+        .iter()
+        .any(|entry| entry.action == "security.bulk-read"));
+    let alerts = store.pending_outbox(&t).await.unwrap();
+    assert!(alerts
+        .iter()
+        .filter_map(|doc| doc.message().ok())
+        .any(|message| message.destination == "security-alerts" && message.message_id == "se-1"));
+}
+
 fn consent(t: &TenantId, id: &str, customer: &str, granted: bool, by: &str) -> ConsentRecord {
     ConsentRecord {
         id: id.into(),
@@ -4349,6 +4419,8 @@ macro_rules! every_behaviour {
             a_repeated_erasure_request_returns_the_open_one,
             an_erasure_masks_the_customer_and_leaves_others_untouched,
             an_erasure_keeps_the_proof_of_consents_under_a_pseudonym,
+            a_marketing_message_is_stored_with_its_outbound_message,
+            security_events_are_kept_with_their_audit_entry_and_alert,
             an_erasure_resumed_after_a_partial_run_counts_every_record_once,
             finishing_an_erasure_twice_has_one_effect,
             an_erasure_request_for_a_missing_customer_or_naming_another_customer_is_refused,
