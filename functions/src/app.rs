@@ -42,6 +42,10 @@ pub fn api_router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(Extension(ApiDocument::new(registry::operations)))
         .layer(crate::api::NotModifiedLayer)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::security::watch_failures,
+        ))
         .layer(crate::api::caller::CorrelateLayer)
         .with_state(state)
 }

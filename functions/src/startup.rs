@@ -128,6 +128,7 @@ pub struct Ports {
     pub notifications: Arc<dyn NotificationStore>,
     pub audit: Arc<dyn AuditStore>,
     pub consents: Arc<dyn shared::store::ConsentStore>,
+    pub security: Arc<dyn shared::store::SecurityEventStore>,
     pub erasure: Arc<dyn ErasureStore>,
     pub dispatch: Arc<dyn DispatchStore>,
     pub outbox: Arc<dyn OutboxStore>,
@@ -144,6 +145,7 @@ impl Ports {
             notifications: store.clone(),
             audit: store.clone(),
             consents: store.clone(),
+            security: store.clone(),
             erasure: store.clone(),
             dispatch: store.clone(),
             outbox: store.clone(),
@@ -170,6 +172,8 @@ pub struct AppParts {
     pub health_checks: Arc<Vec<Arc<dyn HealthCheck>>>,
     /// Seals the continuation tokens of the API's listings.
     pub page_tokens: crate::api::PageTokens,
+    /// Breach detection's rules and their windows (this instance's).
+    pub watch: Arc<crate::api::watch::Watch>,
     /// What the GDPR erasure needs (local mode adds its queue's scrubber).
     pub erasure: shared::erasure::ErasureContext,
     /// Where `OutboxRelay` sends messages: Service Bus in Azure, the embedded queue in local
@@ -230,14 +234,16 @@ impl AppState {
                 shared::auth::AuthConfigError::NoIssuers => StartError::NoIssuer,
                 other => StartError::Auth(other),
             })?;
-        let page_tokens = crate::api::PageTokens::new(&pseudonym_key(&settings, mode)?);
+        let key = pseudonym_key(&settings, mode)?;
+        let page_tokens = crate::api::PageTokens::new(&key);
+        let watch = crate::api::watch::Watch::new(settings.security.clone(), &key);
         let backends = Backends::open(&settings)?;
         let outbound = Outbound::from_settings(&settings.payments, Vec::new())?;
         Ok(Self::assemble(
             settings,
             backends,
             authenticator,
-            page_tokens,
+            (page_tokens, watch),
             outbound,
         ))
     }
@@ -246,11 +252,12 @@ impl AppState {
         settings: Settings,
         backends: Backends,
         authenticator: Authenticator,
-        page_tokens: crate::api::PageTokens,
+        (page_tokens, watch): (crate::api::PageTokens, crate::api::watch::Watch),
         outbound: Outbound,
     ) -> Self {
         let publisher = publisher(&settings);
         Self(Arc::new(AppParts {
+            watch: Arc::new(watch),
             erasure: shared::erasure::ErasureContext::new(&settings),
             settings: Arc::new(settings),
             db: backends.db,

@@ -442,7 +442,8 @@ async fn every_write_appends_one_audit_entry_with_ids_only() {
     )
     .await
     .expect_status(202);
-    // Reads and refused writes leave nothing.
+    // Refused writes leave nothing; a list leaves nothing; an employee's read of one
+    // customer's data is an entry of its own (the GDPR trail's "who saw my data").
     app.get(&format!("/customers/{ada}"), &staff)
         .await
         .expect_status(200);
@@ -466,7 +467,31 @@ async fn every_write_appends_one_audit_entry_with_ids_only() {
     .await
     .expect_problem(409);
 
-    let trail = whole_trail(&app, &admin).await;
+    let (reads, trail): (Vec<Value>, Vec<Value>) = whole_trail(&app, &admin)
+        .await
+        .into_iter()
+        .partition(|entry| {
+            entry["action"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(".read") && a != "notification.read")
+        });
+    let reads: Vec<(&str, &str, &str)> = reads
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["actorId"].as_str().unwrap(),
+                e["customerId"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The read came after the erasure request: it names the customer by their pseudonym.
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!((reads[0].0, reads[0].1), ("customer.read", "dev-employee"));
+    assert!(
+        reads[0].2.starts_with("psn-") && reads[0].2 != ada,
+        "{reads:?}"
+    );
     let client_actor = format!("dev-client-{ada}");
     let client_actor = client_actor.as_str();
     let expected = [
@@ -554,7 +579,7 @@ async fn every_write_appends_one_audit_entry_with_ids_only() {
     assert_eq!(
         trail.len(),
         expected.len(),
-        "one entry per write, none for reads or refusals: {trail:#?}"
+        "one entry per write, none for refusals: {trail:#?}"
     );
     for (correlation, action, target_type, target_id, actor, about_customer) in expected {
         let entries: Vec<&Value> = trail

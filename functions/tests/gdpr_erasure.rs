@@ -744,7 +744,7 @@ fn seed_large(path: &std::path::Path, customer: &str, orders: usize, notificatio
         )
         .unwrap();
         tx.execute(
-            "INSERT INTO audit_log VALUES (?1, ?2, ?3, 'order.create', 'order', ?4, ?5, ?6, 'c')",
+            "INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id) VALUES (?1, ?2, ?3, 'order.create', 'order', ?4, ?5, ?6, 'c')",
             rusqlite::params![
                 TENANT,
                 format!("a-{id}"),
@@ -763,7 +763,7 @@ fn seed_large(path: &std::path::Path, customer: &str, orders: usize, notificatio
             rusqlite::params![TENANT, id, customer, format!("Dear {NAME}"), at],
         )
         .unwrap();
-        tx.execute("INSERT INTO audit_log VALUES (?1, ?2, 'system:NotificationDispatch', 'notification.dispatch', 'notification', ?3, ?4, ?5, 'c')", rusqlite::params![TENANT, format!("a-{id}"), id, customer, at]).unwrap();
+        tx.execute("INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id) VALUES (?1, ?2, 'system:NotificationDispatch', 'notification.dispatch', 'notification', ?3, ?4, ?5, 'c')", rusqlite::params![TENANT, format!("a-{id}"), id, customer, at]).unwrap();
     }
     tx.commit().unwrap();
 }
@@ -901,7 +901,7 @@ async fn killed_at_many_moments_the_erasure_resumes_and_ends_exact() {
 
     let (_, state) = erasure_state(&db_path, "kill-req");
     let counts = &state["report"]["counts"]["sqlite"];
-    let expected = json!({"auditEntries": 5500, "customers": 1, "idempotencyKeys": 500, "notifications": 5000, "orderStatusHistory": 500, "orders": 500, "payments": 0, "processedEvents": 0, "queuedMessages": 0});
+    let expected = json!({"auditEntries": 5500, "consents": 0, "customers": 1, "idempotencyKeys": 500, "notifications": 5000, "orderStatusHistory": 500, "orders": 500, "payments": 0, "processedEvents": 0, "queuedMessages": 0});
     assert_eq!(
         counts, &expected,
         "each record counted once: {}",

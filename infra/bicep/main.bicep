@@ -2,12 +2,14 @@
 //   network        VNet, subnets (function app, API Management, private endpoints), NSGs, private DNS,
 //                  the NAT gateway (static public IP) the function app's outbound calls leave from
 //   monitoring     Log Analytics + Application Insights
-//   alerts         log alerts on the outbox relay (failures, lag) and their action group
+//   alerts         log alerts on the outbox relay (failures, lag), alerts on breach detection's
+//                  findings (security-alerts), and their action groups
 //   hostStorage    the Functions host's storage account and Premium content share
 //   archiveStorage the audit archive (versioning, immutability, lifecycle)
 //   cosmos         Cosmos DB account, the `platform` database and its containers
 //   serviceBus     gdpr-requests, order-events/{notifications,payments},
-//                  payment-events/{orders,notifications}, notifications-outbound
+//                  payment-events/{orders,notifications}, notifications-outbound,
+//                  security-alerts
 //   keyVault       RBAC-mode vault: the GDPR pseudonymisation key, the PayPal credentials, the
 //                  function key for APIM
 //   access         the app identity's least-privilege role assignments
@@ -161,6 +163,9 @@ param alertEmailAddress string = ''
 
 @description('Resource id of an existing action group (on-call, Teams, ITSM) the alerts notify as well. Empty: none.')
 param alertActionGroupId string = ''
+
+@description('E-mail address told when breach detection raises a finding (the data-protection officer or a security mailbox). Empty: only alertActionGroupId is told.')
+param securityAlertEmailAddress string = ''
 
 // ---- Identity and tokens (app settings AUTH_*, APIM validate-jwt) ---------------------------
 
@@ -389,6 +394,8 @@ module alerts 'modules/alerts.bicep' = {
     appInsightsId: monitoring.outputs.appInsightsId
     alertEmailAddress: alertEmailAddress
     alertActionGroupId: alertActionGroupId
+    securityAlertEmailAddress: securityAlertEmailAddress
+    serviceBusNamespaceId: serviceBus.outputs.id
   }
 }
 

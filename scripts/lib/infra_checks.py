@@ -129,7 +129,8 @@ OUTBOX_RELAY = {
     "queues": {"gdpr-requests", "notifications-outbound"},
     # payment-events: the payments integration's events (captured, refunded), sent through the
     # outbox like every message the app sends.
-    "topics": {"order-events", "payment-events"},
+    # security-alerts: breach detection's findings (ids and counts), for the operators' SIEM.
+    "topics": {"order-events", "payment-events", "security-alerts"},
 }
 # Service Bus subscriptions (topic, subscription) provisioned before the functions they trigger
 # exist: the payments integration (PayPal) lands in the app after its infrastructure. A listed

@@ -312,6 +312,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub outbox: OutboxSettings,
     pub payments: PaymentSettings,
+    /// Breach detection's thresholds (`SECURITY_*`).
+    pub security: crate::security::Thresholds,
     pub local: LocalSettings,
 }
 
@@ -444,6 +446,7 @@ impl Settings {
                     1..=600,
                 )?),
             },
+            security: reader.security()?,
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
@@ -734,6 +737,19 @@ impl Reader<'_> {
                 fix: format!("set {name}={default}"),
             })
         }
+    }
+
+    /// Breach detection's thresholds (`SECURITY_*`).
+    fn security(&self) -> Result<crate::security::Thresholds, ConfigError> {
+        const COUNTS: std::ops::RangeInclusive<u32> = 1..=1_000_000;
+        Ok(crate::security::Thresholds {
+            window_seconds: self.number("SECURITY_WINDOW_SECONDS", 300, 10..=86_400)?,
+            reads_admin: self.number("SECURITY_READS_ADMIN", 100, COUNTS)?,
+            reads_customer_service: self.number("SECURITY_READS_CUSTOMER_SERVICE", 100, COUNTS)?,
+            reads_order_manager: self.number("SECURITY_READS_ORDER_MANAGER", 50, COUNTS)?,
+            failures: self.number("SECURITY_FAILURES", 20, COUNTS)?,
+            exports: self.number("SECURITY_EXPORTS", 5, COUNTS)?,
+        })
     }
 
     fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {

@@ -10,6 +10,7 @@
 //! - [`archive`]: the archive store port, the folder adapter, verified NDJSON batches.
 //! - [`outbound`]: the HTTP client of remote services (retries, breaker, OAuth client credentials).
 //! - [`payments`]: the payment gateway port and its adapter for PayPal.
+//! - [`security`]: breach detection (rules over sliding windows, security events).
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
 pub mod archive;
@@ -23,5 +24,6 @@ pub mod outbound;
 pub mod outbox;
 pub mod payments;
 pub mod protocol;
+pub mod security;
 pub mod store;
 pub mod telemetry;

@@ -200,7 +200,7 @@ async fn a_later_run_for_an_already_archived_day_adds_parts_instead_of_overwriti
         .unwrap();
     env.conn()
         .execute(
-            "INSERT INTO audit_log VALUES ('t1', 'late-1', 'u', 'a', 'order', 'o', NULL, ?1, 'c')",
+            "INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id) VALUES ('t1', 'late-1', 'u', 'a', 'order', 'o', NULL, ?1, 'c')",
             params![at],
         )
         .unwrap();

@@ -42,7 +42,7 @@ fn seed(
             rusqlite::params![TENANT, format!("k-{id}"), id, at],
         )?;
         db_conn.execute(
-            "INSERT INTO audit_log VALUES (?1, ?2, ?3, 'order.create', 'order', ?4, ?5, ?6, 'c')",
+            "INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id) VALUES (?1, ?2, ?3, 'order.create', 'order', ?4, ?5, ?6, 'c')",
             rusqlite::params![
                 TENANT,
                 format!("a-{id}"),
@@ -118,7 +118,7 @@ async fn run_all(db: &Db, request_id: &str, customer: &str, size: usize) -> Eras
 }
 
 fn expected_counts() -> serde_json::Value {
-    json!({"auditEntries": 5, "customers": 1, "idempotencyKeys": 5, "notifications": 7, "orderStatusHistory": 5, "orders": 5, "payments": 0, "processedEvents": 0, "queuedMessages": 0})
+    json!({"auditEntries": 5, "consents": 0, "customers": 1, "idempotencyKeys": 5, "notifications": 7, "orderStatusHistory": 5, "orders": 5, "payments": 0, "processedEvents": 0, "queuedMessages": 0})
 }
 
 async fn count(db: &Db, sql: &'static str) -> i64 {

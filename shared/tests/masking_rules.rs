@@ -5,6 +5,7 @@
 use chrono::Utc;
 use serde_json::Value;
 use shared::domain::audit::AuditEntry;
+use shared::domain::consent::{ConsentChannel, ConsentRecord, Purpose};
 use shared::domain::customer::{Address, Customer, CustomerStatus, NotificationPreferences};
 use shared::domain::masking::{
     record_action, rules_for, Entity, Masker, PseudonymKey, RecordAction, Strategy, RULES,
@@ -155,6 +156,7 @@ fn sample(entity: Entity) -> Option<Value> {
             Some(sample)
         }
         Entity::PaymentRefund => serde_json::to_value(refund()).ok(),
+        Entity::Consent => serde_json::to_value(consent("dev-client-c-1")).ok(),
         _ => None,
     }
 }
@@ -358,6 +360,45 @@ fn audit_identifiers_of_the_customer_become_a_keyed_pseudonym_others_stay() {
         (Some("dev-employee"), Some("o-1")),
         "staff and orders are not the customer"
     );
+}
+
+fn consent(recorded_by: &str) -> ConsentRecord {
+    ConsentRecord {
+        id: "k-1".into(),
+        tenant_id: "t1".into(),
+        customer_id: "c-1".into(),
+        purpose: Purpose::MarketingSms,
+        granted: true,
+        notice_version: "2025-03".into(),
+        channel: ConsentChannel::Phone,
+        recorded_at: Utc::now(),
+        recorded_by: recorded_by.into(),
+    }
+}
+
+#[test]
+fn a_consent_keeps_its_proof_and_loses_its_subject() {
+    let masker = masker();
+    let original = consent("dev-client-c-1");
+    let mut masked = serde_json::to_value(&original).unwrap();
+    assert_eq!(masker.mask_document(Entity::Consent, &mut masked), 2);
+    let masked: ConsentRecord = serde_json::from_value(masked).unwrap();
+    assert_eq!(masked.customer_id, masker.customer_pseudonym());
+    assert!(masked.recorded_by.starts_with("psn-"));
+    let proof = |r: &ConsentRecord| {
+        (
+            r.purpose,
+            r.granted,
+            r.notice_version.clone(),
+            r.channel,
+            r.recorded_at,
+        )
+    };
+    assert_eq!(proof(&masked), proof(&original));
+
+    let mut by_staff = serde_json::to_value(consent("employee-7")).unwrap();
+    masker.mask_document(Entity::Consent, &mut by_staff);
+    assert_eq!(by_staff["recordedBy"], "employee-7", "staff stay named");
 }
 
 #[test]

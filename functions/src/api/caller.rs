@@ -29,10 +29,14 @@ impl FromRequestParts<AppState> for Caller {
         let (principal, correlation_id) = authenticated(parts, state).await?;
         refuse_apps(&principal)?;
         require_a_known_role(&principal)?;
-        Ok(Self {
+        let caller = Self {
             principal,
             correlation_id,
-        })
+        };
+        if let Some(seen) = parts.extensions.get::<super::watch::SeenCaller>() {
+            seen.set(&caller.principal, &caller.correlation_id);
+        }
+        Ok(caller)
     }
 }
 

@@ -11,6 +11,9 @@ pub mod page_token;
 pub mod paging;
 pub mod precondition;
 pub mod query;
+pub mod reads;
+pub mod security;
+pub mod watch;
 
 pub use app_caller::AppCaller;
 pub use caller::Caller;

@@ -3,9 +3,12 @@
 //!
 //! - `GET /audit/logs?actorId=&action=&targetId=&customerId=&from=&to=` (paged, newest first),
 //!   `admin` only.
-//! - `GET /audit/gdpr/{customerId}`: every entry about one customer (paged), `admin` only.
+//! - `GET /audit/gdpr/{customerId}`: every entry about one customer (paged), employees' reads of
+//!   their data included, `admin` only.
 //! - `POST /audit/logs`: entries other services send, with an app-only token only
 //!   (handled by [`intake`]).
+//! - `GET /audit/security-events`: findings of breach detection (paged), `admin` only
+//!   (handled by [`security_events`]).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -22,6 +25,7 @@ use crate::startup::AppState;
 use shared::domain::audit::AuditEntry;
 
 mod intake;
+mod security_events;
 
 /// The operations of this function (routes and their documentation).
 pub fn operations() -> Vec<Operation> {
@@ -51,7 +55,7 @@ pub fn operations() -> Vec<Operation> {
             Method::GET,
             "/api/v1/audit/gdpr/{customer_id}",
             "getGdprTrail",
-            "Every audit entry about one customer",
+            "Every audit entry about one customer, employees' reads of their data included",
             get(gdpr_trail),
         )
         .access(ADMIN)
@@ -60,6 +64,7 @@ pub fn operations() -> Vec<Operation> {
             ("continuation", "the token from the previous page"),
         ])
         .returns::<PageResponse<AuditEntry>>(200, "A page of audit entries"),
+        security_events::operation(),
     ]
     .into_iter()
     .map(|operation| operation.tag("audit"))

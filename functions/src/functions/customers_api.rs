@@ -33,8 +33,10 @@ use shared::domain::validation::new_id;
 use shared::store::{AuditFilter, OrderFilter, PageRequest, PaymentFilter, MAX_PAGE_SIZE};
 
 use crate::api::openapi::{self, Access, Operation};
+use crate::api::reads::{record_read, Read};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
+use shared::security::Rule;
 
 mod consents;
 
@@ -274,6 +276,8 @@ async fn read(
         .customers
         .get_customer(caller.tenant(), &id)
         .await?;
+    let read = customer_read("customer.read", &id, customer.status);
+    record_read(&state, &caller, read).await?;
     Ok(with_etag(StatusCode::OK, &customer))
 }
 
@@ -308,11 +312,13 @@ async fn orders(
     check_read(&caller, &id)?;
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
-    state
+    let customer = state
         .ports
         .customers
         .get_customer(caller.tenant(), &id)
         .await?;
+    let read = customer_read("customer.orders.read", &id, customer.status);
+    record_read(&state, &caller, read).await?;
     let filter = OrderFilter {
         customer_id: Some(id),
         ..OrderFilter::default()
@@ -334,7 +340,11 @@ async fn export(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_write(&caller, &id, "export customer data")?;
+    if let Err(refused) = check_write(&caller, &id, "export customer data") {
+        crate::api::security::observe(&state, &caller, Rule::RefusedGdprRequest, &id).await;
+        return Err(refused);
+    }
+    crate::api::security::observe(&state, &caller, Rule::BulkExport, &id).await;
     let tenant = caller.tenant().clone();
     let customer = state.ports.customers.get_customer(&tenant, &id).await?;
     let orders = collect_pages(|page| {
@@ -431,7 +441,10 @@ async fn request_erasure(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_write(&caller, &id, "request erasure of customers")?;
+    if let Err(refused) = check_write(&caller, &id, "request erasure of customers") {
+        crate::api::security::observe(&state, &caller, Rule::RefusedGdprRequest, &id).await;
+        return Err(refused);
+    }
     let now = shared::domain::now();
     let record = ErasureRecord {
         id: new_id(),
@@ -477,6 +490,17 @@ async fn erasure_status(
         .get_erasure(caller.tenant(), &id, &request_id)
         .await?;
     Ok(Json(record).into_response())
+}
+
+/// An employee's read of the customer `id`'s data, for the audit trail.
+pub(super) fn customer_read<'a>(action: &'a str, id: &'a str, status: CustomerStatus) -> Read<'a> {
+    Read {
+        action,
+        target_type: "customer",
+        target_id: id,
+        customer_id: id,
+        status: Some(status),
+    }
 }
 
 /// Reading: a client only their own record, any employee every record of the tenant.

@@ -4,7 +4,9 @@
 //! - `GET /notifications` (paged, unread first): a client's own; an employee's are those sent
 //!   to any of their roles.
 //! - `PUT /notifications/{id}/read`: mark one of your own read.
-//! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer.
+//! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer; with a
+//!   `purpose` (`marketing-email`, `marketing-sms`) a marketing message, also by email or SMS,
+//!   only with the customer's consent ([`marketing`]).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -19,6 +21,8 @@ use shared::domain::validation::new_id;
 use crate::api::openapi::{Access, Operation};
 use crate::api::{ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
+
+mod marketing;
 
 const SENDER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
 
@@ -53,7 +57,7 @@ pub fn operations() -> Vec<Operation> {
         .example(|| serde_json::json!({"customerId": "6f1c2b9a-0d3e-4f7a-9b1c-2d3e4f5a6b7c", "title": "Your parcel", "message": "It left our warehouse today."}))
         .returns::<Notification>(201, "Sent")
         .links(&[("markNotificationRead", &[("id", "$response.body#/id")])])
-        .errors(&[400, 401, 403, 404, 413, 415]),
+        .errors(&[400, 401, 403, 404, 409, 413, 415]),
         Operation::new(
             Method::PUT,
             "/api/v1/notifications/{id}/read",
@@ -131,7 +135,7 @@ async fn send(
     caller.require_role(SENDER_ROLES, "send notifications")?;
     let input: NotificationInput = body.parse()?;
     input.validate()?;
-    state
+    let customer = state
         .ports
         .customers
         .get_customer(caller.tenant(), &input.customer_id)
@@ -140,13 +144,21 @@ async fn send(
         id: new_id(),
         tenant_id: caller.tenant().to_string(),
         recipient: Recipient::Customer(input.customer_id.clone()),
-        category: "message".into(),
+        category: if input.purpose.is_some() {
+            "marketing".into()
+        } else {
+            "message".into()
+        },
         title: input.title,
         message: input.message,
         order_id: None,
         read_at: None,
         created_at: shared::domain::now(),
     };
+    if let Some(purpose) = input.purpose {
+        let sent = marketing::send(&state, &caller, &customer, notification, purpose).await?;
+        return Ok((StatusCode::CREATED, Json(sent)).into_response());
+    }
     let audit = caller
         .audit("notification.send", "notification", &notification.id)
         .about_customer(&input.customer_id);

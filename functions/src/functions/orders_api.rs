@@ -30,6 +30,7 @@ use shared::domain::validation::{new_id, FieldError, Invalid};
 use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 
 use crate::api::openapi::{Access, Operation};
+use crate::api::reads::{record_read, Read};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
 
@@ -254,6 +255,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let order = visible_order(&state, &caller, &id).await?;
+    record_read(&state, &caller, order_read("order.read", &order)).await?;
     Ok(with_etag(StatusCode::OK, &order))
 }
 
@@ -262,7 +264,8 @@ async fn history(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible_order(&state, &caller, &id).await?;
+    let order = visible_order(&state, &caller, &id).await?;
+    record_read(&state, &caller, order_read("order.history.read", &order)).await?;
     let changes = state
         .ports
         .orders
@@ -340,6 +343,17 @@ async fn apply_status(
 }
 
 /// The order, if it exists in the tenant and the caller may see it (else 404).
+/// An employee's read of `order`, for the audit trail.
+fn order_read<'a>(action: &'a str, order: &'a Order) -> Read<'a> {
+    Read {
+        action,
+        target_type: "order",
+        target_id: &order.id,
+        customer_id: &order.customer_id,
+        status: None,
+    }
+}
+
 async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> Result<Order, ApiError> {
     let order = state.ports.orders.get_order(caller.tenant(), id).await?;
     caller.check_customer(&order.customer_id)?;

@@ -44,6 +44,7 @@ use shared::payments::PaymentGateway;
 use shared::store::{PageRequest, PaymentFilter, Started, StoreError};
 
 use crate::api::openapi::{Access, Operation};
+use crate::api::reads::{record_read, Read};
 use crate::api::{ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::problem::Problem;
 use crate::startup::AppState;
@@ -247,6 +248,14 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let payment = visible_payment(&state, &caller, &id).await?;
+    let read = Read {
+        action: "payment.read",
+        target_type: "payment",
+        target_id: &payment.id,
+        customer_id: &payment.customer_id,
+        status: None,
+    };
+    record_read(&state, &caller, read).await?;
     Ok(Json(payment).into_response())
 }
 
@@ -283,6 +292,14 @@ async fn order_payments(
 ) -> Result<Response, ApiError> {
     let order = state.ports.orders.get_order(caller.tenant(), &id).await?;
     caller.check_customer(&order.customer_id)?;
+    let read = Read {
+        action: "order.payments.read",
+        target_type: "order",
+        target_id: &order.id,
+        customer_id: &order.customer_id,
+        status: None,
+    };
+    record_read(&state, &caller, read).await?;
     let filter = PaymentFilter {
         order_id: Some(id.clone()),
         ..PaymentFilter::default()

@@ -5,7 +5,7 @@
 //   Service Bus     Data Receiver on gdpr-requests, order-events/notifications,
 //                   order-events/payments, payment-events/orders, payment-events/notifications;
 //                   Data Sender on gdpr-requests, order-events, payment-events,
-//                   notifications-outbound (the outbox relay publishes every message the app sends);
+//                   notifications-outbound, security-alerts (the outbox relay publishes every message the app sends);
 //                   optionally Data Owner on the trigger entities (see grantServiceBusScaleRead)
 //   Archive blob    Storage Blob Data Contributor on the audit-archive container only
 //   Host storage    Storage Blob Data Owner + Storage Table Data Contributor on the host account
@@ -138,6 +138,11 @@ resource paymentNotificationsSubscription 'Microsoft.ServiceBus/namespaces/topic
   name: 'notifications'
 }
 
+resource securityAlerts 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
+  parent: serviceBus
+  name: 'security-alerts'
+}
+
 resource outboundQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
   parent: serviceBus
   name: 'notifications-outbound'
@@ -235,6 +240,17 @@ resource paymentNotificationsReceive 'Microsoft.Authorization/roleAssignments@20
 resource outboundSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: outboundQueue
   name: guid(outboundQueue.id, principalId, roles.serviceBusDataSender)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The outbox relay publishes breach detection's findings to security-alerts.
+resource securityAlertsSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: securityAlerts
+  name: guid(securityAlerts.id, principalId, roles.serviceBusDataSender)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
     principalId: principalId
@@ -413,6 +429,7 @@ output roleAssignmentIds array = concat([
   paymentOrdersReceive.id
   paymentNotificationsReceive.id
   outboundSend.id
+  securityAlertsSend.id
   archiveWrite.id
   hostBlobs.id
   hostTables.id

@@ -12,6 +12,18 @@
 // app is stopped): then the relay writes neither requests nor lag traces. The app's readiness
 // (OUTBOX_LAG_DEGRADED_SECONDS) is what can see that case.
 //
+// Breach detection (README, "Breach detection"): every finding is published on the
+// security-alerts topic and logged as a `security event` line. Two alerts, to the security
+// recipients (securityAlertEmailAddress, e.g. the data-protection officer, plus
+// alertActionGroupId):
+//   security-alerts        a message arrived on the security-alerts topic (the namespace's
+//                          IncomingMessages metric for that entity: platform metrics are
+//                          exact, never sampled), within 5 minutes
+//   security-events        the findings' log lines over 5 minutes, by rule and tenant (traces are
+//                          sampled: this one gives detail, the metric alert is the one that
+//                          cannot miss)
+// Both carry ids and counts only; the findings themselves are at GET /api/v1/audit/security-events.
+//
 // Notifications: the rules always exist (fired alerts show in the portal and in Azure Monitor's
 // alert list). To be told, set alertEmailAddress (an action group with that e-mail receiver is
 // created here) and/or alertActionGroupId (an existing action group: on-call, Teams, ITSM).
@@ -33,6 +45,12 @@ param alertEmailAddress string = ''
 
 @description('Resource id of an existing action group to notify as well. Empty: none.')
 param alertActionGroupId string = ''
+
+@description('Resource id of the Service Bus namespace (the security-alerts topic\'s metrics).')
+param serviceBusNamespaceId string
+
+@description('E-mail address told when breach detection raises a finding (the data-protection officer, a security mailbox). Empty: no security action group is created; alertActionGroupId is still told.')
+param securityAlertEmailAddress string = ''
 
 @description('Outbox lag in seconds (the oldest unsent record\'s age, as the relay reports it) above which the lag alert fires.')
 @minValue(1)
@@ -56,6 +74,25 @@ resource emailGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(al
     ]
   }
 }
+
+resource securityGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(securityAlertEmailAddress)) {
+  name: 'ag-${namePrefix}-security'
+  location: 'Global'
+  tags: tags
+  properties: {
+    groupShortName: take('sec${replace(namePrefix, '-', '')}', 12)
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'security-email'
+        emailAddress: securityAlertEmailAddress
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var securityActionGroups = concat(empty(securityAlertEmailAddress) ? [] : [securityGroup.id], empty(alertActionGroupId) ? [] : [alertActionGroupId])
 
 var actionGroups = concat(empty(alertEmailAddress) ? [] : [emailGroup.id], empty(alertActionGroupId) ? [] : [alertActionGroupId])
 
@@ -161,8 +198,113 @@ resource outboxLag 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// The handler logs each finding as one line `security event` with the fields security_event,
+// rule, tenant, principal, count, threshold and window_seconds (ids and counts only); read from
+// the JSON line or from customDimensions, as for the outbox lag.
+var securityEventsQuery = '''
+traces
+| where message contains "security event" or tostring(customDimensions) contains "security_event"
+| extend line = parse_json(message)
+| extend rule = tostring(coalesce(customDimensions.prop__rule, customDimensions.rule, line.rule, line.fields.rule))
+| extend tenant = tostring(coalesce(customDimensions.prop__tenant, customDimensions.tenant, line.tenant, line.fields.tenant))
+| where isnotempty(rule)
+| summarize findings = count() by rule, tenant
+'''
+
+resource securityAlertsTopic 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-${namePrefix}-security-alerts'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Breach detection raised a finding (a message on the security-alerts topic). See GET /api/v1/audit/security-events (admins of the tenant) or the topic for the rule, principal id, count and window.'
+    severity: 1
+    enabled: true
+    scopes: [
+      serviceBusNamespaceId
+    ]
+    evaluationFrequency: 'PT1M'
+    windowSize: 'PT5M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'security-alerts-incoming'
+          criterionType: 'StaticThresholdCriterion'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'IncomingMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                'security-alerts'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: [for group in securityActionGroups: {
+      actionGroupId: group
+    }]
+  }
+}
+
+resource securityEvents 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${namePrefix}-security-events'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Breach detection: security events'
+    description: 'Breach detection logged findings in the last 5 minutes, by rule and tenant (bulk-read, failure-burst, bulk-export, refused-gdpr-request). Traces are sampled; the security-alerts metric alert is exact.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    criteria: {
+      allOf: [
+        {
+          query: securityEventsQuery
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'findings'
+          dimensions: [
+            {
+              name: 'rule'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: securityActionGroups
+    }
+  }
+}
+
 output actionGroupIds array = actionGroups
+output securityActionGroupIds array = securityActionGroups
 output alertRuleIds array = [
   relayFailures.id
   outboxLag.id
+  securityAlertsTopic.id
+  securityEvents.id
 ]

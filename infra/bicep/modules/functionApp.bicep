@@ -171,6 +171,13 @@ var appSettings = [
   { name: 'PAYPAL_TIMEOUT_SECONDS', value: '10' }
   { name: 'PAYPAL_BREAKER_OPEN_SECONDS', value: '30' }
   { name: 'PAYMENT_SETTLE_AFTER_SECONDS', value: '300' }
+  // Breach detection's thresholds (README, "Breach detection"): per instance, per window.
+  { name: 'SECURITY_WINDOW_SECONDS', value: '300' }
+  { name: 'SECURITY_READS_ADMIN', value: '100' }
+  { name: 'SECURITY_READS_CUSTOMER_SERVICE', value: '100' }
+  { name: 'SECURITY_READS_ORDER_MANAGER', value: '50' }
+  { name: 'SECURITY_FAILURES', value: '20' }
+  { name: 'SECURITY_EXPORTS', value: '5' }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }
   { name: 'RETENTION_INACTIVE_CUSTOMER_YEARS', value: string(tuning.retentionInactiveCustomerYears) }

@@ -8,6 +8,9 @@
 //     notifications         subscription of payment-events, PaymentNotificationDispatch receives
 //   notifications-outbound  queue  email/SMS requests (NotificationDispatch,
 //                                  PaymentNotificationDispatch); the sender receives
+//   security-alerts         topic  breach detection's findings (ids and counts only); no
+//                                  subscription here: add one for your SIEM or ticketing
+//                                  (alerts.bicep alerts on every message that arrives)
 // Nothing is sent by an output binding: each message is an outbox record written with the change
 // it announces, and OutboxRelay (a Cosmos DB change feed trigger) publishes it through the REST
 // API with MessageId = the event id, so the entities the relay sends to detect duplicates.
@@ -188,6 +191,20 @@ resource notificationsOutbound 'Microsoft.ServiceBus/namespaces/queues@2024-01-0
   }
 }
 
+// Breach detection's findings, published by the outbox relay like every message, so with the
+// same duplicate detection.
+resource securityAlerts 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
+  parent: namespace
+  name: 'security-alerts'
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+    defaultMessageTimeToLive: 'P14D'
+    enablePartitioning: false
+    supportOrdering: true
+  }
+}
+
 module endpoint 'privateEndpoint.bicep' = if (isPremium) {
   name: 'pe-${name}-namespace'
   params: {
@@ -233,5 +250,6 @@ output notificationsSubscriptionName string = notificationsSubscription.name
 output outboundQueueName string = notificationsOutbound.name
 output paymentsSubscriptionName string = paymentsSubscription.name
 output paymentEventsTopicName string = paymentEvents.name
+output securityAlertsTopicName string = securityAlerts.name
 output paymentOrdersSubscriptionName string = paymentOrdersSubscription.name
 output paymentNotificationsSubscriptionName string = paymentNotificationsSubscription.name

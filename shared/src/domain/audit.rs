@@ -21,6 +21,10 @@ pub struct AuditEntry {
     /// The customer the action concerns, when there is one (for the GDPR trail).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// The app roles the actor held, comma-separated, when the entry records an employee's read
+    /// of a customer's data (`customer.read`, `order.read`, ...); absent on other entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_role: Option<String>,
     #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub at: DateTime<Utc>,
     pub correlation_id: String,
@@ -44,6 +48,7 @@ impl AuditEntry {
             target_type: target_type.to_owned(),
             target_id: target_id.to_owned(),
             customer_id: None,
+            actor_role: None,
             at: Utc::now(),
             correlation_id: correlation_id.to_owned(),
         }
@@ -51,6 +56,12 @@ impl AuditEntry {
 
     pub fn about_customer(mut self, customer_id: &str) -> Self {
         self.customer_id = Some(customer_id.to_owned());
+        self
+    }
+
+    /// Names the roles the actor acted in (employees' reads).
+    pub fn by_role(mut self, role: &str) -> Self {
+        self.actor_role = Some(role.to_owned());
         self
     }
 }

@@ -121,6 +121,7 @@ impl AuditLogInput {
             target_type: self.target_type.clone(),
             target_id: self.target_id.clone(),
             customer_id: self.customer_id.clone(),
+            actor_role: None,
             at: self.occurred_at.trunc_subsecs(6),
             correlation_id: correlation_id.to_owned(),
         }

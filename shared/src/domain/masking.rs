@@ -30,8 +30,9 @@ use crate::domain::payment::{Payment, PaymentErasure};
 
 /// The version of [`RULES`]; change it with every change to the table.
 /// `2026.12.1` added payments: the payer removed, the payment source pseudonymised, refund
-/// reasons removed, the financial facts kept.
-pub const RULES_VERSION: &str = "gdpr-masking-2026.12.1";
+/// reasons removed, the financial facts kept. `2026.12.2` added consents: the proof kept
+/// (purpose, decision, notice version, channel, time), the subject pseudonymised.
+pub const RULES_VERSION: &str = "gdpr-masking-2026.12.2";
 
 /// What an erasure touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -42,6 +43,8 @@ pub enum Entity {
     OrderStatusChange,
     Notification,
     AuditEntry,
+    /// A consent grant or withdrawal (GDPR art. 7).
+    Consent,
     IdempotencyKey,
     ProcessedEvent,
     QueuedMessage,
@@ -58,6 +61,7 @@ impl Entity {
             Self::OrderStatusChange => "orderStatusChange",
             Self::Notification => "notification",
             Self::AuditEntry => "auditEntry",
+            Self::Consent => "consent",
             Self::IdempotencyKey => "idempotencyKey",
             Self::ProcessedEvent => "processedEvent",
             Self::QueuedMessage => "queuedMessage",
@@ -223,6 +227,48 @@ pub const RULES: &[FieldRule] = &[
         "actorId",
         Strategy::KeyedHash,
         "when the customer acted",
+    ),
+    rule(
+        Entity::Consent,
+        "customerId",
+        Strategy::KeyedHash,
+        "the proof stays, its subject pseudonymised as in the audit trail",
+    ),
+    rule(
+        Entity::Consent,
+        "recordedBy",
+        Strategy::KeyedHash,
+        "when the customer recorded it; staff kept",
+    ),
+    rule(
+        Entity::Consent,
+        "purpose",
+        Strategy::Keep,
+        "proof of consent (art. 7(1))",
+    ),
+    rule(
+        Entity::Consent,
+        "granted",
+        Strategy::Keep,
+        "proof of consent: the decision",
+    ),
+    rule(
+        Entity::Consent,
+        "noticeVersion",
+        Strategy::Keep,
+        "proof of consent: what the customer was told",
+    ),
+    rule(
+        Entity::Consent,
+        "channel",
+        Strategy::Keep,
+        "proof of consent: how it was given",
+    ),
+    rule(
+        Entity::Consent,
+        "recordedAt",
+        Strategy::Keep,
+        "proof of consent: when",
     ),
     rule(
         Entity::IdempotencyKey,

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod audit_intake;
 pub mod consent;
+pub mod consent_gate;
 pub mod contact_data;
 pub mod customer;
 pub mod etag;

@@ -46,6 +46,30 @@ pub struct NotificationInput {
     pub title: String,
     #[schemars(schema_with = "crate::domain::field_rules::message_schema")]
     pub message: String,
+    /// Absent: a service message (in-app only). Present: a marketing message, sent in the app
+    /// and by email or SMS, only with the customer's current consent for this purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<MarketingPurpose>,
+}
+
+/// The purpose of a marketing message: the consent it needs and the channel it goes by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MarketingPurpose {
+    /// By email; needs consent `marketing-email`.
+    MarketingEmail,
+    /// By text message; needs consent `marketing-sms` and a phone number on file.
+    MarketingSms,
+}
+
+impl MarketingPurpose {
+    /// The consent purpose it needs.
+    pub fn consent(self) -> super::consent::Purpose {
+        match self {
+            Self::MarketingEmail => super::consent::Purpose::MarketingEmail,
+            Self::MarketingSms => super::consent::Purpose::MarketingSms,
+        }
+    }
 }
 
 impl NotificationInput {

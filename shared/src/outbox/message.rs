@@ -11,6 +11,7 @@ use crate::domain::messages::{ErasureRequest, OrderEvent, PaymentEvent, PaymentE
 use crate::domain::order::Order;
 use crate::domain::payment::Payment;
 use crate::domain::validation::new_id;
+use crate::security::SecurityEvent;
 
 /// The topic of order lifecycle events ([`OrderEvent`]).
 pub const ORDER_EVENTS_TOPIC: &str = "order-events";
@@ -20,12 +21,15 @@ pub const PAYMENT_EVENTS_TOPIC: &str = "payment-events";
 pub const GDPR_REQUESTS_QUEUE: &str = "gdpr-requests";
 /// The queue of email and SMS messages for the senders (ids only).
 pub const NOTIFICATIONS_OUTBOUND_QUEUE: &str = "notifications-outbound";
+/// The topic of breach detection's findings ([`SecurityEvent`]; ids and counts only).
+pub const SECURITY_ALERTS_TOPIC: &str = "security-alerts";
 /// Every entity the relay publishes to.
 pub const DESTINATIONS: &[&str] = &[
     ORDER_EVENTS_TOPIC,
     PAYMENT_EVENTS_TOPIC,
     GDPR_REQUESTS_QUEUE,
     NOTIFICATIONS_OUTBOUND_QUEUE,
+    SECURITY_ALERTS_TOPIC,
 ];
 
 /// A message to send, stored in the outbox with the change it announces.
@@ -156,6 +160,50 @@ impl OutboxMessage {
             correlation_id,
             &[("tenantId", &record.tenant_id)],
             at,
+        )
+    }
+
+    /// The announcement of a finding of breach detection (`MessageId` = the event id).
+    pub fn security_alert(event: &SecurityEvent) -> Self {
+        Self::json(
+            SECURITY_ALERTS_TOPIC,
+            event.id.clone(),
+            event,
+            Some(&event.correlation_id),
+            &[
+                ("rule", event.rule.as_str()),
+                ("tenantId", &event.tenant_id),
+            ],
+            event.detected_at,
+        )
+    }
+
+    /// A marketing message for the senders, on `channel` (`email`, `sms`), about the in-app
+    /// `notification` that holds its text (ids only; `deliveryId` = notification id and
+    /// channel). Only written once the consent gate let it through.
+    pub fn marketing(
+        notification: &crate::domain::notification::Notification,
+        customer_id: &str,
+        purpose: crate::domain::consent::Purpose,
+        channel: &str,
+    ) -> Self {
+        let delivery_id = format!("{}:{channel}", notification.id);
+        let body = serde_json::json!({
+            "deliveryId": delivery_id,
+            "channel": channel,
+            "tenantId": notification.tenant_id,
+            "customerId": customer_id,
+            "notificationId": notification.id,
+            "template": "marketing.message",
+            "purpose": purpose.as_str(),
+            "occurredAt": notification.created_at,
+        });
+        Self::outbound_notification(
+            &delivery_id,
+            &body,
+            &notification.tenant_id,
+            channel,
+            notification.created_at,
         )
     }
 

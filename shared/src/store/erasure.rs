@@ -32,6 +32,9 @@ pub enum ErasureStep {
     Notifications,
     ProcessedEvents,
     AuditEntries,
+    /// Consent records keep the proof (purpose, decision, notice version, channel, time); the
+    /// customer's id and their own subject as recorder become the keyed pseudonym.
+    Consents,
     /// Queued messages about the customer: deleted by the erasure's
     /// [`crate::erasure::QueuedMessageScrubber`] (local mode's embedded queue; none in Azure),
     /// counted by the store ([`ErasureStore::record_queued_messages`]).
@@ -41,13 +44,14 @@ pub enum ErasureStep {
 }
 
 impl ErasureStep {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Orders,
         Self::Payments,
         Self::IdempotencyKeys,
         Self::Notifications,
         Self::ProcessedEvents,
         Self::AuditEntries,
+        Self::Consents,
         Self::QueuedMessages,
         Self::Profile,
     ];
@@ -60,6 +64,7 @@ impl ErasureStep {
             Self::Notifications => "notifications",
             Self::ProcessedEvents => "processedEvents",
             Self::AuditEntries => "auditEntries",
+            Self::Consents => "consents",
             Self::QueuedMessages => "queuedMessages",
             Self::Profile => "profile",
         }

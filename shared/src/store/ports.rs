@@ -189,6 +189,15 @@ pub trait NotificationStore: Send + Sync {
         recipients: &[Recipient],
         page: PageRequest,
     ) -> StoreResult<Page<Notification>>;
+    /// Stores a marketing notification with its audit entry and its outbound message (email or
+    /// SMS, an outbox record), in one transaction. The caller has passed the consent gate.
+    async fn send_marketing(
+        &self,
+        tenant: &TenantId,
+        notification: Notification,
+        message: crate::outbox::OutboxMessage,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification>;
     /// Marks one read, if it is addressed to one of `recipients` (else `NotFound`).
     async fn mark_notification_read(
         &self,
@@ -275,6 +284,26 @@ pub trait ConsentStore: Send + Sync {
     ) -> StoreResult<Vec<crate::domain::consent::ConsentRecord>>;
 }
 
+/// Findings of breach detection ([`crate::security::SecurityEvent`]).
+#[async_trait::async_trait]
+pub trait SecurityEventStore: Send + Sync {
+    /// Keeps the event with its audit entry and the outbox record announcing it
+    /// (`security-alerts`), in one transaction.
+    async fn record_security_event(
+        &self,
+        tenant: &TenantId,
+        event: crate::security::SecurityEvent,
+        audit: AuditEntry,
+        message: crate::outbox::OutboxMessage,
+    ) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_security_events(
+        &self,
+        tenant: &TenantId,
+        page: PageRequest,
+    ) -> StoreResult<Page<crate::security::SecurityEvent>>;
+}
+
 /// Every port together: what the app holds as `Arc<dyn Store>`.
 pub trait Store:
     CustomerStore
@@ -283,6 +312,7 @@ pub trait Store:
     + OrderStore
     + NotificationStore
     + AuditStore
+    + SecurityEventStore
     + super::ErasureStore
     + super::DispatchStore
     + super::jobs::JobsStore
@@ -299,6 +329,7 @@ impl<T> Store for T where
         + OrderStore
         + NotificationStore
         + AuditStore
+        + SecurityEventStore
         + super::ErasureStore
         + super::DispatchStore
         + super::jobs::JobsStore

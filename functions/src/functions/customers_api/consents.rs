@@ -61,11 +61,13 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_write(&caller, &id, "read consents")?;
-    state
+    let customer = state
         .ports
         .customers
         .get_customer(caller.tenant(), &id)
         .await?;
+    let read = super::customer_read("consent.read", &id, customer.status);
+    crate::api::reads::record_read(&state, &caller, read).await?;
     Ok(Json(consents(&state, caller.tenant(), &id).await?).into_response())
 }
 

@@ -57,8 +57,8 @@ impl ConsentStore for CosmosStore {
             .query_docs(
                 self.data(),
                 scope_feed(tenant.as_str(), &customer_scope(customer_id)),
-                "SELECT * FROM c WHERE c.type = @kind ORDER BY c.sortKey ASC",
-                vec![("@kind", json!(kind::CONSENT))],
+                "SELECT * FROM c WHERE c.type = @kind AND c.body.customerId = @customer ORDER BY c.sortKey ASC",
+                vec![("@kind", json!(kind::CONSENT)), ("@customer", json!(customer_id))],
             )
             .await?;
         Ok(docs.into_iter().map(|doc| doc.body).collect())

@@ -17,6 +17,8 @@ pub mod kind {
     /// A consent grant or withdrawal ([`crate::domain::consent::ConsentRecord`]), in its
     /// customer's scope.
     pub(crate) const CONSENT: &str = "consent";
+    /// A finding of breach detection ([`crate::security::SecurityEvent`]), in the tenant scope.
+    pub(crate) const SECURITY_EVENT: &str = "securityEvent";
     pub(crate) const IDEMPOTENCY: &str = "idempotency";
     pub(crate) const ERASURE: &str = "erasure";
     pub(crate) const PROCESSED_EVENT: &str = "processedEvent";

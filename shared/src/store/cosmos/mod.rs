@@ -66,6 +66,7 @@ mod orders;
 mod outbox;
 mod payments;
 mod products;
+mod security;
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};

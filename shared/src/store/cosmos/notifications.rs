@@ -130,23 +130,52 @@ impl CosmosStore {
     }
 }
 
-#[async_trait::async_trait]
-impl NotificationStore for CosmosStore {
-    async fn create_notification(
+impl CosmosStore {
+    /// The notification with its audit entry (and, for a message to send, its outbox record)
+    /// in one batch of the recipient's partition.
+    async fn store_notification(
         &self,
         tenant: &TenantId,
         mut notification: Notification,
         audit: AuditEntry,
+        message: Option<&crate::outbox::OutboxMessage>,
     ) -> StoreResult<Notification> {
         notification.tenant_id = tenant.as_str().to_owned();
         let doc = self.notification_doc(&notification);
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
         let batch = batch_create(self, batch, &doc)?;
-        let batch = batch_create(self, batch, &audit_doc(&audit, &doc.scope))?;
+        let mut batch = batch_create(self, batch, &audit_doc(&audit, &doc.scope))?;
+        if let Some(message) = message {
+            batch = self.batch_outbox(batch, tenant.as_str(), &doc.scope, message)?;
+        }
         match self.run_batch(self.data(), batch).await? {
             Ok(_) => Ok(notification),
             Err(refusal) => Err(refused(refusal)),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl NotificationStore for CosmosStore {
+    async fn create_notification(
+        &self,
+        tenant: &TenantId,
+        notification: Notification,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
+        self.store_notification(tenant, notification, audit, None)
+            .await
+    }
+
+    async fn send_marketing(
+        &self,
+        tenant: &TenantId,
+        notification: Notification,
+        message: crate::outbox::OutboxMessage,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
+        self.store_notification(tenant, notification, audit, Some(&message))
+            .await
     }
 
     async fn list_notifications(

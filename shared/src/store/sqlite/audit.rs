@@ -9,7 +9,7 @@ use crate::domain::tenant::TenantId;
 use crate::store::{AuditFilter, AuditRecorded, AuditStore, Page, PageRequest, StoreResult};
 
 pub(super) const COLUMNS: &str =
-    "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id";
+    "tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id, actor_role";
 
 pub(super) fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
@@ -22,6 +22,7 @@ pub(super) fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditE
         customer_id: row.get(6)?,
         at: time_at(row, 7)?,
         correlation_id: row.get(8)?,
+        actor_role: row.get(9)?,
     })
 }
 

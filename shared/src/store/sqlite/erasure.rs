@@ -155,6 +155,7 @@ fn run_step(
         ErasureStep::Notifications => delete_notifications(tx, masker, limit),
         ErasureStep::ProcessedEvents => delete_processed_events(tx, masker, limit),
         ErasureStep::AuditEntries => mask_audit(tx, masker, limit),
+        ErasureStep::Consents => mask_consents(tx, masker, limit),
         ErasureStep::QueuedMessages => Ok(queued_messages(scrubbed)),
         ErasureStep::Profile => mask_profile(tx, masker),
     }
@@ -323,6 +324,45 @@ fn mask_audit(
         counts: vec![("auditEntries", changed)],
         cursor: None,
         done,
+    })
+}
+
+/// Consent records of the customer keep their proof; the subject (and the customer as
+/// recorder) get the keyed pseudonym, after which they no longer match.
+fn mask_consents(
+    tx: &Transaction<'_>,
+    masker: &Masker,
+    limit: usize,
+) -> rusqlite::Result<BatchOutcome> {
+    debug_assert_eq!(record_action(Entity::Consent), RecordAction::Mask);
+    let tenant = masker.tenant();
+    let rows: Vec<(String, String, String)> = tx
+        .prepare_cached(
+            "SELECT id, customer_id, recorded_by FROM consents
+              WHERE tenant_id = ?1 AND customer_id = ?2 LIMIT ?3",
+        )?
+        .query_map(
+            params![tenant, masker.customer_id(), limit_param(limit)],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, customer_id, recorded_by) in &rows {
+        let mut document = json!({ "customerId": customer_id, "recordedBy": recorded_by });
+        masker.mask_document(Entity::Consent, &mut document);
+        tx.prepare_cached(
+            "UPDATE consents SET customer_id = ?3, recorded_by = ?4 WHERE tenant_id = ?1 AND id = ?2",
+        )?
+        .execute(params![
+            tenant,
+            id,
+            document["customerId"].as_str().unwrap_or_default(),
+            document["recordedBy"].as_str().unwrap_or_default()
+        ])?;
+    }
+    Ok(BatchOutcome {
+        counts: vec![("consents", rows.len() as u64)],
+        cursor: None,
+        done: rows.len() < limit,
     })
 }
 

@@ -26,6 +26,7 @@ mod orders;
 mod outbox;
 mod payments;
 mod products;
+mod security;
 mod snapshot;
 mod support;
 
@@ -69,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "consents: every grant and withdrawal per customer and purpose",
         include_str!("migrations/0007_consents.sql"),
+    ),
+    (
+        8,
+        "security: the role of an employee's read in the audit trail; security events",
+        include_str!("migrations/0008_security.sql"),
     ),
 ];
 

@@ -106,6 +106,37 @@ impl NotificationStore for Db {
         Ok(stored)
     }
 
+    async fn send_marketing(
+        &self,
+        tenant: &TenantId,
+        mut notification: Notification,
+        message: crate::outbox::OutboxMessage,
+        audit: AuditEntry,
+    ) -> StoreResult<Notification> {
+        notification.tenant_id = tenant.as_str().to_owned();
+        let stored = notification.clone();
+        let outbox_ttl = self.outbox_ttl();
+        let scope = match &notification.recipient {
+            Recipient::Customer(id) => super::outbox::customer_scope(id),
+            Recipient::Role(_) => "tenant".to_owned(),
+        };
+        self.write(move |conn| {
+            let transaction = conn.transaction()?;
+            insert_notification(&transaction, &notification.tenant_id, &notification)?;
+            insert_audit(&transaction, &audit)?;
+            super::outbox::insert_outbox(
+                &transaction,
+                outbox_ttl,
+                &notification.tenant_id,
+                &scope,
+                &message,
+            )?;
+            transaction.commit()
+        })
+        .await?;
+        Ok(stored)
+    }
+
     async fn list_notifications(
         &self,
         tenant: &TenantId,

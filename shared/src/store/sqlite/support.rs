@@ -74,8 +74,8 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// Writes an audit entry inside the caller's transaction.
 pub(crate) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id, actor_role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             entry.tenant_id,
             entry.id,
@@ -85,7 +85,8 @@ pub(crate) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::R
             entry.target_id,
             entry.customer_id,
             ts(entry.at),
-            entry.correlation_id
+            entry.correlation_id,
+            entry.actor_role
         ],
     )?;
     Ok(())

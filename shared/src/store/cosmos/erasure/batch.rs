@@ -178,6 +178,10 @@ impl CosmosStore {
                 self.erasure_mask_audit(tenant, scope, masker, limit, cursor, batch)
                     .await
             }
+            ErasureStep::Consents => {
+                self.erasure_mask_consents(tenant.as_str(), scope, masker, limit, batch)
+                    .await
+            }
             ErasureStep::QueuedMessages => Ok((batch, queued_messages(call.scrubbed))),
             ErasureStep::Profile => {
                 self.erasure_mask_profile(tenant.as_str(), masker, batch)

@@ -32,6 +32,7 @@
 
 mod audit;
 mod batch;
+mod consents;
 mod deletion;
 mod order_masking;
 mod payment_masking;
