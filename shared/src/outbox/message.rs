@@ -20,6 +20,9 @@ pub const PAYMENT_EVENTS_TOPIC: &str = "payment-events";
 pub const GDPR_REQUESTS_QUEUE: &str = "gdpr-requests";
 /// The queue of email and SMS messages for the senders (ids only).
 pub const NOTIFICATIONS_OUTBOUND_QUEUE: &str = "notifications-outbound";
+/// Not a Service Bus entity: records for it are live pushes (`signalR` output items, JSON),
+/// which the relay hands to its `signalR` output binding instead of publishing them.
+pub const REALTIME_PUSH_DESTINATION: &str = "signalr:notifications";
 /// Every entity the relay publishes to.
 pub const DESTINATIONS: &[&str] = &[
     ORDER_EVENTS_TOPIC,
@@ -155,6 +158,23 @@ impl OutboxMessage {
             &request,
             correlation_id,
             &[("tenantId", &record.tenant_id)],
+            at,
+        )
+    }
+
+    /// A live push (`push_id` is its `MessageId`): `body` is one `signalR` output item.
+    pub fn realtime_push(
+        push_id: &str,
+        body: &serde_json::Value,
+        tenant_id: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self::json(
+            REALTIME_PUSH_DESTINATION,
+            push_id.to_owned(),
+            body,
+            None,
+            &[("tenantId", tenant_id)],
             at,
         )
     }
