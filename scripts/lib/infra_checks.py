@@ -890,6 +890,30 @@ def policy_path(f: BicepFile, value: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+SIGNALR_USER_HEADER = "x-ms-signalr-userid"
+
+
+def signalr_user_header_problems(policy: "ET.Element | None", name: str) -> list[str]:
+    """The SignalR user id header (what NotificationsNegotiate's binding reads) is set in
+    <inbound> from the validated token only: overridden after validate-jwt, from the jwt
+    variable, never before validation."""
+    node = policy.find("inbound") if policy is not None else None
+    if node is None:
+        return [f"{name}: no <inbound>"]
+    children = list(node)
+    jwt_at = next((i for i, el in enumerate(children) if el.tag == "validate-jwt"), None)
+    sets = [(i, el) for i, el in enumerate(children)
+            if el.tag == "set-header" and el.get("name", "").lower() == SIGNALR_USER_HEADER]
+    if jwt_at is None or not sets:
+        return [f"{name}: does not set {SIGNALR_USER_HEADER} after validate-jwt"]
+    problems = []
+    for i, el in sets:
+        value = "".join(v.text or "" for v in el.iter("value"))
+        if i < jwt_at or el.get("exists-action") != "override" or 'context.Variables["jwt"]' not in value:
+            problems.append(f"{name}: {SIGNALR_USER_HEADER} must be overridden after validate-jwt from the validated token (the jwt variable)")
+    return problems
+
+
 def jwt_exemption_problems(apim: BicepFile, policies: dict[str, ET.Element]) -> tuple[list[str], list[str]]:
     """Token validation on every gateway route but one. Every API's policy validates a JWT in
     <inbound>; an operation policy without <base /> in <inbound> (so without the API's
@@ -1978,9 +2002,11 @@ def main() -> None:
             problems.append("problem-response does not answer application/problem+json")
         strip = xml_docs.get(policies_dir / "fragments" / "strip-identity-headers.xml")
         removed = {el.get("name", "").lower() for el in strip.iter("set-header") if el.get("exists-action") == "delete"} if strip is not None else set()
-        for header in ("x-ms-client-principal", "x-ms-client-principal-id", "x-tenant-id", "x-functions-key"):
+        for header in ("x-ms-client-principal", "x-ms-client-principal-id", "x-tenant-id", "x-functions-key", SIGNALR_USER_HEADER):
             if header not in removed:
                 problems.append(f"strip-identity-headers does not delete {header}")
+        for api in ("external", "internal"):
+            problems.extend(signalr_user_header_problems(xml_docs.get(policies_dir / api / "api.xml"), f"{api}/api.xml"))
         expect(not problems, "; ".join(problems))
         return None
 
