@@ -142,6 +142,20 @@ const tests = {
     }
   },
 
+  async "a message sent with POST /notifications is pushed to the customer"(world) {
+    const adaToken = devToken(["--tenant", "contoso", "--customer", world.ada.id]);
+    const ada = await connect(adaToken);
+    try {
+      const sent = await must("POST", "/notifications", process.env.ADMIN,
+        { customerId: world.ada.id, title: "Your parcel", message: "It left our warehouse today." });
+      const hit = await waitFor(ada.received, (n) => n.id === sent.id);
+      if (!hit) throw new Error(`the sent message was not pushed within ${WAIT_MS} ms`);
+      if (hit.n.title !== "Your parcel") throw new Error(`pushed ${JSON.stringify(hit.n)}, not the message sent`);
+    } finally {
+      await ada.connection.stop();
+    }
+  },
+
   async "a spoofed user id is refused (403), and the client cannot connect with it"(world) {
     const bobToken = devToken(["--tenant", "contoso", "--customer", world.bob.id]);
     const adaId = `contoso:customer:${world.ada.id}`;

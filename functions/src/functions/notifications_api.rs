@@ -4,7 +4,8 @@
 //! - `GET /notifications` (paged, unread first): a client's own; an employee's are those sent
 //!   to any of their roles.
 //! - `PUT /notifications/{id}/read`: mark one of your own read.
-//! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer.
+//! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer (also
+//!   pushed live to their connections: `crate::realtime`).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -150,10 +151,17 @@ async fn send(
     let audit = caller
         .audit("notification.send", "notification", &notification.id)
         .about_customer(&input.customer_id);
+    // Pushed live to the customer through the outbox, committed with the notification.
+    let push = crate::realtime::push::push_message(&notification);
     let notification = state
         .ports
         .notifications
-        .create_notification(caller.tenant(), notification, audit)
+        .create_notification_with_messages(
+            caller.tenant(),
+            notification,
+            audit,
+            push.into_iter().collect(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(notification)).into_response())
 }

@@ -181,6 +181,18 @@ pub trait NotificationStore: Send + Sync {
         tenant: &TenantId,
         notification: Notification,
         audit: AuditEntry,
+    ) -> StoreResult<Notification> {
+        self.create_notification_with_messages(tenant, notification, audit, Vec::new())
+            .await
+    }
+    /// Stores the notification, its audit entry and `messages` (outbox records: a live push,
+    /// for one) in one transaction (SQLite) or transactional batch (Cosmos DB).
+    async fn create_notification_with_messages(
+        &self,
+        tenant: &TenantId,
+        notification: Notification,
+        audit: AuditEntry,
+        messages: Vec<crate::outbox::OutboxMessage>,
     ) -> StoreResult<Notification>;
     /// Notifications for any of `recipients`, unread first, then newest first.
     async fn list_notifications(
