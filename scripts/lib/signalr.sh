@@ -20,3 +20,22 @@ signalr_client_install() {
   [[ -f "$manifest" ]] || die "@microsoft/signalr was installed but $manifest is missing"
   echo "$prefix"
 }
+
+# playwright-core (npm, no bundled browsers) for the live view's browser test.
+PLAYWRIGHT_CORE_VERSION="${PLAYWRIGHT_CORE_VERSION:-1.65.1}"
+
+playwright_core_install() {
+  local prefix="$REPO_ROOT/.tools/playwright"
+  local manifest="$prefix/node_modules/playwright-core/package.json"
+  local installed=""
+  [[ -f "$manifest" ]] && installed="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$manifest" | head -1)"
+  if [[ "$installed" != "$PLAYWRIGHT_CORE_VERSION" ]]; then
+    need_cmd npm "install Node.js with npm to fetch playwright-core"
+    note "installing playwright-core@$PLAYWRIGHT_CORE_VERSION into ${prefix#"$REPO_ROOT"/}"
+    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error \
+      "playwright-core@$PLAYWRIGHT_CORE_VERSION" >&2 \
+      || die "cannot install playwright-core@$PLAYWRIGHT_CORE_VERSION from the npm registry"
+  fi
+  [[ -f "$manifest" ]] || die "playwright-core was installed but $manifest is missing"
+  echo "$prefix"
+}

@@ -11,7 +11,8 @@
 //!   `GET /admin/messages?entity=...`, `GET /admin/deadletters[?entity=...]`,
 //!   `POST /admin/deadletters/{sequence}/replay`: the embedded queue (an entity the app does
 //!   not have is a 404, not an empty list).
-//! - `/signalr/client/...`: the local SignalR service ([`super::signalr`]).
+//! - `/signalr/client/...`: the local SignalR service, and `/live`, the live view
+//!   ([`super::signalr`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -35,7 +36,9 @@ pub fn router(runtime: LocalRuntime) -> Router {
     let signalr = runtime
         .host
         .signalr()
-        .map(|service| super::signalr::routes(service.clone()))
+        .map(|service| {
+            super::signalr::routes(service.clone()).merge(super::signalr::live_view_routes())
+        })
         .unwrap_or_default();
     Router::new()
         .route("/admin/functions", get(list_functions))

@@ -11,9 +11,12 @@
 //! - the `signalR` output binding: [`LocalSignalR::apply_output`] applies group actions and
 //!   delivers messages to users, groups or connections ([`hub`]).
 //!
+//! - the live view: a page at `/live` to watch one's notifications arrive ([`live_view`]).
+//!
 //! The key that signs tokens is new at every start and never leaves the process.
 
 pub mod hub;
+mod live_view;
 mod service;
 pub mod token;
 
@@ -24,6 +27,7 @@ use serde_json::Value;
 use shared::protocol::{SignalRAction, SignalRConnectionInfo};
 
 pub use service::routes;
+pub use live_view::routes as live_view_routes;
 
 /// Where the service's client endpoint lives on the local server.
 pub const CLIENT_PATH: &str = "/signalr/client/";
