@@ -3,7 +3,8 @@
 #                     (built with `cargo build --bin handler` if missing)
 #   local_app_start BIN
 #                     starts BIN local in a temporary DATA_DIR on a free loopback port with the
-#                     settings of local.settings.example.json unset and timers off; waits until
+#                     settings of local.settings.example.json unset and timers off (RUST_LOG from
+#                     LOCAL_APP_RUST_LOG if set); waits until
 #                     ready; exports DATA_DIR, LOCAL_APP_BASE (http://127.0.0.1:<port>) and
 #                     LOCAL_APP_LOG; stops it and removes the folder when the shell exits.
 
@@ -38,6 +39,7 @@ local_app_start() {
     unset "$key"
   done
   export DATA_DIR="$LOCAL_APP_TMP/data" ARCHIVE_DIR="$LOCAL_APP_TMP/data/archive" LOCAL_PORT="$port" LOCAL_TIMERS=false
+  [[ -n "${LOCAL_APP_RUST_LOG:-}" ]] && export RUST_LOG="$LOCAL_APP_RUST_LOG"
   LOCAL_APP_LOG="$LOCAL_APP_TMP/local.log"
   "$bin" local >"$LOCAL_APP_LOG" 2>&1 &
   LOCAL_APP_PID=$!
