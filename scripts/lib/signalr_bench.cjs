@@ -8,24 +8,14 @@
 //    RSS (from /proc/PID/status) before and after, and one push reaching a sample of them.
 "use strict";
 const fs = require("node:fs");
-const path = require("node:path");
 const { execFileSync } = require("node:child_process");
-const signalR = require(path.join(process.env.SIGNALR_CLIENT_DIR, "node_modules", "@microsoft", "signalr"));
+const common = require("./signalr_common.cjs");
 
 const API = process.env.API;
 const EVENTS = Number(process.env.EVENTS || 1000);
 const CONNECTIONS = Number(process.env.CONNECTIONS || 1000);
 
-async function must(method, route, body, token = process.env.ADMIN) {
-  const response = await fetch(`${API}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${route}: HTTP ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const must = (method, route, body) => common.must(API, method, route, process.env.ADMIN, body);
 
 function rssMiB(pid) {
   const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
@@ -33,14 +23,7 @@ function rssMiB(pid) {
 }
 
 async function connect(token, userId) {
-  const connection = new signalR.HubConnectionBuilder()
-    .withUrl(`${API}/notifications`, {
-      accessTokenFactory: () => token,
-      headers: { "x-ms-signalr-userid": userId },
-      transport: signalR.HttpTransportType.WebSockets,
-    })
-    .configureLogging(signalR.LogLevel.None)
-    .build();
+  const connection = common.connect(API, token, userId);
   await connection.start();
   return connection;
 }

@@ -7,9 +7,8 @@
 //   HANDLER, DATA_DIR   to mint client tokens (`handler dev-token --customer ...`)
 // Every test runs even when one fails; the exit status is non-zero if any failed.
 "use strict";
-const path = require("node:path");
 const { execFileSync } = require("node:child_process");
-const signalR = require(path.join(process.env.SIGNALR_CLIENT_DIR, "node_modules", "@microsoft", "signalr"));
+const common = require("./signalr_common.cjs");
 
 const API = process.env.API;
 const WAIT_MS = 5000;
@@ -33,33 +32,13 @@ function userIdOf(token) {
     : `${c.tenant_id}:employee:${c.oid || c.sub}`;
 }
 
-async function call(method, route, token, body, extraHeaders = {}) {
-  const response = await fetch(`${API}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...extraHeaders },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
-
-async function must(method, route, token, body) {
-  const reply = await call(method, route, token, body);
-  if (reply.status >= 300) throw new Error(`${method} ${route}: HTTP ${reply.status} ${JSON.stringify(reply.body)}`);
-  return reply.body;
-}
+const call = (method, route, token, body, extraHeaders) => common.call(API, method, route, token, body, extraHeaders);
+const must = (method, route, token, body) => common.must(API, method, route, token, body);
 
 // A connected client that records every `notification` it receives.
 async function connect(token, userId = userIdOf(token)) {
   const received = [];
-  const connection = new signalR.HubConnectionBuilder()
-    .withUrl(`${API}/notifications`, {
-      accessTokenFactory: () => token,
-      headers: { "x-ms-signalr-userid": userId },
-      transport: signalR.HttpTransportType.WebSockets,
-    })
-    .configureLogging(signalR.LogLevel.None)
-    .build();
+  const connection = common.connect(API, token, userId);
   connection.on("notification", (n) => received.push({ n, at: Date.now() }));
   await connection.start();
   return { connection, received };
