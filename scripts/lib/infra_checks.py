@@ -65,6 +65,8 @@ PLATFORM_PREFIXES = ("WEBSITE_",)
 # FUNCTIONS_CUSTOMHANDLER_PORT, which the host sets.
 NOT_READ_BY_CONFIG = {
     "FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "ServiceBusConnection__fullyQualifiedNamespace", "RUST_LOG",
+    # The SignalR bindings' connection (the host's); `handler local` serves its own service.
+    "AzureSignalRConnectionString__serviceUri",
 }
 SET_BY_HOST = {"FUNCTIONS_CUSTOMHANDLER_PORT"}
 
@@ -75,7 +77,7 @@ SET_BY_HOST = {"FUNCTIONS_CUSTOMHANDLER_PORT"}
 # relay over its own feed (LOCAL_RELAY) and no host reads it.
 IDENTITY_PROPERTIES = {
     "accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri",
-    "fullyQualifiedNamespace", "accountEndpoint", "credential", "clientId",
+    "fullyQualifiedNamespace", "accountEndpoint", "credential", "clientId", "serviceUri",
 }
 
 # Literal values Azure must have, whatever the local file says.
@@ -88,6 +90,7 @@ REQUIRED_VALUES = {
     "AzureWebJobsStorage__credential": "managedidentity",
     "ServiceBusConnection__credential": "managedidentity",
     "CosmosConnection__credential": "managedidentity",
+    "AzureSignalRConnectionString__credential": "managedidentity",
     "WEBSITE_RUN_FROM_PACKAGE": "1",
 }
 
@@ -457,17 +460,20 @@ CLOUDS = {
                    "zones": {"blob": "privatelink.blob.core.windows.net", "queue": "privatelink.queue.core.windows.net",
                              "table": "privatelink.table.core.windows.net", "file": "privatelink.file.core.windows.net",
                              "cosmos": "privatelink.documents.azure.com", "serviceBus": "privatelink.servicebus.windows.net",
-                             "keyVault": "privatelink.vaultcore.azure.net", "sites": "privatelink.azurewebsites.net"}},
+                             "keyVault": "privatelink.vaultcore.azure.net", "sites": "privatelink.azurewebsites.net",
+                             "signalr": "privatelink.service.signalr.net"}},
     "AzureUSGovernment": {"suffixes": {"storage": "core.usgovcloudapi.net", "keyvaultDns": ".vault.usgovcloudapi.net"},
                           "zones": {"blob": "privatelink.blob.core.usgovcloudapi.net", "queue": "privatelink.queue.core.usgovcloudapi.net",
                                     "table": "privatelink.table.core.usgovcloudapi.net", "file": "privatelink.file.core.usgovcloudapi.net",
                                     "cosmos": "privatelink.documents.azure.us", "serviceBus": "privatelink.servicebus.usgovcloudapi.net",
-                                    "keyVault": "privatelink.vaultcore.usgovcloudapi.net", "sites": "privatelink.azurewebsites.us"}},
+                                    "keyVault": "privatelink.vaultcore.usgovcloudapi.net", "sites": "privatelink.azurewebsites.us",
+                                    "signalr": "privatelink.signalr.azure.us"}},
     "AzureChinaCloud": {"suffixes": {"storage": "core.chinacloudapi.cn", "keyvaultDns": ".vault.azure.cn"},
                         "zones": {"blob": "privatelink.blob.core.chinacloudapi.cn", "queue": "privatelink.queue.core.chinacloudapi.cn",
                                   "table": "privatelink.table.core.chinacloudapi.cn", "file": "privatelink.file.core.chinacloudapi.cn",
                                   "cosmos": "privatelink.documents.azure.cn", "serviceBus": "privatelink.servicebus.chinacloudapi.cn",
-                                  "keyVault": "privatelink.vaultcore.azure.cn", "sites": "privatelink.chinacloudsites.cn"}},
+                                  "keyVault": "privatelink.vaultcore.azure.cn", "sites": "privatelink.chinacloudsites.cn",
+                                  "signalr": "privatelink.signalr.azure.cn"}},
 }
 
 
