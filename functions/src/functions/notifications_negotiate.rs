@@ -50,6 +50,11 @@ pub fn operations() -> Vec<Operation> {
         post(negotiate),
     )
     .tag("notifications")
+    .headers(&[(
+        USER_ID_HEADER,
+        "your own user id: {tenant}:customer:{customerId} or {tenant}:employee:{oid}; API Management sets it from your token, and any other value is 403",
+    )])
+    .require_headers(&[USER_ID_HEADER])
     .returns::<NegotiateResponse>(200, "Where to connect, and the token to connect with")
     .errors(&[401, 403])]
 }
@@ -103,6 +108,6 @@ fn connection_info(
             ApiError::Internal("the signalRConnectionInfo binding has no value".into())
         })?;
     SignalRConnectionInfo::from_value(value).map_err(|reason| {
-        ApiError::Internal(format!("the signalRConnectionInfo binding: {reason}").into())
+        ApiError::Internal(format!("the signalRConnectionInfo binding: {reason}"))
     })
 }

@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::Value;
 use shared::protocol::{SignalRAction, SignalRConnectionInfo};
 
-pub use service::routes;
 pub use live_view::routes as live_view_routes;
+pub use service::routes;
 
 /// Where the service's client endpoint lives on the local server.
 pub const CLIENT_PATH: &str = "/signalr/client/";

@@ -43,42 +43,40 @@ struct ClientQuery {
     access_token: Option<String>,
 }
 
-/// The user the request's access token names, or the 401 to answer.
+/// The user the request's access token names, or why it is refused (the 401's detail).
 fn authenticate(
     service: &LocalSignalR,
     headers: &HeaderMap,
     query: &ClientQuery,
-) -> Result<String, Response> {
-    let unauthorized = |detail: String| {
-        Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized")
-            .detail(detail)
-            .into_response()
-    };
+) -> Result<String, String> {
     let hub = query
         .hub
         .as_deref()
-        .ok_or_else(|| unauthorized("name the hub: ?hub=notifications".to_owned()))?;
+        .ok_or_else(|| "name the hub: ?hub=notifications".to_owned())?;
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let Some(token) = bearer.or_else(|| query.access_token.clone()) else {
-        return Err(unauthorized(
-            "an access token from the app's negotiate is required".to_owned(),
-        ));
-    };
+    let token = bearer
+        .or_else(|| query.access_token.clone())
+        .ok_or_else(|| "an access token from the app's negotiate is required".to_owned())?;
     let audience = service.service_url(hub);
-    match service
+    service
         .key()
         .verify(&token, &audience, chrono::Utc::now().timestamp())
-    {
-        Ok(claims) => Ok(claims.nameid),
-        Err(error) => {
+        .map(|claims| claims.nameid)
+        .map_err(|error| {
             tracing::info!(reason = %error, "local SignalR: access token refused");
-            Err(unauthorized(error.to_string()))
-        }
-    }
+            error.to_string()
+        })
+}
+
+/// The 401 of a refused token.
+fn unauthorized(detail: String) -> Response {
+    Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized")
+        .detail(detail)
+        .into_response()
 }
 
 async fn negotiate(
@@ -88,7 +86,7 @@ async fn negotiate(
 ) -> Response {
     let user_id = match authenticate(&service, &headers, &query) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(detail) => return unauthorized(detail),
     };
     let connection_id = uuid::Uuid::new_v4().to_string();
     let connection_token = uuid::Uuid::new_v4().to_string();
@@ -116,7 +114,7 @@ async fn connect(
 ) -> Response {
     let user_id = match authenticate(&service, &headers, &query) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(detail) => return unauthorized(detail),
     };
     let Ok(upgrade) = upgrade else {
         return Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
