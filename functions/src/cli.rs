@@ -521,9 +521,7 @@ fn print_dev_token(
 fn target_names() -> String {
     registry::known_targets()
         .iter()
-        .map(|target| match target {
-            registry::MessageTarget::Queue(name) | registry::MessageTarget::Topic(name) => *name,
-        })
+        .map(|target| target.name())
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -4,7 +4,8 @@
 //! ([`crate::invoke::InvokeFn`]); housekeeping jobs run through [`crate::timer_jobs`]. HTTP
 //! functions with output bindings also arrive here, with the request in `Data.req`: the request
 //! is rebuilt and run through the same axum routes a forwarded request takes, the response
-//! becomes `Outputs.res`, and messages the code queued on the [`OutputSink`] become the other
+//! becomes `Outputs.res`, the values of its input bindings are the request's [`InputValues`]
+//! extension, and messages the code queued on the [`OutputSink`] become the other
 //! outputs. A failure is a non-2xx reply with a clear message, so the host fails the invocation.
 
 use std::borrow::Cow;
@@ -19,7 +20,7 @@ use serde_json::Value;
 use shared::protocol::{HttpRequestData, InvocationRequest};
 use tower::ServiceExt;
 
-use crate::invoke::{FunctionError, OutputSink, HTTP_OUTPUT_BINDING};
+use crate::invoke::{FunctionError, InputValues, OutputSink, HTTP_OUTPUT_BINDING};
 use crate::registry::{Code, FunctionDef};
 use crate::startup::AppState;
 
@@ -71,7 +72,8 @@ async fn run_http_envelope(
     def: &'static FunctionDef,
     body: &[u8],
 ) -> Result<Vec<u8>, FunctionError> {
-    let data = HttpRequestData::from_envelope_bytes(body, def.trigger_binding)?;
+    let body_bytes = body;
+    let data = HttpRequestData::from_envelope_bytes(body_bytes, def.trigger_binding)?;
     let http_request = data.into_http_request().map_err(|error| {
         FunctionError::BadInput(format!(
             "the request in `{}` is not valid HTTP: {error}",
@@ -81,6 +83,13 @@ async fn run_http_envelope(
     let sink = OutputSink::default();
     let (mut parts, body) = http_request.into_parts();
     parts.extensions.insert(sink.clone());
+    if !def.inputs.is_empty() {
+        let names: Vec<&str> = def.inputs.iter().map(|input| input.name()).collect();
+        let request = InvocationRequest::from_slice(body_bytes)?;
+        parts
+            .extensions
+            .insert(InputValues::from_request(&request, &names));
+    }
     let routed = match api
         .oneshot(axum::http::Request::from_parts(parts, Body::from(body)))
         .await

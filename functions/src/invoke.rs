@@ -89,6 +89,25 @@ impl IntoResponse for FunctionError {
     }
 }
 
+/// The values of an enveloped HTTP function's input bindings (beside its trigger), by binding
+/// name, as the envelope's `Data` carried them: an extension of the rebuilt request.
+#[derive(Clone, Debug, Default)]
+pub struct InputValues(pub serde_json::Map<String, Value>);
+
+impl InputValues {
+    /// The envelope `request`'s values of the bindings named in `names`.
+    pub fn from_request(request: &InvocationRequest, names: &[&str]) -> Self {
+        Self(
+            request
+                .data
+                .iter()
+                .filter(|(key, _)| names.iter().any(|name| name.eq_ignore_ascii_case(key)))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        )
+    }
+}
+
 /// Messages an HTTP function queues on its output bindings while handling an enveloped request.
 #[derive(Clone, Default)]
 pub struct OutputSink {

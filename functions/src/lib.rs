@@ -22,6 +22,7 @@ pub mod invoke;
 pub mod jobs_cli;
 pub mod local;
 pub mod problem;
+pub mod realtime;
 pub mod registry;
 pub mod startup;
 pub mod timer_jobs;

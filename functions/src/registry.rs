@@ -75,13 +75,61 @@ impl AuthLevel {
 pub enum MessageTarget {
     Queue(&'static str),
     Topic(&'static str),
+    /// An Azure SignalR Service hub (the `signalR` output binding, serverless mode): messages
+    /// to users or groups, and group actions. Locally the runtime's own hub.
+    SignalR {
+        hub: &'static str,
+    },
 }
 
 impl MessageTarget {
-    /// The queue's or topic's name.
+    /// The queue's, topic's or hub's name.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Queue(name) | Self::Topic(name) => name,
+            Self::Queue(name) | Self::Topic(name) | Self::SignalR { hub: name } => name,
+        }
+    }
+
+    /// Whether Service Bus carries it (a queue or a topic).
+    pub fn is_service_bus(self) -> bool {
+        matches!(self, Self::Queue(_) | Self::Topic(_))
+    }
+}
+
+/// Name of the app setting prefix holding the SignalR Service connection
+/// (`AzureSignalRConnectionString__serviceUri` for identity-based connections).
+pub const SIGNALR_CONNECTION: &str = "AzureSignalRConnectionString";
+
+/// The SignalR hub of the app's live notifications (lowercase: the service lowercases it).
+pub const NOTIFICATIONS_HUB: &str = "notifications";
+
+/// An input binding the host resolves before the invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputBinding {
+    /// `signalRConnectionInfo`: the service URL and an access token for `user_id` (a binding
+    /// expression, such as `{headers.x-ms-signalr-userid}`) on `hub`.
+    SignalRConnectionInfo {
+        name: &'static str,
+        hub: &'static str,
+        user_id: &'static str,
+    },
+}
+
+impl InputBinding {
+    /// The binding as function.json declares it.
+    pub fn function_json(self) -> Value {
+        match self {
+            Self::SignalRConnectionInfo { name, hub, user_id } => json!({
+                "type": "signalRConnectionInfo", "direction": "in", "name": name,
+                "hubName": hub, "userId": user_id, "connectionStringSetting": SIGNALR_CONNECTION,
+            }),
+        }
+    }
+
+    /// The binding's name (its key in the envelope's `Data`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SignalRConnectionInfo { name, .. } => name,
         }
     }
 }
@@ -91,6 +139,28 @@ impl MessageTarget {
 pub struct OutputBinding {
     pub name: &'static str,
     pub target: MessageTarget,
+}
+
+impl OutputBinding {
+    /// The binding as function.json declares it.
+    pub fn function_json(&self) -> Value {
+        let (kind, connection_key, connection) = match self.target {
+            MessageTarget::SignalR { .. } => {
+                ("signalR", "connectionStringSetting", SIGNALR_CONNECTION)
+            }
+            MessageTarget::Queue(_) | MessageTarget::Topic(_) => {
+                ("serviceBus", "connection", SERVICE_BUS_CONNECTION)
+            }
+        };
+        let mut binding = json!({"type": kind, "direction": "out", "name": self.name});
+        binding[connection_key] = json!(connection);
+        match self.target {
+            MessageTarget::Queue(queue) => binding["queueName"] = json!(queue),
+            MessageTarget::Topic(topic) => binding["topicName"] = json!(topic),
+            MessageTarget::SignalR { hub } => binding["hubName"] = json!(hub),
+        }
+        binding
+    }
 }
 
 /// How the handler runs a function.
@@ -114,6 +184,9 @@ pub struct FunctionDef {
     pub trigger: Trigger,
     /// The trigger binding's name in function.json (`req`, `timer`, `message`).
     pub trigger_binding: &'static str,
+    /// Input bindings beside the trigger (the host resolves them and passes their values in the
+    /// envelope's `Data`).
+    pub inputs: &'static [InputBinding],
     pub outputs: &'static [OutputBinding],
     pub code: Code,
 }
@@ -144,6 +217,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Anonymous,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::health::operations),
     },
@@ -155,6 +229,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::customers_api::operations),
     },
@@ -166,6 +241,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::orders_api::operations),
     },
@@ -177,8 +253,31 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::products_api::operations),
+    },
+    // Before `NotificationsApi`: the host prefers this literal route over the catch-all.
+    FunctionDef {
+        name: "NotificationsNegotiate",
+        trigger: Trigger::Http {
+            route: "v1/notifications/negotiate",
+            methods: &["post"],
+            auth_level: AuthLevel::Function,
+        },
+        trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[InputBinding::SignalRConnectionInfo {
+            name: functions::notifications_negotiate::CONNECTION_INFO_BINDING,
+            hub: NOTIFICATIONS_HUB,
+            user_id: "{headers.x-ms-signalr-userid}",
+        }],
+        outputs: &[OutputBinding {
+            name: crate::realtime::push::SIGNALR_OUTPUT,
+            target: MessageTarget::SignalR {
+                hub: NOTIFICATIONS_HUB,
+            },
+        }],
+        code: Code::Http(functions::notifications_negotiate::operations),
     },
     FunctionDef {
         name: "NotificationsApi",
@@ -188,6 +287,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::notifications_api::operations),
     },
@@ -199,6 +299,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::audit_api::operations),
     },
@@ -212,6 +313,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Anonymous,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::payments_api::webhook_operations),
     },
@@ -223,6 +325,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Function,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::payments_api::operations),
     },
@@ -234,6 +337,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Anonymous,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Http(functions::api_definition::operations),
     },
@@ -243,6 +347,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             schedule: "0 0 2 * * *",
         },
         trigger_binding: TIMER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Job(&shared::jobs::DATA_RETENTION_CLEANUP),
     },
@@ -252,6 +357,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             schedule: "0 0 1 * * *",
         },
         trigger_binding: TIMER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Job(&shared::jobs::NOTIFICATION_CLEANUP),
     },
@@ -261,6 +367,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             schedule: "0 0 3 * * 0",
         },
         trigger_binding: TIMER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Job(&shared::jobs::DATABASE_MAINTENANCE),
     },
@@ -270,6 +377,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             schedule: "0 */5 * * * *",
         },
         trigger_binding: TIMER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Job(&shared::jobs::PAYMENT_RECONCILIATION),
     },
@@ -279,6 +387,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             schedule: "0 30 1 * * *",
         },
         trigger_binding: TIMER_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Job(&shared::jobs::PAYMENT_DAILY_RECONCILIATION),
     },
@@ -288,6 +397,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             queue: "gdpr-requests",
         },
         trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::gdpr_data_anonymization::invoke),
     },
@@ -299,7 +409,13 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             lease_prefix: "outbox-relay",
         },
         trigger_binding: DOCUMENTS_BINDING,
-        outputs: &[],
+        inputs: &[],
+        outputs: &[OutputBinding {
+            name: crate::realtime::push::SIGNALR_OUTPUT,
+            target: MessageTarget::SignalR {
+                hub: NOTIFICATIONS_HUB,
+            },
+        }],
         code: Code::Invoke(functions::outbox_relay::invoke),
     },
     FunctionDef {
@@ -309,6 +425,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             subscription: "notifications",
         },
         trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::notification_dispatch::invoke),
     },
@@ -319,6 +436,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             subscription: "orders",
         },
         trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::payment_order_flow::invoke),
     },
@@ -329,6 +447,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             subscription: "notifications",
         },
         trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::payment_notification_dispatch::invoke),
     },
@@ -339,6 +458,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             subscription: "payments",
         },
         trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::cancelled_order_refund::invoke),
     },
@@ -353,6 +473,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             auth_level: AuthLevel::Anonymous,
         },
         trigger_binding: HTTP_TRIGGER_BINDING,
+        inputs: &[],
         outputs: &[OutputBinding {
             name: functions::example_greetings_api::GREETINGS_OUTPUT,
             target: MessageTarget::Queue("example-greetings"),
@@ -366,6 +487,7 @@ pub const FUNCTIONS: &[FunctionDef] = &[
             queue: "example-greetings",
         },
         trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::example_greeter::invoke),
     },
@@ -438,19 +560,8 @@ impl FunctionDef {
         if matches!(self.trigger, Trigger::Http { .. }) {
             bindings.push(json!({"type": "http", "direction": "out", "name": HTTP_OUTPUT_BINDING}));
         }
-        bindings.extend(self.outputs.iter().map(|output| {
-            let mut binding = json!({
-                "type": "serviceBus",
-                "direction": "out",
-                "name": output.name,
-                "connection": SERVICE_BUS_CONNECTION,
-            });
-            match output.target {
-                MessageTarget::Queue(queue) => binding["queueName"] = json!(queue),
-                MessageTarget::Topic(topic) => binding["topicName"] = json!(topic),
-            }
-            binding
-        }));
+        bindings.extend(self.inputs.iter().map(|input| input.function_json()));
+        bindings.extend(self.outputs.iter().map(|output| output.function_json()));
         let mut function = json!({ "bindings": bindings });
         if matches!(self.trigger, Trigger::ChangeFeed { .. }) {
             function["retry"] = json!({
@@ -514,6 +625,7 @@ pub fn subscription_path(topic: &str, subscription: &str) -> String {
 pub fn entities_for(target: MessageTarget) -> Vec<String> {
     match target {
         MessageTarget::Queue(queue) => vec![queue.to_owned()],
+        MessageTarget::SignalR { .. } => Vec::new(),
         MessageTarget::Topic(topic) => FUNCTIONS
             .iter()
             .filter_map(|def| match def.trigger {
@@ -537,7 +649,8 @@ pub fn known_targets() -> Vec<MessageTarget> {
     });
     let produced = FUNCTIONS
         .iter()
-        .flat_map(|def| def.outputs.iter().map(|output| output.target));
+        .flat_map(|def| def.outputs.iter().map(|output| output.target))
+        .filter(|target| target.is_service_bus());
     let relayed = shared::outbox::DESTINATIONS
         .iter()
         .filter_map(|name| target_of_destination(name));
@@ -797,9 +910,13 @@ mod tests {
 
     #[test]
     fn every_http_function_of_the_app_is_forwarded() {
-        // Their messages leave through the outbox, so none has an output binding.
+        // Their messages leave through the outbox, so none has an output binding; only the
+        // SignalR negotiate, whose input binding the host resolves, arrives as an envelope.
         for def in FUNCTIONS {
-            if matches!(def.trigger, Trigger::Http { .. }) && !def.name.starts_with("Example") {
+            if matches!(def.trigger, Trigger::Http { .. })
+                && !def.name.starts_with("Example")
+                && def.inputs.is_empty()
+            {
                 assert!(def.is_forwarded_http(), "{}", def.name);
             }
         }

@@ -9,7 +9,7 @@ use common::{fixture, fixture_request};
 use serde_json::{json, Value};
 use shared::protocol::{
     output_messages, HttpRequestData, HttpResponseData, InvocationResponse, ServiceBusMessage,
-    TimerInfo,
+    SignalRConnectionInfo, TimerInfo,
 };
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -211,4 +211,31 @@ fn a_change_feed_batch_decodes_to_its_documents_and_the_outbox_record_in_it() {
         layers(request.binding("documents").unwrap())
     );
     assert_eq!(layers(&local), Value::Array(documents));
+}
+
+#[test]
+fn signalr_connection_info_is_read_in_the_string_and_the_object_form() {
+    let from_string = SignalRConnectionInfo::from_request(
+        &fixture_request("signalr_negotiate_request.json"),
+        "connectionInfo",
+    )
+    .unwrap();
+    let from_object = SignalRConnectionInfo::from_request(
+        &fixture_request("signalr_negotiate_request_object.json"),
+        "connectionInfo",
+    )
+    .unwrap();
+    assert_eq!(from_string, from_object);
+    assert_eq!(
+        from_string.url,
+        "https://sigr-platform.service.signalr.net/client/?hub=notifications"
+    );
+    assert!(from_string.access_token.starts_with("eyJ"));
+    let request = fixture_request("signalr_negotiate_request.json");
+    let data = HttpRequestData::from_request(&request, "req").unwrap();
+    assert_eq!(
+        data.headers["x-ms-signalr-userid"],
+        vec!["contoso:customer:c-1001".to_owned()]
+    );
+    assert!(SignalRConnectionInfo::from_request(&request, "missing").is_err());
 }

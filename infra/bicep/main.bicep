@@ -10,6 +10,7 @@
 //   serviceBus     gdpr-requests, order-events/{notifications,payments},
 //                  payment-events/{orders,notifications}, notifications-outbound,
 //                  security-alerts
+//   signalR        SignalR Service (Serverless, local auth off, private endpoint) for live pushes
 //   keyVault       RBAC-mode vault: the GDPR pseudonymisation key, the PayPal credentials, the
 //                  function key for APIM
 //   access         the app identity's least-privilege role assignments
@@ -51,6 +52,10 @@ param baseName string = 'custplat'
 param tags object = {}
 
 // ---- Functions Premium ----------------------------------------------------------------------
+
+@description('SignalR Service units (Standard_S1; 1 unit holds 1,000 concurrent client connections).')
+@minValue(1)
+param signalRCapacity int = 1
 
 @description('Elastic Premium size.')
 @allowed([
@@ -331,6 +336,7 @@ var names = {
   serviceBus: 'sb-${namePrefix}-${suffix}'
   keyVault: 'kv-${compactBase}-${vaultEnvironment}-${vaultSuffix}'
   apim: 'apim-${namePrefix}-${suffix}'
+  signalR: 'sigr-${namePrefix}-${suffix}'
   contentShare: 'func-${namePrefix}-content'
 }
 var cosmosDatabaseName = 'platform'
@@ -459,6 +465,19 @@ module serviceBus 'modules/serviceBus.bicep' = {
   }
 }
 
+module signalR 'modules/signalR.bicep' = {
+  name: 'signalR'
+  params: {
+    location: location
+    name: names.signalR
+    tags: tags
+    capacity: signalRCapacity
+    allowedOrigins: externalClientOrigins
+    privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
+    dnsZoneIds: network.outputs.dnsZoneIds
+  }
+}
+
 module keyVault 'modules/keyVault.bicep' = {
   name: 'keyVault'
   params: {
@@ -499,6 +518,7 @@ module access 'modules/access.bicep' = {
     paypalClientSecretSecretName: keyVault.outputs.paypalClientSecretSecretName
     paypalWebhookIdsSecretName: keyVault.outputs.paypalWebhookIdsSecretName
     appInsightsName: monitoring.outputs.appInsightsName
+    signalRName: signalR.outputs.name
   }
 }
 
@@ -537,6 +557,7 @@ module functionApp 'modules/functionApp.bicep' = {
     hostStorageName: hostStorage.outputs.name
     contentShareName: hostStorage.outputs.contentShareName
     serviceBusNamespaceHost: serviceBus.outputs.fullyQualifiedNamespace
+    signalRServiceUri: signalR.outputs.serviceUri
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
     archiveBlobEndpoint: archiveStorage.outputs.blobEndpoint

@@ -65,6 +65,8 @@ PLATFORM_PREFIXES = ("WEBSITE_",)
 # FUNCTIONS_CUSTOMHANDLER_PORT, which the host sets.
 NOT_READ_BY_CONFIG = {
     "FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "ServiceBusConnection__fullyQualifiedNamespace", "RUST_LOG",
+    # The SignalR bindings' connection (the host's); `handler local` serves its own service.
+    "AzureSignalRConnectionString__serviceUri",
 }
 SET_BY_HOST = {"FUNCTIONS_CUSTOMHANDLER_PORT"}
 
@@ -75,7 +77,7 @@ SET_BY_HOST = {"FUNCTIONS_CUSTOMHANDLER_PORT"}
 # relay over its own feed (LOCAL_RELAY) and no host reads it.
 IDENTITY_PROPERTIES = {
     "accountName", "blobServiceUri", "queueServiceUri", "tableServiceUri",
-    "fullyQualifiedNamespace", "accountEndpoint", "credential", "clientId",
+    "fullyQualifiedNamespace", "accountEndpoint", "credential", "clientId", "serviceUri",
 }
 
 # Literal values Azure must have, whatever the local file says.
@@ -88,6 +90,7 @@ REQUIRED_VALUES = {
     "AzureWebJobsStorage__credential": "managedidentity",
     "ServiceBusConnection__credential": "managedidentity",
     "CosmosConnection__credential": "managedidentity",
+    "AzureSignalRConnectionString__credential": "managedidentity",
     "WEBSITE_RUN_FROM_PACKAGE": "1",
 }
 
@@ -458,17 +461,20 @@ CLOUDS = {
                    "zones": {"blob": "privatelink.blob.core.windows.net", "queue": "privatelink.queue.core.windows.net",
                              "table": "privatelink.table.core.windows.net", "file": "privatelink.file.core.windows.net",
                              "cosmos": "privatelink.documents.azure.com", "serviceBus": "privatelink.servicebus.windows.net",
-                             "keyVault": "privatelink.vaultcore.azure.net", "sites": "privatelink.azurewebsites.net"}},
+                             "keyVault": "privatelink.vaultcore.azure.net", "sites": "privatelink.azurewebsites.net",
+                             "signalr": "privatelink.service.signalr.net"}},
     "AzureUSGovernment": {"suffixes": {"storage": "core.usgovcloudapi.net", "keyvaultDns": ".vault.usgovcloudapi.net"},
                           "zones": {"blob": "privatelink.blob.core.usgovcloudapi.net", "queue": "privatelink.queue.core.usgovcloudapi.net",
                                     "table": "privatelink.table.core.usgovcloudapi.net", "file": "privatelink.file.core.usgovcloudapi.net",
                                     "cosmos": "privatelink.documents.azure.us", "serviceBus": "privatelink.servicebus.usgovcloudapi.net",
-                                    "keyVault": "privatelink.vaultcore.usgovcloudapi.net", "sites": "privatelink.azurewebsites.us"}},
+                                    "keyVault": "privatelink.vaultcore.usgovcloudapi.net", "sites": "privatelink.azurewebsites.us",
+                                    "signalr": "privatelink.signalr.azure.us"}},
     "AzureChinaCloud": {"suffixes": {"storage": "core.chinacloudapi.cn", "keyvaultDns": ".vault.azure.cn"},
                         "zones": {"blob": "privatelink.blob.core.chinacloudapi.cn", "queue": "privatelink.queue.core.chinacloudapi.cn",
                                   "table": "privatelink.table.core.chinacloudapi.cn", "file": "privatelink.file.core.chinacloudapi.cn",
                                   "cosmos": "privatelink.documents.azure.cn", "serviceBus": "privatelink.servicebus.chinacloudapi.cn",
-                                  "keyVault": "privatelink.vaultcore.azure.cn", "sites": "privatelink.chinacloudsites.cn"}},
+                                  "keyVault": "privatelink.vaultcore.azure.cn", "sites": "privatelink.chinacloudsites.cn",
+                                  "signalr": "privatelink.signalr.azure.cn"}},
 }
 
 
@@ -889,6 +895,30 @@ def policy_path(f: BicepFile, value: str | None) -> str | None:
         var = re.search(r"^var\s+" + re.escape(value) + r"\s*=\s*(.*)$", f.nc, re.M)
         m = re.search(r"loadTextContent\('(?:\.\./)*([^']+)'\)", var.group(1)) if var else None
     return m.group(1) if m else None
+
+
+SIGNALR_USER_HEADER = "x-ms-signalr-userid"
+
+
+def signalr_user_header_problems(policy: "ET.Element | None", name: str) -> list[str]:
+    """The SignalR user id header (what NotificationsNegotiate's binding reads) is set in
+    <inbound> from the validated token only: overridden after validate-jwt, from the jwt
+    variable, never before validation."""
+    node = policy.find("inbound") if policy is not None else None
+    if node is None:
+        return [f"{name}: no <inbound>"]
+    children = list(node)
+    jwt_at = next((i for i, el in enumerate(children) if el.tag == "validate-jwt"), None)
+    sets = [(i, el) for i, el in enumerate(children)
+            if el.tag == "set-header" and el.get("name", "").lower() == SIGNALR_USER_HEADER]
+    if jwt_at is None or not sets:
+        return [f"{name}: does not set {SIGNALR_USER_HEADER} after validate-jwt"]
+    problems = []
+    for i, el in sets:
+        value = "".join(v.text or "" for v in el.iter("value"))
+        if i < jwt_at or el.get("exists-action") != "override" or 'context.Variables["jwt"]' not in value:
+            problems.append(f"{name}: {SIGNALR_USER_HEADER} must be overridden after validate-jwt from the validated token (the jwt variable)")
+    return problems
 
 
 def jwt_exemption_problems(apim: BicepFile, policies: dict[str, ET.Element]) -> tuple[list[str], list[str]]:
@@ -1979,9 +2009,11 @@ def main() -> None:
             problems.append("problem-response does not answer application/problem+json")
         strip = xml_docs.get(policies_dir / "fragments" / "strip-identity-headers.xml")
         removed = {el.get("name", "").lower() for el in strip.iter("set-header") if el.get("exists-action") == "delete"} if strip is not None else set()
-        for header in ("x-ms-client-principal", "x-ms-client-principal-id", "x-tenant-id", "x-functions-key"):
+        for header in ("x-ms-client-principal", "x-ms-client-principal-id", "x-tenant-id", "x-functions-key", SIGNALR_USER_HEADER):
             if header not in removed:
                 problems.append(f"strip-identity-headers does not delete {header}")
+        for api in ("external", "internal"):
+            problems.extend(signalr_user_header_problems(xml_docs.get(policies_dir / api / "api.xml"), f"{api}/api.xml"))
         expect(not problems, "; ".join(problems))
         return None
 

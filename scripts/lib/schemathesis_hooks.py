@@ -13,8 +13,15 @@ order's status (the run's own order, $SCHEMATHESIS_ORDER, starts pending; then a
 answers show it), and give positive status changes of a known order a legal next status;
 If-Match stays as schemathesis chose it (the document's links carry the ETag of an answer into
 it), and the server still checks it.
+
+NotificationsNegotiate (POST /notifications/negotiate) takes the caller's own SignalR user id in
+x-ms-signalr-userid (API Management sets it from the token): positive cases get the id of the
+token they are sent with. Without the header the host's signalRConnectionInfo binding fails
+before the app runs (500), which API Management never lets happen; that 500 is not counted.
 """
 
+import base64
+import json
 import os
 import random
 import threading
@@ -41,10 +48,64 @@ def filter_failure(context, failure, case, response):
     and its history, so reads under /orders/{id} answer after it too. Any ST301 elsewhere still
     fails.
     """
+    if _negotiate_without_user_id(case, response) or _negotiate_given_its_user_id(case, failure, response):
+        return False
     if getattr(failure, "code", None) != "ST301" or case.method.upper() != "GET":
         return True
     path = case.operation.path
     return "/customers/{id}" not in path and "/orders/{id}" not in path
+
+
+SIGNALR_USER_HEADER = "x-ms-signalr-userid"
+
+
+def _negotiate_without_user_id(case, response):
+    """A 500 of the negotiate for a request without the user id header: the binding's failure."""
+    if case.operation.definition.raw.get("operationId") != "negotiateNotifications":
+        return False
+    headers = {k.lower(): v for k, v in (response.request.headers or {}).items()} if response is not None else {}
+    return response is not None and response.status_code == 500 and not headers.get(SIGNALR_USER_HEADER)
+
+
+def _user_id_of(authorization):
+    """The SignalR user id API Management derives from a bearer token (see README)."""
+    try:
+        payload = authorization.split(" ", 1)[1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, AttributeError):
+        return None
+    tenant = claims.get("tenant_id")
+    if claims.get("extension_customerId"):
+        return f"{tenant}:customer:{claims['extension_customerId']}"
+    return f"{tenant}:employee:{claims.get('oid') or claims.get('sub')}"
+
+
+def _give_negotiate_its_user_id(case):
+    """The run's token ($SCHEMATHESIS_BEARER) gives positive negotiate cases their user id."""
+    if case.operation.definition.raw.get("operationId") != "negotiateNotifications":
+        return
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive:
+        return
+    user_id = _user_id_of("Bearer " + os.environ.get("SCHEMATHESIS_BEARER", ""))
+    if user_id:
+        headers = case.headers if isinstance(case.headers, dict) else {}
+        for key in [k for k in headers if k.lower() == SIGNALR_USER_HEADER]:
+            del headers[key]
+        headers[SIGNALR_USER_HEADER] = user_id
+        case.headers = headers
+
+
+def _negotiate_given_its_user_id(case, failure, response):
+    """ST201 (a negative case accepted) on a negotiate the hook gave the token's own user id: the
+    case schemathesis generated as negative for this header is no longer negative once the hook
+    replaced the header, so its 200 is right."""
+    if getattr(failure, "code", None) != "ST201" or response is None:
+        return False
+    if case.operation.definition.raw.get("operationId") != "negotiateNotifications":
+        return False
+    sent = {k.lower(): v for k, v in (response.request.headers or {}).items()}.get(SIGNALR_USER_HEADER)
+    return sent is not None and sent == _user_id_of("Bearer " + os.environ.get("SCHEMATHESIS_BEARER", ""))
 
 
 @schemathesis.hook
@@ -57,6 +118,7 @@ def map_case(context, case):
     was generated (a refusal is what they expect).
     """
     _give_a_real_phone(case)
+    _give_negotiate_its_user_id(case)
     return case
 
 
@@ -109,14 +171,16 @@ def after_call(context, case, response):
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    """Gives a positive status change of an order this run has seen a legal next status, and
-    positive cases of the stateful phase (which `map_case` does not see) a real phone number.
+    """Gives a positive status change of an order this run has seen a legal next status,
+    positive cases of the stateful phase (which `map_case` does not see) a real phone number, and
+    positive negotiate cases the user id of their token.
 
     Mostly the next step forward (so an order goes through its lifecycle), a cancellation one
     time in four. Negative cases, orders never seen and orders in a final status keep what was
     generated.
     """
     _give_a_real_phone(case)
+    _give_negotiate_its_user_id(case)
     if case.operation.definition.raw.get("operationId") != "changeOrderStatus":
         return
     meta = case.meta

@@ -408,3 +408,34 @@ class NatGatewayRules(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SignalRUserHeaderRules(unittest.TestCase):
+    """The SignalR user id header reaches the negotiate function only as API Management sets it
+    from the validated token (the repository's own policies, changed in each test)."""
+
+    REPO = Path(__file__).resolve().parent.parent.parent
+
+    def policy(self, api: str) -> ET.Element:
+        return ET.parse(self.REPO / "apim-policies" / api / "api.xml").getroot()
+
+    def test_the_repository_policies_set_it_after_validate_jwt_from_the_token(self):
+        for api in ("external", "internal"):
+            self.assertEqual(infra_checks.signalr_user_header_problems(self.policy(api), api), [])
+
+    def test_a_policy_that_does_not_set_it_or_sets_it_from_the_request_is_reported(self):
+        for api in ("external", "internal"):
+            policy = self.policy(api)
+            inbound = policy.find("inbound")
+            header = next(el for el in inbound if el.get("name") == infra_checks.SIGNALR_USER_HEADER)
+            inbound.remove(header)
+            self.assertTrue(infra_checks.signalr_user_header_problems(policy, api))
+            from_request = copy.deepcopy(header)
+            from_request.find("value").text = '@(context.Request.Headers.GetValueOrDefault("x-ms-signalr-userid", ""))'
+            inbound.append(from_request)
+            self.assertTrue(infra_checks.signalr_user_header_problems(policy, api))
+            before = copy.deepcopy(header)
+            policy = self.policy(api)
+            inbound = policy.find("inbound")
+            inbound.insert(0, before)
+            self.assertTrue(infra_checks.signalr_user_header_problems(policy, api))

@@ -21,7 +21,7 @@ use shared::domain::product::Product;
 use shared::domain::tenant::TenantId;
 use shared::outbox::{
     FeedDocument, OutboxMessage, OutboxStore, DEFAULT_TTL, GDPR_REQUESTS_QUEUE,
-    NOTIFICATIONS_OUTBOUND_QUEUE, ORDER_EVENTS_TOPIC,
+    NOTIFICATIONS_OUTBOUND_QUEUE, ORDER_EVENTS_TOPIC, REALTIME_PUSH_DESTINATION,
 };
 use shared::store::cosmos::CosmosOptions;
 use shared::store::sqlite::Db;
@@ -425,6 +425,73 @@ async fn the_feed_reads_every_unacknowledged_record_in_order_across_tenants(stor
     );
 }
 
+async fn a_notification_and_its_push_are_written_together(store: Arc<dyn Store>) {
+    use shared::domain::notification::{Notification, Recipient};
+    let t = tenant();
+    seed(store.as_ref()).await;
+    let notification = Notification {
+        id: "n-1".into(),
+        tenant_id: "t1".into(),
+        recipient: Recipient::Customer("c-1".into()),
+        category: "message".into(),
+        title: "Your parcel".into(),
+        message: "It left our warehouse today.".into(),
+        order_id: None,
+        read_at: None,
+        created_at: shared::domain::now(),
+    };
+    let push = OutboxMessage::realtime_push(
+        "n-1:realtime",
+        &json!({"target": "notification", "arguments": [{"id": "n-1"}], "userId": "t1:customer:c-1"}),
+        "t1",
+        notification.created_at,
+    );
+    store
+        .create_notification_with_messages(
+            &t,
+            notification,
+            audit("notification.send", "n-1"),
+            vec![push],
+        )
+        .await
+        .unwrap();
+    let pushes: Vec<OutboxMessage> = messages(&store.pending_outbox(&t).await.unwrap())
+        .into_iter()
+        .filter(|message| message.destination == REALTIME_PUSH_DESTINATION)
+        .collect();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].message_id, "n-1:realtime");
+    let item: Value = serde_json::from_str(&pushes[0].body).unwrap();
+    assert_eq!(item["userId"], "t1:customer:c-1");
+
+    // A notification that cannot be stored (the id is taken) writes no push either.
+    let again = Notification {
+        id: "n-1".into(),
+        tenant_id: "t1".into(),
+        recipient: Recipient::Customer("c-1".into()),
+        category: "message".into(),
+        title: "Again".into(),
+        message: "Again".into(),
+        order_id: None,
+        read_at: None,
+        created_at: shared::domain::now(),
+    };
+    let second = OutboxMessage::realtime_push("n-1:again", &json!({}), "t1", again.created_at);
+    assert!(store
+        .create_notification_with_messages(
+            &t,
+            again,
+            audit("notification.send", "n-1"),
+            vec![second]
+        )
+        .await
+        .is_err());
+    let after = messages(&store.pending_outbox(&t).await.unwrap());
+    assert!(after
+        .iter()
+        .all(|message| message.message_id != "n-1:again"));
+}
+
 macro_rules! adapter {
     ($adapter:ident: $($behaviour:ident),* $(,)?) => {
         mod $adapter {
@@ -449,6 +516,7 @@ macro_rules! every_behaviour {
             acknowledged_records_are_gone_and_the_lag_is_the_oldest_left,
             stalled_erasure_requests_are_announced_again_once_per_threshold,
             the_feed_reads_every_unacknowledged_record_in_order_across_tenants,
+            a_notification_and_its_push_are_written_together,
         );
     };
 }

@@ -2361,7 +2361,7 @@ async fn a_marketing_message_is_stored_with_its_outbound_message(subject: Subjec
     let message = OutboxMessage::marketing(&notification, "c-1", Purpose::MarketingEmail, "email");
     let entry = audit(&t, "notification.marketing.marketing-email", "n-m").about_customer("c-1");
     store
-        .send_marketing(&t, notification, message, entry)
+        .create_notification_with_messages(&t, notification, entry, vec![message])
         .await
         .unwrap();
     let listed = store

@@ -17,6 +17,7 @@ pub mod gdpr_data_anonymization;
 pub mod health;
 pub mod notification_dispatch;
 pub mod notifications_api;
+pub mod notifications_negotiate;
 pub mod orders_api;
 pub mod outbox_relay;
 pub mod payment_notification_dispatch;

@@ -87,7 +87,7 @@ pub(crate) async fn dispatch(
     let outcome = state
         .ports
         .dispatch
-        .dispatch_event(&tenant, consumer, &event, fanout)
+        .dispatch_event(&tenant, consumer, &event, fanout_and_pushes)
         .await
         .map_err(|error| {
             FunctionError::Failed(format!(
@@ -96,6 +96,13 @@ pub(crate) async fn dispatch(
             ))
         })?;
     Ok(reply(&event, outcome))
+}
+
+/// [`fanout`] plus a live push of each notification (`crate::realtime::push`).
+fn fanout_and_pushes(customer: &Customer, event: &CustomerEvent) -> Fanout {
+    let mut planned = fanout(customer, event);
+    crate::realtime::push::add_pushes(&mut planned);
+    planned
 }
 
 fn checked_ids(event: &CustomerEvent) -> Result<TenantId, FunctionError> {

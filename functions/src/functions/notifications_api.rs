@@ -4,9 +4,10 @@
 //! - `GET /notifications` (paged, unread first): a client's own; an employee's are those sent
 //!   to any of their roles.
 //! - `PUT /notifications/{id}/read`: mark one of your own read.
-//! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer; with a
-//!   `purpose` (`marketing-email`, `marketing-sms`) a marketing message, also by email or SMS,
-//!   only with the customer's consent ([`marketing`]).
+//! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer (also
+//!   pushed live to their connections: `crate::realtime`); with a `purpose` (`marketing-email`,
+//!   `marketing-sms`) a marketing message, also by email or SMS, only with the customer's
+//!   consent ([`marketing`]).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -162,10 +163,17 @@ async fn send(
     let audit = caller
         .audit("notification.send", "notification", &notification.id)
         .about_customer(&input.customer_id);
+    // Pushed live to the customer through the outbox, committed with the notification.
+    let push = crate::realtime::push::push_message(&notification);
     let notification = state
         .ports
         .notifications
-        .create_notification(caller.tenant(), notification, audit)
+        .create_notification_with_messages(
+            caller.tenant(),
+            notification,
+            audit,
+            push.into_iter().collect(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(notification)).into_response())
 }

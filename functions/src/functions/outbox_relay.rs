@@ -16,6 +16,11 @@
 //! the record: logged at error with its ids, counted, left in the outbox (so the lag shows it
 //! until it expires), and the batch moves on, so one bad record does not stop every other.
 //!
+//! Live pushes (records for [`shared::outbox::REALTIME_PUSH_DESTINATION`]) are not published:
+//! they become the items of the `signalR` output binding (`signalRMessages`), which the host
+//! sends to Azure SignalR Service after the reply (locally: the runtime's SignalR service).
+//! They are acknowledged only with a successful reply; a failed batch is retried with them.
+//!
 //! Every invocation logs the batch's lag (`outbox_lag_seconds`: the age of its oldest record),
 //! which the Azure Monitor alert on the relay reads.
 
@@ -25,6 +30,7 @@ use shared::outbox::{FeedDocument, PublishError, RecordKey};
 use shared::protocol::{change_feed, InvocationRequest, InvocationResponse};
 
 use crate::invoke::{FunctionError, InvokeFuture, DOCUMENTS_BINDING};
+use crate::realtime::push::{is_push, SIGNALR_OUTPUT};
 use crate::startup::AppState;
 
 pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
@@ -35,6 +41,7 @@ pub fn invoke(state: AppState, request: InvocationRequest) -> InvokeFuture {
 #[derive(Debug, Default)]
 struct BatchReport {
     relayed: usize,
+    pushed: usize,
     parked: usize,
     skipped: usize,
     oldest: Option<DateTime<Utc>>,
@@ -47,7 +54,12 @@ async fn run(
     let documents = change_feed::documents(&request, DOCUMENTS_BINDING)?;
     let mut report = BatchReport::default();
     let mut sent: Vec<RecordKey> = Vec::new();
-    let outcome = relay_all(&state, documents, &mut report, &mut sent).await;
+    let mut pushes = Pushes::default();
+    let outcome = relay_all(&state, documents, &mut report, &mut sent, &mut pushes).await;
+    // Pushes leave with the reply: acknowledged only when the reply is a success.
+    if outcome.is_ok() {
+        sent.append(&mut pushes.keys);
+    }
     // What was sent is acknowledged even when a later record failed, so a retry resends less.
     state
         .ports
@@ -72,17 +84,29 @@ async fn run(
         "outbox batch relayed"
     );
     let line = format!(
-        "outbox: {} relayed, {} parked, {} other documents skipped; lag {lag_seconds:.3} s",
-        report.relayed, report.parked, report.skipped
+        "outbox: {} relayed, {} pushed, {} parked, {} other documents skipped; lag {lag_seconds:.3} s",
+        report.relayed, report.pushed, report.parked, report.skipped
     );
-    Ok(InvocationResponse::empty()
-        .log(line)
-        .with_return_value(json!({
-            "relayed": report.relayed,
-            "parked": report.parked,
-            "skipped": report.skipped,
-            "lagSeconds": lag_seconds,
-        })))
+    let mut reply = InvocationResponse::empty();
+    if !pushes.items.is_empty() {
+        reply
+            .outputs
+            .insert(SIGNALR_OUTPUT.to_owned(), Value::Array(pushes.items));
+    }
+    Ok(reply.log(line).with_return_value(json!({
+        "relayed": report.relayed,
+        "pushed": report.pushed,
+        "parked": report.parked,
+        "skipped": report.skipped,
+        "lagSeconds": lag_seconds,
+    })))
+}
+
+/// The batch's live pushes: the `signalR` output items and their records.
+#[derive(Default)]
+struct Pushes {
+    items: Vec<Value>,
+    keys: Vec<RecordKey>,
 }
 
 /// Publishes every outbox record of the batch in order; stops at the first transient failure.
@@ -91,6 +115,7 @@ async fn relay_all(
     documents: Vec<Value>,
     report: &mut BatchReport,
     sent: &mut Vec<RecordKey>,
+    pushes: &mut Pushes,
 ) -> Result<(), FunctionError> {
     for document in documents {
         let Some(record) = outbox_record(document) else {
@@ -110,6 +135,20 @@ async fn relay_all(
                 .oldest
                 .map_or(message.created_at, |oldest| oldest.min(message.created_at)),
         );
+        if is_push(&message) {
+            match serde_json::from_str::<Value>(&message.body) {
+                Ok(item) => {
+                    report.pushed += 1;
+                    pushes.items.push(item);
+                    pushes.keys.push(record.key());
+                }
+                Err(error) => {
+                    report.parked += 1;
+                    tracing::error!(record_id = %record.id, error = %error, "outbox push parked: its body is not JSON");
+                }
+            }
+            continue;
+        }
         match state.publisher.publish(&message).await {
             Ok(()) => {
                 report.relayed += 1;

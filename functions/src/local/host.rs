@@ -3,7 +3,8 @@
 //! It calls the handler's routes with the host's encodings (envelopes built by
 //! `shared::protocol`), in process through the same axum router that serves Azure's calls,
 //! with an invocation id and a `traceparent` on every call. Output-binding messages in a reply
-//! are sent to the local queue, so the functions bound to that queue or topic run next.
+//! are sent to the local queue, so the functions bound to that queue or topic run next;
+//! `signalR` outputs go to the local SignalR service.
 //!
 //! Every invocation is logged at `info` as `func start` logs it, ids only (never a body):
 //! `Executing 'Functions.OrdersApi' (Reason='...', Id=<invocation id>)` when it starts and
@@ -26,6 +27,7 @@ use shared::telemetry::TraceParent;
 use tower::ServiceExt;
 
 use super::queue::{LocalQueue, LockedMessage, NewMessage};
+use super::signalr::LocalSignalR;
 use crate::invocation_span::INVOCATION_ID_HEADER;
 use crate::registry::FunctionDef;
 
@@ -132,11 +134,27 @@ impl Logged {
 pub struct LocalHost {
     handler: Router,
     queue: LocalQueue,
+    signalr: Option<LocalSignalR>,
 }
 
 impl LocalHost {
     pub fn new(handler: Router, queue: LocalQueue) -> Self {
-        Self { handler, queue }
+        Self {
+            handler,
+            queue,
+            signalr: None,
+        }
+    }
+
+    /// Sends `signalR` outputs to `signalr` (without it they are dropped, logged).
+    pub fn with_signalr(mut self, signalr: LocalSignalR) -> Self {
+        self.signalr = Some(signalr);
+        self
+    }
+
+    /// The local SignalR service, if this host has one.
+    pub fn signalr(&self) -> Option<&LocalSignalR> {
+        self.signalr.as_ref()
     }
 
     pub fn queue(&self) -> &LocalQueue {
@@ -275,6 +293,10 @@ impl LocalHost {
             let Some(value) = reply.outputs.get(output.name) else {
                 continue;
             };
+            if !output.target.is_service_bus() {
+                self.send_to_signalr(def, value);
+                continue;
+            }
             for body in output_messages(value) {
                 let message = NewMessage {
                     body,
@@ -291,6 +313,23 @@ impl LocalHost {
             }
         }
         Ok(())
+    }
+}
+
+impl LocalHost {
+    /// Delivers a `signalR` output; a push that cannot be delivered is logged, never an error
+    /// (the host sends outputs after the invocation succeeded).
+    fn send_to_signalr(&self, def: &'static FunctionDef, value: &Value) {
+        match &self.signalr {
+            Some(signalr) => {
+                let reached = signalr.apply_output(def.name, value);
+                tracing::debug!(function = def.name, reached, "signalR output delivered");
+            }
+            None => tracing::warn!(
+                function = def.name,
+                "signalR output dropped: no local SignalR service"
+            ),
+        }
     }
 }
 
@@ -403,6 +442,7 @@ mod tests {
         name: "WithOutputs",
         trigger: registry::Trigger::Queue { queue: "in" },
         trigger_binding: "message",
+        inputs: &[],
         outputs: &[
             registry::OutputBinding {
                 name: "gdprRequests",

@@ -4,11 +4,13 @@
 //! timers on their schedules, Service Bus functions fed by an embedded durable queue in the
 //! same SQLite database, output-binding messages routed to the functions bound to them, and
 //! the host's admin API (`POST /admin/functions/{name}`) plus queue and dead-letter admin
-//! routes. Every invocation goes through the custom-handler protocol to the same routes Azure
+//! routes, and a SignalR-compatible service for live pushes ([`signalr`]). Every invocation goes
+//! through the custom-handler protocol to the same routes Azure
 //! calls ([`host::LocalHost`]). The queue and the timers keep their state in the local
 //! runtime's own tables ([`storage`]); GDPR erasures delete queued messages about their customer
 //! through it (the scrubber [`LocalRuntime::new`] installs).
 
+mod bindings;
 pub mod change_feed;
 mod dev_token_hint;
 pub mod host;
@@ -17,6 +19,7 @@ mod publisher;
 pub mod queue;
 pub mod sandbox;
 mod server;
+pub mod signalr;
 pub mod storage;
 pub mod timers;
 mod workers;
@@ -126,7 +129,9 @@ impl LocalRuntime {
             },
         );
         state.parts_mut().publisher = std::sync::Arc::new(queue.clone());
-        let host = LocalHost::new(handler_router(state.clone()), queue);
+        let signalr =
+            signalr::LocalSignalR::new(format!("http://127.0.0.1:{}", state.settings.local.port));
+        let host = LocalHost::new(handler_router(state.clone()), queue).with_signalr(signalr);
         let timer_status = TimerStatusStore::new(state.db.clone());
         Self {
             state,
@@ -201,6 +206,9 @@ impl LocalRuntime {
     ) -> Result<(), LocalError> {
         let mut background = self.start_background()?;
         if let Ok(address) = listener.local_addr() {
+            if let Some(signalr) = self.host.signalr() {
+                signalr.set_base_url(format!("http://{address}"));
+            }
             tracing::info!(%address, "local runtime listening; functions at http://{address}/api/...");
         }
         let served = axum::serve(listener, server::router(self.clone()))

@@ -2,6 +2,7 @@
 //!
 //! - `/api/...`: matched to an HTTP function by its route; forwarded as is, or wrapped in the
 //!   `req` envelope for functions with output bindings, exactly as the host decides.
+//!   Input bindings (`signalRConnectionInfo`) are resolved first, as the host does.
 //!   A 401 for a dev token signed with another `DATA_DIR`'s key says so (`dev_token_hint`).
 //! - `GET /admin/functions`, `POST /admin/functions/{name}` (`{"input": "..."}`): the host's
 //!   admin API for listing and running non-HTTP functions (a timer ignores `input`, as with
@@ -10,6 +11,8 @@
 //!   `GET /admin/messages?entity=...`, `GET /admin/deadletters[?entity=...]`,
 //!   `POST /admin/deadletters/{sequence}/replay`: the embedded queue (an entity the app does
 //!   not have is a 404, not an empty list).
+//! - `/signalr/client/...`: the local SignalR service, and `/live`, the live view
+//!   ([`super::signalr`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -30,6 +33,13 @@ use crate::problem::Problem;
 use crate::registry::{self, RouteMatch, FUNCTIONS};
 
 pub fn router(runtime: LocalRuntime) -> Router {
+    let signalr = runtime
+        .host
+        .signalr()
+        .map(|service| {
+            super::signalr::routes(service.clone()).merge(super::signalr::live_view_routes())
+        })
+        .unwrap_or_default();
     Router::new()
         .route("/admin/functions", get(list_functions))
         .route("/admin/functions/{name}", post(invoke_function))
@@ -42,6 +52,7 @@ pub fn router(runtime: LocalRuntime) -> Router {
         )
         .fallback(dispatch_http)
         .with_state(runtime)
+        .merge(signalr)
 }
 
 async fn list_functions() -> Json<Value> {
@@ -247,7 +258,15 @@ async fn invoke_enveloped(runtime: &LocalRuntime, found: RouteMatch, request: Re
     let base_url = format!("http://127.0.0.1:{}", runtime.state.settings.local.port);
     let mut data = HttpRequestData::from_http_parts(&parts, &base_url, &bytes);
     data.params = found.params;
-    let envelope = data.to_host_request(found.function.trigger_binding, found.function.name);
+    let mut envelope = data.to_host_request(found.function.trigger_binding, found.function.name);
+    if let Err(error) =
+        super::bindings::resolve_inputs(runtime, found.function, &parts.headers, &mut envelope)
+    {
+        tracing::warn!(function = found.function.name, %error, "input binding failed");
+        return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Function Failed")
+            .detail(error.to_string())
+            .into_response();
+    }
     match runtime
         .host
         .invoke(found.function, &Reason::HostApi, &envelope)

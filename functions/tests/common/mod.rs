@@ -146,8 +146,12 @@ impl ApiApp {
         let mut runtime = LocalRuntime::new(state);
         let handler = handler_router(runtime.state.clone())
             .layer(axum::middleware::from_fn(refuse_message_consumers));
-        runtime.host =
+        let mut host =
             function_app::local::host::LocalHost::new(handler, runtime.host.queue().clone());
+        if let Some(signalr) = runtime.host.signalr() {
+            host = host.with_signalr(signalr.clone());
+        }
+        runtime.host = host;
         let address = spawn_local(runtime.clone()).await;
         let http = reqwest::Client::builder()
             .no_proxy()

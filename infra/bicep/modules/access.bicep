@@ -66,6 +66,9 @@ param paypalWebhookIdsSecretName string
 @description('Application Insights component name.')
 param appInsightsName string
 
+@description('SignalR Service the app negotiates with and sends through.')
+param signalRName string
+
 var roles = {
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
@@ -75,6 +78,7 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  signalRAppServer: '420fcaa2-552c-430f-98ca-3264be4806c7'
 }
 
 // Cosmos DB data plane (its own RBAC system, not Microsoft.Authorization): Built-in Data
@@ -443,3 +447,19 @@ output roleAssignmentIds array = concat([
   orderEventsScaleRead.id
   paymentEventsScaleRead.id
 ] : [])
+
+// SignalR App Server on the SignalR Service: the signalRConnectionInfo binding mints client
+// tokens and the signalR output sends messages and group actions (local auth is disabled).
+resource signalR 'Microsoft.SignalRService/signalR@2024-03-01' existing = {
+  name: signalRName
+}
+
+resource signalRAppServer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: signalR
+  name: guid(signalR.id, principalId, roles.signalRAppServer)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.signalRAppServer)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}

@@ -85,6 +85,9 @@ param contentShareName string
 @description('Service Bus namespace host name.')
 param serviceBusNamespaceHost string
 
+@description('SignalR Service endpoint (https://<name>.service.signalr.net): the SignalR bindings\' identity-based connection.')
+param signalRServiceUri string
+
 @description('Cosmos DB account endpoint.')
 param cosmosEndpoint string
 
@@ -138,6 +141,9 @@ var appSettings = [
   // from it and publishes through the REST API with the identity of AZURE_CLIENT_ID.
   { name: 'ServiceBusConnection__fullyQualifiedNamespace', value: serviceBusNamespaceHost }
   { name: 'ServiceBusConnection__credential', value: 'managedidentity' }
+  // The SignalR bindings' connection (NotificationsNegotiate, OutboxRelay), identity-based.
+  { name: 'AzureSignalRConnectionString__serviceUri', value: signalRServiceUri }
+  { name: 'AzureSignalRConnectionString__credential', value: 'managedidentity' }
   // The change feed trigger's connection (OutboxRelay's cosmosDBTrigger, connection
   // CosmosConnection): identity-based like ServiceBusConnection. The same account and identity
   // as the store; the lease container (`leases`) is reached through it too.
@@ -195,6 +201,7 @@ var appSettings = [
   { name: 'AzureWebJobsStorage__clientId', value: clientId }
   { name: 'ServiceBusConnection__clientId', value: clientId }
   { name: 'CosmosConnection__clientId', value: clientId }
+  { name: 'AzureSignalRConnectionString__clientId', value: clientId }
 ]
 
 var deployerRules = [for (cidr, i) in deployerIpRanges: {

@@ -33,7 +33,7 @@ param privateEndpointSubnetPrefix string
 // for the cloud the deployment runs in (environment()): the zone names Microsoft documents in
 // "Azure Private Endpoint private DNS zone values" for public Azure, Azure Government and Azure
 // operated by 21Vianet. Storage, Key Vault and Service Bus follow from environment()'s suffixes
-// (core.windows.net, .vault.azure.net); Cosmos DB and App Service have no suffix there, so they
+// (core.windows.net, .vault.azure.net); Cosmos DB, App Service and SignalR have no suffix there, so they
 // come from the cloud's name (an unknown cloud fails the deployment here, by name).
 var storageSuffix = environment().suffixes.storage
 var cloudDomain = replace(storageSuffix, 'core.', '')
@@ -41,14 +41,17 @@ var cloudZones = {
   AzureCloud: {
     cosmos: 'documents.azure.com'
     sites: 'azurewebsites.net'
+    signalr: 'service.signalr.net'
   }
   AzureUSGovernment: {
     cosmos: 'documents.azure.us'
     sites: 'azurewebsites.us'
+    signalr: 'signalr.azure.us'
   }
   AzureChinaCloud: {
     cosmos: 'documents.azure.cn'
     sites: 'chinacloudsites.cn'
+    signalr: 'signalr.azure.cn'
   }
 }
 var cloud = cloudZones[environment().name]
@@ -61,6 +64,7 @@ var zoneNames = {
   serviceBus: 'privatelink.servicebus.${cloudDomain}'
   keyVault: 'privatelink${replace(environment().suffixes.keyvaultDns, '.vault.', '.vaultcore.')}'
   sites: 'privatelink.${cloud.sites}'
+  signalr: 'privatelink.${cloud.signalr}'
 }
 var zoneNameList = [
   zoneNames.blob
@@ -71,6 +75,7 @@ var zoneNameList = [
   zoneNames.serviceBus
   zoneNames.keyVault
   zoneNames.sites
+  zoneNames.signalr
 ]
 
 resource nsgFunction 'Microsoft.Network/networkSecurityGroups@2023-11-01' = {
@@ -221,7 +226,7 @@ output privateEndpointSubnetId string = '${vnet.id}/subnets/snet-pe'
 @description('The NAT gateway\'s static public IP: the source address of the function app\'s outbound internet traffic.')
 output natPublicIpAddress string = natPublicIp.properties.ipAddress
 
-@description('Private DNS zone resource ids by purpose: blob, queue, table, file, cosmos, serviceBus, keyVault, sites.')
+@description('Private DNS zone resource ids by purpose: blob, queue, table, file, cosmos, serviceBus, keyVault, sites, signalr.')
 output dnsZoneIds object = {
   blob: resourceId('Microsoft.Network/privateDnsZones', zoneNames.blob)
   queue: resourceId('Microsoft.Network/privateDnsZones', zoneNames.queue)
@@ -231,4 +236,5 @@ output dnsZoneIds object = {
   serviceBus: resourceId('Microsoft.Network/privateDnsZones', zoneNames.serviceBus)
   keyVault: resourceId('Microsoft.Network/privateDnsZones', zoneNames.keyVault)
   sites: resourceId('Microsoft.Network/privateDnsZones', zoneNames.sites)
+  signalr: resourceId('Microsoft.Network/privateDnsZones', zoneNames.signalr)
 }

@@ -23,6 +23,9 @@ pub const GDPR_REQUESTS_QUEUE: &str = "gdpr-requests";
 pub const NOTIFICATIONS_OUTBOUND_QUEUE: &str = "notifications-outbound";
 /// The topic of breach detection's findings ([`SecurityEvent`]; ids and counts only).
 pub const SECURITY_ALERTS_TOPIC: &str = "security-alerts";
+/// Not a Service Bus entity: records for it are live pushes (`signalR` output items, JSON),
+/// which the relay hands to its `signalR` output binding instead of publishing them.
+pub const REALTIME_PUSH_DESTINATION: &str = "signalr:notifications";
 /// Every entity the relay publishes to.
 pub const DESTINATIONS: &[&str] = &[
     ORDER_EVENTS_TOPIC,
@@ -204,6 +207,23 @@ impl OutboxMessage {
             &notification.tenant_id,
             channel,
             notification.created_at,
+        )
+    }
+
+    /// A live push (`push_id` is its `MessageId`): `body` is one `signalR` output item.
+    pub fn realtime_push(
+        push_id: &str,
+        body: &serde_json::Value,
+        tenant_id: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self::json(
+            REALTIME_PUSH_DESTINATION,
+            push_id.to_owned(),
+            body,
+            None,
+            &[("tenantId", tenant_id)],
+            at,
         )
     }
 

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 pub use document::{FeedDocument, RecordKey, DOC_TYPE};
 pub use message::{
     OutboxMessage, DESTINATIONS, GDPR_REQUESTS_QUEUE, NOTIFICATIONS_OUTBOUND_QUEUE,
-    ORDER_EVENTS_TOPIC, PAYMENT_EVENTS_TOPIC, SECURITY_ALERTS_TOPIC,
+    ORDER_EVENTS_TOPIC, PAYMENT_EVENTS_TOPIC, REALTIME_PUSH_DESTINATION, SECURITY_ALERTS_TOPIC,
 };
 
 use crate::domain::tenant::TenantId;

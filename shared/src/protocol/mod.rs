@@ -8,7 +8,8 @@
 //! The host's encodings have quirks (scalars JSON-encoded a second time, JSON strings holding
 //! JSON, dates without `Z` or fractions, `Query` as an object or a string). This module parses
 //! them tolerantly and hands functions strictly typed values: [`TimerInfo`],
-//! [`ServiceBusMessage<T>`], [`HttpRequestData`]. It also encodes them the way the host does,
+//! [`ServiceBusMessage<T>`], [`HttpRequestData`], [`SignalRConnectionInfo`] (and the
+//! [`SignalRAction`]s of the `signalR` output). It also encodes them the way the host does,
 //! so the local runtime speaks to the handler exactly as Azure would.
 
 pub mod change_feed;
@@ -16,12 +17,14 @@ mod envelope;
 mod http_data;
 mod lenient;
 mod service_bus;
+mod signalr;
 mod timer;
 
 pub use envelope::{InvocationRequest, InvocationResponse, SysMetadata};
 pub use http_data::{FromEnvelope, HttpRequestData, HttpResponseData};
 pub use lenient::{format_host_datetime, parse_host_datetime};
 pub use service_bus::{output_messages, OutgoingMessage, ServiceBusMessage};
+pub use signalr::{GroupAction, SignalRAction, SignalRConnectionInfo};
 pub use timer::{ScheduleStatus, TimerInfo};
 
 /// What can go wrong turning a host envelope into typed values.

@@ -181,6 +181,18 @@ pub trait NotificationStore: Send + Sync {
         tenant: &TenantId,
         notification: Notification,
         audit: AuditEntry,
+    ) -> StoreResult<Notification> {
+        self.create_notification_with_messages(tenant, notification, audit, Vec::new())
+            .await
+    }
+    /// Stores the notification, its audit entry and `messages` (outbox records: a live push,
+    /// for one) in one transaction (SQLite) or transactional batch (Cosmos DB).
+    async fn create_notification_with_messages(
+        &self,
+        tenant: &TenantId,
+        notification: Notification,
+        audit: AuditEntry,
+        messages: Vec<crate::outbox::OutboxMessage>,
     ) -> StoreResult<Notification>;
     /// Notifications for any of `recipients`, unread first, then newest first.
     async fn list_notifications(
@@ -189,15 +201,6 @@ pub trait NotificationStore: Send + Sync {
         recipients: &[Recipient],
         page: PageRequest,
     ) -> StoreResult<Page<Notification>>;
-    /// Stores a marketing notification with its audit entry and its outbound message (email or
-    /// SMS, an outbox record), in one transaction. The caller has passed the consent gate.
-    async fn send_marketing(
-        &self,
-        tenant: &TenantId,
-        notification: Notification,
-        message: crate::outbox::OutboxMessage,
-        audit: AuditEntry,
-    ) -> StoreResult<Notification>;
     /// Marks one read, if it is addressed to one of `recipients` (else `NotFound`).
     async fn mark_notification_read(
         &self,

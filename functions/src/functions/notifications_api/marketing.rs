@@ -41,7 +41,14 @@ pub(super) async fn send(
     if channel == "sms" && customer.phone.is_none() {
         return Err(StoreError::Conflict("the customer has no phone number on file".into()).into());
     }
-    let message = OutboxMessage::marketing(&notification, &customer.id, purpose, channel);
+    // The email or SMS for the senders and the live push, committed with the notification.
+    let mut messages = vec![OutboxMessage::marketing(
+        &notification,
+        &customer.id,
+        purpose,
+        channel,
+    )];
+    messages.extend(crate::realtime::push::push_message(&notification));
     let audit = caller
         .audit(
             &format!("notification.marketing.{}", purpose.as_str()),
@@ -52,7 +59,7 @@ pub(super) async fn send(
     Ok(state
         .ports
         .notifications
-        .send_marketing(caller.tenant(), notification, message, audit)
+        .create_notification_with_messages(caller.tenant(), notification, audit, messages)
         .await?)
 }
 

@@ -17,6 +17,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::notification::{Notification, Recipient};
 use crate::domain::now;
 use crate::domain::tenant::TenantId;
+use crate::outbox::OutboxMessage;
 use crate::store::{ts, NotificationStore, Page, PageRequest, StoreError, StoreResult};
 
 /// The shortest time a notification lives after it is created (document `ttl`); longer when a
@@ -130,52 +131,27 @@ impl CosmosStore {
     }
 }
 
-impl CosmosStore {
-    /// The notification with its audit entry (and, for a message to send, its outbox record)
-    /// in one batch of the recipient's partition.
-    async fn store_notification(
+#[async_trait::async_trait]
+impl NotificationStore for CosmosStore {
+    async fn create_notification_with_messages(
         &self,
         tenant: &TenantId,
         mut notification: Notification,
         audit: AuditEntry,
-        message: Option<&crate::outbox::OutboxMessage>,
+        messages: Vec<OutboxMessage>,
     ) -> StoreResult<Notification> {
         notification.tenant_id = tenant.as_str().to_owned();
         let doc = self.notification_doc(&notification);
         let batch = TransactionalBatch::new(pk(tenant.as_str(), &doc.scope));
         let batch = batch_create(self, batch, &doc)?;
         let mut batch = batch_create(self, batch, &audit_doc(&audit, &doc.scope))?;
-        if let Some(message) = message {
+        for message in &messages {
             batch = self.batch_outbox(batch, tenant.as_str(), &doc.scope, message)?;
         }
         match self.run_batch(self.data(), batch).await? {
             Ok(_) => Ok(notification),
             Err(refusal) => Err(refused(refusal)),
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl NotificationStore for CosmosStore {
-    async fn create_notification(
-        &self,
-        tenant: &TenantId,
-        notification: Notification,
-        audit: AuditEntry,
-    ) -> StoreResult<Notification> {
-        self.store_notification(tenant, notification, audit, None)
-            .await
-    }
-
-    async fn send_marketing(
-        &self,
-        tenant: &TenantId,
-        notification: Notification,
-        message: crate::outbox::OutboxMessage,
-        audit: AuditEntry,
-    ) -> StoreResult<Notification> {
-        self.store_notification(tenant, notification, audit, Some(&message))
-            .await
     }
 
     async fn list_notifications(

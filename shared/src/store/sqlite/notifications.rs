@@ -2,11 +2,13 @@
 
 use rusqlite::{params, Connection};
 
+use super::outbox::{customer_scope, insert_outbox};
 use super::support::{after, insert_audit, into_page, now, optional_time_at, time_at, ts};
 use super::Db;
 use crate::domain::audit::AuditEntry;
 use crate::domain::notification::{Notification, Recipient};
 use crate::domain::tenant::TenantId;
+use crate::outbox::OutboxMessage;
 use crate::store::{NotificationStore, Page, PageRequest, StoreError, StoreResult};
 
 const COLUMNS: &str = "tenant_id, id, recipient_kind, recipient_id, category, title, message, order_id, read_at, created_at";
@@ -88,49 +90,33 @@ fn sort_key(notification: &Notification) -> String {
 
 #[async_trait::async_trait]
 impl NotificationStore for Db {
-    async fn create_notification(
+    async fn create_notification_with_messages(
         &self,
         tenant: &TenantId,
         mut notification: Notification,
         audit: AuditEntry,
-    ) -> StoreResult<Notification> {
-        notification.tenant_id = tenant.as_str().to_owned();
-        let stored = notification.clone();
-        self.write(move |conn| {
-            let transaction = conn.transaction()?;
-            insert_notification(&transaction, &notification.tenant_id, &notification)?;
-            insert_audit(&transaction, &audit)?;
-            transaction.commit()
-        })
-        .await?;
-        Ok(stored)
-    }
-
-    async fn send_marketing(
-        &self,
-        tenant: &TenantId,
-        mut notification: Notification,
-        message: crate::outbox::OutboxMessage,
-        audit: AuditEntry,
+        messages: Vec<OutboxMessage>,
     ) -> StoreResult<Notification> {
         notification.tenant_id = tenant.as_str().to_owned();
         let stored = notification.clone();
         let outbox_ttl = self.outbox_ttl();
-        let scope = match &notification.recipient {
-            Recipient::Customer(id) => super::outbox::customer_scope(id),
-            Recipient::Role(_) => "tenant".to_owned(),
-        };
         self.write(move |conn| {
             let transaction = conn.transaction()?;
             insert_notification(&transaction, &notification.tenant_id, &notification)?;
             insert_audit(&transaction, &audit)?;
-            super::outbox::insert_outbox(
-                &transaction,
-                outbox_ttl,
-                &notification.tenant_id,
-                &scope,
-                &message,
-            )?;
+            let scope = match &notification.recipient {
+                Recipient::Customer(customer_id) => customer_scope(customer_id),
+                Recipient::Role(role) => format!("role:{role}"),
+            };
+            for message in &messages {
+                insert_outbox(
+                    &transaction,
+                    outbox_ttl,
+                    &notification.tenant_id,
+                    &scope,
+                    message,
+                )?;
+            }
             transaction.commit()
         })
         .await?;
