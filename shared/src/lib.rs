@@ -10,6 +10,7 @@
 //! - [`archive`]: the archive store port, the folder adapter, verified NDJSON batches.
 //! - [`outbound`]: the HTTP client of remote services (retries, breaker, OAuth client credentials).
 //! - [`payments`]: the payment gateway port and its adapter for PayPal.
+//! - [`erp`]: the SOAP client of the legacy ERP (stock, product master data, goods movements).
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
 pub mod archive;
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod erasure;
+pub mod erp;
 pub mod files;
 pub mod jobs;
 pub mod outbound;
