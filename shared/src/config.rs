@@ -521,7 +521,10 @@ impl Settings {
                 )?,
                 auth: reader.choice(
                     "ERP_AUTH",
-                    &[("basic", ErpAuthKind::Basic), ("wsse", ErpAuthKind::WsSecurity)],
+                    &[
+                        ("basic", ErpAuthKind::Basic),
+                        ("wsse", ErpAuthKind::WsSecurity),
+                    ],
                     ErpAuthKind::Basic,
                 )?,
                 username: reader.optional("ERP_USERNAME"),
@@ -770,7 +773,9 @@ fn check_remote(
         return Err(ConfigError::Invalid {
             name: base_name,
             value: base_url.to_owned(),
-            problem: format!("{service} is reached over https (plain http only on loopback, for a sandbox)"),
+            problem: format!(
+                "{service} is reached over https (plain http only on loopback, for a sandbox)"
+            ),
             fix: format!("set {base_name}={example}"),
         });
     }
@@ -1168,11 +1173,18 @@ mod tests {
         let endpoint = ("ERP_BASE_URL", "https://erp.example.com/sap/inventory/v1");
         let error = load(&[endpoint, ("ERP_USERNAME", "svc")]).expect_err("no password");
         assert!(error.to_string().contains("ERP_PASSWORD"), "{error}");
-        let unresolved = ("ERP_PASSWORD", "@Microsoft.KeyVault(SecretUri=https://kv/secrets/erp)");
+        let unresolved = (
+            "ERP_PASSWORD",
+            "@Microsoft.KeyVault(SecretUri=https://kv/secrets/erp)",
+        );
         let error = load(&[endpoint, ("ERP_USERNAME", "svc"), unresolved]).expect_err("unresolved");
-        assert!(error.to_string().contains("unresolved Key Vault reference"), "{error}");
+        assert!(
+            error.to_string().contains("unresolved Key Vault reference"),
+            "{error}"
+        );
         let plain = ("ERP_BASE_URL", "http://erp.example.com/inventory");
-        let error = load(&[plain, ("ERP_USERNAME", "svc"), ("ERP_PASSWORD", "pw")]).expect_err("http");
+        let error =
+            load(&[plain, ("ERP_USERNAME", "svc"), ("ERP_PASSWORD", "pw")]).expect_err("http");
         assert!(error.to_string().contains("https"), "{error}");
         let error = load(&[("ERP_AUTH", "ntlm")]).expect_err("unknown auth");
         assert!(error.to_string().contains("basic, wsse"), "{error}");
