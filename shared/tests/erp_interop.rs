@@ -75,7 +75,10 @@ async fn stock_changes_page_through_spyne() {
             .collect();
         assert_eq!(items, [("KET-001", 10), ("MUG-002", 120)], "{case}");
         assert!(first.has_more, "{case}");
-        assert_eq!(first.items.items[0].changed_at.to_rfc3339(), "2026-03-01T12:30:00+00:00");
+        assert_eq!(
+            first.items.items[0].changed_at.to_rfc3339(),
+            "2026-03-01T12:30:00+00:00"
+        );
         let rest = client
             .get_stock_changes(Some(&first.next_token), 2)
             .await
@@ -128,8 +131,13 @@ async fn goods_movements_post_once_per_reference_and_faults_read() {
             .post_goods_movement(&movement("evt-bad", "NOPE-9"))
             .await
             .expect_err("unknown SKU");
-        let fault = error.fault().unwrap_or_else(|| panic!("{case}: not a fault: {error}"));
+        let fault = error
+            .fault()
+            .unwrap_or_else(|| panic!("{case}: not a fault: {error}"));
         assert!(fault.is_caller_fault(), "{case}: {fault:?}");
-        assert!(error.to_string().contains("unknown SKU NOPE-9"), "{case}: {error}");
+        assert!(
+            error.to_string().contains("unknown SKU NOPE-9"),
+            "{case}: {error}"
+        );
     }
 }

@@ -11,13 +11,14 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use http::{HeaderName, HeaderValue};
 
-use super::envelope::{self, SoapVersion};
+use super::envelope;
 use super::error::ErpError;
 use super::fault::SoapFault;
 use super::messages::{
     GetProducts, GetStockChanges, GoodsMovement, GoodsMovementPosted, Payload, ProductPage,
-    StockChanges, NAMESPACE,
+    StockChanges,
 };
+use super::protocol::{SoapVersion, NAMESPACE};
 use super::security::UsernameToken;
 use crate::outbound::{OutboundClient, OutboundConfig, OutboundError, OutboundRequest};
 

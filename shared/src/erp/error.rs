@@ -1,8 +1,9 @@
 //! [`ErpError`]: why an ERP call failed, naming the operation; a SOAP fault keeps the ERP's
 //! code and text. Never the request or the credentials.
 
-use super::envelope::{EnvelopeError, SoapVersion};
+use super::envelope::EnvelopeError;
 use super::fault::SoapFault;
+use super::protocol::SoapVersion;
 use crate::outbound::OutboundError;
 
 /// Why an ERP call failed.

@@ -4,8 +4,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::envelope::SoapVersion;
-use super::messages::NAMESPACE;
+use super::protocol::{SoapVersion, NAMESPACE};
 
 /// What a fault says: its code (`soap:Client`, `env:Sender`...), the ERP's error code from the
 /// `ErpFault` detail when there is one, and the human-readable text.

@@ -11,9 +11,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::fault::FaultXml;
 
-/// The target namespace of the ERP's schema.
-pub const NAMESPACE: &str = "urn:erp:inventory:v1";
-
 /// One SOAP body's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Payload {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::envelope::SoapVersion;
+use super::protocol::SoapVersion;
 use crate::outbound::Secret;
 
 const WSSE_NS: &str =

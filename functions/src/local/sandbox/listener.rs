@@ -75,6 +75,26 @@ impl Outage {
     }
 }
 
+impl Outage {
+    /// What a service route answers instead of serving while an outage is on (`None`: serve):
+    /// `unavailable()` in `unavailable` mode; in `refuse` mode the connection is killed, so
+    /// that answer is never written.
+    pub fn intercept(
+        &self,
+        connection: &ConnectionKill,
+        unavailable: impl FnOnce() -> Response,
+    ) -> Option<Response> {
+        match self.get() {
+            OutageMode::None => None,
+            OutageMode::Unavailable => Some(unavailable()),
+            OutageMode::Refuse => {
+                connection.kill();
+                Some(unavailable())
+            }
+        }
+    }
+}
+
 /// A TCP listener whose connections can be killed from a request ([`ConnectionKill`]).
 pub struct RefusingListener {
     pub inner: TcpListener,

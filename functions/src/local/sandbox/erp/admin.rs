@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::server::Shared;
+use super::context::Shared;
 use crate::local::sandbox::listener;
 
 pub fn router() -> Router<Shared> {

@@ -47,9 +47,11 @@
 //! - `GET /sandbox/state`: stock on hand per SKU, the documents posted, the calls received.
 
 mod admin;
+mod context;
 mod operations;
 mod server;
 mod soap;
 mod state;
 
-pub use server::{ErpSandbox, ErpSandboxConfig, ErpSandboxError, RunningErp};
+pub use context::ErpSandboxConfig;
+pub use server::{ErpSandbox, ErpSandboxError, RunningErp};

@@ -9,43 +9,13 @@ use axum::Router;
 use shared::config::ErpSettings;
 use shared::erp::UsernameToken;
 
+use super::context::{ErpSandboxConfig, ErpState, Shared};
 use super::state::Store;
 use super::{admin, soap};
 use crate::local::sandbox::listener::{bind_loopback, Outage, ServeError, Served};
 
 /// The endpoint's path (the WSDL's `soap:address` path).
 pub const ENDPOINT_PATH: &str = "/sap/inventory/v1";
-
-/// How to start the fake ERP.
-#[derive(Debug, Clone)]
-pub struct ErpSandboxConfig {
-    /// 0: any free port.
-    pub port: u16,
-    /// The user name and password it accepts (HTTP Basic or WS-Security).
-    pub credentials: UsernameToken,
-}
-
-impl ErpSandboxConfig {
-    /// Any free port, user `handler-local` with a password made up at start.
-    pub fn generated() -> Self {
-        Self {
-            port: 0,
-            credentials: UsernameToken {
-                username: "handler-local".into(),
-                password: uuid::Uuid::new_v4().simple().to_string().into(),
-            },
-        }
-    }
-}
-
-/// What the routes share.
-pub struct ErpState {
-    pub config: ErpSandboxConfig,
-    pub memory: Store,
-    pub outage: Outage,
-}
-
-pub type Shared = Arc<ErpState>;
 
 /// Why the fake ERP could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]

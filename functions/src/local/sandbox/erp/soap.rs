@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use shared::erp::{self, FaultSide, Incoming, Payload, SoapFault, SoapVersion, UsernameToken};
 
+use super::context::Shared;
 use super::operations;
-use super::server::Shared;
-use crate::local::sandbox::listener::{ConnectionKill, OutageMode};
+use crate::local::sandbox::listener::ConnectionKill;
 
 /// `GET {endpoint}?wsdl`: the contract.
 pub async fn wsdl(RawQuery(query): RawQuery) -> Response {
@@ -39,15 +39,9 @@ pub async fn call(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    match erp.outage.get() {
-        OutageMode::None => {}
-        OutageMode::Unavailable => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "ERP unavailable").into_response()
-        }
-        OutageMode::Refuse => {
-            connection.kill();
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
+    let unavailable = || (StatusCode::SERVICE_UNAVAILABLE, "ERP unavailable").into_response();
+    if let Some(answer) = erp.outage.intercept(&connection, unavailable) {
+        return answer;
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -19,9 +19,7 @@ use super::errors::{Api, ApiError};
 use super::signing::{Signer, SigningError};
 use super::state::Memory;
 use super::{admin, auth, orders, payments, refunds, reporting, webhooks};
-use crate::local::sandbox::listener::{
-    bind_loopback, ConnectionKill, Outage, OutageMode, ServeError, Served,
-};
+use crate::local::sandbox::listener::{bind_loopback, ConnectionKill, Outage, ServeError, Served};
 
 /// Why the sandbox could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -183,13 +181,10 @@ async fn outage_gate(
     request: Request,
     next: Next,
 ) -> Response {
-    match sandbox.outage.get() {
-        OutageMode::None => next.run(request).await,
-        OutageMode::Unavailable => ApiError::Unavailable.into_response(),
-        OutageMode::Refuse => {
-            connection.kill();
-            ApiError::Unavailable.into_response()
-        }
+    let unavailable = || ApiError::Unavailable.into_response();
+    match sandbox.outage.intercept(&connection, unavailable) {
+        Some(answer) => answer,
+        None => next.run(request).await,
     }
 }
 
