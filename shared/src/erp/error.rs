@@ -62,9 +62,10 @@ impl ErpError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Fault { fault, .. } => !fault.is_caller_fault(),
-            Self::Outbound { source, .. } => source
-                .status()
-                .is_none_or(|status| status.is_server_error() || status.as_u16() == 429),
+            Self::Outbound { source, .. } => match source.status() {
+                Some(status) => status.is_server_error() || status.as_u16() == 429,
+                None => !matches!(source, OutboundError::InvalidRequest { .. }),
+            },
             _ => false,
         }
     }
