@@ -1,7 +1,8 @@
 //! The ERP client against an independent SOAP stack: a spyne (Python) server of the same
 //! contract (scripts/lib/soap_interop_server.py), started by `scripts/soap-interop`, which sets
 //! `ERP_INTEROP_URL` and runs these tests. Every operation round-trips in SOAP 1.1 and 1.2, with
-//! HTTP Basic and with a WS-Security UsernameToken, and spyne's faults read as faults.
+//! HTTP Basic and with a WS-Security UsernameToken, spyne's faults read as faults, and a wrong
+//! password is refused both ways.
 //!
 //! Ignored in a plain `cargo test` (they need the server): `scripts/soap-interop` runs them,
 //! and `scripts/test` runs that script as one of its steps.
@@ -9,8 +10,8 @@
 use std::time::Duration;
 
 use shared::erp::{
-    ErpAuth, ErpClient, ErpConfig, GoodsMovement, MovementKind, MovementLine, MovementLineList,
-    SoapVersion, UsernameToken,
+    ErpAuth, ErpClient, ErpConfig, ErpError, GoodsMovement, MovementKind, MovementLine,
+    MovementLineList, SoapVersion, UsernameToken,
 };
 
 fn server() -> String {
@@ -19,13 +20,17 @@ fn server() -> String {
 }
 
 fn client(version: SoapVersion, wsse: bool) -> ErpClient {
+    client_with(version, wsse, "interop-pw")
+}
+
+fn client_with(version: SoapVersion, wsse: bool, password: &str) -> ErpClient {
     let path = match version {
         SoapVersion::V11 => "soap11",
         SoapVersion::V12 => "soap12",
     };
     let token = UsernameToken {
         username: "interop".into(),
-        password: "interop-pw".into(),
+        password: password.into(),
     };
     ErpClient::new(ErpConfig {
         endpoint: format!("{}/{path}", server()),
@@ -139,5 +144,28 @@ async fn goods_movements_post_once_per_reference_and_faults_read() {
             error.to_string().contains("unknown SKU NOPE-9"),
             "{case}: {error}"
         );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the spyne server: scripts/soap-interop"]
+async fn a_wrong_password_is_refused_in_both_ways_of_sending_it() {
+    for (version, wsse) in CASES {
+        let case = format!("SOAP {} wsse={wsse}", version.label());
+        let error = client_with(version, wsse, "wrong")
+            .get_products(None, 1, None)
+            .await
+            .expect_err("refused");
+        match &error {
+            ErpError::Outbound { source, .. } => {
+                assert_eq!(
+                    source.status().map(|s| s.as_u16()),
+                    Some(401),
+                    "{case}: {error}"
+                )
+            }
+            other => panic!("{case}: not a refusal: {other}"),
+        }
+        assert!(!error.is_transient(), "{case}");
     }
 }
