@@ -342,6 +342,10 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
         Command::Local { .. } => crate::local::sandbox::start_paypal_for_local(&mut state).await?,
         _ => None,
     };
+    let _erp = match command {
+        Command::Local { .. } => crate::local::sandbox::start_erp_for_local(&mut state).await?,
+        _ => None,
+    };
     let runtime = LocalRuntime::new(state);
     match command {
         Command::Local { .. } => {

@@ -53,6 +53,8 @@ pub enum StartError {
     Archive(shared::archive::ArchiveError),
     #[error("invalid setting PAYPAL_BASE_URL: {0}; fix: check PAYPAL_BASE_URL, PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET")]
     Payments(shared::outbound::OutboundError),
+    #[error("invalid setting ERP_BASE_URL: {0}; fix: check ERP_BASE_URL (the ERP service's endpoint URL)")]
+    Erp(shared::erp::ErpError),
     #[error("invalid setting STORE=cosmos: {0}; fix: check COSMOS_ENDPOINT, COSMOS_DATABASE and AZURE_CLIENT_ID (or COSMOS_KEY for an emulator), or set STORE=sqlite")]
     Cosmos(#[from] shared::store::cosmos::CosmosSetupError),
 }
@@ -183,11 +185,12 @@ pub struct AppParts {
     pub outbound: Outbound,
 }
 
-/// The remote services the app calls: the payment gateway (`None` when not configured), and
-/// every outbound client's breaker for readiness.
+/// The remote services the app calls: the payment gateway and the ERP (`None` when not
+/// configured), and every outbound client's breaker for readiness.
 #[derive(Clone, Default)]
 pub struct Outbound {
     pub payments: Option<Arc<dyn PaymentGateway>>,
+    pub erp: Option<shared::erp::ErpClient>,
     pub registry: OutboundRegistry,
 }
 
@@ -220,8 +223,21 @@ impl Outbound {
         registry.register(client);
         Ok(Self {
             payments: Some(Arc::new(gateway)),
+            erp: None,
             registry,
         })
+    }
+
+    /// Adds the ERP client from the settings (`ERP_BASE_URL` and its credentials); unchanged
+    /// when `ERP_BASE_URL` is unset.
+    pub fn with_erp(mut self, settings: &shared::config::ErpSettings) -> Result<Self, StartError> {
+        let Some(config) = settings.client_config() else {
+            return Ok(self);
+        };
+        let client = shared::erp::ErpClient::new(config).map_err(StartError::Erp)?;
+        self.registry.register(client.outbound().clone());
+        self.erp = Some(client);
+        Ok(self)
     }
 }
 
@@ -238,7 +254,8 @@ impl AppState {
         let page_tokens = crate::api::PageTokens::new(&key);
         let watch = crate::api::watch::Watch::new(settings.security.clone(), &key);
         let backends = Backends::open(&settings)?;
-        let outbound = Outbound::from_settings(&settings.payments, Vec::new())?;
+        let outbound =
+            Outbound::from_settings(&settings.payments, Vec::new())?.with_erp(&settings.erp)?;
         Ok(Self::assemble(
             settings,
             backends,

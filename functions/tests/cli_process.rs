@@ -129,9 +129,13 @@ fn under_the_host_log_lines_carry_the_function_the_invocation_and_the_trace() {
 fn local_mode_end_to_end_keeps_its_data_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let erp_port = free_port();
     let start = || {
         let mut command = handler(dir.path());
-        command.env("LOCAL_PORT", port.to_string()).arg("local");
+        command
+            .env("LOCAL_PORT", port.to_string())
+            .env("LOCAL_ERP_PORT", erp_port.to_string())
+            .arg("local");
         spawn(command)
     };
     let mut first = start();
@@ -145,6 +149,22 @@ fn local_mode_end_to_end_keeps_its_data_across_restarts() {
         ),
         (&json!("paypal"), &json!("closed")),
         "local mode points payments at its PayPal sandbox: {ready}"
+    );
+    assert_eq!(
+        (
+            &ready["outbound"][1]["service"],
+            &ready["outbound"][1]["breaker"]
+        ),
+        (&json!("erp"), &json!("closed")),
+        "local mode points the ERP client at its fake ERP: {ready}"
+    );
+    let wsdl = get(&format!(
+        "http://127.0.0.1:{erp_port}/sap/inventory/v1?wsdl"
+    ));
+    assert!(
+        wsdl.as_ref()
+            .is_some_and(|(status, body)| *status == 200 && body.contains("ErpInventoryService")),
+        "the fake ERP serves its WSDL on LOCAL_ERP_PORT: {wsdl:?}"
     );
 
     // A one-off run of a timer function, from another process, through the protocol.

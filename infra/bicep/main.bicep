@@ -233,6 +233,35 @@ param paypalClientSecret string = ''
 @secure()
 param paypalWebhookIds string = ''
 
+// ---- Legacy ERP (SOAP; ERP_* app settings) --------------------------------------------------
+// The password is a Key Vault secret (erp-password) the app reads through a Key Vault reference,
+// set out-of-band like the PayPal credentials or passed as erpPassword. Without erpBaseUrl the
+// environment has no ERP: the app leaves the ERP client unconfigured and nothing needs the secret.
+
+@description('The ERP SOAP service endpoint (ERP_BASE_URL, https; the WSDL\'s soap:address). Empty: no ERP in this environment.')
+param erpBaseUrl string = ''
+
+@description('The SOAP version the ERP speaks (ERP_SOAP_VERSION).')
+@allowed([
+  '1.1'
+  '1.2'
+])
+param erpSoapVersion string = '1.1'
+
+@description('How the app authenticates to the ERP (ERP_AUTH): HTTP Basic, or a WS-Security UsernameToken.')
+@allowed([
+  'basic'
+  'wsse'
+])
+param erpAuth string = 'basic'
+
+@description('The ERP user name of the app (ERP_USERNAME).')
+param erpUsername string = ''
+
+@description('The ERP password. Empty keeps the existing Key Vault secret erp-password, which must then exist when erpBaseUrl is set.')
+@secure()
+param erpPassword string = ''
+
 // ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, OUTBOX_*, ERASURE_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
 
 @description('Upper bound of one Cosmos DB call, retries included, in milliseconds.')
@@ -495,6 +524,9 @@ module keyVault 'modules/keyVault.bicep' = {
     paypalClientId: paypalClientId
     paypalClientSecret: paypalClientSecret
     paypalWebhookIds: paypalWebhookIds
+    erpPasswordSecretName: 'erp-password'
+    erpPassword: erpPassword
+    erpConfigured: !empty(erpBaseUrl)
     privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     dnsZoneIds: network.outputs.dnsZoneIds
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
@@ -517,6 +549,7 @@ module access 'modules/access.bicep' = {
     paypalClientIdSecretName: keyVault.outputs.paypalClientIdSecretName
     paypalClientSecretSecretName: keyVault.outputs.paypalClientSecretSecretName
     paypalWebhookIdsSecretName: keyVault.outputs.paypalWebhookIdsSecretName
+    erpPasswordSecretName: empty(erpBaseUrl) ? '' : keyVault.outputs.erpPasswordSecretName
     appInsightsName: monitoring.outputs.appInsightsName
     signalRName: signalR.outputs.name
   }
@@ -568,6 +601,13 @@ module functionApp 'modules/functionApp.bicep' = {
       clientIdSecretUri: keyVault.outputs.paypalClientIdSecretUri
       clientSecretSecretUri: keyVault.outputs.paypalClientSecretSecretUri
       webhookIdsSecretUri: keyVault.outputs.paypalWebhookIdsSecretUri
+    }
+    erp: {
+      baseUrl: erpBaseUrl
+      soapVersion: erpSoapVersion
+      auth: erpAuth
+      username: erpUsername
+      passwordSecretUri: keyVault.outputs.erpPasswordSecretUri
     }
     auth: auth
     tuning: {

@@ -42,6 +42,7 @@ LOCAL_ONLY = {
     "LOCAL_TIMERS",
     "LOCAL_RELAY",
     "LOCAL_PAYPAL_PORT",
+    "LOCAL_ERP_PORT",
     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
     "LOCAL_QUEUE_LOCK_SECONDS",
     "LOCAL_QUEUE_RETRY_DELAY_MS",
@@ -148,11 +149,11 @@ PAYMENT_TOPIC = "payment-events"
 PAYMENT_SUBSCRIPTIONS = {("payment-events", "orders"), ("payment-events", "notifications"), ("order-events", "payments")}
 # App settings that hold secrets: each must be a Key Vault reference to a secret URI the
 # deployment computes, never a value.
-SECRET_SETTINGS = ("GDPR_PSEUDONYM_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_IDS")
+SECRET_SETTINGS = ("GDPR_PSEUDONYM_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_IDS", "ERP_PASSWORD")
 # main.bicep parameters that carry those secrets' values: @secure(), no default but '', and set
 # by no .bicepparam file to anything but an environment variable (the GDPR key, which
 # scripts/deploy generates) or not at all (the PayPal credentials, set out-of-band).
-SECRET_PARAMS = ("gdprPseudonymKey", "paypalClientId", "paypalClientSecret", "paypalWebhookIds")
+SECRET_PARAMS = ("gdprPseudonymKey", "paypalClientId", "paypalClientSecret", "paypalWebhookIds", "erpPassword")
 # App settings set in Azure before the app reads them (the payments integration is being built
 # in the app): allowed in the Bicep without a local.settings.example.json key.
 AHEAD_OF_APP: set[str] = set()

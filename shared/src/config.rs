@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::erp::{ErpAuth, ErpConfig, SoapVersion, UsernameToken};
+use crate::outbound::Secret;
+
 /// A setting that cannot be used, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -259,6 +262,67 @@ impl std::fmt::Debug for PaymentSettings {
     }
 }
 
+/// The legacy ERP's SOAP service. Without `ERP_BASE_URL` no ERP is configured in Azure;
+/// `handler local` starts its fake ERP and points the app at it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ErpSettings {
+    /// The service's endpoint URL, the WSDL's `soap:address` (`ERP_BASE_URL`).
+    pub base_url: Option<String>,
+    /// `1.1` or `1.2` (`ERP_SOAP_VERSION`).
+    pub soap_version: SoapVersion,
+    /// HTTP Basic or a WS-Security UsernameToken (`ERP_AUTH` = `basic` | `wsse`).
+    pub auth: ErpAuthKind,
+    /// `ERP_USERNAME`, `ERP_PASSWORD` (a Key Vault reference in Azure).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// How long one call to the ERP may take (`ERP_TIMEOUT_SECONDS`).
+    pub timeout: Duration,
+}
+
+/// How the app authenticates to the ERP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErpAuthKind {
+    Basic,
+    WsSecurity,
+}
+
+impl ErpSettings {
+    /// The client's configuration, when an ERP is configured (with its credentials).
+    pub fn client_config(&self) -> Option<ErpConfig> {
+        let (Some(endpoint), Some(username), Some(password)) =
+            (&self.base_url, &self.username, &self.password)
+        else {
+            return None;
+        };
+        let token = UsernameToken {
+            username: username.clone(),
+            password: Secret::new(password.clone()),
+        };
+        Some(ErpConfig {
+            endpoint: endpoint.clone(),
+            version: self.soap_version,
+            auth: match self.auth {
+                ErpAuthKind::Basic => ErpAuth::Basic(token),
+                ErpAuthKind::WsSecurity => ErpAuth::WsSecurity(token),
+            },
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl std::fmt::Debug for ErpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErpSettings")
+            .field("base_url", &self.base_url)
+            .field("soap_version", &self.soap_version)
+            .field("auth", &self.auth)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 /// The local runtime (`handler local`): what plays the Functions host on a laptop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSettings {
@@ -270,6 +334,9 @@ pub struct LocalSettings {
     /// The port of the PayPal sandbox (`LOCAL_PAYPAL_PORT`; 0, the default, picks a free one: the log says which), started when
     /// `PAYPAL_BASE_URL` is not set.
     pub paypal_sandbox_port: u16,
+    /// The port of the fake ERP (`LOCAL_ERP_PORT`; 0, the default, picks a free one), started
+    /// when `ERP_BASE_URL` is not set.
+    pub erp_sandbox_port: u16,
     pub max_delivery_count: u32,
     pub lock_duration: Duration,
     pub retry_delay: Duration,
@@ -314,6 +381,7 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// Breach detection's thresholds (`SECURITY_*`).
     pub security: crate::security::Thresholds,
+    pub erp: ErpSettings,
     pub local: LocalSettings,
 }
 
@@ -447,11 +515,31 @@ impl Settings {
                 )?),
             },
             security: reader.security()?,
+            erp: ErpSettings {
+                base_url: reader.url("ERP_BASE_URL")?,
+                soap_version: reader.choice(
+                    "ERP_SOAP_VERSION",
+                    &[("1.1", SoapVersion::V11), ("1.2", SoapVersion::V12)],
+                    SoapVersion::V11,
+                )?,
+                auth: reader.choice(
+                    "ERP_AUTH",
+                    &[
+                        ("basic", ErpAuthKind::Basic),
+                        ("wsse", ErpAuthKind::WsSecurity),
+                    ],
+                    ErpAuthKind::Basic,
+                )?,
+                username: reader.optional("ERP_USERNAME"),
+                password: reader.optional("ERP_PASSWORD"),
+                timeout: Duration::from_secs(reader.number("ERP_TIMEOUT_SECONDS", 30, 1..=300)?),
+            },
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
                 relay_enabled: reader.flag("LOCAL_RELAY", true)?,
                 paypal_sandbox_port: reader.number("LOCAL_PAYPAL_PORT", 0, 0..=65_535)?,
+                erp_sandbox_port: reader.number("LOCAL_ERP_PORT", 0, 0..=65_535)?,
                 max_delivery_count: reader.number(
                     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
                     10,
@@ -506,7 +594,8 @@ impl Settings {
         if self.archive == ArchiveKind::Blob {
             self.check_blob_archive()?;
         }
-        self.check_payments()
+        self.check_payments()?;
+        self.check_erp()
     }
 
     /// A PayPal endpoint needs its credentials; a secret still in Key Vault reference form was
@@ -515,31 +604,32 @@ impl Settings {
         let Some(base_url) = &self.payments.base_url else {
             return Ok(());
         };
-        for (name, value) in [
-            ("PAYPAL_CLIENT_ID", &self.payments.client_id),
-            ("PAYPAL_CLIENT_SECRET", &self.payments.client_secret),
-        ] {
-            let unresolved = value
-                .as_deref()
-                .is_some_and(|value| value.starts_with("@Microsoft.KeyVault("));
-            if value.is_none() || unresolved {
-                return Err(ConfigError::Invalid {
-                    name,
-                    value: String::new(),
-                    problem: format!("PAYPAL_BASE_URL is set to {base_url} but {name} is missing or an unresolved Key Vault reference"),
-                    fix: format!("set {name} (in Azure: the Key Vault reference, with the app identity allowed to read the secret), or remove PAYPAL_BASE_URL"),
-                });
-            }
-        }
-        if !(base_url.starts_with("https://") || base_url.starts_with("http://127.0.0.1")) {
-            return Err(ConfigError::Invalid {
-                name: "PAYPAL_BASE_URL",
-                value: base_url.clone(),
-                problem: "PayPal is reached over https (plain http only on loopback, for a sandbox)".into(),
-                fix: "set PAYPAL_BASE_URL=https://api-m.sandbox.paypal.com or https://api-m.paypal.com".into(),
-            });
-        }
-        Ok(())
+        check_remote(
+            ("PAYPAL_BASE_URL", base_url),
+            &[
+                ("PAYPAL_CLIENT_ID", &self.payments.client_id),
+                ("PAYPAL_CLIENT_SECRET", &self.payments.client_secret),
+            ],
+            "PayPal",
+            "https://api-m.sandbox.paypal.com or https://api-m.paypal.com",
+        )
+    }
+
+    /// An ERP endpoint needs its user name and password, and TLS (the password travels in
+    /// every request).
+    fn check_erp(&self) -> Result<(), ConfigError> {
+        let Some(base_url) = &self.erp.base_url else {
+            return Ok(());
+        };
+        check_remote(
+            ("ERP_BASE_URL", base_url),
+            &[
+                ("ERP_USERNAME", &self.erp.username),
+                ("ERP_PASSWORD", &self.erp.password),
+            ],
+            "The ERP",
+            "https://... (the ERP service's endpoint, the WSDL's soap:address)",
+        )
     }
 
     /// `STORE=cosmos` needs an endpoint; a key only goes to emulators (`memory:` or plain http),
@@ -660,6 +750,41 @@ fn check_data_dir(dir: &Path) -> Result<(), ConfigError> {
 }
 
 /// The items of a comma-separated setting, trimmed, empty ones left out.
+/// A remote service's endpoint (`base`) needs its credentials (`required`), resolved (not a
+/// Key Vault reference the platform left as is), and https (plain http only on loopback).
+fn check_remote(
+    base: (&'static str, &str),
+    required: &[(&'static str, &Option<String>)],
+    service: &str,
+    example: &str,
+) -> Result<(), ConfigError> {
+    let (base_name, base_url) = base;
+    for &(name, value) in required {
+        let unresolved = value
+            .as_deref()
+            .is_some_and(|value| value.starts_with("@Microsoft.KeyVault("));
+        if value.is_none() || unresolved {
+            return Err(ConfigError::Invalid {
+                name,
+                value: String::new(),
+                problem: format!("{base_name} is set to {base_url} but {name} is missing or an unresolved Key Vault reference"),
+                fix: format!("set {name} (in Azure: the Key Vault reference, with the app identity allowed to read the secret), or remove {base_name}"),
+            });
+        }
+    }
+    if !(base_url.starts_with("https://") || base_url.starts_with("http://127.0.0.1")) {
+        return Err(ConfigError::Invalid {
+            name: base_name,
+            value: base_url.to_owned(),
+            problem: format!(
+                "{service} is reached over https (plain http only on loopback, for a sandbox)"
+            ),
+            fix: format!("set {base_name}={example}"),
+        });
+    }
+    Ok(())
+}
+
 fn comma_list(value: Option<String>) -> Vec<String> {
     value
         .unwrap_or_default()
@@ -1055,6 +1180,44 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(settings.archive_blob_sas.as_deref(), Some("sv=x&sig=y"));
+    }
+
+    #[test]
+    fn the_erp_needs_credentials_and_https_and_gives_the_client_its_settings() {
+        let settings = load(&[]).expect("defaults");
+        assert_eq!(settings.erp.client_config().map(|c| c.endpoint), None);
+        let endpoint = ("ERP_BASE_URL", "https://erp.example.com/sap/inventory/v1");
+        let error = load(&[endpoint, ("ERP_USERNAME", "svc")]).expect_err("no password");
+        assert!(error.to_string().contains("ERP_PASSWORD"), "{error}");
+        let unresolved = (
+            "ERP_PASSWORD",
+            "@Microsoft.KeyVault(SecretUri=https://kv/secrets/erp)",
+        );
+        let error = load(&[endpoint, ("ERP_USERNAME", "svc"), unresolved]).expect_err("unresolved");
+        assert!(
+            error.to_string().contains("unresolved Key Vault reference"),
+            "{error}"
+        );
+        let plain = ("ERP_BASE_URL", "http://erp.example.com/inventory");
+        let error =
+            load(&[plain, ("ERP_USERNAME", "svc"), ("ERP_PASSWORD", "pw")]).expect_err("http");
+        assert!(error.to_string().contains("https"), "{error}");
+        let error = load(&[("ERP_AUTH", "ntlm")]).expect_err("unknown auth");
+        assert!(error.to_string().contains("basic, wsse"), "{error}");
+        let settings = load(&[
+            endpoint,
+            ("ERP_USERNAME", "svc"),
+            ("ERP_PASSWORD", "pw"),
+            ("ERP_SOAP_VERSION", "1.2"),
+            ("ERP_AUTH", "wsse"),
+            ("ERP_TIMEOUT_SECONDS", "7"),
+        ])
+        .expect("valid");
+        assert!(!format!("{:?}", settings.erp).contains("pw"));
+        let config = settings.erp.client_config().expect("configured");
+        assert_eq!(config.version, SoapVersion::V12);
+        assert_eq!(config.timeout, Duration::from_secs(7));
+        assert!(matches!(config.auth, ErpAuth::WsSecurity(ref token) if token.username == "svc"));
     }
 
     #[test]

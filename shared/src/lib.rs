@@ -11,6 +11,7 @@
 //! - [`outbound`]: the HTTP client of remote services (retries, breaker, OAuth client credentials).
 //! - [`payments`]: the payment gateway port and its adapter for PayPal.
 //! - [`security`]: breach detection (rules over sliding windows, security events).
+//! - [`erp`]: the SOAP client of the legacy ERP (stock, product master data, goods movements).
 //! - [`telemetry`]: logging, invocation spans, W3C trace context.
 
 pub mod archive;
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod erasure;
+pub mod erp;
 pub mod files;
 pub mod jobs;
 pub mod outbound;

@@ -63,6 +63,9 @@ param paypalClientSecretSecretName string
 @description('Secret name of the PayPal webhook ids (the keyVault module\'s output: the secret exists when this runs).')
 param paypalWebhookIdsSecretName string
 
+@description('Secret name of the ERP password; empty when the environment has no ERP (nothing granted).')
+param erpPasswordSecretName string = ''
+
 @description('Application Insights component name.')
 param appInsightsName string
 
@@ -407,6 +410,22 @@ resource paypalWebhookIdsRead 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
+// ERP_PASSWORD is a Key Vault reference; granted only where an ERP is configured.
+resource erpPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = if (!empty(erpPasswordSecretName)) {
+  parent: vault
+  name: erpPasswordSecretName
+}
+
+resource erpPasswordRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(erpPasswordSecretName)) {
+  scope: erpPasswordSecret
+  name: guid(erpPasswordSecret.id, principalId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
@@ -446,7 +465,9 @@ output roleAssignmentIds array = concat([
   gdprScaleRead.id
   orderEventsScaleRead.id
   paymentEventsScaleRead.id
-] : [])
+] : [], empty(erpPasswordSecretName) ? [] : [
+  erpPasswordRead.id
+])
 
 // SignalR App Server on the SignalR Service: the signalRConnectionInfo binding mints client
 // tokens and the signalR output sends messages and group actions (local auth is disabled).

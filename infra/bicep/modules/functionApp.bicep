@@ -106,6 +106,9 @@ param gdprKeySecretUri string
 @description('PayPal: baseUrl (PAYPAL_BASE_URL) and the versionless Key Vault secret URIs clientIdSecretUri, clientSecretSecretUri, webhookIdsSecretUri.')
 param paypal object
 
+@description('ERP (SOAP): baseUrl (ERP_BASE_URL, empty for none), soapVersion, auth, username and passwordSecretUri (the versionless Key Vault secret URI of the password).')
+param erp object
+
 @description('Token validation: issuers and audiences, and the claims holding the tenant id and the customer id.')
 param auth object
 
@@ -184,6 +187,13 @@ var appSettings = [
   { name: 'SECURITY_READS_ORDER_MANAGER', value: '50' }
   { name: 'SECURITY_FAILURES', value: '20' }
   { name: 'SECURITY_EXPORTS', value: '5' }
+  // The legacy ERP (SOAP): the password is a Key Vault reference, like PayPal's credentials.
+  { name: 'ERP_BASE_URL', value: erp.baseUrl }
+  { name: 'ERP_SOAP_VERSION', value: erp.soapVersion }
+  { name: 'ERP_AUTH', value: erp.auth }
+  { name: 'ERP_USERNAME', value: erp.username }
+  { name: 'ERP_PASSWORD', value: '@Microsoft.KeyVault(SecretUri=${erp.passwordSecretUri})' }
+  { name: 'ERP_TIMEOUT_SECONDS', value: '30' }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }
   { name: 'RETENTION_INACTIVE_CUSTOMER_YEARS', value: string(tuning.retentionInactiveCustomerYears) }

@@ -61,6 +61,16 @@ param paypalClientSecretSecretName string
 @description('Name of the secret holding the PayPal webhook ids (comma-separated).')
 param paypalWebhookIdsSecretName string
 
+@description('Name of the secret holding the ERP password.')
+param erpPasswordSecretName string
+
+@description('Whether the environment has an ERP (main.bicep\'s erpBaseUrl is set): then its password secret must exist.')
+param erpConfigured bool
+
+@description('The ERP password. Empty: keep the existing secret (which must exist when the environment has an ERP).')
+@secure()
+param erpPassword string
+
 @description('PayPal REST app client id. Empty: keep the existing secret, which must then exist.')
 @secure()
 param paypalClientId string
@@ -136,6 +146,23 @@ resource paypalClientIdSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = i
     value: paypalClientId
     contentType: 'text/plain'
   }
+}
+
+// The ERP password: written only when a value is passed.
+resource erpPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(erpPassword)) {
+  // checkov:skip=CKV_AZURE_41: The password is the ERP's and is rotated there (then passed here); an expiry date in Key Vault would stop the ERP sync on a date, not on a rotation.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional (if) resource.
+  parent: vault
+  name: erpPasswordSecretName
+  properties: {
+    value: erpPassword
+    contentType: 'text/plain'
+  }
+}
+
+resource existingErpPassword 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = if (erpConfigured) {
+  parent: vault
+  name: erpPasswordSecretName
 }
 
 resource existingPaypalClientId 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
@@ -222,6 +249,9 @@ output paypalClientIdSecretUri string = empty(paypalClientId) ? existingPaypalCl
 output paypalClientSecretSecretUri string = empty(paypalClientSecret) ? existingPaypalClientSecret.properties.secretUri : '${vault.properties.vaultUri}secrets/${paypalClientSecretSecretName}'
 output paypalWebhookIdsSecretUri string = empty(paypalWebhookIds) ? existingPaypalWebhookIds.properties.secretUri : '${vault.properties.vaultUri}secrets/${paypalWebhookIdsSecretName}'
 @description('The PayPal secrets\' names, for what needs them to exist (access.bicep).')
+@description('Versionless secret URI of the ERP password; read from the existing secret when the environment has an ERP and no value was passed (the existence check). Without an ERP nothing reads it (access.bicep grants nothing).')
+output erpPasswordSecretUri string = erpConfigured && empty(erpPassword) ? existingErpPassword.properties.secretUri : '${vault.properties.vaultUri}secrets/${erpPasswordSecretName}'
+output erpPasswordSecretName string = erpPasswordSecretName
 output paypalClientIdSecretName string = paypalClientIdSecretName
 output paypalClientSecretSecretName string = paypalClientSecretSecretName
 output paypalWebhookIdsSecretName string = paypalWebhookIdsSecretName

@@ -58,8 +58,12 @@ impl OutboundRequest {
     }
 
     /// A JSON body, already serialised.
-    pub fn json_bytes(mut self, body: impl Into<Bytes>) -> Self {
-        let content_type = HeaderValue::from_static("application/json");
+    pub fn json_bytes(self, body: impl Into<Bytes>) -> Self {
+        self.body_bytes(body, HeaderValue::from_static("application/json"))
+    }
+
+    /// A body of any media type, already serialised (e.g. a SOAP envelope, `text/xml`).
+    pub fn body_bytes(mut self, body: impl Into<Bytes>, content_type: HeaderValue) -> Self {
         self.body = Some((body.into(), content_type));
         self
     }

@@ -3,11 +3,14 @@
 //! contract (paths, fields, status codes, error bodies, webhooks) for the subset the app's
 //! adapter uses, plus a few `/sandbox/...` admin routes for tests and drills.
 
+pub mod erp;
+pub mod listener;
 pub mod paypal;
 
 use std::time::Duration;
 
 use crate::startup::{AppState, Outbound, StartError};
+use erp::{ErpSandbox, ErpSandboxConfig, ErpSandboxError, RunningErp};
 use paypal::{PayPalSandbox, RunningSandbox, SandboxConfig, SandboxError};
 
 /// Why local mode could not start a sandbox.
@@ -15,6 +18,8 @@ use paypal::{PayPalSandbox, RunningSandbox, SandboxConfig, SandboxError};
 pub enum LocalSandboxError {
     #[error("the PayPal sandbox cannot start: {0}; fix: set LOCAL_PAYPAL_PORT to a free port (0 for any)")]
     Start(#[from] SandboxError),
+    #[error("the fake ERP cannot start: {0}")]
+    Erp(#[from] ErpSandboxError),
     #[error(transparent)]
     Connect(#[from] StartError),
 }
@@ -39,8 +44,28 @@ pub async fn start_paypal_for_local(
     config.slow_capture_delay = Duration::from_secs(5);
     let sandbox = PayPalSandbox::start(config).await?;
     let payments = sandbox.payment_settings(&state.settings.payments);
-    let outbound = Outbound::from_settings(&payments, vec![sandbox.base_url().to_owned()])?;
+    let outbound = Outbound::from_settings(&payments, vec![sandbox.base_url().to_owned()])?
+        .with_erp(&state.settings.erp)?;
     state.parts_mut().outbound = outbound;
     tracing::info!(base_url = %sandbox.base_url(), "PayPal sandbox started; payments go to it (test sources: sandbox-ok, sandbox-decline, sandbox-deny, sandbox-flaky, sandbox-timeout, sandbox-slow)");
     Ok(Some(sandbox))
+}
+
+/// Starts the fake ERP on `LOCAL_ERP_PORT` and points the app's ERP client at it, unless
+/// `ERP_BASE_URL` names an ERP (then the app uses that one and nothing starts). Keep the
+/// returned fake alive as long as the app runs.
+pub async fn start_erp_for_local(
+    state: &mut AppState,
+) -> Result<Option<RunningErp>, LocalSandboxError> {
+    if state.settings.erp.base_url.is_some() {
+        return Ok(None);
+    }
+    let mut config = ErpSandboxConfig::generated();
+    config.port = state.settings.local.erp_sandbox_port;
+    let erp = ErpSandbox::start(config).await?;
+    let settings = erp.erp_settings(&state.settings.erp);
+    let outbound = state.outbound.clone().with_erp(&settings)?;
+    state.parts_mut().outbound = outbound;
+    tracing::info!(endpoint = %erp.endpoint(), wsdl = %format!("{}?wsdl", erp.endpoint()), "fake ERP started; the ERP client goes to it (SKUs KET-001, MUG-002, TEA-003, LMP-004, TST-005)");
+    Ok(Some(erp))
 }

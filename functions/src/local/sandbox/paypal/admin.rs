@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::context::Shared;
-use super::listener::OutageMode;
 use super::webhooks;
+use crate::local::sandbox::listener;
 
 /// The admin routes, to merge beside PayPal's (they are not behind the outage gate).
 pub fn router() -> Router<Shared> {
@@ -29,21 +29,9 @@ fn bad_request(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
 }
 
-#[derive(Deserialize)]
-struct OutageRequest {
-    mode: String,
-}
-
 /// `POST /sandbox/outage` `{"mode":"unavailable"|"refuse"|"none"}`.
 async fn outage(State(sandbox): State<Shared>, body: axum::body::Bytes) -> Response {
-    let mode = serde_json::from_slice::<OutageRequest>(&body)
-        .ok()
-        .and_then(|request| OutageMode::parse(&request.mode));
-    let Some(mode) = mode else {
-        return bad_request("expected {\"mode\": \"unavailable\" | \"refuse\" | \"none\"}");
-    };
-    sandbox.outage.set(mode);
-    Json(json!({"mode": mode.as_str()})).into_response()
+    listener::set_outage(&sandbox.outage, &body)
 }
 
 /// `GET /sandbox/webhooks`: every event recorded, oldest first.

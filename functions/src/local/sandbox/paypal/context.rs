@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use tokio::task::JoinSet;
 
 use super::config::SandboxConfig;
-use super::listener::Outage;
 use super::signing::Signer;
 use super::state::Memory;
+use crate::local::sandbox::listener::Outage;
 
 /// Everything the routes and background tasks share.
 pub struct Sandbox {

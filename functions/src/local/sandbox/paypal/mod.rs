@@ -78,7 +78,6 @@ mod errors;
 mod fields;
 mod idempotency;
 mod ids;
-mod listener;
 mod money;
 mod orders;
 mod payments;

@@ -11,17 +11,15 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use super::config::SandboxConfig;
 use super::context::{Sandbox, Shared};
 use super::errors::{Api, ApiError};
-use super::listener::{ConnectionKill, Outage, OutageMode, RefusingListener};
 use super::signing::{Signer, SigningError};
 use super::state::Memory;
 use super::{admin, auth, orders, payments, refunds, reporting, webhooks};
+use crate::local::sandbox::listener::{bind_loopback, ConnectionKill, Outage, ServeError, Served};
 
 /// Why the sandbox could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +46,13 @@ pub struct PayPalSandbox;
 impl PayPalSandbox {
     /// Binds `127.0.0.1:{config.port}`, makes the signing key and certificate, and serves.
     pub async fn start(config: SandboxConfig) -> Result<RunningSandbox, SandboxError> {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|source| SandboxError::Listen { address, source })?;
-        let address = listener
-            .local_addr()
-            .map_err(|source| SandboxError::Listen { address, source })?;
+        let (listener, address) =
+            bind_loopback(config.port)
+                .await
+                .map_err(|source| SandboxError::Listen {
+                    address: SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)),
+                    source,
+                })?;
         let signer = tokio::task::spawn_blocking(Signer::generate).await??;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -68,19 +66,12 @@ impl PayPalSandbox {
             http,
             tasks: Mutex::new(JoinSet::new()),
         });
-        let (stop, stopped) = oneshot::channel::<()>();
-        let listener = RefusingListener { inner: listener };
-        let app = router(sandbox.clone()).into_make_service_with_connect_info::<ConnectionKill>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        let task = tokio::spawn(async move { server.await });
+        let served = Served::start(listener, router(sandbox.clone()));
         tracing::info!(%address, "PayPal sandbox listening");
         Ok(RunningSandbox {
             address,
             sandbox,
-            stop: Some(stop),
-            task: Some(task),
+            served: Some(served),
         })
     }
 }
@@ -89,8 +80,7 @@ impl PayPalSandbox {
 pub struct RunningSandbox {
     address: SocketAddr,
     sandbox: Shared,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    served: Option<Served>,
 }
 
 impl RunningSandbox {
@@ -129,29 +119,20 @@ impl RunningSandbox {
 
     /// Stops accepting, lets requests in flight finish (at most a second), stops deliveries.
     pub async fn shutdown(mut self) -> Result<(), SandboxError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
         self.sandbox.abort_tasks();
-        let Some(mut task) = self.task.take() else {
+        let Some(served) = self.served.take() else {
             return Ok(());
         };
-        match tokio::time::timeout(Duration::from_secs(1), &mut task).await {
-            Ok(Ok(served)) => served.map_err(SandboxError::Serve),
-            Ok(Err(join)) => Err(SandboxError::Task(join)),
-            Err(_) => {
-                task.abort();
-                Ok(())
-            }
-        }
+        served.shutdown().await.map_err(|error| match error {
+            ServeError::Serve(source) => SandboxError::Serve(source),
+            ServeError::Task(join) => SandboxError::Task(join),
+        })
     }
 }
 
 impl Drop for RunningSandbox {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        // Dropping `served` stops the server.
         self.sandbox.abort_tasks();
     }
 }
@@ -200,13 +181,10 @@ async fn outage_gate(
     request: Request,
     next: Next,
 ) -> Response {
-    match sandbox.outage.get() {
-        OutageMode::None => next.run(request).await,
-        OutageMode::Unavailable => ApiError::Unavailable.into_response(),
-        OutageMode::Refuse => {
-            connection.kill();
-            ApiError::Unavailable.into_response()
-        }
+    let unavailable = || ApiError::Unavailable.into_response();
+    match sandbox.outage.intercept(&connection, unavailable) {
+        Some(answer) => answer,
+        None => next.run(request).await,
     }
 }
 
