@@ -30,19 +30,29 @@ azurite_node() {
   echo "$bin"
 }
 
+# npm_tool_install PACKAGE VERSION FOLDER [NPM_ARGS...]: PACKAGE@VERSION in .tools/FOLDER (installed
+# from the npm registry when missing or another version); prints the folder.
+npm_tool_install() {
+  local package="$1" version="$2" prefix="$REPO_ROOT/.tools/$3"
+  shift 3
+  local manifest="$prefix/node_modules/$package/package.json"
+  local installed=""
+  [[ -f "$manifest" ]] && installed="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$manifest" | head -1)"
+  if [[ "$installed" != "$version" ]]; then
+    need_cmd npm "install Node.js with npm to fetch $package"
+    note "installing $package@$version into ${prefix#"$REPO_ROOT"/}"
+    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "$@" "$package@$version" >&2 \
+      || die "cannot install $package@$version from the npm registry"
+  fi
+  [[ -f "$manifest" ]] || die "$package was installed but $manifest is missing"
+  echo "$prefix"
+}
+
 # Prints the path of Azurite's blob entry point, installing Azurite if missing or outdated.
 azurite_install() {
-  local prefix="$AZURITE_TOOLS/azurite"
+  local prefix
+  prefix="$(npm_tool_install azurite "$AZURITE_VERSION" azurite --engine-strict=false)" || exit 1
   local main="$prefix/node_modules/azurite/dist/src/blob/main.js"
-  local installed=""
-  [[ -f "$prefix/node_modules/azurite/package.json" ]] \
-    && installed="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$prefix/node_modules/azurite/package.json" | head -1)"
-  if [[ "$installed" != "$AZURITE_VERSION" || ! -f "$main" ]]; then
-    need_cmd npm "install Node.js with npm to fetch Azurite"
-    note "installing azurite@$AZURITE_VERSION into ${prefix#"$REPO_ROOT"/}"
-    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error --engine-strict=false "azurite@$AZURITE_VERSION" >&2 \
-      || die "cannot install azurite@$AZURITE_VERSION from the npm registry"
-  fi
   [[ -f "$main" ]] || die "Azurite was installed but $main is missing"
   echo "$main"
 }
