@@ -193,6 +193,27 @@ async fn refunds_stay_within_what_was_captured() {
         .post_keyed(&path, &admin, "r-2", &json!({"amountCents": 1600}))
         .await;
     assert_eq!(over.expect_problem(422)["refundableCents"], 1500);
+    // The largest amount the schema takes is only more than is left; one digit more is invalid
+    // (never read as a card number: amounts stop short of 13 digits).
+    let largest = app
+        .post_keyed(
+            &path,
+            &admin,
+            "r-big",
+            &json!({"amountCents": 99_999_999_999_i64}),
+        )
+        .await;
+    assert_eq!(largest.expect_problem(422)["refundableCents"], 1500);
+    let too_large = app
+        .post_keyed(
+            &path,
+            &admin,
+            "r-big",
+            &json!({"amountCents": 100_000_000_000_i64}),
+        )
+        .await;
+    let problem = too_large.expect_problem(400);
+    assert_eq!(problem["errors"][0]["field"], "amountCents", "{problem}");
     let replay = app
         .post_keyed(
             &path,

@@ -136,7 +136,7 @@ impl TextRule {
 
 /// A whole number in `min..=max`. `1.0` counts as the whole number 1, as in JSON Schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IntRule {
+pub struct IntRule {
     pub min: i64,
     pub max: i64,
 }
@@ -328,6 +328,13 @@ pub mod rules {
         min: 1,
         max: 10_000,
     };
+    /// A refund: at most 11 digits (just under a billion in major units, far above what any
+    /// gateway takes in one payment), so no amount is ever 13 to 19 digits long and mistaken
+    /// for a card number by the payments API's card-data check.
+    pub const REFUND_CENTS: IntRule = IntRule {
+        min: 1,
+        max: 99_999_999_999,
+    };
 }
 
 schema_fns! {
@@ -345,6 +352,14 @@ schema_fns! {
     price_cents_schema => rules::PRICE_CENTS;
     stock_schema => rules::STOCK;
     quantity_schema => rules::QUANTITY;
+}
+
+/// The optional refund amount: an integer within [`rules::REFUND_CENTS`], or `null`.
+pub fn optional_refund_cents_schema(_: &mut SchemaGenerator) -> Schema {
+    let mut schema = rules::REFUND_CENTS.schema();
+    schema.insert("type".into(), serde_json::json!(["integer", "null"]));
+    schema.insert("format".into(), serde_json::json!("int64"));
+    schema
 }
 
 optional_schema_fns! {

@@ -58,7 +58,7 @@ pub struct RefundInput {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "shared::domain::field_rules::optional_whole_number"
     )]
-    #[schemars(range(min = 1))]
+    #[schemars(schema_with = "shared::domain::field_rules::optional_refund_cents_schema")]
     pub amount_cents: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "shared::domain::field_rules::optional_reason_schema")]
@@ -68,8 +68,8 @@ pub struct RefundInput {
 impl RefundInput {
     fn validate(&self) -> Result<(), ApiError> {
         let mut check = Validation::new();
-        if self.amount_cents.is_some_and(|cents| cents <= 0) {
-            check.error("amountCents", "must be a positive number of minor units");
+        if let Some(cents) = self.amount_cents {
+            rules::REFUND_CENTS.check(&mut check, "amountCents", cents);
         }
         if let Some(reason) = &self.reason {
             rules::REASON.check(&mut check, "reason", reason);
