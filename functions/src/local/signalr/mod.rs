@@ -22,6 +22,7 @@ pub mod token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shared::protocol::{SignalRAction, SignalRConnectionInfo};
@@ -31,6 +32,10 @@ pub use service::routes;
 
 /// Where the service's client endpoint lives on the local server.
 pub const CLIENT_PATH: &str = "/signalr/client/";
+
+/// How long a negotiated connection may wait to be opened (as long as the client's token
+/// lives); older ones are forgotten, so clients that negotiate and never connect cost nothing.
+const PENDING_LIFETIME: Duration = Duration::from_secs(token::TOKEN_LIFETIME_SECONDS as u64);
 
 /// A connection negotiated but not opened yet: its id and its user.
 #[derive(Debug, Clone)]
@@ -45,8 +50,8 @@ struct Inner {
     /// `http://127.0.0.1:<port>`, set when the server knows its address.
     base_url: OnceLock<String>,
     default_base_url: String,
-    /// connection token -> the connection it opens
-    pending: Mutex<HashMap<String, Pending>>,
+    /// connection token -> the connection it opens, and when it was negotiated
+    pending: Mutex<HashMap<String, (Pending, Instant)>>,
 }
 
 /// The local SignalR service (cheap to clone, shared).
@@ -133,18 +138,69 @@ impl LocalSignalR {
     }
 
     fn remember(&self, connection_token: String, pending: Pending) {
-        self.inner
-            .pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(connection_token, pending);
+        self.remember_at(connection_token, pending, Instant::now());
     }
 
+    /// Keeps `pending` under its token, and forgets those negotiated longer ago than
+    /// [`PENDING_LIFETIME`].
+    fn remember_at(&self, connection_token: String, pending: Pending, now: Instant) {
+        let mut map = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.retain(|_, (_, at)| now.saturating_duration_since(*at) < PENDING_LIFETIME);
+        map.insert(connection_token, (pending, now));
+    }
+
+    /// The connection a token opens, once, if it was negotiated within [`PENDING_LIFETIME`].
     fn take_pending(&self, connection_token: &str) -> Option<Pending> {
         self.inner
             .pending
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(connection_token)
+            .filter(|(_, at)| at.elapsed() < PENDING_LIFETIME)
+            .map(|(pending, _)| pending)
+    }
+
+    #[cfg(test)]
+    fn pending_count(&self) -> usize {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(user: &str) -> Pending {
+        Pending {
+            connection_id: format!("c-{user}"),
+            user_id: user.to_owned(),
+        }
+    }
+
+    #[test]
+    fn negotiated_connections_never_opened_are_forgotten_after_their_lifetime() {
+        let service = LocalSignalR::new("http://127.0.0.1:1".into());
+        let negotiated = Instant::now();
+        let after_its_lifetime = negotiated + PENDING_LIFETIME + Duration::from_secs(1);
+        service.remember_at("old".into(), pending("a"), negotiated);
+        service.remember_at("recent".into(), pending("b"), after_its_lifetime);
+        assert_eq!(service.pending_count(), 1, "the stale one is gone");
+        assert!(service.take_pending("old").is_none());
+        let opened = service
+            .take_pending("recent")
+            .expect("the recent one opens");
+        assert_eq!(opened.user_id, "b");
+        assert!(
+            service.take_pending("recent").is_none(),
+            "a token opens once"
+        );
     }
 }
