@@ -7,7 +7,9 @@
 //! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer (also
 //!   pushed live to their connections: `crate::realtime`); with a `purpose` (`marketing-email`,
 //!   `marketing-sms`) a marketing message, also by email or SMS, only with the customer's
-//!   consent ([`marketing`]).
+//!   consent ([`marketing`]). The customer's notification preferences (event types `message`
+//!   and `marketing`) decide the live push and the email/SMS message; the notification is
+//!   stored either way.
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -17,6 +19,7 @@ use axum::routing::{get, post, put};
 use axum::Json;
 use shared::auth::{PrincipalKind, Role};
 use shared::domain::notification::{Notification, NotificationInput, Recipient};
+use shared::domain::preferences::Preferences;
 use shared::domain::validation::new_id;
 
 use crate::api::openapi::{Access, Operation};
@@ -128,6 +131,20 @@ async fn mark_read(
     Ok(Json(notification).into_response())
 }
 
+/// The customer's notification preferences (the defaults when they never set any).
+async fn customer_preferences(
+    state: &AppState,
+    caller: &Caller,
+    customer_id: &str,
+) -> Result<Preferences, ApiError> {
+    Ok(state
+        .ports
+        .preferences
+        .get_preferences(caller.tenant(), customer_id)
+        .await?
+        .unwrap_or_else(|| Preferences::defaults(customer_id)))
+}
+
 async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,14 +174,25 @@ async fn send(
         created_at: shared::domain::now(),
     };
     if let Some(purpose) = input.purpose {
-        let sent = marketing::send(&state, &caller, &customer, notification, purpose).await?;
+        let preferences = customer_preferences(&state, &caller, &customer.id).await?;
+        let sent = marketing::send(
+            &state,
+            &caller,
+            &customer,
+            &preferences,
+            notification,
+            purpose,
+        )
+        .await?;
         return Ok((StatusCode::CREATED, Json(sent)).into_response());
     }
+    let preferences = customer_preferences(&state, &caller, &customer.id).await?;
     let audit = caller
         .audit("notification.send", "notification", &notification.id)
         .about_customer(&input.customer_id);
-    // Pushed live to the customer through the outbox, committed with the notification.
-    let push = crate::realtime::push::push_message(&notification);
+    // Pushed live to the customer through the outbox, committed with the notification, unless
+    // they switched `realtime` off for service messages.
+    let push = crate::realtime::push::push_if_wanted(&notification, &preferences);
     let notification = state
         .ports
         .notifications

@@ -25,6 +25,7 @@ mod notifications;
 mod orders;
 mod outbox;
 mod payments;
+mod preferences;
 mod products;
 mod security;
 mod snapshot;
@@ -75,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "security: the role of an employee's read in the audit trail; security events",
         include_str!("migrations/0008_security.sql"),
+    ),
+    (
+        11,
+        "notification preferences: per customer, event type and channel",
+        include_str!("migrations/0011_preferences.sql"),
     ),
 ];
 
@@ -467,7 +473,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("app.db");
         let db = Db::open(&path).unwrap();
-        assert_eq!(db.schema_version().await.unwrap(), MIGRATIONS.len() as i64);
+        let latest = MIGRATIONS.last().map(|(version, _, _)| *version);
+        assert_eq!(Some(db.schema_version().await.unwrap()), latest);
         db.write(|conn| {
             conn.execute_batch(SCRATCH_TABLE)?;
             conn.execute(
