@@ -4259,11 +4259,9 @@ async fn the_store_reports_healthy(subject: Subject) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Instantiation: every behaviour, once per adapter.
+// Audit intake, consents and notification preferences
 // ---------------------------------------------------------------------------------------------
 
-/// Runs each behaviour against one adapter: a module named after the adapter, one
-/// `#[tokio::test]` per behaviour.
 /// An audit entry another service sends is written once per id: a second write with the same
 /// id (the service's retry) writes nothing and answers the stored entry, whatever it carries;
 /// the same id in another tenant is another entry.
@@ -4603,6 +4601,12 @@ async fn an_erasure_deletes_the_notification_preferences(subject: Subject) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Instantiation: every behaviour, once per adapter.
+// ---------------------------------------------------------------------------------------------
+
+/// Runs each behaviour against one adapter: a module named after the adapter, one
+/// `#[tokio::test]` per behaviour.
 macro_rules! adapter {
     ($adapter:ident: $($behaviour:ident),* $(,)?) => {
         mod $adapter {

@@ -27,6 +27,21 @@ use crate::api::openapi::{Access, Operation};
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody};
 use crate::startup::AppState;
 
+/// A change of the preferences just answered, conditional on their ETag.
+const CHANGE_LINK: &[crate::api::openapi::Link] = &[(
+    "putPreferences",
+    &[
+        ("id", "$request.path.id"),
+        ("header.If-Match", "$response.header.ETag"),
+    ],
+)];
+
+/// Where a replaced document leads: reading it, and changing it again.
+const PUT_LINKS: &[crate::api::openapi::Link] = &[
+    ("getPreferences", &[("id", "$request.path.id")]),
+    CHANGE_LINK[0],
+];
+
 /// The declarations of the preference operations.
 pub(super) fn operations() -> Vec<Operation> {
     vec![
@@ -38,7 +53,8 @@ pub(super) fn operations() -> Vec<Operation> {
             get(read),
         )
         .access(Access::SignedIn("employees; a client only for their own customer id"))
-        .returns::<Preferences>(200, "Every event type with its channels; ETag header set"),
+        .returns::<Preferences>(200, "Every event type with its channels; ETag header set")
+        .links(CHANGE_LINK),
         Operation::new(
             Method::PUT,
             "/api/v1/customers/{id}/preferences",
@@ -53,7 +69,7 @@ pub(super) fn operations() -> Vec<Operation> {
         .body::<PreferencesInput>()
         .example(|| serde_json::json!({"eventTypes": {"order.shipped": {"realtime": true, "email": true, "sms": false}, "marketing": {"realtime": false, "email": true, "sms": false}}}))
         .returns::<Preferences>(200, "Replaced; the whole document as it stands, new ETag")
-        .links(&[("getPreferences", &[("id", "$request.path.id")])])
+        .links(PUT_LINKS)
         .errors(&[400, 401, 403, 404, 409, 412, 413, 415]),
     ]
 }
