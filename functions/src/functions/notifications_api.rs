@@ -19,7 +19,6 @@ use axum::routing::{get, post, put};
 use axum::Json;
 use shared::auth::{PrincipalKind, Role};
 use shared::domain::notification::{Notification, NotificationInput, Recipient};
-use shared::domain::preferences::Preferences;
 use shared::domain::validation::new_id;
 
 use crate::api::openapi::{Access, Operation};
@@ -131,20 +130,6 @@ async fn mark_read(
     Ok(Json(notification).into_response())
 }
 
-/// The customer's notification preferences (the defaults when they never set any).
-async fn customer_preferences(
-    state: &AppState,
-    caller: &Caller,
-    customer_id: &str,
-) -> Result<Preferences, ApiError> {
-    Ok(state
-        .ports
-        .preferences
-        .get_preferences(caller.tenant(), customer_id)
-        .await?
-        .unwrap_or_else(|| Preferences::defaults(customer_id)))
-}
-
 async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -173,8 +158,12 @@ async fn send(
         read_at: None,
         created_at: shared::domain::now(),
     };
+    let preferences = state
+        .ports
+        .preferences
+        .effective_preferences(caller.tenant(), &customer.id)
+        .await?;
     if let Some(purpose) = input.purpose {
-        let preferences = customer_preferences(&state, &caller, &customer.id).await?;
         let sent = marketing::send(
             &state,
             &caller,
@@ -186,7 +175,6 @@ async fn send(
         .await?;
         return Ok((StatusCode::CREATED, Json(sent)).into_response());
     }
-    let preferences = customer_preferences(&state, &caller, &customer.id).await?;
     let audit = caller
         .audit("notification.send", "notification", &notification.id)
         .about_customer(&input.customer_id);

@@ -297,6 +297,17 @@ pub trait PreferenceStore: Send + Sync {
         tenant: &TenantId,
         customer_id: &str,
     ) -> StoreResult<Option<crate::domain::preferences::Preferences>>;
+    /// The preferences notifications go by: the stored ones, or the defaults when never set.
+    async fn effective_preferences(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+    ) -> StoreResult<crate::domain::preferences::Preferences> {
+        Ok(self
+            .get_preferences(tenant, customer_id)
+            .await?
+            .unwrap_or_else(|| crate::domain::preferences::Preferences::defaults(customer_id)))
+    }
     /// Replaces the customer's preferences (a new ETag, `updatedAt` now) with the audit entry,
     /// in one transaction. `if_match` is checked against the stored ETag
     /// ([`crate::domain::preferences::DEFAULT_ETAG`] while never set); `NotFound` when the

@@ -131,9 +131,8 @@ pub(super) async fn preferences(
     Ok(state
         .ports
         .preferences
-        .get_preferences(tenant, customer_id)
-        .await?
-        .unwrap_or_else(|| Preferences::defaults(customer_id)))
+        .effective_preferences(tenant, customer_id)
+        .await?)
 }
 
 fn answer(preferences: Preferences) -> Response {

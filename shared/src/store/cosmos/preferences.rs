@@ -53,7 +53,7 @@ impl CosmosStore {
     }
 
     /// The preferences dispatch goes by: the stored ones, or the defaults.
-    pub(super) async fn effective_preferences(
+    pub(super) async fn preferences_or_defaults(
         &self,
         tenant: &str,
         customer_id: &str,

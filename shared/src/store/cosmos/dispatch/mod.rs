@@ -225,7 +225,7 @@ impl CosmosStore {
             return self.dispatch_skip(tenant, consumer, event, reason).await;
         }
         let preferences = self
-            .effective_preferences(tenant, &customer.body.id)
+            .preferences_or_defaults(tenant, &customer.body.id)
             .await?;
         let fanout = plan(&customer.body, &preferences, event);
         let (here, elsewhere): (Vec<Notification>, Vec<Notification>) = fanout
