@@ -4,7 +4,8 @@
 //! verifiable report.
 //!
 //! Proves: every store is erased by the masking rules (profile, orders keeping their
-//! bookkeeping facts, notifications, audit pseudonyms, idempotency keys, queued messages) and
+//! bookkeeping facts, notifications, notification preferences, audit pseudonyms, idempotency
+//! keys, queued messages) and
 //! a generic scan of every text column of every table finds none of the customer's former
 //! personal data; the report's SHA-256 matches its canonical JSON; a duplicate message and a
 //! request for an already erased customer have no second effect and no second report; an
@@ -210,6 +211,14 @@ async fn seed(app: &App) -> String {
     .await
     .expect_status(200);
     app.post("/notifications", &admin, &json!({"customerId": customer, "title": "Hello", "message": format!("Dear {NAME}, we will call {PHONE}")})).await.expect_status(201);
+    let quiet = json!({"eventTypes": {"marketing": {"sms": false}}});
+    app.put(
+        &format!("/customers/{customer}/preferences"),
+        &client,
+        &quiet,
+    )
+    .await
+    .expect_status(200);
     // Three order events (two created, one cancelled), each an email and an SMS message.
     wait_until(|| async { app.messages_on("notifications-outbound").await.len() == 6 }).await;
     customer
@@ -344,6 +353,7 @@ async fn delete_erases_the_customer_everywhere_and_reports_verifiably() {
         "three order notifications and the staff message: {report}"
     );
     assert_eq!(counts["idempotencyKeys"], 1, "{report}");
+    assert_eq!(counts["notificationPreferences"], 1, "{report}");
     assert_eq!(counts["processedEvents"], 3, "{report}");
     assert_eq!(
         counts["queuedMessages"], 6,
@@ -373,6 +383,15 @@ async fn delete_erases_the_customer_everywhere_and_reports_verifiably() {
         .clone();
     assert_eq!(profile["status"], "erased");
     assert_eq!(profile["name"], "Erased customer");
+    let preferences = app
+        .get(&format!("/customers/{customer}/preferences"), &admin)
+        .await;
+    assert_eq!(
+        preferences.expect_status(200).header("etag"),
+        Some("\"defaults\""),
+        "the preferences were deleted: {}",
+        preferences.text
+    );
     assert!(
         profile.get("phone").is_none() && profile.get("address").is_none(),
         "{profile}"

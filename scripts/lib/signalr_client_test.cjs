@@ -121,6 +121,30 @@ const tests = {
     }
   },
 
+  // Pushes leave in commit order, so once the delivered notification arrived, a push of the
+  // shipped one (committed before it) would have arrived too.
+  async "a customer who switched realtime off for shipped receives nothing for it, but still sees it listed"(world) {
+    const cy = await must("POST", "/customers", process.env.ADMIN, { name: "Cy Quiet", email: "cy@example.org" });
+    const cyToken = devToken(["--tenant", "contoso", "--customer", cy.id]);
+    await must("PUT", `/customers/${cy.id}/preferences`, cyToken, { eventTypes: { "order.shipped": { realtime: false } } });
+    const client = await connect(cyToken);
+    try {
+      const placed = await order(world, cy);
+      await moveTo(placed.id, "confirmed");
+      await moveTo(placed.id, "shipped");
+      await moveTo(placed.id, "delivered");
+      const delivered = await waitFor(client.received, (n) => n.category === "order.delivered" && n.orderId === placed.id);
+      if (!delivered) throw new Error(`no order.delivered notification within ${WAIT_MS} ms (realtime is on for it)`);
+      const shipped = client.received.filter(({ n }) => n.category === "order.shipped");
+      if (shipped.length) throw new Error(`received ${shipped.length} order.shipped notifications with realtime off`);
+      const listed = await must("GET", "/notifications", cyToken);
+      if (!listed.items.some((item) => item.category === "order.shipped" && item.orderId === placed.id))
+        throw new Error("the shipped notification is not stored (GET /notifications does not list it)");
+    } finally {
+      await client.connection.stop();
+    }
+  },
+
   async "a message sent with POST /notifications is pushed to the customer"(world) {
     const adaToken = devToken(["--tenant", "contoso", "--customer", world.ada.id]);
     const ada = await connect(adaToken);

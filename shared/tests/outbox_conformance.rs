@@ -261,7 +261,11 @@ async fn an_erasure_request_is_announced_with_its_record_once(store: Arc<dyn Sto
     );
 }
 
-fn plan(customer: &Customer, event: &CustomerEvent) -> Fanout {
+fn plan(
+    customer: &Customer,
+    _: &shared::domain::preferences::Preferences,
+    event: &CustomerEvent,
+) -> Fanout {
     let delivery = format!("{}:email", event.event_id());
     Fanout {
         notifications: Vec::new(),

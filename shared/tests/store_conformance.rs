@@ -212,7 +212,11 @@ fn event(id: &str, tenant: &TenantId, order: &str, customer: &str) -> CustomerEv
 
 /// A fan-out like `NotificationDispatch`'s: one in-app notification to the customer, its audit
 /// entry and one outbound email message.
-fn plan(customer: &Customer, event: &CustomerEvent) -> Fanout {
+fn plan(
+    customer: &Customer,
+    _: &shared::domain::preferences::Preferences,
+    event: &CustomerEvent,
+) -> Fanout {
     let notification = Notification {
         id: shared::domain::validation::new_id(),
         tenant_id: event.tenant_id().to_owned(),
@@ -4255,11 +4259,9 @@ async fn the_store_reports_healthy(subject: Subject) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Instantiation: every behaviour, once per adapter.
+// Audit intake, consents and notification preferences
 // ---------------------------------------------------------------------------------------------
 
-/// Runs each behaviour against one adapter: a module named after the adapter, one
-/// `#[tokio::test]` per behaviour.
 /// An audit entry another service sends is written once per id: a second write with the same
 /// id (the service's retry) writes nothing and answers the stored entry, whatever it carries;
 /// the same id in another tenant is another entry.
@@ -4369,6 +4371,242 @@ async fn consents_are_an_append_only_history_per_customer(subject: Subject) {
     assert_eq!(store.consent_history(&a, "c-1").await.unwrap().len(), 3);
 }
 
+/// Preferences that switch `email` off for order creations and `realtime` off for shipments.
+fn quiet_preferences(customer: &str) -> shared::domain::preferences::Preferences {
+    let input: shared::domain::preferences::PreferencesInput = serde_json::from_value(json!({
+        "eventTypes": {"order.created": {"email": false}, "order.shipped": {"realtime": false}}
+    }))
+    .unwrap();
+    input.resolve(customer).unwrap()
+}
+
+/// Notification preferences are one document per customer: none until set (the caller answers
+/// the defaults), then what was put, with a new ETag each time, `If-Match` checked (the
+/// defaults' ETag while never set), audited with the write; a missing customer, another
+/// tenant's, or one whose erasure was requested takes none.
+async fn notification_preferences_are_one_document_per_customer_with_an_etag(subject: Subject) {
+    use shared::domain::preferences::{EventType, DEFAULT_ETAG};
+    let store = subject.store.as_ref();
+    let (a, b) = (tenant("a"), tenant("b"));
+    for id in ["c-1", "c-2"] {
+        store
+            .create_customer(&a, customer(id), audit(&a, "customer.create", id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.get_preferences(&a, "c-1").await.unwrap(), None);
+    let write = |t: &TenantId, id: &str| audit(t, "preferences.update", id).about_customer(id);
+    let stale = store
+        .put_preferences(
+            &a,
+            quiet_preferences("c-1"),
+            IfMatch::exactly(ETag::new("not-the-defaults")),
+            write(&a, "c-1"),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::PreconditionFailed { .. })),
+        "{stale:?}"
+    );
+    let first = store
+        .put_preferences(
+            &a,
+            quiet_preferences("c-1"),
+            IfMatch::exactly(ETag::new(DEFAULT_ETAG)),
+            write(&a, "c-1"),
+        )
+        .await
+        .unwrap();
+    assert!(first.updated_at.is_some() && first.etag != DEFAULT_ETAG);
+    let read = store.get_preferences(&a, "c-1").await.unwrap().unwrap();
+    assert_eq!(read, first);
+    assert!(!read.switches(EventType::OrderCreated).email);
+    assert!(!read.switches(EventType::OrderShipped).realtime);
+    assert!(read.switches(EventType::OrderShipped).email);
+
+    let mut louder = first.clone();
+    louder.event_types = shared::domain::preferences::Preferences::defaults("c-1").event_types;
+    let second = store
+        .put_preferences(
+            &a,
+            louder.clone(),
+            IfMatch::exactly(ETag::new(first.etag.clone())),
+            write(&a, "c-1"),
+        )
+        .await
+        .unwrap();
+    assert_ne!(second.etag, first.etag);
+    let stale = store
+        .put_preferences(
+            &a,
+            louder,
+            IfMatch::exactly(ETag::new(first.etag.clone())),
+            write(&a, "c-1"),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::PreconditionFailed { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.get_preferences(&a, "c-1").await.unwrap(),
+        Some(second)
+    );
+    assert_eq!(
+        store.get_preferences(&a, "c-2").await.unwrap(),
+        None,
+        "c-2 never set any"
+    );
+    let audited = AuditFilter {
+        action: Some("preferences.update".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(all_audit(store, &a, audited).await.len(), 2);
+
+    for (t, id) in [(&b, "c-1"), (&a, "c-9")] {
+        let missing = store
+            .put_preferences(t, quiet_preferences(id), IfMatch::Any, write(t, id))
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+        assert_eq!(store.get_preferences(t, id).await.unwrap(), None);
+    }
+    store
+        .request_erasure(
+            &a,
+            erasure_record("r-2", "a", "c-2", "actor-1"),
+            audit(&a, "gdpr.erasure.request", "c-2"),
+        )
+        .await
+        .unwrap();
+    let erasing = store
+        .put_preferences(&a, quiet_preferences("c-2"), IfMatch::Any, write(&a, "c-2"))
+        .await;
+    assert!(
+        matches!(
+            erasing,
+            Err(StoreError::Rejected(Rejection::CustomerNotActive(_)))
+        ),
+        "{erasing:?}"
+    );
+}
+
+/// Like [`plan`], with the outbound email only when the customer's preferences let
+/// `order.created` through `email`.
+fn plan_by_preferences(
+    customer: &Customer,
+    preferences: &shared::domain::preferences::Preferences,
+    event: &CustomerEvent,
+) -> Fanout {
+    let mut fanout = plan(customer, preferences, event);
+    if !preferences.allows("order.created", shared::domain::preferences::Channel::Email) {
+        fanout.outbound.clear();
+    }
+    fanout
+}
+
+/// The dispatch hands the plan the customer's preferences as stored (the defaults when they
+/// never set any).
+async fn dispatch_plans_with_the_customers_stored_preferences(subject: Subject) {
+    let t = tenant("t1");
+    let store = subject.store.as_ref();
+    seed(store, &t).await;
+    store
+        .create_customer(&t, customer("c-2"), audit(&t, "customer.create", "c-2"))
+        .await
+        .unwrap();
+    for (order, customer) in [("o-1", "c-1"), ("o-2", "c-2")] {
+        store
+            .create_order(
+                &t,
+                new_order(order, customer, &[("p-1", 1)], None),
+                audit(&t, "order.create", order),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .put_preferences(
+            &t,
+            quiet_preferences("c-1"),
+            IfMatch::Any,
+            audit(&t, "preferences.update", "c-1"),
+        )
+        .await
+        .unwrap();
+    let quiet = store
+        .dispatch_event(
+            &t,
+            "NotificationDispatch",
+            &event("e-1", &t, "o-1", "c-1"),
+            plan_by_preferences,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        quiet,
+        DispatchOutcome::Dispatched {
+            notifications: 1,
+            outbound: 0
+        },
+        "email switched off: the notification only"
+    );
+    let defaults = store
+        .dispatch_event(
+            &t,
+            "NotificationDispatch",
+            &event("e-2", &t, "o-2", "c-2"),
+            plan_by_preferences,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        defaults,
+        DispatchOutcome::Dispatched {
+            notifications: 1,
+            outbound: 1
+        },
+        "never set: every channel on"
+    );
+}
+
+/// An erasure deletes the customer's notification preferences (and no one else's), and counts
+/// them.
+async fn an_erasure_deletes_the_notification_preferences(subject: Subject) {
+    let t = tenant("t1");
+    let store = subject.store.as_ref();
+    seed(store, &t).await;
+    store
+        .create_customer(&t, customer("c-2"), audit(&t, "customer.create", "c-2"))
+        .await
+        .unwrap();
+    for id in ["c-1", "c-2"] {
+        store
+            .put_preferences(
+                &t,
+                quiet_preferences(id),
+                IfMatch::Any,
+                audit(&t, "preferences.update", id).about_customer(id),
+            )
+            .await
+            .unwrap();
+    }
+    let masker = masker(&t, "c-1");
+    let (_, progress) = start(store, &t, erasure_record("r-1", "t1", "c-1", "actor-1")).await;
+    let progress = erase_all(store, &t, "r-1", &masker, 100, progress).await;
+    assert_eq!(progress.counts()["notificationPreferences"], 1);
+    assert_eq!(store.get_preferences(&t, "c-1").await.unwrap(), None);
+    assert!(
+        store.get_preferences(&t, "c-2").await.unwrap().is_some(),
+        "another customer's stay"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instantiation: every behaviour, once per adapter.
+// ---------------------------------------------------------------------------------------------
+
+/// Runs each behaviour against one adapter: a module named after the adapter, one
+/// `#[tokio::test]` per behaviour.
 macro_rules! adapter {
     ($adapter:ident: $($behaviour:ident),* $(,)?) => {
         mod $adapter {
@@ -4416,6 +4654,9 @@ macro_rules! every_behaviour {
             audit_listing_filters_and_pages_newest_first,
             audit_entries_sent_by_services_are_recorded_once,
             consents_are_an_append_only_history_per_customer,
+            notification_preferences_are_one_document_per_customer_with_an_etag,
+            dispatch_plans_with_the_customers_stored_preferences,
+            an_erasure_deletes_the_notification_preferences,
             a_repeated_erasure_request_returns_the_open_one,
             an_erasure_masks_the_customer_and_leaves_others_untouched,
             an_erasure_keeps_the_proof_of_consents_under_a_pseudonym,

@@ -354,7 +354,7 @@ fn header_schema(name: &str) -> Value {
     match name {
         "Idempotency-Key" => json!({ "type": "string", "pattern": "^[!-~]{1,128}$" }),
         "If-Match" => {
-            json!({ "type": "string", "pattern": IF_MATCH_PATTERN, "examples": ["\"3f2a9c\""] })
+            json!({ "type": "string", "pattern": IF_MATCH_PATTERN, "examples": ["\"3f2a9c\"", "*"] })
         }
         _ => json!({ "type": "string" }),
     }

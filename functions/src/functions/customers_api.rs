@@ -9,9 +9,11 @@
 //!   `PUT /customers/{id}` (`If-Match` honoured: 412 when stale).
 //! - `GET /customers/{id}/orders` (paged).
 //! - `POST /customers/{id}/gdpr/export`: everything held about the customer (profile, consents
-//!   with their history, orders, payments with their refunds, notifications, audit trail).
+//!   with their history, notification preferences, orders, payments with their refunds, notifications, audit trail).
 //! - `GET /customers/{id}/consents`, `PUT /customers/{id}/consents/{purpose}` (handled by
 //!   [`consents`]).
+//! - `GET /customers/{id}/preferences`, `PUT /customers/{id}/preferences`: notification
+//!   preferences per event type and channel (handled by [`preferences`]).
 //! - `DELETE /customers/{id}`: records an erasure request and, in the same transaction, its
 //!   message for `gdpr-requests` in the outbox; answers `202` with its status URL,
 //!   `GET /customers/{id}/gdpr/erasure/{requestId}` (which shows `queuedAt`: when its message
@@ -39,6 +41,7 @@ use crate::startup::AppState;
 use shared::security::Rule;
 
 mod consents;
+mod preferences;
 
 /// Staff roles that manage customers.
 const CUSTOMER_ROLES: &[Role] = &[Role::Admin, Role::CustomerService];
@@ -134,7 +137,7 @@ pub fn operations() -> Vec<Operation> {
         .access(WRITE)
         .returns::<CustomerExport>(
             200,
-            "Profile, consents with their history, orders, payments, notifications and audit trail",
+            "Profile, consents with their history, notification preferences, orders, payments, notifications and audit trail",
         ),
         Operation::new(
             Method::GET,
@@ -148,6 +151,7 @@ pub fn operations() -> Vec<Operation> {
     ]
     .into_iter()
     .chain(consents::operations())
+    .chain(preferences::operations())
     .map(|operation| operation.tag("customers"))
     .collect()
 }
@@ -164,6 +168,8 @@ const CUSTOMER_LINKS: &[openapi::Link] = &[
     ),
     ("listCustomerOrders", &[("id", "$response.body#/id")]),
     ("exportCustomer", &[("id", "$response.body#/id")]),
+    ("getPreferences", &[("id", "$response.body#/id")]),
+    ("putPreferences", &[("id", "$response.body#/id")]),
     ("requestErasure", &[("id", "$response.body#/id")]),
 ];
 
@@ -194,6 +200,8 @@ pub struct CustomerExport {
     customer: Customer,
     /// Every purpose's current state and every grant and withdrawal, oldest first.
     consents: shared::domain::consent::Consents,
+    /// The notification preferences (the defaults, without `updatedAt`, when never set).
+    preferences: shared::domain::preferences::Preferences,
     orders: Vec<Order>,
     /// The customer's payments, newest first, with their refunds, statuses, amounts and the
     /// payer as stored (after an erasure: no payer, and `erasure` says under which rules).
@@ -399,10 +407,12 @@ async fn export(
         )
         .await?;
     let consents = consents::consents(&state, &tenant, &id).await?;
+    let preferences = preferences::preferences(&state, &tenant, &id).await?;
     Ok(Json(CustomerExport {
         exported_at: shared::domain::now(),
         customer,
         consents,
+        preferences,
         orders,
         payments,
         notifications,

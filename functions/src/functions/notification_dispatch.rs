@@ -17,9 +17,13 @@
 //! | payment `failed` | in-app + email/SMS "payment failed" | none |
 //! | payment `refunded` | in-app + email/SMS "refund of X issued" | none |
 //!
-//! The customer's preferences decide the channels: `inApp` an in-app notification, `email` an
-//! email message, `sms` an SMS message (only when a phone number is on file). Staff
-//! notifications are in-app only.
+//! The customer's choices decide the channels, in two layers: the profile's `preferences` are
+//! the master switches (`inApp` an in-app notification at all, `email` email messages, `sms`
+//! SMS messages, only when a phone number is on file), and the notification preferences
+//! ([`Preferences`], per event type = the notification's category) switch `realtime` (the live
+//! push), `email` and `sms` per event type. A channel is used when both let it through; the
+//! in-app notification is stored whatever the per-event switches say (the in-app list is the
+//! record). Staff notifications are in-app (and pushed to the role) whatever the customer chose.
 //!
 //! **What a sender receives** on `notifications-outbound`: one JSON object per message, ids
 //! only, never an address or a name (the sender looks the address up, so an erased customer
@@ -50,6 +54,7 @@ use shared::domain::messages::{
     CustomerEvent, OrderEvent, OrderEventType, PaymentEvent, PaymentEventType,
 };
 use shared::domain::notification::{Notification, Recipient};
+use shared::domain::preferences::{Channel, Preferences};
 use shared::domain::tenant::TenantId;
 use shared::domain::validation::new_id;
 use shared::outbox::OutboxMessage;
@@ -98,10 +103,15 @@ pub(crate) async fn dispatch(
     Ok(reply(&event, outcome))
 }
 
-/// [`fanout`] plus a live push of each notification (`crate::realtime::push`).
-fn fanout_and_pushes(customer: &Customer, event: &CustomerEvent) -> Fanout {
-    let mut planned = fanout(customer, event);
-    crate::realtime::push::add_pushes(&mut planned);
+/// [`fanout`] plus a live push of each notification the preferences let through
+/// (`crate::realtime::push`).
+fn fanout_and_pushes(
+    customer: &Customer,
+    preferences: &Preferences,
+    event: &CustomerEvent,
+) -> Fanout {
+    let mut planned = fanout(customer, preferences, event);
+    crate::realtime::push::add_pushes(&mut planned, preferences);
     planned
 }
 
@@ -212,8 +222,9 @@ fn format_amount(cents: i64, currency: &str) -> String {
     format!("{sign}{}.{:02} {currency}", cents / 100, cents % 100)
 }
 
-/// The fan-out of `event` for `customer` (active, and the order's owner); see the module doc.
-pub fn fanout(customer: &Customer, event: &CustomerEvent) -> Fanout {
+/// The fan-out of `event` for `customer` (active, and the order's owner) with their
+/// `preferences`; see the module doc. Live pushes are added by [`fanout_and_pushes`].
+pub fn fanout(customer: &Customer, preferences: &Preferences, event: &CustomerEvent) -> Fanout {
     let mut fanout = Fanout::default();
     let category = event.category();
     let mut in_app_id = None;
@@ -246,9 +257,13 @@ pub fn fanout(customer: &Customer, event: &CustomerEvent) -> Fanout {
             ),
         );
     }
+    let wants = |channel| preferences.allows(&category, channel);
     let channels = [
-        ("email", customer.preferences.email),
-        ("sms", customer.preferences.sms && customer.phone.is_some()),
+        ("email", customer.preferences.email && wants(Channel::Email)),
+        (
+            "sms",
+            customer.preferences.sms && customer.phone.is_some() && wants(Channel::Sms),
+        ),
     ];
     for (channel, wanted) in channels {
         if wanted {

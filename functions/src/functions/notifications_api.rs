@@ -7,7 +7,9 @@
 //! - `POST /notifications` (`customer-service`, `admin`): send a message to a customer (also
 //!   pushed live to their connections: `crate::realtime`); with a `purpose` (`marketing-email`,
 //!   `marketing-sms`) a marketing message, also by email or SMS, only with the customer's
-//!   consent ([`marketing`]).
+//!   consent ([`marketing`]). The customer's notification preferences (event types `message`
+//!   and `marketing`) decide the live push and the email/SMS message; the notification is
+//!   stored either way.
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -156,15 +158,29 @@ async fn send(
         read_at: None,
         created_at: shared::domain::now(),
     };
+    let preferences = state
+        .ports
+        .preferences
+        .effective_preferences(caller.tenant(), &customer.id)
+        .await?;
     if let Some(purpose) = input.purpose {
-        let sent = marketing::send(&state, &caller, &customer, notification, purpose).await?;
+        let sent = marketing::send(
+            &state,
+            &caller,
+            &customer,
+            &preferences,
+            notification,
+            purpose,
+        )
+        .await?;
         return Ok((StatusCode::CREATED, Json(sent)).into_response());
     }
     let audit = caller
         .audit("notification.send", "notification", &notification.id)
         .about_customer(&input.customer_id);
-    // Pushed live to the customer through the outbox, committed with the notification.
-    let push = crate::realtime::push::push_message(&notification);
+    // Pushed live to the customer through the outbox, committed with the notification, unless
+    // they switched `realtime` off for service messages.
+    let push = crate::realtime::push::push_if_wanted(&notification, &preferences);
     let notification = state
         .ports
         .notifications

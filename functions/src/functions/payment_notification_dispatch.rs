@@ -4,7 +4,9 @@
 //!
 //! The mechanism is `NotificationDispatch`'s ([`notification_dispatch::dispatch`]): exactly
 //! once per event id (the processed-events marker, under this function's name), the
-//! customer's preferences choose in-app, email and SMS, the email/SMS messages go to
+//! customer's profile switches and notification preferences (per event type:
+//! `payment.captured`, `payment.failed`, `payment.refunded`) choose the live push, email and
+//! SMS, the email/SMS messages go to
 //! `notifications-outbound` through the outbox with ids and amounts only, and events for
 //! missing or erased customers or another customer's order complete without effect.
 //! `authorized` events complete without effect (the customer hears when the money is taken).

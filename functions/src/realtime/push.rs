@@ -3,22 +3,49 @@
 //! `OutboxRelay` hands those records to its `signalR` output binding ([`is_push`]). So a push is
 //! sent only for a notification that was stored, and a push that fails (no connection, the
 //! service down) loses nothing: the notification stays listed by `GET /notifications`.
+//!
+//! A notification to a customer is pushed only when their preferences let its event type (the
+//! notification's category) through the `realtime` channel ([`wanted`]); notifications to staff
+//! roles are always pushed (customers' preferences do not govern them).
 
-use shared::domain::notification::Notification;
+use shared::domain::notification::{Notification, Recipient};
+use shared::domain::preferences::{Channel, Preferences};
 use shared::outbox::{OutboxMessage, REALTIME_PUSH_DESTINATION};
 use shared::store::Fanout;
 
 /// The relay's `signalR` output binding.
 pub const SIGNALR_OUTPUT: &str = "signalRMessages";
 
-/// Adds a push of each notification of a dispatch's fan-out to its outbox messages.
-pub fn add_pushes(fanout: &mut Fanout) {
+/// Adds a push of each notification of a dispatch's fan-out that is [`wanted`] to its outbox
+/// messages (`preferences`: the customer's).
+pub fn add_pushes(fanout: &mut Fanout, preferences: &Preferences) {
     let pushes: Vec<OutboxMessage> = fanout
         .notifications
         .iter()
-        .filter_map(push_message)
+        .filter_map(|notification| push_if_wanted(notification, preferences))
         .collect();
     fanout.outbound.extend(pushes);
+}
+
+/// Whether `notification` is pushed live: to a staff role always, to a customer when their
+/// `preferences` allow `realtime` for its category.
+pub fn wanted(notification: &Notification, preferences: &Preferences) -> bool {
+    match &notification.recipient {
+        Recipient::Customer(_) => preferences.allows(&notification.category, Channel::Realtime),
+        Recipient::Role(_) => true,
+    }
+}
+
+/// The push of `notification` if it is [`wanted`].
+pub fn push_if_wanted(
+    notification: &Notification,
+    preferences: &Preferences,
+) -> Option<OutboxMessage> {
+    if wanted(notification, preferences) {
+        push_message(notification)
+    } else {
+        None
+    }
 }
 
 /// The outbox record pushing `notification` to its recipient (none if it cannot be serialised).
@@ -42,7 +69,7 @@ pub fn is_push(message: &OutboxMessage) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::notification::Recipient;
+    use shared::domain::preferences::PreferencesInput;
 
     fn notification(recipient: Recipient) -> Notification {
         Notification {
@@ -72,5 +99,19 @@ mod tests {
         let item: serde_json::Value = serde_json::from_str(&to_role.body).unwrap();
         assert_eq!(item["groupName"], "contoso:role:order-manager");
         assert!(item.get("userId").is_none());
+    }
+
+    #[test]
+    fn realtime_switched_off_stops_the_customer_s_push_but_not_the_role_s() {
+        let input: PreferencesInput = serde_json::from_value(
+            serde_json::json!({"eventTypes": {"order.shipped": {"realtime": false}}}),
+        )
+        .unwrap();
+        let off = input.resolve("c-1").unwrap();
+        let to_customer = notification(Recipient::Customer("c-1".into()));
+        assert!(push_if_wanted(&to_customer, &off).is_none());
+        assert!(push_if_wanted(&to_customer, &Preferences::defaults("c-1")).is_some());
+        let to_role = notification(Recipient::Role("order-manager".into()));
+        assert!(push_if_wanted(&to_role, &off).is_some());
     }
 }

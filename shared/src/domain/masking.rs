@@ -31,8 +31,9 @@ use crate::domain::payment::{Payment, PaymentErasure};
 /// The version of [`RULES`]; change it with every change to the table.
 /// `2026.12.1` added payments: the payer removed, the payment source pseudonymised, refund
 /// reasons removed, the financial facts kept. `2026.12.2` added consents: the proof kept
-/// (purpose, decision, notice version, channel, time), the subject pseudonymised.
-pub const RULES_VERSION: &str = "gdpr-masking-2026.12.2";
+/// (purpose, decision, notice version, channel, time), the subject pseudonymised. `2026.12.3`
+/// added notification preferences: deleted.
+pub const RULES_VERSION: &str = "gdpr-masking-2026.12.3";
 
 /// What an erasure touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -45,6 +46,8 @@ pub enum Entity {
     AuditEntry,
     /// A consent grant or withdrawal (GDPR art. 7).
     Consent,
+    /// A customer's notification preferences.
+    NotificationPreferences,
     IdempotencyKey,
     ProcessedEvent,
     QueuedMessage,
@@ -62,6 +65,7 @@ impl Entity {
             Self::Notification => "notification",
             Self::AuditEntry => "auditEntry",
             Self::Consent => "consent",
+            Self::NotificationPreferences => "notificationPreferences",
             Self::IdempotencyKey => "idempotencyKey",
             Self::ProcessedEvent => "processedEvent",
             Self::QueuedMessage => "queuedMessage",
@@ -209,6 +213,12 @@ pub const RULES: &[FieldRule] = &[
         "*",
         Strategy::Destroy,
         "messages to the customer",
+    ),
+    rule(
+        Entity::NotificationPreferences,
+        "*",
+        Strategy::Destroy,
+        "the customer's choices, of no use once they are erased",
     ),
     rule(
         Entity::AuditEntry,

@@ -16,6 +16,7 @@ pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod phone;
+pub mod preferences;
 pub mod product;
 pub mod rejection;
 pub mod tenant;

@@ -2,8 +2,9 @@
 //! event, [`CustomerEvent`]) into notifications exactly once.
 //!
 //! The consumer hands the adapter the event and a [`FanoutPlan`] (a pure function deciding,
-//! from the customer as stored, what to create). The adapter checks the event was not
-//! processed before, looks the customer and order up, runs the plan and stores its
+//! from the customer and their notification preferences as stored, what to create). The
+//! adapter checks the event was not processed before, looks the customer, their preferences
+//! and the order up, runs the plan and stores its
 //! notifications, audit entries, outbound messages (as outbox records) and the processed-event
 //! marker in one transaction, so a redelivered event has no second effect and a concurrent
 //! erasure cannot leave a notification behind.
@@ -13,6 +14,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::customer::Customer;
 use crate::domain::messages::CustomerEvent;
 use crate::domain::notification::Notification;
+use crate::domain::preferences::Preferences;
 use crate::domain::tenant::TenantId;
 use crate::outbox::OutboxMessage;
 
@@ -25,8 +27,9 @@ pub struct Fanout {
     pub audit: Vec<AuditEntry>,
 }
 
-/// Decides the fan-out of `event` for `customer` (an active customer whose order it is).
-pub type FanoutPlan = fn(&Customer, &CustomerEvent) -> Fanout;
+/// Decides the fan-out of `event` for `customer` (an active customer whose order it is), given
+/// their notification preferences (the defaults when they never set any).
+pub type FanoutPlan = fn(&Customer, &Preferences, &CustomerEvent) -> Fanout;
 
 /// Why an event changed nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,7 +39,7 @@ pub enum ErasureStep {
     /// [`crate::erasure::QueuedMessageScrubber`] (local mode's embedded queue; none in Azure),
     /// counted by the store ([`ErasureStore::record_queued_messages`]).
     QueuedMessages,
-    /// The profile masked; status `erased`.
+    /// The profile masked; status `erased`; the notification preferences deleted.
     Profile,
 }
 

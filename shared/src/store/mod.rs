@@ -22,8 +22,8 @@ pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
 pub use payments::{PaymentFilter, PaymentStore, Started};
 pub use ports::{
     AuditFilter, AuditRecorded, AuditStore, ConsentStore, CustomerStore, IdempotencyKey, NewOrder,
-    NotificationStore, OrderCreated, OrderFilter, OrderStore, ProductFilter, ProductStore,
-    SecurityEventStore, Store, StoreResult,
+    NotificationStore, OrderCreated, OrderFilter, OrderStore, PreferenceStore, ProductFilter,
+    ProductStore, SecurityEventStore, Store, StoreResult,
 };
 
 /// What a storage call can fail with, in terms the API maps to HTTP statuses.

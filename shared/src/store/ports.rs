@@ -287,6 +287,40 @@ pub trait ConsentStore: Send + Sync {
     ) -> StoreResult<Vec<crate::domain::consent::ConsentRecord>>;
 }
 
+/// Notification preferences: one document per customer (none: the defaults, every channel on).
+#[async_trait::async_trait]
+pub trait PreferenceStore: Send + Sync {
+    /// The customer's preferences as set, completed with the defaults of event types declared
+    /// since; `None` when never set (the caller checks that the customer exists).
+    async fn get_preferences(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+    ) -> StoreResult<Option<crate::domain::preferences::Preferences>>;
+    /// The preferences notifications go by: the stored ones, or the defaults when never set.
+    async fn effective_preferences(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+    ) -> StoreResult<crate::domain::preferences::Preferences> {
+        Ok(self
+            .get_preferences(tenant, customer_id)
+            .await?
+            .unwrap_or_else(|| crate::domain::preferences::Preferences::defaults(customer_id)))
+    }
+    /// Replaces the customer's preferences (a new ETag, `updatedAt` now) with the audit entry,
+    /// in one transaction. `if_match` is checked against the stored ETag
+    /// ([`crate::domain::preferences::DEFAULT_ETAG`] while never set); `NotFound` when the
+    /// customer does not exist in the tenant, `Rejected` when their erasure was requested.
+    async fn put_preferences(
+        &self,
+        tenant: &TenantId,
+        preferences: crate::domain::preferences::Preferences,
+        if_match: IfMatch,
+        audit: AuditEntry,
+    ) -> StoreResult<crate::domain::preferences::Preferences>;
+}
+
 /// Findings of breach detection ([`crate::security::SecurityEvent`]).
 #[async_trait::async_trait]
 pub trait SecurityEventStore: Send + Sync {
@@ -311,6 +345,7 @@ pub trait SecurityEventStore: Send + Sync {
 pub trait Store:
     CustomerStore
     + ConsentStore
+    + PreferenceStore
     + ProductStore
     + OrderStore
     + NotificationStore
@@ -328,6 +363,7 @@ pub trait Store:
 impl<T> Store for T where
     T: CustomerStore
         + ConsentStore
+        + PreferenceStore
         + ProductStore
         + OrderStore
         + NotificationStore

@@ -3,11 +3,14 @@
 //! the customer's current consent for the purpose, the in-app notification, its audit entry and
 //! the email or SMS message for the senders (an outbox record on `notifications-outbound`) are
 //! stored together; without it nothing is sent, the refusal is an audit entry (ids and the
-//! purpose only) and the answer is `409`.
+//! purpose only) and the answer is `409`. With the consent, the customer's notification
+//! preferences for `marketing` still decide the email/SMS message and the live push (a channel
+//! switched off: the notification is stored, that message is not written).
 
 use shared::domain::consent_gate::{self, Refusal};
 use shared::domain::customer::{Customer, CustomerStatus};
 use shared::domain::notification::{MarketingPurpose, Notification};
+use shared::domain::preferences::{Channel, Preferences};
 use shared::outbox::OutboxMessage;
 use shared::store::StoreError;
 
@@ -19,6 +22,7 @@ pub(super) async fn send(
     state: &AppState,
     caller: &Caller,
     customer: &Customer,
+    preferences: &Preferences,
     notification: Notification,
     purpose: MarketingPurpose,
 ) -> Result<Notification, ApiError> {
@@ -38,17 +42,27 @@ pub(super) async fn send(
         Ok(channel) => channel,
         Err(refusal) => return Err(refuse(state, caller, &customer.id, refusal).await),
     };
-    if channel == "sms" && customer.phone.is_none() {
+    // The gate's channel (`email`, `sms`) is a preference channel of the same name.
+    let wanted = Channel::parse(channel)
+        .is_some_and(|channel| preferences.allows(&notification.category, channel));
+    if wanted && channel == "sms" && customer.phone.is_none() {
         return Err(StoreError::Conflict("the customer has no phone number on file".into()).into());
     }
-    // The email or SMS for the senders and the live push, committed with the notification.
-    let mut messages = vec![OutboxMessage::marketing(
+    // The email or SMS for the senders and the live push, committed with the notification, each
+    // as the customer's preferences for `marketing` allow.
+    let mut messages = Vec::new();
+    if wanted {
+        messages.push(OutboxMessage::marketing(
+            &notification,
+            &customer.id,
+            purpose,
+            channel,
+        ));
+    }
+    messages.extend(crate::realtime::push::push_if_wanted(
         &notification,
-        &customer.id,
-        purpose,
-        channel,
-    )];
-    messages.extend(crate::realtime::push::push_message(&notification));
+        preferences,
+    ));
     let audit = caller
         .audit(
             &format!("notification.marketing.{}", purpose.as_str()),

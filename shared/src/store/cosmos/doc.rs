@@ -17,6 +17,9 @@ pub mod kind {
     /// A consent grant or withdrawal ([`crate::domain::consent::ConsentRecord`]), in its
     /// customer's scope.
     pub(crate) const CONSENT: &str = "consent";
+    /// A customer's notification preferences ([`crate::domain::preferences::Preferences`],
+    /// id `notificationPreferences:{customerId}`), in their scope.
+    pub(crate) const PREFERENCES: &str = "notificationPreferences";
     /// A finding of breach detection ([`crate::security::SecurityEvent`]), in the tenant scope.
     pub(crate) const SECURITY_EVENT: &str = "securityEvent";
     pub(crate) const IDEMPOTENCY: &str = "idempotency";

@@ -65,6 +65,7 @@ mod ops;
 mod orders;
 mod outbox;
 mod payments;
+mod preferences;
 mod products;
 mod security;
 mod support;

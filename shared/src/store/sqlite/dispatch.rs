@@ -93,7 +93,8 @@ fn dispatch_in(
             return Ok(DispatchOutcome::Skipped(reason));
         }
     };
-    let fanout = plan(&customer, event);
+    let preferences = super::preferences::effective_preferences(tx, tenant, &customer.id)?;
+    let fanout = plan(&customer, &preferences, event);
     for notification in &fanout.notifications {
         insert_notification(tx, tenant, notification)?;
     }

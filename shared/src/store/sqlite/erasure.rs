@@ -395,7 +395,15 @@ fn mask_profile(tx: &Transaction<'_>, masker: &Masker) -> rusqlite::Result<Batch
             new_etag()
         ],
     )?;
-    Ok(BatchOutcome::finished("customers", 1))
+    let mut outcome = BatchOutcome::finished("customers", 1);
+    let preferences =
+        super::preferences::delete_preferences(tx, masker.tenant(), masker.customer_id())?;
+    if preferences > 0 {
+        outcome
+            .counts
+            .push(("notificationPreferences", preferences));
+    }
+    Ok(outcome)
 }
 
 fn batch_in(

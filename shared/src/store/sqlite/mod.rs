@@ -25,6 +25,7 @@ mod notifications;
 mod orders;
 mod outbox;
 mod payments;
+mod preferences;
 mod products;
 mod security;
 mod snapshot;
@@ -75,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "security: the role of an employee's read in the audit trail; security events",
         include_str!("migrations/0008_security.sql"),
+    ),
+    (
+        11,
+        "notification preferences: per customer, event type and channel",
+        include_str!("migrations/0011_preferences.sql"),
     ),
 ];
 
@@ -375,6 +381,18 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
 }
 
 fn migrate(connection: &mut Connection, path: &str) -> Result<(), OpenError> {
+    migrate_with(connection, path, MIGRATIONS)
+}
+
+/// Applies every migration of `migrations` not recorded yet, in version order. Versions are
+/// numbered ahead of time (work in parallel takes numbers before the ones below it land), so a
+/// database may hold a higher version while a lower one is still missing: each is applied
+/// by whether it is recorded, not by the highest version recorded.
+fn migrate_with(
+    connection: &mut Connection,
+    path: &str,
+    migrations: &[(i64, &'static str, &str)],
+) -> Result<(), OpenError> {
     let failed = |version, name, source| OpenError::Migration {
         version,
         name,
@@ -387,14 +405,10 @@ fn migrate(connection: &mut Connection, path: &str) -> Result<(), OpenError> {
                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
         )
         .map_err(|source| failed(0, "schema_migrations", source))?;
-    let current: i64 = connection
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(|source| failed(0, "schema_migrations", source))?;
-    let known = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
+    let applied =
+        applied_versions(connection).map_err(|source| failed(0, "schema_migrations", source))?;
+    let current = applied.iter().copied().max().unwrap_or(0);
+    let known = migrations.last().map_or(0, |(version, _, _)| *version);
     if current > known {
         return Err(OpenError::TooNew {
             path: path.to_owned(),
@@ -402,9 +416,9 @@ fn migrate(connection: &mut Connection, path: &str) -> Result<(), OpenError> {
             known,
         });
     }
-    for (version, name, sql) in MIGRATIONS
+    for (version, name, sql) in migrations
         .iter()
-        .filter(|(version, _, _)| *version > current)
+        .filter(|(version, _, _)| !applied.contains(version))
     {
         let apply = |connection: &mut Connection| -> rusqlite::Result<()> {
             let transaction = connection.transaction()?;
@@ -419,6 +433,13 @@ fn migrate(connection: &mut Connection, path: &str) -> Result<(), OpenError> {
         tracing::info!(version, name, "applied database migration");
     }
     Ok(())
+}
+
+/// The versions recorded in `schema_migrations`.
+fn applied_versions(connection: &Connection) -> rusqlite::Result<std::collections::BTreeSet<i64>> {
+    let mut statement = connection.prepare("SELECT version FROM schema_migrations")?;
+    let versions = statement.query_map([], |row| row.get(0))?;
+    versions.collect()
 }
 
 #[async_trait::async_trait]
@@ -467,7 +488,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("app.db");
         let db = Db::open(&path).unwrap();
-        assert_eq!(db.schema_version().await.unwrap(), MIGRATIONS.len() as i64);
+        let latest = MIGRATIONS.last().map(|(version, _, _)| *version);
+        assert_eq!(Some(db.schema_version().await.unwrap()), latest);
         db.write(|conn| {
             conn.execute_batch(SCRATCH_TABLE)?;
             conn.execute(
@@ -491,6 +513,39 @@ mod tests {
             .unwrap();
         assert_eq!(next, "b");
         reopened.ping().await.unwrap();
+    }
+
+    #[test]
+    fn a_migration_numbered_below_one_already_applied_is_still_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gap.db");
+        let mut connection = Connection::open(&path).unwrap();
+        let early: &[(i64, &str, &str)] = &[
+            (1, "one", "CREATE TABLE one (x INTEGER)"),
+            (3, "three", "CREATE TABLE three (x INTEGER)"),
+        ];
+        migrate_with(&mut connection, "gap.db", early).unwrap();
+        let merged: &[(i64, &str, &str)] = &[
+            (1, "one", "CREATE TABLE one (x INTEGER)"),
+            (2, "two", "CREATE TABLE two (x INTEGER)"),
+            (3, "three", "CREATE TABLE three (x INTEGER)"),
+        ];
+        migrate_with(&mut connection, "gap.db", merged).unwrap();
+        connection
+            .execute("INSERT INTO two (x) VALUES (2)", [])
+            .unwrap();
+        let applied = applied_versions(&connection).unwrap();
+        assert_eq!(applied.into_iter().collect::<Vec<_>>(), [1, 2, 3]);
+        migrate_with(&mut connection, "gap.db", merged).unwrap();
+        let too_new = migrate_with(&mut connection, "gap.db", &merged[..2]);
+        assert!(matches!(
+            too_new,
+            Err(OpenError::TooNew {
+                found: 3,
+                known: 2,
+                ..
+            })
+        ));
     }
 
     #[tokio::test]

@@ -224,7 +224,10 @@ impl CosmosStore {
         if let Some(reason) = self.dispatch_skip_reason(tenant, event, &customer).await? {
             return self.dispatch_skip(tenant, consumer, event, reason).await;
         }
-        let fanout = plan(&customer.body, event);
+        let preferences = self
+            .preferences_or_defaults(tenant, &customer.body.id)
+            .await?;
+        let fanout = plan(&customer.body, &preferences, event);
         let (here, elsewhere): (Vec<Notification>, Vec<Notification>) = fanout
             .notifications
             .iter()

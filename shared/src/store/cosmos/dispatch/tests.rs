@@ -86,7 +86,11 @@ fn notification(event: &CustomerEvent, recipient: Recipient) -> Notification {
 }
 
 /// The customer and the order managers hear of it; one email goes out.
-fn plan(customer: &Customer, event: &CustomerEvent) -> Fanout {
+fn plan(
+    customer: &Customer,
+    _: &crate::domain::preferences::Preferences,
+    event: &CustomerEvent,
+) -> Fanout {
     let notifications = vec![
         notification(event, Recipient::Customer(customer.id.clone())),
         notification(event, Recipient::Role("order-manager".into())),

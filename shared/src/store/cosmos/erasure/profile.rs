@@ -1,9 +1,9 @@
 //! The `profile` step, the last: the customer's personal fields masked by the rules, status
-//! `erased`.
+//! `erased`, and their notification preferences deleted.
 
 use azure_data_cosmos::TransactionalBatch;
 
-use super::super::support::batch_replace;
+use super::super::support::{batch_delete, batch_replace};
 use super::super::CosmosStore;
 use super::undecodable;
 use crate::domain::etag::new_etag;
@@ -32,6 +32,13 @@ impl CosmosStore {
         doc.version = new_etag();
         doc.body.etag = doc.version.clone();
         let batch = batch_replace(self, batch, &doc)?;
-        Ok((batch, StepOutcome::finished("customers", 1)))
+        let preferences = self.preferences_doc(tenant, masker.customer_id()).await?;
+        let Some(preferences) = preferences else {
+            return Ok((batch, StepOutcome::finished("customers", 1)));
+        };
+        let batch = batch_delete(batch, &preferences.id, preferences.cosmos_etag.as_deref());
+        let mut outcome = StepOutcome::finished("customers", 1);
+        outcome.counts.push(("notificationPreferences", 1));
+        Ok((batch, outcome))
     }
 }
