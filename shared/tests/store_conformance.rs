@@ -112,6 +112,9 @@ fn product(id: &str, stock: i64) -> Product {
         currency: "EUR".into(),
         stock,
         active: true,
+        sku: None,
+        erp_on_hand: None,
+        reserved: 0,
         created_at: now,
         updated_at: now,
         etag: String::new(),
@@ -127,6 +130,7 @@ fn product_input(product: &Product, stock: i64) -> ProductInput {
         currency: product.currency.clone(),
         stock,
         active: product.active,
+        sku: product.sku.clone(),
     }
 }
 

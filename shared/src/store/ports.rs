@@ -318,6 +318,7 @@ pub trait Store:
     + SecurityEventStore
     + super::ErasureStore
     + super::DispatchStore
+    + super::ErpStore
     + super::jobs::JobsStore
     + crate::outbox::OutboxStore
     + super::PaymentStore
@@ -335,6 +336,7 @@ impl<T> Store for T where
         + SecurityEventStore
         + super::ErasureStore
         + super::DispatchStore
+        + super::ErpStore
         + super::jobs::JobsStore
         + crate::outbox::OutboxStore
         + super::PaymentStore
