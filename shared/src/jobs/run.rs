@@ -123,7 +123,9 @@ impl<'a> Run<'a> {
             .map_err(JobError::store("checkpoint"))?
         {
             let checkpoint = Checkpoint::from_value(value).map_err(JobError::Checkpoint)?;
-            if self.job.steps().contains(&checkpoint.step.as_str()) {
+            if self.job.keeps_checkpoint {
+                self.resume = Some(checkpoint);
+            } else if self.job.steps().contains(&checkpoint.step.as_str()) {
                 self.report.resumed = Some(Resumed {
                     run_id: checkpoint.run_id.clone(),
                     step: checkpoint.step.clone(),
@@ -144,6 +146,7 @@ impl<'a> Run<'a> {
     /// is left when not.
     async fn conclude(&mut self, result: Result<StepEnd, JobError>) {
         let outcome = match result {
+            Ok(StepEnd::Done) if self.job.keeps_checkpoint => Outcome::Finished,
             Ok(StepEnd::Done) => match self.clear_checkpoint().await {
                 Ok(()) => Outcome::Finished,
                 Err(error) => self.failed(error),
@@ -366,6 +369,13 @@ impl<'a> Run<'a> {
     pub fn advance(&mut self, count: usize) {
         self.processed += count as u64;
         self.context.progress.advance(count as u64);
+    }
+
+    /// Notes a finding of the run (a short text).
+    pub(crate) fn note(&mut self, key: &str, text: &str) {
+        self.report
+            .findings
+            .insert(key.to_owned(), serde_json::Value::String(text.to_owned()));
     }
 
     pub fn wants_totals(&self) -> bool {
