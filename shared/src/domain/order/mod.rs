@@ -248,6 +248,8 @@ mod tests {
             (Confirmed, Shipped),
             (Confirmed, Cancelled),
             (Shipped, Delivered),
+            (Shipped, Returned),
+            (Delivered, Returned),
         ];
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
@@ -267,9 +269,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "an order that is shipped cannot become cancelled; allowed: delivered"
+            "an order that is shipped cannot become cancelled; allowed: delivered, returned"
         );
-        let error = OrderStatus::Delivered
+        let error = OrderStatus::Returned
             .transition(OrderStatus::Pending)
             .unwrap_err();
         assert!(error.to_string().ends_with("allowed: none (final status)"));
