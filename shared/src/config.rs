@@ -575,12 +575,8 @@ impl Settings {
                     1..=600,
                 )?),
                 stock_page_size: reader.number("ERP_STOCK_PAGE_SIZE", 200, 1..=1000)?,
-                inventory_sync_schedule: reader.text(
-                    "ERP_INVENTORY_SYNC_SCHEDULE",
-                    DEFAULT_INVENTORY_SYNC_SCHEDULE,
-                ),
-                product_sync_schedule: reader
-                    .text("ERP_PRODUCT_SYNC_SCHEDULE", DEFAULT_PRODUCT_SYNC_SCHEDULE),
+                inventory_sync_schedule: reader.erp_schedules().0,
+                product_sync_schedule: reader.erp_schedules().1,
             },
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
@@ -923,6 +919,16 @@ impl Reader<'_> {
             failures: self.number("SECURITY_FAILURES", 20, COUNTS)?,
             exports: self.number("SECURITY_EXPORTS", 5, COUNTS)?,
         })
+    }
+
+    /// The schedules of `ErpInventorySync` and `ErpProductSync`.
+    fn erp_schedules(&self) -> (String, String) {
+        let inventory = self.text(
+            "ERP_INVENTORY_SYNC_SCHEDULE",
+            DEFAULT_INVENTORY_SYNC_SCHEDULE,
+        );
+        let product = self.text("ERP_PRODUCT_SYNC_SCHEDULE", DEFAULT_PRODUCT_SYNC_SCHEDULE);
+        (inventory, product)
     }
 
     /// A comma-separated list of tenant ids (empty when unset).

@@ -307,7 +307,7 @@ async fn stock_levels_apply_on_hand_less_reserved(subject: Subject) {
 
     let applied = store
         .apply_stock_levels(
-            &[t.clone()],
+            std::slice::from_ref(&t),
             &[level("KET-001", 5), level("NOPE-1", 9)],
             fence("tok-1"),
         )
@@ -371,7 +371,11 @@ async fn stock_levels_touch_only_the_erp_tenants(subject: Subject) {
         .await
         .unwrap();
     store
-        .apply_stock_levels(&[a.clone()], &[level("KET-001", 40)], fence("tok-1"))
+        .apply_stock_levels(
+            std::slice::from_ref(&a),
+            &[level("KET-001", 40)],
+            fence("tok-1"),
+        )
         .await
         .unwrap();
     assert_eq!(store.get_product(&a, "p-1").await.unwrap().stock, 40);
@@ -388,7 +392,11 @@ async fn concurrent_orders_and_stock_levels_never_lose_a_reservation(subject: Su
         .await
         .unwrap();
     store
-        .apply_stock_levels(&[t.clone()], &[level("KET-001", 50)], fence("tok-0"))
+        .apply_stock_levels(
+            std::slice::from_ref(&t),
+            &[level("KET-001", 50)],
+            fence("tok-0"),
+        )
         .await
         .unwrap();
     let mut tasks = Vec::new();
