@@ -310,3 +310,66 @@ async fn product_sync_applies_what_the_erp_owns_and_the_api_refuses_local_edits_
 }
 
 use common::Reply;
+
+/// An ERP that accepts connections and never answers: each call gives up after
+/// `ERP_TIMEOUT_SECONDS`, the run stops as partial saying what it did not apply, and a run
+/// against an answering ERP catches up from the same checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erp_that_never_answers_times_out_and_a_later_run_catches_up() {
+    let app = ErpApp::start(&[("ERP_TIMEOUT_SECONDS", "1")]).await;
+    let kettle = app.product("Kettle", Some("KET-001"), 0).await;
+    assert_eq!(
+        app.run(&ERP_INVENTORY_SYNC).await.outcome,
+        Outcome::Finished
+    );
+    app.erp_admin("/sandbox/stock", json!({"sku": "KET-001", "onHand": 4}))
+        .await;
+
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let state = app.state();
+    let mut settings = app.erp.erp_settings(&state.settings.erp);
+    settings.base_url = Some(format!("http://{address}/sap/inventory/v1"));
+    let silent_erp = function_app::startup::Outbound::default()
+        .with_erp(&settings)
+        .unwrap();
+    let context = function_app::timer_jobs::job_context(
+        state.store.clone(),
+        state.archive.clone(),
+        state.settings.clone(),
+        state.erasure.clone(),
+        &silent_erp,
+    );
+    let options = shared::jobs::RunOptions {
+        trigger: shared::jobs::Trigger::Timer,
+        dry_run: false,
+        is_past_due: false,
+    };
+    let started = std::time::Instant::now();
+    let report = shared::jobs::run_job(&ERP_INVENTORY_SYNC, &context, options).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the call gave up in time"
+    );
+    assert_eq!(report.outcome, Outcome::Partial, "{report:?}");
+    assert!(
+        report.findings["erpUnavailable"].as_str().is_some(),
+        "{report:?}"
+    );
+    assert!(report.findings.contains_key("notApplied"), "{report:?}");
+    assert_eq!(
+        stock(&app.stock_of(&kettle).await),
+        (10, 0, 10),
+        "the last known stock stays"
+    );
+
+    let report = app.run(&ERP_INVENTORY_SYNC).await;
+    assert_eq!(report.outcome, Outcome::Finished, "{report:?}");
+    assert_eq!(stock(&app.stock_of(&kettle).await), (4, 0, 4));
+}
