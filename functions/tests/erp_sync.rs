@@ -303,6 +303,15 @@ async fn product_sync_applies_what_the_erp_owns_and_the_api_refuses_local_edits_
     allowed.expect_status(200);
     assert_eq!(allowed.body["description"], "Stoneware, 300 ml");
 
+    // A SKU is unique in the tenant and has a form.
+    let body = json!({"name": "Other mug", "category": "kitchen", "priceCents": 500, "currency": "EUR", "stock": 1, "sku": "MUG-002"});
+    let taken = app.call(Method::POST, "/products", Some(&body)).await;
+    assert_eq!(taken.expect_problem(409)["title"], "SKU In Use");
+    let body = json!({"name": "Other mug", "category": "kitchen", "priceCents": 500, "currency": "EUR", "stock": 1, "sku": "MUG 002"});
+    let malformed = app.call(Method::POST, "/products", Some(&body)).await;
+    malformed.expect_problem(400);
+    assert_eq!(malformed.error_fields(), ["sku"]);
+
     let again = app.run(&ERP_PRODUCT_SYNC).await;
     assert_eq!(again.counts[TENANT]["productsUnchanged"], 5, "{again:?}");
     app.run(&ERP_INVENTORY_SYNC).await;
