@@ -1002,6 +1002,33 @@ mod tests {
     }
 
     #[test]
+    fn every_timer_schedule_resolves_from_the_settings_and_parses() {
+        let settings = shared::config::Settings::load(&shared::config::SettingsSource::from_pairs(
+            [("ERP_PRODUCT_SYNC_SCHEDULE", "0 0 5 * * *")],
+        ))
+        .unwrap();
+        for def in FUNCTIONS {
+            let Trigger::Timer { schedule } = def.trigger else {
+                continue;
+            };
+            let resolved = resolve_schedule(schedule, &settings)
+                .unwrap_or_else(|| panic!("{}: {schedule} names no setting", def.name));
+            assert!(
+                crate::local::ncrontab::Schedule::parse(resolved).is_ok(),
+                "{}: {resolved}",
+                def.name
+            );
+        }
+        let find = |name: &str| match find(name).map(|def| def.trigger) {
+            Some(Trigger::Timer { schedule }) => resolve_schedule(schedule, &settings),
+            _ => None,
+        };
+        assert_eq!(find("ErpInventorySync"), Some("0 */15 * * * *"));
+        assert_eq!(find("ErpProductSync"), Some("0 0 5 * * *"));
+        assert_eq!(resolve_schedule("%NO_SUCH_SETTING%", &settings), None);
+    }
+
+    #[test]
     fn names_are_unique_and_valid_for_the_host() {
         let mut seen = std::collections::BTreeSet::new();
         for def in FUNCTIONS {

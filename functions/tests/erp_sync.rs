@@ -41,6 +41,16 @@ async fn a_sync_applies_on_hand_less_open_reservations_and_never_oversells() {
     order.expect_status(201);
     app.erp_admin("/sandbox/stock", json!({"sku": "KET-001", "onHand": 7}))
         .await;
+    let dry = app.run_with(&ERP_INVENTORY_SYNC, true).await;
+    assert_eq!(
+        dry.totals["wouldApply"], 1,
+        "a dry run reads from the checkpoint: {dry:?}"
+    );
+    assert_eq!(
+        stock(&app.stock_of(&kettle).await),
+        (10, 4, 6),
+        "and changes nothing"
+    );
     let report = app.run(&ERP_INVENTORY_SYNC).await;
     assert_eq!(
         report.counts[TENANT]["stockLevelsApplied"], 1,

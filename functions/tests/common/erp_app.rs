@@ -143,6 +143,11 @@ impl ErpApp {
 
     /// Runs `job` now, as its timer does.
     pub async fn run(&self, job: &'static Job) -> JobReport {
+        self.run_with(job, false).await
+    }
+
+    /// Runs `job` now, as its timer does, as a dry run when `dry_run`.
+    pub async fn run_with(&self, job: &'static Job, dry_run: bool) -> JobReport {
         let state = self.state();
         let context = function_app::timer_jobs::job_context(
             state.store.clone(),
@@ -153,7 +158,7 @@ impl ErpApp {
         );
         let options = RunOptions {
             trigger: Trigger::Timer,
-            dry_run: false,
+            dry_run,
             is_past_due: false,
         };
         run_job(job, &context, options).await

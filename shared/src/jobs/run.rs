@@ -96,6 +96,11 @@ impl<'a> Run<'a> {
     /// Takes the lease (not in a dry run) and loads the checkpoint. `false`: yielded.
     async fn take_lease(&mut self) -> Result<bool, JobError> {
         if self.dry_run {
+            // A feed's position is read (not written) by a dry run too, so it shows what the
+            // next real run would apply.
+            if self.job.keeps_checkpoint {
+                self.resume = self.stored_checkpoint().await?;
+            }
             return Ok(true);
         }
         let store = self.context.store.as_ref();
@@ -136,6 +141,19 @@ impl<'a> Run<'a> {
             }
         }
         Ok(true)
+    }
+
+    /// The job's stored checkpoint, if any.
+    async fn stored_checkpoint(&self) -> Result<Option<Checkpoint>, JobError> {
+        let value = self
+            .context
+            .store
+            .load_checkpoint(self.job.as_str())
+            .await
+            .map_err(JobError::store("checkpoint"))?;
+        value
+            .map(|value| Checkpoint::from_value(value).map_err(JobError::Checkpoint))
+            .transpose()
     }
 
     async fn body(&mut self) -> Result<StepEnd, JobError> {
