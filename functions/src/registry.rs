@@ -29,7 +29,8 @@ pub enum Trigger {
         methods: &'static [&'static str],
         auth_level: AuthLevel,
     },
-    /// An NCRONTAB schedule (6 fields, UTC).
+    /// An NCRONTAB schedule (6 fields, UTC), or `%SETTING%`: the app setting holding it (the
+    /// host resolves it; locally [`resolve_schedule`] does).
     Timer { schedule: &'static str },
     /// Messages on a Service Bus queue.
     Queue { queue: &'static str },
@@ -392,6 +393,26 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         code: Code::Job(&shared::jobs::PAYMENT_DAILY_RECONCILIATION),
     },
     FunctionDef {
+        name: "ErpInventorySync",
+        trigger: Trigger::Timer {
+            schedule: "%ERP_INVENTORY_SYNC_SCHEDULE%",
+        },
+        trigger_binding: TIMER_BINDING,
+        inputs: &[],
+        outputs: &[],
+        code: Code::Job(&shared::jobs::ERP_INVENTORY_SYNC),
+    },
+    FunctionDef {
+        name: "ErpProductSync",
+        trigger: Trigger::Timer {
+            schedule: "%ERP_PRODUCT_SYNC_SCHEDULE%",
+        },
+        trigger_binding: TIMER_BINDING,
+        inputs: &[],
+        outputs: &[],
+        code: Code::Job(&shared::jobs::ERP_PRODUCT_SYNC),
+    },
+    FunctionDef {
         name: "GDPRDataAnonymization",
         trigger: Trigger::Queue {
             queue: "gdpr-requests",
@@ -461,6 +482,17 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::cancelled_order_refund::invoke),
+    },
+    FunctionDef {
+        name: "ErpGoodsMovement",
+        trigger: Trigger::Subscription {
+            topic: "order-events",
+            subscription: "erp",
+        },
+        trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
+        outputs: &[],
+        code: Code::Invoke(functions::erp_goods_movement::invoke),
     },
     // The README's "How to add a function" example, built only with the `example-function`
     // feature (its test proves the section right).
@@ -611,6 +643,20 @@ impl FunctionDef {
                 "startFromBeginning": true, "maxItemsPerInvocation": 100, "feedPollDelay": 1000,
             }),
         }
+    }
+}
+
+/// A timer's schedule with a `%SETTING%` reference resolved from `settings`, as the host does.
+pub fn resolve_schedule<'s>(
+    schedule: &'s str,
+    settings: &'s shared::config::Settings,
+) -> Option<&'s str> {
+    match schedule
+        .strip_prefix('%')
+        .and_then(|rest| rest.strip_suffix('%'))
+    {
+        Some(name) => settings.binding_setting(name),
+        None => Some(schedule),
     }
 }
 
@@ -929,7 +975,8 @@ mod tests {
             entities_for(MessageTarget::Topic("order-events")),
             vec![
                 "order-events/subscriptions/notifications".to_owned(),
-                "order-events/subscriptions/payments".to_owned()
+                "order-events/subscriptions/payments".to_owned(),
+                "order-events/subscriptions/erp".to_owned()
             ]
         );
         assert_eq!(
@@ -952,6 +999,33 @@ mod tests {
             Some(MessageTarget::Queue("notifications-outbound"))
         );
         assert_eq!(target_named("nope"), None);
+    }
+
+    #[test]
+    fn every_timer_schedule_resolves_from_the_settings_and_parses() {
+        let settings = shared::config::Settings::load(&shared::config::SettingsSource::from_pairs(
+            [("ERP_PRODUCT_SYNC_SCHEDULE", "0 0 5 * * *")],
+        ))
+        .unwrap();
+        for def in FUNCTIONS {
+            let Trigger::Timer { schedule } = def.trigger else {
+                continue;
+            };
+            let resolved = resolve_schedule(schedule, &settings)
+                .unwrap_or_else(|| panic!("{}: {schedule} names no setting", def.name));
+            assert!(
+                crate::local::ncrontab::Schedule::parse(resolved).is_ok(),
+                "{}: {resolved}",
+                def.name
+            );
+        }
+        let find = |name: &str| match find(name).map(|def| def.trigger) {
+            Some(Trigger::Timer { schedule }) => resolve_schedule(schedule, &settings),
+            _ => None,
+        };
+        assert_eq!(find("ErpInventorySync"), Some("0 */15 * * * *"));
+        assert_eq!(find("ErpProductSync"), Some("0 0 5 * * *"));
+        assert_eq!(resolve_schedule("%NO_SUCH_SETTING%", &settings), None);
     }
 
     #[test]

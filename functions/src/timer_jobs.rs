@@ -11,7 +11,6 @@ use shared::archive::ArchiveStore;
 use shared::config::Settings;
 use shared::erasure::ErasureContext;
 use shared::jobs::{run_job, Job, JobContext, Outcome, RunOptions, Trigger};
-use shared::payments::PaymentGateway;
 use shared::protocol::{InvocationRequest, InvocationResponse, TimerInfo};
 use shared::store::Store;
 
@@ -20,14 +19,15 @@ use crate::startup::AppState;
 
 /// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
 /// or the Blob container, see [`shared::archive::open`]), the settings, what the GDPR
-/// erasure of long-inactive customers needs (`erasure`), and the payment gateway the payment
-/// reconciliation asks (`None` when payments are not configured).
+/// erasure of long-inactive customers needs (`erasure`), the payment gateway the payment
+/// reconciliation asks and the ERP the ERP syncs ask (from `outbound`; `None` when not
+/// configured).
 pub fn job_context(
     store: Arc<dyn Store>,
     archive: Arc<dyn ArchiveStore>,
     settings: Arc<Settings>,
     erasure: ErasureContext,
-    payments: Option<Arc<dyn PaymentGateway>>,
+    outbound: &crate::startup::Outbound,
 ) -> JobContext {
     JobContext::new(
         store,
@@ -37,7 +37,8 @@ pub fn job_context(
         erasure,
     )
     .with_erasure_requeue_after(settings.outbox.erasure_requeue_after)
-    .with_payments(payments, settings.payments.settle_after)
+    .with_payments(outbound.payments.clone(), settings.payments.settle_after)
+    .with_erp(outbound.erp.clone(), &settings.erp)
 }
 
 /// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the
@@ -53,7 +54,7 @@ pub async fn run_timer(
         state.archive.clone(),
         state.settings.clone(),
         state.erasure.clone(),
-        state.outbound.payments.clone(),
+        &state.outbound,
     );
     let options = RunOptions {
         trigger: Trigger::Timer,

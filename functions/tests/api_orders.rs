@@ -720,9 +720,13 @@ async fn orders_follow_the_state_machine_with_history_and_one_event_per_change()
         );
     }
 
-    // Delivered is final; shipped could not have been cancelled either.
+    // A delivered order can only come back (returned); shipped could not have been cancelled
+    // either.
     let after_delivery = set_status(&app, &manager, &order, "cancelled").await;
-    assert_eq!(after_delivery.expect_problem(409)["allowed"], json!([]));
+    assert_eq!(
+        after_delivery.expect_problem(409)["allowed"],
+        json!(["returned"])
+    );
     let shipped = id_of(
         &app.post("/orders", &manager, &order_body(&customer, &[(&widget, 1)]))
             .await
@@ -736,12 +740,12 @@ async fn orders_follow_the_state_machine_with_history_and_one_event_per_change()
         .expect_status(200);
     let too_late = set_status(&app, &manager, &shipped, "cancelled").await;
     let problem = too_late.expect_problem(409);
-    assert_eq!(problem["allowed"], json!(["delivered"]));
+    assert_eq!(problem["allowed"], json!(["delivered", "returned"]));
     assert!(
         problem["detail"]
             .as_str()
             .unwrap()
-            .contains("allowed: delivered"),
+            .contains("allowed: delivered, returned"),
         "{problem}"
     );
     assert_eq!(

@@ -37,6 +37,7 @@ fn client_as(
             ErpAuth::Basic(token)
         },
         timeout: Duration::from_secs(5),
+        breaker_open_for: None,
     })
     .expect("a client")
 }

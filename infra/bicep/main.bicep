@@ -7,7 +7,7 @@
 //   hostStorage    the Functions host's storage account and Premium content share
 //   archiveStorage the audit archive (versioning, immutability, lifecycle)
 //   cosmos         Cosmos DB account, the `platform` database and its containers
-//   serviceBus     gdpr-requests, order-events/{notifications,payments},
+//   serviceBus     gdpr-requests, order-events/{notifications,payments,erp},
 //                  payment-events/{orders,notifications}, notifications-outbound,
 //                  security-alerts
 //   signalR        SignalR Service (Serverless, local auth off, private endpoint) for live pushes
@@ -261,6 +261,15 @@ param erpUsername string = ''
 @description('The ERP password. Empty keeps the existing Key Vault secret erp-password, which must then exist when erpBaseUrl is set.')
 @secure()
 param erpPassword string = ''
+
+@description('The tenants whose catalogue the ERP feeds (ERP_TENANTS, comma-separated tenant ids). Empty: the ERP syncs link no catalogue.')
+param erpTenants string = ''
+
+@description('NCRONTAB schedule (UTC) of ErpInventorySync (ERP_INVENTORY_SYNC_SCHEDULE): stock changes from the ERP.')
+param erpInventorySyncSchedule string = '0 */15 * * * *'
+
+@description('NCRONTAB schedule (UTC) of ErpProductSync (ERP_PRODUCT_SYNC_SCHEDULE): the ERP\'s product master data, nightly.')
+param erpProductSyncSchedule string = '0 45 0 * * *'
 
 // ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, OUTBOX_*, ERASURE_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
 
@@ -608,6 +617,9 @@ module functionApp 'modules/functionApp.bicep' = {
       auth: erpAuth
       username: erpUsername
       passwordSecretUri: keyVault.outputs.erpPasswordSecretUri
+      tenants: erpTenants
+      inventorySyncSchedule: erpInventorySyncSchedule
+      productSyncSchedule: erpProductSyncSchedule
     }
     auth: auth
     tuning: {

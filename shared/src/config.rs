@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::tenant::TenantId;
 use crate::erp::{ErpAuth, ErpConfig, SoapVersion, UsernameToken};
 use crate::outbound::Secret;
 
@@ -277,7 +278,35 @@ pub struct ErpSettings {
     pub password: Option<String>,
     /// How long one call to the ERP may take (`ERP_TIMEOUT_SECONDS`).
     pub timeout: Duration,
+    /// The tenants whose catalogue the ERP feeds (`ERP_TENANTS`, comma-separated; none by
+    /// default: `handler local` with its fake ERP uses `contoso`).
+    pub tenants: Vec<TenantId>,
+    /// How long the ERP's breaker stays open once it opened (`ERP_BREAKER_OPEN_SECONDS`).
+    pub breaker_open_for: Duration,
+    /// Stock levels asked for per `GetStockChanges` page (`ERP_STOCK_PAGE_SIZE`).
+    pub stock_page_size: u32,
+    /// NCRONTAB schedules of the two timers (`ERP_INVENTORY_SYNC_SCHEDULE`,
+    /// `ERP_PRODUCT_SYNC_SCHEDULE`); their function.json names the settings (`%...%`).
+    pub inventory_sync_schedule: String,
+    pub product_sync_schedule: String,
 }
+
+impl Settings {
+    /// The value of an app setting a function.json names as `%NAME%` (a timer's schedule), as
+    /// the Functions host resolves it; `None` for a name the app does not read that way.
+    pub fn binding_setting(&self, name: &str) -> Option<&str> {
+        match name {
+            "ERP_INVENTORY_SYNC_SCHEDULE" => Some(&self.erp.inventory_sync_schedule),
+            "ERP_PRODUCT_SYNC_SCHEDULE" => Some(&self.erp.product_sync_schedule),
+            _ => None,
+        }
+    }
+}
+
+/// `ErpInventorySync`'s schedule when `ERP_INVENTORY_SYNC_SCHEDULE` is unset: every 15 minutes.
+pub const DEFAULT_INVENTORY_SYNC_SCHEDULE: &str = "0 */15 * * * *";
+/// `ErpProductSync`'s schedule when `ERP_PRODUCT_SYNC_SCHEDULE` is unset: nightly, 00:45 UTC.
+pub const DEFAULT_PRODUCT_SYNC_SCHEDULE: &str = "0 45 0 * * *";
 
 /// How the app authenticates to the ERP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +335,7 @@ impl ErpSettings {
                 ErpAuthKind::WsSecurity => ErpAuth::WsSecurity(token),
             },
             timeout: self.timeout,
+            breaker_open_for: Some(self.breaker_open_for),
         })
     }
 }
@@ -318,6 +348,11 @@ impl std::fmt::Debug for ErpSettings {
             .field("auth", &self.auth)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tenants", &self.tenants)
+            .field("breaker_open_for", &self.breaker_open_for)
+            .field("stock_page_size", &self.stock_page_size)
+            .field("inventory_sync_schedule", &self.inventory_sync_schedule)
+            .field("product_sync_schedule", &self.product_sync_schedule)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -533,6 +568,15 @@ impl Settings {
                 username: reader.optional("ERP_USERNAME"),
                 password: reader.optional("ERP_PASSWORD"),
                 timeout: Duration::from_secs(reader.number("ERP_TIMEOUT_SECONDS", 30, 1..=300)?),
+                tenants: reader.tenants("ERP_TENANTS")?,
+                breaker_open_for: Duration::from_secs(reader.number(
+                    "ERP_BREAKER_OPEN_SECONDS",
+                    30,
+                    1..=600,
+                )?),
+                stock_page_size: reader.number("ERP_STOCK_PAGE_SIZE", 200, 1..=1000)?,
+                inventory_sync_schedule: reader.erp_schedules().0,
+                product_sync_schedule: reader.erp_schedules().1,
             },
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
@@ -875,6 +919,36 @@ impl Reader<'_> {
             failures: self.number("SECURITY_FAILURES", 20, COUNTS)?,
             exports: self.number("SECURITY_EXPORTS", 5, COUNTS)?,
         })
+    }
+
+    /// The schedules of `ErpInventorySync` and `ErpProductSync`.
+    fn erp_schedules(&self) -> (String, String) {
+        let inventory = self.text(
+            "ERP_INVENTORY_SYNC_SCHEDULE",
+            DEFAULT_INVENTORY_SYNC_SCHEDULE,
+        );
+        let product = self.text("ERP_PRODUCT_SYNC_SCHEDULE", DEFAULT_PRODUCT_SYNC_SCHEDULE);
+        (inventory, product)
+    }
+
+    /// A comma-separated list of tenant ids (empty when unset).
+    fn tenants(&self, name: &'static str) -> Result<Vec<TenantId>, ConfigError> {
+        let Some(value) = self.source.get(name) else {
+            return Ok(Vec::new());
+        };
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                TenantId::new(id).map_err(|_| ConfigError::Invalid {
+                    name,
+                    value: value.to_owned(),
+                    problem: format!("{id:?} is not a tenant id"),
+                    fix: format!("set {name}=tenant-a,tenant-b (ids of letters, digits, '-', '_')"),
+                })
+            })
+            .collect()
     }
 
     fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {

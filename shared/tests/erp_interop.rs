@@ -41,6 +41,7 @@ fn client_with(version: SoapVersion, wsse: bool, password: &str) -> ErpClient {
             ErpAuth::Basic(token)
         },
         timeout: Duration::from_secs(10),
+        breaker_open_for: None,
     })
     .expect("a client")
 }

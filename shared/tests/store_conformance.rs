@@ -39,8 +39,8 @@ use shared::store::jobs::{
 use shared::store::sqlite::Db;
 use shared::store::{
     AuditFilter, AuditRecorded, DispatchOutcome, ErasureProgress, ErasureStart, ErasureStep,
-    Fanout, IdempotencyKey, IfMatch, NewOrder, OrderCreated, OrderFilter, PageRequest,
-    ProductFilter, SkipReason, Store, StoreError,
+    ErpMasterData, Fanout, IdempotencyKey, IfMatch, MasterApplied, NewOrder, OrderCreated,
+    OrderFilter, PageRequest, ProductFilter, SkipReason, Store, StoreError,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -112,6 +112,9 @@ fn product(id: &str, stock: i64) -> Product {
         currency: "EUR".into(),
         stock,
         active: true,
+        sku: None,
+        erp_on_hand: None,
+        reserved: 0,
         created_at: now,
         updated_at: now,
         etag: String::new(),
@@ -127,6 +130,7 @@ fn product_input(product: &Product, stock: i64) -> ProductInput {
         currency: product.currency.clone(),
         stock,
         active: product.active,
+        sku: product.sku.clone(),
     }
 }
 
@@ -4251,6 +4255,409 @@ async fn the_engine_maintenance_reports_integrity_and_no_orphans(subject: Subjec
 }
 
 // ---------------------------------------------------------------------------------------------
+// The ERP: SKUs, stock levels against reservations, master data
+// ---------------------------------------------------------------------------------------------
+
+/// A product linked to the ERP by `sku` (none: not linked).
+fn linked_product(id: &str, sku: Option<&str>, stock: i64) -> Product {
+    Product {
+        sku: sku.map(str::to_owned),
+        ..product(id, stock)
+    }
+}
+
+fn stock_level(sku: &str, on_hand: i64) -> shared::store::StockLevel {
+    shared::store::StockLevel {
+        sku: sku.into(),
+        on_hand,
+    }
+}
+
+/// The fence of a page of stock levels, its checkpoint naming `token`.
+fn token_fence(token: &str) -> Fence {
+    fence(Some(json!({ "token": token })))
+}
+
+/// Customer c-1, and the job lease the fenced writes are made under.
+async fn erp_setup(store: &dyn Store, t: &TenantId) {
+    store
+        .create_customer(t, customer("c-1"), audit(t, "customer.create", "c-1"))
+        .await
+        .unwrap();
+    hold_lease(store).await;
+}
+
+async fn erp_create(
+    store: &dyn Store,
+    t: &TenantId,
+    product: Product,
+) -> Result<Product, StoreError> {
+    let id = product.id.clone();
+    store
+        .create_product(t, product, audit(t, "product.create", &id))
+        .await
+}
+
+async fn erp_place(store: &dyn Store, t: &TenantId, id: &str, product: &str, quantity: i64) {
+    let placed = store
+        .create_order(
+            t,
+            new_order(id, "c-1", &[(product, quantity)], None),
+            audit(t, "order.create", id),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(placed, OrderCreated::New(_)), "{placed:?}");
+}
+
+async fn erp_move(store: &dyn Store, t: &TenantId, id: &str, status: OrderStatus) {
+    store
+        .change_order_status(
+            t,
+            id,
+            StatusInput {
+                status,
+                reason: None,
+            },
+            "actor-1",
+            IfMatch::Any,
+            audit(t, "order.status", id),
+        )
+        .await
+        .unwrap();
+}
+
+fn is_sku_taken(result: &Result<Product, StoreError>, sku: &str) -> bool {
+    matches!(result, Err(StoreError::Rejected(Rejection::SkuTaken(taken))) if taken == sku)
+}
+
+/// A SKU is unique in a tenant (create and update), free in another tenant, found by
+/// `product_by_sku`, and freed when its product moves to another SKU.
+async fn skus_are_unique_per_tenant_and_found_by_sku(subject: Subject) {
+    let store = subject.store.as_ref();
+    let (a, b) = (tenant("t1"), tenant("t2"));
+    erp_create(store, &a, linked_product("p-1", Some("KET-001"), 1))
+        .await
+        .unwrap();
+    let second = erp_create(store, &a, linked_product("p-2", Some("KET-001"), 1)).await;
+    assert!(is_sku_taken(&second, "KET-001"), "{second:?}");
+    assert!(
+        store.get_product(&a, "p-2").await.is_err(),
+        "nothing of the refused product stays"
+    );
+    erp_create(store, &b, linked_product("p-2", Some("KET-001"), 1))
+        .await
+        .unwrap();
+    let free = erp_create(store, &a, linked_product("p-3", None, 1))
+        .await
+        .unwrap();
+    let mut input = product_input(&free, free.stock);
+    input.sku = Some("KET-001".into());
+    let taken = store
+        .update_product(
+            &a,
+            "p-3",
+            input,
+            IfMatch::Any,
+            audit(&a, "product.update", "p-3"),
+        )
+        .await;
+    assert!(is_sku_taken(&taken, "KET-001"), "{taken:?}");
+    let found = store.product_by_sku(&a, "KET-001").await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), found.tenant_id.as_str()), ("p-1", "t1"));
+    assert_eq!(store.product_by_sku(&a, "MUG-002").await.unwrap(), None);
+
+    let mut moved = product_input(&found, found.stock);
+    moved.sku = Some("MUG-002".into());
+    store
+        .update_product(
+            &a,
+            "p-1",
+            moved,
+            IfMatch::Any,
+            audit(&a, "product.update", "p-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.product_by_sku(&a, "KET-001").await.unwrap(), None);
+    let mut input = product_input(&free, free.stock);
+    input.sku = Some("KET-001".into());
+    let relinked = store
+        .update_product(
+            &a,
+            "p-3",
+            input,
+            IfMatch::Any,
+            audit(&a, "product.update", "p-3"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(relinked.sku.as_deref(), Some("KET-001"));
+    assert_eq!(
+        store
+            .product_by_sku(&a, "KET-001")
+            .await
+            .unwrap()
+            .map(|p| p.id),
+        Some("p-3".into())
+    );
+}
+
+/// An update of a linked product that changes what the ERP owns is refused, naming the
+/// fields, and changes nothing; its description is the app's to change.
+async fn a_linked_product_keeps_what_the_erp_owns(subject: Subject) {
+    let store = subject.store.as_ref();
+    let t = tenant("t1");
+    let linked = erp_create(store, &t, linked_product("p-1", Some("KET-001"), 4))
+        .await
+        .unwrap();
+    let mut input = product_input(&linked, linked.stock);
+    input.price_cents = 1;
+    input.name = "Cheap kettle".into();
+    let refused = store
+        .update_product(
+            &t,
+            "p-1",
+            input,
+            IfMatch::Any,
+            audit(&t, "product.update", "p-1"),
+        )
+        .await;
+    match refused {
+        Err(StoreError::Rejected(Rejection::OwnedByErp { sku, fields })) => {
+            assert_eq!(sku, "KET-001");
+            assert_eq!(fields, ["name", "priceCents"]);
+        }
+        other => panic!("expected OwnedByErp, got {other:?}"),
+    }
+    assert_eq!(store.get_product(&t, "p-1").await.unwrap().price_cents, 250);
+    let mut input = product_input(&linked, linked.stock);
+    input.description = Some("1.7 l".into());
+    let updated = store
+        .update_product(
+            &t,
+            "p-1",
+            input,
+            IfMatch::Any,
+            audit(&t, "product.update", "p-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.description.as_deref(), Some("1.7 l"));
+}
+
+/// A level sets on hand and `available = on hand - reserved`; orders placed, cancelled and
+/// shipped afterwards keep that equation; unknown SKUs are reported; the checkpoint is saved.
+async fn stock_levels_apply_on_hand_less_reserved(subject: Subject) {
+    let store = subject.store.as_ref();
+    let t = tenant("t1");
+    erp_setup(store, &t).await;
+    erp_create(store, &t, linked_product("p-1", Some("KET-001"), 10))
+        .await
+        .unwrap();
+    erp_place(store, &t, "o-1", "p-1", 3).await;
+    let held = store.get_product(&t, "p-1").await.unwrap();
+    assert_eq!((held.stock, held.reserved), (7, 3));
+
+    let applied = store
+        .apply_stock_levels(
+            std::slice::from_ref(&t),
+            &[stock_level("KET-001", 5), stock_level("NOPE-1", 9)],
+            token_fence("tok-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.applied.get("t1"), Some(&1));
+    assert_eq!(applied.unknown_skus, ["NOPE-1"]);
+    assert_eq!(
+        store.load_checkpoint(JOB).await.unwrap(),
+        Some(serde_json::json!({ "token": "tok-1" }))
+    );
+    let synced = store.get_product(&t, "p-1").await.unwrap();
+    assert_eq!(
+        (synced.erp_on_hand, synced.reserved, synced.stock),
+        (Some(5), 3, 2)
+    );
+    assert_ne!(synced.etag, held.etag, "clients see the stock change");
+
+    erp_place(store, &t, "o-2", "p-1", 2).await;
+    let p = store.get_product(&t, "p-1").await.unwrap();
+    assert_eq!((p.erp_on_hand, p.reserved, p.stock), (Some(5), 5, 0));
+    let oversold = store
+        .create_order(
+            &t,
+            new_order("o-3", "c-1", &[("p-1", 1)], None),
+            audit(&t, "order.create", "o-3"),
+        )
+        .await;
+    assert!(
+        matches!(
+            oversold,
+            Err(StoreError::Rejected(Rejection::InsufficientStock { .. }))
+        ),
+        "{oversold:?}"
+    );
+    erp_move(store, &t, "o-2", OrderStatus::Cancelled).await;
+    let p = store.get_product(&t, "p-1").await.unwrap();
+    assert_eq!((p.erp_on_hand, p.reserved, p.stock), (Some(5), 3, 2));
+    erp_move(store, &t, "o-1", OrderStatus::Confirmed).await;
+    erp_move(store, &t, "o-1", OrderStatus::Shipped).await;
+    let p = store.get_product(&t, "p-1").await.unwrap();
+    assert_eq!(
+        (p.erp_on_hand, p.reserved, p.stock),
+        (Some(2), 0, 2),
+        "shipped units are off hand and no longer reserved; available is unchanged"
+    );
+    erp_move(store, &t, "o-1", OrderStatus::Returned).await;
+    let p = store.get_product(&t, "p-1").await.unwrap();
+    assert_eq!(
+        (p.erp_on_hand, p.reserved, p.stock),
+        (Some(2), 0, 2),
+        "a return changes nothing here: the ERP's goods return raises on hand"
+    );
+}
+
+/// A product of a tenant not linked to the ERP is not touched by a level of its SKU.
+async fn stock_levels_touch_only_the_erp_tenants(subject: Subject) {
+    let store = subject.store.as_ref();
+    let (a, b) = (tenant("t1"), tenant("t2"));
+    erp_setup(store, &a).await;
+    erp_create(store, &a, linked_product("p-1", Some("KET-001"), 1))
+        .await
+        .unwrap();
+    erp_create(store, &b, linked_product("p-1", Some("KET-001"), 1))
+        .await
+        .unwrap();
+    store
+        .apply_stock_levels(
+            std::slice::from_ref(&a),
+            &[stock_level("KET-001", 40)],
+            token_fence("tok-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_product(&a, "p-1").await.unwrap().stock, 40);
+    assert_eq!(store.get_product(&b, "p-1").await.unwrap().stock, 1);
+}
+
+/// Orders placed while levels are applied are never lost: at the end, every unit on hand is
+/// either available or reserved by exactly one placed order.
+async fn concurrent_orders_and_stock_levels_never_lose_a_reservation(subject: Subject) {
+    let store = subject.store.clone();
+    let t = tenant("t1");
+    erp_setup(store.as_ref(), &t).await;
+    erp_create(
+        store.as_ref(),
+        &t,
+        linked_product("p-1", Some("KET-001"), 50),
+    )
+    .await
+    .unwrap();
+    store
+        .apply_stock_levels(
+            std::slice::from_ref(&t),
+            &[stock_level("KET-001", 50)],
+            token_fence("tok-0"),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for index in 0..8 {
+        let (orders, tenant_id) = (store.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let (store, t) = (orders, tenant_id);
+            let id = format!("o-{index}");
+            store
+                .create_order(
+                    &t,
+                    new_order(&id, "c-1", &[("p-1", 2)], None),
+                    audit(&t, "order.create", &id),
+                )
+                .await
+                .map(|_| 2)
+                .unwrap_or(0)
+        }));
+        let (store, t) = (store.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .apply_stock_levels(
+                    &[t],
+                    &[stock_level("KET-001", 50)],
+                    token_fence(&format!("tok-{index}")),
+                )
+                .await
+                .map(|_| 0)
+                .unwrap()
+        }));
+    }
+    let mut ordered = 0;
+    for task in tasks {
+        ordered += task.await.unwrap();
+    }
+    let p = store.get_product(&t, "p-1").await.unwrap();
+    assert_eq!(ordered, 16, "stock was enough for every order");
+    assert_eq!(
+        p.reserved, ordered,
+        "every placed order's units are reserved"
+    );
+    assert_eq!(p.stock, 50 - ordered, "available = on hand - reserved");
+}
+
+/// Master data creates a product for an unknown SKU (no stock), updates the ERP-owned fields
+/// of a known one, and leaves an up-to-date one alone.
+async fn master_data_creates_updates_or_leaves_products(subject: Subject) {
+    let store = subject.store.as_ref();
+    let t = tenant("t1");
+    let mut master = ErpMasterData {
+        sku: "KET-001".into(),
+        name: "Kettle".into(),
+        category: "kitchen".into(),
+        price_cents: 2999,
+        currency: "EUR".into(),
+        active: true,
+    };
+    let created = store
+        .apply_master_data(&t, &master, "erp-ket-001")
+        .await
+        .unwrap();
+    assert_eq!(created, MasterApplied::Created);
+    let p = store.get_product(&t, "erp-ket-001").await.unwrap();
+    assert_eq!(
+        (
+            p.name.as_str(),
+            p.price_cents,
+            p.stock,
+            p.sku.as_deref(),
+            p.active
+        ),
+        ("Kettle", 2999, 0, Some("KET-001"), true)
+    );
+    assert_eq!(
+        store
+            .apply_master_data(&t, &master, "other-id")
+            .await
+            .unwrap(),
+        MasterApplied::Unchanged
+    );
+    master.price_cents = 3499;
+    master.active = false;
+    assert_eq!(
+        store
+            .apply_master_data(&t, &master, "other-id")
+            .await
+            .unwrap(),
+        MasterApplied::Updated
+    );
+    let updated = store.get_product(&t, "erp-ket-001").await.unwrap();
+    assert_eq!((updated.price_cents, updated.active), (3499, false));
+    assert_ne!(updated.etag, p.etag);
+    assert!(
+        store.get_product(&t, "other-id").await.is_err(),
+        "no second product"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Health
 // ---------------------------------------------------------------------------------------------
 
@@ -4683,6 +5090,12 @@ macro_rules! every_behaviour {
             expired_idempotency_keys_are_found_and_removed_once,
             orphan_notifications_are_found_for_missing_or_erased_customers,
             the_engine_maintenance_reports_integrity_and_no_orphans,
+            skus_are_unique_per_tenant_and_found_by_sku,
+            a_linked_product_keeps_what_the_erp_owns,
+            stock_levels_apply_on_hand_less_reserved,
+            stock_levels_touch_only_the_erp_tenants,
+            concurrent_orders_and_stock_levels_never_lose_a_reservation,
+            master_data_creates_updates_or_leaves_products,
             the_store_reports_healthy,
         );
     };

@@ -196,6 +196,8 @@ fn rejection_problem(rejection: Rejection) -> Problem {
         Rejection::IdempotencyKeyUnusable(_) => Problem::new(StatusCode::BAD_REQUEST, "Invalid Idempotency Key")
             .detail(detail)
             .extension("errors", json!([{"field": "Idempotency-Key", "message": "too long once escaped; use a shorter key (a UUID, say)"}])),
+        Rejection::SkuTaken(sku) => Problem::new(StatusCode::CONFLICT, "SKU In Use").detail(detail).extension("sku", json!(sku)),
+        Rejection::OwnedByErp { sku, fields } => Problem::new(StatusCode::CONFLICT, "Owned By The ERP").detail(detail).extension("sku", json!(sku)).extension("fields", json!(fields)),
         Rejection::CustomerNotActive(_) => Problem::new(StatusCode::CONFLICT, "Customer Not Active").detail(detail),
         Rejection::RefundExceedsCaptured { requested, refundable } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Refund Exceeds Captured Amount")
             .detail(detail)

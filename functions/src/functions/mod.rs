@@ -9,6 +9,7 @@ pub mod api_definition;
 pub mod audit_api;
 pub mod cancelled_order_refund;
 pub mod customers_api;
+pub mod erp_goods_movement;
 #[cfg(feature = "example-function")]
 pub mod example_greeter;
 #[cfg(feature = "example-function")]

@@ -185,6 +185,10 @@ fn order_text(event: &OrderEvent) -> (&'static str, String) {
             "Order cancelled",
             format!("Your order {order} was cancelled."),
         ),
+        OrderEventType::Returned => (
+            "Return received",
+            format!("The return of your order {order} was received."),
+        ),
     }
 }
 

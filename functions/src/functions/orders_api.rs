@@ -76,7 +76,7 @@ pub fn operations() -> Vec<Operation> {
             .access(ANY)
             .returns::<Order>(200, "The order; ETag header set")
             .links(CURRENT_ORDER_LINKS),
-        Operation::new(Method::PUT, "/api/v1/orders/{id}/status", "changeOrderStatus", "Move an order along pending → confirmed → shipped → delivered, or cancel it before shipping", put(change_status))
+        Operation::new(Method::PUT, "/api/v1/orders/{id}/status", "changeOrderStatus", "Move an order along pending → confirmed → shipped → delivered, cancel it before shipping, or mark it returned after shipping", put(change_status))
             .access(Access::SignedIn("admin, order-manager; a client may only cancel their own order"))
             .headers(&[("If-Match", "the ETag you read; 412 when it changed since")])
             .body::<StatusInput>()

@@ -6,7 +6,9 @@
 //! - `GET /products/search?q=&category=`: search by name (substring, case-insensitive).
 //! - `GET /products/{id}`, `GET /products/{id}/stock`.
 //! - `POST /products`, `PUT /products/{id}` (`If-Match` required: 428 without it, 412 when
-//!   stale, so a stock level set from a stale read cannot wipe out reservations).
+//!   stale, so a stock level set from a stale read cannot wipe out reservations). A `sku`
+//!   links a product to the ERP (409 when another product of the tenant has it); `PUT` of a
+//!   linked product that changes a field the ERP owns answers 409 `Owned By The ERP`.
 
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -68,7 +70,7 @@ pub fn operations() -> Vec<Operation> {
             ),
             ("getStock", &[("id", "$response.body#/id")]),
         ])
-        .errors(&[400, 401, 403, 413, 415]),
+        .errors(&[400, 401, 403, 409, 413, 415]),
         Operation::new(
             Method::GET,
             "/api/v1/products/search",
@@ -108,7 +110,7 @@ pub fn operations() -> Vec<Operation> {
         .body::<ProductInput>()
         .example(product_example)
         .returns::<Product>(200, "Updated; new ETag")
-        .errors(&[400, 401, 403, 404, 412, 413, 415, 428]),
+        .errors(&[400, 401, 403, 404, 409, 412, 413, 415, 428]),
         Operation::new(
             Method::GET,
             "/api/v1/products/{id}/stock",
@@ -228,6 +230,9 @@ async fn create(
         currency: input.currency,
         stock: input.stock,
         active: input.active,
+        sku: input.sku,
+        erp_on_hand: None,
+        reserved: 0,
         created_at: now,
         updated_at: now,
         etag: String::new(),

@@ -224,6 +224,8 @@ impl LocalRuntime {
         for def in FUNCTIONS {
             match def.trigger {
                 Trigger::Timer { schedule } if self.state.settings.local.timers_enabled => {
+                    let schedule = registry::resolve_schedule(schedule, &self.state.settings)
+                        .unwrap_or(schedule);
                     let schedule =
                         Schedule::parse(schedule).map_err(|source| LocalError::Schedule {
                             function: def.name,

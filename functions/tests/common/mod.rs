@@ -101,6 +101,7 @@ pub fn client() -> reqwest::Client {
 // API tests (`api_*.rs`): the whole app in local mode, dev tokens, JSON calls
 // ---------------------------------------------------------------------------------------------
 
+pub mod erp_app;
 pub mod jwks;
 pub mod pay_app;
 pub mod process;

@@ -332,7 +332,7 @@ impl PayApp {
             self.state.archive.clone(),
             self.state.settings.clone(),
             self.state.erasure.clone(),
-            self.state.outbound.payments.clone(),
+            &self.state.outbound,
         )
         .with_payments(self.state.outbound.payments.clone(), Duration::ZERO)
         .with_comparison_day(day);

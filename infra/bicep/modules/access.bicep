@@ -3,7 +3,8 @@
 //   Cosmos DB       Built-in Data Contributor (data plane), on the account (see below): the store's
 //                   containers and the outbox relay's change feed and `leases`
 //   Service Bus     Data Receiver on gdpr-requests, order-events/notifications,
-//                   order-events/payments, payment-events/orders, payment-events/notifications;
+//                   order-events/payments, order-events/erp, payment-events/orders,
+//                   payment-events/notifications;
 //                   Data Sender on gdpr-requests, order-events, payment-events,
 //                   notifications-outbound, security-alerts (the outbox relay publishes every message the app sends);
 //                   optionally Data Owner on the trigger entities (see grantServiceBusScaleRead)
@@ -130,6 +131,11 @@ resource paymentsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscripti
   name: 'payments'
 }
 
+resource erpSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
+  parent: orderEvents
+  name: 'erp'
+}
+
 resource paymentEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
   parent: serviceBus
   name: 'payment-events'
@@ -203,6 +209,17 @@ resource notificationsReceive 'Microsoft.Authorization/roleAssignments@2022-04-0
 resource paymentsReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: paymentsSubscription
   name: guid(paymentsSubscription.id, principalId, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ErpGoodsMovement is triggered by order-events/erp (goods issues and returns for the ERP).
+resource erpReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: erpSubscription
+  name: guid(erpSubscription.id, principalId, roles.serviceBusDataReceiver)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
     principalId: principalId

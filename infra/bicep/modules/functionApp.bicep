@@ -106,7 +106,7 @@ param gdprKeySecretUri string
 @description('PayPal: baseUrl (PAYPAL_BASE_URL) and the versionless Key Vault secret URIs clientIdSecretUri, clientSecretSecretUri, webhookIdsSecretUri.')
 param paypal object
 
-@description('ERP (SOAP): baseUrl (ERP_BASE_URL, empty for none), soapVersion, auth, username and passwordSecretUri (the versionless Key Vault secret URI of the password).')
+@description('ERP (SOAP): baseUrl (ERP_BASE_URL, empty for none), soapVersion, auth, username, passwordSecretUri (the versionless Key Vault secret URI of the password), tenants (ERP_TENANTS) and the schedules of the two ERP timers.')
 param erp object
 
 @description('Token validation: issuers and audiences, and the claims holding the tenant id and the customer id.')
@@ -194,6 +194,12 @@ var appSettings = [
   { name: 'ERP_USERNAME', value: erp.username }
   { name: 'ERP_PASSWORD', value: '@Microsoft.KeyVault(SecretUri=${erp.passwordSecretUri})' }
   { name: 'ERP_TIMEOUT_SECONDS', value: '30' }
+  { name: 'ERP_BREAKER_OPEN_SECONDS', value: '30' }
+  { name: 'ERP_TENANTS', value: erp.tenants }
+  { name: 'ERP_STOCK_PAGE_SIZE', value: '200' }
+  // The timers' function.json reads their schedules from these settings (%NAME%).
+  { name: 'ERP_INVENTORY_SYNC_SCHEDULE', value: erp.inventorySyncSchedule }
+  { name: 'ERP_PRODUCT_SYNC_SCHEDULE', value: erp.productSyncSchedule }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }
   { name: 'RETENTION_INACTIVE_CUSTOMER_YEARS', value: string(tuning.retentionInactiveCustomerYears) }

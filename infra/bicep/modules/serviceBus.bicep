@@ -3,6 +3,8 @@
 //   order-events            topic  order events (OrdersApi)
 //     notifications         subscription of order-events, NotificationDispatch receives
 //     payments              subscription of order-events, CancelledOrderRefund receives (refunds)
+//     erp                   subscription of order-events, ErpGoodsMovement receives (goods
+//                           issues and returns posted to the ERP)
 //   payment-events          topic  payment events (PaymentsApi, PaymentWebhooks)
 //     orders                subscription of payment-events, PaymentOrderFlow receives
 //     notifications         subscription of payment-events, PaymentNotificationDispatch receives
@@ -134,6 +136,20 @@ resource paymentsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscripti
   }
 }
 
+// Shipped and returned orders post goods movements to the ERP: ErpGoodsMovement receives here.
+resource erpSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: orderEvents
+  name: 'erp'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+  }
+}
+
 // Payment events (captured, refunded, ...), published by the outbox relay like order events, so
 // with the same duplicate detection.
 resource paymentEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
@@ -249,6 +265,7 @@ output orderEventsTopicName string = orderEvents.name
 output notificationsSubscriptionName string = notificationsSubscription.name
 output outboundQueueName string = notificationsOutbound.name
 output paymentsSubscriptionName string = paymentsSubscription.name
+output erpSubscriptionName string = erpSubscription.name
 output paymentEventsTopicName string = paymentEvents.name
 output securityAlertsTopicName string = securityAlerts.name
 output paymentOrdersSubscriptionName string = paymentOrdersSubscription.name

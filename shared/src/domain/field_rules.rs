@@ -190,6 +190,23 @@ pub const ID: FormRule = FormRule {
     example: "6f1c2b9a-0d3e-4f7a-9b1c-2d3e4f5a6b7c",
 };
 
+/// A stock-keeping unit, as the ERP names a product: 1 to 40 letters, digits, `-`, `_` or `.`,
+/// starting with a letter or digit (case kept: the ERP's `KET-001` is not `ket-001`).
+pub const SKU: FormRule = FormRule {
+    pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$",
+    max_length: 40,
+    is_valid: is_valid_sku,
+    expected: "a SKU: 1 to 40 letters, digits, '-', '_' or '.', starting with a letter or digit",
+    example: "KET-001",
+};
+
+fn is_valid_sku(value: &str) -> bool {
+    let mut chars = value.chars();
+    value.len() <= 40
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// ISO 3166-1 alpha-2 country code.
 pub(crate) const COUNTRY: FormRule = FormRule {
     pattern: "^[A-Z]{2}$",
@@ -368,6 +385,7 @@ optional_schema_fns! {
     optional_address_line2_schema => rules::ADDRESS_LINE2;
     optional_description_schema => rules::DESCRIPTION;
     optional_reason_schema => rules::REASON;
+    optional_sku_schema => SKU;
 }
 
 #[cfg(test)]
@@ -423,6 +441,17 @@ mod tests {
             (ID, &["a", "A-1_b", "", "a/b", "é"][..]),
             (COUNTRY, &["DE", "de", "DEU", ""]),
             (CURRENCY, &["EUR", "eur", "EU"]),
+            (
+                SKU,
+                &[
+                    "KET-001",
+                    "a.b_c",
+                    "-x",
+                    "",
+                    "KET 001",
+                    "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+                ],
+            ),
         ] {
             let regex = pattern(&rule.schema());
             for sample in samples {

@@ -39,6 +39,7 @@ pub enum OrderEventType {
     Shipped,
     Delivered,
     Cancelled,
+    Returned,
 }
 
 impl OrderEventType {
@@ -50,6 +51,7 @@ impl OrderEventType {
             Self::Shipped => "shipped",
             Self::Delivered => "delivered",
             Self::Cancelled => "cancelled",
+            Self::Returned => "returned",
         }
     }
 }

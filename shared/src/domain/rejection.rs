@@ -30,6 +30,13 @@ pub enum Rejection {
     OrderNotPayable(&'static str),
     #[error("the order already has a payment ({0}) that is not failed or voided")]
     OrderAlreadyPaid(String),
+    #[error("SKU {0} is already used by another product of this tenant")]
+    SkuTaken(String),
+    #[error("product is linked to the ERP by SKU {sku}: {} are the ERP's and change only through ErpProductSync and ErpInventorySync", .fields.join(", "))]
+    OwnedByErp {
+        sku: String,
+        fields: Vec<&'static str>,
+    },
     #[error("the customer is {0} and cannot be changed or order")]
     CustomerNotActive(&'static str),
 }

@@ -40,6 +40,8 @@ pub struct ErpConfig {
     pub auth: ErpAuth,
     /// How long one attempt may take.
     pub timeout: Duration,
+    /// How long the breaker stays open once it opened (`None`: the outbound client's 30 s).
+    pub breaker_open_for: Option<Duration>,
 }
 
 /// The ERP's client; cheap to clone.
@@ -59,6 +61,9 @@ impl ErpClient {
         let origin = url.origin().ascii_serialization();
         let mut outbound = OutboundConfig::new("erp", origin);
         outbound.total_timeout = config.timeout;
+        if let Some(open_for) = config.breaker_open_for {
+            outbound.breaker.open_for = open_for;
+        }
         let http = OutboundClient::new(outbound).map_err(|e| ErpError::Config(e.to_string()))?;
         Ok(Self {
             http,

@@ -24,6 +24,10 @@ pub struct Checkpoint {
     pub day: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<u32>,
+    /// For a job that follows a remote feed: the remote's continuation token (the ERP's
+    /// `nextToken`), kept across runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl Checkpoint {

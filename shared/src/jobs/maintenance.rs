@@ -28,6 +28,7 @@ use crate::store::{Store, StoreResult};
 use super::run::Run;
 use super::{JobError, StepEnd};
 
+pub(crate) const KEEPS_CHECKPOINT: bool = false;
 pub(crate) const STEPS: &[&str] = &[
     "orphanOrderItems",
     "orphanNotifications",

@@ -1,4 +1,5 @@
-//! Housekeeping jobs: `DataRetentionCleanup`, `NotificationCleanup`, `DatabaseMaintenance`.
+//! Housekeeping jobs: `DataRetentionCleanup`, `NotificationCleanup`, `DatabaseMaintenance`,
+//! the payment reconciliations, and the ERP syncs (`ErpInventorySync`, `ErpProductSync`).
 //!
 //! Every job runs the same way ([`run_job`]):
 //! - it takes a lease ([`lease`]) so a second, overlapping run yields instead of processing the
@@ -15,6 +16,8 @@
 mod archive_step;
 mod checkpoint;
 pub mod erasure;
+mod erp_inventory;
+mod erp_products;
 pub mod lease;
 mod maintenance;
 mod notification_cleanup;
@@ -51,6 +54,8 @@ pub struct Job {
     steps: &'static [&'static str],
     body: JobStep<StepEnd>,
     count_left: JobStep<()>,
+    /// The checkpoint outlives a finished run (a feed's position), instead of being cleared.
+    keeps_checkpoint: bool,
 }
 
 /// A future of a job's body, borrowing its run.
@@ -90,6 +95,7 @@ macro_rules! job {
             steps: $module::STEPS,
             body: |run| Box::pin($module::run(run)),
             count_left: |run| Box::pin($module::count_left(run)),
+            keeps_checkpoint: $module::KEEPS_CHECKPOINT,
         };
     };
 }
@@ -125,6 +131,20 @@ job!(
     PAYMENT_DAILY_RECONCILIATION,
     "PaymentDailyReconciliation",
     payment_comparison
+);
+
+job!(
+    /// Applies the ERP's stock changes since its last checkpoint to the linked products.
+    ERP_INVENTORY_SYNC,
+    "ErpInventorySync",
+    erp_inventory
+);
+job!(
+    /// Applies the ERP's product master data to the products linked by SKU (creating those
+    /// of unknown SKUs).
+    ERP_PRODUCT_SYNC,
+    "ErpProductSync",
+    erp_products
 );
 
 /// What started a run.
@@ -165,6 +185,11 @@ pub struct JobContext {
     pub payment_settle_after: Duration,
     /// The UTC day `PaymentDailyReconciliation` compares (`None`: the previous day).
     pub comparison_day: Option<chrono::NaiveDate>,
+    /// The ERP the two ERP syncs ask (`None`: not configured), the tenants it feeds and the
+    /// page size of its stock changes.
+    pub erp: Option<crate::erp::ErpClient>,
+    pub erp_tenants: Vec<crate::domain::tenant::TenantId>,
+    pub erp_page_size: u32,
 }
 
 impl JobContext {
@@ -187,7 +212,22 @@ impl JobContext {
             payments: None,
             payment_settle_after: Duration::from_secs(5 * 60),
             comparison_day: None,
+            erp: None,
+            erp_tenants: Vec::new(),
+            erp_page_size: 200,
         }
+    }
+
+    /// The ERP syncs ask `client` for the catalogues of `settings.tenants`.
+    pub fn with_erp(
+        mut self,
+        client: Option<crate::erp::ErpClient>,
+        settings: &crate::config::ErpSettings,
+    ) -> Self {
+        self.erp = client;
+        self.erp_tenants = settings.tenants.clone();
+        self.erp_page_size = settings.stock_page_size;
+        self
     }
 
     /// Reconciliation asks `gateway`; a payment unsettled for `settle_after` is its to settle.

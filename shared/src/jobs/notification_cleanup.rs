@@ -18,6 +18,7 @@ use super::policy::TenantRetention;
 use super::run::Run;
 use super::{JobError, StepEnd};
 
+pub(crate) const KEEPS_CHECKPOINT: bool = false;
 pub(crate) const STEPS: &[&str] = &["readNotifications"];
 
 pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {

@@ -31,6 +31,7 @@ use crate::store::StoreError;
 use super::run::Run;
 use super::{JobError, StepEnd};
 
+pub(crate) const KEEPS_CHECKPOINT: bool = false;
 pub(crate) const STEPS: &[&str] = &["compareWithGateway"];
 
 /// How many of the day's payments one comparison reads at most.

@@ -20,6 +20,7 @@ use super::run::Run;
 use super::{JobError, StepEnd};
 use crate::erasure::{erase_inactive_customer, ErasureContext, ErasureOutcome};
 
+pub(crate) const KEEPS_CHECKPOINT: bool = false;
 pub(crate) const STEPS: &[&str] = &["notifications", "inactiveCustomers", "auditArchive"];
 
 /// Runs every step over every tenant.

@@ -96,6 +96,11 @@ impl<'a> Run<'a> {
     /// Takes the lease (not in a dry run) and loads the checkpoint. `false`: yielded.
     async fn take_lease(&mut self) -> Result<bool, JobError> {
         if self.dry_run {
+            // A feed's position is read (not written) by a dry run too, so it shows what the
+            // next real run would apply.
+            if self.job.keeps_checkpoint {
+                self.resume = self.stored_checkpoint().await?;
+            }
             return Ok(true);
         }
         let store = self.context.store.as_ref();
@@ -123,7 +128,9 @@ impl<'a> Run<'a> {
             .map_err(JobError::store("checkpoint"))?
         {
             let checkpoint = Checkpoint::from_value(value).map_err(JobError::Checkpoint)?;
-            if self.job.steps().contains(&checkpoint.step.as_str()) {
+            if self.job.keeps_checkpoint {
+                self.resume = Some(checkpoint);
+            } else if self.job.steps().contains(&checkpoint.step.as_str()) {
                 self.report.resumed = Some(Resumed {
                     run_id: checkpoint.run_id.clone(),
                     step: checkpoint.step.clone(),
@@ -136,6 +143,19 @@ impl<'a> Run<'a> {
         Ok(true)
     }
 
+    /// The job's stored checkpoint, if any.
+    async fn stored_checkpoint(&self) -> Result<Option<Checkpoint>, JobError> {
+        let value = self
+            .context
+            .store
+            .load_checkpoint(self.job.as_str())
+            .await
+            .map_err(JobError::store("checkpoint"))?;
+        value
+            .map(|value| Checkpoint::from_value(value).map_err(JobError::Checkpoint))
+            .transpose()
+    }
+
     async fn body(&mut self) -> Result<StepEnd, JobError> {
         (self.job.body)(self).await
     }
@@ -144,6 +164,7 @@ impl<'a> Run<'a> {
     /// is left when not.
     async fn conclude(&mut self, result: Result<StepEnd, JobError>) {
         let outcome = match result {
+            Ok(StepEnd::Done) if self.job.keeps_checkpoint => Outcome::Finished,
             Ok(StepEnd::Done) => match self.clear_checkpoint().await {
                 Ok(()) => Outcome::Finished,
                 Err(error) => self.failed(error),
@@ -366,6 +387,13 @@ impl<'a> Run<'a> {
     pub fn advance(&mut self, count: usize) {
         self.processed += count as u64;
         self.context.progress.advance(count as u64);
+    }
+
+    /// Notes a finding of the run (a short text).
+    pub(crate) fn note(&mut self, key: &str, text: &str) {
+        self.report
+            .findings
+            .insert(key.to_owned(), serde_json::Value::String(text.to_owned()));
     }
 
     pub fn wants_totals(&self) -> bool {

@@ -9,6 +9,7 @@
 pub mod cosmos;
 pub mod dispatch;
 pub mod erasure;
+pub mod erp;
 pub mod jobs;
 mod paging;
 mod payment_record;
@@ -18,6 +19,7 @@ pub mod sqlite;
 
 pub use dispatch::{DispatchOutcome, DispatchStore, Fanout, FanoutPlan, SkipReason};
 pub use erasure::{ErasureProgress, ErasureStart, ErasureStep, ErasureStore, StepProgress};
+pub use erp::{ErpMasterData, ErpStore, MasterApplied, StockApplied, StockLevel};
 pub use paging::{ContinuationToken, Page, PageRequest, MAX_PAGE_SIZE};
 pub use payments::{PaymentFilter, PaymentStore, Started};
 pub use ports::{

@@ -353,6 +353,7 @@ pub trait Store:
     + SecurityEventStore
     + super::ErasureStore
     + super::DispatchStore
+    + super::ErpStore
     + super::jobs::JobsStore
     + crate::outbox::OutboxStore
     + super::PaymentStore
@@ -371,6 +372,7 @@ impl<T> Store for T where
         + SecurityEventStore
         + super::ErasureStore
         + super::DispatchStore
+        + super::ErpStore
         + super::jobs::JobsStore
         + crate::outbox::OutboxStore
         + super::PaymentStore

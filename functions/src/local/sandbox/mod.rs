@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::startup::{AppState, Outbound, StartError};
 use erp::{ErpSandbox, ErpSandboxConfig, ErpSandboxError, RunningErp};
 use paypal::{PayPalSandbox, RunningSandbox, SandboxConfig, SandboxError};
+use shared::domain::tenant::TenantId;
 
 /// Why local mode could not start a sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +52,13 @@ pub async fn start_paypal_for_local(
     Ok(Some(sandbox))
 }
 
+/// The tenant the fake ERP feeds when `ERP_TENANTS` is unset (the README tour's tenant).
+pub const LOCAL_ERP_TENANT: &str = "contoso";
+
 /// Starts the fake ERP on `LOCAL_ERP_PORT` and points the app's ERP client at it, unless
 /// `ERP_BASE_URL` names an ERP (then the app uses that one and nothing starts). Keep the
-/// returned fake alive as long as the app runs.
+/// returned fake alive as long as the app runs. With `ERP_TENANTS` unset, the fake feeds
+/// [`LOCAL_ERP_TENANT`].
 pub async fn start_erp_for_local(
     state: &mut AppState,
 ) -> Result<Option<RunningErp>, LocalSandboxError> {
@@ -66,6 +71,15 @@ pub async fn start_erp_for_local(
     let settings = erp.erp_settings(&state.settings.erp);
     let outbound = state.outbound.clone().with_erp(&settings)?;
     state.parts_mut().outbound = outbound;
+    if state.settings.erp.tenants.is_empty() {
+        let mut linked = (*state.settings).clone();
+        linked.erp.tenants = TenantId::new(LOCAL_ERP_TENANT).into_iter().collect();
+        state.parts_mut().settings = std::sync::Arc::new(linked);
+        tracing::info!(
+            tenant = LOCAL_ERP_TENANT,
+            "ERP_TENANTS is unset: the fake ERP feeds the catalogue of tenant {LOCAL_ERP_TENANT}"
+        );
+    }
     tracing::info!(endpoint = %erp.endpoint(), wsdl = %format!("{}?wsdl", erp.endpoint()), "fake ERP started; the ERP client goes to it (SKUs KET-001, MUG-002, TEA-003, LMP-004, TST-005)");
     Ok(Some(erp))
 }

@@ -1,5 +1,5 @@
-//! Orders and their state machine: pending → confirmed → shipped → delivered, and cancelled
-//! from pending or confirmed. Items snapshot the product's price; the shipping address is
+//! Orders and their state machine: pending → confirmed → shipped → delivered, cancelled
+//! from pending or confirmed, returned from shipped or delivered. Items snapshot the product's price; the shipping address is
 //! personal data, the amounts are bookkeeping facts kept after an erasure. Placing an order
 //! ([`Order::place`]) and pricing its lines ([`pricing`]) are rules of this module, which both
 //! storage adapters call.
@@ -26,15 +26,18 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    /// The goods came back after shipping (a goods return is posted to the ERP).
+    Returned,
 }
 
 impl OrderStatus {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Pending,
         Self::Confirmed,
         Self::Shipped,
         Self::Delivered,
         Self::Cancelled,
+        Self::Returned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl OrderStatus {
             Self::Shipped => "shipped",
             Self::Delivered => "delivered",
             Self::Cancelled => "cancelled",
+            Self::Returned => "returned",
         }
     }
 
@@ -56,8 +60,9 @@ impl OrderStatus {
         match self {
             Self::Pending => &[Self::Confirmed, Self::Cancelled],
             Self::Confirmed => &[Self::Shipped, Self::Cancelled],
-            Self::Shipped => &[Self::Delivered],
-            Self::Delivered | Self::Cancelled => &[],
+            Self::Shipped => &[Self::Delivered, Self::Returned],
+            Self::Delivered => &[Self::Returned],
+            Self::Cancelled | Self::Returned => &[],
         }
     }
 
@@ -82,6 +87,7 @@ impl OrderStatus {
             Self::Shipped => OrderEventType::Shipped,
             Self::Delivered => OrderEventType::Delivered,
             Self::Cancelled => OrderEventType::Cancelled,
+            Self::Returned => OrderEventType::Returned,
         }
     }
 }
@@ -242,6 +248,8 @@ mod tests {
             (Confirmed, Shipped),
             (Confirmed, Cancelled),
             (Shipped, Delivered),
+            (Shipped, Returned),
+            (Delivered, Returned),
         ];
         for from in OrderStatus::ALL {
             for to in OrderStatus::ALL {
@@ -261,9 +269,9 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "an order that is shipped cannot become cancelled; allowed: delivered"
+            "an order that is shipped cannot become cancelled; allowed: delivered, returned"
         );
-        let error = OrderStatus::Delivered
+        let error = OrderStatus::Returned
             .transition(OrderStatus::Pending)
             .unwrap_err();
         assert!(error.to_string().ends_with("allowed: none (final status)"));

@@ -28,6 +28,8 @@ pub mod kind {
     pub(crate) const LEASE: &str = "lease";
     pub(crate) const JOB_RUN: &str = "jobRun";
     pub(crate) const RESERVATION: &str = "reservation";
+    /// A SKU taken by a product of the catalogue (unique per tenant).
+    pub(crate) const SKU: &str = "sku";
     /// A payment ([`crate::store::payment_record::StoredPayment`]), in its customer's scope.
     pub(crate) const PAYMENT: &str = "payment";
     /// The payment that holds an order (id `paymentLock:{orderId}`, in the customer's scope).

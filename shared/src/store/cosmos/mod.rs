@@ -57,6 +57,7 @@ mod customers;
 mod dispatch;
 mod doc;
 mod erasure;
+mod erp;
 #[cfg(test)]
 mod fixtures;
 mod jobs;

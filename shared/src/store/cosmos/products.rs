@@ -1,6 +1,8 @@
 //! Cosmos DB adapter of [`ProductStore`]: a tenant's catalogue is one logical partition
 //! (`catalog` scope), so a product write and its audit entry are one batch, and so is
-//! reserving stock on every line of an order (`orders.rs`).
+//! reserving stock on every line of an order (`orders.rs`). A SKU is claimed by a `sku`
+//! document (id `sku:{SKU}`, naming the product) created in the product's batch: a second
+//! product with the same SKU fails that create, which keeps SKUs unique per tenant.
 
 use azure_data_cosmos::TransactionalBatch;
 use serde_json::json;
@@ -15,6 +17,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::etag::new_etag;
 use crate::domain::now;
 use crate::domain::product::{Product, ProductInput};
+use crate::domain::rejection::Rejection;
 use crate::domain::tenant::TenantId;
 use crate::store::ports::ProductFilter;
 use crate::store::{
@@ -52,6 +55,142 @@ impl CosmosStore {
     }
 }
 
+/// The claim of a SKU by a product.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SkuClaim {
+    pub product_id: String,
+}
+
+fn sku_doc(tenant: &str, sku: &str, product_id: &str) -> Doc<SkuClaim> {
+    Doc::new(
+        kind::SKU,
+        sku,
+        tenant,
+        CATALOG_SCOPE,
+        String::new(),
+        SkuClaim {
+            product_id: product_id.to_owned(),
+        },
+    )
+}
+
+/// Adds to `batch` what moving a product's SKU from `old` to `new` takes: the old claim
+/// deleted, the new one created (a batch fails as a whole when the new SKU is taken).
+pub(super) fn claim_sku(
+    store: &CosmosStore,
+    mut batch: TransactionalBatch,
+    tenant: &str,
+    product_id: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> StoreResult<(TransactionalBatch, Option<usize>)> {
+    if old == new {
+        return Ok((batch, None));
+    }
+    let mut claim_at = None;
+    if let Some(old) = old {
+        batch = super::support::batch_delete(batch, &doc_id(kind::SKU, old), None);
+    }
+    if let Some(new) = new {
+        claim_at = Some(usize::from(old.is_some()));
+        batch = batch_create(store, batch, &sku_doc(tenant, new, product_id))?;
+    }
+    Ok((batch, claim_at))
+}
+
+impl CosmosStore {
+    /// The id of the tenant's product holding `sku`.
+    pub(super) async fn product_id_by_sku(
+        &self,
+        tenant: &str,
+        sku: &str,
+    ) -> StoreResult<Option<String>> {
+        let claim: Option<Doc<SkuClaim>> = self
+            .read_doc(
+                self.data(),
+                pk(tenant, CATALOG_SCOPE),
+                &doc_id(kind::SKU, sku),
+            )
+            .await?;
+        Ok(claim.map(|doc| doc.body.product_id))
+    }
+
+    /// Creates `product` (and its SKU claim) with `audit`, in one batch.
+    pub(super) async fn insert_product(
+        &self,
+        product: &Product,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<()> {
+        let tenant = product.tenant_id.as_str();
+        let batch = TransactionalBatch::new(pk(tenant, CATALOG_SCOPE));
+        let (batch, claim_at) = claim_sku(
+            self,
+            batch,
+            tenant,
+            &product.id,
+            None,
+            product.sku.as_deref(),
+        )?;
+        let batch = batch_create(self, batch, &product_doc(product))?;
+        let batch = match audit {
+            Some(audit) => batch_create(self, batch, &audit_doc(audit, CATALOG_SCOPE))?,
+            None => batch,
+        };
+        match self.run_batch(self.data(), batch).await? {
+            Ok(_) => Ok(()),
+            Err(refusal) if refusal.status == 409 && Some(refusal.index) == claim_at => {
+                Err(Rejection::SkuTaken(product.sku.clone().unwrap_or_default()).into())
+            }
+            Err(refusal) if refusal.status == 409 => Err(StoreError::Conflict(format!(
+                "a product with id {} exists",
+                product.id
+            ))),
+            Err(refusal) => Err(refused(refusal)),
+        }
+    }
+
+    /// Replaces a product read as `doc` with `product` (moving its SKU claim along); `false`
+    /// when it changed since it was read.
+    pub(super) async fn replace_product(
+        &self,
+        doc: Doc<Product>,
+        product: Product,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<Result<Product, ()>> {
+        let tenant = doc.tenant_id.clone();
+        let (old_sku, new_sku) = (doc.body.sku.clone(), product.sku.clone());
+        let updated = Doc {
+            version: product.etag.clone(),
+            body: product,
+            ..doc
+        };
+        let batch = TransactionalBatch::new(pk(&tenant, CATALOG_SCOPE));
+        let batch = batch_replace(self, batch, &updated)?;
+        let (batch, claim_at) = claim_sku(
+            self,
+            batch,
+            &tenant,
+            &updated.body.id,
+            old_sku.as_deref(),
+            new_sku.as_deref(),
+        )?;
+        let claim_at = claim_at.map(|at| at + 1);
+        let batch = match audit {
+            Some(audit) => batch_create(self, batch, &audit_doc(audit, CATALOG_SCOPE))?,
+            None => batch,
+        };
+        match self.run_batch(self.data(), batch).await? {
+            Ok(_) => Ok(Ok(updated.body)),
+            Err(refusal) if refusal.status == 412 => Ok(Err(())),
+            Err(refusal) if refusal.status == 409 && Some(refusal.index) == claim_at => {
+                Err(Rejection::SkuTaken(new_sku.unwrap_or_default()).into())
+            }
+            Err(refusal) => Err(refused(refusal)),
+        }
+    }
+}
+
 /// Fills the product's API ETag from the envelope.
 pub(super) fn with_etag(mut doc: Doc<Product>) -> Doc<Product> {
     doc.body.etag = doc.version.clone();
@@ -68,17 +207,8 @@ impl ProductStore for CosmosStore {
     ) -> StoreResult<Product> {
         product.tenant_id = tenant.as_str().to_owned();
         product.etag = new_etag();
-        let batch = TransactionalBatch::new(pk(tenant.as_str(), CATALOG_SCOPE));
-        let batch = batch_create(self, batch, &product_doc(&product))?;
-        let batch = batch_create(self, batch, &audit_doc(&audit, CATALOG_SCOPE))?;
-        match self.run_batch(self.data(), batch).await? {
-            Ok(_) => Ok(product),
-            Err(refusal) if refusal.status == 409 => Err(StoreError::Conflict(format!(
-                "a product with id {} exists",
-                product.id
-            ))),
-            Err(refusal) => Err(refused(refusal)),
-        }
+        self.insert_product(&product, Some(&audit)).await?;
+        Ok(product)
     }
 
     async fn get_product(&self, tenant: &TenantId, id: &str) -> StoreResult<Product> {
@@ -102,26 +232,13 @@ impl ProductStore for CosmosStore {
                 .await?
                 .ok_or(StoreError::NotFound)?;
             check_if_match(&if_match, &doc.version)?;
+            doc.body.check_update(&input)?;
             let mut product = doc.body.clone();
-            product.name = input.name.clone();
-            product.category = input.category.clone();
-            product.description = input.description.clone();
-            product.price_cents = input.price_cents;
-            product.currency = input.currency.clone();
-            product.stock = input.stock;
-            product.active = input.active;
+            product.apply_input(input.clone());
             product.updated_at = now();
             product.etag = new_etag();
-            let updated = Doc {
-                version: product.etag.clone(),
-                body: product,
-                ..doc
-            };
-            let batch = TransactionalBatch::new(pk(tenant.as_str(), CATALOG_SCOPE));
-            let batch = batch_replace(self, batch, &updated)?;
-            let batch = batch_create(self, batch, &audit_doc(&audit, CATALOG_SCOPE))?;
-            if self.commit_unless_changed(batch).await? {
-                return Ok(updated.body);
+            if let Ok(updated) = self.replace_product(doc, product, Some(&audit)).await? {
+                return Ok(updated);
             }
         }
         Err(busy("product"))

@@ -20,6 +20,7 @@ mod consents;
 mod customers;
 mod dispatch;
 mod erasure;
+mod erp;
 mod jobs;
 mod notifications;
 mod orders;
@@ -76,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "security: the role of an employee's read in the audit trail; security events",
         include_str!("migrations/0008_security.sql"),
+    ),
+    (
+        9,
+        "erp: product SKUs, the ERP's stock on hand, units reserved by open orders",
+        include_str!("migrations/0009_erp.sql"),
     ),
     (
         11,

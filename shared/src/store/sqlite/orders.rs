@@ -1,5 +1,6 @@
 //! SQLite adapter of [`OrderStore`]: orders with their items and status history. Creating an
-//! order checks and reserves stock for every line in one transaction; cancelling releases it.
+//! order checks and reserves stock for every line in one transaction; cancelling releases it
+//! (back on sale), shipping ends the reservation (the units are gone).
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::customers::load_customer;
 use super::outbox::{customer_scope, insert_outbox};
-use super::products::load_product;
+use super::products::{load_product, reserve};
 use super::support::{
     check_if_match, insert_audit, new_etag, now, optional_json_at, time_at, to_json, ts, Keyset,
 };
@@ -16,6 +17,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::order::{
     Order, OrderItem, OrderRequest, OrderStatus, PlacedOrder, StatusChange, StatusInput,
 };
+use crate::domain::product::StockMove;
 use crate::domain::rejection::Rejection;
 use crate::domain::tenant::TenantId;
 use crate::outbox::OutboxMessage;
@@ -169,9 +171,11 @@ fn create_in_transaction(
     };
     let at = created.created_at;
     for item in &created.items {
-        transaction.execute(
-            "UPDATE products SET stock = stock - ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
-            params![tenant, item.product_id, item.quantity, new_etag()],
+        reserve(
+            transaction,
+            tenant,
+            &item.product_id,
+            StockMove::place(item.quantity),
         )?;
     }
     transaction.execute(
@@ -313,12 +317,13 @@ impl OrderStore for Db {
                 Ok(next) => next,
                 Err(illegal) => return Ok(Err(Rejection::IllegalTransition(illegal).into())),
             };
-            if next == OrderStatus::Cancelled {
-                for item in &order.items {
-                    transaction.execute(
-                        "UPDATE products SET stock = stock + ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
-                        params![tenant, item.product_id, item.quantity, new_etag()],
-                    )?;
+            for item in &order.items {
+                match next {
+                    // The units come back on sale.
+                    OrderStatus::Cancelled => reserve(&transaction, &tenant, &item.product_id, StockMove::cancel(item.quantity))?,
+                    // The units leave the warehouse: no longer reserved, off hand.
+                    OrderStatus::Shipped => reserve(&transaction, &tenant, &item.product_id, StockMove::ship(item.quantity))?,
+                    _ => {}
                 }
             }
             let at = now();

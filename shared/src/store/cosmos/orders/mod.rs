@@ -485,9 +485,11 @@ impl OrderStore for CosmosStore {
                     )
                     .await?;
             if applied {
-                if next == OrderStatus::Cancelled {
-                    self.release_stock(tenant.as_str(), &quantities(&changed.body.order.items))
-                        .await?;
+                let units = quantities(&changed.body.order.items);
+                match next {
+                    OrderStatus::Cancelled => self.release_stock(tenant.as_str(), &units).await?,
+                    OrderStatus::Shipped => self.ship_stock(tenant.as_str(), &units).await?,
+                    _ => {}
                 }
                 return Ok(order_of(&changed));
             }

@@ -1,5 +1,6 @@
 //! The catalogue side of an order: reserving stock for an order's lines (step 2 of the
 //! creation saga, see the [module doc](super)), giving it back (compensation, cancellation),
+//! ending the reservation when the order ships,
 //! and settling reservation records a creation left behind (DatabaseMaintenance).
 
 use azure_data_cosmos::{FeedScope, TransactionalBatch};
@@ -13,7 +14,7 @@ use super::super::support::{
 };
 use super::super::{BatchRefused, CosmosStore};
 use crate::domain::etag::new_etag;
-use crate::domain::product::Product;
+use crate::domain::product::{Product, StockMove};
 use crate::store::{ts, StoreResult};
 
 /// Stock an order creation reserved, recorded in the catalogue with the stock change (one
@@ -60,7 +61,12 @@ impl CosmosStore {
                 continue;
             };
             let mut changed = doc.clone();
-            changed.body.stock += delta;
+            let change = if *delta < 0 {
+                StockMove::place(-delta)
+            } else {
+                StockMove::cancel(*delta)
+            };
+            change.apply_to(&mut changed.body);
             changed.body.etag = new_etag();
             changed.version = changed.body.etag.clone();
             batch = batch_replace(self, batch, &changed)?;
@@ -122,6 +128,39 @@ impl CosmosStore {
             }
             if !released {
                 tracing::error!(tenant, product_id = %product_id, quantity, "stock could not be released: the product kept changing");
+                return Err(busy("product"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the reservation of shipped units and takes them off hand (see [`StockMove::ship`]),
+    /// re-reading on concurrent changes.
+    pub(super) async fn ship_stock(
+        &self,
+        tenant: &str,
+        quantities: &[(String, i64)],
+    ) -> StoreResult<()> {
+        for (product_id, quantity) in quantities {
+            let mut shipped = false;
+            for _ in 0..CONCURRENCY_ATTEMPTS * 2 {
+                let Some(doc) = self.product_doc(tenant, product_id).await? else {
+                    shipped = true;
+                    break;
+                };
+                let mut changed = doc.clone();
+                StockMove::ship(*quantity).apply_to(&mut changed.body);
+                changed.body.etag = new_etag();
+                changed.version = changed.body.etag.clone();
+                let batch = TransactionalBatch::new(pk(tenant, CATALOG_SCOPE));
+                let batch = batch_replace(self, batch, &changed)?;
+                if self.commit_unless_changed(batch).await? {
+                    shipped = true;
+                    break;
+                }
+            }
+            if !shipped {
+                tracing::error!(tenant, product_id = %product_id, quantity, "the reservation of shipped units could not be ended: the product kept changing");
                 return Err(busy("product"));
             }
         }

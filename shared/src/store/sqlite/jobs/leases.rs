@@ -67,7 +67,7 @@ fn apply_fence(tx: &Transaction<'_>, fence: &Fence) -> rusqlite::Result<bool> {
 const BULK_PRAGMAS: &str = "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000;";
 
 /// Runs `work` and the fence in one immediate transaction; rolls back if the lease is lost.
-pub(super) async fn fenced<T, F>(db: &Db, fence: Fence, work: F) -> StoreResult<T>
+pub(in crate::store::sqlite) async fn fenced<T, F>(db: &Db, fence: Fence, work: F) -> StoreResult<T>
 where
     F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     T: Send + 'static,

@@ -7,7 +7,7 @@
 //! [`RetentionStore`]: crate::store::jobs::RetentionStore
 //! [`MaintenanceStore`]: crate::store::jobs::MaintenanceStore
 
-mod leases;
+pub(super) mod leases;
 mod maintenance;
 mod retention;
 
