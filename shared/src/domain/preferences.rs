@@ -23,6 +23,7 @@ pub enum EventType {
     OrderShipped,
     OrderDelivered,
     OrderCancelled,
+    OrderReturned,
     PaymentCaptured,
     PaymentFailed,
     PaymentRefunded,
@@ -34,12 +35,13 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type, in a fixed order.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         Self::OrderCreated,
         Self::OrderConfirmed,
         Self::OrderShipped,
         Self::OrderDelivered,
         Self::OrderCancelled,
+        Self::OrderReturned,
         Self::PaymentCaptured,
         Self::PaymentFailed,
         Self::PaymentRefunded,
@@ -54,6 +56,7 @@ impl EventType {
             Self::OrderShipped => "order.shipped",
             Self::OrderDelivered => "order.delivered",
             Self::OrderCancelled => "order.cancelled",
+            Self::OrderReturned => "order.returned",
             Self::PaymentCaptured => "payment.captured",
             Self::PaymentFailed => "payment.failed",
             Self::PaymentRefunded => "payment.refunded",
