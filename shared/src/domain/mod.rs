@@ -18,6 +18,7 @@ pub mod payment;
 pub mod phone;
 pub mod product;
 pub mod rejection;
+pub mod shipment;
 pub mod tenant;
 pub mod timestamp;
 pub mod validation;

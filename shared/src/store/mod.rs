@@ -14,6 +14,7 @@ mod paging;
 mod payment_record;
 pub mod payments;
 pub mod ports;
+pub mod shipments;
 pub mod sqlite;
 
 pub use dispatch::{DispatchOutcome, DispatchStore, Fanout, FanoutPlan, SkipReason};
@@ -25,6 +26,7 @@ pub use ports::{
     NotificationStore, OrderCreated, OrderFilter, OrderStore, ProductFilter, ProductStore,
     SecurityEventStore, Store, StoreResult,
 };
+pub use shipments::{ShipmentBegun, ShipmentStore, TrackingCursor};
 
 /// What a storage call can fail with, in terms the API maps to HTTP statuses.
 #[derive(Debug, thiserror::Error)]

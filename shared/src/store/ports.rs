@@ -321,6 +321,7 @@ pub trait Store:
     + super::jobs::JobsStore
     + crate::outbox::OutboxStore
     + super::PaymentStore
+    + super::ShipmentStore
     + HealthCheck
 {
 }
@@ -338,6 +339,7 @@ impl<T> Store for T where
         + super::jobs::JobsStore
         + crate::outbox::OutboxStore
         + super::PaymentStore
+        + super::ShipmentStore
         + HealthCheck
 {
 }

@@ -67,6 +67,7 @@ mod outbox;
 mod payments;
 mod products;
 mod security;
+mod shipments;
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
