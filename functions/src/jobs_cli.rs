@@ -74,7 +74,9 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         is_past_due: false,
     };
     // PayPal when `PAYPAL_BASE_URL` is set (the sandbox lives only inside `handler local`).
-    let outbound = crate::startup::Outbound::from_settings(&settings.payments, Vec::new())?;
+    // The carrier when `CARRIER_BASE_URL` is set (the sandbox too lives only in `handler local`).
+    let outbound = crate::startup::Outbound::from_settings(&settings.payments, Vec::new())?
+        .with_carrier(&settings.shipping)?;
     let mut context = job_context(
         backends.store,
         backends.archive,
@@ -82,6 +84,7 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         erasure,
         outbound.payments,
     )
+    .with_carrier(outbound.carrier)
     .with_comparison_day(day);
     if std::io::stderr().is_terminal() {
         context = context.with_progress(Arc::new(Bar::new()));

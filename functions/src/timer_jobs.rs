@@ -54,7 +54,8 @@ pub async fn run_timer(
         state.settings.clone(),
         state.erasure.clone(),
         state.outbound.payments.clone(),
-    );
+    )
+    .with_carrier(state.outbound.carrier.clone());
     let options = RunOptions {
         trigger: Trigger::Timer,
         dry_run: state.settings.jobs.dry_run,

@@ -14,6 +14,9 @@ use serde::Deserialize;
 use crate::erp::{ErpAuth, ErpConfig, SoapVersion, UsernameToken};
 use crate::outbound::Secret;
 
+mod shipping;
+pub use shipping::{ShippingSettings, DEFAULT_TRACKING_SCHEDULE};
+
 /// A setting that cannot be used, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -382,6 +385,8 @@ pub struct Settings {
     /// Breach detection's thresholds (`SECURITY_*`).
     pub security: crate::security::Thresholds,
     pub erp: ErpSettings,
+    /// The shipping carrier (`CARRIER_*`, `SHIPPING_*`).
+    pub shipping: ShippingSettings,
     pub local: LocalSettings,
 }
 
@@ -534,6 +539,7 @@ impl Settings {
                 password: reader.optional("ERP_PASSWORD"),
                 timeout: Duration::from_secs(reader.number("ERP_TIMEOUT_SECONDS", 30, 1..=300)?),
             },
+            shipping: reader.shipping()?,
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
@@ -595,7 +601,8 @@ impl Settings {
             self.check_blob_archive()?;
         }
         self.check_payments()?;
-        self.check_erp()
+        self.check_erp()?;
+        self.shipping.check()
     }
 
     /// A PayPal endpoint needs its credentials; a secret still in Key Vault reference form was

@@ -224,6 +224,7 @@ impl LocalRuntime {
         for def in FUNCTIONS {
             match def.trigger {
                 Trigger::Timer { schedule } if self.state.settings.local.timers_enabled => {
+                    let schedule = resolve_schedule(schedule, &self.state.settings);
                     let schedule =
                         Schedule::parse(schedule).map_err(|source| LocalError::Schedule {
                             function: def.name,
@@ -253,5 +254,14 @@ impl LocalRuntime {
             }
         }
         Ok(tasks)
+    }
+}
+
+/// A timer's schedule as the host would read it: `%NAME%` is the app setting `NAME` (only
+/// `SHIPMENT_TRACKING_SCHEDULE` is used so), anything else the expression itself.
+fn resolve_schedule<'a>(schedule: &'a str, settings: &'a shared::config::Settings) -> &'a str {
+    match schedule {
+        "%SHIPMENT_TRACKING_SCHEDULE%" => &settings.shipping.tracking_schedule,
+        expression => expression,
     }
 }

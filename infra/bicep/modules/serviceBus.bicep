@@ -3,6 +3,7 @@
 //   order-events            topic  order events (OrdersApi)
 //     notifications         subscription of order-events, NotificationDispatch receives
 //     payments              subscription of order-events, CancelledOrderRefund receives (refunds)
+//     shipping              subscription of order-events, ShippingLabel receives (labels)
 //   payment-events          topic  payment events (PaymentsApi, PaymentWebhooks)
 //     orders                subscription of payment-events, PaymentOrderFlow receives
 //     notifications         subscription of payment-events, PaymentNotificationDispatch receives
@@ -134,6 +135,20 @@ resource paymentsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscripti
   }
 }
 
+// Shipped orders get their label: the shipping side receives order events here.
+resource shippingSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: orderEvents
+  name: 'shipping'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+  }
+}
+
 // Payment events (captured, refunded, ...), published by the outbox relay like order events, so
 // with the same duplicate detection.
 resource paymentEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
@@ -249,6 +264,7 @@ output orderEventsTopicName string = orderEvents.name
 output notificationsSubscriptionName string = notificationsSubscription.name
 output outboundQueueName string = notificationsOutbound.name
 output paymentsSubscriptionName string = paymentsSubscription.name
+output shippingSubscriptionName string = shippingSubscription.name
 output paymentEventsTopicName string = paymentEvents.name
 output securityAlertsTopicName string = securityAlerts.name
 output paymentOrdersSubscriptionName string = paymentOrdersSubscription.name

@@ -26,6 +26,7 @@ pub mod progress;
 pub mod report;
 mod retention;
 mod run;
+mod shipment_tracking;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -121,6 +122,13 @@ job!(
     payment_reconciliation
 );
 job!(
+    /// Polls the carrier's trackers of undelivered shipments; a delivered parcel delivers its
+    /// order.
+    SHIPMENT_TRACKING,
+    "ShipmentTracking",
+    shipment_tracking
+);
+job!(
     /// Compares the gateway's transactions of the previous day with the store.
     PAYMENT_DAILY_RECONCILIATION,
     "PaymentDailyReconciliation",
@@ -165,6 +173,8 @@ pub struct JobContext {
     pub payment_settle_after: Duration,
     /// The UTC day `PaymentDailyReconciliation` compares (`None`: the previous day).
     pub comparison_day: Option<chrono::NaiveDate>,
+    /// The shipping carrier `ShipmentTracking` asks (`None`: not configured).
+    pub carrier: Option<Arc<dyn crate::shipping::Carrier>>,
 }
 
 impl JobContext {
@@ -187,7 +197,14 @@ impl JobContext {
             payments: None,
             payment_settle_after: Duration::from_secs(5 * 60),
             comparison_day: None,
+            carrier: None,
         }
+    }
+
+    /// `ShipmentTracking` asks `carrier`.
+    pub fn with_carrier(mut self, carrier: Option<Arc<dyn crate::shipping::Carrier>>) -> Self {
+        self.carrier = carrier;
+        self
     }
 
     /// Reconciliation asks `gateway`; a payment unsettled for `settle_after` is its to settle.

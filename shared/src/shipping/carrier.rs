@@ -115,11 +115,15 @@ pub trait Carrier: Send + Sync {
     ) -> Result<CarrierShipment, CarrierError>;
 
     /// Buys `rate_id` for the shipment: its label. Buying a shipment already bought is refused
-    /// by the carrier; [`Carrier::label_of`] then reads the label bought before.
+    /// by the carrier ([`CarrierError::is_already_bought`]); [`Carrier::read_shipment`] then
+    /// reads the label bought before.
     async fn buy_label(&self, shipment_id: &str, rate_id: &str) -> Result<Label, CarrierError>;
 
-    /// The label of a shipment, if one was bought.
-    async fn label_of(&self, shipment_id: &str) -> Result<Option<Label>, CarrierError>;
+    /// A shipment created before: its rates, and its label if one was bought.
+    async fn read_shipment(
+        &self,
+        shipment_id: &str,
+    ) -> Result<(CarrierShipment, Option<Label>), CarrierError>;
 
     /// What the tracker says now.
     async fn tracker(&self, tracker_id: &str) -> Result<Tracking, CarrierError>;

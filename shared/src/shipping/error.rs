@@ -42,6 +42,12 @@ impl CarrierError {
         }
     }
 
+    /// The carrier refused to buy a label for a shipment that has one (EasyPost
+    /// `SHIPMENT.POSTAGE.EXISTS`).
+    pub fn is_already_bought(&self) -> bool {
+        self.code() == Some("SHIPMENT.POSTAGE.EXISTS")
+    }
+
     /// The carrier's error code, when it refused.
     pub fn code(&self) -> Option<&str> {
         match self {

@@ -11,11 +11,14 @@
 //! The local sandbox of `handler local` serves the same EasyPost subset
 //! (`functions/src/local/sandbox/carrier/`).
 
+pub mod cache;
 pub mod carrier;
 pub mod easypost;
 pub mod error;
+pub mod labels;
 pub mod parcel;
 
+pub use cache::{QuotedRates, ShippingCache, TtlCache};
 pub use carrier::{
     Carrier, CarrierShipment, Label, RateQuote, ShipmentRequest, Tracking, TrackingEvent,
 };

@@ -117,25 +117,7 @@ impl Carrier for EasyPost {
             .json(&body)
             .map_err(|e| unexpected(OPERATION, e))?;
         let shipment: WireShipment = self.json(OPERATION, outbound).await?;
-        let mut rates = Vec::with_capacity(shipment.rates.len());
-        for rate in shipment.rates {
-            let amount_cents = cents_of(&rate.rate).ok_or_else(|| CarrierError::Unexpected {
-                operation: OPERATION,
-                reason: format!("rate {} has an unreadable amount", rate.id),
-            })?;
-            rates.push(RateQuote {
-                id: rate.id,
-                carrier: rate.carrier,
-                service: rate.service,
-                amount_cents,
-                currency: rate.currency,
-                delivery_days: rate.delivery_days,
-            });
-        }
-        Ok(CarrierShipment {
-            id: shipment.id,
-            rates,
-        })
+        quoted(OPERATION, &shipment)
     }
 
     async fn buy_label(&self, shipment_id: &str, rate_id: &str) -> Result<Label, CarrierError> {
@@ -155,10 +137,15 @@ impl Carrier for EasyPost {
         })
     }
 
-    async fn label_of(&self, shipment_id: &str) -> Result<Option<Label>, CarrierError> {
+    async fn read_shipment(
+        &self,
+        shipment_id: &str,
+    ) -> Result<(CarrierShipment, Option<Label>), CarrierError> {
+        const OPERATION: &str = "read shipment";
         let outbound = OutboundRequest::get(format!("/v2/shipments/{}", segment(shipment_id)));
-        let shipment: WireShipment = self.json("read shipment", outbound).await?;
-        Ok(label_of(shipment))
+        let shipment: WireShipment = self.json(OPERATION, outbound).await?;
+        let quoted = quoted(OPERATION, &shipment)?;
+        Ok((quoted, label_of(shipment)))
     }
 
     async fn tracker(&self, tracker_id: &str) -> Result<Tracking, CarrierError> {
@@ -191,6 +178,32 @@ impl Carrier for EasyPost {
     fn outbound(&self) -> Option<&OutboundClient> {
         Some(&self.http)
     }
+}
+
+/// The shipment's id and rates.
+fn quoted(
+    operation: &'static str,
+    shipment: &WireShipment,
+) -> Result<CarrierShipment, CarrierError> {
+    let mut rates = Vec::with_capacity(shipment.rates.len());
+    for rate in &shipment.rates {
+        let amount_cents = cents_of(&rate.rate).ok_or_else(|| CarrierError::Unexpected {
+            operation,
+            reason: format!("rate {} has an unreadable amount", rate.id),
+        })?;
+        rates.push(RateQuote {
+            id: rate.id.clone(),
+            carrier: rate.carrier.clone(),
+            service: rate.service.clone(),
+            amount_cents,
+            currency: rate.currency.clone(),
+            delivery_days: rate.delivery_days,
+        });
+    }
+    Ok(CarrierShipment {
+        id: shipment.id.clone(),
+        rates,
+    })
 }
 
 /// The label of a shipment, when it was bought (it has a tracking code).
