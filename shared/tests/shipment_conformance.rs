@@ -202,6 +202,31 @@ async fn tracking_scans_undelivered_shipments_across_tenants(store: Arc<dyn Stor
     assert_eq!(rest, vec![pair("t2", "o-1"), pair("t2", "o-4")]);
 }
 
+async fn the_first_carrier_shipment_claimed_wins(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    begin(store, requested("t1", "o-1", "c-1")).await;
+    let first = store
+        .claim_carrier_shipment(&tenant("t1"), "o-1", "shp_first")
+        .await
+        .unwrap();
+    assert_eq!(first.carrier_shipment_id.as_deref(), Some("shp_first"));
+    let second = store
+        .claim_carrier_shipment(&tenant("t1"), "o-1", "shp_second")
+        .await
+        .unwrap();
+    assert_eq!(
+        second.carrier_shipment_id.as_deref(),
+        Some("shp_first"),
+        "the later claim gets the first one back"
+    );
+    assert!(matches!(
+        store
+            .claim_carrier_shipment(&tenant("t2"), "o-1", "shp_x")
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 fn customer(id: &str) -> Customer {
     let at = now();
     Customer {
@@ -318,6 +343,7 @@ macro_rules! every_behaviour {
             a_shipment_is_recorded_once_with_its_disclosure,
             updates_are_read_back_and_tenants_are_apart,
             tracking_scans_undelivered_shipments_across_tenants,
+            the_first_carrier_shipment_claimed_wins,
             an_erasure_removes_labels_and_keeps_the_references,
         );
     };

@@ -128,7 +128,7 @@ impl Reader<'_> {
 
     fn sender_address(&self) -> Result<ShipAddress, ConfigError> {
         const NAME: &str = "SHIPPING_FROM_ADDRESS";
-        let Some(value) = self.optional(NAME) else {
+        let Some(value) = self.optional("SHIPPING_FROM_ADDRESS") else {
             return Ok(default_from());
         };
         serde_json::from_str(&value).map_err(|error| ConfigError::Invalid {
@@ -137,5 +137,38 @@ impl Reader<'_> {
             problem: format!("not an address ({error})"),
             fix: r#"use {"name": "Warehouse", "line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"}"#.into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Settings, SettingsSource};
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, super::ConfigError> {
+        let pairs = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()));
+        Settings::load(&SettingsSource::from_pairs(pairs))
+    }
+
+    #[test]
+    fn the_carrier_needs_its_key_and_https_and_never_shows_the_key() {
+        let settings = load(&[]).expect("defaults");
+        assert!(settings.shipping.client_config().is_none());
+        assert_eq!(settings.shipping.from_address.country, "DE");
+        let url = ("CARRIER_BASE_URL", "https://api.easypost.com");
+        let error = load(&[url]).expect_err("no key");
+        assert!(error.to_string().contains("CARRIER_API_KEY"), "{error}");
+        let plain = ("CARRIER_BASE_URL", "http://api.easypost.com");
+        let error = load(&[plain, ("CARRIER_API_KEY", "EZAKsecret")]).expect_err("http");
+        assert!(error.to_string().contains("https"), "{error}");
+        let settings = load(&[url, ("CARRIER_API_KEY", "EZAKsecret")]).expect("valid");
+        assert!(settings.shipping.client_config().is_some());
+        assert!(!format!("{:?}", settings.shipping).contains("EZAKsecret"));
+        let error = load(&[("SHIPPING_FROM_ADDRESS", "{}")]).expect_err("not an address");
+        assert!(
+            error.to_string().contains("SHIPPING_FROM_ADDRESS"),
+            "{error}"
+        );
     }
 }

@@ -174,13 +174,22 @@ async fn created(
         .create_shipment(request)
         .await
         .map_err(Step::Carrier)?;
-    shipment.carrier_shipment_id = Some(quoted.id.clone());
-    shipment.updated_at = crate::domain::now();
-    let shipment = store
-        .save_shipment(tenant, shipment)
+    let stored = store
+        .claim_carrier_shipment(tenant, &shipment.order_id, &quoted.id)
         .await
         .map_err(Step::Store)?;
-    Ok((shipment, quoted, None))
+    if stored.carrier_shipment_id.as_deref() == Some(quoted.id.as_str()) {
+        shipment.carrier_shipment_id = stored.carrier_shipment_id;
+        return Ok((shipment, quoted, None));
+    }
+    // Another delivery created its carrier shipment first: buy that one (the carrier sells a
+    // shipment once; ours stays unbought, which costs nothing).
+    let winner = stored.carrier_shipment_id.clone().unwrap_or_default();
+    let (quoted, label) = carrier
+        .read_shipment(&winner)
+        .await
+        .map_err(Step::Carrier)?;
+    Ok((stored, quoted, label))
 }
 
 /// Buys the cheapest rate; a shipment the carrier says has postage already is read back.

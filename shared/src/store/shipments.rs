@@ -45,6 +45,17 @@ pub trait ShipmentStore: Send + Sync {
     /// Replaces the stored shipment of `shipment.order_id` (NotFound when there is none).
     async fn save_shipment(&self, tenant: &TenantId, shipment: Shipment) -> StoreResult<Shipment>;
 
+    /// Records the carrier's shipment id on the order's shipment unless one is recorded
+    /// already (first writer wins); the shipment as stored after, whoever won. Two deliveries
+    /// racing each create a carrier shipment, and both then buy the winner's: the carrier sells
+    /// it once.
+    async fn claim_carrier_shipment(
+        &self,
+        tenant: &TenantId,
+        order_id: &str,
+        carrier_shipment_id: &str,
+    ) -> StoreResult<Shipment>;
+
     /// The order's shipment, if it has one.
     async fn get_shipment(
         &self,

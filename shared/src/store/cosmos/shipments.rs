@@ -165,6 +165,44 @@ impl ShipmentStore for CosmosStore {
         Ok(shipment)
     }
 
+    async fn claim_carrier_shipment(
+        &self,
+        tenant: &TenantId,
+        order_id: &str,
+        carrier_shipment_id: &str,
+    ) -> StoreResult<Shipment> {
+        for _ in 0..5 {
+            let Some(doc) = self.find_shipment(tenant.as_str(), order_id).await? else {
+                return Err(StoreError::NotFound);
+            };
+            let etag = doc.cosmos_etag.clone();
+            let mut shipment = shipment_of(doc);
+            if shipment.carrier_shipment_id.is_some() {
+                return Ok(shipment);
+            }
+            shipment.carrier_shipment_id = Some(carrier_shipment_id.to_owned());
+            shipment.updated_at = crate::domain::now();
+            let doc = shipment_doc(&shipment);
+            match self
+                .replace_doc(
+                    self.data(),
+                    pk(tenant.as_str(), &doc.scope),
+                    &doc.id,
+                    &doc,
+                    etag.as_deref(),
+                )
+                .await
+            {
+                Ok(_) => return Ok(shipment),
+                Err(StoreError::PreconditionFailed { .. }) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(StoreError::Conflict(
+            "the shipment kept changing while its carrier shipment was recorded; try again".into(),
+        ))
+    }
+
     async fn get_shipment(
         &self,
         tenant: &TenantId,

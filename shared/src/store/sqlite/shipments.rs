@@ -133,6 +133,31 @@ impl ShipmentStore for Db {
         .await?
     }
 
+    async fn claim_carrier_shipment(
+        &self,
+        tenant: &TenantId,
+        order_id: &str,
+        carrier_shipment_id: &str,
+    ) -> StoreResult<Shipment> {
+        let (tenant, order_id, claimed) = (
+            tenant.as_str().to_owned(),
+            order_id.to_owned(),
+            carrier_shipment_id.to_owned(),
+        );
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE shipments SET carrier_shipment_id = ?3, updated_at = ?4
+                  WHERE tenant_id = ?1 AND order_id = ?2 AND carrier_shipment_id IS NULL",
+                params![tenant, order_id, claimed, ts(crate::domain::now())],
+            )?;
+            let stored = find(&tx, &tenant, &order_id)?;
+            tx.commit()?;
+            Ok(stored.ok_or(StoreError::NotFound))
+        })
+        .await?
+    }
+
     async fn get_shipment(
         &self,
         tenant: &TenantId,
