@@ -144,3 +144,50 @@ pub fn rates_for(memory: &mut Memory, shipment_id: &str, weight: f64) -> Vec<Wir
     })
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracker_moves_one_step_per_period_and_stops_at_delivered() {
+        let bought_at = chrono::Utc::now();
+        let tracker = Tracker {
+            id: "trk_1".into(),
+            tracking_code: "9400".into(),
+            bought_at,
+        };
+        let step = Duration::from_secs(10);
+        let at = |seconds: i64| bought_at + chrono::Duration::seconds(seconds);
+        let view = tracker_view(&tracker, step, at(0));
+        assert_eq!(
+            (view.status.as_str(), view.tracking_details.len()),
+            ("pre_transit", 1)
+        );
+        let view = tracker_view(&tracker, step, at(25));
+        assert_eq!(
+            (view.status.as_str(), view.tracking_details.len()),
+            ("out_for_delivery", 3)
+        );
+        let view = tracker_view(&tracker, step, at(3_600));
+        assert_eq!(
+            (view.status.as_str(), view.tracking_details.len()),
+            ("delivered", 4)
+        );
+    }
+
+    #[test]
+    fn rates_grow_with_weight_and_are_decimal_strings() {
+        let mut memory = Memory::default();
+        let light = rates_for(&mut memory, "shp_1", 16.0);
+        let heavy = rates_for(&mut memory, "shp_2", 160.0);
+        let cents = |rates: &[WireRate]| -> Vec<i64> {
+            rates
+                .iter()
+                .map(|rate| shared::shipping::easypost::cents_of(&rate.rate).unwrap())
+                .collect()
+        };
+        assert!(cents(&light).iter().zip(cents(&heavy)).all(|(l, h)| *l < h));
+        assert_ne!(light[0].id, heavy[0].id, "every rate its own id");
+    }
+}
