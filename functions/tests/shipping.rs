@@ -5,7 +5,7 @@
 //!
 //! Proves: rates are quoted for the order's address, reused while the order is unchanged, read
 //! as the order is (a client only their own), and audited as a disclosure to the carrier; an
-//! order without an address is `422`; the carrier refusing is `502` with its code only, a
+//! order without an address is `409`; the carrier refusing is `502` with its code only, a
 //! carrier failing or too slow is `503`, and repeated failures open the breaker (readiness says
 //! so, nothing more is sent); a shipped order gets one label despite duplicate events, and its
 //! tracking number shows on the order and in the customer's export; tracking answers with the
@@ -304,7 +304,7 @@ async fn rates_are_quoted_cached_read_like_the_order_and_audited_as_a_disclosure
     let refused = app
         .get(&format!("/orders/{bare}/shipping/rates"), &app.admin())
         .await;
-    assert_eq!(refused.expect_problem(422)["title"], "No Shipping Address");
+    assert_eq!(refused.expect_problem(409)["title"], "No Shipping Address");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

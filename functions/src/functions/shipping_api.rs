@@ -12,7 +12,7 @@
 //! Who may read: as for the order (employees; a client only for their own orders). Carrier
 //! failures are problem documents without personal data: the carrier refused (`502`, its error
 //! code only), the carrier cannot be reached or its breaker is open (`503` with `Retry-After`);
-//! an order without a shipping address is `422`.
+//! an order without a shipping address is `409`.
 
 mod problems;
 
@@ -46,11 +46,7 @@ pub fn operations() -> Vec<Operation> {
         )
         .access(ANY)
         .returns::<ShippingRates>(200, "Quotes, cheapest first")
-        .also_returns(&[
-            (422, "The order has no shipping address"),
-            (502, "The carrier refused the request"),
-            (503, "The carrier cannot be reached (Retry-After)"),
-        ]),
+        .errors(&[401, 403, 404, 409, 502, 503]),
         Operation::new(
             Method::GET,
             "/api/v1/orders/{id}/tracking",
@@ -63,10 +59,7 @@ pub fn operations() -> Vec<Operation> {
             200,
             "Tracking status and scans; Cache-Control says for how long",
         )
-        .also_returns(&[
-            (502, "The carrier refused the request"),
-            (503, "The carrier cannot be reached (Retry-After)"),
-        ]),
+        .errors(&[401, 403, 404, 502, 503]),
     ]
     .into_iter()
     .map(|operation| operation.tag("shipping"))

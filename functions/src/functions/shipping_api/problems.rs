@@ -11,9 +11,10 @@ use crate::problem::Problem;
 /// How long a caller should wait after a `503` (the breaker's default open time).
 const RETRY_AFTER_SECONDS: &str = "30";
 
-/// `422`: rates need the order's shipping address.
+/// `409`: rates need the order's shipping address (the order's state, not the request, is
+/// what is missing).
 pub fn no_address() -> Response {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "No Shipping Address")
+    Problem::new(StatusCode::CONFLICT, "No Shipping Address")
         .detail("the order has no shipping address, so no carrier can quote it")
         .into_response()
 }
