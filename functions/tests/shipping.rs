@@ -11,7 +11,8 @@
 //! tracking number shows on the order and in the customer's export; tracking answers with the
 //! carrier's scans and is reused as the carrier's `max-age` says (a default without one); when
 //! the carrier says delivered, tracking moves the order to `delivered` with its order event in
-//! the outbox, and the customer is notified as for any status change.
+//! the outbox, and the customer is notified as for any status change; a GDPR erasure of the
+//! customer removes the label URL and keeps the shipment's references.
 
 mod common;
 
@@ -565,4 +566,66 @@ async fn the_carrier_saying_delivered_delivers_the_order_through_the_outbox() {
         notes.contains(&order),
         "the customer is told of the delivery: {notes}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_removes_the_label_and_keeps_the_shipments_references() {
+    let app = ShipApp::start(&[]).await;
+    let (customer, order, shipped) = app.shipped_order().await;
+    assert_eq!(app.deliver("ShippingLabel", &shipped).await.0, 200);
+    let tenant = TenantId::new(TENANT).unwrap();
+    let before = app
+        .state
+        .ports
+        .shipments
+        .get_shipment(&tenant, &order)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.label_url.is_some());
+
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/customers/{customer}"),
+        &app.admin(),
+        None,
+    )
+    .await
+    .expect_status(202);
+    let requests: Vec<Value> = app
+        .state
+        .ports
+        .outbox
+        .pending_outbox(&tenant)
+        .await
+        .unwrap()
+        .iter()
+        .map(|record| record.message().unwrap())
+        .filter(|message| message.destination == "gdpr-requests")
+        .map(|message| serde_json::from_str(&message.body).unwrap())
+        .collect();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let (status, reply) = app.deliver("GDPRDataAnonymization", &requests[0]).await;
+    assert_eq!(status, 200, "{reply}");
+
+    let after = app
+        .state
+        .ports
+        .shipments
+        .get_shipment(&tenant, &order)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.label_url, None,
+        "the label shows the name and address"
+    );
+    assert!(after.erased_at.is_some());
+    assert_eq!(
+        after.tracking_number, before.tracking_number,
+        "kept for the carrier"
+    );
+    let shown = app.get(&format!("/orders/{order}"), &app.admin()).await;
+    let shipment = &shown.expect_status(200).body["shipment"];
+    assert!(shipment.get("labelUrl").is_none(), "{shipment}");
 }
