@@ -346,6 +346,10 @@ async fn run_local_command(source: SettingsSource, command: Command) -> Result<(
         Command::Local { .. } => crate::local::sandbox::start_erp_for_local(&mut state).await?,
         _ => None,
     };
+    let _carrier = match command {
+        Command::Local { .. } => crate::local::sandbox::start_carrier_for_local(&mut state).await?,
+        _ => None,
+    };
     let runtime = LocalRuntime::new(state);
     match command {
         Command::Local { .. } => {

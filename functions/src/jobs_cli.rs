@@ -73,10 +73,11 @@ pub async fn run(source: SettingsSource, command: JobsCommand) -> Result<(), Job
         dry_run: dry_run || settings.jobs.dry_run,
         is_past_due: false,
     };
-    // PayPal when `PAYPAL_BASE_URL` is set, the ERP when `ERP_BASE_URL` is (the sandboxes
-    // live only inside `handler local`).
+    // PayPal when `PAYPAL_BASE_URL` is set, the ERP when `ERP_BASE_URL` is, the carrier when
+    // `CARRIER_BASE_URL` is (the sandboxes live only inside `handler local`).
     let outbound = crate::startup::Outbound::from_settings(&settings.payments, Vec::new())?
-        .with_erp(&settings.erp)?;
+        .with_erp(&settings.erp)?
+        .with_carrier(&settings.shipping)?;
     let mut context = job_context(
         backends.store,
         backends.archive,

@@ -383,6 +383,18 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         code: Code::Job(&shared::jobs::PAYMENT_RECONCILIATION),
     },
     FunctionDef {
+        name: "ShipmentTracking",
+        trigger: Trigger::Timer {
+            // The host resolves `%NAME%` from the app settings; `handler local` from the
+            // settings too (`SHIPMENT_TRACKING_SCHEDULE`, every 10 minutes by default).
+            schedule: "%SHIPMENT_TRACKING_SCHEDULE%",
+        },
+        trigger_binding: TIMER_BINDING,
+        inputs: &[],
+        outputs: &[],
+        code: Code::Job(&shared::jobs::SHIPMENT_TRACKING),
+    },
+    FunctionDef {
         name: "PaymentDailyReconciliation",
         trigger: Trigger::Timer {
             schedule: "0 30 1 * * *",
@@ -493,6 +505,17 @@ pub const FUNCTIONS: &[FunctionDef] = &[
         inputs: &[],
         outputs: &[],
         code: Code::Invoke(functions::erp_goods_movement::invoke),
+    },
+    FunctionDef {
+        name: "ShippingLabel",
+        trigger: Trigger::Subscription {
+            topic: "order-events",
+            subscription: "shipping",
+        },
+        trigger_binding: MESSAGE_BINDING,
+        inputs: &[],
+        outputs: &[],
+        code: Code::Invoke(functions::shipping_label::invoke),
     },
     // The README's "How to add a function" example, built only with the `example-function`
     // feature (its test proves the section right).

@@ -55,6 +55,8 @@ pub enum StartError {
     Payments(shared::outbound::OutboundError),
     #[error("invalid setting ERP_BASE_URL: {0}; fix: check ERP_BASE_URL (the ERP service's endpoint URL)")]
     Erp(shared::erp::ErpError),
+    #[error("invalid setting CARRIER_BASE_URL: {0}; fix: check CARRIER_BASE_URL (https://api.easypost.com) and CARRIER_API_KEY")]
+    Carrier(shared::shipping::CarrierError),
     #[error("invalid setting STORE=cosmos: {0}; fix: check COSMOS_ENDPOINT, COSMOS_DATABASE and AZURE_CLIENT_ID (or COSMOS_KEY for an emulator), or set STORE=sqlite")]
     Cosmos(#[from] shared::store::cosmos::CosmosSetupError),
 }
@@ -136,6 +138,7 @@ pub struct Ports {
     pub dispatch: Arc<dyn DispatchStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub payments: Arc<dyn shared::store::PaymentStore>,
+    pub shipments: Arc<dyn shared::store::ShipmentStore>,
 }
 
 impl Ports {
@@ -154,6 +157,7 @@ impl Ports {
             dispatch: store.clone(),
             outbox: store.clone(),
             payments: store.clone(),
+            shipments: store.clone(),
         }
     }
 }
@@ -185,6 +189,8 @@ pub struct AppParts {
     pub publisher: Arc<dyn MessagePublisher>,
     /// The payment gateway and the other remote services' clients.
     pub outbound: Outbound,
+    /// Carrier answers reused for a while (rate quotes, trackers).
+    pub shipping_cache: Arc<shared::shipping::ShippingCache>,
 }
 
 /// The remote services the app calls: the payment gateway and the ERP (`None` when not
@@ -193,6 +199,8 @@ pub struct AppParts {
 pub struct Outbound {
     pub payments: Option<Arc<dyn PaymentGateway>>,
     pub erp: Option<shared::erp::ErpClient>,
+    /// The shipping carrier (`None` when `CARRIER_BASE_URL` is unset).
+    pub carrier: Option<Arc<dyn shared::shipping::Carrier>>,
     pub registry: OutboundRegistry,
 }
 
@@ -226,6 +234,7 @@ impl Outbound {
         Ok(Self {
             payments: Some(Arc::new(gateway)),
             erp: None,
+            carrier: None,
             registry,
         })
     }
@@ -239,6 +248,30 @@ impl Outbound {
         let client = shared::erp::ErpClient::new(config).map_err(StartError::Erp)?;
         self.registry.register(client.outbound().clone());
         self.erp = Some(client);
+        Ok(self)
+    }
+
+    /// Adds the carrier from the settings (`CARRIER_BASE_URL` and `CARRIER_API_KEY`); unchanged
+    /// when `CARRIER_BASE_URL` is unset.
+    pub fn with_carrier(
+        mut self,
+        settings: &shared::config::ShippingSettings,
+    ) -> Result<Self, StartError> {
+        let Some(config) = settings.client_config() else {
+            return Ok(self);
+        };
+        let carrier =
+            shared::shipping::easypost::EasyPost::new(config).map_err(StartError::Carrier)?;
+        self.registry.register(
+            shared::shipping::Carrier::outbound(&carrier)
+                .cloned()
+                .ok_or_else(|| {
+                    StartError::Carrier(shared::shipping::CarrierError::Config(
+                        "no outbound client".into(),
+                    ))
+                })?,
+        );
+        self.carrier = Some(Arc::new(carrier));
         Ok(self)
     }
 }
@@ -256,8 +289,9 @@ impl AppState {
         let page_tokens = crate::api::PageTokens::new(&key);
         let watch = crate::api::watch::Watch::new(settings.security.clone(), &key);
         let backends = Backends::open(&settings)?;
-        let outbound =
-            Outbound::from_settings(&settings.payments, Vec::new())?.with_erp(&settings.erp)?;
+        let outbound = Outbound::from_settings(&settings.payments, Vec::new())?
+            .with_erp(&settings.erp)?
+            .with_carrier(&settings.shipping)?;
         Ok(Self::assemble(
             settings,
             backends,
@@ -288,6 +322,7 @@ impl AppState {
             page_tokens,
             publisher,
             outbound,
+            shipping_cache: Arc::default(),
         }))
     }
 

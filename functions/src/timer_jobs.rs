@@ -20,8 +20,8 @@ use crate::startup::AppState;
 /// The jobs' context: the store, the configured archive (`ARCHIVE`: the folder at `ARCHIVE_DIR`
 /// or the Blob container, see [`shared::archive::open`]), the settings, what the GDPR
 /// erasure of long-inactive customers needs (`erasure`), the payment gateway the payment
-/// reconciliation asks and the ERP the ERP syncs ask (from `outbound`; `None` when not
-/// configured).
+/// reconciliation asks, the ERP the ERP syncs ask and the carrier `ShipmentTracking` asks (from
+/// `outbound`; `None` when not configured).
 pub fn job_context(
     store: Arc<dyn Store>,
     archive: Arc<dyn ArchiveStore>,
@@ -39,6 +39,7 @@ pub fn job_context(
     .with_erasure_requeue_after(settings.outbox.erasure_requeue_after)
     .with_payments(outbound.payments.clone(), settings.payments.settle_after)
     .with_erp(outbound.erp.clone(), &settings.erp)
+    .with_carrier(outbound.carrier.clone())
 }
 
 /// A timer function's body: run `job`, reply with the report as `ReturnValue` (plus the

@@ -920,7 +920,7 @@ async fn killed_at_many_moments_the_erasure_resumes_and_ends_exact() {
 
     let (_, state) = erasure_state(&db_path, "kill-req");
     let counts = &state["report"]["counts"]["sqlite"];
-    let expected = json!({"auditEntries": 5500, "consents": 0, "customers": 1, "idempotencyKeys": 500, "notifications": 5000, "orderStatusHistory": 500, "orders": 500, "payments": 0, "processedEvents": 0, "queuedMessages": 0});
+    let expected = json!({"auditEntries": 5500, "consents": 0, "customers": 1, "idempotencyKeys": 500, "notifications": 5000, "orderStatusHistory": 500, "orders": 500, "payments": 0, "processedEvents": 0, "queuedMessages": 0, "shipments": 0});
     assert_eq!(
         counts, &expected,
         "each record counted once: {}",

@@ -271,6 +271,30 @@ param erpInventorySyncSchedule string = '0 */15 * * * *'
 @description('NCRONTAB schedule (UTC) of ErpProductSync (ERP_PRODUCT_SYNC_SCHEDULE): the ERP\'s product master data, nightly.')
 param erpProductSyncSchedule string = '0 45 0 * * *'
 
+// ---- Shipping carrier (EasyPost REST API; CARRIER_*, SHIPPING_*, SHIPMENT_TRACKING_SCHEDULE) ----
+// The API key is a Key Vault secret (carrier-api-key) the app reads through a Key Vault
+// reference, set out-of-band like the PayPal credentials or passed as carrierApiKey. Without
+// carrierBaseUrl the environment has no carrier: rates, labels and tracking answer 503.
+
+@description('The carrier API base URL (CARRIER_BASE_URL): https://api.easypost.com (the key decides test or production mode). Empty: no carrier in this environment.')
+param carrierBaseUrl string = ''
+
+@description('The carrier API key. Empty keeps the existing Key Vault secret carrier-api-key, which must then exist when carrierBaseUrl is set.')
+@secure()
+param carrierApiKey string = ''
+
+@description('NCRONTAB schedule of the ShipmentTracking timer (SHIPMENT_TRACKING_SCHEDULE).')
+param shipmentTrackingSchedule string = '0 */10 * * * *'
+
+@description('Where parcels leave from (SHIPPING_FROM_ADDRESS): name, line1, city, postalCode, country.')
+param shippingFromAddress object = {
+  name: 'Order fulfilment'
+  line1: '1 Warehouse Way'
+  city: 'Berlin'
+  postalCode: '10115'
+  country: 'DE'
+}
+
 // ---- App tuning (app settings COSMOS_*, RETENTION_*, JOB_*, OUTBOX_*, ERASURE_*, HTTP_BODY_LIMIT_BYTES, RUST_LOG)
 
 @description('Upper bound of one Cosmos DB call, retries included, in milliseconds.')
@@ -536,6 +560,9 @@ module keyVault 'modules/keyVault.bicep' = {
     erpPasswordSecretName: 'erp-password'
     erpPassword: erpPassword
     erpConfigured: !empty(erpBaseUrl)
+    carrierApiKeySecretName: 'carrier-api-key'
+    carrierApiKey: carrierApiKey
+    carrierConfigured: !empty(carrierBaseUrl)
     privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     dnsZoneIds: network.outputs.dnsZoneIds
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
@@ -559,6 +586,7 @@ module access 'modules/access.bicep' = {
     paypalClientSecretSecretName: keyVault.outputs.paypalClientSecretSecretName
     paypalWebhookIdsSecretName: keyVault.outputs.paypalWebhookIdsSecretName
     erpPasswordSecretName: empty(erpBaseUrl) ? '' : keyVault.outputs.erpPasswordSecretName
+    carrierApiKeySecretName: empty(carrierBaseUrl) ? '' : keyVault.outputs.carrierApiKeySecretName
     appInsightsName: monitoring.outputs.appInsightsName
     signalRName: signalR.outputs.name
   }
@@ -620,6 +648,12 @@ module functionApp 'modules/functionApp.bicep' = {
       tenants: erpTenants
       inventorySyncSchedule: erpInventorySyncSchedule
       productSyncSchedule: erpProductSyncSchedule
+    }
+    carrier: {
+      baseUrl: carrierBaseUrl
+      apiKeySecretUri: keyVault.outputs.carrierApiKeySecretUri
+      trackingSchedule: shipmentTrackingSchedule
+      fromAddress: shippingFromAddress
     }
     auth: auth
     tuning: {

@@ -50,6 +50,10 @@ param authExternalAudience = readEnvironmentVariable('AUTH_EXTERNAL_AUDIENCE')
 // keyVault.bicep), never here.
 param paypalBaseUrl = 'https://api-m.paypal.com'
 
+// Shipping: EasyPost (one base URL; the API key, a Key Vault secret carrier-api-key set
+// out-of-band, decides the mode: here a production key (EZAK...): labels are bought).
+param carrierBaseUrl = 'https://api.easypost.com'
+
 // Deployment and secrets
 param deployerIpRanges = empty(readEnvironmentVariable('DEPLOYER_IP_RANGES', '')) ? [] : split(readEnvironmentVariable('DEPLOYER_IP_RANGES', ''), ',')
 param gdprPseudonymKey = readEnvironmentVariable('GDPR_PSEUDONYM_KEY', '')

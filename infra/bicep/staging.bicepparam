@@ -51,6 +51,10 @@ param authExternalAudience = readEnvironmentVariable('AUTH_EXTERNAL_AUDIENCE')
 // keyVault.bicep), never here.
 param paypalBaseUrl = 'https://api-m.sandbox.paypal.com'
 
+// Shipping: EasyPost (one base URL; the API key, a Key Vault secret carrier-api-key set
+// out-of-band, decides the mode: here a test key (EZTK...): labels are free and never shipped).
+param carrierBaseUrl = 'https://api.easypost.com'
+
 // Deployment and secrets
 param deployerIpRanges = empty(readEnvironmentVariable('DEPLOYER_IP_RANGES', '')) ? [] : split(readEnvironmentVariable('DEPLOYER_IP_RANGES', ''), ',')
 param gdprPseudonymKey = readEnvironmentVariable('GDPR_PSEUDONYM_KEY', '')

@@ -43,6 +43,8 @@ LOCAL_ONLY = {
     "LOCAL_RELAY",
     "LOCAL_PAYPAL_PORT",
     "LOCAL_ERP_PORT",
+    "LOCAL_CARRIER_PORT",
+    "LOCAL_CARRIER_STEP_SECONDS",
     "LOCAL_QUEUE_MAX_DELIVERY_COUNT",
     "LOCAL_QUEUE_LOCK_SECONDS",
     "LOCAL_QUEUE_RETRY_DELAY_MS",
@@ -149,11 +151,11 @@ PAYMENT_TOPIC = "payment-events"
 PAYMENT_SUBSCRIPTIONS = {("payment-events", "orders"), ("payment-events", "notifications"), ("order-events", "payments")}
 # App settings that hold secrets: each must be a Key Vault reference to a secret URI the
 # deployment computes, never a value.
-SECRET_SETTINGS = ("GDPR_PSEUDONYM_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_IDS", "ERP_PASSWORD")
+SECRET_SETTINGS = ("GDPR_PSEUDONYM_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_IDS", "ERP_PASSWORD", "CARRIER_API_KEY")
 # main.bicep parameters that carry those secrets' values: @secure(), no default but '', and set
 # by no .bicepparam file to anything but an environment variable (the GDPR key, which
 # scripts/deploy generates) or not at all (the PayPal credentials, set out-of-band).
-SECRET_PARAMS = ("gdprPseudonymKey", "paypalClientId", "paypalClientSecret", "paypalWebhookIds", "erpPassword")
+SECRET_PARAMS = ("gdprPseudonymKey", "paypalClientId", "paypalClientSecret", "paypalWebhookIds", "erpPassword", "carrierApiKey")
 # App settings set in Azure before the app reads them (the payments integration is being built
 # in the app): allowed in the Bicep without a local.settings.example.json key.
 AHEAD_OF_APP: set[str] = set()
@@ -1674,7 +1676,9 @@ def main() -> None:
     def example_matches_config() -> str:
         config_rs = repo / "shared" / "src" / "config.rs"
         expect(config_rs.is_file(), "shared/src/config.rs not found")
-        text = config_rs.read_text().split("#[cfg(test)]", 1)[0]
+        # config.rs and its submodules (shared/src/config/*.rs: the shipping carrier's settings).
+        parts = [config_rs] + sorted((repo / "shared" / "src" / "config").glob("*.rs"))
+        text = "\n".join(part.read_text().split("#[cfg(test)]", 1)[0] for part in parts)
         read = set(re.findall(r"\b(?:reader|self|self\.source)\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
         expect(len(read) > 10, f"found only {sorted(read)} in config.rs; update this check to how it reads settings")
         local = set(json.loads(example.read_text())["Values"])

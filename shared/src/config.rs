@@ -15,6 +15,9 @@ use crate::domain::tenant::TenantId;
 use crate::erp::{ErpAuth, ErpConfig, SoapVersion, UsernameToken};
 use crate::outbound::Secret;
 
+mod shipping;
+pub use shipping::{ShippingSettings, DEFAULT_TRACKING_SCHEDULE};
+
 /// A setting that cannot be used, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -298,6 +301,7 @@ impl Settings {
         match name {
             "ERP_INVENTORY_SYNC_SCHEDULE" => Some(&self.erp.inventory_sync_schedule),
             "ERP_PRODUCT_SYNC_SCHEDULE" => Some(&self.erp.product_sync_schedule),
+            "SHIPMENT_TRACKING_SCHEDULE" => Some(&self.shipping.tracking_schedule),
             _ => None,
         }
     }
@@ -417,6 +421,8 @@ pub struct Settings {
     /// Breach detection's thresholds (`SECURITY_*`).
     pub security: crate::security::Thresholds,
     pub erp: ErpSettings,
+    /// The shipping carrier (`CARRIER_*`, `SHIPPING_*`).
+    pub shipping: ShippingSettings,
     pub local: LocalSettings,
 }
 
@@ -578,6 +584,7 @@ impl Settings {
                 inventory_sync_schedule: reader.erp_schedules().0,
                 product_sync_schedule: reader.erp_schedules().1,
             },
+            shipping: reader.shipping()?,
             local: LocalSettings {
                 port: reader.number("LOCAL_PORT", 7071, 1..=65_535)?,
                 timers_enabled: reader.flag("LOCAL_TIMERS", true)?,
@@ -639,7 +646,8 @@ impl Settings {
             self.check_blob_archive()?;
         }
         self.check_payments()?;
-        self.check_erp()
+        self.check_erp()?;
+        self.shipping.check()
     }
 
     /// A PayPal endpoint needs its credentials; a secret still in Key Vault reference form was

@@ -27,5 +27,6 @@ pub mod outbox;
 pub mod payments;
 pub mod protocol;
 pub mod security;
+pub mod shipping;
 pub mod store;
 pub mod telemetry;

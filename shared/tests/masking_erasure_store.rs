@@ -118,7 +118,7 @@ async fn run_all(db: &Db, request_id: &str, customer: &str, size: usize) -> Eras
 }
 
 fn expected_counts() -> serde_json::Value {
-    json!({"auditEntries": 5, "consents": 0, "customers": 1, "idempotencyKeys": 5, "notifications": 7, "orderStatusHistory": 5, "orders": 5, "payments": 0, "processedEvents": 0, "queuedMessages": 0})
+    json!({"auditEntries": 5, "consents": 0, "customers": 1, "idempotencyKeys": 5, "notifications": 7, "orderStatusHistory": 5, "orders": 5, "payments": 0, "processedEvents": 0, "queuedMessages": 0, "shipments": 0})
 }
 
 async fn count(db: &Db, sql: &'static str) -> i64 {

@@ -379,11 +379,12 @@ fn error_description(status: u16) -> &'static str {
         404 => {
             "Not found in the caller's tenant (another tenant's or customer's data looks the same)"
         }
-        409 => "Conflicts with the current state (stock, order status, customer status)",
+        409 => "Conflicts with the current state (stock, order status, customer status, an order without a shipping address)",
         412 => "If-Match does not match the current ETag",
         413 => "The request body is too large",
         415 => "The body is not application/json",
         422 => "Refers to unknown products, or reuses an Idempotency-Key with another request",
+        502 => "A remote service (the shipping carrier) refused the request or answered something unreadable",
         503 => "A backend or the token issuer is unavailable; retry later",
         _ => "Error",
     }

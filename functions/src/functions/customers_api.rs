@@ -206,6 +206,9 @@ pub struct CustomerExport {
     /// The customer's payments, newest first, with their refunds, statuses, amounts and the
     /// payer as stored (after an erasure: no payer, and `erasure` says under which rules).
     payments: Vec<shared::domain::payment::Payment>,
+    /// The customer's shipments, oldest first: carrier, tracking number, label URL (removed by
+    /// an erasure), status.
+    shipments: Vec<shared::domain::shipment::Shipment>,
     notifications: Vec<shared::domain::notification::Notification>,
     audit_trail: Vec<shared::domain::audit::AuditEntry>,
 }
@@ -377,6 +380,11 @@ async fn export(
         )
     })
     .await?;
+    let shipments = state
+        .ports
+        .shipments
+        .customer_shipments(&tenant, &id)
+        .await?;
     let recipients = [Recipient::Customer(id.clone())];
     let notifications = collect_pages(|page| {
         state
@@ -415,6 +423,7 @@ async fn export(
         preferences,
         orders,
         payments,
+        shipments,
         notifications,
         audit_trail,
     })

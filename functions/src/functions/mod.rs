@@ -25,3 +25,5 @@ pub mod payment_notification_dispatch;
 pub mod payment_order_flow;
 pub mod payments_api;
 pub mod products_api;
+pub mod shipping_api;
+pub mod shipping_label;

@@ -72,9 +72,9 @@ pub fn operations() -> Vec<Operation> {
                 ),
             ])
             .errors(&[400, 401, 403, 404, 409, 413, 415, 422]),
-        Operation::new(Method::GET, "/api/v1/orders/{id}", "getOrder", "Read an order", get(read))
+        Operation::new(Method::GET, "/api/v1/orders/{id}", "getOrder", "Read an order, with its shipment once it has one", get(read))
             .access(ANY)
-            .returns::<Order>(200, "The order; ETag header set")
+            .returns::<OrderView>(200, "The order; ETag header set")
             .links(CURRENT_ORDER_LINKS),
         Operation::new(Method::PUT, "/api/v1/orders/{id}/status", "changeOrderStatus", "Move an order along pending → confirmed → shipped → delivered, cancel it before shipping, or mark it returned after shipping", put(change_status))
             .access(Access::SignedIn("admin, order-manager; a client may only cancel their own order"))
@@ -91,6 +91,7 @@ pub fn operations() -> Vec<Operation> {
         super::payments_api::order_payments_operation(),
     ]
     .into_iter()
+    .chain(super::shipping_api::operations())
     .map(|operation| operation.tag("orders"))
     .collect()
 }
@@ -249,6 +250,35 @@ async fn list(
     Ok(Json(listing.response(page)).into_response())
 }
 
+/// `GET /orders/{id}`: the order, and its shipment once the label is being bought.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    #[serde(flatten)]
+    order: Order,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipment: Option<ShipmentView>,
+}
+
+/// An order's shipment as `GET /orders/{id}` shows it.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentView {
+    /// The carrier adapter (`easypost`).
+    carrier: String,
+    /// `requested` until the label is bought, then the carrier's tracking status.
+    status: shared::domain::shipment::TrackingStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    /// The label to print (employees only: it shows the name and address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivered_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -256,7 +286,21 @@ async fn read(
 ) -> Result<Response, ApiError> {
     let order = visible_order(&state, &caller, &id).await?;
     record_read(&state, &caller, order_read("order.read", &order)).await?;
-    Ok(with_etag(StatusCode::OK, &order))
+    let shipment = state
+        .ports
+        .shipments
+        .get_shipment(caller.tenant(), &order.id)
+        .await?
+        .map(|shipment| ShipmentView {
+            carrier: shipment.carrier,
+            status: shipment.status,
+            tracking_number: shipment.tracking_number,
+            service: shipment.service,
+            label_url: shipment.label_url.filter(|_| !caller.principal.is_client()),
+            delivered_at: shipment.delivered_at,
+        });
+    let etag = etag_header(&order.etag);
+    Ok((StatusCode::OK, [etag], Json(OrderView { order, shipment })).into_response())
 }
 
 async fn history(

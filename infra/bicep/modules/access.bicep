@@ -67,6 +67,9 @@ param paypalWebhookIdsSecretName string
 @description('Secret name of the ERP password; empty when the environment has no ERP (nothing granted).')
 param erpPasswordSecretName string = ''
 
+@description('Secret name of the carrier API key; empty when the environment has no carrier (nothing granted).')
+param carrierApiKeySecretName string = ''
+
 @description('Application Insights component name.')
 param appInsightsName string
 
@@ -134,6 +137,11 @@ resource paymentsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscripti
 resource erpSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
   parent: orderEvents
   name: 'erp'
+}
+
+resource shippingSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
+  parent: orderEvents
+  name: 'shipping'
 }
 
 resource paymentEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
@@ -220,6 +228,17 @@ resource paymentsReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 resource erpReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: erpSubscription
   name: guid(erpSubscription.id, principalId, roles.serviceBusDataReceiver)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The shipping side is triggered by order-events/shipping (shipped orders get their label).
+resource shippingReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: shippingSubscription
+  name: guid(shippingSubscription.id, principalId, roles.serviceBusDataReceiver)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
     principalId: principalId
@@ -443,6 +462,22 @@ resource erpPasswordRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   }
 }
 
+// CARRIER_API_KEY is a Key Vault reference; granted only where a carrier is configured.
+resource carrierApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = if (!empty(carrierApiKeySecretName)) {
+  parent: vault
+  name: carrierApiKeySecretName
+}
+
+resource carrierApiKeyRead 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(carrierApiKeySecretName)) {
+  scope: carrierApiKeySecret
+  name: guid(carrierApiKeySecret.id, principalId, roles.keyVaultSecretsUser)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
@@ -465,6 +500,7 @@ output roleAssignmentIds array = concat([
   orderEventsSend.id
   notificationsReceive.id
   paymentsReceive.id
+  shippingReceive.id
   paymentEventsSend.id
   paymentOrdersReceive.id
   paymentNotificationsReceive.id
@@ -484,6 +520,8 @@ output roleAssignmentIds array = concat([
   paymentEventsScaleRead.id
 ] : [], empty(erpPasswordSecretName) ? [] : [
   erpPasswordRead.id
+], empty(carrierApiKeySecretName) ? [] : [
+  carrierApiKeyRead.id
 ])
 
 // SignalR App Server on the SignalR Service: the signalRConnectionInfo binding mints client

@@ -109,6 +109,9 @@ param paypal object
 @description('ERP (SOAP): baseUrl (ERP_BASE_URL, empty for none), soapVersion, auth, username, passwordSecretUri (the versionless Key Vault secret URI of the password), tenants (ERP_TENANTS) and the schedules of the two ERP timers.')
 param erp object
 
+@description('Shipping carrier: baseUrl (CARRIER_BASE_URL, empty for none), apiKeySecretUri (the versionless Key Vault secret URI of the API key), trackingSchedule, fromAddress.')
+param carrier object
+
 @description('Token validation: issuers and audiences, and the claims holding the tenant id and the customer id.')
 param auth object
 
@@ -200,6 +203,16 @@ var appSettings = [
   // The timers' function.json reads their schedules from these settings (%NAME%).
   { name: 'ERP_INVENTORY_SYNC_SCHEDULE', value: erp.inventorySyncSchedule }
   { name: 'ERP_PRODUCT_SYNC_SCHEDULE', value: erp.productSyncSchedule }
+  // The shipping carrier (EasyPost): the API key is a Key Vault reference, like the ERP password.
+  { name: 'CARRIER_BASE_URL', value: carrier.baseUrl }
+  { name: 'CARRIER_API_KEY', value: '@Microsoft.KeyVault(SecretUri=${carrier.apiKeySecretUri})' }
+  { name: 'CARRIER_TIMEOUT_SECONDS', value: '10' }
+  { name: 'CARRIER_BREAKER_OPEN_SECONDS', value: '30' }
+  { name: 'SHIPPING_FROM_ADDRESS', value: string(carrier.fromAddress) }
+  { name: 'SHIPPING_ITEM_WEIGHT_OZ', value: '16' }
+  { name: 'SHIPPING_RATES_CACHE_SECONDS', value: '300' }
+  { name: 'SHIPPING_TRACKING_CACHE_SECONDS', value: '60' }
+  { name: 'SHIPMENT_TRACKING_SCHEDULE', value: carrier.trackingSchedule }
   { name: 'RETENTION_NOTIFICATION_DAYS', value: string(tuning.retentionNotificationDays) }
   { name: 'RETENTION_READ_NOTIFICATION_DAYS', value: string(tuning.retentionReadNotificationDays) }
   { name: 'RETENTION_INACTIVE_CUSTOMER_YEARS', value: string(tuning.retentionInactiveCustomerYears) }

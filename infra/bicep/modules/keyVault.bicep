@@ -71,6 +71,16 @@ param erpConfigured bool
 @secure()
 param erpPassword string
 
+@description('Name of the secret holding the carrier (EasyPost) API key.')
+param carrierApiKeySecretName string
+
+@description('Whether the environment has a carrier (main.bicep\'s carrierBaseUrl is set): then its API key secret must exist.')
+param carrierConfigured bool
+
+@description('The carrier API key. Empty: keep the existing secret (which must exist when the environment has a carrier).')
+@secure()
+param carrierApiKey string
+
 @description('PayPal REST app client id. Empty: keep the existing secret, which must then exist.')
 @secure()
 param paypalClientId string
@@ -165,6 +175,23 @@ resource existingErpPassword 'Microsoft.KeyVault/vaults/secrets@2023-07-01' exis
   name: erpPasswordSecretName
 }
 
+// The carrier API key: written only when a value is passed.
+resource carrierApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(carrierApiKey)) {
+  // checkov:skip=CKV_AZURE_41: The key is EasyPost's and is rotated in its dashboard (then passed here); an expiry date in Key Vault would stop labels on a date, not on a rotation.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional (if) resource.
+  parent: vault
+  name: carrierApiKeySecretName
+  properties: {
+    value: carrierApiKey
+    contentType: 'text/plain'
+  }
+}
+
+resource existingCarrierApiKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = if (carrierConfigured) {
+  parent: vault
+  name: carrierApiKeySecretName
+}
+
 resource existingPaypalClientId 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
   parent: vault
   name: paypalClientIdSecretName
@@ -252,6 +279,10 @@ output paypalWebhookIdsSecretUri string = empty(paypalWebhookIds) ? existingPayp
 @description('Versionless secret URI of the ERP password; read from the existing secret when the environment has an ERP and no value was passed (the existence check). Without an ERP nothing reads it (access.bicep grants nothing).')
 output erpPasswordSecretUri string = erpConfigured && empty(erpPassword) ? existingErpPassword.properties.secretUri : '${vault.properties.vaultUri}secrets/${erpPasswordSecretName}'
 output erpPasswordSecretName string = erpPasswordSecretName
+
+@description('Versionless secret URI of the carrier API key; read from the existing secret when the environment has a carrier and no value was passed (the existence check).')
+output carrierApiKeySecretUri string = carrierConfigured && empty(carrierApiKey) ? existingCarrierApiKey.properties.secretUri : '${vault.properties.vaultUri}secrets/${carrierApiKeySecretName}'
+output carrierApiKeySecretName string = carrierApiKeySecretName
 output paypalClientIdSecretName string = paypalClientIdSecretName
 output paypalClientSecretSecretName string = paypalClientSecretSecretName
 output paypalWebhookIdsSecretName string = paypalWebhookIdsSecretName

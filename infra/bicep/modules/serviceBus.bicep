@@ -5,6 +5,7 @@
 //     payments              subscription of order-events, CancelledOrderRefund receives (refunds)
 //     erp                   subscription of order-events, ErpGoodsMovement receives (goods
 //                           issues and returns posted to the ERP)
+//     shipping              subscription of order-events, ShippingLabel receives (labels)
 //   payment-events          topic  payment events (PaymentsApi, PaymentWebhooks)
 //     orders                subscription of payment-events, PaymentOrderFlow receives
 //     notifications         subscription of payment-events, PaymentNotificationDispatch receives
@@ -150,6 +151,20 @@ resource erpSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2
   }
 }
 
+// Shipped orders get their label: the shipping side receives order events here.
+resource shippingSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: orderEvents
+  name: 'shipping'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: 'P14D'
+    requiresSession: false
+  }
+}
+
 // Payment events (captured, refunded, ...), published by the outbox relay like order events, so
 // with the same duplicate detection.
 resource paymentEvents 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
@@ -266,6 +281,7 @@ output notificationsSubscriptionName string = notificationsSubscription.name
 output outboundQueueName string = notificationsOutbound.name
 output paymentsSubscriptionName string = paymentsSubscription.name
 output erpSubscriptionName string = erpSubscription.name
+output shippingSubscriptionName string = shippingSubscription.name
 output paymentEventsTopicName string = paymentEvents.name
 output securityAlertsTopicName string = securityAlerts.name
 output paymentOrdersSubscriptionName string = paymentOrdersSubscription.name

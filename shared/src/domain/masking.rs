@@ -32,7 +32,8 @@ use crate::domain::payment::{Payment, PaymentErasure};
 /// `2026.12.1` added payments: the payer removed, the payment source pseudonymised, refund
 /// reasons removed, the financial facts kept. `2026.12.2` added consents: the proof kept
 /// (purpose, decision, notice version, channel, time), the subject pseudonymised. `2026.12.3`
-/// added notification preferences: deleted.
+/// added notification preferences (deleted) and shipments (the label URL removed, the
+/// carrier's references and the status kept).
 pub const RULES_VERSION: &str = "gdpr-masking-2026.12.3";
 
 /// What an erasure touches.
@@ -54,6 +55,8 @@ pub enum Entity {
     Payment,
     /// A refund embedded in a payment.
     PaymentRefund,
+    /// An order's shipment (label, tracking number, status).
+    Shipment,
 }
 
 impl Entity {
@@ -71,6 +74,7 @@ impl Entity {
             Self::QueuedMessage => "queuedMessage",
             Self::Payment => "payment",
             Self::PaymentRefund => "paymentRefund",
+            Self::Shipment => "shipment",
         }
     }
 }
@@ -384,6 +388,30 @@ pub const RULES: &[FieldRule] = &[
         "gatewayRefundId",
         Strategy::Keep,
         "reconciliation",
+    ),
+    rule(
+        Entity::Shipment,
+        "labelUrl",
+        Strategy::Destroy,
+        "the label shows the recipient's name and address",
+    ),
+    rule(
+        Entity::Shipment,
+        "trackingNumber",
+        Strategy::Keep,
+        "bookkeeping with the carrier (claims, returns)",
+    ),
+    rule(
+        Entity::Shipment,
+        "carrierShipmentId",
+        Strategy::Keep,
+        "bookkeeping with the carrier",
+    ),
+    rule(
+        Entity::Shipment,
+        "status",
+        Strategy::Keep,
+        "the order's fulfilment",
     ),
 ];
 

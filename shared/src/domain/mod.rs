@@ -19,6 +19,7 @@ pub mod phone;
 pub mod preferences;
 pub mod product;
 pub mod rejection;
+pub mod shipment;
 pub mod tenant;
 pub mod timestamp;
 pub mod validation;

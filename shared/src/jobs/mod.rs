@@ -29,6 +29,7 @@ pub mod progress;
 pub mod report;
 mod retention;
 mod run;
+mod shipment_tracking;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -127,6 +128,13 @@ job!(
     payment_reconciliation
 );
 job!(
+    /// Polls the carrier's trackers of undelivered shipments; a delivered parcel delivers its
+    /// order.
+    SHIPMENT_TRACKING,
+    "ShipmentTracking",
+    shipment_tracking
+);
+job!(
     /// Compares the gateway's transactions of the previous day with the store.
     PAYMENT_DAILY_RECONCILIATION,
     "PaymentDailyReconciliation",
@@ -190,6 +198,8 @@ pub struct JobContext {
     pub erp: Option<crate::erp::ErpClient>,
     pub erp_tenants: Vec<crate::domain::tenant::TenantId>,
     pub erp_page_size: u32,
+    /// The shipping carrier `ShipmentTracking` asks (`None`: not configured).
+    pub carrier: Option<Arc<dyn crate::shipping::Carrier>>,
 }
 
 impl JobContext {
@@ -215,6 +225,7 @@ impl JobContext {
             erp: None,
             erp_tenants: Vec::new(),
             erp_page_size: 200,
+            carrier: None,
         }
     }
 
@@ -227,6 +238,12 @@ impl JobContext {
         self.erp = client;
         self.erp_tenants = settings.tenants.clone();
         self.erp_page_size = settings.stock_page_size;
+        self
+    }
+
+    /// `ShipmentTracking` asks `carrier`.
+    pub fn with_carrier(mut self, carrier: Option<Arc<dyn crate::shipping::Carrier>>) -> Self {
+        self.carrier = carrier;
         self
     }
 

@@ -28,6 +28,9 @@ pub enum ErasureStep {
     /// Payments keep their financial facts; the payer is removed, the payment source
     /// pseudonymised, refund reasons removed, and each is marked erased with the rule version.
     Payments,
+    /// Shipments keep the carrier's references and the status; the label URL (the label shows
+    /// the name and address) is removed and each is marked erased.
+    Shipments,
     IdempotencyKeys,
     Notifications,
     ProcessedEvents,
@@ -44,9 +47,10 @@ pub enum ErasureStep {
 }
 
 impl ErasureStep {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Orders,
         Self::Payments,
+        Self::Shipments,
         Self::IdempotencyKeys,
         Self::Notifications,
         Self::ProcessedEvents,
@@ -60,6 +64,7 @@ impl ErasureStep {
         match self {
             Self::Orders => "orders",
             Self::Payments => "payments",
+            Self::Shipments => "shipments",
             Self::IdempotencyKeys => "idempotencyKeys",
             Self::Notifications => "notifications",
             Self::ProcessedEvents => "processedEvents",

@@ -15,6 +15,7 @@ mod paging;
 mod payment_record;
 pub mod payments;
 pub mod ports;
+pub mod shipments;
 pub mod sqlite;
 
 pub use dispatch::{DispatchOutcome, DispatchStore, Fanout, FanoutPlan, SkipReason};
@@ -27,6 +28,7 @@ pub use ports::{
     NotificationStore, OrderCreated, OrderFilter, OrderStore, PreferenceStore, ProductFilter,
     ProductStore, SecurityEventStore, Store, StoreResult,
 };
+pub use shipments::{ShipmentBegun, ShipmentStore, TrackingCursor};
 
 /// What a storage call can fail with, in terms the API maps to HTTP statuses.
 #[derive(Debug, thiserror::Error)]

@@ -357,6 +357,7 @@ pub trait Store:
     + super::jobs::JobsStore
     + crate::outbox::OutboxStore
     + super::PaymentStore
+    + super::ShipmentStore
     + HealthCheck
 {
 }
@@ -376,6 +377,7 @@ impl<T> Store for T where
         + super::jobs::JobsStore
         + crate::outbox::OutboxStore
         + super::PaymentStore
+        + super::ShipmentStore
         + HealthCheck
 {
 }

@@ -3,6 +3,7 @@
 //! contract (paths, fields, status codes, error bodies, webhooks) for the subset the app's
 //! adapter uses, plus a few `/sandbox/...` admin routes for tests and drills.
 
+pub mod carrier;
 pub mod erp;
 pub mod listener;
 pub mod paypal;
@@ -10,6 +11,7 @@ pub mod paypal;
 use std::time::Duration;
 
 use crate::startup::{AppState, Outbound, StartError};
+use carrier::{CarrierSandbox, CarrierSandboxConfig, CarrierSandboxError, RunningCarrier};
 use erp::{ErpSandbox, ErpSandboxConfig, ErpSandboxError, RunningErp};
 use paypal::{PayPalSandbox, RunningSandbox, SandboxConfig, SandboxError};
 use shared::domain::tenant::TenantId;
@@ -21,6 +23,8 @@ pub enum LocalSandboxError {
     Start(#[from] SandboxError),
     #[error("the fake ERP cannot start: {0}")]
     Erp(#[from] ErpSandboxError),
+    #[error("the sandbox carrier cannot start: {0}")]
+    Carrier(#[from] CarrierSandboxError),
     #[error(transparent)]
     Connect(#[from] StartError),
 }
@@ -46,7 +50,8 @@ pub async fn start_paypal_for_local(
     let sandbox = PayPalSandbox::start(config).await?;
     let payments = sandbox.payment_settings(&state.settings.payments);
     let outbound = Outbound::from_settings(&payments, vec![sandbox.base_url().to_owned()])?
-        .with_erp(&state.settings.erp)?;
+        .with_erp(&state.settings.erp)?
+        .with_carrier(&state.settings.shipping)?;
     state.parts_mut().outbound = outbound;
     tracing::info!(base_url = %sandbox.base_url(), "PayPal sandbox started; payments go to it (test sources: sandbox-ok, sandbox-decline, sandbox-deny, sandbox-flaky, sandbox-timeout, sandbox-slow)");
     Ok(Some(sandbox))
@@ -82,4 +87,24 @@ pub async fn start_erp_for_local(
     }
     tracing::info!(endpoint = %erp.endpoint(), wsdl = %format!("{}?wsdl", erp.endpoint()), "fake ERP started; the ERP client goes to it (SKUs KET-001, MUG-002, TEA-003, LMP-004, TST-005)");
     Ok(Some(erp))
+}
+
+/// Starts the sandbox carrier on `LOCAL_CARRIER_PORT` and points the app's carrier at it,
+/// unless `CARRIER_BASE_URL` names a carrier (then the app uses that one and nothing starts).
+/// Keep the returned sandbox alive as long as the app runs.
+pub async fn start_carrier_for_local(
+    state: &mut AppState,
+) -> Result<Option<RunningCarrier>, LocalSandboxError> {
+    let shipping = state.settings.shipping.clone();
+    if shipping.base_url.is_some() {
+        return Ok(None);
+    }
+    let mut config = CarrierSandboxConfig::generated(shipping.local_step);
+    config.port = shipping.local_port;
+    let carrier = CarrierSandbox::start(config).await?;
+    let settings = carrier.shipping_settings(&shipping);
+    let outbound = state.outbound.clone().with_carrier(&settings)?;
+    state.parts_mut().outbound = outbound;
+    tracing::info!(base_url = %carrier.base_url(), step_seconds = shipping.local_step.as_secs(), "sandbox carrier started; rates, labels and tracking go to it");
+    Ok(Some(carrier))
 }

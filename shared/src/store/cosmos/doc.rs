@@ -38,6 +38,9 @@ pub mod kind {
     pub(crate) const PAYMENT_KEY: &str = "paymentKey";
     /// A webhook event applied to a payment (in the customer's scope, with a TTL).
     pub(crate) const PAYMENT_WEBHOOK: &str = "paymentWebhook";
+    /// An order's shipment ([`crate::domain::shipment::Shipment`], id the order's), in its
+    /// customer's scope.
+    pub(crate) const SHIPMENT: &str = "shipment";
     /// Outbox records ([`crate::outbox::DOC_TYPE`]).
     pub(crate) const OUTBOX: &str = crate::outbox::DOC_TYPE;
 }

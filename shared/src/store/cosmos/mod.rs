@@ -69,6 +69,7 @@ mod payments;
 mod preferences;
 mod products;
 mod security;
+mod shipments;
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -151,6 +151,7 @@ fn run_step(
     match step {
         ErasureStep::Orders => mask_orders(tx, masker, limit, cursor.unwrap_or("")),
         ErasureStep::Payments => super::payments::erase_payments(tx, masker, limit),
+        ErasureStep::Shipments => super::shipments::erase_shipments(tx, masker, limit),
         ErasureStep::IdempotencyKeys => delete_idempotency_keys(tx, masker, limit),
         ErasureStep::Notifications => delete_notifications(tx, masker, limit),
         ErasureStep::ProcessedEvents => delete_processed_events(tx, masker, limit),

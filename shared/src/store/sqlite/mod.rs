@@ -29,6 +29,7 @@ mod payments;
 mod preferences;
 mod products;
 mod security;
+mod shipments;
 mod snapshot;
 mod support;
 
@@ -82,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "erp: product SKUs, the ERP's stock on hand, units reserved by open orders",
         include_str!("migrations/0009_erp.sql"),
+    ),
+    (
+        10,
+        "shipments: one per order, its label, tracking number and tracking status",
+        include_str!("migrations/0010_shipments.sql"),
     ),
     (
         11,

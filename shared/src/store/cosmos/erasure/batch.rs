@@ -182,6 +182,10 @@ impl CosmosStore {
                 self.erasure_mask_consents(tenant.as_str(), scope, masker, limit, batch)
                     .await
             }
+            ErasureStep::Shipments => {
+                self.erasure_mask_shipments(tenant.as_str(), scope, masker, limit, batch)
+                    .await
+            }
             ErasureStep::QueuedMessages => Ok((batch, queued_messages(call.scrubbed))),
             ErasureStep::Profile => {
                 self.erasure_mask_profile(tenant.as_str(), masker, batch)

@@ -175,7 +175,7 @@ async fn run_all(
 }
 
 fn expected_counts(queued: u64) -> Value {
-    json!({"auditEntries": 6, "consents": 0, "customers": 1, "idempotencyKeys": 5, "notifications": 7, "orderStatusHistory": 5, "orders": 5, "payments": 0, "processedEvents": 1, "queuedMessages": queued})
+    json!({"auditEntries": 6, "consents": 0, "customers": 1, "idempotencyKeys": 5, "notifications": 7, "orderStatusHistory": 5, "orders": 5, "payments": 0, "processedEvents": 1, "queuedMessages": queued, "shipments": 0})
 }
 
 async fn docs(store: &CosmosStore, scope: &str, kind: &str) -> Vec<Doc<Value>> {
