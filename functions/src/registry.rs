@@ -999,7 +999,8 @@ mod tests {
             vec![
                 "order-events/subscriptions/notifications".to_owned(),
                 "order-events/subscriptions/payments".to_owned(),
-                "order-events/subscriptions/erp".to_owned()
+                "order-events/subscriptions/erp".to_owned(),
+                "order-events/subscriptions/shipping".to_owned()
             ]
         );
         assert_eq!(

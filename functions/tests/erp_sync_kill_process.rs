@@ -22,8 +22,9 @@ use shared::store::{CustomerStore, NewOrder, OrderStore, ProductStore};
 
 const TENANT: &str = "contoso";
 const SKUS: [&str; 5] = ["KET-001", "MUG-002", "TEA-003", "LMP-004", "TST-005"];
-/// Warehouse bookings made at the ERP before the sync (60 per SKU).
-const ROUNDS: i64 = 60;
+/// Warehouse bookings made at the ERP before the sync (200 per SKU: a page each, so the sync
+/// lasts a few seconds and a test thread starved by a busy machine still sees it mid-way).
+const ROUNDS: i64 = 200;
 
 fn audit(action: &str, target: &str) -> AuditEntry {
     AuditEntry::now(TENANT, "actor-1", action, "test", target, "corr-1")
@@ -142,10 +143,15 @@ fn kill_after(dir: &Path, erp: &RunningErp, past: u64) -> u64 {
     let mut child: Child = sync(dir, erp).spawn().unwrap();
     let started = Instant::now();
     while checkpoint(&dir.join("data")) <= past {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sync ended before it could be killed past {past}"
-        );
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the sync ended before it could be killed past {past} (at {}): {}{}",
+                checkpoint(&dir.join("data")),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         assert!(started.elapsed() < Duration::from_secs(60), "no progress");
         std::thread::sleep(Duration::from_millis(2));
     }

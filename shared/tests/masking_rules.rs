@@ -13,6 +13,7 @@ use shared::domain::masking::{
 };
 use shared::domain::order::{Order, OrderItem, OrderStatus, StatusChange};
 use shared::domain::payment::{GatewayRefs, Payer, Payment, PaymentStatus, Refund, RefundStatus};
+use shared::domain::shipment::{Shipment, TrackingStatus};
 
 const KEY: &str = "a-test-key-that-is-long-enough-0001";
 
@@ -143,6 +144,28 @@ fn payment() -> Payment {
 }
 
 /// The JSON form of a sample of `entity`, for entities whose records are masked.
+/// A shipment with its label bought (every optional field present).
+fn shipment() -> Shipment {
+    let at = Utc::now();
+    Shipment {
+        order_id: "o-1".into(),
+        tenant_id: "t1".into(),
+        customer_id: "c-1".into(),
+        carrier: "easypost".into(),
+        status: TrackingStatus::InTransit,
+        carrier_shipment_id: Some("shp_1".into()),
+        service: Some("USPS Priority".into()),
+        tracking_number: Some("9400100000000000000000".into()),
+        label_url: Some("https://easypost-files.example/label.png".into()),
+        tracker_id: Some("trk_1".into()),
+        event_id: "e-1".into(),
+        created_at: at,
+        updated_at: at,
+        delivered_at: None,
+        erased_at: None,
+    }
+}
+
 fn sample(entity: Entity) -> Option<Value> {
     match entity {
         Entity::Customer => serde_json::to_value(customer()).ok(),
@@ -157,6 +180,7 @@ fn sample(entity: Entity) -> Option<Value> {
         }
         Entity::PaymentRefund => serde_json::to_value(refund()).ok(),
         Entity::Consent => serde_json::to_value(consent("dev-client-c-1")).ok(),
+        Entity::Shipment => serde_json::to_value(shipment()).ok(),
         _ => None,
     }
 }

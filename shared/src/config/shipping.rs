@@ -120,7 +120,7 @@ impl Reader<'_> {
             local_port: self.number("LOCAL_CARRIER_PORT", 0, 0..=65_535)?,
             local_step: Duration::from_secs(self.number(
                 "LOCAL_CARRIER_STEP_SECONDS",
-                30,
+                5,
                 1..=86_400,
             )?),
         })
