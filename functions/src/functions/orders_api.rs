@@ -30,11 +30,14 @@ use shared::domain::validation::{new_id, FieldError, Invalid};
 use shared::store::{IdempotencyKey, NewOrder, OrderCreated, OrderFilter};
 
 use crate::api::openapi::{Access, Operation};
-use crate::api::reads::{record_read, Read};
+use crate::api::reads::record_read;
 use crate::api::{etag_header, if_match, ApiError, Caller, JsonBody, PageResponse, QueryParams};
 use crate::startup::AppState;
 
 mod cancel;
+pub(crate) mod visibility;
+
+pub(crate) use visibility::{order_read, visible_order};
 
 /// Staff roles that move orders along their lifecycle.
 const FULFILMENT_ROLES: &[Role] = &[Role::Admin, Role::OrderManager];
@@ -388,22 +391,6 @@ async fn apply_status(
 
 /// The order, if it exists in the tenant and the caller may see it (else 404).
 /// An employee's read of `order`, for the audit trail.
-fn order_read<'a>(action: &'a str, order: &'a Order) -> Read<'a> {
-    Read {
-        action,
-        target_type: "order",
-        target_id: &order.id,
-        customer_id: &order.customer_id,
-        status: None,
-    }
-}
-
-async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> Result<Order, ApiError> {
-    let order = state.ports.orders.get_order(caller.tenant(), id).await?;
-    caller.check_customer(&order.customer_id)?;
-    Ok(order)
-}
-
 fn with_etag(status: StatusCode, order: &Order) -> Response {
     (status, [etag_header(&order.etag)], Json(order)).into_response()
 }

@@ -23,14 +23,14 @@ use axum::routing::get;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::domain::order::Order;
 use shared::domain::shipment::TrackingStatus;
 use shared::shipping::labels::{disclosure_action, request_for};
 use shared::shipping::{QuotedRates, RateQuote, ShipAddress, Tracking, TrackingEvent};
 
 use crate::api::openapi::{Access, Operation};
-use crate::api::reads::{record_read, Read};
+use crate::api::reads::record_read;
 use crate::api::{ApiError, Caller};
+use crate::functions::orders_api::visibility::{order_read, visible_order};
 use crate::startup::AppState;
 
 /// The operations (tagged `shipping`).
@@ -97,22 +97,6 @@ pub struct OrderTracking {
     pub events: Vec<TrackingEvent>,
 }
 
-async fn visible_order(state: &AppState, caller: &Caller, id: &str) -> Result<Order, ApiError> {
-    let order = state.ports.orders.get_order(caller.tenant(), id).await?;
-    caller.check_customer(&order.customer_id)?;
-    Ok(order)
-}
-
-fn read_of<'a>(action: &'a str, order: &'a Order) -> Read<'a> {
-    Read {
-        action,
-        target_type: "order",
-        target_id: &order.id,
-        customer_id: &order.customer_id,
-        status: None,
-    }
-}
-
 async fn rates(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,7 +112,7 @@ async fn rates(
     record_read(
         &state,
         &caller,
-        read_of("order.shipping.rates.read", &order),
+        order_read("order.shipping.rates.read", &order),
     )
     .await?;
     let key = (
@@ -178,7 +162,7 @@ async fn tracking(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let order = visible_order(&state, &caller, &id).await?;
-    record_read(&state, &caller, read_of("order.tracking.read", &order)).await?;
+    record_read(&state, &caller, order_read("order.tracking.read", &order)).await?;
     let shipment = state
         .ports
         .shipments

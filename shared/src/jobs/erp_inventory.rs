@@ -16,6 +16,7 @@
 
 use crate::store::StockLevel;
 
+use super::erp_sync::erp_to_sync;
 use super::run::{Resume, Run};
 use super::{JobError, StepEnd};
 
@@ -26,17 +27,9 @@ pub(crate) const STEPS: &[&str] = &["stockChanges"];
 const LISTED_UNKNOWN: usize = 50;
 
 pub async fn run(run: &mut Run<'_>) -> Result<StepEnd, JobError> {
-    let Some(erp) = run.context.erp.clone() else {
-        run.note("erp", "not configured: nothing to sync");
+    let Some(erp) = erp_to_sync(run) else {
         return Ok(StepEnd::Done);
     };
-    if run.context.erp_tenants.is_empty() {
-        run.note(
-            "erp",
-            "no tenant linked to the ERP (ERP_TENANTS): nothing to sync",
-        );
-        return Ok(StepEnd::Done);
-    }
     run.progress_step(STEPS[0], None);
     let mut token = match run.resume_at(STEPS[0], None) {
         Resume::At(checkpoint) => checkpoint.token,

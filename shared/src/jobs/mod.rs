@@ -18,6 +18,7 @@ mod checkpoint;
 pub mod erasure;
 mod erp_inventory;
 mod erp_products;
+mod erp_sync;
 pub mod lease;
 mod maintenance;
 mod notification_cleanup;
