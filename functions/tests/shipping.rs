@@ -43,6 +43,11 @@ struct ShipApp {
 impl ShipApp {
     /// The app with extra settings (`CARRIER_TIMEOUT_SECONDS`, say).
     async fn start(extra: &[(&str, &str)]) -> Self {
+        Self::start_with(extra, true).await
+    }
+
+    /// The app, its carrier sandbox running but wired to the app only `with_carrier`.
+    async fn start_with(extra: &[(&str, &str)], with_carrier: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         common::jwks::install_dev_key(dir.path());
         let mut config = CarrierSandboxConfig::generated(Duration::from_millis(300));
@@ -51,7 +56,9 @@ impl ShipApp {
         let mut state = AppState::open(common::settings(dir.path(), extra), Mode::Local).unwrap();
         let mut shipping = carrier.shipping_settings(&state.settings.shipping);
         shipping.breaker_open_for = Duration::from_secs(60);
-        state.parts_mut().outbound = Outbound::default().with_carrier(&shipping).unwrap();
+        if with_carrier {
+            state.parts_mut().outbound = Outbound::default().with_carrier(&shipping).unwrap();
+        }
         let address = common::spawn_handler(state.clone()).await;
         Self {
             base: format!("http://{address}"),
@@ -627,4 +634,32 @@ async fn an_erasure_removes_the_label_and_keeps_the_shipments_references() {
     let shown = app.get(&format!("/orders/{order}"), &app.admin()).await;
     let shipment = &shown.expect_status(200).body["shipment"];
     assert!(shipment.get("labelUrl").is_none(), "{shipment}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_carrier_only_a_shipped_order_that_needs_a_label_fails_to_be_retried() {
+    let app = ShipApp::start_with(&[], false).await;
+    let (_, unaddressed) = app.order(false).await;
+    app.set_status(&unaddressed, "confirmed").await;
+    app.set_status(&unaddressed, "shipped").await;
+    let events = app.order_events(&unaddressed, "shipped").await;
+    let (status, reply) = app.deliver("ShippingLabel", &events[0]).await;
+    assert_eq!(
+        (status, reply["ReturnValue"]["result"].clone()),
+        (200, json!("skipped")),
+        "no address, no label needed: {reply}"
+    );
+
+    let (_, _, shipped) = app.shipped_order().await;
+    let (status, reply) = app.deliver("ShippingLabel", &shipped).await;
+    assert_eq!(status, 500, "{reply}");
+    assert!(
+        reply.to_string().contains("no carrier is configured"),
+        "the failure says why: {reply}"
+    );
+    assert_eq!(
+        calls(&app.sandbox_state().await),
+        0,
+        "the carrier was never asked"
+    );
 }

@@ -50,6 +50,8 @@ pub enum LabelError {
         #[source]
         source: CarrierError,
     },
+    #[error("order {order_id} needs a label, and no carrier is configured (CARRIER_BASE_URL)")]
+    NoCarrier { order_id: String },
 }
 
 /// The audit action of a disclosure to `carrier` (its name ends the action).
@@ -68,9 +70,11 @@ pub fn request_for(order: &Order, to: ShipAddress, settings: &ShippingSettings) 
 }
 
 /// The label flow for a `shipped` event (see the module doc). `actor` names the function.
+/// `carrier` is `None` when none is configured: an order that needs no label (unknown, or
+/// without an address) is still skipped, one that needs a label is [`LabelError::NoCarrier`].
 pub async fn label_for_shipped(
     store: &dyn Store,
-    carrier: &dyn Carrier,
+    carrier: Option<&dyn Carrier>,
     settings: &ShippingSettings,
     event: &OrderEvent,
     actor: &str,
@@ -89,6 +93,11 @@ pub async fn label_for_shipped(
     };
     let Some(address) = &order.shipping_address else {
         return Ok(LabelOutcome::Skipped("the order has no shipping address"));
+    };
+    let Some(carrier) = carrier else {
+        return Err(LabelError::NoCarrier {
+            order_id: order.id.clone(),
+        });
     };
     let shipment = match store
         .get_shipment(&tenant, &order.id)
