@@ -282,13 +282,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_read(&caller, &id)?;
-    let customer = state
-        .ports
-        .customers
-        .get_customer(caller.tenant(), &id)
-        .await?;
-    let read = customer_read("customer.read", &id, customer.status);
-    record_read(&state, &caller, read).await?;
+    let customer = load_for_read(&state, &caller, &id, "customer.read").await?;
     Ok(with_etag(StatusCode::OK, &customer))
 }
 
@@ -323,13 +317,7 @@ async fn orders(
     check_read(&caller, &id)?;
     let page = query.page();
     query.finish(&["limit", "continuation"])?;
-    let customer = state
-        .ports
-        .customers
-        .get_customer(caller.tenant(), &id)
-        .await?;
-    let read = customer_read("customer.orders.read", &id, customer.status);
-    record_read(&state, &caller, read).await?;
+    load_for_read(&state, &caller, &id, "customer.orders.read").await?;
     let filter = OrderFilter {
         customer_id: Some(id),
         ..OrderFilter::default()
@@ -511,15 +499,28 @@ async fn erasure_status(
     Ok(Json(record).into_response())
 }
 
-/// An employee's read of the customer `id`'s data, for the audit trail.
-pub(super) fn customer_read<'a>(action: &'a str, id: &'a str, status: CustomerStatus) -> Read<'a> {
-    Read {
+/// The customer `id`, for a read the caller was checked for: an employee's read is recorded in
+/// the customer's GDPR trail as `action` (a client's read of their own record is not).
+pub(super) async fn load_for_read(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<Customer, ApiError> {
+    let customer = state
+        .ports
+        .customers
+        .get_customer(caller.tenant(), id)
+        .await?;
+    let read = Read {
         action,
         target_type: "customer",
         target_id: id,
         customer_id: id,
-        status: Some(status),
-    }
+        status: Some(customer.status),
+    };
+    record_read(state, caller, read).await?;
+    Ok(customer)
 }
 
 /// Reading: a client only their own record, any employee every record of the tenant.

@@ -61,13 +61,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_write(&caller, &id, "read consents")?;
-    let customer = state
-        .ports
-        .customers
-        .get_customer(caller.tenant(), &id)
-        .await?;
-    let read = super::customer_read("consent.read", &id, customer.status);
-    crate::api::reads::record_read(&state, &caller, read).await?;
+    super::load_for_read(&state, &caller, &id, "consent.read").await?;
     Ok(Json(consents(&state, caller.tenant(), &id).await?).into_response())
 }
 

@@ -80,13 +80,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_read(&caller, &id)?;
-    let customer = state
-        .ports
-        .customers
-        .get_customer(caller.tenant(), &id)
-        .await?;
-    let read = super::customer_read("preferences.read", &id, customer.status);
-    crate::api::reads::record_read(&state, &caller, read).await?;
+    super::load_for_read(&state, &caller, &id, "preferences.read").await?;
     Ok(answer(preferences(&state, caller.tenant(), &id).await?))
 }
 
