@@ -92,10 +92,11 @@ pub(super) fn requeue_stalled(
     let mut requeued = Vec::with_capacity(stalled.len());
     for mut record in stalled {
         record.queued_at = Some(at);
-        transaction.execute(
-            "UPDATE erasure_requests SET queued_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
-            params![record.tenant_id, record.id, ts(at)],
-        )?;
+        transaction
+            .prepare_cached(
+                "UPDATE erasure_requests SET queued_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+            )?
+            .execute(params![record.tenant_id, record.id, ts(at)])?;
         let message = OutboxMessage::erasure_request(&record, None, at);
         let scope = customer_scope(&record.customer_id);
         insert_outbox(
@@ -134,9 +135,7 @@ impl CustomerStore for Db {
         let stored = customer.clone();
         self.write(move |conn| {
             let transaction = conn.transaction()?;
-            transaction.execute(
-                &format!("INSERT INTO customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
-                params![
+            transaction.prepare_cached(&format!("INSERT INTO customers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"))?.execute(params![
                     customer.tenant_id,
                     customer.id,
                     customer.name,
@@ -149,8 +148,7 @@ impl CustomerStore for Db {
                     ts(customer.updated_at),
                     ts(customer.last_activity_at),
                     customer.etag
-                ],
-            )?;
+                ])?;
             insert_audit(&transaction, &audit)?;
             transaction.commit()
         })
@@ -193,11 +191,9 @@ impl CustomerStore for Db {
             customer.updated_at = at;
             customer.last_activity_at = at;
             customer.etag = new_etag();
-            transaction.execute(
-                "UPDATE customers SET name = ?3, email = ?4, phone = ?5, address = ?6, preferences = ?7,
+            transaction.prepare_cached("UPDATE customers SET name = ?3, email = ?4, phone = ?5, address = ?6, preferences = ?7,
                         updated_at = ?8, last_activity_at = ?8, etag = ?9
-                  WHERE tenant_id = ?1 AND id = ?2",
-                params![
+                  WHERE tenant_id = ?1 AND id = ?2")?.execute(params![
                     tenant,
                     id,
                     customer.name,
@@ -207,8 +203,7 @@ impl CustomerStore for Db {
                     to_json(&customer.preferences),
                     ts(at),
                     customer.etag
-                ],
-            )?;
+                ])?;
             insert_audit(&transaction, &audit)?;
             transaction.commit()?;
             Ok(Ok(customer))
@@ -262,9 +257,7 @@ impl CustomerStore for Db {
                 return Ok((existing, false));
             }
             request.queued_at = Some(request.updated_at);
-            transaction.execute(
-                &format!("INSERT INTO erasure_requests ({ERASURE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?7)"),
-                params![
+            transaction.prepare_cached(&format!("INSERT INTO erasure_requests ({ERASURE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?7)"))?.execute(params![
                     tenant,
                     request.id,
                     request.customer_id,
@@ -272,14 +265,10 @@ impl CustomerStore for Db {
                     request.status.as_str(),
                     ts(request.requested_at),
                     ts(request.updated_at)
-                ],
-            )?;
+                ])?;
             let message = OutboxMessage::erasure_request(&request, Some(&audit.correlation_id), request.updated_at);
             insert_outbox(&transaction, outbox_ttl, &tenant, &customer_scope(&request.customer_id), &message)?;
-            transaction.execute(
-                "UPDATE customers SET status = ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2",
-                params![tenant, customer.id, CustomerStatus::ErasureRequested.as_str(), new_etag()],
-            )?;
+            transaction.prepare_cached("UPDATE customers SET status = ?3, etag = ?4 WHERE tenant_id = ?1 AND id = ?2")?.execute(params![tenant, customer.id, CustomerStatus::ErasureRequested.as_str(), new_etag()])?;
             insert_audit(&transaction, &audit)?;
             transaction.commit()?;
             Ok((request, true))

@@ -183,10 +183,7 @@ impl NotificationStore for Db {
             if notification.read_at.is_none() {
                 let at = now();
                 notification.read_at = Some(at);
-                transaction.execute(
-                    "UPDATE notifications SET read_at = ?3, is_read = 1 WHERE tenant_id = ?1 AND id = ?2",
-                    params![tenant, id, ts(at)],
-                )?;
+                transaction.prepare_cached("UPDATE notifications SET read_at = ?3, is_read = 1 WHERE tenant_id = ?1 AND id = ?2")?.execute(params![tenant, id, ts(at)])?;
                 insert_audit(&transaction, &audit)?;
             }
             transaction.commit()?;

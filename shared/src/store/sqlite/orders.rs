@@ -120,11 +120,8 @@ fn insert_status_change(
     order_id: &str,
     change: &StatusChange,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO order_status_history (tenant_id, order_id, seq, status, at, actor_id, reason)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_status_history WHERE tenant_id = ?1 AND order_id = ?2), ?3, ?4, ?5, ?6)",
-        params![tenant, order_id, change.status.as_str(), ts(change.at), change.actor_id, change.reason],
-    )?;
+    conn.prepare_cached("INSERT INTO order_status_history (tenant_id, order_id, seq, status, at, actor_id, reason)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM order_status_history WHERE tenant_id = ?1 AND order_id = ?2), ?3, ?4, ?5, ?6)")?.execute(params![tenant, order_id, change.status.as_str(), ts(change.at), change.actor_id, change.reason])?;
     Ok(())
 }
 
@@ -178,9 +175,11 @@ fn create_in_transaction(
             StockMove::place(item.quantity),
         )?;
     }
-    transaction.execute(
-        &format!("INSERT INTO orders ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-        params![
+    transaction
+        .prepare_cached(&format!(
+            "INSERT INTO orders ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ))?
+        .execute(params![
             tenant,
             created.id,
             created.customer_id,
@@ -191,25 +190,19 @@ fn create_in_transaction(
             ts(at),
             ts(at),
             created.etag
-        ],
-    )?;
+        ])?;
     for (line_no, item) in created.items.iter().enumerate() {
-        transaction.execute(
-            "INSERT INTO order_items (tenant_id, order_id, line_no, product_id, product_name, quantity, unit_price_cents)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![tenant, created.id, line_no as i64, item.product_id, item.product_name, item.quantity, item.unit_price_cents],
-        )?;
+        transaction.prepare_cached("INSERT INTO order_items (tenant_id, order_id, line_no, product_id, product_name, quantity, unit_price_cents)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![tenant, created.id, line_no as i64, item.product_id, item.product_name, item.quantity, item.unit_price_cents])?;
     }
     insert_status_change(transaction, tenant, &created.id, &first_status)?;
-    transaction.execute(
-        "UPDATE customers SET last_activity_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
-        params![tenant, created.customer_id, ts(at)],
-    )?;
+    transaction
+        .prepare_cached(
+            "UPDATE customers SET last_activity_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+        )?
+        .execute(params![tenant, created.customer_id, ts(at)])?;
     if let Some(idempotency) = &order.idempotency {
-        transaction.execute(
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, order_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![tenant, idempotency.key, idempotency.request_hash, created.id, ts(at)],
-        )?;
+        transaction.prepare_cached("INSERT INTO idempotency_keys (tenant_id, key, request_hash, order_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![tenant, idempotency.key, idempotency.request_hash, created.id, ts(at)])?;
     }
     insert_audit(transaction, audit)?;
     announce(transaction, outbox_ttl, &created, audit)?;
@@ -330,10 +323,7 @@ impl OrderStore for Db {
             order.status = next;
             order.updated_at = at;
             order.etag = new_etag();
-            transaction.execute(
-                "UPDATE orders SET status = ?3, updated_at = ?4, etag = ?5 WHERE tenant_id = ?1 AND id = ?2",
-                params![tenant, id, next.as_str(), ts(at), order.etag],
-            )?;
+            transaction.prepare_cached("UPDATE orders SET status = ?3, updated_at = ?4, etag = ?5 WHERE tenant_id = ?1 AND id = ?2")?.execute(params![tenant, id, next.as_str(), ts(at), order.etag])?;
             insert_status_change(&transaction, &tenant, &id, &StatusChange { status: next, at, actor_id, reason: change.reason })?;
             insert_audit(&transaction, &audit)?;
             announce(&transaction, outbox_ttl, &order, &audit)?;

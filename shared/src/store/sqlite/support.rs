@@ -73,10 +73,8 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 /// Writes an audit entry inside the caller's transaction.
 pub(crate) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id, actor_role)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    conn.prepare_cached("INSERT INTO audit_log (tenant_id, id, actor_id, action, target_type, target_id, customer_id, at, correlation_id, actor_role)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(params![
             entry.tenant_id,
             entry.id,
             entry.actor_id,
@@ -87,8 +85,7 @@ pub(crate) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> rusqlite::R
             ts(entry.at),
             entry.correlation_id,
             entry.actor_role
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
