@@ -432,6 +432,45 @@ async fn the_feed_reads_every_unacknowledged_record_in_order_across_tenants(stor
     );
 }
 
+/// A position is never given twice: a record written after the outbox was emptied comes after
+/// the position of the last record the feed had read (the local change feed's checkpoint).
+async fn a_record_written_after_the_outbox_emptied_is_fed_after_the_old_position(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant();
+    seed(store.as_ref()).await;
+    for id in ["o-1", "o-2"] {
+        store
+            .create_order(&t, new_order(id, 1, None), audit("order.create", id))
+            .await
+            .unwrap();
+    }
+    let read = store.outbox_feed(None, 10).await.unwrap();
+    assert_eq!(read.len(), 2);
+    let keys: Vec<_> = read.iter().map(|(_, document)| document.key()).collect();
+    store.acknowledge_relayed(&keys).await.unwrap();
+    assert!(store.outbox_feed(None, 10).await.unwrap().is_empty());
+    store
+        .create_order(&t, new_order("o-3", 1, None), audit("order.create", "o-3"))
+        .await
+        .unwrap();
+    let after = store
+        .outbox_feed(Some(read[1].0.clone()), 10)
+        .await
+        .unwrap();
+    let documents: Vec<FeedDocument> = after.iter().map(|(_, d)| d.clone()).collect();
+    let orders: Vec<String> = order_events(&documents)
+        .into_iter()
+        .map(|(order, _)| order)
+        .collect();
+    assert_eq!(orders, ["o-3"]);
+    assert!(
+        read.iter()
+            .all(|(_, document)| document.id != documents[0].id),
+        "a new record id"
+    );
+}
+
 async fn a_notification_and_its_push_are_written_together(store: Arc<dyn Store>) {
     use shared::domain::notification::{Notification, Recipient};
     let t = tenant();
@@ -523,6 +562,7 @@ macro_rules! every_behaviour {
             acknowledged_records_are_gone_and_the_lag_is_the_oldest_left,
             stalled_erasure_requests_are_announced_again_once_per_threshold,
             the_feed_reads_every_unacknowledged_record_in_order_across_tenants,
+            a_record_written_after_the_outbox_emptied_is_fed_after_the_old_position,
             a_notification_and_its_push_are_written_together,
         );
     };
@@ -566,4 +606,10 @@ async fn sqlite_purges_expired_records_per_tenant() {
         [("t1".to_owned(), 1)]
     );
     assert!(db.pending_outbox(&t).await.unwrap().is_empty());
+    // The purge removed commit 1: the next record is commit 2, after the feed's position.
+    db.create_order(&t, new_order("o-2", 1, None), audit("order.create", "o-2"))
+        .await
+        .unwrap();
+    let fed = db.outbox_feed(1, 10).await.unwrap();
+    assert_eq!(fed.iter().map(|entry| entry.seq).collect::<Vec<_>>(), [2]);
 }

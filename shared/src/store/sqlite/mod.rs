@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "notification preferences: per customer, event type and channel",
         include_str!("migrations/0011_preferences.sql"),
     ),
+    (
+        12,
+        "outbox: commit numbers without the AUTOINCREMENT counter (a floor table instead)",
+        include_str!("migrations/0012_outbox_floor.sql"),
+    ),
 ];
 
 /// How many reader connections a database keeps.
@@ -565,6 +570,44 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_outbox_keeps_its_rows_and_commit_numbers_across_the_floor_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut connection = Connection::open(dir.path().join("old.db")).unwrap();
+        let before_floor: Vec<_> = MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|(version, _, _)| *version < 12)
+            .collect();
+        migrate_with(&mut connection, "old.db", &before_floor).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO outbox (tenant_id, scope, message, created_at, expires_at)
+                 VALUES ('t', 's', '{}', 'a', 'b'), ('t', 's', '{}', 'a', 'b'), ('t', 's', '{}', 'a', 'b');
+                 DELETE FROM outbox WHERE seq = 3;",
+            )
+            .unwrap();
+        migrate_with(&mut connection, "old.db", MIGRATIONS).unwrap();
+        let message = crate::outbox::OutboxMessage {
+            message_id: "m-4".to_owned(),
+            destination: "order-events".to_owned(),
+            body: "{}".to_owned(),
+            content_type: "application/json".to_owned(),
+            correlation_id: None,
+            properties: std::collections::BTreeMap::new(),
+            created_at: chrono::Utc::now(),
+        };
+        outbox::insert_outbox(&connection, chrono::Duration::days(7), "t", "s", &message).unwrap();
+        let seqs: Vec<i64> = connection
+            .prepare("SELECT seq FROM outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(seqs, [1, 2, 4], "3 was given before: never again");
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! SQLite adapter of the outbox ([`OutboxStore`]): the `outbox` table, written in the
 //! transaction of the change each record announces ([`insert_outbox`]), and read in commit order
-//! by the local runtime's change feed ([`Db::outbox_feed`]).
+//! by the local runtime's change feed ([`Db::outbox_feed`]). A row's `seq` is its commit
+//! number, never reused: an insert takes one more than the highest row left and than the
+//! `outbox_floor` (the highest number the relay's acknowledgements or the expiry purge removed).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -59,9 +61,12 @@ pub(super) fn insert_outbox(
     scope: &str,
     message: &OutboxMessage,
 ) -> rusqlite::Result<()> {
+    // The next commit number: above every row left and every row ever removed (the floor).
     conn.prepare_cached(
-        "INSERT INTO outbox (tenant_id, scope, message, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO outbox (seq, tenant_id, scope, message, created_at, expires_at)
+         VALUES (MAX(COALESCE((SELECT MAX(seq) FROM outbox), 0),
+                     (SELECT seq FROM outbox_floor WHERE id = 1)) + 1,
+                 ?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
         tenant,
@@ -83,19 +88,6 @@ impl Db {
             ))?;
             let rows = statement.query_map(params![after_seq, limit], feed_entry)?;
             rows.collect()
-        })
-        .await
-    }
-
-    /// The highest commit number the outbox ever gave (0 when none): where a feed that must
-    /// not replay history starts.
-    pub async fn outbox_last_seq(&self) -> StoreResult<i64> {
-        self.read(|conn| {
-            conn.query_row(
-                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
-                [],
-                |row| row.get(0),
-            )
         })
         .await
     }
@@ -137,11 +129,18 @@ impl OutboxStore for Db {
         }
         let rows: Vec<i64> = records.iter().filter_map(|key| seq_of(&key.id)).collect();
         self.write(move |conn| {
-            conn.prepare_cached(
-                "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?1))",
-            )?
-            .execute(params![to_json(&rows)])?;
-            Ok(())
+            let transaction = conn.transaction()?;
+            let rows = to_json(&rows);
+            transaction
+                .prepare_cached(
+                    "UPDATE outbox_floor SET seq = MAX(seq, COALESCE(
+                        (SELECT MAX(seq) FROM outbox WHERE seq IN (SELECT value FROM json_each(?1))), 0))",
+                )?
+                .execute(params![rows])?;
+            transaction
+                .prepare_cached("DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?1))")?
+                .execute(params![rows])?;
+            transaction.commit()
         })
         .await
     }
@@ -176,6 +175,11 @@ impl OutboxStore for Db {
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
             if !dry_run {
+                transaction.execute(
+                    "UPDATE outbox_floor SET seq = MAX(seq, COALESCE(
+                        (SELECT MAX(seq) FROM outbox WHERE expires_at <= ?1), 0))",
+                    params![ts(now)],
+                )?;
                 transaction.execute("DELETE FROM outbox WHERE expires_at <= ?1", params![ts(now)])?;
                 transaction.commit()?;
             }
