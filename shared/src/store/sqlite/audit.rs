@@ -30,8 +30,10 @@ pub(super) fn audit_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AuditE
 /// cannot be replayed with other filters.
 #[async_trait::async_trait]
 impl AuditStore for Db {
+    /// Written with the other entries waiting for the writer, in one transaction
+    /// ([`Db::append_audit_grouped`]); returns once this entry is committed.
     async fn append_audit(&self, _tenant: &TenantId, entry: AuditEntry) -> StoreResult<()> {
-        self.write(move |conn| insert_audit(conn, &entry)).await
+        self.append_audit_grouped(entry).await
     }
 
     async fn record_audit_once(

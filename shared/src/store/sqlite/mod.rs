@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{HealthCheck, StoreError};
 
 mod audit;
+mod audit_batch;
 mod consents;
 mod customers;
 mod dispatch;
@@ -123,6 +124,8 @@ struct DbInner {
     writes_in_progress: AtomicUsize,
     /// How long outbox records live unacknowledged (`OUTBOX_TTL_SECONDS`).
     outbox_ttl_seconds: AtomicU64,
+    /// Audit entries waiting to be written together ([`audit_batch`]).
+    audit_queue: audit_batch::AuditQueue,
 }
 
 impl DbInner {
@@ -218,6 +221,7 @@ impl Db {
             next_reader: AtomicUsize::new(0),
             writes_in_progress: AtomicUsize::new(0),
             outbox_ttl_seconds: AtomicU64::new(crate::outbox::DEFAULT_TTL.as_secs()),
+            audit_queue: audit_batch::AuditQueue::default(),
         });
         if !start_snapshot_sweeper(Arc::downgrade(&inner)) {
             // Without the sweeper an idle reader would hold its snapshot indefinitely.
